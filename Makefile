@@ -1,0 +1,71 @@
+# cicbox: one idempotent `make setup`, then `make test` / `make demo`.
+# Works on a fresh Debian 12 machine as root: system packages come from apt.
+
+PY      ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+APT_PKGS := gcc make pkg-config python3-dev python3-venv libspandsp-dev libtiff-dev \
+            sox systemd
+STAMP   := build/.stamps
+
+DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*.h drivers/include/*.h)
+DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h)
+PEER_SRC    := $(wildcard tests/peers/spandsp_*)
+
+.PHONY: setup build test lint typecheck pytest demo bench clean
+
+setup: $(STAMP)/apt $(STAMP)/venv build
+
+$(STAMP)/apt:
+	@mkdir -p $(STAMP)
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt: installing$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+$(STAMP)/venv: pyproject.toml
+	@mkdir -p $(STAMP)
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip setuptools wheel
+	$(VPY) -m pip install -q "cffi>=1.16" "construct>=2.10,<2.11" "pyserial>=3.5" "pyusb>=1.2" \
+	    "flask>=3.0" "gunicorn>=22" "pyyaml>=6.0" "pydantic>=2.6" \
+	    "pytest>=8" "ruff>=0.6" "mypy>=1.10" types-pyyaml "numpy>=1.26"
+	$(VPY) -m pip install -q --no-build-isolation --no-deps -e .
+	@touch $@
+
+# The extensions are rebuilt whenever their C, headers or build scripts change.
+build: dsp/.built drivers/.built tests/peers/.built
+
+dsp/.built: $(DSP_SRC) _cffi_src/build_kernels.py _cffi_src/common.py pyproject.toml | $(STAMP)/venv
+	$(VPY) _cffi_src/build_kernels.py
+	@touch $@
+
+drivers/.built: $(DRIVERS_SRC) _cffi_src/build_card.py _cffi_src/common.py pyproject.toml | $(STAMP)/venv
+	$(VPY) _cffi_src/build_card.py
+	@touch $@
+
+tests/peers/.built: $(PEER_SRC) tests/peers/build_spandsp.py | $(STAMP)/venv $(STAMP)/apt
+	$(VPY) tests/peers/build_spandsp.py
+	@touch $@
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+pytest: setup
+	$(VENV)/bin/pytest -q
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(VPY) bench/media_tier.py
+
+clean:
+	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* dsp/.built drivers/.built tests/peers/.built

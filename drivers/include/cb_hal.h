@@ -1,0 +1,175 @@
+/*
+ * cb_hal.h - the card HAL: the one C interface between a card backend and the
+ * media tier.
+ *
+ * A card moves blocks of k ticks. One tick is 1 ms: 8 G.711 octets per channel
+ * each way. Channels are numbered 0..nchan-1: analog ports first (in the order
+ * of the card description), then the timeslots of each span.
+ *
+ * Buffers of one block are channel-major: octet s of tick t of channel c is at
+ * [c * ticks * CB_TICK_SAMPLES + t * CB_TICK_SAMPLES + s], as a DAHDI channel
+ * read of ticks*8 octets would give it.
+ *
+ * Records crossing the HAL (commands in, events out) are fixed-size and carry
+ * no pointers owned by the card: they can sit in lock-free rings.
+ *
+ * Between CDEF BEGIN and CDEF END this header is also the cffi cdef.
+ */
+#ifndef CB_HAL_H
+#define CB_HAL_H
+
+#include <stdint.h>
+
+/* CDEF BEGIN */
+#define CB_TICK_SAMPLES 8   /* samples (octets) per channel per 1 ms tick */
+#define CB_MAX_BLOCK_TICKS 20  /* largest block: 20 ticks, one DAHDI read of 160 octets */
+
+/* Line laws. */
+enum cb_law {
+    CB_LAW_ALAW = 0,
+    CB_LAW_ULAW = 1
+};
+
+/* Event types (cb_event_t.type). Card events are below 0x100, DSP events
+ * from 0x100 on. */
+enum cb_event_type {
+    CB_EV_NONE = 0,
+    CB_EV_HOOK_OFF = 1,     /* FXS port: the phone went off hook (value unused) */
+    CB_EV_HOOK_ON = 2,      /* FXS port: on hook longer than the flash window; tick = when it went on hook */
+    CB_EV_FLASH = 3,        /* FXS port: on hook inside the flash window, then off hook; extra = on-hook ms */
+    CB_EV_RING_ON = 4,      /* FXO port: ringing voltage started */
+    CB_EV_RING_OFF = 5,     /* FXO port: ringing voltage stopped */
+    CB_EV_BATTERY = 6,      /* FXO port: value 1 battery present, 0 battery lost */
+    CB_EV_POLARITY = 7,     /* FXO port: polarity reversed; value = new polarity (0 normal, 1 reversed) */
+    CB_EV_FAR_ERROR = 8,    /* far end refused: value = cb_far_error code, extra = detail */
+    CB_EV_FAR_UP = 9,       /* far-end peer attached: value = number of channels claimed */
+    CB_EV_FAR_DOWN = 10,    /* far-end peer detached (closed or refused) */
+    CB_EV_FAR_LATE = 11,    /* realtime: far-end answer late, block filled with idle; value = late count */
+    CB_EV_CMD_DONE = 12,    /* card command acknowledged: value = op, extra = status */
+
+    CB_EV_DTMF = 0x100,     /* digit detected (key up): value = ASCII digit, extra = duration in ms */
+    CB_EV_DTMF_DOWN = 0x101,/* digit key down: value = ASCII digit */
+    CB_EV_FSK_BYTE = 0x102, /* FSK receiver: value = received byte */
+    CB_EV_FSK_CARRIER = 0x103, /* FSK receiver: value 1 carrier up, 0 carrier down */
+    CB_EV_FSK_TX_DONE = 0x104, /* FSK transmitter finished its message */
+    CB_EV_DTMF_TX_DONE = 0x105,/* DTMF generator finished its digit string */
+    CB_EV_TONE_DONE = 0x106,/* a tone that plays once finished */
+    CB_EV_PLAY_DONE = 0x107,/* prompt player reached the end; value = samples played */
+    CB_EV_BUSY = 0x108,     /* busy-cadence detector: value = cadences counted */
+    CB_EV_MEDIA_ERROR = 0x109 /* a media command failed: value = op, extra = cb_status code */
+};
+
+/* Far-end refusal reasons (CB_EV_FAR_ERROR value). */
+enum cb_far_error {
+    CB_FAR_OK = 0,
+    CB_FAR_SHORT = 1,       /* connection closed or short read inside a message */
+    CB_FAR_BAD_TYPE = 2,    /* unknown message type */
+    CB_FAR_BAD_LENGTH = 3,  /* length does not match the block's shape */
+    CB_FAR_BAD_SEQUENCE = 4,/* sequence number is not the one expected */
+    CB_FAR_BAD_TICK = 5,    /* first tick is not the block's first tick */
+    CB_FAR_BAD_EVENT = 6,   /* an event names an unknown channel or type */
+    CB_FAR_IO = 7           /* a socket error (errno in extra) */
+};
+
+/* Command ops (cb_cmd_t.op). Card commands are below 0x100, media commands
+ * from 0x100 on. */
+enum cb_cmd_op {
+    CB_CMD_NONE = 0,
+    /* FXS port (we are the exchange, a phone on the far side) */
+    CB_CMD_RING = 1,        /* a,b,c,d = on,off,on,off ms of the cadence (c=d=0: one pair); repeats */
+    CB_CMD_RING_STOP = 2,
+    CB_CMD_BATTERY = 3,     /* a = 1 battery on, 0 battery off (open loop) */
+    CB_CMD_POLARITY = 4,    /* a = 0 normal, 1 reversed */
+    /* FXO port (we are a phone line on an exchange) */
+    CB_CMD_HOOK = 5,        /* a = 1 off hook (seize/answer), 0 on hook */
+    CB_CMD_FLASH = 6,       /* a = flash duration ms */
+    /* far end */
+    CB_CMD_FAR_ATTACH = 7,  /* a = fd of a peer that said HELLO; ptr = uint16_t[] channels, b = count */
+    CB_CMD_FAR_DETACH = 8,
+
+    /* media commands */
+    CB_CMD_LAW = 0x100,     /* a = cb_law of the channel */
+    CB_CMD_BRIDGE = 0x101,  /* bridge chan with a (two-party, both ways) */
+    CB_CMD_UNBRIDGE = 0x102,/* undo the bridge chan is in */
+    CB_CMD_TONE = 0x103,    /* a = cb_tone id of the channel's zone (b = zone); -1 stops */
+    CB_CMD_DTMF_TX = 0x104, /* ptr = NUL-terminated digits, owned by the caller until DTMF_TX_DONE; a = on ms, b = off ms, c = level dBm0*10 (high group) */
+    CB_CMD_FSK_TX = 0x105,  /* ptr = bytes, a = length, b = cb_fsk_standard; c = preamble: seizure bits, d = mark bits */
+    CB_CMD_PLAY = 0x106,    /* ptr = int16 linear samples, a = count; owned by the caller until PLAY_DONE */
+    CB_CMD_STOP_PLAY = 0x107,
+    CB_CMD_DETECT = 0x108,  /* a = bit set of cb_detect to enable on chan (0 disables all) */
+    CB_CMD_FSK_RX = 0x109,  /* a = cb_fsk_standard to receive with, -1 off */
+    CB_CMD_BUSY_DETECT = 0x10A, /* a = on ms, b = off ms, c = cadences to count (0 = off) */
+    CB_CMD_SILENCE = 0x10B  /* stop every generator on chan */
+};
+
+/* Detector bits for CB_CMD_DETECT. */
+enum cb_detect {
+    CB_DETECT_DTMF = 1
+};
+
+/* One event out of the media tier. */
+typedef struct cb_event {
+    uint64_t tick;      /* media tick at which it happened */
+    uint16_t chan;      /* channel index */
+    uint16_t type;      /* enum cb_event_type */
+    int32_t value;      /* type-specific */
+    int32_t extra;      /* type-specific */
+    uint32_t reserved;
+} cb_event_t;
+
+/* One command into the media tier. */
+typedef struct cb_cmd {
+    uint16_t op;        /* enum cb_cmd_op */
+    uint16_t chan;      /* channel index */
+    int32_t a, b, c, d; /* op-specific */
+    uint64_t ptr;       /* op-specific address, owned by the sender */
+} cb_cmd_t;
+
+/* Channel kinds reported by a card. */
+enum cb_chan_kind {
+    CB_CHAN_FXO = 0,    /* analog trunk port: an exchange on the far side */
+    CB_CHAN_FXS = 1,    /* analog phone port: a phone on the far side */
+    CB_CHAN_TS = 2      /* a timeslot of an E1/T1 span */
+};
+
+/* Status codes of the HAL and the media tier. 0 is success. */
+enum cb_status {
+    CB_OK = 0,
+    CB_ERR_NOMEM = -1,
+    CB_ERR_INVALID = -2,    /* an argument out of range */
+    CB_ERR_FULL = -3,       /* a ring is full */
+    CB_ERR_STATE = -4,      /* not permitted in the current state */
+    CB_ERR_IO = -5,         /* an OS call failed */
+    CB_ERR_NODEV = -6,      /* no such device */
+    CB_ERR_PERM = -7        /* not permitted by the OS */
+};
+
+typedef struct cb_card cb_card_t;
+
+/* The operations of a card backend. Req: every backend has it. Opt: may be NULL. */
+typedef struct cb_card_ops {
+    /* Req: wait until the next block of `ticks` can be exchanged. Virtual
+     * clock: returns at once. Realtime: sleeps to the block's absolute
+     * deadline (sim) or waits on the device (dahdi). Returns ticks late (>= 0). */
+    int (*wait)(cb_card_t *card, int ticks);
+    /* Req: exchange one block: give tx octets to the line, take rx octets
+     * from it, for `ticks` ticks starting at `tick0`. Card events produced by
+     * the block are appended to ev (at most ev_max); returns their count or
+     * a negative cb_status. */
+    int (*exchange)(cb_card_t *card, uint64_t tick0, int ticks, const uint8_t *tx,
+                    uint8_t *rx, cb_event_t *ev, int ev_max);
+    /* Req: a card command (op < 0x100), applied at the start of the next block. */
+    int (*command)(cb_card_t *card, const cb_cmd_t *cmd);
+    /* Opt: leave realtime (close devices); NULL if nothing to do. */
+    void (*stop)(cb_card_t *card);
+} cb_card_ops_t;
+
+/* The head every card object starts with. */
+struct cb_card {
+    const cb_card_ops_t *ops;
+    int nchan;
+    int ticks_per_block;  /* k */
+};
+/* CDEF END */
+
+#endif

@@ -1,0 +1,55 @@
+"""The dsp layer's exceptions, and the one checker every C status goes through.
+
+::
+
+    DspError
+     +-- DspInitError       a kernel or ring could not be made (out of memory, bad size)
+     +-- DspCommandError    a media command was refused (bad argument, state)
+          +-- RingFullError the command ring is full: the command was not queued
+"""
+
+from __future__ import annotations
+
+# enum cb_status in drivers/include/cb_hal.h
+STATUS_TEXT = {
+    -1: "out of memory",
+    -2: "invalid argument",
+    -3: "ring full",
+    -4: "not permitted in the current state",
+    -5: "I/O error",
+    -6: "no such device",
+    -7: "not permitted by the OS",
+}
+
+
+class DspError(Exception):
+    """Base of every error of the dsp layer."""
+
+    def __init__(self, message: str, error_code: int | None = None) -> None:
+        self.error_code = error_code
+        if error_code is not None:
+            message = f"{message} [{STATUS_TEXT.get(error_code, 'status')} {error_code}]"
+        super().__init__(message)
+
+
+class DspInitError(DspError):
+    """A kernel bank or ring could not be made."""
+
+
+class DspCommandError(DspError):
+    """A media command was refused."""
+
+
+class RingFullError(DspCommandError):
+    """The command ring is full; the command was not queued (nothing blocks)."""
+
+
+def check(rc: int, what: str) -> int:
+    """Raise the matching DspError for a negative C status; return rc otherwise."""
+    if rc >= 0:
+        return rc
+    if rc == -3:
+        raise RingFullError(f"{what}: command ring full", rc)
+    if rc == -1:
+        raise DspInitError(f"{what}: out of memory", rc)
+    raise DspCommandError(what, rc)

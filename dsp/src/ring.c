@@ -1,0 +1,35 @@
+/* Ring life cycle: the only place rings allocate. */
+#include <stdlib.h>
+#include "cb_ring.h"
+
+cb_ring_t *cb_ring_init(uint32_t capacity, uint32_t elem)
+{
+    if (elem == 0 || capacity > (1U << 24))
+        return NULL;
+    uint32_t cap = 2;
+    while (cap < capacity)
+        cap <<= 1;
+    cb_ring_t *r = aligned_alloc(64, (sizeof(*r) + 63U) & ~(size_t) 63U);
+    if (r == NULL)
+        return NULL;
+    memset(r, 0, sizeof(*r));
+    r->buf = calloc(cap, elem);
+    if (r->buf == NULL) {
+        free(r);
+        return NULL;
+    }
+    r->mask = cap - 1;
+    r->elem = elem;
+    atomic_init(&r->head, 0);
+    atomic_init(&r->tail, 0);
+    atomic_init(&r->dropped, 0);
+    return r;
+}
+
+void cb_ring_free(cb_ring_t *r)
+{
+    if (r == NULL)
+        return;
+    free(r->buf);
+    free(r);
+}
