@@ -26,7 +26,7 @@ ffibuilder.set_source(
     "drivers._card",
     "\n".join(f'#include "{h.name}"' for h in headers()) + "\n" + version_source("drivers"),
     sources=[str(p.relative_to(ROOT)) for p in c_sources("drivers")],
-    include_dirs=[str(ROOT / "drivers" / "include")],
+    include_dirs=[str(ROOT / "drivers" / "include"), str(ROOT / "drivers" / "src")],
     extra_compile_args=CFLAGS,
     libraries=["m", "pthread"],
 )

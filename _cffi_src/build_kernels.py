@@ -35,7 +35,7 @@ ffibuilder.set_source(
     "dsp._kernels",
     "\n".join(f'#include "{h.name}"' for h in headers()) + "\n" + version_source("dsp"),
     sources=[str(p.relative_to(ROOT)) for p in c_sources("dsp")],
-    include_dirs=[str(ROOT / "dsp" / "include"), str(ROOT / "drivers" / "include")],
+    include_dirs=[str(ROOT / "dsp" / "include"), str(ROOT / "dsp" / "src"), str(ROOT / "drivers" / "include")],
     extra_compile_args=CFLAGS,
     libraries=["m", "pthread"],
 )

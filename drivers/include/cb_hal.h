@@ -150,7 +150,8 @@ typedef struct cb_card cb_card_t;
 typedef struct cb_card_ops {
     /* Req: wait until the next block of `ticks` can be exchanged. Virtual
      * clock: returns at once. Realtime: sleeps to the block's absolute
-     * deadline (sim) or waits on the device (dahdi). Returns ticks late (>= 0). */
+     * deadline (sim) or waits on the device (dahdi). Returns how late it woke,
+     * in microseconds (>= 0), or a negative cb_status. */
     int (*wait)(cb_card_t *card, int ticks);
     /* Req: exchange one block: give tx octets to the line, take rx octets
      * from it, for `ticks` ticks starting at `tick0`. Card events produced by

@@ -1,0 +1,222 @@
+/*
+ * The sim card: life cycle and the in-process far side. The per-block path
+ * (wait, exchange, commands, far-end socket) is in tick/sim_tick.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "sim_priv.h"
+
+static int span_slots(int kind)
+{
+    return kind == CB_SPAN_T1 ? 24 : 31;
+}
+
+cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const uint8_t *span_kinds,
+                     int law, int k, int clock)
+{
+    if (nports < 0 || nspans < 0 || k < 1 || k > 10 || (law != CB_LAW_ALAW && law != CB_LAW_ULAW)
+        || (clock != CB_CLOCK_VIRTUAL && clock != CB_CLOCK_REALTIME))
+        return NULL;
+    int nchan = nports;
+    for (int i = 0; i < nports; i++)
+        if (port_kinds[i] != CB_CHAN_FXO && port_kinds[i] != CB_CHAN_FXS)
+            return NULL;
+    for (int i = 0; i < nspans; i++) {
+        if (span_kinds[i] != CB_SPAN_E1 && span_kinds[i] != CB_SPAN_T1)
+            return NULL;
+        nchan += span_slots(span_kinds[i]);
+    }
+    if (nchan < 1 || nchan > CB_SIM_MAX_CHANNELS)
+        return NULL;
+
+    cb_sim_t *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    size_t n = (size_t) nchan;
+    s->head.ops = &cb_sim_ops;
+    s->head.nchan = nchan;
+    s->head.ticks_per_block = k;
+    s->nports = nports;
+    s->nspans = nspans;
+    s->law = law;
+    s->clock = clock;
+    s->idle = law == CB_LAW_ALAW ? 0xD5 : 0xFF;
+    s->far_fd = -1;
+    s->kind = calloc(n, 1);
+    s->to_card = calloc(n, sizeof(sim_fifo_t));
+    s->to_far = calloc(n, sizeof(sim_fifo_t));
+    s->listen = calloc(n, 1);
+    s->sigq = calloc(SIM_SIGQ, sizeof(sim_sig_t));
+    s->farq = calloc(SIM_FARQ, sizeof(cb_event_t));
+    s->hook = calloc(n, 1);
+    s->hook_rep = calloc(n, 1);
+    s->onhook_at = calloc(n, sizeof(uint64_t));
+    s->ringing = calloc(n, 1);
+    s->ring_on = calloc(n, 1);
+    s->cadence = calloc(n, sizeof(*s->cadence));
+    s->cad_idx = calloc(n, sizeof(int32_t));
+    s->cad_left = calloc(n, sizeof(int32_t));
+    s->battery = calloc(n, 1);
+    s->polarity = calloc(n, 1);
+    s->flash_left = calloc(n, sizeof(int32_t));
+    s->far_chan = calloc(n, sizeof(uint16_t));
+    s->far_claimed = calloc(n, sizeof(uint16_t));
+    s->far_buf_size = (uint32_t) (FAR_BLOCK_HEAD + 4 + n * 10U * CB_TICK_SAMPLES + 2 + 256U * 16U);
+    s->far_buf = malloc(s->far_buf_size);
+    s->far_in = malloc(s->far_buf_size);
+    if (!s->kind || !s->to_card || !s->to_far || !s->listen || !s->sigq || !s->farq || !s->hook
+        || !s->hook_rep || !s->onhook_at || !s->ringing || !s->ring_on || !s->cadence || !s->cad_idx
+        || !s->cad_left || !s->battery || !s->polarity || !s->flash_left || !s->far_chan
+        || !s->far_claimed || !s->far_buf || !s->far_in) {
+        cb_sim_free(s);
+        return NULL;
+    }
+    for (size_t c = 0; c < n; c++) {
+        s->to_card[c].buf = malloc(CB_SIM_FAR_FIFO);
+        s->to_far[c].buf = malloc(CB_SIM_FAR_FIFO);
+        if (!s->to_card[c].buf || !s->to_far[c].buf) {
+            cb_sim_free(s);
+            return NULL;
+        }
+    }
+    int c = 0;
+    for (int i = 0; i < nports; i++, c++) {
+        s->kind[c] = port_kinds[i];
+        /* An FXS port feeds battery to its phone; an FXO port sees the exchange's. */
+        s->battery[c] = 1;
+    }
+    for (int i = 0; i < nspans; i++)
+        for (int t = 0; t < span_slots(span_kinds[i]); t++, c++)
+            s->kind[c] = CB_CHAN_TS;
+    return s;
+}
+
+void cb_sim_free(cb_sim_t *s)
+{
+    if (s == NULL)
+        return;
+    if (s->far_fd >= 0)
+        close(s->far_fd);
+    if (s->to_card)
+        for (int c = 0; c < s->head.nchan; c++)
+            free(s->to_card[c].buf);
+    if (s->to_far)
+        for (int c = 0; c < s->head.nchan; c++)
+            free(s->to_far[c].buf);
+    free(s->kind);
+    free(s->to_card);
+    free(s->to_far);
+    free(s->listen);
+    free(s->sigq);
+    free(s->farq);
+    free(s->hook);
+    free(s->hook_rep);
+    free(s->onhook_at);
+    free(s->ringing);
+    free(s->ring_on);
+    free(s->cadence);
+    free(s->cad_idx);
+    free(s->cad_left);
+    free(s->battery);
+    free(s->polarity);
+    free(s->flash_left);
+    free(s->far_chan);
+    free(s->far_claimed);
+    free(s->far_buf);
+    free(s->far_in);
+    free(s);
+}
+
+cb_card_t *cb_sim_card(cb_sim_t *s)
+{
+    return &s->head;
+}
+
+int cb_sim_nchan(const cb_sim_t *s)
+{
+    return s->head.nchan;
+}
+
+int cb_sim_chan_kind(const cb_sim_t *s, int chan)
+{
+    if (chan < 0 || chan >= s->head.nchan)
+        return CB_ERR_INVALID;
+    return s->kind[chan];
+}
+
+uint64_t cb_sim_tick(const cb_sim_t *s)
+{
+    return s->tick;
+}
+
+int cb_sim_far_write(cb_sim_t *s, int chan, const uint8_t *octets, int n)
+{
+    if (chan < 0 || chan >= s->head.nchan || n < 0)
+        return CB_ERR_INVALID;
+    sim_fifo_t *f = &s->to_card[chan];
+    int room = (int) (CB_SIM_FAR_FIFO - (f->head - f->tail));
+    int take = n < room ? n : room;
+    for (int i = 0; i < take; i++)
+        f->buf[(f->head + (uint32_t) i) % CB_SIM_FAR_FIFO] = octets[i];
+    f->head += (uint32_t) take;
+    if (take < n)
+        s->stats.far_fifo_overrun += (uint64_t) (n - take);
+    return take;
+}
+
+int cb_sim_far_read(cb_sim_t *s, int chan, uint8_t *octets, int n)
+{
+    if (chan < 0 || chan >= s->head.nchan || n < 0)
+        return CB_ERR_INVALID;
+    sim_fifo_t *f = &s->to_far[chan];
+    int have = (int) (f->head - f->tail);
+    int take = n < have ? n : have;
+    for (int i = 0; i < take; i++)
+        octets[i] = f->buf[(f->tail + (uint32_t) i) % CB_SIM_FAR_FIFO];
+    f->tail += (uint32_t) take;
+    return take;
+}
+
+int cb_sim_far_listen(cb_sim_t *s, int chan, int on)
+{
+    if (chan < 0 || chan >= s->head.nchan)
+        return CB_ERR_INVALID;
+    s->listen[chan] = on ? 1 : 0;
+    if (!on)
+        s->to_far[chan].tail = s->to_far[chan].head;
+    return CB_OK;
+}
+
+int cb_sim_far_signal(cb_sim_t *s, int chan, int type, int value, uint64_t at_tick)
+{
+    if (chan < 0 || chan >= s->head.nchan || at_tick < s->tick)
+        return CB_ERR_INVALID;
+    int kind = s->kind[chan];
+    int ok = 0;
+    if (kind == CB_CHAN_FXS)
+        ok = type == CB_EV_HOOK_OFF || type == CB_EV_HOOK_ON;
+    else if (kind == CB_CHAN_FXO)
+        ok = type == CB_EV_RING_ON || type == CB_EV_RING_OFF || type == CB_EV_BATTERY
+             || type == CB_EV_POLARITY;
+    if (!ok)
+        return CB_ERR_INVALID;
+    if (s->nsig >= SIM_SIGQ)
+        return CB_ERR_FULL;
+    s->sigq[s->nsig++] = (sim_sig_t) {at_tick, (uint16_t) chan, (uint16_t) type, value};
+    return CB_OK;
+}
+
+int cb_sim_far_poll(cb_sim_t *s, cb_event_t *out, int max)
+{
+    int n = 0;
+    while (s->farq_tail != s->farq_head && n < max)
+        out[n++] = s->farq[s->farq_tail++ % SIM_FARQ];
+    return n;
+}
+
+void cb_sim_get_stats(const cb_sim_t *s, cb_sim_stats_t *out)
+{
+    *out = s->stats;
+}

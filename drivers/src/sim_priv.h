@@ -1,0 +1,90 @@
+/* The sim card's state (private to drivers/src). */
+#ifndef CB_SIM_PRIV_H
+#define CB_SIM_PRIV_H
+
+#include <stdint.h>
+#include <time.h>
+#include "cb_hal.h"
+#include "cb_sim.h"
+
+#define SIM_SIGQ 1024      /* queued far-side signals (in process) */
+#define SIM_FARQ 4096      /* far-visible line changes kept for cb_sim_far_poll */
+#define SIM_MAX_CARD_EV 256 /* card events one block can produce at most */
+
+/* Far-end socket message types (docs/sim-far-end.md). */
+#define FAR_MSG_HELLO 1
+#define FAR_MSG_BLOCK 2
+#define FAR_BLOCK_HEAD 17  /* type(1) seq(4) first_tick(8) ticks(2) nchan(2) */
+#define FAR_EVENT_SIZE 8   /* chan(2) tick_offset(2) type(2) value(2, signed) */
+
+typedef struct sim_fifo {
+    uint8_t *buf;       /* CB_SIM_FAR_FIFO octets */
+    uint32_t head;      /* write position (monotonic) */
+    uint32_t tail;      /* read position (monotonic) */
+} sim_fifo_t;
+
+typedef struct sim_sig {
+    uint64_t tick;
+    uint16_t chan;
+    uint16_t type;
+    int32_t value;
+} sim_sig_t;
+
+struct cb_sim {
+    cb_card_t head;         /* must be first */
+    int nports;
+    int nspans;
+    int law;
+    int clock;
+    uint8_t idle;           /* idle octet of the law */
+    uint8_t *kind;          /* [nchan] enum cb_chan_kind */
+    uint64_t tick;          /* next tick to exchange */
+
+    /* in-process far side */
+    sim_fifo_t *to_card;    /* [nchan] far side -> card (rx) */
+    sim_fifo_t *to_far;     /* [nchan] card -> far side (tx), kept while listening */
+    uint8_t *listen;        /* [nchan] */
+    sim_sig_t *sigq;        /* [SIM_SIGQ] pending far-side signals, unordered */
+    int nsig;
+    cb_event_t *farq;       /* [SIM_FARQ] far-visible changes, ring */
+    uint32_t farq_head, farq_tail;
+
+    /* line state per channel */
+    uint8_t *hook;          /* FXS: the phone's physical hook (1 off). FXO: our hook. */
+    uint8_t *hook_rep;      /* FXS: hook state as reported to the media tier */
+    uint64_t *onhook_at;    /* FXS: tick the phone went on hook (pending flash/hang-up) */
+    uint8_t *ringing;       /* FXS: ring cadence running. FXO: ring voltage from the exchange */
+    uint8_t *ring_on;       /* FXS: ring voltage now on */
+    int32_t (*cadence)[4];  /* FXS: on,off,on,off ms */
+    int32_t *cad_idx;       /* FXS: segment 0..3 */
+    int32_t *cad_left;      /* FXS: ticks left in the segment */
+    uint8_t *battery;       /* 1 battery present */
+    uint8_t *polarity;      /* 1 reversed */
+    int32_t *flash_left;    /* FXO: ticks left of a flash we send (on hook) */
+
+    /* far-end peer over the socket */
+    int far_fd;
+    uint16_t *far_chan;     /* claimed channels, in the peer's order */
+    int far_n;
+    uint16_t *far_claimed;  /* [nchan] index+1 into far_chan, 0 if not claimed */
+    uint32_t far_seq;
+    uint64_t far_send_from; /* farq position not yet sent to the peer */
+    uint8_t *far_buf;       /* one message either way */
+    uint32_t far_buf_size;
+    uint8_t *far_in;        /* realtime: partial incoming message */
+    uint32_t far_in_len;
+
+    /* realtime clock */
+    struct timespec t0;
+    uint64_t blocks_done;
+
+    cb_sim_stats_t stats;
+};
+
+/* The sim card's operations (drivers/src/tick/sim_tick.c). */
+extern const cb_card_ops_t cb_sim_ops;
+
+/* Detach the far-end peer and queue FAR_DOWN (tick file). */
+void cb_sim_far_close(cb_sim_t *sim, cb_event_t *ev, int *nev, int ev_max, int reason, int detail);
+
+#endif
