@@ -25,7 +25,7 @@
 
 /* CDEF BEGIN */
 #define CB_SIM_FLASH_MIN_MS 100    /* on hook shorter than this is contact bounce, ignored */
-#define CB_SIM_FLASH_MAX_MS 1250   /* on hook up to this is a hook flash; longer is a hang-up */
+#define CB_SIM_FLASH_MAX_MS 1250   /* on hook shorter than this is a hook flash; this long is a hang-up */
 #define CB_SIM_FAR_FIFO 8192       /* octets of far-side audio buffered per channel each way */
 #define CB_SIM_MAX_CHANNELS 1024
 
@@ -60,6 +60,13 @@ int cb_sim_nchan(const cb_sim_t *sim);
 int cb_sim_chan_kind(const cb_sim_t *sim, int chan);
 /*! \brief The next tick the card will exchange. */
 uint64_t cb_sim_tick(const cb_sim_t *sim);
+
+/*! \brief Exchange one block directly (a card without the media tier: tests, tools).
+    Same contract as cb_card_ops_t.exchange. */
+int cb_sim_exchange(cb_sim_t *sim, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
+                    cb_event_t *ev, int ev_max);
+/*! \brief Apply a card command directly (same contract as cb_card_ops_t.command). */
+int cb_sim_command(cb_sim_t *sim, const cb_cmd_t *cmd);
 
 /* The far side, in process. */
 /*! \brief Queue audio from the far side into the card (what the line will deliver).

@@ -220,3 +220,14 @@ void cb_sim_get_stats(const cb_sim_t *s, cb_sim_stats_t *out)
 {
     *out = s->stats;
 }
+
+int cb_sim_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
+                    cb_event_t *ev, int ev_max)
+{
+    return s->head.ops->exchange(&s->head, tick0, ticks, tx, rx, ev, ev_max);
+}
+
+int cb_sim_command(cb_sim_t *s, const cb_cmd_t *cmd)
+{
+    return s->head.ops->command(&s->head, cmd);
+}

@@ -371,6 +371,14 @@ static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *n
 /* Analog line state for one tick. */
 static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_max)
 {
+    /* On hook for the whole flash window: a hang-up (before this tick's changes). */
+    for (int c = 0; c < s->nports; c++) {
+        if (s->kind[c] == CB_CHAN_FXS && s->hook_rep[c] && !s->hook[c]
+            && t - s->onhook_at[c] >= CB_SIM_FLASH_MAX_MS) {
+            s->hook_rep[c] = 0;
+            put_ev(ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
+        }
+    }
     for (int i = 0; i < s->nsig;) {
         if (s->sigq[i].tick == t) {
             sim_sig_t g = s->sigq[i];
@@ -384,10 +392,6 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
     }
     for (int c = 0; c < s->nports; c++) {
         if (s->kind[c] == CB_CHAN_FXS) {
-            if (s->hook_rep[c] && !s->hook[c] && t - s->onhook_at[c] >= CB_SIM_FLASH_MAX_MS) {
-                s->hook_rep[c] = 0;
-                put_ev(ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
-            }
             if (s->ringing[c]) {
                 if (s->cad_left[c] <= 0) {
                     int guard = 0;
@@ -546,7 +550,7 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
         if (!s->hook[c])
             return CB_ERR_STATE;
         s->hook[c] = 0;
-        s->flash_left[c] = cmd->a;
+        s->flash_left[c] = cmd->a + 1;  /* counted down from this tick on */
         far_seen(s, t, c, CB_EV_HOOK_ON, 0);
         return CB_OK;
     default:

@@ -1,0 +1,146 @@
+"""A card and the media tier wired together, as the control tier sees them.
+
+One object per card: it opens the backend by name, attaches it to the C
+media tier, serves the sim card's far-end socket, and offers line commands
+(ring with the zone's cadence, battery, polarity, hook, flash) next to the
+media ones. In virtual mode the caller steps it; in realtime mode the media
+thread runs in C and the caller only queues commands and takes events.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import drivers
+from drivers.base import Card, CardDescription
+from drivers.errors import FarEndError
+from drivers.farend import FarEndServer, FarPeer
+from drivers.hal import FAR_ERROR_TEXT, CmdOp, EventType
+from dsp import media as dsp_media
+from dsp.media import Event, Media
+
+log = logging.getLogger("cicbox.media")
+
+
+class MediaTier:
+    """The card named `backend` with the described ports and spans, and its media tier."""
+
+    def __init__(self, backend: str, desc: CardDescription, zone: str = "cn",
+                 far_socket: Path | None = None) -> None:
+        self.desc = desc
+        self.zone = zone
+        dsp_media.zone_id(zone)  # an unknown zone fails here, before any card is opened
+        self.card: Card = drivers.open_card(backend, desc)
+        self.media = Media(len(self.card.channels), desc.law)
+        self.media.attach_card(self.card.handle)
+        self.far_server: FarEndServer | None = None
+        self._peer_channels: list[int] = []
+        self._attach_buf: Any = None
+        if far_socket is not None and "far_end" in self.card.capabilities:
+            self.far_server = FarEndServer(str(far_socket), desc)
+        self.realtime_flags = 0
+
+    # -- clock -------------------------------------------------------------
+
+    def step(self, ticks: int) -> list[Event]:
+        """Virtual clock: run `ticks` ticks, then return the events they produced."""
+        self.media.step(ticks)
+        return self.events()
+
+    @property
+    def tick(self) -> int:
+        return self.media.tick
+
+    def start_realtime(self, fifo_priority: int = 50) -> int:
+        """Start the media thread on the realtime clock; logs what the OS allowed."""
+        flags = self.media.start(fifo_priority)
+        self.realtime_flags = flags
+        fifo = bool(flags & 2)
+        locked = bool(flags & 4)
+        if not fifo:
+            log.warning("media thread runs without SCHED_FIFO (not permitted here): ticks may be late under load")
+        if not locked:
+            log.warning("memory not locked (mlockall not permitted here): page faults may delay ticks")
+        log.info("media thread started (SCHED_FIFO %s, memory locked %s, ISA %s)",
+                 "yes" if fifo else "no", "yes" if locked else "no", dsp_media.isa())
+        return flags
+
+    def stop_realtime(self) -> None:
+        self.media.stop()
+
+    # -- events ------------------------------------------------------------
+
+    def events(self) -> list[Event]:
+        """Take every waiting event; far-end refusals are logged with their reason."""
+        evs = self.media.events()
+        for ev in evs:
+            if ev.type == EventType.FAR_ERROR:
+                text = FAR_ERROR_TEXT.get(ev.value, f"reason {ev.value}")
+                log.warning("far-end peer refused at tick %d: %s (detail %d); connection closed",
+                            ev.tick, text, ev.extra)
+            elif ev.type == EventType.FAR_DOWN:
+                if self.far_server is not None:
+                    self.far_server.release(self._peer_channels)
+                log.info("far-end peer detached from channels %s", self._peer_channels)
+                self._peer_channels = []
+                self._attach_buf = None
+            elif ev.type == EventType.MEDIA_ERROR:
+                log.warning("command %#x on channel %d refused (status %d)", ev.value, ev.chan, ev.extra)
+        return evs
+
+    # -- far end -----------------------------------------------------------
+
+    def accept_far_peer(self, timeout: float | None = 0.0) -> FarPeer | None:
+        """Accept a far-end peer on the socket, if one is connecting, and hand it to the card.
+
+        The card takes it over at the start of the next block. One peer at a time.
+        """
+        if self.far_server is None:
+            raise FarEndError("this card has no far-end socket")
+        if self._peer_channels:
+            return None
+        peer = self.far_server.accept(self.tick, timeout)
+        if peer is None:
+            return None
+        chans = self.media_ffi_channels(peer.channels)
+        self._peer_channels = list(peer.channels)
+        self._attach_buf = chans
+        self.media.send(CmdOp.FAR_ATTACH, 0, peer.detach_fd(), len(peer.channels), ptr=chans)
+        return peer
+
+    @staticmethod
+    def media_ffi_channels(channels: list[int]) -> Any:
+        return dsp_media.ffi.new("uint16_t[]", channels)
+
+    # -- line commands -------------------------------------------------------
+
+    def ring(self, chan: int, cadence: tuple[int, int, int, int] | None = None) -> None:
+        """Ring the phone on FXS port `chan` with the zone's cadence (or the one given, ms)."""
+        on1, off1, on2, off2 = cadence or dsp_media.ring_cadence(self.zone)
+        self.media.send(CmdOp.RING, chan, on1, off1, on2, off2)
+
+    def ring_stop(self, chan: int) -> None:
+        self.media.send(CmdOp.RING_STOP, chan)
+
+    def battery(self, chan: int, on: bool) -> None:
+        """Feed (or remove: open loop) battery on FXS port `chan`."""
+        self.media.send(CmdOp.BATTERY, chan, int(on))
+
+    def polarity(self, chan: int, reversed_: bool) -> None:
+        self.media.send(CmdOp.POLARITY, chan, int(reversed_))
+
+    def hook(self, chan: int, off_hook: bool) -> None:
+        """Seize/answer (True) or release (False) FXO trunk `chan`."""
+        self.media.send(CmdOp.HOOK, chan, int(off_hook))
+
+    def flash(self, chan: int, ms: int = 750) -> None:
+        """Hook flash on FXO trunk `chan` (DAHDI's default is 750 ms)."""
+        self.media.send(CmdOp.FLASH, chan, ms)
+
+    def close(self) -> None:
+        self.media.stop()
+        self.card.close()
+        if self.far_server is not None:
+            self.far_server.close()

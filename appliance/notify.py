@@ -1,0 +1,49 @@
+"""systemd's notify protocol, written here in a few lines.
+
+Why not a package: the common one silently drops any message that is not
+Latin-1 (a STATUS= with a hotel's name in Chinese would vanish), and it does
+not read WATCHDOG_USEC. The protocol is one datagram per message to the
+socket named by $NOTIFY_SOCKET (an abstract socket when it starts with '@').
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+
+class Notifier:
+    """Sends READY=1, WATCHDOG=1, STATUS=... to systemd; does nothing outside systemd."""
+
+    def __init__(self, address: str | None = None) -> None:
+        addr = address if address is not None else os.environ.get("NOTIFY_SOCKET", "")
+        self._addr = "\0" + addr[1:] if addr.startswith("@") else addr
+        self._sock: socket.socket | None = None
+        if self._addr:
+            self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+
+    @property
+    def enabled(self) -> bool:
+        return self._sock is not None
+
+    @staticmethod
+    def watchdog_usec() -> int | None:
+        """The watchdog period systemd asked for, if any (for this process)."""
+        usec = os.environ.get("WATCHDOG_USEC")
+        pid = os.environ.get("WATCHDOG_PID")
+        if not usec or (pid and pid != str(os.getpid())):
+            return None
+        return int(usec)
+
+    def notify(self, **fields: str | int) -> bool:
+        """Send one message, e.g. notify(READY=1, STATUS="running"); False if not under systemd."""
+        if self._sock is None:
+            return False
+        text = "\n".join(f"{key}={value}" for key, value in fields.items())
+        self._sock.sendto(text.encode("utf-8"), self._addr)
+        return True
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None

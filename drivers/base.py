@@ -1,0 +1,118 @@
+"""The card abstraction every backend implements.
+
+A card is described by its analog ports and digital spans; it numbers its
+channels ports first, then each span's timeslots. The media tier drives the
+card through the C HAL head (``Card.handle``), never through Python on the
+1 ms path. Backends subclass :class:`Card` and call ``super().__init__`` last,
+once their C card exists.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from typing import Literal
+
+from drivers.errors import DriverInitError
+
+PortKind = Literal["fxo", "fxs"]
+SpanKind = Literal["e1", "t1"]
+ChannelKind = Literal["fxo", "fxs", "ts"]
+Law = Literal["alaw", "ulaw"]
+Clock = Literal["virtual", "realtime"]
+
+SPAN_TIMESLOTS: dict[SpanKind, int] = {"e1": 31, "t1": 24}
+
+
+@dataclass(frozen=True)
+class CardDescription:
+    """What a card carries and how it is clocked.
+
+    :param ports: analog ports in order: "fxo" (a trunk: an exchange on the far
+        side) or "fxs" (a phone port: a phone on the far side).
+    :param spans: digital spans in order, "e1" (31 timeslots) or "t1" (24).
+    :param law: the line law; its idle octet is what an idle channel carries.
+    :param k: ticks (1 ms each) per block exchanged with the card, 1-10.
+    :param clock: "virtual" (stepped by the caller) or "realtime".
+    """
+
+    ports: tuple[PortKind, ...] = ()
+    spans: tuple[SpanKind, ...] = ()
+    law: Law = "alaw"
+    k: int = 1
+    clock: Clock = "virtual"
+
+    def __post_init__(self) -> None:
+        for i, p in enumerate(self.ports):
+            if p not in ("fxo", "fxs"):
+                raise DriverInitError(f"port {i}: kind must be 'fxo' or 'fxs', not {p!r}")
+        for i, s in enumerate(self.spans):
+            if s not in SPAN_TIMESLOTS:
+                raise DriverInitError(f"span {i}: kind must be 'e1' or 't1', not {s!r}")
+        if self.law not in ("alaw", "ulaw"):
+            raise DriverInitError(f"law must be 'alaw' or 'ulaw', not {self.law!r}")
+        if not isinstance(self.k, int) or not 1 <= self.k <= 10:
+            raise DriverInitError(f"k (ticks per block) must be 1-10, not {self.k!r}")
+        if self.clock not in ("virtual", "realtime"):
+            raise DriverInitError(f"clock must be 'virtual' or 'realtime', not {self.clock!r}")
+        if not self.ports and not self.spans:
+            raise DriverInitError("a card needs at least one port or span")
+
+    def channels(self) -> list[ChannelInfo]:
+        """The channels this description gives, in the card's numbering."""
+        out = [ChannelInfo(i, kind, port=i) for i, kind in enumerate(self.ports)]
+        for si, span in enumerate(self.spans):
+            for ts in range(SPAN_TIMESLOTS[span]):
+                out.append(ChannelInfo(len(out), "ts", span=si, timeslot=ts + 1))
+        return out
+
+
+@dataclass(frozen=True)
+class ChannelInfo:
+    """One channel of a card: an analog port, or a timeslot (1-based) of a span."""
+
+    index: int
+    kind: ChannelKind
+    port: int | None = None
+    span: int | None = None
+    timeslot: int | None = None
+
+
+class Card(abc.ABC):
+    """A card backend. Required: ``handle``; optional features are in ``capabilities``."""
+
+    #: the registry name of the backend
+    name: str = ""
+    #: optional features, e.g. {"far_end"}; code checks these rather than catching errors
+    capabilities: frozenset[str] = frozenset()
+
+    @abc.abstractmethod
+    def __init__(self, desc: CardDescription) -> None:
+        self.description = desc
+        self.channels = desc.channels()
+        self._closed = False
+
+    @property
+    @abc.abstractmethod
+    def handle(self) -> int:
+        """Address of the card's C HAL head (cb_card_t *), for the media tier."""
+
+    def close(self) -> None:
+        """Release the card. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            self._close()
+
+    @abc.abstractmethod
+    def _close(self) -> None:
+        """Backend hook of :meth:`close`."""
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Card:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,125 @@
+"""The sim card: a software card that is a real backend (see drivers/include/cb_sim.h).
+
+Its far side is reachable in process through :class:`FarSide` (the simulated
+world uses it, one control period at a time) or by a peer process over the
+far-end socket (:mod:`drivers.farend`, framing in docs/sim-far-end.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drivers._binding import load
+from drivers.base import Card, CardDescription
+from drivers.errors import DriverInitError, DriverOperationError, check
+from drivers.hal import EventType, LineEvent
+
+ffi, lib = load()
+
+_PORT = {"fxo": lib.CB_CHAN_FXO, "fxs": lib.CB_CHAN_FXS}
+_SPAN = {"e1": lib.CB_SPAN_E1, "t1": lib.CB_SPAN_T1}
+_LAW = {"alaw": lib.CB_LAW_ALAW, "ulaw": lib.CB_LAW_ULAW}
+_CLOCK = {"virtual": lib.CB_CLOCK_VIRTUAL, "realtime": lib.CB_CLOCK_REALTIME}
+
+
+class SimCard(Card):
+    """The software card: analog ports and E1/T1 spans with a scriptable far side."""
+
+    name = "sim"
+    capabilities = frozenset({"far_end", "in_process_far_side"})
+
+    def __init__(self, desc: CardDescription) -> None:
+        ports = ffi.new("uint8_t[]", [_PORT[p] for p in desc.ports] or [0])
+        spans = ffi.new("uint8_t[]", [_SPAN[s] for s in desc.spans] or [0])
+        sim = lib.cb_sim_new(
+            len(desc.ports), ports, len(desc.spans), spans, _LAW[desc.law], desc.k, _CLOCK[desc.clock]
+        )
+        if sim == ffi.NULL:
+            raise DriverInitError(f"the sim card could not be made for {desc}")
+        self._sim: Any = sim
+        self.far = FarSide(self)
+        super().__init__(desc)
+
+    @property
+    def handle(self) -> int:
+        if self._sim is None:
+            raise DriverOperationError("the card is closed")
+        return int(ffi.cast("uintptr_t", lib.cb_sim_card(self._sim)))
+
+    @property
+    def sim(self) -> Any:
+        """The C card (cb_sim_t *)."""
+        if self._sim is None:
+            raise DriverOperationError("the card is closed")
+        return self._sim
+
+    @property
+    def tick(self) -> int:
+        """The next tick the card will exchange."""
+        return int(lib.cb_sim_tick(self.sim))
+
+    def stats(self) -> dict[str, int]:
+        """The card's counters (blocks, late blocks, underflows, far-end lateness and refusals)."""
+        st = ffi.new("cb_sim_stats_t *")
+        lib.cb_sim_get_stats(self.sim, st)
+        return {
+            name: int(getattr(st, name))
+            for name in ("blocks", "late_blocks", "underflows", "far_late", "far_refused", "far_fifo_overrun")
+        }
+
+    def _close(self) -> None:
+        lib.cb_sim_free(self._sim)
+        self._sim = None
+
+
+class FarSide:
+    """The sim card's far side, driven in process between blocks.
+
+    On an FXS port it is the phone (hook); on an FXO port the exchange (ring,
+    battery, polarity). Audio written here is what the line delivers to the
+    card; audio read here is what the card sent, while listening.
+    """
+
+    def __init__(self, card: SimCard) -> None:
+        self._card = card
+
+    def write(self, chan: int, octets: bytes) -> int:
+        """Queue G.711 octets from the far side toward the card; returns octets taken."""
+        return check(lib.cb_sim_far_write(self._card.sim, chan, octets, len(octets)), "far write")
+
+    def read(self, chan: int, n: int = 65536) -> bytes:
+        """Take up to n octets the card sent toward the far side (see :meth:`listen`)."""
+        buf = ffi.new("uint8_t[]", n)
+        got = check(lib.cb_sim_far_read(self._card.sim, chan, buf, n), "far read")
+        return bytes(ffi.buffer(buf, got))
+
+    def listen(self, chan: int, on: bool = True) -> None:
+        """Keep (or stop keeping) what the card transmits on `chan` for :meth:`read`."""
+        check(lib.cb_sim_far_listen(self._card.sim, chan, int(on)), "far listen")
+
+    def signal(self, chan: int, type_: EventType, value: int = 0, at_tick: int | None = None) -> None:
+        """A line change on the far side at `at_tick` (default: the next tick).
+
+        FXS port: HOOK_OFF / HOOK_ON (the phone). FXO port: RING_ON / RING_OFF,
+        BATTERY (value 0/1), POLARITY (value 0/1).
+        """
+        tick = self._card.tick if at_tick is None else at_tick
+        rc = lib.cb_sim_far_signal(self._card.sim, chan, int(type_), value, tick)
+        if rc < 0:
+            raise DriverOperationError(
+                f"far-side {EventType(type_).name} on channel {chan} at tick {tick} refused", rc
+            )
+
+    def hook(self, chan: int, off_hook: bool, at_tick: int | None = None) -> None:
+        """The phone on FXS port `chan` goes off hook (True) or on hook (False)."""
+        self.signal(chan, EventType.HOOK_OFF if off_hook else EventType.HOOK_ON, int(off_hook), at_tick)
+
+    def ring(self, chan: int, on: bool, at_tick: int | None = None) -> None:
+        """The exchange rings FXO port `chan` (True) or stops ringing it."""
+        self.signal(chan, EventType.RING_ON if on else EventType.RING_OFF, int(on), at_tick)
+
+    def poll(self, max_events: int = 4096) -> list[LineEvent]:
+        """Line changes the far side has seen since the last poll, with their ticks."""
+        buf = ffi.new("cb_event_t[]", max_events)
+        n = lib.cb_sim_far_poll(self._card.sim, buf, max_events)
+        return [LineEvent(int(e.tick), int(e.chan), int(e.type), int(e.value)) for e in buf[0:n]]
