@@ -38,7 +38,7 @@ def _source_digest() -> str | None:
 def load() -> tuple[Any, Any]:
     """Return (ffi, lib) of drivers._card, or raise ImportError saying how to fix it."""
     try:
-        from drivers import _card as _kernels  # type: ignore[attr-defined]
+        from drivers import _card as _kernels
     except ImportError as exc:
         raise ImportError(f"drivers._card is not built ({exc}); run `make setup`") from None
     ffi, lib = _kernels.ffi, _kernels.lib

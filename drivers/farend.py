@@ -13,6 +13,7 @@ themselves are exchanged by the card in C, on the media path.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -117,10 +118,8 @@ class FarEndServer:
         except (FarEndError, OSError, ValueError) as exc:
             reason = str(exc)
             log.warning("far-end peer refused: %s", reason)
-            try:
+            with contextlib.suppress(OSError):
                 _send(conn, MSG_HELLO, json.dumps({"error": reason}).encode())
-            except OSError:
-                pass
             conn.close()
             raise FarEndError(f"far-end peer refused: {reason}") from None
         conn.setblocking(True)

@@ -39,7 +39,7 @@ def _source_digest() -> str | None:
 def load() -> tuple[Any, Any]:
     """Return (ffi, lib) of dsp._kernels, or raise ImportError saying how to fix it."""
     try:
-        from dsp import _kernels  # type: ignore[attr-defined]
+        from dsp import _kernels
     except ImportError as exc:
         raise ImportError(f"dsp._kernels is not built ({exc}); run `make setup`") from None
     ffi, lib = _kernels.ffi, _kernels.lib

@@ -63,6 +63,10 @@ int cb_media_step(cb_media_t *m, int ticks);
 /*! \brief Run the chain on one block without a card (benchmarks, tests):
     rx and tx are channel-major blocks of `ticks` ticks (see cb_hal.h). */
 int cb_media_process(cb_media_t *m, uint64_t tick0, int ticks, const uint8_t *rx, uint8_t *tx);
+/*! \brief cb_media_process over `nblocks` consecutive blocks of k ticks, laid out
+    block after block (each block channel-major), as a card would hand them over. */
+int cb_media_process_blocks(cb_media_t *m, uint64_t tick0, int nblocks, int k, const uint8_t *rx,
+                            uint8_t *tx);
 /*! \brief Start the realtime media thread. \param fifo_priority 0 = do not ask for SCHED_FIFO.
     \return a set of cb_rt_flags, or a negative cb_status. */
 int cb_media_start(cb_media_t *m, int fifo_priority, int lock_memory);

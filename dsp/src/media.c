@@ -223,3 +223,18 @@ int cb_clock_probe(int ms, uint32_t *hist, uint64_t *late_max_us)
     *late_max_us = worst;
     return ms;
 }
+
+int cb_media_process_blocks(cb_media_t *m, uint64_t tick0, int nblocks, int k, const uint8_t *rx,
+                            uint8_t *tx)
+{
+    if (nblocks < 0 || k < 1 || k > CB_MAX_BLOCK_TICKS)
+        return CB_ERR_INVALID;
+    size_t blk = (size_t) m->n * (size_t) k * CB_TICK_SAMPLES;
+    for (int b = 0; b < nblocks; b++) {
+        int rc = cb_media_process(m, tick0 + (uint64_t) b * (uint64_t) k, k, rx + (size_t) b * blk,
+                                  tx + (size_t) b * blk);
+        if (rc < 0)
+            return rc;
+    }
+    return nblocks;
+}

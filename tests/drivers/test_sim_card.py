@@ -130,7 +130,7 @@ def test_commands_to_the_wrong_kind_of_port_are_refused(bench: Bench) -> None:
     assert bench.command(CmdOp.HOOK, 1, 1) == lib.CB_ERR_INVALID                 # FXS has no hook of ours
     assert bench.command(CmdOp.FLASH, 0, 750) == lib.CB_ERR_STATE                # on hook: nothing to flash
     assert bench.command(CmdOp.RING, 99, 1000, 4000) == lib.CB_ERR_INVALID       # a timeslot
-    with pytest.raises(DriverOperationError, match="far-side RING_ON on channel 1"):
+    with pytest.raises(DriverOperationError, match=r"far-side RING_ON on channel 1"):
         bench.card.far.ring(1, True)                                             # the exchange rings FXO only
 
 

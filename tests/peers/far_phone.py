@@ -10,6 +10,8 @@ Usage: far_phone.py SOCKET CHANNEL DIGITS [--bad KIND]
   --bad seq|tick|type|length|event  sends one malformed answer after going off hook
 """
 
+from __future__ import annotations
+
 import json
 import math
 import socket
@@ -25,7 +27,7 @@ DTMF_COLS = (1209, 1336, 1477, 1633)
 KEYS = "123A456B789C*0#D"
 
 
-def alaw_decode(a):
+def alaw_decode(a: int) -> int:
     a ^= 0x55
     t = (a & 0x0F) << 4
     seg = (a & 0x70) >> 4
@@ -38,14 +40,13 @@ def alaw_decode(a):
     return t if a & 0x80 else -t
 
 
-def alaw_encode(x):
+def alaw_encode(x: int) -> int:
     if x >= 0:
         mask = 0xD5
     else:
         mask = 0x55
         x = -x - 1
-    if x > 32767:
-        x = 32767
+    x = min(x, 32767)
     seg = 0
     v = x >> 8
     while v:
@@ -57,7 +58,7 @@ def alaw_encode(x):
     return ((seg << 4) | q) ^ mask
 
 
-def recv_exact(sock, n):
+def recv_exact(sock: socket.socket, n: int) -> bytes:
     out = b""
     while len(out) < n:
         chunk = sock.recv(n - len(out))
@@ -67,16 +68,16 @@ def recv_exact(sock, n):
     return out
 
 
-def recv_msg(sock):
+def recv_msg(sock: socket.socket) -> tuple[int, bytes]:
     length, mtype = struct.unpack(">IB", recv_exact(sock, 5))
     return mtype, recv_exact(sock, length - 1)
 
 
-def send_msg(sock, mtype, body):
+def send_msg(sock: socket.socket, mtype: int, body: bytes) -> None:
     sock.sendall(struct.pack(">IB", len(body) + 1, mtype) + body)
 
 
-def goertzel_power(samples, freq):
+def goertzel_power(samples: list[int], freq: float) -> float:
     w = 2 * math.pi * freq / 8000
     c = 2 * math.cos(w)
     s1 = s2 = 0.0
@@ -85,7 +86,7 @@ def goertzel_power(samples, freq):
     return s1 * s1 + s2 * s2 - c * s1 * s2
 
 
-def dtmf_samples(key, n, start):
+def dtmf_samples(key: str, n: int, start: int) -> list[int]:
     i = KEYS.index(key)
     f1, f2 = DTMF_ROWS[i // 4], DTMF_COLS[i % 4]
     amp = 32768 * 10 ** ((-6 - 3.14) / 20)
@@ -93,7 +94,7 @@ def dtmf_samples(key, n, start):
                          + math.sin(2 * math.pi * f2 * (start + j) / 8000))) for j in range(n)]
 
 
-def main():
+def main() -> None:
     path, chan, digits = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     bad = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--bad" else None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -103,8 +104,8 @@ def main():
     assert mtype == 1 and hello["law"] == "alaw"
     send_msg(sock, 1, json.dumps({"version": 1, "claim": [chan]}).encode())
     k = hello["k"]
-    heard = []  # samples received from the card, from OFFHOOK on
-    plan = []  # (start tick offset, key)
+    heard: list[int] = []  # samples received from the card, from OFFHOOK on
+    plan: list[tuple[int, str]] = []  # (start tick offset, key)
     t = DIAL
     for key in digits:
         plan.append((t, key))
@@ -126,7 +127,7 @@ def main():
             if rel0 >= OFFHOOK:
                 heard.extend(alaw_decode(o) for o in octets)
             out = bytearray()
-            events = []
+            events: list[tuple[int, int, int, int]] = []
             for tt in range(ticks):
                 rel = rel0 + tt
                 samples = [0] * 8

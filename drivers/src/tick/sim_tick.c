@@ -7,11 +7,13 @@
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include "sim_priv.h"
 
 #define VIRTUAL_PEER_TIMEOUT_MS 10000  /* a lockstep peer silent this long is dropped */
+#define FAR_CLOSED (-1)                 /* the peer closed between messages: a clean goodbye */
 
 static void put_ev(cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
                    int32_t value, int32_t extra)
@@ -114,7 +116,7 @@ void cb_sim_far_close(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, int rea
 static int write_all(int fd, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        ssize_t w = write(fd, p, n);
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -177,6 +179,7 @@ static int far_send(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, u
 
 static int read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
 {
+    const size_t want = n;
     while (n > 0) {
         struct pollfd pf = {fd, POLLIN, 0};
         int r = poll(&pf, 1, timeout_ms);
@@ -189,7 +192,7 @@ static int read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
         }
         ssize_t got = read(fd, p, n);
         if (got == 0)
-            return CB_FAR_SHORT;
+            return n == want ? FAR_CLOSED : CB_FAR_SHORT;
         if (got < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -283,6 +286,10 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
                 return;  /* idle audio stays in rx */
             }
         }
+        if (r == FAR_CLOSED) {
+            cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_OK, 0);
+            return;
+        }
         if (r != CB_FAR_OK) {
             cb_sim_far_close(s, ev, nev, ev_max, r, errno);
             return;
@@ -293,6 +300,8 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
             return;
         }
         r = read_exact(s->far_fd, s->far_in, len, s->clock == CB_CLOCK_VIRTUAL ? timeout : 50);
+        if (r == FAR_CLOSED)
+            r = CB_FAR_SHORT;
         if (r != CB_FAR_OK) {
             cb_sim_far_close(s, ev, nev, ev_max, r, errno);
             return;

@@ -1,0 +1,51 @@
+"""The `cicbox` command as an installer or a card vendor would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance import cli
+
+PEER = Path(__file__).resolve().parent / "peers" / "far_phone.py"
+
+
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--help"])
+    assert exc.value.code == 0
+    assert "linetest" in capsys.readouterr().out
+
+
+def test_bad_port_kind_is_a_clear_error() -> None:
+    with pytest.raises(SystemExit, match="--ports must be one of fxo, fxs, not 'fxz'"):
+        cli.main(["linetest", "--ports", "fxs,fxz", "--clock", "virtual"])
+
+
+def test_unknown_backend_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = cli.main(["linetest", "--card", "dahdi", "--clock", "virtual", "--state-dir", str(tmp_path)])
+    assert rc == 2
+    assert "cicbox: no DAHDI devices found" in capsys.readouterr().err
+
+
+def test_linetest_answers_a_phone_with_dial_tone_and_reports_digits(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "appliance.cli", "linetest", "--ports", "fxs,fxs", "--clock", "virtual",
+           "--duration", "4", "--wait-peer", "30", "--state-dir", str(tmp_path)]
+    engine = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sock = tmp_path / "sim.sock"
+    assert engine.stderr is not None
+    for line in engine.stderr:  # the engine says when its far-end socket listens
+        if "waiting up to" in line:
+            break
+    peer = subprocess.run([sys.executable, str(PEER), str(sock), "0", "42"], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin"})
+    out, err = engine.communicate(timeout=60)
+    assert engine.returncode == 0, err
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["event"] for e in events if e["chan"] == 0][:1] == ["HOOK_OFF"]
+    assert [e["value"] for e in events if e["event"] == "DTMF"] == ["4", "2"]
+    assert json.loads(peer.stdout.strip().splitlines()[-1])["tone_hz"] == 450

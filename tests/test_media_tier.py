@@ -1,0 +1,201 @@
+"""The card and the media tier together, in virtual time: what a caller or a phone would notice."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from appliance.media_tier import MediaTier
+from drivers.base import CardDescription
+from drivers.hal import EventType
+from drivers.sim import SimCard
+from dsp import media as dsp_media
+from dsp.errors import DspCommandError, RingFullError
+from dsp.media import Media, lib
+from tests import signals
+
+ENC = {
+    "alaw": np.array([lib.cb_lin2alaw(v) for v in range(-32768, 32768)], dtype=np.uint8),
+    "ulaw": np.array([lib.cb_lin2ulaw(v) for v in range(-32768, 32768)], dtype=np.uint8),
+}
+DEC = {
+    "alaw": np.array([lib.cb_alaw2lin(a) for a in range(256)], dtype=np.int16),
+    "ulaw": np.array([lib.cb_ulaw2lin(a) for a in range(256)], dtype=np.int16),
+}
+
+
+def encode(x: np.ndarray, law: str) -> bytes:
+    lin = np.clip(np.round(x), -32768, 32767).astype(np.int32)
+    return bytes(ENC[law][lin + 32768])
+
+
+def decode(octets: bytes, law: str) -> np.ndarray:
+    return DEC[law][np.frombuffer(octets, dtype=np.uint8)].astype(float)
+
+
+@pytest.fixture
+def tier() -> Iterator[MediaTier]:
+    t = MediaTier("sim", CardDescription(ports=("fxo", "fxs", "fxs", "fxs"), k=4), zone="cn")
+    yield t
+    t.close()
+
+
+def far(t: MediaTier) -> SimCard:
+    assert isinstance(t.card, SimCard)
+    return t.card
+
+
+@pytest.mark.parametrize("zone", ["cn", "us", "de"])
+def test_ring_cadence_of_each_zone(zone: str) -> None:
+    t = MediaTier("sim", CardDescription(ports=("fxs",), k=4), zone=zone)
+    try:
+        on1, off1, on2, off2 = dsp_media.ring_cadence(zone)
+        t.step(8)
+        t.ring(0)
+        start = t.tick
+        period = on1 + off1 + on2 + off2
+        t.step(2 * period + 8)
+        got = [(e.tick - start, e.type) for e in far(t).far.poll()]
+        want = []
+        at = 0
+        for _ in range(2):
+            for ms, on in ((on1, True), (off1, False), (on2, True), (off2, False)):
+                if ms:
+                    want.append((at, EventType.RING_ON if on else EventType.RING_OFF))
+                    at += ms
+        # merge repeated states (a zone with one on/off pair)
+        want = [w for i, w in enumerate(want) if i == 0 or w[1] != want[i - 1][1]]
+        assert len(got) >= len(want)
+        for (gt, gtype), (wt, wtype) in zip(got, want, strict=False):
+            assert gtype == wtype
+            assert abs(gt - wt) <= 1, (zone, got, want)
+    finally:
+        t.close()
+
+
+def test_line_events_reach_the_event_ring_with_their_ticks(tier: MediaTier) -> None:
+    f = far(tier).far
+    f.hook(1, True, at_tick=17)
+    f.hook(1, False, at_tick=300)
+    f.hook(1, True, at_tick=700)        # 400 ms flash
+    f.ring(0, True, at_tick=41)
+    f.signal(0, EventType.BATTERY, 0, at_tick=900)
+    f.signal(0, EventType.POLARITY, 1, at_tick=950)
+    evs = tier.step(1000)
+    got = [(e.tick, e.chan, e.type) for e in evs]
+    assert got == [(17, 1, EventType.HOOK_OFF), (41, 0, EventType.RING_ON), (700, 1, EventType.FLASH),
+                   (900, 0, EventType.BATTERY), (950, 0, EventType.POLARITY)]
+
+
+def _bridge_run(tier: MediaTier, law_a: str, law_b: str) -> tuple[bytes, bytes, bytes, bytes]:
+    """Phone A (port 1) sends 1020 Hz, phone B (port 2) 587 Hz, bridged in the media tier."""
+    f = far(tier).far
+    tier.media.set_law(1, law_a)
+    tier.media.set_law(2, law_b)
+    tier.media.bridge(1, 2)
+    f.listen(1)
+    f.listen(2)
+    n = 8000
+    sent_a = encode(signals.tone(1020, n, -10.0), law_a)
+    sent_b = encode(signals.tone(587, n, -10.0), law_b)
+    got_a, got_b = b"", b""
+    for i in range(0, n, 320):
+        f.write(1, sent_a[i:i + 320])
+        f.write(2, sent_b[i:i + 320])
+        tier.step(40)
+        got_a += f.read(1)
+        got_b += f.read(2)
+    return sent_a, sent_b, got_a, got_b
+
+
+def _check_received(got: bytes, law: str, freq: float, other: float) -> None:
+    x = decode(got, law)[400:7600]   # past the start-up delay
+    assert abs(signals.frequency(x) - freq) <= 2
+    assert abs(signals.level_dbm0(x) - -10.0) <= 1
+    assert signals.sinad_db(x, freq) >= 30
+    assert signals.component_db(x, other, -10.0) < -50
+
+
+def test_bridged_phones_hear_each_other_bit_exact_on_one_law(tier: MediaTier) -> None:
+    sent_a, sent_b, got_a, got_b = _bridge_run(tier, "alaw", "alaw")
+    _check_received(got_a, "alaw", 587, 1020)
+    _check_received(got_b, "alaw", 1020, 587)
+    d_ab = signals.delay_of(sent_a, got_b, 200)
+    d_ba = signals.delay_of(sent_b, got_a, 200)
+    assert d_ab is not None and d_ab == d_ba
+    assert d_ab == 4 * 8  # one block of k = 4 ticks
+
+
+def test_bridged_phones_on_different_laws_are_transcoded(tier: MediaTier) -> None:
+    _, _, got_a, got_b = _bridge_run(tier, "alaw", "ulaw")
+    _check_received(got_a, "alaw", 587, 1020)
+    _check_received(got_b, "ulaw", 1020, 587)
+
+
+def test_prompt_plays_bit_exact_and_reports_its_end(tier: MediaTier) -> None:
+    rng = np.random.default_rng(7)
+    prompt = np.clip(rng.normal(0, 3000, 4000), -32768, 32767).astype(np.int16)
+    f = far(tier).far
+    f.listen(3)
+    tier.step(4)
+    tier.media.play(3, prompt.tobytes())
+    start = tier.tick
+    evs = tier.step(600)
+    done = [e for e in evs if e.type == EventType.PLAY_DONE]
+    assert [(e.chan, e.value) for e in done] == [(3, 4000)]
+    assert done[0].tick == start + 4000 // 8 - 1
+    heard = f.read(3)
+    want = encode(prompt.astype(float), "alaw")
+    assert signals.delay_of(want, heard, 100) is not None
+
+
+def test_full_command_ring_fails_at_once_and_recovers() -> None:
+    m = Media(4, "alaw", cmd_capacity=4)
+    for _ in range(4):
+        m.detect_dtmf(0)
+    with pytest.raises(RingFullError, match="command ring full"):
+        m.detect_dtmf(1)
+    m.process(0, 1, bytes([0xD5]) * 32)   # the tier takes the queued commands
+    m.detect_dtmf(1)                      # room again
+
+
+def test_full_event_ring_counts_drops() -> None:
+    card = SimCard(CardDescription(ports=("fxs",) * 4, k=1))
+    m = Media(4, "alaw", ev_capacity=8)
+    m.attach_card(card.handle)
+    try:
+        for c in range(4):   # per phone: off hook, a 400 ms flash, a hang-up: 12 events
+            card.far.hook(c, True, at_tick=1 + c)
+            card.far.hook(c, False, at_tick=200 + c)
+            card.far.hook(c, True, at_tick=600 + c)
+            card.far.hook(c, False, at_tick=1000 + c)
+        m.step(3000)
+        evs = m.events()
+        assert [e.type for e in evs] == [EventType.HOOK_OFF] * 4 + [EventType.FLASH] * 4
+        assert m.stats()["events_dropped"] == 4
+    finally:
+        card.close()
+
+
+def test_bad_commands_are_refused_clearly(tier: MediaTier) -> None:
+    with pytest.raises(DspCommandError, match="channel 9 out of range 0-3"):
+        tier.media.detect_dtmf(9)
+    with pytest.raises(DspCommandError, match="unknown tone 'howler'"):
+        tier.media.tone(1, "cn", "howler")
+    with pytest.raises(DspCommandError, match="unknown tone zone 'xx'"):
+        tier.media.tone(1, "xx", "dial")
+    with pytest.raises(DspCommandError, match="DTMF digits must be"):
+        tier.media.dtmf_tx(1, "12x")
+    tier.ring(0)   # an FXO port cannot ring: the tier reports it as an event, it does not raise
+    evs = tier.step(4)
+    assert [(e.type, e.chan, e.value) for e in evs] == [(EventType.MEDIA_ERROR, 0, 1)]
+
+
+def test_commands_and_events_log_nothing_alarming(tier: MediaTier, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    tier.media.tone(1, "cn", "dial")
+    tier.step(100)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
