@@ -5,7 +5,7 @@
  * What does it do? On each enabled channel it watches for `count` consecutive
  * on/off cycles of a tone cadence (on_ms, off_ms) and then reports CB_EV_BUSY
  * once. It does not look at frequencies: any steady sound cut to the cadence
- * counts, as with the busydetect/busypattern option installers know.
+ * counts, like the usual "busy detect" option of analog trunk interfaces.
  *
  * How does it work? Per 1 ms tick it takes the mean-square energy of the
  * channel's 8 samples and smooths it (one-pole, a quarter per ms: time constant

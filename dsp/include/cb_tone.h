@@ -19,9 +19,9 @@
  * so a steady tone is seamless. Only playing channels are visited on the tick
  * (a list of active channels).
  *
- * Figures of the zones: /work/shared/reference/line-signals.md (cn, us, de,
- * from the tone-zone table of DAHDI's libtonezone). Choices of ours, where that
- * table gives nothing, are marked in dsp/src/tone.c.
+ * Figures of the zones: the project's line-signals.md reference, "Tone zones"
+ * (cn, us, de; published figures quoting ITU-T E.180 Suppl. 2). Choices of
+ * ours, where that table gives nothing, are marked in dsp/src/tone.c.
  */
 #ifndef CB_TONE_H
 #define CB_TONE_H

@@ -1,8 +1,8 @@
 /*
  * tone.c - the tone zones and the set-up side of the tone generator bank.
  *
- * Figures: /work/shared/reference/line-signals.md, "Tone zones" (cn, us, de;
- * the tone-zone table of DAHDI's libtonezone, quoting ITU-T E.180 Suppl. 2).
+ * Figures: the project's line-signals.md reference, "Tone zones" (cn, us, de;
+ * published figures quoting ITU-T E.180 Suppl. 2).
  * A steady tone is one 1000 ms segment repeating from itself. Where that table
  * gives nothing, the choice is ours and says so ("our choice") below:
  *  - CONFIRM (feature code accepted), every zone: three 100 ms bursts of the

@@ -3,6 +3,7 @@ without noise, against tones and sounds it must not take for busy."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -111,7 +112,7 @@ def speech_like(seconds: float, seed: int) -> np.ndarray[Any, Any]:
             env[t : t + m] = seg[:m]
             t += syl + int(rng.uniform(0.0, 0.06) * RATE)
         t += int(rng.uniform(0.1, 1.5) * RATE)  # pause
-    a_rms = 32768 * 10 ** ((-20 - 3.14) / 20) / np.sqrt(2)
+    a_rms = 32768 * 10 ** ((-20 - 3.14) / 20) / math.sqrt(2)
     return np.clip(np.round(noise * env * a_rms * 1.6), -32768, 32767).astype(np.int16)
 
 

@@ -31,7 +31,7 @@ TONES = {
     "info": lib.CB_TONE_INFO,
 }
 PAIRS = [(z, t) for z in ZONES for t in TONES]
-LEVEL_DBM0 = -10.0  # each component (line-signals.md: libtonezone plays tones at -10 dBm0)
+LEVEL_DBM0 = -10.0  # each component (line-signals.md: supervisory tones at -10 dBm0)
 FULL_SCALE_DBM0 = 3.14  # peak 32768 sine, A-law
 
 
