@@ -20,7 +20,10 @@ FIRST = ["cb_ring.h", "cb_g711.h", "cb_tone.h"]
 
 def headers() -> list[Path]:
     inc = ROOT / "dsp" / "include"
-    rest = sorted(p for p in inc.glob("*.h") if p.name not in FIRST and p.name != "cb_media.h")
+    # cb_dsp.h holds C-only conventions (no CDEF section).
+    rest = sorted(
+        p for p in inc.glob("*.h") if p.name not in FIRST and p.name not in ("cb_media.h", "cb_dsp.h")
+    )
     media = [inc / "cb_media.h"] if (inc / "cb_media.h").exists() else []
     return [inc / n for n in FIRST if (inc / n).exists()] + rest + media
 
