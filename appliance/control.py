@@ -1,0 +1,248 @@
+"""The engine's command socket, $STATE_DIR/control.sock (docs/control-socket.md).
+
+Newline-delimited JSON both ways. A request is ``{"id": N, "cmd": "...", ...}``;
+its reply is ``{"id": N, "ok": true, "result": ...}`` or ``{"id": N, "ok":
+false, "error": {"message": "...", "issues": [...]}}``. After
+``{"cmd": "subscribe"}`` the engine also pushes ``{"snapshot": {...}}`` lines,
+each stamped with the engine clock. The CLI and the panel share
+:class:`ControlClient`; nothing else talks to the engine.
+
+The server side (:class:`ControlServer`) never blocks: the engine calls
+:meth:`ControlServer.poll` once per control period.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import select
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger("cicbox.control")
+
+MAX_LINE = 4 << 20          # a request line larger than this is refused
+MAX_BACKLOG = 16 << 20      # a subscriber this far behind is dropped
+
+Handler = Callable[[dict[str, Any]], Any]
+
+
+class ControlError(Exception):
+    """A request failed; `issues` carries structured detail (e.g. config errors)."""
+
+    def __init__(self, message: str, issues: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.issues = issues or []
+
+
+@dataclass
+class _Conn:
+    sock: socket.socket
+    inbuf: bytes = b""
+    outbuf: bytearray = field(default_factory=bytearray)
+    subscribed: bool = False
+
+
+class ControlServer:
+    """The engine's end: accepts clients, dispatches requests to handlers, pushes snapshots."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.bind(self.path)
+        os.chmod(self.path, 0o660)
+        self._sock.listen(16)
+        self._sock.setblocking(False)
+        self._conns: list[_Conn] = []
+        self.handlers: dict[str, Handler] = {}
+
+    def register(self, cmd: str, handler: Handler) -> None:
+        self.handlers[cmd] = handler
+
+    @property
+    def subscribers(self) -> int:
+        return sum(1 for c in self._conns if c.subscribed)
+
+    def poll(self) -> None:
+        """Accept, read, answer and flush without blocking."""
+        while True:
+            try:
+                s, _ = self._sock.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            s.setblocking(False)
+            self._conns.append(_Conn(s))
+        for c in list(self._conns):
+            self._read(c)
+        for c in list(self._conns):
+            self._flush(c)
+
+    def wait(self, timeout_s: float) -> None:
+        """Block until a client is ready or `timeout_s` passes (for loops that own no other clock)."""
+        fds = [self._sock, *(c.sock for c in self._conns)]
+        select.select(fds, [c.sock for c in self._conns if c.outbuf], [], timeout_s)
+
+    def publish(self, snapshot: dict[str, Any]) -> None:
+        """Queue one snapshot line to every subscriber."""
+        if not self.subscribers:
+            return
+        line = (json.dumps({"snapshot": snapshot}, separators=(",", ":")) + "\n").encode()
+        for c in self._conns:
+            if c.subscribed:
+                if len(c.outbuf) > MAX_BACKLOG:
+                    log.warning("control: dropping a subscriber that does not read")
+                    self._close(c)
+                    continue
+                c.outbuf += line
+
+    def _read(self, c: _Conn) -> None:
+        try:
+            data = c.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(c)
+            return
+        if not data:
+            self._close(c)
+            return
+        c.inbuf += data
+        while b"\n" in c.inbuf:
+            line, c.inbuf = c.inbuf.split(b"\n", 1)
+            if line.strip():
+                self._answer(c, line)
+        if len(c.inbuf) > MAX_LINE:
+            c.outbuf += _line({"id": None, "ok": False, "error": {"message": "request line too long"}})
+            c.inbuf = b""
+
+    def _answer(self, c: _Conn, line: bytes) -> None:
+        rid: Any = None
+        try:
+            req = json.loads(line)
+            if not isinstance(req, dict):
+                raise ControlError("a request must be a JSON object")
+            rid = req.get("id")
+            cmd = req.get("cmd")
+            if cmd == "subscribe":
+                c.subscribed = True
+                result: Any = {"subscribed": True}
+            else:
+                handler = self.handlers.get(str(cmd))
+                if handler is None:
+                    known = ", ".join(sorted([*self.handlers, "subscribe"]))
+                    raise ControlError(f"unknown command {cmd!r} (known: {known})")
+                result = handler(req)
+            reply: dict[str, Any] = {"id": rid, "ok": True, "result": result}
+        except json.JSONDecodeError as exc:
+            reply = {"id": rid, "ok": False, "error": {"message": f"not JSON: {exc}"}}
+        except ControlError as exc:
+            reply = {"id": rid, "ok": False, "error": {"message": str(exc), "issues": exc.issues}}
+        except Exception as exc:  # a handler bug must not take the engine down
+            log.exception("control: command failed")
+            reply = {"id": rid, "ok": False, "error": {"message": f"internal error: {exc}"}}
+        c.outbuf += _line(reply)
+
+    def _flush(self, c: _Conn) -> None:
+        if not c.outbuf:
+            return
+        try:
+            sent = c.sock.send(c.outbuf)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(c)
+            return
+        del c.outbuf[:sent]
+
+    def _close(self, c: _Conn) -> None:
+        with contextlib.suppress(OSError):
+            c.sock.close()
+        if c in self._conns:
+            self._conns.remove(c)
+
+    def close(self) -> None:
+        for c in list(self._conns):
+            self._close(c)
+        self._sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+
+def _line(obj: dict[str, Any]) -> bytes:
+    return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
+
+
+class ControlClient:
+    """The CLI's and the panel's end of control.sock (blocking, with a timeout)."""
+
+    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 10.0) -> None:
+        self.path = os.fspath(path)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock.settimeout(timeout_s)
+        try:
+            self._sock.connect(self.path)
+        except OSError as exc:
+            self._sock.close()
+            raise ControlError(f"cannot reach the engine at {self.path}: {exc.strerror or exc}") from None
+        self._buf = b""
+        self._next = 1
+        self._pushed: list[dict[str, Any]] = []
+
+    def request(self, cmd: str, **args: Any) -> Any:
+        """Send one request and return its result, or raise ControlError with the engine's message."""
+        rid = self._next
+        self._next += 1
+        self._sock.sendall(_line({"id": rid, "cmd": cmd, **args}))
+        while True:
+            msg = self._read_line()
+            if "snapshot" in msg:
+                self._pushed.append(msg)
+                continue
+            if msg.get("id") != rid:
+                continue
+            if msg.get("ok"):
+                return msg.get("result")
+            err = msg.get("error") or {}
+            raise ControlError(str(err.get("message", "request failed")), err.get("issues"))
+
+    def subscribe(self) -> Iterator[dict[str, Any]]:
+        """Subscribe now; then iterate over snapshots as the engine pushes them (each has "tick_ms")."""
+        self.request("subscribe")
+        return self._snapshots()
+
+    def _snapshots(self) -> Iterator[dict[str, Any]]:
+        while True:
+            if self._pushed:
+                yield self._pushed.pop(0)["snapshot"]
+                continue
+            msg = self._read_line()
+            if "snapshot" in msg:
+                yield msg["snapshot"]
+
+    def _read_line(self) -> dict[str, Any]:
+        while b"\n" not in self._buf:
+            r, _, _ = select.select([self._sock], [], [], self._sock.gettimeout())
+            if not r:
+                raise ControlError("the engine did not answer in time")
+            chunk = self._sock.recv(65536)
+            if not chunk:
+                raise ControlError("the engine closed the connection")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        msg: dict[str, Any] = json.loads(line)
+        return msg
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,75 @@
+"""control.sock: requests, errors, subscriptions, bad input; the server never blocks the engine."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from appliance.control import ControlClient, ControlError, ControlServer
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[ControlServer]:
+    srv = ControlServer(tmp_path / "control.sock")
+    srv.register("status", lambda req: {"tick_ms": 42})
+
+    def fail(req: dict[str, Any]) -> Any:
+        raise ControlError("config has 1 problem", [{"file": "x.yaml", "line": 3, "col": 5, "message": "bad"}])
+
+    srv.register("config.apply", fail)
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            srv.wait(0.05)
+            srv.poll()
+
+    t = threading.Thread(target=loop)
+    t.start()
+    yield srv
+    stop.set()
+    t.join()
+    srv.close()
+
+
+def test_request_reply_and_structured_errors(server: ControlServer) -> None:
+    with ControlClient(server.path) as c:
+        assert c.request("status") == {"tick_ms": 42}
+        with pytest.raises(ControlError) as exc:
+            c.request("config.apply", text="")
+        assert str(exc.value) == "config has 1 problem"
+        assert exc.value.issues[0]["line"] == 3
+        with pytest.raises(ControlError, match=r"unknown command 'stats' \(known: config.apply, status, subscribe\)"):
+            c.request("stats")
+
+
+def test_bad_lines_get_an_error_and_the_connection_lives(server: ControlServer) -> None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(server.path)
+    s.sendall(b"{not json\n[1,2]\n" + json.dumps({"id": 3, "cmd": "status"}).encode() + b"\n")
+    f = s.makefile()
+    replies = [json.loads(f.readline()) for _ in range(3)]
+    assert replies[0]["ok"] is False and replies[0]["error"]["message"].startswith("not JSON")
+    assert replies[1]["error"]["message"] == "a request must be a JSON object"
+    assert replies[2] == {"id": 3, "ok": True, "result": {"tick_ms": 42}}
+    s.close()
+
+
+def test_subscribers_get_published_snapshots(server: ControlServer) -> None:
+    with ControlClient(server.path) as c:
+        stream = c.subscribe()
+        server.publish({"tick_ms": 10})
+        server.publish({"tick_ms": 20})
+        assert [next(stream)["tick_ms"], next(stream)["tick_ms"]] == [10, 20]
+
+
+def test_no_engine_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ControlError, match="cannot reach the engine at .*control.sock"):
+        ControlClient(tmp_path / "control.sock")
