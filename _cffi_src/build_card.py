@@ -12,12 +12,12 @@ from pathlib import Path
 from cffi import FFI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CFLAGS, ROOT, c_sources, cdef_of, version_cdef, version_source  # noqa: E402
+from common import CFLAGS, ROOT, c_sources, cdef_of, version_cdef, version_source
 
 
 def headers() -> list[Path]:
     inc = ROOT / "drivers" / "include"
-    return [inc / "cb_hal.h"] + sorted(p for p in inc.glob("*.h") if p.name != "cb_hal.h")
+    return [inc / "cb_hal.h", *sorted(p for p in inc.glob("*.h") if p.name != "cb_hal.h")]
 
 
 ffibuilder = FFI()

@@ -13,7 +13,7 @@ from pathlib import Path
 from cffi import FFI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CFLAGS, ROOT, c_sources, cdef_of, version_cdef, version_source  # noqa: E402
+from common import CFLAGS, ROOT, c_sources, cdef_of, version_cdef, version_source
 
 FIRST = ["cb_ring.h", "cb_g711.h", "cb_tone.h"]
 

@@ -32,8 +32,8 @@ def _kinds(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 def cmd_linetest(args: argparse.Namespace) -> int:
     """Run the card and the media tier: dial tone on off hook, report digits and hook events."""
-    from appliance.media_tier import MediaTier  # noqa: PLC0415 - loads the C extensions
-    from drivers.hal import EventType  # noqa: PLC0415
+    from appliance.media_tier import MediaTier
+    from drivers.hal import EventType
 
     desc = CardDescription(
         ports=_kinds(args.ports, ("fxo", "fxs"), "--ports"),  # type: ignore[arg-type]
@@ -56,7 +56,7 @@ def cmd_linetest(args: argparse.Namespace) -> int:
             if args.clock == "virtual":
                 evs = tier.step(period)
             else:
-                import select  # noqa: PLC0415
+                import select
 
                 # The control tier's period, on the media tier's clock: wait for the
                 # far-end socket or 10 ms, whichever first (no sleep on the control path).

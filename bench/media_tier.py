@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dsp.media import Media, ffi, isa, lib  # noqa: E402
+from dsp.media import Media, ffi, isa, lib
 
 FS = 8000
 KEYS = "0123456789*#ABCD"
@@ -127,8 +127,8 @@ def run_ours(blocks: Any, nchan: int, k: int) -> tuple[float, list[str]]:
 
 
 def run_spandsp(lin: Any) -> tuple[float, list[str]]:
-    from tests.peers._spandsp import ffi as sffi  # noqa: PLC0415
-    from tests.peers._spandsp import lib as slib  # noqa: PLC0415
+    from tests.peers._spandsp import ffi as sffi
+    from tests.peers._spandsp import lib as slib
 
     nchan, n = lin.shape
     sig = sffi.from_buffer("int16_t[]", np.ascontiguousarray(lin))
@@ -187,8 +187,8 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def realtime(args: argparse.Namespace) -> dict[str, Any]:
-    from appliance.media_tier import MediaTier  # noqa: PLC0415
-    from drivers.base import CardDescription  # noqa: PLC0415
+    from appliance.media_tier import MediaTier
+    from drivers.base import CardDescription
 
     nspans = args.channels // 24
     desc = CardDescription(spans=("t1",) * nspans, law="alaw", k=args.k, clock="realtime")

@@ -22,7 +22,10 @@ PHONE = 1          # FXS port the peer plays
 OTHER = 3          # an FXS port left to the in-process far side
 
 
-def run_call(tmp_path: Path, digits: str, bad: str | None = None) -> tuple[list[tuple[int, int, int, int]], dict[str, float], list[str], bytes]:
+Call = tuple[list[tuple[int, int, int, int]], dict[str, float], list[str], bytes]
+
+
+def run_call(tmp_path: Path, digits: str, bad: str | None = None) -> Call:
     sock = tmp_path / "sim.sock"
     tier = MediaTier("sim", CardDescription(ports=("fxo", "fxs", "fxs", "fxs"), k=4), zone="cn", far_socket=sock)
     args = [sys.executable, str(PEER), str(sock), str(PHONE), digits] + (["--bad", bad] if bad else [])
@@ -50,7 +53,7 @@ def run_call(tmp_path: Path, digits: str, bad: str | None = None) -> tuple[list[
                 elif ev.chan == PHONE and ev.type == EventType.DTMF:
                     got_digits.append(chr(ev.value))
             other_heard += card.far.read(OTHER)
-            if any(e[2] == EventType.HOOK_ON for e in log) or any(e[2] == EventType.FAR_DOWN for e in log) and bad:
+            if any(e[2] == EventType.HOOK_ON for e in log) or (any(e[2] == EventType.FAR_DOWN for e in log) and bad):
                 break
         out, err = proc.communicate(timeout=30)
     finally:

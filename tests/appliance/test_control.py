@@ -71,5 +71,5 @@ def test_subscribers_get_published_snapshots(server: ControlServer) -> None:
 
 
 def test_no_engine_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(ControlError, match="cannot reach the engine at .*control.sock"):
+    with pytest.raises(ControlError, match=r"cannot reach the engine at .*control.sock"):
         ControlClient(tmp_path / "control.sock")

@@ -180,5 +180,5 @@ def test_bad_descriptions_say_what_is_wrong(desc: dict[str, Any], message: str) 
 def test_registry_selects_by_name() -> None:
     with pytest.raises(DriverNotFoundError, match="unknown card backend 'isdn4'"):
         drivers.open_card("isdn4", CardDescription(ports=("fxs",)))
-    with pytest.raises(NoDeviceError, match="^no DAHDI devices found$"):
+    with pytest.raises(NoDeviceError, match=r"^no DAHDI devices found$"):
         drivers.open_card("dahdi", CardDescription(ports=("fxs",)))
