@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from drivers.base import CardDescription
 from drivers.errors import DriverError
@@ -85,6 +87,156 @@ def cmd_linetest(args: argparse.Namespace) -> int:
     return 0
 
 
+TEMPLATES = Path(__file__).resolve().parent.parent / "configs"
+
+
+def _open_engine(args: argparse.Namespace, world_factory: Any = None) -> Any:
+    """The engine over the stored configuration (bootstrapped from a template the first time)."""
+    from appliance.config.store import ConfigStore
+    from appliance.engine import Engine
+
+    state = _state_dir(args.state_dir)
+    store = ConfigStore(state)
+    if store.current() is None:
+        template = Path(args.config) if args.config else TEMPLATES / "hotel.yaml"
+        store.bootstrap(template)
+    cur = store.current()
+    assert cur is not None
+    world = world_factory(cur.config) if world_factory else None
+    wall = None
+    if args.clock == "realtime":
+        wall = dt.datetime.now().replace(microsecond=0)  # clock-source: calendar time is read once, at start
+    return Engine(state, cur.config, cur.version, clock=args.clock, store=store, world=world, wall_start=wall)
+
+
+def _serve(engine: Any, duration_ms: int | None) -> None:
+    """Run the engine's control loop until `duration_ms` of engine clock (or for ever)."""
+    end = None if duration_ms is None else engine.clock.now_ms + duration_ms
+    if engine.mode == "realtime":
+        engine.tier_.start_realtime()
+    try:
+        while end is None or engine.clock.now_ms < end:
+            if engine.mode == "realtime":
+                # Wait for the media tier's next period, answering control.sock meanwhile.
+                due = engine.clock.now_ms + engine.period_ms
+                while engine.tier_.tick < due:
+                    engine.control.wait((due - engine.tier_.tick) / 1000)  # clock-source
+                    engine.control.poll()
+            engine.run_period()
+    finally:
+        engine.tier_.stop_realtime()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The engine."""
+    engine = _open_engine(args)
+    log.info("engine running (%s clock), state in %s", args.clock, engine.state_dir)
+    try:
+        _serve(engine, None if args.duration is None else args.duration * 1000)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        engine.close()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Engine + traffic generator + panel on the sim card with the hotel profile."""
+    from appliance.world.traffic import traffic_world
+
+    duration_ms = (args.duration or 3600) * 1000
+    engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed))
+    panel = None
+    if not args.json and not args.no_panel:
+        import subprocess
+
+        panel = subprocess.Popen([sys.executable, "-m", "appliance.web.serve", "--state-dir",
+                                  str(engine.state_dir), "--bind", args.bind])
+        log.info("panel on http://%s/", args.bind)
+    try:
+        _serve(engine, duration_ms if args.duration else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stats = dict(engine.stats)
+        engine.close()
+        if panel is not None:
+            panel.terminate()
+            panel.wait()
+    if args.json:
+        answered = stats["answered"]
+        print(json.dumps({"offered": stats["offered"], "answered": answered, "abandoned": stats["abandoned"],
+                          "mean_wait_s": round(stats["wait_ms_total"] / answered / 1000, 3) if answered else 0.0}))
+    return 0
+
+
+def cmd_config_check(args: argparse.Namespace) -> int:
+    from appliance.config.loader import main_check
+
+    return main_check(args.file)
+
+
+def cmd_config_apply(args: argparse.Namespace) -> int:
+    from appliance.control import ControlClient, ControlError
+
+    path = Path(args.file)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        print(f"cicbox: {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    try:
+        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+            base = c.request("config.get")["version"]
+            result = c.request("config.apply", text=text, filename=str(path), author=args.author,
+                               base_version=base)
+    except ControlError as exc:
+        for issue in exc.issues:
+            print(f"{issue['file']}:{issue['line']}:{issue['col']}: {issue['message']}", file=sys.stderr)
+        if not exc.issues:
+            print(f"cicbox: {exc}", file=sys.stderr)
+        return 2
+    print(f"applied as version {result['version']}")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from appliance.control import ControlClient, ControlError
+
+    try:
+        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+            snap = c.request("status")
+    except ControlError as exc:
+        print(f"cicbox: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(snap))
+        return 0
+    print(f"{snap['site']}  engine clock {snap['tick_ms'] / 1000:.1f} s  ({snap['calendar']})  "
+          f"config v{snap['config_version']}")
+    print("channels:")
+    for p in snap["ports"]:
+        print(f"  {p['index']:3d} {p['name']:<12} {p['kind']:<4} {p['state']}")
+    print(f"calls: {len(snap['calls'])}")
+    for c in snap["calls"]:
+        print(f"  {c['id']} {c['ani'] or '-':<14} -> {c['dnis']:<14} {c['state']:<10} "
+              f"{c['queue'] or '':<14} {c['agent'] or ''}")
+    print("agents:")
+    for a in snap["agents"]:
+        print(f"  {a['number']} {a['name']:<16} {a['state']:<11} {a['phone'] or ''}")
+    print("queues:")
+    for q in snap["queues"]:
+        print(f"  {q['name']:<16} waiting {q['waiting']}  longest {q['longest_wait_ms'] / 1000:.1f} s")
+    return 0
+
+
+def cmd_panel(args: argparse.Namespace) -> int:
+    from appliance.web.serve import run_panel
+
+    run_panel(_state_dir(args.state_dir), bind=args.bind)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cicbox", description="cicbox call-center appliance")
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO); logs go to stderr")
@@ -107,6 +259,53 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--wait-peer", type=float, default=30.0, help="virtual clock: seconds to wait for a far-end peer")
     lt.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
     lt.set_defaults(func=cmd_linetest)
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
+
+    run = sub.add_parser("run", help="run the engine (cards, both scheduler tiers, the record writer)",
+                         description="Run the engine. The first run stores --config (default the hotel "
+                         "template) as configuration version 1; later runs use the stored version.")
+    common(run)
+    run.add_argument("--config", help="template for the first configuration version")
+    run.add_argument("--clock", default="realtime", choices=("virtual", "realtime"))
+    run.add_argument("--duration", type=int, help="stop after this many seconds of engine clock")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="engine + traffic generator + panel on the sim card (hotel profile)",
+                          description="A living call center on the sim card: callers on the trunks, agents "
+                          "at the phones, the panel on http://127.0.0.1:8080.")
+    common(demo)
+    demo.add_argument("--config", help="template (default configs/hotel.yaml)")
+    demo.add_argument("--clock", default="realtime", choices=("virtual", "realtime"))
+    demo.add_argument("--duration", type=int, help="seconds of engine clock, then stop")
+    demo.add_argument("--json", action="store_true",
+                      help="print {offered, answered, abandoned, mean_wait_s} on stdout at the end (no panel)")
+    demo.add_argument("--no-panel", action="store_true", help="do not start the panel")
+    demo.add_argument("--bind", default="127.0.0.1:8080", help="panel address (loopback only)")
+    demo.add_argument("--seed", type=int, default=1, help="traffic generator seed")
+    demo.set_defaults(func=cmd_demo)
+
+    cfg = sub.add_parser("config", help="check or apply a site configuration")
+    csub = cfg.add_subparsers(dest="config_command", required=True)
+    chk = csub.add_parser("check", help="validate FILE; errors as FILE:LINE:COL: message, exit 2")
+    chk.add_argument("file")
+    chk.set_defaults(func=cmd_config_check)
+    app = csub.add_parser("apply", help="send FILE to the running engine, which validates, stores and switches")
+    common(app)
+    app.add_argument("file")
+    app.add_argument("--author", default=os.environ.get("USER", "installer"))
+    app.set_defaults(func=cmd_config_apply)
+
+    st = sub.add_parser("status", help="channels, calls and agents of the running engine, as text")
+    common(st)
+    st.add_argument("--json", action="store_true", help="the raw snapshot")
+    st.set_defaults(func=cmd_status)
+
+    pn = sub.add_parser("panel", help="serve the web panel (talks to the engine over control.sock)")
+    common(pn)
+    pn.add_argument("--bind", default="127.0.0.1:8080", help="address (loopback only until accounts exist)")
+    pn.set_defaults(func=cmd_panel)
     return p
 
 

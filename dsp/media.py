@@ -255,3 +255,13 @@ _DONE = {
 def isa() -> str:
     """The instruction set the hot loops run with."""
     return str(ffi.string(lib.cb_media_isa()).decode())
+
+
+def busy_cadence(zone: str) -> tuple[int, int]:
+    """On and off ms of the zone's busy tone (for busy-tone disconnect detection)."""
+    segs = ffi.new("cb_tone_seg_t[]", lib.CB_TONE_MAX_SEGS)
+    rep = ffi.new("int32_t *")
+    n = check(lib.cb_tone_describe(zone_id(zone), lib.CB_TONE_BUSY, segs, lib.CB_TONE_MAX_SEGS, rep), "busy tone")
+    on = next(int(s.ms) for s in segs[0:n] if s.on)
+    off = next(int(s.ms) for s in segs[0:n] if not s.on)
+    return on, off

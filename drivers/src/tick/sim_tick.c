@@ -196,6 +196,8 @@ static int read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
         if (got < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
+            if (errno == ECONNRESET && n == want)
+                return FAR_CLOSED;  /* the peer left between messages */
             return CB_FAR_IO;
         }
         p += got;
@@ -266,6 +268,10 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
                          uint64_t *far_from, cb_event_t *ev, int *nev, int ev_max)
 {
     int rc = far_send(s, tick0, ticks, tx, far_from);
+    if (rc == -EPIPE || rc == -ECONNRESET) {
+        cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_OK, 0);  /* the peer left */
+        return;
+    }
     if (rc < 0) {
         cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_IO, -rc);
         return;

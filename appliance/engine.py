@@ -1,0 +1,543 @@
+"""The engine: the control tier's loop over one card and its media tier.
+
+Each control period (10 ms, rounded up to whole card blocks) the engine:
+lets the simulated world (if any) prepare the far side, steps the media tier
+(virtual clock) or takes the ticks the realtime thread made, advances the one
+clock, hands every media event to its line's state machine, runs due timers,
+answers control.sock, hands the period's records to the writer (and, in
+virtual time, waits for them: the clock does not pass a period until its
+hand-offs are done), and feeds the systemd watchdog only while both tiers made
+progress.
+
+Calls in progress keep the configuration they started with; a new version
+applies to the next call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from appliance.acd import Acd, Agent, AgentState, QueueDef
+from appliance.clock import Clock, Timer
+from appliance.config import SiteConfig
+from appliance.config.store import ConfigStore
+from appliance.control import ControlError, ControlServer
+from appliance.errors import ApplyError, ConfigError
+from appliance.fsm import TimerTable
+from appliance.lines import (
+    LINE_TIMERS,
+    FxoTrunk,
+    FxsPhone,
+    PhoneEvent,
+    PhoneState,
+    TrunkEvent,
+    TrunkState,
+)
+from appliance.media_tier import MediaTier
+from appliance.notify import Notifier
+from appliance.prompts import Prompts
+from appliance.storage import CdrRecord, QueueEvent, RecordWriter
+from drivers.base import CardDescription
+from drivers.hal import EventType
+from dsp import media as dsp_media
+from dsp.media import Event
+from e1t1 import callerid
+
+log = logging.getLogger("cicbox.engine")
+
+FEATURE_CODES = {"*21": "login", "*22": "logout", "*23": "ready", "*24": "not ready"}
+DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
+
+
+@dataclass
+class Call:
+    """One inbound call, from answer to release: the engine's in-memory record."""
+
+    id: str
+    trunk: FxoTrunk
+    ani: str | None
+    dnis: str
+    config: SiteConfig
+    config_version: int
+    start_ms: int
+    calendar_start: str
+    state: str = "ivr"                 # ivr, queued, offered, connected, ended
+    ivr: str | None = None
+    repeats: int = 0
+    queue: str | None = None
+    agent: str | None = None
+    phone: FxsPhone | None = None
+    queue_entry_ms: int | None = None
+    answer_ms: int | None = None
+    end_ms: int | None = None
+    disposition: str = ""
+    ivr_timer: Timer | None = field(default=None, repr=False)
+
+
+class Engine:
+    """The appliance's engine over one card."""
+
+    def __init__(self, state_dir: Path, config: SiteConfig, config_version: int, *,
+                 clock: str = "virtual", store: ConfigStore | None = None, world: Any = None,
+                 wall_start: dt.datetime | None = None) -> None:
+        self.state_dir = state_dir
+        self.config = config
+        self.config_version = config_version
+        self.store = store
+        self.mode = clock
+        cfg = config
+        desc = CardDescription(
+            ports=tuple(p.kind for p in cfg.ports),  # type: ignore[misc]
+            spans=tuple(s.kind for s in cfg.spans),  # type: ignore[misc]
+            law=cfg.site.law, k=cfg.card.k, clock=clock,  # type: ignore[arg-type]
+        )
+        self.desc = desc
+        self.k = cfg.card.k
+        self.period_ms = self.k * math.ceil(10 / self.k)
+        self.tier_ = MediaTier(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock")
+        self.clock = Clock(self.tier_.tick)
+        self.timers = TimerTable(LINE_TIMERS)
+        if wall_start is not None:
+            self.epoch = wall_start
+        elif cfg.site.epoch is not None:
+            self.epoch = _parse_epoch(cfg.site.epoch)
+        else:
+            self.epoch = DEFAULT_EPOCH
+        self.prompts = Prompts(state_dir / "prompts")
+        self._load_prompts(cfg)
+        self.acd = Acd(self.clock, self)
+        self._configure_acd(cfg)
+        self.trunks: dict[int, FxoTrunk] = {}
+        self.phones: dict[int, FxsPhone] = {}
+        self._build_lines(cfg)
+        self.calls: dict[str, Call] = {}
+        self.call_by_trunk: dict[int, Call] = {}
+        self._call_seq = 0
+        self._records: list[CdrRecord | QueueEvent] = []
+        self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
+        self.writer.start()
+        self.control = ControlServer(state_dir / "control.sock")
+        self._register_control()
+        self.notifier = Notifier()
+        self._watchdog_usec = Notifier.watchdog_usec()
+        self._last_progress = (-1, -1)
+        self._control_periods = 0
+        self.world = world
+        self.snapshot_every_ms = 1000
+        self._next_snapshot = 0
+        self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
+        if world is not None:
+            world.attach(self)
+        self._ready_sent = False
+
+    # -- set-up ----------------------------------------------------------------
+
+    def _load_prompts(self, cfg: SiteConfig) -> None:
+        for ivr in cfg.ivrs.values():
+            self.prompts.load(ivr.language, ivr.greeting)
+
+    def _configure_acd(self, cfg: SiteConfig) -> None:
+        self.acd.configure(
+            [(a.number, a.name) for a in cfg.agents],
+            [QueueDef(name, tuple(q.agents), q.ring_timeout_ms) for name, q in cfg.queues.items()],
+        )
+
+    def _build_lines(self, cfg: SiteConfig) -> None:
+        zone = cfg.site.zone
+        for idx, port in enumerate(cfg.ports):
+            if port.kind == "fxo":
+                bc = port.busy_cadence
+                busy = (bc.on_ms, bc.off_ms, bc.count) if bc is not None else (*dsp_media.busy_cadence(zone), 3)
+                self.trunks[idx] = FxoTrunk(self, idx, port.name, port.number, port.callerid, port.answer_on_ring,
+                                            list(port.disconnect), busy, self.clock, self.timers)
+            else:
+                self.phones[idx] = FxsPhone(self, idx, port.name, port.extension, zone, self.clock, self.timers)
+
+    # -- LineHost ----------------------------------------------------------------
+
+    def media(self) -> Any:
+        return self.tier_.media
+
+    def tier(self) -> Any:
+        return self.tier_
+
+    def answer_trunk(self, trunk: FxoTrunk) -> None:
+        self.tier_.hook(trunk.chan, True)
+
+    def hangup_trunk(self, trunk: FxoTrunk) -> None:
+        self.tier_.hook(trunk.chan, False)
+
+    def ring_phone(self, phone: FxsPhone, cid: Any) -> None:
+        self.tier_.ring(phone.chan)
+        on1 = dsp_media.ring_cadence(phone.zone)[0]
+        if cid is not None:
+            data = callerid.encode_mdmf(cid)
+            std = "v23" if phone.zone == "de" else "bell202"
+            phone._cid_timer = self.clock.call_later(
+                on1 + self.timers["cid_delay"], lambda: self.tier_.media.fsk_tx(phone.chan, data, std))
+
+    def stop_ringing(self, phone: FxsPhone) -> None:
+        self.tier_.ring_stop(phone.chan)
+        if phone._cid_timer is not None:
+            phone._cid_timer.cancel()
+            phone._cid_timer = None
+        self.tier_.media.silence(phone.chan)
+
+    def calendar(self, ms: int) -> dt.datetime:
+        return self.epoch + dt.timedelta(milliseconds=ms)
+
+    def trunk_answered(self, trunk: FxoTrunk, ani: str | None) -> None:
+        now = self.clock.now_ms
+        self._call_seq += 1
+        call = Call(f"c{self._call_seq:06d}", trunk, ani, trunk.number, self.config, self.config_version,
+                    now, self.calendar(now).isoformat(timespec="seconds"))
+        self.calls[call.id] = call
+        self.call_by_trunk[trunk.chan] = call
+        route = call.config.route_for(trunk.trunk_name, call.dnis)
+        if route is None:
+            log.warning("%s: no route for trunk %s / DNIS %s: releasing", call.id, trunk.trunk_name, call.dnis)
+            self._end_call(call, now, "failed")
+            trunk.dispatch(TrunkEvent.RELEASE, tick=now)
+            return
+        call.ivr = route.ivr
+        self._play_greeting(call)
+
+    def _play_greeting(self, call: Call) -> None:
+        ivr = call.config.ivrs[call.ivr or ""]
+        self.tier_.media.play(call.trunk.chan, self.prompts.get(ivr.language, ivr.greeting))
+
+    def _ivr_timeout(self, call: Call) -> None:
+        call.ivr_timer = None
+        if call.state != "ivr":
+            return
+        ivr = call.config.ivrs[call.ivr or ""]
+        if call.repeats >= ivr.max_repeats:
+            self._release(call, self.clock.now_ms, "ivr_hangup")
+            return
+        call.repeats += 1
+        self._play_greeting(call)
+
+    def trunk_digit(self, trunk: FxoTrunk, digit: str, tick: int) -> None:
+        call = self.call_by_trunk.get(trunk.chan)
+        if call is None or call.state != "ivr":
+            return    # digits outside the menu are not for us
+        ivr = call.config.ivrs[call.ivr or ""]
+        action = ivr.menu.get(digit)
+        if call.ivr_timer is not None:
+            call.ivr_timer.cancel()
+            call.ivr_timer = None
+        self.tier_.media.stop_play(trunk.chan)
+        if action is None:
+            self._play_greeting(call)
+            return
+        if action.queue is not None:
+            call.state = "queued"
+            call.queue = action.queue
+            call.queue_entry_ms = tick
+            self.stats["offered"] += 1
+            self.tier_.media.tone(trunk.chan, call.config.site.zone, "ringback")
+            self._records.append(QueueEvent(tick, "enter", call.queue, None, call.id))
+            self.acd.enqueue(call, action.queue)
+        elif action.hangup:
+            self._release(call, tick, "ivr_hangup")
+        else:
+            self._play_greeting(call)
+
+    def trunk_cleared(self, trunk: FxoTrunk, tick: int, reason: str) -> None:
+        call = self.call_by_trunk.get(trunk.chan)
+        if call is None:
+            return
+        log.info("%s: caller hung up (%s)", call.id, reason)
+        if call.state in ("queued", "offered"):
+            self.acd.remove(call)
+            self.stats["abandoned"] += 1
+            self._records.append(QueueEvent(tick, "abandon", call.queue, None, call.id))
+            self._end_call(call, tick, "abandoned")
+        elif call.state == "connected":
+            phone = call.phone
+            self.tier_.media.unbridge(trunk.chan)
+            if phone is not None:
+                phone.dispatch(PhoneEvent.REMOTE_GONE)
+            self._end_call(call, tick, "answered")
+            if call.agent is not None:
+                self.acd.call_ended(call.agent, tick)
+        else:
+            self._end_call(call, tick, "ivr_hangup")
+
+    def _release(self, call: Call, tick: int, disposition: str) -> None:
+        """Our side ends the call (IVR hang-up, agent hung up)."""
+        self._end_call(call, tick, disposition)
+        call.trunk.dispatch(TrunkEvent.RELEASE, tick=tick)
+
+    def _end_call(self, call: Call, tick: int, disposition: str) -> None:
+        if call.state == "ended":
+            return
+        if call.ivr_timer is not None:
+            call.ivr_timer.cancel()
+        call.state = "ended"
+        call.end_ms = tick
+        call.disposition = disposition
+        self.call_by_trunk.pop(call.trunk.chan, None)
+        self.calls.pop(call.id, None)
+        wait = call.answer_ms - call.queue_entry_ms if call.answer_ms is not None and call.queue_entry_ms is not None \
+            else None
+        talk = tick - call.answer_ms if call.answer_ms is not None else None
+        self._records.append(CdrRecord(
+            call_id=call.id, config_version=call.config_version, trunk=call.trunk.trunk_name, ani=call.ani,
+            dnis=call.dnis, queue=call.queue, agent=call.agent, disposition=disposition,
+            calendar_start=call.calendar_start, start_ms=call.start_ms, queue_entry_ms=call.queue_entry_ms,
+            answer_ms=call.answer_ms, end_ms=tick, wait_ms=wait, talk_ms=talk))
+
+    # -- ACD host --------------------------------------------------------------
+
+    def offer(self, call: Any, agent: Agent) -> bool:
+        port = next((i for i, p in self.phones.items() if p.phone_name == agent.phone), None)
+        if port is None:
+            return False
+        phone = self.phones[port]
+        if phone.state is not PhoneState.IDLE:
+            return False
+        call.state = "offered"
+        call.phone = phone
+        when = self.calendar(self.clock.now_ms)
+        cid = callerid.CallerId(number=call.ani, name=None, month=when.month, day=when.day, hour=when.hour,
+                                minute=when.minute, number_absent=None if call.ani else "O", name_absent=None,
+                                call_type=None)
+        phone.dispatch(PhoneEvent.OFFER, call=call, cid=cid)
+        return True
+
+    def withdraw(self, call: Any, agent: Agent) -> None:
+        phone = call.phone
+        if phone is not None and phone.state is PhoneState.RINGING:
+            phone.dispatch(PhoneEvent.CANCEL)
+        call.phone = None
+        if call.state == "offered":
+            call.state = "queued"
+
+    def agent_changed(self, agent: Agent, why: str) -> None:
+        log.info("agent %s: %s (%s)", agent.number, agent.state.value, why)
+        self._records.append(QueueEvent(self.clock.now_ms, "agent_state", None, agent.number, None,
+                                        f"{agent.state.value}: {why}"))
+
+    # -- phones ------------------------------------------------------------------
+
+    def phone_answered(self, phone: FxsPhone, tick: int) -> None:
+        call = phone.offer
+        if call is None:
+            return
+        agent = self.acd.answered(call, tick)
+        call.state = "connected"
+        call.agent = agent.number if agent else None
+        call.answer_ms = tick
+        self.stats["answered"] += 1
+        if call.queue_entry_ms is not None:
+            self.stats["wait_ms_total"] += tick - call.queue_entry_ms
+        m = self.tier_.media
+        m.silence(call.trunk.chan)
+        m.silence(phone.chan)
+        m.bridge(call.trunk.chan, phone.chan)
+        self._records.append(QueueEvent(tick, "connect", call.queue, call.agent, call.id))
+
+    def phone_hung_up(self, phone: FxsPhone, tick: int) -> None:
+        call = next((c for c in self.calls.values() if c.phone is phone and c.state == "connected"), None)
+        if call is None:
+            return
+        self.tier_.media.unbridge(phone.chan)
+        self._release(call, tick, "answered")
+        if call.agent is not None:
+            self.acd.call_ended(call.agent, tick)
+
+    def phone_dialled(self, phone: FxsPhone, digits: str) -> str:
+        """A digit string from a phone: 'more', 'ok' (done, confirm tone) or 'bad' (congestion)."""
+        code, rest = digits[:3], digits[3:]
+        if len(digits) < 3:
+            return "more" if all(c in "*0123456789#" for c in digits) and digits.startswith("*") else "bad"
+        feature = FEATURE_CODES.get(code)
+        if feature is None:
+            return "bad"
+        if feature == "login":
+            if not rest.endswith("#"):
+                return "more" if rest.isdigit() or rest == "" else "bad"
+            ok = self.acd.login(rest[:-1], phone.phone_name)
+            return "ok" if ok else "bad"
+        agent = self.acd.agent_at(phone.phone_name)
+        if rest not in ("", "#") or agent is None:
+            return "bad"
+        if feature == "logout":
+            return "ok" if self.acd.logout(agent.number) else "bad"
+        return "ok" if self.acd.ready(agent.number, feature == "ready") else "bad"
+
+    # -- the loop ------------------------------------------------------------------
+
+    def run_period(self) -> None:
+        """One control period."""
+        if self.world is not None:
+            self.world.before_period(self.clock.now_ms, self.period_ms)
+        if self.mode == "virtual":
+            evs = self.tier_.step(self.period_ms)
+        else:
+            evs = self.tier_.events()
+        for ev in evs:
+            self.clock.advance(max(self.clock.now_ms, ev.tick))
+            self._dispatch(ev)
+        self.clock.advance(self.tier_.tick)
+        if self.world is not None:
+            self.world.after_period(self.clock.now_ms)
+        self.control.poll()
+        if self.clock.now_ms >= self._next_snapshot:
+            self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
+            self.control.publish(self.snapshot())
+        if self._records:
+            seq = self.writer.submit(self._records, self.clock.now_ms)
+            self._records = []
+            if self.mode == "virtual":
+                self.writer.wait(seq)
+        self._control_periods += 1
+        self._feed_watchdog()
+
+    def _dispatch(self, ev: Event) -> None:
+        t = ev.type
+        if ev.chan in self.trunks:
+            trunk = self.trunks[ev.chan]
+            mapping = {EventType.RING_ON: TrunkEvent.RING_ON, EventType.RING_OFF: TrunkEvent.RING_OFF,
+                       EventType.BATTERY: TrunkEvent.BATTERY, EventType.POLARITY: TrunkEvent.POLARITY,
+                       EventType.BUSY: TrunkEvent.BUSY, EventType.FSK_BYTE: TrunkEvent.CID_BYTE,
+                       EventType.DTMF: TrunkEvent.DTMF}
+            tev = mapping.get(EventType(t)) if t in EventType._value2member_map_ else None
+            if tev is TrunkEvent.CID_BYTE:
+                trunk.dispatch(tev, byte=ev.value)
+            elif tev is TrunkEvent.DTMF:
+                trunk.dispatch(tev, digit=chr(ev.value), tick=ev.tick)
+            elif tev is not None:
+                trunk.dispatch(tev, value=ev.value, tick=ev.tick)
+            elif t == EventType.PLAY_DONE:
+                call = self.call_by_trunk.get(ev.chan)
+                if call is not None and call.state == "ivr":
+                    ivr = call.config.ivrs[call.ivr or ""]
+                    call.ivr_timer = self.clock.call_later(ivr.timeout_ms, lambda c=call: self._ivr_timeout(c))
+        elif ev.chan in self.phones:
+            phone = self.phones[ev.chan]
+            if t == EventType.HOOK_OFF:
+                phone.dispatch(PhoneEvent.HOOK_OFF, tick=ev.tick)
+            elif t == EventType.HOOK_ON:
+                phone.dispatch(PhoneEvent.HOOK_ON, tick=ev.tick)
+            elif t == EventType.FLASH:
+                phone.dispatch(PhoneEvent.FLASH, tick=ev.tick)
+            elif t == EventType.DTMF:
+                phone.dispatch(PhoneEvent.DTMF, digit=chr(ev.value), tick=ev.tick)
+
+    def _feed_watchdog(self) -> None:
+        progress = (self.tier_.media.stats()["ticks"], self._control_periods)
+        both = progress[0] > self._last_progress[0] and progress[1] > self._last_progress[1]
+        if not self._ready_sent:
+            self.notifier.notify(READY=1, STATUS=f"running: {len(self.trunks)} trunks, {len(self.phones)} phones")
+            self._ready_sent = True
+        if both and self._watchdog_due():
+            self.notifier.notify(WATCHDOG=1)
+            self._last_progress = progress
+
+    def _watchdog_due(self) -> bool:
+        if self._watchdog_usec is None:
+            return False
+        half = self._watchdog_usec // 2000
+        last = getattr(self, "_last_ping", None)
+        if last is None or self.clock.now_ms - last >= half:
+            self._last_ping = self.clock.now_ms
+            return True
+        return False
+
+    def run_for(self, ms: int) -> None:
+        end = self.clock.now_ms + ms
+        while self.clock.now_ms < end:
+            self.run_period()
+
+    # -- control.sock -----------------------------------------------------------------
+
+    def _register_control(self) -> None:
+        self.control.register("status", lambda req: self.snapshot())
+        self.control.register("config.get", self._config_get)
+        self.control.register("config.apply", self._config_apply)
+        self.control.register("fault.freeze_media", self._freeze)
+
+    def _freeze(self, req: dict[str, Any]) -> Any:
+        self.tier_.media.freeze_progress(bool(req.get("on", True)))
+        return {"frozen": bool(req.get("on", True))}
+
+    def _config_get(self, req: dict[str, Any]) -> Any:
+        cur = self.store.current() if self.store else None
+        return {"version": self.config_version, "text": cur.text if cur else None,
+                "author": cur.author if cur else None}
+
+    def _config_apply(self, req: dict[str, Any]) -> Any:
+        if self.store is None:
+            raise ControlError("this engine has no configuration store")
+        try:
+            version = self.store.apply(str(req.get("text", "")), str(req.get("filename", "<control>")),
+                                       str(req.get("author", "unknown")), req.get("base_version"),
+                                       self.switch_config, self.clock.now_ms)
+        except ConfigError as exc:
+            raise ControlError(f"configuration has {len(exc.issues)} problem(s)",
+                               [{"file": i.file, "line": i.line, "col": i.col, "message": i.message}
+                                for i in exc.issues]) from None
+        except ApplyError as exc:
+            raise ControlError(str(exc)) from None
+        return {"version": version}
+
+    def switch_config(self, cfg: SiteConfig, version: int) -> None:
+        """Make `cfg` the configuration for new calls (raises to roll back)."""
+        old = self.config
+        same = [(p.kind, p.name) for p in cfg.ports] == [(p.kind, p.name) for p in old.ports] and \
+            [s.kind for s in cfg.spans] == [s.kind for s in old.spans] and \
+            (cfg.site.law, cfg.card.k, cfg.card.backend, cfg.site.zone) == \
+            (old.site.law, old.card.k, old.card.backend, old.site.zone)
+        if not same:
+            raise ApplyError("ports, spans, law, zone, k or the card backend changed: restart the engine to apply")
+        self._load_prompts(cfg)
+        self.config = cfg
+        self.config_version = version
+        self._configure_acd(cfg)
+        for idx, port in enumerate(cfg.ports):
+            if idx in self.trunks and port.kind == "fxo":
+                t = self.trunks[idx]
+                t.number, t.answer_on_ring, t.disconnect = port.number, port.answer_on_ring, frozenset(port.disconnect)
+        log.info("configuration version %d in force for new calls", version)
+
+    def snapshot(self) -> dict[str, Any]:
+        now = self.clock.now_ms
+        ports = []
+        for idx, port in enumerate(self.config.ports):
+            if idx in self.trunks:
+                state = self.trunks[idx].state.name.lower()
+            else:
+                state = self.phones[idx].state.name.lower()
+            ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": state})
+        calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk.trunk_name, "state": c.state,
+                  "queue": c.queue, "agent": c.agent, "since_ms": c.start_ms} for c in self.calls.values()]
+        agents = [{"number": a.number, "name": a.name, "phone": a.phone, "state": a.state.value}
+                  for a in sorted(self.acd.agents.values(), key=lambda a: a.number)]
+        queues = []
+        for name in self.acd.queues:
+            waiting = self.acd.waiting(name)
+            queues.append({"name": name, "waiting": len(waiting),
+                           "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
+        return {"tick_ms": now, "calendar": self.calendar(now).isoformat(timespec="seconds"),
+                "config_version": self.config_version, "site": self.config.site.name,
+                "ports": ports, "calls": calls, "agents": agents, "queues": queues}
+
+    def close(self) -> None:
+        self.writer.close()
+        self.control.close()
+        self.tier_.close()
+        self.notifier.close()
+
+
+def _parse_epoch(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+__all__ = ["AgentState", "Call", "Engine", "TrunkState"]

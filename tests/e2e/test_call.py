@@ -1,0 +1,155 @@
+"""One real call through every layer, in virtual time: trunk, caller ID, IVR, queue, agent, talk, hang-up, CDR."""
+
+from __future__ import annotations
+
+import sqlite3
+from array import array
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from appliance.prompts import read_wav
+from appliance.world import Caller, PhoneScript
+from tests import signals
+from tests.e2e.harness import Site, decode, site_yaml
+from tests.peers._spandsp import ffi as sffi
+from tests.peers._spandsp import lib as slib
+
+PROMPTS = Path(__file__).resolve().parent.parent.parent / "configs" / "prompts" / "en"
+ANI = "13800138000"
+
+
+def spandsp_digit(d: str) -> array[int]:
+    buf = sffi.new("int16_t[]", 8000)
+    n = slib.cbpeer_dtmf_tx(d.encode(), buf, 8000)
+    return array("h", bytes(sffi.buffer(buf, 2 * n)))
+
+
+def peak_xcorr(heard: np.ndarray, ref: np.ndarray, max_lag: int) -> float:
+    """Peak normalised cross-correlation of `ref` against `heard`, lags 0..max_lag samples."""
+    best = 0.0
+    n = len(ref)
+    rn = np.linalg.norm(ref)
+    for lag in range(0, max_lag + 1):
+        seg = heard[lag:lag + n]
+        if len(seg) < n:
+            break
+        denom = rn * np.linalg.norm(seg)
+        if denom > 0:
+            best = max(best, float(np.dot(seg, ref) / denom))
+    return best
+
+
+def cdrs(state: Path) -> list[dict[str, object]]:
+    con = sqlite3.connect(state / "cicbox.db")
+    con.row_factory = sqlite3.Row
+    rows = [dict(r) for r in con.execute("SELECT * FROM cdr ORDER BY call_id")]
+    con.close()
+    return rows
+
+
+@pytest.mark.parametrize("cid", ["fsk_bell202", "dtmf"])
+def test_a_call_through_every_layer(tmp_path: Path, cid: str) -> None:
+    caller = Caller(trunk=0, at_ms=6000, ani=ANI, digits="1", press_after_ms=8000, hold_ms=6000, cid=cid,
+                    press_audio=spandsp_digit("1"))
+    # The agent logs in first, then lets the phone ring two whole cycles before answering.
+    phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=10500)
+    site = Site(tmp_path, site_yaml(callerid=cid, agents=1), [caller], [phone])
+    try:
+        site.run(60000)
+    finally:
+        site.close()
+    assert caller.answered_ms is not None and caller.connected_ms is not None and caller.hung_up_ms is not None
+
+    # The greeting the caller heard is the prompt.
+    prompt = np.array(read_wav(PROMPTS / "welcome.wav"), dtype=float)[: 2 * 8000 + 4000]
+    other = np.array(read_wav(PROMPTS / "welcome_evening.wav"), dtype=float)[: 2 * 8000 + 4000]
+    heard = decode(caller.heard)[: 4 * 8000]
+    assert peak_xcorr(heard, prompt, 800) >= 0.95
+    assert peak_xcorr(heard, other, 800) <= 0.3
+
+    # The agent's phone rang with the cn cadence, 1000 on / 4000 off, for two cycles.
+    ring = phone.rings[:5]
+    t0 = ring[0][0]
+    assert [typ for _, typ in ring] == [4, 5, 4, 5, 4]
+    for (t, _), want in zip(ring, [0, 1000, 5000, 6000, 10000], strict=True):
+        assert abs(t - t0 - want) <= 1
+    # Between rings 1 and 2 the phone received caller ID that spandsp's receiver decodes.
+    assert phone.line_start is not None
+    a = (t0 + 1000 - phone.line_start) * 8
+    b = (t0 + 5000 - phone.line_start) * 8
+    line = decode(phone.line[a:b]).astype(np.int16)
+    num = sffi.new("char[]", 64)
+    assert slib.cbpeer_class_number(sffi.from_buffer("int16_t[]", line), len(line), num, 64) == 1
+    assert sffi.string(num).decode() == ANI
+
+    # Talking: each side hears the other's tone, clean, and not its own.
+    c0 = (caller.connected_ms - caller.answered_ms + 300) * 8
+    c1 = (caller.hung_up_ms - caller.answered_ms - 300) * 8
+    at_caller = decode(caller.heard[c0:c1])
+    signals_ok(at_caller, 587, 1020)
+    p0 = 300 * 8
+    p1 = (caller.hung_up_ms - caller.connected_ms - 300) * 8
+    at_phone = decode(phone.heard[p0:p1])
+    signals_ok(at_phone, 1020, 587)
+    # Same law both sides: the octets pass bit-exact after a fixed delay.
+    sent = bytes(site.world.sent[0][(caller.connected_ms + 500) * 8:(caller.connected_ms + 2500) * 8])
+    assert signals.delay_of(sent, bytes(phone.line), len(phone.line)) is not None
+
+    # The caller hangs up: the phone sees open loop, then congestion tone.
+    assert phone.battery[:2] == [(phone.battery[0][0], 0), (phone.battery[0][0] + 750, 1)]
+    assert caller.hung_up_ms <= phone.battery[0][0] <= caller.hung_up_ms + site.engine.period_ms
+    after = (phone.battery[1][0] - phone.line_start + 50) * 8
+    cong = decode(phone.line[after:after + 600 * 8])
+    assert abs(signals.frequency(cong) - 450) < 5
+    assert abs(signals.level_dbm0(cong) + 10) < 1.5
+
+    # The CDR's times are the script's.
+    (cdr,) = cdrs(tmp_path)
+    assert cdr["ani"] == ANI and cdr["dnis"] == "075588880001" and cdr["trunk"] == "trunk1"
+    assert cdr["queue"] == "front_desk" and cdr["agent"] == "1001" and cdr["disposition"] == "answered"
+    assert cdr["answer_ms"] == phone.answered[0]
+    assert cdr["end_ms"] == caller.hung_up_ms
+    press = caller.answered_ms + caller.press_after_ms
+    assert 0 <= int(cdr["queue_entry_ms"]) - press <= 60 + site.engine.period_ms   # detection takes 2 blocks
+    assert cdr["wait_ms"] == int(cdr["answer_ms"]) - int(cdr["queue_entry_ms"])
+    assert cdr["talk_ms"] == caller.hung_up_ms - phone.answered[0]
+    assert cdr["calendar_start"] == "2026-03-01T09:30:" + f"{(caller.answered_ms // 1000):02d}"
+
+
+def signals_ok(x: np.ndarray, freq: float, own: float) -> None:
+    assert abs(signals.frequency(x) - freq) <= 2
+    assert abs(signals.level_dbm0(x) - -10.0) <= 1
+    assert signals.sinad_db(x, freq) >= 30
+    assert signals.component_db(x, own, -10.0) < -50
+
+
+def test_four_callers_two_agents_answer_in_queue_order(tmp_path: Path) -> None:
+    callers = [Caller(trunk=i % 2, at_ms=1000 + 500 * i, ani=f"1390000000{i}", press_after_ms=500, hold_ms=20000)
+               for i in range(2)]
+    phones = [PhoneScript(port=2, agent="1001", answer_after_ms=1500),
+              PhoneScript(port=3, agent="1002", answer_after_ms=1500)]
+    text = site_yaml(agents=2).replace(
+        "  - {kind: fxs, name: phone1",
+        "  - {kind: fxo, name: trunk3, number: '075588880003', callerid: fsk_bell202, answer_on_ring: 2}\n"
+        "  - {kind: fxo, name: trunk4, number: '075588880004', callerid: fsk_bell202, answer_on_ring: 2}\n"
+        "  - {kind: fxs, name: phone1").replace(
+        "  - {trunk: trunk2, ivr: main}",
+        "  - {trunk: trunk2, ivr: main}\n  - {trunk: trunk3, ivr: main}\n  - {trunk: trunk4, ivr: main}")
+    callers = [Caller(trunk=i, at_ms=1000 + 500 * i, ani=f"1390000000{i}", press_after_ms=500, hold_ms=20000)
+               for i in range(4)]
+    phones = [PhoneScript(port=4, agent="1001", answer_after_ms=1500),
+              PhoneScript(port=5, agent="1002", answer_after_ms=1500)]
+    site = Site(tmp_path, text, callers, phones, keep_audio=False)
+    try:
+        site.run(120000)
+    finally:
+        site.close()
+    rows = cdrs(tmp_path)
+    assert len(rows) == 4 and all(r["disposition"] == "answered" for r in rows)
+    by_entry = sorted(rows, key=lambda r: int(r["queue_entry_ms"]))
+    answers = [int(r["answer_ms"]) for r in by_entry]
+    assert answers == sorted(answers)
+    # two waited while both agents talked
+    assert sum(1 for r in rows if int(r["wait_ms"]) > 15000) == 2
