@@ -231,6 +231,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_panel(args: argparse.Namespace) -> int:
+    # In this process: under systemd, gunicorn's master must be the service's main process.
     from appliance.web.serve import run_panel
 
     run_panel(_state_dir(args.state_dir), bind=args.bind)

@@ -119,6 +119,7 @@ class Engine:
         self.call_by_trunk: dict[int, Call] = {}
         self._call_seq = 0
         self._records: list[CdrRecord | QueueEvent] = []
+        self.released_log: list[CdrRecord] = []   # the last committed CDRs (virtual time)
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
         self.writer.start()
         self.control = ControlServer(state_dir / "control.sock")
@@ -393,10 +394,13 @@ class Engine:
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
         if self._records:
-            seq = self.writer.submit(self._records, self.clock.now_ms)
-            self._records = []
+            batch, self._records = self._records, []
+            seq = self.writer.submit(batch, self.clock.now_ms)
             if self.mode == "virtual":
                 self.writer.wait(seq)
+                # Virtual time: the period's records are committed before the clock moves on.
+                self.released_log.extend(r for r in batch if isinstance(r, CdrRecord))
+                del self.released_log[:-1000]
         self._control_periods += 1
         self._feed_watchdog()
 

@@ -1,0 +1,102 @@
+"""The live view: ports, calls, agents and queues, as the engine reports them.
+
+``/`` renders the engine's status snapshot on the server (so it works without
+JavaScript); ``static/panel.js`` then polls ``/api/status`` every second and
+re-renders the same tables. When the engine cannot be reached, ``/`` shows a
+banner and ``/api/status`` answers 503 with ``{"error": reason}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, render_template
+
+from appliance.control import ControlClient, ControlError
+from appliance.web import control_socket
+
+bp = Blueprint("status", __name__)
+
+# A call in one of these states has an agent on the line: its time is talking time.
+TALKING_STATES = frozenset({"talking", "connected"})
+
+
+def fetch_status() -> tuple[dict[str, Any] | None, str | None]:
+    """Ask the engine for its snapshot; return (snapshot, None) or (None, the reason it failed)."""
+    path = control_socket(current_app)
+    try:
+        with ControlClient(path, timeout_s=float(current_app.config["CONTROL_TIMEOUT_S"])) as client:
+            result = client.request("status")
+    except ControlError as exc:
+        return None, str(exc)
+    except OSError as exc:  # the engine went away mid-request (reset, broken pipe, timeout)
+        return None, f"lost the engine at {path}: {exc.strerror or exc}"
+    except ValueError as exc:  # a reply line that is not JSON
+        return None, f"the engine sent a malformed reply: {exc}"
+    if not isinstance(result, dict):
+        return None, f"the engine sent a malformed status reply ({type(result).__name__}, not an object)"
+    return result, None
+
+
+def duration(ms: Any) -> str:
+    """Milliseconds as m:ss, or h:mm:ss from an hour on; empty for anything that is not a number."""
+    if isinstance(ms, bool) or not isinstance(ms, int | float):
+        return ""
+    s = max(0, int(ms)) // 1000
+    h, rest = divmod(s, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def call_phase(call: dict[str, Any]) -> str:
+    """Whether the call's time counts as talking (an agent on the line) or waiting."""
+    state = call.get("state")
+    return "talking" if isinstance(state, str) and state in TALKING_STATES else "waiting"
+
+
+def call_time(snapshot: dict[str, Any], call: dict[str, Any]) -> str:
+    """How long the call has been in its current state (waiting or talking), by the engine's clock."""
+    tick, since = snapshot.get("tick_ms"), call.get("since_ms")
+    if isinstance(tick, int) and isinstance(since, int):
+        return duration(tick - since)
+    return ""
+
+
+def _rows(snapshot: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    """The snapshot's list under `key`, keeping only objects (a partial snapshot must not break the page)."""
+    items = snapshot.get(key)
+    if not isinstance(items, list):
+        return []
+    return [item for item in items if isinstance(item, dict)]
+
+
+@bp.route("/")
+def index() -> str:
+    """The site's live state, rendered from one snapshot; panel.js keeps it current."""
+    snapshot, error = fetch_status()
+    snap = snapshot or {}
+    return render_template(
+        "status/index.html",
+        error=error,
+        snap=snap,
+        ports=_rows(snap, "ports"),
+        calls=_rows(snap, "calls"),
+        agents=_rows(snap, "agents"),
+        queues=_rows(snap, "queues"),
+        duration=duration,
+        call_time=call_time,
+        call_phase=call_phase,
+    )
+
+
+@bp.route("/api/status")
+def api_status() -> tuple[Response, int]:
+    """The engine's status snapshot as JSON, or 503 with {"error": reason} when the engine is not reachable."""
+    snapshot, error = fetch_status()
+    if snapshot is None:
+        response, code = jsonify({"error": error}), 503
+    else:
+        response, code = jsonify(snapshot), 200
+    # Live data: never served from a cache.
+    response.headers["Cache-Control"] = "no-store"
+    return response, code

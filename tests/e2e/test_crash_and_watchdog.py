@@ -1,0 +1,112 @@
+"""Power-cut durability, restart, and the systemd watchdog gated on both tiers' progress."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from appliance.world import Caller, PhoneScript
+from tests.e2e.harness import Site, site_yaml
+
+CHILD = Path(__file__).resolve().parent / "crash_child.py"
+
+
+def test_kill_9_loses_no_released_call_and_the_engine_restarts(tmp_path: Path) -> None:
+    proc = subprocess.Popen([sys.executable, str(CHILD), str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    released: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        st = json.loads(line)
+        if len(st["released"]) >= 5 and st["up"] >= 2:
+            released = st["released"]
+            os.kill(proc.pid, signal.SIGKILL)    # mid-call, as a power cut would
+            break
+    proc.wait()
+    assert len(released) >= 5
+    con = sqlite3.connect(tmp_path / "cicbox.db")
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    have = {r[0] for r in con.execute("SELECT call_id FROM cdr")}
+    con.close()
+    assert set(released) <= have
+    # The engine comes back on the same state and takes a call.
+    caller = Caller(trunk=0, at_ms=1000, press_after_ms=500, hold_ms=3000)
+    site = Site(tmp_path, site_yaml(agents=2), [caller], [PhoneScript(port=2, agent="1001", answer_after_ms=1000)],
+                keep_audio=False)
+    try:
+        site.run(30000)
+    finally:
+        site.close()
+    assert caller.connected_ms is not None and caller.hung_up_ms is not None
+
+
+def test_writer_database_is_wal_and_full_sync(tmp_path: Path) -> None:
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
+    try:
+        site.run(100)
+        con = site.engine.writer._engine.raw_connection()  # the writer's own settings
+        try:
+            cur = con.cursor()
+            assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            assert cur.execute("PRAGMA synchronous").fetchone()[0] == 2
+        finally:
+            con.close()
+    finally:
+        site.close()
+
+
+@pytest.fixture
+def notify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> socket.socket:
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.setblocking(False)
+    monkeypatch.setenv("NOTIFY_SOCKET", path)
+    monkeypatch.setenv("WATCHDOG_USEC", "2000000")
+    return sock
+
+
+def drain(sock: socket.socket) -> list[str]:
+    out = []
+    while True:
+        try:
+            out.append(sock.recv(4096).decode())
+        except BlockingIOError:
+            return out
+
+
+def test_watchdog_pings_stop_when_the_media_tier_stalls(tmp_path: Path, notify: socket.socket) -> None:
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
+    pings: list[int] = []
+    try:
+        for _ in range(500):                                   # 6 s of engine clock
+            site.run(site.engine.period_ms)
+            pings += [site.engine.clock.now_ms for m in drain(notify) if "WATCHDOG=1" in m]
+        assert site.engine._ready_sent
+        assert len(pings) >= 4                                 # every half period (1 s)
+        site.engine._freeze({"on": True})                      # fault injection, as over control.sock
+        frozen_at = site.engine.clock.now_ms
+        after: list[int] = []
+        for _ in range(500):
+            site.run(site.engine.period_ms)
+            after += [site.engine.clock.now_ms for m in drain(notify) if "WATCHDOG=1" in m]
+        assert all(t <= frozen_at + 2000 for t in after)       # stopped within one watchdog period
+    finally:
+        site.close()
+
+
+def test_ready_is_sent_once(tmp_path: Path, notify: socket.socket) -> None:
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
+    try:
+        site.run(200)
+        msgs = drain(notify)
+    finally:
+        site.close()
+    assert sum("READY=1" in m for m in msgs) == 1
