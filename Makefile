@@ -30,7 +30,7 @@ $(STAMP)/venv: pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel
 	$(VPY) -m pip install -q "cffi>=1.16" "construct>=2.10,<2.11" "pyserial>=3.5" "pyusb>=1.2" \
-	    "flask>=3.0" "gunicorn>=22" "pyyaml>=6.0" "pydantic>=2.6" \
+	    "flask>=3.0" "gunicorn>=22" "pyyaml>=6.0" "pydantic>=2.6" "sqlalchemy>=2.0" \
 	    "pytest>=8" "ruff>=0.6" "mypy>=1.10" types-pyyaml "numpy>=1.26"
 	CICBOX_NO_EXT=1 $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
 	@touch $@
@@ -64,8 +64,13 @@ test: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
 
+# The appliance on the sim card: hotel profile, traffic generator, panel on http://127.0.0.1:8080.
+demo: setup
+	$(VENV)/bin/cicbox demo --state-dir $(CURDIR)/state --config configs/hotel.yaml
+
 bench: setup
 	$(VPY) bench/media_tier.py
+	$(VPY) bench/virtual_hour.py
 
 clean:
 	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* dsp/.built drivers/.built tests/peers/.built

@@ -10,6 +10,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 class ApplianceError(Exception):
     """Base of every error of the appliance layer."""
+
+
+@dataclass(frozen=True)
+class ConfigIssue:
+    """One problem in a configuration document, at a 1-based line and column."""
+
+    file: str
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+
+class ConfigError(ApplianceError):
+    """A configuration document has problems; str() lists them as FILE:LINE:COL: message."""
+
+    def __init__(self, issues: list[ConfigIssue]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i.line, i.col, i.message))
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class ApplyError(ApplianceError):
+    """A valid configuration was not put in force (stale base, or the switch failed and rolled back)."""

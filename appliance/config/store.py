@@ -1,0 +1,135 @@
+"""Numbered configuration versions under the state directory; the engine is their only writer.
+
+``STATE_DIR/config/0001.yaml`` holds a version's text exactly as applied, and
+``0001.json`` its record (author, base version, engine tick, sha256, status).
+``current`` names the version in force; it is replaced atomically (temporary
+file, fsync, rename), so a power cut leaves either the old or the new pointer.
+Nothing stored is ever deleted or overwritten: a version whose switch failed
+stays on disk, marked ``failed``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.config.loader import parse_config
+from appliance.config.model import SiteConfig
+from appliance.errors import ApplyError
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: int
+    author: str
+    base_version: int | None
+    applied_at_tick: int
+    sha256: str
+    status: str            # "in force", "superseded", "failed: <reason>"
+
+
+@dataclass(frozen=True)
+class StoredConfig:
+    version: int
+    text: str
+    filename: str
+    config: SiteConfig
+    author: str
+    base_version: int | None
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+class ConfigStore:
+    """The versions of one site's configuration."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.dir = state_dir / "config"
+        self.dir.mkdir(parents=True, exist_ok=True)
+
+    def _meta(self, version: int) -> dict[str, object]:
+        meta: dict[str, object] = json.loads((self.dir / f"{version:04d}.json").read_text())
+        return meta
+
+    def _current_version(self) -> int | None:
+        p = self.dir / "current"
+        if not p.exists():
+            return None
+        return int(p.read_text().strip())
+
+    def current(self) -> StoredConfig | None:
+        v = self._current_version()
+        return None if v is None else self.get(v)
+
+    def get(self, version: int) -> StoredConfig:
+        text = (self.dir / f"{version:04d}.yaml").read_text(encoding="utf-8")
+        meta = self._meta(version)
+        filename = str(meta.get("filename", f"{version:04d}.yaml"))
+        base = meta.get("base_version")
+        return StoredConfig(version, text, filename, parse_config(text, filename), str(meta["author"]),
+                            int(base) if isinstance(base, int) else None)
+
+    def history(self) -> list[VersionInfo]:
+        out = []
+        cur = self._current_version()
+        for p in sorted(self.dir.glob("[0-9][0-9][0-9][0-9].json")):
+            m = json.loads(p.read_text())
+            v = int(m["version"])
+            status = str(m.get("status", "ok"))
+            if status == "ok":
+                status = "in force" if v == cur else "superseded"
+            base = m.get("base_version")
+            out.append(VersionInfo(v, str(m["author"]), base if isinstance(base, int) else None,
+                                   int(m["applied_at_tick"]), str(m["sha256"]), status))
+        return out
+
+    def _next_version(self) -> int:
+        versions = [int(p.stem) for p in self.dir.glob("[0-9][0-9][0-9][0-9].yaml")]
+        return max(versions, default=0) + 1
+
+    def apply(self, text: str, filename: str, author: str, base_version: int | None,
+              switch: Callable[[SiteConfig, int], None], tick: int) -> int:
+        """Validate, store, switch; on a failed switch keep the old version in force and raise ApplyError."""
+        cfg = parse_config(text, filename)              # ConfigError: nothing stored, nothing switched
+        cur = self._current_version()
+        if cur is not None and base_version != cur:
+            raise ApplyError(f"based on version {base_version} but the current version is {cur}: "
+                             "fetch the current configuration and apply again")
+        version = self._next_version()
+        meta = {"version": version, "author": author, "base_version": base_version, "applied_at_tick": tick,
+                "sha256": hashlib.sha256(text.encode()).hexdigest(), "filename": filename, "status": "ok"}
+        _write_atomic(self.dir / f"{version:04d}.yaml", text.encode("utf-8"))
+        _write_atomic(self.dir / f"{version:04d}.json", json.dumps(meta).encode())
+        try:
+            switch(cfg, version)
+        except Exception as exc:
+            meta["status"] = f"failed: {exc}"
+            _write_atomic(self.dir / f"{version:04d}.json", json.dumps(meta).encode())
+            raise ApplyError(f"version {version} could not be put in force, version {cur} stays: {exc}") from exc
+        _write_atomic(self.dir / "current", f"{version}\n".encode())
+        return version
+
+    def bootstrap(self, template: Path, author: str = "installer") -> int | None:
+        """Store `template` as version 1 if there is no version yet."""
+        if self._current_version() is not None:
+            return None
+        text = template.read_text(encoding="utf-8")
+        return self.apply(text, str(template), author, None, lambda cfg, v: None, 0)
