@@ -143,6 +143,8 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
                     self.ani = self._decode_fsk_cid()
             self._check_answer()
         elif ev is TrunkEvent.CID_BYTE:
+            if not self.cid_bytes and d["byte"] not in callerid.MESSAGE_TYPES:
+                return    # not the start of a message (channel seizure, noise)
             self.cid_bytes.append(d["byte"])
             if len(self.cid_bytes) >= 2 and len(self.cid_bytes) >= self.cid_bytes[1] + 3:
                 m.fsk_rx(self.chan, None)

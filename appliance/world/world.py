@@ -330,6 +330,8 @@ class World:
     def _far_event(self, ev: Any) -> None:
         p = self.phones.get(ev.chan)
         if ev.type == EventType.FSK_BYTE and p is not None:
+            if not p.cid_bytes and ev.value not in callerid.MESSAGE_TYPES:
+                return
             p.cid_bytes.append(ev.value)
             if len(p.cid_bytes) >= 2 and len(p.cid_bytes) >= p.cid_bytes[1] + 3:
                 try:

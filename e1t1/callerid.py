@@ -1,0 +1,251 @@
+"""Caller ID and message-waiting messages on analog lines.
+
+FSK messages (Bell 202 "CLASS" and ETSI CLIP over V.23 share the layout):
+message type, length, body, checksum (two's complement of the byte sum, so all
+octets sum to 0 mod 256). SDMF (type 0x04) is a fixed body: MMDDHHMM then the
+number (or 'O'/'P' when absent); MDMF (0x80 caller ID, 0x82 message waiting)
+is a list of parameters (type, length, value). DTMF CLIP is digits: 'A' number
+'C' (or '#'), with 'B'00 / 'B'10 (C-terminated) or 'D'1/2/3 (#-terminated) for
+an absent number. Figures: shared/reference/line-signals.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from construct import (
+    Bytes,
+    Checksum,
+    ConstructError,
+    GreedyRange,
+    Int8ub,
+    RawCopy,
+    Struct,
+    this,
+)
+
+from e1t1.errors import DecodeError, EncodeError
+
+# Message types (line-signals.md: CLASS SDMF 0x04, MDMF 0x80; MWI MDMF 0x82)
+SDMF_CALLERID = 0x04
+MDMF_CALLERID = 0x80
+MDMF_MWI = 0x82
+MESSAGE_TYPES = (SDMF_CALLERID, MDMF_CALLERID, MDMF_MWI)
+# MDMF parameter types (ETSI EN 300 659 / CLASS MDMF)
+P_DATETIME = 0x01
+P_NUMBER = 0x02
+P_NUMBER_ABSENT = 0x04
+P_NAME = 0x07
+P_NAME_ABSENT = 0x08
+P_VISUAL_INDICATOR = 0x0B
+P_CALL_TYPE = 0x11
+
+MAX_NUMBER = 20
+MAX_NAME = 50
+
+# MDMF parameter: type, length, value
+Parameter = Struct("type" / Int8ub, "length" / Int8ub, "value" / Bytes(this.length))
+
+# A whole FSK message: type, length, body, checksum over type+length+body.
+Message = Struct(
+    "fields" / RawCopy(Struct("type" / Int8ub, "length" / Int8ub, "body" / Bytes(this.length))),
+    "checksum" / Checksum(Int8ub, lambda data: (-sum(data)) & 0xFF, this.fields.data),
+)
+Parameters = GreedyRange(Parameter)
+
+
+@dataclass(frozen=True)
+class CallerId:
+    """What a phone shows: number, name, date and time, or why they are absent."""
+
+    number: str | None = None
+    name: str | None = None
+    month: int | None = None
+    day: int | None = None
+    hour: int | None = None
+    minute: int | None = None
+    number_absent: str | None = None   # 'O' unavailable / out of area, 'P' private
+    name_absent: str | None = None
+    call_type: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageWaiting:
+    """The message-waiting lamp: on or off."""
+
+    active: bool
+
+
+def _checked_number(number: str | None) -> bytes:
+    if number is None:
+        return b""
+    if not number.isdigit() or len(number) > MAX_NUMBER:
+        raise EncodeError(f"number: must be 1-{MAX_NUMBER} digits, got {number!r}")
+    return number.encode("ascii")
+
+
+def _datetime(cid: CallerId) -> bytes | None:
+    parts = (cid.month, cid.day, cid.hour, cid.minute)
+    if any(p is None for p in parts):
+        return None
+    month, day, hour, minute = (int(p) for p in parts if p is not None)
+    if not (1 <= month <= 12 and 1 <= day <= 31 and 0 <= hour <= 23 and 0 <= minute <= 59):
+        raise EncodeError(f"date/time: out of range {month:02d}-{day:02d} {hour:02d}:{minute:02d}")
+    return f"{month:02d}{day:02d}{hour:02d}{minute:02d}".encode("ascii")
+
+
+def _message(mtype: int, body: bytes) -> bytes:
+    if len(body) > 255:
+        raise EncodeError(f"message body is {len(body)} octets; at most 255 fit")
+    out: bytes = Message.build({"fields": {"value": {"type": mtype, "length": len(body), "body": body}}})
+    return out
+
+
+def encode_sdmf(cid: CallerId) -> bytes:
+    """Single data message format: date-time and number (or 'O'/'P')."""
+    dt = _datetime(cid)
+    if dt is None:
+        raise EncodeError("date/time: SDMF needs month, day, hour and minute")
+    number = _checked_number(cid.number)
+    if len(number) > 10:
+        raise EncodeError(f"number: SDMF carries at most 10 digits, got {len(number)}")
+    if not number:
+        number = (cid.number_absent or "O").encode("ascii")
+    return _message(SDMF_CALLERID, dt + number)
+
+
+def encode_mdmf(cid: CallerId) -> bytes:
+    """Multiple data message format: date-time, number or its absence, name or its absence."""
+    params: list[dict[str, Any]] = []
+    dt = _datetime(cid)
+    if dt is not None:
+        params.append({"type": P_DATETIME, "length": len(dt), "value": dt})
+    number = _checked_number(cid.number)
+    if number:
+        params.append({"type": P_NUMBER, "length": len(number), "value": number})
+    else:
+        why = (cid.number_absent or "O").encode("ascii")
+        if why not in (b"O", b"P"):
+            raise EncodeError(f"number_absent: must be 'O' or 'P', got {cid.number_absent!r}")
+        params.append({"type": P_NUMBER_ABSENT, "length": 1, "value": why})
+    if cid.name is not None:
+        name = cid.name.encode("ascii", "replace")
+        if not 1 <= len(name) <= MAX_NAME:
+            raise EncodeError(f"name: must be 1-{MAX_NAME} characters, got {len(name)}")
+        params.append({"type": P_NAME, "length": len(name), "value": name})
+    elif cid.name_absent is not None:
+        params.append({"type": P_NAME_ABSENT, "length": 1, "value": cid.name_absent.encode("ascii")})
+    if cid.call_type is not None:
+        params.append({"type": P_CALL_TYPE, "length": 1, "value": bytes([cid.call_type & 0xFF])})
+    return _message(MDMF_CALLERID, Parameters.build(params))
+
+
+def encode_mwi(on: bool) -> bytes:
+    """MDMF message waiting: visual indicator on (0xFF) or off (0x00)."""
+    value = b"\xff" if on else b"\x00"
+    return _message(MDMF_MWI, Parameters.build([{"type": P_VISUAL_INDICATOR, "length": 1, "value": value}]))
+
+
+def decode_fsk_message(data: bytes) -> CallerId | MessageWaiting:
+    """Decode one FSK message (SDMF, MDMF caller ID, MDMF message waiting)."""
+    if len(data) < 3:
+        raise DecodeError(f"message truncated: {len(data)} octets, at least 3 needed")
+    if 2 + data[1] + 1 > len(data):
+        raise DecodeError(f"message truncated: length says {data[1]} octets of body, {max(0, len(data) - 3)} present")
+    try:
+        msg = Message.parse(data[: 2 + data[1] + 1])
+    except ConstructError as exc:
+        if "checksum" in str(exc).lower():
+            raise DecodeError("checksum mismatch") from None
+        raise DecodeError(f"malformed message: {exc}") from None
+    mtype, body = msg.fields.value.type, msg.fields.value.body
+    if mtype == SDMF_CALLERID:
+        if len(body) < 8 or not body[:8].isdigit():
+            raise DecodeError("SDMF body must start with 8 digits MMDDHHMM")
+        rest = body[8:].decode("ascii", "replace")
+        absent = rest if rest in ("O", "P") else None
+        return CallerId(number=None if absent else rest or None, month=int(body[0:2]), day=int(body[2:4]),
+                        hour=int(body[4:6]), minute=int(body[6:8]), number_absent=absent)
+    if mtype not in (MDMF_CALLERID, MDMF_MWI):
+        raise DecodeError(f"unknown message type 0x{mtype:02x}")
+    fields: dict[str, Any] = {}
+    pos = 0
+    while pos < len(body):
+        if pos + 2 > len(body) or pos + 2 + body[pos + 1] > len(body):
+            raise DecodeError(f"parameter at offset {pos} runs past the end of the message")
+        ptype, plen = body[pos], body[pos + 1]
+        value = body[pos + 2:pos + 2 + plen]
+        pos += 2 + plen
+        if mtype == MDMF_MWI:
+            if ptype == P_VISUAL_INDICATOR:
+                if plen != 1:
+                    raise DecodeError(f"visual indicator parameter must be 1 octet, is {plen}")
+                return MessageWaiting(value[0] != 0)
+            continue
+        if ptype == P_DATETIME:
+            if plen != 8 or not value.isdigit():
+                raise DecodeError(f"date-time parameter must be 8 digits, is {value!r}")
+            fields.update(month=int(value[0:2]), day=int(value[2:4]), hour=int(value[4:6]), minute=int(value[6:8]))
+        elif ptype == P_NUMBER:
+            fields["number"] = value.decode("ascii", "replace")
+        elif ptype == P_NUMBER_ABSENT:
+            fields["number_absent"] = value.decode("ascii", "replace")
+        elif ptype == P_NAME:
+            fields["name"] = value.decode("ascii", "replace")
+        elif ptype == P_NAME_ABSENT:
+            fields["name_absent"] = value.decode("ascii", "replace")
+        elif ptype == P_CALL_TYPE and plen == 1:
+            fields["call_type"] = value[0]
+        # other parameters are skipped
+    if mtype == MDMF_MWI:
+        raise DecodeError("message-waiting message without a visual indicator parameter")
+    return CallerId(**fields)
+
+
+def encode_dtmf_clip(cid: CallerId, terminator: str = "C") -> str:
+    """DTMF caller ID digits: 'A' number 'C' (or '#'); an absent number as 'B'00/'B'10 or 'D'1/'D'3."""
+    if terminator not in ("C", "#"):
+        raise EncodeError(f"terminator: must be 'C' or '#', got {terminator!r}")
+    number = _checked_number(cid.number).decode()
+    if number:
+        return f"A{number}{terminator}"
+    private = cid.number_absent == "P"
+    if terminator == "C":
+        return f"B{'00' if private else '10'}C"
+    return f"D{'1' if private else '3'}#"
+
+
+def decode_dtmf_clip(digits: str) -> CallerId:
+    """Read DTMF caller ID digits as sent before the first ring."""
+    if len(digits) < 2 or digits[-1] not in "C#":
+        raise DecodeError(f"DTMF caller ID must end with 'C' or '#': {digits!r}")
+    body, term = digits[:-1], digits[-1]
+    if body.startswith("A") and body[1:].isdigit():
+        return CallerId(number=body[1:])
+    if term == "C" and body in ("B00", "B10"):
+        return CallerId(number_absent="P" if body == "B00" else "O")
+    if term == "#" and body in ("D1", "D2", "D3"):
+        return CallerId(number_absent="P" if body == "D1" else "O")
+    if term == "#" and body.isdigit():
+        return CallerId(number=body)       # '#'-terminated with no field type
+    if body.startswith("D") and term == "C" and body[1:].isdigit():
+        raise DecodeError(f"DTMF caller ID carries only a diverting number: {digits!r}")
+    raise DecodeError(f"DTMF caller ID not understood: {digits!r}")
+
+
+#: (message octets in hex, what they decode to): harvested by tests/e1t1/test_callerid.py.
+VECTORS: list[tuple[str, CallerId | MessageWaiting]] = [
+    # MDMF caller ID: date-time 03-01 09:30, number 13800138000
+    ("801701083033303130393330020b31333830303133383030309b",
+     CallerId(number="13800138000", month=3, day=1, hour=9, minute=30)),
+    # SDMF: 11-25 14:05, 5551234
+    ("040f313132353134303535353531323334f1",
+     CallerId(number="5551234", month=11, day=25, hour=14, minute=5)),
+    # MDMF, number private, name "LI NA"
+    ("80140108303130313030303004015007054c49204e413c",
+     CallerId(month=1, day=1, hour=0, minute=0, number_absent="P", name="LI NA")),
+    # MDMF message waiting on / off
+    ("82030b01ff70", MessageWaiting(True)),
+    ("82030b01006f", MessageWaiting(False)),
+]

@@ -1,0 +1,94 @@
+"""Caller ID messages: every vector decodes and re-encodes; bad octets and values get exact errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from e1t1 import callerid
+from e1t1.callerid import CallerId, MessageWaiting, decode_dtmf_clip, decode_fsk_message, encode_dtmf_clip
+from e1t1.errors import DecodeError, EncodeError
+
+
+@pytest.mark.parametrize(("hexdata", "want"), callerid.VECTORS, ids=lambda v: str(v)[:20])
+def test_vectors_decode_and_encode(hexdata: str, want: CallerId | MessageWaiting) -> None:
+    data = bytes.fromhex(hexdata)
+    assert decode_fsk_message(data) == want
+    assert decode_fsk_message(data + b"\x55\x55") == want       # trailing line noise is not part of it
+    if isinstance(want, MessageWaiting):
+        assert callerid.encode_mwi(want.active) == data
+    elif data[0] == callerid.SDMF_CALLERID:
+        assert callerid.encode_sdmf(want) == data
+    else:
+        assert callerid.encode_mdmf(want) == data
+
+
+def test_every_message_type_has_a_vector() -> None:
+    assert {bytes.fromhex(h)[0] for h, _ in callerid.VECTORS} == set(callerid.MESSAGE_TYPES)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("8017", "message truncated: 2 octets, at least 3 needed"),
+        ("801701083033303130393330020b3133383030313338303030", "message truncated: length says 23 octets of body, 22 present"),
+        ("801701083033303130393330020b31333830303133383030309c", "checksum mismatch"),
+        ("050100fa", "unknown message type 0x05"),
+        ("800401083031fd", "parameter at offset 0 runs past the end of the message"),
+        ("040331323321", "SDMF body must start with 8 digits MMDDHHMM"),
+    ],
+)
+def test_bad_octets_get_exact_errors(data: str, message: str) -> None:
+    raw = bytes.fromhex(data)
+    if message == "checksum mismatch" or raw[0] in (0x05,) or message.startswith(("parameter", "SDMF")):
+        raw = raw[:-1] + bytes([(-sum(raw[:-1])) & 0xFF]) if message != "checksum mismatch" else raw
+    with pytest.raises(DecodeError) as exc:
+        decode_fsk_message(raw)
+    assert str(exc.value) == message
+
+
+def test_unknown_mdmf_parameters_are_skipped() -> None:
+    body = bytes([0x03, 2, 0x31, 0x32, 0x02, 3, 0x35, 0x35, 0x35])   # 0x03 dialled number: not ours to show
+    msg = bytes([0x80, len(body)]) + body
+    msg += bytes([(-sum(msg)) & 0xFF])
+    assert decode_fsk_message(msg) == CallerId(number="555")
+
+
+@pytest.mark.parametrize(
+    ("cid", "message"),
+    [
+        (CallerId(number="12a4", month=1, day=1, hour=0, minute=0), "number: must be 1-20 digits, got '12a4'"),
+        (CallerId(number="1" * 21, month=1, day=1, hour=0, minute=0), "number: must be 1-20 digits"),
+        (CallerId(number="1", month=13, day=1, hour=0, minute=0), "date/time: out of range 13-01 00:00"),
+    ],
+)
+def test_bad_values_name_the_field(cid: CallerId, message: str) -> None:
+    with pytest.raises(EncodeError, match=message.replace("(", r"\(")):
+        callerid.encode_mdmf(cid)
+
+
+@pytest.mark.parametrize(
+    ("digits", "want"),
+    [
+        ("A13800138000C", CallerId(number="13800138000")),
+        ("A13800138000#", CallerId(number="13800138000")),
+        ("13800138000#", CallerId(number="13800138000")),
+        ("B00C", CallerId(number_absent="P")),
+        ("B10C", CallerId(number_absent="O")),
+        ("D1#", CallerId(number_absent="P")),
+        ("D3#", CallerId(number_absent="O")),
+    ],
+)
+def test_dtmf_clip_forms(digits: str, want: CallerId) -> None:
+    assert decode_dtmf_clip(digits) == want
+
+
+def test_dtmf_clip_encode_and_errors() -> None:
+    assert encode_dtmf_clip(CallerId(number="13800138000")) == "A13800138000C"
+    assert encode_dtmf_clip(CallerId(number="13800138000"), "#") == "A13800138000#"
+    assert encode_dtmf_clip(CallerId(number_absent="P")) == "B00C"
+    with pytest.raises(DecodeError, match=r"DTMF caller ID must end with 'C' or '#': 'A123'"):
+        decode_dtmf_clip("A123")
+    with pytest.raises(DecodeError, match="not understood"):
+        decode_dtmf_clip("AB12C")
+    with pytest.raises(EncodeError, match="terminator"):
+        encode_dtmf_clip(CallerId(number="1"), "*")
