@@ -200,22 +200,25 @@ class World:
         """Take what the card sent and the line changes the far side saw."""
         assert self.card is not None
         far = self.card.far
-        for c in range(self.nports):
-            got = far.read(c)
-            self._pending_rx[c] = got
-            if self.keep_audio:
-                p = self.phones.get(c)
-                if p is not None:
-                    if p.line_start is None:
-                        p.line_start = now - len(got) // 8
-                    p.line += got
-                if p is not None and p.off_hook:
-                    p.heard += got
-                caller = self._calls.get(c)
-                if caller is not None:
-                    caller.heard += got
+        got = {c: far.read(c) for c in range(self.nports)}
         for ev in far.poll():
             self._line_event(ev.tick, ev.chan, ev.type, ev.value)
+        for c, octets in got.items():
+            self._pending_rx[c] = octets
+            if not self.keep_audio:
+                continue
+            start = now - len(octets) // 8          # tick of octets[0]
+            p = self.phones.get(c)
+            if p is not None:
+                if p.line_start is None:
+                    p.line_start = start
+                p.line += octets
+                if p.off_hook:
+                    p.heard += octets
+            caller = self._calls.get(c)
+            if caller is not None and caller.answered_ms is not None:
+                skip = max(0, caller.answered_ms - start) * 8    # from the answer on, to the tick
+                caller.heard += octets[skip:]
 
     # -- callers ----------------------------------------------------------------
 
