@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,7 @@ class Engine:
         self.trunks: dict[int, FxoTrunk] = {}
         self.phones: dict[int, FxsPhone] = {}
         self._build_lines(cfg)
+        self.boot = _next_boot(state_dir)      # call ids stay unique across restarts
         self.calls: dict[str, Call] = {}
         self.call_by_trunk: dict[int, Call] = {}
         self._call_seq = 0
@@ -195,7 +197,7 @@ class Engine:
     def trunk_answered(self, trunk: FxoTrunk, ani: str | None) -> None:
         now = self.clock.now_ms
         self._call_seq += 1
-        call = Call(f"c{self._call_seq:06d}", trunk, ani, trunk.number, self.config, self.config_version,
+        call = Call(f"{self.boot}-{self._call_seq:06d}", trunk, ani, trunk.number, self.config, self.config_version,
                     now, self.calendar(now).isoformat(timespec="seconds"))
         self.calls[call.id] = call
         self.call_by_trunk[trunk.chan] = call
@@ -353,6 +355,10 @@ class Engine:
         if call.agent is not None:
             self.acd.call_ended(call.agent, tick)
 
+    def phone_idle(self, phone: FxsPhone) -> None:
+        """A phone is back on hook: a waiting call may go to its agent now."""
+        self.acd.dispatch()
+
     def phone_dialled(self, phone: FxsPhone, digits: str) -> str:
         """A digit string from a phone: 'more', 'ok' (done, confirm tone) or 'bad' (congestion)."""
         code, rest = digits[:3], digits[3:]
@@ -411,7 +417,7 @@ class Engine:
             mapping = {EventType.RING_ON: TrunkEvent.RING_ON, EventType.RING_OFF: TrunkEvent.RING_OFF,
                        EventType.BATTERY: TrunkEvent.BATTERY, EventType.POLARITY: TrunkEvent.POLARITY,
                        EventType.BUSY: TrunkEvent.BUSY, EventType.FSK_BYTE: TrunkEvent.CID_BYTE,
-                       EventType.DTMF: TrunkEvent.DTMF}
+                       EventType.DTMF_DOWN: TrunkEvent.DTMF}   # digits act on key-down
             tev = mapping.get(EventType(t)) if t in EventType._value2member_map_ else None
             if tev is TrunkEvent.CID_BYTE:
                 trunk.dispatch(tev, byte=ev.value)
@@ -432,7 +438,7 @@ class Engine:
                 phone.dispatch(PhoneEvent.HOOK_ON, tick=ev.tick)
             elif t == EventType.FLASH:
                 phone.dispatch(PhoneEvent.FLASH, tick=ev.tick)
-            elif t == EventType.DTMF:
+            elif t == EventType.DTMF_DOWN:
                 phone.dispatch(PhoneEvent.DTMF, digit=chr(ev.value), tick=ev.tick)
 
     def _feed_watchdog(self) -> None:
@@ -538,6 +544,19 @@ class Engine:
         self.control.close()
         self.tier_.close()
         self.notifier.close()
+
+
+def _next_boot(state_dir: Path) -> int:
+    """Count this start in STATE_DIR/boots (written atomically) and return its number."""
+    path = state_dir / "boots"
+    try:
+        boot = int(path.read_text().strip()) + 1
+    except (FileNotFoundError, ValueError):
+        boot = 1
+    tmp = state_dir / ".boots.tmp"
+    tmp.write_text(f"{boot}\n")
+    os.replace(tmp, path)
+    return boot
 
 
 def _parse_epoch(text: str) -> dt.datetime:

@@ -53,6 +53,7 @@ class LineHost(Protocol):
     def hangup_trunk(self, trunk: FxoTrunk) -> None: ...
     def ring_phone(self, phone: FxsPhone, cid: Any) -> None: ...
     def stop_ringing(self, phone: FxsPhone) -> None: ...
+    def phone_idle(self, phone: FxsPhone) -> None: ...
 
 
 # -- FXO trunk ---------------------------------------------------------------
@@ -359,8 +360,10 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
     def st_connected(self, ev: PhoneEvent, **d: Any) -> None:
         if ev is PhoneEvent.HOOK_ON:
             self.offer = None
+            self.host.media().detect_dtmf(self.chan, False)
             self.transition(PhoneState.IDLE)
             self.host.phone_hung_up(self, d["tick"])
+            self.host.phone_idle(self)
         elif ev is PhoneEvent.REMOTE_GONE:
             self.offer = None
             self.host.tier().battery(self.chan, False)
@@ -386,3 +389,4 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
         m.detect_dtmf(self.chan, False)
         self.digits = ""
         self.transition(PhoneState.IDLE)
+        self.host.phone_idle(self)

@@ -20,7 +20,7 @@ def traffic_world(config: Any, duration_ms: int, seed: int, erlang_per_trunk: fl
     phones = []
     for n, a in enumerate(sorted(config.agents, key=lambda a: a.number)):
         phones.append(PhoneScript(port=port_index[a.phone], agent=a.number, login_at_ms=200 + 150 * n,
-                                  answer_after_ms=2000 + rng.randrange(0, 2000)))
+                                  answer_after_ms=2500 + rng.randrange(0, 2000)))
     menu_digits: list[str] = []
     for ivr in config.ivrs.values():
         menu_digits += [d for d, act in ivr.menu.items() if getattr(act, "queue", None)]

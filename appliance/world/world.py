@@ -86,6 +86,7 @@ class PhoneScript:
     _answer_at: int | None = None
     _hangup_at: int | None = None
     _cid_caller: Caller | None = None
+    _ring_cid_ok: bool = False         # caller ID came during the current ringing
 
 
 class World:
@@ -169,6 +170,7 @@ class World:
             if p._answer_at is not None and now <= p._answer_at < end:
                 far.hook(p.port, True, at_tick=p._answer_at)
                 p.off_hook = True
+                p._ring_started = None
                 p.answered.append(p._answer_at)
                 p._answer_at = None
                 self.fm.play(p.port, sine(p.talk_hz, 600000))
@@ -289,14 +291,16 @@ class World:
         self.log.append((at, "hangup", c.trunk, c.ani))
 
     def _caller_for(self, p: PhoneScript) -> Caller | None:
-        """The caller whose number the phone showed (caller ID) when it rang."""
-        if not p.caller_ids:
-            return None
-        number = getattr(p.caller_ids[-1], "number", None)
-        for c in self._calls.values():
-            if c.ani == number and c.connected_ms is None:
-                return c
-        return None
+        """The caller whose number the phone showed (caller ID) when it rang; without caller
+        ID (answered before it came), the longest-waiting caller not yet connected."""
+        waiting = sorted((c for c in self._calls.values() if c.connected_ms is None),
+                         key=lambda c: c.answered_ms or 0)
+        if p.caller_ids and p._ring_cid_ok:
+            number = getattr(p.caller_ids[-1], "number", None)
+            for c in waiting:
+                if c.ani == number:
+                    return c
+        return waiting[0] if waiting else None
 
     # -- far-side events ----------------------------------------------------------
 
@@ -307,6 +311,7 @@ class World:
                 p.rings.append((tick, typ))
                 if typ == EventType.RING_ON and p._ring_started is None and not p.off_hook:
                     p._ring_started = tick
+                    p._ring_cid_ok = False
                     p.cid_bytes.clear()
                     if p.answers:
                         p._answer_at = tick + p.answer_after_ms
@@ -339,6 +344,7 @@ class World:
             if len(p.cid_bytes) >= 2 and len(p.cid_bytes) >= p.cid_bytes[1] + 3:
                 try:
                     p.caller_ids.append(callerid.decode_fsk_message(bytes(p.cid_bytes)))
+                    p._ring_cid_ok = p._ring_started is not None
                 except Exception as exc:
                     log.info("phone %d: caller ID not understood: %s", ev.chan, exc)
                 p.cid_bytes.clear()

@@ -9,6 +9,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,7 @@ def test_kill_9_loses_no_released_call_and_the_engine_restarts(tmp_path: Path) -
             os.kill(proc.pid, signal.SIGKILL)    # mid-call, as a power cut would
             break
     proc.wait()
+    proc.stdout.close()
     assert len(released) >= 5
     con = sqlite3.connect(tmp_path / "cicbox.db")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -63,14 +65,15 @@ def test_writer_database_is_wal_and_full_sync(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def notify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> socket.socket:
+def notify(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[socket.socket]:
     path = str(tmp_path / "notify.sock")
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(path)
     sock.setblocking(False)
     monkeypatch.setenv("NOTIFY_SOCKET", path)
     monkeypatch.setenv("WATCHDOG_USEC", "2000000")
-    return sock
+    yield sock
+    sock.close()
 
 
 def drain(sock: socket.socket) -> list[str]:
