@@ -1,0 +1,188 @@
+/* DTMF per tick: the Goertzel bank over all channels, decisions once per block. No
+ * allocation, no libm. */
+#include <string.h>
+#include "cb_dsp.h"
+#include "dtmf_priv.h"
+
+typedef float v8f __attribute__((vector_size(32)));
+
+/* The Goertzel updates: for each filter, 8 lanes of channels at a time, the 8 samples of
+ * the tick kept in registers. */
+CB_MULTIVERSION
+static void goertzel_tick(cb_dtmf_rx_t *s)
+{
+    const int np = s->npad;
+    for (int f = 0; f < DTMF_FILTERS; f++) {
+        const v8f coef = {s->coef[f], s->coef[f], s->coef[f], s->coef[f],
+                          s->coef[f], s->coef[f], s->coef[f], s->coef[f]};
+        float *q1 = s->q1 + (size_t) f * (size_t) np;
+        float *q2 = s->q2 + (size_t) f * (size_t) np;
+        for (int c = 0; c < np; c += DTMF_LANES) {
+            v8f a, b;
+            memcpy(&a, q1 + c, sizeof a);
+            memcpy(&b, q2 + c, sizeof b);
+            for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+                v8f x;
+                memcpy(&x, s->x + (size_t) j * (size_t) np + (size_t) c, sizeof x);
+                v8f t = coef * a - b + x;
+                b = a;
+                a = t;
+            }
+            memcpy(q1 + c, &a, sizeof a);
+            memcpy(q2 + c, &b, sizeof b);
+        }
+    }
+    for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+        const float *x = s->x + (size_t) j * (size_t) np;
+        for (int c = 0; c < np; c++)
+            s->energy[c] += x[c] * x[c];
+    }
+}
+
+/* The tone of filter f in channel c: the partial sum over the first half and the whole
+ * block (S(n) = e^{-j w0 (n-1)} (s1 - e^{-j w0} s2)). Returns 1 if its frequency, read from
+ * the phase advance between the halves, is within the limit. */
+static int in_tolerance(const cb_dtmf_rx_t *s, int f, size_t i)
+{
+    float cw = s->cw[f], sw = s->sw[f];
+    /* y = s1 - e^{-j w0} s2 = (s1 - cw s2) + j (sw s2) */
+    float ya_re = s->h1[i] - cw * s->h2[i], ya_im = sw * s->h2[i];
+    float yf_re = s->q1[i] - cw * s->q2[i], yf_im = sw * s->q2[i];
+    float sa_re = s->rh_re[f] * ya_re - s->rh_im[f] * ya_im;
+    float sa_im = s->rh_re[f] * ya_im + s->rh_im[f] * ya_re;
+    float sf_re = s->rn_re[f] * yf_re - s->rn_im[f] * yf_im;
+    float sf_im = s->rn_re[f] * yf_im + s->rn_im[f] * yf_re;
+    float sb_re = sf_re - sa_re, sb_im = sf_im - sa_im;
+    /* z = Sb conj(Sa): its angle is the phase the tone advanced beyond nominal */
+    float zr = sb_re * sa_re + sb_im * sa_im;
+    float zi = sb_im * sa_re - sb_re * sa_im;
+    float lim = s->cos_lim[f];
+    float m2 = zr * zr + zi * zi;
+    if (lim >= 0.0f)
+        return zr > 0.0f && zr * zr >= lim * lim * m2;
+    return zr >= 0.0f || zr * zr <= lim * lim * m2;
+}
+
+static char block_digit(const cb_dtmf_rx_t *s, int c)
+{
+    const size_t np = (size_t) s->npad;
+    float p[DTMF_FILTERS];
+    for (int f = 0; f < DTMF_FILTERS; f++) {
+        size_t i = (size_t) f * np + (size_t) c;
+        float a = s->q1[i], b = s->q2[i];
+        p[f] = a * a + b * b - s->coef[f] * a * b;
+    }
+    int r = 0, k = 4;
+    for (int f = 1; f < 4; f++) {
+        if (p[f] > p[r])
+            r = f;
+        if (p[4 + f] > p[k])
+            k = 4 + f;
+    }
+    if (p[r] < s->thr || p[k] < s->thr)
+        return 0;
+    /* twist: high up to 4 dB louder, low up to 8 dB louder */
+    if (p[k] > p[r] * 2.5119f || p[r] > p[k] * 6.3096f)
+        return 0;
+    /* each tone stands 8 dB above the rest of its group */
+    for (int f = 0; f < 4; f++) {
+        if (f != r && p[f] * 6.3096f > p[r])
+            return 0;
+        if (4 + f != k && p[4 + f] * 6.3096f > p[k])
+            return 0;
+    }
+    /* the two tones hold most of the block's energy: 2 |S|^2 / N per tone */
+    if ((p[r] + p[k]) * (2.0f / CB_DTMF_BLOCK) < 0.75f * s->energy[c])
+        return 0;
+    if (!in_tolerance(s, r, (size_t) r * np + (size_t) c) || !in_tolerance(s, k, (size_t) k * np + (size_t) c))
+        return 0;
+    return cb_dtmf_keys[r * 4 + (k - 4)];
+}
+
+static void block_end(cb_dtmf_rx_t *s, cb_ring_t *ev, uint64_t tick)
+{
+    for (int c = 0; c < s->n; c++) {
+        if (!s->enabled[c])
+            continue;
+        char d = block_digit(s, c);
+        if (s->cur[c] == 0) {
+            if (d != 0 && d == s->cand[c]) {
+                s->cur[c] = d;
+                s->blocks[c] = 2;
+                s->miss[c] = 0;
+                cb_ring_put_event(ev, tick, c, CB_EV_DTMF_DOWN, d, 0);
+            }
+            s->cand[c] = d;
+            continue;
+        }
+        if (d == s->cur[c]) {
+            s->blocks[c]++;
+            s->miss[c] = 0;
+            continue;
+        }
+        if (d != 0 || ++s->miss[c] >= 2) {
+            cb_ring_put_event(ev, tick, c, CB_EV_DTMF, s->cur[c], s->blocks[c] * CB_DTMF_BLOCK / 8);
+            s->cur[c] = 0;
+            s->cand[c] = d;
+            s->miss[c] = 0;
+        }
+    }
+}
+
+void cb_dtmf_rx_tick(cb_dtmf_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick)
+{
+    const int n = s->n, np = s->npad;
+    for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+        float *x = s->x + (size_t) j * (size_t) np;
+        const int16_t *a = amp + (size_t) j * (size_t) n;
+        for (int c = 0; c < n; c++)
+            x[c] = (float) a[c];
+    }
+    goertzel_tick(s);
+    s->t++;
+    size_t fp = (size_t) DTMF_FILTERS * (size_t) np * sizeof(float);
+    if (s->t == DTMF_TICKS / 2) {
+        memcpy(s->h1, s->q1, fp);
+        memcpy(s->h2, s->q2, fp);
+    } else if (s->t == DTMF_TICKS) {
+        block_end(s, ev, tick);
+        memset(s->q1, 0, fp);
+        memset(s->q2, 0, fp);
+        memset(s->energy, 0, (size_t) np * sizeof(float));
+        s->t = 0;
+    }
+}
+
+/* The generator: two phase accumulators per channel over a sine table. */
+void cb_dtmf_tx_tick(cb_dtmf_tx_t *s, int32_t *acc, cb_ring_t *ev, uint64_t tick)
+{
+    const int n = s->n;
+    for (int c = 0; c < n; c++) {
+        const char *d = s->digits[c];
+        if (d == NULL)
+            continue;
+        for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+            if (s->t[c] == 0) {
+                int k = cb_dtmf_key_index(d[s->pos[c]]);
+                /* phase increments of the row and column tones: f / 8000 of a turn */
+                s->inc1[c] = (uint32_t) (cb_dtmf_freqs[k / 4] * 536870.912f + 0.5f);
+                s->inc2[c] = (uint32_t) (cb_dtmf_freqs[4 + k % 4] * 536870.912f + 0.5f);
+                s->ph1[c] = s->ph2[c] = 0;
+            }
+            if (s->t[c] < s->on[c]) {
+                s->ph1[c] += s->inc1[c];
+                s->ph2[c] += s->inc2[c];
+                acc[j * n + c] += (int32_t) (s->a1[c] * s->sine[s->ph1[c] >> (32 - DTMF_SINE_BITS)]
+                                             + s->a2[c] * s->sine[s->ph2[c] >> (32 - DTMF_SINE_BITS)]);
+            }
+            if (++s->t[c] >= s->on[c] + s->off[c]) {
+                s->t[c] = 0;
+                if (d[++s->pos[c]] == '\0') {
+                    s->digits[c] = NULL;
+                    cb_ring_put_event(ev, tick, c, CB_EV_DTMF_TX_DONE, s->pos[c], 0);
+                    break;
+                }
+            }
+        }
+    }
+}
