@@ -14,11 +14,12 @@
  * channels so each per-sample update runs over a vector of channels. At the
  * end of a block each channel's strongest low and high tones must: each pass
  * -42 dBm0; be within the twist limits; stand 8 dB above the rest of their
- * group; together hold 75 % of the block's energy (which also refuses blocks
- * only partly covered by a tone); and each be within 2.5 % of nominal, which
- * is measured from the phase advance of the tone between the two halves of
- * the block (48 samples apart, so offsets up to +-83 Hz are read without
- * ambiguity). A key goes down on two consecutive agreeing blocks, so a 40 ms
+ * group; each be within 2.5 % of nominal, which is measured from the phase
+ * advance of the tone between the two halves of the block (48 samples apart,
+ * so offsets up to +-83 Hz are read without ambiguity); and together hold 88 %
+ * of the block's energy, each tone's energy corrected for the filter's loss
+ * at its measured offset. That last test refuses blocks only partly covered
+ * by a tone. A key goes down on two consecutive agreeing blocks, so a 40 ms
  * tone (which always covers two whole blocks) is detected and a 20 ms tone
  * (which never does) is not; it goes up after two blocks without it.
  */

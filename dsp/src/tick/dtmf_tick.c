@@ -1,5 +1,6 @@
 /* DTMF per tick: the Goertzel bank over all channels, decisions once per block. No
  * allocation, no libm. */
+#include <math.h>
 #include <string.h>
 #include "cb_dsp.h"
 #include "dtmf_priv.h"
@@ -39,10 +40,12 @@ static void goertzel_tick(cb_dtmf_rx_t *s)
     }
 }
 
-/* The tone of filter f in channel c: the partial sum over the first half and the whole
- * block (S(n) = e^{-j w0 (n-1)} (s1 - e^{-j w0} s2)). Returns 1 if its frequency, read from
- * the phase advance between the halves, is within the limit. */
-static int in_tolerance(const cb_dtmf_rx_t *s, int f, size_t i)
+/* The tone of filter f in channel c, from the partial sum over the first half and the
+ * whole block (S(n) = e^{-j w0 (n-1)} (s1 - e^{-j w0} s2)): its frequency offset shows as
+ * the phase it advances between the halves beyond nominal (theta, with the offset at
+ * theta * fs / (2 pi N/2)). Returns 0 if that is beyond the limit; otherwise its energy in
+ * the block, corrected for the Goertzel's loss at that offset (sinc^2 theta), in *energy. */
+static int tone_energy(const cb_dtmf_rx_t *s, int f, size_t i, float *energy)
 {
     float cw = s->cw[f], sw = s->sw[f];
     /* y = s1 - e^{-j w0} s2 = (s1 - cw s2) + j (sw s2) */
@@ -53,14 +56,22 @@ static int in_tolerance(const cb_dtmf_rx_t *s, int f, size_t i)
     float sf_re = s->rn_re[f] * yf_re - s->rn_im[f] * yf_im;
     float sf_im = s->rn_re[f] * yf_im + s->rn_im[f] * yf_re;
     float sb_re = sf_re - sa_re, sb_im = sf_im - sa_im;
-    /* z = Sb conj(Sa): its angle is the phase the tone advanced beyond nominal */
     float zr = sb_re * sa_re + sb_im * sa_im;
     float zi = sb_im * sa_re - sb_re * sa_im;
-    float lim = s->cos_lim[f];
-    float m2 = zr * zr + zi * zi;
-    if (lim >= 0.0f)
-        return zr > 0.0f && zr * zr >= lim * lim * m2;
-    return zr >= 0.0f || zr * zr <= lim * lim * m2;
+    float m = sqrtf(zr * zr + zi * zi);
+    if (m <= 0.0f)
+        return 0;
+    float c = zr / m;                  /* cos theta */
+    if (c < s->cos_lim[f])
+        return 0;
+    /* theta^2 from cos theta (series in u = 1 - cos theta, good to |theta| ~ 1.6) */
+    float u = 1.0f - c;
+    float th2 = 2.0f * u + u * u / 3.0f + 8.0f * u * u * u / 45.0f;
+    float g = th2 > 1e-6f ? (1.0f - c * c) / th2 : 1.0f;
+    if (g < 0.2f)
+        g = 0.2f;
+    *energy = (sf_re * sf_re + sf_im * sf_im) * (2.0f / CB_DTMF_BLOCK) / g;
+    return 1;
 }
 
 static char block_digit(const cb_dtmf_rx_t *s, int c)
@@ -91,10 +102,13 @@ static char block_digit(const cb_dtmf_rx_t *s, int c)
         if (4 + f != k && p[4 + f] * 6.3096f > p[k])
             return 0;
     }
-    /* the two tones hold most of the block's energy: 2 |S|^2 / N per tone */
-    if ((p[r] + p[k]) * (2.0f / CB_DTMF_BLOCK) < 0.75f * s->energy[c])
+    /* each near its nominal frequency, and together nearly all of the block's energy: a tone
+     * covering only part of the block (at most 80 of 96 samples when a 20 ms tone straddles
+     * two blocks) falls short */
+    float er, ek;
+    if (!tone_energy(s, r, (size_t) r * np + (size_t) c, &er) || !tone_energy(s, k, (size_t) k * np + (size_t) c, &ek))
         return 0;
-    if (!in_tolerance(s, r, (size_t) r * np + (size_t) c) || !in_tolerance(s, k, (size_t) k * np + (size_t) c))
+    if (er + ek < 0.88f * s->energy[c])
         return 0;
     return cb_dtmf_keys[r * 4 + (k - 4)];
 }
