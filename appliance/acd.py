@@ -11,6 +11,7 @@ becomes not ready, and the call goes back to the head of its queue.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -194,7 +195,7 @@ class Acd:
                 continue
             w.offered_to = best.number
             self._set(best, AgentState.RINGING, f"offered {getattr(w.call, 'id', '')}")
-            w.timer = self.clock.call_later(q.ring_timeout_ms, lambda w=w: self._no_answer(w))
+            w.timer = self.clock.call_later(q.ring_timeout_ms, functools.partial(self._no_answer, w))
 
     def _no_answer(self, w: _Waiting) -> None:
         if w not in self._waiting or w.offered_to is None:

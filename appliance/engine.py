@@ -16,6 +16,7 @@ applies to the next call.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import os
@@ -93,8 +94,8 @@ class Engine:
         self.mode = clock
         cfg = config
         desc = CardDescription(
-            ports=tuple(p.kind for p in cfg.ports),  # type: ignore[misc]
-            spans=tuple(s.kind for s in cfg.spans),  # type: ignore[misc]
+            ports=tuple(p.kind for p in cfg.ports),
+            spans=tuple(s.kind for s in cfg.spans),
             law=cfg.site.law, k=cfg.card.k, clock=clock,  # type: ignore[arg-type]
         )
         self.desc = desc
@@ -385,10 +386,7 @@ class Engine:
         """One control period."""
         if self.world is not None:
             self.world.before_period(self.clock.now_ms, self.period_ms)
-        if self.mode == "virtual":
-            evs = self.tier_.step(self.period_ms)
-        else:
-            evs = self.tier_.events()
+        evs = self.tier_.step(self.period_ms) if self.mode == "virtual" else self.tier_.events()
         for ev in evs:
             self.clock.advance(max(self.clock.now_ms, ev.tick))
             self._dispatch(ev)
@@ -429,7 +427,7 @@ class Engine:
                 call = self.call_by_trunk.get(ev.chan)
                 if call is not None and call.state == "ivr":
                     ivr = call.config.ivrs[call.ivr or ""]
-                    call.ivr_timer = self.clock.call_later(ivr.timeout_ms, lambda c=call: self._ivr_timeout(c))
+                    call.ivr_timer = self.clock.call_later(ivr.timeout_ms, functools.partial(self._ivr_timeout, call))
         elif ev.chan in self.phones:
             phone = self.phones[ev.chan]
             if t == EventType.HOOK_OFF:
@@ -521,10 +519,8 @@ class Engine:
         now = self.clock.now_ms
         ports = []
         for idx, port in enumerate(self.config.ports):
-            if idx in self.trunks:
-                state = self.trunks[idx].state.name.lower()
-            else:
-                state = self.phones[idx].state.name.lower()
+            line: FxoTrunk | FxsPhone = self.trunks[idx] if idx in self.trunks else self.phones[idx]
+            state = line.state.name.lower()
             ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": state})
         calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk.trunk_name, "state": c.state,
                   "queue": c.queue, "agent": c.agent, "since_ms": c.start_ms} for c in self.calls.values()]

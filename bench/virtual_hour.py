@@ -19,10 +19,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.config.loader import load_config  # noqa: E402
-from appliance.engine import Engine  # noqa: E402
-from appliance.storage import cdr_digest  # noqa: E402
-from appliance.world.traffic import traffic_world  # noqa: E402
+from appliance.config.loader import load_config
+from appliance.engine import Engine
+from appliance.storage import cdr_digest
+from appliance.world.traffic import traffic_world
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ def tone(freq: float, n: int, dbm0: float, start: int = 0) -> Any:
 def level_dbm0(x: Any) -> float:
     """RMS level in dBm0 (A-law convention)."""
     rms = float(np.sqrt(np.mean(np.asarray(x, dtype=float) ** 2)))
-    return 20 * np.log10(max(rms, 1e-9) * np.sqrt(2) / 32768) + 3.14
+    return float(20 * np.log10(max(rms, 1e-9) * np.sqrt(2) / 32768) + 3.14)
 
 
 def sine_fit(x: Any, freq: float) -> tuple[Any, float]:

@@ -12,7 +12,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "_cffi_src"))
-from common import CFLAGS  # noqa: E402
+from common import CFLAGS  # type: ignore[import-not-found]  # noqa: E402
 
 TICK_SOURCES = sorted((ROOT / "dsp" / "src" / "tick").glob("*.c")) + sorted(
     (ROOT / "drivers" / "src" / "tick").glob("*.c")

@@ -30,10 +30,10 @@ class _Loader(yaml.SafeLoader):
 
 def _compose(text: str, filename: str) -> yaml.Node | None:
     issues = []
-    for n, line in enumerate(text.splitlines(), 1):
-        stripped = line.lstrip(" ")
+    for lineno, text_line in enumerate(text.splitlines(), 1):
+        stripped = text_line.lstrip(" ")
         if stripped.startswith("\t"):
-            issues.append(ConfigIssue(filename, n, len(line) - len(stripped) + 1,
+            issues.append(ConfigIssue(filename, lineno, len(text_line) - len(stripped) + 1,
                                       "tab character in indentation; use spaces"))
     if issues:
         raise ConfigError(issues)
@@ -164,23 +164,25 @@ def _xrefs(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
                 bad(("ivrs", name, "menu", digit, "queue"), f"unknown queue '{act.queue}' (known: {known})")
     agents = {a.number for a in cfg.agents}
     for name, q in cfg.queues.items():
-        for j, a in enumerate(q.agents):
-            if a not in agents:
-                bad(("queues", name, "agents", j), f"unknown agent '{a}' (known: {', '.join(sorted(agents)) or 'none'})")
+        for j, member in enumerate(q.agents):
+            if member not in agents:
+                known = ", ".join(sorted(agents)) or "none"
+                bad(("queues", name, "agents", j), f"unknown agent '{member}' (known: {known})")
     seen_num: dict[str, int] = {}
     phones: dict[str, str] = {}
-    for i, a in enumerate(cfg.agents):
-        if a.number in seen_num:
-            bad(("agents", i, "number"), f"agent number {a.number} is already used by agent {seen_num[a.number]}")
-        seen_num.setdefault(a.number, i)
-        if a.phone is not None:
-            if a.phone in trunks:
-                bad(("agents", i, "phone"), f"'{a.phone}' is an FXO trunk; an agent's phone is an FXS port")
-            elif a.phone not in fxs:
-                bad(("agents", i, "phone"), f"unknown phone '{a.phone}' (known: {', '.join(fxs) or 'none'})")
-            elif a.phone in phones:
-                bad(("agents", i, "phone"), f"phone '{a.phone}' is already agent {phones[a.phone]}'s")
-            phones.setdefault(a.phone, a.number)
+    for i, agent in enumerate(cfg.agents):
+        if agent.number in seen_num:
+            bad(("agents", i, "number"),
+                f"agent number {agent.number} is already used by agent {seen_num[agent.number]}")
+        seen_num.setdefault(agent.number, i)
+        if agent.phone is not None:
+            if agent.phone in trunks:
+                bad(("agents", i, "phone"), f"'{agent.phone}' is an FXO trunk; an agent's phone is an FXS port")
+            elif agent.phone not in fxs:
+                bad(("agents", i, "phone"), f"unknown phone '{agent.phone}' (known: {', '.join(fxs) or 'none'})")
+            elif agent.phone in phones:
+                bad(("agents", i, "phone"), f"phone '{agent.phone}' is already agent {phones[agent.phone]}'s")
+            phones.setdefault(agent.phone, agent.number)
     return issues
 
 

@@ -188,13 +188,13 @@ class World:
         # far-side audio for this period, made from what the card sent last period
         rx = bytearray()
         per = period * 8
-        for c in range(self.fm.nchan):
-            rx += self._pending_rx.get(c, self._idle * per)[:per].ljust(per, self._idle)
+        for ch in range(self.fm.nchan):
+            rx += self._pending_rx.get(ch, self._idle * per)[:per].ljust(per, self._idle)
         tx = self.fm.process(now, period, bytes(rx))
-        for c in range(self.nports):
-            far.write(c, tx[c * per:(c + 1) * per])
+        for ch in range(self.nports):
+            far.write(ch, tx[ch * per:(ch + 1) * per])
             if self.keep_audio:
-                self.sent.setdefault(c, bytearray()).extend(tx[c * per:(c + 1) * per])
+                self.sent.setdefault(ch, bytearray()).extend(tx[ch * per:(ch + 1) * per])
         for ev in self.fm.events():
             self._far_event(ev)
 

@@ -42,7 +42,7 @@ def spandsp_digits(x: Any) -> str:
     sig = np.ascontiguousarray(np.clip(np.round(x), -32768, 32767).astype(np.int16))
     buf = sffi.new("char[256]")
     slib.cbpeer_dtmf_rx_run(1, sffi.from_buffer("int16_t[]", sig), len(sig) - len(sig) % 8, 8, buf, 256)
-    return sffi.string(buf).decode()
+    return str(sffi.string(buf).decode())
 
 
 def key(k: str, ms: int, level: float = -10.0, offset: float = 0.0, twist_db: float = 0.0,
@@ -156,7 +156,7 @@ def test_agrees_with_spandsp_away_from_the_limits(case: str, kw: dict[str, Any],
     assert mine == (KEYS if accept else "")
 
 
-AT_LIMITS = [("twist -8 dB", {"twist_db": -8.0}), ("twist +4 dB", {"twist_db": 4.0}),
+AT_LIMITS: list[tuple[str, dict[str, Any]]] = [("twist -8 dB", {"twist_db": -8.0}), ("twist +4 dB", {"twist_db": 4.0}),
              ("offset +1.5 %", {"offset": 0.015}), ("offset -1.5 %", {"offset": -0.015}),
              ("offset +3.5 %", {"offset": 0.035}), ("40 ms", {"ms": 40}), ("20 ms", {"ms": 20})]
 

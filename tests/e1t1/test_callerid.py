@@ -30,7 +30,8 @@ def test_every_message_type_has_a_vector() -> None:
     ("data", "message"),
     [
         ("8017", "message truncated: 2 octets, at least 3 needed"),
-        ("801701083033303130393330020b3133383030313338303030", "message truncated: length says 23 octets of body, 22 present"),
+        ("801701083033303130393330020b3133383030313338303030",
+         "message truncated: length says 23 octets of body, 22 present"),
         ("801701083033303130393330020b31333830303133383030309c", "checksum mismatch"),
         ("050100fa", "unknown message type 0x05"),
         ("800401083031fd", "parameter at offset 0 runs past the end of the message"),

@@ -12,8 +12,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
-from appliance.world import Caller, PhoneScript  # noqa: E402
-from tests.e2e.harness import Site, site_yaml  # noqa: E402
+from appliance.world import Caller, PhoneScript
+from tests.e2e.harness import Site, site_yaml
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import pytest
 from appliance.control import ControlClient, ControlError
 from appliance.lines import PhoneState
 from appliance.world import Caller, PhoneScript
+from drivers.hal import EventType
 from tests import signals
 from tests.e2e.harness import Site, decode, site_yaml
 
@@ -37,7 +38,7 @@ def test_unknown_feature_code_flash_and_late_digits(tmp_path: Path, caplog: pyte
         site.run(1000)
         dialled_end = 5000 + 1500 + 4 * 150
         ph = eng.phones[2]
-        assert ph.state is PhoneState.ANNOUNCE
+        states = [ph.state]
         t_cong = next(t for t, _, _, to in reversed(ph.transitions) if to == "ANNOUNCE")
         assert t_cong - dialled_end <= eng.period_ms + 60       # congestion within one control period of '#'
         f, lvl = tone_at(site.world.phones[2].line, site.world.phones[2].line_start or 0, t_cong + 50)
@@ -47,16 +48,18 @@ def test_unknown_feature_code_flash_and_late_digits(tmp_path: Path, caplog: pyte
         far.far.hook(2, False, at_tick=eng.clock.now_ms + 10)
         far.far.hook(2, True, at_tick=eng.clock.now_ms + 410)
         site.run(1000)
-        assert ph.state is PhoneState.DIALTONE
+        states.append(ph.state)
+        assert states == [PhoneState.ANNOUNCE, PhoneState.DIALTONE]
         f, lvl = tone_at(site.world.phones[2].line, site.world.phones[2].line_start or 0, eng.clock.now_ms - 400)
         assert abs(f - 450) < 5
         # Hang up; DTMF sent after hang-up is discarded.
         far.far.hook(2, False, at_tick=eng.clock.now_ms + 10)
         site.run(2000)
-        assert ph.state is PhoneState.IDLE
+        states.append(ph.state)
         site.world.fm.dtmf_tx(2, "*23#", 70, 80)
         site.run(1500)
-        assert ph.state is PhoneState.IDLE and ph.digits == ""
+        states.append(ph.state)
+        assert states[2:] == [PhoneState.IDLE, PhoneState.IDLE] and ph.digits == ""
         assert eng.acd.agents["1001"].state == before
     finally:
         site.close()
@@ -69,7 +72,7 @@ def test_next_call_completes_after_bad_input(tmp_path: Path) -> None:
     site = Site(tmp_path, site_yaml(agents=1), [caller], [phone], keep_audio=False)
     try:
         assert site.world.card is not None
-        site.world.card.far.signal(0, 7, 1, at_tick=100)      # a stray polarity reversal on an idle trunk
+        site.world.card.far.signal(0, EventType.POLARITY, 1, at_tick=100)   # stray reversal on an idle trunk
         site.run(40000)
     finally:
         site.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from array import array
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -41,7 +42,7 @@ def peak_xcorr(heard: np.ndarray, ref: np.ndarray, max_lag: int) -> float:
     return best
 
 
-def cdrs(state: Path) -> list[dict[str, object]]:
+def cdrs(state: Path) -> list[dict[str, Any]]:
     con = sqlite3.connect(state / "cicbox.db")
     con.row_factory = sqlite3.Row
     rows = [dict(r) for r in con.execute("SELECT * FROM cdr ORDER BY call_id")]
