@@ -14,10 +14,10 @@
 #include "cb_hal.h"
 #include "cb_ring.h"
 
-/* Hot per-tick loops are compiled for the baseline x86-64 and for AVX2; the
- * loader picks one at run time (cb_media_isa() reports which). */
+/* Hot per-tick loops are compiled for the baseline x86-64 and for x86-64-v3
+ * (AVX2, FMA); the loader picks one at run time (cb_media_isa() reports which). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CB_MULTIVERSION __attribute__((target_clones("avx2", "default")))
+#define CB_MULTIVERSION __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define CB_MULTIVERSION
 #endif

@@ -80,7 +80,7 @@ void cb_media_get_stats(const cb_media_t *m, cb_media_stats_t *out);
 void cb_media_get_lateness(const cb_media_t *m, uint32_t *hist);
 /*! \brief Fault injection for watchdog tests: 1 freezes the progress counter. */
 void cb_media_freeze_progress(cb_media_t *m, int on);
-/*! \brief Which instruction set the hot loops run with ("avx2" or "x86-64"). */
+/*! \brief Which instruction set the hot loops run with ("x86-64-v3" or the "x86-64" baseline). */
 const char *cb_media_isa(void);
 /*! \brief A 1 ms absolute-deadline loop doing nothing, for `ms` ticks, in the
     caller's thread: the machine's baseline lateness (same histogram form). */

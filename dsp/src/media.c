@@ -144,8 +144,9 @@ void cb_media_freeze_progress(cb_media_t *m, int on)
 const char *cb_media_isa(void)
 {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    /* the same test the loader's resolver makes for target_clones("arch=x86-64-v3") */
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") ? "avx2" : "x86-64";
+    return __builtin_cpu_supports("x86-64-v3") ? "x86-64-v3" : "x86-64";
 #else
     return "generic";
 #endif

@@ -8,7 +8,10 @@
 typedef float v8f __attribute__((vector_size(32)));
 
 /* The Goertzel updates: for each filter, 8 lanes of channels at a time, the 8 samples of
- * the tick kept in registers. */
+ * the tick kept in registers; four vectors are stepped together so their dependency chains
+ * overlap. */
+#define DTMF_STEP(a, b, x) do { v8f t_ = coef * (a) - (b) + (x); (b) = (a); (a) = t_; } while (0)
+
 CB_MULTIVERSION
 static void goertzel_tick(cb_dtmf_rx_t *s)
 {
@@ -18,16 +21,46 @@ static void goertzel_tick(cb_dtmf_rx_t *s)
                           s->coef[f], s->coef[f], s->coef[f], s->coef[f]};
         float *q1 = s->q1 + (size_t) f * (size_t) np;
         float *q2 = s->q2 + (size_t) f * (size_t) np;
-        for (int c = 0; c < np; c += DTMF_LANES) {
+        int c = 0;
+        for (; c + 4 * DTMF_LANES <= np; c += 4 * DTMF_LANES) {
+            v8f a0, a1, a2, a3, b0, b1, b2, b3;
+            memcpy(&a0, q1 + c, sizeof a0);
+            memcpy(&a1, q1 + c + 8, sizeof a1);
+            memcpy(&a2, q1 + c + 16, sizeof a2);
+            memcpy(&a3, q1 + c + 24, sizeof a3);
+            memcpy(&b0, q2 + c, sizeof b0);
+            memcpy(&b1, q2 + c + 8, sizeof b1);
+            memcpy(&b2, q2 + c + 16, sizeof b2);
+            memcpy(&b3, q2 + c + 24, sizeof b3);
+            for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+                const float *xr = s->x + (size_t) j * (size_t) np + (size_t) c;
+                v8f x0, x1, x2, x3;
+                memcpy(&x0, xr, sizeof x0);
+                memcpy(&x1, xr + 8, sizeof x1);
+                memcpy(&x2, xr + 16, sizeof x2);
+                memcpy(&x3, xr + 24, sizeof x3);
+                DTMF_STEP(a0, b0, x0);
+                DTMF_STEP(a1, b1, x1);
+                DTMF_STEP(a2, b2, x2);
+                DTMF_STEP(a3, b3, x3);
+            }
+            memcpy(q1 + c, &a0, sizeof a0);
+            memcpy(q1 + c + 8, &a1, sizeof a1);
+            memcpy(q1 + c + 16, &a2, sizeof a2);
+            memcpy(q1 + c + 24, &a3, sizeof a3);
+            memcpy(q2 + c, &b0, sizeof b0);
+            memcpy(q2 + c + 8, &b1, sizeof b1);
+            memcpy(q2 + c + 16, &b2, sizeof b2);
+            memcpy(q2 + c + 24, &b3, sizeof b3);
+        }
+        for (; c < np; c += DTMF_LANES) {
             v8f a, b;
             memcpy(&a, q1 + c, sizeof a);
             memcpy(&b, q2 + c, sizeof b);
             for (int j = 0; j < CB_TICK_SAMPLES; j++) {
                 v8f x;
                 memcpy(&x, s->x + (size_t) j * (size_t) np + (size_t) c, sizeof x);
-                v8f t = coef * a - b + x;
-                b = a;
-                a = t;
+                DTMF_STEP(a, b, x);
             }
             memcpy(q1 + c, &a, sizeof a);
             memcpy(q2 + c, &b, sizeof b);
