@@ -33,8 +33,9 @@ class Caller:
     Rings `trunk` (a port index) at `at_ms` with caller ID `ani` (sent as the
     trunk expects: FSK after ring 1, or DTMF before ring 1), presses `digits`
     `press_after_ms` after the trunk answered, sends `talk_hz` once connected,
-    and hangs up `hold_ms` after an agent answered, or after `patience_ms` in
-    total if nobody answers.
+    and hangs up `hold_ms` after an agent answered, or `patience_ms` after
+    pressing (or after the first ring, if the trunk never answers) if nobody
+    answers.
     """
 
     trunk: int
@@ -269,9 +270,9 @@ class World:
             if talk_at is not None and now <= talk_at < end and c.talk_hz:
                 self.fm.play(c.trunk, sine(c.talk_hz, 600000))
                 c._talk_at = None  # type: ignore[attr-defined]
-        give_up = c.at_ms + c.patience_ms
-        hang = c.connected_ms + c.hold_ms if c.connected_ms is not None else give_up
-        hang = min(hang, give_up) if c.connected_ms is None else hang
+        # Patience runs from the menu choice (queue entry); unanswered ringing is given up after it too.
+        start = c.answered_ms + c.press_after_ms if c.answered_ms is not None else c.at_ms
+        hang = c.connected_ms + c.hold_ms if c.connected_ms is not None else start + c.patience_ms
         if now <= hang < end and c.hung_up_ms is None:
             self._caller_hangs_up(c, hang)
 
