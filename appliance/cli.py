@@ -112,11 +112,11 @@ def _open_engine(args: argparse.Namespace, world_factory: Any = None) -> Any:
 def _serve(engine: Any, duration_ms: int | None) -> None:
     """Run the engine's control loop until `duration_ms` of engine clock (or for ever)."""
     end = None if duration_ms is None else engine.clock.now_ms + duration_ms
-    if engine.mode == "realtime":
+    if not engine.stepped:
         engine.tier_.start_realtime()
     try:
         while end is None or engine.clock.now_ms < end:
-            if engine.mode == "realtime":
+            if not engine.stepped:
                 # Wait for the media tier's next period, answering control.sock meanwhile.
                 due = engine.clock.now_ms + engine.period_ms
                 while engine.tier_.tick < due:

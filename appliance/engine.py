@@ -132,6 +132,10 @@ class Engine:
         self._last_progress = (-1, -1)
         self._control_periods = 0
         self.world = world
+        # The media tier is stepped by this loop in virtual time, and also on the realtime clock
+        # when a simulated world sits on the card's far side in process (the sim card's clock
+        # then paces each block); otherwise the media thread runs it.
+        self.stepped = clock == "virtual" or world is not None
         self.snapshot_every_ms = 1000
         self._next_snapshot = 0
         self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
@@ -386,7 +390,7 @@ class Engine:
         """One control period."""
         if self.world is not None:
             self.world.before_period(self.clock.now_ms, self.period_ms)
-        evs = self.tier_.step(self.period_ms) if self.mode == "virtual" else self.tier_.events()
+        evs = self.tier_.step(self.period_ms) if self.stepped else self.tier_.events()
         for ev in evs:
             self.clock.advance(max(self.clock.now_ms, ev.tick))
             self._dispatch(ev)

@@ -1,0 +1,99 @@
+"""The engine's command socket from the CLI and the panel, with a real engine in virtual time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from appliance import cli
+from appliance.web import create_app
+from appliance.world import Caller, PhoneScript
+from tests.e2e.harness import Site, site_yaml
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@contextmanager
+def serving(site: Site) -> Iterator[None]:
+    """Answer control.sock while the engine's clock stands still (a paused engine)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            site.engine.control.wait(0.02)
+            site.engine.control.poll()
+
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join()
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Iterator[Site]:
+    caller = Caller(trunk=0, at_ms=1000, ani="13800138000", press_after_ms=500, hold_ms=60000)
+    phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=8000)
+    site = Site(tmp_path, site_yaml(agents=1), [caller], [phone], keep_audio=False)
+    yield site
+    site.close()
+
+
+def test_panel_sees_a_live_call_and_an_agent_change(live: Site, tmp_path: Path) -> None:
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    client = app.test_client()
+    live.run(9000)                                   # queued, the agent's phone ringing
+    with serving(live):
+        page = client.get("/").get_data(as_text=True)
+        status = client.get("/api/status").get_json()
+    assert "13800138000" in page and "075588880001" in page
+    (call,) = status["calls"]
+    assert (call["ani"], call["dnis"], call["state"]) == ("13800138000", "075588880001", "offered")
+    assert status["agents"][0]["state"] == "ringing"
+    live.run(10000)                                  # the agent answered
+    with serving(live):
+        status = client.get("/api/status").get_json()
+    assert status["agents"][0]["state"] == "talking"
+    assert status["calls"][0]["agent"] == "1001"
+
+
+def test_cli_status_and_config_apply(live: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    live.run(3000)
+    good = tmp_path / "v2.yaml"
+    good.write_text(site_yaml(agents=1, greeting="welcome_evening"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(site_yaml(agents=1).replace("queue: front_desk", "queue: frontdesk").replace("k: 4", "k: 40"))
+    with serving(live):
+        assert cli.main(["status", "--state-dir", str(tmp_path)]) == 0
+        out = capsys.readouterr().out
+        assert "Test Hotel" in out and "1001" in out and "front_desk" in out
+        assert cli.main(["config", "apply", str(bad), "--state-dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{bad}:8:6: card.k: must be at most 10, got 40" in err
+        assert cli.main(["config", "apply", str(good), "--state-dir", str(tmp_path)]) == 0
+        assert "applied as version 2" in capsys.readouterr().out
+    assert live.engine.config_version == 2
+
+
+@pytest.mark.parametrize(("fname", "rc"), [("hotel.yaml", 0), ("hospital.yaml", 0)])
+def test_config_check_templates(fname: str, rc: int, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["config", "check", str(ROOT / "configs" / fname)]) == rc
+    assert "ok (" in capsys.readouterr().out
+
+
+def test_demo_json_on_the_realtime_clock(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "appliance.cli", "demo", "--duration", "30", "--json",
+                          "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=120, check=True)
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(result) == {"offered", "answered", "abandoned", "mean_wait_s"}
+    assert result["answered"] > 0
+    assert result["offered"] >= result["answered"]
