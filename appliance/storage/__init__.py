@@ -1,5 +1,22 @@
-"""The engine's records: CDRs and queue/agent events, written by one thread to SQLite."""
+"""The engine's record store: CDRs and queue/agent events, written to SQLite by one thread.
 
-from appliance.storage.writer import CdrRecord, QueueEvent, RecordWriter, StorageError, cdr_digest, open_readonly
+See :mod:`appliance.storage.writer` for how records stay safe (WAL, synchronous=FULL,
+one transaction per control period, a pre-allocated spool when the database cannot
+commit) and :mod:`appliance.storage.schema` for the tables.
+"""
 
-__all__ = ["CdrRecord", "QueueEvent", "RecordWriter", "StorageError", "cdr_digest", "open_readonly"]
+from appliance.storage.cdr import CdrRecord, QueueEvent, cdr_digest, open_readonly
+from appliance.storage.errors import RecordError, StorageError, StoreOpenError, WriterStateError
+from appliance.storage.writer import RecordWriter
+
+__all__ = [
+    "CdrRecord",
+    "QueueEvent",
+    "RecordError",
+    "RecordWriter",
+    "StorageError",
+    "StoreOpenError",
+    "WriterStateError",
+    "cdr_digest",
+    "open_readonly",
+]

@@ -1,273 +1,687 @@
 """One writer thread for the engine's records.
 
 The control tier hands each period's records to :meth:`RecordWriter.submit`,
-which only appends to an in-memory queue: a line never waits for the disk.
-The writer commits each period's batch in one transaction on SQLite in WAL
-mode with synchronous=FULL, so a committed CDR survives a power cut. If the
-database cannot commit (disk full, I/O error), the batch goes to a spool file
-allocated in full at start (so appending cannot fail for want of space), an
-alarm is raised, and the spool is committed first, in order, once the database
-works again (also after a restart).
+which checks them and appends them to an in-memory queue: it never blocks and
+never touches the disk, so a line never waits for the database. The writer
+thread commits each period's batch in one transaction on SQLite in WAL mode
+with synchronous=FULL, so a committed record survives a power cut. When it
+falls behind, it commits the queued periods together (a period is never split).
 
-In virtual time the engine calls :meth:`wait` at the end of every period, so
-the clock never passes a period whose records are not safe.
+If the database cannot commit (disk full, I/O error), the batch is appended to
+a spool file allocated in full at start, so appending cannot fail for want of
+space; an alarm is raised. Every later batch first retries the spooled records,
+in order, in the same transaction, and the spool is emptied once they are in;
+a restart replays a non-empty spool. The ``spool_mark`` row, written in that
+same transaction, counts how many records of the spool's current generation
+the database already holds, so a crash between the commit and the emptying of
+the spool never stores a record twice. Only if the spool itself is full (or
+unwritable) are records held in memory, and the alarm says they are not safe.
+
+A database locked by another writer is not a fault: the writer waits for it
+(the queue grows, the lines do not notice), and only after a long lock does it
+spool. In virtual time the control loop calls :meth:`wait` at the end of each
+period, so the clock never passes a period whose records are not safe.
+
+Layout of the spool file::
+
+    0     header slot A (64 bytes)  magic, format, generation token, header seq,
+    512   header slot B             bytes used, record count, crc32
+    4096  records: u32 length, u32 crc32, JSON (see cdr.record_to_json) ...
+
+Headers are written alternately to A and B and the valid one with the higher
+sequence wins, so a torn header write leaves the previous one in force.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
+import errno
 import logging
 import os
 import queue
 import struct
 import threading
+import zlib
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, select, text
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from appliance.errors import ApplianceError
-from appliance.storage.schema import CDR_COLUMNS, SCHEMA_VERSION, cdr, metadata, queue_event, schema_version
+from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, record_from_json, record_to_json
+from appliance.storage.errors import RecordError, StoreOpenError, WriterStateError
+from appliance.storage.schema import SCHEMA_VERSION, cdr, metadata, queue_event, schema_version, spool_mark
 
 log = logging.getLogger("cicbox.storage")
 
-
-class StorageError(ApplianceError):
-    """The record store could not be opened."""
-
-
-@dataclass(frozen=True)
-class CdrRecord:
-    """A call's detail record. All *_ms are integer ms of the scheduler clock."""
-
-    call_id: str
-    config_version: int
-    trunk: str | None
-    ani: str | None
-    dnis: str | None
-    queue: str | None
-    agent: str | None
-    disposition: str            # answered | abandoned | no_agent | ivr_hangup | failed
-    calendar_start: str
-    start_ms: int
-    queue_entry_ms: int | None
-    answer_ms: int | None
-    end_ms: int
-    wait_ms: int | None
-    talk_ms: int | None
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
 
 
-@dataclass(frozen=True)
-class QueueEvent:
-    """A queue or agent event (enter, connect, abandon, agent_state...)."""
+# -- the spool -------------------------------------------------------------------------------------------------
 
-    tick_ms: int
-    kind: str
-    queue: str | None
-    agent: str | None
-    call_id: str | None
-    detail: str = ""
-
-
-Record = CdrRecord | QueueEvent
-_SPOOL_HEAD = 8          # the spool's used length, little-endian u64, at offset 0
+_MAGIC = b"CICSPOOL"
+_FORMAT = 1
+_HEADER = struct.Struct("<8sI16sQQQ")      # magic, format, token, header seq, bytes used, record count
+_CRC = struct.Struct("<I")
+_SLOTS = (0, 512)
+_DATA = 4096
+_FRAME = struct.Struct("<II")              # record length, crc32 of the record
+MIN_SPOOL_BYTES = 64 << 10
 
 
-def _sqlite_engine(db_path: Path) -> Engine:
-    eng = create_engine(f"sqlite:///{db_path}")
+class _SpoolDamagedError(Exception):
+    """The spool file's headers or records do not check out; `records` are those read before the damage."""
 
-    @event.listens_for(eng, "connect")
-    def _pragmas(dbapi_conn: Any, _rec: Any) -> None:
+    def __init__(self, why: str, records: list[Record] | None = None) -> None:
+        super().__init__(why)
+        self.records = records or []
+
+
+class _Spool:
+    """A pre-allocated, append-only file of records; the writer thread's alone."""
+
+    def __init__(self, path: Path, size: int) -> None:
+        self.path = path
+        self.size = size
+        self.token = b""
+        self.used = 0
+        self.count = 0
+        self._hseq = 0
+        self._fd = -1
+        self.damaged: Path | None = None
+        self.records_token = b""     # the generation the records returned by open() belong to
+
+    # Opening
+
+    def open(self) -> list[Record]:
+        """Open (creating and pre-allocating if needed); return the records of the current generation.
+
+        A damaged spool is renamed aside (kept, never deleted) and a fresh one is
+        created; the records it still yields are returned and _SpoolDamagedError is not
+        raised, but :attr:`damaged` says where the old file went.
+        """
+        if not self.path.exists():
+            self._create()
+            return []
+        self._fd = os.open(self.path, os.O_RDWR)
+        try:
+            if os.fstat(self._fd).st_size < self.size:
+                _allocate(self._fd, self.size)
+                os.fsync(self._fd)
+            self.size = max(self.size, os.fstat(self._fd).st_size)
+            records = self._read()
+            self.records_token = self.token
+            return records
+        except _SpoolDamagedError as exc:
+            records = exc.records
+            os.close(self._fd)
+            self._fd = -1
+            aside = self.path.with_name(f"{self.path.name}.damaged-{os.urandom(4).hex()}")
+            os.replace(self.path, aside)
+            log.error("record spool %s is damaged (%s); kept as %s, %d records recovered",
+                      self.path, exc, aside, len(records))
+            self.damaged = aside
+            self.records_token = self.token
+            self._create()
+            return list(records)
+
+    def _create(self) -> None:
+        tmp = self.path.with_name(self.path.name + ".new")
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            _allocate(fd, self.size)
+            self._fd = fd
+            self._new_generation()
+            os.replace(tmp, self.path)
+        except BaseException:
+            os.close(fd)
+            self._fd = -1
+            raise
+        _fsync_dir(self.path.parent)
+
+    def _read(self) -> list[Record]:
+        best: tuple[int, bytes, int, int] | None = None
+        for off in _SLOTS:
+            raw = os.pread(self._fd, _HEADER.size + _CRC.size, off)
+            if len(raw) < _HEADER.size + _CRC.size:
+                continue
+            (crc,) = _CRC.unpack_from(raw, _HEADER.size)
+            if zlib.crc32(raw[:_HEADER.size]) != crc:
+                continue
+            magic, fmt, token, hseq, used, count = _HEADER.unpack_from(raw)
+            if magic != _MAGIC or fmt != _FORMAT:
+                continue
+            if best is None or hseq > best[0]:
+                best = (hseq, token, used, count)
+        if best is None:
+            raise _SpoolDamagedError("no valid header")
+        self._hseq, self.token, self.used, self.count = best
+        records: list[Record] = []
+        data = os.pread(self._fd, self.used, _DATA) if self.used else b""
+        pos = 0
+        while pos < len(data):
+            if pos + _FRAME.size > len(data):
+                raise _SpoolDamagedError(f"record {len(records)} cut short", records)
+            n, crc = _FRAME.unpack_from(data, pos)
+            body = data[pos + _FRAME.size:pos + _FRAME.size + n]
+            if len(body) != n or zlib.crc32(body) != crc:
+                raise _SpoolDamagedError(f"record {len(records)} fails its checksum", records)
+            try:
+                records.append(record_from_json(body))
+            except RecordError as exc:
+                raise _SpoolDamagedError(f"record {len(records)}: {exc}", records) from None
+            pos += _FRAME.size + n
+        if len(records) != self.count:
+            raise _SpoolDamagedError(f"header counts {self.count} records, found {len(records)}", records)
+        return records
+
+    # Writing
+
+    def _write_header(self) -> None:
+        self._hseq += 1
+        head = _HEADER.pack(_MAGIC, _FORMAT, self.token, self._hseq, self.used, self.count)
+        os.pwrite(self._fd, head + _CRC.pack(zlib.crc32(head)), _SLOTS[self._hseq % 2])
+        os.fsync(self._fd)
+
+    def _new_generation(self) -> None:
+        self.token = os.urandom(16)
+        self.used = 0
+        self.count = 0
+        self._write_header()
+
+    def append(self, records: Sequence[Record]) -> bool:
+        """Append durably; False (and nothing written) if they do not fit. OSError on an I/O error."""
+        blob = bytearray()
+        for r in records:
+            body = record_to_json(r)
+            blob += _FRAME.pack(len(body), zlib.crc32(body)) + body
+        if _DATA + self.used + len(blob) > self.size:
+            return False
+        os.pwrite(self._fd, bytes(blob), _DATA + self.used)
+        os.fsync(self._fd)
+        self.used += len(blob)
+        self.count += len(records)
+        self._write_header()
+        return True
+
+    def reset(self) -> None:
+        """Empty the spool logically: a new generation with no records (the file keeps its size)."""
+        self._new_generation()
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _allocate(fd: int, size: int) -> None:
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        # A file system without fallocate: write the zeros ourselves.
+        have = os.fstat(fd).st_size
+        chunk = bytes(1 << 16)
+        while have < size:
+            have += os.pwrite(fd, chunk[:min(len(chunk), size - have)], have)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# -- the database ----------------------------------------------------------------------------------------------
+
+BUSY_TIMEOUT_MS = 1000
+"""How long one SQLite statement waits for a lock held by another connection."""
+
+
+def _writer_engine(db_path: Path) -> Engine:
+    """An engine whose connections are in WAL mode, synchronous=FULL, with explicit BEGIN IMMEDIATE."""
+    engine = create_engine(f"sqlite:///{db_path}")
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None       # the driver must not BEGIN on its own
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA busy_timeout=100")
-        cur.close()
+        try:
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            mode = cur.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreOpenError(f"{db_path}: the database refuses WAL mode (journal_mode is {mode})")
+            cur.execute("PRAGMA synchronous=FULL")
+        finally:
+            cur.close()
 
-    return eng
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        # Take the write lock first, so a busy database shows up here and not halfway through a batch.
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
 
 
-def open_readonly(db_path: Path) -> Engine:
-    """A read-only engine for readers (the panel, reports)."""
-    return create_engine(f"sqlite:///file:{db_path}?mode=ro&uri=true")
+def _is_busy(exc: SQLAlchemyError) -> bool:
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(orig if orig is not None else exc).lower()
+    return "database is locked" in text or "database is busy" in text or "database table is locked" in text
+
+
+def _reason(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    return str(orig if orig is not None else exc).splitlines()[0] or type(exc).__name__
+
+
+# -- the writer ------------------------------------------------------------------------------------------------
+
+_Batch = tuple[int, int, list[Record]]     # seq, period tick, records
+_ROWS_PER_INSERT = 200     # 15 columns a row: well under SQLite's 32766 bound parameters
 
 
 class RecordWriter:
-    """Commits batches of records on its own thread; never blocks its callers."""
+    """Commits batches of records on its own thread; never blocks its callers.
+
+    ``submit`` and ``wait`` are for one control thread; ``alarm``, ``committed_seq``
+    and ``stats`` may be read from any thread.
+    """
+
+    RETRY_S = 5.0
+    """While records sit in the spool, retry committing them this often even if no batch comes."""
+    LOCKED_RETRIES = 30
+    """After this many busy timeouts in a row (about 30 s) a lock counts as a fault and batches are spooled."""
+    MAX_COALESCE = 256
+    """At most this many queued periods are committed together when the writer is behind."""
 
     def __init__(self, db_path: Path, spool_path: Path, *, spool_bytes: int = 4 << 20) -> None:
-        self.db_path = db_path
-        self.spool_path = spool_path
+        if spool_bytes < MIN_SPOOL_BYTES:
+            raise ValueError(f"spool_bytes must be at least {MIN_SPOOL_BYTES}, not {spool_bytes}")
+        self.db_path = Path(db_path)
+        self.spool_path = Path(spool_path)
         self.spool_bytes = spool_bytes
-        self._engine = _sqlite_engine(db_path)
-        self._q: queue.Queue[tuple[int, list[Record]] | None] = queue.Queue()
-        self._seq = 0
-        self._done = 0
+        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
         self._cond = threading.Condition()
+        self._submitted = 0        # last seq handed out
+        self._processed = 0        # last seq the writer has dealt with (committed, spooled or held)
+        self._durable = 0          # last seq such that it and every earlier batch are committed or spooled
+        self._in_db = 0            # last seq such that it and every earlier batch are in the database
+        self._last_tick = 0        # period tick of the last batch processed
+        self._durable_tick = 0     # period tick of batch committed_seq
+        self._started = False
+        self._closing = False
+        self._stopped = False
         self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._open_error: BaseException | None = None
         self._alarm: str | None = None
-        self._stats = {"batches": 0, "transactions": 0, "records": 0, "spooled": 0}
+        self._pragmas: dict[str, Any] = {}
+        self._stats = {
+            "transactions": 0, "records_committed": 0, "records_spooled": 0, "busy_retries": 0,
+            "commit_failures": 0, "duplicates_dropped": 0,
+        }
+        # Writer-thread state.
+        self._engine: Engine | None = None
+        self._conn: Connection | None = None
+        self._spool: _Spool | None = None
+        self._spool_pending: list[Record] = []   # in the spool file, not yet in the database
+        self._spool_base = 0                     # records of the spool's generation already in the database
+        self._held: list[Record] = []            # neither in the database nor in the spool (spool full)
+        self._spool_unavailable = ""             # why there is no spool at all, if there is none
 
-    # -- control tier side ---------------------------------------------------
+    # -- control tier side -------------------------------------------------------------------------------------
 
     def start(self) -> None:
-        try:
-            metadata.create_all(self._engine)
-            with self._engine.begin() as con:
-                if con.execute(select(schema_version.c.version)).first() is None:
-                    con.execute(insert(schema_version).values(version=SCHEMA_VERSION))
-        except SQLAlchemyError as exc:
-            raise StorageError(f"{self.db_path}: cannot open the record store: {exc}") from None
-        self._open_spool()
+        """Open the database and the spool on the writer thread and start it.
+
+        Blocks until they are open (a start-up step, not a per-call one); raises
+        StoreOpenError if the database cannot be opened. A non-empty spool left by
+        an earlier run is committed first.
+        """
+        if self._started:
+            raise WriterStateError("the record writer is already started")
+        self._started = True
         self._thread = threading.Thread(target=self._run, name="cicbox-records", daemon=True)
         self._thread.start()
+        self._ready.wait()
+        if self._open_error is not None:
+            self._thread.join()
+            if isinstance(self._open_error, StoreOpenError):
+                raise self._open_error
+            raise StoreOpenError(f"{self.db_path}: cannot open the record database: {_reason(self._open_error)}") \
+                from self._open_error
 
-    def submit(self, records: Sequence[Record], period_tick: int) -> int:
-        """Queue one period's records; returns the batch's sequence number (at once)."""
-        self._seq += 1
-        self._q.put((self._seq, list(records)))
-        return self._seq
+    def submit(self, records: Sequence[CdrRecord | QueueEvent], period_tick: int) -> int:
+        """Queue one control period's records (`period_tick`: the period's scheduler time, ms);
+        returns the batch's sequence number at once.
+
+        Checks every record (RecordError for anything but a CdrRecord or QueueEvent)
+        and copies the list; no disk access here.
+        """
+        if not self._started or self._closing:
+            raise WriterStateError("the record writer is " + ("closed" if self._closing else "not started"))
+        batch = list(records)
+        for r in batch:
+            check_record(r)
+        self._submitted += 1
+        self._queue.put((self._submitted, period_tick, batch))
+        return self._submitted
 
     def wait(self, seq: int, timeout_s: float | None = None) -> bool:
-        """Until batch `seq` is committed or spooled (the virtual clock's end-of-period barrier)."""
+        """Block until batch `seq` (and every earlier one) is committed or spooled.
+
+        The virtual clock's end-of-period barrier. False if `timeout_s` passed first,
+        or if the batch could be neither committed nor spooled (spool full or
+        unwritable: it is held in memory and retried; see :attr:`alarm`).
+        """
+        if not 0 <= seq <= self._submitted:
+            raise WriterStateError(f"batch {seq} was never submitted (last is {self._submitted})")
         with self._cond:
-            return self._cond.wait_for(lambda: self._done >= seq, timeout_s)
+            self._cond.wait_for(lambda: self._processed >= seq or self._stopped, timeout_s)
+            return self._durable >= seq
 
     @property
     def committed_seq(self) -> int:
-        return self._done
+        """The last batch that, with every earlier one, is durable: committed, or in the spool."""
+        return self._durable
 
     @property
     def alarm(self) -> str | None:
+        """Why records are not reaching the database, while they are not; None when all is well."""
         return self._alarm
 
+    @property
+    def pragmas(self) -> dict[str, Any]:
+        """journal_mode and synchronous as read back on the writer's connection when it opened."""
+        return dict(self._pragmas)
+
     def stats(self) -> dict[str, int]:
-        return dict(self._stats, queued=self._q.qsize())
+        """Counters for the status page: sequence numbers, queue length, transactions, spool and memory use."""
+        with self._cond:
+            return dict(
+                self._stats,
+                submitted_seq=self._submitted,
+                committed_seq=self._durable,
+                committed_tick=self._durable_tick,
+                in_database_seq=self._in_db,
+                queued_batches=self._submitted - self._processed,
+                spool_records=len(self._spool_pending),
+                held_records=len(self._held),
+            )
 
     def close(self) -> None:
-        if self._thread is not None:
-            self._q.put(None)
-            self._thread.join()
-            self._thread = None
-        self._engine.dispose()
+        """Commit (or spool) everything submitted, then stop the thread. Idempotent."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
 
-    # -- writer thread ---------------------------------------------------------
+    # -- writer thread -----------------------------------------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            item = self._q.get()
-            if item is None:
-                return
-            seq, records = item
-            self._write(records)
+        try:
+            self._open()
+        except BaseException as exc:  # reported to start() in the caller's thread
+            self._open_error = exc
+            self._dispose()
+            self._ready.set()
+            return
+        self._ready.set()
+        try:
+            if self._spool_pending or self._held:
+                self._step([])
+            self._loop()
+        except BaseException:
+            log.critical("record writer stopped by an unexpected error", exc_info=True)
+            self._alarm = "record writer stopped by an unexpected error; records are not stored"
+        finally:
+            self._dispose()
             with self._cond:
-                self._done = seq
+                self._stopped = True
                 self._cond.notify_all()
 
-    def _write(self, records: list[Record]) -> None:
-        self._stats["batches"] += 1
-        pending = self._spooled_records()
+    def _loop(self) -> None:
+        while True:
+            backlog = bool(self._spool_pending or self._held)
+            try:
+                item = self._queue.get(timeout=self.RETRY_S) if backlog else self._queue.get()
+            except queue.Empty:
+                self._step([])            # the fault may have cleared
+                continue
+            group: list[_Batch] = []
+            stop = item is None
+            if item is not None:
+                group.append(item)
+            while not stop and len(group) < self.MAX_COALESCE:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                else:
+                    group.append(more)
+            if group or (stop and (self._spool_pending or self._held)):
+                self._step(group)
+            if stop:
+                if self._held:
+                    log.critical("record writer closed with %d records neither committed nor spooled",
+                                 len(self._held))
+                return
+
+    def _open(self) -> None:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        self._engine = _writer_engine(self.db_path)
+        conn = self._connect()
+        # Read back on the driver connection itself (a statement through SQLAlchemy would begin a transaction).
+        cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            with self._engine.begin() as con:
-                if pending:
-                    self._insert(con, pending)
-                self._insert(con, records)
-            self._stats["transactions"] += 1
-            self._stats["records"] += len(records) + len(pending)
-            if pending:
-                self._truncate_spool()
-                log.warning("record store back: %d spooled records committed", len(pending))
-                self._alarm = None
-        except SQLAlchemyError as exc:
-            orig = getattr(exc, "orig", None)
-            reason = str(orig) if orig is not None else str(exc)
-            self._spool(records)
-            n = len(self._spooled_records())
-            self._alarm = f"database cannot commit: {reason}; {n} records spooled"
-            log.error("record store: %s", self._alarm)
-
-    @staticmethod
-    def _insert(con: Any, records: Sequence[Record]) -> None:
-        cdrs = [dataclasses.asdict(r) for r in records if isinstance(r, CdrRecord)]
-        evs = [dataclasses.asdict(r) for r in records if isinstance(r, QueueEvent)]
-        if cdrs:
-            con.execute(insert(cdr), cdrs)
-        if evs:
-            con.execute(insert(queue_event), evs)
-
-    # -- the spool ---------------------------------------------------------------
-
-    def _open_spool(self) -> None:
-        new = not self.spool_path.exists()
-        fd = os.open(self.spool_path, os.O_RDWR | os.O_CREAT, 0o640)
-        try:
-            if new or os.fstat(fd).st_size < self.spool_bytes:
-                os.posix_fallocate(fd, 0, self.spool_bytes)
-            if new:
-                os.pwrite(fd, struct.pack("<Q", 0), 0)
-                os.fsync(fd)
+            self._pragmas = {name: cur.execute(f"PRAGMA {name}").fetchone()[0]
+                             for name in ("journal_mode", "synchronous")}
         finally:
-            os.close(fd)
-        if self._spooled_records():
-            # Records spooled before a restart: the first batch commits them first.
-            self._alarm = f"{len(self._spooled_records())} records spooled before a restart"
+            cur.close()
+        with conn.begin():
+            metadata.create_all(conn)
+            have = conn.execute(select(schema_version.c.version)).scalars().all()
+            if not have:
+                conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
+            elif max(have) > SCHEMA_VERSION:
+                raise StoreOpenError(f"database schema version {max(have)} is newer than this firmware's "
+                                     f"{SCHEMA_VERSION}")
+        self._open_spool(conn)
 
-    def _spooled_records(self) -> list[Record]:
-        with open(self.spool_path, "rb") as f:
-            used = struct.unpack("<Q", f.read(_SPOOL_HEAD))[0]
-            data = f.read(used)
+    def _open_spool(self, conn: Connection) -> None:
+        spool = _Spool(self.spool_path, self.spool_bytes)
+        try:
+            records = spool.open()
+        except OSError as exc:
+            spool.close()
+            self._spool_unavailable = f"record spool unavailable: {exc}"
+            log.error("%s", self._spool_unavailable)
+            self._alarm = self._spool_unavailable
+            return
+        self._spool = spool
+        # Records of this spool generation the database already holds (a crash came between the
+        # commit and the emptying of the spool) are not replayed.
+        with conn.begin():
+            mark = conn.execute(select(spool_mark.c.records)
+                                .where(spool_mark.c.token == spool.records_token.hex())).scalar()
+        records = records[min(int(mark or 0), len(records)):]
+        if spool.damaged is not None:
+            # The recovered records go into the fresh spool (else they are held until they commit).
+            try:
+                if records and spool.append(records):
+                    self._spool_pending = records
+            except OSError as exc:
+                log.error("record spool: cannot re-spool recovered records: %s", exc)
+            if not self._spool_pending:
+                self._held = records
+            self._alarm = (f"record spool was damaged (kept as {spool.damaged.name}); "
+                           f"{len(records)} records recovered")
+            return
+        self._spool_base = spool.count - len(records)
+        self._spool_pending = records
+        if records:
+            log.warning("record spool holds %d records from before a restart; committing them first",
+                        len(records))
+            self._alarm = f"{len(records)} records spooled before a restart"
+        elif spool.count:
+            spool.reset()
+            self._spool_base = 0
+
+    def _connect(self) -> Connection:
+        if self._conn is None:
+            assert self._engine is not None
+            self._conn = self._engine.connect()
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.invalidate()
+                self._conn.close()
+            except Exception:   # the connection is being thrown away; nothing to save in it
+                log.debug("record database: error dropping a connection", exc_info=True)
+            self._conn = None
+
+    def _dispose(self) -> None:
+        self._drop_connection()
+        if self._engine is not None:
+            self._engine.dispose()
+        if self._spool is not None:
+            self._spool.close()
+
+    def _step(self, group: list[_Batch]) -> None:
+        """Commit the spool, the held records and `group` in one transaction, or keep them safe."""
+        new = [r for _, _, batch in group for r in batch]
+        last = group[-1][0] if group else self._processed
+        if group:
+            self._last_tick = group[-1][1]
+        busy = 0
+        while True:
+            backlog = self._spool_pending + self._held + new
+            if not backlog:
+                self._settle(last, durable=not self._held, in_db=True)
+                return
+            try:
+                stored = self._commit(backlog)
+            except Exception as exc:   # whatever stops the commit (reconnecting included), the spool takes over
+                if not isinstance(exc, SQLAlchemyError):
+                    if not (self._alarm or "").startswith("database cannot commit"):   # once per fault
+                        log.error("record database: %s while committing", type(exc).__name__, exc_info=True)
+                elif _is_busy(exc) and not self._closing and busy < self.LOCKED_RETRIES:
+                    busy += 1
+                    with self._cond:
+                        self._stats["busy_retries"] += 1
+                    if busy == 1:
+                        log.warning("record database is locked by another connection; waiting")
+                    self._alarm = f"database is locked; {self._submitted - self._processed} batches waiting"
+                    continue
+                self._drop_connection()
+                self._fault(_reason(exc), new, last)
+                return
+            self._committed(stored, last)
+            return
+
+    def _commit(self, backlog: list[Record]) -> int:
+        """One transaction: the backlog in order, and the spool mark. Returns how many records were stored."""
+        conn = self._connect()
+        with conn.begin():
+            rows = self._drop_duplicates(conn, backlog)
+            cdrs = [dataclasses.asdict(r) for r in rows if isinstance(r, CdrRecord)]
+            events = [dataclasses.asdict(r) for r in rows if isinstance(r, QueueEvent)]
+            # Multi-row INSERTs: the driver releases the GIL once per statement, not once per row, so
+            # a busy control thread does not slow the writer down row by row.
+            for table, values in ((cdr, cdrs), (queue_event, events)):
+                for i in range(0, len(values), _ROWS_PER_INSERT):
+                    conn.execute(insert(table).values(values[i:i + _ROWS_PER_INSERT]))
+            if self._spool_pending and self._spool is not None:
+                conn.execute(delete(spool_mark))
+                conn.execute(insert(spool_mark).values(
+                    token=self._spool.token.hex(), records=self._spool_base + len(self._spool_pending)))
+        with self._cond:
+            self._stats["transactions"] += 1
+        return len(rows)
+
+    def _drop_duplicates(self, conn: Connection, backlog: list[Record]) -> list[Record]:
+        """A call id already stored (or twice in the backlog) is logged and dropped, never stored twice."""
+        ids = [r.call_id for r in backlog if isinstance(r, CdrRecord)]
+        if not ids:
+            return backlog
+        stored: set[str] = set()
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            stored.update(conn.execute(select(cdr.c.call_id).where(cdr.c.call_id.in_(chunk))).scalars())
         out: list[Record] = []
-        pos = 0
-        while pos + 4 <= len(data):
-            (n,) = struct.unpack("<I", data[pos:pos + 4])
-            obj = json.loads(data[pos + 4:pos + 4 + n])
-            out.append(CdrRecord(**obj["cdr"]) if "cdr" in obj else QueueEvent(**obj["event"]))
-            pos += 4 + n
+        for r in backlog:
+            if isinstance(r, CdrRecord):
+                if r.call_id in stored:
+                    log.error("CDR for call %s is already stored; dropped the repeat: %s", r.call_id,
+                              record_to_json(r).decode())
+                    with self._cond:
+                        self._stats["duplicates_dropped"] += 1
+                    continue
+                stored.add(r.call_id)
+            out.append(r)
         return out
 
-    def _spool(self, records: list[Record]) -> None:
-        blob = b""
-        for r in records:
-            key = "cdr" if isinstance(r, CdrRecord) else "event"
-            body = json.dumps({key: dataclasses.asdict(r)}).encode()
-            blob += struct.pack("<I", len(body)) + body
-        fd = os.open(self.spool_path, os.O_RDWR)
-        try:
-            used = struct.unpack("<Q", os.pread(fd, _SPOOL_HEAD, 0))[0]
-            if _SPOOL_HEAD + used + len(blob) > self.spool_bytes:
-                log.error("record spool full: %d records lost", len(records))
-                return
-            os.pwrite(fd, blob, _SPOOL_HEAD + used)
-            os.fsync(fd)
-            os.pwrite(fd, struct.pack("<Q", used + len(blob)), 0)
-            os.fsync(fd)
-            self._stats["spooled"] += len(records)
-        finally:
-            os.close(fd)
+    def _committed(self, stored: int, last: int) -> None:
+        if self._spool_pending and self._spool is not None:
+            self._spool_base += len(self._spool_pending)
+            self._spool_pending = []
+            try:
+                self._spool.reset()
+                self._spool_base = 0
+            except OSError as exc:       # harmless: spool_mark says how much of it is in the database
+                log.error("record spool could not be emptied: %s", exc)
+        self._held = []
+        with self._cond:
+            self._stats["records_committed"] += stored
+        if self._alarm is not None:
+            log.warning("record database commits again")
+        self._alarm = self._spool_unavailable or None
+        self._settle(last, durable=True, in_db=True)
 
-    def _truncate_spool(self) -> None:
-        fd = os.open(self.spool_path, os.O_RDWR)
-        try:
-            os.pwrite(fd, struct.pack("<Q", 0), 0)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    def _fault(self, reason: str, new: list[Record], last: int) -> None:
+        """The database cannot commit: spool `new` (or, failing that, hold it) and raise the alarm."""
+        with self._cond:
+            self._stats["commit_failures"] += 1
+        why_held = self._spool_unavailable or "spool full"
+        if new and not self._held and self._spool is not None:
+            try:
+                if self._spool.append(new):
+                    self._spool_pending += new
+                    with self._cond:
+                        self._stats["records_spooled"] += len(new)
+                    new = []
+            except OSError as exc:
+                why_held = f"spool unwritable: {exc}"
+        self._held += new
+        msg = f"database cannot commit: {reason}; {len(self._spool_pending)} records spooled"
+        if self._held:
+            msg += f", {len(self._held)} held in memory and not safe ({why_held})"
+        if self._alarm != msg:
+            log.error("record store: %s", msg)
+        self._alarm = msg
+        self._settle(last, durable=not self._held, in_db=False)
 
-
-def cdr_digest(db_path: Path) -> str:
-    """sha256 over every CDR, ordered by call id, all columns but the row id."""
-    eng = open_readonly(db_path)
-    h = hashlib.sha256()
-    try:
-        with eng.connect() as con:
-            cols = ", ".join(CDR_COLUMNS)
-            for row in con.execute(text(f"SELECT {cols} FROM cdr ORDER BY call_id")):
-                h.update(json.dumps(list(row)).encode())
-    finally:
-        eng.dispose()
-    return h.hexdigest()
+    def _settle(self, last: int, *, durable: bool, in_db: bool) -> None:
+        with self._cond:
+            self._processed = max(self._processed, last)
+            if durable:
+                self._durable = self._processed
+                self._durable_tick = self._last_tick
+            if in_db:
+                self._in_db = self._processed
+            self._cond.notify_all()

@@ -53,13 +53,9 @@ def test_writer_database_is_wal_and_full_sync(tmp_path: Path) -> None:
     site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
     try:
         site.run(100)
-        con = site.engine.writer._engine.raw_connection()  # the writer's own settings
-        try:
-            cur = con.cursor()
-            assert cur.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert cur.execute("PRAGMA synchronous").fetchone()[0] == 2
-        finally:
-            con.close()
+        pragmas = site.engine.writer.pragmas    # read back on the writer's own connection
+        assert str(pragmas["journal_mode"]).lower() == "wal"
+        assert int(pragmas["synchronous"]) == 2
     finally:
         site.close()
 
