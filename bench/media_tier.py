@@ -252,6 +252,7 @@ def realtime(args: argparse.Namespace) -> dict[str, Any]:
         "fifo_underflows": card_stats.get("underflows", -1),
         "late_blocks": card_stats.get("late_blocks", -1),
         "blocks": media_stats["blocks"],
+        "media_seconds": round(media_stats["blocks"] * args.k / 1000, 1),   # set-up to tear-down, all measured
         "lateness_us": {"p99": pct(hist, 0.99), "p99_9": pct(hist, 0.999), "max": media_stats["late_max_us"]},
         "baseline_1ms_loop_lateness_us": {"p99": pct(base, 0.99), "p99_9": pct(base, 0.999),
                                           "max": int(probe_max[0])},
