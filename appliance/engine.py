@@ -45,6 +45,7 @@ from appliance.notify import Notifier
 from appliance.prompts import Prompts
 from appliance.storage import CdrRecord, QueueEvent, RecordWriter
 from drivers.base import CardDescription
+from drivers.errors import FarEndError
 from drivers.hal import EventType
 from dsp import media as dsp_media
 from dsp.media import Event
@@ -398,6 +399,8 @@ class Engine:
         if self.world is not None:
             self.world.after_period(self.clock.now_ms)
         self.control.poll()
+        if self.mode == "realtime" and self.tier_.far_server is not None:
+            self._poll_far_peer()
         if self.clock.now_ms >= self._next_snapshot:
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
@@ -443,6 +446,13 @@ class Engine:
             elif t == EventType.DTMF_DOWN:
                 phone.dispatch(PhoneEvent.DTMF, digit=chr(ev.value), tick=ev.tick)
 
+    def _poll_far_peer(self) -> None:
+        """Realtime: a far-end peer may attach at any time (never blocks)."""
+        try:
+            self.tier_.accept_far_peer(timeout=0.0)
+        except FarEndError as exc:
+            log.warning("%s", exc)
+
     def _feed_watchdog(self) -> None:
         progress = (self.tier_.media.stats()["ticks"], self._control_periods)
         both = progress[0] > self._last_progress[0] and progress[1] > self._last_progress[1]
@@ -462,6 +472,10 @@ class Engine:
             self._last_ping = self.clock.now_ms
             return True
         return False
+
+    def wait_far_peer(self, timeout_s: float) -> bool:
+        """Let a far-end peer attach before the clock runs (virtual time stays repeatable)."""
+        return self.tier_.accept_far_peer(timeout=timeout_s) is not None
 
     def run_for(self, ms: int) -> None:
         end = self.clock.now_ms + ms
