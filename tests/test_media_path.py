@@ -38,3 +38,22 @@ def test_tick_object_has_no_allocation_lock_or_python(src: Path, tmp_path: Path)
     symbols = {line.split()[-1].split("@")[0] for line in undefined.splitlines() if line.strip()}
     bad = {s for s in symbols if s in FORBIDDEN or s.startswith(FORBIDDEN_PREFIX) or s in FORBIDDEN_STDIO}
     assert not bad, f"{src.name} calls {sorted(bad)} on the media path"
+
+
+def test_product_extensions_do_not_link_spandsp() -> None:
+    """libspandsp is a test peer only: no DT_NEEDED on it in the product's extensions."""
+    sos = sorted((ROOT / "dsp").glob("_kernels*.so")) + sorted((ROOT / "drivers").glob("_card*.so"))
+    assert sos
+    for so in sos:
+        dyn = subprocess.run(["readelf", "-d", str(so)], check=True, capture_output=True, text=True).stdout
+        needed = [line for line in dyn.splitlines() if "(NEEDED)" in line]
+        assert needed and not [line for line in needed if "spandsp" in line or "tiff" in line], so
+
+
+def test_a_stale_extension_refuses_to_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dsp import _binding
+
+    monkeypatch.setattr(_binding, "_source_digest", lambda: "0000000000000000")
+    with pytest.raises(ImportError, match=r"dsp._kernels is stale: its C sources changed since it was built; "
+                                          r"run `make setup`"):
+        _binding.load()

@@ -148,3 +148,22 @@ def test_a_channel_not_started_is_silent_and_emits_nothing() -> None:
     lib.cb_fsk_rx_free(rx)
     lib.cb_fsk_tx_free(tx)
     lib.cb_ring_free(ring)
+
+
+def test_spandsp_dtmf_clip_read_by_our_dtmf_detector() -> None:
+    """spandsp's DTMF caller ID (CLIP_DTMF, as Chinese exchanges send it) through our DTMF receiver."""
+    from e1t1.callerid import decode_dtmf_clip
+
+    out = sffi.new("int16_t[]", 80000)
+    n = slib.cbpeer_adsi_tx(slib.ADSI_STANDARD_CLIP_DTMF, b"", b"13800138000", b"", out, 80000)
+    assert n > 0
+    x = np.frombuffer(sffi.buffer(out, 2 * n), dtype=np.int16)
+    x = np.concatenate([x, np.zeros((-len(x)) % 8 + 800, dtype=np.int16)])
+    rx = lib.cb_dtmf_rx_init(1)
+    ring = lib.cb_ring_init(256, ffi.sizeof("cb_event_t"))
+    lib.cb_dtmf_rx_feed(rx, ffi.from_buffer("int16_t[]", x), len(x), ring, 0)
+    ev = ffi.new("cb_event_t[256]")
+    got = "".join(chr(e.value) for e in ev[0:lib.cb_ring_pop(ring, ev, 256)] if e.type == lib.CB_EV_DTMF)
+    lib.cb_dtmf_rx_free(rx)
+    lib.cb_ring_free(ring)
+    assert decode_dtmf_clip(got) == CallerId(number="13800138000")

@@ -61,7 +61,7 @@ def main() -> None:
     try:
         while True:
             mtype, body = recv_msg(sock)
-            seq_in, tick0, ticks, nchan = struct.unpack(">IQHH", body[:16])
+            seq_in, tick0, ticks, _nchan = struct.unpack(">IQHH", body[:16])
             first_tick = tick0 if first_tick is None else first_tick
             octets = body[16:16 + ticks * 8]
             nev = struct.unpack(">H", body[16 + ticks * 8:18 + ticks * 8])[0]
