@@ -144,7 +144,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Engine + traffic generator + panel on the sim card with the hotel profile."""
     from appliance.world.traffic import traffic_world
 
-    duration_ms = (args.duration or 3600) * 1000
+    duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
     engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed))
     panel = None
     if not args.json and not args.no_panel:
