@@ -48,6 +48,7 @@ class Caller:
     talk_hz: float = 1020.0
     cid: str = "fsk_bell202"       # fsk_bell202 | v23 | dtmf | none
     press_audio: array[int] | None = None   # if set, these samples are sent instead of generated digits
+    disconnect: str = "battery"    # how the exchange signals the hang-up: battery | polarity | busy
     # outcome
     blocked: bool = False              # the trunk was busy when the caller came
     answered_ms: int | None = None     # the trunk went off hook
@@ -108,6 +109,7 @@ class World:
         self._talking: set[int] = set()
         self.log: list[tuple[int, str, int, Any]] = []
         self.sent: dict[int, bytearray] = {}     # what the far side sent on each port (keep_audio)
+        self._busy_until_release: set[int] = set()
 
     # -- wiring ----------------------------------------------------------------
 
@@ -283,6 +285,12 @@ class World:
         self.fm.silence(c.trunk)
         if c.answered_ms is None:
             far.ring(c.trunk, False, at_tick=at)
+        elif c.disconnect == "polarity":
+            far.signal(c.trunk, EventType.POLARITY, 1, at_tick=at)
+            far.signal(c.trunk, EventType.POLARITY, 0, at_tick=at + 800)
+        elif c.disconnect == "busy":
+            self.fm.tone(c.trunk, self.zone, "busy")     # the exchange plays busy until we release
+            self._busy_until_release.add(c.trunk)
         else:
             # The exchange signals the disconnect: battery drops for a moment.
             far.signal(c.trunk, EventType.BATTERY, 0, at_tick=at)
@@ -329,6 +337,9 @@ class World:
                 c.answered_ms = tick
                 self._calls[chan] = c
         elif typ == EventType.HOOK_ON:
+            if chan in self._busy_until_release and self.fm is not None:
+                self._busy_until_release.discard(chan)
+                self.fm.stop_tone(chan)
             c = self._calls.get(chan)
             if c is not None and c.hung_up_ms is None:
                 c.hung_up_ms = tick    # we released the call

@@ -156,3 +156,23 @@ def test_four_callers_two_agents_answer_in_queue_order(tmp_path: Path) -> None:
     # the last two waited while both agents talked: answered only after a first call ended
     assert all(a > first_two_end[0] for a in answers[2:])
     assert [r["agent"] for r in by_entry[:2]] != [None, None]
+
+
+@pytest.mark.parametrize("how", ["battery", "polarity", "busy"])
+def test_each_disconnect_signal_ends_the_call(tmp_path: Path, how: str) -> None:
+    caller = Caller(trunk=0, at_ms=1000, press_after_ms=500, hold_ms=4000, disconnect=how)
+    phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=2500)
+    site = Site(tmp_path, site_yaml(agents=1), [caller], [phone], keep_audio=False)
+    try:
+        site.run(40000)
+    finally:
+        site.close()
+    (cdr,) = cdrs(tmp_path)
+    assert cdr["disposition"] == "answered" and caller.hung_up_ms is not None
+    delay = int(cdr["end_ms"]) - caller.hung_up_ms
+    if how == "busy":
+        # three whole cn busy cadences (350 on, 350 off) are counted, confirmed as the next burst starts
+        assert 3 * 700 <= delay <= 4 * 700 + 100
+    else:
+        assert delay == 0                                # the line change's own tick
+    assert phone.battery and phone.battery[0][1] == 0     # the agent's phone sees open loop
