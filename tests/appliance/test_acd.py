@@ -71,9 +71,10 @@ def test_no_answer_makes_the_agent_not_ready_and_the_call_goes_on() -> None:
     acd.enqueue("c1", "q")
     assert host.offers == [("c1", "1001")]
     clock.advance(15009)
-    assert acd.agents["1001"].state is AgentState.RINGING
+    states = [acd.agents["1001"].state]
     clock.advance(15010)
-    assert acd.agents["1001"].state is AgentState.NOT_READY
+    states.append(acd.agents["1001"].state)
+    assert states == [AgentState.RINGING, AgentState.NOT_READY]
     assert host.withdrawn == [("c1", "1001")]
     assert host.offers[-1] == ("c1", "1002")
 
@@ -92,7 +93,7 @@ def test_calls_are_offered_in_queue_entry_order() -> None:
 
 
 def test_a_caller_who_leaves_while_offered_frees_the_agent() -> None:
-    acd, host, clock = make(n=1)
+    acd, host, _ = make(n=1)
     acd.login("1001", "p1")
     acd.enqueue("c1", "q")
     acd.remove("c1")
@@ -102,20 +103,23 @@ def test_a_caller_who_leaves_while_offered_frees_the_agent() -> None:
 
 
 def test_feature_code_rules() -> None:
-    acd, host, clock = make(n=2)
+    acd, _, _ = make(n=2)
     assert not acd.login("9999", "p1")          # no such agent
     assert acd.login("1001", "p1")
     assert not acd.login("1002", "p1")          # p1 is 1001's
     assert acd.agent_at("p1") is acd.agents["1001"]
-    assert acd.ready("1001", False) and acd.agents["1001"].state is AgentState.NOT_READY
-    assert acd.ready("1001", True) and acd.agents["1001"].state is AgentState.READY
+    assert acd.ready("1001", False)
+    states = [acd.agents["1001"].state]
+    assert acd.ready("1001", True)
+    states.append(acd.agents["1001"].state)
+    assert states == [AgentState.NOT_READY, AgentState.READY]
     assert acd.logout("1001") and acd.agents["1001"].state is AgentState.LOGGED_OUT
     assert not acd.ready("1001", True)          # logged out: log in first
     assert acd.agent_at("p1") is None
 
 
 def test_an_offer_waits_for_a_busy_phone() -> None:
-    acd, host, clock = make(n=1)
+    acd, host, _ = make(n=1)
     host.busy_phones.add("p1")
     acd.login("1001", "p1")
     acd.enqueue("c1", "q")
