@@ -157,8 +157,7 @@ static void chain_tick(cb_media_t *m, uint64_t tick, int t, int ticks, const uin
     for (int c = 0; c < n; c++) {
         uint8_t *o = tx + (size_t) c * per + off;
         int p = m->peer[c];
-        int gen = generating(m, c);
-        if (p >= 0 && !gen && m->law[p] == m->law[c]) {
+        if (p >= 0 && m->law[p] == m->law[c] && !generating(m, c)) {
             /* A two-party bridge on one law: the octets pass untouched. */
             memcpy(o, rx + (size_t) p * per + off, CB_TICK_SAMPLES);
             continue;
