@@ -17,10 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CDEF_RE = re.compile(r"/\* CDEF BEGIN \*/(.*?)/\* CDEF END \*/", re.S)
 
 # Warnings on for our own C. The per-tick code is kept free of allocation,
-# locks and Python calls (checked by tests/test_media_path.py).
+# locks and Python calls (checked by tests/test_media_path.py). -O3 and
+# contracted multiply-adds let the channel loops vectorise with FMA on
+# x86-64-v3 (the DTMF filter bank runs twice as fast with them).
 CFLAGS = [
     "-std=c11",
-    "-O2",
+    "-O3",
+    "-ffp-contract=fast",
     "-D_GNU_SOURCE",
     "-Wall",
     "-Wextra",
