@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,15 @@ def _open_engine(args: argparse.Namespace, world_factory: Any = None) -> Any:
     return Engine(state, cur.config, cur.version, clock=args.clock, store=store, world=world, wall_start=wall)
 
 
+def _stop_on_sigterm() -> None:
+    """systemd stops services with SIGTERM: leave through the same clean path as Ctrl-C."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _serve(engine: Any, duration_ms: int | None) -> None:
     """Run the engine's control loop until `duration_ms` of engine clock (or for ever)."""
     end = None if duration_ms is None else engine.clock.now_ms + duration_ms
@@ -129,6 +139,7 @@ def _serve(engine: Any, duration_ms: int | None) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The engine."""
+    _stop_on_sigterm()
     engine = _open_engine(args)
     log.info("engine running (%s clock), state in %s", args.clock, engine.state_dir)
     try:
@@ -144,6 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Engine + traffic generator + panel on the sim card with the hotel profile."""
     from appliance.world.traffic import traffic_world
 
+    _stop_on_sigterm()
     duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
     engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed))
     panel = None
