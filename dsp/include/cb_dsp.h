@@ -24,6 +24,10 @@
 
 #define CB_SAMPLE_RATE 8000   /* Hz */
 
+/* Peak amplitude of a sine at `dbm0` dBm0 (16-bit linear, the A-law reference:
+ * a full-scale sine is +3.14 dBm0). */
+#define CB_DBM0_PEAK(dbm0) (32768.0f * powf(10.0f, ((dbm0) - 3.14f) / 20.0f))
+
 static inline int16_t cb_sat16(int32_t v)
 {
     return (int16_t) (v > 32767 ? 32767 : (v < -32768 ? -32768 : v));

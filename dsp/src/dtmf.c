@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cb_dsp.h"
 #include "dtmf_priv.h"
 
 const char cb_dtmf_keys[17] = "123A456B789C*0#D";
@@ -66,7 +67,7 @@ cb_dtmf_rx_t *cb_dtmf_rx_init(int n)
         s->cos_lim[f] = (float) cos(2.0 * M_PI * lim_hz * DTMF_HALF / 8000.0);
     }
     /* |S|^2 of a tone at the threshold filling the block: (A N / 2)^2 */
-    double a = 32768.0 * pow(10.0, (CB_DTMF_THRESHOLD_CDB / 100.0 - 3.14) / 20.0);
+    double a = CB_DBM0_PEAK(CB_DTMF_THRESHOLD_CDB / 100.0f);
     s->thr = (float) (a * CB_DTMF_BLOCK / 2.0 * a * CB_DTMF_BLOCK / 2.0);
     return s;
 }
@@ -184,8 +185,8 @@ int cb_dtmf_tx_start(cb_dtmf_tx_t *s, int chan, const char *digits, int on_ms, i
     s->t[chan] = 0;
     s->on[chan] = (on_ms > 0 ? on_ms : 50) * 8;
     s->off[chan] = (off_ms > 0 ? off_ms : 55) * 8;
-    s->a1[chan] = 32768.0f * powf(10.0f, ((float) level_lo_cdb / 100.0f - 3.14f) / 20.0f);
-    s->a2[chan] = 32768.0f * powf(10.0f, ((float) level_hi_cdb / 100.0f - 3.14f) / 20.0f);
+    s->a1[chan] = CB_DBM0_PEAK((float) level_lo_cdb / 100.0f);
+    s->a2[chan] = CB_DBM0_PEAK((float) level_hi_cdb / 100.0f);
     s->inc1[chan] = s->inc2[chan] = 0;
     return CB_OK;
 }

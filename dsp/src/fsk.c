@@ -2,6 +2,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cb_dsp.h"
 #include "fsk_priv.h"
 
 static const float MARK_HZ[2] = {1200.0f, 1300.0f};
@@ -82,7 +83,7 @@ int cb_fsk_tx_start(cb_fsk_tx_t *s, int chan, int standard, const uint8_t *bytes
     s->phase[chan] = 0;
     s->inc_mark[chan] = phase_inc(MARK_HZ[standard]);
     s->inc_space[chan] = phase_inc(SPACE_HZ[standard]);
-    s->amp[chan] = 32768.0f * powf(10.0f, ((float) level_cdb / 100.0f - 3.14f) / 20.0f);
+    s->amp[chan] = CB_DBM0_PEAK((float) level_cdb / 100.0f);
     return CB_OK;
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from dsp import media as dsp_media
 from dsp._binding import load
 from tests.peers._spandsp import ffi as sffi
 from tests.peers._spandsp import lib as slib
@@ -18,18 +19,7 @@ ffi, lib = load()
 
 RATE = 8000
 ZONES = {"cn": lib.CB_ZONE_CN, "us": lib.CB_ZONE_US, "de": lib.CB_ZONE_DE}
-TONES = {
-    "dial": lib.CB_TONE_DIAL,
-    "ringback": lib.CB_TONE_RINGBACK,
-    "busy": lib.CB_TONE_BUSY,
-    "congestion": lib.CB_TONE_CONGESTION,
-    "callwait": lib.CB_TONE_CALLWAIT,
-    "stutter": lib.CB_TONE_STUTTER,
-    "confirm": lib.CB_TONE_CONFIRM,
-    "recall": lib.CB_TONE_RECALL,
-    "record": lib.CB_TONE_RECORD,
-    "info": lib.CB_TONE_INFO,
-}
+TONES = dsp_media.TONES
 PAIRS = [(z, t) for z in ZONES for t in TONES]
 LEVEL_DBM0 = -10.0  # each component (line-signals.md: supervisory tones at -10 dBm0)
 FULL_SCALE_DBM0 = 3.14  # peak 32768 sine, A-law
