@@ -187,14 +187,14 @@ class Engine:
         if cid is not None:
             data = callerid.encode_mdmf(cid)
             std = "v23" if phone.zone == "de" else "bell202"
-            phone._cid_timer = self.clock.call_later(
+            phone.cid_timer = self.clock.call_later(
                 on1 + self.timers["cid_delay"], lambda: self.tier_.media.fsk_tx(phone.chan, data, std))
 
     def stop_ringing(self, phone: FxsPhone) -> None:
         self.tier_.ring_stop(phone.chan)
-        if phone._cid_timer is not None:
-            phone._cid_timer.cancel()
-            phone._cid_timer = None
+        if phone.cid_timer is not None:
+            phone.cid_timer.cancel()
+            phone.cid_timer = None
         self.tier_.media.silence(phone.chan)
 
     def calendar(self, ms: int) -> dt.datetime:

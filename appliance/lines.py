@@ -294,7 +294,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
         self.zone = zone
         self.digits = ""
         self.offer: Any = None
-        self._cid_timer: Any = None
+        self.cid_timer: Any = None
 
     # IDLE (on hook)
     def st_idle(self, ev: PhoneEvent, **d: Any) -> None:

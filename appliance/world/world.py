@@ -55,6 +55,11 @@ class Caller:
     connected_ms: int | None = None    # an agent picked up
     hung_up_ms: int | None = None
     heard: bytearray = field(default_factory=bytearray)   # what the caller heard (card's octets), from answer
+    # the world's own bookkeeping
+    _started: bool = field(default=False, repr=False)
+    _ring_plan: list[tuple[int, bool]] = field(default_factory=list, repr=False)
+    _cid_at: int | None = field(default=None, repr=False)
+    _talk_at: int | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -87,7 +92,6 @@ class PhoneScript:
     _ring_started: int | None = None
     _answer_at: int | None = None
     _hangup_at: int | None = None
-    _cid_caller: Caller | None = None
     _ring_cid_ok: bool = False         # caller ID came during the current ringing
 
 
@@ -127,19 +131,13 @@ class World:
             card.far.listen(c)
             if self.kinds[c] == "fxs":
                 self.fm.fsk_rx(c, "v23" if self.zone == "de" else "bell202")
-        for p in self.phones.values():
-            if p.login_at_ms is not None and p.agent is not None:
-                self._schedule_login(p)
-        self._logins: list[tuple[int, PhoneScript]] = sorted(
-            ((p.login_at_ms, p) for p in self.phones.values() if p.login_at_ms is not None and p.agent),
-            key=lambda x: x[0])
+        # Each agent logs in: off hook, *21<agent># after the dial tone, on hook again.
         self._login_steps: list[tuple[int, str, PhoneScript]] = []
-        for at, p in self._logins:
-            self._login_steps += [(at, "off", p), (at + 600, "dial", p), (at + 3000, "on", p)]
+        for p in self.phones.values():
+            if p.login_at_ms is not None and p.agent:
+                at = p.login_at_ms
+                self._login_steps += [(at, "off", p), (at + 600, "dial", p), (at + 3000, "on", p)]
         self._idle = bytes([0xD5 if self.law == "alaw" else 0xFF])
-
-    def _schedule_login(self, p: PhoneScript) -> None:
-        pass
 
     # -- each period ------------------------------------------------------------
 
@@ -161,8 +159,8 @@ class World:
         for c in self.callers:
             if c.hung_up_ms is not None or c.at_ms >= end:
                 continue
-            if now <= c.at_ms < end and not getattr(c, "_started", False):
-                c._started = True  # type: ignore[attr-defined]
+            if now <= c.at_ms < end and not c._started:
+                c._started = True
                 if c.trunk in self._ringing or c.trunk in self._calls:
                     c.blocked = True
                     c.hung_up_ms = c.at_ms
@@ -182,7 +180,6 @@ class World:
                 caller = self._caller_for(p)
                 if caller is not None:
                     caller.connected_ms = p.answered[-1]
-                    p._cid_caller = caller
             if p._hangup_at is not None and now <= p._hangup_at < end:
                 far.hook(p.port, False, at_tick=p._hangup_at)
                 p.off_hook = False
@@ -236,42 +233,43 @@ class World:
             # DTMF caller ID before the first ring
             self.fm.dtmf_tx(c.trunk, callerid.encode_dtmf_clip(_cid(c)), 70, 70)
             when = at + 1500 + len(c.ani) * 140
-        c._ring_plan = []  # type: ignore[attr-defined]
+        c._ring_plan = []
+        c._cid_at = None
         t = when
         for i in range(40):
-            c._ring_plan.append((t, True))  # type: ignore[attr-defined]
-            c._ring_plan.append((t + on, False))  # type: ignore[attr-defined]
+            c._ring_plan.append((t, True))
+            c._ring_plan.append((t + on, False))
             if i == 0 and c.cid in ("fsk_bell202", "v23") and c.ani:
-                c._cid_at = t + on + 500  # type: ignore[attr-defined]
+                c._cid_at = t + on + 500
             t += on + off
         self.log.append((at, "ring", c.trunk, c.ani))
 
     def _caller_step(self, c: Caller, now: int, end: int) -> None:
         assert self.card is not None and self.fm is not None
         far = self.card.far
-        plan = getattr(c, "_ring_plan", None)
+        plan = c._ring_plan
         if plan and c.answered_ms is None:
             for t, on in [p for p in plan if now <= p[0] < end]:
                 far.ring(c.trunk, on, at_tick=t)
-            c._ring_plan = [p for p in plan if p[0] >= end]  # type: ignore[attr-defined]
-            cid_at = getattr(c, "_cid_at", None)
+            c._ring_plan = [p for p in plan if p[0] >= end]
+            cid_at = c._cid_at
             if cid_at is not None and now <= cid_at < end:
                 std = "v23" if c.cid == "v23" else "bell202"
                 self.fm.fsk_tx(c.trunk, callerid.encode_mdmf(_cid(c)), std)
-                c._cid_at = None  # type: ignore[attr-defined]
+                c._cid_at = None
         if c.answered_ms is not None and c.hung_up_ms is None:
             press = c.answered_ms + c.press_after_ms
             if c.digits and now <= press < end:
                 if c.press_audio is not None:
                     self.fm.play(c.trunk, c.press_audio)
-                    c._talk_at = press + len(c.press_audio) // 8  # type: ignore[attr-defined]
+                    c._talk_at = press + len(c.press_audio) // 8
                 else:
                     self.fm.dtmf_tx(c.trunk, c.digits, 80, 80)
-                    c._talk_at = press + 80 * 2 * len(c.digits)  # type: ignore[attr-defined]
-            talk_at = getattr(c, "_talk_at", None)
+                    c._talk_at = press + 80 * 2 * len(c.digits)
+            talk_at = c._talk_at
             if talk_at is not None and now <= talk_at < end and c.talk_hz:
                 self.fm.play(c.trunk, sine(c.talk_hz, 600000))
-                c._talk_at = None  # type: ignore[attr-defined]
+                c._talk_at = None
         # Patience runs from the menu choice (queue entry); unanswered ringing is given up after it too.
         start = c.answered_ms + c.press_after_ms if c.answered_ms is not None else c.at_ms
         hang = c.connected_ms + c.hold_ms if c.connected_ms is not None else start + c.patience_ms
@@ -328,7 +326,8 @@ class World:
                 p.battery.append((tick, value))
                 if value == 0 and p.off_hook:
                     p._hangup_at = tick + 1500     # the agent hears the line go, hangs up
-                    self.fm.silence(p.port) if self.fm else None
+                    if self.fm is not None:
+                        self.fm.silence(p.port)
             if typ == EventType.RING_OFF and p.off_hook:
                 p._ring_started = None
         elif typ == EventType.HOOK_OFF:
@@ -344,7 +343,8 @@ class World:
             if c is not None and c.hung_up_ms is None:
                 c.hung_up_ms = tick    # we released the call
                 self._calls.pop(chan, None)
-                self.fm.silence(chan) if self.fm else None
+                if self.fm is not None:
+                    self.fm.silence(chan)
         self.log.append((tick, EventType(typ).name, chan, value))
 
     def _far_event(self, ev: Any) -> None:
@@ -360,10 +360,6 @@ class World:
                 except Exception as exc:
                     log.info("phone %d: caller ID not understood: %s", ev.chan, exc)
                 p.cid_bytes.clear()
-        if p is not None and ev.type == EventType.HOOK_OFF:
-            pass
-        if p is not None and ev.type in (EventType.RING_OFF,):
-            pass
 
 
 def _cid(c: Caller) -> callerid.CallerId:
