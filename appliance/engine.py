@@ -131,6 +131,7 @@ class Engine:
         self.notifier = Notifier()
         self._watchdog_usec = Notifier.watchdog_usec()
         self._last_progress = (-1, -1)
+        self._last_ping: int | None = None
         self._control_periods = 0
         self.world = world
         # The media tier is stepped by this loop in virtual time, and also on the realtime clock
@@ -464,11 +465,11 @@ class Engine:
             self._last_progress = progress
 
     def _watchdog_due(self) -> bool:
+        """Ping at half the watchdog period (in engine clock)."""
         if self._watchdog_usec is None:
             return False
         half = self._watchdog_usec // 2000
-        last = getattr(self, "_last_ping", None)
-        if last is None or self.clock.now_ms - last >= half:
+        if self._last_ping is None or self.clock.now_ms - self._last_ping >= half:
             self._last_ping = self.clock.now_ms
             return True
         return False
