@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from appliance.errors import ApplianceError
 from drivers.base import CardDescription
 from drivers.errors import DriverError
 from dsp.errors import DspError
@@ -328,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         rc: int = args.func(args)
-    except (DriverError, DspError) as exc:
+    except (DriverError, DspError, ApplianceError) as exc:
         print(f"cicbox: {exc}", file=sys.stderr)
         return 2
     return rc
