@@ -177,12 +177,14 @@ static int far_send(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, u
     return write_all(s->far_fd, s->far_buf, len + 4U);
 }
 
-static int read_exact(int fd, uint8_t *p, size_t n, int timeout_ms)
+/* Read n octets, waiting at most timeout_us for each chunk (-1: for ever). */
+static int read_exact(int fd, uint8_t *p, size_t n, int64_t timeout_us)
 {
     const size_t want = n;
     while (n > 0) {
         struct pollfd pf = {fd, POLLIN, 0};
-        int r = poll(&pf, 1, timeout_ms);
+        struct timespec ts = {(time_t) (timeout_us / 1000000), (long) (timeout_us % 1000000) * 1000L};
+        int r = ppoll(&pf, 1, timeout_us < 0 ? NULL : &ts, NULL);
         if (r == 0)
             return CB_FAR_SHORT;
         if (r < 0) {
@@ -277,10 +279,11 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
         return;
     }
     int detail = 0;
-    int timeout = s->clock == CB_CLOCK_VIRTUAL ? VIRTUAL_PEER_TIMEOUT_MS : 0;
+    /* Virtual: lockstep, the peer has all the time it needs (up to a dead-peer limit).
+     * Realtime: the answer must come within half a block; older (late) answers are skipped. */
+    int64_t timeout = s->clock == CB_CLOCK_VIRTUAL ? (int64_t) VIRTUAL_PEER_TIMEOUT_MS * 1000
+                                                   : (int64_t) ticks * 500;
     for (;;) {
-        /* Realtime: an answer is usable only if already here; older answers
-         * (late ones) are skipped. */
         uint8_t lenb[4];
         int r = read_exact(s->far_fd, lenb, 4, timeout);
         if (r == CB_FAR_SHORT && s->clock == CB_CLOCK_REALTIME) {
@@ -305,7 +308,7 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
             cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_BAD_LENGTH, (int) len);
             return;
         }
-        r = read_exact(s->far_fd, s->far_in, len, s->clock == CB_CLOCK_VIRTUAL ? timeout : 50);
+        r = read_exact(s->far_fd, s->far_in, len, s->clock == CB_CLOCK_VIRTUAL ? timeout : 50000);
         if (r == FAR_CLOSED)
             r = CB_FAR_SHORT;
         if (r != CB_FAR_OK) {
