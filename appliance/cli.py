@@ -277,22 +277,22 @@ def build_parser() -> argparse.ArgumentParser:
     def common(sp: argparse.ArgumentParser) -> None:
         sp.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
 
+    def engine_args(sp: argparse.ArgumentParser, duration_help: str) -> None:
+        common(sp)
+        sp.add_argument("--config", help="template for the first configuration version (default configs/hotel.yaml)")
+        sp.add_argument("--clock", default="realtime", choices=("virtual", "realtime"))
+        sp.add_argument("--duration", type=int, help=duration_help)
+
     run = sub.add_parser("run", help="run the engine (cards, both scheduler tiers, the record writer)",
                          description="Run the engine. The first run stores --config (default the hotel "
                          "template) as configuration version 1; later runs use the stored version.")
-    common(run)
-    run.add_argument("--config", help="template for the first configuration version")
-    run.add_argument("--clock", default="realtime", choices=("virtual", "realtime"))
-    run.add_argument("--duration", type=int, help="stop after this many seconds of engine clock")
+    engine_args(run, "stop after this many seconds of engine clock")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="engine + traffic generator + panel on the sim card (hotel profile)",
                           description="A living call center on the sim card: callers on the trunks, agents "
                           "at the phones, the panel on http://127.0.0.1:8080.")
-    common(demo)
-    demo.add_argument("--config", help="template (default configs/hotel.yaml)")
-    demo.add_argument("--clock", default="realtime", choices=("virtual", "realtime"))
-    demo.add_argument("--duration", type=int, help="seconds of engine clock, then stop")
+    engine_args(demo, "seconds of engine clock, then stop")
     demo.add_argument("--json", action="store_true",
                       help="print {offered, answered, abandoned, mean_wait_s} on stdout at the end (no panel)")
     demo.add_argument("--no-panel", action="store_true", help="do not start the panel")

@@ -53,6 +53,16 @@ from e1t1 import callerid
 
 log = logging.getLogger("cicbox.engine")
 
+# Media events as the line machines take them (digits act on key-down).
+TRUNK_EVENTS: dict[int, TrunkEvent] = {
+    EventType.RING_ON: TrunkEvent.RING_ON, EventType.RING_OFF: TrunkEvent.RING_OFF,
+    EventType.BATTERY: TrunkEvent.BATTERY, EventType.POLARITY: TrunkEvent.POLARITY,
+    EventType.BUSY: TrunkEvent.BUSY, EventType.FSK_BYTE: TrunkEvent.CID_BYTE, EventType.DTMF_DOWN: TrunkEvent.DTMF,
+}
+PHONE_EVENTS: dict[int, PhoneEvent] = {
+    EventType.HOOK_OFF: PhoneEvent.HOOK_OFF, EventType.HOOK_ON: PhoneEvent.HOOK_ON,
+    EventType.FLASH: PhoneEvent.FLASH, EventType.DTMF_DOWN: PhoneEvent.DTMF,
+}
 FEATURE_CODES = {"*21": "login", "*22": "logout", "*23": "ready", "*24": "not ready"}
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 
@@ -420,11 +430,7 @@ class Engine:
         t = ev.type
         if ev.chan in self.trunks:
             trunk = self.trunks[ev.chan]
-            mapping = {EventType.RING_ON: TrunkEvent.RING_ON, EventType.RING_OFF: TrunkEvent.RING_OFF,
-                       EventType.BATTERY: TrunkEvent.BATTERY, EventType.POLARITY: TrunkEvent.POLARITY,
-                       EventType.BUSY: TrunkEvent.BUSY, EventType.FSK_BYTE: TrunkEvent.CID_BYTE,
-                       EventType.DTMF_DOWN: TrunkEvent.DTMF}   # digits act on key-down
-            tev = mapping.get(EventType(t)) if t in EventType._value2member_map_ else None
+            tev = TRUNK_EVENTS.get(t)
             if tev is TrunkEvent.CID_BYTE:
                 trunk.dispatch(tev, byte=ev.value)
             elif tev is TrunkEvent.DTMF:
@@ -437,15 +443,11 @@ class Engine:
                     ivr = call.config.ivrs[call.ivr or ""]
                     call.ivr_timer = self.clock.call_later(ivr.timeout_ms, functools.partial(self._ivr_timeout, call))
         elif ev.chan in self.phones:
-            phone = self.phones[ev.chan]
-            if t == EventType.HOOK_OFF:
-                phone.dispatch(PhoneEvent.HOOK_OFF, tick=ev.tick)
-            elif t == EventType.HOOK_ON:
-                phone.dispatch(PhoneEvent.HOOK_ON, tick=ev.tick)
-            elif t == EventType.FLASH:
-                phone.dispatch(PhoneEvent.FLASH, tick=ev.tick)
-            elif t == EventType.DTMF_DOWN:
-                phone.dispatch(PhoneEvent.DTMF, digit=chr(ev.value), tick=ev.tick)
+            pev = PHONE_EVENTS.get(t)
+            if pev is PhoneEvent.DTMF:
+                self.phones[ev.chan].dispatch(pev, digit=chr(ev.value), tick=ev.tick)
+            elif pev is not None:
+                self.phones[ev.chan].dispatch(pev, tick=ev.tick)
 
     def _poll_far_peer(self) -> None:
         """Realtime: a far-end peer may attach at any time (never blocks)."""

@@ -176,18 +176,20 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
         elif ev is TrunkEvent.DTMF:
             self.host.trunk_digit(self, d["digit"], d["tick"])
         elif ev is TrunkEvent.RELEASE:
-            self._clear(d.get("tick", self.clock.now_ms), "released by us")
+            self._clear()
         elif ev is TrunkEvent.BATTERY and d["value"] == 0 and "battery" in self.disconnect:
-            self._clear(d["tick"], "battery lost")
-            self.host.trunk_cleared(self, d["tick"], "battery lost")
+            self._far_end_gone(d["tick"], "battery lost")
         elif ev is TrunkEvent.POLARITY and "polarity" in self.disconnect and not self.guarding:
-            self._clear(d["tick"], "polarity reversal")
-            self.host.trunk_cleared(self, d["tick"], "polarity reversal")
+            self._far_end_gone(d["tick"], "polarity reversal")
         elif ev is TrunkEvent.BUSY and "busy" in self.disconnect:
-            self._clear(d["tick"], "busy tone")
-            self.host.trunk_cleared(self, d["tick"], "busy tone")
+            self._far_end_gone(d["tick"], "busy tone")
 
-    def _clear(self, tick: int, why: str) -> None:
+    def _far_end_gone(self, tick: int, why: str) -> None:
+        """The caller hung up (as the trunk's disconnect signals say): release, then tell the engine."""
+        self._clear()
+        self.host.trunk_cleared(self, tick, why)
+
+    def _clear(self) -> None:
         m = self.host.media()
         m.silence(self.chan)
         m.busy_detect(self.chan, 0, 0, 0)
