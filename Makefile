@@ -8,8 +8,9 @@ APT_PKGS := gcc make pkg-config python3-dev python3-venv libspandsp-dev libtiff-
             sox systemd
 STAMP   := build/.stamps
 
-DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*.h drivers/include/*.h)
-DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h)
+DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*.h dsp/sched/src/*.c \
+               dsp/sched/src/tick/*.c dsp/sched/src/*.h dsp/sched/include/*.h drivers/include/*.h include/*.h)
+DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
 PEER_SRC    := $(wildcard tests/peers/spandsp_*)
 
 .PHONY: setup build test lint typecheck pytest demo bench clean

@@ -12,7 +12,16 @@ from pathlib import Path
 from cffi import FFI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import CFLAGS, ROOT, c_sources, cdef_of, version_cdef, version_source
+from common import (
+    CFLAGS,
+    ROOT,
+    c_sources,
+    cdef_of,
+    records_cdef,
+    records_source,
+    version_cdef,
+    version_source,
+)
 
 
 def headers() -> list[Path]:
@@ -21,12 +30,12 @@ def headers() -> list[Path]:
 
 
 ffibuilder = FFI()
-ffibuilder.cdef("\n".join(cdef_of(h) for h in headers()) + version_cdef())
+ffibuilder.cdef(records_cdef() + "\n".join(cdef_of(h) for h in headers()) + version_cdef())
 ffibuilder.set_source(
     "drivers._card",
-    "\n".join(f'#include "{h.name}"' for h in headers()) + "\n" + version_source("drivers"),
+    "\n".join(f'#include "{h.name}"' for h in headers()) + "\n" + version_source("drivers") + records_source(),
     sources=[str(p.relative_to(ROOT)) for p in c_sources("drivers")],
-    include_dirs=[str(ROOT / "drivers" / "include"), str(ROOT / "drivers" / "src")],
+    include_dirs=[str(ROOT / "include"), str(ROOT / "drivers" / "include"), str(ROOT / "drivers" / "src")],
     extra_compile_args=CFLAGS,
     libraries=["m", "pthread"],
 )

@@ -43,9 +43,12 @@ def cdef_of(header: Path) -> str:
 
 
 def c_sources(package: str) -> list[Path]:
-    """All C sources of a package: init/teardown in src/, per-tick code in src/tick/."""
-    base = ROOT / package / "src"
-    return sorted(base.glob("*.c")) + sorted((base / "tick").glob("*.c"))
+    """All C sources of a package: init/teardown in src/, per-tick code in src/tick/;
+    the same for a unit of its own inside the package (dsp/sched/)."""
+    out: list[Path] = []
+    for base in (ROOT / package / "src", ROOT / package / "sched" / "src"):
+        out += sorted(base.glob("*.c")) + sorted((base / "tick").glob("*.c"))
+    return out
 
 
 def digest(paths: list[Path]) -> str:
@@ -58,12 +61,19 @@ def digest(paths: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+SOURCE_DIRS = ("src", "include", "sched")
+
+
 def build_inputs(package: str) -> list[Path]:
-    """Every file an extension of `package` is built from (for the staleness digest)."""
-    inc = sorted((ROOT / package / "include").glob("*.h"))
-    priv = sorted((ROOT / package / "src").glob("*.h"))
-    hal = sorted((ROOT / "drivers" / "include").glob("*.h"))
-    return sorted(set(c_sources(package) + inc + priv + hal))
+    """Every file an extension of `package` is built from (for the staleness digest).
+
+    The same rule is in dsp/_binding.py and drivers/_binding.py, which compare
+    it with the digest baked into the extension."""
+    dirs = [ROOT / package / d for d in SOURCE_DIRS] + [ROOT / "include", ROOT / "drivers" / "include"]
+    files: set[Path] = set()
+    for d in dirs:
+        files.update(p for p in d.rglob("*") if p.suffix in (".c", ".h"))
+    return sorted(files)
 
 
 def package_version() -> str:
@@ -77,6 +87,20 @@ def package_version() -> str:
 
 def version_cdef() -> str:
     return "extern const char cb_build_version[];\nextern const char cb_build_digest[];\n"
+
+
+def records_cdef() -> str:
+    """The neutral header's declarations: every extension has them (records, kinds, status codes)."""
+    return cdef_of(ROOT / "include" / "cb_records.h")
+
+
+def records_source() -> str:
+    """Definitions of the neutral header's two helpers, once per extension."""
+    return (
+        '#include "cb_records.h"\n'
+        "const char *cb_status_text(int status) { return cb_status_text_inline(status); }\n"
+        "int cb_kind_slot(int type) { return cb_kind_slot_inline(type); }\n"
+    )
 
 
 def version_source(package: str) -> str:

@@ -36,7 +36,7 @@ def _kinds(text: str, allowed: tuple[str, ...], what: str) -> tuple[str, ...]:
 
 def cmd_linetest(args: argparse.Namespace) -> int:
     """Run the card and the media tier: dial tone on off hook, report digits and hook events."""
-    from appliance.media_tier import MediaTier
+    from appliance.linecard import LineCard
     from drivers.hal import EventType
 
     desc = CardDescription(
@@ -45,7 +45,7 @@ def cmd_linetest(args: argparse.Namespace) -> int:
         law=args.law, k=args.k, clock=args.clock,
     )
     state = _state_dir(args.state_dir)
-    tier = MediaTier(args.card, desc, zone=args.zone, far_socket=state / "sim.sock")
+    tier = LineCard(args.card, desc, zone=args.zone, far_socket=state / "sim.sock")
     log.info("far-end socket at %s", state / "sim.sock")
     total = args.duration * 1000
     period = 10 * desc.k
@@ -72,13 +72,13 @@ def cmd_linetest(args: argparse.Namespace) -> int:
             done = tier.tick
             for ev in evs:
                 if ev.type == EventType.HOOK_OFF:
-                    tier.media.tone(ev.chan, args.zone, "dial")
-                    tier.media.detect_dtmf(ev.chan)
+                    tier.sched.tone(ev.chan, args.zone, "dial")
+                    tier.sched.detect_dtmf(ev.chan)
                 elif ev.type in (EventType.DTMF_DOWN,):
-                    tier.media.stop_tone(ev.chan)
+                    tier.sched.stop_tone(ev.chan)
                 elif ev.type == EventType.HOOK_ON:
-                    tier.media.silence(ev.chan)
-                    tier.media.detect_dtmf(ev.chan, False)
+                    tier.sched.silence(ev.chan)
+                    tier.sched.detect_dtmf(ev.chan, False)
                 if ev.type in (EventType.HOOK_OFF, EventType.HOOK_ON, EventType.FLASH, EventType.DTMF,
                                EventType.RING_ON, EventType.RING_OFF, EventType.FAR_ERROR):
                     name = EventType(ev.type).name

@@ -31,6 +31,7 @@ from appliance.config.store import ConfigStore
 from appliance.control import ControlError, ControlServer
 from appliance.errors import ApplyError, ConfigError
 from appliance.fsm import TimerTable
+from appliance.linecard import LineCard
 from appliance.lines import (
     LINE_TIMERS,
     FxoTrunk,
@@ -40,15 +41,14 @@ from appliance.lines import (
     TrunkEvent,
     TrunkState,
 )
-from appliance.media_tier import MediaTier
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
 from appliance.storage import CdrRecord, QueueEvent, RecordWriter
 from drivers.base import CardDescription
 from drivers.errors import FarEndError
 from drivers.hal import EventType
-from dsp import media as dsp_media
-from dsp.media import Event
+from dsp import scheduler as dsp_sched
+from dsp.scheduler import Event
 from e1t1 import callerid
 
 log = logging.getLogger("cicbox.engine")
@@ -112,7 +112,7 @@ class Engine:
         self.desc = desc
         self.k = cfg.card.k
         self.period_ms = self.k * math.ceil(10 / self.k)
-        self.tier_ = MediaTier(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock")
+        self.tier_ = LineCard(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock")
         self.clock = Clock(self.tier_.tick)
         self.timers = TimerTable(LINE_TIMERS)
         if wall_start is not None:
@@ -172,7 +172,7 @@ class Engine:
         for idx, port in enumerate(cfg.ports):
             if port.kind == "fxo":
                 bc = port.busy_cadence
-                busy = (bc.on_ms, bc.off_ms, bc.count) if bc is not None else (*dsp_media.busy_cadence(zone), 3)
+                busy = (bc.on_ms, bc.off_ms, bc.count) if bc is not None else (*dsp_sched.busy_cadence(zone), 3)
                 self.trunks[idx] = FxoTrunk(self, idx, port.name, port.number, port.callerid, port.answer_on_ring,
                                             list(port.disconnect), busy, self.clock, self.timers)
             else:
@@ -180,8 +180,8 @@ class Engine:
 
     # -- LineHost ----------------------------------------------------------------
 
-    def media(self) -> Any:
-        return self.tier_.media
+    def sched(self) -> Any:
+        return self.tier_.sched
 
     def tier(self) -> Any:
         return self.tier_
@@ -194,19 +194,19 @@ class Engine:
 
     def ring_phone(self, phone: FxsPhone, cid: Any) -> None:
         self.tier_.ring(phone.chan)
-        on1 = dsp_media.ring_cadence(phone.zone)[0]
+        on1 = dsp_sched.ring_cadence(phone.zone)[0]
         if cid is not None:
             data = callerid.encode_mdmf(cid)
             std = "v23" if phone.zone == "de" else "bell202"
             phone.cid_timer = self.clock.call_later(
-                on1 + self.timers["cid_delay"], lambda: self.tier_.media.fsk_tx(phone.chan, data, std))
+                on1 + self.timers["cid_delay"], lambda: self.tier_.sched.fsk_tx(phone.chan, data, std))
 
     def stop_ringing(self, phone: FxsPhone) -> None:
         self.tier_.ring_stop(phone.chan)
         if phone.cid_timer is not None:
             phone.cid_timer.cancel()
             phone.cid_timer = None
-        self.tier_.media.silence(phone.chan)
+        self.tier_.sched.silence(phone.chan)
 
     def calendar(self, ms: int) -> dt.datetime:
         return self.epoch + dt.timedelta(milliseconds=ms)
@@ -229,7 +229,7 @@ class Engine:
 
     def _play_greeting(self, call: Call) -> None:
         ivr = call.config.ivrs[call.ivr or ""]
-        self.tier_.media.play(call.trunk.chan, self.prompts.get(ivr.language, ivr.greeting))
+        self.tier_.sched.play(call.trunk.chan, self.prompts.get(ivr.language, ivr.greeting))
 
     def _ivr_timeout(self, call: Call) -> None:
         call.ivr_timer = None
@@ -251,7 +251,7 @@ class Engine:
         if call.ivr_timer is not None:
             call.ivr_timer.cancel()
             call.ivr_timer = None
-        self.tier_.media.stop_play(trunk.chan)
+        self.tier_.sched.stop_play(trunk.chan)
         if action is None:
             self._play_greeting(call)
             return
@@ -260,7 +260,7 @@ class Engine:
             call.queue = action.queue
             call.queue_entry_ms = tick
             self.stats["offered"] += 1
-            self.tier_.media.tone(trunk.chan, call.config.site.zone, "ringback")
+            self.tier_.sched.tone(trunk.chan, call.config.site.zone, "ringback")
             self._records.append(QueueEvent(tick, "enter", call.queue, None, call.id))
             self.acd.enqueue(call, action.queue)
         elif action.hangup:
@@ -280,7 +280,7 @@ class Engine:
             self._end_call(call, tick, "abandoned")
         elif call.state == "connected":
             phone = call.phone
-            self.tier_.media.unbridge(trunk.chan)
+            self.tier_.sched.unbridge(trunk.chan)
             if phone is not None:
                 phone.dispatch(PhoneEvent.REMOTE_GONE)
             self._end_call(call, tick, "answered")
@@ -357,7 +357,7 @@ class Engine:
         self.stats["answered"] += 1
         if call.queue_entry_ms is not None:
             self.stats["wait_ms_total"] += tick - call.queue_entry_ms
-        m = self.tier_.media
+        m = self.tier_.sched
         m.silence(call.trunk.chan)
         m.silence(phone.chan)
         m.bridge(call.trunk.chan, phone.chan)
@@ -367,7 +367,7 @@ class Engine:
         call = next((c for c in self.calls.values() if c.phone is phone and c.state == "connected"), None)
         if call is None:
             return
-        self.tier_.media.unbridge(phone.chan)
+        self.tier_.sched.unbridge(phone.chan)
         self._release(call, tick, "answered")
         if call.agent is not None:
             self.acd.call_ended(call.agent, tick)
@@ -457,7 +457,7 @@ class Engine:
             log.warning("%s", exc)
 
     def _feed_watchdog(self) -> None:
-        progress = (self.tier_.media.stats()["ticks"], self._control_periods)
+        progress = (self.tier_.sched.stats()["ticks"], self._control_periods)
         both = progress[0] > self._last_progress[0] and progress[1] > self._last_progress[1]
         if not self._ready_sent:
             self.notifier.notify(READY=1, STATUS=f"running: {len(self.trunks)} trunks, {len(self.phones)} phones")
@@ -494,7 +494,7 @@ class Engine:
         self.control.register("fault.freeze_media", self._freeze)
 
     def _freeze(self, req: dict[str, Any]) -> Any:
-        self.tier_.media.freeze_progress(bool(req.get("on", True)))
+        self.tier_.sched.freeze_progress(bool(req.get("on", True)))
         return {"frozen": bool(req.get("on", True))}
 
     def _config_get(self, req: dict[str, Any]) -> Any:

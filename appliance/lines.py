@@ -47,7 +47,7 @@ class LineHost(Protocol):
     def phone_answered(self, phone: FxsPhone, tick: int) -> None: ...
     def phone_hung_up(self, phone: FxsPhone, tick: int) -> None: ...
     def phone_dialled(self, phone: FxsPhone, digits: str) -> str: ...
-    def media(self) -> Any: ...
+    def sched(self) -> Any: ...
     def tier(self) -> Any: ...
     def answer_trunk(self, trunk: FxoTrunk) -> None: ...
     def hangup_trunk(self, trunk: FxoTrunk) -> None: ...
@@ -113,7 +113,7 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
         self.cid_digits = ""
         self.ani: str | None = None
         self.guarding = False
-        m = host.media()
+        m = host.sched()
         if callerid_mode == "dtmf":
             m.detect_dtmf(chan)   # DTMF caller ID comes before the first ring
 
@@ -130,7 +130,7 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
 
     # RINGING
     def st_ringing(self, ev: TrunkEvent, **d: Any) -> None:
-        m = self.host.media()
+        m = self.host.sched()
         if ev is TrunkEvent.RING_OFF:
             self.restart_timer(self.timers["ring_gap"])
             if self.rings == 1 and self.callerid_mode in ("fsk_bell202", "v23"):
@@ -157,7 +157,7 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
 
     def _check_answer(self) -> None:
         if self.rings >= self.answer_on_ring:
-            m = self.host.media()
+            m = self.host.sched()
             m.fsk_rx(self.chan, None)
             if self.callerid_mode != "dtmf":
                 m.detect_dtmf(self.chan)
@@ -190,7 +190,7 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
         self.host.trunk_cleared(self, tick, why)
 
     def _clear(self) -> None:
-        m = self.host.media()
+        m = self.host.sched()
         m.silence(self.chan)
         m.busy_detect(self.chan, 0, 0, 0)
         if self.callerid_mode != "dtmf":
@@ -308,7 +308,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
             self.host.ring_phone(self, d.get("cid"))
 
     def enter_dialtone(self) -> None:
-        m = self.host.media()
+        m = self.host.sched()
         self.digits = ""
         m.silence(self.chan)
         m.tone(self.chan, self.zone, "dial")
@@ -316,7 +316,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
 
     # DIALTONE / DIALLING
     def st_dialling(self, ev: PhoneEvent, **d: Any) -> None:
-        m = self.host.media()
+        m = self.host.sched()
         if ev is PhoneEvent.HOOK_ON:
             self._on_hook()
         elif ev is PhoneEvent.FLASH:
@@ -345,7 +345,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
         elif ev is PhoneEvent.FLASH:
             self.transition(PhoneState.DIALTONE)
         elif ev is PhoneEvent.TIMEOUT:
-            self.host.media().tone(self.chan, self.zone, "congestion")
+            self.host.sched().tone(self.chan, self.zone, "congestion")
 
     # RINGING
     def st_ringing(self, ev: PhoneEvent, **d: Any) -> None:
@@ -362,7 +362,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
     def st_connected(self, ev: PhoneEvent, **d: Any) -> None:
         if ev is PhoneEvent.HOOK_ON:
             self.offer = None
-            self.host.media().detect_dtmf(self.chan, False)
+            self.host.sched().detect_dtmf(self.chan, False)
             self.transition(PhoneState.IDLE)
             self.host.phone_hung_up(self, d["tick"])
             self.host.phone_idle(self)
@@ -375,7 +375,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
     def st_open_loop(self, ev: PhoneEvent, **d: Any) -> None:
         if ev is PhoneEvent.TIMEOUT:
             self.host.tier().battery(self.chan, True)
-            self.host.media().tone(self.chan, self.zone, "congestion")
+            self.host.sched().tone(self.chan, self.zone, "congestion")
             self.transition(PhoneState.CONGESTION)
         elif ev is PhoneEvent.HOOK_ON:
             self.host.tier().battery(self.chan, True)
@@ -386,7 +386,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
             self._on_hook()
 
     def _on_hook(self) -> None:
-        m = self.host.media()
+        m = self.host.sched()
         m.silence(self.chan)
         m.detect_dtmf(self.chan, False)
         self.digits = ""

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dsp.media import Media, ffi, isa, lib
+from dsp.scheduler import Scheduler, ffi, isa, lib
 
 FS = 8000
 KEYS = "0123456789*#ABCD"
@@ -104,7 +104,7 @@ def to_blocks(octets: Any, k: int) -> Any:
 
 
 def run_ours(blocks: Any, nchan: int, k: int) -> tuple[float, list[str]]:
-    m = Media(nchan, "alaw", cmd_capacity=4096, ev_capacity=1 << 16)
+    m = Scheduler(nchan, "alaw")
     for c in range(nchan):
         m.detect_dtmf(c)
     for c in range(0, nchan // 2, 2):
@@ -115,7 +115,7 @@ def run_ours(blocks: Any, nchan: int, k: int) -> tuple[float, list[str]]:
     rx = ffi.from_buffer(blocks)
     tx = ffi.new("uint8_t[]", blocks.size)
     t0 = time.perf_counter()
-    rc = lib.cb_media_process_blocks(m._m, 0, blocks.shape[0], k, rx, tx)
+    rc = lib.cb_sched_process_blocks(m._m, 0, blocks.shape[0], k, rx, tx)
     wall = time.perf_counter() - t0
     if rc < 0:
         raise SystemExit(f"media tier failed: {rc}")
@@ -188,19 +188,19 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def realtime(args: argparse.Namespace) -> dict[str, Any]:
-    from appliance.media_tier import MediaTier
+    from appliance.linecard import LineCard
     from drivers.base import CardDescription
 
     nspans = args.channels // 24
     desc = CardDescription(spans=("t1",) * nspans, law="alaw", k=args.k, clock="realtime")
-    tier = MediaTier("sim", desc)
+    tier = LineCard("sim", desc)
     n = len(tier.card.channels)
     for c in range(n):
-        tier.media.detect_dtmf(c)
+        tier.sched.detect_dtmf(c)
     for c in range(0, n // 2, 2):
-        tier.media.bridge(c, c + 1)
+        tier.sched.bridge(c, c + 1)
     for c in range(n // 2, n):
-        tier.media.tone(c, "cn", "ringback")
+        tier.sched.tone(c, "cn", "ringback")
     stop = threading.Event()
     busy_iterations = [0]
 
@@ -211,7 +211,7 @@ def realtime(args: argparse.Namespace) -> dict[str, Any]:
             tier.events()
             busy_iterations[0] += 1
 
-    probe_hist = ffi.new("uint32_t[]", lib.CB_MEDIA_LATE_BUCKETS)
+    probe_hist = ffi.new("uint32_t[]", lib.CB_SCHED_LATE_BUCKETS)
     probe_max = ffi.new("uint64_t *")
 
     def probe() -> None:
@@ -225,9 +225,9 @@ def realtime(args: argparse.Namespace) -> dict[str, Any]:
     stop.set()
     threads[0].join()
     tier.stop_realtime()
-    media_stats = tier.media.stats()
+    media_stats = tier.sched.stats()
     card_stats = tier.card.stats() if hasattr(tier.card, "stats") else {}
-    hist = tier.media.lateness()
+    hist = tier.sched.lateness()
     tier.close()
 
     def pct(h: list[int], q: float) -> int:

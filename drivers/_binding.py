@@ -18,17 +18,15 @@ ROOT = PACKAGE_DIR.parent
 
 
 def _source_digest() -> str | None:
-    src = PACKAGE_DIR / "src"
-    if not src.is_dir():
+    if not (PACKAGE_DIR / "src").is_dir():
         return None  # an installed image: no sources to compare with
-    paths = (
-        list(src.glob("*.c"))
-        + list((src / "tick").glob("*.c"))
-        + list(src.glob("*.h"))
-        + list((PACKAGE_DIR / "include").glob("*.h"))
-    )
+    # The same rule as _cffi_src/common.py build_inputs().
+    dirs = [PACKAGE_DIR / d for d in ("src", "include", "sched")] + [ROOT / "include", ROOT / "drivers" / "include"]
+    paths: set[Path] = set()
+    for d in dirs:
+        paths.update(p for p in d.rglob("*") if p.suffix in (".c", ".h"))
     h = hashlib.sha256()
-    for p in sorted(set(paths)):
+    for p in sorted(paths):
         h.update(p.relative_to(ROOT).as_posix().encode())
         h.update(b"\0")
         h.update(p.read_bytes())

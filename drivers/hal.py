@@ -1,78 +1,40 @@
-"""Python names for the HAL's numbers (drivers/include/cb_hal.h).
+"""Python names for the neutral header's numbers (include/cb_records.h).
 
-The C header is the source of truth; tests/drivers/test_hal.py checks that
-every member here equals the compiled value.
+The enums are made from the compiled extension's constants, so the header is
+the only place a kind or a status is defined: ``EventType.HOOK_OFF`` is
+``CB_EV_HOOK_OFF``, ``CmdOp.RING`` is ``CB_CMD_RING``, ``FarError.SHORT`` is
+``CB_FAR_SHORT``.
 """
 
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from drivers._binding import load
+
+_ffi, _lib = load()
 
 
-class EventType(IntEnum):
-    """enum cb_event_type."""
-
-    HOOK_OFF = 1
-    HOOK_ON = 2
-    FLASH = 3
-    RING_ON = 4
-    RING_OFF = 5
-    BATTERY = 6
-    POLARITY = 7
-    FAR_ERROR = 8
-    FAR_UP = 9
-    FAR_DOWN = 10
-    FAR_LATE = 11
-    CMD_DONE = 12
-    DTMF = 0x100
-    DTMF_DOWN = 0x101
-    FSK_BYTE = 0x102
-    FSK_CARRIER = 0x103
-    FSK_TX_DONE = 0x104
-    DTMF_TX_DONE = 0x105
-    TONE_DONE = 0x106
-    PLAY_DONE = 0x107
-    BUSY = 0x108
-    MEDIA_ERROR = 0x109
+def _enum(name: str, prefix: str) -> Any:
+    """An IntEnum of every constant of the header whose name starts with `prefix`."""
+    members = {k[len(prefix):]: int(getattr(_lib, k)) for k in dir(_lib) if k.startswith(prefix)}
+    return IntEnum(name, members)
 
 
-class CmdOp(IntEnum):
-    """enum cb_cmd_op."""
-
-    RING = 1
-    RING_STOP = 2
-    BATTERY = 3
-    POLARITY = 4
-    HOOK = 5
-    FLASH = 6
-    FAR_ATTACH = 7
-    FAR_DETACH = 8
-    LAW = 0x100
-    BRIDGE = 0x101
-    UNBRIDGE = 0x102
-    TONE = 0x103
-    DTMF_TX = 0x104
-    FSK_TX = 0x105
-    PLAY = 0x106
-    STOP_PLAY = 0x107
-    DETECT = 0x108
-    FSK_RX = 0x109
-    BUSY_DETECT = 0x10A
-    SILENCE = 0x10B
+EventType: Any = _enum("EventType", "CB_EV_")
+"""enum cb_event_type: the kind of an event record."""
+CmdOp: Any = _enum("CmdOp", "CB_CMD_")
+"""enum cb_cmd_op: the kind of a command record."""
+FarError: Any = _enum("FarError", "CB_FAR_")
+"""enum cb_far_error: why a far-end peer was refused."""
+Caps: Any = _enum("Caps", "CB_CAP_")
+"""enum cb_card_caps: what a card has beyond the required operations."""
 
 
-class FarError(IntEnum):
-    """enum cb_far_error: why a far-end peer was refused."""
-
-    OK = 0
-    SHORT = 1
-    BAD_TYPE = 2
-    BAD_LENGTH = 3
-    BAD_SEQUENCE = 4
-    BAD_TICK = 5
-    BAD_EVENT = 6
-    IO = 7
+def status_text(status: int) -> str:
+    """The header's text for a cb_status code."""
+    return str(_ffi.string(_lib.cb_status_text(status)).decode())
 
 
 FAR_ERROR_TEXT: dict[int, str] = {

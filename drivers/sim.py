@@ -53,6 +53,10 @@ class SimCard(Card):
             raise DriverOperationError("the card is closed")
         return self._sim
 
+    def set_tick(self, tick: int) -> None:
+        """Start the card's clock at `tick` (before the first block)."""
+        check(lib.cb_sim_set_tick(self.sim, tick), "set the card's tick")
+
     @property
     def tick(self) -> int:
         """The next tick the card will exchange."""
@@ -97,7 +101,7 @@ class FarSide:
         """Keep (or stop keeping) what the card transmits on `chan` for :meth:`read`."""
         check(lib.cb_sim_far_listen(self._card.sim, chan, int(on)), "far listen")
 
-    def signal(self, chan: int, type_: EventType, value: int = 0, at_tick: int | None = None) -> None:
+    def signal(self, chan: int, type_: int, value: int = 0, at_tick: int | None = None) -> None:
         """A line change on the far side at `at_tick` (default: the next tick).
 
         FXS port: HOOK_OFF / HOOK_ON (the phone). FXO port: RING_ON / RING_OFF,

@@ -10,16 +10,13 @@
 
 from __future__ import annotations
 
-# enum cb_status in drivers/include/cb_hal.h
-STATUS_TEXT = {
-    -1: "out of memory",
-    -2: "invalid argument",
-    -3: "ring full",
-    -4: "not permitted in the current state",
-    -5: "I/O error",
-    -6: "no such device",
-    -7: "not permitted by the OS",
-}
+
+def _status_text(code: int) -> str:
+    """The neutral header's text for a cb_status code (include/cb_records.h)."""
+    from dsp._binding import load
+
+    ffi, lib = load()
+    return str(ffi.string(lib.cb_status_text(code)).decode())
 
 
 class DspError(Exception):
@@ -28,7 +25,7 @@ class DspError(Exception):
     def __init__(self, message: str, error_code: int | None = None) -> None:
         self.error_code = error_code
         if error_code is not None:
-            message = f"{message} [{STATUS_TEXT.get(error_code, 'status')} {error_code}]"
+            message = f"{message} [{_status_text(error_code)} {error_code}]"
         super().__init__(message)
 
 

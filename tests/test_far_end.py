@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from appliance.media_tier import MediaTier
+from appliance.linecard import LineCard
 from drivers.base import CardDescription
 from drivers.hal import EventType, FarError
 from drivers.sim import SimCard
-from dsp.media import lib
+from dsp.scheduler import lib
 
 PEER = Path(__file__).resolve().parent / "peers" / "far_phone.py"
 PHONE = 1          # FXS port the peer plays
@@ -27,7 +27,7 @@ Call = tuple[list[tuple[int, int, int, int]], dict[str, float], list[str], bytes
 
 def run_call(tmp_path: Path, digits: str, bad: str | None = None) -> Call:
     sock = tmp_path / "sim.sock"
-    tier = MediaTier("sim", CardDescription(ports=("fxo", "fxs", "fxs", "fxs"), k=4), zone="cn", far_socket=sock)
+    tier = LineCard("sim", CardDescription(ports=("fxo", "fxs", "fxs", "fxs"), k=4), zone="cn", far_socket=sock)
     args = [sys.executable, str(PEER), str(sock), str(PHONE), digits] + (["--bad", bad] if bad else [])
     # The peer must not see this project: it uses the standard library and the framing document only.
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -41,15 +41,15 @@ def run_call(tmp_path: Path, digits: str, bad: str | None = None) -> Call:
         card = tier.card
         assert isinstance(card, SimCard)
         card.far.listen(OTHER)
-        tier.media.play(OTHER, prompt.tobytes())
+        tier.sched.play(OTHER, prompt.tobytes())
         for _ in range(200):
             for ev in tier.step(40):
                 log.append((ev.tick, ev.chan, ev.type, ev.value))
                 if ev.chan == PHONE and ev.type == EventType.HOOK_OFF:
-                    tier.media.tone(PHONE, "cn", "dial")
-                    tier.media.detect_dtmf(PHONE)
+                    tier.sched.tone(PHONE, "cn", "dial")
+                    tier.sched.detect_dtmf(PHONE)
                 elif ev.chan == PHONE and ev.type == EventType.DTMF_DOWN:
-                    tier.media.stop_tone(PHONE)
+                    tier.sched.stop_tone(PHONE)
                 elif ev.chan == PHONE and ev.type == EventType.DTMF:
                     got_digits.append(chr(ev.value))
             other_heard += card.far.read(OTHER)
@@ -101,7 +101,7 @@ def test_the_lockstep_run_repeats_tick_for_tick(tmp_path: Path) -> None:
 def test_a_bad_block_is_refused_logged_and_closed_without_disturbing_others(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, bad: str, code: int, reason: str
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="cicbox.media")
+    caplog.set_level(logging.WARNING, logger="cicbox.sched")
     log, _, _, other_heard = run_call(tmp_path, "1", bad=bad)
     errors = [(t, v) for t, _, typ, v in log if typ == EventType.FAR_ERROR]
     assert [v for _, v in errors] == [code]

@@ -14,9 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "_cffi_src"))
 from common import CFLAGS  # type: ignore[import-not-found]  # noqa: E402
 
-TICK_SOURCES = sorted((ROOT / "dsp" / "src" / "tick").glob("*.c")) + sorted(
-    (ROOT / "drivers" / "src" / "tick").glob("*.c")
-)
+TICK_DIRS = ("dsp/src/tick", "dsp/sched/src/tick", "drivers/src/tick")
+TICK_SOURCES = [p for d in TICK_DIRS for p in sorted((ROOT / d).glob("*.c"))]
 FORBIDDEN = ("malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign", "mmap")
 FORBIDDEN_PREFIX = ("pthread_mutex_", "pthread_cond_", "pthread_rwlock_", "Py", "_Py", "sem_")
 FORBIDDEN_STDIO = ("printf", "fprintf", "puts", "fputs", "fwrite", "fopen", "__printf_chk", "__fprintf_chk")
@@ -24,14 +23,15 @@ FORBIDDEN_STDIO = ("printf", "fprintf", "puts", "fputs", "fwrite", "fopen", "__p
 
 def test_there_is_per_tick_code() -> None:
     names = {p.name for p in TICK_SOURCES}
-    assert {"media_tick.c", "ring_tick.c", "sim_tick.c"} <= names
+    assert {"sched_tick.c", "mix_tick.c", "ring_tick.c", "sim_tick.c"} <= names
     assert len(names) >= 8   # every kernel keeps its tick in its own object
 
 
 @pytest.mark.parametrize("src", TICK_SOURCES, ids=lambda p: p.name)
 def test_tick_object_has_no_allocation_lock_or_python(src: Path, tmp_path: Path) -> None:
     obj = tmp_path / (src.stem + ".o")
-    incs = [f"-I{ROOT / d}" for d in ("dsp/include", "dsp/src", "drivers/include", "drivers/src")]
+    incs = [f"-I{ROOT / d}" for d in ("include", "dsp/include", "dsp/src", "dsp/sched/include", "dsp/sched/src",
+                                      "drivers/include", "drivers/src")]
     incs.append(f"-I{sysconfig.get_paths()['include']}")
     subprocess.run(["gcc", "-c", "-fPIC", *CFLAGS, *incs, str(src), "-o", str(obj)], check=True)
     undefined = subprocess.run(["nm", "-u", str(obj)], check=True, capture_output=True, text=True).stdout

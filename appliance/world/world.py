@@ -11,8 +11,8 @@ import numpy as np
 
 from drivers.hal import EventType
 from drivers.sim import SimCard
-from dsp import media as dsp_media
-from dsp.media import Media
+from dsp import scheduler as dsp_sched
+from dsp.scheduler import Scheduler
 from e1t1 import callerid
 
 log = logging.getLogger("cicbox.world")
@@ -105,7 +105,7 @@ class World:
         self.zone = zone
         self.keep_audio = keep_audio
         self.card: SimCard | None = None
-        self.fm: Media | None = None
+        self.fm: Scheduler | None = None
         self.nports = 0
         self._pending_rx: dict[int, bytes] = {}
         self._ringing: dict[int, Caller] = {}    # trunk -> caller being rung
@@ -126,7 +126,7 @@ class World:
         self.nports = len(engine.desc.ports)
         self.period = engine.period_ms
         self.kinds = list(engine.desc.ports)
-        self.fm = Media(max(1, self.nports), self.law, ev_capacity=1 << 15)
+        self.fm = Scheduler(max(1, self.nports), self.law)
         for c in range(self.nports):
             card.far.listen(c)
             if self.kinds[c] == "fxs":
@@ -227,7 +227,7 @@ class World:
     def _start_ring(self, c: Caller, at: int) -> None:
         assert self.card is not None and self.fm is not None
         self._ringing[c.trunk] = c
-        on, off, _, _ = dsp_media.ring_cadence(self.zone)
+        on, off, _, _ = dsp_sched.ring_cadence(self.zone)
         when = at
         if c.cid == "dtmf" and c.ani:
             # DTMF caller ID before the first ring

@@ -1,6 +1,6 @@
 /*
  * cb_hal.h - the card HAL: the one C interface between a card backend and the
- * media tier.
+ * channel scheduler.
  *
  * A card moves blocks of k ticks. One tick is 1 ms: 8 G.711 octets per channel
  * each way. Channels are numbered 0..nchan-1: analog ports first (in the order
@@ -10,8 +10,15 @@
  * [c * ticks * CB_TICK_SAMPLES + t * CB_TICK_SAMPLES + s], as a DAHDI channel
  * read of ticks*8 octets would give it.
  *
- * Records crossing the HAL (commands in, events out) are fixed-size and carry
- * no pointers owned by the card: they can sit in lock-free rings.
+ * The records crossing the HAL (commands in, events out), their kinds and the
+ * status codes are those of the neutral header cb_records.h. Events a block
+ * produces are handed back as heads without payload; frames (the D-channel,
+ * later) come through the optional HDLC operations.
+ *
+ * Operations are marked Req (every backend has it) or Opt (may be NULL; the
+ * cb_card_* dispatchers then answer CB_ERR_NOTSUP), and a backend declares
+ * what it has in its capability bits, so callers test a bit instead of
+ * catching "not supported".
  *
  * Between CDEF BEGIN and CDEF END this header is also the cffi cdef.
  */
@@ -19,129 +26,63 @@
 #define CB_HAL_H
 
 #include <stdint.h>
+#include "cb_records.h"
 
 /* CDEF BEGIN */
-#define CB_TICK_SAMPLES 8   /* samples (octets) per channel per 1 ms tick */
-#define CB_MAX_BLOCK_TICKS 20  /* largest block: 20 ticks, one DAHDI read of 160 octets */
-
-/* Line laws. */
-enum cb_law {
-    CB_LAW_ALAW = 0,
-    CB_LAW_ULAW = 1
+/* Capability bits (cb_card_t.caps). */
+enum cb_card_caps {
+    CB_CAP_FAR_END = 1,     /* a far side other programs can play (the sim card's socket) */
+    CB_CAP_LINE_LEVELS = 2, /* hook, ringing, battery and polarity readable as levels */
+    CB_CAP_SPAN_CONFIG = 4, /* framing and line coding of a span can be set */
+    CB_CAP_SPAN_STATUS = 8, /* alarms and error counters of a span can be read */
+    CB_CAP_ABCD = 16,       /* CAS ABCD signalling bits per timeslot */
+    CB_CAP_HDLC = 32        /* HDLC framing of a timeslot (an ISDN D-channel) */
 };
 
-/* Event types (cb_event_t.type). Card events are below 0x100, DSP events
- * from 0x100 on. */
-enum cb_event_type {
-    CB_EV_NONE = 0,
-    CB_EV_HOOK_OFF = 1,     /* FXS port: the phone went off hook (value unused) */
-    CB_EV_HOOK_ON = 2,      /* FXS port: on hook longer than the flash window; tick = when it went on hook */
-    CB_EV_FLASH = 3,        /* FXS port: on hook inside the flash window, then off hook; extra = on-hook ms */
-    CB_EV_RING_ON = 4,      /* FXO port: ringing voltage started */
-    CB_EV_RING_OFF = 5,     /* FXO port: ringing voltage stopped */
-    CB_EV_BATTERY = 6,      /* FXO port: value 1 battery present, 0 battery lost */
-    CB_EV_POLARITY = 7,     /* FXO port: polarity reversed; value = new polarity (0 normal, 1 reversed) */
-    CB_EV_FAR_ERROR = 8,    /* far end refused: value = cb_far_error code, extra = detail */
-    CB_EV_FAR_UP = 9,       /* far-end peer attached: value = number of channels claimed */
-    CB_EV_FAR_DOWN = 10,    /* far-end peer detached (closed or refused) */
-    CB_EV_FAR_LATE = 11,    /* realtime: far-end answer late, block filled with idle; value = late count */
-    CB_EV_CMD_DONE = 12,    /* card command acknowledged: value = op, extra = status */
-
-    CB_EV_DTMF = 0x100,     /* digit detected (key up): value = ASCII digit, extra = duration in ms */
-    CB_EV_DTMF_DOWN = 0x101,/* digit key down: value = ASCII digit */
-    CB_EV_FSK_BYTE = 0x102, /* FSK receiver: value = received byte */
-    CB_EV_FSK_CARRIER = 0x103, /* FSK receiver: value 1 carrier up, 0 carrier down */
-    CB_EV_FSK_TX_DONE = 0x104, /* FSK transmitter finished its message */
-    CB_EV_DTMF_TX_DONE = 0x105,/* DTMF generator finished its digit string */
-    CB_EV_TONE_DONE = 0x106,/* a tone that plays once finished */
-    CB_EV_PLAY_DONE = 0x107,/* prompt player reached the end; value = samples played */
-    CB_EV_BUSY = 0x108,     /* busy-cadence detector: value = cadences counted */
-    CB_EV_MEDIA_ERROR = 0x109 /* a media command failed: value = op, extra = cb_status code */
+/* Span framing and line coding (cb_span_config_t). */
+enum cb_framing {
+    CB_FRAMING_E1_G704 = 0,     /* E1 double frame (G.704) */
+    CB_FRAMING_E1_CRC4 = 1,     /* E1 CRC-4 multiframe */
+    CB_FRAMING_T1_D4 = 2,       /* T1 superframe */
+    CB_FRAMING_T1_ESF = 3       /* T1 extended superframe */
 };
 
-/* Far-end refusal reasons (CB_EV_FAR_ERROR value). */
-enum cb_far_error {
-    CB_FAR_OK = 0,
-    CB_FAR_SHORT = 1,       /* connection closed or short read inside a message */
-    CB_FAR_BAD_TYPE = 2,    /* unknown message type */
-    CB_FAR_BAD_LENGTH = 3,  /* length does not match the block's shape */
-    CB_FAR_BAD_SEQUENCE = 4,/* sequence number is not the one expected */
-    CB_FAR_BAD_TICK = 5,    /* first tick is not the block's first tick */
-    CB_FAR_BAD_EVENT = 6,   /* an event names an unknown channel or type */
-    CB_FAR_IO = 7           /* a socket error (errno in extra) */
+enum cb_line_coding {
+    CB_CODING_HDB3 = 0,
+    CB_CODING_AMI = 1,
+    CB_CODING_B8ZS = 2
 };
 
-/* Command ops (cb_cmd_t.op). Card commands are below 0x100, media commands
- * from 0x100 on. */
-enum cb_cmd_op {
-    CB_CMD_NONE = 0,
-    /* FXS port (we are the exchange, a phone on the far side) */
-    CB_CMD_RING = 1,        /* a,b,c,d = on,off,on,off ms of the cadence (c=d=0: one pair); repeats */
-    CB_CMD_RING_STOP = 2,
-    CB_CMD_BATTERY = 3,     /* a = 1 battery on, 0 battery off (open loop) */
-    CB_CMD_POLARITY = 4,    /* a = 0 normal, 1 reversed */
-    /* FXO port (we are a phone line on an exchange) */
-    CB_CMD_HOOK = 5,        /* a = 1 off hook (seize/answer), 0 on hook */
-    CB_CMD_FLASH = 6,       /* a = flash duration ms */
-    /* far end */
-    CB_CMD_FAR_ATTACH = 7,  /* a = fd of a peer that said HELLO; ptr = uint16_t[] channels, b = count */
-    CB_CMD_FAR_DETACH = 8,
-
-    /* media commands */
-    CB_CMD_LAW = 0x100,     /* a = cb_law of the channel */
-    CB_CMD_BRIDGE = 0x101,  /* bridge chan with a (two-party, both ways) */
-    CB_CMD_UNBRIDGE = 0x102,/* undo the bridge chan is in */
-    CB_CMD_TONE = 0x103,    /* a = cb_tone id of the channel's zone (b = zone); -1 stops */
-    CB_CMD_DTMF_TX = 0x104, /* ptr = NUL-terminated digits, owned by the caller until DTMF_TX_DONE; a = on ms, b = off ms, c = high group, d = low group level in cdB (dBm0 x 100) */
-    CB_CMD_FSK_TX = 0x105,  /* ptr = bytes, a = length, b = cb_fsk_standard, c = seizure bits | mark bits << 16, d = level cdB (dBm0 x 100) */
-    CB_CMD_PLAY = 0x106,    /* ptr = int16 linear samples, a = count; owned by the caller until PLAY_DONE */
-    CB_CMD_STOP_PLAY = 0x107,
-    CB_CMD_DETECT = 0x108,  /* a = bit set of cb_detect to enable on chan (0 disables all) */
-    CB_CMD_FSK_RX = 0x109,  /* a = cb_fsk_standard to receive with, -1 off */
-    CB_CMD_BUSY_DETECT = 0x10A, /* a = on ms, b = off ms, c = cadences to count (0 = off) */
-    CB_CMD_SILENCE = 0x10B  /* stop every generator on chan */
+/* Span alarm bits (cb_span_status_t.alarms). */
+enum cb_span_alarm {
+    CB_ALARM_LOS = 1,       /* loss of signal */
+    CB_ALARM_LOF = 2,       /* loss of frame alignment (red) */
+    CB_ALARM_AIS = 4,       /* all ones from upstream (blue) */
+    CB_ALARM_RAI = 8        /* remote alarm indication (yellow) */
 };
 
-/* Detector bits for CB_CMD_DETECT. */
-enum cb_detect {
-    CB_DETECT_DTMF = 1
-};
+typedef struct cb_span_config {
+    int32_t framing;        /* enum cb_framing */
+    int32_t coding;         /* enum cb_line_coding */
+    int32_t sync_priority;  /* 0 = never a clock source, 1 = first choice, ... */
+    int32_t reserved;
+} cb_span_config_t;
 
-/* One event out of the media tier. */
-typedef struct cb_event {
-    uint64_t tick;      /* media tick at which it happened */
-    uint16_t chan;      /* channel index */
-    uint16_t type;      /* enum cb_event_type */
-    int32_t value;      /* type-specific */
-    int32_t extra;      /* type-specific */
+typedef struct cb_span_status {
+    uint32_t alarms;        /* enum cb_span_alarm bits */
     uint32_t reserved;
-} cb_event_t;
+    uint64_t bpv;           /* bipolar violations (line code errors) */
+    uint64_t crc_errors;    /* CRC-4 / CRC-6 errors */
+    uint64_t fas_errors;    /* frame alignment signal errors */
+    uint64_t slips;         /* controlled slips */
+} cb_span_status_t;
 
-/* One command into the media tier. */
-typedef struct cb_cmd {
-    uint16_t op;        /* enum cb_cmd_op */
-    uint16_t chan;      /* channel index */
-    int32_t a, b, c, d; /* op-specific */
-    uint64_t ptr;       /* op-specific address, owned by the sender */
-} cb_cmd_t;
-
-/* Channel kinds reported by a card. */
-enum cb_chan_kind {
-    CB_CHAN_FXO = 0,    /* analog trunk port: an exchange on the far side */
-    CB_CHAN_FXS = 1,    /* analog phone port: a phone on the far side */
-    CB_CHAN_TS = 2      /* a timeslot of an E1/T1 span */
-};
-
-/* Status codes of the HAL and the media tier. 0 is success. */
-enum cb_status {
-    CB_OK = 0,
-    CB_ERR_NOMEM = -1,
-    CB_ERR_INVALID = -2,    /* an argument out of range */
-    CB_ERR_FULL = -3,       /* a ring is full */
-    CB_ERR_STATE = -4,      /* not permitted in the current state */
-    CB_ERR_IO = -5,         /* an OS call failed */
-    CB_ERR_NODEV = -6,      /* no such device */
-    CB_ERR_PERM = -7        /* not permitted by the OS */
+/* Line level bits (cb_card_line_levels). */
+enum cb_line_level {
+    CB_LEVEL_OFF_HOOK = 1,  /* FXS: the phone is off hook (as reported: after the flash window); FXO: we are */
+    CB_LEVEL_RINGING = 2,   /* FXS: we ring the phone; FXO: ringing voltage from the exchange */
+    CB_LEVEL_BATTERY = 4,   /* battery present */
+    CB_LEVEL_REVERSED = 8   /* polarity reversed */
 };
 
 typedef struct cb_card cb_card_t;
@@ -163,6 +104,22 @@ typedef struct cb_card_ops {
     int (*command)(cb_card_t *card, const cb_cmd_t *cmd);
     /* Opt: leave realtime (close devices); NULL if nothing to do. */
     void (*stop)(cb_card_t *card);
+    /* Opt (CB_CAP_LINE_LEVELS): the current line level bits (enum cb_line_level)
+     * of channels 0..n-1 into out; returns n or a negative cb_status. */
+    int (*line_levels)(cb_card_t *card, uint8_t *out, int n);
+    /* Opt (CB_CAP_SPAN_CONFIG): set a span's framing, line coding and sync priority. */
+    int (*span_config)(cb_card_t *card, int span, const cb_span_config_t *cfg);
+    /* Opt (CB_CAP_SPAN_STATUS): a span's alarms and error counters. */
+    int (*span_status)(cb_card_t *card, int span, cb_span_status_t *out);
+    /* Opt (CB_CAP_ABCD): set the ABCD bits a timeslot transmits (low 4 bits). */
+    int (*abcd_set)(cb_card_t *card, int chan, int bits);
+    /* Opt (CB_CAP_ABCD): the ABCD bits a timeslot receives (low 4 bits), or a negative cb_status. */
+    int (*abcd_get)(cb_card_t *card, int chan);
+    /* Opt (CB_CAP_HDLC): queue one frame (without FCS) for HDLC transmission on a timeslot. */
+    int (*hdlc_send)(cb_card_t *card, int chan, const uint8_t *frame, int len);
+    /* Opt (CB_CAP_HDLC): take one received frame (FCS checked and removed) of a timeslot;
+     * returns its length, 0 if none, or a negative cb_status. */
+    int (*hdlc_recv)(cb_card_t *card, int chan, uint8_t *frame, int max);
 } cb_card_ops_t;
 
 /* The head every card object starts with. */
@@ -170,7 +127,9 @@ struct cb_card {
     const cb_card_ops_t *ops;
     int nchan;
     int ticks_per_block;  /* k */
+    uint32_t caps;        /* enum cb_card_caps */
 };
+
 /* CDEF END */
 
 #endif

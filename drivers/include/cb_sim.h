@@ -60,6 +60,9 @@ int cb_sim_nchan(const cb_sim_t *sim);
 int cb_sim_chan_kind(const cb_sim_t *sim, int chan);
 /*! \brief The next tick the card will exchange. */
 uint64_t cb_sim_tick(const cb_sim_t *sim);
+/*! \brief Start the card's clock at `tick` (before its first block: tests of long uptimes).
+    \return CB_OK, or CB_ERR_STATE once a block was exchanged. */
+int cb_sim_set_tick(cb_sim_t *sim, uint64_t tick);
 
 /*! \brief Exchange one block directly (a card without the media tier: tests, tools).
     Same contract as cb_card_ops_t.exchange. */

@@ -38,6 +38,7 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->head.ops = &cb_sim_ops;
     s->head.nchan = nchan;
     s->head.ticks_per_block = k;
+    s->head.caps = CB_CAP_FAR_END;
     s->nports = nports;
     s->nspans = nspans;
     s->law = law;
@@ -149,6 +150,14 @@ int cb_sim_chan_kind(const cb_sim_t *s, int chan)
 uint64_t cb_sim_tick(const cb_sim_t *s)
 {
     return s->tick;
+}
+
+int cb_sim_set_tick(cb_sim_t *s, uint64_t tick)
+{
+    if (s->stats.blocks != 0)
+        return CB_ERR_STATE;
+    s->tick = tick;
+    return CB_OK;
 }
 
 int cb_sim_far_write(cb_sim_t *s, int chan, const uint8_t *octets, int n)

@@ -28,7 +28,7 @@
 #define CB_BUSY_H
 
 #include <stdint.h>
-#include "cb_hal.h"
+#include "cb_records.h"
 #include "cb_ring.h"
 
 /* CDEF BEGIN */

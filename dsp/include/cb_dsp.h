@@ -11,7 +11,7 @@
 #ifndef CB_DSP_H
 #define CB_DSP_H
 
-#include "cb_hal.h"
+#include "cb_records.h"
 #include "cb_ring.h"
 
 /* Hot per-tick loops are compiled for the baseline x86-64 and for x86-64-v3

@@ -27,7 +27,7 @@
 #define CB_DTMF_H
 
 #include <stdint.h>
-#include "cb_hal.h"
+#include "cb_records.h"
 #include "cb_ring.h"
 
 /* CDEF BEGIN */

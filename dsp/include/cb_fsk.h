@@ -23,7 +23,7 @@
 #define CB_FSK_H
 
 #include <stdint.h>
-#include "cb_hal.h"
+#include "cb_records.h"
 #include "cb_ring.h"
 
 /* CDEF BEGIN */

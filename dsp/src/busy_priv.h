@@ -18,6 +18,8 @@ enum busy_mode {
     BUSY_FIRED = 2      /* reported; quiet until restarted */
 };
 
+#define BUSY_RUN_MAX (4 * CB_BUSY_MAX_MS)  /* ms: longer than any on or off time plus tolerance */
+
 struct cb_busy_det {
     int n;                  /* channels */
     int nlive;              /* channels in BUSY_LIVE */

@@ -2,27 +2,30 @@
 #include <stdlib.h>
 #include "cb_ring.h"
 
-cb_ring_t *cb_ring_init(uint32_t capacity, uint32_t elem)
+cb_ring_t *cb_ring_init(uint32_t octets)
 {
-    if (elem == 0 || capacity > (1U << 24))
+    if (octets > (1U << 28))
         return NULL;
-    uint32_t cap = 2;
-    while (cap < capacity)
+    uint32_t cap = 1024;
+    while (cap < octets)
         cap <<= 1;
     cb_ring_t *r = aligned_alloc(64, (sizeof(*r) + 63U) & ~(size_t) 63U);
     if (r == NULL)
         return NULL;
     memset(r, 0, sizeof(*r));
-    r->buf = calloc(cap, elem);
+    r->buf = calloc(cap, 1);
     if (r->buf == NULL) {
         free(r);
         return NULL;
     }
     r->mask = cap - 1;
-    r->elem = elem;
     atomic_init(&r->head, 0);
     atomic_init(&r->tail, 0);
+    atomic_init(&r->records_in, 0);
+    atomic_init(&r->records_out, 0);
     atomic_init(&r->dropped, 0);
+    for (int i = 0; i < CB_KIND_SLOTS; i++)
+        atomic_init(&r->dropped_kind[i], 0);
     return r;
 }
 

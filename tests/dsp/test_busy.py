@@ -32,14 +32,14 @@ def detect(signals: list[np.ndarray[Any, Any]], cadences: list[tuple[int, int, i
     for c, x in enumerate(signals):
         amp[: len(x) // 8, :, c] = x[: (len(x) // 8) * 8].reshape(-1, 8)
     det = lib.cb_busy_det_init(n)
-    ring = lib.cb_ring_init(256, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(256 * 32)
     for c, (on, off, count) in enumerate(cadences):
         assert lib.cb_busy_det_start(det, c, on, off, count) == lib.CB_OK
     p = ffi.cast("int16_t *", ffi.from_buffer("int16_t[]", amp))
     for t in range(ticks):
         lib.cb_busy_det_tick(det, p + t * 8 * n, ring, t)
     buf = ffi.new("cb_event_t[]", 256)
-    k = lib.cb_ring_pop(ring, buf, 256)
+    k = lib.cb_ring_pop_events(ring, buf, 256)
     lib.cb_ring_free(ring)
     lib.cb_busy_det_free(det)
     return [(e.tick, e.chan, e.type, e.value, e.extra) for e in buf[0:k]]
@@ -171,7 +171,7 @@ def test_reports_once_then_quiet_until_restarted() -> None:
     assert len(events) == 1
     # A restart counts from scratch (and reports again).
     det = lib.cb_busy_det_init(1)
-    ring = lib.cb_ring_init(16, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(16 * 32)
     assert lib.cb_busy_det_start(det, 0, on, off, 3) == lib.CB_OK
     p = ffi.cast("int16_t *", ffi.from_buffer("int16_t[]", x))
     ticks = len(x) // 8

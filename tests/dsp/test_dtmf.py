@@ -25,10 +25,10 @@ def ours(x: Any) -> list[tuple[int, int, str, int]]:
     x = np.clip(np.round(x), -32768, 32767).astype(np.int16)
     x = np.concatenate([x, np.zeros((-len(x)) % 8, dtype=np.int16)])
     s = lib.cb_dtmf_rx_init(1)
-    ring = lib.cb_ring_init(8192, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(8192 * 32)
     lib.cb_dtmf_rx_feed(s, ffi.from_buffer("int16_t[]", x), len(x), ring, 0)
     ev = ffi.new("cb_event_t[8192]")
-    n = lib.cb_ring_pop(ring, ev, 8192)
+    n = lib.cb_ring_pop_events(ring, ev, 8192)
     lib.cb_dtmf_rx_free(s)
     lib.cb_ring_free(ring)
     return [(int(e.tick), int(e.type), chr(e.value), int(e.extra)) for e in ev[0:n]]
@@ -181,7 +181,7 @@ def test_spandsp_generator_read_by_ours() -> None:
 
 def our_tx(digits: str, on: int = 50, off: int = 55, hi: int = -1000, lo: int = -1000) -> Any:
     s = lib.cb_dtmf_tx_init(1)
-    ring = lib.cb_ring_init(64, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(64 * 32)
     buf = ffi.new("char[]", digits.encode())
     assert lib.cb_dtmf_tx_start(s, 0, buf, on, off, hi, lo) == 0
     acc = ffi.new("int32_t[8]")
@@ -193,7 +193,7 @@ def our_tx(digits: str, on: int = 50, off: int = 55, hi: int = -1000, lo: int = 
         out += list(acc)
         t += 1
     ev = ffi.new("cb_event_t[4]")
-    n = lib.cb_ring_pop(ring, ev, 4)
+    n = lib.cb_ring_pop_events(ring, ev, 4)
     done = [(int(e.tick), int(e.value)) for e in ev[0:n] if e.type == lib.CB_EV_DTMF_TX_DONE]
     lib.cb_dtmf_tx_free(s)
     lib.cb_ring_free(ring)
@@ -218,7 +218,7 @@ def test_our_generator_read_by_spandsp_and_exact() -> None:
 def test_bank_channels_are_independent() -> None:
     n = 5
     s = lib.cb_dtmf_rx_init(n)
-    ring = lib.cb_ring_init(1024, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(1024 * 32)
     lib.cb_dtmf_rx_enable(s, 4, 0)
     sig = np.zeros((n, 8000))
     for c in range(n):
@@ -227,7 +227,8 @@ def test_bank_channels_are_independent() -> None:
     x = np.ascontiguousarray(np.clip(sig, -32768, 32767).astype(np.int16).reshape(n, -1, 8).transpose(1, 2, 0))
     lib.cb_dtmf_rx_bench(s, ffi.from_buffer("int16_t[]", x), 1000, ring, 0)
     ev = ffi.new("cb_event_t[1024]")
-    got = [(int(e.chan), chr(e.value)) for e in ev[0:lib.cb_ring_pop(ring, ev, 1024)] if e.type == lib.CB_EV_DTMF]
+    n = lib.cb_ring_pop_events(ring, ev, 1024)
+    got = [(int(e.chan), chr(e.value)) for e in ev[0:n] if e.type == lib.CB_EV_DTMF]
     lib.cb_dtmf_rx_free(s)
     lib.cb_ring_free(ring)
     assert sorted(got) == sorted([(c, d) for c in range(4) for d in ("0123"[c], "#")])

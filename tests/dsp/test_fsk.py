@@ -22,7 +22,7 @@ MARK_SPACE = {"bell202": (1200, 2200), "v23": (1300, 2100)}
 def our_tx(data: bytes, std: str, seizure: int = 300, marks: int = 180, level_cdb: int = -1350,
            tail_ms: int = 50) -> tuple[Any, list[tuple[int, int, int]]]:
     tx = lib.cb_fsk_tx_init(1)
-    ring = lib.cb_ring_init(64, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(64 * 32)
     buf = ffi.new("uint8_t[]", data)
     assert lib.cb_fsk_tx_start(tx, 0, STD[std], buf, len(data), seizure, marks, level_cdb) == 0
     acc = ffi.new("int32_t[8]")
@@ -36,7 +36,7 @@ def our_tx(data: bytes, std: str, seizure: int = 300, marks: int = 180, level_cd
         ffi.memmove(acc, b"\0" * 32, 32)
         lib.cb_fsk_tx_tick(tx, acc, ring, t)
         out += list(acc)
-        n = lib.cb_ring_pop(ring, ev, 64)
+        n = lib.cb_ring_pop_events(ring, ev, 64)
         events += [(int(e.tick), int(e.type), int(e.value)) for e in ev[0:n]]
         t += 1
     lib.cb_fsk_tx_free(tx)
@@ -48,11 +48,11 @@ def our_rx(samples: Any, std: str) -> bytes:
     x = np.clip(np.round(samples), -32768, 32767).astype(np.int16)
     x = np.concatenate([x, np.zeros((-len(x)) % 8, dtype=np.int16)])
     rx = lib.cb_fsk_rx_init(1)
-    ring = lib.cb_ring_init(1 << 14, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init((1 << 14) * 32)
     assert lib.cb_fsk_rx_start(rx, 0, STD[std]) == 0
     assert lib.cb_fsk_rx_feed(rx, ffi.from_buffer("int16_t[]", x), len(x), ring, 0) == len(x) // 8
     ev = ffi.new("cb_event_t[]", 1 << 14)
-    n = lib.cb_ring_pop(ring, ev, 1 << 14)
+    n = lib.cb_ring_pop_events(ring, ev, 1 << 14)
     lib.cb_fsk_rx_free(rx)
     lib.cb_ring_free(ring)
     return bytes(int(e.value) for e in ev[0:n] if e.type == lib.CB_EV_FSK_BYTE)
@@ -133,7 +133,7 @@ def test_transmitter_frequencies_phase_and_done_event(std: str) -> None:
 def test_a_channel_not_started_is_silent_and_emits_nothing() -> None:
     rx = lib.cb_fsk_rx_init(3)
     tx = lib.cb_fsk_tx_init(3)
-    ring = lib.cb_ring_init(64, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(64 * 32)
     x, _ = our_tx(encode_mdmf(CallerId(number="123", month=1, day=1, hour=0, minute=0)), "bell202")
     amp = ffi.new("int16_t[24]")
     acc = ffi.new("int32_t[24]")
@@ -160,10 +160,10 @@ def test_spandsp_dtmf_clip_read_by_our_dtmf_detector() -> None:
     x = np.frombuffer(sffi.buffer(out, 2 * n), dtype=np.int16)
     x = np.concatenate([x, np.zeros((-len(x)) % 8 + 800, dtype=np.int16)])
     rx = lib.cb_dtmf_rx_init(1)
-    ring = lib.cb_ring_init(256, ffi.sizeof("cb_event_t"))
+    ring = lib.cb_ring_init(256 * 32)
     lib.cb_dtmf_rx_feed(rx, ffi.from_buffer("int16_t[]", x), len(x), ring, 0)
     ev = ffi.new("cb_event_t[256]")
-    got = "".join(chr(e.value) for e in ev[0:lib.cb_ring_pop(ring, ev, 256)] if e.type == lib.CB_EV_DTMF)
+    got = "".join(chr(e.value) for e in ev[0:lib.cb_ring_pop_events(ring, ev, 256)] if e.type == lib.CB_EV_DTMF)
     lib.cb_dtmf_rx_free(rx)
     lib.cb_ring_free(ring)
     assert decode_dtmf_clip(got) == CallerId(number="13800138000")

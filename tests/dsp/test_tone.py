@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from dsp import media as dsp_media
+from dsp import scheduler as dsp_sched
 from dsp._binding import load
 from tests.peers._spandsp import ffi as sffi
 from tests.peers._spandsp import lib as slib
@@ -19,7 +19,7 @@ ffi, lib = load()
 
 RATE = 8000
 ZONES = {"cn": lib.CB_ZONE_CN, "us": lib.CB_ZONE_US, "de": lib.CB_ZONE_DE}
-TONES = dsp_media.TONES
+TONES = dsp_sched.TONES
 PAIRS = [(z, t) for z in ZONES for t in TONES]
 LEVEL_DBM0 = -10.0  # each component (line-signals.md: supervisory tones at -10 dBm0)
 FULL_SCALE_DBM0 = 3.14  # peak 32768 sine, A-law
@@ -57,12 +57,12 @@ def timeline(segs: list[Seg], rep: int, total_ms: int) -> Iterator[tuple[int, Se
 
 class Ring:
     def __init__(self) -> None:
-        self.r = lib.cb_ring_init(1024, ffi.sizeof("cb_event_t"))
+        self.r = lib.cb_ring_init(1024 * 32)
         assert self.r != ffi.NULL
 
     def pop(self) -> list[tuple[int, int, int, int, int]]:
         buf = ffi.new("cb_event_t[]", 1024)
-        k = lib.cb_ring_pop(self.r, buf, 1024)
+        k = lib.cb_ring_pop_events(self.r, buf, 1024)
         return [(e.tick, e.chan, e.type, e.value, e.extra) for e in buf[0:k]]
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from appliance.config.loader import parse_config
 from appliance.config.store import ConfigStore
 from appliance.engine import Engine
 from appliance.world import Caller, PhoneScript, World
-from dsp.media import lib
+from dsp.scheduler import lib
 
 DEC = {
     "alaw": np.array([lib.cb_alaw2lin(a) for a in range(256)], dtype=np.int16),

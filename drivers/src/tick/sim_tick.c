@@ -20,7 +20,8 @@ static void put_ev(cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan
 {
     if (*nev >= ev_max)
         return;
-    ev[*nev] = (cb_event_t) {tick, (uint16_t) chan, (uint16_t) type, value, extra, 0};
+    ev[*nev] = (cb_event_t) {.tick = tick, .chan = (uint16_t) chan, .type = (uint16_t) type, .value = value,
+                             .extra = extra};
     (*nev)++;
 }
 
@@ -29,7 +30,8 @@ static void far_seen(cb_sim_t *s, uint64_t tick, int chan, int type, int value)
 {
     if (s->farq_head - s->farq_tail >= SIM_FARQ)
         s->farq_tail++;  /* keep the newest */
-    s->farq[s->farq_head++ % SIM_FARQ] = (cb_event_t) {tick, (uint16_t) chan, (uint16_t) type, value, 0, 0};
+    s->farq[s->farq_head++ % SIM_FARQ] = (cb_event_t) {.tick = tick, .chan = (uint16_t) chan,
+                                                       .type = (uint16_t) type, .value = value};
 }
 
 static int64_t ts_ns(const struct timespec *t)

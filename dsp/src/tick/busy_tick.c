@@ -58,7 +58,11 @@ void cb_busy_det_tick(cb_busy_det_t *s, const int16_t *amp, cb_ring_t *ev, uint6
         else
             now = (uint32_t) e > BUSY_ABS_ON && (uint32_t) e > (pk >> 2) && ((uint32_t) e >> 3) > fl;
         if (now == on) {
-            s->run[c]++;
+            /* Saturates: a state held longer than any cadence has broken the
+             * sequence already, and a counter of ms must not overflow in a
+             * silence of 24.8 days. */
+            if (s->run[c] < BUSY_RUN_MAX)
+                s->run[c]++;
             if (on && (uint32_t) e > s->seg_max[c])
                 s->seg_max[c] = (uint32_t) e;
             /* Longer than the cadence allows: the sequence is broken. */

@@ -18,23 +18,23 @@ from drivers.base import Card, CardDescription
 from drivers.errors import FarEndError
 from drivers.farend import FarEndServer, FarPeer
 from drivers.hal import FAR_ERROR_TEXT, CmdOp, EventType
-from dsp import media as dsp_media
-from dsp.media import Event, Media
+from dsp import scheduler as dsp_sched
+from dsp.scheduler import Event, Scheduler
 
-log = logging.getLogger("cicbox.media")
+log = logging.getLogger("cicbox.sched")
 
 
-class MediaTier:
+class LineCard:
     """The card named `backend` with the described ports and spans, and its media tier."""
 
     def __init__(self, backend: str, desc: CardDescription, zone: str = "cn",
                  far_socket: Path | None = None) -> None:
         self.desc = desc
         self.zone = zone
-        dsp_media.zone_id(zone)  # an unknown zone fails here, before any card is opened
+        dsp_sched.zone_id(zone)  # an unknown zone fails here, before any card is opened
         self.card: Card = drivers.open_card(backend, desc)
-        self.media = Media(len(self.card.channels), desc.law)
-        self.media.attach_card(self.card.handle)
+        self.sched = Scheduler(len(self.card.channels), desc.law)
+        self.sched.attach_card(self.card.handle)
         self.far_server: FarEndServer | None = None
         self._peer_channels: list[int] = []
         self._attach_buf: Any = None
@@ -46,16 +46,16 @@ class MediaTier:
 
     def step(self, ticks: int) -> list[Event]:
         """Virtual clock: run `ticks` ticks, then return the events they produced."""
-        self.media.step(ticks)
+        self.sched.step(ticks)
         return self.events()
 
     @property
     def tick(self) -> int:
-        return self.media.tick
+        return self.sched.tick
 
     def start_realtime(self, fifo_priority: int = 50) -> int:
         """Start the media thread on the realtime clock; logs what the OS allowed."""
-        flags = self.media.start(fifo_priority)
+        flags = self.sched.start(fifo_priority)
         self.realtime_flags = flags
         fifo = bool(flags & 2)
         locked = bool(flags & 4)
@@ -64,17 +64,17 @@ class MediaTier:
         if not locked:
             log.warning("memory not locked (mlockall not permitted here): page faults may delay ticks")
         log.info("media thread started (SCHED_FIFO %s, memory locked %s, ISA %s)",
-                 "yes" if fifo else "no", "yes" if locked else "no", dsp_media.isa())
+                 "yes" if fifo else "no", "yes" if locked else "no", dsp_sched.isa())
         return flags
 
     def stop_realtime(self) -> None:
-        self.media.stop()
+        self.sched.stop()
 
     # -- events ------------------------------------------------------------
 
     def events(self) -> list[Event]:
         """Take every waiting event; far-end refusals are logged with their reason."""
-        evs = self.media.events()
+        evs = self.sched.events()
         for ev in evs:
             if ev.type == EventType.FAR_ERROR:
                 text = FAR_ERROR_TEXT.get(ev.value, f"reason {ev.value}")
@@ -107,40 +107,40 @@ class MediaTier:
         chans = self.media_ffi_channels(peer.channels)
         self._peer_channels = list(peer.channels)
         self._attach_buf = chans
-        self.media.send(CmdOp.FAR_ATTACH, 0, peer.detach_fd(), len(peer.channels), ptr=chans)
+        self.sched.send(CmdOp.FAR_ATTACH, 0, peer.detach_fd(), len(peer.channels), ptr=chans)
         return peer
 
     @staticmethod
     def media_ffi_channels(channels: list[int]) -> Any:
-        return dsp_media.ffi.new("uint16_t[]", channels)
+        return dsp_sched.ffi.new("uint16_t[]", channels)
 
     # -- line commands -------------------------------------------------------
 
     def ring(self, chan: int, cadence: tuple[int, int, int, int] | None = None) -> None:
         """Ring the phone on FXS port `chan` with the zone's cadence (or the one given, ms)."""
-        on1, off1, on2, off2 = cadence or dsp_media.ring_cadence(self.zone)
-        self.media.send(CmdOp.RING, chan, on1, off1, on2, off2)
+        on1, off1, on2, off2 = cadence or dsp_sched.ring_cadence(self.zone)
+        self.sched.send(CmdOp.RING, chan, on1, off1, on2, off2)
 
     def ring_stop(self, chan: int) -> None:
-        self.media.send(CmdOp.RING_STOP, chan)
+        self.sched.send(CmdOp.RING_STOP, chan)
 
     def battery(self, chan: int, on: bool) -> None:
         """Feed (or remove: open loop) battery on FXS port `chan`."""
-        self.media.send(CmdOp.BATTERY, chan, int(on))
+        self.sched.send(CmdOp.BATTERY, chan, int(on))
 
     def polarity(self, chan: int, reversed_: bool) -> None:
-        self.media.send(CmdOp.POLARITY, chan, int(reversed_))
+        self.sched.send(CmdOp.POLARITY, chan, int(reversed_))
 
     def hook(self, chan: int, off_hook: bool) -> None:
         """Seize/answer (True) or release (False) FXO trunk `chan`."""
-        self.media.send(CmdOp.HOOK, chan, int(off_hook))
+        self.sched.send(CmdOp.HOOK, chan, int(off_hook))
 
     def flash(self, chan: int, ms: int = 750) -> None:
         """Hook flash on FXO trunk `chan` (DAHDI's default is 750 ms)."""
-        self.media.send(CmdOp.FLASH, chan, ms)
+        self.sched.send(CmdOp.FLASH, chan, ms)
 
     def close(self) -> None:
-        self.media.stop()
+        self.sched.stop()
         self.card.close()
         if self.far_server is not None:
             self.far_server.close()

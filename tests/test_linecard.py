@@ -8,13 +8,13 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from appliance.media_tier import MediaTier
+from appliance.linecard import LineCard
 from drivers.base import CardDescription
 from drivers.hal import EventType
 from drivers.sim import SimCard
-from dsp import media as dsp_media
+from dsp import scheduler as dsp_sched
 from dsp.errors import DspCommandError, RingFullError
-from dsp.media import Media, lib
+from dsp.scheduler import Scheduler, kind_slot, lib
 from tests import signals
 
 ENC = {
@@ -37,22 +37,22 @@ def decode(octets: bytes, law: str) -> np.ndarray:
 
 
 @pytest.fixture
-def tier() -> Iterator[MediaTier]:
-    t = MediaTier("sim", CardDescription(ports=("fxo", "fxs", "fxs", "fxs"), k=4), zone="cn")
+def tier() -> Iterator[LineCard]:
+    t = LineCard("sim", CardDescription(ports=("fxo", "fxs", "fxs", "fxs"), k=4), zone="cn")
     yield t
     t.close()
 
 
-def far(t: MediaTier) -> SimCard:
+def far(t: LineCard) -> SimCard:
     assert isinstance(t.card, SimCard)
     return t.card
 
 
 @pytest.mark.parametrize("zone", ["cn", "us", "de"])
 def test_ring_cadence_of_each_zone(zone: str) -> None:
-    t = MediaTier("sim", CardDescription(ports=("fxs",), k=4), zone=zone)
+    t = LineCard("sim", CardDescription(ports=("fxs",), k=4), zone=zone)
     try:
-        on1, off1, on2, off2 = dsp_media.ring_cadence(zone)
+        on1, off1, on2, off2 = dsp_sched.ring_cadence(zone)
         t.step(8)
         t.ring(0)
         start = t.tick
@@ -76,7 +76,7 @@ def test_ring_cadence_of_each_zone(zone: str) -> None:
         t.close()
 
 
-def test_line_events_reach_the_event_ring_with_their_ticks(tier: MediaTier) -> None:
+def test_line_events_reach_the_event_ring_with_their_ticks(tier: LineCard) -> None:
     f = far(tier).far
     f.hook(1, True, at_tick=17)
     f.hook(1, False, at_tick=300)
@@ -90,12 +90,12 @@ def test_line_events_reach_the_event_ring_with_their_ticks(tier: MediaTier) -> N
                    (900, 0, EventType.BATTERY), (950, 0, EventType.POLARITY)]
 
 
-def _bridge_run(tier: MediaTier, law_a: str, law_b: str) -> tuple[bytes, bytes, bytes, bytes]:
+def _bridge_run(tier: LineCard, law_a: str, law_b: str) -> tuple[bytes, bytes, bytes, bytes]:
     """Phone A (port 1) sends 1020 Hz, phone B (port 2) 587 Hz, bridged in the media tier."""
     f = far(tier).far
-    tier.media.set_law(1, law_a)
-    tier.media.set_law(2, law_b)
-    tier.media.bridge(1, 2)
+    tier.sched.set_law(1, law_a)
+    tier.sched.set_law(2, law_b)
+    tier.sched.bridge(1, 2)
     f.listen(1)
     f.listen(2)
     n = 8000
@@ -119,7 +119,7 @@ def _check_received(got: bytes, law: str, freq: float, other: float) -> None:
     assert signals.component_db(x, other, -10.0) < -50
 
 
-def test_bridged_phones_hear_each_other_bit_exact_on_one_law(tier: MediaTier) -> None:
+def test_bridged_phones_hear_each_other_bit_exact_on_one_law(tier: LineCard) -> None:
     sent_a, sent_b, got_a, got_b = _bridge_run(tier, "alaw", "alaw")
     _check_received(got_a, "alaw", 587, 1020)
     _check_received(got_b, "alaw", 1020, 587)
@@ -129,19 +129,19 @@ def test_bridged_phones_hear_each_other_bit_exact_on_one_law(tier: MediaTier) ->
     assert d_ab == 4 * 8  # one block of k = 4 ticks
 
 
-def test_bridged_phones_on_different_laws_are_transcoded(tier: MediaTier) -> None:
+def test_bridged_phones_on_different_laws_are_transcoded(tier: LineCard) -> None:
     _, _, got_a, got_b = _bridge_run(tier, "alaw", "ulaw")
     _check_received(got_a, "alaw", 587, 1020)
     _check_received(got_b, "ulaw", 1020, 587)
 
 
-def test_prompt_plays_bit_exact_and_reports_its_end(tier: MediaTier) -> None:
+def test_prompt_plays_bit_exact_and_reports_its_end(tier: LineCard) -> None:
     rng = np.random.default_rng(7)
     prompt = np.clip(rng.normal(0, 3000, 4000), -32768, 32767).astype(np.int16)
     f = far(tier).far
     f.listen(3)
     tier.step(4)
-    tier.media.play(3, prompt.tobytes())
+    tier.sched.play(3, prompt.tobytes())
     start = tier.tick
     evs = tier.step(600)
     done = [e for e in evs if e.type == EventType.PLAY_DONE]
@@ -153,49 +153,53 @@ def test_prompt_plays_bit_exact_and_reports_its_end(tier: MediaTier) -> None:
 
 
 def test_full_command_ring_fails_at_once_and_recovers() -> None:
-    m = Media(4, "alaw", cmd_capacity=4)
-    for _ in range(4):
-        m.detect_dtmf(0)
+    m = Scheduler(4, "alaw")
+    queued = 0
     with pytest.raises(RingFullError, match="command ring full"):
-        m.detect_dtmf(1)
-    m.process(0, 1, bytes([0xD5]) * 32)   # the tier takes the queued commands
+        while True:
+            m.detect_dtmf(queued % 4)
+            queued += 1
+    # A command record takes 40 octets of the ring: head 32, frame 8.
+    assert queued == lib.CB_SCHED_CMD_RING // 40
+    m.process(0, 1, bytes([0xD5]) * 32)   # the scheduler takes the queued commands
     m.detect_dtmf(1)                      # room again
 
 
-def test_full_event_ring_counts_drops() -> None:
-    card = SimCard(CardDescription(ports=("fxs",) * 4, k=1))
-    m = Media(4, "alaw", ev_capacity=8)
+def test_full_event_ring_counts_drops_per_kind() -> None:
+    card = SimCard(CardDescription(ports=("fxs",) * 12, k=1))
+    m = Scheduler(12, "alaw", ev_octets=1024)   # the smallest ring: 32 records of 32 octets
     m.attach_card(card.handle)
     try:
-        for c in range(4):   # per phone: off hook, a 400 ms flash, a hang-up: 12 events
+        for c in range(12):   # per phone: off hook, a 400 ms flash, a hang-up: 36 events
             card.far.hook(c, True, at_tick=1 + c)
             card.far.hook(c, False, at_tick=200 + c)
             card.far.hook(c, True, at_tick=600 + c)
             card.far.hook(c, False, at_tick=1000 + c)
         m.step(3000)
         evs = m.events()
-        assert [e.type for e in evs] == [EventType.HOOK_OFF] * 4 + [EventType.FLASH] * 4
+        assert [e.type for e in evs] == [EventType.HOOK_OFF] * 12 + [EventType.FLASH] * 12 + [EventType.HOOK_ON] * 8
         assert m.stats()["events_dropped"] == 4
+        assert m.dropped_by_kind() == {kind_slot(EventType.HOOK_ON): 4}
     finally:
         card.close()
 
 
-def test_bad_commands_are_refused_clearly(tier: MediaTier) -> None:
+def test_bad_commands_are_refused_clearly(tier: LineCard) -> None:
     with pytest.raises(DspCommandError, match="channel 9 out of range 0-3"):
-        tier.media.detect_dtmf(9)
+        tier.sched.detect_dtmf(9)
     with pytest.raises(DspCommandError, match="unknown tone 'howler'"):
-        tier.media.tone(1, "cn", "howler")
+        tier.sched.tone(1, "cn", "howler")
     with pytest.raises(DspCommandError, match="unknown tone zone 'xx'"):
-        tier.media.tone(1, "xx", "dial")
+        tier.sched.tone(1, "xx", "dial")
     with pytest.raises(DspCommandError, match="DTMF digits must be"):
-        tier.media.dtmf_tx(1, "12x")
+        tier.sched.dtmf_tx(1, "12x")
     tier.ring(0)   # an FXO port cannot ring: the tier reports it as an event, it does not raise
     evs = tier.step(4)
     assert [(e.type, e.chan, e.value) for e in evs] == [(EventType.MEDIA_ERROR, 0, 1)]
 
 
-def test_commands_and_events_log_nothing_alarming(tier: MediaTier, caplog: pytest.LogCaptureFixture) -> None:
+def test_commands_and_events_log_nothing_alarming(tier: LineCard, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    tier.media.tone(1, "cn", "dial")
+    tier.sched.tone(1, "cn", "dial")
     tier.step(100)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]

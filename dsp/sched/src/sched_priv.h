@@ -1,0 +1,79 @@
+/* The channel scheduler's state (private to dsp/sched/src). */
+#ifndef CB_SCHED_PRIV_H
+#define CB_SCHED_PRIV_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include "cb_busy.h"
+#include "cb_dsp.h"
+#include "cb_dtmf.h"
+#include "cb_fsk.h"
+#include "cb_mix.h"
+#include "cb_sched.h"
+#include "cb_tone.h"
+
+struct cb_sched {
+    int n;
+    int law_default;
+    cb_ring_t *cmd;
+    cb_ring_t *ev;
+    cb_card_t *card;
+    _Atomic uint64_t tick;      /* next tick; written by the stepping thread only */
+    _Atomic uint64_t applied;   /* commands whose block finished */
+    uint64_t taken;             /* commands taken from the ring (stepping thread) */
+
+    /* per channel */
+    uint8_t *law;           /* enum cb_law */
+    uint8_t *gen;           /* a generator was started on the channel since it was last found idle */
+    uint8_t *zone;          /* tone zone of the channel's last tone */
+    uint8_t *pass;          /* this tick: the channel's octets pass through (fast path) */
+    int32_t *pass_src;      /* this tick: whose octets */
+    const int16_t **play;   /* prompt samples (owned by the control tier) */
+    int32_t *play_len;
+    int32_t *play_pos;
+    cb_tap_t **tap;         /* taps (owned by the control tier) */
+    int32_t *tapped;        /* channels with a tap, unordered */
+    int ntapped;
+
+    /* kernel banks */
+    cb_dtmf_rx_t *dtmf_rx;
+    cb_dtmf_tx_t *dtmf_tx;
+    cb_tone_gen_t *tone;
+    cb_fsk_tx_t *fsk_tx;
+    cb_fsk_rx_t *fsk_rx;
+    cb_busy_det_t *busy;
+    cb_mix_t *mix;
+
+    /* block buffers */
+    uint8_t *rx;            /* [n][CB_MAX_BLOCK_TICKS * 8] from the card */
+    uint8_t *tx;            /* [n][CB_MAX_BLOCK_TICKS * 8] to the card */
+    int16_t *lin;           /* [8][n] this tick, decoded */
+    int32_t *acc;           /* [8][n] this tick, to encode */
+    int16_t *txlin;         /* [8] scratch: a tapped channel's transmitted samples */
+    cb_event_t *card_ev;    /* [ncard_ev] events of one card block */
+    int ncard_ev;
+    uint8_t *cmd_rec;       /* one command record (head and payload) */
+
+    /* counters: written by the stepping thread, read by the control tier */
+    _Atomic uint64_t progress;  /* ticks processed (frozen by fault injection) */
+    _Atomic int frozen;
+    _Atomic uint64_t blocks;
+    _Atomic uint64_t card_events_dropped;
+    _Atomic uint64_t commands_failed;
+    _Atomic uint64_t card_errors;
+    _Atomic uint64_t late_max_us;
+    _Atomic uint64_t late_count;
+    uint32_t *late_hist;        /* [CB_SCHED_LATE_BUCKETS] */
+    int failing;                /* realtime: consecutive failed exchanges */
+
+    /* realtime */
+    pthread_t thread;
+    _Atomic int running;
+    int has_thread;
+};
+
+/* One block: commands, wait, exchange, chain (tick/sched_tick.c). */
+int cb_sched_block(cb_sched_t *m, int ticks, int realtime);
+
+#endif

@@ -1,0 +1,388 @@
+"""The channel scheduler from Python: queue commands, take events, step the clock.
+
+:class:`Scheduler` owns the C channel scheduler (dsp/sched/include/cb_sched.h),
+the media tier's per-tick chain over every channel of a card. Commands go into
+a bounded ring and are applied at the start of the next block; a full ring
+raises :class:`~dsp.errors.RingFullError` at once (nothing blocks). Records
+both ways may carry a payload of up to ``MAX_PAYLOAD`` octets.
+
+Buffers a command points at (digits, FSK octets, prompt samples, taps) are kept
+alive here until the matching *_DONE event is taken, or until the scheduler has
+applied the command that replaced or stopped them (``cb_sched_applied``, read
+atomically): only then can no tick be using them.
+"""
+
+from __future__ import annotations
+
+from array import array
+from typing import Any, NamedTuple
+
+from dsp._binding import load
+from dsp.errors import DspCommandError, DspInitError, check
+
+ffi, lib = load()
+
+LAWS = {"alaw": lib.CB_LAW_ALAW, "ulaw": lib.CB_LAW_ULAW}
+FSK_STANDARDS = {"bell202": lib.CB_FSK_BELL202, "v23": lib.CB_FSK_V23}
+TONES = {
+    "dial": lib.CB_TONE_DIAL,
+    "ringback": lib.CB_TONE_RINGBACK,
+    "busy": lib.CB_TONE_BUSY,
+    "congestion": lib.CB_TONE_CONGESTION,
+    "callwait": lib.CB_TONE_CALLWAIT,
+    "stutter": lib.CB_TONE_STUTTER,
+    "confirm": lib.CB_TONE_CONFIRM,
+    "recall": lib.CB_TONE_RECALL,
+    "record": lib.CB_TONE_RECORD,
+    "info": lib.CB_TONE_INFO,
+}
+
+
+MAX_PAYLOAD = int(lib.CB_MAX_PAYLOAD)
+_EV_HEAD = int(ffi.sizeof("cb_event_t"))
+_ALIGN = int(lib.CB_REC_ALIGN)
+
+
+class Event(NamedTuple):
+    """One event out of the scheduler (card events and DSP events alike)."""
+
+    tick: int
+    chan: int
+    type: int
+    value: int
+    extra: int
+    payload: bytes = b""
+
+
+def kind_slot(event_type: int) -> int:
+    """The per-kind counter slot of an event kind (cb_kind_slot)."""
+    return int(lib.cb_kind_slot(event_type))
+
+
+def zone_id(name: str) -> int:
+    """The tone zone called `name` ("cn", "us", "de", ...)."""
+    z = int(lib.cb_zone_lookup(name.encode()))
+    if z < 0:
+        known = ", ".join(zone_names())
+        raise DspCommandError(f"unknown tone zone {name!r} (known: {known})")
+    return z
+
+
+def zone_names() -> list[str]:
+    return [ffi.string(lib.cb_zone_name(z)).decode() for z in range(lib.cb_zone_count())]
+
+
+def ring_cadence(zone: str) -> tuple[int, int, int, int]:
+    """The zone's ring cadence in ms: on, off, on, off."""
+    out = ffi.new("int32_t[4]")
+    check(lib.cb_zone_ring_cadence(zone_id(zone), out), "ring cadence")
+    return (int(out[0]), int(out[1]), int(out[2]), int(out[3]))
+
+
+def dtmf_levels(zone: str) -> tuple[int, int]:
+    """The zone's DTMF levels in centi-dB dBm0: (high group, low group)."""
+    hi, lo = ffi.new("int32_t *"), ffi.new("int32_t *")
+    check(lib.cb_zone_dtmf_levels(zone_id(zone), hi, lo), "dtmf levels")
+    return int(hi[0]), int(lo[0])
+
+
+class Scheduler:
+    """The channel scheduler over `nchan` channels.
+
+    `period_ticks` is the control period the event ring is sized for (every
+    channel's worst case, twice over); `ev_octets` overrides that size (tests
+    of overflow).
+    """
+
+    def __init__(self, nchan: int, law: str = "alaw", period_ticks: int = 20, ev_octets: int = 0) -> None:
+        if law not in LAWS:
+            raise DspInitError(f"law must be 'alaw' or 'ulaw', not {law!r}")
+        m = lib.cb_sched_init(nchan, LAWS[law], period_ticks, ev_octets)
+        if m == ffi.NULL:
+            raise DspInitError(f"the channel scheduler could not be made for {nchan} channels")
+        self._m: Any = ffi.gc(m, lib.cb_sched_free)
+        self.nchan = nchan
+        self._keep: dict[tuple[int, str], Any] = {}
+        self._retired: list[tuple[int, Any]] = []
+        self._sent = 0
+        self._evcap = 1 << 16
+        self._evbuf = ffi.new("uint8_t[]", self._evcap)
+        self._cmd = ffi.new("cb_cmd_t *")
+        self._card_handle: int | None = None
+
+    # -- wiring and clock ------------------------------------------------
+
+    def attach_card(self, handle: int) -> None:
+        """Attach a card by its HAL head address (drivers' ``Card.handle``)."""
+        rc = lib.cb_sched_attach_card(self._m, handle)
+        if rc < 0:
+            raise DspCommandError("the card does not fit this scheduler (channel count or k)", rc)
+        self._card_handle = handle
+
+    def step(self, ticks: int) -> None:
+        """Virtual clock: run `ticks` ticks now (a multiple of the card's k)."""
+        check(lib.cb_sched_step(self._m, ticks), f"step {ticks} ticks")
+
+    def process(self, tick0: int, ticks: int, rx: bytes) -> bytes:
+        """Run the chain on one block without a card; returns the tx block."""
+        tx = ffi.new("uint8_t[]", len(rx))
+        check(lib.cb_sched_process(self._m, tick0, ticks, rx, tx), "process")
+        return bytes(ffi.buffer(tx))
+
+    def start(self, fifo_priority: int = 50, lock_memory: bool = True) -> int:
+        """Start the realtime media thread; returns its cb_rt_flags."""
+        return check(lib.cb_sched_start(self._m, fifo_priority, int(lock_memory)), "start media thread")
+
+    def stop(self) -> None:
+        lib.cb_sched_stop(self._m)
+
+    @property
+    def tick(self) -> int:
+        """The next tick to process (read atomically)."""
+        return int(lib.cb_sched_tick(self._m))
+
+    def set_tick(self, tick: int) -> None:
+        """Start the clock at `tick` (before the first block; tests of long uptimes)."""
+        check(lib.cb_sched_set_tick(self._m, tick), "set tick")
+
+    @property
+    def applied(self) -> int:
+        """Commands sent whose block has finished (read atomically)."""
+        return int(lib.cb_sched_applied(self._m))
+
+    def stats(self) -> dict[str, int]:
+        st = ffi.new("cb_sched_stats_t *")
+        lib.cb_sched_get_stats(self._m, st)
+        names = ("ticks", "blocks", "events_dropped", "card_events_dropped", "commands_failed",
+                 "commands_applied", "card_errors", "late_max_us", "late_count")
+        return {n: int(getattr(st, n)) for n in names}
+
+    def dropped_by_kind(self) -> dict[int, int]:
+        """Events lost to a full event ring, per counter slot (kind_slot), the non-zero ones."""
+        out = {}
+        for slot in range(lib.CB_KIND_SLOTS):
+            n = int(lib.cb_sched_dropped_kind(self._m, slot))
+            if n:
+                out[slot] = n
+        return out
+
+    def lateness(self) -> list[int]:
+        """Wake-up lateness histogram of the realtime thread, 1 us buckets."""
+        h = ffi.new("uint32_t[]", lib.CB_SCHED_LATE_BUCKETS)
+        lib.cb_sched_get_lateness(self._m, h)
+        return list(h)
+
+    def freeze_progress(self, on: bool) -> None:
+        """Fault injection: stop (or resume) the progress counter the watchdog reads."""
+        lib.cb_sched_freeze_progress(self._m, int(on))
+
+    # -- commands --------------------------------------------------------
+
+    def send(self, op: int, chan: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0, ptr: Any = None,
+             payload: bytes = b"") -> None:
+        """Queue one command (card or media), with an optional payload, for the next block."""
+        if not 0 <= chan < self.nchan:
+            raise DspCommandError(f"channel {chan} out of range 0-{self.nchan - 1}")
+        if len(payload) > MAX_PAYLOAD:
+            raise DspCommandError(f"a command payload holds at most {MAX_PAYLOAD} octets, not {len(payload)}")
+        cmd = self._cmd
+        cmd.op, cmd.chan, cmd.a, cmd.b, cmd.c, cmd.d = op, chan, a, b, c, d
+        cmd.len, cmd.flags = len(payload), 0
+        cmd.ptr = 0 if ptr is None else int(ffi.cast("uintptr_t", ptr))
+        check(lib.cb_sched_command(self._m, cmd, payload if payload else ffi.NULL),
+              f"command {op:#x} on channel {chan}")
+        self._sent += 1
+
+    def set_law(self, chan: int, law: str) -> None:
+        self.send(lib.CB_CMD_LAW, chan, LAWS[law])
+
+    def bridge(self, a: int, b: int) -> None:
+        """Connect two channels both ways at 0 dB (two-party); earlier edges of both go."""
+        if not 0 <= b < self.nchan or a == b:
+            raise DspCommandError(f"cannot bridge channel {a} with {b}")
+        self.send(lib.CB_CMD_BRIDGE, a, b)
+
+    def unbridge(self, chan: int) -> None:
+        """Remove every edge into `chan` and from it into the channels it heard."""
+        self.send(lib.CB_CMD_UNBRIDGE, chan)
+
+    def listen(self, listener: int, source: int, gain_db: float = 0.0) -> None:
+        """`listener` hears what `source` receives, at `gain_db` (one-way edge)."""
+        cdb = round(gain_db * 100)
+        if not lib.CB_MIX_GAIN_MIN <= cdb <= lib.CB_MIX_GAIN_MAX:
+            raise DspCommandError(f"gain {gain_db} dB out of range {lib.CB_MIX_GAIN_MIN / 100}"
+                                  f"..{lib.CB_MIX_GAIN_MAX / 100} dB")
+        if not 0 <= source < self.nchan or source == listener:
+            raise DspCommandError(f"channel {listener} cannot listen to {source}")
+        self.send(lib.CB_CMD_LISTEN, listener, source, cdb)
+
+    def unlisten(self, listener: int, source: int | None = None) -> None:
+        """`listener` stops hearing `source` (None: every source)."""
+        self.send(lib.CB_CMD_UNLISTEN, listener, -1 if source is None else source)
+
+    def mix_join(self, chan: int, group: int, talk: bool = True, hear: bool = True, gain_db: float = 0.0) -> None:
+        """`chan` joins mix group `group`: it hears the others that talk, never itself."""
+        cdb = round(gain_db * 100)
+        if not lib.CB_MIX_GAIN_MIN <= cdb <= lib.CB_MIX_GAIN_MAX:
+            raise DspCommandError(f"gain {gain_db} dB out of range")
+        if not 0 <= group < self.nchan:
+            raise DspCommandError(f"mix group {group} out of range 0-{self.nchan - 1}")
+        flags = (lib.CB_MIX_TALK if talk else 0) | (lib.CB_MIX_HEAR if hear else 0)
+        self.send(lib.CB_CMD_MIX_JOIN, chan, group, cdb, flags)
+
+    def mix_leave(self, chan: int) -> None:
+        self.send(lib.CB_CMD_MIX_LEAVE, chan)
+
+    def tap(self, chan: int, frames: int = 1 << 15) -> Tap:
+        """Copy what `chan` receives and transmits into a sample ring (recording, fax)."""
+        t = Tap(frames)
+        self._hold(chan, "tap", t)
+        self.send(lib.CB_CMD_TAP, chan, ptr=t.handle)
+        return t
+
+    def tap_stop(self, chan: int) -> None:
+        """Stop the tap on `chan`; its ring is freed once the scheduler is past it."""
+        self._retire(chan, "tap")
+        self.send(lib.CB_CMD_TAP_STOP, chan)
+
+    def echo(self, chan: int, payload: bytes, value: int = 0) -> None:
+        """Send a record that comes back as a CB_EV_ECHO event with the same payload (ring tests)."""
+        self.send(lib.CB_CMD_ECHO, chan, value, payload=payload)
+
+    def tone(self, chan: int, zone: str, tone: str) -> None:
+        """Play one of the zone's tones (dial, ringback, busy, congestion, ...)."""
+        if tone not in TONES:
+            raise DspCommandError(f"unknown tone {tone!r} (known: {', '.join(TONES)})")
+        self.send(lib.CB_CMD_TONE, chan, TONES[tone], zone_id(zone))
+
+    def stop_tone(self, chan: int) -> None:
+        self.send(lib.CB_CMD_TONE, chan, -1)
+
+    def dtmf_tx(self, chan: int, digits: str, on_ms: int = 50, off_ms: int = 55,
+                level_hi_cdb: int = -1000, level_lo_cdb: int = -1000) -> None:
+        """Send DTMF digits; the digits buffer lives until DTMF_TX_DONE."""
+        if not digits or any(ch not in "0123456789*#ABCD" for ch in digits):
+            raise DspCommandError(f"DTMF digits must be 0-9, *, #, A-D: {digits!r}")
+        buf = ffi.new("char[]", digits.encode())
+        self._hold(chan, "dtmf", buf)
+        self.send(lib.CB_CMD_DTMF_TX, chan, on_ms, off_ms, level_hi_cdb, level_lo_cdb, buf)
+
+    def fsk_tx(self, chan: int, data: bytes, standard: str = "bell202", seizure_bits: int = 300,
+               mark_bits: int = 180, level_cdb: int = -1350) -> None:
+        """Send octets with an FSK modem (caller ID); the buffer lives until FSK_TX_DONE."""
+        if standard not in FSK_STANDARDS:
+            raise DspCommandError(f"unknown FSK standard {standard!r} (known: bell202, v23)")
+        buf = ffi.new("uint8_t[]", data)
+        self._hold(chan, "fsk", buf)
+        self.send(lib.CB_CMD_FSK_TX, chan, len(data), FSK_STANDARDS[standard],
+                  (seizure_bits & 0xFFFF) | (mark_bits & 0xFFFF) << 16, level_cdb, buf)
+
+    def play(self, chan: int, samples: array[int] | bytes) -> None:
+        """Play 16-bit linear samples (8 kHz) on `chan`; they live until PLAY_DONE."""
+        raw = samples.tobytes() if isinstance(samples, array) else samples
+        if len(raw) % 2:
+            raise DspCommandError("prompt samples must be 16-bit: an even number of octets")
+        buf = ffi.new("int16_t[]", max(1, len(raw) // 2))
+        ffi.memmove(buf, raw, len(raw))
+        self._hold(chan, "play", buf)
+        self.send(lib.CB_CMD_PLAY, chan, len(raw) // 2, ptr=buf)
+
+    def stop_play(self, chan: int) -> None:
+        self.send(lib.CB_CMD_STOP_PLAY, chan)
+
+    def detect_dtmf(self, chan: int, on: bool = True) -> None:
+        self.send(lib.CB_CMD_DETECT, chan, lib.CB_DETECT_DTMF if on else 0)
+
+    def fsk_rx(self, chan: int, standard: str | None) -> None:
+        """Receive with an FSK modem (None: stop)."""
+        self.send(lib.CB_CMD_FSK_RX, chan, -1 if standard is None else FSK_STANDARDS[standard])
+
+    def busy_detect(self, chan: int, on_ms: int, off_ms: int, count: int = 3) -> None:
+        """Report CB_EV_BUSY after `count` busy cadences (count 0: stop)."""
+        self.send(lib.CB_CMD_BUSY_DETECT, chan, on_ms, off_ms, count)
+
+    def silence(self, chan: int) -> None:
+        """Stop every generator on `chan`."""
+        for kind in ("dtmf", "fsk", "play"):
+            self._retire(chan, kind)
+        self.send(lib.CB_CMD_SILENCE, chan)
+
+    # -- events ----------------------------------------------------------
+
+    def events(self) -> list[Event]:
+        """Take every waiting event, oldest first."""
+        out: list[Event] = []
+        buf = self._evbuf
+        while True:
+            n = lib.cb_sched_events(self._m, buf, self._evcap)
+            off = 0
+            for _ in range(n):
+                e = ffi.cast("cb_event_t *", buf + off)
+                plen = int(e.len)
+                payload = bytes(ffi.buffer(buf + off + _EV_HEAD, plen)) if plen else b""
+                ev = Event(int(e.tick), int(e.chan), int(e.type), int(e.value), int(e.extra), payload)
+                kind = _DONE.get(ev.type)
+                if kind is not None:
+                    self._keep.pop((ev.chan, kind), None)
+                out.append(ev)
+                off += (_EV_HEAD + plen + _ALIGN - 1) & ~(_ALIGN - 1)
+            if n == 0:
+                break
+        # Replaced or stopped buffers go once the command that replaced them has been applied.
+        done = self.applied
+        self._retired = [(seq, b) for seq, b in self._retired if done < seq]
+        return out
+
+    def _hold(self, chan: int, kind: str, buf: Any) -> None:
+        self._retire(chan, kind)
+        self._keep[(chan, kind)] = buf
+
+    def _retire(self, chan: int, kind: str) -> None:
+        """The buffer of (chan, kind) is no longer wanted: free it once the next command
+        sent (the one that replaces or stops it) has been applied."""
+        old = self._keep.pop((chan, kind), None)
+        if old is not None:
+            self._retired.append((self._sent + 1, old))
+
+
+class Tap:
+    """A sample ring the scheduler fills with one channel's received and transmitted samples."""
+
+    def __init__(self, frames: int) -> None:
+        t = lib.cb_tap_init(frames)
+        if t == ffi.NULL:
+            raise DspInitError(f"a tap of {frames} frames could not be made")
+        self.handle: Any = ffi.gc(t, lib.cb_tap_free)
+
+    def read(self, max_frames: int = 1 << 15) -> tuple[list[int], list[int]]:
+        """Take up to `max_frames` frames: (received samples, transmitted samples)."""
+        rx = ffi.new("int16_t[]", max_frames)
+        tx = ffi.new("int16_t[]", max_frames)
+        n = lib.cb_tap_read(self.handle, rx, tx, max_frames)
+        return list(rx[0:n]), list(tx[0:n])
+
+    @property
+    def overruns(self) -> int:
+        return int(lib.cb_tap_overruns(self.handle))
+
+
+_DONE = {
+    int(lib.CB_EV_DTMF_TX_DONE): "dtmf",
+    int(lib.CB_EV_FSK_TX_DONE): "fsk",
+    int(lib.CB_EV_PLAY_DONE): "play",
+}
+
+
+def isa() -> str:
+    """The instruction set the hot loops run with."""
+    return str(ffi.string(lib.cb_sched_isa()).decode())
+
+
+def busy_cadence(zone: str) -> tuple[int, int]:
+    """On and off ms of the zone's busy tone (for busy-tone disconnect detection)."""
+    segs = ffi.new("cb_tone_seg_t[]", lib.CB_TONE_MAX_SEGS)
+    rep = ffi.new("int32_t *")
+    n = check(lib.cb_tone_describe(zone_id(zone), lib.CB_TONE_BUSY, segs, lib.CB_TONE_MAX_SEGS, rep), "busy tone")
+    on = next(int(s.ms) for s in segs[0:n] if s.on)
+    off = next(int(s.ms) for s in segs[0:n] if not s.on)
+    return on, off

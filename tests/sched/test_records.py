@@ -1,0 +1,70 @@
+"""Records with payloads cross both rings whole; a full ring refuses at once and counts per kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from dsp.errors import DspCommandError
+from dsp.scheduler import MAX_PAYLOAD, Scheduler, kind_slot, lib
+
+IDLE_BLOCK = bytes([0xD5]) * (4 * 8)   # one tick of 4 A-law channels
+
+
+def frame(n: int, seed: int) -> bytes:
+    """A Q.921-sized frame with a pattern no two frames share."""
+    return bytes((seed * 31 + i * 7) & 0xFF for i in range(n))
+
+
+def test_a_264_octet_record_goes_through_both_rings_whole() -> None:
+    s = Scheduler(4, "alaw")
+    assert MAX_PAYLOAD == 264
+    sent = [frame(264, 1), frame(1, 2), b"", frame(263, 3), frame(264, 4)]
+    for i, p in enumerate(sent):
+        s.echo(i % 4, p, value=i)
+    s.process(0, 1, IDLE_BLOCK)
+    evs = [e for e in s.events() if e.type == lib.CB_EV_ECHO]
+    assert [(e.chan, e.value, e.payload) for e in evs] == [(i % 4, i, p) for i, p in enumerate(sent)]
+
+
+def test_many_records_wrap_the_rings_without_losing_one() -> None:
+    s = Scheduler(4, "alaw")
+    got: list[bytes] = []
+    want: list[bytes] = []
+    for block in range(400):   # about 4 MiB through each ring: every wrap point is crossed
+        for j in range(40):
+            p = frame(200 + (block + j) % 65, block * 40 + j)
+            want.append(p)
+            s.echo(j % 4, p)
+        s.process(block, 1, IDLE_BLOCK)
+        got += [e.payload for e in s.events() if e.type == lib.CB_EV_ECHO]
+    assert got == want
+    assert s.stats()["events_dropped"] == 0
+
+
+def test_a_full_event_ring_counts_the_overflow_of_its_kind() -> None:
+    # 1 KiB ring: a 264-octet record takes 8 + 24 + 264 = 296 octets, so 3 fit.
+    s = Scheduler(4, "alaw", ev_octets=1024)
+    for i in range(10):
+        s.echo(0, frame(264, i), value=i)
+    s.process(0, 1, IDLE_BLOCK)
+    evs = s.events()
+    assert [e.value for e in evs] == [0, 1, 2]
+    assert s.stats()["events_dropped"] == 7
+    assert s.dropped_by_kind() == {kind_slot(lib.CB_EV_ECHO): 7}
+    # Drained, it takes records again.
+    s.echo(1, b"again")
+    s.process(1, 1, IDLE_BLOCK)
+    assert [e.payload for e in s.events()] == [b"again"]
+
+
+def test_a_payload_too_long_is_refused_before_the_ring() -> None:
+    s = Scheduler(4, "alaw")
+    with pytest.raises(DspCommandError, match="a command payload holds at most 264 octets, not 265"):
+        s.echo(0, bytes(265))
+
+
+def test_the_event_ring_holds_every_channels_worst_block() -> None:
+    # 240 channels, a 20-tick period, every channel raising its most events per tick, twice over.
+    octets = lib.cb_sched_event_ring_octets(240, 20)
+    per_record = 8 + 24
+    assert octets >= 2 * 240 * 20 * lib.CB_EVENTS_PER_CHAN_TICK * per_record
