@@ -31,7 +31,8 @@ class Caller:
     """A caller on the exchange side of an FXO trunk.
 
     Rings `trunk` (a port index) at `at_ms` with caller ID `ani` (sent as the
-    trunk expects: FSK after ring 1, or DTMF before ring 1), presses `digits`
+    trunk expects: FSK after ring 1, or DTMF before ring 1; `cid_audio`, if
+    set, is sent in its place as made elsewhere), presses `digits`
     `press_after_ms` after the trunk answered, sends `talk_hz` once connected,
     and hangs up `hold_ms` after an agent answered, or `patience_ms` after
     pressing (or after the first ring, if the trunk never answers) if nobody
@@ -48,6 +49,7 @@ class Caller:
     talk_hz: float = 1020.0
     cid: str = "fsk_bell202"       # fsk_bell202 | v23 | dtmf | none
     press_audio: array[int] | None = None   # if set, these samples are sent instead of generated digits
+    cid_audio: array[int] | None = None     # if set, these samples are sent instead of generated caller ID
     disconnect: str = "battery"    # how the exchange signals the hang-up: battery | polarity | busy
     # outcome
     blocked: bool = False              # the trunk was busy when the caller came
@@ -231,8 +233,12 @@ class World:
         when = at
         if c.cid == "dtmf" and c.ani:
             # DTMF caller ID before the first ring
-            self.fm.dtmf_tx(c.trunk, callerid.encode_dtmf_clip(_cid(c)), 70, 70)
-            when = at + 1500 + len(c.ani) * 140
+            if c.cid_audio is not None:
+                self.fm.play(c.trunk, c.cid_audio)
+                when = at + len(c.cid_audio) // 8 + 500
+            else:
+                self.fm.dtmf_tx(c.trunk, callerid.encode_dtmf_clip(_cid(c)), 70, 70)
+                when = at + 1500 + len(c.ani) * 140
         c._ring_plan = []
         c._cid_at = None
         t = when
@@ -255,7 +261,10 @@ class World:
             cid_at = c._cid_at
             if cid_at is not None and now <= cid_at < end:
                 std = "v23" if c.cid == "v23" else "bell202"
-                self.fm.fsk_tx(c.trunk, callerid.encode_mdmf(_cid(c)), std)
+                if c.cid_audio is not None:
+                    self.fm.play(c.trunk, c.cid_audio)
+                else:
+                    self.fm.fsk_tx(c.trunk, callerid.encode_mdmf(_cid(c)), std)
                 c._cid_at = None
         if c.answered_ms is not None and c.hung_up_ms is None:
             press = c.answered_ms + c.press_after_ms

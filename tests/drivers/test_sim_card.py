@@ -107,6 +107,25 @@ def test_exchange_side_ring_battery_polarity_on_fxo(bench: Bench) -> None:
         (1600, 0, EventType.BATTERY), (1700, 0, EventType.BATTERY)]
 
 
+def test_our_answer_trips_the_exchanges_ringing_so_the_next_call_rings(bench: Bench) -> None:
+    far = bench.card.far
+    on, off = EventType.RING_ON, EventType.RING_OFF
+    far.ring(0, True, at_tick=20)
+    bench.step(500)
+    answer = bench.card.tick
+    assert bench.command(CmdOp.HOOK, 0, 1) == 0      # answered during the burst; the exchange says nothing more
+    bench.step(500)
+    late = bench.card.tick + 40
+    far.ring(0, True, at_tick=late)                   # a ring on a line off hook is tripped at once
+    bench.step(500)
+    assert bench.command(CmdOp.HOOK, 0, 0) == 0
+    bench.step(500)
+    again = bench.card.tick + 100
+    far.ring(0, True, at_tick=again)                  # the next call's first ring
+    bench.step(500)
+    assert bench.take() == [(20, 0, on), (answer, 0, off), (late, 0, on), (late, 0, off), (again, 0, on)]
+
+
 def test_ring_cadence_exact_and_ring_trip(bench: Bench) -> None:
     bench.step(bench.k * 3)
     start = bench.card.tick

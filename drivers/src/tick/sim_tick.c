@@ -433,6 +433,10 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
                 far_seen(s, t, c, CB_EV_HOOK_OFF, 1);
             }
         }
+        if (s->kind[c] == CB_CHAN_FXO && s->hook[c] && s->ringing[c]) {
+            s->ringing[c] = 0;  /* ring trip: a line off hook is not rung, so the next ring is a new one */
+            put_ev(ev, nev, ev_max, t, c, CB_EV_RING_OFF, 0, 0);
+        }
     }
 }
 
