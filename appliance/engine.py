@@ -97,7 +97,7 @@ class Engine:
 
     def __init__(self, state_dir: Path, config: SiteConfig, config_version: int, *,
                  clock: str = "virtual", store: ConfigStore | None = None, world: Any = None,
-                 wall_start: dt.datetime | None = None) -> None:
+                 wall_start: dt.datetime | None = None, enable_faults: bool = False) -> None:
         self.state_dir = state_dir
         self.config = config
         self.config_version = config_version
@@ -136,7 +136,7 @@ class Engine:
         self.released_log: list[CdrRecord] = []   # the last committed CDRs (virtual time)
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
         self.writer.start()
-        self.control = ControlServer(state_dir / "control.sock")
+        self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
         self._register_control()
         self.notifier = Notifier()
         self._watchdog_usec = Notifier.watchdog_usec()
@@ -491,6 +491,7 @@ class Engine:
         self.control.register("status", lambda req: self.snapshot())
         self.control.register("config.get", self._config_get)
         self.control.register("config.apply", self._config_apply)
+        # Fault injection for tests: refused by the control server unless enable_faults (--enable-faults).
         self.control.register("fault.freeze_media", self._freeze)
 
     def _freeze(self, req: dict[str, Any]) -> Any:
