@@ -246,7 +246,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("queues:")
     for q in snap["queues"]:
         print(f"  {q['name']:<16} waiting {q['waiting']}  longest {q['longest_wait_ms'] / 1000:.1f} s")
+    print(format_alarms(snap))
     return 0
+
+
+def format_alarms(snap: dict[str, Any]) -> str:
+    """The snapshot's alarms (with how long each has been raised) and loss counters, as text."""
+    alarms = snap.get("alarms") or []
+    lines = [f"alarms: {len(alarms) or 'none'}"]
+    for a in alarms:
+        age = (snap["tick_ms"] - a["since_ms"]) / 1000
+        lines.append(f"  {a['kind']:<16} since {a['since_ms'] / 1000:.1f} s ({age:.1f} s)  {a['detail']}")
+    counters = snap.get("counters") or {}
+    lines.append("counters:" + ("" if counters else " none"))
+    lines += [f"  {name:<16} {value}" for name, value in sorted(counters.items())]
+    return "\n".join(lines)
 
 
 def cmd_panel(args: argparse.Namespace) -> int:

@@ -4,10 +4,16 @@ Each control period (10 ms, rounded up to whole card blocks) the engine:
 lets the simulated world (if any) prepare the far side, steps the media tier
 (virtual clock) or takes the ticks the realtime thread made, advances the one
 clock, hands every media event to its line's state machine, runs due timers,
-answers control.sock, hands the period's records to the writer (and, in
-virtual time, waits for them: the clock does not pass a period until its
-hand-offs are done), and feeds the systemd watchdog only while both tiers made
-progress.
+updates the alarms, answers
+control.sock, hands the period's records to the writer (and, in virtual time,
+waits for them: the clock does not pass a period until its hand-offs are done),
+and feeds the systemd watchdog only while both tiers made progress.
+
+Alarms (appliance.alarms, docs/control-socket.md): the media tier's and the
+card's loss counters (events dropped, commands refused, card exchange errors,
+far-end refusals and lateness) raise an alarm of the counter's name when they
+grow, cleared after alarms.QUIET_MS of engine clock without growth; the record
+writer's alarm is the ``record_store`` alarm while it lasts.
 
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
@@ -25,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.acd import Acd, Agent, AgentState, QueueDef
+from appliance.alarms import AlarmRegistry, CounterAlarms
 from appliance.clock import Clock, Timer
 from appliance.config import SiteConfig
 from appliance.config.store import ConfigStore
@@ -64,6 +71,16 @@ PHONE_EVENTS: dict[int, PhoneEvent] = {
     EventType.FLASH: PhoneEvent.FLASH, EventType.DTMF_DOWN: PhoneEvent.DTMF,
 }
 FEATURE_CODES = {"*21": "login", "*22": "logout", "*23": "ready", "*24": "not ready"}
+# What one unit of each loss counter is, for its alarm's detail (a counter not named here is
+# described by its name: the far end's counters grow with the far-end socket).
+COUNTER_TEXT = {
+    "events_dropped": "media events lost: the event ring was full",
+    "commands_failed": "media commands refused",
+    "card_errors": "card exchanges failed",
+    "far_refused": "far-end peers refused or dropped",
+    "far_late": "far-end answers late (idle sent instead)",
+    "far_fifo_overrun": "far-side octets that did not fit the card's FIFO",
+}
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 
 
@@ -97,7 +114,8 @@ class Engine:
 
     def __init__(self, state_dir: Path, config: SiteConfig, config_version: int, *,
                  clock: str = "virtual", store: ConfigStore | None = None, world: Any = None,
-                 wall_start: dt.datetime | None = None, enable_faults: bool = False) -> None:
+                 wall_start: dt.datetime | None = None, enable_faults: bool = False,
+                 event_ring: int = 8192) -> None:
         self.state_dir = state_dir
         self.config = config
         self.config_version = config_version
@@ -112,8 +130,13 @@ class Engine:
         self.desc = desc
         self.k = cfg.card.k
         self.period_ms = self.k * math.ceil(10 / self.k)
-        self.tier_ = MediaTier(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock")
+        self.tier_ = MediaTier(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock",
+                               ev_capacity=event_ring)
         self.clock = Clock(self.tier_.tick)
+        self.alarms = AlarmRegistry(lambda: self.clock.now_ms)
+        self.counter_alarms = CounterAlarms(self.alarms, lambda: self.clock.now_ms,
+                                            lambda name: COUNTER_TEXT.get(name, name))
+        self.counter_alarms.update(self.tier_.counters())     # every counter in the snapshot from the start
         self.timers = TimerTable(LINE_TIMERS)
         if wall_start is not None:
             self.epoch = wall_start
@@ -407,6 +430,7 @@ class Engine:
             self.clock.advance(max(self.clock.now_ms, ev.tick))
             self._dispatch(ev)
         self.clock.advance(self.tier_.tick)
+        self._update_alarms()
         if self.world is not None:
             self.world.after_period(self.clock.now_ms)
         self.control.poll()
@@ -448,6 +472,16 @@ class Engine:
                 self.phones[ev.chan].dispatch(pev, digit=chr(ev.value), tick=ev.tick)
             elif pev is not None:
                 self.phones[ev.chan].dispatch(pev, tick=ev.tick)
+
+    def _update_alarms(self) -> None:
+        """Loss counters raise (and, once quiet, clear) their alarms; the record store's alarm lasts
+        as long as the writer reports one."""
+        self.counter_alarms.update(self.tier_.counters())
+        why = self.writer.alarm
+        if why is not None:
+            self.alarms.raise_alarm("record_store", why)
+        elif "record_store" in self.alarms:
+            self.alarms.clear_alarm("record_store")
 
     def _poll_far_peer(self) -> None:
         """Realtime: a far-end peer may attach at any time (never blocks)."""
@@ -553,9 +587,12 @@ class Engine:
             waiting = self.acd.waiting(name)
             queues.append({"name": name, "waiting": len(waiting),
                            "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
+        counters = dict(self.counter_alarms.counters)
+        counters["records_spooled"] = self.writer.stats()["records_spooled"]
         return {"tick_ms": now, "calendar": self.calendar(now).isoformat(timespec="seconds"),
                 "config_version": self.config_version, "site": self.config.site.name,
-                "ports": ports, "calls": calls, "agents": agents, "queues": queues}
+                "ports": ports, "calls": calls, "agents": agents, "queues": queues,
+                "alarms": self.alarms.snapshot(), "counters": counters}
 
     def close(self) -> None:
         self.writer.close()

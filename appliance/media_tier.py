@@ -28,12 +28,12 @@ class MediaTier:
     """The card named `backend` with the described ports and spans, and its media tier."""
 
     def __init__(self, backend: str, desc: CardDescription, zone: str = "cn",
-                 far_socket: Path | None = None) -> None:
+                 far_socket: Path | None = None, ev_capacity: int = 8192) -> None:
         self.desc = desc
         self.zone = zone
         dsp_media.zone_id(zone)  # an unknown zone fails here, before any card is opened
         self.card: Card = drivers.open_card(backend, desc)
-        self.media = Media(len(self.card.channels), desc.law)
+        self.media = Media(len(self.card.channels), desc.law, ev_capacity=ev_capacity)
         self.media.attach_card(self.card.handle)
         self.far_server: FarEndServer | None = None
         self._peer_channels: list[int] = []
@@ -113,6 +113,15 @@ class MediaTier:
     @staticmethod
     def media_ffi_channels(channels: list[int]) -> Any:
         return dsp_media.ffi.new("uint16_t[]", channels)
+
+    # -- counters ---------------------------------------------------------------
+
+    def counters(self) -> dict[str, int]:
+        """The media tier's and the card's counters that say something was lost or refused."""
+        m = self.media.stats()
+        out = {name: m[name] for name in ("events_dropped", "commands_failed", "card_errors")}
+        out.update({name: v for name, v in self.card.stats().items() if name.startswith("far_")})
+        return out
 
     # -- line commands -------------------------------------------------------
 
