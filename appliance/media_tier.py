@@ -114,7 +114,14 @@ class MediaTier:
     def media_ffi_channels(channels: list[int]) -> Any:
         return dsp_media.ffi.new("uint16_t[]", channels)
 
-    # -- counters ---------------------------------------------------------------
+    # -- line levels and counters ---------------------------------------------
+
+    def line_levels(self) -> bytes | None:
+        """The analog ports' current LineLevel bits (one octet per port), or None if the card
+        cannot read them. Safe while the media thread runs."""
+        if "line_levels" not in self.card.capabilities:
+            return None
+        return self.card.line_levels()
 
     def counters(self) -> dict[str, int]:
         """The media tier's and the card's counters that say something was lost or refused."""

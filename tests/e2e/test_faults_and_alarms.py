@@ -43,6 +43,10 @@ def test_fault_commands_work_with_enable_faults(tmp_path: Path) -> None:
         ticks = site.engine.tier_.media.stats()["ticks"]
         site.run(100)
         assert site.engine.tier_.media.stats()["ticks"] == ticks
+        with pytest.raises(ControlError, match=r"type must be one of hook_off, hook_on, .* not 'dtmf'"):
+            site.request("fault.drop_event", chan=2, type="dtmf")
+        with pytest.raises(ControlError, match=r"chan must be a channel number 0-2, not 9"):
+            site.request("fault.drop_event", chan=9, type="hook_on")
     finally:
         site.close()
 
@@ -92,6 +96,8 @@ def test_dropped_events_raise_an_alarm_that_clears_after_the_quiet_time(
         assert "alarms: 1" in out
         assert f"  events_dropped   since 0.0 s (0.0 s)  {alarm['detail']}" in out
         assert f"  events_dropped   {snap['counters']['events_dropped']}" in out
+        # The phones' lost HOOK_OFFs were made up for from the card's levels.
+        assert all(p.off_hook for p in eng.phones.values())
 
         # The logins end (dialling and hanging up lose more events); then nothing is lost.
         last_growth, dropped = eng.clock.now_ms, snap["counters"]["events_dropped"]
