@@ -92,8 +92,11 @@ def cmd_linetest(args: argparse.Namespace) -> int:
 TEMPLATES = Path(__file__).resolve().parent.parent / "configs"
 
 
-def _open_engine(args: argparse.Namespace, world_factory: Any = None) -> Any:
-    """The engine over the stored configuration (bootstrapped from a template the first time)."""
+def _open_engine(args: argparse.Namespace, world_factory: Any = None, enable_faults: bool = False) -> Any:
+    """The engine over the stored configuration (bootstrapped from a template the first time).
+
+    Fault commands (``fault.*`` on control.sock) are refused unless `enable_faults`.
+    """
     from appliance.config.store import ConfigStore
     from appliance.engine import Engine
 
@@ -108,7 +111,8 @@ def _open_engine(args: argparse.Namespace, world_factory: Any = None) -> Any:
     wall = None
     if args.clock == "realtime":
         wall = dt.datetime.now().replace(microsecond=0)  # clock-source: calendar time is read once, at start
-    return Engine(state, cur.config, cur.version, clock=args.clock, store=store, world=world, wall_start=wall)
+    return Engine(state, cur.config, cur.version, clock=args.clock, store=store, world=world, wall_start=wall,
+                  enable_faults=enable_faults)
 
 
 def _stop_on_sigterm() -> None:
@@ -141,8 +145,10 @@ def _serve(engine: Any, duration_ms: int | None) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     """The engine."""
     _stop_on_sigterm()
-    engine = _open_engine(args)
+    engine = _open_engine(args, enable_faults=args.enable_faults)
     log.info("engine running (%s clock), state in %s", args.clock, engine.state_dir)
+    if args.enable_faults:
+        log.warning("fault commands are enabled on control.sock (--enable-faults): not for production")
     try:
         _serve(engine, None if args.duration is None else args.duration * 1000)
     except KeyboardInterrupt:
@@ -158,7 +164,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     _stop_on_sigterm()
     duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
-    engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed))
+    engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed), enable_faults=True)
     panel = None
     if not args.json and not args.no_panel:
         import subprocess
@@ -240,7 +246,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("queues:")
     for q in snap["queues"]:
         print(f"  {q['name']:<16} waiting {q['waiting']}  longest {q['longest_wait_ms'] / 1000:.1f} s")
+    print(format_alarms(snap))
     return 0
+
+
+def format_alarms(snap: dict[str, Any]) -> str:
+    """The snapshot's alarms (with how long each has been raised) and loss counters, as text."""
+    alarms = snap.get("alarms") or []
+    lines = [f"alarms: {len(alarms) or 'none'}"]
+    for a in alarms:
+        age = (snap["tick_ms"] - a["since_ms"]) / 1000
+        lines.append(f"  {a['kind']:<16} since {a['since_ms'] / 1000:.1f} s ({age:.1f} s)  {a['detail']}")
+    counters = snap.get("counters") or {}
+    lines.append("counters:" + ("" if counters else " none"))
+    lines += [f"  {name:<16} {value}" for name, value in sorted(counters.items())]
+    return "\n".join(lines)
 
 
 def cmd_panel(args: argparse.Namespace) -> int:
@@ -287,11 +307,13 @@ def build_parser() -> argparse.ArgumentParser:
                          description="Run the engine. The first run stores --config (default the hotel "
                          "template) as configuration version 1; later runs use the stored version.")
     engine_args(run, "stop after this many seconds of engine clock")
+    run.add_argument("--enable-faults", action="store_true",
+                     help="accept the fault.* commands on control.sock (tests and the demo; never in production)")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="engine + traffic generator + panel on the sim card (hotel profile)",
                           description="A living call center on the sim card: callers on the trunks, agents "
-                          "at the phones, the panel on http://127.0.0.1:8080.")
+                          "at the phones, the panel on http://127.0.0.1:8080. Fault commands are enabled.")
     engine_args(demo, "seconds of engine clock, then stop")
     demo.add_argument("--json", action="store_true",
                       help="print {offered, answered, abandoned, mean_wait_s} on stdout at the end (no panel)")

@@ -9,6 +9,9 @@ each stamped with the engine clock. The CLI and the panel share
 
 The server side (:class:`ControlServer`) never blocks: the engine calls
 :meth:`ControlServer.poll` once per control period.
+
+Commands named ``fault.*`` inject faults for tests; they are not product
+commands and are refused unless the engine was started with ``--enable-faults``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,9 @@ MAX_BACKLOG = 16 << 20      # a subscriber this far behind is dropped
 
 Handler = Callable[[dict[str, Any]], Any]
 
+FAULT_PREFIX = "fault."
+FAULTS_DISABLED = "fault commands are disabled: start the engine with --enable-faults"
+
 
 class ControlError(Exception):
     """A request failed; `issues` carries structured detail (e.g. config errors)."""
@@ -50,8 +56,9 @@ class _Conn:
 class ControlServer:
     """The engine's end: accepts clients, dispatches requests to handlers, pushes snapshots."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, enable_faults: bool = False) -> None:
         self.path = os.fspath(path)
+        self.enable_faults = enable_faults
         if os.path.exists(self.path):
             os.unlink(self.path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -134,6 +141,8 @@ class ControlServer:
                 result: Any = {"subscribed": True}
             else:
                 handler = self.handlers.get(str(cmd))
+                if str(cmd).startswith(FAULT_PREFIX) and not self.enable_faults:
+                    raise ControlError(FAULTS_DISABLED)
                 if handler is None:
                     known = ", ".join(sorted([*self.handlers, "subscribe"]))
                     raise ControlError(f"unknown command {cmd!r} (known: {known})")

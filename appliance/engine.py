@@ -4,10 +4,17 @@ Each control period (10 ms, rounded up to whole card blocks) the engine:
 lets the simulated world (if any) prepare the far side, steps the media tier
 (virtual clock) or takes the ticks the realtime thread made, advances the one
 clock, hands every media event to its line's state machine, runs due timers,
-answers control.sock, hands the period's records to the writer (and, in
-virtual time, waits for them: the clock does not pass a period until its
-hand-offs are done), and feeds the systemd watchdog only while both tiers made
-progress.
+reconciles the line machines against the card's current line levels (a lost
+hook event is made up for, logged "reconciled"), updates the alarms, answers
+control.sock, hands the period's records to the writer (and, in virtual time,
+waits for them: the clock does not pass a period until its hand-offs are done),
+and feeds the systemd watchdog only while both tiers made progress.
+
+Alarms (appliance.alarms, docs/control-socket.md): the media tier's and the
+card's loss counters (events dropped, commands refused, card exchange errors,
+far-end refusals and lateness) raise an alarm of the counter's name when they
+grow, cleared after alarms.QUIET_MS of engine clock without growth; the record
+writer's alarm is the ``record_store`` alarm while it lasts.
 
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
@@ -25,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.acd import Acd, Agent, AgentState, QueueDef
+from appliance.alarms import AlarmRegistry, CounterAlarms
 from appliance.clock import Clock, Timer
 from appliance.config import SiteConfig
 from appliance.config.store import ConfigStore
@@ -44,8 +52,8 @@ from appliance.lines import (
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
 from appliance.storage import CdrRecord, QueueEvent, RecordWriter
-from drivers.base import CardDescription
-from drivers.errors import FarEndError
+from drivers.base import CardDescription, LineLevel
+from drivers.errors import DriverError, FarEndError
 from drivers.hal import EventType
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Event
@@ -63,7 +71,23 @@ PHONE_EVENTS: dict[int, PhoneEvent] = {
     EventType.HOOK_OFF: PhoneEvent.HOOK_OFF, EventType.HOOK_ON: PhoneEvent.HOOK_ON,
     EventType.FLASH: PhoneEvent.FLASH, EventType.DTMF_DOWN: PhoneEvent.DTMF,
 }
+HOOK_EVENTS = frozenset({EventType.HOOK_OFF, EventType.HOOK_ON, EventType.FLASH})
 FEATURE_CODES = {"*21": "login", "*22": "logout", "*23": "ready", "*24": "not ready"}
+# What one unit of each loss counter is, for its alarm's detail (a counter not named here is
+# described by its name: the far end's counters grow with the far-end socket).
+COUNTER_TEXT = {
+    "events_dropped": "media events lost: the event ring was full (line states are reconciled from the card)",
+    "card_events_dropped": "card events lost: more in one block than the block's event buffer holds",
+    "commands_failed": "media commands refused",
+    "card_errors": "card exchanges failed",
+    "far_refused": "far-end peers refused or dropped",
+    "far_late": "far-end answers late (idle sent instead)",
+    "far_fifo_overrun": "far-side octets that did not fit the card's FIFO",
+}
+# fault.drop_event: the card events a test may have the sim card lose
+DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flash": EventType.FLASH,
+             "ring_on": EventType.RING_ON, "ring_off": EventType.RING_OFF, "battery": EventType.BATTERY,
+             "polarity": EventType.POLARITY}
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 
 
@@ -97,7 +121,8 @@ class Engine:
 
     def __init__(self, state_dir: Path, config: SiteConfig, config_version: int, *,
                  clock: str = "virtual", store: ConfigStore | None = None, world: Any = None,
-                 wall_start: dt.datetime | None = None) -> None:
+                 wall_start: dt.datetime | None = None, enable_faults: bool = False,
+                 event_ring_octets: int = 0) -> None:
         self.state_dir = state_dir
         self.config = config
         self.config_version = config_version
@@ -112,8 +137,16 @@ class Engine:
         self.desc = desc
         self.k = cfg.card.k
         self.period_ms = self.k * math.ceil(10 / self.k)
-        self.tier_ = LineCard(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock")
+        self.tier_ = LineCard(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock",
+                              period_ticks=self.period_ms, ev_octets=event_ring_octets)
         self.clock = Clock(self.tier_.tick)
+        self.alarms = AlarmRegistry(lambda: self.clock.now_ms)
+        self.counter_alarms = CounterAlarms(self.alarms, lambda: self.clock.now_ms,
+                                            lambda name: COUNTER_TEXT.get(name, name))
+        self.counter_alarms.update(self.tier_.counters())     # every counter in the snapshot from the start
+        # Realtime, media thread: a level that disagrees is acted on only if it still does one
+        # period later (its event may be on its way); these lines disagreed last period.
+        self._level_suspects: set[int] = set()
         self.timers = TimerTable(LINE_TIMERS)
         if wall_start is not None:
             self.epoch = wall_start
@@ -136,7 +169,7 @@ class Engine:
         self.released_log: list[CdrRecord] = []   # the last committed CDRs (virtual time)
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
         self.writer.start()
-        self.control = ControlServer(state_dir / "control.sock")
+        self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
         self._register_control()
         self.notifier = Notifier()
         self._watchdog_usec = Notifier.watchdog_usec()
@@ -403,10 +436,15 @@ class Engine:
         if self.world is not None:
             self.world.before_period(self.clock.now_ms, self.period_ms)
         evs = self.tier_.step(self.period_ms) if self.stepped else self.tier_.events()
+        heard: set[int] = set()     # lines whose hook or battery the card reported this period
         for ev in evs:
             self.clock.advance(max(self.clock.now_ms, ev.tick))
             self._dispatch(ev)
+            if ev.type in HOOK_EVENTS or ev.type == EventType.BATTERY:
+                heard.add(ev.chan)
         self.clock.advance(self.tier_.tick)
+        self._reconcile(heard)
+        self._update_alarms()
         if self.world is not None:
             self.world.after_period(self.clock.now_ms)
         self.control.poll()
@@ -448,6 +486,46 @@ class Engine:
                 self.phones[ev.chan].dispatch(pev, digit=chr(ev.value), tick=ev.tick)
             elif pev is not None:
                 self.phones[ev.chan].dispatch(pev, tick=ev.tick)
+
+    def _reconcile(self, heard: set[int]) -> None:
+        """Compare each line machine with the card's current levels; make up the events it missed.
+
+        A line the card reported on this period is left alone (its events are its truth). Stepped
+        (virtual time, or the in-process world), every event of the period has been taken when the
+        levels are read, so a disagreement is a lost event and is acted on at once; with the media
+        thread running, the event may still be on its way, so only a disagreement seen two periods
+        in a row is.
+        """
+        levels = self.tier_.line_levels()
+        if levels is None:
+            return
+        now = self.clock.now_ms
+        suspects: set[int] = set()
+        for chan, phone in self.phones.items():
+            pev = phone.level_event(LineLevel(levels[chan])) if chan not in heard else None
+            if pev is not None:
+                if self.stepped or chan in self._level_suspects:
+                    phone.reconcile(pev, now)
+                else:
+                    suspects.add(chan)
+        for chan, trunk in self.trunks.items():
+            tev = trunk.level_event(LineLevel(levels[chan])) if chan not in heard else None
+            if tev is not None:
+                if self.stepped or chan in self._level_suspects:
+                    trunk.reconcile(tev, now)
+                else:
+                    suspects.add(chan)
+        self._level_suspects = suspects
+
+    def _update_alarms(self) -> None:
+        """Loss counters raise (and, once quiet, clear) their alarms; the record store's alarm lasts
+        as long as the writer reports one."""
+        self.counter_alarms.update(self.tier_.counters())
+        why = self.writer.alarm
+        if why is not None:
+            self.alarms.raise_alarm("record_store", why)
+        elif "record_store" in self.alarms:
+            self.alarms.clear_alarm("record_store")
 
     def _poll_far_peer(self) -> None:
         """Realtime: a far-end peer may attach at any time (never blocks)."""
@@ -491,11 +569,30 @@ class Engine:
         self.control.register("status", lambda req: self.snapshot())
         self.control.register("config.get", self._config_get)
         self.control.register("config.apply", self._config_apply)
+        # Fault injection for tests: refused by the control server unless enable_faults (--enable-faults).
         self.control.register("fault.freeze_media", self._freeze)
+        self.control.register("fault.drop_event", self._drop_event)
 
     def _freeze(self, req: dict[str, Any]) -> Any:
         self.tier_.sched.freeze_progress(bool(req.get("on", True)))
         return {"frozen": bool(req.get("on", True))}
+
+    def _drop_event(self, req: dict[str, Any]) -> Any:
+        """The card loses the next event of `type` on channel `chan` (its line level still changes)."""
+        card = self.tier_.card
+        chan, name = req.get("chan"), str(req.get("type", ""))
+        if not isinstance(chan, int) or isinstance(chan, bool) or not 0 <= chan < len(card.channels):
+            raise ControlError(f"chan must be a channel number 0-{len(card.channels) - 1}, not {chan!r}")
+        if name not in DROPPABLE:
+            raise ControlError(f"type must be one of {', '.join(DROPPABLE)}, not {name!r}")
+        drop = getattr(card, "drop_next_event", None)
+        if "fault_drop_event" not in card.capabilities or drop is None:
+            raise ControlError(f"the {card.name} card cannot drop events")
+        try:
+            drop(chan, DROPPABLE[name])
+        except DriverError as exc:
+            raise ControlError(str(exc)) from None
+        return {"chan": chan, "type": name}
 
     def _config_get(self, req: dict[str, Any]) -> Any:
         cur = self.store.current() if self.store else None
@@ -552,9 +649,12 @@ class Engine:
             waiting = self.acd.waiting(name)
             queues.append({"name": name, "waiting": len(waiting),
                            "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
+        counters = dict(self.counter_alarms.counters)
+        counters["records_spooled"] = self.writer.stats()["records_spooled"]
         return {"tick_ms": now, "calendar": self.calendar(now).isoformat(timespec="seconds"),
                 "config_version": self.config_version, "site": self.config.site.name,
-                "ports": ports, "calls": calls, "agents": agents, "queues": queues}
+                "ports": ports, "calls": calls, "agents": agents, "queues": queues,
+                "alarms": self.alarms.snapshot(), "counters": counters}
 
     def close(self) -> None:
         self.writer.close()

@@ -28,12 +28,12 @@ class LineCard:
     """The card named `backend` with the described ports and spans, and its media tier."""
 
     def __init__(self, backend: str, desc: CardDescription, zone: str = "cn",
-                 far_socket: Path | None = None) -> None:
+                 far_socket: Path | None = None, period_ticks: int = 20, ev_octets: int = 0) -> None:
         self.desc = desc
         self.zone = zone
         dsp_sched.zone_id(zone)  # an unknown zone fails here, before any card is opened
         self.card: Card = drivers.open_card(backend, desc)
-        self.sched = Scheduler(len(self.card.channels), desc.law)
+        self.sched = Scheduler(len(self.card.channels), desc.law, period_ticks=period_ticks, ev_octets=ev_octets)
         self.sched.attach_card(self.card.handle)
         self.far_server: FarEndServer | None = None
         self._peer_channels: list[int] = []
@@ -113,6 +113,22 @@ class LineCard:
     @staticmethod
     def media_ffi_channels(channels: list[int]) -> Any:
         return dsp_sched.ffi.new("uint16_t[]", channels)
+
+    # -- line levels and counters ---------------------------------------------
+
+    def line_levels(self) -> bytes | None:
+        """The analog ports' current LineLevel bits (one octet per port), or None if the card
+        cannot read them. Safe while the media thread runs."""
+        if "line_levels" not in self.card.capabilities:
+            return None
+        return self.card.line_levels()
+
+    def counters(self) -> dict[str, int]:
+        """The media tier's and the card's counters that say something was lost or refused."""
+        m = self.sched.stats()
+        out = {name: m[name] for name in ("events_dropped", "card_events_dropped", "commands_failed", "card_errors")}
+        out.update({name: v for name, v in self.card.stats().items() if name.startswith("far_")})
+        return out
 
     # -- line commands -------------------------------------------------------
 

@@ -10,6 +10,13 @@ Timers (one table, site-overridable):
 - FXS: ``first_digit`` 16 s, ``inter_digit`` 8 s, ``after_match`` 3 s (digit
   collection, as installers know it); ``open_loop`` battery removed to signal a
   far-end disconnect before congestion tone.
+
+Events say when a line changed; the card's line levels say what it is now.
+Each control period the engine hands every line the card's current levels
+(:meth:`FxsPhone.level_event`, :meth:`FxoTrunk.level_event`): a line whose
+idea of its hook or battery disagrees gets the event it missed
+(:meth:`~appliance.fsm.StateMachine.dispatch` as usual, logged "reconciled"),
+so a lost HOOK_ON never leaves a phone off hook in the engine.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from typing import Any, Protocol
 
 from appliance.clock import Clock
 from appliance.fsm import StateDef, StateMachine, TimerDef, TimerTable
+from drivers.base import LineLevel
 from e1t1 import callerid
 from e1t1.errors import DecodeError
 
@@ -184,6 +192,23 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
         elif ev is TrunkEvent.BUSY and "busy" in self.disconnect:
             self._far_end_gone(d["tick"], "busy tone")
 
+    def level_event(self, level: LineLevel) -> TrunkEvent | None:
+        """The event this trunk missed, if the card's current levels contradict it.
+
+        Only where a missed event would leave a call up for ever: a call UP on a trunk whose
+        disconnect signal is battery, with no battery now. Ringing needs none: a lost RING_ON
+        is followed by the next ring's, and a lost RING_OFF is covered by the ring-gap timer.
+        A polarity reversal is a change, not a level: a lost one cannot be read back.
+        """
+        if self.state is TrunkState.UP and "battery" in self.disconnect and not level & LineLevel.BATTERY:
+            return TrunkEvent.BATTERY
+        return None
+
+    def reconcile(self, event: TrunkEvent, tick: int) -> None:
+        """Deliver `event` (from :meth:`level_event`) as if the card had reported it."""
+        log.warning("%s: the card's line has no battery but the call is up: BATTERY 0 reconciled", self.name)
+        self.dispatch(event, value=0, tick=tick)
+
     def _far_end_gone(self, tick: int, why: str) -> None:
         """The caller hung up (as the trunk's disconnect signals say): release, then tell the engine."""
         self._clear()
@@ -248,6 +273,10 @@ class PhoneEvent(enum.Enum):
     TIMEOUT = 8
 
 
+#: states in which the phone is off hook (as the machine believes)
+OFF_HOOK_STATES = frozenset({PhoneState.DIALTONE, PhoneState.DIALLING, PhoneState.ANNOUNCE, PhoneState.CONNECTED,
+                             PhoneState.OPEN_LOOP, PhoneState.CONGESTION})
+
 _ON_HOOK_EVENTS = frozenset({PhoneEvent.HOOK_ON, PhoneEvent.FLASH, PhoneEvent.DTMF, PhoneEvent.TIMEOUT,
                              PhoneEvent.CANCEL, PhoneEvent.REMOTE_GONE})
 
@@ -297,6 +326,28 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
         self.digits = ""
         self.offer: Any = None
         self.cid_timer: Any = None
+
+    @property
+    def off_hook(self) -> bool:
+        """Whether this machine believes the phone is off hook."""
+        return self.state in OFF_HOOK_STATES
+
+    def level_event(self, level: LineLevel) -> PhoneEvent | None:
+        """HOOK_ON or HOOK_OFF if the card's hook level (as reported: past the flash window)
+        contradicts this machine; None if they agree, or if the port has no battery (open
+        loop: a real card cannot see the hook then)."""
+        if not level & LineLevel.BATTERY:
+            return None
+        card_off = bool(level & LineLevel.HOOK_OFF)
+        if card_off == self.off_hook:
+            return None
+        return PhoneEvent.HOOK_OFF if card_off else PhoneEvent.HOOK_ON
+
+    def reconcile(self, event: PhoneEvent, tick: int) -> None:
+        """Deliver `event` (from :meth:`level_event`) as if the card had reported it."""
+        log.warning("%s: the card says %s hook, the line was %s: %s reconciled", self.name,
+                    "off" if event is PhoneEvent.HOOK_OFF else "on", self.state.name, event.name)
+        self.dispatch(event, tick=tick)
 
     # IDLE (on hook)
     def st_idle(self, ev: PhoneEvent, **d: Any) -> None:

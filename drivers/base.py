@@ -10,10 +10,11 @@ once their C card exists.
 from __future__ import annotations
 
 import abc
+import enum
 from dataclasses import dataclass
 from typing import Literal
 
-from drivers.errors import DriverInitError
+from drivers.errors import DriverInitError, NotSupportedError
 
 PortKind = Literal["fxo", "fxs"]
 SpanKind = Literal["e1", "t1"]
@@ -67,6 +68,20 @@ class CardDescription:
         return out
 
 
+class LineLevel(enum.IntFlag):
+    """One analog port's current line state, as :meth:`Card.line_levels` reads it."""
+
+    #: FXS: the phone is off hook as the card reports it (a hook flash stays off hook; on hook
+    #: only once the flash window has passed). FXO: our side is off hook (seized or answered).
+    HOOK_OFF = 1
+    #: FXS: we ring the phone (its cadence is running). FXO: ring voltage from the exchange, now.
+    RINGING = 2
+    #: FXS: we feed battery. FXO: the exchange's battery is present.
+    BATTERY = 4
+    #: polarity reversed
+    POLARITY = 8
+
+
 @dataclass(frozen=True)
 class ChannelInfo:
     """One channel of a card: an analog port, or a timeslot (1-based) of a span."""
@@ -83,7 +98,7 @@ class Card(abc.ABC):
 
     #: the registry name of the backend
     name: str = ""
-    #: optional features, e.g. {"far_end"}; code checks these rather than catching errors
+    #: optional features, e.g. {"far_end", "line_levels"}; code checks these rather than catching errors
     capabilities: frozenset[str] = frozenset()
 
     @abc.abstractmethod
@@ -96,6 +111,19 @@ class Card(abc.ABC):
     @abc.abstractmethod
     def handle(self) -> int:
         """Address of the card's C HAL head (cb_card_t *), for the media tier."""
+
+    def line_levels(self) -> bytes:
+        """Capability "line_levels": the current :class:`LineLevel` bits of each analog port, one
+        octet per port in port order, read now (a backend's events say when they changed; these
+        say what they are). May be read while the media thread runs.
+
+        Raises NotSupportedError on a backend without the capability.
+        """
+        raise NotSupportedError(f"the {self.name or type(self).__name__} card cannot read line levels")
+
+    def stats(self) -> dict[str, int]:
+        """The card's counters by name (cumulative since it opened); empty if it keeps none."""
+        return {}
 
     def close(self) -> None:
         """Release the card. Idempotent."""

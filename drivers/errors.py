@@ -7,6 +7,7 @@
      +-- DriverInitError        the card could not be opened (bad description, out of memory)
      |    +-- NoDeviceError     the backend's hardware is absent ("no DAHDI devices found")
      +-- DriverOperationError   an operation on an open card failed
+     |    +-- NotSupportedError an optional capability this backend does not have
      +-- FarEndError            a far-end peer was refused (the reason says why)
 """
 
@@ -45,6 +46,10 @@ class NoDeviceError(DriverInitError):
 
 class DriverOperationError(DriverError):
     """An operation on an open card failed."""
+
+
+class NotSupportedError(DriverOperationError):
+    """The backend lacks an optional capability (see ``Card.capabilities``)."""
 
 
 class FarEndError(DriverError):

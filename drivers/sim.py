@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from drivers._binding import load
-from drivers.base import Card, CardDescription
+from drivers.base import Card, CardDescription, LineLevel
 from drivers.errors import DriverInitError, DriverOperationError, check
 from drivers.hal import EventType, LineEvent
 
@@ -20,13 +20,18 @@ _PORT = {"fxo": lib.CB_CHAN_FXO, "fxs": lib.CB_CHAN_FXS}
 _SPAN = {"e1": lib.CB_SPAN_E1, "t1": lib.CB_SPAN_T1}
 _LAW = {"alaw": lib.CB_LAW_ALAW, "ulaw": lib.CB_LAW_ULAW}
 _CLOCK = {"virtual": lib.CB_CLOCK_VIRTUAL, "realtime": lib.CB_CLOCK_REALTIME}
+# The card's level bits are the neutral ones (tests/drivers/test_sim_card.py checks).
+_LEVELS = {LineLevel.HOOK_OFF: lib.CB_SIM_LEVEL_HOOK_OFF, LineLevel.RINGING: lib.CB_SIM_LEVEL_RINGING,
+           LineLevel.BATTERY: lib.CB_SIM_LEVEL_BATTERY, LineLevel.POLARITY: lib.CB_SIM_LEVEL_POLARITY}
+# Every field of cb_sim_stats_t, so a counter added in C shows up here without a change.
+_STATS = tuple(name for name, _ in ffi.typeof("cb_sim_stats_t").fields)
 
 
 class SimCard(Card):
     """The software card: analog ports and E1/T1 spans with a scriptable far side."""
 
     name = "sim"
-    capabilities = frozenset({"far_end", "in_process_far_side"})
+    capabilities = frozenset({"far_end", "in_process_far_side", "line_levels", "fault_drop_event"})
 
     def __init__(self, desc: CardDescription) -> None:
         ports = ffi.new("uint8_t[]", [_PORT[p] for p in desc.ports] or [0])
@@ -38,6 +43,8 @@ class SimCard(Card):
             raise DriverInitError(f"the sim card could not be made for {desc}")
         self._sim: Any = sim
         self.far = FarSide(self)
+        self._nports = len(desc.ports)
+        self._levels: Any = ffi.new("uint8_t[]", max(1, self._nports))
         super().__init__(desc)
 
     @property
@@ -63,13 +70,22 @@ class SimCard(Card):
         return int(lib.cb_sim_tick(self.sim))
 
     def stats(self) -> dict[str, int]:
-        """The card's counters (blocks, late blocks, underflows, far-end lateness and refusals)."""
+        """The card's counters, every field of cb_sim_stats_t (blocks, late blocks, underflows,
+        and the far end's: far_late, far_refused, far_fifo_overrun, ...)."""
         st = ffi.new("cb_sim_stats_t *")
         lib.cb_sim_get_stats(self.sim, st)
-        return {
-            name: int(getattr(st, name))
-            for name in ("blocks", "late_blocks", "underflows", "far_late", "far_refused", "far_fifo_overrun")
-        }
+        return {name: int(getattr(st, name)) for name in _STATS}
+
+    def line_levels(self) -> bytes:
+        """The analog ports' current LineLevel bits (safe while the media thread runs:
+        the card's levels are single bytes, read whole)."""
+        n = check(lib.cb_sim_line_levels(self.sim, self._levels, self._nports), "line levels")
+        return bytes(ffi.buffer(self._levels, n))
+
+    def drop_next_event(self, chan: int, type_: EventType) -> None:
+        """Fault injection (capability "fault_drop_event"): drop the next `type_` card event of
+        `chan` (its level still changes), as a lost event would."""
+        check(lib.cb_sim_drop_next_event(self.sim, chan, int(type_)), f"drop the next {type_.name} of channel {chan}")
 
     def _close(self) -> None:
         lib.cb_sim_free(self._sim)

@@ -240,3 +240,35 @@ int cb_sim_command(cb_sim_t *s, const cb_cmd_t *cmd)
 {
     return s->head.ops->command(&s->head, cmd);
 }
+
+/* The control thread reads these bytes while the media thread may write them:
+ * single-byte loads cannot tear, and a level one block old is what the caller
+ * expects (it compares against events it has already taken). */
+int cb_sim_line_levels(const cb_sim_t *s, uint8_t *out, int n)
+{
+    if (n < 0 || (n > 0 && out == NULL))
+        return CB_ERR_INVALID;
+    if (n > s->head.nchan)
+        n = s->head.nchan;
+    for (int c = 0; c < n; c++) {
+        uint8_t v = 0;
+        if (s->kind[c] == CB_CHAN_FXS || s->kind[c] == CB_CHAN_FXO) {
+            uint8_t hook = s->kind[c] == CB_CHAN_FXS ? s->hook_rep[c] : s->hook[c];
+            v = (uint8_t) ((hook ? CB_SIM_LEVEL_HOOK_OFF : 0) | (s->ringing[c] ? CB_SIM_LEVEL_RINGING : 0)
+                           | (s->battery[c] ? CB_SIM_LEVEL_BATTERY : 0)
+                           | (s->polarity[c] ? CB_SIM_LEVEL_POLARITY : 0));
+        }
+        out[c] = v;
+    }
+    return n;
+}
+
+/* One byte store: the thread stepping the card sees it at its next block. A drop
+ * asked for just as an earlier one is taken may be lost (a test-only fault). */
+int cb_sim_drop_next_event(cb_sim_t *s, int chan, int type)
+{
+    if (chan < 0 || chan >= s->head.nchan || type < 0 || type >= 0x100)
+        return CB_ERR_INVALID;
+    s->drop_next[chan] = (uint8_t) type;
+    return CB_OK;
+}

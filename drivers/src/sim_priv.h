@@ -79,7 +79,15 @@ struct cb_sim {
     uint64_t blocks_done;
 
     cb_sim_stats_t stats;
+
+    /* fault injection: card event type to drop next, per channel (0 none); one byte
+     * written by the control thread, read and cleared by the thread stepping the card */
+    uint8_t drop_next[CB_SIM_MAX_CHANNELS];
 };
+
+/* Fault injection: take out of ev[0..nev) the events cb_sim_drop_next_event asked for;
+ * returns the new count (tick file). */
+int cb_sim_drop_faults(cb_sim_t *sim, cb_event_t *ev, int nev);
 
 /* The sim card's operations (drivers/src/tick/sim_tick.c). */
 extern const cb_card_ops_t cb_sim_ops;

@@ -42,7 +42,7 @@ struct cb_ring {
 typedef struct cb_ring cb_ring_t;
 
 /*! \brief Allocate a ring of at least `octets` octets of storage.
-    \param octets rounded up to a power of two, at least 1024, at most 2^28.
+    \param octets rounded up to a power of two, at least 64 (two records without payload), at most 2^28.
     \return the ring, or NULL when out of memory or too large. */
 cb_ring_t *cb_ring_init(uint32_t octets);
 /*! \brief Free a ring made by cb_ring_init(). */

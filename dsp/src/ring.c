@@ -6,7 +6,7 @@ cb_ring_t *cb_ring_init(uint32_t octets)
 {
     if (octets > (1U << 28))
         return NULL;
-    uint32_t cap = 1024;
+    uint32_t cap = 64;
     while (cap < octets)
         cap <<= 1;
     cb_ring_t *r = aligned_alloc(64, (sizeof(*r) + 63U) & ~(size_t) 63U);

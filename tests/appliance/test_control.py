@@ -73,3 +73,34 @@ def test_subscribers_get_published_snapshots(server: ControlServer) -> None:
 def test_no_engine_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ControlError, match=r"cannot reach the engine at .*control.sock"):
         ControlClient(tmp_path / "control.sock")
+
+
+
+@pytest.mark.parametrize("enabled", [False, True])
+def test_fault_commands_need_enable_faults(tmp_path: Path, enabled: bool) -> None:
+    srv = ControlServer(tmp_path / "control.sock", enable_faults=enabled)
+    srv.register("fault.freeze_media", lambda req: {"frozen": True})
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            srv.wait(0.05)
+            srv.poll()
+
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        with ControlClient(srv.path) as c:
+            if enabled:
+                assert c.request("fault.freeze_media", on=True) == {"frozen": True}
+                with pytest.raises(ControlError, match=r"unknown command 'fault.later'"):
+                    c.request("fault.later")
+            else:
+                for cmd in ("fault.freeze_media", "fault.later"):     # every fault command, known or not
+                    with pytest.raises(ControlError) as exc:
+                        c.request(cmd, on=True)
+                    assert str(exc.value) == "fault commands are disabled: start the engine with --enable-faults"
+    finally:
+        stop.set()
+        t.join()
+        srv.close()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +13,7 @@ import numpy as np
 
 from appliance.config.loader import parse_config
 from appliance.config.store import ConfigStore
+from appliance.control import ControlClient
 from appliance.engine import Engine
 from appliance.world import Caller, PhoneScript, World
 from dsp.scheduler import lib
@@ -69,7 +73,7 @@ class Site:
     """An engine, its store and its world, stepped in virtual time."""
 
     def __init__(self, tmp: Path, text: str, callers: list[Caller], phones: list[PhoneScript],
-                 keep_audio: bool = True) -> None:
+                 keep_audio: bool = True, **engine_args: Any) -> None:
         self.state = tmp
         self.store = ConfigStore(tmp)
         path = tmp / "site.yaml"
@@ -78,10 +82,34 @@ class Site:
         cur = self.store.current()
         assert cur is not None
         self.world = World(callers, phones, zone="cn", keep_audio=keep_audio)
-        self.engine = Engine(tmp, cur.config, cur.version, clock="virtual", store=self.store, world=self.world)
+        self.engine = Engine(tmp, cur.config, cur.version, clock="virtual", store=self.store, world=self.world,
+                             **engine_args)
 
     def run(self, ms: int) -> None:
         self.engine.run_for(ms)
+
+    @contextmanager
+    def serving(self) -> Iterator[None]:
+        """Answer control.sock while the engine's clock stands still (a paused engine)."""
+        stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                self.engine.control.wait(0.02)
+                self.engine.control.poll()
+
+        t = threading.Thread(target=loop)
+        t.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            t.join()
+
+    def request(self, cmd: str, **args: Any) -> Any:
+        """One request over control.sock, as the CLI sends it; raises ControlError as the client does."""
+        with self.serving(), ControlClient(self.state / "control.sock") as c:
+            return c.request(cmd, **args)
 
     def close(self) -> None:
         self.engine.close()

@@ -82,7 +82,7 @@ def drain(sock: socket.socket) -> list[str]:
 
 
 def test_watchdog_pings_stop_when_the_media_tier_stalls(tmp_path: Path, notify: socket.socket) -> None:
-    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False, enable_faults=True)
     pings: list[int] = []
     try:
         for _ in range(500):                                   # 6 s of engine clock
@@ -90,7 +90,7 @@ def test_watchdog_pings_stop_when_the_media_tier_stalls(tmp_path: Path, notify: 
             pings += [site.engine.clock.now_ms for m in drain(notify) if "WATCHDOG=1" in m]
         assert site.engine._ready_sent
         assert len(pings) >= 4                                 # every half period (1 s)
-        site.engine._freeze({"on": True})                      # fault injection, as over control.sock
+        assert site.request("fault.freeze_media", on=True) == {"frozen": True}   # fault injection
         frozen_at = site.engine.clock.now_ms
         after: list[int] = []
         for _ in range(500):

@@ -483,6 +483,7 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
     }
     for (int t = 0; t < ticks; t++)
         port_tick(s, tick0 + (uint64_t) t, ev, &nev, ev_max);
+    nev = cb_sim_drop_faults(s, ev, nev);
     s->tick = tick0 + (uint64_t) ticks;
     s->blocks_done++;
     s->stats.blocks++;
@@ -596,3 +597,17 @@ const cb_card_ops_t cb_sim_ops = {
     .command = sim_command,
     .stop = sim_stop,
 };
+
+int cb_sim_drop_faults(cb_sim_t *s, cb_event_t *ev, int nev)
+{
+    int out = 0;
+    for (int i = 0; i < nev; i++) {
+        uint8_t *drop = &s->drop_next[ev[i].chan];
+        if (*drop != 0 && *drop == ev[i].type) {
+            *drop = 0;
+            continue;
+        }
+        ev[out++] = ev[i];
+    }
+    return out;
+}
