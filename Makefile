@@ -69,7 +69,21 @@ test: setup
 demo: setup
 	$(VENV)/bin/cicbox demo --state-dir $(CURDIR)/state --config configs/hotel.yaml
 
-bench: setup
+# The benchmark's spandsp peers, built into build/bench/ by bench/peers/build_spandsp.py: the
+# shipped library, and spandsp rebuilt from its Debian source package with our CFLAGS (this adds
+# a deb-src entry, /etc/apt/sources.list.d/cicbox-src.sources, and runs apt-get update once). The
+# rebuild leaves its stamp only when it succeeds, so a failed one is tried again on the next run;
+# the benchmark reports why it failed.
+BENCH_PEER := bench/peers/build_spandsp.py bench/peers/spandsp_dtmf_rx.c
+
+build/bench/.shipped: $(BENCH_PEER) | $(STAMP)/venv $(STAMP)/apt
+	$(VPY) bench/peers/build_spandsp.py shipped
+	@touch $@
+
+build/bench/.same-flags: $(BENCH_PEER) _cffi_src/common.py | dsp/.built $(STAMP)/apt
+	$(VPY) bench/peers/build_spandsp.py same-flags
+
+bench: setup build/bench/.shipped build/bench/.same-flags
 	$(VPY) bench/media_tier.py
 	$(VPY) bench/virtual_hour.py
 

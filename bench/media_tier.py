@@ -3,29 +3,38 @@
 Default: the full per-tick chain (G.711 in and out, DTMF detection on every
 channel, tone generation, two-party bridges) over 240 channels of seeded
 speech-like noise with DTMF bursts on every channel, stepped in 8-sample
-ticks on one pinned core, median of 5 runs; beside it, in the same run,
-spandsp's dtmf_rx (Debian libspandsp) on the same 240 channels in 8-sample
-chunks. Reports channels per core for each, their ratio, whether the detected
-digits agree channel by channel, and the instruction set used.
+ticks on one pinned core; the same chain with every channel encoded (bridges
+across laws, so no octets pass untouched); and, in the same run, spandsp's
+dtmf_rx on the same 240 channels in 8-sample chunks, twice: Debian's shipped
+libspandsp, and spandsp rebuilt from its Debian source package with our own
+CFLAGS and instruction set (bench/peers/build_spandsp.py, run by `make
+bench`), so that the ratio to it is not a compiler-flag lead. Each figure is
+the median of 5 runs of at least 1 s of the thread's CPU time. Reports
+channels per core for each, the ratios, whether the detected digits agree
+channel by channel, and the instruction set used. A case that cannot run
+(the rebuild failed, say) reports null and the reason.
 
 --realtime: 240 channels (10 T1 spans of the sim card) on the realtime clock
 for 60 s with a busy Python thread standing in for the control tier, the card
 FIFO k ms deep; reports FIFO underflows, p99/p99.9/max wake-up lateness, and
 the same for an empty 1 ms loop run alongside as the machine's baseline.
 
-Times here are wall-clock measurements of a benchmark: nothing passes or fails
-on them.
+Times here are measurements of a benchmark (the thread's CPU time for the
+throughput, the realtime clock with --realtime): nothing passes or fails on them.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +44,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from dsp.scheduler import Scheduler, ffi, isa, lib
 
+ROOT = Path(__file__).resolve().parent.parent
+PEERS = ROOT / "build" / "bench"   # the spandsp bindings `make bench` builds (bench/peers/build_spandsp.py)
 FS = 8000
+TICK = 8                            # samples per 1 ms tick
 KEYS = "0123456789*#ABCD"
 ROWS = (697, 770, 852, 941)
 COLS = (1209, 1336, 1477, 1633)
@@ -82,109 +94,357 @@ def dtmf_bursts(rng: np.random.Generator, nchan: int, n: int) -> tuple[Any, list
     return out, sent
 
 
-def make_signal(nchan: int, seconds: int, seed: int) -> tuple[Any, Any, list[str]]:
-    """Channel-major A-law octets and the matching linear samples (what both detectors see)."""
+@dataclass(frozen=True)
+class Signal:
+    """The input every case runs on: the same samples as A-law and as µ-law octets, and as the linear
+    samples spandsp gets (the A-law octets decoded), all channel-major and cut to whole blocks of k ticks."""
+
+    alaw: Any
+    ulaw: Any
+    lin: Any
+    sent: list[str]
+    k: int
+
+    @property
+    def nchan(self) -> int:
+        return int(self.alaw.shape[0])
+
+    @property
+    def audio_s(self) -> float:
+        return int(self.alaw.shape[1]) / FS
+
+
+def make_signal(nchan: int, seconds: int, seed: int, k: int) -> Signal:
     rng = np.random.default_rng(seed)
     n = seconds * FS
     x = speech_like(rng, nchan, n, -25.0)
     d, sent = dtmf_bursts(rng, nchan, n)
-    lin = np.clip(np.round(x + d), -32768, 32767).astype(np.int16)
-    enc = np.array([lib.cb_lin2alaw(v) for v in range(-32768, 32768)], dtype=np.uint8)
-    dec = np.array([lib.cb_alaw2lin(a) for a in range(256)], dtype=np.int16)
-    octets = enc[lin.astype(np.int32) + 32768]
-    return octets, dec[octets], sent
+    code = np.clip(np.round(x + d), -32768, 32767).astype(np.int32) + 32768   # index of the linear value
+    to_a = np.array([lib.cb_lin2alaw(v) for v in range(-32768, 32768)], dtype=np.uint8)
+    to_u = np.array([lib.cb_lin2ulaw(v) for v in range(-32768, 32768)], dtype=np.uint8)
+    from_a = np.array([lib.cb_alaw2lin(a) for a in range(256)], dtype=np.int16)
+    whole = n // (k * TICK) * (k * TICK)
+    alaw, ulaw = to_a[code[:, :whole]], to_u[code[:, :whole]]
+    return Signal(alaw, ulaw, np.ascontiguousarray(from_a[alaw]), sent, k)
 
 
 def to_blocks(octets: Any, k: int) -> Any:
     """Channel-major [nchan][n] to block after block, each block channel-major [nchan][k*8]."""
     nchan, n = octets.shape
-    per = k * 8
+    per = k * TICK
     nblocks = n // per
     return np.ascontiguousarray(octets[:, : nblocks * per].reshape(nchan, nblocks, per).transpose(1, 0, 2))
 
 
-def run_ours(blocks: Any, nchan: int, k: int) -> tuple[float, list[str]]:
-    m = Scheduler(nchan, "alaw")
-    for c in range(nchan):
+# -- cases ---------------------------------------------------------------------
+#
+# A case makes a fresh Trial for each timed run (set-up is not timed); a timed
+# run passes over the signal again and again until the thread has spent
+# --min-cpu-s of CPU time in the passes, and the case's figure is the median
+# over --runs runs, the cases taking turns run by run. A new case is a
+# function returning a Trial and one line in CASES; a new ratio is one line in
+# RATIOS.
+
+
+class Unavailable(Exception):  # noqa: N818 (a state, not an error: the JSON says why)
+    """The case cannot run on this machine; str() says why."""
+
+
+@dataclass
+class Trial:
+    """One timed run's own state. `step` makes one pass over the signal and returns the thread CPU
+    seconds of the pass and the digits heard on each channel; `units` is what one pass carries
+    (channel-seconds of audio, or leg-seconds for a conference case)."""
+
+    units: float
+    step: Callable[[], tuple[float, list[str]]]
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    rate_key: str      # the JSON key of the median (units per second of one core)
+    runs_key: str      # the JSON key of each run's figure
+    start: Callable[[Signal], Trial]
+
+
+@dataclass(frozen=True)
+class Ratio:
+    key: str
+    numerator: str     # case names
+    denominator: str
+
+
+TONES = ("dial", "ringback", "busy", "congestion")
+CHAIN = "g711 in+out, dtmf detect on all, tone gen on 120, 2-party bridges on 120 (60 bridges, one law)"
+CHAIN_ALL_ENCODE = ("the same with each bridge across laws (A-law to µ-law): every channel decoded and "
+                    "encoded, no same-law pass-through")
+
+
+def media_chain(sig: Signal, all_encode: bool) -> Trial:
+    """The per-tick chain: DTMF detection on every channel, two-party bridges on the first half,
+    tones on the second half. On one law a bridge passes the octets untouched (the fast path);
+    with `all_encode` the second channel of each bridge runs µ-law, so both ends are encoded."""
+    n, k = sig.nchan, sig.k
+    m = Scheduler(n, "alaw")
+    octets = sig.alaw.copy()
+    for c in range(n):
         m.detect_dtmf(c)
-    for c in range(0, nchan // 2, 2):
+    for c in range(0, n // 2, 2):
+        if all_encode:
+            m.set_law(c + 1, "ulaw")
+            octets[c + 1] = sig.ulaw[c + 1]
         m.bridge(c, c + 1)
-    tones = ("dial", "ringback", "busy", "congestion")
-    for c in range(nchan // 2, nchan):
-        m.tone(c, "cn", tones[c % 4])
+    for c in range(n // 2, n):
+        m.tone(c, "cn", TONES[c % 4])
+    blocks = to_blocks(octets, k)
+    nblocks = int(blocks.shape[0])
     rx = ffi.from_buffer(blocks)
     tx = ffi.new("uint8_t[]", blocks.size)
-    t0 = time.perf_counter()
-    rc = lib.cb_sched_process_blocks(m._m, 0, blocks.shape[0], k, rx, tx)
-    wall = time.perf_counter() - t0
-    if rc < 0:
-        raise SystemExit(f"media tier failed: {rc}")
-    digits = [""] * nchan
-    for ev in m.events():
-        if ev.type == lib.CB_EV_DTMF:
-            digits[ev.chan] += chr(ev.value)
-    return wall, digits
+    tick = 0
+
+    def step() -> tuple[float, list[str]]:
+        nonlocal tick
+        t0 = time.thread_time()
+        rc = lib.cb_sched_process_blocks(m._m, tick, nblocks, k, rx, tx)
+        cpu = time.thread_time() - t0
+        if rc < 0:
+            raise SystemExit(f"media tier failed: {rc}")
+        tick += nblocks * k
+        digits = [""] * n
+        for ev in m.events():
+            if ev.type == lib.CB_EV_DTMF:
+                digits[ev.chan] += chr(ev.value)
+        return cpu, digits
+
+    return Trial(n * sig.audio_s, step)
 
 
-def run_spandsp(lin: Any) -> tuple[float, list[str]]:
-    from tests.peers._spandsp import ffi as sffi
-    from tests.peers._spandsp import lib as slib
+def ours(sig: Signal) -> Trial:
+    return media_chain(sig, all_encode=False)
 
-    nchan, n = lin.shape
-    sig = sffi.from_buffer("int16_t[]", np.ascontiguousarray(lin))
+
+def _run_blocks(m: Scheduler, sig: Signal, octets: Any, units: float) -> Trial:
+    """A trial that passes the signal through `m` block by block and collects the digits."""
+    n, k = sig.nchan, sig.k
+    blocks = to_blocks(octets, k)
+    nblocks = int(blocks.shape[0])
+    rx = ffi.from_buffer(blocks)
+    tx = ffi.new("uint8_t[]", blocks.size)
+    tick = 0
+
+    def step() -> tuple[float, list[str]]:
+        nonlocal tick
+        t0 = time.thread_time()
+        rc = lib.cb_sched_process_blocks(m._m, tick, nblocks, k, rx, tx)
+        cpu = time.thread_time() - t0
+        if rc < 0:
+            raise SystemExit(f"channel scheduler failed: {rc}")
+        tick += nblocks * k
+        digits = [""] * n
+        for ev in m.events():
+            if ev.type == lib.CB_EV_DTMF:
+                digits[ev.chan] += chr(ev.value)
+        return cpu, digits
+
+    return Trial(units, step)
+
+
+def graph(sig: Signal) -> Trial:
+    """The `ours` chain with every bridge carried by the media graph instead of the fast path:
+    each pair hears the other through two one-way edges at +0.01 dB (not unity, so the octets
+    are decoded, mixed with a gain and encoded)."""
+    n = sig.nchan
+    m = Scheduler(n, "alaw")
+    for c in range(n):
+        m.detect_dtmf(c)
+    for c in range(0, n // 2, 2):
+        m.listen(c, c + 1, 0.01)
+        m.listen(c + 1, c, 0.01)
+    for c in range(n // 2, n):
+        m.tone(c, "cn", TONES[c % 4])
+    return _run_blocks(m, sig, sig.alaw, n * sig.audio_s)
+
+
+def conference(sig: Signal) -> Trial:
+    """Every channel a leg of an 8-leg conference (each hears the other seven), DTMF detection on
+    all: leg-seconds per CPU second."""
+    n = sig.nchan
+    m = Scheduler(n, "alaw")
+    for c in range(n):
+        m.detect_dtmf(c)
+        m.mix_join(c, group=c // 8)
+    return _run_blocks(m, sig, sig.alaw, n * sig.audio_s)
+
+
+def ours_all_encode(sig: Signal) -> Trial:
+    return media_chain(sig, all_encode=True)
+
+
+def peer(module: str) -> Any:
+    """A binding built by bench/peers/build_spandsp.py (`make bench`) into build/bench/."""
+    if str(PEERS) not in sys.path:
+        sys.path.insert(0, str(PEERS))
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise Unavailable(f"{module} not built ({e}); `make bench` builds it") from e
+
+
+def same_flags_build() -> dict[str, Any]:
+    """What build/bench/spandsp_same_flags.json says of the rebuild: its source and flags."""
+    path = PEERS / "spandsp_same_flags.json"
+    if not path.is_file():
+        raise Unavailable("not built: `make bench` rebuilds spandsp from its Debian source package")
+    status: dict[str, Any] = json.loads(path.read_text())
+    if not status.get("ok"):
+        raise Unavailable(str(status.get("reason")))
+    if status.get("isa") != isa():
+        raise Unavailable(f"built for {status.get('isa')} but the kernels here run {isa()}: "
+                          "remove build/bench and run `make bench`")
+    return status
+
+
+def dtmf_rx(binding: Any, sig: Signal) -> Trial:
+    """spandsp's DTMF receiver on every channel, 8 samples at a time, the channels interleaved."""
+    n, length = sig.lin.shape
+    samples = binding.ffi.from_buffer("int16_t[]", sig.lin)
     maxd = 256
-    buf = sffi.new("char[]", nchan * maxd)
-    t0 = time.perf_counter()
-    total = slib.cbpeer_dtmf_rx_run(nchan, sig, n, 8, buf, maxd)
-    wall = time.perf_counter() - t0
-    if total < 0:
-        raise SystemExit("spandsp run failed")
-    raw = bytes(sffi.buffer(buf))
-    return wall, [raw[c * maxd:(c + 1) * maxd].split(b"\0", 1)[0].decode() for c in range(nchan)]
+    buf = binding.ffi.new("char[]", n * maxd)
+
+    def step() -> tuple[float, list[str]]:
+        t0 = time.thread_time()
+        total = binding.lib.bench_dtmf_rx_run(n, samples, length, TICK, buf, maxd)
+        cpu = time.thread_time() - t0
+        if total < 0:
+            raise SystemExit("spandsp run failed")
+        raw = bytes(binding.ffi.buffer(buf))
+        return cpu, [raw[c * maxd:(c + 1) * maxd].split(b"\0", 1)[0].decode() for c in range(n)]
+
+    return Trial(n * sig.audio_s, step)
+
+
+def spandsp(sig: Signal) -> Trial:
+    return dtmf_rx(peer("_bench_spandsp_shipped"), sig)
+
+
+def spandsp_same_flags(sig: Signal) -> Trial:
+    same_flags_build()
+    return dtmf_rx(peer("_bench_spandsp_same_flags"), sig)
+
+
+CASES = [
+    Case("ours", "ours_channels_per_core", "ours_runs", ours),
+    Case("ours_all_encode", "ours_all_encode_channels_per_core", "ours_all_encode_runs", ours_all_encode),
+    Case("spandsp", "spandsp_dtmf_rx_channels_per_core", "spandsp_runs", spandsp),
+    Case("spandsp_same_flags", "spandsp_same_flags_channels_per_core", "spandsp_same_flags_runs",
+         spandsp_same_flags),
+    Case("graph", "graph_channels_per_core", "graph_runs", graph),
+    Case("conference", "conference_legs_per_core", "conference_runs", conference),
+]
+
+RATIOS = [
+    Ratio("ratio_vs_spandsp", "ours", "spandsp"),
+    Ratio("ratio_vs_spandsp_same_flags", "ours", "spandsp_same_flags"),
+    Ratio("graph_ratio_vs_bridge", "graph", "ours"),
+]
+
+
+def timed_run(trial: Trial, min_cpu_s: float) -> tuple[float, float, list[str]]:
+    """Pass over the signal until the passes took min_cpu_s of this thread's CPU time.
+    Returns units per CPU second, the CPU seconds, and the digits of the first pass."""
+    cpu, passes = 0.0, 0
+    first: list[str] | None = None
+    while passes == 0 or cpu < min_cpu_s:
+        c, digits = trial.step()
+        cpu += c
+        passes += 1
+        if first is None:
+            first = digits
+    return passes * trial.units / cpu, cpu, first or []
 
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
     cores = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cores[-1]})
-    octets, lin, sent = make_signal(args.channels, args.seconds, args.seed)
-    blocks = to_blocks(octets, args.k)
-    audio_s = blocks.shape[0] * args.k / 1000
-    ours, theirs = [], []
-    digits_ours: list[str] = []
-    digits_sp: list[str] = []
+    sig = make_signal(args.channels, args.seconds, args.seed, args.k)
+    cases = [c for c in CASES if not args.case or c.name in args.case]
+    rates: dict[str, list[float]] = {c.name: [] for c in cases}
+    cpu_s: dict[str, list[float]] = {c.name: [] for c in cases}
+    digits: dict[str, list[str]] = {}
+    reasons = {c.name: "not run (--case)" for c in CASES if c not in cases}
     for _ in range(args.runs):
-        w, digits_ours = run_ours(blocks, args.channels, args.k)
-        ours.append(args.channels * audio_s / w)
-        w, digits_sp = run_spandsp(lin)
-        theirs.append(args.channels * audio_s / w)
-    ours_med, sp_med = statistics.median(ours), statistics.median(theirs)
-    disagree = [c for c in range(args.channels) if digits_ours[c] != digits_sp[c]]
-    missed = [c for c in range(args.channels) if digits_ours[c] != sent[c]]
-    return {
+        for case in cases:
+            if case.name in reasons:
+                continue
+            try:
+                trial = case.start(sig)
+            except Unavailable as e:
+                reasons[case.name] = str(e)
+                continue
+            rate, cpu, heard = timed_run(trial, args.min_cpu_s)
+            rates[case.name].append(rate)
+            cpu_s[case.name].append(cpu)
+            digits.setdefault(case.name, heard)
+    median = {name: statistics.median(r) for name, r in rates.items() if r}
+
+    def count(name: str) -> int | None:
+        return sum(len(s) for s in digits[name]) if name in digits else None
+
+    def differing(a: str, b: str) -> list[int] | None:
+        if a not in digits or b not in digits:
+            return None
+        return [c for c in range(sig.nchan) if digits[a][c] != digits[b][c]]
+
+    disagree = differing("ours", "spandsp")
+    same_flags_disagree = differing("spandsp_same_flags", "spandsp")
+    heard_ours = digits.get("ours")
+    out: dict[str, Any] = {
         "bench": "media_tier",
         "mode": "throughput",
-        "channels": args.channels,
-        "audio_seconds": audio_s,
-        "k": args.k,
+        "channels": sig.nchan,
+        "audio_seconds": sig.audio_s,
+        "k": sig.k,
         "seed": args.seed,
         "isa": isa(),
         "pinned_core": cores[-1],
         "runs": args.runs,
-        "chain": "g711 in+out, dtmf detect on all, tone gen on half, 2-party bridges on a quarter",
-        "ours_channels_per_core": round(ours_med),
-        "ours_runs": [round(x) for x in ours],
-        "spandsp_dtmf_rx_channels_per_core": round(sp_med),
-        "spandsp_runs": [round(x) for x in theirs],
-        "ratio_vs_spandsp": round(ours_med / sp_med, 3),
+        "timing": f"thread CPU time; each run passes over the audio until >= {args.min_cpu_s} s; median of runs",
+        "chain": CHAIN,
+        "chain_all_encode": CHAIN_ALL_ENCODE,
+        "chain_graph": "the chain with every bridge carried by the media graph (edges at +0.01 dB, no fast path)",
+        "chain_conference": "every channel a leg of an 8-leg conference, dtmf detect on all",
+    }
+    for case in CASES:
+        out[case.rate_key] = round(median[case.name]) if case.name in median else None
+        out[case.runs_key] = [round(x) for x in rates.get(case.name, [])]
+    for r in RATIOS:
+        missing = [name for name in (r.numerator, r.denominator) if name not in median]
+        out[r.key] = None if missing else round(median[r.numerator] / median[r.denominator], 3)
+        out[f"{r.key}_reason"] = "; ".join(f"{name}: {reasons.get(name, 'no result')}" for name in missing) or None
+    try:
+        build: dict[str, Any] | None = {k: v for k, v in same_flags_build().items() if k != "ok"}
+    except Unavailable:
+        build = None
+    out.update({
+        "spandsp_same_flags_build": build,
+        "run_cpu_seconds": {name: [round(x, 2) for x in v] for name, v in cpu_s.items() if v},
         "target_channels_per_core": TARGET,
         "target_ratio_vs_spandsp": 2.0,
-        "digits_sent": sum(len(s) for s in sent),
-        "digits_ours": sum(len(s) for s in digits_ours),
-        "digits_spandsp": sum(len(s) for s in digits_sp),
-        "digits_agree": not disagree,
-        "channels_disagreeing": disagree[:10],
-        "channels_ours_not_as_sent": missed[:10],
-    }
+        "digits_sent": sum(len(s) for s in sig.sent),
+        "digits_ours": count("ours"),
+        "digits_spandsp": count("spandsp"),
+        "digits_agree": None if disagree is None else not disagree,
+        "channels_disagreeing": None if disagree is None else disagree[:10],
+        "channels_ours_not_as_sent": None if heard_ours is None else
+            [c for c in range(sig.nchan) if heard_ours[c] != sig.sent[c]][:10],
+        "digits_ours_all_encode": count("ours_all_encode"),
+        "digits_graph": count("graph"),
+        "digits_conference": count("conference"),
+        "digits_spandsp_same_flags": count("spandsp_same_flags"),
+        "digits_spandsp_same_flags_agree": None if same_flags_disagree is None else not same_flags_disagree,
+    })
+    return out
 
 
 def realtime(args: argparse.Namespace) -> dict[str, Any]:
@@ -270,6 +530,9 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("-k", type=int, default=None, help="ticks per block (default 1; realtime 4)")
     p.add_argument("--seed", type=int, default=20261125)
+    p.add_argument("--min-cpu-s", type=float, default=1.0, help="thread CPU seconds of each timed run (throughput)")
+    p.add_argument("--case", action="append", choices=[c.name for c in CASES],
+                   help="run only this case (repeatable; default all)")
     args = p.parse_args()
     if args.k is None:
         args.k = 4 if args.realtime else 1
