@@ -91,6 +91,7 @@ DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flas
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 
 
+
 @dataclass
 class Call:
     """One inbound call, from answer to release: the engine's in-memory record."""
@@ -651,6 +652,7 @@ class Engine:
                            "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
         counters = dict(self.counter_alarms.counters)
         counters["records_spooled"] = self.writer.stats()["records_spooled"]
+        counters.update(self.tier_.dropped_by_kind())   # the events_dropped alarm's detail, by kind
         return {"tick_ms": now, "calendar": self.calendar(now).isoformat(timespec="seconds"),
                 "config_version": self.config_version, "site": self.config.site.name,
                 "ports": ports, "calls": calls, "agents": agents, "queues": queues,

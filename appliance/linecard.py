@@ -21,6 +21,9 @@ from drivers.hal import FAR_ERROR_TEXT, CmdOp, EventType
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Event, Scheduler
 
+# Counter slot -> event kind name, for the per-kind drop counters.
+_SLOT_NAMES = {dsp_sched.kind_slot(int(k)): k.name for k in EventType}
+
 log = logging.getLogger("cicbox.sched")
 
 
@@ -129,6 +132,11 @@ class LineCard:
         out = {name: m[name] for name in ("events_dropped", "card_events_dropped", "commands_failed", "card_errors")}
         out.update({name: v for name, v in self.card.stats().items() if name.startswith("far_")})
         return out
+
+    def dropped_by_kind(self) -> dict[str, int]:
+        """The events lost to a full event ring, per kind: {"events_dropped.HOOK_ON": n}."""
+        return {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
+                for slot, n in self.sched.dropped_by_kind().items()}
 
     # -- line commands -------------------------------------------------------
 

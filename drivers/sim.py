@@ -21,8 +21,8 @@ _SPAN = {"e1": lib.CB_SPAN_E1, "t1": lib.CB_SPAN_T1}
 _LAW = {"alaw": lib.CB_LAW_ALAW, "ulaw": lib.CB_LAW_ULAW}
 _CLOCK = {"virtual": lib.CB_CLOCK_VIRTUAL, "realtime": lib.CB_CLOCK_REALTIME}
 # The card's level bits are the neutral ones (tests/drivers/test_sim_card.py checks).
-_LEVELS = {LineLevel.HOOK_OFF: lib.CB_SIM_LEVEL_HOOK_OFF, LineLevel.RINGING: lib.CB_SIM_LEVEL_RINGING,
-           LineLevel.BATTERY: lib.CB_SIM_LEVEL_BATTERY, LineLevel.POLARITY: lib.CB_SIM_LEVEL_POLARITY}
+_LEVELS = {LineLevel.HOOK_OFF: lib.CB_LEVEL_OFF_HOOK, LineLevel.RINGING: lib.CB_LEVEL_RINGING,
+           LineLevel.BATTERY: lib.CB_LEVEL_BATTERY, LineLevel.POLARITY: lib.CB_LEVEL_REVERSED}
 # Every field of cb_sim_stats_t, so a counter added in C shows up here without a change.
 _STATS = tuple(name for name, _ in ffi.typeof("cb_sim_stats_t").fields)
 

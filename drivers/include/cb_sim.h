@@ -103,12 +103,7 @@ typedef struct cb_sim_stats {
 void cb_sim_get_stats(const cb_sim_t *sim, cb_sim_stats_t *out);
 /* Line levels: the card's current line state per channel, next to its events
  * (a control tier reconciles its line machines against them each period). */
-#define CB_SIM_LEVEL_HOOK_OFF 1  /* FXS: the phone off hook as reported (a flash stays off hook; on hook
-                                    only once the flash window has passed). FXO: our hook off (seized) */
-#define CB_SIM_LEVEL_RINGING 2   /* FXS: we ring the phone (cadence running). FXO: ring voltage now on */
-#define CB_SIM_LEVEL_BATTERY 4   /* FXS: we feed battery. FXO: the exchange's battery present */
-#define CB_SIM_LEVEL_POLARITY 8  /* polarity reversed */
-/*! \brief The levels of the first n channels, one bit set of CB_SIM_LEVEL_* per channel
+/*! \brief The levels of the first n channels, one bit set of CB_LEVEL_* (cb_hal.h) per channel
     (0 for span timeslots). Safe while the media thread runs: each level is one byte the
     card writes and this reads whole; a read may be one block old, never torn.
     \return channels written (at most the card's channel count), or CB_ERR_INVALID. */

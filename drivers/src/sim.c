@@ -38,7 +38,7 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->head.ops = &cb_sim_ops;
     s->head.nchan = nchan;
     s->head.ticks_per_block = k;
-    s->head.caps = CB_CAP_FAR_END;
+    s->head.caps = CB_CAP_FAR_END | CB_CAP_LINE_LEVELS;
     s->nports = nports;
     s->nspans = nspans;
     s->law = law;
@@ -254,9 +254,9 @@ int cb_sim_line_levels(const cb_sim_t *s, uint8_t *out, int n)
         uint8_t v = 0;
         if (s->kind[c] == CB_CHAN_FXS || s->kind[c] == CB_CHAN_FXO) {
             uint8_t hook = s->kind[c] == CB_CHAN_FXS ? s->hook_rep[c] : s->hook[c];
-            v = (uint8_t) ((hook ? CB_SIM_LEVEL_HOOK_OFF : 0) | (s->ringing[c] ? CB_SIM_LEVEL_RINGING : 0)
-                           | (s->battery[c] ? CB_SIM_LEVEL_BATTERY : 0)
-                           | (s->polarity[c] ? CB_SIM_LEVEL_POLARITY : 0));
+            v = (uint8_t) ((hook ? CB_LEVEL_OFF_HOOK : 0) | (s->ringing[c] ? CB_LEVEL_RINGING : 0)
+                           | (s->battery[c] ? CB_LEVEL_BATTERY : 0)
+                           | (s->polarity[c] ? CB_LEVEL_REVERSED : 0));
         }
         out[c] = v;
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from drivers.hal import CmdOp, EventType, FarError, status_text
 from drivers.sim import ffi, lib
 
@@ -31,3 +33,31 @@ def test_record_layouts_are_fixed() -> None:
     assert ffi.offsetof("cb_cmd_t", "len") == 4
     assert ffi.offsetof("cb_cmd_t", "ptr") == 24
     assert lib.CB_MAX_PAYLOAD == 264
+
+
+def test_the_sim_card_declares_what_it_has_and_the_rest_is_not_supported() -> None:
+    from drivers.base import CardDescription
+    from drivers.errors import DriverOperationError, check
+    from drivers.hal import Caps
+    from drivers.sim import SimCard
+
+    card = SimCard(CardDescription(ports=("fxo", "fxs"), spans=("e1",), k=4))
+    try:
+        head = ffi.cast("cb_card_t *", card.handle)
+        assert lib.cb_card_caps(head) == Caps.FAR_END | Caps.LINE_LEVELS
+        levels = ffi.new("uint8_t[2]")
+        assert lib.cb_card_line_levels(head, levels, 2) == 2
+        assert list(levels) == [lib.CB_LEVEL_BATTERY, lib.CB_LEVEL_BATTERY]   # both on hook, battery
+        cfg = ffi.new("cb_span_config_t *", {"framing": lib.CB_FRAMING_E1_CRC4, "coding": lib.CB_CODING_HDB3})
+        status = ffi.new("cb_span_status_t *")
+        frame = ffi.new("uint8_t[]", b"\x00\x01\x03")
+        for rc, what in ((lib.cb_card_span_config(head, 0, cfg), "span framing"),
+                         (lib.cb_card_span_status(head, 0, status), "span alarms"),
+                         (lib.cb_card_abcd_set(head, 2, 0x9), "ABCD bits"),
+                         (lib.cb_card_abcd_get(head, 2), "ABCD bits"),
+                         (lib.cb_card_hdlc_send(head, 17, frame, 3), "D-channel frame"),
+                         (lib.cb_card_hdlc_recv(head, 17, frame, 3), "D-channel frame")):
+            with pytest.raises(DriverOperationError, match=rf"{what} \[not supported -8\]"):
+                check(rc, what)
+    finally:
+        card.close()

@@ -92,6 +92,8 @@ def test_dropped_events_raise_an_alarm_that_clears_after_the_quiet_time(
         assert alarm["kind"] == "events_dropped" and alarm["since_ms"] == eng.period_ms
         assert "media events lost: the event ring was full" in alarm["detail"]
         assert snap["counters"]["events_dropped"] >= 1
+        # Every lost event is counted, by kind: four phones went off hook, two fit.
+        assert snap["counters"]["events_dropped.HOOK_OFF"] == snap["counters"]["events_dropped"] == 2
         out = status_text(site, capsys)
         assert "alarms: 1" in out
         assert f"  events_dropped   since 0.0 s (0.0 s)  {alarm['detail']}" in out

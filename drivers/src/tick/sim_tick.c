@@ -591,11 +591,19 @@ static void sim_stop(cb_card_t *card)
     cb_sim_far_close(s, dummy, &n, 0, CB_FAR_OK, 0);
 }
 
+static int sim_line_levels(cb_card_t *card, uint8_t *out, int n)
+{
+    return cb_sim_line_levels((const cb_sim_t *) card, out, n);
+}
+
+/* What the sim card has: the far end and line levels; spans carry octets
+ * only (no framing, alarms, ABCD or HDLC yet), so those ops are absent. */
 const cb_card_ops_t cb_sim_ops = {
     .wait = sim_wait,
     .exchange = sim_exchange,
     .command = sim_command,
     .stop = sim_stop,
+    .line_levels = sim_line_levels,
 };
 
 int cb_sim_drop_faults(cb_sim_t *s, cb_event_t *ev, int nev)
