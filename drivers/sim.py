@@ -12,7 +12,7 @@ from typing import Any
 from drivers._binding import load
 from drivers.base import Card, CardDescription
 from drivers.errors import DriverInitError, DriverOperationError, check
-from drivers.hal import EventType, LineEvent
+from drivers.hal import EventType, FarError, LineEvent
 
 ffi, lib = load()
 
@@ -20,6 +20,10 @@ _PORT = {"fxo": lib.CB_CHAN_FXO, "fxs": lib.CB_CHAN_FXS}
 _SPAN = {"e1": lib.CB_SPAN_E1, "t1": lib.CB_SPAN_T1}
 _LAW = {"alaw": lib.CB_LAW_ALAW, "ulaw": lib.CB_LAW_ULAW}
 _CLOCK = {"virtual": lib.CB_CLOCK_VIRTUAL, "realtime": lib.CB_CLOCK_REALTIME}
+_STATS = ("blocks", "late_blocks", "underflows", "far_late", "far_refused", "far_fifo_overrun", "far_skipped",
+          "far_stalled", "far_dropped", "far_ev_dropped", "far_sig_dropped", "far_farq_overrun", "card_ev_dropped",
+          "far_attached", "far_peers")
+_PEER = ("first_chan", "nchan", "active", "seq", "start_tick", "answered", "late", "skipped", "stalled", "late_run")
 
 
 class SimCard(Card):
@@ -58,14 +62,24 @@ class SimCard(Card):
         """The next tick the card will exchange."""
         return int(lib.cb_sim_tick(self.sim))
 
-    def stats(self) -> dict[str, int]:
-        """The card's counters (blocks, late blocks, underflows, far-end lateness and refusals)."""
+    def stats(self) -> dict[str, Any]:
+        """The card's counters (cb_sim_stats_t): blocks, late blocks, underflows, and the far end's
+        lateness, drops and refusals; ``far_refused_by`` maps each reason's name to its count."""
         st = ffi.new("cb_sim_stats_t *")
         lib.cb_sim_get_stats(self.sim, st)
-        return {
-            name: int(getattr(st, name))
-            for name in ("blocks", "late_blocks", "underflows", "far_late", "far_refused", "far_fifo_overrun")
-        }
+        out: dict[str, Any] = {name: int(getattr(st, name)) for name in _STATS}
+        out["far_refused_by"] = {r.name: int(st.far_refused_by[r.value]) for r in FarError}
+        return out
+
+    def far_peers(self) -> list[dict[str, int]]:
+        """The attached far-end peers with their own counters (cb_sim_peer_info_t)."""
+        buf = ffi.new("cb_sim_peer_info_t[]", lib.CB_SIM_MAX_PEERS)
+        n = lib.cb_sim_far_peers(self.sim, buf, lib.CB_SIM_MAX_PEERS)
+        return [{name: int(getattr(p, name)) for name in _PEER} for p in buf[0:n]]
+
+    def set_far_timeout(self, ms: int) -> None:
+        """Virtual clock: the dead-peer limit, ms of wall time the card waits for one answer."""
+        check(lib.cb_sim_set_far_timeout(self.sim, ms), f"far-end timeout {ms} ms")
 
     def _close(self) -> None:
         lib.cb_sim_free(self._sim)
