@@ -174,6 +174,8 @@ class FarEndServer:
         self._sock.bind(path)
         self._sock.listen(MAX_PEERS)
         self._sock.setblocking(False)
+        self._ready = select.poll()         # a cheap look at the listening socket, every control period
+        self._ready.register(self._sock, select.POLLIN)
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -205,6 +207,8 @@ class FarEndServer:
         `now_tick` is the card's next tick. Realtime: never waits. Lockstep: finishes each
         new handshake now, waiting at most :attr:`lockstep_hello_s` of wall time for it.
         """
+        if not self._pending and not self._ready.poll(0):
+            return []
         while True:
             try:
                 conn, _ = self._sock.accept()

@@ -74,7 +74,7 @@ class SimCard(Card):
     def far_peers(self) -> list[dict[str, int]]:
         """The attached far-end peers with their own counters (cb_sim_peer_info_t)."""
         buf = ffi.new("cb_sim_peer_info_t[]", lib.CB_SIM_MAX_PEERS)
-        n = lib.cb_sim_far_peers(self.sim, buf, lib.CB_SIM_MAX_PEERS)
+        n = check(lib.cb_sim_far_peers(self.sim, buf, lib.CB_SIM_MAX_PEERS), "far-end peers")
         return [{name: int(getattr(p, name)) for name in _PEER} for p in buf[0:n]]
 
     def set_far_timeout(self, ms: int) -> None:

@@ -74,3 +74,25 @@ def test_a_phone_drives_a_virtual_engine_in_lockstep(tmp_path: Path, k: int) -> 
     heard, log = run_engine_with_phone(tmp_path, "virtual", k=k)
     check_the_call(tmp_path, heard, log)
     assert "no far-end peer" not in log
+
+
+def test_linetest_on_the_realtime_clock_answers_an_outside_phone(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "appliance.cli", "linetest", "--ports", "fxs,fxs", "--clock", "realtime",
+           "-k", "10", "--duration", "4", "--state-dir", str(tmp_path)]
+    engine = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert engine.stderr is not None
+    try:
+        for line in engine.stderr:
+            if "media thread started" in line:
+                break
+        peer = subprocess.run([sys.executable, str(PHONE), str(tmp_path / "sim.sock"), "1", "42"], capture_output=True,
+                              text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, check=False)
+        out, err = engine.communicate(timeout=60)
+    finally:
+        engine.kill()
+    assert engine.returncode == 0, err
+    assert peer.returncode == 0, peer.stderr
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["event"] for e in events if e["chan"] == 1][:1] == ["HOOK_OFF"]
+    assert [e["value"] for e in events if e["event"] == "DTMF"] == ["4", "2"]
+    assert json.loads(peer.stdout.strip().splitlines()[-1])["tone_hz"] == 450
