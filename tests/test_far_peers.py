@@ -19,7 +19,7 @@ import pytest
 
 from appliance.media_tier import MediaTier
 from drivers.base import CardDescription
-from drivers.farend import HELLO_MS
+from drivers.farend import HELLO_MS, MAX_PEERS
 from drivers.hal import EventType, FarError
 from tests.peers.far_proto import Peer
 
@@ -255,3 +255,31 @@ def test_a_realtime_peer_that_stops_answering_is_dropped_logged_and_counted(
     assert stats["far_dropped"] == 1 and stats["far_refused_by"] == {"LATE_RUN": 1}
     assert stats["far_late"] >= 50 and stats["far_peers"] == 0
     assert any("dropped" in r.getMessage() and "too late" in r.getMessage() for r in caplog.records)
+
+
+def test_a_peer_beyond_the_cards_slots_is_told_why(tmp_path: Path) -> None:
+    sock = tmp_path / "sim.sock"
+    tier = MediaTier("sim", CardDescription(ports=("fxs",) * 10, k=4), far_socket=sock)
+    peers = [Peer.connect(str(sock), timeout=10) for _ in range(MAX_PEERS + 1)]
+    answer: dict[str, Any] = {}
+
+    def script() -> None:
+        for c, peer in enumerate(peers):
+            peer.read_hello()
+            peer.claim([c])
+        answer.update(peers[-1].read_answer())
+
+    t, errors = in_thread(script)
+    try:
+        assert tier.wait_far_peer(10)
+        while tier.far_server is not None and tier.far_server.pending:
+            tier.poll_far_peers()
+        t.join(10)
+        assert not errors
+        assert answer == {"error": f"the card serves at most {MAX_PEERS} peers at once"}
+        assert len(tier.far_peer_channels) == MAX_PEERS
+        assert tier.far_stats()["hello_refused_by"] == {"too_many_peers": 1}
+    finally:
+        tier.close()
+        for p in peers:
+            p.close()

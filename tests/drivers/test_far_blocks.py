@@ -15,6 +15,7 @@ import threading
 
 import pytest
 
+from drivers import farend
 from drivers.base import CardDescription
 from drivers.hal import CmdOp, EventType, FarError
 from drivers.sim import lib
@@ -26,7 +27,37 @@ DEAD = 50  # CB_SIM_FAR_DEAD_BLOCKS: checked against the header below
 
 def test_the_dead_peer_limit_is_the_documented_one() -> None:
     assert lib.CB_SIM_FAR_DEAD_BLOCKS == DEAD
-    assert lib.CB_SIM_MAX_PEERS >= 4
+    assert lib.CB_SIM_MAX_PEERS == farend.MAX_PEERS
+    assert lib.CB_SIM_FAR_TIMEOUT_MS == farend.LOCKSTEP_HELLO_S * 1000
+
+
+def test_a_detached_peer_goes_at_the_next_block_with_its_far_down() -> None:
+    b = FarBench(CardDescription(ports=("fxs", "fxs", "fxs"), k=4))
+    b.attach([2, 1])
+    try:
+        assert b.command(CmdOp.FAR_DETACH, 0) == lib.CB_ERR_INVALID     # nobody holds channel 0
+        assert b.command(CmdOp.FAR_DETACH, 1) == 0
+        evs = b.exchange(4)
+        assert [(e.chan, e.type, e.value) for e in evs] == [(2, EventType.FAR_DOWN, FarError.OK)]
+        assert b.card.stats()["far_peers"] == 0 and b.card.far_peers() == []
+    finally:
+        b.close()
+
+
+def test_no_more_peers_than_the_card_has_slots() -> None:
+    b = FarBench(CardDescription(ports=("fxs",) * 10, k=4))
+    try:
+        for c in range(lib.CB_SIM_MAX_PEERS):
+            b.attach([c])
+        a, c2 = socket.socketpair()
+        try:
+            assert b.command_attach(os.dup(a.fileno()), [9]) == lib.CB_ERR_FULL
+        finally:
+            a.close()
+            c2.close()
+        assert [p["first_chan"] for p in b.card.far_peers()] == list(range(lib.CB_SIM_MAX_PEERS))
+    finally:
+        b.close()
 
 
 def pattern(seq: int, chan: int, i: int) -> int:
