@@ -276,22 +276,24 @@ def test_a_late_partial_header_keeps_its_bytes() -> None:
     the stream stays in step (the late answer is recognised and skipped, the next one used)."""
     b = FarBench(CardDescription(ports=("fxs", "fxs"), k=K, clock="realtime"))
     peer = b.attach([1])
-    block0_over = threading.Event()
+    block0_over, sent = threading.Event(), threading.Event()
 
     def script() -> None:
         blk = peer.read_block()
         msg = frame(BLOCK, answer_body(blk.seq, blk.tick, K, b"\x11" * (K * 8), 1))
         peer.sock.sendall(msg[:2])             # a header split across two reads
         block0_over.wait(30)
-        peer.sock.sendall(msg[2:])
-        blk = peer.read_block()
-        peer.answer(blk, b"\x22" * (K * 8))
+        # The rest of the late answer, and the next block's answer written ahead (never late).
+        peer.sock.sendall(msg[2:] + frame(BLOCK, answer_body(1, K, K, b"\x22" * (K * 8), 1)))
+        sent.set()
+        peer.read_block()
 
     b.run(script)
     try:
         assert [e.type for e in b.exchange(K)] == [EventType.FAR_LATE]
         assert b.rx_of(1, K) == bytes([IDLE]) * (K * 8)
         block0_over.set()
+        assert sent.wait(30)
         assert b.exchange(K) == []
         assert b.rx_of(1, K) == b"\x22" * (K * 8)
         st = b.card.stats()
