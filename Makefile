@@ -13,7 +13,7 @@ DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*
 DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
 PEER_SRC    := $(wildcard tests/peers/spandsp_*)
 
-.PHONY: setup build test lint typecheck pytest demo bench clean
+.PHONY: setup build test lint typecheck pytest demo bench clean asan
 
 setup: $(STAMP)/apt $(STAMP)/venv build
 
@@ -64,6 +64,24 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
+
+# The C under AddressSanitizer and UndefinedBehaviourSanitizer: both extensions built apart, in
+# build/asan/ (the normal build is not touched), loaded from there by _cffi_src/asan/sitecustomize.py
+# with the sanitizer runtime preloaded (CPython itself is not instrumented); leaks are not checked
+# (CPython leaks at exit). Any report fails the run.
+ASAN_TESTS := tests/drivers tests/dsp tests/test_far_end.py tests/test_far_peers.py tests/test_media_tier.py \
+              tests/e2e/test_far_engine.py tests/e2e/test_far_caller.py
+ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+           ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
+           UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+           PYTHONPATH=$(CURDIR)/_cffi_src/asan CICBOX_ASAN_EXT=$(CURDIR)/build/asan
+
+build/asan/.built: $(DSP_SRC) $(DRIVERS_SRC) $(wildcard _cffi_src/*.py) pyproject.toml | $(STAMP)/venv
+	$(VPY) _cffi_src/build_asan.py
+	@touch $@
+
+asan: setup build/asan/.built
+	$(ASAN_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider --capture=sys $(ASAN_TESTS)
 
 # The appliance on the sim card: hotel profile, traffic generator, panel on http://127.0.0.1:8080.
 demo: setup

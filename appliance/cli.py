@@ -51,23 +51,24 @@ def cmd_linetest(args: argparse.Namespace) -> int:
     period = 10 * desc.k
     try:
         if args.clock == "virtual" and tier.far_server is not None:
-            log.info("waiting up to %d s for a far-end peer", args.wait_peer)
-            tier.accept_far_peer(timeout=args.wait_peer)
+            log.info("waiting up to %g s for a far-end peer", args.wait_peer)
+            tier.wait_far_peer(args.wait_peer)
         elif args.clock == "realtime":
             tier.start_realtime()
         done = 0
         while done < total:
             if args.clock == "virtual":
+                tier.poll_far_peers()        # later peers join in lockstep at this block boundary
                 evs = tier.step(period)
             else:
                 import select
 
-                # The control tier's period, on the media tier's clock: wait for the
-                # far-end socket or 10 ms, whichever first (no sleep on the control path).
-                fds = [tier.far_server.fileno()] if tier.far_server else []
-                readable, _, _ = select.select(fds, [], [], period / 1000)  # clock-source
-                if readable:
-                    tier.accept_far_peer(timeout=1.0)
+                # The control tier's period, on the media tier's clock: wait for the far-end
+                # socket or one period, whichever first (no sleep on the control path); the
+                # handshakes advance without blocking.
+                fds = tier.far_server.fds() if tier.far_server else []
+                select.select(fds, [], [], period / 1000)  # clock-source
+                tier.poll_far_peers()
                 evs = tier.events()
             done = tier.tick
             for ev in evs:
@@ -150,6 +151,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.enable_faults:
         log.warning("fault commands are enabled on control.sock (--enable-faults): not for production")
     try:
+        if args.wait_peer is not None:
+            if args.clock != "virtual":
+                raise SystemExit("cicbox: --wait-peer is for the virtual clock (realtime peers attach at any time)")
+            # Lockstep: the clock starts at the first far-end HELLO, or after S s of wall time without one.
+            log.info("waiting up to %g s for a far-end peer on %s", args.wait_peer, engine.state_dir / "sim.sock")
+            if not engine.wait_far_peer(args.wait_peer):
+                log.info("no far-end peer: the clock starts without one")
         _serve(engine, None if args.duration is None else args.duration * 1000)
     except KeyboardInterrupt:
         pass
@@ -290,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("-k", type=int, default=4, help="ticks (ms) per card block, 1-10")
     lt.add_argument("--clock", default="realtime", choices=("virtual", "realtime"))
     lt.add_argument("--duration", type=int, default=60, help="seconds of engine clock to run")
-    lt.add_argument("--wait-peer", type=float, default=30.0, help="virtual clock: seconds to wait for a far-end peer")
+    lt.add_argument("--wait-peer", type=float, default=30.0,
+                    help="virtual clock: seconds of wall time to wait for a first far-end peer (later ones join "
+                    "in lockstep at a block boundary)")
     lt.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
     lt.set_defaults(func=cmd_linetest)
 
@@ -309,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     engine_args(run, "stop after this many seconds of engine clock")
     run.add_argument("--enable-faults", action="store_true",
                      help="accept the fault.* commands on control.sock (tests and the demo; never in production)")
+    run.add_argument("--wait-peer", type=float, metavar="S",
+                     help="virtual clock: run in lockstep with far-end peers on STATE_DIR/sim.sock; the clock "
+                     "starts at the first peer's HELLO, or after S seconds of wall time without one")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="engine + traffic generator + panel on the sim card (hotel profile)",

@@ -449,7 +449,7 @@ class Engine:
         if self.world is not None:
             self.world.after_period(self.clock.now_ms)
         self.control.poll()
-        if self.mode == "realtime" and self.tier_.far_server is not None:
+        if self.tier_.far_server is not None:
             self._poll_far_peer()
         if self.clock.now_ms >= self._next_snapshot:
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
@@ -529,9 +529,11 @@ class Engine:
             self.alarms.clear_alarm("record_store")
 
     def _poll_far_peer(self) -> None:
-        """Realtime: a far-end peer may attach at any time (never blocks)."""
+        """Far-end peers may attach at any time: on the realtime clock the handshake never blocks
+        (it spans control periods); in virtual time a connecting peer joins in lockstep at the
+        next block, the clock waiting for its HELLO at most the dead-peer limit."""
         try:
-            self.tier_.accept_far_peer(timeout=0.0)
+            self.tier_.poll_far_peers()
         except FarEndError as exc:
             log.warning("%s", exc)
 
@@ -556,8 +558,9 @@ class Engine:
         return False
 
     def wait_far_peer(self, timeout_s: float) -> bool:
-        """Let a far-end peer attach before the clock runs (virtual time stays repeatable)."""
-        return self.tier_.accept_far_peer(timeout=timeout_s) is not None
+        """Let a far-end peer attach before the clock runs (virtual time stays repeatable): wait up to
+        `timeout_s` seconds of wall time for its HELLO."""
+        return self.tier_.wait_far_peer(timeout_s)
 
     def run_for(self, ms: int) -> None:
         end = self.clock.now_ms + ms

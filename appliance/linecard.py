@@ -10,6 +10,7 @@ thread runs in C and the caller only queues commands and takes events.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +18,17 @@ import drivers
 from drivers.base import Card, CardDescription
 from drivers.errors import FarEndError
 from drivers.farend import FarEndServer, FarPeer
-from drivers.hal import FAR_ERROR_TEXT, CmdOp, EventType
+from drivers.hal import FAR_ERROR_TEXT, CmdOp, EventType, FarError
 from dsp import scheduler as dsp_sched
+from dsp.errors import DspError
 from dsp.scheduler import Event, Scheduler
 
 # Counter slot -> event kind name, for the per-kind drop counters.
 _SLOT_NAMES = {dsp_sched.kind_slot(int(k)): k.name for k in EventType}
 
-log = logging.getLogger("cicbox.sched")
+log = logging.getLogger("cicbox.media")
+
+_FAR_DROPS = frozenset({FarError.TIMEOUT, FarError.LATE_RUN, FarError.STALLED})
 
 
 class LineCard:
@@ -39,8 +43,7 @@ class LineCard:
         self.sched = Scheduler(len(self.card.channels), desc.law, period_ticks=period_ticks, ev_octets=ev_octets)
         self.sched.attach_card(self.card.handle)
         self.far_server: FarEndServer | None = None
-        self._peer_channels: list[int] = []
-        self._attach_buf: Any = None
+        self._peers: dict[int, tuple[list[int], Any]] = {}   # first channel -> (claim, attach buffer)
         if far_socket is not None and "far_end" in self.card.capabilities:
             self.far_server = FarEndServer(str(far_socket), desc)
         self.realtime_flags = 0
@@ -76,46 +79,121 @@ class LineCard:
     # -- events ------------------------------------------------------------
 
     def events(self) -> list[Event]:
-        """Take every waiting event; far-end refusals are logged with their reason."""
+        """Take every waiting event; far-end refusals and drops are logged with their reason."""
         evs = self.sched.events()
         for ev in evs:
             if ev.type == EventType.FAR_ERROR:
                 text = FAR_ERROR_TEXT.get(ev.value, f"reason {ev.value}")
-                log.warning("far-end peer refused at tick %d: %s (detail %d); connection closed",
-                            ev.tick, text, ev.extra)
+                what = "dropped" if ev.value in _FAR_DROPS else "refused"
+                log.warning("far-end peer on channels %s %s at tick %d: %s (detail %d); connection closed",
+                            self._claim_of(ev.chan), what, ev.tick, text, ev.extra)
             elif ev.type == EventType.FAR_DOWN:
+                claim, _ = self._peers.pop(ev.chan, ([], None))
                 if self.far_server is not None:
-                    self.far_server.release(self._peer_channels)
-                log.info("far-end peer detached from channels %s", self._peer_channels)
-                self._peer_channels = []
-                self._attach_buf = None
+                    self.far_server.release(claim)
+                log.info("far-end peer detached from channels %s%s", claim,
+                         "" if ev.value else " (it left)")
+            elif ev.type == EventType.FAR_LATE:
+                log.debug("far-end peer on channels %s late at tick %d (%d late blocks)",
+                          self._claim_of(ev.chan), ev.tick, ev.value)
+            elif ev.type == EventType.MEDIA_ERROR and ev.value == CmdOp.FAR_ATTACH:
+                claim, _ = self._peers.pop(ev.chan, ([], None))
+                if self.far_server is not None:
+                    self.far_server.release(claim)
+                log.warning("far-end peer on channels %s not taken by the card (status %d); connection closed",
+                            claim, ev.extra)
             elif ev.type == EventType.MEDIA_ERROR:
                 log.warning("command %#x on channel %d refused (status %d)", ev.value, ev.chan, ev.extra)
         return evs
 
     # -- far end -----------------------------------------------------------
 
-    def accept_far_peer(self, timeout: float | None = 0.0) -> FarPeer | None:
-        """Accept a far-end peer on the socket, if one is connecting, and hand it to the card.
+    def poll_far_peers(self) -> list[FarPeer]:
+        """Advance the far-end handshakes and hand every accepted peer to the card.
 
-        The card takes it over at the start of the next block. One peer at a time.
+        Realtime: never waits (a handshake spans as many control periods as it needs, up to
+        the HELLO deadline). Virtual clock (lockstep): a peer that is connecting is finished
+        now, the clock waiting for it at most the dead-peer limit; it joins at the next block.
         """
         if self.far_server is None:
-            raise FarEndError("this card has no far-end socket")
-        if self._peer_channels:
-            return None
-        peer = self.far_server.accept(self.tick, timeout)
-        if peer is None:
-            return None
-        chans = self.media_ffi_channels(peer.channels)
-        self._peer_channels = list(peer.channels)
-        self._attach_buf = chans
-        self.sched.send(CmdOp.FAR_ATTACH, 0, peer.detach_fd(), len(peer.channels), ptr=chans)
-        return peer
+            return []
+        peers = self.far_server.poll(self.tick)
+        for peer in peers:
+            self._attach(peer)
+        return peers
 
-    @staticmethod
-    def media_ffi_channels(channels: list[int]) -> Any:
-        return dsp_sched.ffi.new("uint16_t[]", channels)
+    def wait_far_peer(self, timeout_s: float) -> bool:
+        """Wait up to `timeout_s` seconds of wall time for a first peer (a lockstep run's start)."""
+        if self.far_server is None:
+            raise FarEndError("this card has no far-end socket")
+        peers = self.far_server.wait(self.tick, timeout_s)
+        for peer in peers:
+            self._attach(peer)
+        return bool(peers)
+
+    def accept_far_peer(self, timeout: float | None = 0.0) -> FarPeer | None:
+        """One peer: waited for up to `timeout` seconds (None: 30), or only polled for (0)."""
+        if self.far_server is None:
+            raise FarEndError("this card has no far-end socket")
+        if timeout == 0.0:
+            peers = self.poll_far_peers()
+        else:
+            peers = self.far_server.wait(self.tick, 30.0 if timeout is None else timeout)
+            for peer in peers:
+                self._attach(peer)
+        return peers[0] if peers else None
+
+    def _attach(self, peer: FarPeer) -> None:
+        """The card takes the peer over; its first block is the one at `peer.start_tick`."""
+        chans = dsp_sched.ffi.new("uint16_t[]", peer.channels)
+        first = peer.channels[0]
+        self._peers[first] = (list(peer.channels), chans)
+        lo, hi = peer.start_tick & 0xFFFFFFFF, peer.start_tick >> 32
+        fd = peer.detach_fd()
+        try:
+            self.sched.send(CmdOp.FAR_ATTACH, first, fd, len(peer.channels),
+                            lo - (1 << 32) if lo >= 1 << 31 else lo, hi, ptr=chans)
+        except DspError as exc:
+            os.close(fd)
+            del self._peers[first]
+            if self.far_server is not None:
+                self.far_server.release(peer.channels)
+            log.warning("far-end peer on channels %s not handed to the card: %s", peer.channels, exc)
+
+    def _claim_of(self, first: int) -> list[int]:
+        return self._peers.get(first, ([first], None))[0]
+
+    @property
+    def far_peer_channels(self) -> dict[int, list[int]]:
+        """The attached peers' claims, by first channel."""
+        return {first: claim for first, (claim, _) in self._peers.items()}
+
+    def _sim_card(self) -> Any:
+        """The sim card (it has the far end's counters), or None (another backend, or closed)."""
+        if "far_end" not in self.card.capabilities or self.card.closed:
+            return None
+        from drivers.sim import SimCard  # only a card with a far end loads the sim backend
+
+        return self.card if isinstance(self.card, SimCard) else None
+
+    def far_stats(self) -> dict[str, Any]:
+        """The far end's counters: the card's (lateness, drops, refusals by reason, losses) and the
+        handshakes' (refusals by reason, pending), and each attached peer's own."""
+        out: dict[str, Any] = {"far_peers": 0, "far_late": 0, "far_skipped": 0, "far_stalled": 0, "far_dropped": 0,
+                               "far_refused": 0, "far_ev_dropped": 0, "far_sig_dropped": 0, "far_refused_by": {},
+                               "handshakes_pending": 0, "hello_refused_by": {}, "peers": []}
+        sim = self._sim_card()
+        if sim is not None:
+            st = sim.stats()
+            for name in ("far_peers", "far_late", "far_skipped", "far_stalled", "far_dropped", "far_refused",
+                         "far_ev_dropped", "far_sig_dropped"):
+                out[name] = st[name]
+            out["far_refused_by"] = {k: v for k, v in st["far_refused_by"].items() if v and k != "OK"}
+            out["peers"] = sim.far_peers()
+        if self.far_server is not None:
+            out["handshakes_pending"] = self.far_server.pending
+            out["hello_refused_by"] = dict(self.far_server.refused)
+        return out
 
     # -- line levels and counters ---------------------------------------------
 
@@ -130,7 +208,8 @@ class LineCard:
         """The media tier's and the card's counters that say something was lost or refused."""
         m = self.sched.stats()
         out = {name: m[name] for name in ("events_dropped", "card_events_dropped", "commands_failed", "card_errors")}
-        out.update({name: v for name, v in self.card.stats().items() if name.startswith("far_")})
+        out.update({name: v for name, v in self.card.stats().items()
+                    if name.startswith("far_") and isinstance(v, int)})
         return out
 
     def dropped_by_kind(self) -> dict[str, int]:
@@ -165,6 +244,12 @@ class LineCard:
 
     def close(self) -> None:
         self.sched.stop()
+        if self.far_server is not None:
+            fs = self.far_stats()
+            if fs["far_late"] or fs["far_dropped"] or fs["far_refused"] or fs["hello_refused_by"]:
+                log.info("far end: %d late blocks, %d peers dropped, %d refused (by reason %s), HELLOs refused %s",
+                         fs["far_late"], fs["far_dropped"], fs["far_refused"], fs["far_refused_by"],
+                         fs["hello_refused_by"])
         self.card.close()
         if self.far_server is not None:
             self.far_server.close()

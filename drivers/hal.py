@@ -45,6 +45,12 @@ FAR_ERROR_TEXT: dict[int, str] = {
     FarError.BAD_TICK: "first tick is not the block's",
     FarError.BAD_EVENT: "event names a channel not claimed, a tick outside the block, or a wrong type",
     FarError.IO: "socket error",
+    FarError.TOO_LONG: "message longer than the largest block (20 ticks, 256 events)",
+    FarError.BAD_COUNT: "more events than one block may carry (256)",
+    FarError.TIMEOUT: "no answer within the dead-peer limit (lockstep)",
+    FarError.LATE_RUN: "answers too late for the dead-peer number of blocks in a row",
+    FarError.STALLED: "stopped reading: its blocks could not be handed over for the dead-peer number of blocks",
+    FarError.START_MISSED: "handed to the card after its first block had passed",
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from drivers._binding import load
 from drivers.base import Card, CardDescription, LineLevel
 from drivers.errors import DriverInitError, DriverOperationError, check
-from drivers.hal import EventType, LineEvent
+from drivers.hal import EventType, FarError, LineEvent
 
 ffi, lib = load()
 
@@ -24,7 +24,8 @@ _CLOCK = {"virtual": lib.CB_CLOCK_VIRTUAL, "realtime": lib.CB_CLOCK_REALTIME}
 _LEVELS = {LineLevel.HOOK_OFF: lib.CB_LEVEL_OFF_HOOK, LineLevel.RINGING: lib.CB_LEVEL_RINGING,
            LineLevel.BATTERY: lib.CB_LEVEL_BATTERY, LineLevel.POLARITY: lib.CB_LEVEL_REVERSED}
 # Every field of cb_sim_stats_t, so a counter added in C shows up here without a change.
-_STATS = tuple(name for name, _ in ffi.typeof("cb_sim_stats_t").fields)
+_STATS = tuple(name for name, f in ffi.typeof("cb_sim_stats_t").fields if f.type.kind == "primitive")
+_PEER = ("first_chan", "nchan", "active", "seq", "start_tick", "answered", "late", "skipped", "stalled", "late_run")
 
 
 class SimCard(Card):
@@ -69,12 +70,14 @@ class SimCard(Card):
         """The next tick the card will exchange."""
         return int(lib.cb_sim_tick(self.sim))
 
-    def stats(self) -> dict[str, int]:
-        """The card's counters, every field of cb_sim_stats_t (blocks, late blocks, underflows,
-        and the far end's: far_late, far_refused, far_fifo_overrun, ...)."""
+    def stats(self) -> dict[str, Any]:
+        """The card's counters (cb_sim_stats_t): blocks, late blocks, underflows, and the far end's
+        lateness, drops and refusals; ``far_refused_by`` maps each reason's name to its count."""
         st = ffi.new("cb_sim_stats_t *")
         lib.cb_sim_get_stats(self.sim, st)
-        return {name: int(getattr(st, name)) for name in _STATS}
+        out: dict[str, Any] = {name: int(getattr(st, name)) for name in _STATS}
+        out["far_refused_by"] = {r.name: int(st.far_refused_by[r.value]) for r in FarError}
+        return out
 
     def line_levels(self) -> bytes:
         """The analog ports' current LineLevel bits (safe while the media thread runs:
@@ -86,6 +89,16 @@ class SimCard(Card):
         """Fault injection (capability "fault_drop_event"): drop the next `type_` card event of
         `chan` (its level still changes), as a lost event would."""
         check(lib.cb_sim_drop_next_event(self.sim, chan, int(type_)), f"drop the next {type_.name} of channel {chan}")
+
+    def far_peers(self) -> list[dict[str, int]]:
+        """The attached far-end peers with their own counters (cb_sim_peer_info_t)."""
+        buf = ffi.new("cb_sim_peer_info_t[]", lib.CB_SIM_MAX_PEERS)
+        n = check(lib.cb_sim_far_peers(self.sim, buf, lib.CB_SIM_MAX_PEERS), "far-end peers")
+        return [{name: int(getattr(p, name)) for name in _PEER} for p in buf[0:n]]
+
+    def set_far_timeout(self, ms: int) -> None:
+        """Virtual clock: the dead-peer limit, ms of wall time the card waits for one answer."""
+        check(lib.cb_sim_set_far_timeout(self.sim, ms), f"far-end timeout {ms} ms")
 
     def _close(self) -> None:
         lib.cb_sim_free(self._sim)

@@ -88,7 +88,13 @@ enum cb_far_error {
     CB_FAR_BAD_SEQUENCE = 4,/* sequence number is not the one expected */
     CB_FAR_BAD_TICK = 5,    /* first tick is not the block's first tick */
     CB_FAR_BAD_EVENT = 6,   /* an event names an unknown channel or type */
-    CB_FAR_IO = 7           /* a socket error (errno in extra) */
+    CB_FAR_IO = 7,          /* a socket error (errno in extra) */
+    CB_FAR_TOO_LONG = 8,    /* a message longer than the largest block could be (extra = its length) */
+    CB_FAR_BAD_COUNT = 9,   /* more events than one block may carry (extra = the count) */
+    CB_FAR_TIMEOUT = 10,    /* lockstep: no answer within the dead-peer limit */
+    CB_FAR_LATE_RUN = 11,   /* realtime: answers too late for the dead-peer number of blocks in a row */
+    CB_FAR_STALLED = 12,    /* the peer stopped reading: its blocks could not be handed over, as many in a row */
+    CB_FAR_START_MISSED = 13 /* the peer was handed to the card after its first block (its HELLO's tick) */
 };
 
 /* Command kinds (cb_cmd_t.op). Card commands are below 0x100, media commands

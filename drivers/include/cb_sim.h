@@ -7,8 +7,22 @@
  * card's far side is what a cable would connect: an exchange on FXO ports, a
  * phone on FXS ports, a peer on span timeslots. It is driven either in
  * process (cb_sim_far_* calls, between blocks, from the thread that steps the
- * card) or by a peer process over the far-end socket (docs/sim-far-end.md),
- * which claims some channels and answers every block in lockstep.
+ * card) or by peer processes over the far-end socket (docs/sim-far-end.md):
+ * up to CB_SIM_MAX_PEERS at once, each claiming its own channels and
+ * answering every block (lockstep on the virtual clock, within half a block
+ * on the realtime clock). Each peer has its own socket, sequence, partial
+ * message buffers and counters; the card never blocks on a peer's socket
+ * beyond the block's deadline, and drops a peer that is dead or stopped reading.
+ *
+ * On this card CB_CMD_FAR_ATTACH hands over a peer that said HELLO:
+ *   a = its socket (the card owns it from then on and closes it when the peer
+ *   leaves or is refused), ptr = uint16_t[] claimed channels, b = their count,
+ *   c, d = the low and high 32 bits of its first block's tick (the HELLO's
+ *   `tick`, a block boundary now or later; a peer handed over after it is
+ *   refused with CB_FAR_START_MISSED). CB_CMD_FAR_DETACH with chan = any
+ *   channel a peer holds lets that peer go.
+ * The CB_EV_FAR_ERROR, CB_EV_FAR_DOWN and CB_EV_FAR_LATE events of a peer carry
+ * its first claimed channel in `chan`.
  *
  * Two clocks: virtual (wait returns at once: runs as fast as the CPU allows)
  * and realtime (absolute-deadline sleep on CLOCK_MONOTONIC; a block is due
@@ -28,6 +42,13 @@
 #define CB_SIM_FLASH_MAX_MS 1250   /* on hook shorter than this is a hook flash; this long is a hang-up */
 #define CB_SIM_FAR_FIFO 8192       /* octets of far-side audio buffered per channel each way */
 #define CB_SIM_MAX_CHANNELS 1024
+#define CB_SIM_MAX_PEERS 8         /* far-end peers attached at once */
+#define CB_SIM_FAR_MAX_EVENTS 256  /* events one far-end BLOCK carries at most, either way */
+#define CB_SIM_FAR_DEAD_BLOCKS 50  /* a peer late, or unable to take its block, this many blocks in a row is dropped */
+#define CB_SIM_FAR_TIMEOUT_MS 10000 /* virtual clock: default dead-peer limit, ms of wall time for one answer */
+#define CB_SIM_SIGQ 1024           /* queued far-side line changes (in process and from peers) */
+#define CB_SIM_FARQ 4096           /* far-visible line changes kept for cb_sim_far_poll and the peers */
+#define CB_SIM_FAR_REASONS 16      /* size of the per-reason counters (enum cb_far_error) */
 
 enum cb_span_kind {
     CB_SPAN_E1 = 0,     /* 31 timeslots (TS1..TS31) */
@@ -45,12 +66,13 @@ typedef struct cb_sim cb_sim_t;
     \param nports number of analog ports; port_kinds[i] is CB_CHAN_FXO or CB_CHAN_FXS.
     \param nspans number of spans; span_kinds[i] is enum cb_span_kind.
     \param law the card's law (enum cb_law): its idle octet and the far side's.
-    \param k ticks per block, 1..10.
+    \param k ticks per block, 1..10 (cb_sim_exchange takes any block up to CB_MAX_BLOCK_TICKS:
+        the far-end buffers are sized for that one bound).
     \param clock enum cb_clock.
     \return the card, or NULL (bad description or out of memory). */
 cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const uint8_t *span_kinds,
                      int law, int k, int clock);
-/*! \brief Free the card; closes an attached far-end peer. */
+/*! \brief Free the card; closes every attached far-end peer. */
 void cb_sim_free(cb_sim_t *sim);
 /*! \brief The card's HAL head (pass to the media tier). */
 cb_card_t *cb_sim_card(cb_sim_t *sim);
@@ -95,9 +117,19 @@ typedef struct cb_sim_stats {
     uint64_t blocks;        /* blocks exchanged */
     uint64_t late_blocks;   /* realtime: blocks whose wait woke after their deadline */
     uint64_t underflows;    /* realtime: blocks later than the card FIFO (k ms): a caller hears a gap */
-    uint64_t far_late;      /* realtime: far-end answers that missed their block (idle sent instead) */
-    uint64_t far_refused;   /* far-end messages refused */
+    uint64_t far_late;      /* far-end answers that missed their block (idle used instead), every peer */
+    uint64_t far_refused;   /* far-end peers refused for a protocol error (bad message, start missed) */
     uint64_t far_fifo_overrun; /* in-process far-side octets that did not fit */
+    uint64_t far_skipped;   /* realtime: late answers recognised and skipped when they arrived */
+    uint64_t far_stalled;   /* blocks not handed to a peer: its previous block was still unread */
+    uint64_t far_dropped;   /* peers dropped as dead or stalled (TIMEOUT, LATE_RUN, STALLED) */
+    uint64_t far_ev_dropped;   /* far-visible line changes lost before a peer could be sent them */
+    uint64_t far_sig_dropped;  /* a peer's line changes that did not fit the signal queue */
+    uint64_t far_farq_overrun; /* far-visible line changes overwritten before cb_sim_far_poll took them */
+    uint64_t card_ev_dropped;  /* card events beyond the caller's ev_max */
+    uint64_t far_attached;  /* peers ever handed to the card */
+    uint64_t far_peers;     /* peers attached now (waiting for their first block included) */
+    uint64_t far_refused_by[16]; /* [CB_SIM_FAR_REASONS] peers gone, by enum cb_far_error (0: the peer left) */
 } cb_sim_stats_t;
 /*! \brief Copy the counters. */
 void cb_sim_get_stats(const cb_sim_t *sim, cb_sim_stats_t *out);
@@ -113,6 +145,26 @@ int cb_sim_line_levels(const cb_sim_t *sim, uint8_t *out, int n);
     One pending drop per channel.
     \return CB_OK, or CB_ERR_INVALID (channel or type out of range). */
 int cb_sim_drop_next_event(cb_sim_t *sim, int chan, int type);
+
+/* One attached far-end peer. */
+typedef struct cb_sim_peer_info {
+    int32_t first_chan;     /* its first claimed channel: names it in CB_EV_FAR_* events */
+    int32_t nchan;          /* channels claimed */
+    int32_t active;         /* 1 exchanging blocks, 0 waiting for its first block */
+    uint32_t seq;           /* sequence number of its next block */
+    uint64_t start_tick;    /* its first block's tick */
+    uint64_t answered;      /* blocks it answered in time */
+    uint64_t late;          /* blocks it answered late or not at all */
+    uint64_t skipped;       /* late answers skipped when they arrived */
+    uint64_t stalled;       /* blocks it could not be handed (not reading) */
+    uint32_t late_run;      /* late or stalled blocks in a row now */
+    uint32_t reserved;
+} cb_sim_peer_info_t;
+/*! \brief The attached far-end peers, in slot order. \return records copied. */
+int cb_sim_far_peers(const cb_sim_t *sim, cb_sim_peer_info_t *out, int max);
+/*! \brief Virtual clock: the dead-peer limit, ms of wall time the card waits for one answer
+    (default CB_SIM_FAR_TIMEOUT_MS). \return CB_OK or CB_ERR_INVALID (not 1..600000). */
+int cb_sim_set_far_timeout(cb_sim_t *sim, int ms);
 /* CDEF END */
 
 #endif

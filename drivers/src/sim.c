@@ -44,7 +44,7 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->law = law;
     s->clock = clock;
     s->idle = law == CB_LAW_ALAW ? 0xD5 : 0xFF;
-    s->far_fd = -1;
+    s->far_timeout_ms = CB_SIM_FAR_TIMEOUT_MS;
     s->kind = calloc(n, 1);
     s->to_card = calloc(n, sizeof(sim_fifo_t));
     s->to_far = calloc(n, sizeof(sim_fifo_t));
@@ -62,17 +62,27 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->battery = calloc(n, 1);
     s->polarity = calloc(n, 1);
     s->flash_left = calloc(n, sizeof(int32_t));
-    s->far_chan = calloc(n, sizeof(uint16_t));
-    s->far_claimed = calloc(n, sizeof(uint16_t));
-    s->far_buf_size = (uint32_t) (FAR_BLOCK_HEAD + 4 + n * 10U * CB_TICK_SAMPLES + 2 + 256U * 16U);
-    s->far_buf = malloc(s->far_buf_size);
-    s->far_in = malloc(s->far_buf_size);
+    s->far_claimed = calloc(n, 1);
+    /* One bound for both ways: a block of CB_MAX_BLOCK_TICKS (what cb_sim_exchange accepts) over
+     * every channel, with the most events a block carries. */
+    s->far_buf_size = FAR_LEN_SIZE + FAR_MSG_MAX(nchan);
+    for (int p = 0; p < CB_SIM_MAX_PEERS; p++)
+        s->peer[p].fd = -1;
     if (!s->kind || !s->to_card || !s->to_far || !s->listen || !s->sigq || !s->farq || !s->hook
         || !s->hook_rep || !s->onhook_at || !s->ringing || !s->ring_on || !s->cadence || !s->cad_idx
-        || !s->cad_left || !s->battery || !s->polarity || !s->flash_left || !s->far_chan
-        || !s->far_claimed || !s->far_buf || !s->far_in) {
+        || !s->cad_left || !s->battery || !s->polarity || !s->flash_left || !s->far_claimed) {
         cb_sim_free(s);
         return NULL;
+    }
+    for (int p = 0; p < CB_SIM_MAX_PEERS; p++) {
+        sim_peer_t *q = &s->peer[p];
+        q->chan = calloc(n, sizeof(uint16_t));
+        q->out = malloc(s->far_buf_size);
+        q->in = malloc(s->far_buf_size);
+        if (!q->chan || !q->out || !q->in) {
+            cb_sim_free(s);
+            return NULL;
+        }
     }
     for (size_t c = 0; c < n; c++) {
         s->to_card[c].buf = malloc(CB_SIM_FAR_FIFO);
@@ -98,8 +108,13 @@ void cb_sim_free(cb_sim_t *s)
 {
     if (s == NULL)
         return;
-    if (s->far_fd >= 0)
-        close(s->far_fd);
+    for (int p = 0; p < CB_SIM_MAX_PEERS; p++) {
+        if (s->peer[p].fd >= 0)
+            close(s->peer[p].fd);
+        free(s->peer[p].chan);
+        free(s->peer[p].out);
+        free(s->peer[p].in);
+    }
     if (s->to_card)
         for (int c = 0; c < s->head.nchan; c++)
             free(s->to_card[c].buf);
@@ -123,10 +138,7 @@ void cb_sim_free(cb_sim_t *s)
     free(s->battery);
     free(s->polarity);
     free(s->flash_left);
-    free(s->far_chan);
     free(s->far_claimed);
-    free(s->far_buf);
-    free(s->far_in);
     free(s);
 }
 
@@ -228,6 +240,23 @@ int cb_sim_far_poll(cb_sim_t *s, cb_event_t *out, int max)
 void cb_sim_get_stats(const cb_sim_t *s, cb_sim_stats_t *out)
 {
     *out = s->stats;
+}
+
+int cb_sim_far_peers(const cb_sim_t *s, cb_sim_peer_info_t *out, int max)
+{
+    int n = 0;
+    for (int p = 0; p < CB_SIM_MAX_PEERS && n < max; p++)
+        if (s->peer[p].fd >= 0)
+            out[n++] = s->peer[p].info;
+    return n;
+}
+
+int cb_sim_set_far_timeout(cb_sim_t *s, int ms)
+{
+    if (ms < 1 || ms > 600000)
+        return CB_ERR_INVALID;
+    s->far_timeout_ms = ms;
+    return CB_OK;
 }
 
 int cb_sim_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,

@@ -7,15 +7,19 @@
 #include "cb_hal.h"
 #include "cb_sim.h"
 
-#define SIM_SIGQ 1024      /* queued far-side signals (in process) */
-#define SIM_FARQ 4096      /* far-visible line changes kept for cb_sim_far_poll */
+#define SIM_SIGQ CB_SIM_SIGQ
+#define SIM_FARQ CB_SIM_FARQ
 #define SIM_MAX_CARD_EV 256 /* card events one block can produce at most */
 
 /* Far-end socket message types (docs/sim-far-end.md). */
 #define FAR_MSG_HELLO 1
 #define FAR_MSG_BLOCK 2
+#define FAR_LEN_SIZE 4     /* the length in front of every message */
 #define FAR_BLOCK_HEAD 17  /* type(1) seq(4) first_tick(8) ticks(2) nchan(2) */
-#define FAR_EVENT_SIZE 8   /* chan(2) tick_offset(2) type(2) value(2, signed) */
+#define FAR_EVENT_SIZE 16  /* chan(2) type(2) value(4, signed) tick(8) */
+/* The largest BLOCK (after its length) for a claim of n channels: the one bound for both ways. */
+#define FAR_MSG_MAX(n) ((uint32_t) FAR_BLOCK_HEAD + (uint32_t) (n) * CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES + 2U \
+                        + (uint32_t) CB_SIM_FAR_MAX_EVENTS * FAR_EVENT_SIZE)
 
 typedef struct sim_fifo {
     uint8_t *buf;       /* CB_SIM_FAR_FIFO octets */
@@ -29,6 +33,25 @@ typedef struct sim_sig {
     uint16_t type;
     int32_t value;
 } sim_sig_t;
+
+/* One far-end peer (a slot; fd < 0 when free). */
+typedef struct sim_peer {
+    int fd;
+    int active;             /* 0: waiting for its first block (start_tick) */
+    int detach;             /* let go at the next block (CB_CMD_FAR_DETACH) */
+    uint64_t start_tick;
+    uint16_t *chan;         /* [nchan] claimed channels, in the peer's order */
+    int n;
+    uint32_t seq;           /* sequence number of its next block */
+    uint32_t ev_from;       /* farq position not yet sent to it */
+    uint8_t *out;           /* the message being sent (length first) */
+    uint32_t out_len, out_off;
+    uint8_t *in;            /* the message being received (length first), kept across blocks */
+    uint32_t in_len;
+    int answered;           /* this block's answer applied */
+    int sent;               /* this block was handed to the socket (whole or in part) */
+    cb_sim_peer_info_t info;
+} sim_peer_t;
 
 struct cb_sim {
     cb_card_t head;         /* must be first */
@@ -62,17 +85,11 @@ struct cb_sim {
     uint8_t *polarity;      /* 1 reversed */
     int32_t *flash_left;    /* FXO: ticks left of a flash we send (on hook) */
 
-    /* far-end peer over the socket */
-    int far_fd;
-    uint16_t *far_chan;     /* claimed channels, in the peer's order */
-    int far_n;
-    uint16_t *far_claimed;  /* [nchan] index+1 into far_chan, 0 if not claimed */
-    uint32_t far_seq;
-    uint64_t far_send_from; /* farq position not yet sent to the peer */
-    uint8_t *far_buf;       /* one message either way */
-    uint32_t far_buf_size;
-    uint8_t *far_in;        /* realtime: partial incoming message */
-    uint32_t far_in_len;
+    /* far-end peers over the socket */
+    sim_peer_t peer[CB_SIM_MAX_PEERS];
+    uint8_t *far_claimed;   /* [nchan] slot+1 of the peer holding the channel, 0 if none */
+    uint32_t far_buf_size;  /* octets of each peer's in and out buffers: length + FAR_MSG_MAX(nchan) */
+    int far_timeout_ms;     /* virtual clock: dead-peer limit */
 
     /* realtime clock */
     struct timespec t0;
@@ -92,7 +109,7 @@ int cb_sim_drop_faults(cb_sim_t *sim, cb_event_t *ev, int nev);
 /* The sim card's operations (drivers/src/tick/sim_tick.c). */
 extern const cb_card_ops_t cb_sim_ops;
 
-/* Detach the far-end peer and queue FAR_DOWN (tick file). */
-void cb_sim_far_close(cb_sim_t *sim, cb_event_t *ev, int *nev, int ev_max, int reason, int detail);
+/* Detach peer slot p, count why, queue FAR_ERROR (reason != CB_FAR_OK) and FAR_DOWN (tick file). */
+void cb_sim_far_close(cb_sim_t *sim, int p, cb_event_t *ev, int *nev, int ev_max, int reason, int detail);
 
 #endif

@@ -3,8 +3,15 @@
  * block of k ticks with the far side, apply card commands. No allocation; the
  * only system calls are the clock sleep and the far-end socket I/O, which is
  * this card's line I/O.
+ *
+ * Far-end peers: every socket operation is non-blocking. Each block the card
+ * hands every peer its BLOCK, then waits for the answers until one deadline
+ * for all of them: half a block on the realtime clock, the dead-peer limit on
+ * the virtual clock (lockstep). What a peer sends is read into its own buffer
+ * as it arrives, never past the end of the message, and kept across blocks.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -12,24 +19,28 @@
 #include <unistd.h>
 #include "sim_priv.h"
 
-#define VIRTUAL_PEER_TIMEOUT_MS 10000  /* a lockstep peer silent this long is dropped */
-#define FAR_CLOSED (-1)                 /* the peer closed between messages: a clean goodbye */
+_Static_assert(CB_SIM_MAX_PEERS < 255, "far_claimed holds slot + 1 in an octet");
+_Static_assert(CB_SIM_FAR_REASONS > CB_FAR_START_MISSED, "a counter for every refusal reason");
 
-static void put_ev(cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
+static void put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
                    int32_t value, int32_t extra)
 {
-    if (*nev >= ev_max)
+    if (*nev >= ev_max) {
+        s->stats.card_ev_dropped++;
         return;
+    }
     ev[*nev] = (cb_event_t) {.tick = tick, .chan = (uint16_t) chan, .type = (uint16_t) type, .value = value,
                              .extra = extra};
     (*nev)++;
 }
 
-/* A line change the far side sees (in process: cb_sim_far_poll; peer: next block). */
+/* A line change the far side sees (in process: cb_sim_far_poll; peers: their next block). */
 static void far_seen(cb_sim_t *s, uint64_t tick, int chan, int type, int value)
 {
-    if (s->farq_head - s->farq_tail >= SIM_FARQ)
+    if (s->farq_head - s->farq_tail >= SIM_FARQ) {
         s->farq_tail++;  /* keep the newest */
+        s->stats.far_farq_overrun++;
+    }
     s->farq[s->farq_head++ % SIM_FARQ] = (cb_event_t) {.tick = tick, .chan = (uint16_t) chan,
                                                        .type = (uint16_t) type, .value = value};
 }
@@ -37,6 +48,13 @@ static void far_seen(cb_sim_t *s, uint64_t tick, int chan, int type, int value)
 static int64_t ts_ns(const struct timespec *t)
 {
     return (int64_t) t->tv_sec * 1000000000LL + t->tv_nsec;
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return ts_ns(&t);
 }
 
 static int sim_wait(cb_card_t *card, int ticks)
@@ -51,9 +69,7 @@ static int sim_wait(cb_card_t *card, int ticks)
     struct timespec d = {(time_t) (due / 1000000000LL), (long) (due % 1000000000LL)};
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &d, NULL) == EINTR) {
     }
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t late = ts_ns(&now) - due;
+    int64_t late = now_ns() - due;
     if (late < 0)
         late = 0;
     if (late > 0)
@@ -98,238 +114,400 @@ static uint64_t rd64(const uint8_t *p)
     return (uint64_t) rd32(p) << 32 | rd32(p + 4);
 }
 
-void cb_sim_far_close(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, int reason, int detail)
+static int32_t clamp_detail(uint64_t v)
 {
-    if (s->far_fd < 0)
-        return;
-    close(s->far_fd);
-    s->far_fd = -1;
-    for (int i = 0; i < s->far_n; i++)
-        s->far_claimed[s->far_chan[i]] = 0;
-    s->far_n = 0;
-    s->far_in_len = 0;
-    if (reason != CB_FAR_OK) {
-        s->stats.far_refused++;
-        put_ev(ev, nev, ev_max, s->tick, 0, CB_EV_FAR_ERROR, reason, detail);
-    }
-    put_ev(ev, nev, ev_max, s->tick, 0, CB_EV_FAR_DOWN, reason, 0);
+    return v > INT32_MAX ? INT32_MAX : (int32_t) v;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
+static int is_drop(int reason)
 {
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    return reason == CB_FAR_TIMEOUT || reason == CB_FAR_LATE_RUN || reason == CB_FAR_STALLED;
+}
+
+void cb_sim_far_close(cb_sim_t *s, int p, cb_event_t *ev, int *nev, int ev_max, int reason, int detail)
+{
+    sim_peer_t *q = &s->peer[p];
+    if (q->fd < 0)
+        return;
+    close(q->fd);
+    q->fd = -1;
+    int first = q->info.first_chan;
+    for (int i = 0; i < q->n; i++)
+        s->far_claimed[q->chan[i]] = 0;
+    q->n = 0;
+    q->active = 0;
+    q->detach = 0;
+    q->in_len = 0;
+    q->out_len = q->out_off = 0;
+    s->stats.far_peers--;
+    if (reason >= 0 && reason < CB_SIM_FAR_REASONS)
+        s->stats.far_refused_by[reason]++;
+    if (is_drop(reason))
+        s->stats.far_dropped++;
+    else if (reason != CB_FAR_OK)
+        s->stats.far_refused++;
+    if (reason != CB_FAR_OK)
+        put_ev(s, ev, nev, ev_max, s->tick, first, CB_EV_FAR_ERROR, reason, detail);
+    put_ev(s, ev, nev, ev_max, s->tick, first, CB_EV_FAR_DOWN, reason, 0);
+}
+
+/* Build peer p's BLOCK: the tx octets of its channels and the far-visible changes on them
+ * since its last block (at most CB_SIM_FAR_MAX_EVENTS; the rest go in the next block). */
+static void far_build(cb_sim_t *s, int p, uint64_t tick0, int ticks, const uint8_t *tx)
+{
+    sim_peer_t *q = &s->peer[p];
+    size_t per = (size_t) ticks * CB_TICK_SAMPLES;
+    uint8_t *m = q->out + FAR_LEN_SIZE;
+    m[0] = FAR_MSG_BLOCK;
+    be32(m + 1, q->seq);
+    be64(m + 5, tick0);
+    be16(m + 13, (uint32_t) ticks);
+    be16(m + 15, (uint32_t) q->n);
+    uint8_t *w = m + FAR_BLOCK_HEAD;
+    for (int i = 0; i < q->n; i++) {
+        memcpy(w, tx + (size_t) q->chan[i] * per, per);
+        w += per;
+    }
+    uint8_t *count = w;
+    w += 2;
+    if (s->farq_head - q->ev_from > SIM_FARQ) {  /* overwritten before this peer was sent them */
+        s->stats.far_ev_dropped += s->farq_head - q->ev_from - SIM_FARQ;
+        q->ev_from = s->farq_head - SIM_FARQ;
+    }
+    uint32_t nev = 0;
+    while (q->ev_from != s->farq_head && nev < CB_SIM_FAR_MAX_EVENTS) {
+        const cb_event_t *e = &s->farq[q->ev_from++ % SIM_FARQ];
+        if (s->far_claimed[e->chan] != p + 1 || e->tick < q->start_tick)
+            continue;  /* another's channel, or from before this peer's first block */
+        be16(w, e->chan);
+        be16(w + 2, e->type);
+        be32(w + 4, (uint32_t) e->value);
+        be64(w + 8, e->tick);
+        w += FAR_EVENT_SIZE;
+        nev++;
+    }
+    be16(count, nev);
+    uint32_t len = (uint32_t) (w - m);
+    be32(q->out, len);
+    q->out_len = len + FAR_LEN_SIZE;
+    q->out_off = 0;
+}
+
+/* Send what is left of peer q's message without waiting: 1 all sent, 0 some left, or -errno. */
+static int far_flush(sim_peer_t *q)
+{
+    while (q->out_off < q->out_len) {
+        ssize_t w = send(q->fd, q->out + q->out_off, q->out_len - q->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno == EAGAIN) {
-                struct pollfd pf = {fd, POLLOUT, 0};
-                poll(&pf, 1, 100);
-                continue;
-            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
             return -errno;
         }
-        p += w;
-        n -= (size_t) w;
+        q->out_off += (uint32_t) w;
     }
+    return 1;
+}
+
+/* Read what has arrived of peer q's next message without waiting, never past its end.
+ * 1: a whole message is in q->in; 0: more is to come; -1: the connection ends (*reason:
+ * CB_FAR_OK when the peer left between messages). */
+static int far_read(sim_peer_t *q, int *reason, int *detail)
+{
+    for (;;) {
+        uint32_t want;
+        if (q->in_len < FAR_LEN_SIZE) {
+            want = FAR_LEN_SIZE - q->in_len;
+        } else {
+            uint32_t len = rd32(q->in);
+            if (len == 0) {
+                *reason = CB_FAR_BAD_LENGTH;
+                return -1;
+            }
+            if (len > FAR_MSG_MAX(q->n)) {
+                *reason = CB_FAR_TOO_LONG;
+                *detail = clamp_detail(len);
+                return -1;
+            }
+            want = FAR_LEN_SIZE + len - q->in_len;
+            if (want == 0)
+                return 1;
+        }
+        ssize_t got = recv(q->fd, q->in + q->in_len, want, MSG_DONTWAIT);
+        if (got == 0) {
+            *reason = q->in_len == 0 ? CB_FAR_OK : CB_FAR_SHORT;
+            return -1;
+        }
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return 0;
+            *reason = errno == ECONNRESET && q->in_len == 0 ? CB_FAR_OK : CB_FAR_IO;
+            *detail = errno;
+            return -1;
+        }
+        q->in_len += (uint32_t) got;
+    }
+}
+
+static int event_fits(int kind, uint32_t type)
+{
+    if (kind == CB_CHAN_FXS)
+        return type == CB_EV_HOOK_OFF || type == CB_EV_HOOK_ON;
+    if (kind == CB_CHAN_FXO)
+        return type == CB_EV_RING_ON || type == CB_EV_RING_OFF || type == CB_EV_BATTERY || type == CB_EV_POLARITY;
     return 0;
 }
 
-/* Size of the peer's answer to a block of `ticks` with `nev` events. */
-static uint32_t block_size(const cb_sim_t *s, int ticks, uint32_t nev)
+/* Check and apply peer p's answer m (len octets after the length). Every field is checked
+ * before anything is applied. CB_FAR_OK or the refusal reason. */
+static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_t tick0, int ticks, uint8_t *rx,
+                     int *detail)
 {
-    return (uint32_t) (FAR_BLOCK_HEAD + (uint32_t) s->far_n * (uint32_t) ticks * CB_TICK_SAMPLES + 2
-                       + nev * 16U);
-}
-
-/* Send our block: tx octets of the claimed channels and the far-visible changes
- * since the last block. */
-static int far_send(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, uint64_t *far_from)
-{
+    const sim_peer_t *q = &s->peer[p];
     size_t per = (size_t) ticks * CB_TICK_SAMPLES;
-    uint8_t *p = s->far_buf + 4;
-    p[0] = FAR_MSG_BLOCK;
-    be32(p + 1, s->far_seq);
-    be64(p + 5, tick0);
-    be16(p + 13, (uint32_t) ticks);
-    be16(p + 15, (uint32_t) s->far_n);
-    p += FAR_BLOCK_HEAD;
-    for (int i = 0; i < s->far_n; i++) {
-        memcpy(p, tx + (size_t) s->far_chan[i] * per, per);
-        p += per;
-    }
-    uint8_t *count = p;
-    p += 2;
-    uint32_t nev = 0;
-    for (uint64_t q = *far_from; q != s->farq_head && nev < 256; q++) {
-        const cb_event_t *e = &s->farq[q % SIM_FARQ];
-        if (!s->far_claimed[e->chan])
-            continue;
-        be16(p, e->chan);
-        be16(p + 2, e->type);
-        be32(p + 4, (uint32_t) e->value);
-        be64(p + 8, e->tick);
-        p += 16;
-        nev++;
-    }
-    *far_from = s->farq_head;
-    be16(count, nev);
-    uint32_t len = (uint32_t) (p - (s->far_buf + 4));
-    be32(s->far_buf, len);
-    return write_all(s->far_fd, s->far_buf, len + 4U);
-}
-
-/* Read n octets, waiting at most timeout_us for each chunk (-1: for ever). */
-static int read_exact(int fd, uint8_t *p, size_t n, int64_t timeout_us)
-{
-    const size_t want = n;
-    while (n > 0) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        struct timespec ts = {(time_t) (timeout_us / 1000000), (long) (timeout_us % 1000000) * 1000L};
-        int r = ppoll(&pf, 1, timeout_us < 0 ? NULL : &ts, NULL);
-        if (r == 0)
-            return CB_FAR_SHORT;
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return CB_FAR_IO;
-        }
-        ssize_t got = read(fd, p, n);
-        if (got == 0)
-            return n == want ? FAR_CLOSED : CB_FAR_SHORT;
-        if (got < 0) {
-            if (errno == EINTR || errno == EAGAIN)
-                continue;
-            if (errno == ECONNRESET && n == want)
-                return FAR_CLOSED;  /* the peer left between messages */
-            return CB_FAR_IO;
-        }
-        p += got;
-        n -= (size_t) got;
-    }
-    return CB_FAR_OK;
-}
-
-/* Check and apply the peer's answer in s->far_in (length len). */
-static int far_apply(cb_sim_t *s, uint64_t tick0, int ticks, uint32_t len, uint8_t *rx, int *detail)
-{
-    const uint8_t *p = s->far_in;
-    size_t per = (size_t) ticks * CB_TICK_SAMPLES;
-    if (len < FAR_BLOCK_HEAD + 2)
+    if (len < FAR_BLOCK_HEAD + 2U)
         return CB_FAR_BAD_LENGTH;
-    if (p[0] != FAR_MSG_BLOCK) {
-        *detail = p[0];
+    if (m[0] != FAR_MSG_BLOCK) {
+        *detail = m[0];
         return CB_FAR_BAD_TYPE;
     }
-    if (rd32(p + 1) != s->far_seq) {
-        *detail = (int) rd32(p + 1);
+    if (rd32(m + 1) != q->seq) {
+        *detail = (int32_t) rd32(m + 1);
         return CB_FAR_BAD_SEQUENCE;
     }
-    if (rd64(p + 5) != tick0) {
-        *detail = (int) (rd64(p + 5) - tick0);
+    if (rd64(m + 5) != tick0) {
+        *detail = (int32_t) (int64_t) (rd64(m + 5) - tick0);
         return CB_FAR_BAD_TICK;
     }
-    if ((int) rd16(p + 13) != ticks || (int) rd16(p + 15) != s->far_n)
+    if ((int) rd16(m + 13) != ticks || (int) rd16(m + 15) != q->n)
         return CB_FAR_BAD_LENGTH;
-    const uint8_t *ep = p + FAR_BLOCK_HEAD + (size_t) s->far_n * per;
-    if (ep + 2 > p + len)
+    size_t audio = (size_t) q->n * per;
+    if ((size_t) len < FAR_BLOCK_HEAD + audio + 2)
         return CB_FAR_BAD_LENGTH;
+    const uint8_t *ep = m + FAR_BLOCK_HEAD + audio;
     uint32_t nev = rd16(ep);
-    if (len != block_size(s, ticks, nev))
+    if ((size_t) len != FAR_BLOCK_HEAD + audio + 2 + (size_t) nev * FAR_EVENT_SIZE) {
+        *detail = (int32_t) nev;
         return CB_FAR_BAD_LENGTH;
-    /* Validate every event before applying anything. */
+    }
+    if (nev > CB_SIM_FAR_MAX_EVENTS) {
+        *detail = (int32_t) nev;
+        return CB_FAR_BAD_COUNT;
+    }
     for (uint32_t i = 0; i < nev; i++) {
-        const uint8_t *e = ep + 2 + i * 16U;
+        const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
         uint32_t chan = rd16(e), type = rd16(e + 2);
         uint64_t tick = rd64(e + 8);
-        *detail = (int) i;
-        if (chan >= (uint32_t) s->head.nchan || !s->far_claimed[chan])
+        *detail = (int32_t) i;
+        if (chan >= (uint32_t) s->head.nchan || s->far_claimed[chan] != p + 1)
             return CB_FAR_BAD_EVENT;
         if (tick < tick0 || tick >= tick0 + (uint64_t) ticks)
             return CB_FAR_BAD_EVENT;
-        int k = s->kind[chan];
-        int ok = k == CB_CHAN_FXS ? (type == CB_EV_HOOK_OFF || type == CB_EV_HOOK_ON)
-                 : k == CB_CHAN_FXO ? (type == CB_EV_RING_ON || type == CB_EV_RING_OFF
-                                       || type == CB_EV_BATTERY || type == CB_EV_POLARITY)
-                                    : 0;
-        if (!ok)
+        if (!event_fits(s->kind[chan], type))
             return CB_FAR_BAD_EVENT;
     }
     *detail = 0;
-    const uint8_t *a = p + FAR_BLOCK_HEAD;
-    for (int i = 0; i < s->far_n; i++)
-        memcpy(rx + (size_t) s->far_chan[i] * per, a + (size_t) i * per, per);
-    for (uint32_t i = 0; i < nev && s->nsig < SIM_SIGQ; i++) {
-        const uint8_t *e = ep + 2 + i * 16U;
+    for (int i = 0; i < q->n; i++)
+        memcpy(rx + (size_t) q->chan[i] * per, m + FAR_BLOCK_HEAD + (size_t) i * per, per);
+    for (uint32_t i = 0; i < nev; i++) {
+        const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
+        if (s->nsig >= SIM_SIGQ) {
+            s->stats.far_sig_dropped += nev - i;
+            break;
+        }
         s->sigq[s->nsig++] = (sim_sig_t) {rd64(e + 8), (uint16_t) rd16(e), (uint16_t) rd16(e + 2),
                                           (int32_t) rd32(e + 4)};
     }
     return CB_FAR_OK;
 }
 
-/* Lockstep (virtual) or deadline-bound (realtime) exchange with the peer. */
-static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
-                         uint64_t *far_from, cb_event_t *ev, int *nev, int ev_max)
+typedef struct far_block {
+    uint64_t tick0;
+    int ticks;
+    uint8_t *rx;
+    cb_event_t *ev;
+    int *nev;
+    int ev_max;
+} far_block_t;
+
+/* Take in what peer p has sent: skip late answers to earlier blocks (realtime), apply this
+ * block's, refuse anything else. Returns 1 when the peer needs no more waiting this block. */
+static int far_service(cb_sim_t *s, int p, const far_block_t *b)
 {
-    int rc = far_send(s, tick0, ticks, tx, far_from);
-    if (rc == -EPIPE || rc == -ECONNRESET) {
-        cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_OK, 0);  /* the peer left */
-        return;
-    }
-    if (rc < 0) {
-        cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_IO, -rc);
-        return;
-    }
-    int detail = 0;
-    /* Virtual: lockstep, the peer has all the time it needs (up to a dead-peer limit).
-     * Realtime: the answer must come within half a block; older (late) answers are skipped. */
-    int64_t timeout = s->clock == CB_CLOCK_VIRTUAL ? (int64_t) VIRTUAL_PEER_TIMEOUT_MS * 1000
-                                                   : (int64_t) ticks * 500;
+    sim_peer_t *q = &s->peer[p];
     for (;;) {
-        uint8_t lenb[4];
-        int r = read_exact(s->far_fd, lenb, 4, timeout);
-        if (r == CB_FAR_SHORT && s->clock == CB_CLOCK_REALTIME) {
-            struct pollfd pf = {s->far_fd, POLLIN, 0};
-            if (poll(&pf, 1, 0) == 0 || !(pf.revents & (POLLHUP | POLLERR))) {
-                s->stats.far_late++;
-                put_ev(ev, nev, ev_max, tick0, 0, CB_EV_FAR_LATE, (int32_t) s->stats.far_late, 0);
-                s->far_seq++;
-                return;  /* idle audio stays in rx */
-            }
+        int reason = CB_FAR_OK, detail = 0;
+        int r = far_read(q, &reason, &detail);
+        if (r < 0) {
+            cb_sim_far_close(s, p, b->ev, b->nev, b->ev_max, reason, detail);
+            return 1;
         }
-        if (r == FAR_CLOSED) {
-            cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_OK, 0);
-            return;
-        }
-        if (r != CB_FAR_OK) {
-            cb_sim_far_close(s, ev, nev, ev_max, r, errno);
-            return;
-        }
-        uint32_t len = rd32(lenb);
-        if (len == 0 || len > s->far_buf_size) {
-            cb_sim_far_close(s, ev, nev, ev_max, CB_FAR_BAD_LENGTH, (int) len);
-            return;
-        }
-        r = read_exact(s->far_fd, s->far_in, len, s->clock == CB_CLOCK_VIRTUAL ? timeout : 50000);
-        if (r == FAR_CLOSED)
-            r = CB_FAR_SHORT;
-        if (r != CB_FAR_OK) {
-            cb_sim_far_close(s, ev, nev, ev_max, r, errno);
-            return;
-        }
-        if (s->clock == CB_CLOCK_REALTIME && len >= 5 && s->far_in[0] == FAR_MSG_BLOCK
-            && rd32(s->far_in + 1) < s->far_seq)
+        if (r == 0)
+            return 0;
+        uint32_t len = rd32(q->in);
+        const uint8_t *m = q->in + FAR_LEN_SIZE;
+        q->in_len = 0;  /* taken: the next read starts a new message */
+        if (s->clock == CB_CLOCK_REALTIME && len >= 5 && m[0] == FAR_MSG_BLOCK
+            && (int32_t) (rd32(m + 1) - q->seq) < 0) {
+            q->info.skipped++;
+            s->stats.far_skipped++;
             continue;  /* a late answer to an earlier block */
-        r = far_apply(s, tick0, ticks, len, rx, &detail);
-        if (r != CB_FAR_OK) {
-            cb_sim_far_close(s, ev, nev, ev_max, r, detail);
-            return;
         }
-        s->far_seq++;
-        return;
+        reason = far_apply(s, p, m, len, b->tick0, b->ticks, b->rx, &detail);
+        if (reason != CB_FAR_OK) {
+            cb_sim_far_close(s, p, b->ev, b->nev, b->ev_max, reason, detail);
+            return 1;
+        }
+        q->answered = 1;
+        return 1;
     }
 }
 
+/* Is peer p still owed an answer this block? */
+static int far_waiting(const cb_sim_t *s, int p)
+{
+    const sim_peer_t *q = &s->peer[p];
+    return q->fd >= 0 && q->active && q->sent && !q->answered;
+}
+
+/* Virtual clock: wait until peer p took its whole block, up to the deadline. 1 sent, 0 not, -errno. */
+static int far_flush_until(sim_peer_t *q, int64_t deadline)
+{
+    for (;;) {
+        int rc = far_flush(q);
+        if (rc != 0)
+            return rc;
+        int64_t left = deadline - now_ns();
+        if (left <= 0)
+            return 0;
+        struct pollfd pf = {q->fd, POLLOUT, 0};
+        struct timespec ts = {(time_t) (left / 1000000000LL), (long) (left % 1000000000LL)};
+        if (ppoll(&pf, 1, &ts, NULL) < 0 && errno != EINTR)
+            return -errno;
+    }
+}
+
+/* Exchange one block with every peer: hand each its block, then wait for the answers until
+ * one deadline. A peer's channels carry idle octets unless its answer came in time. */
+static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx, cb_event_t *ev,
+                         int *nev, int ev_max)
+{
+    const far_block_t b = {tick0, ticks, rx, ev, nev, ev_max};
+    size_t per = (size_t) ticks * CB_TICK_SAMPLES;
+    int virt = s->clock == CB_CLOCK_VIRTUAL;
+    int64_t deadline = virt ? now_ns() + (int64_t) s->far_timeout_ms * 1000000LL : 0;
+    int stalled[CB_SIM_MAX_PEERS] = {0};
+
+    for (int p = 0; p < CB_SIM_MAX_PEERS; p++) {
+        sim_peer_t *q = &s->peer[p];
+        if (q->fd < 0)
+            continue;
+        if (q->detach) {
+            cb_sim_far_close(s, p, ev, nev, ev_max, CB_FAR_OK, 0);
+            continue;
+        }
+        if (!q->active) {
+            if (tick0 < q->start_tick)
+                continue;
+            if (tick0 > q->start_tick) {
+                cb_sim_far_close(s, p, ev, nev, ev_max, CB_FAR_START_MISSED, clamp_detail(tick0 - q->start_tick));
+                continue;
+            }
+            q->active = 1;
+            q->info.active = 1;
+        }
+        for (int i = 0; i < q->n; i++)
+            memset(rx + (size_t) q->chan[i] * per, s->idle, per);
+        q->answered = 0;
+        q->sent = 0;
+        int rc = far_flush(q);  /* what is left of an earlier block */
+        if (rc == 0) {
+            /* The peer has not read its last block: this one is not handed over. */
+            stalled[p] = 1;
+            q->info.stalled++;
+            s->stats.far_stalled++;
+            continue;
+        }
+        if (rc > 0) {
+            far_build(s, p, tick0, ticks, tx);
+            rc = virt ? far_flush_until(q, deadline) : far_flush(q);
+        }
+        if (rc == -EPIPE || rc == -ECONNRESET) {
+            cb_sim_far_close(s, p, ev, nev, ev_max, CB_FAR_OK, 0);  /* the peer left */
+            continue;
+        }
+        if (rc < 0) {
+            cb_sim_far_close(s, p, ev, nev, ev_max, CB_FAR_IO, -rc);
+            continue;
+        }
+        if (rc == 0 && virt) {
+            cb_sim_far_close(s, p, ev, nev, ev_max, CB_FAR_TIMEOUT, 0);  /* did not read for the whole limit */
+            continue;
+        }
+        q->sent = 1;  /* realtime: what did not fit yet goes while we wait */
+    }
+
+    /* Realtime: half a block for every answer, from now. */
+    if (!virt)
+        deadline = now_ns() + (int64_t) ticks * 500000LL;
+    for (;;) {
+        struct pollfd pf[CB_SIM_MAX_PEERS];
+        int who[CB_SIM_MAX_PEERS];
+        int np = 0;
+        for (int p = 0; p < CB_SIM_MAX_PEERS; p++) {
+            if (!far_waiting(s, p) || far_service(s, p, &b))
+                continue;
+            sim_peer_t *q = &s->peer[p];
+            pf[np] = (struct pollfd) {q->fd, (short) (POLLIN | (q->out_off < q->out_len ? POLLOUT : 0)), 0};
+            who[np++] = p;
+        }
+        if (np == 0)
+            break;
+        int64_t left = deadline - now_ns();
+        if (left <= 0)
+            break;
+        struct timespec ts = {(time_t) (left / 1000000000LL), (long) (left % 1000000000LL)};
+        int r = ppoll(pf, (nfds_t) np, &ts, NULL);
+        if (r < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < np && r > 0; i++) {
+            if (!(pf[i].revents & POLLOUT))
+                continue;
+            int rc = far_flush(&s->peer[who[i]]);
+            if (rc < 0)
+                cb_sim_far_close(s, who[i], ev, nev, ev_max, rc == -EPIPE || rc == -ECONNRESET ? CB_FAR_OK : CB_FAR_IO,
+                                 -rc);
+        }
+    }
+
+    for (int p = 0; p < CB_SIM_MAX_PEERS; p++) {
+        sim_peer_t *q = &s->peer[p];
+        if (q->fd < 0 || !q->active)
+            continue;
+        if (q->answered) {
+            q->info.answered++;
+            q->info.late_run = 0;
+        } else if (virt) {
+            cb_sim_far_close(s, p, ev, nev, ev_max, CB_FAR_TIMEOUT, 0);
+            continue;
+        } else {
+            q->info.late++;
+            q->info.late_run++;
+            s->stats.far_late++;
+            put_ev(s, ev, nev, ev_max, tick0, q->info.first_chan, CB_EV_FAR_LATE, clamp_detail(q->info.late), 0);
+            if (q->info.late_run >= CB_SIM_FAR_DEAD_BLOCKS) {
+                cb_sim_far_close(s, p, ev, nev, ev_max, stalled[p] ? CB_FAR_STALLED : CB_FAR_LATE_RUN,
+                                 (int32_t) q->info.late_run);
+                continue;
+            }
+        }
+        q->seq++;
+        q->info.seq = q->seq;
+    }
+}
 /* One far-side signal takes effect. */
 static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *nev, int ev_max)
 {
@@ -353,12 +531,12 @@ static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *n
         }
         if (!s->hook_rep[c]) {
             s->hook_rep[c] = 1;
-            put_ev(ev, nev, ev_max, t, c, CB_EV_HOOK_OFF, 1, 0);
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_HOOK_OFF, 1, 0);
             return;
         }
         uint64_t on_ms = t - s->onhook_at[c];
         if (on_ms >= CB_SIM_FLASH_MIN_MS)
-            put_ev(ev, nev, ev_max, t, c, CB_EV_FLASH, 0, (int32_t) on_ms);
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_FLASH, 0, (int32_t) on_ms);
         return;  /* shorter: contact bounce */
     }
     switch (g->type) {
@@ -367,20 +545,20 @@ static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *n
         uint8_t on = g->type == CB_EV_RING_ON;
         if (s->ringing[c] != on) {
             s->ringing[c] = on;
-            put_ev(ev, nev, ev_max, t, c, g->type, on, 0);
+            put_ev(s, ev, nev, ev_max, t, c, g->type, on, 0);
         }
         break;
     }
     case CB_EV_BATTERY:
         if (s->battery[c] != (g->value != 0)) {
             s->battery[c] = g->value != 0;
-            put_ev(ev, nev, ev_max, t, c, CB_EV_BATTERY, s->battery[c], 0);
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_BATTERY, s->battery[c], 0);
         }
         break;
     case CB_EV_POLARITY:
         if (s->polarity[c] != (g->value != 0)) {
             s->polarity[c] = g->value != 0;
-            put_ev(ev, nev, ev_max, t, c, CB_EV_POLARITY, s->polarity[c], 0);
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_POLARITY, s->polarity[c], 0);
         }
         break;
     default:
@@ -396,7 +574,7 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
         if (s->kind[c] == CB_CHAN_FXS && s->hook_rep[c] && !s->hook[c]
             && t - s->onhook_at[c] >= CB_SIM_FLASH_MAX_MS) {
             s->hook_rep[c] = 0;
-            put_ev(ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
+            put_ev(s, ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
         }
     }
     for (int i = 0; i < s->nsig;) {
@@ -435,7 +613,7 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
         }
         if (s->kind[c] == CB_CHAN_FXO && s->hook[c] && s->ringing[c]) {
             s->ringing[c] = 0;  /* ring trip: a line off hook is not rung, so the next ring is a new one */
-            put_ev(ev, nev, ev_max, t, c, CB_EV_RING_OFF, 0, 0);
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_RING_OFF, 0, 0);
         }
     }
 }
@@ -444,12 +622,12 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
                         cb_event_t *ev, int ev_max)
 {
     cb_sim_t *s = (cb_sim_t *) card;
+    /* One bound: the far-end buffers are sized for CB_MAX_BLOCK_TICKS (sim.c). */
     if (ticks < 1 || ticks > CB_MAX_BLOCK_TICKS || tick0 != s->tick)
         return CB_ERR_INVALID;
     int nev = 0;
     size_t per = (size_t) ticks * CB_TICK_SAMPLES;
     int nchan = s->head.nchan;
-    uint64_t far_from = s->farq_head;
 
     /* Card -> far side (in process), and far side -> card. */
     for (int c = 0; c < nchan; c++) {
@@ -474,13 +652,8 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
         if (i < per)
             memset(r + i, s->idle, per - i);
     }
-    if (s->far_fd >= 0) {
-        for (int i = 0; i < s->far_n; i++)
-            memset(rx + (size_t) s->far_chan[i] * per, s->idle, per);
-        far_from = s->far_send_from;
-        far_exchange(s, tick0, ticks, tx, rx, &far_from, ev, &nev, ev_max);
-        s->far_send_from = far_from;
-    }
+    if (s->stats.far_peers > 0)
+        far_exchange(s, tick0, ticks, tx, rx, ev, &nev, ev_max);
     for (int t = 0; t < ticks; t++)
         port_tick(s, tick0 + (uint64_t) t, ev, &nev, ev_max);
     nev = cb_sim_drop_faults(s, ev, nev);
@@ -490,31 +663,62 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
     return nev;
 }
 
+/* A peer that said HELLO: the card owns its socket from here on (closed if refused). */
+static int far_attach(cb_sim_t *s, const cb_cmd_t *cmd)
+{
+    const uint16_t *chans = (const uint16_t *) (uintptr_t) cmd->ptr;
+    int fd = cmd->a, n = cmd->b;
+    if (fd < 0)
+        return CB_ERR_INVALID;
+    int slot = -1;
+    for (int p = 0; p < CB_SIM_MAX_PEERS && slot < 0; p++)
+        if (s->peer[p].fd < 0)
+            slot = p;
+    int rc = CB_OK;
+    if (n < 1 || n > s->head.nchan || chans == NULL)
+        rc = CB_ERR_INVALID;
+    else if (slot < 0)
+        rc = CB_ERR_FULL;
+    for (int i = 0; rc == CB_OK && i < n; i++) {
+        if (chans[i] >= s->head.nchan || s->far_claimed[chans[i]]) {
+            rc = CB_ERR_INVALID;  /* no such channel, held by another peer, or twice in this claim */
+            for (int j = 0; j < i; j++)
+                s->far_claimed[chans[j]] = 0;
+        } else {
+            s->far_claimed[chans[i]] = (uint8_t) (slot + 1);
+        }
+    }
+    if (rc != CB_OK) {
+        close(fd);
+        return rc;
+    }
+    sim_peer_t *q = &s->peer[slot];
+    memcpy(q->chan, chans, (size_t) n * sizeof(uint16_t));
+    q->n = n;
+    q->fd = fd;
+    q->active = 0;
+    q->detach = 0;
+    q->start_tick = (uint64_t) (uint32_t) cmd->c | (uint64_t) (uint32_t) cmd->d << 32;
+    q->seq = 0;
+    q->in_len = 0;
+    q->out_len = q->out_off = 0;
+    q->ev_from = s->farq_head;  /* changes from now on (from its first block's tick) are its */
+    q->info = (cb_sim_peer_info_t) {.first_chan = chans[0], .nchan = n, .start_tick = q->start_tick};
+    s->stats.far_peers++;
+    s->stats.far_attached++;
+    return CB_OK;
+}
+
 static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
 {
     cb_sim_t *s = (cb_sim_t *) card;
     int c = cmd->chan;
-    if (cmd->op == CB_CMD_FAR_ATTACH) {
-        const uint16_t *chans = (const uint16_t *) (uintptr_t) cmd->ptr;
-        if (s->far_fd >= 0 || cmd->a < 0 || cmd->b < 1 || cmd->b > s->head.nchan || chans == NULL)
-            return CB_ERR_STATE;
-        for (int i = 0; i < cmd->b; i++)
-            if (chans[i] >= s->head.nchan || s->far_claimed[chans[i]])
-                return CB_ERR_INVALID;
-        for (int i = 0; i < cmd->b; i++) {
-            s->far_chan[i] = chans[i];
-            s->far_claimed[chans[i]] = (uint16_t) (i + 1);
-        }
-        s->far_n = cmd->b;
-        s->far_fd = cmd->a;
-        s->far_seq = 0;
-        s->far_send_from = s->farq_head;
-        return CB_OK;
-    }
+    if (cmd->op == CB_CMD_FAR_ATTACH)
+        return far_attach(s, cmd);
     if (cmd->op == CB_CMD_FAR_DETACH) {
-        cb_event_t dummy[2];
-        int n = 0;
-        cb_sim_far_close(s, dummy, &n, 0, CB_FAR_OK, 0);
+        if (c < 0 || c >= s->head.nchan || !s->far_claimed[c])
+            return CB_ERR_INVALID;
+        s->peer[s->far_claimed[c] - 1].detach = 1;  /* goes at the next block, with its FAR_DOWN */
         return CB_OK;
     }
     if (c < 0 || c >= s->nports)
@@ -586,9 +790,11 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
 static void sim_stop(cb_card_t *card)
 {
     cb_sim_t *s = (cb_sim_t *) card;
-    cb_event_t dummy[2];
-    int n = 0;
-    cb_sim_far_close(s, dummy, &n, 0, CB_FAR_OK, 0);
+    for (int p = 0; p < CB_SIM_MAX_PEERS; p++) {
+        cb_event_t dummy[2];
+        int n = 0;
+        cb_sim_far_close(s, p, dummy, &n, 2, CB_FAR_OK, 0);  /* stopping: nobody takes these events */
+    }
 }
 
 static int sim_line_levels(cb_card_t *card, uint8_t *out, int n)
