@@ -69,7 +69,7 @@ test: setup
 # build/asan/ (the normal build is not touched), loaded from there by _cffi_src/asan/sitecustomize.py
 # with the sanitizer runtime preloaded (CPython itself is not instrumented); leaks are not checked
 # (CPython leaks at exit). Any report fails the run.
-ASAN_TESTS := tests/drivers tests/dsp tests/test_far_end.py tests/test_far_peers.py tests/test_media_tier.py \
+ASAN_TESTS := tests/sched tests/drivers tests/dsp tests/test_far_end.py tests/test_far_peers.py tests/test_linecard.py \
               tests/e2e/test_far_engine.py tests/e2e/test_far_caller.py
 ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \

@@ -7,9 +7,10 @@ raises :class:`~dsp.errors.RingFullError` at once (nothing blocks). Records
 both ways may carry a payload of up to ``MAX_PAYLOAD`` octets.
 
 Buffers a command points at (digits, FSK octets, prompt samples, taps) are kept
-alive here until the matching *_DONE event is taken, or until the scheduler has
-applied the command that replaced or stopped them (``cb_sched_applied``, read
-atomically): only then can no tick be using them.
+alive here until the scheduler has applied the command that replaced or stopped
+them (``cb_sched_applied``, read atomically): only then can no tick be using
+them. A buffer is held only once its command was queued, so a refused command
+leaves the buffer in use alone.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class Scheduler:
             raise DspInitError(f"the channel scheduler could not be made for {nchan} channels")
         self._m: Any = ffi.gc(m, lib.cb_sched_free)
         self.nchan = nchan
+        # The buffer the last command of each (chan, kind) pointed at. It is kept until a later
+        # command replaces or stops it, even once its *_DONE came: a DONE still in the ring
+        # cannot tell which of two buffers it ended.
         self._keep: dict[tuple[int, str], Any] = {}
         self._retired: list[tuple[int, Any]] = []
         self._sent = 0
@@ -236,14 +240,14 @@ class Scheduler:
     def tap(self, chan: int, frames: int = 1 << 15) -> Tap:
         """Copy what `chan` receives and transmits into a sample ring (recording, fax)."""
         t = Tap(frames)
-        self._hold(chan, "tap", t)
         self.send(lib.CB_CMD_TAP, chan, ptr=t.handle)
+        self._hold(chan, "tap", t)
         return t
 
     def tap_stop(self, chan: int) -> None:
         """Stop the tap on `chan`; its ring is freed once the scheduler is past it."""
-        self._retire(chan, "tap")
         self.send(lib.CB_CMD_TAP_STOP, chan)
+        self._retire(chan, "tap")
 
     def echo(self, chan: int, payload: bytes, value: int = 0) -> None:
         """Send a record that comes back as a CB_EV_ECHO event with the same payload (ring tests)."""
@@ -264,8 +268,8 @@ class Scheduler:
         if not digits or any(ch not in "0123456789*#ABCD" for ch in digits):
             raise DspCommandError(f"DTMF digits must be 0-9, *, #, A-D: {digits!r}")
         buf = ffi.new("char[]", digits.encode())
-        self._hold(chan, "dtmf", buf)
         self.send(lib.CB_CMD_DTMF_TX, chan, on_ms, off_ms, level_hi_cdb, level_lo_cdb, buf)
+        self._hold(chan, "dtmf", buf)
 
     def fsk_tx(self, chan: int, data: bytes, standard: str = "bell202", seizure_bits: int = 300,
                mark_bits: int = 180, level_cdb: int = -1350) -> None:
@@ -273,9 +277,9 @@ class Scheduler:
         if standard not in FSK_STANDARDS:
             raise DspCommandError(f"unknown FSK standard {standard!r} (known: bell202, v23)")
         buf = ffi.new("uint8_t[]", data)
-        self._hold(chan, "fsk", buf)
         self.send(lib.CB_CMD_FSK_TX, chan, len(data), FSK_STANDARDS[standard],
                   (seizure_bits & 0xFFFF) | (mark_bits & 0xFFFF) << 16, level_cdb, buf)
+        self._hold(chan, "fsk", buf)
 
     def play(self, chan: int, samples: array[int] | bytes) -> None:
         """Play 16-bit linear samples (8 kHz) on `chan`; they live until PLAY_DONE."""
@@ -284,11 +288,12 @@ class Scheduler:
             raise DspCommandError("prompt samples must be 16-bit: an even number of octets")
         buf = ffi.new("int16_t[]", max(1, len(raw) // 2))
         ffi.memmove(buf, raw, len(raw))
-        self._hold(chan, "play", buf)
         self.send(lib.CB_CMD_PLAY, chan, len(raw) // 2, ptr=buf)
+        self._hold(chan, "play", buf)
 
     def stop_play(self, chan: int) -> None:
         self.send(lib.CB_CMD_STOP_PLAY, chan)
+        self._retire(chan, "play")
 
     def detect_dtmf(self, chan: int, on: bool = True) -> None:
         self.send(lib.CB_CMD_DETECT, chan, lib.CB_DETECT_DTMF if on else 0)
@@ -303,9 +308,9 @@ class Scheduler:
 
     def silence(self, chan: int) -> None:
         """Stop every generator on `chan`."""
+        self.send(lib.CB_CMD_SILENCE, chan)
         for kind in ("dtmf", "fsk", "play"):
             self._retire(chan, kind)
-        self.send(lib.CB_CMD_SILENCE, chan)
 
     # -- events ----------------------------------------------------------
 
@@ -321,9 +326,6 @@ class Scheduler:
                 plen = int(e.len)
                 payload = bytes(ffi.buffer(buf + off + _EV_HEAD, plen)) if plen else b""
                 ev = Event(int(e.tick), int(e.chan), int(e.type), int(e.value), int(e.extra), payload)
-                kind = _DONE.get(ev.type)
-                if kind is not None:
-                    self._keep.pop((ev.chan, kind), None)
                 out.append(ev)
                 off += (_EV_HEAD + plen + _ALIGN - 1) & ~(_ALIGN - 1)
             if n == 0:
@@ -334,15 +336,18 @@ class Scheduler:
         return out
 
     def _hold(self, chan: int, kind: str, buf: Any) -> None:
+        """`buf` is what the command just queued on (chan, kind) points at; the one before it
+        goes once that command has been applied. Called only after the command was queued, so
+        a refused command leaves the buffer in use alone."""
         self._retire(chan, kind)
         self._keep[(chan, kind)] = buf
 
     def _retire(self, chan: int, kind: str) -> None:
-        """The buffer of (chan, kind) is no longer wanted: free it once the next command
-        sent (the one that replaces or stops it) has been applied."""
+        """The buffer of (chan, kind) is free once the command just queued (which replaced or
+        stopped it) has been applied."""
         old = self._keep.pop((chan, kind), None)
         if old is not None:
-            self._retired.append((self._sent + 1, old))
+            self._retired.append((self._sent, old))
 
 
 class Tap:
@@ -366,11 +371,6 @@ class Tap:
         return int(lib.cb_tap_overruns(self.handle))
 
 
-_DONE = {
-    int(lib.CB_EV_DTMF_TX_DONE): "dtmf",
-    int(lib.CB_EV_FSK_TX_DONE): "fsk",
-    int(lib.CB_EV_PLAY_DONE): "play",
-}
 
 
 def isa() -> str:

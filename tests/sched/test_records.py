@@ -68,3 +68,44 @@ def test_the_event_ring_holds_every_channels_worst_block() -> None:
     octets = lib.cb_sched_event_ring_octets(240, 20)
     per_record = 8 + 24
     assert octets >= 2 * 240 * 20 * lib.CB_EVENTS_PER_CHAN_TICK * per_record
+
+
+def test_a_prompt_sent_while_the_last_ones_end_is_in_flight_plays_whole() -> None:
+    # The first prompt ends (its PLAY_DONE waits in the ring) before the second is sent:
+    # taking that event must not free the second one while the tick plays it.
+    s = Scheduler(4, "alaw")
+    s.play(0, bytes(16))
+    s.process(0, 1, IDLE_BLOCK)
+    second = bytes(range(256)) * 40
+    s.play(0, second)
+    s.process(1, 1, IDLE_BLOCK)
+    s.events()
+    import gc
+
+    gc.collect()
+    for t in range(2, 40):
+        s.process(t, 1, IDLE_BLOCK)
+    assert [e.value for e in s.events() if e.type == lib.CB_EV_PLAY_DONE] == []   # still playing
+
+
+def test_a_refused_play_leaves_the_playing_prompt_alone() -> None:
+    from dsp.errors import RingFullError
+
+    s = Scheduler(4, "alaw")
+    s.play(0, bytes(2) * 8000)
+    s.process(0, 1, IDLE_BLOCK)
+    with pytest.raises(RingFullError):
+        while True:
+            s.set_law(1, "alaw")
+    with pytest.raises(RingFullError):
+        s.play(0, bytes(16))
+    s.process(1, 1, IDLE_BLOCK)
+    s.set_law(1, "alaw")
+    s.process(2, 1, IDLE_BLOCK)
+    s.events()
+    import gc
+
+    gc.collect()
+    for t in range(3, 30):
+        s.process(t, 1, IDLE_BLOCK)
+    assert s._keep.get((0, "play")) is not None   # the first prompt, still playing, is still held
