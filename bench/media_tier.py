@@ -185,7 +185,7 @@ def media_chain(sig: Signal, all_encode: bool) -> Trial:
     """The per-tick chain: DTMF detection on every channel, two-party bridges on the first half,
     tones on the second half. On one law a bridge passes the octets untouched (the fast path);
     with `all_encode` the second channel of each bridge runs µ-law, so both ends are encoded."""
-    n, k = sig.nchan, sig.k
+    n = sig.nchan
     m = Scheduler(n, "alaw")
     octets = sig.alaw.copy()
     for c in range(n):
@@ -197,27 +197,7 @@ def media_chain(sig: Signal, all_encode: bool) -> Trial:
         m.bridge(c, c + 1)
     for c in range(n // 2, n):
         m.tone(c, "cn", TONES[c % 4])
-    blocks = to_blocks(octets, k)
-    nblocks = int(blocks.shape[0])
-    rx = ffi.from_buffer(blocks)
-    tx = ffi.new("uint8_t[]", blocks.size)
-    tick = 0
-
-    def step() -> tuple[float, list[str]]:
-        nonlocal tick
-        t0 = time.thread_time()
-        rc = lib.cb_sched_process_blocks(m._m, tick, nblocks, k, rx, tx)
-        cpu = time.thread_time() - t0
-        if rc < 0:
-            raise SystemExit(f"media tier failed: {rc}")
-        tick += nblocks * k
-        digits = [""] * n
-        for ev in m.events():
-            if ev.type == lib.CB_EV_DTMF:
-                digits[ev.chan] += chr(ev.value)
-        return cpu, digits
-
-    return Trial(n * sig.audio_s, step)
+    return _run_blocks(m, sig, octets, n * sig.audio_s)
 
 
 def ours(sig: Signal) -> Trial:
