@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import queue
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,15 @@ def server(tmp_path: Path) -> Iterator[ControlServer]:
 
     srv.register("config.apply", fail)
     stop = threading.Event()
+    # The engine publishes from its own loop; a test hands publishes to the loop thread.
+    pending: queue.Queue[Callable[[], None]] = queue.Queue()
+    srv.in_loop = pending.put  # type: ignore[attr-defined]
 
     def loop() -> None:
         while not stop.is_set():
-            srv.wait(0.05)
+            srv.wait(0.01)
+            while not pending.empty():
+                pending.get()()
             srv.poll()
 
     t = threading.Thread(target=loop)
@@ -65,8 +71,8 @@ def test_bad_lines_get_an_error_and_the_connection_lives(server: ControlServer) 
 def test_subscribers_get_published_snapshots(server: ControlServer) -> None:
     with ControlClient(server.path) as c:
         stream = c.subscribe()
-        server.publish({"tick_ms": 10})
-        server.publish({"tick_ms": 20})
+        server.in_loop(lambda: server.publish({"tick_ms": 10}))  # type: ignore[attr-defined]
+        server.in_loop(lambda: server.publish({"tick_ms": 20}))  # type: ignore[attr-defined]
         assert [next(stream)["tick_ms"], next(stream)["tick_ms"]] == [10, 20]
 
 
