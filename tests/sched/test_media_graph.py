@@ -69,6 +69,12 @@ def assert_matrix(m: list[list[float]], hears: dict[int, set[int]], tol: float =
                 assert m[lis][src] < SILENT, f"leg {lis} should not hear leg {src} ({m[lis][src]:.1f} dB)"
 
 
+def test_a_fresh_card_keeps_every_line_to_itself(card: LineCard) -> None:
+    # Before any edge was ever made, nobody hears anybody (a fast-path source that defaulted to
+    # channel 0 once sent one caller's line, caller ID and all, to every other port).
+    assert_matrix(hearing(run(card)), {})
+
+
 def test_three_leg_conference_each_hears_the_others_not_itself(card: LineCard) -> None:
     for c in range(3):
         card.sched.mix_join(c, group=3)

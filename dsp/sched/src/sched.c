@@ -78,6 +78,7 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     /* DTMF detection is off until asked for (CB_CMD_DETECT). */
     for (int c = 0; c < nchan; c++) {
         m->law[c] = (uint8_t) law;
+        m->pass_src[c] = -1;                /* no edge yet: nobody passes another's line */
         cb_dtmf_rx_enable(m->dtmf_rx, c, 0);
     }
     memset(m->tx, law == CB_LAW_ALAW ? 0xD5 : 0xFF, blk);
