@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -203,6 +204,37 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return main_check(args.file)
 
 
+CONFIG_HEADER = "# cicbox config version {version}: `cicbox config apply` sends this number as the base\n"
+CONFIG_HEADER_RE = re.compile(r"\A\ufeff?# cicbox config version (\d+)\b")
+
+
+def cmd_config_get(args: argparse.Namespace) -> int:
+    """Write the configuration in force with a first line naming its version (the base of an edit)."""
+    from appliance.control import ControlClient, ControlError
+
+    try:
+        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+            doc = c.request("config.get")
+    except ControlError as exc:
+        print(f"cicbox: {exc}", file=sys.stderr)
+        return 2
+    text = str(doc.get("text") or "")
+    if CONFIG_HEADER_RE.match(text):                  # the header the document was applied with
+        text = text.split("\n", 1)[1] if "\n" in text else ""
+    out = CONFIG_HEADER.format(version=doc["version"]) + text
+    if args.output:
+        path = Path(args.output)
+        try:
+            path.write_text(out, encoding="utf-8")
+        except OSError as exc:
+            print(f"cicbox: {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        print(f"version {doc['version']} written to {path}")
+    else:
+        sys.stdout.write(out)
+    return 0
+
+
 def cmd_config_apply(args: argparse.Namespace) -> int:
     from appliance.control import ControlClient, ControlError
 
@@ -212,9 +244,17 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"cicbox: {path}: {exc.strerror}", file=sys.stderr)
         return 2
+    except UnicodeDecodeError as exc:
+        print(f"cicbox: {path}: not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
+        return 2
+    header = CONFIG_HEADER_RE.match(text)
+    base = args.base if args.base is not None else int(header.group(1)) if header else None
+    if base is None:
+        print(f"cicbox: {path} does not say which version it is based on: start from "
+              "`cicbox config get` (its first line names the version) or pass --base N", file=sys.stderr)
+        return 2
     try:
         with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
-            base = c.request("config.get")["version"]
             result = c.request("config.apply", text=text, filename=str(path), author=args.author,
                                base_version=base)
     except ControlError as exc:
@@ -340,9 +380,16 @@ def build_parser() -> argparse.ArgumentParser:
     chk = csub.add_parser("check", help="validate FILE; errors as FILE:LINE:COL: message, exit 2")
     chk.add_argument("file")
     chk.set_defaults(func=cmd_config_check)
-    app = csub.add_parser("apply", help="send FILE to the running engine, which validates, stores and switches")
+    get = csub.add_parser("get", help="the configuration in force, its first line naming its version")
+    common(get)
+    get.add_argument("-o", "--output", help="write to this file instead of standard output")
+    get.set_defaults(func=cmd_config_get)
+    app = csub.add_parser("apply", help="send FILE to the running engine, which validates, stores and switches; "
+                          "refused if FILE is based on a version that is no longer current")
     common(app)
     app.add_argument("file")
+    app.add_argument("--base", type=int, metavar="N",
+                     help="the version FILE was based on (default: its '# cicbox config version N' first line)")
     app.add_argument("--author", default=os.environ.get("USER", "installer"))
     app.set_defaults(func=cmd_config_apply)
 

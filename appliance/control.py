@@ -45,6 +45,33 @@ class ControlError(Exception):
         self.issues = issues or []
 
 
+class Deferred:
+    """A reply the engine gives later, from its own loop (e.g. once a configuration was stored and
+    switched on the worker). A handler returns one; :meth:`resolve` or :meth:`fail` sends the reply.
+    A client that left in the meantime gets nothing and nothing breaks."""
+
+    def __init__(self) -> None:
+        self._send: Callable[[dict[str, Any]], None] | None = None
+        self._rid: Any = None
+        self.done = False
+
+    def _bind(self, rid: Any, send: Callable[[dict[str, Any]], None]) -> None:
+        self._rid, self._send = rid, send
+
+    def resolve(self, result: Any) -> None:
+        self._reply({"id": self._rid, "ok": True, "result": result})
+
+    def fail(self, exc: ControlError) -> None:
+        self._reply({"id": self._rid, "ok": False, "error": {"message": str(exc), "issues": exc.issues}})
+
+    def _reply(self, reply: dict[str, Any]) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self._send is not None:
+            self._send(reply)
+
+
 @dataclass
 class _Conn:
     sock: socket.socket
@@ -147,6 +174,9 @@ class ControlServer:
                     known = ", ".join(sorted([*self.handlers, "subscribe"]))
                     raise ControlError(f"unknown command {cmd!r} (known: {known})")
                 result = handler(req)
+                if isinstance(result, Deferred):
+                    result._bind(rid, lambda reply: self._send_later(c, reply))
+                    return
             reply: dict[str, Any] = {"id": rid, "ok": True, "result": result}
         except json.JSONDecodeError as exc:
             reply = {"id": rid, "ok": False, "error": {"message": f"not JSON: {exc}"}}
@@ -156,6 +186,10 @@ class ControlServer:
             log.exception("control: command failed")
             reply = {"id": rid, "ok": False, "error": {"message": f"internal error: {exc}"}}
         c.outbuf += _line(reply)
+
+    def _send_later(self, c: _Conn, reply: dict[str, Any]) -> None:
+        if c in self._conns:
+            c.outbuf += _line(reply)
 
     def _flush(self, c: _Conn) -> None:
         if not c.outbuf:

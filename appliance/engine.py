@@ -36,7 +36,8 @@ from appliance.alarms import AlarmRegistry, CounterAlarms
 from appliance.clock import Clock, Timer
 from appliance.config import SiteConfig
 from appliance.config.store import ConfigStore
-from appliance.control import ControlError, ControlServer
+from appliance.config.worker import ApplyJob, ConfigWorker
+from appliance.control import ControlError, ControlServer, Deferred
 from appliance.errors import ApplyError, ConfigError
 from appliance.fsm import TimerTable
 from appliance.linecard import LineCard
@@ -171,6 +172,9 @@ class Engine:
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
         self.writer.start()
         self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
+        # The configuration in force as text (for config.get), and the worker that stores the next.
+        self._config_doc = store.document() if store is not None else None
+        self.config_worker = ConfigWorker(store, self._read_prompts) if store is not None else None
         self._register_control()
         self.notifier = Notifier()
         self._watchdog_usec = Notifier.watchdog_usec()
@@ -448,7 +452,7 @@ class Engine:
         self._update_alarms()
         if self.world is not None:
             self.world.after_period(self.clock.now_ms)
-        self.control.poll()
+        self.poll_control()
         if self.tier_.far_server is not None:
             self._poll_far_peer()
         if self.clock.now_ms >= self._next_snapshot:
@@ -578,8 +582,11 @@ class Engine:
         self.control.register("fault.drop_event", self._drop_event)
 
     def _freeze(self, req: dict[str, Any]) -> Any:
-        self.tier_.sched.freeze_progress(bool(req.get("on", True)))
-        return {"frozen": bool(req.get("on", True))}
+        on = req.get("on", True)
+        if not isinstance(on, bool):
+            raise ControlError(f"on must be true or false, not {on!r}")
+        self.tier_.sched.freeze_progress(on)
+        return {"frozen": on}
 
     def _drop_event(self, req: dict[str, Any]) -> Any:
         """The card loses the next event of `type` on channel `chan` (its line level still changes)."""
@@ -598,28 +605,68 @@ class Engine:
             raise ControlError(str(exc)) from None
         return {"chan": chan, "type": name}
 
+    def poll_control(self) -> None:
+        """Answer control.sock and finish configuration hand-offs (each period; also for a paused engine)."""
+        self.control.poll()
+        if self.config_worker is not None:
+            self._config_hand_off(self.config_worker)
+
     def _config_get(self, req: dict[str, Any]) -> Any:
-        cur = self.store.current() if self.store else None
-        return {"version": self.config_version, "text": cur.text if cur else None,
-                "author": cur.author if cur else None}
+        doc = self._config_doc
+        return {"version": self.config_version, "text": doc[1] if doc else None,
+                "author": doc[2] if doc else None}
 
     def _config_apply(self, req: dict[str, Any]) -> Any:
-        if self.store is None:
+        """Hand the document to the configuration worker; the reply follows once it is in force."""
+        if self.config_worker is None:
             raise ControlError("this engine has no configuration store")
-        try:
-            version = self.store.apply(str(req.get("text", "")), str(req.get("filename", "<control>")),
-                                       str(req.get("author", "unknown")), req.get("base_version"),
-                                       self.switch_config, self.clock.now_ms)
-        except ConfigError as exc:
-            raise ControlError(f"configuration has {len(exc.issues)} problem(s)",
-                               [{"file": i.file, "line": i.line, "col": i.col, "message": i.message}
-                                for i in exc.issues]) from None
-        except ApplyError as exc:
-            raise ControlError(str(exc)) from None
-        return {"version": version}
+        text, base = req.get("text"), req.get("base_version")
+        if not isinstance(text, str):
+            raise ControlError("text must be the configuration document as a string")
+        if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 1):
+            raise ControlError(f"base_version must be a version number (1, 2, ...), not {base!r}")
+        reply = Deferred()
+        self.config_worker.submit(ApplyJob(text, str(req.get("filename", "<control>")),
+                                           str(req.get("author", "unknown")), base, self.clock.now_ms, reply))
+        return reply
 
-    def switch_config(self, cfg: SiteConfig, version: int) -> None:
-        """Make `cfg` the configuration for new calls (raises to roll back)."""
+    def _config_hand_off(self, worker: ConfigWorker) -> None:
+        """At the period boundary: switch to what the worker prepared, reply to what it finished.
+        In virtual time the clock waits for each hand-off, so every run sees the same periods."""
+        if self.mode == "virtual":
+            worker.settle()
+        for job in worker.take_prepared():
+            p = job.prepared
+            try:
+                if p is None:
+                    raise ApplyError("nothing was prepared")
+                self.switch_config(p.config, p.version, job.preloaded)
+            except ApplyError as exc:
+                worker.switched(job, str(exc))
+            else:
+                self._config_doc = (p.version, p.text, p.author)
+                worker.switched(job, None)
+        if self.mode == "virtual":
+            worker.settle()
+        for job in worker.take_done():
+            if job.error is None and job.prepared is not None:
+                job.reply.resolve({"version": job.prepared.version})
+            elif isinstance(job.error, ConfigError):
+                job.reply.fail(ControlError(
+                    f"configuration has {len(job.error.issues)} problem(s)",
+                    [{"file": i.file, "line": i.line, "col": i.col, "message": i.message}
+                     for i in job.error.issues]))
+            else:
+                job.reply.fail(ControlError(str(job.error or "nothing was prepared")))
+
+    def _read_prompts(self, cfg: SiteConfig) -> dict[tuple[str, str], Any]:
+        """The prompts `cfg` names, read from disk (runs on the configuration worker)."""
+        return {(ivr.language, ivr.greeting): self.prompts.read(ivr.language, ivr.greeting)
+                for ivr in cfg.ivrs.values()}
+
+    def switch_config(self, cfg: SiteConfig, version: int, prompts: dict[tuple[str, str], Any] | None = None) -> None:
+        """Make `cfg` the configuration for new calls, whole or not at all (raises ApplyError, nothing
+        changed). Memory only: `prompts` were read by the worker."""
         old = self.config
         same = [(p.kind, p.name) for p in cfg.ports] == [(p.kind, p.name) for p in old.ports] and \
             [s.kind for s in cfg.spans] == [s.kind for s in old.spans] and \
@@ -627,7 +674,9 @@ class Engine:
             (old.site.law, old.card.k, old.card.backend, old.site.zone)
         if not same:
             raise ApplyError("ports, spans, law, zone, k or the card backend changed: restart the engine to apply")
-        self._load_prompts(cfg)
+        if prompts is None:
+            prompts = self._read_prompts(cfg)
+        self.prompts.install(prompts)
         self.config = cfg
         self.config_version = version
         self._configure_acd(cfg)
@@ -662,6 +711,8 @@ class Engine:
                 "alarms": self.alarms.snapshot(), "counters": counters}
 
     def close(self) -> None:
+        if self.config_worker is not None:
+            self.config_worker.close()
         self.writer.close()
         self.control.close()
         self.tier_.close()

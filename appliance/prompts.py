@@ -61,6 +61,14 @@ class Prompts:
             self._cache[key] = read_wav(self.path_of(language, name))
         return self._cache[key]
 
+    def read(self, language: str, name: str) -> array[int]:
+        """Read one prompt from disk (on the configuration worker; the loop never reads)."""
+        return read_wav(self.path_of(language, name))
+
+    def install(self, loaded: dict[tuple[str, str], array[int]]) -> None:
+        """Make prompts read by :meth:`read` available to :meth:`get` (memory only)."""
+        self._cache.update(loaded)
+
     def get(self, language: str, name: str) -> array[int]:
         """A prompt loaded earlier by :meth:`load` (never touches the disk)."""
         return self._cache[(language, name)]

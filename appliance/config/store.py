@@ -42,6 +42,18 @@ class StoredConfig:
     base_version: int | None
 
 
+@dataclass
+class Prepared:
+    """A version stored and validated but not yet in force."""
+
+    version: int
+    config: SiteConfig
+    text: str
+    author: str
+    previous: int | None
+    meta: dict[str, object]
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
@@ -94,8 +106,12 @@ class ConfigStore:
             m = json.loads(p.read_text())
             v = int(m["version"])
             status = str(m.get("status", "ok"))
-            if status == "ok":
-                status = "in force" if v == cur else "superseded"
+            if status in ("ok", "pending") and v == cur:
+                status = "in force"
+            elif status == "ok":
+                status = "superseded"
+            elif status == "pending":
+                status = "never in force (the engine stopped before switching)"
             base = m.get("base_version")
             out.append(VersionInfo(v, str(m["author"]), base if isinstance(base, int) else None,
                                    int(m["applied_at_tick"]), str(m["sha256"]), status))
@@ -105,27 +121,56 @@ class ConfigStore:
         versions = [int(p.stem) for p in self.dir.glob("[0-9][0-9][0-9][0-9].yaml")]
         return max(versions, default=0) + 1
 
-    def apply(self, text: str, filename: str, author: str, base_version: int | None,
-              switch: Callable[[SiteConfig, int], None], tick: int) -> int:
-        """Validate, store, switch; on a failed switch keep the old version in force and raise ApplyError."""
-        cfg = parse_config(text, filename)              # ConfigError: nothing stored, nothing switched
+    def document(self) -> tuple[int, str, str] | None:
+        """The version in force as (version, text, author), without parsing it."""
+        v = self._current_version()
+        if v is None:
+            return None
+        return v, (self.dir / f"{v:04d}.yaml").read_text(encoding="utf-8"), str(self._meta(v)["author"])
+
+    def prepare(self, text: str, filename: str, author: str, base_version: int | None,
+                tick: int) -> Prepared:
+        """Validate and store `text` as the next version, not yet in force (status "pending").
+
+        ConfigError: nothing stored. ApplyError: the document is based on a version that is no
+        longer current (an edit made meanwhile would be lost), nothing stored."""
+        cfg = parse_config(text, filename)
         cur = self._current_version()
         if cur is not None and base_version != cur:
-            raise ApplyError(f"based on version {base_version} but the current version is {cur}: "
-                             "fetch the current configuration and apply again")
+            based = "no version" if base_version is None else f"version {base_version}"
+            raise ApplyError(f"based on {based}; version {cur} is current: fetch it with "
+                             "`cicbox config get`, make the change again and apply")
         version = self._next_version()
-        meta = {"version": version, "author": author, "base_version": base_version, "applied_at_tick": tick,
-                "sha256": hashlib.sha256(text.encode()).hexdigest(), "filename": filename, "status": "ok"}
+        meta: dict[str, object] = {
+            "version": version, "author": author, "base_version": base_version, "applied_at_tick": tick,
+            "sha256": hashlib.sha256(text.encode()).hexdigest(), "filename": filename, "status": "pending"}
         _write_atomic(self.dir / f"{version:04d}.yaml", text.encode("utf-8"))
         _write_atomic(self.dir / f"{version:04d}.json", json.dumps(meta).encode())
+        return Prepared(version, cfg, text, author, cur, meta)
+
+    def commit(self, p: Prepared) -> None:
+        """`p` was switched to: it is the version in force from now on, also after a restart."""
+        _write_atomic(self.dir / "current", f"{p.version}\n".encode())   # the pointer first: it decides
+        p.meta["status"] = "ok"
+        _write_atomic(self.dir / f"{p.version:04d}.json", json.dumps(p.meta).encode())
+
+    def fail(self, p: Prepared, reason: str) -> ApplyError:
+        """`p` could not be put in force: it stays on disk marked failed; the old version stays."""
+        p.meta["status"] = f"failed: {reason}"
+        _write_atomic(self.dir / f"{p.version:04d}.json", json.dumps(p.meta).encode())
+        return ApplyError(f"version {p.version} could not be put in force, version {p.previous} stays: {reason}")
+
+    def apply(self, text: str, filename: str, author: str, base_version: int | None,
+              switch: Callable[[SiteConfig, int], None], tick: int) -> int:
+        """Validate, store, switch in one go (start-up and tools; the running engine uses
+        prepare/commit on its worker); on a failed switch keep the old version and raise ApplyError."""
+        p = self.prepare(text, filename, author, base_version, tick)
         try:
-            switch(cfg, version)
+            switch(p.config, p.version)
         except Exception as exc:
-            meta["status"] = f"failed: {exc}"
-            _write_atomic(self.dir / f"{version:04d}.json", json.dumps(meta).encode())
-            raise ApplyError(f"version {version} could not be put in force, version {cur} stays: {exc}") from exc
-        _write_atomic(self.dir / "current", f"{version}\n".encode())
-        return version
+            raise self.fail(p, str(exc)) from exc
+        self.commit(p)
+        return p.version
 
     def bootstrap(self, template: Path, author: str = "installer") -> int | None:
         """Store `template` as version 1 if there is no version yet."""

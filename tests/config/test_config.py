@@ -77,7 +77,7 @@ def test_store_versions_switch_and_rollback(tmp_path: Path) -> None:
     assert store.apply(GOOD, "v1.yaml", "a", None, lambda cfg, v: seen.append(v), 0) == 1
     two = GOOD.replace("Test Hotel", "Hotel Two")
     assert store.apply(two, "v2.yaml", "b", 1, lambda cfg, v: seen.append(v), 5) == 2
-    with pytest.raises(ApplyError, match="based on version 1 but the current version is 2"):
+    with pytest.raises(ApplyError, match="based on version 1; version 2 is current"):
         store.apply(GOOD, "v3.yaml", "c", 1, lambda cfg, v: seen.append(v), 6)
 
     def fails(cfg: object, v: int) -> None:

@@ -96,7 +96,7 @@ class Site:
         def loop() -> None:
             while not stop.is_set():
                 self.engine.control.wait(0.02)
-                self.engine.control.poll()
+                self.engine.poll_control()
 
         t = threading.Thread(target=loop)
         t.start()

@@ -28,7 +28,7 @@ def serving(site: Site) -> Iterator[None]:
     def loop() -> None:
         while not stop.is_set():
             site.engine.control.wait(0.02)
-            site.engine.control.poll()
+            site.engine.poll_control()
 
     t = threading.Thread(target=loop)
     t.start()
@@ -69,19 +69,21 @@ def test_panel_sees_a_live_call_and_an_agent_change(live: Site, tmp_path: Path) 
 def test_cli_status_and_config_apply(live: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     live.run(3000)
     good = tmp_path / "v2.yaml"
-    good.write_text(site_yaml(agents=1, greeting="welcome_evening"))
     bad = tmp_path / "bad.yaml"
     bad.write_text(site_yaml(agents=1).replace("queue: front_desk", "queue: frontdesk").replace("k: 4", "k: 40"))
     with serving(live):
         assert cli.main(["status", "--state-dir", str(tmp_path)]) == 0
         out = capsys.readouterr().out
         assert "Test Hotel" in out and "1001" in out and "front_desk" in out
-        assert cli.main(["config", "apply", str(bad), "--state-dir", str(tmp_path)]) == 2
+        assert cli.main(["config", "apply", str(bad), "--base", "1", "--state-dir", str(tmp_path)]) == 2
         err = capsys.readouterr().err
         assert f"{bad}:8:6: card.k: must be at most 10, got 40" in err
+        assert cli.main(["config", "get", "-o", str(good), "--state-dir", str(tmp_path)]) == 0
+        good.write_text(good.read_text().replace("greeting: welcome", "greeting: welcome_evening"))
         assert cli.main(["config", "apply", str(good), "--state-dir", str(tmp_path)]) == 0
         assert "applied as version 2" in capsys.readouterr().out
     assert live.engine.config_version == 2
+    assert live.engine.config.ivrs["main"].greeting == "welcome_evening"
 
 
 @pytest.mark.parametrize(("fname", "rc"), [("hotel.yaml", 0), ("hospital.yaml", 0)])
