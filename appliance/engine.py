@@ -168,7 +168,8 @@ class Engine:
         self.call_by_trunk: dict[int, Call] = {}
         self._call_seq = 0
         self._records: list[CdrRecord | QueueEvent] = []
-        self.released_log: list[CdrRecord] = []   # the last committed CDRs (virtual time)
+        self.released_log: list[CdrRecord] = []   # the last durable CDRs
+        self._unsettled: list[tuple[int, list[CdrRecord | QueueEvent]]] = []   # submitted, not yet durable
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
         self.writer.start()
         self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
@@ -461,13 +462,21 @@ class Engine:
         if self._records:
             batch, self._records = self._records, []
             seq = self.writer.submit(batch, self.clock.now_ms)
+            self._unsettled.append((seq, batch))
             if self.mode == "virtual":
-                self.writer.wait(seq)
-                # Virtual time: the period's records are committed before the clock moves on.
-                self.released_log.extend(r for r in batch if isinstance(r, CdrRecord))
-                del self.released_log[:-1000]
+                self.writer.wait(seq)   # virtual time: the period's records are durable before the clock moves
+        self._settle_records()
         self._control_periods += 1
         self._feed_watchdog()
+
+    def _settle_records(self) -> None:
+        """Let go of the records the writer made durable (committed, or spooled and fsynced); until
+        then the engine keeps them (realtime: the lines went idle at once, the records wait here)."""
+        durable = self.writer.committed_seq
+        while self._unsettled and self._unsettled[0][0] <= durable:
+            _, batch = self._unsettled.pop(0)
+            self.released_log.extend(r for r in batch if isinstance(r, CdrRecord))
+        del self.released_log[:-1000]
 
     def _dispatch(self, ev: Event) -> None:
         t = ev.type
@@ -704,6 +713,7 @@ class Engine:
                            "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
         counters = dict(self.counter_alarms.counters)
         counters["records_spooled"] = self.writer.stats()["records_spooled"]
+        counters["records_not_yet_durable"] = sum(len(b) for _, b in self._unsettled)
         counters.update(self.tier_.dropped_by_kind())   # the events_dropped alarm's detail, by kind
         return {"tick_ms": now, "calendar": self.calendar(now).isoformat(timespec="seconds"),
                 "config_version": self.config_version, "site": self.config.site.name,
