@@ -36,9 +36,11 @@ from appliance.alarms import AlarmRegistry, CounterAlarms
 from appliance.clock import Clock, Timer
 from appliance.config import SiteConfig
 from appliance.config.store import ConfigStore
-from appliance.config.worker import ApplyJob, ConfigWorker
-from appliance.control import ControlError, ControlServer, Deferred
-from appliance.errors import ApplyError, ConfigError
+from appliance.config.worker import ConfigWorker
+from appliance.control import ControlServer
+from appliance.control.commands import EngineCommands
+from appliance.control.snapshot import engine_snapshot
+from appliance.errors import ApplyError
 from appliance.fsm import TimerTable
 from appliance.linecard import LineCard
 from appliance.lines import (
@@ -54,7 +56,7 @@ from appliance.notify import Notifier
 from appliance.prompts import Prompts
 from appliance.storage import CdrRecord, QueueEvent, RecordWriter
 from drivers.base import CardDescription, LineLevel
-from drivers.errors import DriverError, FarEndError
+from drivers.errors import FarEndError
 from drivers.hal import EventType
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Event
@@ -85,10 +87,6 @@ COUNTER_TEXT = {
     "far_late": "far-end answers late (idle sent instead)",
     "far_fifo_overrun": "far-side octets that did not fit the card's FIFO",
 }
-# fault.drop_event: the card events a test may have the sim card lose
-DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flash": EventType.FLASH,
-             "ring_on": EventType.RING_ON, "ring_off": EventType.RING_OFF, "battery": EventType.BATTERY,
-             "polarity": EventType.POLARITY}
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 
 
@@ -174,9 +172,8 @@ class Engine:
         self.writer.start()
         self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
         # The configuration in force as text (for config.get), and the worker that stores the next.
-        self._config_doc = store.document() if store is not None else None
         self.config_worker = ConfigWorker(store, self._read_prompts) if store is not None else None
-        self._register_control()
+        self.commands = EngineCommands(self, store.document() if store is not None else None)
         self.notifier = Notifier()
         self._watchdog_usec = Notifier.watchdog_usec()
         self._last_progress = (-1, -1)
@@ -469,6 +466,11 @@ class Engine:
         self._control_periods += 1
         self._feed_watchdog()
 
+    @property
+    def records_not_yet_durable(self) -> int:
+        """Records handed to the writer that it has not yet committed or spooled."""
+        return sum(len(b) for _, b in self._unsettled)
+
     def _settle_records(self) -> None:
         """Let go of the records the writer made durable (committed, or spooled and fsynced); until
         then the engine keeps them (realtime: the lines went idle at once, the records wait here)."""
@@ -582,91 +584,9 @@ class Engine:
 
     # -- control.sock -----------------------------------------------------------------
 
-    def _register_control(self) -> None:
-        self.control.register("status", lambda req: self.snapshot())
-        self.control.register("config.get", self._config_get)
-        self.control.register("config.apply", self._config_apply)
-        # Fault injection for tests: refused by the control server unless enable_faults (--enable-faults).
-        self.control.register("fault.freeze_media", self._freeze)
-        self.control.register("fault.drop_event", self._drop_event)
-
-    def _freeze(self, req: dict[str, Any]) -> Any:
-        on = req.get("on", True)
-        if not isinstance(on, bool):
-            raise ControlError(f"on must be true or false, not {on!r}")
-        self.tier_.sched.freeze_progress(on)
-        return {"frozen": on}
-
-    def _drop_event(self, req: dict[str, Any]) -> Any:
-        """The card loses the next event of `type` on channel `chan` (its line level still changes)."""
-        card = self.tier_.card
-        chan, name = req.get("chan"), str(req.get("type", ""))
-        if not isinstance(chan, int) or isinstance(chan, bool) or not 0 <= chan < len(card.channels):
-            raise ControlError(f"chan must be a channel number 0-{len(card.channels) - 1}, not {chan!r}")
-        if name not in DROPPABLE:
-            raise ControlError(f"type must be one of {', '.join(DROPPABLE)}, not {name!r}")
-        drop = getattr(card, "drop_next_event", None)
-        if "fault_drop_event" not in card.capabilities or drop is None:
-            raise ControlError(f"the {card.name} card cannot drop events")
-        try:
-            drop(chan, DROPPABLE[name])
-        except DriverError as exc:
-            raise ControlError(str(exc)) from None
-        return {"chan": chan, "type": name}
-
     def poll_control(self) -> None:
         """Answer control.sock and finish configuration hand-offs (each period; also for a paused engine)."""
-        self.control.poll()
-        if self.config_worker is not None:
-            self._config_hand_off(self.config_worker)
-
-    def _config_get(self, req: dict[str, Any]) -> Any:
-        doc = self._config_doc
-        return {"version": self.config_version, "text": doc[1] if doc else None,
-                "author": doc[2] if doc else None}
-
-    def _config_apply(self, req: dict[str, Any]) -> Any:
-        """Hand the document to the configuration worker; the reply follows once it is in force."""
-        if self.config_worker is None:
-            raise ControlError("this engine has no configuration store")
-        text, base = req.get("text"), req.get("base_version")
-        if not isinstance(text, str):
-            raise ControlError("text must be the configuration document as a string")
-        if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 1):
-            raise ControlError(f"base_version must be a version number (1, 2, ...), not {base!r}")
-        reply = Deferred()
-        self.config_worker.submit(ApplyJob(text, str(req.get("filename", "<control>")),
-                                           str(req.get("author", "unknown")), base, self.clock.now_ms, reply))
-        return reply
-
-    def _config_hand_off(self, worker: ConfigWorker) -> None:
-        """At the period boundary: switch to what the worker prepared, reply to what it finished.
-        In virtual time the clock waits for each hand-off, so every run sees the same periods."""
-        if self.mode == "virtual":
-            worker.settle()
-        for job in worker.take_prepared():
-            p = job.prepared
-            try:
-                if p is None:
-                    raise ApplyError("nothing was prepared")
-                self.switch_config(p.config, p.version, job.preloaded)
-            except ApplyError as exc:
-                worker.switched(job, str(exc))
-            else:
-                self._config_doc = (p.version, p.text, p.author)
-                worker.switched(job, None)
-        if self.mode == "virtual":
-            worker.settle()
-        for job in worker.take_done():
-            if job.error is None and job.prepared is not None:
-                job.reply.resolve({"version": job.prepared.version})
-            elif isinstance(job.error, ConfigError):
-                job.reply.fail(ControlError(
-                    f"configuration has {len(job.error.issues)} problem(s)",
-                    [{"file": i.file, "line": i.line, "col": i.col, "message": i.message}
-                     for i in job.error.issues]))
-            else:
-                job.reply.fail(ControlError(str(job.error or "nothing was prepared")))
+        self.commands.poll()
 
     def _read_prompts(self, cfg: SiteConfig) -> dict[tuple[str, str], Any]:
         """The prompts `cfg` names, read from disk (runs on the configuration worker)."""
@@ -696,29 +616,8 @@ class Engine:
         log.info("configuration version %d in force for new calls", version)
 
     def snapshot(self) -> dict[str, Any]:
-        now = self.clock.now_ms
-        ports = []
-        for idx, port in enumerate(self.config.ports):
-            line: FxoTrunk | FxsPhone = self.trunks[idx] if idx in self.trunks else self.phones[idx]
-            state = line.state.name.lower()
-            ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": state})
-        calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk.trunk_name, "state": c.state,
-                  "queue": c.queue, "agent": c.agent, "since_ms": c.start_ms} for c in self.calls.values()]
-        agents = [{"number": a.number, "name": a.name, "phone": a.phone, "state": a.state.value}
-                  for a in sorted(self.acd.agents.values(), key=lambda a: a.number)]
-        queues = []
-        for name in self.acd.queues:
-            waiting = self.acd.waiting(name)
-            queues.append({"name": name, "waiting": len(waiting),
-                           "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
-        counters = dict(self.counter_alarms.counters)
-        counters["records_spooled"] = self.writer.stats()["records_spooled"]
-        counters["records_not_yet_durable"] = sum(len(b) for _, b in self._unsettled)
-        counters.update(self.tier_.dropped_by_kind())   # the events_dropped alarm's detail, by kind
-        return {"tick_ms": now, "calendar": self.calendar(now).isoformat(timespec="seconds"),
-                "config_version": self.config_version, "site": self.config.site.name,
-                "ports": ports, "calls": calls, "agents": agents, "queues": queues,
-                "alarms": self.alarms.snapshot(), "counters": counters}
+        """The engine's state as control.sock publishes it (appliance.control.snapshot)."""
+        return engine_snapshot(self)
 
     def close(self) -> None:
         if self.config_worker is not None:

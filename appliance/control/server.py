@@ -1,18 +1,4 @@
-"""The engine's command socket, $STATE_DIR/control.sock (docs/control-socket.md).
-
-Newline-delimited JSON both ways. A request is ``{"id": N, "cmd": "...", ...}``;
-its reply is ``{"id": N, "ok": true, "result": ...}`` or ``{"id": N, "ok":
-false, "error": {"message": "...", "issues": [...]}}``. After
-``{"cmd": "subscribe"}`` the engine also pushes ``{"snapshot": {...}}`` lines,
-each stamped with the engine clock. The CLI and the panel share
-:class:`ControlClient`; nothing else talks to the engine.
-
-The server side (:class:`ControlServer`) never blocks: the engine calls
-:meth:`ControlServer.poll` once per control period.
-
-Commands named ``fault.*`` inject faults for tests; they are not product
-commands and are refused unless the engine was started with ``--enable-faults``.
-"""
+"""The engine's end of control.sock: accepts clients, dispatches requests, pushes snapshots."""
 
 from __future__ import annotations
 
@@ -22,7 +8,7 @@ import logging
 import os
 import select
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -219,73 +205,3 @@ class ControlServer:
 
 def _line(obj: dict[str, Any]) -> bytes:
     return (json.dumps(obj, separators=(",", ":")) + "\n").encode()
-
-
-class ControlClient:
-    """The CLI's and the panel's end of control.sock (blocking, with a timeout)."""
-
-    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 10.0) -> None:
-        self.path = os.fspath(path)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(timeout_s)
-        try:
-            self._sock.connect(self.path)
-        except OSError as exc:
-            self._sock.close()
-            raise ControlError(f"cannot reach the engine at {self.path}: {exc.strerror or exc}") from None
-        self._buf = b""
-        self._next = 1
-        self._pushed: list[dict[str, Any]] = []
-
-    def request(self, cmd: str, **args: Any) -> Any:
-        """Send one request and return its result, or raise ControlError with the engine's message."""
-        rid = self._next
-        self._next += 1
-        self._sock.sendall(_line({"id": rid, "cmd": cmd, **args}))
-        while True:
-            msg = self._read_line()
-            if "snapshot" in msg:
-                self._pushed.append(msg)
-                continue
-            if msg.get("id") != rid:
-                continue
-            if msg.get("ok"):
-                return msg.get("result")
-            err = msg.get("error") or {}
-            raise ControlError(str(err.get("message", "request failed")), err.get("issues"))
-
-    def subscribe(self) -> Iterator[dict[str, Any]]:
-        """Subscribe now; then iterate over snapshots as the engine pushes them (each has "tick_ms")."""
-        self.request("subscribe")
-        return self._snapshots()
-
-    def _snapshots(self) -> Iterator[dict[str, Any]]:
-        while True:
-            if self._pushed:
-                yield self._pushed.pop(0)["snapshot"]
-                continue
-            msg = self._read_line()
-            if "snapshot" in msg:
-                yield msg["snapshot"]
-
-    def _read_line(self) -> dict[str, Any]:
-        while b"\n" not in self._buf:
-            r, _, _ = select.select([self._sock], [], [], self._sock.gettimeout())
-            if not r:
-                raise ControlError("the engine did not answer in time")
-            chunk = self._sock.recv(65536)
-            if not chunk:
-                raise ControlError("the engine closed the connection")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        msg: dict[str, Any] = json.loads(line)
-        return msg
-
-    def close(self) -> None:
-        self._sock.close()
-
-    def __enter__(self) -> ControlClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,0 +1,124 @@
+"""The engine's commands on control.sock (docs/control-socket.md, "Commands").
+
+``status``, ``config.get`` and ``config.apply`` for the CLI and the panel;
+``fault.*`` for tests (refused by the server unless the engine runs with
+``--enable-faults``). ``config.apply`` is answered later: the configuration
+worker validates and stores the document, the engine switches at a period's
+end (:meth:`EngineCommands.poll`), and only then does the client get its reply.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from appliance.config.worker import ApplyJob, ConfigWorker
+from appliance.control.server import ControlError, Deferred
+from appliance.errors import ApplyError, ConfigError
+from drivers.errors import DriverError
+from drivers.hal import EventType
+
+if TYPE_CHECKING:
+    from appliance.engine import Engine
+
+# fault.drop_event: the card events a test may have the sim card lose
+DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flash": EventType.FLASH,
+             "ring_on": EventType.RING_ON, "ring_off": EventType.RING_OFF, "battery": EventType.BATTERY,
+             "polarity": EventType.POLARITY}
+
+
+class EngineCommands:
+    """Registers the engine's handlers on its control server and finishes deferred replies."""
+
+    def __init__(self, engine: Engine, document: tuple[int, str, str] | None) -> None:
+        self.engine = engine
+        self.document = document          # the configuration in force: (version, text, author)
+        ctl = engine.control
+        ctl.register("status", lambda req: engine.snapshot())
+        ctl.register("config.get", self.config_get)
+        ctl.register("config.apply", self.config_apply)
+        ctl.register("fault.freeze_media", self.freeze_media)
+        ctl.register("fault.drop_event", self.drop_event)
+
+    def poll(self) -> None:
+        """Answer control.sock and finish configuration hand-offs (each period; also for a paused engine)."""
+        self.engine.control.poll()
+        if self.engine.config_worker is not None:
+            self.hand_off(self.engine.config_worker)
+
+    # -- configuration -----------------------------------------------------------------
+
+    def config_get(self, req: dict[str, Any]) -> Any:
+        doc = self.document
+        return {"version": self.engine.config_version, "text": doc[1] if doc else None,
+                "author": doc[2] if doc else None}
+
+    def config_apply(self, req: dict[str, Any]) -> Any:
+        """Hand the document to the configuration worker; the reply follows once it is in force."""
+        worker = self.engine.config_worker
+        if worker is None:
+            raise ControlError("this engine has no configuration store")
+        text, base = req.get("text"), req.get("base_version")
+        if not isinstance(text, str):
+            raise ControlError("text must be the configuration document as a string")
+        if base is not None and (not isinstance(base, int) or isinstance(base, bool) or base < 1):
+            raise ControlError(f"base_version must be a version number (1, 2, ...), not {base!r}")
+        reply = Deferred()
+        worker.submit(ApplyJob(text, str(req.get("filename", "<control>")), str(req.get("author", "unknown")),
+                               base, self.engine.clock.now_ms, reply))
+        return reply
+
+    def hand_off(self, worker: ConfigWorker) -> None:
+        """At the period boundary: switch to what the worker prepared, reply to what it finished.
+        In virtual time the clock waits for each hand-off, so every run sees the same periods."""
+        virtual = self.engine.mode == "virtual"
+        if virtual:
+            worker.settle()
+        for job in worker.take_prepared():
+            p = job.prepared
+            try:
+                if p is None:
+                    raise ApplyError("nothing was prepared")
+                self.engine.switch_config(p.config, p.version, job.preloaded)
+            except ApplyError as exc:
+                worker.switched(job, str(exc))
+            else:
+                self.document = (p.version, p.text, p.author)
+                worker.switched(job, None)
+        if virtual:
+            worker.settle()
+        for job in worker.take_done():
+            if job.error is None and job.prepared is not None:
+                job.reply.resolve({"version": job.prepared.version})
+            elif isinstance(job.error, ConfigError):
+                job.reply.fail(ControlError(
+                    f"configuration has {len(job.error.issues)} problem(s)",
+                    [{"file": i.file, "line": i.line, "col": i.col, "message": i.message}
+                     for i in job.error.issues]))
+            else:
+                job.reply.fail(ControlError(str(job.error or "nothing was prepared")))
+
+    # -- faults (tests only) -------------------------------------------------------------
+
+    def freeze_media(self, req: dict[str, Any]) -> Any:
+        on = req.get("on", True)
+        if not isinstance(on, bool):
+            raise ControlError(f"on must be true or false, not {on!r}")
+        self.engine.tier_.sched.freeze_progress(on)
+        return {"frozen": on}
+
+    def drop_event(self, req: dict[str, Any]) -> Any:
+        """The card loses the next event of `type` on channel `chan` (its line level still changes)."""
+        card = self.engine.tier_.card
+        chan, name = req.get("chan"), str(req.get("type", ""))
+        if not isinstance(chan, int) or isinstance(chan, bool) or not 0 <= chan < len(card.channels):
+            raise ControlError(f"chan must be a channel number 0-{len(card.channels) - 1}, not {chan!r}")
+        if name not in DROPPABLE:
+            raise ControlError(f"type must be one of {', '.join(DROPPABLE)}, not {name!r}")
+        drop = getattr(card, "drop_next_event", None)
+        if "fault_drop_event" not in card.capabilities or drop is None:
+            raise ControlError(f"the {card.name} card cannot drop events")
+        try:
+            drop(chan, DROPPABLE[name])
+        except DriverError as exc:
+            raise ControlError(str(exc)) from None
+        return {"chan": chan, "type": name}

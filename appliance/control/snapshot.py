@@ -1,0 +1,38 @@
+"""The engine's state as control.sock publishes it (docs/control-socket.md, "Snapshot").
+
+One function over the engine's public state: ports, calls, agents, queues,
+alarms and counters, stamped with the engine clock. The CLI's `status`, the
+panel and the wallboard all read this shape.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from appliance.engine import Engine
+
+
+def engine_snapshot(engine: Engine) -> dict[str, Any]:
+    now = engine.clock.now_ms
+    ports = []
+    for idx, port in enumerate(engine.config.ports):
+        line: Any = engine.trunks[idx] if idx in engine.trunks else engine.phones[idx]
+        ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": line.state.name.lower()})
+    calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk.trunk_name, "state": c.state,
+              "queue": c.queue, "agent": c.agent, "since_ms": c.start_ms} for c in engine.calls.values()]
+    agents = [{"number": a.number, "name": a.name, "phone": a.phone, "state": a.state.value}
+              for a in sorted(engine.acd.agents.values(), key=lambda a: a.number)]
+    queues = []
+    for name in engine.acd.queues:
+        waiting = engine.acd.waiting(name)
+        queues.append({"name": name, "waiting": len(waiting),
+                       "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
+    counters = dict(engine.counter_alarms.counters)
+    counters["records_spooled"] = engine.writer.stats()["records_spooled"]
+    counters["records_not_yet_durable"] = engine.records_not_yet_durable
+    counters.update(engine.tier_.dropped_by_kind())   # the events_dropped alarm's detail, by kind
+    return {"tick_ms": now, "calendar": engine.calendar(now).isoformat(timespec="seconds"),
+            "config_version": engine.config_version, "site": engine.config.site.name,
+            "ports": ports, "calls": calls, "agents": agents, "queues": queues,
+            "alarms": engine.alarms.snapshot(), "counters": counters}
