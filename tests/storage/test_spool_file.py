@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from appliance.storage.cdr import Record
 from appliance.storage.spool import MIN_SPOOL_BYTES, Spool
 from tests.storage import make_cdr, make_event
 
@@ -13,7 +14,7 @@ HEADER_SLOTS = (0, 512)     # the layout in the spool module's docstring: two he
 DATA = 4096                 # and the records from here
 
 
-def reopen(path: Path, size: int = MIN_SPOOL_BYTES) -> tuple[Spool, list[object]]:
+def reopen(path: Path, size: int = MIN_SPOOL_BYTES) -> tuple[Spool, list[Record]]:
     s = Spool(path, size)
     return s, list(s.open())
 
@@ -22,7 +23,8 @@ def test_records_are_read_back_in_order_after_a_reopen(tmp_path: Path) -> None:
     path = tmp_path / "records.spool"
     s, first = reopen(path)
     assert first == []
-    batches = [[make_cdr("a"), make_event("a")], [make_cdr("b")], [make_cdr("c", ani=None), make_event("c")]]
+    batches: list[list[Record]] = [[make_cdr("a"), make_event("a")], [make_cdr("b")],
+                                   [make_cdr("c", ani=None), make_event("c")]]
     for b in batches:
         assert s.append(b)
     token = s.token
