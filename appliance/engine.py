@@ -661,6 +661,12 @@ class Engine:
                 "ports": ports, "calls": calls, "agents": agents, "queues": queues,
                 "alarms": self.alarms.snapshot(), "counters": counters}
 
+    @property
+    def far_side(self) -> Any:
+        """The card's far side in process (drivers.sim.FarSide), where a simulated world plays the
+        phones and the exchange; None when the card has none."""
+        return self.tier_.far_side
+
     def close(self) -> None:
         self.writer.close()
         self.control.close()

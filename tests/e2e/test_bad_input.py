@@ -26,15 +26,15 @@ def test_unknown_feature_code_flash_and_late_digits(tmp_path: Path, caplog: pyte
     phone = PhoneScript(port=2, agent="1001", login_at_ms=0)
     site = Site(tmp_path, site_yaml(agents=1), [], [phone])
     eng = site.engine
-    far = site.world.card
-    assert far is not None and site.world.fm is not None
+    far = site.world.far
+    assert far is not None
     try:
         site.run(4000)                                   # agent 1001 logged in: ready
         before = eng.acd.agents["1001"].state
         # Off hook, dial *99#: an unknown feature code.
-        far.far.hook(2, True, at_tick=5000)
+        far.hook(2, True, at_tick=5000)
         site.run(1500)
-        site.world.fm.dtmf_tx(2, "*99#", 70, 80)
+        site.world.dial(2, "*99#")
         site.run(1000)
         dialled_end = 5000 + 1500 + 4 * 150
         ph = eng.phones[2]
@@ -45,18 +45,18 @@ def test_unknown_feature_code_flash_and_late_digits(tmp_path: Path, caplog: pyte
         assert abs(f - 450) < 5 and abs(lvl + 10) < 1.5          # cn congestion
         assert eng.acd.agents["1001"].state == before            # agent state unchanged
         # A flash on the off-hook idle line: dial tone again.
-        far.far.hook(2, False, at_tick=eng.clock.now_ms + 10)
-        far.far.hook(2, True, at_tick=eng.clock.now_ms + 410)
+        far.hook(2, False, at_tick=eng.clock.now_ms + 10)
+        far.hook(2, True, at_tick=eng.clock.now_ms + 410)
         site.run(1000)
         states.append(ph.state)
         assert states == [PhoneState.ANNOUNCE, PhoneState.DIALTONE]
         f, lvl = tone_at(site.world.phones[2].line, site.world.phones[2].line_start or 0, eng.clock.now_ms - 400)
         assert abs(f - 450) < 5
         # Hang up; DTMF sent after hang-up is discarded.
-        far.far.hook(2, False, at_tick=eng.clock.now_ms + 10)
+        far.hook(2, False, at_tick=eng.clock.now_ms + 10)
         site.run(2000)
         states.append(ph.state)
-        site.world.fm.dtmf_tx(2, "*23#", 70, 80)
+        site.world.dial(2, "*23#")
         site.run(1500)
         states.append(ph.state)
         assert states[2:] == [PhoneState.IDLE, PhoneState.IDLE] and ph.digits == ""
@@ -71,8 +71,8 @@ def test_next_call_completes_after_bad_input(tmp_path: Path) -> None:
     phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=1500)
     site = Site(tmp_path, site_yaml(agents=1), [caller], [phone], keep_audio=False)
     try:
-        assert site.world.card is not None
-        site.world.card.far.signal(0, EventType.POLARITY, 1, at_tick=100)   # stray reversal on an idle trunk
+        assert site.world.far is not None
+        site.world.far.signal(0, EventType.POLARITY, 1, at_tick=100)   # stray reversal on an idle trunk
         site.run(40000)
     finally:
         site.close()
