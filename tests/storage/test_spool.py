@@ -141,7 +141,7 @@ def test_crash_after_commit_before_spool_emptied_stores_nothing_twice(
     def crash(_self: object) -> None:
         raise OSError(5, "Input/output error")
 
-    # The spooled records commit, then the spool cannot be emptied (as if the power went there).
+    # The spooled records commit, then the spool cannot be emptied (as if the process died there).
     monkeypatch.setattr(spool_mod.Spool, "reset", crash)
     assert w.wait(w.submit(period(3), 30))
     # More faults append behind the records already committed from the same spool generation.
