@@ -83,6 +83,7 @@ class Caller:
     disconnect: str = "battery"    # how the exchange signals the hang-up: battery | polarity | busy
     # outcome
     blocked: bool = False              # the trunk was busy when the caller came
+    rang_ms: list[int] = field(default_factory=list)   # the tick of each ring the exchange sent
     answered_ms: int | None = None     # the trunk went off hook
     connected_ms: int | None = None    # an agent picked up
     hung_up_ms: int | None = None
@@ -180,6 +181,10 @@ class World:
         self.period = engine.period_ms
         self.kinds = list(engine.desc.ports)
         self.fm = Scheduler(max(1, self.nports), self.law)
+        # No far-side channel hears another. Until its graph is first edited, the scheduler passes
+        # channel 0's received octets to every channel that generates nothing; an edit that
+        # changes nothing sets every channel's source right.
+        self.fm.unlisten(0)
         std = "v23" if self.zone == "de" else "bell202"
         for c in range(self.nports):
             far.listen(c)
@@ -344,6 +349,8 @@ class World:
         if plan and c.answered_ms is None:
             for t, on in [p for p in plan if now <= p[0] < end]:
                 far.ring(c.trunk, on, at_tick=t)
+                if on:
+                    c.rang_ms.append(t)
             track.ring_plan = [p for p in plan if p[0] >= end]
             cid_at = track.cid_at
             if cid_at is not None and now <= cid_at < end:
