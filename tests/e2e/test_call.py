@@ -211,3 +211,21 @@ def test_each_disconnect_signal_ends_the_call(tmp_path: Path, how: str) -> None:
     # The agent's phone sees open loop once the call is over, and battery again.
     assert [v for _, v in phone.battery[:2]] == [0, 1]
     assert int(cdr["end_ms"]) <= phone.battery[0][0] <= int(cdr["end_ms"]) + site.engine.period_ms
+
+
+@pytest.mark.xfail(strict=True, reason="media tier defect: until the first bridge every channel that generates "
+                                       "nothing passes what trunk 1 receives (see tests/sched/test_media_graph.py)")
+def test_a_phone_that_never_rings_is_sent_nothing(tmp_path: Path) -> None:
+    """A caller on trunk1 with Bell 202 caller ID; nobody logs in, so no phone rings: the idle phone
+    is sent silence, and shows no caller ID."""
+    caller = Caller(trunk=0, at_ms=1000, ani=ANI, press_after_ms=500, patience_ms=8000)
+    phone = PhoneScript(port=2, agent="1001", login_at_ms=None)
+    site = Site(tmp_path, site_yaml(agents=1), [caller], [phone])
+    try:
+        site.run(12000)
+    finally:
+        site.close()
+    assert caller.answered_ms is not None         # the trunk answered; the caller waited in the queue
+    assert phone.rings == []
+    assert phone.caller_ids == []
+    assert signals.level_dbm0(decode(phone.line)) < -60

@@ -69,6 +69,21 @@ def assert_matrix(m: list[list[float]], hears: dict[int, set[int]], tol: float =
                 assert m[lis][src] < SILENT, f"leg {lis} should not hear leg {src} ({m[lis][src]:.1f} dB)"
 
 
+CROSSTALK_BEFORE_THE_FIRST_EDIT = pytest.mark.xfail(
+    strict=True, reason="media tier defect: until the graph is first edited every channel that generates nothing "
+                        "passes channel 0's received octets (the pass-through sources start at channel 0, not none)")
+
+
+@CROSSTALK_BEFORE_THE_FIRST_EDIT
+def test_before_any_graph_edit_no_leg_hears_another(card: LineCard) -> None:
+    assert_matrix(hearing(run(card)), {})
+
+
+def test_after_a_graph_edit_that_changes_nothing_no_leg_hears_another(card: LineCard) -> None:
+    card.sched.unlisten(3)
+    assert_matrix(hearing(run(card)), {})
+
+
 def test_three_leg_conference_each_hears_the_others_not_itself(card: LineCard) -> None:
     for c in range(3):
         card.sched.mix_join(c, group=3)
