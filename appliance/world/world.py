@@ -161,12 +161,18 @@ class World:
         self._pending_rx: dict[int, bytes] = {}
         self._ringing: dict[int, Caller] = {}    # trunk -> caller being rung
         self._calls: dict[int, Caller] = {}      # trunk -> caller whose call is up
-        self._caller_track = {c: _CallerTrack() for c in self.callers}
-        self._phone_track = {p: _PhoneTrack() for p in self.phones.values()}
+        self._caller_track: dict[Caller, _CallerTrack] = {}
+        self._phone_track: dict[PhoneScript, _PhoneTrack] = {}
         self._cid_readers: dict[int, CallerIdReader] = {}
         self.log: list[tuple[int, str, int, Any]] = []
         self.sent: dict[int, bytearray] = {}     # what the far side sent on each port (keep_audio)
         self._busy_until_release: set[int] = set()
+
+    def _track(self, c: Caller) -> _CallerTrack:
+        return self._caller_track.setdefault(c, _CallerTrack())
+
+    def _ptrack(self, p: PhoneScript) -> _PhoneTrack:
+        return self._phone_track.setdefault(p, _PhoneTrack())
 
     # -- wiring ----------------------------------------------------------------
 
@@ -234,7 +240,7 @@ class World:
                 p.off_hook = False
         self._login_steps = [s for s in self._login_steps if s[0] >= end]
         for c in self.callers:
-            track = self._caller_track[c]
+            track = self._track(c)
             if c.hung_up_ms is not None or c.at_ms >= end:
                 continue
             if now <= c.at_ms < end and not track.started:
@@ -246,7 +252,7 @@ class World:
                 self._start_ring(c, c.at_ms)
             self._caller_step(c, now, end)
         for p in self.phones.values():
-            pt = self._phone_track[p]
+            pt = self._ptrack(p)
             if pt.answer_at is not None and now <= pt.answer_at < end:
                 far.hook(p.port, True, at_tick=pt.answer_at)
                 p.off_hook = True
@@ -317,7 +323,7 @@ class World:
 
     def _start_ring(self, c: Caller, at: int) -> None:
         assert self.fm is not None
-        track = self._caller_track[c]
+        track = self._track(c)
         self._ringing[c.trunk] = c
         on, off, _, _ = dsp_sched.ring_cadence(self.zone)
         when = at
@@ -344,7 +350,7 @@ class World:
     def _caller_step(self, c: Caller, now: int, end: int) -> None:
         assert self.far is not None and self.fm is not None
         far = self.far
-        track = self._caller_track[c]
+        track = self._track(c)
         plan = track.ring_plan
         if plan and c.answered_ms is None:
             for t, on in [p for p in plan if now <= p[0] < end]:
@@ -412,7 +418,7 @@ class World:
         ID (answered before it came), the longest-waiting caller not yet connected."""
         waiting = sorted((c for c in self._calls.values() if c.connected_ms is None),
                          key=lambda c: c.answered_ms or 0)
-        if p.caller_ids and self._phone_track[p].ring_cid_ok:
+        if p.caller_ids and self._ptrack(p).ring_cid_ok:
             number = p.caller_ids[-1]
             for c in waiting:
                 if c.ani == number:
@@ -424,7 +430,7 @@ class World:
     def _line_event(self, tick: int, chan: int, typ: int, value: int) -> None:
         if chan in self.phones:
             p = self.phones[chan]
-            pt = self._phone_track[p]
+            pt = self._ptrack(p)
             if typ in (EventType.RING_ON, EventType.RING_OFF):
                 p.rings.append((tick, typ))
                 if typ == EventType.RING_ON and pt.ring_started is None and not p.off_hook:
@@ -465,7 +471,7 @@ class World:
         if p is None:
             return
         p.caller_ids.append(number)
-        pt = self._phone_track[p]
+        pt = self._ptrack(p)
         pt.ring_cid_ok = pt.ring_started is not None
 
     def _far_event(self, ev: Any) -> None:
