@@ -619,6 +619,12 @@ class Engine:
         """The engine's state as control.sock publishes it (appliance.control.snapshot)."""
         return engine_snapshot(self)
 
+    @property
+    def far_side(self) -> Any:
+        """The card's far side in process (drivers.sim.FarSide), where a simulated world plays the
+        phones and the exchange; None when the card has none."""
+        return self.tier_.far_side
+
     def close(self) -> None:
         if self.config_worker is not None:
             self.config_worker.close()

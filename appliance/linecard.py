@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import drivers
 from drivers.base import Card, CardDescription
@@ -22,6 +22,9 @@ from drivers.hal import FAR_ERROR_TEXT, CmdOp, EventType, FarError
 from dsp import scheduler as dsp_sched
 from dsp.errors import DspError
 from dsp.scheduler import Event, Scheduler
+
+if TYPE_CHECKING:
+    from drivers.sim import FarSide
 
 # Counter slot -> event kind name, for the per-kind drop counters.
 _SLOT_NAMES = {dsp_sched.kind_slot(int(k)): k.name for k in EventType}
@@ -175,6 +178,13 @@ class LineCard:
         from drivers.sim import SimCard  # only a card with a far end loads the sim backend
 
         return self.card if isinstance(self.card, SimCard) else None
+
+    @property
+    def far_side(self) -> FarSide | None:
+        """The card's far side in process (the sim card's: the phones and the exchange beyond
+        its ports), for a simulated world; None when the card has none or is closed."""
+        sim = self._sim_card()
+        return None if sim is None else sim.far
 
     def far_stats(self) -> dict[str, Any]:
         """The far end's counters: the card's (lateness, drops, refusals by reason, losses) and the

@@ -1,11 +1,16 @@
 """The C boundary keeps its four layers: the neutral header defines every record
 kind, the card HAL and the kernels each know only it, and the channel scheduler
-is the one unit that sees both."""
+is the one unit that sees both. In Python, imports point one way (the CLI's
+too), the simulated world reaches the card only through its far side, and the
+bench needs nothing from the tests."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 NEUTRAL = ROOT / "include" / "cb_records.h"
@@ -68,3 +73,115 @@ def test_python_takes_the_kinds_from_the_header() -> None:
             for body in int_enum.findall(src):
                 hits += [m for m in member.findall(body) if m in short]
             assert not hits, f"{p.relative_to(ROOT)} numbers {hits} itself"
+
+
+# -- Python: imports point one way, the world stays on the far side, the bench needs no tests ----------------
+
+OURS = ("appliance", "drivers", "dsp", "e1t1", "tests", "bench", "_cffi_src")
+# What each product package may import of ours (docs/architecture.md: appliance -> e1t1, dsp, drivers;
+# e1t1 -> dsp, drivers; dsp and drivers import nothing of ours).
+MAY_IMPORT = {
+    "dsp": {"dsp"},
+    "drivers": {"drivers"},
+    "e1t1": {"e1t1", "dsp", "drivers"},
+    "appliance": {"appliance", "e1t1", "dsp", "drivers"},
+}
+
+
+def py_files(*dirs: str) -> list[Path]:
+    return [p for d in dirs for p in sorted((ROOT / d).rglob("*.py"))]
+
+
+def imports_of(path: Path) -> list[tuple[int, str]]:
+    """Every module `path` imports, at any depth (function-level imports too), as (line, dotted name);
+    a relative import is resolved against the file's own package."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = list(path.relative_to(ROOT).parent.parts)
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[:len(package) - node.level + 1]
+                out.append((node.lineno, ".".join([*base, *([node.module] if node.module else [])])))
+            else:
+                out.append((node.lineno, node.module or ""))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute | ast.Name):
+            name = node.func.attr if isinstance(node.func, ast.Attribute) else node.func.id
+            if name in ("import_module", "__import__") and node.args and isinstance(node.args[0], ast.Constant) \
+                    and isinstance(node.args[0].value, str):
+                out.append((node.lineno, node.args[0].value))
+    return out
+
+
+@pytest.mark.parametrize("package", sorted(MAY_IMPORT))
+def test_python_imports_point_one_way(package: str) -> None:
+    offenders = []
+    for p in py_files(package):
+        for line, name in imports_of(p):
+            root = name.split(".")[0]
+            if root in OURS and root not in MAY_IMPORT[package]:
+                offenders.append(f"{p.relative_to(ROOT)}:{line} imports {name}")
+    assert not offenders
+
+
+def test_the_cli_is_checked_with_its_function_level_imports() -> None:
+    """The CLI imports most of what it runs inside its commands: those imports follow the layering too
+    (test_python_imports_point_one_way sees them)."""
+    cli = imports_of(ROOT / "appliance" / "cli.py")
+    assert {"appliance.engine", "appliance.world.traffic", "appliance.linecard"} <= {n for _, n in cli}
+    assert not [n for _, n in cli if n.split(".")[0] in ("tests", "bench", "_cffi_src")]
+
+
+def test_the_bench_imports_nothing_from_tests() -> None:
+    offenders = []
+    for p in py_files("bench"):
+        offenders += [f"{p.relative_to(ROOT)}:{line} imports {name}" for line, name in imports_of(p)
+                      if name.split(".")[0] == "tests"]
+        # nor loads anything from the tests' folders by path
+        for node in ast.walk(ast.parse(p.read_text(), str(p))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and \
+                    re.fullmatch(r"tests(?:[/.].*)?", node.value):
+                offenders.append(f"{p.relative_to(ROOT)}:{node.lineno} names {node.value!r}")
+    assert not offenders
+
+
+def private_touches(path: Path) -> list[str]:
+    """Attributes starting with an underscore (not dunders) that `path` reads or writes on anything but
+    `self`, by attribute syntax or by getattr/setattr/hasattr/delattr with a constant name; and those
+    ending with one (the engine keeps its line card as ``tier_``: its own, not an interface)."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        target: ast.expr | None = None
+        attr = ""
+        if isinstance(node, ast.Attribute):
+            target, attr = node.value, node.attr
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id in ("getattr", "setattr", "hasattr", "delattr") and len(node.args) >= 2 and \
+                isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
+            target, attr = node.args[0], node.args[1].value
+        if target is None or not (attr.startswith("_") or attr.endswith("_")) or \
+                (attr.startswith("__") and attr.endswith("__")):
+            continue
+        if isinstance(target, ast.Name) and target.id == "self":
+            continue
+        out.append(f"{path.relative_to(ROOT)}:{target.lineno} touches {ast.unparse(target)}.{attr}")
+    return out
+
+
+def test_the_world_touches_no_private_attribute_but_its_own() -> None:
+    """The simulated world reaches the card only through the far side: never an attribute of the
+    engine, the line card, the card or anything else that starts with an underscore."""
+    files = py_files("appliance/world")
+    assert files
+    assert not [hit for p in files for hit in private_touches(p)]
+
+
+def test_the_world_imports_nothing_of_the_appliance_but_itself() -> None:
+    """The world sits above the layers it drives and is handed the engine: it imports no engine, line
+    card, line machine or any other part of the appliance."""
+    offenders = [f"{p.relative_to(ROOT)}:{line} imports {name}" for p in py_files("appliance/world")
+                 for line, name in imports_of(p)
+                 if name.split(".")[0] == "appliance" and not name.startswith("appliance.world")]
+    assert not offenders

@@ -2,7 +2,8 @@
 
 See :mod:`appliance.storage.writer` for how records stay safe (WAL, synchronous=FULL,
 one transaction per control period, a pre-allocated spool when the database cannot
-commit) and :mod:`appliance.storage.schema` for the tables.
+commit), :mod:`appliance.storage.spool` for the spool file's format and how it is
+read back, and :mod:`appliance.storage.schema` for the tables.
 """
 
 from appliance.storage.cdr import CdrRecord, QueueEvent, cdr_digest, open_readonly

@@ -8,10 +8,11 @@ with synchronous=FULL, so a committed record survives a power cut. When it
 falls behind, it commits the queued periods together (a period is never split).
 
 If the database cannot commit (disk full, I/O error), the batch is appended to
-a spool file allocated in full at start, so appending cannot fail for want of
-space; an alarm is raised. Every later batch first retries the spooled records,
-in order, in the same transaction, and the spool is emptied once they are in;
-a restart replays a non-empty spool. The ``spool_mark`` row, written in that
+the spool (:mod:`appliance.storage.spool`: a file allocated in full at start,
+so appending cannot fail for want of space, with its own record framing and
+checksums); an alarm is raised. Every later batch first retries the spooled
+records, in order, in the same transaction, and the spool is emptied once they
+are in; a restart replays a non-empty spool. The ``spool_mark`` row, written in that
 same transaction, counts how many records of the spool's current generation
 the database already holds, so a crash between the commit and the emptying of
 the spool never stores a record twice. Only if the spool itself is full (or
@@ -21,27 +22,14 @@ A database locked by another writer is not a fault: the writer waits for it
 (the queue grows, the lines do not notice), and only after a long lock does it
 spool. In virtual time the control loop calls :meth:`wait` at the end of each
 period, so the clock never passes a period whose records are not safe.
-
-Layout of the spool file::
-
-    0     header slot A (64 bytes)  magic, format, generation token, header seq,
-    512   header slot B             bytes used, record count, crc32
-    4096  records: u32 length, u32 crc32, JSON (see cdr.record_to_json) ...
-
-Headers are written alternately to A and B and the valid one with the higher
-sequence wins, so a torn header write leaves the previous one in force.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import logging
-import os
 import queue
-import struct
 import threading
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,192 +37,15 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, record_from_json, record_to_json
-from appliance.storage.errors import RecordError, StoreOpenError, WriterStateError
+from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, record_to_json
+from appliance.storage.errors import StoreOpenError, WriterStateError
 from appliance.storage.schema import SCHEMA_VERSION, cdr, metadata, queue_event, schema_version, spool_mark
+from appliance.storage.spool import MIN_SPOOL_BYTES, Spool
 
 log = logging.getLogger("cicbox.storage")
 
 _SQLITE_BUSY = 5
 _SQLITE_LOCKED = 6
-
-
-# -- the spool -------------------------------------------------------------------------------------------------
-
-_MAGIC = b"CICSPOOL"
-_FORMAT = 1
-_HEADER = struct.Struct("<8sI16sQQQ")      # magic, format, token, header seq, bytes used, record count
-_CRC = struct.Struct("<I")
-_SLOTS = (0, 512)
-_DATA = 4096
-_FRAME = struct.Struct("<II")              # record length, crc32 of the record
-MIN_SPOOL_BYTES = 64 << 10
-
-
-class _SpoolDamagedError(Exception):
-    """The spool file's headers or records do not check out; `records` are those read before the damage."""
-
-    def __init__(self, why: str, records: list[Record] | None = None) -> None:
-        super().__init__(why)
-        self.records = records or []
-
-
-class _Spool:
-    """A pre-allocated, append-only file of records; the writer thread's alone."""
-
-    def __init__(self, path: Path, size: int) -> None:
-        self.path = path
-        self.size = size
-        self.token = b""
-        self.used = 0
-        self.count = 0
-        self._hseq = 0
-        self._fd = -1
-        self.damaged: Path | None = None
-        self.records_token = b""     # the generation the records returned by open() belong to
-
-    # Opening
-
-    def open(self) -> list[Record]:
-        """Open (creating and pre-allocating if needed); return the records of the current generation.
-
-        A damaged spool is renamed aside (kept, never deleted) and a fresh one is
-        created; the records it still yields are returned and _SpoolDamagedError is not
-        raised, but :attr:`damaged` says where the old file went.
-        """
-        if not self.path.exists():
-            self._create()
-            return []
-        self._fd = os.open(self.path, os.O_RDWR)
-        try:
-            if os.fstat(self._fd).st_size < self.size:
-                _allocate(self._fd, self.size)
-                os.fsync(self._fd)
-            self.size = max(self.size, os.fstat(self._fd).st_size)
-            records = self._read()
-            self.records_token = self.token
-            return records
-        except _SpoolDamagedError as exc:
-            records = exc.records
-            os.close(self._fd)
-            self._fd = -1
-            aside = self.path.with_name(f"{self.path.name}.damaged-{os.urandom(4).hex()}")
-            os.replace(self.path, aside)
-            log.error("record spool %s is damaged (%s); kept as %s, %d records recovered",
-                      self.path, exc, aside, len(records))
-            self.damaged = aside
-            self.records_token = self.token
-            self._create()
-            return list(records)
-
-    def _create(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".new")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
-        try:
-            _allocate(fd, self.size)
-            self._fd = fd
-            self._new_generation()
-            os.replace(tmp, self.path)
-        except BaseException:
-            os.close(fd)
-            self._fd = -1
-            raise
-        _fsync_dir(self.path.parent)
-
-    def _read(self) -> list[Record]:
-        best: tuple[int, bytes, int, int] | None = None
-        for off in _SLOTS:
-            raw = os.pread(self._fd, _HEADER.size + _CRC.size, off)
-            if len(raw) < _HEADER.size + _CRC.size:
-                continue
-            (crc,) = _CRC.unpack_from(raw, _HEADER.size)
-            if zlib.crc32(raw[:_HEADER.size]) != crc:
-                continue
-            magic, fmt, token, hseq, used, count = _HEADER.unpack_from(raw)
-            if magic != _MAGIC or fmt != _FORMAT:
-                continue
-            if best is None or hseq > best[0]:
-                best = (hseq, token, used, count)
-        if best is None:
-            raise _SpoolDamagedError("no valid header")
-        self._hseq, self.token, self.used, self.count = best
-        records: list[Record] = []
-        data = os.pread(self._fd, self.used, _DATA) if self.used else b""
-        pos = 0
-        while pos < len(data):
-            if pos + _FRAME.size > len(data):
-                raise _SpoolDamagedError(f"record {len(records)} cut short", records)
-            n, crc = _FRAME.unpack_from(data, pos)
-            body = data[pos + _FRAME.size:pos + _FRAME.size + n]
-            if len(body) != n or zlib.crc32(body) != crc:
-                raise _SpoolDamagedError(f"record {len(records)} fails its checksum", records)
-            try:
-                records.append(record_from_json(body))
-            except RecordError as exc:
-                raise _SpoolDamagedError(f"record {len(records)}: {exc}", records) from None
-            pos += _FRAME.size + n
-        if len(records) != self.count:
-            raise _SpoolDamagedError(f"header counts {self.count} records, found {len(records)}", records)
-        return records
-
-    # Writing
-
-    def _write_header(self) -> None:
-        self._hseq += 1
-        head = _HEADER.pack(_MAGIC, _FORMAT, self.token, self._hseq, self.used, self.count)
-        os.pwrite(self._fd, head + _CRC.pack(zlib.crc32(head)), _SLOTS[self._hseq % 2])
-        os.fsync(self._fd)
-
-    def _new_generation(self) -> None:
-        self.token = os.urandom(16)
-        self.used = 0
-        self.count = 0
-        self._write_header()
-
-    def append(self, records: Sequence[Record]) -> bool:
-        """Append durably; False (and nothing written) if they do not fit. OSError on an I/O error."""
-        blob = bytearray()
-        for r in records:
-            body = record_to_json(r)
-            blob += _FRAME.pack(len(body), zlib.crc32(body)) + body
-        if _DATA + self.used + len(blob) > self.size:
-            return False
-        os.pwrite(self._fd, bytes(blob), _DATA + self.used)
-        os.fsync(self._fd)
-        self.used += len(blob)
-        self.count += len(records)
-        self._write_header()
-        return True
-
-    def reset(self) -> None:
-        """Empty the spool logically: a new generation with no records (the file keeps its size)."""
-        self._new_generation()
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-
-def _allocate(fd: int, size: int) -> None:
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as exc:
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-            raise
-        # A file system without fallocate: write the zeros ourselves.
-        have = os.fstat(fd).st_size
-        chunk = bytes(1 << 16)
-        while have < size:
-            have += os.pwrite(fd, chunk[:min(len(chunk), size - have)], have)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # -- the database ----------------------------------------------------------------------------------------------
@@ -331,7 +142,7 @@ class RecordWriter:
         # Writer-thread state.
         self._engine: Engine | None = None
         self._conn: Connection | None = None
-        self._spool: _Spool | None = None
+        self._spool: Spool | None = None
         self._spool_pending: list[Record] = []   # in the spool file, not yet in the database
         self._spool_base = 0                     # records of the spool's generation already in the database
         self._held: list[Record] = []            # neither in the database nor in the spool (spool full)
@@ -502,7 +313,7 @@ class RecordWriter:
         self._open_spool(conn)
 
     def _open_spool(self, conn: Connection) -> None:
-        spool = _Spool(self.spool_path, self.spool_bytes)
+        spool = Spool(self.spool_path, self.spool_bytes)
         try:
             records = spool.open()
         except OSError as exc:

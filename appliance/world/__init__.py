@@ -1,12 +1,15 @@
 """The simulated world: callers on the far side of FXO trunks and phones on FXS
 ports, driven by scenario scripts in virtual (or real) time.
 
-It reaches the sim card only through the card's far side (in process), and it
-does its own signal processing with a far-side media tier of its own (tones,
-DTMF, FSK caller ID both ways), one control period at a time, never per tick
-in Python.
+It reaches the sim card only through the card's far side (in process: the
+engine's public ``far_side``), never through the engine's or the card's own
+attributes (tests/test_layering.py checks). It does its own signal processing
+with a far-side media tier of its own (tones, DTMF, FSK caller ID both ways),
+one control period at a time, never per tick in Python; or, where it is given
+:class:`FarSignals` (the end-to-end tests give spandsp's), takes DTMF, caller
+ID and the busy tone from them and reads the phones' caller ID with them.
 """
 
-from appliance.world.world import Caller, PhoneScript, World
+from appliance.world.world import Caller, CallerIdReader, FarSignals, PhoneScript, World
 
-__all__ = ["Caller", "PhoneScript", "World"]
+__all__ = ["Caller", "CallerIdReader", "FarSignals", "PhoneScript", "World"]

@@ -5,15 +5,16 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from appliance.world.world import Caller, PhoneScript, World
+from appliance.world.world import Caller, FarSignals, PhoneScript, World
 
 
 def traffic_world(config: Any, duration_ms: int, seed: int, erlang_per_trunk: float = 0.9,
-                  mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500) -> World:
+                  mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500,
+                  signals: FarSignals | None = None) -> World:
     """A world for `config`: every agent logs in at its phone; callers arrive on each trunk as
     a Poisson process offering `erlang_per_trunk` with exponential holding times (mean
     `mean_hold_s`); each caller picks a menu digit at random. The first caller comes at once,
-    so a short demo shows a whole call."""
+    so a short demo shows a whole call. `signals`: see :class:`World`."""
     rng = random.Random(seed)
     ports = list(config.ports)
     port_index = {p.name: i for i, p in enumerate(ports)}
@@ -41,4 +42,4 @@ def traffic_world(config: Any, duration_ms: int, seed: int, erlang_per_trunk: fl
                                   cid=port.callerid if port.callerid != "none" else "none"))
             t += int(rng.expovariate(rate_per_ms))   # arrivals on a busy trunk are blocked by the world
     zone = config.site.zone
-    return World(callers, phones, zone=zone)
+    return World(callers, phones, zone=zone, signals=signals)

@@ -1,6 +1,8 @@
 """The far-end socket on the realtime clock: an answer that misses its half block gets idle octets
 and is counted; the late answer is skipped when it arrives; an answer in time is used. Driven block
-by block (no clock waits); the only waiting is the card's own half-block read timeout."""
+by block (no clock waits); the only waiting is the card's own half-block read timeout. The answer
+meant to be in time is written before its block is exchanged, so no thread has to beat the half
+block (5 ms) for the test to hold: only the late block depends on the clock, and by whole blocks."""
 
 from __future__ import annotations
 
@@ -40,14 +42,15 @@ def test_late_answers_become_idle_and_are_skipped_in_time_ones_are_used() -> Non
     tx = ffi.new("uint8_t[]", 2 * PER)
     rx = ffi.new("uint8_t[]", 2 * PER)
     ev = ffi.new("cb_event_t[16]")
-    block0_over = threading.Event()
+    block0_over, answered = threading.Event(), threading.Event()
 
     def peer_side() -> None:
         seq, tick = read_block(peer)
         block0_over.wait()                     # answer block 0 only after the card gave up on it
         answer(peer, seq, tick, 0x11)
-        seq, tick = read_block(peer)
-        answer(peer, seq, tick, 0x22)          # block 1 at once: in time
+        answer(peer, seq + 1, tick + K, 0x22)  # and block 1 ahead of it: in time whatever the scheduling
+        answered.set()
+        read_block(peer)
 
     t = threading.Thread(target=peer_side)
     t.start()
@@ -61,12 +64,13 @@ def test_late_answers_become_idle_and_are_skipped_in_time_ones_are_used() -> Non
         assert exchange() == [EventType.FAR_LATE]                # block 0: no answer in time
         assert bytes(ffi.buffer(rx + PER, PER)) == b"\xd5" * PER  # idle A-law for the peer's channel
         block0_over.set()
+        assert answered.wait(30)
         assert exchange() == []                                   # block 1: late answer skipped, its own used
         assert bytes(ffi.buffer(rx + PER, PER)) == b"\x22" * PER
         stats = card.stats()
         assert stats["far_late"] == 1 and stats["far_refused"] == 0
     finally:
         block0_over.set()
-        t.join()
+        t.join(30)
         peer.close()
         card.close()

@@ -1,5 +1,5 @@
-"""DTMF: the receiver figures of line-signals.md, agreement with spandsp away from the limits,
-spandsp's generator read by ours and ours by spandsp's receiver."""
+"""DTMF: the receiver figures of line-signals.md (at the limits too), agreement with spandsp away
+from the limits, spandsp's generator read by ours and ours by spandsp's receiver."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ ffi, lib = load()
 KEYS = "123A456B789C*0#D"
 ROWS = (697, 770, 852, 941)
 COLS = (1209, 1336, 1477, 1633)
-#: spandsp's results at the limits themselves (recorded, not asserted): (case, digits spandsp found of 16)
-SPANDSP_AT_LIMITS: list[tuple[str, int]] = []
+#: The receiver's twist limits (line-signals.md, telephony-facts.md; Q.24 leaves them to each
+#: Administration): the low group up to 8 dB louder than the high ("normal"), the high group up
+#: to 4 dB louder than the low ("reverse"). A twist within them, the limits included, is detected.
+NORMAL_TWIST_DB, REVERSE_TWIST_DB = 8.0, 4.0
 
 
 def ours(x: Any) -> list[tuple[int, int, str, int]]:
@@ -79,14 +81,26 @@ def test_rejects_beyond_3_5_percent(offset: float) -> None:
     assert our_digits(keypad(ms=50, offset=offset)) == ""
 
 
-@pytest.mark.parametrize(("twist", "ok"), [(-8.0, None), (-7.0, True), (-9.0, False), (3.0, True), (4.0, None),
-                                            (5.0, False), (0.0, True)])
-def test_twist_8_db_normal_and_4_db_reverse(twist: float, ok: bool | None) -> None:
-    got = our_digits(keypad(ms=50, twist_db=twist))
-    if ok is True:
-        assert got == KEYS
-    elif ok is False:
-        assert got == ""
+AT_THE_TWIST_LIMIT = pytest.mark.xfail(
+    strict=True, reason="the receiver puts its twist threshold on the limit itself: at -8 dB it finds 6 keys of 16, "
+                        "at +4 dB 3 of 16 (spandsp: 12 and 11); the figures say a twist up to the limit is detected")
+
+
+@pytest.mark.parametrize("twist", [
+    0.0, -7.0, 3.0,
+    pytest.param(-NORMAL_TWIST_DB, marks=AT_THE_TWIST_LIMIT, id="-8.0-normal-limit"),
+    pytest.param(REVERSE_TWIST_DB, marks=AT_THE_TWIST_LIMIT, id="4.0-reverse-limit"),
+])
+def test_a_twist_within_8_db_normal_and_4_db_reverse_is_detected(twist: float) -> None:
+    """`twist`: the high group's level above the low group's, dB (negative: the low group louder)."""
+    assert -NORMAL_TWIST_DB <= twist <= REVERSE_TWIST_DB
+    assert our_digits(keypad(ms=50, twist_db=twist)) == KEYS
+
+
+@pytest.mark.parametrize("twist", [-9.0, -12.0, 5.0, 8.0])
+def test_a_twist_beyond_the_limits_is_not_detected(twist: float) -> None:
+    assert twist < -NORMAL_TWIST_DB or twist > REVERSE_TWIST_DB
+    assert our_digits(keypad(ms=50, twist_db=twist)) == ""
 
 
 @pytest.mark.parametrize(("ms", "ok"), [(10, False), (15, False), (20, False), (40, True), (45, True), (60, True)])
@@ -156,19 +170,15 @@ def test_agrees_with_spandsp_away_from_the_limits(case: str, kw: dict[str, Any],
     assert mine == (KEYS if accept else "")
 
 
-AT_LIMITS: list[tuple[str, dict[str, Any]]] = [("twist -8 dB", {"twist_db": -8.0}), ("twist +4 dB", {"twist_db": 4.0}),
-             ("offset +1.5 %", {"offset": 0.015}), ("offset -1.5 %", {"offset": -0.015}),
-             ("offset +3.5 %", {"offset": 0.035}), ("40 ms", {"ms": 40}), ("20 ms", {"ms": 20})]
+# At the acceptance limits themselves the figures say "detected" (accept within +-1.5 %, tones of
+# 40 ms and more; the twist limits are above); spandsp misses some keys at +-1.5 %, ours may not.
+AT_LIMITS: list[tuple[str, dict[str, Any]]] = [
+    ("offset +1.5 %", {"offset": 0.015}), ("offset -1.5 %", {"offset": -0.015}), ("40 ms", {"ms": 40})]
 
 
-def test_spandsp_at_the_limits_is_recorded() -> None:
-    SPANDSP_AT_LIMITS.clear()
-    for case, kw in AT_LIMITS:
-        SPANDSP_AT_LIMITS.append((case, len(spandsp_digits(keypad(**{"ms": 50, **kw})))))
-    print("spandsp digits found of 16 at the limits:", SPANDSP_AT_LIMITS)
-    assert len(SPANDSP_AT_LIMITS) == len(AT_LIMITS)
-    # ours accepts inside +-1.5 % in full (the figure), whatever spandsp does there
-    assert our_digits(keypad(ms=50, offset=0.015)) == KEYS
+@pytest.mark.parametrize(("case", "kw"), AT_LIMITS, ids=[c[0] for c in AT_LIMITS])
+def test_at_the_acceptance_limits_every_key_is_detected(case: str, kw: dict[str, Any]) -> None:
+    assert our_digits(keypad(**{"ms": 50, "pause_ms": 45, **kw})) == KEYS
 
 
 def test_spandsp_generator_read_by_ours() -> None:
@@ -207,7 +217,10 @@ def test_our_generator_read_by_spandsp_and_exact() -> None:
     assert len(x) == 16 * (50 + 55) * 8
     y = our_tx("5", on=200, off=10, hi=-700, lo=-1000)
     tone_part, gap = y[: 200 * 8], y[200 * 8:]
-    assert not gap.any() and np.all(np.abs(tone_part[:80]) > 0) is not None
+    assert not gap.any()
+    # Full level from the first 10 ms on (no ramp, no late start): the power sum of -7 and -10 dBm0.
+    both = 10 * np.log10(10 ** (-7.0 / 10) + 10 ** (-10.0 / 10))
+    assert abs(signals.level_dbm0(tone_part[:80]) - both) < 0.5
     assert np.count_nonzero(tone_part) > 0.95 * len(tone_part)
     for f, lvl in ((770, -10.0), (1336, -7.0)):
         assert abs(signals.component_db(tone_part, f, lvl)) < 0.2

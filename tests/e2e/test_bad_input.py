@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from appliance import cli
 from appliance.control import ControlClient, ControlError
 from appliance.lines import PhoneState
 from appliance.world import Caller, PhoneScript
 from drivers.hal import EventType
 from tests import signals
 from tests.e2e.harness import Site, decode, site_yaml
+from tests.e2e.test_call import assert_cdr, cdrs
+
+PHONE = 2          # phone1 in site_yaml: two trunks, then the phones
+DETECT_MS = 60     # a key-down is reported within two detector blocks of the tone's start (tests/dsp)
 
 
 def tone_at(line: bytearray, start_tick: int, t: int, ms: int = 300) -> tuple[float, float]:
@@ -21,70 +28,105 @@ def tone_at(line: bytearray, start_tick: int, t: int, ms: int = 300) -> tuple[fl
     return signals.frequency(x), signals.level_dbm0(x)
 
 
+def bursts_ms(sent: bytearray, after_ms: int, before_ms: int) -> list[tuple[int, int]]:
+    """The [start, end) ticks of each burst (1 ms above -40 dBm0) the far side sent in [after_ms, before_ms)."""
+    x = decode(sent[after_ms * 8:before_ms * 8]).reshape(-1, 8)
+    loud = np.sqrt(np.mean(x ** 2, axis=1)) * np.sqrt(2) > 32768 * 10 ** ((-40 - 3.14) / 20)
+    edges = np.nonzero(np.diff(np.concatenate([[0], loud.astype(np.int8), [0]])))[0]
+    return [(after_ms + int(a), after_ms + int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
+
+
+def agent_state_rows(state: Path) -> list[tuple[str, str]]:
+    con = sqlite3.connect(state / "cicbox.db")
+    rows = con.execute("SELECT agent, detail FROM queue_event WHERE kind = 'agent_state' ORDER BY id").fetchall()
+    con.close()
+    return [(str(a), str(d)) for a, d in rows]
+
+
 def test_unknown_feature_code_flash_and_late_digits(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    phone = PhoneScript(port=2, agent="1001", login_at_ms=0)
+    phone = PhoneScript(port=PHONE, agent="1001", login_at_ms=0)
     site = Site(tmp_path, site_yaml(agents=1), [], [phone])
     eng = site.engine
-    far = site.world.card
-    assert far is not None and site.world.fm is not None
+    far = site.world.far
+    assert far is not None
     try:
         site.run(4000)                                   # agent 1001 logged in: ready
-        before = eng.acd.agents["1001"].state
+        assert eng.acd.agents["1001"].state.value == "ready"
         # Off hook, dial *99#: an unknown feature code.
-        far.far.hook(2, True, at_tick=5000)
+        far.hook(PHONE, True, at_tick=5000)
         site.run(1500)
-        site.world.fm.dtmf_tx(2, "*99#", 70, 80)
+        dial_at = eng.clock.now_ms
+        site.world.dial(PHONE, "*99#")                   # spandsp's DTMF
         site.run(1000)
-        dialled_end = 5000 + 1500 + 4 * 150
-        ph = eng.phones[2]
+        keys = bursts_ms(site.world.sent[PHONE], dial_at, dial_at + 1000)
+        assert len(keys) == 4                            # the four keys the far side sent
+        ph = eng.phones[PHONE]
         states = [ph.state]
+        # No feature code begins *99: congestion once the third key goes down (digits act on key-down);
+        # '#' comes too late to matter.
         t_cong = next(t for t, _, _, to in reversed(ph.transitions) if to == "ANNOUNCE")
-        assert t_cong - dialled_end <= eng.period_ms + 60       # congestion within one control period of '#'
-        f, lvl = tone_at(site.world.phones[2].line, site.world.phones[2].line_start or 0, t_cong + 50)
-        assert abs(f - 450) < 5 and abs(lvl + 10) < 1.5          # cn congestion
-        assert eng.acd.agents["1001"].state == before            # agent state unchanged
-        # A flash on the off-hook idle line: dial tone again.
-        far.far.hook(2, False, at_tick=eng.clock.now_ms + 10)
-        far.far.hook(2, True, at_tick=eng.clock.now_ms + 410)
+        assert 0 <= t_cong - keys[2][0] <= DETECT_MS + eng.period_ms
+        site.run(1000)
+        line, start = site.world.phones[PHONE].line, site.world.phones[PHONE].line_start or 0
+        # cn congestion [line-signals.md]: 450 Hz at -10 dBm0, 700 ms on, 700 ms off
+        f, lvl = tone_at(line, start, t_cong + 60, 600)
+        assert abs(f - 450) < 5 and abs(lvl + 10) < 1.5
+        assert tone_at(line, start, t_cong + 780, 570)[1] < -50
+        assert eng.acd.agents["1001"].state.value == "ready"          # agent state unchanged
+        # A flash (400 ms on hook, inside the 100-1250 ms window) on the announcing line: dial tone again.
+        far.hook(PHONE, False, at_tick=eng.clock.now_ms + 10)
+        far.hook(PHONE, True, at_tick=eng.clock.now_ms + 410)
         site.run(1000)
         states.append(ph.state)
         assert states == [PhoneState.ANNOUNCE, PhoneState.DIALTONE]
-        f, lvl = tone_at(site.world.phones[2].line, site.world.phones[2].line_start or 0, eng.clock.now_ms - 400)
-        assert abs(f - 450) < 5
-        # Hang up; DTMF sent after hang-up is discarded.
-        far.far.hook(2, False, at_tick=eng.clock.now_ms + 10)
+        f, lvl = tone_at(line, start, eng.clock.now_ms - 400)
+        assert abs(f - 450) < 5 and abs(lvl + 10) < 1.5             # cn dial tone, continuous
+        # Hang up; "not ready" (*24#) sent after hang-up is discarded.
+        far.hook(PHONE, False, at_tick=eng.clock.now_ms + 10)
         site.run(2000)
         states.append(ph.state)
-        site.world.fm.dtmf_tx(2, "*23#", 70, 80)
+        site.world.dial(PHONE, "*24#")
         site.run(1500)
         states.append(ph.state)
         assert states[2:] == [PhoneState.IDLE, PhoneState.IDLE] and ph.digits == ""
-        assert eng.acd.agents["1001"].state == before
+        assert eng.acd.agents["1001"].state.value == "ready"
     finally:
         site.close()
+    assert agent_state_rows(tmp_path) == [("1001", "ready: login")]   # nothing but the login was recorded
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_next_call_completes_after_bad_input(tmp_path: Path) -> None:
+def test_next_call_completes_after_bad_input(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     caller = Caller(trunk=0, at_ms=8000, press_after_ms=1000, hold_ms=3000)
-    phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=1500)
+    phone = PhoneScript(port=PHONE, agent="1001", login_at_ms=0, answer_after_ms=1500)
     site = Site(tmp_path, site_yaml(agents=1), [caller], [phone], keep_audio=False)
     try:
-        assert site.world.card is not None
-        site.world.card.far.signal(0, EventType.POLARITY, 1, at_tick=100)   # stray reversal on an idle trunk
+        assert site.world.far is not None
+        site.world.far.signal(0, EventType.POLARITY, 1, at_tick=100)   # stray reversal on an idle trunk
         site.run(40000)
     finally:
         site.close()
-    assert caller.connected_ms is not None and caller.hung_up_ms is not None
+    # The stray reversal started no call; the next call is stored exactly.
+    (cdr,) = cdrs(tmp_path)
+    assert_cdr(cdr, caller, phone, ani="13800138000", dnis="075588880001", trunk="trunk1", agent="1001")
+    assert (cdr["answer_ms"], cdr["end_ms"], cdr["talk_ms"]) == (phone.answered[0], caller.hung_up_ms, 3000)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def test_bad_config_apply_keeps_the_running_config(tmp_path: Path) -> None:
+BAD_QUEUE = "ivrs.main.menu.1.queue: unknown queue 'frontdesk' (known: front_desk)"
+
+
+def test_bad_config_apply_keeps_the_running_config(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
+    bad = site_yaml(agents=1).replace("queue: front_desk", "queue: frontdesk")
+    # where the unknown name stands in the document: its line, and the column of the value
+    (line,) = [n for n, text in enumerate(bad.splitlines(), 1) if "frontdesk" in text]
+    col = bad.splitlines()[line - 1].index("frontdesk") + 1
     try:
         site.run(100)
         with ControlClient(tmp_path / "control.sock") as c:
-            bad = site_yaml(agents=1).replace("queue: front_desk", "queue: frontdesk")
             errors: list[ControlError] = []
 
             def apply() -> None:
@@ -98,8 +140,20 @@ def test_bad_config_apply_keeps_the_running_config(tmp_path: Path) -> None:
             while t.is_alive():
                 site.run(site.engine.period_ms)
             t.join()
-        assert errors and "unknown queue 'frontdesk'" in errors[0].issues[0]["message"]
-        assert errors[0].issues[0]["file"] == "bad.yaml"
+        (err,) = errors
+        assert str(err) == "configuration has 1 problem(s)"
+        assert err.issues == [{"file": "bad.yaml", "line": line, "col": col, "message": BAD_QUEUE}]
         assert site.engine.config_version == 1
+        # The installer's command: the same problem as FILE:LINE:COL, exit code 2, nothing applied.
+        path = tmp_path / "bad.yaml"
+        path.write_text(bad)
+        capsys.readouterr()
+        with site.serving():
+            assert cli.main(["config", "apply", str(path), "--state-dir", str(tmp_path)]) == 2
+        out, errout = capsys.readouterr()
+        assert (out, errout) == ("", f"{path}:{line}:{col}: {BAD_QUEUE}\n")
+        assert site.engine.config_version == 1
+        current = site.store.current()
+        assert current is not None and current.version == 1
     finally:
         site.close()

@@ -109,17 +109,39 @@ def test_a_call_through_every_layer(tmp_path: Path, cid: str) -> None:
     assert abs(signals.frequency(cong) - 450) < 5
     assert abs(signals.level_dbm0(cong) + 10) < 1.5
 
-    # The CDR's times are the script's.
+    # The CDR: who called whom, who answered, and the script's times, in order.
     (cdr,) = cdrs(tmp_path)
-    assert cdr["ani"] == ANI and cdr["dnis"] == "075588880001" and cdr["trunk"] == "trunk1"
-    assert cdr["queue"] == "front_desk" and cdr["agent"] == "1001" and cdr["disposition"] == "answered"
-    assert cdr["answer_ms"] == phone.answered[0]
-    assert cdr["end_ms"] == caller.hung_up_ms
+    assert_cdr(cdr, caller, phone, ani=ANI, dnis="075588880001", trunk="trunk1", agent="1001")
+    assert cdr["config_version"] == 1
+    assert (cdr["answer_ms"], cdr["end_ms"]) == (phone.answered[0], caller.hung_up_ms)
     press = caller.answered_ms + caller.press_after_ms
     assert 0 <= int(cdr["queue_entry_ms"]) - press <= 60 + site.engine.period_ms   # detection takes 2 blocks
-    assert cdr["wait_ms"] == int(cdr["answer_ms"]) - int(cdr["queue_entry_ms"])
-    assert cdr["talk_ms"] == caller.hung_up_ms - phone.answered[0]
-    assert cdr["calendar_start"] == "2026-03-01T09:30:" + f"{(caller.answered_ms // 1000):02d}"
+    assert cdr["talk_ms"] == caller.hold_ms
+
+
+# cn ring cadence [line-signals.md]: the second ring comes 1000 + 4000 ms after the first.
+RING_CYCLE_MS = 1000 + 4000
+
+
+def assert_cdr(cdr: dict[str, Any], caller: Caller, phone: PhoneScript, *, ani: str, dnis: str, trunk: str,
+               agent: str, disposition: str = "answered") -> None:
+    """One answered call's CDR against its script: the numbers, the agent, and the times in order.
+
+    The site answers on the second ring (answer_on_ring: 2): the call starts at that ring's tick.
+    The agent answered when `phone` went off hook; the call ended when the caller hung up.
+    """
+    assert (cdr["ani"], cdr["dnis"], cdr["trunk"], cdr["queue"], cdr["agent"], cdr["disposition"]) == \
+        (ani, dnis, trunk, "front_desk", agent, disposition)
+    assert caller.rang_ms[1] - caller.rang_ms[0] == RING_CYCLE_MS
+    start, entry, answer, end = (int(cdr[k]) for k in ("start_ms", "queue_entry_ms", "answer_ms", "end_ms"))
+    assert start == caller.rang_ms[1]
+    assert start < entry < answer < end
+    assert answer in phone.answered
+    assert caller.hung_up_ms is not None and end >= caller.hung_up_ms
+    assert cdr["wait_ms"] == answer - entry
+    assert cdr["talk_ms"] == end - answer
+    # the site's epoch is 2026-03-01T09:30:00 (site_yaml), the call starts within its first minute
+    assert cdr["calendar_start"] == f"2026-03-01T09:30:{start // 1000:02d}"
 
 
 def signals_ok(x: np.ndarray, freq: float, own: float) -> None:
@@ -147,15 +169,23 @@ def test_four_callers_two_agents_answer_in_queue_order(tmp_path: Path) -> None:
         site.run(90000)
     finally:
         site.close()
-    rows = cdrs(tmp_path)
-    assert len(rows) == 4 and all(r["disposition"] == "answered" for r in rows)
-    by_entry = sorted(rows, key=lambda r: int(str(r["queue_entry_ms"])))
-    answers = [int(str(r["answer_ms"])) for r in by_entry]
-    assert answers == sorted(answers)                       # answered in queue-entry order
-    first_two_end = sorted(int(str(r["end_ms"])) for r in by_entry[:2])
-    # the last two waited while both agents talked: answered only after a first call ended
-    assert all(a > first_two_end[0] for a in answers[2:])
-    assert [r["agent"] for r in by_entry[:2]] != [None, None]
+    rows = sorted(cdrs(tmp_path), key=lambda r: int(str(r["start_ms"])))
+    # Callers are served oldest first; a call goes to the ready agent idle longest, a tie to the
+    # lower number (appliance/acd.py): both log in alike, so 1001 takes the first call, 1002 the
+    # second, and each takes the next once its call is over.
+    agents = ["1001", "1002", "1001", "1002"]
+    assert len(rows) == 4
+    for i, (row, caller) in enumerate(zip(rows, callers, strict=True)):
+        phone = phones[0] if agents[i] == "1001" else phones[1]
+        assert_cdr(row, caller, phone, ani=f"1390000000{i}", dnis=f"07558888000{i + 1}", trunk=f"trunk{i + 1}",
+                   agent=agents[i])
+        assert row["end_ms"] == caller.hung_up_ms                # the caller hung up: the battery drop's tick
+        assert row["talk_ms"] == caller.hold_ms
+    entries = [int(str(r["queue_entry_ms"])) for r in rows]
+    answers = [int(str(r["answer_ms"])) for r in rows]
+    assert entries == sorted(entries) and answers == sorted(answers)   # answered in queue-entry order
+    # the last two waited while both agents talked: each answered only after its agent's first call ended
+    assert answers[2] > int(str(rows[0]["end_ms"])) and answers[3] > int(str(rows[1]["end_ms"]))
 
 
 @pytest.mark.parametrize("how", ["battery", "polarity", "busy"])
@@ -168,11 +198,32 @@ def test_each_disconnect_signal_ends_the_call(tmp_path: Path, how: str) -> None:
     finally:
         site.close()
     (cdr,) = cdrs(tmp_path)
-    assert cdr["disposition"] == "answered" and caller.hung_up_ms is not None
+    assert_cdr(cdr, caller, phone, ani="13800138000", dnis="075588880001", trunk="trunk1", agent="1001")
+    assert caller.hung_up_ms is not None
     delay = int(cdr["end_ms"]) - caller.hung_up_ms
     if how == "busy":
-        # three whole cn busy cadences (350 on, 350 off) are counted, confirmed as the next burst starts
+        # three whole cn busy cadences (350 on, 350 off: line-signals.md; busycount 3) are counted,
+        # confirmed as the next burst starts
         assert 3 * 700 <= delay <= 4 * 700 + 100
     else:
         assert delay == 0                                # the line change's own tick
-    assert phone.battery and phone.battery[0][1] == 0     # the agent's phone sees open loop
+        assert cdr["talk_ms"] == caller.hold_ms
+    # The agent's phone sees open loop once the call is over, and battery again.
+    assert [v for _, v in phone.battery[:2]] == [0, 1]
+    assert int(cdr["end_ms"]) <= phone.battery[0][0] <= int(cdr["end_ms"]) + site.engine.period_ms
+
+
+def test_a_phone_that_never_rings_is_sent_nothing(tmp_path: Path) -> None:
+    """A caller on trunk1 with Bell 202 caller ID; nobody logs in, so no phone rings: the idle phone
+    is sent silence, and shows no caller ID."""
+    caller = Caller(trunk=0, at_ms=1000, ani=ANI, press_after_ms=500, patience_ms=8000)
+    phone = PhoneScript(port=2, agent="1001", login_at_ms=None)
+    site = Site(tmp_path, site_yaml(agents=1), [caller], [phone])
+    try:
+        site.run(12000)
+    finally:
+        site.close()
+    assert caller.answered_ms is not None         # the trunk answered; the caller waited in the queue
+    assert phone.rings == []
+    assert phone.caller_ids == []
+    assert signals.level_dbm0(decode(phone.line)) < -60

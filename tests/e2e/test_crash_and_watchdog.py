@@ -1,4 +1,9 @@
-"""Power-cut durability, restart, and the systemd watchdog gated on both tiers' progress."""
+"""A crash of the engine's process (kill -9) loses no released call and the engine restarts on its
+state; the database is WAL with synchronous=FULL; the systemd watchdog is gated on both tiers' progress.
+
+A kill -9 is a crash, not a power cut: the kernel still writes out what the process had handed it, so
+these tests do not show that a committed record survives losing power (that rests on WAL with
+synchronous=FULL, checked here by reading the pragmas back)."""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from tests.e2e.harness import Site, site_yaml
 CHILD = Path(__file__).resolve().parent / "crash_child.py"
 
 
-def test_kill_9_loses_no_released_call_and_the_engine_restarts(tmp_path: Path) -> None:
+def test_a_kill_9_crash_loses_no_released_call_and_the_engine_restarts(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, str(CHILD), str(tmp_path)], stdout=subprocess.PIPE, text=True)
     released: list[str] = []
     assert proc.stdout is not None
@@ -28,7 +33,7 @@ def test_kill_9_loses_no_released_call_and_the_engine_restarts(tmp_path: Path) -
         st = json.loads(line)
         if len(st["released"]) >= 5 and st["up"] >= 2:
             released = st["released"]
-            os.kill(proc.pid, signal.SIGKILL)    # mid-call, as a power cut would
+            os.kill(proc.pid, signal.SIGKILL)    # a crash mid-call (kill -9)
             break
     proc.wait()
     proc.stdout.close()

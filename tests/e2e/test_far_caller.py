@@ -1,4 +1,5 @@
-"""One call through the far-end socket: the caller is a separate process using only the standard library."""
+"""One call through the far-end socket: the caller is a separate process using only the standard library; its
+DTMF caller ID and its menu key are spandsp's, handed to it as samples."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 from appliance.world import PhoneScript
 from tests.e2e.harness import Site, site_yaml
+from tests.peers import spandsp_far
 
 PEER = Path(__file__).resolve().parent.parent / "peers" / "far_caller.py"
 
@@ -17,7 +19,10 @@ PEER = Path(__file__).resolve().parent.parent / "peers" / "far_caller.py"
 def test_a_call_from_a_caller_over_the_socket(tmp_path: Path) -> None:
     phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=3000)
     site = Site(tmp_path, site_yaml(callerid="dtmf", agents=1), [], [phone], keep_audio=False)
-    proc = subprocess.Popen([sys.executable, str(PEER), str(tmp_path / "sim.sock"), "0", "13800138000"],
+    made = tmp_path / "caller-samples.json"
+    made.write_text(json.dumps({"cid": list(spandsp_far.caller_id("dtmf", "13800138000")),
+                                "press": list(spandsp_far.dtmf("1"))}))
+    proc = subprocess.Popen([sys.executable, str(PEER), str(tmp_path / "sim.sock"), "0", "13800138000", str(made)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={"PATH": "/usr/bin:/bin"},
                             cwd=str(tmp_path))
     try:

@@ -1,6 +1,6 @@
 """`cicbox run` with an outside phone on the far-end socket, on both clocks: off hook, dial tone,
 the agent's login digits, on hook. The phone is tests/peers/far_phone.py, a separate process that
-knows the standard library and docs/sim-far-end.md only."""
+knows the standard library and docs/sim-far-end.md only; the digits it sends are spandsp's."""
 
 from __future__ import annotations
 
@@ -14,9 +14,17 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import site_yaml
+from tests.peers import spandsp_far
 
 PHONE = Path(__file__).resolve().parent.parent / "peers" / "far_phone.py"
 PORT = 2                       # phone1 in site_yaml: two trunks, then the phones
+
+
+def spandsp_digits(tmp_path: Path, digits: str) -> Path:
+    """`digits` as spandsp sends them, in the file far_phone.py --samples reads."""
+    path = tmp_path / "digits.json"
+    path.write_text(json.dumps({"digits": list(spandsp_far.dtmf(digits))}))
+    return path
 
 
 def run_engine_with_phone(tmp_path: Path, clock: str, k: int) -> tuple[dict[str, float], str]:
@@ -37,7 +45,8 @@ def run_engine_with_phone(tmp_path: Path, clock: str, k: int) -> tuple[dict[str,
             log.append(line)
             if ready in line:
                 break
-        phone = subprocess.run([sys.executable, str(PHONE), str(tmp_path / "sim.sock"), str(PORT), "*211001#"],
+        phone = subprocess.run([sys.executable, str(PHONE), str(tmp_path / "sim.sock"), str(PORT), "*211001#",
+                                "--samples", str(spandsp_digits(tmp_path, "*211001#"))],
                                capture_output=True, text=True, timeout=60, env={"PATH": "/usr/bin:/bin"},
                                cwd=str(tmp_path), check=False)
         _, err = engine.communicate(timeout=60)
@@ -85,7 +94,8 @@ def test_linetest_on_the_realtime_clock_answers_an_outside_phone(tmp_path: Path)
         for line in engine.stderr:
             if "media thread started" in line:
                 break
-        peer = subprocess.run([sys.executable, str(PHONE), str(tmp_path / "sim.sock"), "1", "42"], capture_output=True,
+        peer = subprocess.run([sys.executable, str(PHONE), str(tmp_path / "sim.sock"), "1", "42",
+                               "--samples", str(spandsp_digits(tmp_path, "42"))], capture_output=True,
                               text=True, timeout=60, env={"PATH": "/usr/bin:/bin"}, check=False)
         out, err = engine.communicate(timeout=60)
     finally:

@@ -1,15 +1,19 @@
 """A far-end peer that plays the exchange and a caller on one FXO trunk of the sim card.
 
 Uses only the Python standard library and docs/sim-far-end.md (helpers shared
-with far_phone.py, beside it). Script, in ticks after the first block: ring the
-trunk with the cn cadence (1000 ms on, 4000 ms off) from RING_AT, caller ID as
-DTMF before the first ring; once the card goes off hook (answers), press '1'
+with far_phone.py, beside it). Script, in ticks after the first block: caller ID
+as DTMF from RING_AT, then ring the trunk with the cn cadence (1000 ms on,
+4000 ms off) 500 ms after it; once the card goes off hook (answers), press '1'
 after PRESS_AFTER ms, then send 1020 Hz; count the ms in which it hears the
 agent's 587 Hz; TALK ms after first hearing it, hang up (battery drop for
 800 ms); print one JSON line with what happened and exit after the card
 releases the line.
 
-Usage: far_caller.py SOCKET CHANNEL ANI
+The caller ID and the key are its own DTMF (70 ms on, 70 ms off), or, given
+SAMPLES (a JSON file {"cid": [...], "press": [...]} of 16-bit linear samples at
+8 kHz, made elsewhere: the tests give spandsp's), those samples.
+
+Usage: far_caller.py SOCKET CHANNEL ANI [SAMPLES]
 """
 
 from __future__ import annotations
@@ -49,9 +53,15 @@ def main() -> None:
     assert mtype == 1 and hello["channels"][chan]["kind"] == "fxo"
     send_msg(sock, 1, json.dumps({"version": 1, "claim": [chan]}).encode())
     k = hello["k"]
+    made: dict[str, list[int]] = {}
+    if len(sys.argv) > 4:
+        with open(sys.argv[4], encoding="ascii") as f:
+            made = json.load(f)
     cid = "A" + ani + "C"
     cid_plan = [(RING_AT + i * 140, d) for i, d in enumerate(cid)]     # 70 ms on, 70 ms off
-    first_ring = RING_AT + len(cid) * 140 + 500
+    cid_ms = len(made["cid"]) // 8 if "cid" in made else len(cid) * 140
+    press_ms = len(made["press"]) // 8 if "press" in made else 80
+    first_ring = RING_AT + cid_ms + 500
     answered = press_at = talk_from = heard_from = hangup_at = released = None
     heard_ms = 0
     window: list[int] = []      # the last 20 ms heard
@@ -78,9 +88,13 @@ def main() -> None:
             for t in range(ticks):
                 rel = tick0 - first_tick + t
                 samples = [0] * 8
-                for start, d in cid_plan:
-                    if start <= rel < start + 70:
-                        samples = dtmf_samples(d, 8, (rel - start) * 8)
+                if "cid" in made:
+                    if RING_AT <= rel < RING_AT + cid_ms:
+                        samples = made["cid"][(rel - RING_AT) * 8:(rel - RING_AT + 1) * 8]
+                else:
+                    for start, d in cid_plan:
+                        if start <= rel < start + 70:
+                            samples = dtmf_samples(d, 8, (rel - start) * 8)
                 if answered is None and rel >= first_ring:
                     on = (rel - first_ring) % 5000 < 1000
                     if on != ringing:
@@ -88,9 +102,12 @@ def main() -> None:
                         events.append((chan, RING_ON if on else RING_OFF, int(on), tick0 + t))
                 if answered is not None and ringing:
                     ringing = False
-                if press_at is not None and press_at <= rel < press_at + 80:
-                    samples = dtmf_samples("1", 8, (rel - press_at) * 8)
-                elif press_at is not None and rel >= press_at + 160 and hangup_at is None:
+                if press_at is not None and press_at <= rel < press_at + press_ms:
+                    if "press" in made:
+                        samples = made["press"][(rel - press_at) * 8:(rel - press_at + 1) * 8]
+                    else:
+                        samples = dtmf_samples("1", 8, (rel - press_at) * 8)
+                elif press_at is not None and rel >= press_at + press_ms + 80 and hangup_at is None:
                     talk_from = talk_from if talk_from is not None else rel
                     samples = tone(1020, (rel - talk_from) * 8, 8)
                 if hangup_at is not None and rel == hangup_at:

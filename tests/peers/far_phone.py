@@ -6,8 +6,10 @@ the strongest tone; from DIAL on, send DTMF digits (our own generator, 70 ms on,
 80 ms off, -6 dBm0 per tone); go on hook at ONHOOK; print one JSON line with
 what it heard, then exit.
 
-Usage: far_phone.py SOCKET CHANNEL DIGITS [--bad KIND]
+Usage: far_phone.py SOCKET CHANNEL DIGITS [--bad KIND] [--samples FILE]
   --bad seq|tick|type|length|event  sends one malformed answer after going off hook
+  --samples FILE  dials with these samples instead of its own DTMF: a JSON file {"digits": [...]}
+                  of 16-bit linear samples at 8 kHz made elsewhere (the tests give spandsp's DIGITS)
 """
 
 from __future__ import annotations
@@ -96,7 +98,12 @@ def dtmf_samples(key: str, n: int, start: int) -> list[int]:
 
 def main() -> None:
     path, chan, digits = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    bad = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--bad" else None
+    opts = dict(zip(sys.argv[4::2], sys.argv[5::2], strict=False))
+    bad = opts.get("--bad")
+    made: list[int] | None = None
+    if "--samples" in opts:
+        with open(opts["--samples"], encoding="ascii") as f:
+            made = json.load(f)["digits"]
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     mtype, body = recv_msg(sock)
@@ -110,6 +117,8 @@ def main() -> None:
     for key in digits:
         plan.append((t, key))
         t += TONE_MS + GAP_MS
+    if made is not None:
+        t = DIAL + len(made) // 8
     onhook = t + ONHOOK_AFTER_DIGITS
     seq_expected = 0
     first_tick = None
@@ -131,9 +140,13 @@ def main() -> None:
             for tt in range(ticks):
                 rel = rel0 + tt
                 samples = [0] * 8
-                for start, key in plan:
-                    if start <= rel < start + TONE_MS:
-                        samples = dtmf_samples(key, 8, (rel - start) * 8)
+                if made is not None:
+                    if DIAL <= rel < DIAL + len(made) // 8:
+                        samples = made[(rel - DIAL) * 8:(rel - DIAL + 1) * 8]
+                else:
+                    for start, key in plan:
+                        if start <= rel < start + TONE_MS:
+                            samples = dtmf_samples(key, 8, (rel - start) * 8)
                 out += bytes(alaw_encode(s) for s in samples)
                 if rel == OFFHOOK:
                     events.append((chan, 1, 1, tick0 + tt))

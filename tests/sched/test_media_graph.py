@@ -75,6 +75,11 @@ def test_a_fresh_card_keeps_every_line_to_itself(card: LineCard) -> None:
     assert_matrix(hearing(run(card)), {})
 
 
+def test_after_a_graph_edit_that_changes_nothing_no_leg_hears_another(card: LineCard) -> None:
+    card.sched.unlisten(3)
+    assert_matrix(hearing(run(card)), {})
+
+
 def test_three_leg_conference_each_hears_the_others_not_itself(card: LineCard) -> None:
     for c in range(3):
         card.sched.mix_join(c, group=3)

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
 from appliance.storage import CdrRecord, QueueEvent, RecordWriter
-from appliance.storage import writer as writer_mod
+from appliance.storage import spool as spool_mod
 from tests.storage import make_cdr, make_event, stored_call_ids, stored_event_call_ids
 
 
@@ -141,8 +141,8 @@ def test_crash_after_commit_before_spool_emptied_stores_nothing_twice(
     def crash(_self: object) -> None:
         raise OSError(5, "Input/output error")
 
-    # The spooled records commit, then the spool cannot be emptied (as if the power went there).
-    monkeypatch.setattr(writer_mod._Spool, "reset", crash)
+    # The spooled records commit, then the spool cannot be emptied (as if the process died there).
+    monkeypatch.setattr(spool_mod.Spool, "reset", crash)
     assert w.wait(w.submit(period(3), 30))
     # More faults append behind the records already committed from the same spool generation.
     fault.on = True
@@ -164,7 +164,7 @@ def test_crash_after_commit_before_spool_emptied_stores_nothing_twice(
 
 
 def test_full_spool_holds_records_in_memory_and_says_so(paths: tuple[Path, Path]) -> None:
-    w = RecordWriter(*paths, spool_bytes=writer_mod.MIN_SPOOL_BYTES)
+    w = RecordWriter(*paths, spool_bytes=spool_mod.MIN_SPOOL_BYTES)
     w.start()
     try:
         fault = DiskFault(w)

@@ -1,61 +1,52 @@
-"""The panel's tests, and the fake engine they share: a real ControlServer in a thread."""
+"""The panel's tests run against a real engine: an Engine on the virtual clock with its
+ControlServer and a scripted world (tests.e2e.harness.Site), its control.sock answered from
+a thread while its clock stands still (`Site.serving()`), so the panel sees only what the
+engine really reports.
+
+The script of the live site (site_yaml: two trunks answering on the second ring, one agent,
+the cn ring cadence of 1000 ms on, 4000 ms off [line-signals.md]):
+
+- agent 1001 ("Agent 1") logs in from phone1 at once, and answers a ring after 8 s;
+- caller 13800138000 rings trunk1 at 1 s: answered at 6 s (second ring), presses 1 at 6.5 s
+  (in the queue at once, offered to the agent, whose phone rings), connected at about 14.5 s;
+- caller 13900139000 rings trunk2 at 12 s: answered at 17 s, in the queue from 17.5 s, and
+  waits there (the one agent is talking).
+"""
 
 from __future__ import annotations
 
-import copy
-import threading
 from pathlib import Path
-from typing import Any
 
-from appliance.control import ControlServer
+from appliance.world import Caller, PhoneScript
+from tests.e2e.harness import Site, site_yaml
+
+FIRST_ANI, SECOND_ANI = "13800138000", "13900139000"
+OFFERED_AT = 9000       # ms: the first call offered to the agent, the phone ringing
+TALKING_AT = 21000      # ms: the first call connected, the second queued
+
+QUIET_SITE = """\
+site:
+  name: Quiet Site
+  zone: cn
+  law: alaw
+  epoch: "2026-03-01T09:30:00"
+card:
+  backend: sim
+  k: 4
+ports:
+  - {kind: fxo, name: trunk1, number: '075588880001', callerid: none}
+spans: []
+"""
 
 
-def snapshot() -> dict[str, Any]:
-    """A site with one call queued on front_desk, one ready agent, two ports (docs/control-socket.md)."""
-    return {
-        "tick_ms": 123450,
-        "calendar": "2026-01-01T00:02:03",
-        "config_version": 3,
-        "ports": [
-            {"index": 0, "name": "trunk1", "kind": "fxo", "state": "busy"},
-            {"index": 1, "name": "phone1", "kind": "fxs", "state": "idle"},
-        ],
-        "calls": [
-            {"id": "c1", "ani": "13800138000", "dnis": "075588880001", "trunk": "trunk1",
-             "state": "queued", "queue": "front_desk", "agent": None, "since_ms": 120000},
-        ],
-        "agents": [{"number": "1001", "name": "Alice", "phone": "phone1", "state": "ready"}],
-        "queues": [{"name": "front_desk", "waiting": 1, "longest_wait_ms": 3450}],
-    }
+def live_site(state: Path, agent_name: str = "Agent 1") -> Site:
+    callers = [Caller(trunk=0, at_ms=1000, ani=FIRST_ANI, press_after_ms=500, hold_ms=600000),
+               Caller(trunk=1, at_ms=12000, ani=SECOND_ANI, press_after_ms=500, hold_ms=600000)]
+    phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=8000)
+    text = site_yaml(agents=1).replace("name: 'Agent 1'", f"name: '{agent_name}'")
+    return Site(state, text, callers, [phone], keep_audio=False)
 
 
-class FakeEngine:
-    """The engine's end of control.sock, answering "status" with whatever snapshot the test set last."""
-
-    def __init__(self, path: Path) -> None:
-        self.server = ControlServer(path)
-        self.path = path
-        self.requests = 0
-        self._snapshot = snapshot()
-        self.server.register("status", self._status)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="fake-engine", daemon=True)
-        self._thread.start()
-
-    def set(self, snap: dict[str, Any]) -> None:
-        """Answer the next "status" requests with a copy of `snap`."""
-        self._snapshot = copy.deepcopy(snap)
-
-    def _status(self, req: dict[str, Any]) -> Any:
-        self.requests += 1
-        return self._snapshot
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.server.wait(0.05)
-            self.server.poll()
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.server.close()
+def quiet_site(state: Path) -> Site:
+    """One idle trunk, no agents, no queues: nothing happens."""
+    return Site(state, QUIET_SITE, [], [], keep_audio=False)

@@ -1,4 +1,5 @@
-"""The panel's pages against a fake engine: live state, changes between requests, engine down, headers."""
+"""The panel's pages against a real engine in virtual time (tests/web/__init__.py has the script):
+live state, changes between requests, a quiet site, engine down or answering badly, headers."""
 
 from __future__ import annotations
 
@@ -14,14 +15,15 @@ from flask.testing import FlaskClient
 from appliance.control import ControlError
 from appliance.web import SECURITY_HEADERS, control_socket, create_app
 from appliance.web.views import duration
-from tests.web import FakeEngine, snapshot
+from tests.e2e.harness import Site
+from tests.web import FIRST_ANI, OFFERED_AT, SECOND_ANI, TALKING_AT, live_site, quiet_site
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> Iterator[FakeEngine]:
-    eng = FakeEngine(tmp_path / "control.sock")
-    yield eng
-    eng.close()
+def site(tmp_path: Path) -> Iterator[Site]:
+    s = live_site(tmp_path)
+    yield s
+    s.close()
 
 
 @pytest.fixture
@@ -40,6 +42,25 @@ def rows(html: str, tbody: str) -> str:
     return html[start:html.index("</tbody>", start)]
 
 
+def row(html: str, tbody: str, attr: str, key: str) -> str:
+    """The one row of table `tbody` whose data-`attr` is `key`."""
+    body = rows(html, tbody)
+    start = body.index(f'<tr data-{attr}="{key}">')
+    return body[start:body.index("</tr>", start)]
+
+
+def cells(tr: str) -> list[str]:
+    """The cells of a table row, as the page has them."""
+    out = []
+    pos = tr.find("<td")
+    while pos >= 0:
+        start = tr.index(">", pos) + 1
+        end = tr.index("</td>", start)
+        out.append(tr[start:end])
+        pos = tr.find("<td", end)
+    return out
+
+
 def test_factory_config(tmp_path: Path) -> None:
     a = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
     b = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
@@ -52,79 +73,107 @@ def test_factory_config(tmp_path: Path) -> None:
     assert control_socket(other) == tmp_path / "elsewhere.sock"
 
 
-def test_page_shows_the_live_state(engine: FakeEngine, client: FlaskClient) -> None:
-    resp = client.get("/")
+def test_page_shows_the_live_state(site: Site, client: FlaskClient) -> None:
+    site.run(OFFERED_AT)          # the first call offered to agent 1001, whose phone rings
+    with site.serving():
+        resp = client.get("/")
+        snap = client.get("/api/status").get_json()
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert 'id="banner"' in html and "engine not reachable" not in html
-    calls = rows(html, "calls")
-    for text in ("13800138000", "075588880001", "trunk1", "queued", "front_desk", "waiting 0:03"):
-        assert text in calls
-    assert "None" not in calls  # a call without an agent shows an empty cell
-    ports = rows(html, "ports")
-    assert "trunk1" in ports and "fxo" in ports and "busy" in ports and "phone1" in ports
-    agents = rows(html, "agents")
-    assert "1001" in agents and "Alice" in agents and "ready" in agents
-    queues = rows(html, "queues")
-    assert "<td>front_desk</td>" in queues
-    assert '<td class="num">1</td>' in queues and '<td class="num">0:03</td>' in queues
-    assert "2026-01-01T00:02:03" in html and "configuration version 3" in html
+    (call,) = snap["calls"]
+    tr = row(html, "calls", "call", call["id"])
+    # ANI, DNIS, trunk, state, queue, no agent yet (an empty cell), the time as the engine counts it
+    assert cells(tr) == [FIRST_ANI, "075588880001", "trunk1", "offered", "front_desk", "",
+                         f"waiting {duration(snap['tick_ms'] - call['since_ms'])}"]
+    assert "None" not in rows(html, "calls")
+    assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "up"]
+    assert cells(row(html, "ports", "port", "trunk2")) == ["trunk2", "fxo", "idle"]
+    assert cells(row(html, "ports", "port", "phone1")) == ["phone1", "fxs", "ringing"]
+    assert cells(row(html, "agents", "agent", "1001")) == ["1001", "Agent 1", "phone1", "ringing"]
+    # In the queue since about 6.5 s (the key pressed half a second after the answer at 6 s): 0:02 at 9 s.
+    assert cells(row(html, "queues", "queue", "front_desk")) == ["front_desk", "1", "0:02"]
+    assert "engine clock 2026-03-01T09:30:09 · configuration version 1" in html
 
 
-def test_changes_show_on_the_next_request(engine: FakeEngine, client: FlaskClient) -> None:
-    assert client.get("/api/status").get_json()["agents"][0]["state"] == "ready"
-    snap = snapshot()
-    snap["tick_ms"] = 200000
-    snap["agents"][0]["state"] = "talking"
-    snap["calls"][0].update(state="talking", agent="1001", since_ms=130000)
-    snap["calls"].append({"id": "c2", "ani": "13900139000", "dnis": "075588880001", "trunk": "trunk1",
-                          "state": "queued", "queue": "front_desk", "agent": None, "since_ms": 190000})
-    snap["queues"][0].update(waiting=2, longest_wait_ms=10000)
-    engine.set(snap)
-
-    api = client.get("/api/status")
+def test_changes_show_on_the_next_request(site: Site, client: FlaskClient) -> None:
+    site.run(OFFERED_AT)
+    with site.serving():
+        assert client.get("/api/status").get_json()["agents"][0]["state"] == "ringing"
+    site.run(TALKING_AT - OFFERED_AT)      # the agent answered; the second caller waits in the queue
+    with site.serving():
+        api = client.get("/api/status")
+        html = client.get("/").get_data(as_text=True)
     assert api.status_code == 200 and api.mimetype == "application/json"
     assert api.headers["Cache-Control"] == "no-store"
-    assert api.get_json() == snap  # the engine's snapshot, as is
-    assert api.get_json()["agents"][0]["state"] == "talking"
+    snap = api.get_json()
+    assert snap == site.engine.snapshot()          # the engine's snapshot, as is
+    assert snap["tick_ms"] == TALKING_AT
+    first, second = snap["calls"]
+    assert cells(row(html, "agents", "agent", "1001")) == ["1001", "Agent 1", "phone1", "talking"]
+    assert cells(row(html, "calls", "call", first["id"])) == [
+        FIRST_ANI, "075588880001", "trunk1", "connected", "front_desk", "1001",
+        f"talking {duration(TALKING_AT - first['since_ms'])}"]
+    assert cells(row(html, "calls", "call", second["id"])) == [
+        SECOND_ANI, "075588880002", "trunk2", "queued", "front_desk", "",
+        f"waiting {duration(TALKING_AT - second['since_ms'])}"]
+    assert cells(row(html, "ports", "port", "trunk2")) == ["trunk2", "fxo", "up"]
+    assert cells(row(html, "ports", "port", "phone1")) == ["phone1", "fxs", "connected"]
+    # The second caller alone waits, in the queue since about 17.5 s: 0:03 at 21 s.
+    assert cells(row(html, "queues", "queue", "front_desk")) == ["front_desk", "1", "0:03"]
 
-    html = client.get("/").get_data(as_text=True)
-    agents = rows(html, "agents")
-    assert "talking" in agents and "ready" not in agents
-    calls = rows(html, "calls")
-    assert "talking 1:10" in calls and "<td>1001</td>" in calls
-    assert "13900139000" in calls and "waiting 0:10" in calls
-    queues = rows(html, "queues")
-    assert '<td class="num">2</td>' in queues and '<td class="num">0:10</td>' in queues
+
+@pytest.mark.xfail(strict=True, reason="the engine reports a call's since_ms as its start (the trunk's answer), "
+                                       "so the panel's waiting/talking time counts the IVR and the queue too")
+def test_the_time_shown_is_the_time_in_the_calls_state(site: Site, client: FlaskClient) -> None:
+    """Waiting counts from the queue entry (about 17.5 s for the second caller: 0:03 at 21 s), talking
+    from the agent's answer (about 14.5 s: 0:06 at 21 s), as the queue's own longest wait does."""
+    site.run(TALKING_AT)
+    with site.serving():
+        html = client.get("/").get_data(as_text=True)
+    times = [cells(tr)[-1] for tr in rows(html, "calls").split("</tr>")[:-1]]
+    assert times == ["talking 0:06", "waiting 0:03"]
 
 
-def test_empty_site(engine: FakeEngine, client: FlaskClient) -> None:
-    engine.set({"tick_ms": 0, "calendar": "2026-01-01T00:00:00", "config_version": 1,
-                "ports": [], "calls": [], "agents": [], "queues": []})
-    html = client.get("/").get_data(as_text=True)
+def test_a_quiet_site(tmp_path: Path, client: FlaskClient) -> None:
+    site = quiet_site(tmp_path)
+    try:
+        site.run(1200)
+        with site.serving():
+            html = client.get("/").get_data(as_text=True)
+    finally:
+        site.close()
     assert "no calls" in rows(html, "calls") and "no agents" in rows(html, "agents")
-    assert "no queues" in rows(html, "queues") and "no ports" in rows(html, "ports")
+    assert "no queues" in rows(html, "queues")
+    assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "idle"]
+    assert "engine clock 2026-03-01T09:30:01 · configuration version 1" in html
 
 
-def test_a_partial_or_odd_snapshot_does_not_break_the_page(engine: FakeEngine, client: FlaskClient) -> None:
-    engine.set({"calls": [{"ani": "13800138000", "state": ["odd"]}, "junk"], "queues": "junk",
-                "agents": [{"number": 1001, "name": None}]})
-    resp = client.get("/")
+def test_what_the_engine_reports_is_escaped(tmp_path: Path, client: FlaskClient) -> None:
+    site = live_site(tmp_path, agent_name="<script>alert(1)</script>")
+    try:
+        site.run(100)
+        with site.serving():
+            html = client.get("/").get_data(as_text=True)
+    finally:
+        site.close()
+    assert "<script>alert(1)" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in row(html, "agents", "agent", "1001")
+
+
+def test_a_malformed_or_hostile_reply_does_not_break_the_page(site: Site, client: FlaskClient) -> None:
+    """Replies the engine never sends (its status handler replaced): parts missing or of the wrong
+    type, and markup where an attribute is written. The page still renders, escaped."""
+    site.engine.control.register("status", lambda req: {
+        "calls": [{"ani": "13800138000", "state": ["odd"]}, "junk"], "queues": "junk",
+        "agents": [{"number": 1001, "name": None, "state": '"><img src=x onerror=alert(1)>'}]})
+    with site.serving():
+        resp = client.get("/")
     assert resp.status_code == 200
     html = resp.get_data(as_text=True)
     assert "13800138000" in rows(html, "calls") and "no queues" in rows(html, "queues")
-    assert "1001" in rows(html, "agents")
-
-
-def test_everything_the_engine_sends_is_escaped(engine: FakeEngine, client: FlaskClient) -> None:
-    snap = snapshot()
-    snap["agents"][0]["name"] = "<script>alert(1)</script>"
-    snap["agents"][0]["state"] = '"><img src=x onerror=alert(1)>'
-    engine.set(snap)
-    html = client.get("/").get_data(as_text=True)
-    assert "<script>alert(1)" not in html and "<img" not in html
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
-    assert 'class="state-&#34;&gt;&lt;img' in html
+    assert "1001" in rows(html, "agents") and "no ports" in rows(html, "ports")
+    assert "<img" not in html and 'class="state-&#34;&gt;&lt;img' in html
 
 
 def test_engine_not_reachable(client: FlaskClient, tmp_path: Path) -> None:
@@ -143,15 +192,17 @@ def test_engine_not_reachable(client: FlaskClient, tmp_path: Path) -> None:
     assert "Traceback" not in api.get_data(as_text=True)
 
 
-def test_engine_error_reply_is_a_503(engine: FakeEngine, client: FlaskClient) -> None:
+def test_engine_error_reply_is_a_503(site: Site, client: FlaskClient) -> None:
     def broken(req: dict[str, Any]) -> Any:
         raise ControlError("status is not available while the configuration is applied")
 
-    engine.server.register("status", broken)
-    api = client.get("/api/status")
+    site.engine.control.register("status", broken)
+    with site.serving():
+        api = client.get("/api/status")
+        page = client.get("/").get_data(as_text=True)
     assert api.status_code == 503
     assert api.get_json() == {"error": "status is not available while the configuration is applied"}
-    assert "engine not reachable: status is not available" in client.get("/").get_data(as_text=True)
+    assert "engine not reachable: status is not available" in page
 
 
 def test_engine_that_does_not_answer(tmp_path: Path) -> None:
@@ -169,8 +220,9 @@ def test_engine_that_does_not_answer(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("url", ["/", "/api/status", "/static/panel.js", "/static/panel.css", "/nowhere"])
-def test_security_headers(engine: FakeEngine, client: FlaskClient, url: str) -> None:
-    resp = client.get(url)
+def test_security_headers(site: Site, client: FlaskClient, url: str) -> None:
+    with site.serving():
+        resp = client.get(url)
     for name, value in SECURITY_HEADERS.items():
         assert resp.headers[name] == value
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
@@ -180,8 +232,9 @@ def test_security_headers(engine: FakeEngine, client: FlaskClient, url: str) -> 
     resp.close()
 
 
-def test_assets_are_local_and_no_inline_script(engine: FakeEngine, client: FlaskClient) -> None:
-    html = client.get("/").get_data(as_text=True)
+def test_assets_are_local_and_no_inline_script(site: Site, client: FlaskClient) -> None:
+    with site.serving():
+        html = client.get("/").get_data(as_text=True)
     assert '<script src="/static/panel.js" defer></script>' in html
     assert '<link rel="stylesheet" href="/static/panel.css">' in html
     assert 'data-status-url="/api/status"' in html

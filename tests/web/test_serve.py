@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,9 @@ import pytest
 
 from appliance.web import PanelError
 from appliance.web.serve import LOOPBACK_ONLY, PanelServer, check_bind, main, run_panel
-from tests.web import FakeEngine
+from tests.web import FIRST_ANI, OFFERED_AT, live_site
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def engine(tmp_path: Path) -> Iterator[FakeEngine]:
-    eng = FakeEngine(tmp_path / "control.sock")
-    yield eng
-    eng.close()
 
 
 @pytest.fixture
@@ -111,7 +103,10 @@ def _listening_port(proc: subprocess.Popen[bytes], deadline_s: float) -> int:
     pytest.fail(f"gunicorn did not start:\n{log.decode(errors='replace')}")
 
 
-def test_real_start_on_an_ephemeral_port(tmp_path: Path, engine: FakeEngine) -> None:
+def test_real_start_on_an_ephemeral_port(tmp_path: Path) -> None:
+    site = live_site(tmp_path)           # a real engine in virtual time: a call offered to the agent
+    site.run(OFFERED_AT)
+    engine_up = True
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
     env.pop("XDG_RUNTIME_DIR", None)
     proc = subprocess.Popen(
@@ -121,19 +116,25 @@ def test_real_start_on_an_ephemeral_port(tmp_path: Path, engine: FakeEngine) -> 
     )
     try:
         port = _listening_port(proc, 20.0)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10) as resp:
-            assert resp.status == 200
-            assert resp.headers["X-Frame-Options"] == "DENY"
-            assert json.load(resp)["calls"][0]["ani"] == "13800138000"
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
-            assert "13800138000" in resp.read().decode()
-        engine.close()  # the engine goes away: the panel stays up and says so
+        with site.serving():
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10) as resp:
+                assert resp.status == 200
+                assert resp.headers["X-Frame-Options"] == "DENY"
+                status = json.load(resp)
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+                page = resp.read().decode()
+        assert [(c["ani"], c["state"]) for c in status["calls"]] == [(FIRST_ANI, "offered")]
+        assert FIRST_ANI in page
+        site.close()  # the engine goes away: the panel stays up and says so
+        engine_up = False
         with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10)
         assert exc.value.code == 503
         assert json.load(exc.value)["error"].startswith("cannot reach the engine at ")
         exc.value.close()
     finally:
+        if engine_up:
+            site.close()
         proc.terminate()
         proc.wait(timeout=15)
         assert proc.stderr is not None
