@@ -13,7 +13,7 @@ from drivers.hal import EventType
 from drivers.sim import SimCard
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Scheduler
-from e1t1 import callerid
+from e1t1.analog import callerid
 
 log = logging.getLogger("cicbox.world")
 
@@ -83,7 +83,7 @@ class PhoneScript:
     answers: bool = True
     # observed
     rings: list[tuple[int, int]] = field(default_factory=list)      # (tick, RING_ON/OFF)
-    cid_bytes: bytearray = field(default_factory=bytearray)
+    cid_reader: callerid.FskMessageReader = field(default_factory=callerid.FskMessageReader, repr=False)
     caller_ids: list[Any] = field(default_factory=list)
     answered: list[int] = field(default_factory=list)
     battery: list[tuple[int, int]] = field(default_factory=list)
@@ -132,7 +132,7 @@ class World:
         for c in range(self.nports):
             card.far.listen(c)
             if self.kinds[c] == "fxs":
-                self.fm.fsk_rx(c, "v23" if self.zone == "de" else "bell202")
+                self.fm.fsk_rx(c, callerid.fsk_standard(self.zone))
         # Each agent logs in: off hook, *21<agent># after the dial tone, on hook again.
         self._login_steps: list[tuple[int, str, PhoneScript]] = []
         for p in self.phones.values():
@@ -264,7 +264,8 @@ class World:
                 if c.cid_audio is not None:
                     self.fm.play(c.trunk, c.cid_audio)
                 else:
-                    self.fm.fsk_tx(c.trunk, callerid.encode_mdmf(_cid(c)), std)
+                    frame = callerid.callerid_frame(_cid(c), std)
+                    self.fm.fsk_tx(c.trunk, frame.message, frame.standard, frame.seizure_bits, frame.mark_bits)
                 c._cid_at = None
         if c.answered_ms is not None and c.hung_up_ms is None:
             press = c.answered_ms + c.press_after_ms
@@ -328,7 +329,7 @@ class World:
                 if typ == EventType.RING_ON and p._ring_started is None and not p.off_hook:
                     p._ring_started = tick
                     p._ring_cid_ok = False
-                    p.cid_bytes.clear()
+                    p.cid_reader.reset()
                     if p.answers:
                         p._answer_at = tick + p.answer_after_ms
             elif typ == EventType.BATTERY:
@@ -359,16 +360,13 @@ class World:
     def _far_event(self, ev: Any) -> None:
         p = self.phones.get(ev.chan)
         if ev.type == EventType.FSK_BYTE and p is not None:
-            if not p.cid_bytes and ev.value not in callerid.MESSAGE_TYPES:
-                return
-            p.cid_bytes.append(ev.value)
-            if len(p.cid_bytes) >= 2 and len(p.cid_bytes) >= p.cid_bytes[1] + 3:
+            msg = p.cid_reader.feed(ev.value)
+            if msg is not None:
                 try:
-                    p.caller_ids.append(callerid.decode_fsk_message(bytes(p.cid_bytes)))
+                    p.caller_ids.append(callerid.decode_fsk_message(msg))
                     p._ring_cid_ok = p._ring_started is not None
                 except Exception as exc:
                     log.info("phone %d: caller ID not understood: %s", ev.chan, exc)
-                p.cid_bytes.clear()
 
 
 def _cid(c: Caller) -> callerid.CallerId:

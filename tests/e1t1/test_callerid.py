@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from e1t1 import callerid
-from e1t1.callerid import CallerId, MessageWaiting, decode_dtmf_clip, decode_fsk_message, encode_dtmf_clip
+from e1t1.analog import callerid
+from e1t1.analog.callerid import CallerId, MessageWaiting, decode_dtmf_clip, decode_fsk_message, encode_dtmf_clip
 from e1t1.errors import DecodeError, EncodeError
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from appliance.control import ControlClient, ControlError
-from appliance.lines import PhoneState
 from appliance.world import Caller, PhoneScript
 from drivers.hal import EventType
+from e1t1.analog.fxs import PhoneState
 from tests import signals
 from tests.e2e.harness import Site, decode, site_yaml
 
