@@ -3,18 +3,21 @@
 A machine (an FXO trunk, an FXS phone, later Q.921/Q.931, R2, a call, an agent) is a
 subclass of :class:`StateMachine` over two enums, its states and its input events::
 
-    class Trunk(StateMachine[TrunkState, TrunkEvent]):
-        PROTOCOL = "fxo"                    # its timers: a site overrides them as timers: {fxo: ...}
-        TIMERS = FXO_TIMERS                 # a sequence of TimerDef (e1t1.timers)
-        TIMEOUT = TrunkEvent.TIMEOUT        # the event a state's timer delivers when it runs out
-        ALL_STATE_EVENTS = frozenset({...}) # accepted in every state, handled by ALL_STATE_HANDLER
-        ALL_STATE_HANDLER = "any_state"
-        CHILD_TERM_EVENT = TrunkEvent.CHILD_GONE   # how a child's termination reaches this machine
+    class Call(StateMachine[CallState, CallEvent]):
+        PROTOCOL = "q931"                   # its timers: a site overrides them as timers: {q931: ...}
+        TIMERS = Q931_TIMERS                # a sequence of TimerDef (e1t1.timers)
+        TIMEOUT = CallEvent.TIMEOUT         # the event a state's timer delivers when it runs out
+        ALL_STATE_EVENTS = frozenset({CallEvent.STATUS_ENQUIRY})   # accepted in every state ...
+        ALL_STATE_HANDLER = "any_state"                            # ... and handled here
+        CHILD_TERM_EVENT = CallEvent.LEG_GONE   # how a child's (a leg's) termination reaches the call
         TABLE = {
-            TrunkState.IDLE: StateDef(events=frozenset({...}), next_states=frozenset({...}),
-                                      handler="st_idle", timer=None, on_enter=None, on_leave=None),
+            CallState.NULL: StateDef(events=frozenset({...}), next_states=frozenset({...}),
+                                     handler="st_null", timer=None, on_enter=None, on_leave=None),
+            CallState.CALL_PRESENT: StateDef(..., timer="T303", ...),
             ...
         }
+
+    leg = Leg(..., parent=call)             # a child: terminating the call terminates it first
 
 Per state: the events it accepts, the states it may go to, the method that handles its
 events (all actions of one state are in one place), the timer its entry starts (a name
