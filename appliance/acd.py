@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from appliance.clock import Clock, Timer
+from e1t1.clock import Clock, Timer
 
 log = logging.getLogger("cicbox.acd")
 

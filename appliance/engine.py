@@ -33,7 +33,6 @@ from typing import Any
 
 from appliance.acd import Acd, Agent, AgentState, QueueDef
 from appliance.alarms import AlarmRegistry, CounterAlarms
-from appliance.clock import Clock, Timer
 from appliance.config import SiteConfig
 from appliance.config.store import ConfigStore
 from appliance.config.worker import ConfigWorker
@@ -41,17 +40,7 @@ from appliance.control import ControlServer
 from appliance.control.commands import EngineCommands
 from appliance.control.snapshot import engine_snapshot
 from appliance.errors import ApplyError
-from appliance.fsm import TimerTable
 from appliance.linecard import LineCard
-from appliance.lines import (
-    LINE_TIMERS,
-    FxoTrunk,
-    FxsPhone,
-    PhoneEvent,
-    PhoneState,
-    TrunkEvent,
-    TrunkState,
-)
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
 from appliance.storage import CdrRecord, QueueEvent, RecordWriter
@@ -60,7 +49,21 @@ from drivers.errors import FarEndError
 from drivers.hal import EventType
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Event
-from e1t1 import callerid
+from e1t1.analog import callerid
+from e1t1.analog.events import (
+    LineEvent,
+    PhoneAnswered,
+    PhoneDialled,
+    PhoneHungUp,
+    PhoneOnHook,
+    TrunkAnswered,
+    TrunkDigit,
+    TrunkReleased,
+)
+from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
+from e1t1.analog.fxs import FxsPhone, PhoneEvent, PhoneState
+from e1t1.clock import Clock, Timer
+from e1t1.protocols import timer_tables
 
 log = logging.getLogger("cicbox.engine")
 
@@ -69,6 +72,7 @@ TRUNK_EVENTS: dict[int, TrunkEvent] = {
     EventType.RING_ON: TrunkEvent.RING_ON, EventType.RING_OFF: TrunkEvent.RING_OFF,
     EventType.BATTERY: TrunkEvent.BATTERY, EventType.POLARITY: TrunkEvent.POLARITY,
     EventType.BUSY: TrunkEvent.BUSY, EventType.FSK_BYTE: TrunkEvent.CID_BYTE, EventType.DTMF_DOWN: TrunkEvent.DTMF,
+    EventType.FSK_CARRIER: TrunkEvent.FSK_CARRIER,
 }
 PHONE_EVENTS: dict[int, PhoneEvent] = {
     EventType.HOOK_OFF: PhoneEvent.HOOK_OFF, EventType.HOOK_ON: PhoneEvent.HOOK_ON,
@@ -147,7 +151,6 @@ class Engine:
         # Realtime, media thread: a level that disagrees is acted on only if it still does one
         # period later (its event may be on its way); these lines disagreed last period.
         self._level_suspects: set[int] = set()
-        self.timers = TimerTable(LINE_TIMERS)
         if wall_start is not None:
             self.epoch = wall_start
         elif cfg.site.epoch is not None:
@@ -204,50 +207,50 @@ class Engine:
         )
 
     def _build_lines(self, cfg: SiteConfig) -> None:
+        """The line machines, on the card as their line port, reporting to :meth:`_line_event`, with the
+        site's timers (defaults and the ``timers:`` overrides)."""
         zone = cfg.site.zone
+        self.timers = timer_tables(cfg.timers)
         for idx, port in enumerate(cfg.ports):
             if port.kind == "fxo":
                 bc = port.busy_cadence
                 busy = (bc.on_ms, bc.off_ms, bc.count) if bc is not None else (*dsp_sched.busy_cadence(zone), 3)
-                self.trunks[idx] = FxoTrunk(self, idx, port.name, port.number, port.callerid, port.answer_on_ring,
-                                            list(port.disconnect), busy, self.clock, self.timers)
+                self.trunks[idx] = FxoTrunk(self.tier_, self._line_event, idx, port.name, port.number, port.callerid,
+                                            port.answer_on_ring, list(port.disconnect), busy, self.clock,
+                                            self.timers["fxo"])
             else:
-                self.phones[idx] = FxsPhone(self, idx, port.name, port.extension, zone, self.clock, self.timers)
+                self.phones[idx] = FxsPhone(self.tier_, self._line_event, idx, port.name, port.extension, zone,
+                                            self.clock, self.timers["fxs"])
 
-    # -- LineHost ----------------------------------------------------------------
+    # -- line events -------------------------------------------------------------
 
-    def sched(self) -> Any:
-        return self.tier_.sched
-
-    def tier(self) -> Any:
-        return self.tier_
-
-    def answer_trunk(self, trunk: FxoTrunk) -> None:
-        self.tier_.hook(trunk.chan, True)
-
-    def hangup_trunk(self, trunk: FxoTrunk) -> None:
-        self.tier_.hook(trunk.chan, False)
-
-    def ring_phone(self, phone: FxsPhone, cid: Any) -> None:
-        self.tier_.ring(phone.chan)
-        on1 = dsp_sched.ring_cadence(phone.zone)[0]
-        if cid is not None:
-            data = callerid.encode_mdmf(cid)
-            std = "v23" if phone.zone == "de" else "bell202"
-            phone.cid_timer = self.clock.call_later(
-                on1 + self.timers["cid_delay"], lambda: self.tier_.sched.fsk_tx(phone.chan, data, std))
-
-    def stop_ringing(self, phone: FxsPhone) -> None:
-        self.tier_.ring_stop(phone.chan)
-        if phone.cid_timer is not None:
-            phone.cid_timer.cancel()
-            phone.cid_timer = None
-        self.tier_.sched.silence(phone.chan)
+    def _line_event(self, ev: LineEvent) -> None:
+        """What the line machines report (their sink): the reports that act on calls go to the
+        trunk_* and phone_* methods; the others (rings, caller ID, abandoned ringing, a phone off
+        hook or dialling a digit during a call) change no call today."""
+        match ev:
+            case TrunkAnswered():
+                self.trunk_answered(ev)
+            case TrunkDigit():
+                self.trunk_digit(ev)
+            case TrunkReleased(far_end=True):
+                self.trunk_cleared(ev)
+            case PhoneDialled():
+                self.phone_dialled(ev)
+            case PhoneAnswered():
+                self.phone_answered(ev)
+            case PhoneHungUp():
+                self.phone_hung_up(ev)
+            case PhoneOnHook():
+                self.phone_idle(ev)
+            case _:
+                pass
 
     def calendar(self, ms: int) -> dt.datetime:
         return self.epoch + dt.timedelta(milliseconds=ms)
 
-    def trunk_answered(self, trunk: FxoTrunk, ani: str | None) -> None:
+    def trunk_answered(self, ev: TrunkAnswered) -> None:
+        trunk, ani = self.trunks[ev.chan], ev.ani
         now = self.clock.now_ms
         self._call_seq += 1
         call = Call(f"{self.boot}-{self._call_seq:06d}", trunk, ani, trunk.number, self.config, self.config_version,
@@ -278,7 +281,8 @@ class Engine:
         call.repeats += 1
         self._play_greeting(call)
 
-    def trunk_digit(self, trunk: FxoTrunk, digit: str, tick: int) -> None:
+    def trunk_digit(self, ev: TrunkDigit) -> None:
+        trunk, digit, tick = self.trunks[ev.chan], ev.digit, ev.tick
         call = self.call_by_trunk.get(trunk.chan)
         if call is None or call.state != "ivr":
             return    # digits outside the menu are not for us
@@ -304,7 +308,9 @@ class Engine:
         else:
             self._play_greeting(call)
 
-    def trunk_cleared(self, trunk: FxoTrunk, tick: int, reason: str) -> None:
+    def trunk_cleared(self, ev: TrunkReleased) -> None:
+        """The far end hung up (as the trunk's disconnect signals say)."""
+        trunk, tick, reason = self.trunks[ev.chan], ev.tick, ev.reason
         call = self.call_by_trunk.get(trunk.chan)
         if call is None:
             return
@@ -364,7 +370,7 @@ class Engine:
         cid = callerid.CallerId(number=call.ani, name=None, month=when.month, day=when.day, hour=when.hour,
                                 minute=when.minute, number_absent=None if call.ani else "O", name_absent=None,
                                 call_type=None)
-        phone.dispatch(PhoneEvent.OFFER, call=call, cid=cid)
+        phone.dispatch(PhoneEvent.OFFER, cid=cid)
         return True
 
     def withdraw(self, call: Any, agent: Agent) -> None:
@@ -382,8 +388,9 @@ class Engine:
 
     # -- phones ------------------------------------------------------------------
 
-    def phone_answered(self, phone: FxsPhone, tick: int) -> None:
-        call = phone.offer
+    def phone_answered(self, ev: PhoneAnswered) -> None:
+        phone, tick = self.phones[ev.chan], ev.tick
+        call = next((c for c in self.calls.values() if c.phone is phone and c.state == "offered"), None)
         if call is None:
             return
         agent = self.acd.answered(call, tick)
@@ -399,7 +406,8 @@ class Engine:
         m.bridge(call.trunk.chan, phone.chan)
         self._records.append(QueueEvent(tick, "connect", call.queue, call.agent, call.id))
 
-    def phone_hung_up(self, phone: FxsPhone, tick: int) -> None:
+    def phone_hung_up(self, ev: PhoneHungUp) -> None:
+        phone, tick = self.phones[ev.chan], ev.tick
         call = next((c for c in self.calls.values() if c.phone is phone and c.state == "connected"), None)
         if call is None:
             return
@@ -408,12 +416,21 @@ class Engine:
         if call.agent is not None:
             self.acd.call_ended(call.agent, tick)
 
-    def phone_idle(self, phone: FxsPhone) -> None:
+    def phone_idle(self, ev: PhoneOnHook) -> None:
         """A phone is back on hook: a waiting call may go to its agent now."""
         self.acd.dispatch()
 
-    def phone_dialled(self, phone: FxsPhone, digits: str) -> str:
-        """A digit string from a phone: 'more', 'ok' (done, confirm tone) or 'bad' (congestion)."""
+    def phone_dialled(self, ev: PhoneDialled) -> None:
+        """A digit string from a phone: done (the phone's ACCEPT: confirm tone), wrong (REJECT: congestion)
+        or it may go on (no answer: the phone's inter-digit timer runs)."""
+        verdict = self._feature_code(self.phones[ev.chan], ev.digits)
+        if verdict == "ok":
+            self.phones[ev.chan].dispatch(PhoneEvent.ACCEPT)
+        elif verdict == "bad":
+            self.phones[ev.chan].dispatch(PhoneEvent.REJECT)
+
+    def _feature_code(self, phone: FxsPhone, digits: str) -> str:
+        """What a digit string from a phone is: 'more', 'ok' (done, confirm tone) or 'bad' (congestion)."""
         code, rest = digits[:3], digits[3:]
         if len(digits) < 3:
             return "more" if all(c in "*0123456789#" for c in digits) and digits.startswith("*") else "bad"
@@ -486,7 +503,7 @@ class Engine:
             trunk = self.trunks[ev.chan]
             tev = TRUNK_EVENTS.get(t)
             if tev is TrunkEvent.CID_BYTE:
-                trunk.dispatch(tev, byte=ev.value)
+                trunk.dispatch(tev, byte=ev.value, tick=ev.tick)
             elif tev is TrunkEvent.DTMF:
                 trunk.dispatch(tev, digit=chr(ev.value), tick=ev.tick)
             elif tev is not None:

@@ -3,7 +3,8 @@
 One object per card: it opens the backend by name, attaches it to the C
 media tier, serves the sim card's far-end socket, and offers line commands
 (ring with the zone's cadence, battery, polarity, hook, flash) next to the
-media ones. In virtual mode the caller steps it; in realtime mode the media
+media ones. It is the analog line machines' line port (e1t1.analog.port.LinePort):
+their card and per-channel media commands. In virtual mode the caller steps it; in realtime mode the media
 thread runs in C and the caller only queues commands and takes events.
 """
 
@@ -22,6 +23,7 @@ from drivers.hal import FAR_ERROR_TEXT, CmdOp, EventType, FarError
 from dsp import scheduler as dsp_sched
 from dsp.errors import DspError
 from dsp.scheduler import Event, Scheduler
+from e1t1.analog.callerid import FskFrame
 
 if TYPE_CHECKING:
     from drivers.sim import FarSide
@@ -251,6 +253,29 @@ class LineCard:
     def flash(self, chan: int, ms: int = 750) -> None:
         """Hook flash on FXO trunk `chan` (DAHDI's default is 750 ms)."""
         self.sched.send(CmdOp.FLASH, chan, ms)
+
+    # -- the line port's media commands (e1t1.analog.port.LinePort) ----------
+
+    def tone(self, chan: int, zone: str, tone: str) -> None:
+        self.sched.tone(chan, zone, tone)
+
+    def stop_tone(self, chan: int) -> None:
+        self.sched.stop_tone(chan)
+
+    def silence(self, chan: int) -> None:
+        self.sched.silence(chan)
+
+    def detect_dtmf(self, chan: int, on: bool = True) -> None:
+        self.sched.detect_dtmf(chan, on)
+
+    def fsk_rx(self, chan: int, standard: str | None) -> None:
+        self.sched.fsk_rx(chan, standard)
+
+    def fsk_tx(self, chan: int, frame: FskFrame) -> None:
+        self.sched.fsk_tx(chan, frame.message, frame.standard, frame.seizure_bits, frame.mark_bits)
+
+    def busy_detect(self, chan: int, on_ms: int, off_ms: int, count: int) -> None:
+        self.sched.busy_detect(chan, on_ms, off_ms, count)
 
     def close(self) -> None:
         self.sched.stop()

@@ -1,8 +1,8 @@
-"""The C boundary keeps its four layers: the neutral header defines every record
+"""The layers keep to their places. In C: the neutral header defines every record
 kind, the card HAL and the kernels each know only it, and the channel scheduler
-is the one unit that sees both. In Python, imports point one way (the CLI's
-too), the simulated world reaches the card only through its far side, and the
-bench needs nothing from the tests."""
+is the one unit that sees both. In Python, imports point one way (appliance ->
+e1t1 -> dsp, drivers; the CLI's too), the simulated world reaches the card only
+through its far side, and the bench needs nothing from the tests."""
 
 from __future__ import annotations
 
@@ -185,3 +185,63 @@ def test_the_world_imports_nothing_of_the_appliance_but_itself() -> None:
                  for line, name in imports_of(p)
                  if name.split(".")[0] == "appliance" and not name.startswith("appliance.world")]
     assert not offenders
+
+
+def imported_modules(path: Path, package: str) -> list[tuple[int, str]]:
+    """Every module `path` (a module of `package`) imports, anywhere in it (functions, TYPE_CHECKING
+    blocks, import_module and __import__ of a literal name), as (line, absolute dotted name)."""
+    found: list[tuple[int, str]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1])
+                if node.module:
+                    found.append((node.lineno, f"{base}.{node.module}"))
+                else:
+                    found += [(node.lineno, f"{base}.{a.name}") for a in node.names]
+            else:
+                found.append((node.lineno, node.module or ""))
+        elif isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            f = node.func
+            name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+            if name in ("import_module", "__import__"):
+                found.append((node.lineno, node.args[0].value))
+    return found
+
+
+def offenders(files: list[tuple[Path, str]], forbidden: tuple[str, ...]) -> list[str]:
+    return [f"{p.relative_to(ROOT) if p.is_relative_to(ROOT) else p.name}:{line} imports {mod}"
+            for p, pkg in files for line, mod in imported_modules(p, pkg) if mod.split(".")[0] in forbidden]
+
+
+def package_files(pkg: str) -> list[tuple[Path, str]]:
+    files = [(p, ".".join(p.relative_to(ROOT).parts[:-1])) for p in sorted((ROOT / pkg).rglob("*.py"))]
+    assert len(files) > 3, f"no Python modules under {pkg}/"
+    return files
+
+
+def test_e1t1_imports_nothing_of_the_appliance() -> None:
+    assert offenders(package_files("e1t1"), ("appliance",)) == []
+
+
+def test_dsp_and_drivers_import_neither_e1t1_nor_the_appliance() -> None:
+    assert offenders(package_files("dsp"), ("e1t1", "appliance")) == []
+    assert offenders(package_files("drivers"), ("e1t1", "appliance")) == []
+
+
+def test_the_import_check_sees_every_form_of_import(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text("from __future__ import annotations\nimport importlib\nfrom typing import TYPE_CHECKING\n"
+                     "if TYPE_CHECKING:\n    from appliance.engine import Engine\n"
+                     "def late() -> None:\n    import appliance.acd, dsp\n"
+                     "    importlib.import_module('appliance.cli')\n"
+                     "from .. import fsm\nfrom .fxo import FxoTrunk\n")
+    assert [m for _, m in imported_modules(probe, "e1t1.analog")] == [
+        "__future__", "importlib", "typing", "e1t1.fsm", "e1t1.analog.fxo", "appliance.engine", "appliance.acd",
+        "dsp", "appliance.cli"]
+    assert offenders([(probe, "e1t1.analog")], ("appliance",)) == [
+        "probe.py:5 imports appliance.engine", "probe.py:7 imports appliance.acd", "probe.py:8 imports appliance.cli"]

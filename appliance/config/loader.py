@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from appliance.config.model import FxoPort, FxsPort, SiteConfig
 from appliance.errors import ConfigError, ConfigIssue
+from e1t1.protocols import TIMER_TABLES
 
 Pos = tuple[int, int]
 PathKey = tuple[str | int, ...]
@@ -186,6 +187,32 @@ def _xrefs(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
     return issues
 
 
+def _timer_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
+                  filename: str) -> list[ConfigIssue]:
+    """The ``timers:`` section against the protocols' timer tables: known protocols and timers,
+    values (ms) inside each timer's declared range."""
+    issues: list[ConfigIssue] = []
+
+    def bad(loc: PathKey, msg: str, key: bool) -> None:
+        line, col = _where(loc, pos, keypos, key=key)
+        issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: {msg}"))
+
+    for proto, values in cfg.timers.items():
+        defs = {d.name: d for d in TIMER_TABLES.get(proto, ())}
+        if not defs:
+            bad(("timers", proto), f"unknown protocol (known: {', '.join(TIMER_TABLES)})", key=True)
+            continue
+        for name, value in values.items():
+            d = defs.get(name)
+            if d is None:
+                bad(("timers", proto, name), f"unknown timer (known: {', '.join(defs)})", key=True)
+            elif value < d.min_ms:
+                bad(("timers", proto, name), f"must be at least {d.min_ms} ms, got {value}", key=False)
+            elif value > d.max_ms:
+                bad(("timers", proto, name), f"must be at most {d.max_ms} ms, got {value}", key=False)
+    return issues
+
+
 def parse_config(text: str, filename: str) -> SiteConfig:
     """Validate one site document; raise ConfigError listing every problem."""
     root = _compose(text, filename)
@@ -207,6 +234,7 @@ def parse_config(text: str, filename: str) -> SiteConfig:
             issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: {_message(dict(err))}"))
         raise ConfigError(issues) from None
     issues += _xrefs(cfg, pos, keypos, filename)
+    issues += _timer_issues(cfg, pos, keypos, filename)
     if issues:
         raise ConfigError(issues)
     return cfg

@@ -94,6 +94,11 @@ class Agent(_Model):
     phone: Name | None = None
 
 
+#: per protocol (fxo, fxs...), timer name -> ms; names and ranges are the protocols' timer tables
+#: (e1t1.protocols), checked by the loader
+Timers = dict[str, dict[str, int]]
+
+
 class SiteConfig(_Model):
     site: Site
     card: Card = Card()
@@ -103,6 +108,7 @@ class SiteConfig(_Model):
     ivrs: dict[Name, Ivr] = {}
     queues: dict[Name, Queue] = {}
     agents: tuple[Agent, ...] = ()
+    timers: Timers = {}
 
     def fxo_ports(self) -> list[tuple[int, FxoPort]]:
         return [(i, p) for i, p in enumerate(self.ports) if isinstance(p, FxoPort)]

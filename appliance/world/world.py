@@ -13,7 +13,7 @@ from drivers.hal import EventType
 from drivers.sim import FarSide
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Scheduler
-from e1t1 import callerid
+from e1t1.analog import callerid
 
 log = logging.getLogger("cicbox.world")
 
@@ -119,7 +119,7 @@ class PhoneScript:
     answers: bool = True
     # observed
     rings: list[tuple[int, int]] = field(default_factory=list)      # (tick, RING_ON/OFF)
-    cid_bytes: bytearray = field(default_factory=bytearray)
+    cid_reader: callerid.FskMessageReader = field(default_factory=callerid.FskMessageReader, repr=False)
     caller_ids: list[str | None] = field(default_factory=list)      # the number each caller ID showed
     answered: list[int] = field(default_factory=list)
     battery: list[tuple[int, int]] = field(default_factory=list)
@@ -360,7 +360,8 @@ class World:
                 if audio is not None:
                     self.fm.play(c.trunk, audio)
                 else:
-                    self.fm.fsk_tx(c.trunk, callerid.encode_mdmf(_cid(c)), "v23" if c.cid == "v23" else "bell202")
+                    frame = callerid.callerid_frame(_cid(c), "v23" if c.cid == "v23" else "bell202")
+                    self.fm.fsk_tx(c.trunk, frame.message, frame.standard, frame.seizure_bits, frame.mark_bits)
                 track.cid_at = None
         if c.answered_ms is not None and c.hung_up_ms is None:
             press = c.answered_ms + c.press_after_ms
@@ -432,7 +433,7 @@ class World:
                 if typ == EventType.RING_ON and pt.ring_started is None and not p.off_hook:
                     pt.ring_started = tick
                     pt.ring_cid_ok = False
-                    p.cid_bytes.clear()
+                    p.cid_reader.reset()
                     if p.answers:
                         pt.answer_at = tick + p.answer_after_ms
             elif typ == EventType.BATTERY:
@@ -473,17 +474,14 @@ class World:
     def _far_event(self, ev: Any) -> None:
         p = self.phones.get(ev.chan)
         if ev.type == EventType.FSK_BYTE and p is not None:
-            if not p.cid_bytes and ev.value not in callerid.MESSAGE_TYPES:
-                return
-            p.cid_bytes.append(ev.value)
-            if len(p.cid_bytes) >= 2 and len(p.cid_bytes) >= p.cid_bytes[1] + 3:
+            msg = p.cid_reader.feed(ev.value)
+            if msg is not None:
                 try:
-                    msg = callerid.decode_fsk_message(bytes(p.cid_bytes))
+                    decoded = callerid.decode_fsk_message(msg)
                 except Exception as exc:
                     log.info("phone %d: caller ID not understood: %s", ev.chan, exc)
                 else:
-                    self._phone_caller_id(p, getattr(msg, "number", None))
-                p.cid_bytes.clear()
+                    self._phone_caller_id(p, getattr(decoded, "number", None))
 
 
 def _cid(c: Caller) -> callerid.CallerId:

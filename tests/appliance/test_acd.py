@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from appliance.acd import Acd, Agent, AgentState, QueueDef
-from appliance.clock import Clock
+from e1t1.clock import Clock
 
 
 class Host:

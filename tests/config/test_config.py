@@ -40,6 +40,23 @@ CASES = [
      "queues.front_desk.agents.1: unknown agent '1099' (known: 1001)"),
     ("agent on a trunk", GOOD.replace("phone: phone1}", "phone: trunk1}"), "trunk1}",
      "agents.0.phone: 'trunk1' is an FXO trunk; an agent's phone is an FXS port"),
+    # timers: one mapping per protocol, integer ms, names and ranges from each protocol's timer table
+    ("unknown timer", GOOD + "timers:\n  fxs: {inter_digt: 5000}\n", "inter_digt",
+     "timers.fxs.inter_digt: unknown timer (known: first_digit, inter_digit, after_match, open_loop, "
+     "feature_done, cid_delay)"),
+    ("timer of another protocol", GOOD + "timers:\n  fxo: {ring_gap: 9000, inter_digit: 5000}\n", "inter_digit",
+     "timers.fxo.inter_digit: unknown timer (known: ring_gap, polarity_guard, cid_digit_gap)"),
+    ("unknown protocol", GOOD + "timers:\n  fxs: {inter_digit: 5000}\n  q931: {T303: 4000}\n", "q931",
+     "timers.q931: unknown protocol (known: fxo, fxs)"),
+    ("timer not an integer", GOOD + "timers:\n  fxs: {inter_digit: 5000.5}\n", "5000.5",
+     "timers.fxs.inter_digit: must be an integer, got 5000.5"),
+    ("timer as text", GOOD + "timers:\n  fxs: {inter_digit: '5000'}\n", "'5000'",
+     "timers.fxs.inter_digit: must be an integer, got '5000'"),
+    ("timer below its range", GOOD + "timers:\n  fxs: {inter_digit: 999}\n", "999",
+     "timers.fxs.inter_digit: must be at least 1000 ms, got 999"),
+    ("timer above its range", GOOD + "timers:\n  fxo: {ring_gap: 30001}\n", "30001",
+     "timers.fxo.ring_gap: must be at most 30000 ms, got 30001"),
+    ("timers not a mapping", GOOD + "timers:\n  fxs: 4321\n", "4321", "timers.fxs: must be a mapping, got 4321"),
 ]
 
 
@@ -61,6 +78,13 @@ def test_each_error_kind_at_its_place(kind: str, text: str, needle: str | None, 
     assert main_check(path) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{path}:{issue.line}:{issue.col}: ")
+
+
+def test_site_timers_are_read_in_ms() -> None:
+    cfg = parse_config(GOOD + "timers:\n  fxs: {inter_digit: 5000, first_digit: 1000}\n  fxo: {ring_gap: 30000}\n",
+                       "site.yaml")
+    assert cfg.timers == {"fxs": {"inter_digit": 5000, "first_digit": 1000}, "fxo": {"ring_gap": 30000}}
+    assert parse_config(GOOD, "site.yaml").timers == {}
 
 
 def test_all_cross_reference_errors_reported_together() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dsp._binding import load
-from e1t1.callerid import CallerId, decode_fsk_message, encode_mdmf, encode_sdmf
+from e1t1.analog.callerid import CallerId, decode_fsk_message, encode_mdmf, encode_sdmf
 from tests import signals
 from tests.peers._spandsp import ffi as sffi
 from tests.peers._spandsp import lib as slib
@@ -152,7 +152,7 @@ def test_a_channel_not_started_is_silent_and_emits_nothing() -> None:
 
 def test_spandsp_dtmf_clip_read_by_our_dtmf_detector() -> None:
     """spandsp's DTMF caller ID (CLIP_DTMF, as Chinese exchanges send it) through our DTMF receiver."""
-    from e1t1.callerid import decode_dtmf_clip
+    from e1t1.analog.callerid import decode_dtmf_clip
 
     out = sffi.new("int16_t[]", 80000)
     n = slib.cbpeer_adsi_tx(slib.ADSI_STANDARD_CLIP_DTMF, b"", b"13800138000", b"", out, 80000)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from e1t1 import callerid
-from e1t1.callerid import CallerId, MessageWaiting, decode_dtmf_clip, decode_fsk_message, encode_dtmf_clip
+from e1t1.analog import callerid
+from e1t1.analog.callerid import CallerId, MessageWaiting, decode_dtmf_clip, decode_fsk_message, encode_dtmf_clip
 from e1t1.errors import DecodeError, EncodeError
 
 
@@ -93,3 +93,62 @@ def test_dtmf_clip_encode_and_errors() -> None:
         decode_dtmf_clip("AB12C")
     with pytest.raises(EncodeError, match="terminator"):
         encode_dtmf_clip(CallerId(number="1"), "*")
+
+
+@pytest.mark.parametrize(("digits", "want"), [
+    ("6A13800130002C", "13800130002"),          # a caller's last key left on the line, then the caller ID
+    ("#*5A13800130002#", "13800130002"),
+    ("9D1#", None),
+])
+def test_dtmf_clip_skips_what_precedes_the_start_code(digits: str, want: str | None) -> None:
+    assert decode_dtmf_clip(digits).number == want
+
+
+def test_fsk_reader_finds_the_message_after_the_seizure_and_stops_at_its_length() -> None:
+    msg = bytes.fromhex(callerid.VECTORS[0][0])
+    reader = callerid.FskMessageReader()
+    got = [reader.feed(b) for b in b"\x55\xaa\x00" + msg + b"\x80\x17"]
+    assert [g for g in got if g is not None] == [msg]
+    assert got.index(msg) == 3 + len(msg) - 1               # complete on its checksum octet
+    assert reader.in_progress                               # the next message's start is kept ...
+    reader.reset()
+    assert not reader.in_progress                           # ... until a new seizure drops it
+
+
+def test_fsk_frame_is_seizure_marks_then_message() -> None:
+    cid = CallerId(number="13800138000", month=3, day=1, hour=9, minute=30)
+    frame = callerid.callerid_frame(cid, "v23")
+    assert (frame.seizure_bits, frame.mark_bits, frame.standard) == (300, 180, "v23")   # line-signals.md
+    assert frame.message == bytes.fromhex(callerid.VECTORS[0][0])
+    assert [callerid.fsk_standard(z) for z in ("cn", "us", "de")] == ["bell202", "bell202", "v23"]
+    with pytest.raises(EncodeError, match="FSK standard: must be one of bell202, v23, got 'v21'"):
+        callerid.fsk_frame(frame.message, "v21")
+
+
+def feed(reader: callerid.DtmfClipReader, digits: str, at: int, step: int = 140) -> list[bool]:
+    return [reader.feed(d, at + i * step) for i, d in enumerate(digits)]
+
+
+def test_dtmf_reader_a_start_code_begins_a_new_message() -> None:
+    r = callerid.DtmfClipReader(gap_ms=1000)
+    assert feed(r, "6A138C", 0) == [False, True, False, False, False, False]
+    assert r.take() == CallerId(number="138") and r.discarded == 1
+    feed(r, "A111C", 0)
+    assert feed(r, "A222C", 5000)[0] is True                 # a complete message is replaced by a new one
+    assert r.take() == CallerId(number="222")
+    assert r.take() is None                                 # taken: nothing left
+
+
+def test_dtmf_reader_discards_what_is_no_caller_id() -> None:
+    r = callerid.DtmfClipReader(gap_ms=1000)
+    feed(r, "A123C", 0)
+    feed(r, "45", 800)                                      # after the terminator: not part of it
+    assert r.take() == CallerId(number="123") and r.discarded == 2
+    feed(r, "*#C", 0)                                       # no message starts with these
+    assert r.digits == "" and r.discarded == 5
+    feed(r, "1380", 0)
+    feed(r, "555#", 2000)                                   # too late to continue: a new bare number
+    assert r.take() == CallerId(number="555") and r.discarded == 9
+    feed(r, "A12", 0)
+    with pytest.raises(DecodeError, match="DTMF caller ID has no terminator: 'A12'"):
+        r.take()

@@ -12,9 +12,9 @@ import pytest
 
 from appliance import cli
 from appliance.control import ControlClient, ControlError
-from appliance.lines import PhoneState
 from appliance.world import Caller, PhoneScript
 from drivers.hal import EventType
+from e1t1.analog.fxs import PhoneState
 from tests import signals
 from tests.e2e.harness import Site, decode, site_yaml
 from tests.e2e.test_call import assert_cdr, cdrs
@@ -149,7 +149,7 @@ def test_bad_config_apply_keeps_the_running_config(tmp_path: Path, capsys: pytes
         path.write_text(bad)
         capsys.readouterr()
         with site.serving():
-            assert cli.main(["config", "apply", str(path), "--state-dir", str(tmp_path)]) == 2
+            assert cli.main(["config", "apply", str(path), "--base", "1", "--state-dir", str(tmp_path)]) == 2
         out, errout = capsys.readouterr()
         assert (out, errout) == ("", f"{path}:{line}:{col}: {BAD_QUEUE}\n")
         assert site.engine.config_version == 1

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.lines import PhoneState, TrunkState
 from appliance.world import Caller, PhoneScript
 from drivers.base import LineLevel
+from e1t1.analog.fxo import TrunkState
+from e1t1.analog.fxs import PhoneState
 from tests.e2e.harness import Site, site_yaml
 
 PHONE = 2     # port of phone1 (after the two trunks)

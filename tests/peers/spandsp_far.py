@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from e1t1.callerid import CallerId
+from e1t1.analog.callerid import CallerId
 from tests.peers._spandsp import ffi, lib
 
 #: zone -> (f1, f2, on ms, off ms) of the busy tone [dahdi-tools zonedata, line-signals.md]

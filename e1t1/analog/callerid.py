@@ -7,6 +7,11 @@ number (or 'O'/'P' when absent); MDMF (0x80 caller ID, 0x82 message waiting)
 is a list of parameters (type, length, value). DTMF CLIP is digits: 'A' number
 'C' (or '#'), with 'B'00 / 'B'10 (C-terminated) or 'D'1/2/3 (#-terminated) for
 an absent number. Figures: shared/reference/line-signals.md.
+
+Both ends of a line use the framing here, written once: :func:`fsk_frame` (what an FSK
+modem sends: channel seizure, marks, then the message), :class:`FskMessageReader` (one
+message out of the octets an FSK receiver hands over) and :class:`DtmfClipReader`
+(DTMF caller ID out of the digits a trunk hears while on hook).
 """
 
 from __future__ import annotations
@@ -43,6 +48,18 @@ P_CALL_TYPE = 0x11
 
 MAX_NUMBER = 20
 MAX_NAME = 50
+
+# FSK modem framing (line-signals.md, Bell 202 and ETSI CLIP alike): channel seizure of 300
+# alternating bits, 180 mark bits, then the message.
+FSK_STANDARDS = ("bell202", "v23")
+SEIZURE_BITS = 300
+MARK_BITS = 180
+
+# DTMF CLIP (line-signals.md, spandsp adsi.h): a message starts with a field code, 'A' caller
+# number, 'B' absence (C-terminated), 'D' absence (#-terminated) or diverting number; it ends
+# with 'C' or '#'. A '#'-terminated message may also be bare digits, without a field code.
+DTMF_START_CODES = "ABD"
+DTMF_TERMINATORS = "C#"
 
 # MDMF parameter: type, length, value
 Parameter = Struct("type" / Int8ub, "length" / Int8ub, "value" / Bytes(this.length))
@@ -217,7 +234,11 @@ def encode_dtmf_clip(cid: CallerId, terminator: str = "C") -> str:
 
 
 def decode_dtmf_clip(digits: str) -> CallerId:
-    """Read DTMF caller ID digits as sent before the first ring."""
+    """Read DTMF caller ID digits as sent before the first ring; what precedes the start code
+    (a stray key left on the line) is not part of the message."""
+    starts = [i for i, c in enumerate(digits) if c in DTMF_START_CODES]
+    if starts:
+        digits = digits[starts[0]:]
     if len(digits) < 2 or digits[-1] not in "C#":
         raise DecodeError(f"DTMF caller ID must end with 'C' or '#': {digits!r}")
     body, term = digits[:-1], digits[-1]
@@ -232,6 +253,128 @@ def decode_dtmf_clip(digits: str) -> CallerId:
     if body.startswith("D") and term == "C" and body[1:].isdigit():
         raise DecodeError(f"DTMF caller ID carries only a diverting number: {digits!r}")
     raise DecodeError(f"DTMF caller ID not understood: {digits!r}")
+
+
+@dataclass(frozen=True)
+class FskFrame:
+    """What an FSK modem sends for one message: channel seizure, marks, then the octets."""
+
+    message: bytes
+    standard: str                    # "bell202" (1200/2200 Hz) or "v23" (1300/2100 Hz)
+    seizure_bits: int = SEIZURE_BITS
+    mark_bits: int = MARK_BITS
+
+
+def fsk_frame(message: bytes, standard: str) -> FskFrame:
+    """The frame that carries `message` (built by encode_mdmf/encode_sdmf/encode_mwi) with `standard`."""
+    if standard not in FSK_STANDARDS:
+        raise EncodeError(f"FSK standard: must be one of {', '.join(FSK_STANDARDS)}, got {standard!r}")
+    return FskFrame(message, standard)
+
+
+def callerid_frame(cid: CallerId, standard: str) -> FskFrame:
+    """Caller ID as an FSK frame: an MDMF message (date-time, number or its absence, name)."""
+    return fsk_frame(encode_mdmf(cid), standard)
+
+
+def fsk_standard(zone: str) -> str:
+    """The FSK modem a tone zone's phones use: ETSI V.23 in Europe, Bell 202 elsewhere (China's FSK
+    caller ID uses the Bell 202 modem; line-signals.md)."""
+    return "v23" if zone == "de" else "bell202"
+
+
+class FskMessageReader:
+    """One FSK message out of the octets a receiver hands over, one at a time.
+
+    What precedes a message type (the end of the channel seizure, line noise) is skipped; the
+    message is complete when its length octet says so (type, length, body, checksum).
+    """
+
+    def __init__(self) -> None:
+        self.octets = bytearray()
+
+    def reset(self) -> None:
+        """Drop a message in progress (a new channel seizure begins another)."""
+        self.octets.clear()
+
+    @property
+    def in_progress(self) -> bool:
+        return bool(self.octets)
+
+    def feed(self, octet: int) -> bytes | None:
+        """Take one octet; return the whole message when this octet completes it."""
+        if not self.octets and octet not in MESSAGE_TYPES:
+            return None
+        self.octets.append(octet)
+        if len(self.octets) >= 2 and len(self.octets) >= self.octets[1] + 3:
+            msg = bytes(self.octets)
+            self.octets.clear()
+            return msg
+        return None
+
+
+class DtmfClipReader:
+    """DTMF caller ID out of the digits a trunk hears while on hook.
+
+    A start code ('A', 'B', 'D') begins a new message and drops whatever came before it. Once
+    begun, a message takes every digit up to its terminator ('C', '#'); after the terminator
+    nothing more is part of it. Without a start code, a run of decimal digits may be a bare
+    '#'-terminated number. A digit more than `gap_ms` after the previous one does not continue
+    a message (caller ID digits come in one burst): it may begin a new one or is discarded.
+    """
+
+    def __init__(self, gap_ms: int) -> None:
+        self.gap_ms = gap_ms
+        self.digits = ""
+        self.complete = False
+        self.discarded = 0             # digits that were no caller ID
+        self._last: int | None = None
+
+    def reset(self) -> None:
+        """Drop what was collected (a message not finished counts as discarded)."""
+        self._drop_partial()
+        self.digits = ""
+        self.complete = False
+        self._last = None
+
+    def _drop_partial(self) -> None:
+        if self.digits and not self.complete:
+            self.discarded += len(self.digits)
+        self.digits = ""
+
+    def feed(self, digit: str, tick: int) -> bool:
+        """Take one digit heard at `tick`; True if it starts a new caller ID message."""
+        late = self._last is not None and tick - self._last > self.gap_ms
+        self._last = tick
+        if digit in DTMF_START_CODES:
+            self._drop_partial()
+            self.digits, self.complete = digit, False
+            return True
+        if self.complete:
+            self.discarded += 1           # after the terminator: not part of the message
+            return False
+        if self.digits and not late:
+            self.digits += digit
+            self.complete = digit in DTMF_TERMINATORS
+            return False
+        self._drop_partial()
+        if digit.isdigit():
+            self.digits = digit           # perhaps a bare '#'-terminated number
+        else:
+            self.discarded += 1
+        return False
+
+    def take(self) -> CallerId | None:
+        """The caller ID collected (None if no digit came), and start afresh; raises DecodeError
+        with the reason when the digits are no caller ID message."""
+        digits, complete = self.digits, self.complete
+        self.digits, self.complete, self._last = "", False, None
+        if not digits:
+            return None
+        if not complete:
+            self.discarded += len(digits)
+            raise DecodeError(f"DTMF caller ID has no terminator: {digits!r}")
+        return decode_dtmf_clip(digits)
 
 
 #: (message octets in hex, what they decode to): harvested by tests/e1t1/test_callerid.py.

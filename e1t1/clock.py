@@ -1,4 +1,4 @@
-"""The control tier's one clock and its timers.
+"""The control tier's one clock and its timers, on which every state machine runs.
 
 Time is integer milliseconds of the media tier's ticks: in virtual mode the
 engine steps it; in realtime mode the card's ticks drive it. Nothing here

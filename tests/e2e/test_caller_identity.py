@@ -1,0 +1,69 @@
+"""A caller's identity never crosses calls: what one caller left on a trunk (a ringing cycle cut
+short, a stray key) never reaches the next caller's call.
+
+The trunks take DTMF caller ID before the first ring and answer on ring 2 (tests.e2e.harness);
+ring cadence cn: 1000 ms on, 4000 ms off (shared/reference/line-signals.md).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from appliance.world import Caller
+from tests.e2e.harness import Site, site_yaml
+
+RING_ON_MS, RING_OFF_MS = 1000, 4000       # cn ring cadence
+
+
+def cdrs(state: Path) -> list[dict[str, Any]]:
+    con = sqlite3.connect(state / "cicbox.db")
+    con.row_factory = sqlite3.Row
+    rows = [dict(r) for r in con.execute("SELECT * FROM cdr ORDER BY call_id")]
+    con.close()
+    return rows
+
+
+def test_a_caller_who_gives_up_on_ring_1_leaves_nothing_to_the_next_caller(tmp_path: Path) -> None:
+    # A rings trunk1 and gives up half way through its first ring (the trunk is left ringing until
+    # the ring gap runs out); B rings the same trunk 2 s later, well inside that gap. C is the same
+    # kind of caller as B alone on trunk2, at the same moment: B must be answered as C is.
+    a = Caller(trunk=0, at_ms=1000, ani="13900000001", digits="", cid="dtmf", patience_ms=3500)
+    b = Caller(trunk=0, at_ms=6500, ani="13911112222", digits="", press_after_ms=500, patience_ms=15000, cid="dtmf")
+    c = Caller(trunk=1, at_ms=6500, ani="13987654321", digits="", press_after_ms=500, patience_ms=15000, cid="dtmf")
+    site = Site(tmp_path, site_yaml(callerid="dtmf", agents=1), [a, b, c], [], keep_audio=False)
+    try:
+        site.run(40000)
+    finally:
+        site.close()
+    assert a.answered_ms is None and not b.blocked
+    assert b.answered_ms is not None and c.answered_ms is not None
+    rows = {r["trunk"]: r for r in cdrs(tmp_path)}
+    assert len(rows) == 2                      # A was never answered: no call, no CDR
+    assert rows["trunk1"]["ani"] == "13911112222"
+    assert rows["trunk2"]["ani"] == "13987654321"
+    # Answered on its own second ring: one whole cycle after its first ring began, as C was.
+    assert c.answered_ms - c.at_ms > RING_ON_MS + RING_OFF_MS
+    assert abs((b.answered_ms - b.at_ms) - (c.answered_ms - c.at_ms)) <= site.engine.period_ms
+
+
+def test_a_stray_digit_on_an_idle_trunk_does_not_spoil_the_next_callers_number(tmp_path: Path) -> None:
+    # A's call ends; then a lone key ('6', as a caller's last key when the line releases) reaches the
+    # idle trunk; then B calls with DTMF caller ID.
+    a = Caller(trunk=0, at_ms=1000, ani="13900000001", digits="", press_after_ms=500, patience_ms=15000, cid="dtmf")
+    b = Caller(trunk=0, at_ms=30000, ani="13800130002", digits="", press_after_ms=500, patience_ms=15000, cid="dtmf")
+    site = Site(tmp_path, site_yaml(callerid="dtmf", agents=1), [a, b], [], keep_audio=False)
+    try:
+        site.run(26000)
+        assert a.hung_up_ms is not None and a.hung_up_ms < 26000
+        assert site.world.fm is not None
+        site.world.fm.dtmf_tx(0, "6", 70, 70)
+        site.run(1000)
+        trunk_state = site.engine.trunks[0].state.name
+        site.run(33000)
+    finally:
+        site.close()
+    assert trunk_state == "IDLE"               # a stray key rings nothing
+    assert b.answered_ms is not None
+    assert [r["ani"] for r in cdrs(tmp_path)] == ["13900000001", "13800130002"]
