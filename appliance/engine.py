@@ -23,16 +23,15 @@ applies to the next call.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import math
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appliance.acd import Acd, Agent, AgentState, QueueDef
+from appliance.acd import AgentState, QueueDef
 from appliance.alarms import AlarmRegistry, CounterAlarms
+from appliance.calls import CallMachine, Calls
 from appliance.config import SiteConfig
 from appliance.config.store import ConfigStore
 from appliance.config.worker import ConfigWorker
@@ -40,6 +39,7 @@ from appliance.control import ControlServer
 from appliance.control.commands import EngineCommands
 from appliance.control.snapshot import engine_snapshot
 from appliance.errors import ApplyError
+from appliance.features import Verdict, feature_code
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
@@ -49,7 +49,6 @@ from drivers.errors import FarEndError
 from drivers.hal import EventType
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Event
-from e1t1.analog import callerid
 from e1t1.analog.events import (
     LineEvent,
     PhoneAnswered,
@@ -61,8 +60,8 @@ from e1t1.analog.events import (
     TrunkReleased,
 )
 from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
-from e1t1.analog.fxs import FxsPhone, PhoneEvent, PhoneState
-from e1t1.clock import Clock, Timer
+from e1t1.analog.fxs import FxsPhone, PhoneEvent
+from e1t1.clock import Clock
 from e1t1.protocols import timer_tables
 
 log = logging.getLogger("cicbox.engine")
@@ -79,7 +78,6 @@ PHONE_EVENTS: dict[int, PhoneEvent] = {
     EventType.FLASH: PhoneEvent.FLASH, EventType.DTMF_DOWN: PhoneEvent.DTMF,
 }
 HOOK_EVENTS = frozenset({EventType.HOOK_OFF, EventType.HOOK_ON, EventType.FLASH})
-FEATURE_CODES = {"*21": "login", "*22": "logout", "*23": "ready", "*24": "not ready"}
 # What one unit of each loss counter is, for its alarm's detail (a counter not named here is
 # described by its name: the far end's counters grow with the far-end socket).
 COUNTER_TEXT = {
@@ -93,31 +91,6 @@ COUNTER_TEXT = {
 }
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 
-
-
-@dataclass
-class Call:
-    """One inbound call, from answer to release: the engine's in-memory record."""
-
-    id: str
-    trunk: FxoTrunk
-    ani: str | None
-    dnis: str
-    config: SiteConfig
-    config_version: int
-    start_ms: int
-    calendar_start: str
-    state: str = "ivr"                 # ivr, queued, offered, connected, ended
-    ivr: str | None = None
-    repeats: int = 0
-    queue: str | None = None
-    agent: str | None = None
-    phone: FxsPhone | None = None
-    queue_entry_ms: int | None = None
-    answer_ms: int | None = None
-    end_ms: int | None = None
-    disposition: str = ""
-    ivr_timer: Timer | None = field(default=None, repr=False)
 
 
 class Engine:
@@ -159,16 +132,14 @@ class Engine:
             self.epoch = DEFAULT_EPOCH
         self.prompts = Prompts(state_dir / "prompts")
         self._load_prompts(cfg)
-        self.acd = Acd(self.clock, self)
-        self._configure_acd(cfg)
-        self.trunks: dict[int, FxoTrunk] = {}
-        self.phones: dict[int, FxsPhone] = {}
-        self._build_lines(cfg)
         self.boot = _next_boot(state_dir)      # call ids stay unique across restarts
-        self.calls: dict[str, Call] = {}
-        self.call_by_trunk: dict[int, Call] = {}
-        self._call_seq = 0
-        self._records: list[CdrRecord | QueueEvent] = []
+        self.call_layer = Calls(self.clock, lambda: self.tier_.sched, self.prompts, self.boot, self.calendar,
+                                lambda: (self.config_version, self.config))
+        self.acd = self.call_layer.acd
+        self._configure_acd(cfg)
+        self.trunks = self.call_layer.trunks
+        self.phones = self.call_layer.phones
+        self._build_lines(cfg)
         self.released_log: list[CdrRecord] = []   # the last durable CDRs
         self._unsettled: list[tuple[int, list[CdrRecord | QueueEvent]]] = []   # submitted, not yet durable
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
@@ -189,7 +160,6 @@ class Engine:
         self.stepped = clock == "virtual" or world is not None
         self.snapshot_every_ms = 1000
         self._next_snapshot = 0
-        self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
         if world is not None:
             world.attach(self)
         self._ready_sent = False
@@ -225,229 +195,50 @@ class Engine:
     # -- line events -------------------------------------------------------------
 
     def _line_event(self, ev: LineEvent) -> None:
-        """What the line machines report (their sink): the reports that act on calls go to the
-        trunk_* and phone_* methods; the others (rings, caller ID, abandoned ringing, a phone off
-        hook or dialling a digit during a call) change no call today."""
+        """What the line machines report (their sink): the reports that act on calls go to the call
+        layer, dialled strings to the feature codes; the others (rings, caller ID, abandoned ringing,
+        a phone off hook or a digit during a call) change no call today."""
+        calls = self.call_layer
         match ev:
             case TrunkAnswered():
-                self.trunk_answered(ev)
+                calls.trunk_answered(ev)
             case TrunkDigit():
-                self.trunk_digit(ev)
-            case TrunkReleased(far_end=True):
-                self.trunk_cleared(ev)
+                calls.trunk_digit(ev)
+            case TrunkReleased():
+                calls.trunk_released(ev)
             case PhoneDialled():
-                self.phone_dialled(ev)
+                self._dialled(ev)
             case PhoneAnswered():
-                self.phone_answered(ev)
+                calls.phone_answered(ev)
             case PhoneHungUp():
-                self.phone_hung_up(ev)
+                calls.phone_hung_up(ev)
             case PhoneOnHook():
-                self.phone_idle(ev)
+                calls.phone_idle()
             case _:
                 pass
+
+    def _dialled(self, ev: PhoneDialled) -> None:
+        """A digit string from a phone: done (the phone's ACCEPT: confirm tone), wrong (REJECT: congestion)
+        or it may go on (no answer: the phone's inter-digit timer runs)."""
+        phone = self.phones[ev.chan]
+        verdict = feature_code(self.acd, phone.phone_name, ev.digits)
+        if verdict is Verdict.OK:
+            phone.dispatch(PhoneEvent.ACCEPT)
+        elif verdict is Verdict.BAD:
+            phone.dispatch(PhoneEvent.REJECT)
 
     def calendar(self, ms: int) -> dt.datetime:
         return self.epoch + dt.timedelta(milliseconds=ms)
 
-    def trunk_answered(self, ev: TrunkAnswered) -> None:
-        trunk, ani = self.trunks[ev.chan], ev.ani
-        now = self.clock.now_ms
-        self._call_seq += 1
-        call = Call(f"{self.boot}-{self._call_seq:06d}", trunk, ani, trunk.number, self.config, self.config_version,
-                    now, self.calendar(now).isoformat(timespec="seconds"))
-        self.calls[call.id] = call
-        self.call_by_trunk[trunk.chan] = call
-        route = call.config.route_for(trunk.trunk_name, call.dnis)
-        if route is None:
-            log.warning("%s: no route for trunk %s / DNIS %s: releasing", call.id, trunk.trunk_name, call.dnis)
-            self._end_call(call, now, "failed")
-            trunk.dispatch(TrunkEvent.RELEASE, tick=now)
-            return
-        call.ivr = route.ivr
-        self._play_greeting(call)
+    @property
+    def calls(self) -> dict[str, CallMachine]:
+        """The calls in progress, by id."""
+        return self.call_layer.live
 
-    def _play_greeting(self, call: Call) -> None:
-        ivr = call.config.ivrs[call.ivr or ""]
-        self.tier_.sched.play(call.trunk.chan, self.prompts.get(ivr.language, ivr.greeting))
-
-    def _ivr_timeout(self, call: Call) -> None:
-        call.ivr_timer = None
-        if call.state != "ivr":
-            return
-        ivr = call.config.ivrs[call.ivr or ""]
-        if call.repeats >= ivr.max_repeats:
-            self._release(call, self.clock.now_ms, "ivr_hangup")
-            return
-        call.repeats += 1
-        self._play_greeting(call)
-
-    def trunk_digit(self, ev: TrunkDigit) -> None:
-        trunk, digit, tick = self.trunks[ev.chan], ev.digit, ev.tick
-        call = self.call_by_trunk.get(trunk.chan)
-        if call is None or call.state != "ivr":
-            return    # digits outside the menu are not for us
-        ivr = call.config.ivrs[call.ivr or ""]
-        action = ivr.menu.get(digit)
-        if call.ivr_timer is not None:
-            call.ivr_timer.cancel()
-            call.ivr_timer = None
-        self.tier_.sched.stop_play(trunk.chan)
-        if action is None:
-            self._play_greeting(call)
-            return
-        if action.queue is not None:
-            call.state = "queued"
-            call.queue = action.queue
-            call.queue_entry_ms = tick
-            self.stats["offered"] += 1
-            self.tier_.sched.tone(trunk.chan, call.config.site.zone, "ringback")
-            self._records.append(QueueEvent(tick, "enter", call.queue, None, call.id))
-            self.acd.enqueue(call, action.queue)
-        elif action.hangup:
-            self._release(call, tick, "ivr_hangup")
-        else:
-            self._play_greeting(call)
-
-    def trunk_cleared(self, ev: TrunkReleased) -> None:
-        """The far end hung up (as the trunk's disconnect signals say)."""
-        trunk, tick, reason = self.trunks[ev.chan], ev.tick, ev.reason
-        call = self.call_by_trunk.get(trunk.chan)
-        if call is None:
-            return
-        log.info("%s: caller hung up (%s)", call.id, reason)
-        if call.state in ("queued", "offered"):
-            self.acd.remove(call)
-            self.stats["abandoned"] += 1
-            self._records.append(QueueEvent(tick, "abandon", call.queue, None, call.id))
-            self._end_call(call, tick, "abandoned")
-        elif call.state == "connected":
-            phone = call.phone
-            self.tier_.sched.unbridge(trunk.chan)
-            if phone is not None:
-                phone.dispatch(PhoneEvent.REMOTE_GONE)
-            self._end_call(call, tick, "answered")
-            if call.agent is not None:
-                self.acd.call_ended(call.agent, tick)
-        else:
-            self._end_call(call, tick, "ivr_hangup")
-
-    def _release(self, call: Call, tick: int, disposition: str) -> None:
-        """Our side ends the call (IVR hang-up, agent hung up)."""
-        self._end_call(call, tick, disposition)
-        call.trunk.dispatch(TrunkEvent.RELEASE, tick=tick)
-
-    def _end_call(self, call: Call, tick: int, disposition: str) -> None:
-        if call.state == "ended":
-            return
-        if call.ivr_timer is not None:
-            call.ivr_timer.cancel()
-        call.state = "ended"
-        call.end_ms = tick
-        call.disposition = disposition
-        self.call_by_trunk.pop(call.trunk.chan, None)
-        self.calls.pop(call.id, None)
-        wait = call.answer_ms - call.queue_entry_ms if call.answer_ms is not None and call.queue_entry_ms is not None \
-            else None
-        talk = tick - call.answer_ms if call.answer_ms is not None else None
-        self._records.append(CdrRecord(
-            call_id=call.id, config_version=call.config_version, trunk=call.trunk.trunk_name, ani=call.ani,
-            dnis=call.dnis, queue=call.queue, agent=call.agent, disposition=disposition,
-            calendar_start=call.calendar_start, start_ms=call.start_ms, queue_entry_ms=call.queue_entry_ms,
-            answer_ms=call.answer_ms, end_ms=tick, wait_ms=wait, talk_ms=talk))
-
-    # -- ACD host --------------------------------------------------------------
-
-    def offer(self, call: Any, agent: Agent) -> bool:
-        port = next((i for i, p in self.phones.items() if p.phone_name == agent.phone), None)
-        if port is None:
-            return False
-        phone = self.phones[port]
-        if phone.state is not PhoneState.IDLE:
-            return False
-        call.state = "offered"
-        call.phone = phone
-        when = self.calendar(self.clock.now_ms)
-        cid = callerid.CallerId(number=call.ani, name=None, month=when.month, day=when.day, hour=when.hour,
-                                minute=when.minute, number_absent=None if call.ani else "O", name_absent=None,
-                                call_type=None)
-        phone.dispatch(PhoneEvent.OFFER, cid=cid)
-        return True
-
-    def withdraw(self, call: Any, agent: Agent) -> None:
-        phone = call.phone
-        if phone is not None and phone.state is PhoneState.RINGING:
-            phone.dispatch(PhoneEvent.CANCEL)
-        call.phone = None
-        if call.state == "offered":
-            call.state = "queued"
-
-    def agent_changed(self, agent: Agent, why: str) -> None:
-        log.info("agent %s: %s (%s)", agent.number, agent.state.value, why)
-        self._records.append(QueueEvent(self.clock.now_ms, "agent_state", None, agent.number, None,
-                                        f"{agent.state.value}: {why}"))
-
-    # -- phones ------------------------------------------------------------------
-
-    def phone_answered(self, ev: PhoneAnswered) -> None:
-        phone, tick = self.phones[ev.chan], ev.tick
-        call = next((c for c in self.calls.values() if c.phone is phone and c.state == "offered"), None)
-        if call is None:
-            return
-        agent = self.acd.answered(call, tick)
-        call.state = "connected"
-        call.agent = agent.number if agent else None
-        call.answer_ms = tick
-        self.stats["answered"] += 1
-        if call.queue_entry_ms is not None:
-            self.stats["wait_ms_total"] += tick - call.queue_entry_ms
-        m = self.tier_.sched
-        m.silence(call.trunk.chan)
-        m.silence(phone.chan)
-        m.bridge(call.trunk.chan, phone.chan)
-        self._records.append(QueueEvent(tick, "connect", call.queue, call.agent, call.id))
-
-    def phone_hung_up(self, ev: PhoneHungUp) -> None:
-        phone, tick = self.phones[ev.chan], ev.tick
-        call = next((c for c in self.calls.values() if c.phone is phone and c.state == "connected"), None)
-        if call is None:
-            return
-        self.tier_.sched.unbridge(phone.chan)
-        self._release(call, tick, "answered")
-        if call.agent is not None:
-            self.acd.call_ended(call.agent, tick)
-
-    def phone_idle(self, ev: PhoneOnHook) -> None:
-        """A phone is back on hook: a waiting call may go to its agent now."""
-        self.acd.dispatch()
-
-    def phone_dialled(self, ev: PhoneDialled) -> None:
-        """A digit string from a phone: done (the phone's ACCEPT: confirm tone), wrong (REJECT: congestion)
-        or it may go on (no answer: the phone's inter-digit timer runs)."""
-        verdict = self._feature_code(self.phones[ev.chan], ev.digits)
-        if verdict == "ok":
-            self.phones[ev.chan].dispatch(PhoneEvent.ACCEPT)
-        elif verdict == "bad":
-            self.phones[ev.chan].dispatch(PhoneEvent.REJECT)
-
-    def _feature_code(self, phone: FxsPhone, digits: str) -> str:
-        """What a digit string from a phone is: 'more', 'ok' (done, confirm tone) or 'bad' (congestion)."""
-        code, rest = digits[:3], digits[3:]
-        if len(digits) < 3:
-            return "more" if all(c in "*0123456789#" for c in digits) and digits.startswith("*") else "bad"
-        feature = FEATURE_CODES.get(code)
-        if feature is None:
-            return "bad"
-        if feature == "login":
-            if not rest.endswith("#"):
-                return "more" if rest.isdigit() or rest == "" else "bad"
-            ok = self.acd.login(rest[:-1], phone.phone_name)
-            return "ok" if ok else "bad"
-        agent = self.acd.agent_at(phone.phone_name)
-        if rest not in ("", "#") or agent is None:
-            return "bad"
-        if feature == "logout":
-            return "ok" if self.acd.logout(agent.number) else "bad"
-        return "ok" if self.acd.ready(agent.number, feature == "ready") else "bad"
+    @property
+    def stats(self) -> dict[str, int]:
+        """Offered, answered and abandoned calls and the total wait since start."""
+        return self.call_layer.stats
 
     # -- the loop ------------------------------------------------------------------
 
@@ -473,8 +264,8 @@ class Engine:
         if self.clock.now_ms >= self._next_snapshot:
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
-        if self._records:
-            batch, self._records = self._records, []
+        batch = self.call_layer.take_records()
+        if batch:
             seq = self.writer.submit(batch, self.clock.now_ms)
             self._unsettled.append((seq, batch))
             if self.mode == "virtual":
@@ -509,10 +300,7 @@ class Engine:
             elif tev is not None:
                 trunk.dispatch(tev, value=ev.value, tick=ev.tick)
             elif t == EventType.PLAY_DONE:
-                call = self.call_by_trunk.get(ev.chan)
-                if call is not None and call.state == "ivr":
-                    ivr = call.config.ivrs[call.ivr or ""]
-                    call.ivr_timer = self.clock.call_later(ivr.timeout_ms, functools.partial(self._ivr_timeout, call))
+                self.call_layer.prompt_done(ev.chan)
         elif ev.chan in self.phones:
             pev = PHONE_EVENTS.get(t)
             if pev is PhoneEvent.DTMF:
@@ -668,4 +456,4 @@ def _parse_epoch(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-__all__ = ["AgentState", "Call", "Engine", "TrunkState"]
+__all__ = ["AgentState", "CallMachine", "Engine", "TrunkState"]

@@ -19,8 +19,10 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
     for idx, port in enumerate(engine.config.ports):
         line: Any = engine.trunks[idx] if idx in engine.trunks else engine.phones[idx]
         ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": line.state.name.lower()})
-    calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk.trunk_name, "state": c.state,
-              "queue": c.queue, "agent": c.agent, "since_ms": c.start_ms} for c in engine.calls.values()]
+    # since_ms: when the call entered its current state (the panel shows time waiting, talking...)
+    calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk_name, "state": c.state.name.lower(),
+              "queue": c.queue, "agent": c.agent, "since_ms": c.state_since_ms, "started_ms": c.start_ms}
+             for c in engine.calls.values()]
     agents = [{"number": a.number, "name": a.name, "phone": a.phone, "state": a.state.value}
               for a in sorted(engine.acd.agents.values(), key=lambda a: a.number)]
     queues = []

@@ -92,7 +92,7 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
         _S.IDLE: StateDef(
             frozenset({_E.RING_ON, _E.RING_OFF, _E.DTMF, _E.BATTERY, _E.POLARITY, _E.CID_BYTE, _E.FSK_CARRIER,
                        _E.RELEASE}),
-            frozenset({_S.RINGING}), "st_idle"),
+            frozenset({_S.RINGING}), "st_idle", on_enter="enter_idle"),
         _S.RINGING: StateDef(
             frozenset({_E.RING_ON, _E.RING_OFF, _E.CID_BYTE, _E.FSK_CARRIER, _E.DTMF, _E.TIMEOUT, _E.BATTERY,
                        _E.POLARITY}),
@@ -121,8 +121,44 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
         self.guarding = False
         self.fsk = FskMessageReader()
         self.dtmf_cid = DtmfClipReader(self.timers["cid_digit_gap"])
+        #: what the layer above keeps with the settings in force (its configuration version); a
+        #: call takes the tag of the settings its ringing cycle ran on
+        self.settings_tag: Any = None
+        self._next: dict[str, Any] | None = None
         if callerid_mode == "dtmf":
             port.detect_dtmf(chan)   # DTMF caller ID comes before the first ring
+
+    # -- settings ---------------------------------------------------------------------
+
+    def configure(self, *, number: str, callerid_mode: str, answer_on_ring: int, disconnect: Sequence[str],
+                  busy: tuple[int, int, int], timers: TimerTable | None = None, tag: Any = None) -> None:
+        """New settings for the next call. A call that is ringing or up keeps the ones it began
+        with (its answer ring, caller ID mode, disconnect signals, number); they take effect
+        when the trunk is idle again, at once if it is idle now."""
+        self._next = {"number": number, "callerid_mode": callerid_mode, "answer_on_ring": answer_on_ring,
+                      "disconnect": frozenset(disconnect), "busy": busy, "timers": timers, "tag": tag}
+        if self.state is _S.IDLE:
+            self._take_settings()
+
+    def enter_idle(self, prev: TrunkState) -> None:
+        if self._next is not None:
+            self._take_settings()
+
+    def _take_settings(self) -> None:
+        new, self._next = self._next, None
+        if new is None:
+            return
+        was_dtmf = self.callerid_mode == "dtmf"
+        self.number, self.callerid_mode = new["number"], new["callerid_mode"]
+        self.answer_on_ring, self.disconnect, self.busy = new["answer_on_ring"], new["disconnect"], new["busy"]
+        self.settings_tag = new["tag"]
+        if new["timers"] is not None:
+            self.timers = new["timers"]
+            self.dtmf_cid.gap_ms = self.timers["cid_digit_gap"]
+        if was_dtmf != (self.callerid_mode == "dtmf"):
+            self.dtmf_cid.reset()
+            self.port.detect_dtmf(self.chan, self.callerid_mode == "dtmf")
+        log.info("%s: settings for the next call in force", self.name)
 
     def _tick(self, d: dict[str, Any]) -> int:
         return int(d.get("tick", self.clock.now_ms))

@@ -104,7 +104,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
     TABLE = {
         _S.IDLE: StateDef(
             frozenset({_E.HOOK_OFF, _E.OFFER, _E.DTMF, _E.CANCEL, _E.REMOTE_GONE}),
-            frozenset({_S.DIALTONE, _S.RINGING}), "st_idle"),
+            frozenset({_S.DIALTONE, _S.RINGING}), "st_idle", on_enter="enter_idle"),
         _S.DIALTONE: StateDef(_DIAL_EVENTS, _DIAL_NEXT, "st_dialling", timer="first_digit", on_enter="enter_dialtone"),
         _S.DIALLING: StateDef(_DIAL_EVENTS, _DIAL_NEXT, "st_dialling", timer="inter_digit"),
         _S.ANNOUNCE: StateDef(_ANNOUNCE_EVENTS, frozenset({_S.IDLE, _S.DIALTONE}), "st_announce",
@@ -139,6 +139,20 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
         self.digits = ""
         self.ring_on_ms = ring_cadence(zone)[0]     # the first ring's length
         self._cid: FskFrame | None = None           # caller ID of the call offered, to send after ring 1
+        self._next: tuple[str, TimerTable | None] | None = None
+
+    def configure(self, *, extension: str, timers: TimerTable | None = None) -> None:
+        """New settings (extension, timers) for the phone's next use: at once if it is idle, else
+        when it is back on hook (a dialling or a call in progress keeps its timers)."""
+        self._next = (extension, timers)
+        if self.state is _S.IDLE:
+            self.enter_idle(self.state)
+
+    def enter_idle(self, prev: PhoneState) -> None:
+        if self._next is not None:
+            (self.extension, timers), self._next = self._next, None
+            if timers is not None:
+                self.timers = timers
 
     @property
     def off_hook(self) -> bool:

@@ -123,8 +123,6 @@ def test_changes_show_on_the_next_request(site: Site, client: FlaskClient) -> No
     assert cells(row(html, "queues", "queue", "front_desk")) == ["front_desk", "1", "0:03"]
 
 
-@pytest.mark.xfail(strict=True, reason="the engine reports a call's since_ms as its start (the trunk's answer), "
-                                       "so the panel's waiting/talking time counts the IVR and the queue too")
 def test_the_time_shown_is_the_time_in_the_calls_state(site: Site, client: FlaskClient) -> None:
     """Waiting counts from the queue entry (about 17.5 s for the second caller: 0:03 at 21 s), talking
     from the agent's answer (about 14.5 s: 0:06 at 21 s), as the queue's own longest wait does."""

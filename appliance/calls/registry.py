@@ -1,0 +1,178 @@
+"""The calls of one engine: made from the trunks' reports, offered by the ACD, ended into records.
+
+:class:`Calls` turns the line machines' reports (e1t1.analog.events) into events
+of the call machines (appliance.calls.call), is the ACD's host (offer a call to
+an agent's phone, withdraw it) and every call's host (media, prompts, trunk
+release, records). The engine feeds it and takes its records each period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from appliance.acd import Acd, Agent
+from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
+from appliance.calls.legs import Leg
+from appliance.config.model import SiteConfig
+from appliance.storage import CdrRecord, QueueEvent
+from e1t1.analog import callerid
+from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkDigit, TrunkReleased
+from e1t1.analog.fxo import FxoTrunk, TrunkEvent
+from e1t1.analog.fxs import FxsPhone, PhoneEvent, PhoneState
+from e1t1.clock import Clock
+
+log = logging.getLogger("cicbox.calls")
+
+
+class Calls:
+    """Every call in progress, by id and by the channels of its legs."""
+
+    def __init__(self, clock: Clock, media: Callable[[], Any], prompts: Any, boot: int,
+                 calendar: Callable[[int], dt.datetime], current: Callable[[], tuple[int, SiteConfig]]) -> None:
+        self.clock = clock
+        self._media = media
+        self.prompts = prompts
+        self.boot = boot
+        self.calendar = calendar               # engine ms -> calendar time
+        self.current = current                 # the configuration version in force now
+        self.acd = Acd(clock, self)
+        self.trunks: dict[int, FxoTrunk] = {}
+        self.phones: dict[int, FxsPhone] = {}
+        self.live: dict[str, CallMachine] = {}
+        self.by_trunk: dict[int, CallMachine] = {}
+        self.records: list[CdrRecord | QueueEvent] = []
+        self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
+        self._seq = 0
+
+    # -- from the lines ------------------------------------------------------------
+
+    def trunk_answered(self, ev: TrunkAnswered) -> None:
+        trunk = self.trunks[ev.chan]
+        tag = trunk.settings_tag
+        version, cfg = tag if tag is not None else self.current()
+        self._seq += 1
+        call_id = f"{self.boot}-{self._seq:06d}"
+        route = cfg.route_for(trunk.trunk_name, trunk.number)
+        now = self.clock.now_ms
+        call = CallMachine(self, call_id, caller_leg(trunk.chan, trunk.trunk_name), ev.ani, trunk.number, cfg,
+                           version, route.ivr if route is not None else None, self.clock,
+                           self.calendar(now).isoformat(timespec="seconds"))
+        self.live[call_id] = call
+        self.by_trunk[trunk.chan] = call
+        if route is None:
+            log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
+            call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
+
+    def trunk_digit(self, ev: TrunkDigit) -> None:
+        call = self.by_trunk.get(ev.chan)
+        if call is not None:
+            call.dispatch(CallEvent.DIGIT, digit=ev.digit, tick=ev.tick)
+
+    def trunk_released(self, ev: TrunkReleased) -> None:
+        """The far end hung up (as the trunk's disconnect signals say)."""
+        call = self.by_trunk.get(ev.chan)
+        if call is not None and ev.far_end:
+            call.dispatch(CallEvent.CALLER_GONE, tick=ev.tick, reason=ev.reason)
+
+    def prompt_done(self, chan: int) -> None:
+        call = self.by_trunk.get(chan)
+        if call is not None and call.state is CallState.IVR:
+            call.dispatch(CallEvent.PROMPT_DONE)
+
+    def _call_of_phone(self, chan: int, state: CallState) -> CallMachine | None:
+        for call in self.live.values():
+            leg = call.agent_leg
+            if leg is not None and leg.chan == chan and call.state is state:
+                return call
+        return None
+
+    def phone_answered(self, ev: PhoneAnswered) -> None:
+        call = self._call_of_phone(ev.chan, CallState.OFFERED)
+        if call is not None:
+            call.dispatch(CallEvent.AGENT_ANSWERED, tick=ev.tick)
+
+    def phone_hung_up(self, ev: PhoneHungUp) -> None:
+        call = self._call_of_phone(ev.chan, CallState.CONNECTED)
+        if call is not None:
+            call.dispatch(CallEvent.AGENT_GONE, tick=ev.tick)
+
+    def phone_idle(self) -> None:
+        """A phone is back on hook: a waiting call may go to its agent now."""
+        self.acd.dispatch()
+
+    # -- the ACD's host ----------------------------------------------------------------
+
+    def offer(self, call: Any, agent: Agent) -> bool:
+        phone = next((p for p in self.phones.values() if p.phone_name == agent.phone), None)
+        if phone is None or phone.state is not PhoneState.IDLE or not isinstance(call, CallMachine):
+            return False
+        now = self.clock.now_ms
+        when = self.calendar(now)
+        cid = callerid.CallerId(number=call.ani, name=None, month=when.month, day=when.day, hour=when.hour,
+                                minute=when.minute, number_absent=None if call.ani else "O", name_absent=None,
+                                call_type=None)
+        phone.dispatch(PhoneEvent.OFFER, cid=cid)
+        call.dispatch(CallEvent.OFFERED, leg=agent_leg(phone.chan, phone.phone_name), agent=agent.number)
+        return True
+
+    def withdraw(self, call: Any, agent: Agent) -> None:
+        leg = call.agent_leg if isinstance(call, CallMachine) else None
+        if leg is not None:
+            phone = self.phones.get(leg.chan)
+            if phone is not None and phone.state is PhoneState.RINGING:
+                phone.dispatch(PhoneEvent.CANCEL)
+        if isinstance(call, CallMachine) and not call.leaving:
+            call.dispatch(CallEvent.WITHDRAWN)
+
+    def agent_changed(self, agent: Agent, why: str) -> None:
+        log.info("agent %s: %s (%s)", agent.number, agent.state.value, why)
+        self.records.append(QueueEvent(self.clock.now_ms, "agent_state", None, agent.number, None,
+                                       f"{agent.state.value}: {why}"))
+
+    # -- every call's host -------------------------------------------------------------
+
+    @property
+    def media(self) -> Any:
+        return self._media()
+
+    def prompt(self, language: str, name: str) -> Any:
+        return self.prompts.get(language, name)
+
+    def release_trunk(self, chan: int, tick: int) -> None:
+        self.trunks[chan].dispatch(TrunkEvent.RELEASE, tick=tick)
+
+    def far_end_gone(self, leg: Leg) -> None:
+        phone = self.phones.get(leg.chan)
+        if phone is not None:
+            phone.dispatch(PhoneEvent.REMOTE_GONE)
+
+    def enqueue(self, call: CallMachine, queue: str) -> None:
+        self.acd.enqueue(call, queue)
+
+    def leave_queue(self, call: CallMachine) -> None:
+        self.acd.remove(call)
+
+    def agent_answered(self, call: CallMachine, tick: int) -> str | None:
+        agent = self.acd.answered(call, tick)
+        return agent.number if agent is not None else None
+
+    def agent_free(self, agent: str, tick: int) -> None:
+        self.acd.call_ended(agent, tick)
+
+    def record(self, rec: CdrRecord | QueueEvent) -> None:
+        self.records.append(rec)
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.stats[what] += n
+
+    def ended(self, call: CallMachine) -> None:
+        self.live.pop(call.id, None)
+        if self.by_trunk.get(call.caller.chan) is call:
+            del self.by_trunk[call.caller.chan]
+
+    def take_records(self) -> list[CdrRecord | QueueEvent]:
+        out, self.records = self.records, []
+        return out
