@@ -33,6 +33,7 @@ from appliance.acd import AgentState, QueueDef
 from appliance.alarms import AlarmRegistry, CounterAlarms
 from appliance.calls import CallMachine, Calls
 from appliance.config import SiteConfig
+from appliance.config.model import FxoPort, FxsPort
 from appliance.config.store import ConfigStore
 from appliance.config.worker import ConfigWorker
 from appliance.control import ControlServer
@@ -179,18 +180,17 @@ class Engine:
     def _build_lines(self, cfg: SiteConfig) -> None:
         """The line machines, on the card as their line port, reporting to :meth:`_line_event`, with the
         site's timers (defaults and the ``timers:`` overrides)."""
-        zone = cfg.site.zone
         self.timers = timer_tables(cfg.timers)
         for idx, port in enumerate(cfg.ports):
-            if port.kind == "fxo":
-                bc = port.busy_cadence
-                busy = (bc.on_ms, bc.off_ms, bc.count) if bc is not None else (*dsp_sched.busy_cadence(zone), 3)
-                self.trunks[idx] = FxoTrunk(self.tier_, self._line_event, idx, port.name, port.number, port.callerid,
-                                            port.answer_on_ring, list(port.disconnect), busy, self.clock,
-                                            self.timers["fxo"])
+            if isinstance(port, FxoPort):
+                t = _trunk_settings(port, cfg.site.zone)
+                self.trunks[idx] = FxoTrunk(self.tier_, self._line_event, idx, port.name, t["number"],
+                                            t["callerid_mode"], t["answer_on_ring"], t["disconnect"], t["busy"],
+                                            self.clock, self.timers["fxo"])
+                self.trunks[idx].settings_tag = (self.config_version, cfg)
             else:
-                self.phones[idx] = FxsPhone(self.tier_, self._line_event, idx, port.name, port.extension, zone,
-                                            self.clock, self.timers["fxs"])
+                self.phones[idx] = FxsPhone(self.tier_, self._line_event, idx, port.name, port.extension,
+                                            cfg.site.zone, self.clock, self.timers["fxs"])
 
     # -- line events -------------------------------------------------------------
 
@@ -410,14 +410,21 @@ class Engine:
             raise ApplyError("ports, spans, law, zone, k or the card backend changed: restart the engine to apply")
         if prompts is None:
             prompts = self._read_prompts(cfg)
+        timers = timer_tables(cfg.timers)
+        trunks = {idx: _trunk_settings(port, cfg.site.zone) for idx, port in enumerate(cfg.ports)
+                  if isinstance(port, FxoPort)}
+        # Nothing below can fail: the switch is whole or not at all.
         self.prompts.install(prompts)
         self.config = cfg
         self.config_version = version
+        self.timers = timers
         self._configure_acd(cfg)
+        for idx, settings in trunks.items():
+            # A call ringing or up keeps the settings it began with; the next call takes these.
+            self.trunks[idx].configure(**settings, timers=timers["fxo"], tag=(version, cfg))
         for idx, port in enumerate(cfg.ports):
-            if idx in self.trunks and port.kind == "fxo":
-                t = self.trunks[idx]
-                t.number, t.answer_on_ring, t.disconnect = port.number, port.answer_on_ring, frozenset(port.disconnect)
+            if isinstance(port, FxsPort):
+                self.phones[idx].configure(extension=port.extension, timers=timers["fxs"])
         log.info("configuration version %d in force for new calls", version)
 
     def snapshot(self) -> dict[str, Any]:
@@ -437,6 +444,14 @@ class Engine:
         self.control.close()
         self.tier_.close()
         self.notifier.close()
+
+
+def _trunk_settings(port: FxoPort, zone: str) -> dict[str, Any]:
+    """An FXO port's settings as its trunk machine takes them."""
+    bc = port.busy_cadence
+    busy = (bc.on_ms, bc.off_ms, bc.count) if bc is not None else (*dsp_sched.busy_cadence(zone), 3)
+    return {"number": port.number, "callerid_mode": port.callerid, "answer_on_ring": port.answer_on_ring,
+            "disconnect": list(port.disconnect), "busy": busy}
 
 
 def _next_boot(state_dir: Path) -> int:

@@ -210,12 +210,14 @@ class CallMachine(StateMachine[CallState, CallEvent]):
             self._abandoned(ev, d)
 
     def _abandoned(self, ev: CallEvent, d: dict[str, Any]) -> None:
+        """The caller hung up while waiting (CALLER_GONE), or our side ends a waiting call (RELEASE)."""
         tick = int(d.get("tick", self.clock.now_ms))
         self.leaving = True
         self.host.leave_queue(self)
         self._drop_agent_leg()
-        self.host.count("abandoned")
-        self.host.record(QueueEvent(tick, "abandon", self.queue, None, self.id))
+        if ev is _E.CALLER_GONE:
+            self.host.count("abandoned")
+            self.host.record(QueueEvent(tick, "abandon", self.queue, None, self.id))
         self._gone(ev, d, "abandoned")
 
     def _drop_agent_leg(self) -> None:

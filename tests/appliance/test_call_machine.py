@@ -1,0 +1,161 @@
+"""The call machine's table, walked: every event from every state, against outcomes written here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
+from appliance.calls.legs import Leg
+from appliance.storage import CdrRecord, QueueEvent
+from e1t1.clock import Clock
+from tests.e2e.harness import check_config, site_yaml
+
+CFG = check_config(site_yaml(agents=1))          # menu: '1' -> front_desk; timeout 5000 ms, 2 repeats
+S, E = CallState, CallEvent
+DATA: dict[CallEvent, dict[str, Any]] = {
+    E.DIGIT: {"digit": "1", "tick": 0}, E.PROMPT_DONE: {}, E.TIMEOUT: {},
+    E.OFFERED: {"leg": agent_leg(2, "phone1"), "agent": "1001"}, E.WITHDRAWN: {},
+    E.AGENT_ANSWERED: {"tick": 0}, E.CALLER_GONE: {"tick": 0, "reason": "battery lost"},
+    E.AGENT_GONE: {"tick": 0}, E.RELEASE: {"tick": 0, "disposition": "failed"},
+}
+# state -> event -> the state it leads to; an event not named is not accepted there.
+OUTCOME: dict[CallState, dict[CallEvent, CallState]] = {
+    S.IVR: {E.DIGIT: S.QUEUED, E.PROMPT_DONE: S.IVR, E.TIMEOUT: S.IVR, E.CALLER_GONE: S.ENDED,
+            E.RELEASE: S.ENDED},
+    S.QUEUED: {E.OFFERED: S.OFFERED, E.DIGIT: S.QUEUED, E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
+    S.OFFERED: {E.AGENT_ANSWERED: S.CONNECTED, E.WITHDRAWN: S.QUEUED, E.DIGIT: S.OFFERED,
+                E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
+    S.CONNECTED: {E.AGENT_GONE: S.ENDED, E.DIGIT: S.CONNECTED, E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
+    S.ENDED: {},
+}
+# how the record of a call ended from each state by each event reads (RELEASE: the reason given)
+DISPOSITION = {(S.IVR, E.CALLER_GONE): "ivr_hangup", (S.IVR, E.RELEASE): "failed",
+               (S.QUEUED, E.CALLER_GONE): "abandoned", (S.QUEUED, E.RELEASE): "failed",
+               (S.OFFERED, E.CALLER_GONE): "abandoned", (S.OFFERED, E.RELEASE): "failed",
+               (S.CONNECTED, E.CALLER_GONE): "answered", (S.CONNECTED, E.AGENT_GONE): "answered",
+               (S.CONNECTED, E.RELEASE): "failed"}
+
+
+class Host:
+    """Records what the call asks of the world."""
+
+    def __init__(self) -> None:
+        self.done: list[tuple[str, Any]] = []
+        self.records: list[CdrRecord | QueueEvent] = []
+        self.stats: dict[str, int] = {}
+
+    @property
+    def media(self) -> Any:
+        host = self
+
+        class Media:
+            def __getattr__(self, name: str) -> Any:
+                return lambda *a: host.done.append((name, a))
+        return Media()
+
+    def prompt(self, language: str, name: str) -> Any:
+        return (language, name)
+
+    def release_trunk(self, chan: int, tick: int) -> None:
+        self.done.append(("release_trunk", chan))
+
+    def far_end_gone(self, leg: Leg) -> None:
+        self.done.append(("far_end_gone", leg.chan))
+
+    def enqueue(self, call: CallMachine, queue: str) -> None:
+        self.done.append(("enqueue", queue))
+
+    def leave_queue(self, call: CallMachine) -> None:
+        self.done.append(("leave_queue", call.id))
+
+    def agent_answered(self, call: CallMachine, tick: int) -> str | None:
+        return "1001"
+
+    def agent_free(self, agent: str, tick: int) -> None:
+        self.done.append(("agent_free", agent))
+
+    def record(self, rec: CdrRecord | QueueEvent) -> None:
+        self.records.append(rec)
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.stats[what] = self.stats.get(what, 0) + n
+
+    def ended(self, call: CallMachine) -> None:
+        self.done.append(("ended", call.id))
+
+
+PATH = {S.IVR: [], S.QUEUED: [E.DIGIT], S.OFFERED: [E.DIGIT, E.OFFERED],
+        S.CONNECTED: [E.DIGIT, E.OFFERED, E.AGENT_ANSWERED], S.ENDED: [E.CALLER_GONE]}
+
+
+def call_in(state: CallState) -> tuple[CallMachine, Host]:
+    host = Host()
+    call = CallMachine(host, "1-000001", caller_leg(0, "trunk1"), "13800138000", "075588880001", CFG, 1, "main",
+                       Clock(0), "2026-03-01T09:30:00")
+    for ev in PATH[state]:
+        call.dispatch(ev, **DATA[ev])
+    assert call.state is state
+    return call, host
+
+
+@pytest.mark.parametrize("state", list(S))
+@pytest.mark.parametrize("event", list(E))
+def test_every_event_from_every_state(state: CallState, event: CallEvent) -> None:
+    call, host = call_in(state)
+    before = (call.state, call.timer, list(call.transitions), len(host.records), call.protocol_errors)
+    call.dispatch(event, **DATA[event])
+    expected = OUTCOME[state].get(event)
+    if expected is None:
+        assert call.state is state and call.timer == before[1]
+        assert call.protocol_errors == before[4] + 1
+        assert len(host.records) == before[3]
+        return
+    assert call.state is expected
+    assert call.protocol_errors == before[4]
+    cdrs = [r for r in host.records if isinstance(r, CdrRecord)]
+    if expected is S.ENDED:
+        assert call.terminated and ("ended", call.id) in host.done
+        (cdr,) = cdrs
+        assert cdr.disposition == DISPOSITION[(state, event)]
+        # our side puts the trunk on hook, unless the caller's hang-up already did
+        assert (("release_trunk", 0) in host.done) == (event is not E.CALLER_GONE)
+        # only a caller who hangs up while waiting abandoned the queue
+        abandoned = state in (S.QUEUED, S.OFFERED) and event is E.CALLER_GONE
+        assert host.stats.get("abandoned", 0) == int(abandoned)
+        assert any(isinstance(r, QueueEvent) and r.kind == "abandon" for r in host.records) == abandoned
+    else:
+        assert not cdrs and not call.terminated
+
+
+def test_the_table_names_every_state_and_the_walk_covers_it() -> None:
+    assert set(CallMachine.TABLE) == set(S)
+    for st, sdef in CallMachine.TABLE.items():
+        assert set(OUTCOME[st]) == set(sdef.events), st
+        assert set(OUTCOME[st].values()) - {st} <= set(sdef.next_states), st
+
+
+def test_silence_after_the_greeting_repeats_it_then_releases() -> None:
+    call, host = call_in(S.IVR)
+
+    def plays() -> int:
+        return sum(1 for name, _ in host.done if name == "play")
+
+    assert plays() == 1
+    for repeat in range(2):                       # max_repeats 2
+        call.dispatch(E.PROMPT_DONE)
+        assert call.timer is not None and call.timer[1] == 5000 * (repeat + 1)
+        call.clock.advance(call.timer[1])
+        assert call.state is S.IVR and plays() == repeat + 2
+    call.dispatch(E.PROMPT_DONE)
+    call.clock.advance(call.clock.now_ms + 5000)
+    assert call.state is S.ENDED and host.records[-1].disposition == "ivr_hangup"   # type: ignore[union-attr]
+
+
+def test_a_withdrawn_offer_keeps_the_queue_place() -> None:
+    call, host = call_in(S.OFFERED)
+    call.dispatch(E.WITHDRAWN)
+    assert call.state is S.QUEUED and call.agent_leg is None
+    assert [d for d in host.done if d[0] == "enqueue"] == [("enqueue", "front_desk")]   # entered once
+    assert host.stats["offered"] == 1
