@@ -51,6 +51,28 @@ def test_inter_digit_timeout_heard_on_a_phone(tmp_path: Path, timers: str, wait_
     assert abs(signals.frequency(x) - 450) < 5            # cn congestion: 450 Hz (line-signals.md)
 
 
+def test_a_timer_applied_while_running_holds_for_the_next_dialling(tmp_path: Path) -> None:
+    phone = PhoneScript(port=PHONE, login_at_ms=None)
+    site = Site(tmp_path, site_yaml(agents=1), [], [phone])
+    try:
+        assert site.world.far is not None and site.world.fm is not None
+        site.run(1000)
+        doc = site_yaml(agents=1) + "timers:\n  fxs: {inter_digit: 5000}\n"
+        assert site.request("config.apply", text=doc, filename="v2.yaml", author="t", base_version=1) == {
+            "version": 2}
+        site.world.far.hook(PHONE, True, at_tick=site.engine.clock.now_ms + 100)
+        site.run(2000)
+        digit_at = site.engine.clock.now_ms
+        site.world.fm.dtmf_tx(PHONE, "*", 70, 80)
+        site.run(12000)
+    finally:
+        site.close()
+    assert phone.line_start is not None
+    onset = tone_onset(phone.line, phone.line_start, digit_at + 200, digit_at + 11000)
+    assert onset is not None, "no congestion tone after the digit"
+    assert 5000 <= onset - digit_at <= 5000 + 70 + site.engine.period_ms + 5
+
+
 def test_an_unknown_timer_is_refused_at_its_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = site_yaml(agents=1) + "timers:\n  fxs: {inter_digits: 5000}\n"
     path = tmp_path / "site.yaml"
