@@ -98,6 +98,11 @@ class Scheduler:
     def __init__(self, nchan: int, law: str = "alaw", period_ticks: int = 20, ev_octets: int = 0) -> None:
         if law not in LAWS:
             raise DspInitError(f"law must be 'alaw' or 'ulaw', not {law!r}")
+        if ev_octets:
+            rc = lib.cb_ring_check_octets(ev_octets) if 0 < ev_octets < 1 << 32 else lib.CB_ERR_INVALID
+            check(rc,
+                  f"an event ring of {ev_octets} octets: it must hold {lib.CB_RING_MIN_OCTETS}"
+                  f"-{lib.CB_RING_MAX_OCTETS} octets (the largest record must fit the empty ring)", DspInitError)
         m = lib.cb_sched_init(nchan, LAWS[law], period_ticks, ev_octets)
         if m == ffi.NULL:
             raise DspInitError(f"the channel scheduler could not be made for {nchan} channels")

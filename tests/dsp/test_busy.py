@@ -171,7 +171,7 @@ def test_reports_once_then_quiet_until_restarted() -> None:
     assert len(events) == 1
     # A restart counts from scratch (and reports again).
     det = lib.cb_busy_det_init(1)
-    ring = lib.cb_ring_init(16 * 32)
+    ring = lib.cb_ring_init(lib.CB_RING_MIN_OCTETS)
     assert lib.cb_busy_det_start(det, 0, on, off, 3) == lib.CB_OK
     p = ffi.cast("int16_t *", ffi.from_buffer("int16_t[]", x))
     ticks = len(x) // 8

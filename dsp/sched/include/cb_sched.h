@@ -59,7 +59,8 @@ uint32_t cb_sched_event_ring_octets(int nchan, int period_ticks);
 /*! \brief Make the scheduler for `nchan` channels.
     \param law the default law of every channel (enum cb_law).
     \param period_ticks the control period the event ring must hold (see cb_sched_event_ring_octets).
-    \param ev_octets 0, or an event ring size to use instead (tests of overflow).
+    \param ev_octets 0, or an event ring size to use instead (tests of overflow):
+        CB_RING_MIN_OCTETS..CB_RING_MAX_OCTETS (cb_ring_check_octets).
     \return the scheduler, or NULL (bad argument or out of memory). */
 cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octets);
 /*! \brief Stop the realtime thread if any, and free everything. */
