@@ -29,6 +29,8 @@ _SLOT_NAMES = {dsp_sched.kind_slot(int(k)): k.name for k in EventType}
 log = logging.getLogger("cicbox.media")
 
 _FAR_DROPS = frozenset({FarError.TIMEOUT, FarError.LATE_RUN, FarError.STALLED})
+# The card's far_* counters that count no loss (peers attached, ever and now): not loss counters.
+_FAR_NOT_LOSSES = frozenset({"far_attached", "far_peers"})
 
 
 class LineCard:
@@ -209,7 +211,7 @@ class LineCard:
         m = self.sched.stats()
         out = {name: m[name] for name in ("events_dropped", "card_events_dropped", "commands_failed", "card_errors")}
         out.update({name: v for name, v in self.card.stats().items()
-                    if name.startswith("far_") and isinstance(v, int)})
+                    if name.startswith("far_") and name not in _FAR_NOT_LOSSES and isinstance(v, int)})
         return out
 
     def dropped_by_kind(self) -> dict[str, int]:
