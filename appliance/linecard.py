@@ -215,9 +215,19 @@ class LineCard:
         return out
 
     def dropped_by_kind(self) -> dict[str, int]:
-        """The events lost to a full event ring, per kind: {"events_dropped.HOOK_ON": n}."""
-        return {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
-                for slot, n in self.sched.dropped_by_kind().items()}
+        """Lost events per kind, the kinds with a loss only: those a full event ring refused
+        ({"events_dropped.HOOK_ON": n}), and the card's, if it counts them: card events beyond
+        the block's event buffer ("card_events_dropped.<KIND>", adding up to the media tier's
+        card_events_dropped) and a far-end peer's line changes that did not fit the card's signal
+        queue ("far_sig_dropped.<KIND>", adding up to far_sig_dropped)."""
+        out = {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
+               for slot, n in self.sched.dropped_by_kind().items()}
+        st = self.card.stats() if not self.card.closed else {}
+        for prefix, field in (("card_events_dropped", "card_ev_dropped_by"), ("far_sig_dropped", "far_sig_dropped_by")):
+            by_kind = st.get(field)
+            if isinstance(by_kind, dict):
+                out.update({f"{prefix}.{kind}": int(n) for kind, n in by_kind.items() if n})
+        return out
 
     # -- line commands -------------------------------------------------------
 

@@ -21,12 +21,23 @@
 
 _Static_assert(CB_SIM_MAX_PEERS < 255, "far_claimed holds slot + 1 in an octet");
 _Static_assert(CB_SIM_FAR_REASONS > CB_FAR_START_MISSED, "a counter for every refusal reason");
+_Static_assert(CB_SIM_KIND_SLOTS == CB_KIND_SLOTS / 2, "a counter for every card kind's slot");
+_Static_assert(sizeof(((cb_sim_stats_t *) 0)->card_ev_dropped_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t)
+               && sizeof(((cb_sim_stats_t *) 0)->far_sig_dropped_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t),
+               "the per-kind counters have CB_SIM_KIND_SLOTS slots");
+
+/* The per-kind slot of a card event kind (below 0x100). */
+static int card_slot(int type)
+{
+    return cb_kind_slot_inline(type) & (CB_SIM_KIND_SLOTS - 1);
+}
 
 static void put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
                    int32_t value, int32_t extra)
 {
     if (*nev >= ev_max) {
         s->stats.card_ev_dropped++;
+        s->stats.card_ev_dropped_by[card_slot(type)]++;
         return;
     }
     ev[*nev] = (cb_event_t) {.tick = tick, .chan = (uint16_t) chan, .type = (uint16_t) type, .value = value,
@@ -314,12 +325,13 @@ static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_
         memcpy(rx + (size_t) q->chan[i] * per, m + FAR_BLOCK_HEAD + (size_t) i * per, per);
     for (uint32_t i = 0; i < nev; i++) {
         const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
+        uint32_t type = rd16(e + 2);  /* checked above: a card kind */
         if (s->nsig >= SIM_SIGQ) {
-            s->stats.far_sig_dropped += nev - i;
-            break;
+            s->stats.far_sig_dropped++;
+            s->stats.far_sig_dropped_by[card_slot((int) type)]++;
+            continue;
         }
-        s->sigq[s->nsig++] = (sim_sig_t) {rd64(e + 8), (uint16_t) rd16(e), (uint16_t) rd16(e + 2),
-                                          (int32_t) rd32(e + 4)};
+        s->sigq[s->nsig++] = (sim_sig_t) {rd64(e + 8), (uint16_t) rd16(e), (uint16_t) type, (int32_t) rd32(e + 4)};
     }
     return CB_FAR_OK;
 }
@@ -577,17 +589,19 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
             put_ev(s, ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
         }
     }
-    for (int i = 0; i < s->nsig;) {
-        if (s->sigq[i].tick == t) {
-            sim_sig_t g = s->sigq[i];
-            s->sigq[i] = s->sigq[--s->nsig];
+    /* This tick's signals in the order they were queued; the later ones keep their order. */
+    int kept = 0;
+    for (int i = 0; i < s->nsig; i++) {
+        const sim_sig_t g = s->sigq[i];
+        if (g.tick == t) {
             apply_signal(s, &g, ev, nev, ev_max);
-        } else if (s->sigq[i].tick < t) {
-            s->sigq[i] = s->sigq[--s->nsig];  /* cannot happen: signals are checked on entry */
-        } else {
-            i++;
+        } else if (g.tick > t) {  /* (earlier cannot happen: signals are checked on entry) */
+            if (kept != i)
+                s->sigq[kept] = g;
+            kept++;
         }
     }
+    s->nsig = kept;
     for (int c = 0; c < s->nports; c++) {
         if (s->kind[c] == CB_CHAN_FXS) {
             if (lv_get(s->ringing, c)) {
@@ -652,6 +666,7 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
         if (i < per)
             memset(r + i, s->idle, per - i);
     }
+    uint64_t lost_before = s->stats.card_ev_dropped;
     if (s->stats.far_peers > 0)
         far_exchange(s, tick0, ticks, tx, rx, ev, &nev, ev_max);
     for (int t = 0; t < ticks; t++)
@@ -660,7 +675,9 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
     s->tick = tick0 + (uint64_t) ticks;
     s->blocks_done++;
     s->stats.blocks++;
-    return nev;
+    /* The events raised: those in ev, and those that did not fit (the HAL contract). */
+    uint64_t lost = s->stats.card_ev_dropped - lost_before;
+    return lost > (uint64_t) (INT_MAX - nev) ? INT_MAX : nev + (int) lost;
 }
 
 /* A peer that said HELLO: the card owns its socket from here on (closed if refused). */
