@@ -143,12 +143,13 @@ class BlockPeer:
             raise self.errors[0]
 
 
-def test_a_peers_fullest_blocks_over_sim_sock(site: Site, caplog: pytest.LogCaptureFixture) -> None:
+def test_a_peers_fullest_blocks_over_sim_sock(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A peer on sim.sock holding trunk1 and phone1 sends the most events a BLOCK carries (256), twice:
     the phone's hook flipped 256 times (left on hook), then 255 polarity reversals and the phone off
     hook. The first leaves the phone as it was left; the second raises exactly as many card events as
     the block's buffer holds: nothing is lost, no alarm, no reconciling."""
     caplog.set_level(logging.WARNING)
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
     eng = site.engine
     flips_at, fill_at = 200, 2000
     assert BLOCK_EVENTS == CARD_EVENT_ROOM
@@ -180,5 +181,5 @@ def test_a_peers_fullest_blocks_over_sim_sock(site: Site, caplog: pytest.LogCapt
         assert lost_by_kind(site) == {} and snap["alarms"] == []
         assert reconciled(caplog) == []
     finally:
-        site.close()
+        site.close()                  # the card closes the connection: the peer's thread ends
         peer.close()
