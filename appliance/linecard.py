@@ -34,6 +34,8 @@ _SLOT_NAMES = {dsp_sched.kind_slot(int(k)): k.name for k in EventType}
 log = logging.getLogger("cicbox.media")
 
 _FAR_DROPS = frozenset({FarError.TIMEOUT, FarError.LATE_RUN, FarError.STALLED})
+# The card's far_* counters that count no loss (peers attached, ever and now): not loss counters.
+_FAR_NOT_LOSSES = frozenset({"far_attached", "far_peers"})
 
 
 class LineCard:
@@ -221,13 +223,23 @@ class LineCard:
         m = self.sched.stats()
         out = {name: m[name] for name in ("events_dropped", "card_events_dropped", "commands_failed", "card_errors")}
         out.update({name: v for name, v in self.card.stats().items()
-                    if name.startswith("far_") and isinstance(v, int)})
+                    if name.startswith("far_") and name not in _FAR_NOT_LOSSES and isinstance(v, int)})
         return out
 
     def dropped_by_kind(self) -> dict[str, int]:
-        """The events lost to a full event ring, per kind: {"events_dropped.HOOK_ON": n}."""
-        return {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
-                for slot, n in self.sched.dropped_by_kind().items()}
+        """Lost events per kind, the kinds with a loss only: those a full event ring refused
+        ({"events_dropped.HOOK_ON": n}), and the card's, if it counts them: card events beyond
+        the block's event buffer ("card_events_dropped.<KIND>", adding up to the media tier's
+        card_events_dropped) and a far-end peer's line changes that did not fit the card's signal
+        queue ("far_sig_dropped.<KIND>", adding up to far_sig_dropped)."""
+        out = {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
+               for slot, n in self.sched.dropped_by_kind().items()}
+        st = self.card.stats() if not self.card.closed else {}
+        for prefix, field in (("card_events_dropped", "card_ev_dropped_by"), ("far_sig_dropped", "far_sig_dropped_by")):
+            by_kind = st.get(field)
+            if isinstance(by_kind, dict):
+                out.update({f"{prefix}.{kind}": int(n) for kind, n in by_kind.items() if n})
+        return out
 
     # -- line commands -------------------------------------------------------
 

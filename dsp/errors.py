@@ -41,12 +41,15 @@ class RingFullError(DspCommandError):
     """The command ring is full; the command was not queued (nothing blocks)."""
 
 
-def check(rc: int, what: str) -> int:
-    """Raise the matching DspError for a negative C status; return rc otherwise."""
+def check(rc: int, what: str, error: type[DspError] = DspCommandError) -> int:
+    """Raise the matching DspError for a negative C status; return rc otherwise.
+
+    `error` is the class of any other refusal: DspCommandError for a command, DspInitError when
+    something is being made (a ring of a size out of range, say)."""
     if rc >= 0:
         return rc
     if rc == -3:
         raise RingFullError(f"{what}: command ring full", rc)
     if rc == -1:
         raise DspInitError(f"{what}: out of memory", rc)
-    raise DspCommandError(what, rc)
+    raise error(what, rc)

@@ -15,7 +15,9 @@ leaves the buffer in use alone.
 
 from __future__ import annotations
 
+import math
 from array import array
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from dsp._binding import load
@@ -87,6 +89,126 @@ def dtmf_levels(zone: str) -> tuple[int, int]:
     return int(hi[0]), int(lo[0])
 
 
+GAIN_MIN_DB = lib.CB_MIX_GAIN_MIN / 100
+GAIN_MAX_DB = lib.CB_MIX_GAIN_MAX / 100
+_GRAPH_OPS = frozenset({lib.CB_CMD_BRIDGE, lib.CB_CMD_UNBRIDGE, lib.CB_CMD_LISTEN, lib.CB_CMD_UNLISTEN,
+                        lib.CB_CMD_MIX_JOIN, lib.CB_CMD_MIX_LEAVE})
+
+
+def gain_cdb(gain_db: float) -> int:
+    """A gain in dB as the media graph takes it (centi-dB), or DspCommandError when it is not a number
+    of dB within CB_MIX_GAIN_MIN..CB_MIX_GAIN_MAX (-60..+18 dB)."""
+    if isinstance(gain_db, bool) or not isinstance(gain_db, (int, float)) or not math.isfinite(gain_db):
+        raise DspCommandError(f"gain {gain_db!r} is not a number of dB")
+    cdb = round(gain_db * 100)
+    if not lib.CB_MIX_GAIN_MIN <= cdb <= lib.CB_MIX_GAIN_MAX:
+        raise DspCommandError(f"gain {gain_db} dB out of range {GAIN_MIN_DB}..{GAIN_MAX_DB} dB")
+    return cdb
+
+
+class MediaGraph:
+    """The media graph as the commands queued so far leave it. The scheduler applies graph commands
+    in the order they were queued, so checking each against this copy before it is sent refuses, at
+    once and with the reason, what the C graph would refuse a block later (a CB_EV_MEDIA_ERROR):
+    an unlisten of a source not heard, a fifth edge into a channel, a ninth leg of a conference, a
+    65th member of a paging group, a group joined as the other kind, a gain out of range."""
+
+    def __init__(self, nchan: int) -> None:
+        self.nchan = nchan
+        self.edges: dict[int, dict[int, int]] = {}          # listener -> {source: gain cdB}
+        self.group_of: dict[int, int] = {}                  # channel -> its group
+        self.members: dict[int, set[int]] = {}              # group -> members (non-empty groups only)
+        self.paging: dict[int, bool] = {}                   # group -> a paging group
+
+    def check(self, op: int, chan: int, a: int, b: int, c: int) -> Callable[[], None]:
+        """Raise DspCommandError if the C graph would refuse the command; else return what to apply
+        to this copy once the command is queued."""
+        n = self.nchan
+        if op == lib.CB_CMD_BRIDGE:
+            if not 0 <= a < n or a == chan:
+                raise DspCommandError(f"cannot bridge channel {chan} with {a}")
+            return lambda: self._bridge(chan, a)
+        if op == lib.CB_CMD_UNBRIDGE:
+            return lambda: self._unbridge(chan)
+        if op == lib.CB_CMD_LISTEN:
+            if not 0 <= a < n or a == chan:
+                raise DspCommandError(f"channel {chan} cannot listen to {a}")
+            if not lib.CB_MIX_GAIN_MIN <= b <= lib.CB_MIX_GAIN_MAX:
+                raise DspCommandError(f"gain {b / 100} dB out of range {GAIN_MIN_DB}..{GAIN_MAX_DB} dB")
+            heard = self.edges.get(chan, {})
+            if a not in heard and len(heard) >= lib.CB_MIX_MAX_EDGES:
+                raise DspCommandError(f"channel {chan} already hears {len(heard)} sources "
+                                      f"(at most {lib.CB_MIX_MAX_EDGES}): {sorted(heard)}")
+            return lambda: self._listen(chan, a, b)
+        if op == lib.CB_CMD_UNLISTEN:
+            if a == -1:
+                return lambda: self._unlisten_all(chan)
+            if not 0 <= a < n:
+                raise DspCommandError(f"channel {a} out of range 0-{n - 1}")
+            if a not in self.edges.get(chan, {}):
+                raise DspCommandError(f"channel {chan} does not listen to {a}")
+            return lambda: self._drop_edge(chan, a)
+        if op == lib.CB_CMD_MIX_JOIN:
+            if not 0 <= a < n:
+                raise DspCommandError(f"mix group {a} out of range 0-{n - 1}")
+            if not lib.CB_MIX_GAIN_MIN <= b <= lib.CB_MIX_GAIN_MAX:
+                raise DspCommandError(f"gain {b / 100} dB out of range {GAIN_MIN_DB}..{GAIN_MAX_DB} dB")
+            if c & ~(lib.CB_MIX_TALK | lib.CB_MIX_HEAR | lib.CB_MIX_PAGING):
+                raise DspCommandError(f"mix flags {c:#x} unknown")
+            paging = bool(c & lib.CB_MIX_PAGING)
+            members = self.members.get(a, set())
+            others = members - {chan}
+            if others and self.paging[a] != paging:
+                kind = "a paging group" if self.paging[a] else "a conference"
+                raise DspCommandError(f"mix group {a} is {kind}: channel {chan} cannot join it as "
+                                      f"{'a paging group' if paging else 'a conference'}")
+            limit = lib.CB_MIX_GROUP_MAX if paging else lib.CB_MIX_CONF_MAX
+            if chan not in members and len(members) >= limit:
+                kind = "a paging group holds" if paging else "a conference holds"
+                raise DspCommandError(f"mix group {a} is full: {kind} at most {limit} members")
+            return lambda: self._join(chan, a, paging)
+        if op == lib.CB_CMD_MIX_LEAVE:
+            return lambda: self._leave(chan)
+        raise DspCommandError(f"command {op:#x} is not a media graph command")
+
+    def _listen(self, listener: int, source: int, cdb: int) -> None:
+        self.edges.setdefault(listener, {})[source] = cdb
+
+    def _unlisten_all(self, listener: int) -> None:
+        self.edges.pop(listener, None)
+
+    def _drop_edge(self, listener: int, source: int) -> None:
+        heard = self.edges.get(listener, {})
+        heard.pop(source, None)
+        if not heard:
+            self.edges.pop(listener, None)
+
+    def _unbridge(self, chan: int) -> None:
+        for source in self.edges.pop(chan, {}):
+            self._drop_edge(source, chan)
+
+    def _bridge(self, chan: int, other: int) -> None:
+        self._unbridge(chan)
+        self._unbridge(other)
+        self.edges[chan] = {other: 0}
+        self.edges[other] = {chan: 0}
+
+    def _leave(self, chan: int) -> None:
+        group = self.group_of.pop(chan, None)
+        if group is None:
+            return
+        self.members[group].discard(chan)
+        if not self.members[group]:
+            del self.members[group], self.paging[group]
+
+    def _join(self, chan: int, group: int, paging: bool) -> None:
+        if self.group_of.get(chan) != group:
+            self._leave(chan)
+            self.group_of[chan] = group
+            self.members.setdefault(group, set()).add(chan)
+        self.paging[group] = paging
+
+
 class Scheduler:
     """The channel scheduler over `nchan` channels.
 
@@ -98,6 +220,11 @@ class Scheduler:
     def __init__(self, nchan: int, law: str = "alaw", period_ticks: int = 20, ev_octets: int = 0) -> None:
         if law not in LAWS:
             raise DspInitError(f"law must be 'alaw' or 'ulaw', not {law!r}")
+        if ev_octets:
+            rc = lib.cb_ring_check_octets(ev_octets) if 0 < ev_octets < 1 << 32 else lib.CB_ERR_INVALID
+            check(rc,
+                  f"an event ring of {ev_octets} octets: it must hold {lib.CB_RING_MIN_OCTETS}"
+                  f"-{lib.CB_RING_MAX_OCTETS} octets (the largest record must fit the empty ring)", DspInitError)
         m = lib.cb_sched_init(nchan, LAWS[law], period_ticks, ev_octets)
         if m == ffi.NULL:
             raise DspInitError(f"the channel scheduler could not be made for {nchan} channels")
@@ -113,6 +240,7 @@ class Scheduler:
         self._evbuf = ffi.new("uint8_t[]", self._evcap)
         self._cmd = ffi.new("cb_cmd_t *")
         self._card_handle: int | None = None
+        self.graph = MediaGraph(nchan)
 
     # -- wiring and clock ------------------------------------------------
 
@@ -184,11 +312,15 @@ class Scheduler:
 
     def send(self, op: int, chan: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0, ptr: Any = None,
              payload: bytes = b"") -> None:
-        """Queue one command (card or media), with an optional payload, for the next block."""
+        """Queue one command (card or media), with an optional payload, for the next block.
+
+        A media graph command is checked against the graph the queued commands leave (:class:`MediaGraph`)
+        and refused here, with its reason, if the graph would refuse it."""
         if not 0 <= chan < self.nchan:
             raise DspCommandError(f"channel {chan} out of range 0-{self.nchan - 1}")
         if len(payload) > MAX_PAYLOAD:
             raise DspCommandError(f"a command payload holds at most {MAX_PAYLOAD} octets, not {len(payload)}")
+        applied = self.graph.check(op, chan, a, b, c) if op in _GRAPH_OPS else None
         cmd = self._cmd
         cmd.op, cmd.chan, cmd.a, cmd.b, cmd.c, cmd.d = op, chan, a, b, c, d
         cmd.len, cmd.flags = len(payload), 0
@@ -196,14 +328,14 @@ class Scheduler:
         check(lib.cb_sched_command(self._m, cmd, payload if payload else ffi.NULL),
               f"command {op:#x} on channel {chan}")
         self._sent += 1
+        if applied is not None:
+            applied()
 
     def set_law(self, chan: int, law: str) -> None:
         self.send(lib.CB_CMD_LAW, chan, LAWS[law])
 
     def bridge(self, a: int, b: int) -> None:
         """Connect two channels both ways at 0 dB (two-party); earlier edges of both go."""
-        if not 0 <= b < self.nchan or a == b:
-            raise DspCommandError(f"cannot bridge channel {a} with {b}")
         self.send(lib.CB_CMD_BRIDGE, a, b)
 
     def unbridge(self, chan: int) -> None:
@@ -211,28 +343,22 @@ class Scheduler:
         self.send(lib.CB_CMD_UNBRIDGE, chan)
 
     def listen(self, listener: int, source: int, gain_db: float = 0.0) -> None:
-        """`listener` hears what `source` receives, at `gain_db` (one-way edge)."""
-        cdb = round(gain_db * 100)
-        if not lib.CB_MIX_GAIN_MIN <= cdb <= lib.CB_MIX_GAIN_MAX:
-            raise DspCommandError(f"gain {gain_db} dB out of range {lib.CB_MIX_GAIN_MIN / 100}"
-                                  f"..{lib.CB_MIX_GAIN_MAX / 100} dB")
-        if not 0 <= source < self.nchan or source == listener:
-            raise DspCommandError(f"channel {listener} cannot listen to {source}")
-        self.send(lib.CB_CMD_LISTEN, listener, source, cdb)
+        """`listener` hears what `source` receives, at `gain_db` (one-way edge, -60..+18 dB; at most
+        CB_MIX_MAX_EDGES into one listener)."""
+        self.send(lib.CB_CMD_LISTEN, listener, source, gain_cdb(gain_db))
 
     def unlisten(self, listener: int, source: int | None = None) -> None:
-        """`listener` stops hearing `source` (None: every source)."""
+        """`listener` stops hearing `source` (None: every source); a source it does not hear is refused."""
         self.send(lib.CB_CMD_UNLISTEN, listener, -1 if source is None else source)
 
-    def mix_join(self, chan: int, group: int, talk: bool = True, hear: bool = True, gain_db: float = 0.0) -> None:
-        """`chan` joins mix group `group`: it hears the others that talk, never itself."""
-        cdb = round(gain_db * 100)
-        if not lib.CB_MIX_GAIN_MIN <= cdb <= lib.CB_MIX_GAIN_MAX:
-            raise DspCommandError(f"gain {gain_db} dB out of range")
-        if not 0 <= group < self.nchan:
-            raise DspCommandError(f"mix group {group} out of range 0-{self.nchan - 1}")
-        flags = (lib.CB_MIX_TALK if talk else 0) | (lib.CB_MIX_HEAR if hear else 0)
-        self.send(lib.CB_CMD_MIX_JOIN, chan, group, cdb, flags)
+    def mix_join(self, chan: int, group: int, talk: bool = True, hear: bool = True, gain_db: float = 0.0,
+                 paging: bool = False) -> None:
+        """`chan` joins mix group `group`: it hears the others that talk, never itself. A group is a
+        conference of up to CB_MIX_CONF_MAX legs, or with `paging` (said by every member) a paging
+        group of up to CB_MIX_GROUP_MAX; one more is refused."""
+        flags = ((lib.CB_MIX_TALK if talk else 0) | (lib.CB_MIX_HEAR if hear else 0)
+                 | (lib.CB_MIX_PAGING if paging else 0))
+        self.send(lib.CB_CMD_MIX_JOIN, chan, group, gain_cdb(gain_db), flags)
 
     def mix_leave(self, chan: int) -> None:
         self.send(lib.CB_CMD_MIX_LEAVE, chan)

@@ -44,7 +44,8 @@ enum cb_status {
     CB_ERR_IO = -5,         /* an OS call failed */
     CB_ERR_NODEV = -6,      /* no such device */
     CB_ERR_PERM = -7,       /* not permitted by the OS */
-    CB_ERR_NOTSUP = -8      /* the card or kernel does not have this operation */
+    CB_ERR_NOTSUP = -8,     /* the card or kernel does not have this operation */
+    CB_ERR_LIMIT = -9       /* a documented size limit reached (edges into a channel, members of a group) */
 };
 
 /* Event kinds (cb_event_t.type). Card events are below 0x100, DSP and
@@ -127,9 +128,12 @@ enum cb_cmd_op {
     CB_CMD_FSK_RX = 0x109,  /* a = cb_fsk_standard to receive with, -1 off */
     CB_CMD_BUSY_DETECT = 0x10A, /* a = on ms, b = off ms, c = cadences to count (0 = off) */
     CB_CMD_SILENCE = 0x10B, /* stop every generator on chan */
-    CB_CMD_LISTEN = 0x10C,  /* chan hears a's received signal with gain b (cdB, -9600..+2400); replaces an edge a->chan */
-    CB_CMD_UNLISTEN = 0x10D,/* chan stops hearing a (a = -1: every edge into chan) */
-    CB_CMD_MIX_JOIN = 0x10E,/* chan joins mix group a with flags c (cb_mix_flags), its contribution at gain b (cdB) */
+    CB_CMD_LISTEN = 0x10C,  /* chan hears a's received signal with gain b (cdB, -6000..+1800: -60..+18 dB,
+                               CB_MIX_GAIN_MIN..CB_MIX_GAIN_MAX); replaces an edge a->chan */
+    CB_CMD_UNLISTEN = 0x10D,/* chan stops hearing a (a = -1: every edge into chan); a not heard: CB_ERR_STATE */
+    CB_CMD_MIX_JOIN = 0x10E,/* chan joins mix group a with flags c (cb_mix_flags), its contribution at gain b
+                               (cdB, -6000..+1800); a conference takes CB_MIX_CONF_MAX members, a paging
+                               group (CB_MIX_PAGING) CB_MIX_GROUP_MAX: one more is CB_ERR_LIMIT */
     CB_CMD_MIX_LEAVE = 0x10F,/* chan leaves its mix group */
     CB_CMD_TAP = 0x110,     /* ptr = cb_tap_t (dsp/include/cb_mix.h): copy chan's rx and tx into it;
                                owned by the caller until a CB_CMD_TAP_STOP was applied */
@@ -145,7 +149,8 @@ enum cb_detect {
 /* Mix group membership (CB_CMD_MIX_JOIN c). */
 enum cb_mix_flags {
     CB_MIX_TALK = 1,        /* the member's received signal goes into the group */
-    CB_MIX_HEAR = 2         /* the member hears the group (less its own contribution) */
+    CB_MIX_HEAR = 2,        /* the member hears the group (less its own contribution) */
+    CB_MIX_PAGING = 4       /* the group is a paging group (set by its first member; every join must agree) */
 };
 
 /* The head of one event record out of the scheduler; `len` octets of payload
@@ -196,6 +201,7 @@ static inline const char *cb_status_text_inline(int status)
     case CB_ERR_NODEV: return "no such device";
     case CB_ERR_PERM: return "not permitted by the OS";
     case CB_ERR_NOTSUP: return "not supported";
+    case CB_ERR_LIMIT: return "limit reached";
     default: return "unknown status";
     }
 }

@@ -21,6 +21,7 @@ from appliance.linecard import LineCard
 from drivers.base import CardDescription
 from drivers.farend import HELLO_MS, MAX_PEERS
 from drivers.hal import EventType, FarError
+from drivers.sim import SimCard
 from tests.peers.far_proto import Peer
 
 PHONE = Path(__file__).resolve().parent / "peers" / "far_phone.py"
@@ -283,3 +284,37 @@ def test_a_peer_beyond_the_cards_slots_is_told_why(tmp_path: Path) -> None:
         tier.close()
         for p in peers:
             p.close()
+
+
+def test_a_peers_line_changes_that_do_not_fit_the_signal_queue_are_counted_by_kind(tmp_path: Path) -> None:
+    """The card's signal queue (CB_SIM_SIGQ, 1024) is shared with the in-process far side; with room
+    for 4 left, a peer's block of 10 hook changes loses the last 6, and the tier counts them by kind."""
+    sock = tmp_path / "sim.sock"
+    tier = LineCard("sim", CardDescription(ports=("fxo", "fxs"), k=4), far_socket=sock)
+    card = tier.card
+    assert isinstance(card, SimCard)
+    room, sigq = 4, 1024
+    for i in range(sigq - room):      # the in-process exchange rings the trunk, far in the future
+        card.far.ring(0, i % 2 == 0, at_tick=100_000 + i)
+    peer = Peer.connect(str(sock), timeout=10)
+
+    def script() -> None:
+        peer.read_hello()
+        peer.claim([1])
+        blk = peer.read_block()
+        evs = [(1, int(EventType.HOOK_OFF if j % 2 == 0 else EventType.HOOK_ON), 0, blk.tick + j % 4)
+               for j in range(10)]
+        peer.answer(blk, bytes([IDLE]) * 32, evs)
+        idle_answerer(peer, 1, [])()
+
+    t, errors = in_thread(script)
+    try:
+        assert tier.wait_far_peer(10)
+        tier.step(8)
+        t.join(10)
+        assert not errors
+        assert tier.counters()["far_sig_dropped"] == 10 - room
+        assert tier.dropped_by_kind() == {"far_sig_dropped.HOOK_OFF": 3, "far_sig_dropped.HOOK_ON": 3}
+    finally:
+        tier.close()
+        peer.close()

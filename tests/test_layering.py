@@ -56,22 +56,52 @@ def test_the_neutral_header_is_the_only_definition_of_a_record_kind() -> None:
         assert not again, f"{p.relative_to(ROOT)} defines {again}"
 
 
+NUMBER = r"-?(?:0x[0-9A-Fa-f]+|[0-9]+)"
+# A module-level NAME = 1 (or NAME: int = 1, a comment after it), and NAME1, NAME2 = 1, 2.
+MODULE_CONSTANT = re.compile(r"^([A-Z][A-Z0-9_]*)\s*(?::[^=\n]+)?=\s*" + NUMBER + r"\s*(?:#.*)?$", re.M)
+MODULE_CONSTANTS = re.compile(r"^([A-Z][A-Z0-9_]*(?:\s*,\s*[A-Z][A-Z0-9_]*)+)\s*=\s*\(?\s*" + NUMBER
+                              + r"(?:\s*,\s*" + NUMBER + r")+\s*\)?\s*(?:#.*)?$", re.M)
+INT_ENUM = re.compile(r"^class \w+\((?:enum\.)?IntEnum\):\n((?:[ \t]+.*\n|\n)+)", re.M)
+MEMBER = re.compile(r"^\s+([A-Z0-9_]+)\s*=\s*" + NUMBER + r"\s*(?:#.*)?$", re.M)
+
+
+def header_kind_names() -> set[str]:
+    """Every record kind, status and far-end reason of the neutral header, as Python could spell it:
+    CB_EV_HOOK_OFF, EV_HOOK_OFF, HOOK_OFF."""
+    names = set(re.findall(r"CB_((?:EV|CMD|FAR|ERR)_[A-Z0-9_]+)\s*=", NEUTRAL.read_text()))
+    return {spelt for n in names for spelt in (f"CB_{n}", n, n.split("_", 1)[1])}
+
+
+def numbered_kinds(src: str, kinds: set[str]) -> list[str]:
+    """The header's names that `src` gives a number of its own: a module constant (bare, prefixed,
+    annotated, or one of several assigned at once) or an IntEnum member."""
+    hits = [m for m in MODULE_CONSTANT.findall(src) if m in kinds]
+    for group in MODULE_CONSTANTS.findall(src):
+        hits += [n for n in re.split(r"\s*,\s*", group) if n in kinds]
+    for body in INT_ENUM.findall(src):
+        hits += [m for m in MEMBER.findall(body) if m in kinds]
+    return hits
+
+
+def test_the_kind_check_sees_every_way_of_numbering_a_kind() -> None:
+    kinds = header_kind_names()
+    for src, want in (("HOOK_OFF = 1\n", ["HOOK_OFF"]), ("EV_HOOK_OFF = 1\n", ["EV_HOOK_OFF"]),
+                      ("CB_EV_HOOK_OFF = 0x1\n", ["CB_EV_HOOK_OFF"]), ("HOOK_ON: int = 2  # on hook\n", ["HOOK_ON"]),
+                      ("HOOK_OFF, HOOK_ON = 1, 2\n", ["HOOK_OFF", "HOOK_ON"]),
+                      ("class K(IntEnum):\n    BRIDGE = 0x101\n", ["BRIDGE"]),
+                      ("RING_ON = EventType.RING_ON\n", []), ("    HOOK_OFF = 1\n", []),    # taken, or not module level
+                      ("PERIOD_MS = 10\n", [])):
+        assert numbered_kinds(src, kinds) == want, src
+
+
 def test_python_takes_the_kinds_from_the_header() -> None:
-    # A record kind numbered in Python would be an IntEnum member or a module constant
-    # such as EV_HOOK_OFF = 1; the state machines' own input alphabets (enum.Enum) are
+    # A record kind numbered in Python would be an IntEnum member or a module constant such as
+    # HOOK_OFF = 1 or EV_HOOK_OFF = 1; the state machines' own input alphabets (enum.Enum) are
     # other numbers and do not count.
-    text = NEUTRAL.read_text()
-    names = set(re.findall(r"CB_((?:EV|CMD|FAR|ERR)_[A-Z0-9_]+)\s*=", text))
-    short = {n.split("_", 1)[1] for n in names}
-    int_enum = re.compile(r"^class \w+\((?:enum\.)?IntEnum\):\n((?:[ \t]+.*\n|\n)+)", re.M)
-    member = re.compile(r"^\s+([A-Z0-9_]+)\s*=\s*-?(?:0x)?[0-9A-Fa-f]+\s*$", re.M)
-    constant = re.compile(r"^(?:CB_)?(" + "|".join(sorted(names)) + r")\s*=\s*-?(?:0x)?[0-9A-Fa-f]+\s*$", re.M)
+    kinds = header_kind_names()
     for pkg in ("appliance", "drivers", "dsp", "e1t1"):
         for p in sorted((ROOT / pkg).rglob("*.py")):
-            src = p.read_text()
-            hits = constant.findall(src)
-            for body in int_enum.findall(src):
-                hits += [m for m in member.findall(body) if m in short]
+            hits = numbered_kinds(p.read_text(), kinds)
             assert not hits, f"{p.relative_to(ROOT)} numbers {hits} itself"
 
 

@@ -180,6 +180,35 @@ def test_full_event_ring_counts_drops_per_kind() -> None:
         card.close()
 
 
+# The block's card event buffer, as cb_sched.h documents it: 4 events per channel and tick of a
+# 20-tick block, at least 256.
+def card_event_room(nchan: int) -> int:
+    assert (lib.CB_SCHED_CARD_EV_PER_CHAN_TICK, lib.CB_SCHED_CARD_EV_MIN) == (4, 256)
+    return max(nchan * 20 * 4, 256)
+
+
+@pytest.mark.parametrize("changes", [card_event_room(2), card_event_room(2) + 44])
+def test_card_events_beyond_the_blocks_buffer_are_counted_exactly_and_by_kind(changes: int) -> None:
+    """The exchange reverses a trunk's polarity so often in one block that the card raises as many
+    events as the block's buffer holds, or more: an exact fit loses nothing; past it, each event
+    that did not fit is counted, in total and by kind."""
+    t = LineCard("sim", CardDescription(ports=("fxo", "fxs"), k=4))
+    try:
+        room = card_event_room(2)
+        t.step(4)
+        t0 = t.tick
+        for i in range(changes):
+            far(t).far.signal(0, EventType.POLARITY, 1 - i % 2, at_tick=t0 + i * 4 // changes)
+        evs = t.step(4)
+        assert [e.value for e in evs] == [1 - i % 2 for i in range(min(changes, room))]
+        lost = max(0, changes - room)
+        assert t.counters()["card_events_dropped"] == lost
+        assert t.dropped_by_kind() == ({"card_events_dropped.POLARITY": lost} if lost else {})
+        assert far(t).stats()["card_ev_dropped"] == lost
+    finally:
+        t.close()
+
+
 def test_bad_commands_are_refused_clearly(tier: LineCard) -> None:
     with pytest.raises(DspCommandError, match="channel 9 out of range 0-3"):
         tier.sched.detect_dtmf(9)

@@ -96,8 +96,10 @@ typedef struct cb_card_ops {
     int (*wait)(cb_card_t *card, int ticks);
     /* Req: exchange one block: give tx octets to the line, take rx octets
      * from it, for `ticks` ticks starting at `tick0`. Card events produced by
-     * the block are appended to ev (at most ev_max); returns their count or
-     * a negative cb_status. */
+     * the block are appended to ev, at most ev_max of them. Returns how many
+     * the block raised, or a negative cb_status: more than ev_max when some
+     * did not fit (only the first ev_max are in ev, the rest are lost; the
+     * card counts them by kind, the caller in total). */
     int (*exchange)(cb_card_t *card, uint64_t tick0, int ticks, const uint8_t *tx,
                     uint8_t *rx, cb_event_t *ev, int ev_max);
     /* Req: a card command (op < 0x100), applied at the start of the next block. */

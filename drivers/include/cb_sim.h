@@ -49,6 +49,7 @@
 #define CB_SIM_SIGQ 1024           /* queued far-side line changes (in process and from peers) */
 #define CB_SIM_FARQ 4096           /* far-visible line changes kept for cb_sim_far_poll and the peers */
 #define CB_SIM_FAR_REASONS 16      /* size of the per-reason counters (enum cb_far_error) */
+#define CB_SIM_KIND_SLOTS 64       /* size of the per-kind counters: card kinds, by cb_kind_slot (0-63) */
 
 enum cb_span_kind {
     CB_SPAN_E1 = 0,     /* 31 timeslots (TS1..TS31) */
@@ -105,6 +106,9 @@ int cb_sim_far_listen(cb_sim_t *sim, int chan, int on);
 /*! \brief A far-side line change at an absolute tick (now or later):
     FXS port: CB_EV_HOOK_OFF / CB_EV_HOOK_ON (the phone's hook);
     FXO port: CB_EV_RING_ON / CB_EV_RING_OFF, CB_EV_BATTERY (value 0/1), CB_EV_POLARITY (value 0/1).
+    Changes take effect tick by tick, those of one tick in the order they were given (the in-process
+    ones before a peer's of the same block, a peer's in the order of its BLOCK). They wait in one
+    queue of CB_SIM_SIGQ with the peers' until their tick.
     \return CB_OK, CB_ERR_INVALID (wrong kind for the channel, tick in the past), CB_ERR_FULL. */
 int cb_sim_far_signal(cb_sim_t *sim, int chan, int type, int value, uint64_t at_tick);
 /*! \brief Line changes the far side has seen, oldest first, with their ticks:
@@ -124,12 +128,14 @@ typedef struct cb_sim_stats {
     uint64_t far_stalled;   /* blocks not handed to a peer: its previous block was still unread */
     uint64_t far_dropped;   /* peers dropped as dead or stalled (TIMEOUT, LATE_RUN, STALLED) */
     uint64_t far_ev_dropped;   /* far-visible line changes lost before a peer could be sent them */
-    uint64_t far_sig_dropped;  /* a peer's line changes that did not fit the signal queue */
+    uint64_t far_sig_dropped;  /* a peer's line changes that did not fit the signal queue (by kind below) */
     uint64_t far_farq_overrun; /* far-visible line changes overwritten before cb_sim_far_poll took them */
-    uint64_t card_ev_dropped;  /* card events beyond the caller's ev_max */
+    uint64_t card_ev_dropped;  /* card events beyond the caller's ev_max (by kind below) */
     uint64_t far_attached;  /* peers ever handed to the card */
     uint64_t far_peers;     /* peers attached now (waiting for their first block included) */
     uint64_t far_refused_by[16]; /* [CB_SIM_FAR_REASONS] peers gone, by enum cb_far_error (0: the peer left) */
+    uint64_t card_ev_dropped_by[64];  /* [CB_SIM_KIND_SLOTS] card_ev_dropped, by kind (cb_kind_slot) */
+    uint64_t far_sig_dropped_by[64];  /* [CB_SIM_KIND_SLOTS] far_sig_dropped, by kind (cb_kind_slot) */
 } cb_sim_stats_t;
 /*! \brief Copy the counters. */
 void cb_sim_get_stats(const cb_sim_t *sim, cb_sim_stats_t *out);

@@ -51,16 +51,16 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->listen = calloc(n, 1);
     s->sigq = calloc(SIM_SIGQ, sizeof(sim_sig_t));
     s->farq = calloc(SIM_FARQ, sizeof(cb_event_t));
-    s->hook = calloc(n, 1);
-    s->hook_rep = calloc(n, 1);
+    s->hook = calloc(n, sizeof(sim_level_t));
+    s->hook_rep = calloc(n, sizeof(sim_level_t));
     s->onhook_at = calloc(n, sizeof(uint64_t));
-    s->ringing = calloc(n, 1);
+    s->ringing = calloc(n, sizeof(sim_level_t));
     s->ring_on = calloc(n, 1);
     s->cadence = calloc(n, sizeof(*s->cadence));
     s->cad_idx = calloc(n, sizeof(int32_t));
     s->cad_left = calloc(n, sizeof(int32_t));
-    s->battery = calloc(n, 1);
-    s->polarity = calloc(n, 1);
+    s->battery = calloc(n, sizeof(sim_level_t));
+    s->polarity = calloc(n, sizeof(sim_level_t));
     s->flash_left = calloc(n, sizeof(int32_t));
     s->far_claimed = calloc(n, 1);
     /* One bound for both ways: a block of CB_MAX_BLOCK_TICKS (what cb_sim_exchange accepts) over
@@ -85,6 +85,15 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
         }
     }
     for (size_t c = 0; c < n; c++) {
+        atomic_init(&s->hook[c], 0);
+        atomic_init(&s->hook_rep[c], 0);
+        atomic_init(&s->ringing[c], 0);
+        atomic_init(&s->battery[c], 0);
+        atomic_init(&s->polarity[c], 0);
+    }
+    for (int c = 0; c < CB_SIM_MAX_CHANNELS; c++)
+        atomic_init(&s->drop_next[c], 0);
+    for (size_t c = 0; c < n; c++) {
         s->to_card[c].buf = malloc(CB_SIM_FAR_FIFO);
         s->to_far[c].buf = malloc(CB_SIM_FAR_FIFO);
         if (!s->to_card[c].buf || !s->to_far[c].buf) {
@@ -96,7 +105,7 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     for (int i = 0; i < nports; i++, c++) {
         s->kind[c] = port_kinds[i];
         /* An FXS port feeds battery to its phone; an FXO port sees the exchange's. */
-        s->battery[c] = 1;
+        lv_set(s->battery, c, 1);
     }
     for (int i = 0; i < nspans; i++)
         for (int t = 0; t < span_slots(span_kinds[i]); t++, c++)
@@ -270,9 +279,9 @@ int cb_sim_command(cb_sim_t *s, const cb_cmd_t *cmd)
     return s->head.ops->command(&s->head, cmd);
 }
 
-/* The control thread reads these bytes while the media thread may write them:
- * single-byte loads cannot tear, and a level one block old is what the caller
- * expects (it compares against events it has already taken). */
+/* The control thread reads these octets while the media thread may write them: each is an
+ * atomic octet (sim_level_t), and a level one block old is what the caller expects (it
+ * compares against events it has already taken). */
 int cb_sim_line_levels(const cb_sim_t *s, uint8_t *out, int n)
 {
     if (n < 0 || (n > 0 && out == NULL))
@@ -282,22 +291,22 @@ int cb_sim_line_levels(const cb_sim_t *s, uint8_t *out, int n)
     for (int c = 0; c < n; c++) {
         uint8_t v = 0;
         if (s->kind[c] == CB_CHAN_FXS || s->kind[c] == CB_CHAN_FXO) {
-            uint8_t hook = s->kind[c] == CB_CHAN_FXS ? s->hook_rep[c] : s->hook[c];
-            v = (uint8_t) ((hook ? CB_LEVEL_OFF_HOOK : 0) | (s->ringing[c] ? CB_LEVEL_RINGING : 0)
-                           | (s->battery[c] ? CB_LEVEL_BATTERY : 0)
-                           | (s->polarity[c] ? CB_LEVEL_REVERSED : 0));
+            uint8_t hook = s->kind[c] == CB_CHAN_FXS ? lv_get(s->hook_rep, c) : lv_get(s->hook, c);
+            v = (uint8_t) ((hook ? CB_LEVEL_OFF_HOOK : 0) | (lv_get(s->ringing, c) ? CB_LEVEL_RINGING : 0)
+                           | (lv_get(s->battery, c) ? CB_LEVEL_BATTERY : 0)
+                           | (lv_get(s->polarity, c) ? CB_LEVEL_REVERSED : 0));
         }
         out[c] = v;
     }
     return n;
 }
 
-/* One byte store: the thread stepping the card sees it at its next block. A drop
- * asked for just as an earlier one is taken may be lost (a test-only fault). */
+/* One atomic octet store: the thread stepping the card sees it at its next block, and takes it
+ * only if it is still the one it matched (a newer request is never cleared unseen). */
 int cb_sim_drop_next_event(cb_sim_t *s, int chan, int type)
 {
     if (chan < 0 || chan >= s->head.nchan || type < 0 || type >= 0x100)
         return CB_ERR_INVALID;
-    s->drop_next[chan] = (uint8_t) type;
+    atomic_store_explicit(&s->drop_next[chan], (uint8_t) type, memory_order_relaxed);
     return CB_OK;
 }

@@ -2,6 +2,7 @@
 #ifndef CB_SIM_PRIV_H
 #define CB_SIM_PRIV_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <time.h>
 #include "cb_hal.h"
@@ -20,6 +21,21 @@
 /* The largest BLOCK (after its length) for a claim of n channels: the one bound for both ways. */
 #define FAR_MSG_MAX(n) ((uint32_t) FAR_BLOCK_HEAD + (uint32_t) (n) * CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES + 2U \
                         + (uint32_t) CB_SIM_FAR_MAX_EVENTS * FAR_EVENT_SIZE)
+
+/* A line level octet, per channel: written by the thread stepping the card, read whole by the
+ * control thread (cb_sim_line_levels) while the media thread runs. Relaxed atomics: a level one
+ * block old is what the reader expects, a torn or invented one never. */
+typedef _Atomic uint8_t sim_level_t;
+
+static inline uint8_t lv_get(const sim_level_t *a, int c)
+{
+    return atomic_load_explicit(&a[c], memory_order_relaxed);
+}
+
+static inline void lv_set(sim_level_t *a, int c, int v)
+{
+    atomic_store_explicit(&a[c], (uint8_t) v, memory_order_relaxed);
+}
 
 typedef struct sim_fifo {
     uint8_t *buf;       /* CB_SIM_FAR_FIFO octets */
@@ -72,17 +88,17 @@ struct cb_sim {
     cb_event_t *farq;       /* [SIM_FARQ] far-visible changes, ring */
     uint32_t farq_head, farq_tail;
 
-    /* line state per channel */
-    uint8_t *hook;          /* FXS: the phone's physical hook (1 off). FXO: our hook. */
-    uint8_t *hook_rep;      /* FXS: hook state as reported to the media tier */
+    /* line state per channel (the sim_level_t ones are read by cb_sim_line_levels) */
+    sim_level_t *hook;      /* FXS: the phone's physical hook (1 off). FXO: our hook. */
+    sim_level_t *hook_rep;  /* FXS: hook state as reported to the media tier */
     uint64_t *onhook_at;    /* FXS: tick the phone went on hook (pending flash/hang-up) */
-    uint8_t *ringing;       /* FXS: ring cadence running. FXO: ring voltage from the exchange */
+    sim_level_t *ringing;   /* FXS: ring cadence running. FXO: ring voltage from the exchange */
     uint8_t *ring_on;       /* FXS: ring voltage now on */
     int32_t (*cadence)[4];  /* FXS: on,off,on,off ms */
     int32_t *cad_idx;       /* FXS: segment 0..3 */
     int32_t *cad_left;      /* FXS: ticks left in the segment */
-    uint8_t *battery;       /* 1 battery present */
-    uint8_t *polarity;      /* 1 reversed */
+    sim_level_t *battery;   /* 1 battery present */
+    sim_level_t *polarity;  /* 1 reversed */
     int32_t *flash_left;    /* FXO: ticks left of a flash we send (on hook) */
 
     /* far-end peers over the socket */
@@ -97,9 +113,9 @@ struct cb_sim {
 
     cb_sim_stats_t stats;
 
-    /* fault injection: card event type to drop next, per channel (0 none); one byte
-     * written by the control thread, read and cleared by the thread stepping the card */
-    uint8_t drop_next[CB_SIM_MAX_CHANNELS];
+    /* fault injection: card event type to drop next, per channel (0 none); an atomic octet
+     * stored by the control thread, taken (compare-and-swap to 0) by the thread stepping the card */
+    _Atomic uint8_t drop_next[CB_SIM_MAX_CHANNELS];
 };
 
 /* Fault injection: take out of ev[0..nev) the events cb_sim_drop_next_event asked for;

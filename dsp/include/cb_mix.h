@@ -17,10 +17,11 @@
  * largest factor still fits an int32. The conversion happens when an edge is
  * set (the control tier's command), never on the tick.
  *
- * Limits: CB_MIX_MAX_EDGES edges into one channel; a group holds up to
- * CB_MIX_GROUP_MAX members (a conference is limited to CB_MIX_CONF_MAX legs by
- * the control tier; the rest of the room is for paging groups, where most
- * members only hear).
+ * Limits: CB_MIX_MAX_EDGES edges into one channel. A group is a conference of
+ * up to CB_MIX_CONF_MAX legs, or, when its first member joined with
+ * CB_MIX_PAGING, a paging group of up to CB_MIX_GROUP_MAX members (most of them
+ * only hear); every later join must say the same kind. One edge or member more
+ * is refused with CB_ERR_LIMIT, and nothing changes.
  *
  * The kernel knows only samples: the scheduler hands it the tick's decoded
  * samples and its accumulator, sample-major as every kernel (cb_dsp.h).
@@ -34,8 +35,8 @@
 
 /* CDEF BEGIN */
 #define CB_MIX_MAX_EDGES 4      /* one-way edges into one channel */
-#define CB_MIX_GROUP_MAX 64     /* members of one mix group (paging) */
-#define CB_MIX_CONF_MAX 8       /* legs of a conference (the control tier's limit) */
+#define CB_MIX_GROUP_MAX 64     /* members of a paging group (joined with CB_MIX_PAGING) */
+#define CB_MIX_CONF_MAX 8       /* legs of a conference (a group joined without CB_MIX_PAGING) */
 #define CB_MIX_GAIN_MIN -6000   /* cdB: -60 dB */
 #define CB_MIX_GAIN_MAX 1800    /* cdB: +18 dB */
 #define CB_MIX_UNITY 4096       /* Q12 factor of 0 dB */
@@ -48,16 +49,20 @@ cb_mix_t *cb_mix_init(int n);
 /*! \brief Free a bank made by cb_mix_init() (NULL is ignored). */
 void cb_mix_free(cb_mix_t *m);
 /*! \brief Listener hears source at gain_cdb (an existing edge source->listener is replaced).
-    \return CB_OK, CB_ERR_INVALID (channel, gain, listener == source), CB_ERR_FULL (CB_MIX_MAX_EDGES). */
+    \return CB_OK, CB_ERR_INVALID (channel, gain, listener == source), CB_ERR_LIMIT (CB_MIX_MAX_EDGES). */
 int cb_mix_listen(cb_mix_t *m, int listener, int source, int gain_cdb);
-/*! \brief Listener stops hearing source (-1: every source). \return CB_OK or CB_ERR_INVALID. */
+/*! \brief Listener stops hearing source (-1: every source).
+    \return CB_OK, CB_ERR_INVALID (channel), CB_ERR_STATE (listener does not hear source). */
 int cb_mix_unlisten(cb_mix_t *m, int listener, int source);
 /*! \brief Remove every edge into chan, and chan's edges into the channels it heard.
     \return CB_OK or CB_ERR_INVALID. */
 int cb_mix_unbridge(cb_mix_t *m, int chan);
 /*! \brief Chan joins group (0..n-1) with flags (enum cb_mix_flags); its contribution at gain_cdb.
-    A channel is in one group at most: joining another leaves the first.
-    \return CB_OK, CB_ERR_INVALID, CB_ERR_FULL (CB_MIX_GROUP_MAX members). */
+    A channel is in one group at most: joining another leaves the first. The group's first member
+    makes it a paging group (CB_MIX_PAGING) or a conference; a join that says the other kind is
+    refused, unless chan is the group's only member.
+    \return CB_OK, CB_ERR_INVALID (channel, group, gain, flags, kind), CB_ERR_LIMIT (CB_MIX_CONF_MAX
+    legs of a conference, CB_MIX_GROUP_MAX members of a paging group). */
 int cb_mix_join(cb_mix_t *m, int chan, int group, int gain_cdb, int flags);
 /*! \brief Chan leaves its group (none: no effect). \return CB_OK or CB_ERR_INVALID. */
 int cb_mix_leave(cb_mix_t *m, int chan);
@@ -68,6 +73,8 @@ int cb_mix_sole_source(const cb_mix_t *m, int chan);
 int cb_mix_edges(const cb_mix_t *m, int chan);
 /*! \brief The group chan is in, or -1. */
 int cb_mix_group_of(const cb_mix_t *m, int chan);
+/*! \brief Members of a group (0 when empty), or CB_ERR_INVALID. */
+int cb_mix_members(const cb_mix_t *m, int group);
 /*! \brief Q12 factor of a gain in cdB (CB_MIX_UNITY at 0). */
 int32_t cb_mix_factor(int gain_cdb);
 /*! \brief Add one tick of the graph into acc.

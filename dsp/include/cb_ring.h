@@ -24,6 +24,7 @@
 
 #define CB_RING_FRAME 8u            /* octets of the frame word before each record */
 #define CB_RING_SKIP 0xFFFFFFFFu    /* frame size meaning: the rest of the buffer is unused */
+#define CB_RING_HEAD_MAX 64u        /* octets of the largest record head a put takes */
 
 struct cb_ring {
     _Atomic uint64_t head;  /* octets written; producer only */
@@ -39,11 +40,20 @@ struct cb_ring {
 };
 
 /* CDEF BEGIN */
+#define CB_RING_MIN_OCTETS 1024     /* smallest ring: a record never wraps, so the largest one (frame 8,
+                                       head up to 64, payload 264: 336 octets) needs up to twice its
+                                       size to fit an empty ring wherever its head stands */
+#define CB_RING_MAX_OCTETS 268435456 /* largest ring: 2^28 octets */
+
 typedef struct cb_ring cb_ring_t;
 
+/*! \brief Whether a ring of `octets` octets may be made: CB_OK, or CB_ERR_INVALID when it is
+    smaller than CB_RING_MIN_OCTETS or larger than CB_RING_MAX_OCTETS. */
+int cb_ring_check_octets(uint32_t octets);
 /*! \brief Allocate a ring of at least `octets` octets of storage.
-    \param octets rounded up to a power of two, at least 64 (two records without payload), at most 2^28.
-    \return the ring, or NULL when out of memory or too large. */
+    \param octets CB_RING_MIN_OCTETS..CB_RING_MAX_OCTETS (cb_ring_check_octets), rounded up to a power
+    of two: the largest record always fits the empty ring.
+    \return the ring, or NULL for a size out of range or when out of memory. */
 cb_ring_t *cb_ring_init(uint32_t octets);
 /*! \brief Free a ring made by cb_ring_init(). */
 void cb_ring_free(cb_ring_t *r);

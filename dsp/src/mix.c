@@ -25,11 +25,12 @@ cb_mix_t *cb_mix_init(int n)
     m->mflags = calloc(un, 1);
     m->members = calloc(un, sizeof(*m->members));
     m->nmembers = calloc(un, sizeof(int32_t));
+    m->paging = calloc(un, 1);
     m->active = calloc(un, sizeof(int32_t));
     m->active_pos = malloc(un * sizeof(int32_t));
     m->contrib = calloc(un, sizeof(*m->contrib));
     if (!m->nedge || !m->src || !m->gain || !m->listeners || !m->listener_pos || !m->group || !m->mgain
-        || !m->mflags || !m->members || !m->nmembers || !m->active || !m->active_pos || !m->contrib) {
+        || !m->mflags || !m->members || !m->nmembers || !m->paging || !m->active || !m->active_pos || !m->contrib) {
         cb_mix_free(m);
         return NULL;
     }
@@ -55,6 +56,7 @@ void cb_mix_free(cb_mix_t *m)
     free(m->mflags);
     free(m->members);
     free(m->nmembers);
+    free(m->paging);
     free(m->active);
     free(m->active_pos);
     free(m->contrib);
@@ -99,7 +101,7 @@ int cb_mix_listen(cb_mix_t *m, int listener, int source, int gain_cdb)
         }
     }
     if (m->nedge[listener] >= CB_MIX_MAX_EDGES)
-        return CB_ERR_FULL;
+        return CB_ERR_LIMIT;
     int e = m->nedge[listener]++;
     m->src[listener][e] = source;
     m->gain[listener][e] = f;
@@ -107,12 +109,12 @@ int cb_mix_listen(cb_mix_t *m, int listener, int source, int gain_cdb)
     return CB_OK;
 }
 
-int cb_mix_unlisten(cb_mix_t *m, int listener, int source)
+/* Remove the edges source->listener (source -1: every edge into listener); returns how many. */
+static int drop_edges(cb_mix_t *m, int listener, int source)
 {
-    if (bad_chan(m, listener) || source < -1 || source >= m->n)
-        return CB_ERR_INVALID;
     int k = 0;
-    for (int e = 0; e < m->nedge[listener]; e++) {
+    int had = m->nedge[listener];
+    for (int e = 0; e < had; e++) {
         if (source >= 0 && m->src[listener][e] != source) {
             m->src[listener][k] = m->src[listener][e];
             m->gain[listener][k] = m->gain[listener][e];
@@ -121,6 +123,15 @@ int cb_mix_unlisten(cb_mix_t *m, int listener, int source)
     }
     m->nedge[listener] = (uint8_t) k;
     listener_update(m, listener);
+    return had - k;
+}
+
+int cb_mix_unlisten(cb_mix_t *m, int listener, int source)
+{
+    if (bad_chan(m, listener) || source < -1 || source >= m->n)
+        return CB_ERR_INVALID;
+    if (drop_edges(m, listener, source) == 0 && source >= 0)
+        return CB_ERR_STATE;  /* it did not hear that source */
     return CB_OK;
 }
 
@@ -129,8 +140,9 @@ int cb_mix_unbridge(cb_mix_t *m, int chan)
     if (bad_chan(m, chan))
         return CB_ERR_INVALID;
     for (int e = 0; e < m->nedge[chan]; e++)
-        cb_mix_unlisten(m, m->src[chan][e], chan);
-    return cb_mix_unlisten(m, chan, -1);
+        drop_edges(m, m->src[chan][e], chan);  /* a one-way listen has no edge back: nothing to drop */
+    drop_edges(m, chan, -1);
+    return CB_OK;
 }
 
 int cb_mix_leave(cb_mix_t *m, int chan)
@@ -161,11 +173,17 @@ int cb_mix_leave(cb_mix_t *m, int chan)
 int cb_mix_join(cb_mix_t *m, int chan, int group, int gain_cdb, int flags)
 {
     if (bad_chan(m, chan) || group < 0 || group >= m->n || gain_cdb < CB_MIX_GAIN_MIN
-        || gain_cdb > CB_MIX_GAIN_MAX || (flags & ~(CB_MIX_TALK | CB_MIX_HEAR)) != 0)
+        || gain_cdb > CB_MIX_GAIN_MAX || (flags & ~(CB_MIX_TALK | CB_MIX_HEAR | CB_MIX_PAGING)) != 0)
         return CB_ERR_INVALID;
-    if (m->group[chan] != group && m->nmembers[group] >= CB_MIX_GROUP_MAX)
-        return CB_ERR_FULL;
-    if (m->group[chan] != group) {
+    int joined = m->group[chan] == group;
+    uint8_t paging = (flags & CB_MIX_PAGING) != 0;
+    int others = m->nmembers[group] - joined;
+    if (others > 0 && m->paging[group] != paging)
+        return CB_ERR_INVALID;  /* a conference joined as a paging group, or the reverse */
+    if (!joined && m->nmembers[group] >= (paging ? CB_MIX_GROUP_MAX : CB_MIX_CONF_MAX))
+        return CB_ERR_LIMIT;
+    m->paging[group] = paging;
+    if (!joined) {
         cb_mix_leave(m, chan);
         m->members[group][m->nmembers[group]++] = chan;
         m->group[chan] = group;
@@ -175,7 +193,7 @@ int cb_mix_join(cb_mix_t *m, int chan, int group, int gain_cdb, int flags)
         }
     }
     m->mgain[chan] = cb_mix_factor(gain_cdb);
-    m->mflags[chan] = (uint8_t) flags;
+    m->mflags[chan] = (uint8_t) (flags & (CB_MIX_TALK | CB_MIX_HEAR));
     return CB_OK;
 }
 
@@ -194,6 +212,11 @@ int cb_mix_edges(const cb_mix_t *m, int chan)
 int cb_mix_group_of(const cb_mix_t *m, int chan)
 {
     return bad_chan(m, chan) ? -1 : m->group[chan];
+}
+
+int cb_mix_members(const cb_mix_t *m, int group)
+{
+    return bad_chan(m, group) ? CB_ERR_INVALID : m->nmembers[group];
 }
 
 cb_tap_t *cb_tap_init(uint32_t frames)

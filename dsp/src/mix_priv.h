@@ -17,9 +17,10 @@ struct cb_mix {
     /* mix groups */
     int32_t *group;             /* [n] group of the channel, or -1 */
     int32_t *mgain;             /* [n] Q12 factor of the member's contribution */
-    uint8_t *mflags;            /* [n] enum cb_mix_flags */
+    uint8_t *mflags;            /* [n] enum cb_mix_flags of the member: CB_MIX_TALK, CB_MIX_HEAR */
     int32_t (*members)[CB_MIX_GROUP_MAX]; /* [n groups] */
     int32_t *nmembers;          /* [n groups] */
+    uint8_t *paging;            /* [n groups] 1: a paging group (CB_MIX_GROUP_MAX), 0: a conference */
     int32_t *active;            /* [n] groups with members, unordered */
     int32_t *active_pos;        /* [n groups] index into active, or -1 */
     int nactive;

@@ -72,7 +72,8 @@ class FarBench:
     def exchange(self, ticks: int) -> list[LineEvent]:
         n = lib.cb_sim_exchange(self.card.sim, self.card.tick, ticks, self.tx, self.rx, self.ev, 512)
         assert n >= 0, n
-        evs = [LineEvent(int(e.tick), int(e.chan), int(e.type), int(e.value), int(e.extra)) for e in self.ev[0:n]]
+        evs = [LineEvent(int(e.tick), int(e.chan), int(e.type), int(e.value), int(e.extra))
+               for e in self.ev[0:min(n, 512)]]   # n: the events raised; at most 512 handed over
         self.events += evs
         return evs
 

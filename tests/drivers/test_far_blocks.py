@@ -204,7 +204,10 @@ def test_peer_signals_that_do_not_fit_the_signal_queue_are_counted() -> None:
     b.run(script)
     try:
         b.exchange(4)
-        assert b.card.stats()["far_sig_dropped"] == 10 - room
+        st = b.card.stats()
+        assert st["far_sig_dropped"] == 10 - room
+        # The first `room` fit; of the rest (changes 4-9), the even ones are HOOK_OFFs.
+        assert st["far_sig_dropped_by"] == {"HOOK_OFF": 3, "HOOK_ON": 3}
     finally:
         b.close()
 

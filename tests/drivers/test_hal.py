@@ -21,6 +21,7 @@ def test_python_names_are_the_headers_constants() -> None:
 def test_status_texts_come_from_the_header() -> None:
     assert status_text(lib.CB_ERR_NOTSUP) == "not supported"
     assert status_text(lib.CB_ERR_FULL) == "ring full"
+    assert status_text(lib.CB_ERR_LIMIT) == "limit reached"
     assert status_text(-99) == "unknown status"
 
 

@@ -35,7 +35,7 @@ class Bench:
             n = lib.cb_sim_exchange(self.card.sim, self.card.tick, self.k, self.tx, self.rx, self.ev, 256)
             assert n >= 0
             self.events += [LineEvent(int(e.tick), int(e.chan), int(e.type), int(e.value), int(e.extra))
-                            for e in self.ev[0:n]]
+                            for e in self.ev[0:min(n, 256)]]   # n: raised; at most 256 handed over
 
     def command(self, op: int, chan: int, a: int = 0, b: int = 0, c: int = 0, d: int = 0) -> int:
         cmd: Any = ffi.new("cb_cmd_t *")

@@ -171,7 +171,7 @@ def test_reports_once_then_quiet_until_restarted() -> None:
     assert len(events) == 1
     # A restart counts from scratch (and reports again).
     det = lib.cb_busy_det_init(1)
-    ring = lib.cb_ring_init(16 * 32)
+    ring = lib.cb_ring_init(lib.CB_RING_MIN_OCTETS)
     assert lib.cb_busy_det_start(det, 0, on, off, 3) == lib.CB_OK
     p = ffi.cast("int16_t *", ffi.from_buffer("int16_t[]", x))
     ticks = len(x) // 8
@@ -199,6 +199,33 @@ def test_channels_are_independent() -> None:
     signals = [silence, busy, silence, silence, busy]
     events = detect(signals, [(on, off, 3)] * 5)
     assert sorted(e[1] for e in events) == [1, 4]
+
+
+def test_detection_is_right_after_runs_longer_than_any_cadence() -> None:
+    """The run timer saturates (at 40 s: longer than any cadence plus its tolerance) instead of
+    growing without bound. A full-scale tone reads as sound for over 40 s before the floor tracker
+    catches up with it, then a silence of 45 s follows: both runs pass the saturation. Busy tone
+    after that is counted from its first cycle and reported on time; and a silence as long in the
+    middle of a busy sequence breaks it, so the count starts again after it."""
+    on, off = BUSY["cn"]
+    period = on + off
+    run_max = 4 * 10000                         # BUSY_RUN_MAX: 4 x CB_BUSY_MAX_MS
+    assert lib.CB_BUSY_MAX_MS == 10000
+    t = np.arange(50000 * 8) / RATE
+    loud = np.round(32767 * np.sin(2 * np.pi * 450 * t)).astype(np.int16)  # 50 s at full scale
+    silence = np.zeros((run_max + 5000) * 8, dtype=np.int16)
+    busy = our_tone("cn", lib.CB_TONE_BUSY, 6 * period)
+    two_cycles = our_tone("cn", lib.CB_TONE_BUSY, 2 * period + on)          # 2 whole cycles, a 3rd burst
+    lead = np.zeros(100 * 8, dtype=np.int16)
+    x = np.concatenate([lead, loud, silence, busy])
+    y = np.concatenate([lead, two_cycles, silence, busy])
+    at_x = (len(x) - len(busy)) // 8
+    at_y = (len(y) - len(busy)) // 8
+    events = detect([x, y], [(on, off, 3)] * 2)
+    assert sorted((e[1], e[2], e[3]) for e in events) == [(0, lib.CB_EV_BUSY, 3), (1, lib.CB_EV_BUSY, 3)]
+    for tick, chan, *_ in events:
+        start = at_x if chan == 0 else at_y
+        assert start + 3 * period <= tick <= start + 3 * period + 15, (chan, tick - start)
 
 
 # --------------------------------------------------------------------------- rejection

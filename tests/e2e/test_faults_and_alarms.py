@@ -77,10 +77,13 @@ def status_text(site: Site, capsys: pytest.CaptureFixture[str]) -> str:
 
 def test_dropped_events_raise_an_alarm_that_clears_after_the_quiet_time(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    # Four agents log in at the same moment: four HOOK_OFFs in one period, and the media tier's
-    # event ring holds two (64 octets).
-    phones = [PhoneScript(port=2 + a, agent=str(1001 + a), login_at_ms=0) for a in range(4)]
-    site = Site(tmp_path, site_yaml(agents=4), [], phones, keep_audio=False, event_ring_octets=64)
+    # The smallest event ring (1024 octets) holds 32 events of 32 octets. Two more agents than that
+    # log in at the same moment: 34 HOOK_OFFs in one period.
+    ring_min, per_event = 1024, 8 + 24
+    fit = ring_min // per_event
+    agents = fit + 2
+    phones = [PhoneScript(port=2 + a, agent=str(1001 + a), login_at_ms=0) for a in range(agents)]
+    site = Site(tmp_path, site_yaml(agents=agents), [], phones, keep_audio=False, event_ring_octets=ring_min)
     try:
         eng = site.engine
         assert eng.snapshot()["alarms"] == []
@@ -92,8 +95,8 @@ def test_dropped_events_raise_an_alarm_that_clears_after_the_quiet_time(
         assert alarm["kind"] == "events_dropped" and alarm["since_ms"] == eng.period_ms
         assert "media events lost: the event ring was full" in alarm["detail"]
         assert snap["counters"]["events_dropped"] >= 1
-        # Every lost event is counted, by kind: four phones went off hook, two fit.
-        assert snap["counters"]["events_dropped.HOOK_OFF"] == snap["counters"]["events_dropped"] == 2
+        # Every lost event is counted, by kind: 34 phones went off hook, 32 fit.
+        assert snap["counters"]["events_dropped.HOOK_OFF"] == snap["counters"]["events_dropped"] == agents - fit
         out = status_text(site, capsys)
         assert "alarms: 1" in out
         assert f"  events_dropped   since 0.0 s (0.0 s)  {alarm['detail']}" in out

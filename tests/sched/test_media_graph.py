@@ -6,7 +6,10 @@ side, and what each one hears is read back from the far side and measured.
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +17,14 @@ import pytest
 from appliance.linecard import LineCard
 from drivers.base import CardDescription
 from drivers.sim import SimCard
-from dsp.errors import DspCommandError
-from dsp.scheduler import lib
+from dsp.errors import DspCommandError, check
+from dsp.scheduler import Scheduler, lib
 from tests import signals
+
+ROOT = Path(__file__).resolve().parents[2]
+# The limits cb_mix.h documents: a conference of 8 legs, a paging group of 64, 4 edges into a channel,
+# gains -60..+18 dB.
+CONF_MAX, PAGING_MAX, EDGES_MAX = 8, 64, 4
 
 FREQS = (697.0, 1209.0, 1633.0, 941.0)   # one per leg, none a harmonic of another
 LEVEL = -10.0                            # dBm0 each leg sends
@@ -89,9 +97,9 @@ def test_three_leg_conference_each_hears_the_others_not_itself(card: LineCard) -
 
 def test_a_member_that_only_hears_is_not_heard(card: LineCard) -> None:
     # Paging: leg 0 talks; legs 1-3 only hear.
-    card.sched.mix_join(0, group=1, hear=False)
+    card.sched.mix_join(0, group=1, hear=False, paging=True)
     for c in (1, 2, 3):
-        card.sched.mix_join(c, group=1, talk=False)
+        card.sched.mix_join(c, group=1, talk=False, paging=True)
     assert_matrix(hearing(run(card)), {1: {0}, 2: {0}, 3: {0}})
 
 
@@ -171,3 +179,128 @@ def test_graph_commands_are_checked(card: LineCard) -> None:
     card.sched.unlisten(1)
     evs = card.step(4)
     assert not evs   # edges set and cleared without a refusal
+
+
+IDLE_TICK = 8   # octets of one tick of one channel
+
+
+def quiet(m: Scheduler) -> list[tuple[int, int, int]]:
+    """Run one tick; the media errors it reports (chan, op, status)."""
+    m.process(0, 1, bytes([0xD5]) * (IDLE_TICK * m.nchan))
+    return [(e.chan, e.value, e.extra) for e in m.events() if e.type == lib.CB_EV_MEDIA_ERROR]
+
+
+def test_the_limits_are_the_documented_ones() -> None:
+    assert (lib.CB_MIX_CONF_MAX, lib.CB_MIX_GROUP_MAX, lib.CB_MIX_MAX_EDGES) == (CONF_MAX, PAGING_MAX, EDGES_MAX)
+    assert (lib.CB_MIX_GAIN_MIN, lib.CB_MIX_GAIN_MAX) == (-6000, 1800)
+    # The neutral header's comments on LISTEN and MIX_JOIN say the same range as the code.
+    text = (ROOT / "include" / "cb_records.h").read_text()
+    for op in ("CB_CMD_LISTEN", "CB_CMD_MIX_JOIN"):
+        said = re.search(op + r" = [^,]+,[^;]*?cdB, (-?\d+)\.\.\+(\d+)", text)
+        assert said is not None, op
+        assert (int(said.group(1)), int(said.group(2))) == (lib.CB_MIX_GAIN_MIN, lib.CB_MIX_GAIN_MAX), op
+
+
+def test_a_ninth_leg_of_a_conference_is_refused_at_once() -> None:
+    m = Scheduler(2 * PAGING_MAX, "alaw")
+    for c in range(CONF_MAX):
+        m.mix_join(c, group=0)
+    with pytest.raises(DspCommandError, match=f"mix group 0 is full: a conference holds at most {CONF_MAX} members"):
+        m.mix_join(CONF_MAX, group=0)
+    m.mix_join(0, group=0, gain_db=-3.0)        # a member joining again changes its gain, not the count
+    m.mix_leave(3)
+    m.mix_join(CONF_MAX, group=0)               # a leg left: room for one
+    assert quiet(m) == []
+
+
+def test_a_paging_group_takes_64_members_and_refuses_the_65th() -> None:
+    m = Scheduler(2 * PAGING_MAX, "alaw")
+    m.mix_join(0, group=5, hear=False, paging=True)
+    for c in range(1, PAGING_MAX):
+        m.mix_join(c, group=5, talk=False, paging=True)
+    with pytest.raises(DspCommandError, match=f"mix group 5 is full: a paging group holds at most {PAGING_MAX}"):
+        m.mix_join(PAGING_MAX, group=5, talk=False, paging=True)
+    assert quiet(m) == []
+
+
+def test_a_group_is_joined_as_the_kind_it_is() -> None:
+    m = Scheduler(8, "alaw")
+    m.mix_join(0, group=1)
+    m.mix_join(1, group=1)
+    with pytest.raises(DspCommandError, match="mix group 1 is a conference: channel 2 cannot join it as a paging"):
+        m.mix_join(2, group=1, paging=True)
+    m.mix_join(4, group=2, paging=True)
+    with pytest.raises(DspCommandError, match="mix group 2 is a paging group: channel 5 cannot join it as a conf"):
+        m.mix_join(5, group=2)
+    m.mix_leave(4)
+    m.mix_join(5, group=2)                      # empty again: the next first member says the kind
+    assert quiet(m) == []
+
+
+def test_unlisten_of_a_source_not_heard_is_refused_at_once() -> None:
+    m = Scheduler(4, "alaw")
+    with pytest.raises(DspCommandError, match="channel 1 does not listen to 0"):
+        m.unlisten(1, 0)
+    m.listen(1, 0)
+    m.unlisten(1, 0)
+    with pytest.raises(DspCommandError, match="channel 1 does not listen to 0"):
+        m.unlisten(1, 0)
+    m.bridge(2, 3)
+    m.unlisten(2, 3)                            # one way of the bridge
+    m.unbridge(3)                               # takes the other way
+    with pytest.raises(DspCommandError, match="channel 3 does not listen to 2"):
+        m.unlisten(3, 2)
+    m.unlisten(3)                               # every source: nothing to do is not an error
+    assert quiet(m) == []
+
+
+def test_a_fifth_edge_into_a_channel_is_refused_at_once() -> None:
+    m = Scheduler(8, "alaw")
+    for src in range(1, EDGES_MAX + 1):
+        m.listen(0, src)
+    m.listen(0, 1, -6.0)                        # an existing edge takes a new gain
+    with pytest.raises(DspCommandError, match=f"channel 0 already hears {EDGES_MAX} sources"):
+        m.listen(0, EDGES_MAX + 1)
+    assert quiet(m) == []
+
+
+@pytest.mark.parametrize("gain", [18.01, -60.01, 30.0, math.nan, math.inf, -math.inf, "6", True])
+def test_a_bad_gain_is_refused_at_once(gain: object) -> None:
+    m = Scheduler(4, "alaw")
+    refused = r"gain .* (out of range -60\.0\.\.18\.0 dB|is not a number of dB)"
+    with pytest.raises(DspCommandError, match=refused):
+        m.listen(1, 0, gain)  # type: ignore[arg-type]
+    with pytest.raises(DspCommandError, match=refused):
+        m.mix_join(1, group=0, gain_db=gain)  # type: ignore[arg-type]
+    m.listen(1, 0, -60.0)
+    m.listen(2, 0, 18.0)
+    m.mix_join(3, group=0, gain_db=18)
+    assert quiet(m) == []
+
+
+def test_the_graph_itself_enforces_the_limits() -> None:
+    # What the scheduler's Python face refuses ahead, the C graph refuses too (a CB_EV_MEDIA_ERROR
+    # for a command that reached it), each with its own status.
+    g = lib.cb_mix_init(2 * PAGING_MAX)
+    try:
+        conf, page = lib.CB_MIX_TALK | lib.CB_MIX_HEAR, lib.CB_MIX_HEAR | lib.CB_MIX_PAGING
+        for c in range(CONF_MAX):
+            check(lib.cb_mix_join(g, c, 0, 0, conf), "join")
+        with pytest.raises(DspCommandError, match="limit reached"):
+            check(lib.cb_mix_join(g, CONF_MAX, 0, 0, conf), "a ninth leg")
+        for c in range(PAGING_MAX):
+            check(lib.cb_mix_join(g, PAGING_MAX + c - 1 if c else CONF_MAX, 1, 0, page), "join")
+        with pytest.raises(DspCommandError, match="limit reached"):
+            check(lib.cb_mix_join(g, 2 * PAGING_MAX - 1, 1, 0, page), "a 65th member")
+        with pytest.raises(DspCommandError, match="invalid argument"):
+            check(lib.cb_mix_join(g, 2 * PAGING_MAX - 1, 1, 0, conf), "a paging group joined as a conference")
+        with pytest.raises(DspCommandError, match="invalid argument"):
+            check(lib.cb_mix_listen(g, 0, 1, lib.CB_MIX_GAIN_MAX + 1), "a gain past +18 dB")
+        with pytest.raises(DspCommandError, match="not permitted in the current state"):
+            check(lib.cb_mix_unlisten(g, 0, 1), "an unlisten of a source not heard")
+        for src in range(1, EDGES_MAX + 1):
+            check(lib.cb_mix_listen(g, 0, src, 0), "listen")
+        with pytest.raises(DspCommandError, match="limit reached"):
+            check(lib.cb_mix_listen(g, 0, EDGES_MAX + 1, 0), "a fifth edge")
+    finally:
+        lib.cb_mix_free(g)

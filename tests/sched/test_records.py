@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dsp.errors import DspCommandError
+from dsp.errors import DspCommandError, DspInitError
 from dsp.scheduler import MAX_PAYLOAD, Scheduler, kind_slot, lib
 
 IDLE_BLOCK = bytes([0xD5]) * (4 * 8)   # one tick of 4 A-law channels
@@ -55,6 +55,46 @@ def test_a_full_event_ring_counts_the_overflow_of_its_kind() -> None:
     s.echo(1, b"again")
     s.process(1, 1, IDLE_BLOCK)
     assert [e.payload for e in s.events()] == [b"again"]
+
+
+RING_MIN = 1024   # the documented smallest ring (cb_ring.h): twice the largest record, 8 + 64 + 264 octets
+
+
+@pytest.mark.parametrize("octets", [64, 512, RING_MIN - 1])
+def test_an_event_ring_too_small_for_the_largest_record_is_refused(octets: int) -> None:
+    assert lib.CB_RING_MIN_OCTETS == RING_MIN
+    with pytest.raises(DspInitError, match=rf"an event ring of {octets} octets: it must hold {RING_MIN}-"):
+        Scheduler(4, "alaw", ev_octets=octets)
+
+
+def fillers(octets: int) -> list[int]:
+    """Event records of 32-296 ring octets (frame 8, head 24, payload 0-264) that add up to `octets`."""
+    out = []
+    while octets:
+        size = min(296, octets)
+        if 0 < octets - size < 32:
+            size = octets - 32
+        out.append(size)
+        octets -= size
+    return out
+
+
+def test_the_smallest_ring_takes_the_largest_record_wherever_its_head_stands() -> None:
+    # A record never wraps: on an empty ring whose head stands near the end, the rest is skipped
+    # and the record starts again at offset 0. Whatever the head's place (records start on 8-octet
+    # boundaries, the smallest takes 32), a 264-octet record alone on the empty ring comes through.
+    for place in [0, *range(32, RING_MIN, 8)]:
+        s = Scheduler(4, "alaw", ev_octets=RING_MIN)
+        tick = 0
+        for size in fillers(place):
+            s.echo(0, bytes(size - 32), value=-1)
+            s.process(tick, 1, IDLE_BLOCK)
+            tick += 1
+            assert [e.value for e in s.events()] == [-1]
+        s.echo(1, frame(264, place), value=place)
+        s.process(tick, 1, IDLE_BLOCK)
+        assert [(e.value, e.payload) for e in s.events()] == [(place, frame(264, place))], place
+        assert s.stats()["events_dropped"] == 0
 
 
 def test_a_payload_too_long_is_refused_before_the_ring() -> None:

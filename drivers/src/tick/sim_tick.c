@@ -21,12 +21,23 @@
 
 _Static_assert(CB_SIM_MAX_PEERS < 255, "far_claimed holds slot + 1 in an octet");
 _Static_assert(CB_SIM_FAR_REASONS > CB_FAR_START_MISSED, "a counter for every refusal reason");
+_Static_assert(CB_SIM_KIND_SLOTS == CB_KIND_SLOTS / 2, "a counter for every card kind's slot");
+_Static_assert(sizeof(((cb_sim_stats_t *) 0)->card_ev_dropped_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t)
+               && sizeof(((cb_sim_stats_t *) 0)->far_sig_dropped_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t),
+               "the per-kind counters have CB_SIM_KIND_SLOTS slots");
+
+/* The per-kind slot of a card event kind (below 0x100). */
+static int card_slot(int type)
+{
+    return cb_kind_slot_inline(type) & (CB_SIM_KIND_SLOTS - 1);
+}
 
 static void put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
                    int32_t value, int32_t extra)
 {
     if (*nev >= ev_max) {
         s->stats.card_ev_dropped++;
+        s->stats.card_ev_dropped_by[card_slot(type)]++;
         return;
     }
     ev[*nev] = (cb_event_t) {.tick = tick, .chan = (uint16_t) chan, .type = (uint16_t) type, .value = value,
@@ -314,12 +325,13 @@ static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_
         memcpy(rx + (size_t) q->chan[i] * per, m + FAR_BLOCK_HEAD + (size_t) i * per, per);
     for (uint32_t i = 0; i < nev; i++) {
         const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
+        uint32_t type = rd16(e + 2);  /* checked above: a card kind */
         if (s->nsig >= SIM_SIGQ) {
-            s->stats.far_sig_dropped += nev - i;
-            break;
+            s->stats.far_sig_dropped++;
+            s->stats.far_sig_dropped_by[card_slot((int) type)]++;
+            continue;
         }
-        s->sigq[s->nsig++] = (sim_sig_t) {rd64(e + 8), (uint16_t) rd16(e), (uint16_t) rd16(e + 2),
-                                          (int32_t) rd32(e + 4)};
+        s->sigq[s->nsig++] = (sim_sig_t) {rd64(e + 8), (uint16_t) rd16(e), (uint16_t) type, (int32_t) rd32(e + 4)};
     }
     return CB_FAR_OK;
 }
@@ -515,22 +527,22 @@ static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *n
     uint64_t t = g->tick;
     if (s->kind[c] == CB_CHAN_FXS) {
         int off = g->type == CB_EV_HOOK_OFF;
-        if (off == s->hook[c])
+        if (off == lv_get(s->hook, c))
             return;
-        s->hook[c] = (uint8_t) off;
+        lv_set(s->hook, c, (uint8_t) off);
         if (!off) {
             s->onhook_at[c] = t;
             return;
         }
-        if (s->ringing[c]) {  /* ring trip */
-            s->ringing[c] = 0;
+        if (lv_get(s->ringing, c)) {  /* ring trip */
+            lv_set(s->ringing, c, 0);
             if (s->ring_on[c]) {
                 s->ring_on[c] = 0;
                 far_seen(s, t, c, CB_EV_RING_OFF, 0);
             }
         }
-        if (!s->hook_rep[c]) {
-            s->hook_rep[c] = 1;
+        if (!lv_get(s->hook_rep, c)) {
+            lv_set(s->hook_rep, c, 1);
             put_ev(s, ev, nev, ev_max, t, c, CB_EV_HOOK_OFF, 1, 0);
             return;
         }
@@ -543,22 +555,22 @@ static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *n
     case CB_EV_RING_ON:
     case CB_EV_RING_OFF: {
         uint8_t on = g->type == CB_EV_RING_ON;
-        if (s->ringing[c] != on) {
-            s->ringing[c] = on;
+        if (lv_get(s->ringing, c) != on) {
+            lv_set(s->ringing, c, on);
             put_ev(s, ev, nev, ev_max, t, c, g->type, on, 0);
         }
         break;
     }
     case CB_EV_BATTERY:
-        if (s->battery[c] != (g->value != 0)) {
-            s->battery[c] = g->value != 0;
-            put_ev(s, ev, nev, ev_max, t, c, CB_EV_BATTERY, s->battery[c], 0);
+        if (lv_get(s->battery, c) != (g->value != 0)) {
+            lv_set(s->battery, c, g->value != 0);
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_BATTERY, lv_get(s->battery, c), 0);
         }
         break;
     case CB_EV_POLARITY:
-        if (s->polarity[c] != (g->value != 0)) {
-            s->polarity[c] = g->value != 0;
-            put_ev(s, ev, nev, ev_max, t, c, CB_EV_POLARITY, s->polarity[c], 0);
+        if (lv_get(s->polarity, c) != (g->value != 0)) {
+            lv_set(s->polarity, c, g->value != 0);
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_POLARITY, lv_get(s->polarity, c), 0);
         }
         break;
     default:
@@ -571,26 +583,28 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
 {
     /* On hook for the whole flash window: a hang-up (before this tick's changes). */
     for (int c = 0; c < s->nports; c++) {
-        if (s->kind[c] == CB_CHAN_FXS && s->hook_rep[c] && !s->hook[c]
+        if (s->kind[c] == CB_CHAN_FXS && lv_get(s->hook_rep, c) && !lv_get(s->hook, c)
             && t - s->onhook_at[c] >= CB_SIM_FLASH_MAX_MS) {
-            s->hook_rep[c] = 0;
+            lv_set(s->hook_rep, c, 0);
             put_ev(s, ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
         }
     }
-    for (int i = 0; i < s->nsig;) {
-        if (s->sigq[i].tick == t) {
-            sim_sig_t g = s->sigq[i];
-            s->sigq[i] = s->sigq[--s->nsig];
+    /* This tick's signals in the order they were queued; the later ones keep their order. */
+    int kept = 0;
+    for (int i = 0; i < s->nsig; i++) {
+        const sim_sig_t g = s->sigq[i];
+        if (g.tick == t) {
             apply_signal(s, &g, ev, nev, ev_max);
-        } else if (s->sigq[i].tick < t) {
-            s->sigq[i] = s->sigq[--s->nsig];  /* cannot happen: signals are checked on entry */
-        } else {
-            i++;
+        } else if (g.tick > t) {  /* (earlier cannot happen: signals are checked on entry) */
+            if (kept != i)
+                s->sigq[kept] = g;
+            kept++;
         }
     }
+    s->nsig = kept;
     for (int c = 0; c < s->nports; c++) {
         if (s->kind[c] == CB_CHAN_FXS) {
-            if (s->ringing[c]) {
+            if (lv_get(s->ringing, c)) {
                 if (s->cad_left[c] <= 0) {
                     int guard = 0;
                     do {
@@ -607,12 +621,12 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
             }
         } else if (s->flash_left[c] > 0) {
             if (--s->flash_left[c] == 0) {
-                s->hook[c] = 1;
+                lv_set(s->hook, c, 1);
                 far_seen(s, t, c, CB_EV_HOOK_OFF, 1);
             }
         }
-        if (s->kind[c] == CB_CHAN_FXO && s->hook[c] && s->ringing[c]) {
-            s->ringing[c] = 0;  /* ring trip: a line off hook is not rung, so the next ring is a new one */
+        if (s->kind[c] == CB_CHAN_FXO && lv_get(s->hook, c) && lv_get(s->ringing, c)) {
+            lv_set(s->ringing, c, 0);  /* ring trip: a line off hook is not rung, so the next ring is a new one */
             put_ev(s, ev, nev, ev_max, t, c, CB_EV_RING_OFF, 0, 0);
         }
     }
@@ -652,6 +666,7 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
         if (i < per)
             memset(r + i, s->idle, per - i);
     }
+    uint64_t lost_before = s->stats.card_ev_dropped;
     if (s->stats.far_peers > 0)
         far_exchange(s, tick0, ticks, tx, rx, ev, &nev, ev_max);
     for (int t = 0; t < ticks; t++)
@@ -660,7 +675,9 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
     s->tick = tick0 + (uint64_t) ticks;
     s->blocks_done++;
     s->stats.blocks++;
-    return nev;
+    /* The events raised: those in ev, and those that did not fit (the HAL contract). */
+    uint64_t lost = s->stats.card_ev_dropped - lost_before;
+    return lost > (uint64_t) (INT_MAX - nev) ? INT_MAX : nev + (int) lost;
 }
 
 /* A peer that said HELLO: the card owns its socket from here on (closed if refused). */
@@ -729,20 +746,20 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
     case CB_CMD_RING:
         if (kind != CB_CHAN_FXS || cmd->a <= 0 || cmd->b < 0 || cmd->c < 0 || cmd->d < 0)
             return CB_ERR_INVALID;
-        if (s->hook[c])
+        if (lv_get(s->hook, c))
             return CB_ERR_STATE;  /* the phone is off hook */
         s->cadence[c][0] = cmd->a;
         s->cadence[c][1] = cmd->b;
         s->cadence[c][2] = cmd->c;
         s->cadence[c][3] = cmd->d;
-        s->ringing[c] = 1;
+        lv_set(s->ringing, c, 1);
         s->cad_idx[c] = 3;  /* the next tick enters segment 0 */
         s->cad_left[c] = 0;
         return CB_OK;
     case CB_CMD_RING_STOP:
         if (kind != CB_CHAN_FXS)
             return CB_ERR_INVALID;
-        s->ringing[c] = 0;
+        lv_set(s->ringing, c, 0);
         if (s->ring_on[c]) {
             s->ring_on[c] = 0;
             far_seen(s, t, c, CB_EV_RING_OFF, 0);
@@ -751,34 +768,34 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
     case CB_CMD_BATTERY:
         if (kind != CB_CHAN_FXS)
             return CB_ERR_INVALID;
-        if (s->battery[c] != (cmd->a != 0)) {
-            s->battery[c] = cmd->a != 0;
-            far_seen(s, t, c, CB_EV_BATTERY, s->battery[c]);
+        if (lv_get(s->battery, c) != (cmd->a != 0)) {
+            lv_set(s->battery, c, cmd->a != 0);
+            far_seen(s, t, c, CB_EV_BATTERY, lv_get(s->battery, c));
         }
         return CB_OK;
     case CB_CMD_POLARITY:
         if (kind != CB_CHAN_FXS)
             return CB_ERR_INVALID;
-        if (s->polarity[c] != (cmd->a != 0)) {
-            s->polarity[c] = cmd->a != 0;
-            far_seen(s, t, c, CB_EV_POLARITY, s->polarity[c]);
+        if (lv_get(s->polarity, c) != (cmd->a != 0)) {
+            lv_set(s->polarity, c, cmd->a != 0);
+            far_seen(s, t, c, CB_EV_POLARITY, lv_get(s->polarity, c));
         }
         return CB_OK;
     case CB_CMD_HOOK:
         if (kind != CB_CHAN_FXO)
             return CB_ERR_INVALID;
-        if (s->hook[c] != (cmd->a != 0)) {
-            s->hook[c] = cmd->a != 0;
+        if (lv_get(s->hook, c) != (cmd->a != 0)) {
+            lv_set(s->hook, c, cmd->a != 0);
             s->flash_left[c] = 0;
-            far_seen(s, t, c, s->hook[c] ? CB_EV_HOOK_OFF : CB_EV_HOOK_ON, s->hook[c]);
+            far_seen(s, t, c, lv_get(s->hook, c) ? CB_EV_HOOK_OFF : CB_EV_HOOK_ON, lv_get(s->hook, c));
         }
         return CB_OK;
     case CB_CMD_FLASH:
         if (kind != CB_CHAN_FXO || cmd->a <= 0 || cmd->a > 5000)
             return CB_ERR_INVALID;
-        if (!s->hook[c])
+        if (!lv_get(s->hook, c))
             return CB_ERR_STATE;
-        s->hook[c] = 0;
+        lv_set(s->hook, c, 0);
         s->flash_left[c] = cmd->a + 1;  /* counted down from this tick on */
         far_seen(s, t, c, CB_EV_HOOK_ON, 0);
         return CB_OK;
@@ -816,11 +833,11 @@ int cb_sim_drop_faults(cb_sim_t *s, cb_event_t *ev, int nev)
 {
     int out = 0;
     for (int i = 0; i < nev; i++) {
-        uint8_t *drop = &s->drop_next[ev[i].chan];
-        if (*drop != 0 && *drop == ev[i].type) {
-            *drop = 0;
+        _Atomic uint8_t *drop = &s->drop_next[ev[i].chan];
+        uint8_t want = atomic_load_explicit(drop, memory_order_relaxed);
+        if (want != 0 && want == ev[i].type
+            && atomic_compare_exchange_strong_explicit(drop, &want, 0, memory_order_relaxed, memory_order_relaxed))
             continue;
-        }
         ev[out++] = ev[i];
     }
     return out;

@@ -31,6 +31,8 @@
 #define CB_SCHED_LATE_BUCKETS 20001  /* lateness histogram: 1 us buckets, the last one holds >= 20 ms */
 #define CB_SCHED_CMD_RING 262144     /* octets of the command ring */
 #define CB_SCHED_BACKOFF_MAX_MS 100  /* realtime: longest pause after a failed card exchange */
+#define CB_SCHED_CARD_EV_PER_CHAN_TICK 4 /* the block's card event buffer: this many per channel and tick */
+#define CB_SCHED_CARD_EV_MIN 256     /* ... of the largest block (CB_MAX_BLOCK_TICKS), and at least this many */
 
 typedef struct cb_sched cb_sched_t;
 
@@ -45,7 +47,9 @@ typedef struct cb_sched_stats {
     uint64_t ticks;         /* ticks processed: the media progress counter */
     uint64_t blocks;        /* blocks exchanged with the card */
     uint64_t events_dropped;/* events lost because the event ring was full (per kind: cb_sched_dropped_kind) */
-    uint64_t card_events_dropped; /* card events beyond the block's event buffer */
+    uint64_t card_events_dropped; /* card events lost: beyond the block's event buffer (nchan x
+                               CB_MAX_BLOCK_TICKS x CB_SCHED_CARD_EV_PER_CHAN_TICK, at least
+                               CB_SCHED_CARD_EV_MIN); the card counts them by kind */
     uint64_t commands_failed; /* commands refused (a CB_EV_MEDIA_ERROR each) */
     uint64_t commands_applied; /* commands taken from the ring and applied (or refused) */
     uint64_t card_errors;   /* exchanges the card failed */
@@ -59,7 +63,8 @@ uint32_t cb_sched_event_ring_octets(int nchan, int period_ticks);
 /*! \brief Make the scheduler for `nchan` channels.
     \param law the default law of every channel (enum cb_law).
     \param period_ticks the control period the event ring must hold (see cb_sched_event_ring_octets).
-    \param ev_octets 0, or an event ring size to use instead (tests of overflow).
+    \param ev_octets 0, or an event ring size to use instead (tests of overflow):
+        CB_RING_MIN_OCTETS..CB_RING_MAX_OCTETS (cb_ring_check_octets).
     \return the scheduler, or NULL (bad argument or out of memory). */
 cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octets);
 /*! \brief Stop the realtime thread if any, and free everything. */

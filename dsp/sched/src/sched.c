@@ -55,9 +55,10 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->lin = aligned_alloc(64, ((n * CB_TICK_SAMPLES * sizeof(int16_t)) + 63) & ~(size_t) 63);
     m->acc = aligned_alloc(64, ((n * CB_TICK_SAMPLES * sizeof(int32_t)) + 63) & ~(size_t) 63);
     m->txlin = calloc(CB_TICK_SAMPLES, sizeof(int16_t));
-    /* A card block raises at most a few events per channel and tick; far-end peers
-     * that send more are cut and counted by the card. */
-    m->ncard_ev = nchan * CB_MAX_BLOCK_TICKS * 4 > 256 ? nchan * CB_MAX_BLOCK_TICKS * 4 : 256;
+    /* A card block raises at most a few events per channel and tick; what a far side makes it
+     * raise beyond the buffer is lost, counted by the card (by kind) and here (in total). */
+    int room = nchan * CB_MAX_BLOCK_TICKS * CB_SCHED_CARD_EV_PER_CHAN_TICK;
+    m->ncard_ev = room > CB_SCHED_CARD_EV_MIN ? room : CB_SCHED_CARD_EV_MIN;
     m->card_ev = calloc((size_t) m->ncard_ev, sizeof(cb_event_t));
     m->cmd_rec = malloc(sizeof(cb_cmd_t) + CB_MAX_PAYLOAD);
     m->late_hist = calloc(CB_SCHED_LATE_BUCKETS, sizeof(uint32_t));

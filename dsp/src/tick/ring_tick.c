@@ -34,7 +34,7 @@ static void frame_word(uint8_t *p, uint32_t size)
 int cb_ring_put(cb_ring_t *r, const void *head, uint32_t hlen, const void *payload, uint32_t plen,
                 int kind_slot)
 {
-    if (plen > CB_MAX_PAYLOAD || hlen > 64U || (plen > 0 && payload == NULL))
+    if (plen > CB_MAX_PAYLOAD || hlen > CB_RING_HEAD_MAX || (plen > 0 && payload == NULL))
         return CB_ERR_INVALID;
     const uint32_t cap = r->mask + 1U;
     const uint32_t need = CB_RING_FRAME + CB_REC_SIZE(hlen, plen);

@@ -313,8 +313,10 @@ int cb_sched_block(cb_sched_t *m, int ticks, int realtime)
         return nev;
     }
     m->failing = 0;
-    if (nev >= m->ncard_ev)
-        atomic_fetch_add_explicit(&m->card_events_dropped, 1, memory_order_relaxed);
+    if (nev > m->ncard_ev) {  /* the card raised more than the buffer holds: only the first fit */
+        atomic_fetch_add_explicit(&m->card_events_dropped, (uint64_t) (nev - m->ncard_ev), memory_order_relaxed);
+        nev = m->ncard_ev;
+    }
     for (int i = 0; i < nev; i++) {
         cb_event_t *e = &m->card_ev[i];
         e->len = 0;
