@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from appliance.lines import PhoneState
 from drivers.base import LineLevel
 from drivers.hal import EventType
 from drivers.sim import SimCard
+from e1t1.analog.fxs import PhoneState
 from tests.e2e.harness import Site, site_yaml
 from tests.peers.far_proto import Block, Peer
 
