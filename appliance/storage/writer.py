@@ -111,7 +111,8 @@ def _is_busy(exc: SQLAlchemyError) -> bool:
 
 def _reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig if orig is not None else exc).splitlines()[0] or type(exc).__name__
+    lines = str(orig if orig is not None else exc).splitlines()
+    return (lines[0] if lines else "") or type(exc).__name__
 
 
 # -- the writer ------------------------------------------------------------------------------------------------
@@ -377,6 +378,7 @@ class RecordWriter:
             elif max(have) > SCHEMA_VERSION:
                 raise StoreOpenError(f"database schema version {max(have)} is newer than this firmware's "
                                      f"{SCHEMA_VERSION}")
+        self.io.database_synced(self.db_path)
         self._open_spool(conn)
 
     def _open_spool(self, conn: Connection) -> None:
