@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.storage import RecordWriter, StoreOpenError
+from appliance.storage import CdrRecord, QueueEvent, RecordWriter, StoreOpenError
 from appliance.storage.cdr import Record
 from appliance.storage.spool import MIN_SPOOL_BYTES
 from tests.storage import make_cdr, make_event, stored_call_ids
@@ -68,9 +68,9 @@ def check_after_restart(io: LazyIO, state: Path, where: Path, acked: list[Record
     assert len(ids) == len(set(ids)), "a call id is stored twice"
     events = stored_events(db)
     assert len(events) == len(set(events)), "a queue event is stored twice: the spool was replayed twice"
-    want_ids = [r.call_id for r in acked if hasattr(r, "call_id") and not hasattr(r, "tick_ms")]
+    want_ids = [r.call_id for r in acked if isinstance(r, CdrRecord)]
     assert set(want_ids) <= set(ids), f"acknowledged CDRs lost: {sorted(set(want_ids) - set(ids))[:5]}"
-    want_events = {r.detail for r in acked if hasattr(r, "tick_ms")}
+    want_events = {r.detail for r in acked if isinstance(r, QueueEvent)}
     assert want_events <= set(events), f"acknowledged events lost: {sorted(want_events - set(events))[:5]}"
     # Nothing that was never sent, and whole periods only.
     assert set(ids) <= {f"p{n:05d}-{x}" for n in range(sent) for x in "ab"}
