@@ -285,6 +285,7 @@ class Engine:
             if self.mode == "virtual":
                 self.writer.wait(seq)   # virtual time: the period's records are durable before the clock moves
         self._settle_records()
+        self._update_record_alarms()
         self._control_periods += 1
         self._feed_watchdog()
 
@@ -356,6 +357,11 @@ class Engine:
         """Loss counters raise (and, once quiet, clear) their alarms; each of the record writer's
         conditions is an alarm of its kind while the writer reports it (the writer logs the change)."""
         self.counter_alarms.update(self.tier_.counters())
+        self._update_record_alarms()
+
+    def _update_record_alarms(self) -> None:
+        """The writer's conditions as alarms (also after the period's hand-off: in virtual time a change
+        the period's batch made is in the snapshot of the same period)."""
         health = self.writer.health
         for kind in HEALTH_KINDS:
             if kind in health:
