@@ -49,22 +49,25 @@ class AlarmRegistry:
         self._now = now
         self._alarms: dict[str, Alarm] = {}
 
-    def raise_alarm(self, kind: str, detail: str) -> Alarm:
-        """Raise `kind` (since now, if it was not raised) or update its detail."""
+    def raise_alarm(self, kind: str, detail: str, *, logged: bool = True) -> Alarm:
+        """Raise `kind` (since now, if it was not raised) or update its detail. `logged`: False when
+        the alarm's source logs the change itself (one log line per change)."""
         alarm = self._alarms.get(kind)
         if alarm is None:
             alarm = self._alarms[kind] = Alarm(kind, self._now(), detail)
-            log.warning("alarm %s raised: %s", kind, detail)
+            if logged:
+                log.warning("alarm %s raised: %s", kind, detail)
         else:
             alarm.detail = detail
         return alarm
 
-    def clear_alarm(self, kind: str) -> bool:
+    def clear_alarm(self, kind: str, *, logged: bool = True) -> bool:
         """Clear `kind`; False if it was not raised."""
         alarm = self._alarms.pop(kind, None)
         if alarm is None:
             return False
-        log.warning("alarm %s cleared (raised at %d ms: %s)", kind, alarm.since_ms, alarm.detail)
+        if logged:
+            log.warning("alarm %s cleared (raised at %d ms: %s)", kind, alarm.since_ms, alarm.detail)
         return True
 
     def get(self, kind: str) -> Alarm | None:

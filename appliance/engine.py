@@ -13,8 +13,13 @@ and feeds the systemd watchdog only while both tiers made progress.
 Alarms (appliance.alarms, docs/control-socket.md): the media tier's and the
 card's loss counters (events dropped, commands refused, card exchange errors,
 far-end refusals and lateness) raise an alarm of the counter's name when they
-grow, cleared after alarms.QUIET_MS of engine clock without growth; the record
-writer's alarm is the ``record_store`` alarm while it lasts.
+grow, cleared after alarms.QUIET_MS of engine clock without growth; each of the
+record writer's conditions (``RecordWriter.health``: records_commit_failing,
+records_spooled, records_held_in_memory, spool_unavailable, disk_space_low...)
+is an alarm of its kind while it lasts. The engine hands the writer a batch at
+least every WRITER_HEARTBEAT_MS of its clock (empty if need be), so the writer's
+retries run on this clock. While the writer asks for backpressure (too many
+records held in memory, not safe), new calls are refused with congestion.
 
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
@@ -45,6 +50,7 @@ from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
 from appliance.storage import CdrRecord, QueueEvent, RecordWriter
+from appliance.storage.writer import HEALTH_KINDS
 from drivers.base import CardDescription, LineLevel
 from drivers.errors import FarEndError
 from drivers.hal import EventType
@@ -91,6 +97,8 @@ COUNTER_TEXT = {
     "far_fifo_overrun": "far-side octets that did not fit the card's FIFO",
 }
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
+WRITER_HEARTBEAT_MS = 1000
+"""The writer gets a batch (empty if the period has no records) at least this often, engine clock."""
 
 
 
@@ -100,7 +108,7 @@ class Engine:
     def __init__(self, state_dir: Path, config: SiteConfig, config_version: int, *,
                  clock: str = "virtual", store: ConfigStore | None = None, world: Any = None,
                  wall_start: dt.datetime | None = None, enable_faults: bool = False,
-                 event_ring_octets: int = 0) -> None:
+                 event_ring_octets: int = 0, writer_options: dict[str, Any] | None = None) -> None:
         self.state_dir = state_dir
         self.config = config
         self.config_version = config_version
@@ -143,8 +151,12 @@ class Engine:
         self._build_lines(cfg)
         self.released_log: list[CdrRecord] = []   # the last durable CDRs
         self._unsettled: list[tuple[int, list[CdrRecord | QueueEvent]]] = []   # submitted, not yet durable
-        self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool")
+        # writer_options: RecordWriter's keywords (free_floor_bytes, max_held_records, io...).
+        self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool",
+                                   **{"idle_retry_s": None if clock == "virtual" else 5.0, **(writer_options or {})})
         self.writer.start()
+        self._writer_fed_ms = 0
+        self.call_layer.refuse_new = self._refuse_new_calls
         self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
         # The configuration in force as text (for config.get), and the worker that stores the next.
         self.config_worker = ConfigWorker(store, self._read_prompts) if store is not None else None
@@ -265,12 +277,15 @@ class Engine:
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
         batch = self.call_layer.take_records()
-        if batch:
+        if batch or self.clock.now_ms - self._writer_fed_ms >= WRITER_HEARTBEAT_MS:
             seq = self.writer.submit(batch, self.clock.now_ms)
-            self._unsettled.append((seq, batch))
+            self._writer_fed_ms = self.clock.now_ms
+            if batch:
+                self._unsettled.append((seq, batch))
             if self.mode == "virtual":
                 self.writer.wait(seq)   # virtual time: the period's records are durable before the clock moves
         self._settle_records()
+        self._update_record_alarms()
         self._control_periods += 1
         self._feed_watchdog()
 
@@ -339,14 +354,31 @@ class Engine:
         self._level_suspects = suspects
 
     def _update_alarms(self) -> None:
-        """Loss counters raise (and, once quiet, clear) their alarms; the record store's alarm lasts
-        as long as the writer reports one."""
+        """Loss counters raise (and, once quiet, clear) their alarms; each of the record writer's
+        conditions is an alarm of its kind while the writer reports it (the writer logs the change)."""
         self.counter_alarms.update(self.tier_.counters())
-        why = self.writer.alarm
-        if why is not None:
-            self.alarms.raise_alarm("record_store", why)
-        elif "record_store" in self.alarms:
-            self.alarms.clear_alarm("record_store")
+        self._update_record_alarms()
+
+    def _update_record_alarms(self) -> None:
+        """The writer's conditions as alarms (also after the period's hand-off: in virtual time a change
+        the period's batch made is in the snapshot of the same period)."""
+        health = self.writer.health
+        for kind in HEALTH_KINDS:
+            if kind in health:
+                self.alarms.raise_alarm(kind, health[kind], logged=False)
+            elif kind in self.alarms:
+                self.alarms.clear_alarm(kind, logged=False)
+
+    @property
+    def records_backpressure(self) -> bool:
+        """The last resort: the writer holds too many records in memory (not safe); new calls are refused."""
+        return self.writer.backpressure
+
+    def _refuse_new_calls(self) -> str | None:
+        """Why a trunk that answers now must refuse its call (congestion, then release); None to take it."""
+        if self.records_backpressure:
+            return "records are held in memory and not safe (records_backpressure)"
+        return None
 
     def _poll_far_peer(self) -> None:
         """Far-end peers may attach at any time: on the realtime clock the handshake never blocks

@@ -20,11 +20,14 @@ from appliance.config.model import SiteConfig
 from appliance.storage import CdrRecord, QueueEvent
 from e1t1.analog import callerid
 from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkDigit, TrunkReleased
-from e1t1.analog.fxo import FxoTrunk, TrunkEvent
+from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
 from e1t1.analog.fxs import FxsPhone, PhoneEvent, PhoneState
 from e1t1.clock import Clock
 
 log = logging.getLogger("cicbox.calls")
+
+REFUSE_TONE_MS = 4000
+"""A refused call hears congestion this long before its trunk releases."""
 
 
 class Calls:
@@ -46,11 +49,18 @@ class Calls:
         self.records: list[CdrRecord | QueueEvent] = []
         self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
         self._seq = 0
+        # Why new calls must be refused now (the engine's records backpressure), or None: set by the host.
+        self.refuse_new: Callable[[], str | None] = lambda: None
+        self.refused = 0                       # calls refused so far
 
     # -- from the lines ------------------------------------------------------------
 
     def trunk_answered(self, ev: TrunkAnswered) -> None:
         trunk = self.trunks[ev.chan]
+        why = self.refuse_new()
+        if why is not None:
+            self._refuse(trunk, why)
+            return
         tag = trunk.settings_tag
         version, cfg = tag if tag is not None else self.current()
         self._seq += 1
@@ -65,6 +75,20 @@ class Calls:
         if route is None:
             log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
             call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
+
+    def _refuse(self, trunk: FxoTrunk, why: str) -> None:
+        """The last resort: no call is made; the caller hears congestion for REFUSE_TONE_MS, then the
+        trunk releases (no record: the caller never reached the system)."""
+        self.refused += 1
+        log.warning("trunk %s: call refused with congestion: %s", trunk.trunk_name, why)
+        _, cfg = self.current()
+        self.media.tone(trunk.chan, cfg.site.zone, "congestion")
+
+        def release() -> None:
+            if trunk.chan not in self.by_trunk and trunk.state is TrunkState.UP:
+                trunk.dispatch(TrunkEvent.RELEASE, tick=self.clock.now_ms)
+
+        self.clock.call_later(REFUSE_TONE_MS, release)
 
     def trunk_digit(self, ev: TrunkDigit) -> None:
         call = self.by_trunk.get(ev.chan)

@@ -31,7 +31,10 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
         queues.append({"name": name, "waiting": len(waiting),
                        "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
     counters = dict(engine.counter_alarms.counters)
-    counters["records_spooled"] = engine.writer.stats()["records_spooled"]
+    writer = engine.writer.stats()
+    counters["records_spooled"] = writer["records_spooled"]
+    counters["records_held"] = writer["held_records"]
+    counters["calls_refused"] = engine.call_layer.refused
     counters["records_not_yet_durable"] = engine.records_not_yet_durable
     counters.update(engine.tier_.dropped_by_kind())   # the events_dropped alarm's detail, by kind
     return {"tick_ms": now, "calendar": engine.calendar(now).isoformat(timespec="seconds"),

@@ -23,7 +23,6 @@ before the damage are returned.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import struct
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from appliance.storage.cdr import Record, record_from_json, record_to_json
 from appliance.storage.errors import RecordError
+from appliance.storage.fileio import OS_IO, FileIO
 
 log = logging.getLogger("cicbox.storage")
 
@@ -58,8 +58,9 @@ class SpoolDamagedError(Exception):
 class Spool:
     """A pre-allocated, append-only file of records; the writer thread's alone."""
 
-    def __init__(self, path: Path, size: int) -> None:
+    def __init__(self, path: Path, size: int, io: FileIO = OS_IO) -> None:
         self.path = path
+        self.io = io
         self.size = size
         self.token = b""
         self.used = 0
@@ -77,50 +78,73 @@ class Spool:
         A damaged spool is renamed aside (kept, never deleted) and a fresh one is
         created; the records it still yields are returned and SpoolDamagedError is not
         raised, but :attr:`damaged` says where the old file went.
+
+        OSError if the file cannot be created or allocated (ENOSPC...): nothing is left
+        behind then (the temporary file of a creation is removed, also one an earlier
+        run left).
         """
-        if not self.path.exists():
+        io = self.io
+        if io.unlink(self._tmp):
+            log.warning("record spool: removed %s, left by a creation that did not finish", self._tmp)
+        if not io.exists(self.path):
             self._create()
             return []
-        self._fd = os.open(self.path, os.O_RDWR)
+        self._fd = io.open(self.path, os.O_RDWR)
         try:
-            if os.fstat(self._fd).st_size < self.size:
-                _allocate(self._fd, self.size)
-                os.fsync(self._fd)
-            self.size = max(self.size, os.fstat(self._fd).st_size)
+            if io.size(self._fd) < self.size:
+                io.allocate(self._fd, self.size)
+                io.fsync(self._fd)
+            self.size = max(self.size, io.size(self._fd))
             records = self._read()
             self.records_token = self.token
             return records
         except SpoolDamagedError as exc:
             records = exc.records
-            os.close(self._fd)
+            io.close(self._fd)
             self._fd = -1
             aside = self.path.with_name(f"{self.path.name}.damaged-{os.urandom(4).hex()}")
-            os.replace(self.path, aside)
+            io.replace(self.path, aside)
             log.error("record spool %s is damaged (%s); kept as %s, %d records recovered",
                       self.path, exc, aside, len(records))
             self.damaged = aside
             self.records_token = self.token
             self._create()
             return list(records)
+        except BaseException:
+            if self._fd >= 0:
+                io.close(self._fd)
+                self._fd = -1
+            raise
+
+    @property
+    def _tmp(self) -> Path:
+        return self.path.with_name(self.path.name + ".new")
 
     def _create(self) -> None:
-        tmp = self.path.with_name(self.path.name + ".new")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
+        """Allocate the file in full under a temporary name, write its first header, then rename it in
+        place and make the rename durable. On failure the temporary file is removed."""
+        io = self.io
+        tmp = self._tmp
+        fd = io.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o640)
         try:
-            _allocate(fd, self.size)
+            io.allocate(fd, self.size)
             self._fd = fd
             self._new_generation()
-            os.replace(tmp, self.path)
+            io.replace(tmp, self.path)
         except BaseException:
-            os.close(fd)
+            io.close(fd)
             self._fd = -1
+            try:
+                io.unlink(tmp)
+            except OSError as exc:
+                log.error("record spool: cannot remove %s: %s", tmp, exc)
             raise
-        _fsync_dir(self.path.parent)
+        io.fsync_dir(self.path.parent)
 
     def _read(self) -> list[Record]:
         best: tuple[int, bytes, int, int] | None = None
         for off in _SLOTS:
-            raw = os.pread(self._fd, _HEADER.size + _CRC.size, off)
+            raw = self.io.pread(self._fd, _HEADER.size + _CRC.size, off)
             if len(raw) < _HEADER.size + _CRC.size:
                 continue
             (crc,) = _CRC.unpack_from(raw, _HEADER.size)
@@ -135,7 +159,7 @@ class Spool:
             raise SpoolDamagedError("no valid header")
         self._hseq, self.token, self.used, self.count = best
         records: list[Record] = []
-        data = os.pread(self._fd, self.used, _DATA) if self.used else b""
+        data = self.io.pread(self._fd, self.used, _DATA) if self.used else b""
         pos = 0
         while pos < len(data):
             if pos + _FRAME.size > len(data):
@@ -158,8 +182,8 @@ class Spool:
     def _write_header(self) -> None:
         self._hseq += 1
         head = _HEADER.pack(_MAGIC, _FORMAT, self.token, self._hseq, self.used, self.count)
-        os.pwrite(self._fd, head + _CRC.pack(zlib.crc32(head)), _SLOTS[self._hseq % 2])
-        os.fsync(self._fd)
+        self.io.pwrite(self._fd, head + _CRC.pack(zlib.crc32(head)), _SLOTS[self._hseq % 2])
+        self.io.fsync(self._fd)
 
     def _new_generation(self) -> None:
         self.token = os.urandom(16)
@@ -175,8 +199,8 @@ class Spool:
             blob += _FRAME.pack(len(body), zlib.crc32(body)) + body
         if _DATA + self.used + len(blob) > self.size:
             return False
-        os.pwrite(self._fd, bytes(blob), _DATA + self.used)
-        os.fsync(self._fd)
+        self.io.pwrite(self._fd, bytes(blob), _DATA + self.used)
+        self.io.fsync(self._fd)
         self.used += len(blob)
         self.count += len(records)
         self._write_header()
@@ -188,26 +212,6 @@ class Spool:
 
     def close(self) -> None:
         if self._fd >= 0:
-            os.close(self._fd)
+            self.io.close(self._fd)
             self._fd = -1
 
-
-def _allocate(fd: int, size: int) -> None:
-    try:
-        os.posix_fallocate(fd, 0, size)
-    except OSError as exc:
-        if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
-            raise
-        # A file system without fallocate: write the zeros ourselves.
-        have = os.fstat(fd).st_size
-        chunk = bytes(1 << 16)
-        while have < size:
-            have += os.pwrite(fd, chunk[:min(len(chunk), size - have)], have)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

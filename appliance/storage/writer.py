@@ -18,6 +18,26 @@ the database already holds, so a crash between the commit and the emptying of
 the spool never stores a record twice. Only if the spool itself is full (or
 unwritable) are records held in memory, and the alarm says they are not safe.
 
+Health. The writer reports its state as conditions by kind (:attr:`RecordWriter.health`,
+each kind an alarm of the engine, docs/control-socket.md): ``records_commit_failing``,
+``database_locked``, ``records_spooled``, ``records_held_in_memory``,
+``records_backpressure``, ``spool_unavailable``, ``spool_damaged``,
+``disk_space_low``. Each change (raised or cleared) is one log line; a detail that
+only changes (a count) is not logged again. The spool that could not be opened or
+allocated is tried again every :data:`SPOOL_RETRY_MS` of period ticks (the
+scheduler's clock, as the batches carry it: no wall-clock timer), and its
+temporary file is removed each time it fails.
+
+Records held in memory are bounded by ``max_held_records``: the oldest are never
+dropped, at any count; past the bound :attr:`RecordWriter.backpressure` is true (the
+``records_backpressure`` condition) and the engine refuses new calls (the trunks
+answer with congestion and release) until the held records are committed or
+spooled. Calls in progress go on and their records are held too, so the bound is
+exceeded by at most the records of the calls in progress.
+
+All the writer's and the spool's file I/O goes through one
+:class:`appliance.storage.fileio.FileIO` (``io``), which tests replace.
+
 A database locked by another writer is not a fault: the writer waits for it
 (the queue grows, the lines do not notice), and only after a long lock does it
 spool. In virtual time the control loop calls :meth:`wait` at the end of each
@@ -39,6 +59,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, record_to_json
 from appliance.storage.errors import StoreOpenError, WriterStateError
+from appliance.storage.fileio import OS_IO, FileIO
 from appliance.storage.schema import SCHEMA_VERSION, cdr, metadata, queue_event, schema_version, spool_mark
 from appliance.storage.spool import MIN_SPOOL_BYTES, Spool
 
@@ -90,12 +111,25 @@ def _is_busy(exc: SQLAlchemyError) -> bool:
 
 def _reason(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None)
-    return str(orig if orig is not None else exc).splitlines()[0] or type(exc).__name__
+    lines = str(orig if orig is not None else exc).splitlines()
+    return (lines[0] if lines else "") or type(exc).__name__
 
 
 # -- the writer ------------------------------------------------------------------------------------------------
 
 _Batch = tuple[int, int, list[Record]]     # seq, period tick, records
+
+DEFAULT_FREE_FLOOR_BYTES = 16 << 20
+"""Below this much free space on the database's file system, the ``disk_space_low`` condition is raised."""
+DEFAULT_MAX_HELD_RECORDS = 20_000
+"""Held records (neither committed nor spooled) past which the writer asks for backpressure (a few MiB)."""
+SPOOL_RETRY_MS = 60_000
+"""A spool that could not be opened or allocated is tried again this often (period ticks, ms)."""
+
+HEALTH_KINDS = ("records_commit_failing", "database_locked", "records_spooled", "records_held_in_memory",
+                "records_backpressure", "spool_unavailable", "spool_damaged", "disk_space_low")
+"""The writer's conditions, in the order :attr:`RecordWriter.alarm` lists them."""
+RETRY_S_DEFAULT = 5.0
 _ROWS_PER_INSERT = 200     # 15 columns a row: well under SQLite's 32766 bound parameters
 
 
@@ -106,19 +140,32 @@ class RecordWriter:
     and ``stats`` may be read from any thread.
     """
 
-    RETRY_S = 5.0
+    RETRY_S: float | None = 5.0
     """While records sit in the spool, retry committing them this often even if no batch comes."""
     LOCKED_RETRIES = 30
     """After this many busy timeouts in a row (about 30 s) a lock counts as a fault and batches are spooled."""
     MAX_COALESCE = 256
     """At most this many queued periods are committed together when the writer is behind."""
 
-    def __init__(self, db_path: Path, spool_path: Path, *, spool_bytes: int = 4 << 20) -> None:
+    def __init__(self, db_path: Path, spool_path: Path, *, spool_bytes: int = 4 << 20,
+                 free_floor_bytes: int = DEFAULT_FREE_FLOOR_BYTES,
+                 max_held_records: int = DEFAULT_MAX_HELD_RECORDS,
+                 idle_retry_s: float | None = RETRY_S_DEFAULT, io: FileIO = OS_IO) -> None:
+        """`free_floor_bytes`: the free space below which ``disk_space_low`` is raised (0: never);
+        `max_held_records`: past this many held records, :attr:`backpressure`; `idle_retry_s`:
+        with a backlog and no batch coming, retry this often (wall clock; None: only when a batch,
+        empty or not, comes: the engine sends one each second of its clock); `io`: the file I/O."""
         if spool_bytes < MIN_SPOOL_BYTES:
             raise ValueError(f"spool_bytes must be at least {MIN_SPOOL_BYTES}, not {spool_bytes}")
+        if free_floor_bytes < 0 or max_held_records < 1:
+            raise ValueError("free_floor_bytes must be >= 0 and max_held_records >= 1")
         self.db_path = Path(db_path)
         self.spool_path = Path(spool_path)
         self.spool_bytes = spool_bytes
+        self.free_floor_bytes = free_floor_bytes
+        self.max_held_records = max_held_records
+        self.RETRY_S = idle_retry_s
+        self.io = io
         self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
         self._cond = threading.Condition()
         self._submitted = 0        # last seq handed out
@@ -133,7 +180,8 @@ class RecordWriter:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._open_error: BaseException | None = None
-        self._alarm: str | None = None
+        self._health: dict[str, str] = {}     # condition kind -> what is known now
+        self._backpressure = False
         self._pragmas: dict[str, Any] = {}
         self._stats = {
             "transactions": 0, "records_committed": 0, "records_spooled": 0, "busy_retries": 0,
@@ -146,7 +194,9 @@ class RecordWriter:
         self._spool_pending: list[Record] = []   # in the spool file, not yet in the database
         self._spool_base = 0                     # records of the spool's generation already in the database
         self._held: list[Record] = []            # neither in the database nor in the spool (spool full)
-        self._spool_unavailable = ""             # why there is no spool at all, if there is none
+        self._spool_retry_at: int | None = None  # period tick of the next try to open the spool
+        self._why_held = "spool full"            # why records are held, as the alarm says
+        self._spool_full = False                 # an append did not fit: none is tried until it is emptied
 
     # -- control tier side -------------------------------------------------------------------------------------
 
@@ -206,8 +256,26 @@ class RecordWriter:
 
     @property
     def alarm(self) -> str | None:
-        """Why records are not reaching the database, while they are not; None when all is well."""
-        return self._alarm
+        """Every condition's detail, joined by "; " (None when all is well): a one-line summary."""
+        health = self.health
+        return "; ".join(health[k] for k in HEALTH_KINDS if k in health) or None
+
+    @property
+    def health(self) -> dict[str, str]:
+        """The conditions raised now, by kind (HEALTH_KINDS), each with what is known now."""
+        with self._cond:
+            return dict(self._health)
+
+    @property
+    def backpressure(self) -> bool:
+        """The last resort: more than ``max_held_records`` records are held in memory, not safe; new
+        calls should be refused until they are committed or spooled."""
+        return self._backpressure
+
+    @property
+    def stopped(self) -> bool:
+        """The writer thread has ended (closed, or stopped by an unexpected error)."""
+        return self._stopped
 
     @property
     def pragmas(self) -> dict[str, Any]:
@@ -255,7 +323,7 @@ class RecordWriter:
             self._loop()
         except BaseException:
             log.critical("record writer stopped by an unexpected error", exc_info=True)
-            self._alarm = "record writer stopped by an unexpected error; records are not stored"
+            self._set("records_commit_failing", "record writer stopped by an unexpected error; records are not stored")
         finally:
             self._dispose()
             with self._cond:
@@ -266,7 +334,7 @@ class RecordWriter:
         while True:
             backlog = bool(self._spool_pending or self._held)
             try:
-                item = self._queue.get(timeout=self.RETRY_S) if backlog else self._queue.get()
+                item = self._queue.get(timeout=self.RETRY_S) if backlog and self.RETRY_S else self._queue.get()
             except queue.Empty:
                 self._step([])            # the fault may have cleared
                 continue
@@ -310,46 +378,112 @@ class RecordWriter:
             elif max(have) > SCHEMA_VERSION:
                 raise StoreOpenError(f"database schema version {max(have)} is newer than this firmware's "
                                      f"{SCHEMA_VERSION}")
+        self.io.database_synced(self.db_path)
         self._open_spool(conn)
 
     def _open_spool(self, conn: Connection) -> None:
-        spool = Spool(self.spool_path, self.spool_bytes)
+        """Open the spool (creating and allocating it if need be) and take up the records it holds.
+
+        If it cannot be opened or allocated, ``spool_unavailable`` is raised and the spool is tried
+        again :data:`SPOOL_RETRY_MS` later (period ticks); the batches are committed meanwhile,
+        and held in memory while the database cannot commit.
+        """
+        spool = Spool(self.spool_path, self.spool_bytes, self.io)
         try:
             records = spool.open()
-        except OSError as exc:
+            # Records of this spool generation the database already holds (a crash came between the
+            # commit and the emptying of the spool) are not replayed.
+            with conn.begin():
+                mark = conn.execute(select(spool_mark.c.records)
+                                    .where(spool_mark.c.token == spool.records_token.hex())).scalar()
+        except (OSError, SQLAlchemyError) as exc:
             spool.close()
-            self._spool_unavailable = f"record spool unavailable: {exc}"
-            log.error("%s", self._spool_unavailable)
-            self._alarm = self._spool_unavailable
+            self._spool_retry_at = self._last_tick + SPOOL_RETRY_MS
+            self._set("spool_unavailable", f"record spool unavailable: {_reason(exc)} "
+                      f"(tried again every {SPOOL_RETRY_MS // 1000} s)")
             return
         self._spool = spool
-        # Records of this spool generation the database already holds (a crash came between the
-        # commit and the emptying of the spool) are not replayed.
-        with conn.begin():
-            mark = conn.execute(select(spool_mark.c.records)
-                                .where(spool_mark.c.token == spool.records_token.hex())).scalar()
+        self._spool_retry_at = None
+        self._set("spool_unavailable", None)
         records = records[min(int(mark or 0), len(records)):]
         if spool.damaged is not None:
             # The recovered records go into the fresh spool (else they are held until they commit).
             try:
                 if records and spool.append(records):
-                    self._spool_pending = records
+                    self._spool_pending += records
+                    records = []
             except OSError as exc:
                 log.error("record spool: cannot re-spool recovered records: %s", exc)
-            if not self._spool_pending:
-                self._held = records
-            self._alarm = (f"record spool was damaged (kept as {spool.damaged.name}); "
-                           f"{len(records)} records recovered")
+            self._held = records + self._held
+            self._set("spool_damaged", f"record spool was damaged (kept as {spool.damaged.name}); "
+                      f"{len(records) + len(self._spool_pending)} records recovered")
+            self._update_backlog()
             return
         self._spool_base = spool.count - len(records)
-        self._spool_pending = records
+        self._spool_pending = records + self._spool_pending
         if records:
             log.warning("record spool holds %d records from before a restart; committing them first",
                         len(records))
-            self._alarm = f"{len(records)} records spooled before a restart"
+            self._update_backlog()
         elif spool.count:
             spool.reset()
             self._spool_base = 0
+
+    def _retry_spool(self) -> None:
+        """Try the spool again, once its retry time (period ticks) has come."""
+        if self._spool is None and self._spool_retry_at is not None and self._last_tick >= self._spool_retry_at:
+            try:
+                conn = self._connect()
+            except Exception as exc:   # no database either: try again later
+                self._spool_retry_at = self._last_tick + SPOOL_RETRY_MS
+                log.debug("record spool: no database connection to open it with: %s", exc)
+                return
+            self._open_spool(conn)
+
+    # -- health ------------------------------------------------------------------------------------------------
+
+    def _set(self, kind: str, detail: str | None) -> None:
+        """Raise `kind` with `detail`, update its detail, or clear it (None). One log line per change."""
+        with self._cond:
+            had = kind in self._health
+            if detail is None:
+                if not had:
+                    return
+                del self._health[kind]
+            else:
+                self._health[kind] = detail
+                if had:
+                    return
+        if detail is None:
+            log.warning("record store: %s cleared", kind)
+        else:
+            log.error("record store: %s: %s", kind, detail)
+
+    def _update_backlog(self) -> None:
+        """The conditions that follow from the spool and the held records."""
+        n = len(self._spool_pending)
+        self._set("records_spooled", f"{n} records spooled" if n else None)
+        held = len(self._held)
+        self._set("records_held_in_memory",
+                  f"{held} records held in memory and not safe ({self._why_held})" if held else None)
+        self._backpressure = held >= self.max_held_records
+        self._set("records_backpressure",
+                  f"{held} records held in memory (bound {self.max_held_records}): new calls are refused"
+                  if self._backpressure else None)
+        if not n and not held:
+            self._set("spool_damaged", None)
+
+    def _check_space(self) -> None:
+        if not self.free_floor_bytes:
+            return
+        try:
+            free = self.io.free_bytes(self.db_path.parent)
+        except OSError as exc:
+            log.debug("record store: cannot read free space: %s", exc)
+            return
+        low = free < self.free_floor_bytes
+        self._set("disk_space_low", f"{free >> 10} KiB free for the records, below the floor of "
+                  f"{self.free_floor_bytes >> 10} KiB" if low else None)
 
     def _connect(self) -> Connection:
         if self._conn is None:
@@ -378,7 +512,9 @@ class RecordWriter:
         new = [r for _, _, batch in group for r in batch]
         last = group[-1][0] if group else self._processed
         if group:
-            self._last_tick = group[-1][1]
+            self._last_tick = max(self._last_tick, group[-1][1])
+        self._retry_spool()
+        self._check_space()
         busy = 0
         while True:
             backlog = self._spool_pending + self._held + new
@@ -389,19 +525,20 @@ class RecordWriter:
                 stored = self._commit(backlog)
             except Exception as exc:   # whatever stops the commit (reconnecting included), the spool takes over
                 if not isinstance(exc, SQLAlchemyError):
-                    if not (self._alarm or "").startswith("database cannot commit"):   # once per fault
+                    if "records_commit_failing" not in self._health:   # once per fault
                         log.error("record database: %s while committing", type(exc).__name__, exc_info=True)
                 elif _is_busy(exc) and not self._closing and busy < self.LOCKED_RETRIES:
                     busy += 1
                     with self._cond:
                         self._stats["busy_retries"] += 1
-                    if busy == 1:
-                        log.warning("record database is locked by another connection; waiting")
-                    self._alarm = f"database is locked; {self._submitted - self._processed} batches waiting"
+                    self._set("database_locked", f"database is locked by another connection; "
+                              f"{self._submitted - self._processed} batches waiting")
                     continue
                 self._drop_connection()
+                self._set("database_locked", None)
                 self._fault(_reason(exc), new, last)
                 return
+            self.io.database_synced(self.db_path)     # the commit is acknowledged: durable from here
             self._committed(stored, last)
             return
 
@@ -454,37 +591,39 @@ class RecordWriter:
             try:
                 self._spool.reset()
                 self._spool_base = 0
+                self._spool_full = False
             except OSError as exc:       # harmless: spool_mark says how much of it is in the database
                 log.error("record spool could not be emptied: %s", exc)
         self._held = []
         with self._cond:
             self._stats["records_committed"] += stored
-        if self._alarm is not None:
-            log.warning("record database commits again")
-        self._alarm = self._spool_unavailable or None
+        self._set("records_commit_failing", None)
+        self._set("database_locked", None)
+        self._update_backlog()
         self._settle(last, durable=True, in_db=True)
 
     def _fault(self, reason: str, new: list[Record], last: int) -> None:
-        """The database cannot commit: spool `new` (or, failing that, hold it) and raise the alarm."""
+        """The database cannot commit: spool the held records and `new` (or, failing that, hold them)."""
         with self._cond:
             self._stats["commit_failures"] += 1
-        why_held = self._spool_unavailable or "spool full"
-        if new and not self._held and self._spool is not None:
+        self._set("records_commit_failing", f"database cannot commit: {reason}")
+        if self._spool is None:
+            self._why_held = "spool unavailable"
+        elif (new or self._held) and not self._spool_full:
+            waiting = self._held + new          # in order: the held records are the older
             try:
-                if self._spool.append(new):
-                    self._spool_pending += new
+                if self._spool.append(waiting):
+                    self._spool_pending += waiting
                     with self._cond:
-                        self._stats["records_spooled"] += len(new)
-                    new = []
+                        self._stats["records_spooled"] += len(waiting)
+                    self._held, new = [], []
+                else:                           # full until it is emptied: hold the rest, in order
+                    self._spool_full = True
+                    self._why_held = "spool full"
             except OSError as exc:
-                why_held = f"spool unwritable: {exc}"
+                self._why_held = f"spool unwritable: {exc}"
         self._held += new
-        msg = f"database cannot commit: {reason}; {len(self._spool_pending)} records spooled"
-        if self._held:
-            msg += f", {len(self._held)} held in memory and not safe ({why_held})"
-        if self._alarm != msg:
-            log.error("record store: %s", msg)
-        self._alarm = msg
+        self._update_backlog()
         self._settle(last, durable=not self._held, in_db=False)
 
     def _settle(self, last: int, *, durable: bool, in_db: bool) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from appliance import alarms, cli
 from appliance.control import ControlError
-from appliance.world import PhoneScript
+from appliance.world import Caller, PhoneScript
 from tests.e2e.harness import Site, site_yaml
 from tests.storage.test_spool import DiskFault
 
@@ -124,7 +124,7 @@ def test_dropped_events_raise_an_alarm_that_clears_after_the_quiet_time(
         site.close()
 
 
-def test_the_record_store_alarm_lasts_while_records_are_spooled(tmp_path: Path) -> None:
+def test_the_record_alarms_last_while_records_are_spooled(tmp_path: Path) -> None:
     phones = [PhoneScript(port=2, agent="1001", login_at_ms=0), PhoneScript(port=3, agent="1002", login_at_ms=8000)]
     site = Site(tmp_path, site_yaml(agents=2), [], phones, keep_audio=False)
     try:
@@ -132,12 +132,51 @@ def test_the_record_store_alarm_lasts_while_records_are_spooled(tmp_path: Path) 
         fault = DiskFault(eng.writer)
         fault.on = True
         site.run(5000)                                     # agent 1001 logged in: its record is spooled
-        (alarm,) = eng.snapshot()["alarms"]
-        assert alarm["kind"] == "record_store"
-        assert alarm["detail"].startswith("database cannot commit: disk I/O error; ")
+        alarms_now = {a["kind"]: a["detail"] for a in eng.snapshot()["alarms"]}
+        assert alarms_now == {"records_commit_failing": "database cannot commit: disk I/O error",
+                              "records_spooled": alarms_now.get("records_spooled")}
+        assert alarms_now["records_spooled"].endswith(" records spooled")
         assert eng.snapshot()["counters"]["records_spooled"] >= 1
         fault.on = False
         site.run(8000)                                     # agent 1002's record commits, the spool with it
         assert eng.snapshot()["alarms"] == []
     finally:
         site.close()
+
+
+def test_records_backpressure_refuses_new_calls_with_congestion_until_records_are_safe(tmp_path: Path) -> None:
+    from appliance.storage.spool import MIN_SPOOL_BYTES
+    from tests.storage.lazyio import LazyIO
+
+    # No spool (it does not fit) and a database that cannot commit: the agents' login records are
+    # held in memory, past the bound of 1.
+    callers = [Caller(trunk=0, at_ms=6000, press_after_ms=500, hold_ms=2000, patience_ms=20000),
+               Caller(trunk=1, at_ms=40000, press_after_ms=500, hold_ms=2000)]
+    phones = [PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=1000)]
+    site = Site(tmp_path, site_yaml(agents=1), callers, phones, keep_audio=False,
+                writer_options={"io": LazyIO(capacity=MIN_SPOOL_BYTES // 2), "free_floor_bytes": 0,
+                                "max_held_records": 1})
+    try:
+        eng = site.engine
+        fault = DiskFault(eng.writer)
+        fault.on = True
+        site.run(5000)
+        assert eng.records_backpressure
+        kinds = {a["kind"] for a in eng.snapshot()["alarms"]}
+        assert {"records_backpressure", "records_held_in_memory", "records_commit_failing"} <= kinds
+        site.run(25000)
+        first = callers[0]
+        assert first.answered_ms is not None and first.connected_ms is None     # answered, never queued
+        assert first.hung_up_ms is not None or eng.trunks[0].state.name == "IDLE"
+        assert eng.snapshot()["counters"]["calls_refused"] == 1
+        assert eng.calls == {}
+        fault.on = False
+        site.run(2000)                                   # the held records commit: calls are taken again
+        assert not eng.records_backpressure
+        site.run(20000)
+        assert callers[1].connected_ms is not None
+        assert eng.snapshot()["counters"]["calls_refused"] == 1
+    finally:
+        site.close()
+    from tests.storage import stored_call_ids
+    assert len(stored_call_ids(tmp_path / "cicbox.db")) == 1       # the refused call made no record
