@@ -57,7 +57,7 @@ AGENTS = ("1001", "1002", "1003", "1004")
 FSK = {"fsk_bell202": "bell202", "v23": "v23"}
 MAX_RINGS = 12                 # the exchange stops ringing after this many (a minute in cn)
 RESTORE_MS = 800               # battery or polarity back this long after a disconnect signal
-PRESSES = ("1", "1", "1", "2", "2", "9", "0", "5", "#", "*", "12", "11")
+PRESSES = ("1", "1", "1", "1", "2", "2", "2", "9", "0", "5", "#", "*", "12", "11")
 
 
 def fuzz_site(rng: random.Random) -> str:
@@ -276,11 +276,11 @@ class Exchange(_Actor):
             self._stop_media()
         self.log(t, f"trunk answers caller {c.ani}")
         when = t
-        for _ in range(self.rng.choice([0, 1, 1, 1, 2, 3])):
-            when += self.rng.randint(300, 7000)
+        for _ in range(self.rng.choice([0, 1, 1, 1, 1, 2, 3])):
+            when += self.rng.randint(300, 6000)
             self.at(when, "press", functools.partial(self.press, self.rng.choice(PRESSES)))
         r = self.rng.random()
-        hang = self.rng.randint(0, 1500) if r < 0.15 else self.rng.randint(1500, 15000) if r < 0.6 \
+        hang = self.rng.randint(0, 1500) if r < 0.1 else self.rng.randint(1500, 15000) if r < 0.45 \
             else self.rng.randint(15000, 40000) if r < 0.85 else None
         if hang is not None:
             self.at(t + hang, "hangup", self.hang_up)

@@ -62,6 +62,42 @@ RING_GAP_MS = 8000          # the trunk's ring_gap timer (appliance.lines.LINE_T
 IN_RING_GAP = "who gave up unanswered: inside the trunk's ring gap"
 LEFTOVER_DTMF = "who sent DTMF caller ID (or part of it) and gave up before ring 1: leftover caller ID digits"
 
+
+@dataclass(frozen=True)
+class Defect:
+    """A product defect the fuzzer found and that is not fixed yet: the invariant it breaks, the
+    words its check writes into every violation this defect causes, and what is wrong."""
+
+    invariant: str
+    marker: str
+    reason: str
+
+
+DEFECTS = (
+    Defect("ani_of_own_caller", IN_RING_GAP,
+           "defect: an FXO trunk takes a ring that comes within its 8 s ring gap after an unanswered "
+           "caller's last ring as that caller's next ring, though it does not fit the cadence: the new "
+           "call is answered early and keeps the old caller's ANI, and the new caller's own caller ID "
+           "is not listened for (FSK) or is cut (DTMF, sent while the old call still seems to ring)"),
+    Defect("ani_of_own_caller", LEFTOVER_DTMF,
+           "defect: DTMF caller ID digits an idle FXO trunk hears are kept until the next ring, however "
+           "old: a caller who sends caller ID and gives up before ring 1 gives the next call their "
+           "number, or garbles its caller ID (lost ANI)"),
+)
+
+
+ANI_DEFECTS = ("known defects (DEFECTS): an FXO trunk takes a new caller's ring inside its ring gap as the "
+               "unanswered caller's next ring; an idle FXO trunk keeps stale DTMF caller ID digits")
+
+
+class KnownDefectError(Exception):
+    """Every violation of an invariant in a run is caused by a defect in DEFECTS."""
+
+
+def known_defect(invariant: str, violation: str) -> Defect | None:
+    return next((d for d in DEFECTS if d.invariant == invariant and d.marker in violation), None)
+
+
 INVARIANTS = ("no_exception_or_error", "idle_after_quiet", "cdr_times_in_order", "one_cdr_per_call",
               "ani_of_own_caller", "no_agent_offered_two_calls", "no_offer_to_agent_not_ready")
 
@@ -281,7 +317,8 @@ def _before(run: Run, c: FarCaller | None) -> str:
     p = prev[-1]
     if p.last_ring_ms is not None and c.came_ms - p.last_ring_ms < RING_GAP_MS:
         return f"; came {c.came_ms - p.last_ring_ms} ms after the last ring of caller {p.ani}, {IN_RING_GAP}"
-    if p.last_ring_ms is None and p.cid != "withheld" and run.world.config.ports[c.trunk].callerid == "dtmf":
+    dtmf = getattr(run.world.config.ports[c.trunk], "callerid", "") == "dtmf"
+    if p.last_ring_ms is None and p.cid != "withheld" and dtmf:
         return f"; after caller {p.ani}, {LEFTOVER_DTMF}"
     return ""
 
@@ -348,7 +385,13 @@ def fuzz_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Run]:
 
 
 def _check(run: Run, invariant: str) -> None:
-    assert not run.violations[invariant], run.explain(invariant)
+    """Pass, fail, or raise KnownDefectError if each violation is one a recorded defect causes."""
+    found = run.violations[invariant]
+    if found and all(known_defect(invariant, v) for v in found):
+        raise KnownDefectError(run.explain(invariant))
+    assert not found, run.explain(invariant)
+
+
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -371,6 +414,7 @@ def test_one_cdr_per_call(seed: int, fuzz_run: Callable[[int], Run]) -> None:
     _check(fuzz_run(seed), "one_cdr_per_call")
 
 
+@pytest.mark.xfail(raises=KnownDefectError, strict=False, reason=ANI_DEFECTS)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_ani_of_own_caller(seed: int, fuzz_run: Callable[[int], Run]) -> None:
     _check(fuzz_run(seed), "ani_of_own_caller")
@@ -398,20 +442,30 @@ def main(argv: list[str] | None = None) -> int:
     env = os.environ.get("FUZZ_SEEDS", "")
     seeds = args.seed or [int(s) for s in env.replace(",", " ").split()] or \
         list(range(args.first, args.first + args.runs))
-    failing: dict[int, list[str]] = {}
+    failing: list[int] = []
+    known: dict[int, set[str]] = {}
     for seed in seeds:
         with tempfile.TemporaryDirectory(prefix=f"fuzz{seed}-") as d:
             run = run_seed(seed, Path(d))
-        bad = [name for name in INVARIANTS if run.violations[name]]
-        print(f"seed {seed}: {'ok' if not bad else 'FAIL ' + ', '.join(bad)} ({run.summary()})", flush=True)
-        if bad:
-            failing[seed] = bad
-            for name in bad:
-                for v in run.violations[name][:5]:
-                    print(f"    {name}: {v}")
-                if args.verbose:
+        new = [(name, v) for name in INVARIANTS for v in run.violations[name] if not known_defect(name, v)]
+        old = {name for name in INVARIANTS for v in run.violations[name] if known_defect(name, v)}
+        verdict = "FAIL " + ", ".join(sorted({n for n, _ in new})) if new else "ok"
+        print(f"seed {seed}: {verdict}{' (known defects: ' + ', '.join(sorted(old)) + ')' if old else ''}"
+              f" [{run.summary()}]", flush=True)
+        if old:
+            known[seed] = old
+        if new:
+            failing.append(seed)
+            for name, v in new[:10]:
+                print(f"    {name}: {v}")
+        if args.verbose:
+            for name in INVARIANTS:
+                if run.violations[name]:
                     print(run.explain(name))
-    print(f"{len(seeds)} seeds, {len(failing)} failing" + (f": {' '.join(map(str, failing))}" if failing else ""))
+    print(f"{len(seeds)} seeds; known defects seen in seeds: {' '.join(map(str, known)) or 'none'}")
+    print(f"failing seeds: {' '.join(map(str, failing)) or 'none'}")
+    if failing:
+        print("replay one: .venv/bin/python -m tests.fuzz.test_fuzz --seed N -v")
     return 1 if failing else 0
 
 
