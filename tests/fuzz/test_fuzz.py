@@ -23,10 +23,16 @@ records):
 - no_offer_to_agent_not_ready: every offer follows the agent's "ready" state, and a
   phone rings only for an agent who is ringing.
 
-CI runs SEEDS (pytest tests/fuzz). Many seeds: ``make fuzz`` (FUZZ_RUNS=N seeds from
-FUZZ_FIRST, or FUZZ_SEEDS=1,2,3), which prints each seed's verdict and the failing
-seeds. Replay one: ``.venv/bin/python -m tests.fuzz.test_fuzz --seed N -v`` prints the
-site, the far side's script and every violation.
+Defects found and not yet fixed are in DEFECTS: each names the invariant it breaks and
+the words its check writes into the violations it causes. A seed whose every violation
+of an invariant is a recorded defect's is marked xfail(strict=False) with the defect as
+the reason (CI stays green, the defect stays in sight); any other violation fails.
+
+CI runs SEEDS (pytest tests/fuzz: one test per seed and invariant, each seed run once).
+Many seeds: ``make fuzz`` (FUZZ_RUNS=N seeds from FUZZ_FIRST, or FUZZ_SEEDS="1 2 3"),
+which prints each seed's verdict, the seeds with known defects and the failing seeds.
+Replay one: ``.venv/bin/python -m tests.fuzz.test_fuzz --seed N -v`` prints the site,
+the far side's script (tick, line, action) and every violation.
 """
 
 from __future__ import annotations
@@ -56,17 +62,20 @@ from tests.fuzz.farside import FarCaller, FuzzWorld, fuzz_site
 
 ACTIVE_MS = 90_000
 QUIET_MS = 60_000
-SEEDS = [1, 2, 3, 4, 5, 6]
+# A few seeds with many answered calls, and two that meet known defects (54: stale DTMF caller ID,
+# 68: ring gap). About 3 s of CPU each.
+SEEDS = [26, 35, 53, 81, 138, 54, 68]
 
 RING_GAP_MS = 8000          # the trunk's ring_gap timer (appliance.lines.LINE_TIMERS)
 IN_RING_GAP = "who gave up unanswered: inside the trunk's ring gap"
 LEFTOVER_DTMF = "who sent DTMF caller ID (or part of it) and gave up before ring 1: leftover caller ID digits"
+IN_ONE_BLOCK = "answered after the end, by less than a control period"
 
 
 @dataclass(frozen=True)
 class Defect:
-    """A product defect the fuzzer found and that is not fixed yet: the invariant it breaks, the
-    words its check writes into every violation this defect causes, and what is wrong."""
+    """A product defect the fuzzer found, not fixed yet: the invariant it breaks, the words its
+    check writes into every violation this defect causes, and what is wrong (the xfail reason)."""
 
     invariant: str
     marker: str
@@ -74,24 +83,21 @@ class Defect:
 
 
 DEFECTS = (
+    # The ring_gap timer (8 s after a ring) is the trunk's only sign that a caller gave up; a ring
+    # that comes before it expires is counted as the same call's, though 4 s is the cadence's gap.
     Defect("ani_of_own_caller", IN_RING_GAP,
-           "defect: an FXO trunk takes a ring that comes within its 8 s ring gap after an unanswered "
-           "caller's last ring as that caller's next ring, though it does not fit the cadence: the new "
-           "call is answered early and keeps the old caller's ANI, and the new caller's own caller ID "
-           "is not listened for (FSK) or is cut (DTMF, sent while the old call still seems to ring)"),
+           "defect: a new caller's ring inside an FXO trunk's 8 s ring gap after an unanswered caller is "
+           "taken as that caller's next ring (answered early, with the earlier caller's ANI, or with "
+           "the new caller's caller ID lost)"),
+    # FxoTrunk.cid_digits collects DTMF on an idle trunk and is only cleared by the next RING_ON.
     Defect("ani_of_own_caller", LEFTOVER_DTMF,
-           "defect: DTMF caller ID digits an idle FXO trunk hears are kept until the next ring, however "
-           "old: a caller who sends caller ID and gives up before ring 1 gives the next call their "
-           "number, or garbles its caller ID (lost ANI)"),
+           "defect: an idle FXO trunk keeps DTMF caller ID digits until the next ring however old, so a "
+           "caller who gave up before ring 1 leaves their number to the next call (or garbles its caller ID)"),
+    # The media tier hands over a block's card events (hook) before its DSP events (busy, DTMF).
+    Defect("cdr_times_in_order", IN_ONE_BLOCK,
+           "defect: a busy-tone hang-up detected in the same card block as the agent's later answer is "
+           "handled after it: the agent is connected to a caller who is gone, answer_ms > end_ms"),
 )
-
-
-ANI_DEFECTS = ("known defects (DEFECTS): an FXO trunk takes a new caller's ring inside its ring gap as the "
-               "unanswered caller's next ring; an idle FXO trunk keeps stale DTMF caller ID digits")
-
-
-class KnownDefectError(Exception):
-    """Every violation of an invariant in a run is caused by a defect in DEFECTS."""
 
 
 def known_defect(invariant: str, violation: str) -> Defect | None:
@@ -121,7 +127,7 @@ class Run:
 
     def summary(self) -> str:
         disp = Counter(c.disposition for c in self.cdrs)
-        return (f"{len(self.world.callers)} callers, {len(self.world.answers)} answered, CDRs "
+        return (f"{len(self.world.callers)} callers, {len(self.world.answers)} trunk answers, CDRs "
                 f"{dict(sorted(disp.items()))}, {len(self.warnings)} warnings, {self.wall_s:.1f} s")
 
     def explain(self, invariant: str) -> str:
@@ -231,6 +237,8 @@ def check_cdr_times(run: Run) -> list[str]:
         times = [(n, v) for n, v in (("start", c.start_ms), ("queue_entry", c.queue_entry_ms),
                                      ("answer", c.answer_ms), ("end", c.end_ms)) if v is not None]
         bad = [f"{a}={x} > {b}={y}" for (a, x), (b, y) in itertools.pairwise(times) if x > y]
+        if c.answer_ms is not None and 0 < c.answer_ms - c.end_ms < run.period_ms:
+            bad.append(IN_ONE_BLOCK)
         if c.answer_ms is not None and c.queue_entry_ms is None:
             bad.append("answered without a queue entry")
         want_wait = c.answer_ms - c.queue_entry_ms if c.answer_ms is not None and c.queue_entry_ms is not None \
@@ -384,50 +392,22 @@ def fuzz_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Run]:
     return get
 
 
-def _check(run: Run, invariant: str) -> None:
-    """Pass, fail, or raise KnownDefectError if each violation is one a recorded defect causes."""
+def _check(request: pytest.FixtureRequest, run: Run, invariant: str) -> None:
+    """Assert that `run` kept `invariant`. A run whose every violation of it is caused by a recorded
+    defect (DEFECTS) is marked xfail(strict=False) with the defects named, so CI stays green while
+    they stand, and fails as soon as anything else breaks the invariant."""
     found = run.violations[invariant]
-    if found and all(known_defect(invariant, v) for v in found):
-        raise KnownDefectError(run.explain(invariant))
+    causes = {known_defect(invariant, v) for v in found}
+    if found and None not in causes:
+        reason = " | ".join(sorted(d.reason for d in causes if d is not None))
+        request.node.add_marker(pytest.mark.xfail(strict=False, reason=reason))
     assert not found, run.explain(invariant)
 
 
-
-
+@pytest.mark.parametrize("invariant", INVARIANTS)
 @pytest.mark.parametrize("seed", SEEDS)
-def test_no_exception_or_error(seed: int, fuzz_run: Callable[[int], Run]) -> None:
-    _check(fuzz_run(seed), "no_exception_or_error")
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_idle_after_quiet(seed: int, fuzz_run: Callable[[int], Run]) -> None:
-    _check(fuzz_run(seed), "idle_after_quiet")
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_cdr_times_in_order(seed: int, fuzz_run: Callable[[int], Run]) -> None:
-    _check(fuzz_run(seed), "cdr_times_in_order")
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_one_cdr_per_call(seed: int, fuzz_run: Callable[[int], Run]) -> None:
-    _check(fuzz_run(seed), "one_cdr_per_call")
-
-
-@pytest.mark.xfail(raises=KnownDefectError, strict=False, reason=ANI_DEFECTS)
-@pytest.mark.parametrize("seed", SEEDS)
-def test_ani_of_own_caller(seed: int, fuzz_run: Callable[[int], Run]) -> None:
-    _check(fuzz_run(seed), "ani_of_own_caller")
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_no_agent_offered_two_calls(seed: int, fuzz_run: Callable[[int], Run]) -> None:
-    _check(fuzz_run(seed), "no_agent_offered_two_calls")
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_no_offer_to_agent_not_ready(seed: int, fuzz_run: Callable[[int], Run]) -> None:
-    _check(fuzz_run(seed), "no_offer_to_agent_not_ready")
+def test_fuzz(seed: int, invariant: str, fuzz_run: Callable[[int], Run], request: pytest.FixtureRequest) -> None:
+    _check(request, fuzz_run(seed), invariant)
 
 
 # -- make fuzz: many seeds -------------------------------------------------------------------------
