@@ -39,7 +39,6 @@ import functools
 import heapq
 import itertools
 import random
-import textwrap
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,45 +64,31 @@ def fuzz_site(rng: random.Random) -> str:
     signals drawn), 1-3 phones, one agent more than phones (the extra one without a phone of
     their own), two queues sharing agents, one IVR."""
     ntrunks, nphones = rng.choice([1, 2, 2, 3, 3]), rng.randint(1, 3)
-    ports, routes = [], []
+    ports = []
     for i in range(1, ntrunks + 1):
         cid = rng.choice(["fsk_bell202", "v23", "dtmf", "none"])
-        disc = rng.sample(["battery", "polarity", "busy"], rng.randint(1, 3))
+        disconnect = ", ".join(rng.sample(["battery", "polarity", "busy"], rng.randint(1, 3)))
         ports.append(f"  - {{kind: fxo, name: trunk{i}, number: '07558888000{i}', callerid: {cid}, "
-                     f"answer_on_ring: {rng.randint(1, 3)}, disconnect: [{', '.join(disc)}]}}")
-        routes.append(f"  - {{trunk: trunk{i}, ivr: main}}")
+                     f"answer_on_ring: {rng.randint(1, 3)}, disconnect: [{disconnect}]}}")
     ports += [f"  - {{kind: fxs, name: phone{i}, extension: '80{i:02d}'}}" for i in range(1, nphones + 1)]
-    agents = AGENTS[:nphones + 1]
-    agent_lines = [f"  - {{number: '{a}', name: 'Agent {a}'" + (f", phone: phone{n + 1}}}" if n < nphones else "}")
-                   for n, a in enumerate(agents)]
+    agents = list(AGENTS[:nphones + 1])
     concierge = rng.sample(agents, rng.randint(1, len(agents)))
-    return textwrap.dedent("""\
-        site: {name: Fuzz Hotel, zone: cn, law: LAW, epoch: "2026-03-01T09:30:00"}
-        card: {backend: sim, k: K}
-        ports:
-        PORTS
-        spans: []
-        routes:
-        ROUTES
-        ivrs:
-          main:
-            greeting: welcome
-            language: en
-            menu: {'1': {queue: front_desk}, '2': {queue: concierge}, '9': {hangup: true}, '0': {repeat: true}}
-            timeout_ms: IVR_TIMEOUT
-            max_repeats: REPEATS
-        queues:
-          front_desk: {agents: [FRONT], ring_timeout_ms: RTO1}
-          concierge: {agents: [CONCIERGE], ring_timeout_ms: RTO2}
-        agents:
-        AGENTS
-        """).replace("LAW", rng.choice(["alaw", "ulaw"])).replace("K", str(rng.choice([2, 4, 5, 10]))) \
-        .replace("PORTS", "\n".join(ports)).replace("ROUTES", "\n".join(routes)) \
-        .replace("IVR_TIMEOUT", str(rng.choice([2000, 3500, 5000]))).replace("REPEATS", str(rng.randint(0, 2))) \
-        .replace("FRONT", ", ".join(f"'{a}'" for a in agents)) \
-        .replace("CONCIERGE", ", ".join(f"'{a}'" for a in concierge)) \
-        .replace("RTO1", str(rng.randint(4, 15) * 1000)).replace("RTO2", str(rng.randint(4, 15) * 1000)) \
-        .replace("AGENTS", "\n".join(agent_lines))
+    law, k, ivr_timeout, repeats = rng.choice(["alaw", "ulaw"]), rng.choice([2, 4, 5, 10]), \
+        rng.choice([2000, 3500, 5000]), rng.randint(0, 2)
+    lines = ["site: {name: Fuzz Hotel, zone: cn, law: " + law + ', epoch: "2026-03-01T09:30:00"}',
+             f"card: {{backend: sim, k: {k}}}", "ports:", *ports,
+             "spans: []", "routes:", *[f"  - {{trunk: trunk{i}, ivr: main}}" for i in range(1, ntrunks + 1)],
+             "ivrs:", "  main:", "    greeting: welcome", "    language: en",
+             "    menu: {'1': {queue: front_desk}, '2': {queue: concierge}, '9': {hangup: true}, "
+             "'0': {repeat: true}}",
+             f"    timeout_ms: {ivr_timeout}", f"    max_repeats: {repeats}",
+             "queues:",
+             f"  front_desk: {{agents: {agents}, ring_timeout_ms: {rng.randint(4, 15) * 1000}}}",
+             f"  concierge: {{agents: {concierge}, ring_timeout_ms: {rng.randint(4, 15) * 1000}}}",
+             "agents:"]
+    lines += [f"  - {{number: '{a}', name: 'Agent {a}'" + (f", phone: phone{n + 1}}}" if n < nphones else "}")
+              for n, a in enumerate(agents)]
+    return "\n".join(lines) + "\n"
 
 
 @dataclass
