@@ -13,7 +13,7 @@ DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*
 DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
 PEER_SRC    := $(wildcard tests/peers/spandsp_*)
 
-.PHONY: setup build test lint typecheck pytest demo bench clean asan
+.PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz
 
 setup: $(STAMP)/apt $(STAMP)/venv build
 
@@ -64,6 +64,13 @@ test: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -q
+
+# The fuzz test of the line and call machines over many seeds (CI runs a few fixed ones in the
+# suite): FUZZ_RUNS seeds from FUZZ_FIRST (default 50 from 1000), or exactly FUZZ_SEEDS="1 2 3".
+# Prints each seed's verdict and the failing seeds; replay one with
+# .venv/bin/python -m tests.fuzz.test_fuzz --seed N -v (tests/fuzz/test_fuzz.py).
+fuzz: setup
+	$(VPY) -m tests.fuzz.test_fuzz
 
 # The C under AddressSanitizer and UndefinedBehaviourSanitizer: both extensions built apart, in
 # build/asan/ (the normal build is not touched), loaded from there by _cffi_src/asan/sitecustomize.py
