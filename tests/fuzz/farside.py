@@ -47,10 +47,9 @@ from typing import Any
 from appliance.config import SiteConfig
 from appliance.world.world import sine
 from drivers.hal import EventType
-from drivers.sim import SimCard
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Scheduler
-from e1t1 import callerid
+from e1t1.analog import callerid
 
 AGENTS = ("1001", "1002", "1003", "1004")
 FSK = {"fsk_bell202": "bell202", "v23": "v23"}
@@ -491,10 +490,10 @@ class FuzzWorld:
     # -- the World protocol ---------------------------------------------------------
 
     def attach(self, engine: Any) -> None:
-        card = engine.tier_.card
-        if not isinstance(card, SimCard):
-            raise TypeError("the fuzzer's far side needs the sim card")
-        self.far = card.far
+        far = engine.far_side
+        if far is None:
+            raise TypeError("the fuzzer's far side needs the sim card's far side in process")
+        self.far = far
         self.nports = len(engine.desc.ports)
         self.fm = Scheduler(self.nports, engine.desc.law)
         self._idle = bytes([0xD5 if engine.desc.law == "alaw" else 0xFF])
