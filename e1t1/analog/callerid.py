@@ -364,12 +364,16 @@ class DtmfClipReader:
             self.discarded += 1
         return False
 
-    def take(self) -> CallerId | None:
+    def take(self, tick: int | None = None, max_age_ms: int | None = None) -> CallerId | None:
         """The caller ID collected (None if no digit came), and start afresh; raises DecodeError
-        with the reason when the digits are no caller ID message."""
-        digits, complete = self.digits, self.complete
+        with the reason when the digits are no caller ID message. With `tick` and `max_age_ms`:
+        digits whose last one came longer ago than that belong to no call now (discarded)."""
+        digits, complete, last = self.digits, self.complete, self._last
         self.digits, self.complete, self._last = "", False, None
         if not digits:
+            return None
+        if tick is not None and max_age_ms is not None and last is not None and tick - last > max_age_ms:
+            self.discarded += len(digits)
             return None
         if not complete:
             self.discarded += len(digits)

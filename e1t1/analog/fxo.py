@@ -53,7 +53,13 @@ FXO_TIMERS = (
              100, 5000),
     TimerDef("cid_digit_gap", 1000, TimerUnit.MS, "DTMF caller ID: a digit this long after the previous one "
              "is not part of the same message", 200, 5000),
+    TimerDef("cid_before_ring", 3000, TimerUnit.MS, "DTMF caller ID ends at most this long before ring 1: "
+             "older digits belong to no call", 500, 10000),
 )
+
+#: A ring cadence is kept to within this fraction (a ring or a pause this much shorter than the
+#: zone's is not the cadence: a caller gave up mid-ring, or a new call began)
+CADENCE_TOLERANCE = 0.1
 
 #: caller ID modes of an FXO port (config) that use an FSK modem, and which
 FSK_MODES = {"fsk_bell202": "bell202", "v23": "v23"}
@@ -105,8 +111,13 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
 
     def __init__(self, port: LinePort, sink: LineSink, chan: int, name: str, number: str, callerid_mode: str,
                  answer_on_ring: int, disconnect: Sequence[str], busy: tuple[int, int, int],
-                 clock: Clock, timers: TimerTable | None = None) -> None:
+                 clock: Clock, timers: TimerTable | None = None,
+                 ring_cadence: tuple[int, int] | None = None) -> None:
         super().__init__(f"trunk({name})", TrunkState.IDLE, clock, timers)
+        #: the exchange's ring cadence (on, off ms: the tone zone's); None: rings are not timed
+        self.ring_cadence = ring_cadence
+        self._ring_on_at: int | None = None
+        self._ring_off_at: int | None = None
         self.port = port
         self.sink = sink
         self.chan = chan
@@ -169,26 +180,52 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
             if self.dtmf_cid.feed(d["digit"], self._tick(d)):
                 log.debug("%s: DTMF caller ID starts", self.name)
         elif ev is _E.RING_ON:
-            tick = self._tick(d)
-            self.rings = 1
-            self.fsk.reset()
-            self.ani = None
-            self._take_dtmf_cid(tick)
-            self.transition(_S.RINGING)
-            self.sink(TrunkRinging(self.chan, tick, self.rings))
-            self._check_answer(tick)
+            self._first_ring(self._tick(d))
         # RING_OFF (its RING_ON was lost), battery and polarity changes, FSK (the receiver is off),
         # a release of a call already over: nothing to do on an idle trunk.
+
+    def _first_ring(self, tick: int) -> None:
+        """Ring 1 of a new call: a new ringing cycle and a new identity."""
+        self.rings = 1
+        self.fsk.reset()
+        self.ani = None
+        self._ring_on_at, self._ring_off_at = tick, None
+        self._take_dtmf_cid(tick)
+        if self.state is not _S.RINGING:
+            self.transition(_S.RINGING)
+        else:
+            self.restart_timer(self.timers["ring_gap"])
+        self.sink(TrunkRinging(self.chan, tick, self.rings))
+        self._check_answer(tick)
 
     # RINGING
     def st_ringing(self, ev: TrunkEvent, **d: Any) -> None:
         fsk = FSK_MODES.get(self.callerid_mode)
+        cadence = self.ring_cadence
         if ev is _E.RING_OFF:
+            tick = self._tick(d)
+            on_at, self._ring_off_at = self._ring_on_at, tick
+            if cadence is not None and on_at is not None and tick - on_at < cadence[0] * (1 - CADENCE_TOLERANCE):
+                # The exchange stopped a ring short of the cadence: the caller hung up while it rang.
+                log.info("%s: ring %d cut short (%d ms): the caller gave up", self.name, self.rings, tick - on_at)
+                self._give_up(tick, keep_cid=False)
+                return
             self.restart_timer(self.timers["ring_gap"])
             if self.rings == 1 and fsk is not None:
                 self.port.fsk_rx(self.chan, fsk)
         elif ev is _E.RING_ON:
             tick = self._tick(d)
+            off_at = self._ring_off_at
+            if cadence is not None and off_at is not None and tick - off_at < cadence[1] * (1 - CADENCE_TOLERANCE):
+                # A ring sooner than the cadence's pause: the caller rung for gave up, this is a new call.
+                log.info("%s: a ring %d ms after the last, sooner than the cadence: a new call", self.name,
+                         tick - off_at)
+                self.port.fsk_rx(self.chan, None)
+                self.sink(TrunkAbandoned(self.chan, tick, self.rings))
+                self.dtmf_cid.reset()
+                self._first_ring(tick)
+                return
+            self._ring_on_at, self._ring_off_at = tick, None
             self.rings += 1
             self.restart_timer(self.timers["ring_gap"])
             if fsk is not None:
@@ -327,7 +364,7 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
         if self.callerid_mode != "dtmf":
             return
         try:
-            cid = self.dtmf_cid.take()
+            cid = self.dtmf_cid.take(tick, self.timers["cid_before_ring"])
         except DecodeError as exc:
             log.warning("%s: DTMF caller ID not understood: %s", self.name, exc)
             return

@@ -45,7 +45,7 @@ CASES = [
      "timers.fxs.inter_digt: unknown timer (known: first_digit, inter_digit, after_match, open_loop, "
      "feature_done, cid_delay)"),
     ("timer of another protocol", GOOD + "timers:\n  fxo: {ring_gap: 9000, inter_digit: 5000}\n", "inter_digit",
-     "timers.fxo.inter_digit: unknown timer (known: ring_gap, polarity_guard, cid_digit_gap)"),
+     "timers.fxo.inter_digit: unknown timer (known: ring_gap, polarity_guard, cid_digit_gap, cid_before_ring)"),
     ("unknown protocol", GOOD + "timers:\n  fxs: {inter_digit: 5000}\n  q931: {T303: 4000}\n", "q931",
      "timers.q931: unknown protocol (known: fxo, fxs)"),
     ("timer not an integer", GOOD + "timers:\n  fxs: {inter_digit: 5000.5}\n", "5000.5",
@@ -121,3 +121,26 @@ def test_store_versions_switch_and_rollback(tmp_path: Path) -> None:
     (tmp_path / "config" / ".current.tmp").write_text("99\n")   # a crash mid-write leaves a temp file
     cur = ConfigStore(tmp_path).current()
     assert cur is not None and cur.version == 2
+
+
+def test_a_version_that_needs_a_restart_is_put_in_force_at_the_next_start(tmp_path: Path) -> None:
+    from appliance.errors import RestartNeededError
+
+    store = ConfigStore(tmp_path)
+    store.apply(GOOD, "v1.yaml", "a", None, lambda cfg, v: None, 0)
+    p = store.prepare(GOOD.replace("Test Hotel", "Hotel Two"), "v2.yaml", "b", 1, 5)
+    store.defer(p, str(RestartNeededError("ports changed")))
+    assert store.current() is not None and store.current().version == 1      # type: ignore[union-attr]
+    assert [h.status for h in store.history()][1].startswith("waiting for a restart")
+    again = ConfigStore(tmp_path)                                            # the next start
+    assert again.take_next() == 2
+    cur = again.current()
+    assert cur is not None and cur.version == 2 and cur.config.site.name == "Hotel Two"
+    assert again.take_next() is None
+    # superseded: an apply based on the version in force before the restart drops the waiting one
+    p = again.prepare(GOOD, "v3.yaml", "c", 2, 6)
+    again.defer(p, "ports changed")
+    again.apply(GOOD.replace("Test Hotel", "Hotel Four"), "v4.yaml", "d", 2, lambda cfg, v: None, 7)
+    assert ConfigStore(tmp_path).take_next() is None
+    assert ConfigStore(tmp_path).current().version == 4                      # type: ignore[union-attr]
+    assert [h.status for h in again.history()][2] == "superseded before a restart"

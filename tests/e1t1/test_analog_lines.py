@@ -55,9 +55,11 @@ class Line:
 
 
 def trunk(line: Line, callerid: str = "dtmf", answer_on_ring: int = 2,
-          overrides: dict[str, dict[str, int]] | None = None) -> FxoTrunk:
+          overrides: dict[str, dict[str, int]] | None = None,
+          cadence: tuple[int, int] | None = None) -> FxoTrunk:
     return FxoTrunk(line.port, line.events.append, 0, "trunk1", "075588880001", callerid, answer_on_ring,
-                    ("battery", "polarity", "busy"), (350, 350, 3), line.clock, timer_tables(overrides)["fxo"])
+                    ("battery", "polarity", "busy"), (350, 350, 3), line.clock, timer_tables(overrides)["fxo"],
+                    ring_cadence=cadence)
 
 
 def phone(line: Line, zone: str = "cn", overrides: dict[str, dict[str, int]] | None = None) -> FxsPhone:
@@ -328,6 +330,44 @@ def test_the_ring_gap_ends_a_ringing_cycle_and_the_next_ring_is_ring_1() -> None
     assert [e for e in line.events if isinstance(e, TrunkAbandoned)] == [TrunkAbandoned(0, 8000, 1)]
     ring(m, line, 9000)
     assert m.state is TS.RINGING and m.rings == 1
+
+
+CN_CADENCE = (1000, 4000)       # cn: 1 s on, 4 s off (line-signals.md)
+
+
+def test_a_ring_cut_short_of_the_cadence_ends_the_cycle() -> None:
+    # The exchange stops ringing when the caller hangs up: a 400 ms ring is no cn ring.
+    line = Line()
+    m = trunk(line, callerid="none", answer_on_ring=2, cadence=CN_CADENCE)
+    ring(m, line, 1000, on=400)
+    after_short_ring = m.state
+    assert [e for e in line.events if isinstance(e, TrunkAbandoned)] == [TrunkAbandoned(0, 1400, 1)]
+    ring(m, line, 6000)                              # the next caller: ring 1, not ring 2
+    assert after_short_ring is TS.IDLE
+    assert m.state is TS.RINGING and m.rings == 1 and not answered(line)
+    ring(m, line, 11000)
+    assert [a.tick for a in answered(line)] == [11000]
+
+
+def test_a_ring_sooner_than_the_cadence_pause_is_a_new_call() -> None:
+    line = Line()
+    m = trunk(line, callerid="none", answer_on_ring=2, cadence=CN_CADENCE)
+    ring(m, line, 1000)                              # a whole ring 1 (to 2000), then the caller gave up
+    ring(m, line, 5500)                              # 3.5 s later: sooner than the 4 s pause
+    assert m.state is TS.RINGING and m.rings == 1 and not answered(line)
+    assert [e for e in line.events if isinstance(e, TrunkAbandoned)] == [TrunkAbandoned(0, 5500, 1)]
+    ring(m, line, 10500)                             # the cadence's pause: ring 2
+    assert [a.tick for a in answered(line)] == [10500]
+
+
+def test_rings_within_the_cadence_tolerance_are_one_call() -> None:
+    line = Line()
+    m = trunk(line, callerid="none", answer_on_ring=3, cadence=CN_CADENCE)
+    ring(m, line, 1000, on=920)                      # 8 % short
+    ring(m, line, 1920 + 3700)                       # a pause 7.5 % short
+    ring(m, line, 5620 + 1000 + 4100)
+    assert [a.tick for a in answered(line)] == [10720] and not [
+        e for e in line.events if isinstance(e, TrunkAbandoned)]
 
 
 @pytest.mark.parametrize(("event", "value", "reason"), [

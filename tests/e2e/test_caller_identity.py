@@ -67,3 +67,50 @@ def test_a_stray_digit_on_an_idle_trunk_does_not_spoil_the_next_callers_number(t
     assert trunk_state == "IDLE"               # a stray key rings nothing
     assert b.answered_ms is not None
     assert [r["ani"] for r in cdrs(tmp_path)] == ["13900000001", "13800130002"]
+
+
+def test_a_caller_without_caller_id_after_one_who_gave_up_on_ring_1(tmp_path: Path) -> None:
+    # As above, but B sends no caller ID: nothing marks its call but its ring. A's first ring was cut
+    # short (the exchange stopped ringing when A hung up), so B's ring is ring 1 of a new call.
+    a = Caller(trunk=0, at_ms=1000, ani="13900000001", digits="", cid="dtmf", patience_ms=400)
+    b = Caller(trunk=0, at_ms=6000, ani=None, digits="", press_after_ms=500, patience_ms=15000, cid="none")
+    site = Site(tmp_path, site_yaml(callerid="dtmf", agents=1), [a, b], [], keep_audio=False)
+    try:
+        site.run(30000)
+    finally:
+        site.close()
+    assert a.answered_ms is None and b.answered_ms is not None
+    assert b.answered_ms - b.at_ms > RING_ON_MS + RING_OFF_MS       # on its own second ring
+    assert [r["ani"] for r in cdrs(tmp_path)] == [None]
+
+
+def test_an_fsk_caller_who_gave_up_leaves_nothing_to_a_caller_who_rings_soon_after(tmp_path: Path) -> None:
+    # FSK caller ID comes after ring 1, too late to mark a new call: a ring that comes sooner than the
+    # cadence's 4 s pause after the last one begins a new call. A gives up after its caller ID; B's
+    # first ring comes 3.5 s after A's ring ended.
+    a = Caller(trunk=0, at_ms=1000, ani="13900000001", digits="", patience_ms=2500)
+    b = Caller(trunk=0, at_ms=5500, ani="13911112222", digits="", press_after_ms=500, patience_ms=15000)
+    site = Site(tmp_path, site_yaml(agents=1), [a, b], [], keep_audio=False)
+    try:
+        site.run(30000)
+    finally:
+        site.close()
+    assert a.answered_ms is None and b.answered_ms is not None
+    assert b.answered_ms - b.at_ms > RING_ON_MS + RING_OFF_MS       # on its own second ring
+    assert [r["ani"] for r in cdrs(tmp_path)] == ["13911112222"]
+
+
+def test_old_digits_on_an_idle_trunk_are_no_callers_number(tmp_path: Path) -> None:
+    # '5#' reaches the idle trunk (it reads like a bare '#'-terminated number); 20 s later a caller
+    # without caller ID rings: those digits are no caller ID of this call.
+    b = Caller(trunk=0, at_ms=25000, ani=None, digits="", press_after_ms=500, patience_ms=15000, cid="none")
+    site = Site(tmp_path, site_yaml(callerid="dtmf", agents=1), [b], [], keep_audio=False)
+    try:
+        site.run(4000)
+        assert site.world.fm is not None
+        site.world.fm.dtmf_tx(0, "5#", 70, 70)
+        site.run(50000)
+    finally:
+        site.close()
+    assert b.answered_ms is not None
+    assert [r["ani"] for r in cdrs(tmp_path)] == [None]
