@@ -104,6 +104,9 @@ def _open_engine(args: argparse.Namespace, world_factory: Any = None, enable_fau
 
     state = _state_dir(args.state_dir)
     store = ConfigStore(state)
+    taken = store.take_next()
+    if taken is not None:
+        log.info("configuration version %d, stored to wait for a restart, is in force", taken)
     if store.current() is None:
         template = Path(args.config) if args.config else TEMPLATES / "hotel.yaml"
         store.bootstrap(template)
@@ -263,6 +266,10 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
         if not exc.issues:
             print(f"cicbox: {exc}", file=sys.stderr)
         return 2
+    if result.get("in_force") is False:
+        print(f"stored as version {result['version']}; it changes what only a restart can "
+              f"({result.get('restart_needed')}): restart the engine to put it in force")
+        return 0
     print(f"applied as version {result['version']}")
     return 0
 

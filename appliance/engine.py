@@ -44,7 +44,7 @@ from appliance.config.worker import ConfigWorker
 from appliance.control import ControlServer
 from appliance.control.commands import EngineCommands
 from appliance.control.snapshot import engine_snapshot
-from appliance.errors import ApplyError
+from appliance.errors import RestartNeededError
 from appliance.features import Verdict, feature_code
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
@@ -198,7 +198,7 @@ class Engine:
                 t = _trunk_settings(port, cfg.site.zone)
                 self.trunks[idx] = FxoTrunk(self.tier_, self._line_event, idx, port.name, t["number"],
                                             t["callerid_mode"], t["answer_on_ring"], t["disconnect"], t["busy"],
-                                            self.clock, self.timers["fxo"])
+                                            self.clock, self.timers["fxo"], ring_cadence=_ring_timing(cfg.site.zone))
                 self.trunks[idx].settings_tag = (self.config_version, cfg)
             else:
                 self.phones[idx] = FxsPhone(self.tier_, self._line_event, idx, port.name, port.extension,
@@ -259,6 +259,9 @@ class Engine:
         if self.world is not None:
             self.world.before_period(self.clock.now_ms, self.period_ms)
         evs = self.tier_.step(self.period_ms) if self.stepped else self.tier_.events()
+        # A block's card events (hook, ring) come before its detectors' (busy, DTMF): the lines take
+        # them in the order they happened (stable: one tick keeps the ring's order).
+        evs = sorted(evs, key=lambda e: e.tick)
         heard: set[int] = set()     # lines whose hook or battery the card reported this period
         for ev in evs:
             self.clock.advance(max(self.clock.now_ms, ev.tick))
@@ -439,7 +442,7 @@ class Engine:
             (cfg.site.law, cfg.card.k, cfg.card.backend, cfg.site.zone) == \
             (old.site.law, old.card.k, old.card.backend, old.site.zone)
         if not same:
-            raise ApplyError("ports, spans, law, zone, k or the card backend changed: restart the engine to apply")
+            raise RestartNeededError("ports, spans, law, zone, k or the card backend changed")
         if prompts is None:
             prompts = self._read_prompts(cfg)
         timers = timer_tables(cfg.timers)
@@ -476,6 +479,12 @@ class Engine:
         self.control.close()
         self.tier_.close()
         self.notifier.close()
+
+
+def _ring_timing(zone: str) -> tuple[int, int]:
+    """The zone's shortest ring and shortest pause (ms): what the exchange's cadence keeps to."""
+    on1, off1, on2, off2 = dsp_sched.ring_cadence(zone)
+    return min(x for x in (on1, on2) if x > 0), min(x for x in (off1, off2) if x > 0)
 
 
 def _trunk_settings(port: FxoPort, zone: str) -> dict[str, Any]:

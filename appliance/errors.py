@@ -6,6 +6,7 @@
      +-- PromptError      a prompt is missing or malformed
      +-- ConfigError      a configuration document has problems (each with FILE:LINE:COL)
      +-- ApplyError       a valid configuration could not be switched to (rolled back)
+          +-- RestartNeededError   it changes what only a restart can (ports, law...): stored for the next start
 """
 
 from __future__ import annotations
@@ -40,3 +41,8 @@ class ConfigError(ApplianceError):
 
 class ApplyError(ApplianceError):
     """A valid configuration was not put in force (stale base, or the switch failed and rolled back)."""
+
+
+class RestartNeededError(ApplyError):
+    """A valid configuration changes what a running engine cannot (ports, spans, law, zone, k, the
+    card backend): it is stored and put in force when the engine next starts."""

@@ -116,7 +116,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.state_since_ms = self.start_ms
         self.calendar_start = calendar_start
         self.queue: str | None = None
-        self.agent: str | None = None
+        self.agent: str | None = None        # the agent who answered
+        self.offered_to: str | None = None   # the agent whose phone rings now
         self.queue_entry_ms: int | None = None
         self.answer_ms: int | None = None
         self.end_ms: int | None = None
@@ -191,6 +192,7 @@ class CallMachine(StateMachine[CallState, CallEvent]):
     def st_queued(self, ev: CallEvent, **d: Any) -> None:
         if ev is _E.OFFERED:
             self.legs.append(d["leg"])
+            self.offered_to = d.get("agent")
             self.transition(_S.OFFERED)
         elif ev is _E.DIGIT:
             pass                         # keys in the queue are not for us (yet)
@@ -203,6 +205,7 @@ class CallMachine(StateMachine[CallState, CallEvent]):
             self.transition(_S.CONNECTED)
         elif ev is _E.WITHDRAWN:
             self._drop_agent_leg()
+            self.offered_to = None
             self.transition(_S.QUEUED)
         elif ev is _E.DIGIT:
             pass

@@ -102,6 +102,8 @@ class ConfigStore:
     def history(self) -> list[VersionInfo]:
         out = []
         cur = self._current_version()
+        nxt = self.dir / "next"
+        waiting = nxt.read_text().strip() if nxt.exists() else ""
         for p in sorted(self.dir.glob("[0-9][0-9][0-9][0-9].json")):
             m = json.loads(p.read_text())
             v = int(m["version"])
@@ -110,6 +112,8 @@ class ConfigStore:
                 status = "in force"
             elif status == "ok":
                 status = "superseded"
+            elif status.startswith("waiting for a restart") and str(v) != waiting:
+                status = "superseded before a restart"
             elif status == "pending":
                 status = "never in force (the engine stopped before switching)"
             base = m.get("base_version")
@@ -151,8 +155,36 @@ class ConfigStore:
     def commit(self, p: Prepared) -> None:
         """`p` was switched to: it is the version in force from now on, also after a restart."""
         _write_atomic(self.dir / "current", f"{p.version}\n".encode())   # the pointer first: it decides
+        (self.dir / "next").unlink(missing_ok=True)       # a version waiting for a restart is superseded
         p.meta["status"] = "ok"
         _write_atomic(self.dir / f"{p.version:04d}.json", json.dumps(p.meta).encode())
+
+    def defer(self, p: Prepared, reason: str) -> None:
+        """`p` needs a restart: it stays stored, and the next start puts it in force (``next``)."""
+        p.meta["status"] = f"waiting for a restart: {reason}"
+        _write_atomic(self.dir / f"{p.version:04d}.json", json.dumps(p.meta).encode())
+        _write_atomic(self.dir / "next", f"{p.version}\n".encode())
+
+    def take_next(self) -> int | None:
+        """At start: put in force the version that waits for a restart, if it was based on the
+        version in force (a later apply superseded it otherwise). Returns it, or None."""
+        path = self.dir / "next"
+        if not path.exists():
+            return None
+        try:
+            version = int(path.read_text().strip())
+            meta = self._meta(version)
+        except (ValueError, OSError):
+            version, meta = 0, {}
+        cur = self._current_version()
+        taken = None
+        if meta and meta.get("base_version") == cur:
+            _write_atomic(self.dir / "current", f"{version}\n".encode())
+            meta["status"] = "ok"
+            _write_atomic(self.dir / f"{version:04d}.json", json.dumps(meta).encode())
+            taken = version
+        path.unlink()
+        return taken
 
     def fail(self, p: Prepared, reason: str) -> ApplyError:
         """`p` could not be put in force: it stays on disk marked failed; the old version stays."""

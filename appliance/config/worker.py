@@ -50,6 +50,7 @@ class ApplyJob:
     preloaded: Any = None
     error: Exception | None = None          # ConfigError / ApplyError / PromptError: the reply's error
     switch_error: str | None = None         # set by the loop when the switch did not hold
+    restart_needed: bool = False            # ... because only a restart can put it in force
     _switched: threading.Event = field(default_factory=threading.Event)
 
 
@@ -77,9 +78,11 @@ class ConfigWorker:
     def take_prepared(self) -> list[ApplyJob]:
         return _drain(self._prepared)
 
-    def switched(self, job: ApplyJob, error: str | None) -> None:
-        """The loop's verdict on a prepared job: `error` is None if the switch held."""
+    def switched(self, job: ApplyJob, error: str | None, restart: bool = False) -> None:
+        """The loop's verdict on a prepared job: `error` is None if the switch held; `restart`: it
+        could not because only a restart can put it in force (it is kept for the next start)."""
         job.switch_error = error
+        job.restart_needed = restart
         with self._cv:
             self._busy += 1
         job._switched.set()
@@ -134,7 +137,9 @@ class ConfigWorker:
         self._prepared.put(job)
         self._owe_less()
         job._switched.wait()
-        if job.switch_error is not None:
+        if job.switch_error is not None and job.restart_needed:
+            self.store.defer(job.prepared, job.switch_error)
+        elif job.switch_error is not None:
             job.error = self.store.fail(job.prepared, job.switch_error)
         else:
             self.store.commit(job.prepared)

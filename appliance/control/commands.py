@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from appliance.config.worker import ApplyJob, ConfigWorker
 from appliance.control.server import ControlError, Deferred
-from appliance.errors import ApplyError, ConfigError
+from appliance.errors import ApplyError, ConfigError, RestartNeededError
 from drivers.errors import DriverError
 from drivers.hal import EventType
 
@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flash": EventType.FLASH,
              "ring_on": EventType.RING_ON, "ring_off": EventType.RING_OFF, "battery": EventType.BATTERY,
              "polarity": EventType.POLARITY}
+
+
+#: the first line `cicbox config get` writes (and `config apply` reads the base version from)
+HEADER_PREFIX = "# cicbox config version "
 
 
 class EngineCommands:
@@ -49,8 +53,10 @@ class EngineCommands:
 
     def config_get(self, req: dict[str, Any]) -> Any:
         doc = self.document
-        return {"version": self.engine.config_version, "text": doc[1] if doc else None,
-                "author": doc[2] if doc else None}
+        text = doc[1] if doc else None
+        if text is not None and text.startswith(HEADER_PREFIX):
+            text = text.split("\n", 1)[1] if "\n" in text else ""   # the header it was applied with
+        return {"version": self.engine.config_version, "text": text, "author": doc[2] if doc else None}
 
     def config_apply(self, req: dict[str, Any]) -> Any:
         """Hand the document to the configuration worker; the reply follows once it is in force."""
@@ -79,6 +85,8 @@ class EngineCommands:
                 if p is None:
                     raise ApplyError("nothing was prepared")
                 self.engine.switch_config(p.config, p.version, job.preloaded)
+            except RestartNeededError as exc:
+                worker.switched(job, str(exc), restart=True)
             except ApplyError as exc:
                 worker.switched(job, str(exc))
             else:
@@ -87,7 +95,10 @@ class EngineCommands:
         if virtual:
             worker.settle()
         for job in worker.take_done():
-            if job.error is None and job.prepared is not None:
+            if job.error is None and job.prepared is not None and job.restart_needed:
+                job.reply.resolve({"version": job.prepared.version, "in_force": False,
+                                   "restart_needed": job.switch_error})
+            elif job.error is None and job.prepared is not None:
                 job.reply.resolve({"version": job.prepared.version})
             elif isinstance(job.error, ConfigError):
                 job.reply.fail(ControlError(

@@ -21,7 +21,8 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
         ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": line.state.name.lower()})
     # since_ms: when the call entered its current state (the panel shows time waiting, talking...)
     calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk_name, "state": c.state.name.lower(),
-              "queue": c.queue, "agent": c.agent, "since_ms": c.state_since_ms, "started_ms": c.start_ms}
+              "queue": c.queue, "agent": c.agent or c.offered_to, "since_ms": c.state_since_ms,
+              "started_ms": c.start_ms}
              for c in engine.calls.values()]
     agents = [{"number": a.number, "name": a.name, "phone": a.phone, "state": a.state.value}
               for a in sorted(engine.acd.agents.values(), key=lambda a: a.number)]

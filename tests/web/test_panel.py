@@ -83,8 +83,8 @@ def test_page_shows_the_live_state(site: Site, client: FlaskClient) -> None:
     assert 'id="banner"' in html and "engine not reachable" not in html
     (call,) = snap["calls"]
     tr = row(html, "calls", "call", call["id"])
-    # ANI, DNIS, trunk, state, queue, no agent yet (an empty cell), the time as the engine counts it
-    assert cells(tr) == [FIRST_ANI, "075588880001", "trunk1", "offered", "front_desk", "",
+    # ANI, DNIS, trunk, state, queue, the agent whose phone rings, the time as the engine counts it
+    assert cells(tr) == [FIRST_ANI, "075588880001", "trunk1", "offered", "front_desk", "1001",
                          f"waiting {duration(snap['tick_ms'] - call['since_ms'])}"]
     assert "None" not in rows(html, "calls")
     assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "up"]
