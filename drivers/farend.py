@@ -297,11 +297,14 @@ class FarEndServer:
     def _check_hello(self, body: bytes) -> list[int]:
         try:
             doc = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, ValueError) as exc:     # JSONDecodeError, an integer past 4300 digits
             raise HelloRefusedError("not_json", f"HELLO is not UTF-8 JSON: {exc}") from None
+        except RecursionError:
+            raise HelloRefusedError("not_json", "HELLO is not UTF-8 JSON: nested too deep") from None
         if not isinstance(doc, dict):
             raise HelloRefusedError("not_object", "HELLO must be a JSON object")
-        if doc.get("version") != PROTOCOL_VERSION:
+        version = doc.get("version")
+        if type(version) is not int or version != PROTOCOL_VERSION:
             raise HelloRefusedError("version", f"protocol version {doc.get('version')!r} not supported "
                                      f"(want {PROTOCOL_VERSION})")
         claim = doc.get("claim")

@@ -22,7 +22,7 @@ from drivers.base import CardDescription
 from drivers.farend import HELLO_MS, MAX_PEERS
 from drivers.hal import EventType, FarError
 from drivers.sim import SimCard
-from tests.peers.far_proto import Peer
+from tests.peers.far_proto import HELLO, Peer, frame
 
 PHONE = Path(__file__).resolve().parent / "peers" / "far_phone.py"
 IDLE = 0xD5
@@ -318,3 +318,40 @@ def test_a_peers_line_changes_that_do_not_fit_the_signal_queue_are_counted_by_ki
     finally:
         tier.close()
         peer.close()
+
+
+@pytest.mark.parametrize(("hello", "reason"), [
+    (b'{"version": 1, "claim": [' + b"9" * 5000 + b"]}", "not_json"),       # past the integer digit limit
+    (b"[" * 30000 + b"]" * 30000, "not_json"),                             # past the nesting limit
+    (b'{"version": true, "claim": "all"}', "version"),
+    (b'{"version": 1.0, "claim": "all"}', "version"),
+])
+def test_a_hostile_hello_is_refused_and_the_card_serves_the_next_peer(tmp_path: Path, hello: bytes,
+                                                                      reason: str) -> None:
+    sock = tmp_path / "sim.sock"
+    tier = LineCard("sim", CardDescription(ports=("fxs", "fxs"), k=4), far_socket=sock)
+    bad, good = Peer.connect(str(sock), timeout=10), Peer.connect(str(sock), timeout=10)
+    answer: dict[str, Any] = {}
+
+    def script() -> None:
+        bad.read_hello()
+        bad.sock.sendall(frame(HELLO, hello))
+        answer.update(bad.read_answer())
+        good.read_hello()
+        good.claim([1])
+
+    t, errors = in_thread(script)
+    try:
+        for _ in range(200):
+            tier.wait_far_peer(0.05)
+            tier.poll_far_peers()
+            if tier.far_peer_channels:
+                break
+        t.join(10)
+        assert not errors and "error" in answer
+        assert tier.far_stats()["hello_refused_by"] == {reason: 1}
+        assert sorted(tier.far_peer_channels.values()) == [[1]]
+    finally:
+        tier.close()
+        bad.close()
+        good.close()

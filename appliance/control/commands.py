@@ -111,7 +111,7 @@ class EngineCommands:
     # -- faults (tests only) -------------------------------------------------------------
 
     def freeze_media(self, req: dict[str, Any]) -> Any:
-        on = req.get("on", True)
+        on = req.get("on")
         if not isinstance(on, bool):
             raise ControlError(f"on must be true or false, not {on!r}")
         self.engine.tier_.sched.freeze_progress(on)

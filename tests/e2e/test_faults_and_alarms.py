@@ -35,6 +35,20 @@ def test_fault_commands_are_refused_without_enable_faults(tmp_path: Path) -> Non
         site.close()
 
 
+@pytest.mark.parametrize("args", [{}, {"on": "false"}, {"on": 0}, {"on": None}])
+def test_freeze_media_takes_only_true_or_false(tmp_path: Path, args: dict[str, object]) -> None:
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False, enable_faults=True)
+    try:
+        site.run(100)
+        with pytest.raises(ControlError, match="on must be true or false"):
+            site.request("fault.freeze_media", **args)
+        ticks = site.engine.tier_.sched.stats()["ticks"]
+        site.run(100)
+        assert site.engine.tier_.sched.stats()["ticks"] > ticks      # not frozen
+    finally:
+        site.close()
+
+
 def test_fault_commands_work_with_enable_faults(tmp_path: Path) -> None:
     site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False, enable_faults=True)
     try:
