@@ -71,7 +71,7 @@ def six(state: Path) -> None:
             print(json.dumps({"t": engine.clock.now_ms, "live": live, "up": len(live), "released": released}),
                   flush=True)
 
-    engine.run_period = run_period          # report each period, through the CLI's own loop
+    engine.run_period = run_period  # type: ignore[method-assign]  # report each period, through the CLI loop
     try:
         cli._serve(engine, None, stop)
     finally:
