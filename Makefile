@@ -13,7 +13,7 @@ DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*
 DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
 PEER_SRC    := $(wildcard tests/peers/spandsp_*)
 
-.PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz
+.PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak
 
 setup: $(STAMP)/apt $(STAMP)/venv build
 
@@ -71,6 +71,10 @@ test: setup
 # .venv/bin/python -m tests.fuzz.test_fuzz --seed N -v (tests/fuzz/test_fuzz.py).
 fuzz: setup
 	$(VPY) -m tests.fuzz.test_fuzz
+
+# The crash loop at length: the engine killed with SIGKILL at 200 random points during traffic (CI runs 20).
+soak: setup
+	CICBOX_CRASH_RUNS=200 $(VENV)/bin/pytest -q tests/e2e/test_crash_loop.py
 
 # The C under AddressSanitizer and UndefinedBehaviourSanitizer: both extensions built apart, in
 # build/asan/ (the normal build is not touched), loaded from there by _cffi_src/asan/sitecustomize.py

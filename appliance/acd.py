@@ -126,6 +126,18 @@ class Acd:
             self.dispatch()
         return True
 
+    def restore(self, number: str, phone: str) -> bool:
+        """An agent who was logged in at `phone` when the engine last stopped: logged in again, not
+        ready (reason "restart"). False if the agent is unknown, busy, or another agent holds the phone."""
+        a = self.agents.get(number)
+        if a is None or a.state is not AgentState.LOGGED_OUT:
+            return False
+        if self.agent_at(phone) is not None:
+            return False
+        a.phone = phone
+        self._set(a, AgentState.NOT_READY, "restart")
+        return True
+
     def agent_at(self, phone: str) -> Agent | None:
         for a in self.agents.values():
             if a.phone == phone and a.state is not AgentState.LOGGED_OUT:

@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,36 +119,43 @@ def _open_engine(args: argparse.Namespace, world_factory: Any = None, enable_fau
                   enable_faults=enable_faults)
 
 
-def _stop_on_sigterm() -> None:
-    """systemd stops services with SIGTERM: leave through the same clean path as Ctrl-C."""
+def _stop_on_signals() -> Any:
+    """SIGTERM (systemd's stop) and SIGINT (Ctrl-C) ask for a clean stop at the end of the period;
+    a second one stops at once (appliance.lifecycle)."""
+    from appliance.lifecycle import StopSignals
 
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
+    return StopSignals().install()
 
 
-def _serve(engine: Any, duration_ms: int | None) -> None:
-    """Run the engine's control loop until `duration_ms` of engine clock (or for ever)."""
+def _serve(engine: Any, duration_ms: int | None, stop: Any = None) -> None:
+    """Run the engine's control loop until `duration_ms` of engine clock (or for ever), or until `stop`
+    (a StopSignals) is requested; then stop cleanly: every call in progress is released with disposition
+    ``shutdown`` and its record made durable, within the stop budget (appliance.lifecycle)."""
+    from appliance.lifecycle import stop_budget_s
+
+    def stopping() -> bool:
+        return stop is not None and stop.requested is not None
+
     end = None if duration_ms is None else engine.clock.now_ms + duration_ms
     if not engine.stepped:
         engine.tier_.start_realtime()
     try:
-        while end is None or engine.clock.now_ms < end:
+        while (end is None or engine.clock.now_ms < end) and not stopping():
             if not engine.stepped:
                 # Wait for the media tier's next period, answering control.sock meanwhile.
                 due = engine.clock.now_ms + engine.period_ms
-                while engine.tier_.tick < due:
+                while engine.tier_.tick < due and not stopping():
                     engine.control.wait((due - engine.tier_.tick) / 1000)  # clock-source
                     engine.control.poll()
             engine.run_period()
+        engine.shutdown(stop_budget_s())
     finally:
         engine.tier_.stop_realtime()
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The engine."""
-    _stop_on_sigterm()
+    stop = _stop_on_signals()
     engine = _open_engine(args, enable_faults=args.enable_faults)
     log.info("engine running (%s clock), state in %s", args.clock, engine.state_dir)
     if args.enable_faults:
@@ -162,11 +168,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             log.info("waiting up to %g s for a far-end peer on %s", args.wait_peer, engine.state_dir / "sim.sock")
             if not engine.wait_far_peer(args.wait_peer):
                 log.info("no far-end peer: the clock starts without one")
-        _serve(engine, None if args.duration is None else args.duration * 1000)
+        _serve(engine, None if args.duration is None else args.duration * 1000, stop)
     except KeyboardInterrupt:
-        pass
+        log.warning("stopped at once: calls in progress are recorded at the next start")
     finally:
         engine.close()
+        stop.uninstall()
     return 0
 
 
@@ -174,7 +181,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Engine + traffic generator + panel on the sim card with the hotel profile."""
     from appliance.world.traffic import traffic_world
 
-    _stop_on_sigterm()
+    stop = _stop_on_signals()
     duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
     engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed), enable_faults=True)
     panel = None
@@ -185,12 +192,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                   str(engine.state_dir), "--bind", args.bind])
         log.info("panel on http://%s/", args.bind)
     try:
-        _serve(engine, duration_ms if args.duration else None)
+        _serve(engine, duration_ms if args.duration else None, stop)
     except KeyboardInterrupt:
-        pass
+        log.warning("stopped at once: calls in progress are recorded at the next start")
     finally:
         stats = dict(engine.stats)
         engine.close()
+        stop.uninstall()
         if panel is not None:
             panel.terminate()
             panel.wait()

@@ -23,6 +23,18 @@ records held in memory, not safe), new calls are refused with congestion.
 
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
+
+Nothing lost (docs/architecture.md, "Data"): the boot number is stored durably
+before the first call and is never below the highest boot in the record
+database; each call in progress has a durable mark in the record database,
+written with the period's batch (when the call starts, queues or is answered,
+and refreshed every MARK_EVERY_MS), so a call the engine lost (kill -9, power
+cut, watchdog) gets a ``system_restart`` record at the next start; a stop
+(:meth:`Engine.shutdown`, on SIGTERM/SIGINT) releases every call with
+``shutdown`` and waits, within a bound, for the records to be durable. Agents
+logged in when the engine stopped are logged in again at start, not ready
+(reason ``restart``). A record whose id is already stored is kept under a
+suffixed id and raises the ``record_id_repeated`` alarm.
 """
 
 from __future__ import annotations
@@ -49,7 +61,8 @@ from appliance.features import Verdict, feature_code
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
-from appliance.storage import CdrRecord, QueueEvent, RecordWriter
+from appliance.storage import CdrRecord, RecordWriter
+from appliance.storage.cdr import AgentSession, CallMark, Record
 from appliance.storage.writer import HEALTH_KINDS
 from drivers.base import CardDescription, LineLevel
 from drivers.errors import FarEndError
@@ -99,6 +112,9 @@ COUNTER_TEXT = {
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 WRITER_HEARTBEAT_MS = 1000
 """The writer gets a batch (empty if the period has no records) at least this often, engine clock."""
+MARK_EVERY_MS = 1000
+"""The marks of the calls in progress are refreshed this often (engine clock): a lost call's record
+ends at most this long before the engine died."""
 
 
 
@@ -141,22 +157,29 @@ class Engine:
             self.epoch = DEFAULT_EPOCH
         self.prompts = Prompts(state_dir / "prompts")
         self._load_prompts(cfg)
-        self.boot = _next_boot(state_dir)      # call ids stay unique across restarts
-        self.call_layer = Calls(self.clock, lambda: self.tier_.sched, self.prompts, self.boot, self.calendar,
-                                lambda: (self.config_version, self.config))
-        self.acd = self.call_layer.acd
-        self._configure_acd(cfg)
-        self.trunks = self.call_layer.trunks
-        self.phones = self.call_layer.phones
-        self._build_lines(cfg)
-        self.released_log: list[CdrRecord] = []   # the last durable CDRs
-        self._unsettled: list[tuple[int, list[CdrRecord | QueueEvent]]] = []   # submitted, not yet durable
+        # The record store opens first: what the last run left (its highest boot, the marks of calls it
+        # lost, the agents logged in) decides this boot's number and state before the first call.
         # writer_options: RecordWriter's keywords (free_floor_bytes, max_held_records, io...).
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool",
                                    **{"idle_retry_s": None if clock == "virtual" else 5.0, **(writer_options or {})})
         self.writer.start()
+        startup = self.writer.startup
+        self.boot = _next_boot(state_dir, startup.highest_boot)      # call ids never repeat across restarts
+        self.call_layer = Calls(self.clock, lambda: self.tier_.sched, self.prompts, self.boot, self.calendar,
+                                lambda: (self.config_version, self.config))
+        self.acd = self.call_layer.acd
+        self._configure_acd(cfg)
+        self._restore_agents(startup.agents)
+        self.trunks = self.call_layer.trunks
+        self.phones = self.call_layer.phones
+        self._build_lines(cfg)
+        self.released_log: list[CdrRecord] = []   # the last durable CDRs
+        self._unsettled: list[tuple[int, list[Record]]] = []   # submitted, not yet durable
         self._writer_fed_ms = 0
         self.call_layer.refuse_new = self._refuse_new_calls
+        self._next_mark = 0                       # engine ms of the next refresh of every call's mark
+        self._repeats_seen = 0                    # record ids found repeated by the writer, so far
+        self._record_lost_calls(startup.live)
         self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
         # The configuration in force as text (for config.get), and the worker that stores the next.
         self.config_worker = ConfigWorker(store, self._read_prompts) if store is not None else None
@@ -203,6 +226,30 @@ class Engine:
             else:
                 self.phones[idx] = FxsPhone(self.tier_, self._line_event, idx, port.name, port.extension,
                                             cfg.site.zone, self.clock, self.timers["fxs"])
+
+    def _restore_agents(self, sessions: list[AgentSession]) -> None:
+        """Agents logged in when the engine last stopped: logged in again, not ready (reason "restart").
+        A session the configuration no longer allows (agent gone, phone taken) is ended."""
+        phones = {p.name for p in self.config.ports if isinstance(p, FxsPort)}
+        for s in sessions:
+            if s.phone is None or s.phone not in phones or not self.acd.restore(s.agent, s.phone):
+                log.warning("agent %s was logged in at %s before the restart: not restored", s.agent, s.phone)
+                self.call_layer.records.append(AgentSession(s.agent, None, self.clock.now_ms))
+
+    def _record_lost_calls(self, marks: list[CallMark]) -> None:
+        """Calls that were up when the engine died get their record now: disposition system_restart,
+        ended at their last durable mark (the record and the end of the mark are one commit)."""
+        if not marks:
+            return
+        lost: list[Record] = [m.lost_cdr("system_restart") for m in marks]
+        for m in marks:
+            log.warning("call %s was up when the engine stopped (last known up at %d ms): recorded as "
+                        "system_restart", m.call_id, m.mark_ms)
+        seq = self.writer.submit(lost, self.clock.now_ms)
+        self._unsettled.append((seq, lost))
+        if self.mode == "virtual":
+            self.writer.wait(seq)
+        self._settle_records()
 
     # -- line events -------------------------------------------------------------
 
@@ -280,6 +327,7 @@ class Engine:
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
         batch = self.call_layer.take_records()
+        batch += self._take_marks()
         if batch or self.clock.now_ms - self._writer_fed_ms >= WRITER_HEARTBEAT_MS:
             seq = self.writer.submit(batch, self.clock.now_ms)
             self._writer_fed_ms = self.clock.now_ms
@@ -289,8 +337,46 @@ class Engine:
                 self.writer.wait(seq)   # virtual time: the period's records are durable before the clock moves
         self._settle_records()
         self._update_record_alarms()
+        self._check_repeated_ids()
         self._control_periods += 1
         self._feed_watchdog()
+
+    def _take_marks(self) -> list[CallMark]:
+        """This period's marks of calls in progress (new or changed ones; all of them every MARK_EVERY_MS)."""
+        now = self.clock.now_ms
+        refresh = now >= self._next_mark and bool(self.call_layer.live)
+        if refresh:
+            self._next_mark = now + MARK_EVERY_MS
+        return self.call_layer.take_marks(now, refresh)
+
+    def _check_repeated_ids(self) -> None:
+        """A record that came with an id already stored was kept under a suffixed id: the
+        ``record_id_repeated`` alarm, raised until the engine restarts (ids must never repeat)."""
+        repeated = self.writer.stats()["ids_repeated"]
+        if repeated > self._repeats_seen:
+            self._repeats_seen = repeated
+            first, kept = self.writer.repeated_ids[-1]
+            self.alarms.raise_alarm(
+                "record_id_repeated", f"{repeated} records came with a call id already stored and were kept "
+                f"under a new id (last: {first} kept as {kept})")
+
+    def shutdown(self, budget_s: float, disposition: str = "shutdown") -> bool:
+        """Stop cleanly: every call in progress is released with `disposition`, its trunk put on hook and
+        its record handed to the writer; then wait up to `budget_s` (wall time) for every record to be
+        durable. True if they all are. The engine is still open (close() follows)."""
+        self.notifier.notify(STOPPING=1)
+        released = 0
+        for _ in range(3):      # a trunk that answered during the last period brings one more call
+            if not self.call_layer.live:
+                break
+            released += self.call_layer.release_all(disposition)
+            self.run_period()   # the lines go on hook; the records go to the writer
+        if released:
+            log.info("stopping: %d calls in progress released (%s)", released, disposition)
+        if self._unsettled and not self.writer.wait(self._unsettled[-1][0], budget_s):
+            log.error("stopping: %d records not yet durable after %.1f s", self.records_not_yet_durable, budget_s)
+        self._settle_records()
+        return not self._unsettled
 
     @property
     def records_not_yet_durable(self) -> int:
@@ -495,16 +581,37 @@ def _trunk_settings(port: FxoPort, zone: str) -> dict[str, Any]:
             "disconnect": list(port.disconnect), "busy": busy}
 
 
-def _next_boot(state_dir: Path) -> int:
-    """Count this start in STATE_DIR/boots (written atomically) and return its number."""
+def _next_boot(state_dir: Path, highest_stored: int = 0) -> int:
+    """This start's number: one more than the larger of STATE_DIR/boots and `highest_stored` (the highest
+    boot among the record database's call ids), stored durably before it is used: the file written and
+    fsynced, renamed over the old one, the directory fsynced. A boots file a power cut left empty or torn
+    counts as 0: the database still knows the boots whose calls it holds."""
     path = state_dir / "boots"
     try:
-        boot = int(path.read_text().strip()) + 1
-    except (FileNotFoundError, ValueError):
-        boot = 1
+        counted = int(path.read_text().strip())
+    except (OSError, ValueError):
+        counted = 0
+    boot = max(counted, highest_stored) + 1
+    if highest_stored > counted:
+        log.warning("boot count %d is behind the record database (boot %d): this boot is %d",
+                    counted, highest_stored, boot)
     tmp = state_dir / ".boots.tmp"
-    tmp.write_text(f"{boot}\n")
-    os.replace(tmp, path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        try:
+            os.write(fd, f"{boot}\n".encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        dfd = os.open(state_dir, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    except OSError as exc:
+        # Not fatal: the database's highest boot is checked at every start, and a repeated id is kept.
+        log.error("boot count %d could not be stored in %s: %s", boot, path, exc)
     return boot
 
 

@@ -34,6 +34,7 @@ from appliance.calls.legs import Bridge, Leg, LegKind, Role
 from appliance.config.model import SiteConfig
 from appliance.ivr.menu import Choice, MenuChoice, MenuWalk
 from appliance.storage import CdrRecord, QueueEvent
+from appliance.storage.cdr import CallMark
 from e1t1.clock import Clock
 from e1t1.fsm import StateDef, StateMachine, TermCause
 
@@ -287,6 +288,14 @@ class CallMachine(StateMachine[CallState, CallEvent]):
 
     def on_terminate(self, cause: TermCause) -> None:
         self.host.ended(self)
+
+    def mark(self, now_ms: int) -> CallMark:
+        """The call's durable mark as of `now_ms`: what its record says if the engine dies now."""
+        return CallMark(
+            call_id=self.id, config_version=self.config_version, trunk=self.trunk_name, ani=self.ani,
+            dnis=self.dnis, queue=self.queue, agent=self.agent, calendar_start=self.calendar_start,
+            start_ms=self.start_ms, queue_entry_ms=self.queue_entry_ms, answer_ms=self.answer_ms,
+            mark_ms=max(now_ms, self.start_ms))
 
     def cdr(self) -> CdrRecord:
         end = self.end_ms if self.end_ms is not None else self.clock.now_ms

@@ -3,7 +3,11 @@
 :class:`Calls` turns the line machines' reports (e1t1.analog.events) into events
 of the call machines (appliance.calls.call), is the ACD's host (offer a call to
 an agent's phone, withdraw it) and every call's host (media, prompts, trunk
-release, records). The engine feeds it and takes its records each period.
+release, records). The engine feeds it and takes its records each period, and
+the durable marks of the calls in progress (:meth:`Calls.take_marks`: a call's
+mark when it starts, enters a queue or is answered, and every call's mark again
+when the engine refreshes them), and the agents' logins and logouts
+(AgentSession records), so that a restart knows both.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, c
 from appliance.calls.legs import Leg
 from appliance.config.model import SiteConfig
 from appliance.storage import CdrRecord, QueueEvent
+from appliance.storage.cdr import AgentSession, CallMark, Record
 from e1t1.analog import callerid
 from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkDigit, TrunkReleased
 from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
@@ -46,7 +51,8 @@ class Calls:
         self.phones: dict[int, FxsPhone] = {}
         self.live: dict[str, CallMachine] = {}
         self.by_trunk: dict[int, CallMachine] = {}
-        self.records: list[CdrRecord | QueueEvent] = []
+        self.records: list[Record] = []
+        self._marked: dict[str, tuple[Any, ...]] = {}   # call id -> what its last mark said
         self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
         self._seq = 0
         # Why new calls must be refused now (the engine's records backpressure), or None: set by the host.
@@ -153,8 +159,13 @@ class Calls:
 
     def agent_changed(self, agent: Agent, why: str) -> None:
         log.info("agent %s: %s (%s)", agent.number, agent.state.value, why)
-        self.records.append(QueueEvent(self.clock.now_ms, "agent_state", None, agent.number, None,
+        now = self.clock.now_ms
+        self.records.append(QueueEvent(now, "agent_state", None, agent.number, None,
                                        f"{agent.state.value}: {why}"))
+        if why == "login" and agent.phone is not None:
+            self.records.append(AgentSession(agent.number, agent.phone, now))   # stays logged in across a restart
+        elif why == "logout":
+            self.records.append(AgentSession(agent.number, None, now))
 
     # -- every call's host -------------------------------------------------------------
 
@@ -194,9 +205,30 @@ class Calls:
 
     def ended(self, call: CallMachine) -> None:
         self.live.pop(call.id, None)
+        self._marked.pop(call.id, None)
         if self.by_trunk.get(call.caller.chan) is call:
             del self.by_trunk[call.caller.chan]
 
-    def take_records(self) -> list[CdrRecord | QueueEvent]:
+    def take_records(self) -> list[Record]:
         out, self.records = self.records, []
         return out
+
+    def take_marks(self, now_ms: int, refresh: bool) -> list[CallMark]:
+        """The marks to store this period: each call in progress that is new or whose queue entry,
+        answer or agent changed since its last mark; with `refresh`, every call in progress."""
+        out = []
+        for call in self.live.values():
+            said = (call.queue, call.queue_entry_ms, call.answer_ms, call.agent)
+            if refresh or self._marked.get(call.id) != said:
+                self._marked[call.id] = said
+                out.append(call.mark(now_ms))
+        return out
+
+    def release_all(self, disposition: str) -> int:
+        """Our side ends every call in progress with `disposition` (the engine is stopping); their
+        records join this period's. Returns how many calls were released."""
+        calls = list(self.live.values())
+        now = self.clock.now_ms
+        for call in calls:
+            call.dispatch(CallEvent.RELEASE, tick=now, disposition=disposition)
+        return len(calls)

@@ -2,7 +2,10 @@
 
 :class:`CdrRecord` and :class:`QueueEvent` check their fields when built, so a
 bad record is refused in the control tier with a clear message, never later in
-the writer thread where nobody could be told. Times are integer ms of the
+the writer thread where nobody could be told. Two more kinds travel in the same
+batches, through the same spool: :class:`CallMark` (the durable mark of a call
+in progress, a ``live_call`` row) and :class:`AgentSession` (an agent logged in
+or out, an ``agent_session`` row). Times are integer ms of the
 scheduler clock; only ``calendar_start`` is a calendar time.
 """
 
@@ -68,7 +71,7 @@ class CdrRecord:
     queue: str | None
     agent: str | None
     disposition: str
-    """One of "answered", "abandoned", "no_agent", "ivr_hangup", "failed"."""
+    """One of "answered", "abandoned", "no_agent", "ivr_hangup", "failed", "shutdown", "system_restart"."""
     calendar_start: str
     start_ms: int
     queue_entry_ms: int | None
@@ -121,18 +124,85 @@ class QueueEvent:
             raise RecordError(f"{o}.detail must be a string, not {self.detail!r}")
 
 
-Record = CdrRecord | QueueEvent
+@dataclass(frozen=True)
+class CallMark:
+    """The durable mark of a call in progress: what its CDR would say if the engine died now.
+
+    ``mark_ms`` is the last engine time the call was known to be up (the period the mark
+    was taken in). Stored as the call's ``live_call`` row (replacing the previous mark) and
+    deleted in the transaction that stores the call's CDR.
+    """
+
+    call_id: str
+    config_version: int
+    trunk: str | None
+    ani: str | None
+    dnis: str | None
+    queue: str | None
+    agent: str | None
+    calendar_start: str
+    start_ms: int
+    queue_entry_ms: int | None
+    answer_ms: int | None
+    mark_ms: int
+
+    def __post_init__(self) -> None:
+        o = "CallMark"
+        _check_str(o, "call_id", self.call_id, ID_LEN, optional=False)
+        _check_ms(o, "config_version", self.config_version, optional=False)
+        for name in ("trunk", "ani", "dnis", "queue", "agent"):
+            _check_str(o, name, getattr(self, name), ID_LEN, optional=True)
+        _check_str(o, "calendar_start", self.calendar_start, CALENDAR_LEN, optional=False)
+        for name in ("start_ms", "mark_ms"):
+            _check_ms(o, name, getattr(self, name), optional=False)
+        for name in ("queue_entry_ms", "answer_ms"):
+            _check_ms(o, name, getattr(self, name), optional=True)
+        if self.mark_ms < self.start_ms:
+            raise RecordError(f"{o}.mark_ms {self.mark_ms} is before start_ms {self.start_ms} (call {self.call_id})")
+
+    def lost_cdr(self, disposition: str = "system_restart") -> CdrRecord:
+        """The CDR of a call the engine lost: it ended, as far as is known, at its last mark."""
+        end = self.mark_ms
+        answer = self.answer_ms if self.answer_ms is not None and self.answer_ms <= end else None
+        wait = answer - self.queue_entry_ms if answer is not None and self.queue_entry_ms is not None else None
+        return CdrRecord(
+            call_id=self.call_id, config_version=self.config_version, trunk=self.trunk, ani=self.ani,
+            dnis=self.dnis, queue=self.queue, agent=self.agent, disposition=disposition,
+            calendar_start=self.calendar_start, start_ms=self.start_ms, queue_entry_ms=self.queue_entry_ms,
+            answer_ms=answer, end_ms=end, wait_ms=wait, talk_ms=end - answer if answer is not None else None)
+
+
+@dataclass(frozen=True)
+class AgentSession:
+    """An agent logged in at `phone` (a durable ``agent_session`` row) or, with `phone` None, logged out."""
+
+    agent: str
+    phone: str | None
+    tick_ms: int
+
+    def __post_init__(self) -> None:
+        o = "AgentSession"
+        _check_str(o, "agent", self.agent, ID_LEN, optional=False)
+        _check_str(o, "phone", self.phone, ID_LEN, optional=True)
+        _check_ms(o, "tick_ms", self.tick_ms, optional=False)
+
+
+Record = CdrRecord | QueueEvent | CallMark | AgentSession
+
+_KINDS: dict[str, type[Record]] = {"cdr": CdrRecord, "event": QueueEvent, "mark": CallMark, "agent": AgentSession}
+_KIND_OF: dict[type, str] = {cls: kind for kind, cls in _KINDS.items()}
 
 
 def check_record(record: object) -> None:
-    """Raise :class:`RecordError` unless `record` is a CdrRecord or a QueueEvent."""
-    if not isinstance(record, CdrRecord | QueueEvent):
-        raise RecordError(f"only CdrRecord and QueueEvent are stored, not {type(record).__name__}: {record!r}")
+    """Raise :class:`RecordError` unless `record` is a CdrRecord, QueueEvent, CallMark or AgentSession."""
+    if type(record) not in _KIND_OF:
+        raise RecordError("only CdrRecord, QueueEvent, CallMark and AgentSession are stored, not "
+                          f"{type(record).__name__}: {record!r}")
 
 
 def record_to_json(record: Record) -> bytes:
     """The record as one line of JSON, tagged with its kind (the spool's format)."""
-    kind = "cdr" if isinstance(record, CdrRecord) else "event"
+    kind = _KIND_OF[type(record)]
     return json.dumps({"kind": kind, "fields": dataclasses.asdict(record)}, separators=(",", ":")).encode()
 
 
@@ -141,10 +211,9 @@ def record_from_json(blob: bytes) -> Record:
     try:
         obj = json.loads(blob)
         kind, fields = obj["kind"], obj["fields"]
-        if kind == "cdr":
-            return CdrRecord(**fields)
-        if kind == "event":
-            return QueueEvent(**fields)
+        cls = _KINDS.get(kind)
+        if cls is not None:
+            return cls(**fields)
     except (ValueError, KeyError, TypeError) as exc:
         raise RecordError(f"not a stored record: {exc}") from None
     raise RecordError(f"not a stored record: unknown kind {kind!r}")

@@ -42,6 +42,15 @@ A database locked by another writer is not a fault: the writer waits for it
 (the queue grows, the lines do not notice), and only after a long lock does it
 spool. In virtual time the control loop calls :meth:`wait` at the end of each
 period, so the clock never passes a period whose records are not safe.
+
+Marks of calls in progress and agent sessions (:mod:`appliance.storage.marks`)
+are records of the same batches: committed in the period's transaction, spooled
+with it when the database cannot commit. A CDR whose call id is already stored is
+kept under a suffixed id (``<id>.dup1``, ``.dup2``...), never dropped; the writer
+lists each such repeat (:attr:`RecordWriter.repeated_ids`) and the engine raises
+the ``record_id_repeated`` alarm. At open, the schema is migrated if older
+(:func:`appliance.storage.schema.migrate_schema`) and :attr:`RecordWriter.startup`
+says what the last run left: marks of lost calls, logged-in agents, the highest boot.
 """
 
 from __future__ import annotations
@@ -60,7 +69,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, record_to_json
 from appliance.storage.errors import StoreOpenError, WriterStateError
 from appliance.storage.fileio import OS_IO, FileIO
-from appliance.storage.schema import SCHEMA_VERSION, cdr, metadata, queue_event, schema_version, spool_mark
+from appliance.storage.marks import Startup, apply_marks, read_startup
+from appliance.storage.schema import ID_LEN, cdr, migrate_schema, queue_event, spool_mark
 from appliance.storage.spool import MIN_SPOOL_BYTES, Spool
 
 log = logging.getLogger("cicbox.storage")
@@ -185,8 +195,10 @@ class RecordWriter:
         self._pragmas: dict[str, Any] = {}
         self._stats = {
             "transactions": 0, "records_committed": 0, "records_spooled": 0, "busy_retries": 0,
-            "commit_failures": 0, "duplicates_dropped": 0,
+            "commit_failures": 0, "ids_repeated": 0,
         }
+        self._repeated: list[tuple[str, str]] = []   # (call id already stored, the id the repeat was kept as)
+        self.startup = Startup()                     # what the database held at open (set before start() returns)
         # Writer-thread state.
         self._engine: Engine | None = None
         self._conn: Connection | None = None
@@ -220,12 +232,12 @@ class RecordWriter:
             raise StoreOpenError(f"{self.db_path}: cannot open the record database: {_reason(self._open_error)}") \
                 from self._open_error
 
-    def submit(self, records: Sequence[CdrRecord | QueueEvent], period_tick: int) -> int:
+    def submit(self, records: Sequence[Record], period_tick: int) -> int:
         """Queue one control period's records (`period_tick`: the period's scheduler time, ms);
         returns the batch's sequence number at once.
 
-        Checks every record (RecordError for anything but a CdrRecord or QueueEvent)
-        and copies the list; no disk access here.
+        Checks every record (RecordError for anything but a CdrRecord, QueueEvent,
+        CallMark or AgentSession) and copies the list; no disk access here.
         """
         if not self._started or self._closing:
             raise WriterStateError("the record writer is " + ("closed" if self._closing else "not started"))
@@ -276,6 +288,12 @@ class RecordWriter:
     def stopped(self) -> bool:
         """The writer thread has ended (closed, or stopped by an unexpected error)."""
         return self._stopped
+
+    @property
+    def repeated_ids(self) -> list[tuple[str, str]]:
+        """Each CDR that came with a call id already stored: (that id, the id it was kept under)."""
+        with self._cond:
+            return list(self._repeated)
 
     @property
     def pragmas(self) -> dict[str, Any]:
@@ -371,15 +389,12 @@ class RecordWriter:
         finally:
             cur.close()
         with conn.begin():
-            metadata.create_all(conn)
-            have = conn.execute(select(schema_version.c.version)).scalars().all()
-            if not have:
-                conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
-            elif max(have) > SCHEMA_VERSION:
-                raise StoreOpenError(f"database schema version {max(have)} is newer than this firmware's "
-                                     f"{SCHEMA_VERSION}")
+            found = migrate_schema(conn)
         self.io.database_synced(self.db_path)
+        if found:
+            log.info("record database schema version %d opened (migrated if older)", found)
         self._open_spool(conn)
+        self.startup = read_startup(conn, self._spool_pending + self._held)
 
     def _open_spool(self, conn: Connection) -> None:
         """Open the spool (creating and allocating it if need be) and take up the records it holds.
@@ -546,7 +561,7 @@ class RecordWriter:
         """One transaction: the backlog in order, and the spool mark. Returns how many records were stored."""
         conn = self._connect()
         with conn.begin():
-            rows = self._drop_duplicates(conn, backlog)
+            rows = self._keep_repeats(conn, backlog)
             cdrs = [dataclasses.asdict(r) for r in rows if isinstance(r, CdrRecord)]
             events = [dataclasses.asdict(r) for r in rows if isinstance(r, QueueEvent)]
             # Multi-row INSERTs: the driver releases the GIL once per statement, not once per row, so
@@ -554,16 +569,18 @@ class RecordWriter:
             for table, values in ((cdr, cdrs), (queue_event, events)):
                 for i in range(0, len(values), _ROWS_PER_INSERT):
                     conn.execute(insert(table).values(values[i:i + _ROWS_PER_INSERT]))
+            apply_marks(conn, backlog)
             if self._spool_pending and self._spool is not None:
                 conn.execute(delete(spool_mark))
                 conn.execute(insert(spool_mark).values(
                     token=self._spool.token.hex(), records=self._spool_base + len(self._spool_pending)))
         with self._cond:
             self._stats["transactions"] += 1
-        return len(rows)
+        return len(cdrs) + len(events)
 
-    def _drop_duplicates(self, conn: Connection, backlog: list[Record]) -> list[Record]:
-        """A call id already stored (or twice in the backlog) is logged and dropped, never stored twice."""
+    def _keep_repeats(self, conn: Connection, backlog: list[Record]) -> list[Record]:
+        """A call id already stored (or twice in the backlog) is kept under a suffixed id (``<id>.dupN``, the
+        first N free) and listed in :attr:`repeated_ids`: never dropped, never stored twice under one id."""
         ids = [r.call_id for r in backlog if isinstance(r, CdrRecord)]
         if not ids:
             return backlog
@@ -572,17 +589,33 @@ class RecordWriter:
             chunk = ids[i:i + 500]
             stored.update(conn.execute(select(cdr.c.call_id).where(cdr.c.call_id.in_(chunk))).scalars())
         out: list[Record] = []
-        for r in backlog:
+        for rec in backlog:
+            r = rec
             if isinstance(r, CdrRecord):
                 if r.call_id in stored:
-                    log.error("CDR for call %s is already stored; dropped the repeat: %s", r.call_id,
+                    kept = self._free_repeat_id(conn, r.call_id, stored)
+                    log.error("CDR for call %s: that id is already stored; kept as %s: %s", r.call_id, kept,
                               record_to_json(r).decode())
                     with self._cond:
-                        self._stats["duplicates_dropped"] += 1
-                    continue
+                        self._stats["ids_repeated"] += 1
+                        self._repeated.append((r.call_id, kept))
+                    r = dataclasses.replace(r, call_id=kept)
                 stored.add(r.call_id)
             out.append(r)
         return out
+
+    @staticmethod
+    def _free_repeat_id(conn: Connection, call_id: str, taken: set[str]) -> str:
+        """The first ``<call_id>.dupN`` neither stored nor in `taken` (the id cut short to fit its column)."""
+        like = set(conn.execute(select(cdr.c.call_id).where(
+            cdr.c.call_id.startswith(call_id[:ID_LEN - 8] + ".dup", autoescape=True))).scalars())
+        n = 1
+        while True:
+            suffix = f".dup{n}"
+            kept = call_id[:ID_LEN - len(suffix)] + suffix
+            if kept not in taken and kept not in like:
+                return kept
+            n += 1
 
     def _committed(self, stored: int, last: int) -> None:
         if self._spool_pending and self._spool is not None:

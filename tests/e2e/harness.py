@@ -30,8 +30,12 @@ def decode(octets: bytes | bytearray, law: str = "alaw") -> Any:
 
 
 def site_yaml(callerid: str = "fsk_bell202", agents: int = 2, greeting: str = "welcome",
-              ring_timeout_ms: int = 15000) -> str:
-    """A small hotel: two trunks, `agents` phones with one agent each, one IVR, one queue."""
+              ring_timeout_ms: int = 15000, trunks: int = 2, answer_on_ring: int = 2) -> str:
+    """A small hotel: `trunks` trunks (two by default), `agents` phones with one agent each, one IVR, one queue."""
+    trunk_lines = "\n".join(
+        f"  - {{kind: fxo, name: trunk{i + 1}, number: '07558888{i + 1:04d}', callerid: CID, answer_on_ring: AOR}}"
+        for i in range(trunks))
+    routes = "\n".join(f"  - {{trunk: trunk{i + 1}, ivr: main}}" for i in range(trunks))
     phones = "\n".join(f"  - {{kind: fxs, name: phone{i + 1}, extension: '80{i + 1:02d}'}}" for i in range(agents))
     agent_lines = "\n".join(f"  - {{number: '{1001 + i}', name: 'Agent {i + 1}', phone: phone{i + 1}}}"
                             for i in range(agents))
@@ -46,13 +50,11 @@ def site_yaml(callerid: str = "fsk_bell202", agents: int = 2, greeting: str = "w
           backend: sim
           k: 4
         ports:
-          - {kind: fxo, name: trunk1, number: '075588880001', callerid: CID, answer_on_ring: 2}
-          - {kind: fxo, name: trunk2, number: '075588880002', callerid: CID, answer_on_ring: 2}
+        TRUNKS
         PHONES
         spans: []
         routes:
-          - {trunk: trunk1, ivr: main}
-          - {trunk: trunk2, ivr: main}
+        ROUTES
         ivrs:
           main:
             greeting: GREETING
@@ -66,7 +68,8 @@ def site_yaml(callerid: str = "fsk_bell202", agents: int = 2, greeting: str = "w
             ring_timeout_ms: RTO
         agents:
         AGENTS
-        """).replace("CID", callerid).replace("PHONES", phones).replace("AGENTS", agent_lines) \
+        """).replace("TRUNKS", trunk_lines).replace("ROUTES", routes).replace("CID", callerid) \
+        .replace("AOR", str(answer_on_ring)).replace("PHONES", phones).replace("AGENTS", agent_lines) \
         .replace("MEMBERS", members).replace("GREETING", greeting).replace("RTO", str(ring_timeout_ms))
 
 

@@ -130,7 +130,7 @@ def test_misuse_is_a_clear_error(paths: tuple[Path, Path]) -> None:
     try:
         with pytest.raises(WriterStateError, match="already started"):
             w.start()
-        with pytest.raises(RecordError, match="only CdrRecord and QueueEvent are stored, not dict"):
+        with pytest.raises(RecordError, match="AgentSession are stored, not dict"):
             w.submit([{"call_id": "c1"}], 0)  # type: ignore[list-item]
         with pytest.raises(WriterStateError, match="batch 5 was never submitted"):
             w.wait(5)
@@ -140,9 +140,15 @@ def test_misuse_is_a_clear_error(paths: tuple[Path, Path]) -> None:
         RecordWriter(*paths, spool_bytes=100)
 
 
-def test_a_repeated_call_id_is_stored_once(writer: RecordWriter, paths: tuple[Path, Path]) -> None:
+def test_a_repeated_call_id_is_kept_under_a_suffixed_id_never_dropped(writer: RecordWriter,
+                                                                        paths: tuple[Path, Path]) -> None:
     assert writer.wait(writer.submit([make_cdr("c1"), make_cdr("c2")], 10))
     assert writer.wait(writer.submit([make_cdr("c2", talk_ms=1), make_cdr("c3"), make_cdr("c3")], 20))
-    assert stored_call_ids(paths[0]) == ["c1", "c2", "c3"]
-    assert writer.stats()["duplicates_dropped"] == 2
-    assert writer.alarm is None
+    assert writer.wait(writer.submit([make_cdr("c2", talk_ms=2)], 30))
+    assert stored_call_ids(paths[0]) == ["c1", "c2", "c2.dup1", "c3", "c3.dup1", "c2.dup2"]
+    con = sqlite3.connect(paths[0])
+    talk = dict(con.execute("SELECT call_id, talk_ms FROM cdr").fetchall())
+    con.close()
+    assert (talk["c2"], talk["c2.dup1"], talk["c2.dup2"]) == (61_000, 1, 2)    # each record as it came
+    assert writer.repeated_ids == [("c2", "c2.dup1"), ("c3", "c3.dup1"), ("c2", "c2.dup2")]
+    assert writer.stats()["ids_repeated"] == 3

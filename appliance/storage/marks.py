@@ -1,0 +1,105 @@
+"""Durable marks: calls in progress and logged-in agents, kept in the record database.
+
+The engine hands :class:`~appliance.storage.cdr.CallMark` and
+:class:`~appliance.storage.cdr.AgentSession` records to the writer in the same
+batches as CDRs and queue events, so they are committed in the same transaction
+(or spooled and fsynced with them: the spool carries marks too, in order, and a
+replayed spool applies them in order). In that transaction:
+
+- a CallMark replaces its call's ``live_call`` row, unless the same backlog also
+  holds the call's CDR (the call has ended: the mark is stale);
+- a CdrRecord deletes its call's ``live_call`` row (the call's record and the end of
+  its mark are one commit, so a call is never both recorded and in progress);
+- an AgentSession with a phone replaces the agent's ``agent_session`` row; without
+  one (logged out) it deletes it.
+
+At start the writer reads what is left (:func:`read_startup`): the marks of calls
+the engine lost, the logged-in agents, and the highest boot number found among the
+stored call ids (ids are ``<boot>-<seq>``), with the spool's records not yet in the
+database applied on top.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, delete, insert, select, text
+
+from appliance.storage.cdr import AgentSession, CallMark, CdrRecord, Record
+from appliance.storage.schema import MARK_COLUMNS, agent_session, live_call
+
+
+@dataclass
+class Startup:
+    """What the record database says at start, before the first call of this boot."""
+
+    highest_boot: int = 0
+    """The highest boot number among stored call ids and marks (0: none)."""
+    live: list[CallMark] = field(default_factory=list)
+    """Calls that were up when the engine last stopped without recording them, oldest first."""
+    agents: list[AgentSession] = field(default_factory=list)
+    """Agents logged in when the engine last stopped, by agent number."""
+
+
+def boot_of(call_id: str) -> int:
+    """The boot number a call id starts with (``"12-000034"`` -> 12); 0 if it has none."""
+    head = call_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
+
+
+def apply_marks(conn: Connection, backlog: Sequence[Record]) -> None:
+    """The backlog's marks and agent sessions, and the end of the marks of its CDRs (see the module)."""
+    ended = {r.call_id for r in backlog if isinstance(r, CdrRecord)}
+    marks: dict[str, CallMark] = {}
+    for r in backlog:
+        if isinstance(r, CallMark) and r.call_id not in ended:
+            marks[r.call_id] = r                      # the latest mark of each call wins
+    gone = ended | marks.keys()
+    ids = sorted(gone)
+    for i in range(0, len(ids), 500):
+        conn.execute(delete(live_call).where(live_call.c.call_id.in_(ids[i:i + 500])))
+    rows = [dataclasses.asdict(m) for m in marks.values()]
+    for i in range(0, len(rows), 200):
+        conn.execute(insert(live_call).values(rows[i:i + 200]))
+    sessions: dict[str, AgentSession] = {}
+    for r in backlog:
+        if isinstance(r, AgentSession):
+            sessions[r.agent] = r
+    for s in sessions.values():
+        conn.execute(delete(agent_session).where(agent_session.c.agent == s.agent))
+        if s.phone is not None:
+            conn.execute(insert(agent_session).values(agent=s.agent, phone=s.phone, since_ms=s.tick_ms))
+
+
+_MAX_BOOT_SQL = text(
+    "SELECT MAX(CAST(substr(call_id, 1, instr(call_id, '-') - 1) AS INTEGER)) FROM cdr "
+    "WHERE instr(call_id, '-') > 1")
+
+
+def read_startup(conn: Connection, pending: Iterable[Record]) -> Startup:
+    """Marks, agent sessions and the highest boot in the database, with `pending` (records of the
+    spool not yet in the database, in order) applied on top."""
+    with conn.begin():
+        highest = int(conn.execute(_MAX_BOOT_SQL).scalar() or 0)
+        cols = [live_call.c[name] for name in MARK_COLUMNS]
+        live = {row.call_id: CallMark(**row._asdict()) for row in conn.execute(select(*cols))}
+        agents = {row.agent: AgentSession(row.agent, row.phone, row.since_ms)
+                  for row in conn.execute(select(agent_session.c.agent, agent_session.c.phone,
+                                                 agent_session.c.since_ms))}
+    for r in pending:
+        if isinstance(r, CdrRecord | CallMark):
+            highest = max(highest, boot_of(r.call_id))
+        if isinstance(r, CdrRecord):
+            live.pop(r.call_id, None)
+        elif isinstance(r, CallMark):
+            live[r.call_id] = r
+        elif isinstance(r, AgentSession):
+            if r.phone is None:
+                agents.pop(r.agent, None)
+            else:
+                agents[r.agent] = r
+    highest = max([highest, *(boot_of(m.call_id) for m in live.values())])
+    return Startup(highest, sorted(live.values(), key=lambda m: (m.start_ms, m.call_id)),
+                   [agents[k] for k in sorted(agents)])
