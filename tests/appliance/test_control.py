@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 
 from appliance.control import ControlClient, ControlError, ControlServer
-from appliance.control import client as control_client
 
 
 @pytest.fixture
@@ -94,7 +93,7 @@ def test_a_refused_connect_is_retried_until_the_engine_listens(tmp_path: Path,
         waits.append(s)
         engine.listen(1)
 
-    monkeypatch.setattr(control_client.time, "sleep", engine_comes_up)
+    monkeypatch.setattr(time, "sleep", engine_comes_up)
     with ControlClient(path):
         pass
     assert len(waits) == 1
