@@ -21,8 +21,27 @@ from dsp.errors import DspError
 log = logging.getLogger("cicbox")
 
 
+DEFAULT_STATE_DIR = Path("/var/lib/cicbox")
+LOCAL_STATE_DIR = Path("state")          # where `make demo` keeps its state, under the project root
+STATE_DIR_RULE = ("state directory: --state-dir, else $CICBOX_STATE_DIR, else ./state when it holds a "
+                  "control.sock (a demo started here), else /var/lib/cicbox")
+
+
+def find_state_dir(arg: str | None) -> Path:
+    """The state directory by the one rule (STATE_DIR_RULE); creates nothing (read commands)."""
+    if arg:
+        return Path(arg)
+    env = os.environ.get("CICBOX_STATE_DIR")
+    if env:
+        return Path(env)
+    if (LOCAL_STATE_DIR / "control.sock").exists():
+        return LOCAL_STATE_DIR.resolve()
+    return DEFAULT_STATE_DIR
+
+
 def _state_dir(arg: str | None) -> Path:
-    path = Path(arg or os.environ.get("CICBOX_STATE_DIR") or "/var/lib/cicbox")
+    """The state directory of a command that owns it (the engine, linetest): created if missing."""
+    path = find_state_dir(arg)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -199,9 +218,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate FILE; the prompts it names are looked up in the shipped ones and, when there is a
+    state directory (--state-dir, or the rule's directory if it exists), the site's."""
     from appliance.config.loader import main_check
 
-    return main_check(args.file)
+    state = find_state_dir(args.state_dir)
+    site_prompts = state / "prompts" if args.state_dir or state.is_dir() else None
+    return main_check(args.file, site_prompts)
 
 
 CONFIG_HEADER = "# cicbox config version {version}: `cicbox config apply` sends this number as the base\n"
@@ -213,7 +236,7 @@ def cmd_config_get(args: argparse.Namespace) -> int:
     from appliance.control import ControlClient, ControlError
 
     try:
-        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
             doc = c.request("config.get")
     except ControlError as exc:
         print(f"cicbox: {exc}", file=sys.stderr)
@@ -254,7 +277,7 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
               "`cicbox config get` (its first line names the version) or pass --base N", file=sys.stderr)
         return 2
     try:
-        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
             result = c.request("config.apply", text=text, filename=str(path), author=args.author,
                                base_version=base)
     except ControlError as exc:
@@ -271,7 +294,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from appliance.control import ControlClient, ControlError
 
     try:
-        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
             snap = c.request("status")
     except ControlError as exc:
         print(f"cicbox: {exc}", file=sys.stderr)
@@ -315,13 +338,17 @@ def cmd_panel(args: argparse.Namespace) -> int:
     # In this process: under systemd, gunicorn's master must be the service's main process.
     from appliance.web.serve import run_panel
 
-    run_panel(_state_dir(args.state_dir), bind=args.bind)
+    run_panel(find_state_dir(args.state_dir), bind=args.bind)
     return 0
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cicbox", description="cicbox call-center appliance")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO); logs go to stderr")
+    p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                   help="DEBUG, INFO, WARNING or ERROR (default INFO); logs go to stderr")
     sub = p.add_subparsers(dest="command", required=True)
     lt = sub.add_parser(
         "linetest",
@@ -341,11 +368,11 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--wait-peer", type=float, default=30.0,
                     help="virtual clock: seconds of wall time to wait for a first far-end peer (later ones join "
                     "in lockstep at a block boundary)")
-    lt.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
+    lt.add_argument("--state-dir", help=STATE_DIR_RULE)
     lt.set_defaults(func=cmd_linetest)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
+        sp.add_argument("--state-dir", help=STATE_DIR_RULE)
 
     def engine_args(sp: argparse.ArgumentParser, duration_help: str) -> None:
         common(sp)
@@ -379,6 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cfg.add_subparsers(dest="config_command", required=True)
     chk = csub.add_parser("check", help="validate FILE; errors as FILE:LINE:COL: message, exit 2")
     chk.add_argument("file")
+    chk.add_argument("--state-dir", help="look up the site's prompts here too (default: the " + STATE_DIR_RULE
+                     + ", when it exists); the shipped prompts are always looked up")
     chk.set_defaults(func=cmd_config_check)
     get = csub.add_parser("get", help="the configuration in force, its first line naming its version")
     common(get)
@@ -407,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         rc: int = args.func(args)
