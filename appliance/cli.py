@@ -186,20 +186,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_panel_port(bind: str) -> None:
+    """Stop the demo with a clear message when the panel's address is taken (PanelError)."""
+    import errno
+    import socket
+
+    from appliance.web import PanelError
+    from appliance.web.serve import check_bind
+
+    host, port = check_bind(bind)
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PanelError(f"the panel's port {port} on {host} is in use (another demo or panel?): stop "
+                                 f"it, or give the demo another with --bind {host}:PORT") from None
+            raise PanelError(f"the panel cannot bind {bind}: {exc.strerror or exc}") from None
+
+
+def _start_panel(state_dir: Path, bind: str) -> Any:
+    """The panel as a child process that dies with this one (a parent-death signal, set in the
+    child), so a demo killed any way never leaves its panel behind."""
+    import subprocess
+
+    panel = subprocess.Popen([sys.executable, "-m", "appliance.web.serve", "--state-dir", str(state_dir),
+                              "--bind", bind, "--die-with-parent", str(os.getpid())])
+    log.info("panel (pid %d) on http://%s/", panel.pid, bind)
+    return panel
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Engine + traffic generator + panel on the sim card with the hotel profile."""
     from appliance.world.traffic import traffic_world
 
     _stop_on_sigterm()
     duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
+    with_panel = not args.json and not args.no_panel
+    if with_panel:
+        _check_panel_port(args.bind)                 # before anything starts
     engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed), enable_faults=True)
-    panel = None
-    if not args.json and not args.no_panel:
-        import subprocess
-
-        panel = subprocess.Popen([sys.executable, "-m", "appliance.web.serve", "--state-dir",
-                                  str(engine.state_dir), "--bind", args.bind])
-        log.info("panel on http://%s/", args.bind)
+    log.info("demo running, state in %s", engine.state_dir)
+    panel = _start_panel(engine.state_dir, args.bind) if with_panel else None
     try:
         _serve(engine, duration_ms if args.duration else None)
     except KeyboardInterrupt:
