@@ -11,6 +11,7 @@ import select
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 log = logging.getLogger("cicbox.control")
@@ -261,7 +262,7 @@ def parse_request(line: bytes) -> dict[str, Any]:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise BadRequestError(f"not UTF-8: {exc.reason} at octet {exc.start}") from None
-    _check_depth(text)
+    _check_depth(line)
     try:
         req = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -273,22 +274,21 @@ def parse_request(line: bytes) -> dict[str, Any]:
     return req
 
 
-_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')     # a JSON string, escapes included
+_BRACKETS_ONLY = bytes(range(256)).translate(None, b"[]{}")  # every octet but the brackets: deleted
+_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+_STEP = [0] * 256
+_STEP[ord("[")], _STEP[ord("]")] = 1, -1
 
 
-def _check_depth(text: str) -> None:
-    """Refuse nesting past MAX_DEPTH before parsing (the parser would recurse that deep)."""
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+def _check_depth(line: bytes) -> None:
+    """Refuse nesting past MAX_DEPTH before parsing (the parser would recurse that deep). Strings
+    are cut out and the brackets' running depth is summed in C (a 4 MiB line costs milliseconds)."""
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:
         return
-    depth = 0
-    for m in _NESTING.finditer(text):
-        ch = m.group()
-        if ch in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise BadRequestError(f"nested deeper than {MAX_DEPTH} levels")
-        elif ch in "]}":
-            depth -= 1
+    brackets = _STRING.sub(b"", line).translate(_AS_SQUARE, _BRACKETS_ONLY)
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH:
+        raise BadRequestError(f"nested deeper than {MAX_DEPTH} levels")
 
 
 def _line(obj: dict[str, Any]) -> bytes:
