@@ -75,7 +75,6 @@ class _Conn:
     outbuf: bytearray = field(default_factory=bytearray)
     subscribed: bool = False
     skipping: bool = False          # the rest of a line already refused as too long is discarded
-    scanned: int = 0                # octets of inbuf already searched for a newline
 
 
 class ControlServer:
