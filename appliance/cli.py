@@ -20,8 +20,27 @@ from dsp.errors import DspError
 log = logging.getLogger("cicbox")
 
 
+DEFAULT_STATE_DIR = Path("/var/lib/cicbox")
+LOCAL_STATE_DIR = Path("state")          # where `make demo` keeps its state, under the project root
+STATE_DIR_RULE = ("state directory: --state-dir, else $CICBOX_STATE_DIR, else ./state when it holds a "
+                  "control.sock (a demo started here), else /var/lib/cicbox")
+
+
+def find_state_dir(arg: str | None) -> Path:
+    """The state directory by the one rule (STATE_DIR_RULE); creates nothing (read commands)."""
+    if arg:
+        return Path(arg)
+    env = os.environ.get("CICBOX_STATE_DIR")
+    if env:
+        return Path(env)
+    if (LOCAL_STATE_DIR / "control.sock").exists():
+        return LOCAL_STATE_DIR.resolve()
+    return DEFAULT_STATE_DIR
+
+
 def _state_dir(arg: str | None) -> Path:
-    path = Path(arg or os.environ.get("CICBOX_STATE_DIR") or "/var/lib/cicbox")
+    """The state directory of a command that owns it (the engine, linetest): created if missing."""
+    path = find_state_dir(arg)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -177,20 +196,52 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_panel_port(bind: str) -> None:
+    """Stop the demo with a clear message when the panel's address is taken (PanelError)."""
+    import errno
+    import socket
+
+    from appliance.web import PanelError
+    from appliance.web.serve import check_bind
+
+    host, port = check_bind(bind)
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PanelError(f"the panel's port {port} on {host} is in use (another demo or panel?): stop "
+                                 f"it, or give the demo another with --bind {host}:PORT") from None
+            raise PanelError(f"the panel cannot bind {bind}: {exc.strerror or exc}") from None
+
+
+def _start_panel(state_dir: Path, bind: str) -> Any:
+    """The panel as a child process that dies with this one (a parent-death signal, set in the
+    child), so a demo killed any way never leaves its panel behind."""
+    import subprocess
+
+    panel = subprocess.Popen([sys.executable, "-m", "appliance.web.serve", "--state-dir", str(state_dir),
+                              "--bind", bind, "--die-with-parent", str(os.getpid())])
+    log.info("panel (pid %d) on http://%s/", panel.pid, bind)
+    return panel
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """Engine + traffic generator + panel on the sim card with the hotel profile."""
     from appliance.world.traffic import traffic_world
 
     stop = _stop_on_signals()
     duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
+    with_panel = not args.json and not args.no_panel
+    if with_panel:
+        _check_panel_port(args.bind)                 # before anything starts
     engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed), enable_faults=True)
-    panel = None
-    if not args.json and not args.no_panel:
-        import subprocess
-
-        panel = subprocess.Popen([sys.executable, "-m", "appliance.web.serve", "--state-dir",
-                                  str(engine.state_dir), "--bind", args.bind])
-        log.info("panel on http://%s/", args.bind)
+    log.info("demo running, state in %s", engine.state_dir)
+    panel = _start_panel(engine.state_dir, args.bind) if with_panel else None
     try:
         _serve(engine, duration_ms if args.duration else None, stop)
     except KeyboardInterrupt:
@@ -210,9 +261,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
+    """Validate FILE; the prompts it names are looked up in the shipped ones and, when there is a
+    state directory (--state-dir, or the rule's directory if it exists), the site's."""
     from appliance.config.loader import main_check
 
-    return main_check(args.file)
+    state = find_state_dir(args.state_dir)
+    site_prompts = state / "prompts" if args.state_dir or state.is_dir() else None
+    return main_check(args.file, site_prompts)
 
 
 CONFIG_HEADER = "# cicbox config version {version}: `cicbox config apply` sends this number as the base\n"
@@ -224,7 +279,7 @@ def cmd_config_get(args: argparse.Namespace) -> int:
     from appliance.control import ControlClient, ControlError
 
     try:
-        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
             doc = c.request("config.get")
     except ControlError as exc:
         print(f"cicbox: {exc}", file=sys.stderr)
@@ -265,7 +320,7 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
               "`cicbox config get` (its first line names the version) or pass --base N", file=sys.stderr)
         return 2
     try:
-        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
             result = c.request("config.apply", text=text, filename=str(path), author=args.author,
                                base_version=base)
     except ControlError as exc:
@@ -286,7 +341,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from appliance.control import ControlClient, ControlError
 
     try:
-        with ControlClient(_state_dir(args.state_dir) / "control.sock") as c:
+        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
             snap = c.request("status")
     except ControlError as exc:
         print(f"cicbox: {exc}", file=sys.stderr)
@@ -330,13 +385,17 @@ def cmd_panel(args: argparse.Namespace) -> int:
     # In this process: under systemd, gunicorn's master must be the service's main process.
     from appliance.web.serve import run_panel
 
-    run_panel(_state_dir(args.state_dir), bind=args.bind)
+    run_panel(find_state_dir(args.state_dir), bind=args.bind)
     return 0
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cicbox", description="cicbox call-center appliance")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO); logs go to stderr")
+    p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                   help="DEBUG, INFO, WARNING or ERROR (default INFO); logs go to stderr")
     sub = p.add_subparsers(dest="command", required=True)
     lt = sub.add_parser(
         "linetest",
@@ -356,11 +415,11 @@ def build_parser() -> argparse.ArgumentParser:
     lt.add_argument("--wait-peer", type=float, default=30.0,
                     help="virtual clock: seconds of wall time to wait for a first far-end peer (later ones join "
                     "in lockstep at a block boundary)")
-    lt.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
+    lt.add_argument("--state-dir", help=STATE_DIR_RULE)
     lt.set_defaults(func=cmd_linetest)
 
     def common(sp: argparse.ArgumentParser) -> None:
-        sp.add_argument("--state-dir", help="state directory (default $CICBOX_STATE_DIR or /var/lib/cicbox)")
+        sp.add_argument("--state-dir", help=STATE_DIR_RULE)
 
     def engine_args(sp: argparse.ArgumentParser, duration_help: str) -> None:
         common(sp)
@@ -394,6 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
     csub = cfg.add_subparsers(dest="config_command", required=True)
     chk = csub.add_parser("check", help="validate FILE; errors as FILE:LINE:COL: message, exit 2")
     chk.add_argument("file")
+    chk.add_argument("--state-dir", help="look up the site's prompts here too (default: the " + STATE_DIR_RULE
+                     + ", when it exists); the shipped prompts are always looked up")
     chk.set_defaults(func=cmd_config_check)
     get = csub.add_parser("get", help="the configuration in force, its first line naming its version")
     common(get)
@@ -422,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         rc: int = args.func(args)

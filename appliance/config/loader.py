@@ -6,10 +6,17 @@ silently). The node tree becomes plain data plus a map from each path to its
 position; the model validates the data, and every problem (type, unknown key,
 broken cross-reference) is reported at the position of the key or value at
 fault, all of them in one go.
+
+A document is refused before it can cost time or memory: the composer counts
+the nodes the document stands for with every alias expanded and stops at
+NODE_BUDGET (the "billion laughs" of nested aliases, and an alias inside the
+node it names, whose expansion never ends), and at MAX_DEPTH levels of
+nesting, each at the FILE:LINE:COL of the alias or node that tripped it.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,14 +26,82 @@ from pydantic import ValidationError
 
 from appliance.config.model import FxoPort, FxsPort, SiteConfig
 from appliance.errors import ConfigError, ConfigIssue
+from appliance.prompts import PromptError, Prompts
 from e1t1.protocols import TIMER_TABLES
 
 Pos = tuple[int, int]
 PathKey = tuple[str | int, ...]
 
 
+#: nodes a document may stand for with its aliases expanded (the largest real site is a few 10 000)
+NODE_BUDGET = 100_000
+#: levels of nested mappings and lists (a site needs 6)
+MAX_DEPTH = 64
+
+# What YAML 1.1 reads as an octal integer: 0755 is 493
+_OCTAL = re.compile(r"[-+]?0[0-7_]+")
+
+
+class _Hostile(yaml.YAMLError):
+    """The document would cost more than the loader allows (raised while composing)."""
+
+    def __init__(self, mark: Any, message: str) -> None:
+        super().__init__(message)
+        self.line: int = mark.line + 1 if mark is not None else 1
+        self.col: int = mark.column + 1 if mark is not None else 1
+        self.message = message
+
+
 class _Loader(yaml.SafeLoader):
-    """Safe YAML that keeps positions."""
+    """Safe YAML that keeps positions and refuses documents past the node budget or depth."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._expanded = 0                      # nodes so far, every alias expanded
+        self._size: dict[int, int] = {}         # a finished collection's expanded size, by id
+        self._height: dict[int, int] = {}       # and its levels of nesting, aliases expanded
+        self._open: set[int] = set()            # collections being composed: an alias to one is recursive
+        self._depth = 0                         # levels of collections around the node being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if parent is not None:
+            self._open.add(id(parent))
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent):
+            target = self.anchors.get(event.anchor)
+            if target is not None:
+                self._alias(event, target)
+            return super().compose_node(parent, index)
+        self._expanded += 1
+        if self._expanded > NODE_BUDGET:
+            raise _Hostile(event.start_mark, f"the document has more than the node budget of {NODE_BUDGET} nodes")
+        if not isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            return super().compose_node(parent, index)
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise _Hostile(event.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        before = self._expanded
+        node = super().compose_node(parent, index)
+        self._depth -= 1
+        if node is None:
+            return None
+        self._open.discard(id(node))
+        children = [c for pair in node.value for c in pair] if isinstance(node, yaml.MappingNode) else node.value
+        self._size[id(node)] = 1 + self._expanded - before
+        self._height[id(node)] = 1 + max((self._height.get(id(c), 0) for c in children), default=0)
+        return node
+
+    def _alias(self, event: Any, target: yaml.Node) -> None:
+        name = f"'*{event.anchor}'"
+        if id(target) in self._open:
+            raise _Hostile(event.start_mark, f"recursive alias {name} (inside the node it names): its "
+                           f"expansion never ends, past the node budget of {NODE_BUDGET} nodes")
+        self._expanded += self._size.get(id(target), 1)
+        if self._expanded > NODE_BUDGET:
+            raise _Hostile(event.start_mark, f"alias {name} expands the document past the node budget of "
+                           f"{NODE_BUDGET} nodes (nested aliases)")
+        if self._depth + self._height.get(id(target), 0) > MAX_DEPTH:
+            raise _Hostile(event.start_mark, f"alias {name} nests the document deeper than {MAX_DEPTH} levels")
 
 
 def _compose(text: str, filename: str) -> yaml.Node | None:
@@ -40,6 +115,8 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
         raise ConfigError(issues)
     try:
         return yaml.compose(text, Loader=_Loader)
+    except _Hostile as exc:
+        raise ConfigError([ConfigIssue(filename, exc.line, exc.col, exc.message)]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -50,7 +127,7 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
 
 
 def _plain(node: yaml.Node, path: PathKey, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
-           issues: list[ConfigIssue], filename: str) -> Any:
+           issues: list[ConfigIssue], filename: str, octal: dict[PathKey, str]) -> Any:
     pos[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
@@ -63,12 +140,17 @@ def _plain(node: yaml.Node, path: PathKey, pos: dict[PathKey, Pos], keypos: dict
                 continue
             first[key] = k.start_mark.line + 1
             keypos[(*path, key)] = (k.start_mark.line + 1, k.start_mark.column + 1)
-            out[key] = _plain(v, (*path, key), pos, keypos, issues, filename)
+            out[key] = _plain(v, (*path, key), pos, keypos, issues, filename, octal)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return tuple(_plain(v, (*path, i), pos, keypos, issues, filename) for i, v in enumerate(node.value))
+        return tuple(_plain(v, (*path, i), pos, keypos, issues, filename, octal)
+                     for i, v in enumerate(node.value))
     loader = _Loader("")
-    return loader.construct_object(node, deep=True)
+    value = loader.construct_object(node, deep=True)
+    if (isinstance(node, yaml.ScalarNode) and node.style is None and isinstance(value, int)
+            and _OCTAL.fullmatch(node.value)):
+        octal[path] = node.value
+    return value
 
 
 def _where(loc: PathKey, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos], key: bool = False) -> Pos:
@@ -213,15 +295,33 @@ def _timer_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey
     return issues
 
 
-def parse_config(text: str, filename: str) -> SiteConfig:
-    """Validate one site document; raise ConfigError listing every problem."""
+def _prompt_issues(cfg: SiteConfig, prompts: Prompts, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
+                   filename: str) -> list[ConfigIssue]:
+    """Each IVR's greeting looked up as the engine does (the site's prompts, then the shipped ones)."""
+    issues: list[ConfigIssue] = []
+    for name, ivr in cfg.ivrs.items():
+        try:
+            prompts.path_of(ivr.language, ivr.greeting)
+        except PromptError:
+            loc: PathKey = ("ivrs", name, "greeting")
+            line, col = _where(loc, pos, keypos)
+            where = f"{prompts.site_dir} or {prompts.shipped_dir}" if prompts.site_dir else str(prompts.shipped_dir)
+            issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: prompt '{ivr.greeting}' "
+                                      f"({ivr.language}) not found in {where}"))
+    return issues
+
+
+def parse_config(text: str, filename: str, prompts: Prompts | None = None) -> SiteConfig:
+    """Validate one site document; raise ConfigError listing every problem. With `prompts`, each
+    prompt the document names must be there (the site's or the shipped one)."""
     root = _compose(text, filename)
     if root is None:
         raise ConfigError([ConfigIssue(filename, 1, 1, "the document is empty")])
     pos: dict[PathKey, Pos] = {}
     keypos: dict[PathKey, Pos] = {}
     issues: list[ConfigIssue] = []
-    data = _plain(root, (), pos, keypos, issues, filename)
+    octal: dict[PathKey, str] = {}
+    data = _plain(root, (), pos, keypos, issues, filename, octal)
     if not isinstance(data, dict):
         line, col = pos.get((), (1, 1))
         raise ConfigError([ConfigIssue(filename, line, col, "the document must be a mapping (site:, card:, ...)")])
@@ -231,28 +331,37 @@ def parse_config(text: str, filename: str) -> SiteConfig:
         for err in exc.errors():
             loc = _pydantic_loc(err["loc"])
             line, col = _where(loc, pos, keypos, key=err["type"] == "extra_forbidden")
-            issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: {_message(dict(err))}"))
+            message = f"{_dotted(loc)}: {_message(dict(err))}"
+            if loc in octal and err["type"] != "extra_forbidden":
+                raw = octal[loc]
+                message += (f" (YAML reads {raw} as the octal number {err.get('input')!r}: "
+                            f"write '{raw}' in quotes)")
+            issues.append(ConfigIssue(filename, line, col, message))
         raise ConfigError(issues) from None
     issues += _xrefs(cfg, pos, keypos, filename)
     issues += _timer_issues(cfg, pos, keypos, filename)
+    if prompts is not None:
+        issues += _prompt_issues(cfg, prompts, pos, keypos, filename)
     if issues:
         raise ConfigError(issues)
     return cfg
 
 
-def load_config(path: str | Path) -> SiteConfig:
+def load_config(path: str | Path, prompts: Prompts | None = None) -> SiteConfig:
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([ConfigIssue(str(p), 1, 1, f"cannot read: {exc}")]) from None
-    return parse_config(text, str(p))
+    return parse_config(text, str(p), prompts)
 
 
-def main_check(path: str | Path) -> int:
-    """`cicbox config check FILE`: 0 and a summary, or each problem on stderr and 2."""
+def main_check(path: str | Path, site_prompts: Path | None = None) -> int:
+    """`cicbox config check FILE`: 0 and a summary, or each problem on stderr and 2. The prompts
+    the document names are looked up in `site_prompts` (a state directory's prompts/) and the
+    shipped ones."""
     try:
-        cfg = load_config(path)
+        cfg = load_config(path, Prompts(site_prompts))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2

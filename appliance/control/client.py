@@ -2,31 +2,54 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import select
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
 from appliance.control.server import ControlError, _line
 
+#: how long a refused or busy connect is retried (the engine restarting, its backlog full)
+CONNECT_RETRY_S = 1.0
+#: connect errors worth retrying: nobody listens yet, or the listen backlog is full
+RETRY_ERRNOS = frozenset({errno.ECONNREFUSED, errno.EAGAIN})
+
 
 class ControlClient:
-    """The CLI's and the panel's end of control.sock (blocking, with a timeout)."""
+    """The CLI's and the panel's end of control.sock (blocking, with a timeout).
 
-    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 10.0) -> None:
+    A connect the engine refuses or cannot take yet (ECONNREFUSED, EAGAIN) is tried again for
+    up to CONNECT_RETRY_S seconds before the engine is reported down; this wait is the client's
+    (the engine itself never waits for a client)."""
+
+    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 10.0,
+                 connect_retry_s: float = CONNECT_RETRY_S) -> None:
         self.path = os.fspath(path)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.settimeout(timeout_s)
-        try:
-            self._sock.connect(self.path)
-        except OSError as exc:
-            self._sock.close()
-            raise ControlError(f"cannot reach the engine at {self.path}: {exc.strerror or exc}") from None
+        self._sock = self._connect(timeout_s, connect_retry_s)
         self._buf = b""
         self._next = 1
         self._pushed: list[dict[str, Any]] = []
+
+    def _connect(self, timeout_s: float, retry_s: float) -> socket.socket:
+        deadline = time.monotonic() + retry_s  # clock-source: the client's own wait, never the engine's
+        pause = 0.005
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout_s)
+            try:
+                sock.connect(self.path)
+                return sock
+            except OSError as exc:
+                sock.close()
+                left = deadline - time.monotonic()  # clock-source: the client's retry budget
+                if exc.errno not in RETRY_ERRNOS or left <= 0:
+                    raise ControlError(f"cannot reach the engine at {self.path}: {exc.strerror or exc}") from None
+            time.sleep(min(pause, left))  # clock-source: the client waits, the engine does not
+            pause = min(pause * 2, 0.05)
 
     def request(self, cmd: str, **args: Any) -> Any:
         """Send one request and return its result, or raise ControlError with the engine's message."""

@@ -6,16 +6,22 @@ import contextlib
 import json
 import logging
 import os
+import re
 import select
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import accumulate
 from typing import Any
 
 log = logging.getLogger("cicbox.control")
 
 MAX_LINE = 4 << 20          # a request line larger than this is refused
-MAX_BACKLOG = 16 << 20      # a subscriber this far behind is dropped
+MAX_DEPTH = 64              # a request nested deeper than this (arrays and objects) is refused
+MAX_BACKLOG = 16 << 20      # a client this far behind (replies or snapshots not read) is dropped
+LISTEN_BACKLOG = 1024       # connections the kernel queues before the loop accepts them (>= 256 clients)
+READ_CHUNK = 1 << 16        # octets read from one client at a time
+READS_PER_POLL = 4          # reads per client and poll: a flood costs the loop at most 256 KiB per client
 
 Handler = Callable[[dict[str, Any]], Any]
 
@@ -58,12 +64,17 @@ class Deferred:
             self._send(reply)
 
 
+class BadRequestError(ControlError):
+    """A request line that is not a request: not UTF-8, not JSON, NaN or Infinity, too long or too deep."""
+
+
 @dataclass
 class _Conn:
     sock: socket.socket
-    inbuf: bytes = b""
+    inbuf: bytearray = field(default_factory=bytearray)
     outbuf: bytearray = field(default_factory=bytearray)
     subscribed: bool = False
+    skipping: bool = False          # the rest of a line already refused as too long is discarded
 
 
 class ControlServer:
@@ -77,7 +88,7 @@ class ControlServer:
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(self.path)
         os.chmod(self.path, 0o660)
-        self._sock.listen(16)
+        self._sock.listen(LISTEN_BACKLOG)
         self._sock.setblocking(False)
         self._conns: list[_Conn] = []
         self.handlers: dict[str, Handler] = {}
@@ -95,6 +106,9 @@ class ControlServer:
             try:
                 s, _ = self._sock.accept()
             except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:      # out of descriptors: the rest wait in the backlog
+                log.warning("control: cannot accept a client now: %s", exc.strerror or exc)
                 break
             s.setblocking(False)
             self._conns.append(_Conn(s))
@@ -115,38 +129,61 @@ class ControlServer:
         line = (json.dumps({"snapshot": snapshot}, separators=(",", ":")) + "\n").encode()
         for c in self._conns:
             if c.subscribed:
-                if len(c.outbuf) > MAX_BACKLOG:
-                    log.warning("control: dropping a subscriber that does not read")
-                    self._close(c)
-                    continue
-                c.outbuf += line
+                self._queue(c, line)
 
     def _read(self, c: _Conn) -> None:
-        try:
-            data = c.sock.recv(65536)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close(c)
-            return
-        if not data:
-            self._close(c)
-            return
-        c.inbuf += data
-        while b"\n" in c.inbuf:
-            line, c.inbuf = c.inbuf.split(b"\n", 1)
-            if line.strip():
-                self._answer(c, line)
-        if len(c.inbuf) > MAX_LINE:
-            c.outbuf += _line({"id": None, "ok": False, "error": {"message": "request line too long"}})
-            c.inbuf = b""
+        for _ in range(READS_PER_POLL):
+            try:
+                data = c.sock.recv(READ_CHUNK)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self._close(c)
+                return
+            if not data:
+                self._close(c)
+                return
+            self._take(c, data)
+            if c not in self._conns:
+                return
+
+    def _take(self, c: _Conn, data: bytes) -> None:
+        """Answer each complete line in `data`; refuse a line once it passes MAX_LINE and discard
+        the rest of it up to its newline (never holding more than MAX_LINE of it)."""
+        while data:
+            nl = data.find(b"\n")
+            if c.skipping:
+                if nl < 0:
+                    return
+                c.skipping = False
+                data = data[nl + 1:]
+                continue
+            if nl < 0:
+                c.inbuf += data
+                if len(c.inbuf) > MAX_LINE:
+                    self._refuse(c, None, f"request line too long (more than {MAX_LINE} octets)")
+                    c.inbuf = bytearray()
+                    c.skipping = True
+                return
+            if len(c.inbuf) + nl > MAX_LINE:
+                self._refuse(c, None, f"request line too long (more than {MAX_LINE} octets)")
+                c.inbuf = bytearray()
+            else:
+                line = bytes(c.inbuf) + data[:nl]
+                c.inbuf = bytearray()
+                if line.strip():
+                    self._answer(c, line)
+            data = data[nl + 1:]
+
+    def _refuse(self, c: _Conn, rid: Any, message: str) -> None:
+        """A structured error for a bad line and one log line (never a traceback)."""
+        log.warning("control: refused a request: %s", message)
+        self._queue(c, _line({"id": rid, "ok": False, "error": {"message": message, "issues": []}}))
 
     def _answer(self, c: _Conn, line: bytes) -> None:
         rid: Any = None
         try:
-            req = json.loads(line)
-            if not isinstance(req, dict):
-                raise ControlError("a request must be a JSON object")
+            req = parse_request(line)
             rid = req.get("id")
             cmd = req.get("cmd")
             if cmd == "subscribe":
@@ -164,18 +201,28 @@ class ControlServer:
                     result._bind(rid, lambda reply: self._send_later(c, reply))
                     return
             reply: dict[str, Any] = {"id": rid, "ok": True, "result": result}
-        except json.JSONDecodeError as exc:
-            reply = {"id": rid, "ok": False, "error": {"message": f"not JSON: {exc}"}}
+        except BadRequestError as exc:
+            self._refuse(c, rid, str(exc))
+            return
         except ControlError as exc:
             reply = {"id": rid, "ok": False, "error": {"message": str(exc), "issues": exc.issues}}
         except Exception as exc:  # a handler bug must not take the engine down
             log.exception("control: command failed")
             reply = {"id": rid, "ok": False, "error": {"message": f"internal error: {exc}"}}
-        c.outbuf += _line(reply)
+        self._queue(c, _line(reply))
+
+    def _queue(self, c: _Conn, data: bytes) -> None:
+        """Queue output for a client; one that lets MAX_BACKLOG pile up unread is dropped."""
+        if c not in self._conns:
+            return
+        if len(c.outbuf) + len(data) > MAX_BACKLOG:
+            log.warning("control: dropping a client that does not read (%d octets unread)", len(c.outbuf))
+            self._close(c)
+            return
+        c.outbuf += data
 
     def _send_later(self, c: _Conn, reply: dict[str, Any]) -> None:
-        if c in self._conns:
-            c.outbuf += _line(reply)
+        self._queue(c, _line(reply))
 
     def _flush(self, c: _Conn) -> None:
         if not c.outbuf:
@@ -201,6 +248,46 @@ class ControlServer:
         self._sock.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
+
+
+def _no_constant(name: str) -> Any:
+    raise BadRequestError(f"not JSON: {name} is not a number JSON allows")
+
+
+def parse_request(line: bytes) -> dict[str, Any]:
+    """One request line as a JSON object; BadRequestError if it is not UTF-8, not JSON (NaN and
+    Infinity included), nested deeper than MAX_DEPTH or not an object."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadRequestError(f"not UTF-8: {exc.reason} at octet {exc.start}") from None
+    _check_depth(line)
+    try:
+        req = json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise BadRequestError(f"not JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequestError(f"nested deeper than {MAX_DEPTH} levels") from None
+    if not isinstance(req, dict):
+        raise BadRequestError("a request must be a JSON object")
+    return req
+
+
+_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')     # a JSON string, escapes included
+_BRACKETS_ONLY = bytes(range(256)).translate(None, b"[]{}")  # every octet but the brackets: deleted
+_AS_SQUARE = bytes.maketrans(b"{}", b"[]")
+_STEP = [0] * 256
+_STEP[ord("[")], _STEP[ord("]")] = 1, -1
+
+
+def _check_depth(line: bytes) -> None:
+    """Refuse nesting past MAX_DEPTH before parsing (the parser would recurse that deep). Strings
+    are cut out and the brackets' running depth is summed in C (a 4 MiB line costs milliseconds)."""
+    if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:
+        return
+    brackets = _STRING.sub(b"", line).translate(_AS_SQUARE, _BRACKETS_ONLY)
+    if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH:
+        raise BadRequestError(f"nested deeper than {MAX_DEPTH} levels")
 
 
 def _line(obj: dict[str, Any]) -> bytes:

@@ -109,12 +109,33 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the engine's state directory, where control.sock is (default /var/lib/cicbox)")
     p.add_argument("--bind", default="127.0.0.1:8080", help="HOST:PORT on a loopback address (default 127.0.0.1:8080)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    p.add_argument("--die-with-parent", type=int, metavar="PID",
+                   help="stop when process PID, the parent that started the panel (the demo), ends")
     return p
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel send SIGTERM when the parent ends (prctl PR_SET_PDEATHSIG), however it
+    ends; leave now if it already has."""
+    import ctypes
+    import os
+    import signal
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise PanelError(f"prctl(PR_SET_PDEATHSIG) failed: {os.strerror(ctypes.get_errno())}")
+    if os.getppid() != parent_pid:           # the parent ended before the signal was set
+        raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.die_with_parent is not None:
+            die_with_parent(args.die_with_parent)
         run_panel(args.state_dir, bind=args.bind, workers=args.workers)
     except PanelError as exc:
         print(f"cicbox panel: {exc}", file=sys.stderr)

@@ -6,6 +6,7 @@ import json
 import queue
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,35 @@ def test_subscribers_get_published_snapshots(server: ControlServer) -> None:
 def test_no_engine_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ControlError, match=r"cannot reach the engine at .*control.sock"):
         ControlClient(tmp_path / "control.sock")
+
+
+def test_a_refused_connect_is_retried_until_the_engine_listens(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "control.sock"
+    engine = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    engine.bind(str(path))                          # the socket exists, nobody listens yet: refused
+    waits: list[float] = []
+
+    def engine_comes_up(s: float) -> None:          # the client's pause between tries
+        waits.append(s)
+        engine.listen(1)
+
+    monkeypatch.setattr(time, "sleep", engine_comes_up)
+    with ControlClient(path):
+        pass
+    assert len(waits) == 1
+    engine.close()
+
+
+def test_an_engine_that_keeps_refusing_is_reported_down_after_a_second(tmp_path: Path) -> None:
+    path = tmp_path / "control.sock"
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    dead.bind(str(path))                            # a stale socket: every connect is refused
+    t0 = time.monotonic()  # clock-source: measures the client's own retry
+    with pytest.raises(ControlError, match=r"cannot reach the engine at .*control.sock: Connection refused"):
+        ControlClient(path)
+    assert 1.0 <= time.monotonic() - t0 < 3.0  # clock-source
+    dead.close()
 
 
 
