@@ -124,6 +124,13 @@ def _compose(text: str, filename: str) -> yaml.Node | None:
         if exc.context:
             what = f"{exc.context}: {what}"
         raise ConfigError([ConfigIssue(filename, line, col, f"YAML syntax: {what}")]) from None
+    except yaml.reader.ReaderError as exc:
+        # A character YAML does not take (a control character): its place from the offset.
+        pos = max(0, int(exc.position))
+        line = text.count("\n", 0, pos) + 1
+        col = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        raise ConfigError([ConfigIssue(filename, line, col, f"character U+{int(exc.character):04X} is not "
+                                       "allowed in a YAML document")]) from None
 
 
 def _plain(node: yaml.Node, path: PathKey, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],

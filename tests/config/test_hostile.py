@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from appliance import cli
-from appliance.config.loader import NODE_BUDGET, parse_config
+from appliance.config.loader import NODE_BUDGET, main_check, parse_config
 from appliance.control import ControlClient, ControlError
 from appliance.errors import ConfigError
 from tests.e2e.harness import Site, site_yaml
@@ -198,3 +198,10 @@ def test_an_octal_number_gets_a_hint_to_quote_it(field: str, raw: str, value: in
         parse_config(text.replace(raw, "755"), "site.yaml")
     assert "octal" not in str(plain.value)
 
+
+
+def test_a_control_character_is_refused_at_its_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text('site:\n  name: "a\x01b"\n')
+    assert main_check(path) == 2
+    assert capsys.readouterr().err.startswith(f"{path}:2:11: character U+0001 is not allowed")
