@@ -194,13 +194,14 @@ class LineCard:
         """The far end's counters: the card's (lateness, drops, refusals by reason, losses) and the
         handshakes' (refusals by reason, pending), and each attached peer's own."""
         out: dict[str, Any] = {"far_peers": 0, "far_late": 0, "far_skipped": 0, "far_stalled": 0, "far_dropped": 0,
-                               "far_refused": 0, "far_ev_dropped": 0, "far_sig_dropped": 0, "far_refused_by": {},
+                               "far_refused": 0, "far_ev_dropped": 0, "far_sig_dropped": 0, "far_late_events": 0,
+                               "far_refused_by": {},
                                "handshakes_pending": 0, "hello_refused_by": {}, "peers": []}
         sim = self._sim_card()
         if sim is not None:
             st = sim.stats()
             for name in ("far_peers", "far_late", "far_skipped", "far_stalled", "far_dropped", "far_refused",
-                         "far_ev_dropped", "far_sig_dropped"):
+                         "far_ev_dropped", "far_sig_dropped", "far_late_events"):
                 out[name] = st[name]
             out["far_refused_by"] = {k: v for k, v in st["far_refused_by"].items() if v and k != "OK"}
             out["peers"] = sim.far_peers()
@@ -231,11 +232,14 @@ class LineCard:
         ({"events_dropped.HOOK_ON": n}), and the card's, if it counts them: card events beyond
         the block's event buffer ("card_events_dropped.<KIND>", adding up to the media tier's
         card_events_dropped) and a far-end peer's line changes that did not fit the card's signal
-        queue ("far_sig_dropped.<KIND>", adding up to far_sig_dropped)."""
+        queue ("far_sig_dropped.<KIND>", adding up to far_sig_dropped) or came in a late answer that
+        was skipped ("far_late_events.<KIND>", adding up to far_late_events); both still set the
+        lines' levels, which the engine reconciles."""
         out = {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
                for slot, n in self.sched.dropped_by_kind().items()}
         st = self.card.stats() if not self.card.closed else {}
-        for prefix, field in (("card_events_dropped", "card_ev_dropped_by"), ("far_sig_dropped", "far_sig_dropped_by")):
+        for prefix, field in (("card_events_dropped", "card_ev_dropped_by"), ("far_sig_dropped", "far_sig_dropped_by"),
+                              ("far_late_events", "far_late_events_by")):
             by_kind = st.get(field)
             if isinstance(by_kind, dict):
                 out.update({f"{prefix}.{kind}": int(n) for kind, n in by_kind.items() if n})
