@@ -36,6 +36,8 @@ log = logging.getLogger("cicbox.media")
 _FAR_DROPS = frozenset({FarError.TIMEOUT, FarError.LATE_RUN, FarError.STALLED})
 # The card's far_* counters that count no loss (peers attached, ever and now): not loss counters.
 _FAR_NOT_LOSSES = frozenset({"far_attached", "far_peers"})
+# The card's reasons a peer went that far_refused does not count: it left, or was dropped (far_dropped).
+_FAR_NOT_REFUSALS = frozenset({"OK", "TIMEOUT", "LATE_RUN", "STALLED"})
 
 
 class LineCard:
@@ -225,6 +227,8 @@ class LineCard:
         out = {name: m[name] for name in ("events_dropped", "card_events_dropped", "commands_failed", "card_errors")}
         out.update({name: v for name, v in self.card.stats().items()
                     if name.startswith("far_") and name not in _FAR_NOT_LOSSES and isinstance(v, int)})
+        if self.far_server is not None:     # a refused HELLO is a refused peer too
+            out["far_refused"] = out.get("far_refused", 0) + sum(self.far_server.refused.values())
         return out
 
     def dropped_by_kind(self) -> dict[str, int]:
@@ -234,7 +238,9 @@ class LineCard:
         card_events_dropped) and a far-end peer's line changes that did not fit the card's signal
         queue ("far_sig_dropped.<KIND>", adding up to far_sig_dropped) or came in a late answer that
         was skipped ("far_late_events.<KIND>", adding up to far_late_events); both still set the
-        lines' levels, which the engine reconciles."""
+        lines' levels, which the engine reconciles. And the far-end peers refused, by reason
+        ("far_refused.<reason>", adding up to far_refused): the card's (BAD_SEQUENCE, ...) and the
+        HELLO's (claimed, not_json, ...)."""
         out = {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
                for slot, n in self.sched.dropped_by_kind().items()}
         st = self.card.stats() if not self.card.closed else {}
@@ -243,6 +249,12 @@ class LineCard:
             by_kind = st.get(field)
             if isinstance(by_kind, dict):
                 out.update({f"{prefix}.{kind}": int(n) for kind, n in by_kind.items() if n})
+        refused_by = st.get("far_refused_by")
+        if isinstance(refused_by, dict):
+            out.update({f"far_refused.{name}": int(n) for name, n in refused_by.items()
+                        if n and name not in _FAR_NOT_REFUSALS})
+        if self.far_server is not None:
+            out.update({f"far_refused.{reason}": n for reason, n in self.far_server.refused.items() if n})
         return out
 
     # -- line commands -------------------------------------------------------
