@@ -185,7 +185,7 @@ def test_a_peers_fullest_blocks_over_sim_sock(tmp_path: Path, caplog: pytest.Log
         peer.close()
 
 
-PEERS = 7               # 7 × 256 changes in one block: the card's signal queue (1024) takes 4 peers' worth
+PEERS = 7               # 7 x 256 changes in one block: the card's signal queue (1024) takes 4 peers' worth
 
 
 def test_seven_peers_overflow_the_signal_queue_and_every_phone_ends_as_last_sent(
