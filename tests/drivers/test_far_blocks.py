@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import threading
+from typing import Literal
 
 import pytest
 
@@ -307,7 +308,7 @@ def test_a_late_partial_header_keeps_its_bytes() -> None:
 
 
 @pytest.mark.parametrize("port", ["fxs", "fxo"])
-def test_a_line_change_in_a_late_answer_still_sets_the_level(port: str) -> None:
+def test_a_line_change_in_a_late_answer_still_sets_the_level(port: Literal["fxs", "fxo"]) -> None:
     """The answer to block 0 carries the far side's line change (a phone off hook, or the exchange
     ringing) and comes after the block was run with idle octets: it is skipped, its change raises no
     event, but the line's level is set as the peer left it (the engine reconciles from it), and the
