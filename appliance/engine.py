@@ -107,6 +107,8 @@ COUNTER_TEXT = {
     "card_errors": "card exchanges failed",
     "far_refused": "far-end peers refused or dropped",
     "far_late": "far-end answers late (idle sent instead)",
+    "far_late_events": "far-end line changes in late answers (events lost; the levels are reconciled)",
+    "far_sig_dropped": "far-end line changes that did not fit the card's signal queue (the levels are reconciled)",
     "far_fifo_overrun": "far-side octets that did not fit the card's FIFO",
 }
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)

@@ -36,6 +36,8 @@ log = logging.getLogger("cicbox.media")
 _FAR_DROPS = frozenset({FarError.TIMEOUT, FarError.LATE_RUN, FarError.STALLED})
 # The card's far_* counters that count no loss (peers attached, ever and now): not loss counters.
 _FAR_NOT_LOSSES = frozenset({"far_attached", "far_peers"})
+# The card's reasons a peer went that far_refused does not count: it left, or was dropped (far_dropped).
+_FAR_NOT_REFUSALS = frozenset({"OK", "TIMEOUT", "LATE_RUN", "STALLED"})
 
 
 class LineCard:
@@ -194,13 +196,14 @@ class LineCard:
         """The far end's counters: the card's (lateness, drops, refusals by reason, losses) and the
         handshakes' (refusals by reason, pending), and each attached peer's own."""
         out: dict[str, Any] = {"far_peers": 0, "far_late": 0, "far_skipped": 0, "far_stalled": 0, "far_dropped": 0,
-                               "far_refused": 0, "far_ev_dropped": 0, "far_sig_dropped": 0, "far_refused_by": {},
+                               "far_refused": 0, "far_ev_dropped": 0, "far_sig_dropped": 0, "far_late_events": 0,
+                               "far_refused_by": {},
                                "handshakes_pending": 0, "hello_refused_by": {}, "peers": []}
         sim = self._sim_card()
         if sim is not None:
             st = sim.stats()
             for name in ("far_peers", "far_late", "far_skipped", "far_stalled", "far_dropped", "far_refused",
-                         "far_ev_dropped", "far_sig_dropped"):
+                         "far_ev_dropped", "far_sig_dropped", "far_late_events"):
                 out[name] = st[name]
             out["far_refused_by"] = {k: v for k, v in st["far_refused_by"].items() if v and k != "OK"}
             out["peers"] = sim.far_peers()
@@ -224,6 +227,8 @@ class LineCard:
         out = {name: m[name] for name in ("events_dropped", "card_events_dropped", "commands_failed", "card_errors")}
         out.update({name: v for name, v in self.card.stats().items()
                     if name.startswith("far_") and name not in _FAR_NOT_LOSSES and isinstance(v, int)})
+        if self.far_server is not None:     # a refused HELLO is a refused peer too
+            out["far_refused"] = out.get("far_refused", 0) + sum(self.far_server.refused.values())
         return out
 
     def dropped_by_kind(self) -> dict[str, int]:
@@ -231,14 +236,25 @@ class LineCard:
         ({"events_dropped.HOOK_ON": n}), and the card's, if it counts them: card events beyond
         the block's event buffer ("card_events_dropped.<KIND>", adding up to the media tier's
         card_events_dropped) and a far-end peer's line changes that did not fit the card's signal
-        queue ("far_sig_dropped.<KIND>", adding up to far_sig_dropped)."""
+        queue ("far_sig_dropped.<KIND>", adding up to far_sig_dropped) or came in a late answer that
+        was skipped ("far_late_events.<KIND>", adding up to far_late_events); both still set the
+        lines' levels, which the engine reconciles. And the far-end peers refused, by reason
+        ("far_refused.<reason>", adding up to far_refused): the card's (BAD_SEQUENCE, ...) and the
+        HELLO's (claimed, not_json, ...)."""
         out = {f"events_dropped.{_SLOT_NAMES.get(slot, f'slot{slot}')}": n
                for slot, n in self.sched.dropped_by_kind().items()}
         st = self.card.stats() if not self.card.closed else {}
-        for prefix, field in (("card_events_dropped", "card_ev_dropped_by"), ("far_sig_dropped", "far_sig_dropped_by")):
+        for prefix, field in (("card_events_dropped", "card_ev_dropped_by"), ("far_sig_dropped", "far_sig_dropped_by"),
+                              ("far_late_events", "far_late_events_by")):
             by_kind = st.get(field)
             if isinstance(by_kind, dict):
                 out.update({f"{prefix}.{kind}": int(n) for kind, n in by_kind.items() if n})
+        refused_by = st.get("far_refused_by")
+        if isinstance(refused_by, dict):
+            out.update({f"far_refused.{name}": int(n) for name, n in refused_by.items()
+                        if n and name not in _FAR_NOT_REFUSALS})
+        if self.far_server is not None:
+            out.update({f"far_refused.{reason}": n for reason, n in self.far_server.refused.items() if n})
         return out
 
     # -- line commands -------------------------------------------------------

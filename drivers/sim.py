@@ -27,7 +27,7 @@ _LEVELS = {LineLevel.HOOK_OFF: lib.CB_LEVEL_OFF_HOOK, LineLevel.RINGING: lib.CB_
 _STATS = tuple(name for name, f in ffi.typeof("cb_sim_stats_t").fields if f.type.kind == "primitive")
 _PEER = ("first_chan", "nchan", "active", "seq", "start_tick", "answered", "late", "skipped", "stalled", "late_run")
 # The card's per-kind counters (cb_sim_stats_t *_by[CB_SIM_KIND_SLOTS]): slot -> card event kind name.
-_BY_KIND = ("card_ev_dropped_by", "far_sig_dropped_by")
+_BY_KIND = ("card_ev_dropped_by", "far_sig_dropped_by", "far_late_events_by")
 _CARD_KINDS = {int(lib.cb_kind_slot(int(t))): t.name for t in EventType if t < 0x100}
 
 
@@ -76,8 +76,8 @@ class SimCard(Card):
     def stats(self) -> dict[str, Any]:
         """The card's counters (cb_sim_stats_t): blocks, late blocks, underflows, and the far end's
         lateness, drops and refusals; ``far_refused_by`` maps each reason's name to its count;
-        ``card_ev_dropped_by`` and ``far_sig_dropped_by`` map each event kind's name to how many of
-        that kind were lost (the kinds with a loss only)."""
+        ``card_ev_dropped_by``, ``far_sig_dropped_by`` and ``far_late_events_by`` map each event
+        kind's name to how many of that kind were lost (the kinds with a loss only)."""
         st = ffi.new("cb_sim_stats_t *")
         lib.cb_sim_get_stats(self.sim, st)
         out: dict[str, Any] = {name: int(getattr(st, name)) for name in _STATS}

@@ -351,6 +351,10 @@ def test_a_hostile_hello_is_refused_and_the_card_serves_the_next_peer(tmp_path: 
         assert not errors and "error" in answer
         assert tier.far_stats()["hello_refused_by"] == {reason: 1}
         assert sorted(tier.far_peer_channels.values()) == [[1]]
+        # The refusal is in the loss counters (the far_refused alarm's), and by reason.
+        assert tier.counters()["far_refused"] == 1
+        assert {k: v for k, v in tier.dropped_by_kind().items() if k.startswith("far_refused.")} == {
+            f"far_refused.{reason}": 1}
     finally:
         tier.close()
         bad.close()

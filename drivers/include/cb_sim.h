@@ -128,7 +128,10 @@ typedef struct cb_sim_stats {
     uint64_t far_stalled;   /* blocks not handed to a peer: its previous block was still unread */
     uint64_t far_dropped;   /* peers dropped as dead or stalled (TIMEOUT, LATE_RUN, STALLED) */
     uint64_t far_ev_dropped;   /* far-visible line changes lost before a peer could be sent them */
-    uint64_t far_sig_dropped;  /* a peer's line changes that did not fit the signal queue (by kind below) */
+    uint64_t far_sig_dropped;  /* a peer's line changes that did not fit the signal queue (by kind below);
+                                  each still sets its line's level (the last one per line wins) */
+    uint64_t far_late_events;  /* realtime: line changes in late answers that were skipped (by kind below);
+                                  they still set their lines' levels */
     uint64_t far_farq_overrun; /* far-visible line changes overwritten before cb_sim_far_poll took them */
     uint64_t card_ev_dropped;  /* card events beyond the caller's ev_max (by kind below) */
     uint64_t far_attached;  /* peers ever handed to the card */
@@ -136,6 +139,7 @@ typedef struct cb_sim_stats {
     uint64_t far_refused_by[16]; /* [CB_SIM_FAR_REASONS] peers gone, by enum cb_far_error (0: the peer left) */
     uint64_t card_ev_dropped_by[64];  /* [CB_SIM_KIND_SLOTS] card_ev_dropped, by kind (cb_kind_slot) */
     uint64_t far_sig_dropped_by[64];  /* [CB_SIM_KIND_SLOTS] far_sig_dropped, by kind (cb_kind_slot) */
+    uint64_t far_late_events_by[64];  /* [CB_SIM_KIND_SLOTS] far_late_events, by kind (cb_kind_slot) */
 } cb_sim_stats_t;
 /*! \brief Copy the counters. */
 void cb_sim_get_stats(const cb_sim_t *sim, cb_sim_stats_t *out);

@@ -50,6 +50,16 @@ typedef struct sim_sig {
     int32_t value;
 } sim_sig_t;
 
+/* A line level a lost change still sets (a peer's change that did not fit the signal queue, or
+ * one in a late answer that was skipped): the newest per port and level, applied without an event. */
+#define SIM_PEND_LEVELS 4  /* hook, ringing, battery, polarity */
+typedef struct sim_pend {
+    uint64_t tick;
+    int32_t value;
+    uint16_t type;
+    uint8_t set;
+} sim_pend_t;
+
 /* One far-end peer (a slot; fd < 0 when free). */
 typedef struct sim_peer {
     int fd;
@@ -100,6 +110,8 @@ struct cb_sim {
     sim_level_t *battery;   /* 1 battery present */
     sim_level_t *polarity;  /* 1 reversed */
     int32_t *flash_left;    /* FXO: ticks left of a flash we send (on hook) */
+    sim_pend_t *pend;       /* [nports][SIM_PEND_LEVELS] levels of lost changes still to set */
+    int npend;              /* entries of pend set */
 
     /* far-end peers over the socket */
     sim_peer_t peer[CB_SIM_MAX_PEERS];

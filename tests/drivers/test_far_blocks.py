@@ -12,6 +12,7 @@ import os
 import socket
 import struct
 import threading
+from typing import Literal
 
 import pytest
 
@@ -301,6 +302,42 @@ def test_a_late_partial_header_keeps_its_bytes() -> None:
         assert b.rx_of(1, K) == b"\x22" * (K * 8)
         st = b.card.stats()
         assert st["far_late"] == 1 and st["far_skipped"] == 1 and st["far_refused"] == 0
+    finally:
+        block0_over.set()
+        b.close()
+
+
+@pytest.mark.parametrize("port", ["fxs", "fxo"])
+def test_a_line_change_in_a_late_answer_still_sets_the_level(port: Literal["fxs", "fxo"]) -> None:
+    """The answer to block 0 carries the far side's line change (a phone off hook, or the exchange
+    ringing) and comes after the block was run with idle octets: it is skipped, its change raises no
+    event, but the line's level is set as the peer left it (the engine reconciles from it), and the
+    change is counted as lost by kind."""
+    b = FarBench(CardDescription(ports=("fxs", port), k=K, clock="realtime"))
+    peer = b.attach([1])
+    change = EventType.HOOK_OFF if port == "fxs" else EventType.RING_ON
+    level = lib.CB_LEVEL_OFF_HOOK if port == "fxs" else lib.CB_LEVEL_RINGING
+    block0_over, sent = threading.Event(), threading.Event()
+
+    def script() -> None:
+        blk = peer.read_block()
+        late = frame(BLOCK, answer_body(blk.seq, blk.tick, K, bytes([IDLE]) * (K * 8), 1,
+                                        [(1, int(change), 1, blk.tick + K - 1)]))
+        block0_over.wait(30)                   # a whole block late
+        peer.sock.sendall(late + frame(BLOCK, answer_body(1, K, K, bytes([IDLE]) * (K * 8), 1)))
+        sent.set()
+        peer.read_block()
+
+    b.run(script)
+    try:
+        assert [e.type for e in b.exchange(K)] == [EventType.FAR_LATE]
+        block0_over.set()
+        assert sent.wait(30)
+        assert b.exchange(K) == []             # no event for the lost change
+        assert b.card.line_levels()[1] & level
+        st = b.card.stats()
+        assert st["far_late"] == 1 and st["far_skipped"] == 1 and st["far_refused"] == 0
+        assert st["far_late_events"] == 1 and st["far_late_events_by"] == {change.name: 1}
     finally:
         block0_over.set()
         b.close()

@@ -183,3 +183,47 @@ def test_a_peers_fullest_blocks_over_sim_sock(tmp_path: Path, caplog: pytest.Log
     finally:
         site.close()                  # the card closes the connection: the peer's thread ends
         peer.close()
+
+
+PEERS = 7               # 7 x 256 changes in one block: the card's signal queue (1024) takes 4 peers' worth
+
+
+def test_seven_peers_overflow_the_signal_queue_and_every_phone_ends_as_last_sent(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Seven peers, each holding one phone, flip their phone's hook 256 times in the same block, the
+    last change HOOK_OFF. The card's signal queue holds 1024 changes: the rest are lost and counted
+    by kind, but a lost change still sets the line's level to what the peer last sent, so the engine
+    reconciles every phone off hook within the period; none is left idle."""
+    caplog.set_level(logging.WARNING)
+    site = Site(tmp_path, site_yaml(agents=PEERS), [], [], keep_audio=False)
+    eng = site.engine
+    phones = [2 + i for i in range(PEERS)]          # after the two trunks
+    flood_at = 400
+
+    def plan_for(chan: int) -> Callable[[Block], list[tuple[int, int, int, int]]]:
+        def plan(blk: Block) -> list[tuple[int, int, int, int]]:
+            if blk.tick != flood_at:
+                return []
+            return [(chan, int(EventType.HOOK_ON if i % 2 == 0 else EventType.HOOK_OFF), 0,
+                     in_block(blk.tick, i, BLOCK_EVENTS)) for i in range(BLOCK_EVENTS)]
+        return plan
+
+    peers = [BlockPeer(eng.state_dir / "sim.sock", [chan], plan_for(chan)) for chan in phones]
+    try:
+        while len(eng.tier_.far_peer_channels) < PEERS:
+            site.run(eng.period_ms)
+            assert eng.clock.now_ms < flood_at - 50, "the peers were not attached in time"
+        site.run(flood_at + 2 * eng.period_ms - eng.clock.now_ms)
+        site.run(1500)                                              # past the flash window
+        card = far(site)
+        levels = card.line_levels()
+        assert [LineLevel.HOOK_OFF in LineLevel(levels[c]) for c in phones] == [True] * PEERS
+        assert [eng.phones[c].state for c in phones] == [PhoneState.DIALTONE] * PEERS
+        snap = eng.snapshot()
+        lost = PEERS * BLOCK_EVENTS - 1024
+        assert snap["counters"]["far_sig_dropped"] == lost
+        assert sum(v for k, v in lost_by_kind(site).items() if k.startswith("far_sig_dropped.")) == lost
+    finally:
+        site.close()
+        for p in peers:
+            p.close()

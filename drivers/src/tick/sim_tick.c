@@ -23,7 +23,8 @@ _Static_assert(CB_SIM_MAX_PEERS < 255, "far_claimed holds slot + 1 in an octet")
 _Static_assert(CB_SIM_FAR_REASONS > CB_FAR_START_MISSED, "a counter for every refusal reason");
 _Static_assert(CB_SIM_KIND_SLOTS == CB_KIND_SLOTS / 2, "a counter for every card kind's slot");
 _Static_assert(sizeof(((cb_sim_stats_t *) 0)->card_ev_dropped_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t)
-               && sizeof(((cb_sim_stats_t *) 0)->far_sig_dropped_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t),
+               && sizeof(((cb_sim_stats_t *) 0)->far_sig_dropped_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t)
+               && sizeof(((cb_sim_stats_t *) 0)->far_late_events_by) == CB_SIM_KIND_SLOTS * sizeof(uint64_t),
                "the per-kind counters have CB_SIM_KIND_SLOTS slots");
 
 /* The per-kind slot of a card event kind (below 0x100). */
@@ -272,6 +273,112 @@ static int event_fits(int kind, uint32_t type)
     return 0;
 }
 
+/* One far-side signal takes effect: its level, and (report) the card event it raises. A lost change
+ * (report 0) sets the level only: the engine reconciles its line from the level. */
+static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *nev, int ev_max, int report)
+{
+    int c = g->chan;
+    uint64_t t = g->tick;
+    if (s->kind[c] == CB_CHAN_FXS) {
+        int off = g->type == CB_EV_HOOK_OFF;
+        if (off == lv_get(s->hook, c))
+            return;
+        lv_set(s->hook, c, (uint8_t) off);
+        if (!off) {
+            s->onhook_at[c] = t;
+            return;
+        }
+        if (lv_get(s->ringing, c)) {  /* ring trip */
+            lv_set(s->ringing, c, 0);
+            if (s->ring_on[c]) {
+                s->ring_on[c] = 0;
+                far_seen(s, t, c, CB_EV_RING_OFF, 0);
+            }
+        }
+        if (!lv_get(s->hook_rep, c)) {
+            lv_set(s->hook_rep, c, 1);
+            if (report)
+                put_ev(s, ev, nev, ev_max, t, c, CB_EV_HOOK_OFF, 1, 0);
+            return;
+        }
+        uint64_t on_ms = t - s->onhook_at[c];
+        if (report && on_ms >= CB_SIM_FLASH_MIN_MS)
+            put_ev(s, ev, nev, ev_max, t, c, CB_EV_FLASH, 0, (int32_t) on_ms);
+        return;  /* shorter: contact bounce */
+    }
+    switch (g->type) {
+    case CB_EV_RING_ON:
+    case CB_EV_RING_OFF: {
+        uint8_t on = g->type == CB_EV_RING_ON;
+        if (lv_get(s->ringing, c) != on) {
+            lv_set(s->ringing, c, on);
+            if (report)
+                put_ev(s, ev, nev, ev_max, t, c, g->type, on, 0);
+        }
+        break;
+    }
+    case CB_EV_BATTERY:
+        if (lv_get(s->battery, c) != (g->value != 0)) {
+            lv_set(s->battery, c, g->value != 0);
+            if (report)
+                put_ev(s, ev, nev, ev_max, t, c, CB_EV_BATTERY, lv_get(s->battery, c), 0);
+        }
+        break;
+    case CB_EV_POLARITY:
+        if (lv_get(s->polarity, c) != (g->value != 0)) {
+            lv_set(s->polarity, c, g->value != 0);
+            if (report)
+                put_ev(s, ev, nev, ev_max, t, c, CB_EV_POLARITY, lv_get(s->polarity, c), 0);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* The level a change sets: hook, ringing, battery, polarity (a card kind a peer may send). */
+static int pend_level(uint32_t type)
+{
+    switch (type) {
+    case CB_EV_HOOK_OFF:
+    case CB_EV_HOOK_ON:
+        return 0;
+    case CB_EV_RING_ON:
+    case CB_EV_RING_OFF:
+        return 1;
+    case CB_EV_BATTERY:
+        return 2;
+    default:
+        return 3;
+    }
+}
+
+/* A peer's lost change on port chan: kept if it is the newest of its level (of one tick, the later
+ * in the BLOCK's order wins, as for the changes that are queued). */
+static void pend_note(cb_sim_t *s, int chan, uint32_t type, int32_t value, uint64_t tick)
+{
+    sim_pend_t *p = &s->pend[(size_t) chan * SIM_PEND_LEVELS + (size_t) pend_level(type)];
+    if (p->set && p->tick > tick)
+        return;
+    if (!p->set)
+        s->npend++;
+    *p = (sim_pend_t) {.tick = tick, .value = value, .type = (uint16_t) type, .set = 1};
+}
+
+/* Set the levels of port c's lost changes noted for tick t (UINT64_MAX: all of them), no events. */
+static void pend_apply(cb_sim_t *s, int c, uint64_t t)
+{
+    for (int l = 0; l < SIM_PEND_LEVELS; l++) {
+        sim_pend_t *p = &s->pend[(size_t) c * SIM_PEND_LEVELS + (size_t) l];
+        if (!p->set || (t != UINT64_MAX && p->tick != t))
+            continue;
+        p->set = 0;
+        s->npend--;
+        const sim_sig_t g = {p->tick, (uint16_t) c, p->type, p->value};
+        apply_signal(s, &g, NULL, NULL, 0, 0);
+    }
+}
+
 /* Check and apply peer p's answer m (len octets after the length). Every field is checked
  * before anything is applied. CB_FAR_OK or the refusal reason. */
 static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_t tick0, int ticks, uint8_t *rx,
@@ -327,13 +434,56 @@ static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_
         const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
         uint32_t type = rd16(e + 2);  /* checked above: a card kind */
         if (s->nsig >= SIM_SIGQ) {
+            /* Lost as an event, not as a level: the line is left as the peer last set it. */
             s->stats.far_sig_dropped++;
             s->stats.far_sig_dropped_by[card_slot((int) type)]++;
+            pend_note(s, (int) rd16(e), type, (int32_t) rd32(e + 4), rd64(e + 8));
             continue;
         }
         s->sigq[s->nsig++] = (sim_sig_t) {rd64(e + 8), (uint16_t) rd16(e), (uint16_t) type, (int32_t) rd32(e + 4)};
     }
     return CB_FAR_OK;
+}
+
+/* A late answer to an earlier block (realtime), skipped: its octets are past use, but its line
+ * changes, if the answer checks out as far_apply would check it for its own block, still set their
+ * lines' levels at once (each counted as far_late_events, by kind), so the engine reconciles them.
+ * One that does not check out is skipped whole, as before. */
+static void far_late_levels(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_t tick0)
+{
+    const sim_peer_t *q = &s->peer[p];
+    if (len < FAR_BLOCK_HEAD + 2U)
+        return;
+    uint64_t first = rd64(m + 5);
+    uint32_t ticks = rd16(m + 13);
+    if (ticks < 1 || ticks > CB_MAX_BLOCK_TICKS || (int) rd16(m + 15) != q->n || first > tick0
+        || tick0 - first < ticks)
+        return;
+    size_t audio = (size_t) q->n * ticks * CB_TICK_SAMPLES;
+    if ((size_t) len < FAR_BLOCK_HEAD + audio + 2)
+        return;
+    const uint8_t *ep = m + FAR_BLOCK_HEAD + audio;
+    uint32_t nev = rd16(ep);
+    if (nev > CB_SIM_FAR_MAX_EVENTS || (size_t) len != FAR_BLOCK_HEAD + audio + 2 + (size_t) nev * FAR_EVENT_SIZE)
+        return;
+    for (uint32_t i = 0; i < nev; i++) {
+        const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
+        uint32_t chan = rd16(e), type = rd16(e + 2);
+        uint64_t tick = rd64(e + 8);
+        if (chan >= (uint32_t) s->head.nchan || s->far_claimed[chan] != p + 1 || tick < first
+            || tick >= first + ticks || !event_fits(s->kind[chan], type))
+            return;
+    }
+    for (uint32_t i = 0; i < nev; i++) {
+        const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
+        uint32_t type = rd16(e + 2);
+        s->stats.far_late_events++;
+        s->stats.far_late_events_by[card_slot((int) type)]++;
+        pend_note(s, (int) rd16(e), type, (int32_t) rd32(e + 4), rd64(e + 8));
+    }
+    for (int i = 0; i < q->n; i++)
+        if (q->chan[i] < s->nports)
+            pend_apply(s, q->chan[i], UINT64_MAX);
 }
 
 typedef struct far_block {
@@ -366,6 +516,7 @@ static int far_service(cb_sim_t *s, int p, const far_block_t *b)
             && (int32_t) (rd32(m + 1) - q->seq) < 0) {
             q->info.skipped++;
             s->stats.far_skipped++;
+            far_late_levels(s, p, m, len, b->tick0);
             continue;  /* a late answer to an earlier block */
         }
         reason = far_apply(s, p, m, len, b->tick0, b->ticks, b->rx, &detail);
@@ -520,64 +671,6 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
         q->info.seq = q->seq;
     }
 }
-/* One far-side signal takes effect. */
-static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *nev, int ev_max)
-{
-    int c = g->chan;
-    uint64_t t = g->tick;
-    if (s->kind[c] == CB_CHAN_FXS) {
-        int off = g->type == CB_EV_HOOK_OFF;
-        if (off == lv_get(s->hook, c))
-            return;
-        lv_set(s->hook, c, (uint8_t) off);
-        if (!off) {
-            s->onhook_at[c] = t;
-            return;
-        }
-        if (lv_get(s->ringing, c)) {  /* ring trip */
-            lv_set(s->ringing, c, 0);
-            if (s->ring_on[c]) {
-                s->ring_on[c] = 0;
-                far_seen(s, t, c, CB_EV_RING_OFF, 0);
-            }
-        }
-        if (!lv_get(s->hook_rep, c)) {
-            lv_set(s->hook_rep, c, 1);
-            put_ev(s, ev, nev, ev_max, t, c, CB_EV_HOOK_OFF, 1, 0);
-            return;
-        }
-        uint64_t on_ms = t - s->onhook_at[c];
-        if (on_ms >= CB_SIM_FLASH_MIN_MS)
-            put_ev(s, ev, nev, ev_max, t, c, CB_EV_FLASH, 0, (int32_t) on_ms);
-        return;  /* shorter: contact bounce */
-    }
-    switch (g->type) {
-    case CB_EV_RING_ON:
-    case CB_EV_RING_OFF: {
-        uint8_t on = g->type == CB_EV_RING_ON;
-        if (lv_get(s->ringing, c) != on) {
-            lv_set(s->ringing, c, on);
-            put_ev(s, ev, nev, ev_max, t, c, g->type, on, 0);
-        }
-        break;
-    }
-    case CB_EV_BATTERY:
-        if (lv_get(s->battery, c) != (g->value != 0)) {
-            lv_set(s->battery, c, g->value != 0);
-            put_ev(s, ev, nev, ev_max, t, c, CB_EV_BATTERY, lv_get(s->battery, c), 0);
-        }
-        break;
-    case CB_EV_POLARITY:
-        if (lv_get(s->polarity, c) != (g->value != 0)) {
-            lv_set(s->polarity, c, g->value != 0);
-            put_ev(s, ev, nev, ev_max, t, c, CB_EV_POLARITY, lv_get(s->polarity, c), 0);
-        }
-        break;
-    default:
-        break;
-    }
-}
-
 /* Analog line state for one tick. */
 static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_max)
 {
@@ -594,7 +687,7 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
     for (int i = 0; i < s->nsig; i++) {
         const sim_sig_t g = s->sigq[i];
         if (g.tick == t) {
-            apply_signal(s, &g, ev, nev, ev_max);
+            apply_signal(s, &g, ev, nev, ev_max, 1);
         } else if (g.tick > t) {  /* (earlier cannot happen: signals are checked on entry) */
             if (kept != i)
                 s->sigq[kept] = g;
@@ -602,6 +695,10 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
         }
     }
     s->nsig = kept;
+    /* The levels of this tick's lost changes, after the queued ones (which came first in the BLOCK). */
+    if (s->npend > 0)
+        for (int c = 0; c < s->nports; c++)
+            pend_apply(s, c, t);
     for (int c = 0; c < s->nports; c++) {
         if (s->kind[c] == CB_CHAN_FXS) {
             if (lv_get(s->ringing, c)) {
