@@ -490,6 +490,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DriverError, DspError, ApplianceError) as exc:
         print(f"cicbox: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:        # the state directory read-only, full, not ours...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cicbox: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return rc
 
 

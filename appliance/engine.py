@@ -583,6 +583,10 @@ def _trunk_settings(port: FxoPort, zone: str) -> dict[str, Any]:
             "disconnect": list(port.disconnect), "busy": busy}
 
 
+MAX_BOOT = 1 << 62
+"""Boot numbers stay far below SQLite's integer range, where the database's cross-check reads them."""
+
+
 def _next_boot(state_dir: Path, highest_stored: int = 0) -> int:
     """This start's number: one more than the larger of STATE_DIR/boots and `highest_stored` (the highest
     boot among the record database's call ids), stored durably before it is used: the file written and
@@ -592,6 +596,9 @@ def _next_boot(state_dir: Path, highest_stored: int = 0) -> int:
     try:
         counted = int(path.read_text().strip())
     except (OSError, ValueError):
+        counted = 0
+    if not 0 <= counted < MAX_BOOT:
+        log.warning("boot count %r is not a boot number: taken as 0 (the record database decides)", counted)
         counted = 0
     boot = max(counted, highest_stored) + 1
     if highest_stored > counted:

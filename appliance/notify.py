@@ -45,7 +45,12 @@ class Notifier:
         pid = os.environ.get("WATCHDOG_PID")
         if not usec or (pid and pid != str(os.getpid())):
             return None
-        return int(usec)
+        try:
+            value = int(usec)
+        except ValueError:
+            log.warning("WATCHDOG_USEC=%r is not a number of microseconds: running without the watchdog", usec)
+            return None
+        return value if value > 0 else None
 
     def notify(self, **fields: str | int) -> bool:
         """Send one message, e.g. notify(READY=1, STATUS="running"); False if not under systemd."""

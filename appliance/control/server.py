@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import select
@@ -263,9 +264,11 @@ def parse_request(line: bytes) -> dict[str, Any]:
         raise BadRequestError(f"not UTF-8: {exc.reason} at octet {exc.start}") from None
     _check_depth(line)
     try:
-        req = json.loads(text, parse_constant=_no_constant)
+        req = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise BadRequestError(f"not JSON: {exc}") from None
+    except ValueError as exc:            # an integer past the digit limit, a float past the range
+        raise BadRequestError(f"not JSON this engine takes: {exc}") from None
     except RecursionError:
         raise BadRequestError(f"nested deeper than {MAX_DEPTH} levels") from None
     if not isinstance(req, dict):
@@ -278,6 +281,15 @@ _BRACKETS_ONLY = bytes(range(256)).translate(None, b"[]{}")  # every octet but t
 _AS_SQUARE = bytes.maketrans(b"{}", b"[]")
 _STEP = [0] * 256
 _STEP[ord("[")], _STEP[ord("]")] = 1, -1
+
+
+def _finite(text: str) -> float:
+    """A JSON number with a fraction or exponent; one past the float range (1e999) is refused, as
+    NaN and Infinity are (a reply would carry it as the non-JSON Infinity)."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range")
+    return value
 
 
 def _check_depth(line: bytes) -> None:

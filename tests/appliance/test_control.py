@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import socket
 import threading
@@ -140,3 +141,23 @@ def test_fault_commands_need_enable_faults(tmp_path: Path, enabled: bool) -> Non
         stop.set()
         t.join()
         srv.close()
+
+
+@pytest.mark.parametrize("line", [b'{"id": ' + b"9" * 5000 + b', "cmd": "status"}', b'{"id": 1e999, "cmd": "status"}'])
+def test_numbers_json_cannot_carry_back_are_refused(server: ControlServer, line: bytes,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(server.path)
+    s.sendall(line + b"\n" + json.dumps({"id": 2, "cmd": "status"}).encode() + b"\n")
+    f = s.makefile()
+    def strict(text: str) -> Any:
+        def refuse(name: str) -> Any:
+            raise AssertionError(f"the reply carries {name}, which is not JSON")
+        return json.loads(text, parse_constant=refuse)
+
+    first, second = strict(f.readline()), strict(f.readline())
+    s.close()
+    assert first["ok"] is False and first["id"] is None and "not JSON" in first["error"]["message"]
+    assert second == {"id": 2, "ok": True, "result": {"tick_ms": 42}}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

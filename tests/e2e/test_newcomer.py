@@ -188,3 +188,32 @@ def test_a_panel_port_in_use_stops_the_demo_with_a_clear_message(tmp_path: Path)
         f"cicbox: the panel's port {port} on 127.0.0.1 is in use (another demo or panel?): stop it, or give "
         f"the demo another with --bind 127.0.0.1:PORT")
     assert not (tmp_path / "state").exists()        # nothing was started
+
+
+def test_an_unreadable_watchdog_period_is_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setenv("NOTIFY_SOCKET", str(tmp_path / "no" / "notify.sock"))
+    monkeypatch.setenv("WATCHDOG_USEC", "abc")
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
+    try:
+        site.run(1000)
+    finally:
+        site.close()
+    assert any("WATCHDOG_USEC='abc' is not a number" in w for w in notify_warnings(caplog))
+
+
+def test_a_read_only_state_directory_is_a_clear_error(tmp_path: Path) -> None:
+    state = tmp_path / "ro"
+    state.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(state)],
+                             capture_output=True, check=False)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        out = subprocess.run([sys.executable, "-m", "appliance.cli", "run", "--state-dir", str(state),
+                              "--duration", "1"], capture_output=True, text=True, timeout=60, check=False)
+    finally:
+        subprocess.run(["umount", str(state)], check=False)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "Read-only file system" in out.stderr.splitlines()[-1]
