@@ -19,6 +19,8 @@ log = logging.getLogger("cicbox.control")
 
 MAX_LINE = 4 << 20          # a request line larger than this is refused
 MAX_DEPTH = 64              # a request nested deeper than this (arrays and objects) is refused
+MAX_CONTAINERS = 10_000     # a request with more arrays and objects than this is refused (no command
+                            # takes that many; parsing millions of tiny ones would stall the loop)
 MAX_BACKLOG = 16 << 20      # a client this far behind (replies or snapshots not read) is dropped
 LISTEN_BACKLOG = 1024       # connections the kernel queues before the loop accepts them (>= 256 clients)
 READ_CHUNK = 1 << 16        # octets read from one client at a time
@@ -298,6 +300,9 @@ def _check_depth(line: bytes) -> None:
     if line.count(b"[") + line.count(b"{") <= MAX_DEPTH:
         return
     brackets = _STRING.sub(b"", line).translate(_AS_SQUARE, _BRACKETS_ONLY)
+    opened = brackets.count(b"[")
+    if opened > MAX_CONTAINERS:
+        raise BadRequestError(f"{opened} arrays and objects: a request holds at most {MAX_CONTAINERS}")
     if max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > MAX_DEPTH:
         raise BadRequestError(f"nested deeper than {MAX_DEPTH} levels")
 

@@ -161,3 +161,20 @@ def test_numbers_json_cannot_carry_back_are_refused(server: ControlServer, line:
     assert first["ok"] is False and first["id"] is None and "not JSON" in first["error"]["message"]
     assert second == {"id": 2, "ok": True, "result": {"tick_ms": 42}}
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_request_of_a_million_tiny_arrays_is_refused_before_it_is_parsed(server: ControlServer) -> None:
+    # Valid JSON under the 4 MiB bound, but 1.3 million arrays would take the parser seconds on the
+    # engine's loop; no command takes more than a few.
+    line = b'{"id": 1, "cmd": "status", "x": [' + b",".join([b"[]"] * 1_300_000) + b"]}"
+    assert len(line) < 4 << 20
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(server.path)
+    s.sendall(line + b"\n" + json.dumps({"id": 2, "cmd": "status"}).encode() + b"\n")
+    f = s.makefile()
+    first, second = json.loads(f.readline()), json.loads(f.readline())
+    s.close()
+    assert first["ok"] is False and first["error"]["message"] == (
+        "1300002 arrays and objects: a request holds at most 10000")
+    assert second == {"id": 2, "ok": True, "result": {"tick_ms": 42}}
