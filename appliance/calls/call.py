@@ -248,14 +248,16 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         tick = int(d.get("tick", self.clock.now_ms))
         if self.bridge is not None:
             self.bridge.leave(self.host.media)
+        leg = self.agent_leg
         if ev is _E.CALLER_GONE:
-            leg = self.agent_leg
             if leg is not None:
                 self.host.far_end_gone(leg)
             self._end(tick, "answered")
         elif ev is _E.AGENT_GONE:
             self._release(tick, "answered")
-        else:
+        else:                            # our side ends it (the engine stops): the agent hears it go
+            if leg is not None:
+                self.host.far_end_gone(leg)
             self._gone(ev, d, "answered")
         if self.agent is not None:
             self.host.agent_free(self.agent, tick)

@@ -121,6 +121,8 @@ def test_every_event_from_every_state(state: CallState, event: CallEvent) -> Non
         assert cdr.disposition == DISPOSITION[(state, event)]
         # our side puts the trunk on hook, unless the caller's hang-up already did
         assert (("release_trunk", 0) in host.done) == (event is not E.CALLER_GONE)
+        # a connected agent hears the call go unless it was the agent who hung up
+        assert (("far_end_gone", 2) in host.done) == (state is S.CONNECTED and event is not E.AGENT_GONE)
         # only a caller who hangs up while waiting abandoned the queue
         abandoned = state in (S.QUEUED, S.OFFERED) and event is E.CALLER_GONE
         assert host.stats.get("abandoned", 0) == int(abandoned)
