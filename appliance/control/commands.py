@@ -9,6 +9,7 @@ end (:meth:`EngineCommands.poll`), and only then does the client get its reply.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from appliance.config.worker import ApplyJob, ConfigWorker
@@ -19,6 +20,8 @@ from drivers.hal import EventType
 
 if TYPE_CHECKING:
     from appliance.engine import Engine
+
+log = logging.getLogger("cicbox.control")
 
 # fault.drop_event: the card events a test may have the sim card lose
 DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flash": EventType.FLASH,
@@ -89,6 +92,9 @@ class EngineCommands:
                 worker.switched(job, str(exc), restart=True)
             except ApplyError as exc:
                 worker.switched(job, str(exc))
+            except Exception as exc:      # a bug in the switch: the old version stays, the client hears why
+                log.exception("config: switching to version %s failed", p.version if p else "?")
+                worker.switched(job, f"internal error while switching: {exc}")
             else:
                 self.document = (p.version, p.text, p.author)
                 worker.switched(job, None)

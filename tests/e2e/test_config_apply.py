@@ -16,6 +16,7 @@ import yaml
 from appliance import cli
 from appliance.config import store as config_store
 from appliance.config.loader import parse_config
+from appliance.config.store import ConfigStore
 from appliance.control import ControlClient
 from appliance.engine import TrunkState
 from appliance.world import Caller, PhoneScript
@@ -147,3 +148,19 @@ def test_a_large_apply_during_calls_runs_off_the_loop(tmp_path: Path, monkeypatc
         assert all(t.state is TrunkState.IDLE for t in site.engine.trunks.values())
     finally:
         site.close()
+
+
+def test_a_port_change_is_stored_for_the_next_start(tmp_path: Path) -> None:
+    site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
+    renamed = site_yaml(agents=1).replace("name: trunk2", "name: lobby").replace("trunk: trunk2", "trunk: lobby")
+    try:
+        site.run(100)
+        reply = site.request("config.apply", text=renamed, filename="v2.yaml", author="t", base_version=1)
+        assert reply["version"] == 2 and reply["in_force"] is False and "ports" in reply["restart_needed"]
+        assert site.engine.config_version == 1                        # the running engine keeps version 1
+    finally:
+        site.close()
+    again = ConfigStore(tmp_path)                                     # the next start, as `cicbox run` does it
+    assert again.take_next() == 2
+    cur = again.current()
+    assert cur is not None and cur.version == 2 and [p.name for p in cur.config.ports][:2] == ["trunk1", "lobby"]
