@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import textwrap
 import threading
 from collections.abc import Iterator
@@ -118,6 +119,15 @@ class Site:
 
     def close(self) -> None:
         self.engine.close()
+
+
+def cdrs(state: Path) -> list[dict[str, Any]]:
+    """The CDRs in STATE/cicbox.db, by call id, as dicts of their columns."""
+    con = sqlite3.connect(state / "cicbox.db")
+    con.row_factory = sqlite3.Row
+    rows = [dict(r) for r in con.execute("SELECT * FROM cdr ORDER BY call_id")]
+    con.close()
+    return rows
 
 
 def check_config(text: str) -> Any:

@@ -16,8 +16,8 @@ from appliance.world import Caller, PhoneScript
 from drivers.hal import EventType
 from e1t1.analog.fxs import PhoneState
 from tests import signals
-from tests.e2e.harness import Site, decode, site_yaml
-from tests.e2e.test_call import assert_cdr, cdrs
+from tests.e2e.harness import Site, cdrs, decode, site_yaml
+from tests.e2e.test_call import assert_cdr
 
 PHONE = 2          # phone1 in site_yaml: two trunks, then the phones
 DETECT_MS = 60     # a key-down is reported within two detector blocks of the tone's start (tests/dsp)

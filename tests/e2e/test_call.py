@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 from array import array
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from appliance.prompts import read_wav
 from appliance.world import Caller, PhoneScript
 from tests import signals
-from tests.e2e.harness import Site, decode, site_yaml
+from tests.e2e.harness import Site, cdrs, decode, site_yaml
 from tests.peers._spandsp import ffi as sffi
 from tests.peers._spandsp import lib as slib
 
@@ -41,13 +40,6 @@ def peak_xcorr(heard: np.ndarray, ref: np.ndarray, max_lag: int) -> float:
             best = max(best, float(np.dot(seg, ref) / denom))
     return best
 
-
-def cdrs(state: Path) -> list[dict[str, Any]]:
-    con = sqlite3.connect(state / "cicbox.db")
-    con.row_factory = sqlite3.Row
-    rows = [dict(r) for r in con.execute("SELECT * FROM cdr ORDER BY call_id")]
-    con.close()
-    return rows
 
 
 @pytest.mark.parametrize("cid", ["fsk_bell202", "dtmf"])

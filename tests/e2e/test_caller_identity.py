@@ -7,22 +7,13 @@ ring cadence cn: 1000 ms on, 4000 ms off (shared/reference/line-signals.md).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 from appliance.world import Caller
-from tests.e2e.harness import Site, site_yaml
+from tests.e2e.harness import Site, cdrs, site_yaml
 
 RING_ON_MS, RING_OFF_MS = 1000, 4000       # cn ring cadence
 
-
-def cdrs(state: Path) -> list[dict[str, Any]]:
-    con = sqlite3.connect(state / "cicbox.db")
-    con.row_factory = sqlite3.Row
-    rows = [dict(r) for r in con.execute("SELECT * FROM cdr ORDER BY call_id")]
-    con.close()
-    return rows
 
 
 def test_a_caller_who_gives_up_on_ring_1_leaves_nothing_to_the_next_caller(tmp_path: Path) -> None:

@@ -6,10 +6,8 @@ caller's audio on the trunk; each CDR must hold its own caller's number.
 
 from __future__ import annotations
 
-import sqlite3
 from array import array
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,7 +15,7 @@ from appliance.config.loader import load_config
 from appliance.engine import Engine
 from appliance.world import Caller, PhoneScript
 from appliance.world.traffic import traffic_world
-from tests.e2e.harness import Site, site_yaml
+from tests.e2e.harness import Site, cdrs, site_yaml
 from tests.peers._spandsp import ffi as sffi
 from tests.peers._spandsp import lib as slib
 from tests.peers.spandsp_far import SpandspSignals
@@ -35,13 +33,6 @@ def spandsp_cid(cid: str, number: str) -> array[int]:
     assert n > 0
     return array("h", bytes(sffi.buffer(out, 2 * n)))
 
-
-def cdrs(state: Path) -> list[dict[str, Any]]:
-    con = sqlite3.connect(state / "cicbox.db")
-    con.row_factory = sqlite3.Row
-    rows = [dict(r) for r in con.execute("SELECT * FROM cdr ORDER BY call_id")]
-    con.close()
-    return rows
 
 
 @pytest.mark.parametrize("cid", ["fsk_bell202", "v23", "dtmf"])

@@ -5,9 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,25 +16,6 @@ from appliance.world import Caller, PhoneScript
 from tests.e2e.harness import Site, site_yaml
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-
-
-@contextmanager
-def serving(site: Site) -> Iterator[None]:
-    """Answer control.sock while the engine's clock stands still (a paused engine)."""
-    stop = threading.Event()
-
-    def loop() -> None:
-        while not stop.is_set():
-            site.engine.control.wait(0.02)
-            site.engine.poll_control()
-
-    t = threading.Thread(target=loop)
-    t.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        t.join()
 
 
 @pytest.fixture
@@ -52,7 +31,7 @@ def test_panel_sees_a_live_call_and_an_agent_change(live: Site, tmp_path: Path) 
     app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
     client = app.test_client()
     live.run(9000)                                   # queued, the agent's phone ringing
-    with serving(live):
+    with live.serving():
         page = client.get("/").get_data(as_text=True)
         status = client.get("/api/status").get_json()
     assert "13800138000" in page and "075588880001" in page
@@ -60,7 +39,7 @@ def test_panel_sees_a_live_call_and_an_agent_change(live: Site, tmp_path: Path) 
     assert (call["ani"], call["dnis"], call["state"]) == ("13800138000", "075588880001", "offered")
     assert status["agents"][0]["state"] == "ringing"
     live.run(10000)                                  # the agent answered
-    with serving(live):
+    with live.serving():
         status = client.get("/api/status").get_json()
     assert status["agents"][0]["state"] == "talking"
     assert status["calls"][0]["agent"] == "1001"
@@ -71,7 +50,7 @@ def test_cli_status_and_config_apply(live: Site, tmp_path: Path, capsys: pytest.
     good = tmp_path / "v2.yaml"
     bad = tmp_path / "bad.yaml"
     bad.write_text(site_yaml(agents=1).replace("queue: front_desk", "queue: frontdesk").replace("k: 4", "k: 40"))
-    with serving(live):
+    with live.serving():
         assert cli.main(["status", "--state-dir", str(tmp_path)]) == 0
         out = capsys.readouterr().out
         assert "Test Hotel" in out and "1001" in out and "front_desk" in out
