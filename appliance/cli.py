@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import logging
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -270,12 +269,9 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return main_check(args.file, site_prompts)
 
 
-CONFIG_HEADER = "# cicbox config version {version}: `cicbox config apply` sends this number as the base\n"
-CONFIG_HEADER_RE = re.compile(r"\A\ufeff?# cicbox config version (\d+)\b")
-
-
 def cmd_config_get(args: argparse.Namespace) -> int:
     """Write the configuration in force with a first line naming its version (the base of an edit)."""
+    from appliance.config.store import HEADER
     from appliance.control import ControlClient, ControlError
 
     try:
@@ -284,10 +280,7 @@ def cmd_config_get(args: argparse.Namespace) -> int:
     except ControlError as exc:
         print(f"cicbox: {exc}", file=sys.stderr)
         return 2
-    text = str(doc.get("text") or "")
-    if CONFIG_HEADER_RE.match(text):                  # the header the document was applied with
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-    out = CONFIG_HEADER.format(version=doc["version"]) + text
+    out = HEADER.format(version=doc["version"]) + str(doc.get("text") or "")   # the engine sends no header
     if args.output:
         path = Path(args.output)
         try:
@@ -302,6 +295,7 @@ def cmd_config_get(args: argparse.Namespace) -> int:
 
 
 def cmd_config_apply(args: argparse.Namespace) -> int:
+    from appliance.config.store import HEADER_RE
     from appliance.control import ControlClient, ControlError
 
     path = Path(args.file)
@@ -313,7 +307,7 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
     except UnicodeDecodeError as exc:
         print(f"cicbox: {path}: not UTF-8 text ({exc.reason} at byte {exc.start})", file=sys.stderr)
         return 2
-    header = CONFIG_HEADER_RE.match(text)
+    header = HEADER_RE.match(text)
     base = args.base if args.base is not None else int(header.group(1)) if header else None
     if base is None:
         print(f"cicbox: {path} does not say which version it is based on: start from "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,18 @@ class StoredConfig:
     config: SiteConfig
     author: str
     base_version: int | None
+
+
+#: the first line `cicbox config get` writes before a document: the version it is based on
+HEADER = "# cicbox config version {version}: `cicbox config apply` sends this number as the base\n"
+HEADER_RE = re.compile(r"\A\ufeff?# cicbox config version (\d+)\b")
+
+
+def without_header(text: str) -> str:
+    """`text` without the header line it was applied with, if it has one."""
+    if HEADER_RE.match(text):
+        return text.split("\n", 1)[1] if "\n" in text else ""
+    return text
 
 
 @dataclass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from appliance.config.store import without_header
 from appliance.config.worker import ApplyJob, ConfigWorker
 from appliance.control.server import ControlError, Deferred
 from appliance.errors import ApplyError, ConfigError, RestartNeededError
@@ -27,10 +28,6 @@ log = logging.getLogger("cicbox.control")
 DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flash": EventType.FLASH,
              "ring_on": EventType.RING_ON, "ring_off": EventType.RING_OFF, "battery": EventType.BATTERY,
              "polarity": EventType.POLARITY}
-
-
-#: the first line `cicbox config get` writes (and `config apply` reads the base version from)
-HEADER_PREFIX = "# cicbox config version "
 
 
 class EngineCommands:
@@ -56,9 +53,7 @@ class EngineCommands:
 
     def config_get(self, req: dict[str, Any]) -> Any:
         doc = self.document
-        text = doc[1] if doc else None
-        if text is not None and text.startswith(HEADER_PREFIX):
-            text = text.split("\n", 1)[1] if "\n" in text else ""   # the header it was applied with
+        text = without_header(doc[1]) if doc else None   # not the header it was applied with
         return {"version": self.engine.config_version, "text": text, "author": doc[2] if doc else None}
 
     def config_apply(self, req: dict[str, Any]) -> Any:
