@@ -269,16 +269,28 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return main_check(args.file, site_prompts)
 
 
-def cmd_config_get(args: argparse.Namespace) -> int:
-    """Write the configuration in force with a first line naming its version (the base of an edit)."""
-    from appliance.config.store import HEADER
+def _ask(args: argparse.Namespace, cmd: str, **fields: Any) -> Any:
+    """One request to the running engine; on an error it is printed (each configuration problem as
+    FILE:LINE:COL: message) and None returned."""
     from appliance.control import ControlClient, ControlError
 
     try:
         with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
-            doc = c.request("config.get")
+            return c.request(cmd, **fields)
     except ControlError as exc:
-        print(f"cicbox: {exc}", file=sys.stderr)
+        for issue in exc.issues:
+            print(f"{issue['file']}:{issue['line']}:{issue['col']}: {issue['message']}", file=sys.stderr)
+        if not exc.issues:
+            print(f"cicbox: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_config_get(args: argparse.Namespace) -> int:
+    """Write the configuration in force with a first line naming its version (the base of an edit)."""
+    from appliance.config.store import HEADER
+
+    doc = _ask(args, "config.get")
+    if doc is None:
         return 2
     out = HEADER.format(version=doc["version"]) + str(doc.get("text") or "")   # the engine sends no header
     if args.output:
@@ -296,7 +308,6 @@ def cmd_config_get(args: argparse.Namespace) -> int:
 
 def cmd_config_apply(args: argparse.Namespace) -> int:
     from appliance.config.store import HEADER_RE
-    from appliance.control import ControlClient, ControlError
 
     path = Path(args.file)
     try:
@@ -313,15 +324,8 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
         print(f"cicbox: {path} does not say which version it is based on: start from "
               "`cicbox config get` (its first line names the version) or pass --base N", file=sys.stderr)
         return 2
-    try:
-        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
-            result = c.request("config.apply", text=text, filename=str(path), author=args.author,
-                               base_version=base)
-    except ControlError as exc:
-        for issue in exc.issues:
-            print(f"{issue['file']}:{issue['line']}:{issue['col']}: {issue['message']}", file=sys.stderr)
-        if not exc.issues:
-            print(f"cicbox: {exc}", file=sys.stderr)
+    result = _ask(args, "config.apply", text=text, filename=str(path), author=args.author, base_version=base)
+    if result is None:
         return 2
     if result.get("in_force") is False:
         print(f"stored as version {result['version']}; it changes what only a restart can "
@@ -332,13 +336,9 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from appliance.control import ControlClient, ControlError
 
-    try:
-        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
-            snap = c.request("status")
-    except ControlError as exc:
-        print(f"cicbox: {exc}", file=sys.stderr)
+    snap = _ask(args, "status")
+    if snap is None:
         return 2
     if args.json:
         print(json.dumps(snap))
