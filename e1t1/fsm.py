@@ -46,6 +46,11 @@ then its parent receives the parent's declared ``CHILD_TERM_EVENT`` (or the one 
 when the child was made) with ``child=`` and ``cause=`` (not when the parent itself is
 what ended it). A terminated machine takes no more events (each is a counted protocol
 error).
+
+A machine may belong to a :class:`Census` its owner gives it (``census=``): the census
+counts the owner's machines that are away from their rest state (the class's ``REST``,
+an idle line's IDLE), kept as they change state, so the owner reads how many are busy
+without looking at them; its ``watch`` hears each state change of those machines.
 """
 
 from __future__ import annotations
@@ -95,6 +100,30 @@ class BoundState:
     on_leave: Action | None
 
 
+class Census:
+    """How many of one owner's machines are away from their rest state (``REST`` of their class),
+    kept up to date by the machines as they change state, so reading it is O(1). `watch`, if
+    given, is called with ``(machine, old, new)`` on every state change of those machines
+    (after the state changed, before the new state's on-enter): what an owner keeps per machine
+    (the line levels it expects, say) follows the machines without a scan."""
+
+    __slots__ = ("busy", "watch")
+
+    def __init__(self, watch: Callable[[StateMachine[Any, Any], Any, Any], None] | None = None) -> None:
+        self.busy = 0
+        self.watch = watch
+
+    def moved(self, machine: StateMachine[Any, Any], old: Any, new: Any) -> None:
+        """One of this census's machines went from `old` to `new` (the machine tells it)."""
+        rest = machine.REST
+        if old is rest and new is not rest:
+            self.busy += 1
+        elif new is rest and old is not rest:
+            self.busy -= 1
+        if self.watch is not None:
+            self.watch(machine, old, new)
+
+
 class TermCause(enum.Enum):
     """Why a machine terminated (told to its parent)."""
 
@@ -133,6 +162,8 @@ class StateMachine(Generic[S, E]):
     ALL_STATE_HANDLER: ClassVar[str | None] = None
     #: the event this machine receives when one of its children terminates (data: child, cause)
     CHILD_TERM_EVENT: ClassVar[Any] = None
+    #: the state a machine rests in (an idle line): away from it, it counts as busy in its census
+    REST: ClassVar[Any] = None
     LOG_SIZE: ClassVar[int] = 256
 
     # Made when the class is made, from the table:
@@ -179,6 +210,8 @@ class StateMachine(Generic[S, E]):
         all_state = resolve("ALL_STATE_HANDLER", cls.ALL_STATE_HANDLER)
         if all_events and cls.ALL_STATE_HANDLER is None:
             problems.append("ALL_STATE_EVENTS given without an ALL_STATE_HANDLER")
+        if cls.REST is not None and not isinstance(cls.REST, states):
+            problems.append(f"REST: {cls.REST!r} is not a {states.__name__}")
         if cls.TIMEOUT is not None and not isinstance(cls.TIMEOUT, events):
             problems.append(f"TIMEOUT: {cls.TIMEOUT!r} is not a {events.__name__}")
         for st in states:
@@ -231,7 +264,8 @@ class StateMachine(Generic[S, E]):
         cls._timer_names = frozenset(b.timer for b in bound.values() if b.timer is not None)
 
     def __init__(self, name: str, initial: S, clock: Clock, timers: TimerTable | None = None, *,
-                 parent: StateMachine[Any, Any] | None = None, term_event: enum.Enum | None = None) -> None:
+                 parent: StateMachine[Any, Any] | None = None, term_event: enum.Enum | None = None,
+                 census: Census | None = None) -> None:
         cls = type(self)
         if getattr(cls, "BOUND", None) is None:
             raise FsmError(f"{cls.__name__} has no TABLE: it cannot be instantiated")
@@ -259,6 +293,9 @@ class StateMachine(Generic[S, E]):
         self.term_cause: TermCause | None = None
         self._running = False
         self._pending: deque[tuple[E, dict[str, Any]]] = deque()
+        self.census = census
+        if census is not None and initial is not cls.REST:
+            census.busy += 1
         if parent is not None:
             self._attach(parent, term_event)
 
@@ -337,6 +374,8 @@ class StateMachine(Generic[S, E]):
         self.state = new
         self.transitions.append((self.clock.now_ms, old.name, "->", new.name))
         log.debug("%s: %s -> %s", self.name, old.name, new.name)
+        if self.census is not None:
+            self.census.moved(self, old, new)
         nb = self.BOUND[new]
         if timer_ms is not None or nb.timer is not None:
             delay = timer_ms if timer_ms is not None else self.timers[nb.timer or ""]
@@ -387,6 +426,9 @@ class StateMachine(Generic[S, E]):
         self.stop_timer()
         self.on_terminate(cause)
         self.terminated = True
+        if self.census is not None and self.state is not self.REST:
+            self.census.busy -= 1       # a terminated machine is no longer counted
+        self.census = None
         self.term_cause = cause
         self.transitions.append((self.clock.now_ms, self.state.name, "TERMINATE", cause.name))
         log.debug("%s: terminated (%s) in %s", self.name, cause.name, self.state.name)

@@ -39,7 +39,7 @@ from e1t1.analog.events import (
 from e1t1.analog.port import LinePort
 from e1t1.clock import Clock
 from e1t1.errors import DecodeError
-from e1t1.fsm import StateDef, StateMachine
+from e1t1.fsm import Census, StateDef, StateMachine
 from e1t1.timers import TimerDef, TimerTable, TimerUnit
 
 log = logging.getLogger("cicbox.lines")
@@ -94,6 +94,7 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
     PROTOCOL = "fxo"
     TIMERS = FXO_TIMERS
     TIMEOUT = TrunkEvent.TIMEOUT
+    REST = TrunkState.IDLE          # ringing or up, the trunk's channel is busy
     TABLE = {
         _S.IDLE: StateDef(
             frozenset({_E.RING_ON, _E.RING_OFF, _E.DTMF, _E.BATTERY, _E.POLARITY, _E.CID_BYTE, _E.FSK_CARRIER,
@@ -112,8 +113,8 @@ class FxoTrunk(StateMachine[TrunkState, TrunkEvent]):
     def __init__(self, port: LinePort, sink: LineSink, chan: int, name: str, number: str, callerid_mode: str,
                  answer_on_ring: int, disconnect: Sequence[str], busy: tuple[int, int, int],
                  clock: Clock, timers: TimerTable | None = None,
-                 ring_cadence: tuple[int, int] | None = None) -> None:
-        super().__init__(f"trunk({name})", TrunkState.IDLE, clock, timers)
+                 ring_cadence: tuple[int, int] | None = None, census: Census | None = None) -> None:
+        super().__init__(f"trunk({name})", TrunkState.IDLE, clock, timers, census=census)
         #: the exchange's ring cadence (on, off ms: the tone zone's); None: rings are not timed
         self.ring_cadence = ring_cadence
         self._ring_on_at: int | None = None

@@ -41,7 +41,7 @@ from e1t1.analog.events import (
 from e1t1.analog.port import LinePort
 from e1t1.clock import Clock
 from e1t1.errors import EncodeError
-from e1t1.fsm import StateDef, StateMachine
+from e1t1.fsm import Census, StateDef, StateMachine
 from e1t1.timers import TimerDef, TimerTable, TimerUnit
 
 log = logging.getLogger("cicbox.lines")
@@ -101,6 +101,7 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
     PROTOCOL = "fxs"
     TIMERS = FXS_TIMERS
     TIMEOUT = PhoneEvent.TIMEOUT
+    REST = PhoneState.IDLE          # off hook or ringing, the port is busy
     TABLE = {
         _S.IDLE: StateDef(
             frozenset({_E.HOOK_OFF, _E.OFFER, _E.DTMF, _E.CANCEL, _E.REMOTE_GONE}),
@@ -128,8 +129,8 @@ class FxsPhone(StateMachine[PhoneState, PhoneEvent]):
     }
 
     def __init__(self, port: LinePort, sink: LineSink, chan: int, name: str, extension: str, zone: str,
-                 clock: Clock, timers: TimerTable | None = None) -> None:
-        super().__init__(f"phone({name})", PhoneState.IDLE, clock, timers)
+                 clock: Clock, timers: TimerTable | None = None, census: Census | None = None) -> None:
+        super().__init__(f"phone({name})", PhoneState.IDLE, clock, timers, census=census)
         self.port = port
         self.sink = sink
         self.chan = chan
