@@ -108,6 +108,9 @@ class CounterAlarms:
         self._describe = describe
         self.quiet_ms = quiet_ms
         self._watch: dict[str, _Watch] = {}
+        #: the engine ms at which the first raised alarm may clear (None: none raised): until then,
+        #: and while no counter changes, :meth:`update` has nothing to do
+        self.clear_due_ms: int | None = None
 
     def update(self, counters: Mapping[str, int]) -> None:
         now = self._now()
@@ -123,6 +126,8 @@ class CounterAlarms:
                 w.value = value     # a counter that went back (its source was reset) starts from there
                 if name in self.registry and now - w.grew_ms >= self.quiet_ms:
                     self.registry.clear_alarm(name)
+        self.clear_due_ms = min((w.grew_ms + self.quiet_ms for name, w in self._watch.items()
+                                 if name in self.registry), default=None)
 
     @property
     def counters(self) -> dict[str, int]:

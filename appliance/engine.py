@@ -81,7 +81,9 @@ from e1t1.analog.events import (
 )
 from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
 from e1t1.analog.fxs import FxsPhone, PhoneEvent
+from e1t1.analog.levels import ExpectedLevels
 from e1t1.clock import Clock
+from e1t1.fsm import Census
 from e1t1.protocols import timer_tables
 
 log = logging.getLogger("cicbox.engine")
@@ -147,6 +149,8 @@ class Engine:
         self.alarms = AlarmRegistry(lambda: self.clock.now_ms)
         self.counter_alarms = CounterAlarms(self.alarms, lambda: self.clock.now_ms,
                                             lambda name: COUNTER_TEXT.get(name, name))
+        self._record_alarms_up = False                        # some writer condition is an alarm now
+        self._loss_mark = self.tier_.loss_mark()              # the counters unchanged since, update has no news
         self.counter_alarms.update(self.tier_.counters())     # every counter in the snapshot from the start
         # Realtime, media thread: a level that disagrees is acted on only if it still does one
         # period later (its event may be on its way); these lines disagreed last period.
@@ -174,6 +178,10 @@ class Engine:
         self._restore_agents(startup.agents)
         self.trunks = self.call_layer.trunks
         self.phones = self.call_layer.phones
+        # The lines' busy census and the levels the card should show, kept as the machines change state.
+        self.expected_levels = ExpectedLevels()
+        self.trunk_census = Census(self.expected_levels.trunk_moved)
+        self.phone_census = Census(self.expected_levels.phone_moved)
         self._build_lines(cfg)
         self.released_log: list[CdrRecord] = []   # the last durable CDRs
         self._unsettled: list[tuple[int, list[Record]]] = []   # submitted, not yet durable
@@ -223,11 +231,14 @@ class Engine:
                 t = _trunk_settings(port, cfg.site.zone)
                 self.trunks[idx] = FxoTrunk(self.tier_, self._line_event, idx, port.name, t["number"],
                                             t["callerid_mode"], t["answer_on_ring"], t["disconnect"], t["busy"],
-                                            self.clock, self.timers["fxo"], ring_cadence=_ring_timing(cfg.site.zone))
+                                            self.clock, self.timers["fxo"], ring_cadence=_ring_timing(cfg.site.zone),
+                                            census=self.trunk_census)
                 self.trunks[idx].settings_tag = (self.config_version, cfg)
+                self.expected_levels.add_trunk(self.trunks[idx])
             else:
                 self.phones[idx] = FxsPhone(self.tier_, self._line_event, idx, port.name, port.extension,
-                                            cfg.site.zone, self.clock, self.timers["fxs"])
+                                            cfg.site.zone, self.clock, self.timers["fxs"], census=self.phone_census)
+                self.expected_levels.add_phone(self.phones[idx])
 
     def _restore_agents(self, sessions: list[AgentSession]) -> None:
         """Agents logged in when the engine last stopped: logged in again, not ready (reason "restart").
@@ -301,6 +312,21 @@ class Engine:
         """Offered, answered and abandoned calls and the total wait since start."""
         return self.call_layer.stats
 
+    @property
+    def busy_trunks(self) -> int:
+        """Trunk channels whose line machine is not idle (ringing or up); kept as they change, O(1)."""
+        return self.trunk_census.busy
+
+    @property
+    def busy_phones(self) -> int:
+        """Phone ports whose line machine is not idle (off hook or ringing); kept as they change, O(1)."""
+        return self.phone_census.busy
+
+    @property
+    def busy_channels(self) -> int:
+        """Busy trunk channels and phone ports (a channel is busy when its line machine is not idle)."""
+        return self.trunk_census.busy + self.phone_census.busy
+
     # -- the loop ------------------------------------------------------------------
 
     def run_period(self) -> None:
@@ -325,7 +351,7 @@ class Engine:
         self.poll_control()
         if self.tier_.far_server is not None:
             self._poll_far_peer()
-        if self.clock.now_ms >= self._next_snapshot:
+        if self.clock.now_ms >= self._next_snapshot and self._snapshot_wanted():
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
         batch = self.call_layer.take_records()
@@ -342,6 +368,14 @@ class Engine:
         self._check_repeated_ids()
         self._control_periods += 1
         self._feed_watchdog()
+
+    def _snapshot_wanted(self) -> bool:
+        """A snapshot is due: whether anyone subscribed to it. With no subscriber none is built (its
+        time passes all the same: the snapshots keep their cadence)."""
+        if self.control.subscribers:
+            return True
+        self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
+        return False
 
     def _take_marks(self) -> list[CallMark]:
         """This period's marks of calls in progress (new or changed ones; all of them every MARK_EVERY_MS)."""
@@ -426,18 +460,29 @@ class Engine:
         levels = self.tier_.line_levels()
         if levels is None:
             return
+        # The lines whose machine disagrees with the card, found in one comparison over all ports
+        # (no look at a line that agrees); each line named, its machine has the last word.
+        differ = self.expected_levels.differing(levels)
+        if not differ and not self._level_suspects:
+            return
         now = self.clock.now_ms
         suspects: set[int] = set()
-        for chan, phone in self.phones.items():
-            pev = phone.level_event(LineLevel(levels[chan])) if chan not in heard else None
-            if pev is not None:
-                if self.stepped or chan in self._level_suspects:
-                    phone.reconcile(pev, now)
-                else:
-                    suspects.add(chan)
-        for chan, trunk in self.trunks.items():
-            tev = trunk.level_event(LineLevel(levels[chan])) if chan not in heard else None
-            if tev is not None:
+        for chan in differ:
+            if chan in heard:
+                continue
+            level = LineLevel(levels[chan])
+            phone = self.phones.get(chan)
+            if phone is not None:
+                pev = phone.level_event(level)
+                if pev is not None:
+                    if self.stepped or chan in self._level_suspects:
+                        phone.reconcile(pev, now)
+                    else:
+                        suspects.add(chan)
+                continue
+            trunk = self.trunks.get(chan)
+            tev = trunk.level_event(level) if trunk is not None else None
+            if trunk is not None and tev is not None:
                 if self.stepped or chan in self._level_suspects:
                     trunk.reconcile(tev, now)
                 else:
@@ -446,19 +491,27 @@ class Engine:
 
     def _update_alarms(self) -> None:
         """Loss counters raise (and, once quiet, clear) their alarms; each of the record writer's
-        conditions is an alarm of its kind while the writer reports it (the writer logs the change)."""
-        self.counter_alarms.update(self.tier_.counters())
+        conditions is an alarm of its kind while the writer reports it (the writer logs the change).
+        The counters are read whole only when their cheap reading changed or a raised alarm may clear."""
+        mark = self.tier_.loss_mark()
+        due = self.counter_alarms.clear_due_ms
+        if mark is None or mark != self._loss_mark or (due is not None and self.clock.now_ms >= due):
+            self._loss_mark = mark
+            self.counter_alarms.update(self.tier_.counters())
         self._update_record_alarms()
 
     def _update_record_alarms(self) -> None:
         """The writer's conditions as alarms (also after the period's hand-off: in virtual time a change
         the period's batch made is in the snapshot of the same period)."""
         health = self.writer.health
+        if not health and not self._record_alarms_up:
+            return
         for kind in HEALTH_KINDS:
             if kind in health:
                 self.alarms.raise_alarm(kind, health[kind], logged=False)
             elif kind in self.alarms:
                 self.alarms.clear_alarm(kind, logged=False)
+        self._record_alarms_up = bool(health)
 
     @property
     def records_backpressure(self) -> bool:
@@ -481,12 +534,13 @@ class Engine:
             log.warning("%s", exc)
 
     def _feed_watchdog(self) -> None:
-        progress = (self.tier_.sched.stats()["ticks"], self._control_periods)
-        both = progress[0] > self._last_progress[0] and progress[1] > self._last_progress[1]
         if not self._ready_sent:
             self.notifier.notify(READY=1, STATUS=f"running: {len(self.trunks)} trunks, {len(self.phones)} phones")
             self._ready_sent = True
-        if both and self._watchdog_due():
+        if not self._watchdog_due():
+            return
+        progress = (self.tier_.sched.stats()["ticks"], self._control_periods)
+        if progress[0] > self._last_progress[0] and progress[1] > self._last_progress[1]:
             self.notifier.notify(WATCHDOG=1)
             self._last_progress = progress
 

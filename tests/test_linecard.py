@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -228,3 +229,49 @@ def test_commands_and_events_log_nothing_alarming(tier: LineCard, caplog: pytest
     tier.sched.tone(1, "cn", "dial")
     tier.step(100)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_the_loss_mark_stays_while_no_loss_counter_grows_and_changes_when_one_does(tmp_path: Path) -> None:
+    """loss_mark() is what lets the engine skip reading every counter in a quiet period: it must change
+    whenever counters() does (the card's, the media tier's, the far-end handshakes'), and stay put
+    while lines ring, go off hook and carry audio without a loss."""
+    t = LineCard("sim", CardDescription(ports=("fxo", "fxs"), k=4), far_socket=tmp_path / "sim.sock",
+                 period_ticks=8)
+    try:
+        t.step(8)
+        mark, counters = t.loss_mark(), t.counters()
+        assert mark is not None
+        t.hook(0, True)
+        far(t).far.hook(1, True, at_tick=t.tick + 2)
+        far(t).far.signal(0, EventType.POLARITY, 1, at_tick=t.tick + 3)
+        for _ in range(20):
+            t.step(8)
+        assert t.counters() == counters and t.loss_mark() == mark     # events, levels, audio: no loss
+        t0 = t.tick
+        room = card_event_room(2)
+        for i in range(room + 5):                                     # card events beyond the block's buffer
+            far(t).far.signal(0, EventType.POLARITY, i % 2, at_tick=t0 + 1 + i * 3 // (room + 5))
+        t.step(8)
+        assert t.counters()["card_events_dropped"] == counters["card_events_dropped"] + 5
+        assert t.loss_mark() != mark
+        mark, counters = t.loss_mark(), t.counters()
+        assert t.far_server is not None
+        t.far_server.refused["not_json"] = 1                          # a HELLO refused
+        assert t.counters()["far_refused"] == counters["far_refused"] + 1 and t.loss_mark() != mark
+    finally:
+        t.close()
+    assert t.loss_mark() is None                                      # a closed card has no cheap reading
+
+
+def test_the_loss_mark_changes_when_the_event_ring_loses_events() -> None:
+    t = LineCard("sim", CardDescription(ports=("fxo", "fxs"), k=4), period_ticks=8, ev_octets=1024)
+    try:
+        t.step(8)
+        mark = t.loss_mark()
+        t0 = t.tick
+        for i in range(40):                     # 40 events before the ring is read; it holds 32
+            far(t).far.signal(0, EventType.POLARITY, 1 - i % 2, at_tick=t0 + i)
+        t.step(40)
+        assert t.counters()["events_dropped"] == 8 and t.loss_mark() != mark
+    finally:
+        t.close()

@@ -58,3 +58,25 @@ def test_counter_alarm_raises_on_growth_and_clears_after_the_quiet_time() -> Non
     ca.update({"far_late": 6})              # a new alarm counts from where the last one left off
     assert reg.snapshot() == [
         {"kind": "far_late", "since_ms": 100000, "detail": "1 far-end answers late (last at 100000 ms; 6 in total)"}]
+
+
+def test_counter_alarms_say_when_a_raised_alarm_may_clear() -> None:
+    """clear_due_ms: until then, with no counter changed, an update has nothing to do (the engine
+    skips it); None while no counter alarm is raised."""
+    now = Now()
+    reg = AlarmRegistry(now)
+    ca = CounterAlarms(reg, now, lambda name: name)
+    ca.update({"far_late": 0, "events_dropped": 0})
+    assert ca.clear_due_ms is None
+    now.ms = 1000
+    ca.update({"far_late": 2, "events_dropped": 0})
+    assert ca.clear_due_ms == 1000 + QUIET_MS
+    now.ms = 5000
+    ca.update({"far_late": 2, "events_dropped": 1})
+    assert ca.clear_due_ms == 1000 + QUIET_MS            # the first to clear
+    now.ms = 1000 + QUIET_MS
+    ca.update({"far_late": 2, "events_dropped": 1})
+    assert "far_late" not in reg and ca.clear_due_ms == 5000 + QUIET_MS
+    now.ms = 5000 + QUIET_MS
+    ca.update({"far_late": 2, "events_dropped": 1})
+    assert reg.snapshot() == [] and ca.clear_due_ms is None
