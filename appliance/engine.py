@@ -10,6 +10,14 @@ control.sock, hands the period's records to the writer (and, in virtual time,
 waits for them: the clock does not pass a period until its hand-offs are done),
 and feeds the systemd watchdog only while both tiers made progress.
 
+A period's work is what happened in it: a period with no media event, no due timer
+and no request looks at no channel, call or agent. The lines' census (e1t1.fsm.Census,
+kept by the line machines as they change state) gives the busy channels
+(:attr:`Engine.busy_channels`) and the levels the machines expect
+(e1t1.analog.levels), so reconciling compares all the card's levels at once and
+looks only at the lines that differ; the loss counters are read whole only when
+their cheap reading changes; a snapshot is built only for a subscriber.
+
 Alarms (appliance.alarms, docs/control-socket.md): the media tier's and the
 card's loss counters (events dropped, commands refused, card exchange errors,
 far-end refusals and lateness) raise an alarm of the counter's name when they
@@ -538,21 +546,18 @@ class Engine:
             self.notifier.notify(READY=1, STATUS=f"running: {len(self.trunks)} trunks, {len(self.phones)} phones")
             self._ready_sent = True
         if not self._watchdog_due():
-            return
+            return      # the tiers' progress is read only when a ping is due
         progress = (self.tier_.sched.stats()["ticks"], self._control_periods)
         if progress[0] > self._last_progress[0] and progress[1] > self._last_progress[1]:
+            self._last_ping = self.clock.now_ms
             self.notifier.notify(WATCHDOG=1)
             self._last_progress = progress
 
     def _watchdog_due(self) -> bool:
-        """Ping at half the watchdog period (in engine clock)."""
+        """Whether a ping is due: half the watchdog period (in engine clock) since the last one."""
         if self._watchdog_usec is None:
             return False
-        half = self._watchdog_usec // 2000
-        if self._last_ping is None or self.clock.now_ms - self._last_ping >= half:
-            self._last_ping = self.clock.now_ms
-            return True
-        return False
+        return self._last_ping is None or self.clock.now_ms - self._last_ping >= self._watchdog_usec // 2000
 
     def wait_far_peer(self, timeout_s: float) -> bool:
         """Let a far-end peer attach before the clock runs (virtual time stays repeatable): wait up to
