@@ -77,6 +77,8 @@ class Acd:
         self.queues: dict[str, QueueDef] = {}
         self._waiting: list[_Waiting] = []
         self._seq = 0
+        self._ready: dict[str, Agent] = {}              # the agents READY now, kept by _set
+        self._members: dict[str, frozenset[str]] = {}   # each queue's members, as a set
 
     # -- configuration -----------------------------------------------------
 
@@ -92,7 +94,9 @@ class Acd:
         for number in [n for n in self.agents if n not in wanted]:
             if self.agents[number].state in (AgentState.LOGGED_OUT, AgentState.READY, AgentState.NOT_READY):
                 del self.agents[number]
+                self._ready.pop(number, None)
         self.queues = {q.name: q for q in queues}
+        self._members = {q.name: frozenset(q.members) for q in self.queues.values()}
 
     # -- agents' feature codes ----------------------------------------------
 
@@ -191,15 +195,18 @@ class Acd:
         self.dispatch()
 
     def dispatch(self) -> None:
-        """Offer waiting calls, oldest first, to the longest-idle ready member of their queue."""
+        """Offer waiting calls, oldest first, to the longest-idle ready member of their queue (only
+        the agents ready now are looked at: none ready, nothing to do)."""
+        if not self._ready:
+            return
         for w in sorted(self._waiting, key=lambda w: (w.entered_ms, w.seq)):
             if w.offered_to is not None:
                 continue
             q = self.queues.get(w.queue)
             if q is None:
                 continue
-            ready = [self.agents[n] for n in q.members
-                     if n in self.agents and self.agents[n].state is AgentState.READY]
+            members = self._members[q.name]
+            ready = [a for n, a in self._ready.items() if n in members]
             if not ready:
                 continue
             best = min(ready, key=lambda a: (a.idle_since(), int(a.number) if a.number.isdigit() else 0, a.number))
@@ -208,6 +215,8 @@ class Acd:
             w.offered_to = best.number
             self._set(best, AgentState.RINGING, f"offered {getattr(w.call, 'id', '')}")
             w.timer = self.clock.call_later(q.ring_timeout_ms, functools.partial(self._no_answer, w))
+            if not self._ready:
+                return
 
     def _no_answer(self, w: _Waiting) -> None:
         if w not in self._waiting or w.offered_to is None:
@@ -224,4 +233,8 @@ class Acd:
         if state is AgentState.READY and a.state is not AgentState.READY:
             a.ready_since_ms = self.clock.now_ms
         a.state = state
+        if state is AgentState.READY:
+            self._ready[a.number] = a
+        else:
+            self._ready.pop(a.number, None)
         self.host.agent_changed(a, why)

@@ -51,8 +51,14 @@ class Calls:
         self.phones: dict[int, FxsPhone] = {}
         self.live: dict[str, CallMachine] = {}
         self.by_trunk: dict[int, CallMachine] = {}
+        self.by_phone: dict[int, CallMachine] = {}      # the call last offered to each phone's channel
         self.records: list[Record] = []
         self._marked: dict[str, tuple[Any, ...]] = {}   # call id -> what its last mark said
+        # The calls whose mark may have changed since it was taken (new, queued, answered), by id,
+        # with their order of arrival: a period's marks never look at the other calls.
+        self._unmarked: dict[str, CallMachine] = {}
+        self._arrival: dict[str, int] = {}
+        self._phone_names: dict[str, FxsPhone] = {}     # phones by name (rebuilt if the phones change)
         self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
         self._seq = 0
         # Why new calls must be refused now (the engine's records backpressure), or None: set by the host.
@@ -78,6 +84,8 @@ class Calls:
                            self.calendar(now).isoformat(timespec="seconds"))
         self.live[call_id] = call
         self.by_trunk[trunk.chan] = call
+        self._arrival[call_id] = self._seq
+        self._unmarked[call_id] = call
         if route is None:
             log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
             call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
@@ -113,11 +121,20 @@ class Calls:
             call.dispatch(CallEvent.PROMPT_DONE)
 
     def _call_of_phone(self, chan: int, state: CallState) -> CallMachine | None:
-        for call in self.live.values():
-            leg = call.agent_leg
-            if leg is not None and leg.chan == chan and call.state is state:
-                return call
-        return None
+        """The call in `state` whose agent's leg is the phone on `chan` (only a call offered to that
+        phone can have it: the call last offered there is the one to look at)."""
+        call = self.by_phone.get(chan)
+        if call is None or call.state is not state:
+            return None
+        leg = call.agent_leg
+        return call if leg is not None and leg.chan == chan else None
+
+    def _phone_named(self, name: str | None) -> FxsPhone | None:
+        phone = self._phone_names.get(name or "")
+        if phone is None or self.phones.get(phone.chan) is not phone:
+            self._phone_names = {p.phone_name: p for p in self.phones.values()}
+            phone = self._phone_names.get(name or "")
+        return phone
 
     def phone_answered(self, ev: PhoneAnswered) -> None:
         call = self._call_of_phone(ev.chan, CallState.OFFERED)
@@ -136,7 +153,7 @@ class Calls:
     # -- the ACD's host ----------------------------------------------------------------
 
     def offer(self, call: Any, agent: Agent) -> bool:
-        phone = next((p for p in self.phones.values() if p.phone_name == agent.phone), None)
+        phone = self._phone_named(agent.phone)
         if phone is None or phone.state is not PhoneState.IDLE or not isinstance(call, CallMachine):
             return False
         now = self.clock.now_ms
@@ -145,12 +162,15 @@ class Calls:
                                 minute=when.minute, number_absent=None if call.ani else "O", name_absent=None,
                                 call_type=None)
         phone.dispatch(PhoneEvent.OFFER, cid=cid)
+        self.by_phone[phone.chan] = call
         call.dispatch(CallEvent.OFFERED, leg=agent_leg(phone.chan, phone.phone_name), agent=agent.number)
         return True
 
     def withdraw(self, call: Any, agent: Agent) -> None:
         leg = call.agent_leg if isinstance(call, CallMachine) else None
         if leg is not None:
+            if self.by_phone.get(leg.chan) is call:
+                del self.by_phone[leg.chan]
             phone = self.phones.get(leg.chan)
             if phone is not None and phone.state is PhoneState.RINGING:
                 phone.dispatch(PhoneEvent.CANCEL)
@@ -185,12 +205,14 @@ class Calls:
             phone.dispatch(PhoneEvent.REMOTE_GONE)
 
     def enqueue(self, call: CallMachine, queue: str) -> None:
+        self._unmarked[call.id] = call          # its mark names the queue and when it entered
         self.acd.enqueue(call, queue)
 
     def leave_queue(self, call: CallMachine) -> None:
         self.acd.remove(call)
 
     def agent_answered(self, call: CallMachine, tick: int) -> str | None:
+        self._unmarked[call.id] = call          # its mark names the answer and the agent
         agent = self.acd.answered(call, tick)
         return agent.number if agent is not None else None
 
@@ -206,8 +228,13 @@ class Calls:
     def ended(self, call: CallMachine) -> None:
         self.live.pop(call.id, None)
         self._marked.pop(call.id, None)
+        self._unmarked.pop(call.id, None)
+        self._arrival.pop(call.id, None)
         if self.by_trunk.get(call.caller.chan) is call:
             del self.by_trunk[call.caller.chan]
+        leg = call.agent_leg
+        if leg is not None and self.by_phone.get(leg.chan) is call:
+            del self.by_phone[leg.chan]
 
     def take_records(self) -> list[Record]:
         out, self.records = self.records, []
@@ -215,9 +242,18 @@ class Calls:
 
     def take_marks(self, now_ms: int, refresh: bool) -> list[CallMark]:
         """The marks to store this period: each call in progress that is new or whose queue entry,
-        answer or agent changed since its last mark; with `refresh`, every call in progress."""
+        answer or agent changed since its last mark; with `refresh`, every call in progress. In the
+        calls' order of arrival. Without `refresh`, only the calls that were made, queued or answered
+        since the last marks are looked at."""
+        if refresh:
+            calls: Any = self.live.values()
+        elif not self._unmarked:
+            return []
+        else:
+            calls = sorted(self._unmarked.values(), key=lambda c: self._arrival[c.id])
+        self._unmarked = {}
         out = []
-        for call in self.live.values():
+        for call in calls:
             said = (call.queue, call.queue_entry_ms, call.answer_ms, call.agent)
             if refresh or self._marked.get(call.id) != said:
                 self._marked[call.id] = said
