@@ -33,6 +33,7 @@ def idle_calls(tmp: Path, trunks: int, phones: int, logged_in: bool) -> Counter[
     cfg = load_config(tmp / "site.yaml")
     eng = Engine(tmp, cfg, 1, clock="virtual")
     calls: Counter[tuple[str, str]] = Counter()
+    counting = False
 
     def count(frame: FrameType, event: str, arg: Any) -> None:
         if event == "call":
@@ -45,7 +46,7 @@ def idle_calls(tmp: Path, trunks: int, phones: int, logged_in: bool) -> Counter[
         try:
             return real_wait(seq, timeout_s)
         finally:
-            sys.setprofile(count)
+            sys.setprofile(count if counting else None)
 
     eng.writer.wait = barrier       # type: ignore[method-assign]
     try:
@@ -54,12 +55,15 @@ def idle_calls(tmp: Path, trunks: int, phones: int, logged_in: bool) -> Counter[
                 assert agent.phone is not None and eng.acd.login(agent.number, agent.phone)
         eng.run_for(2000)
         start = eng.clock.now_ms
+        counting = True
         sys.setprofile(count)
         try:
             for _ in range(PERIODS):
                 eng.run_period()
         finally:
             sys.setprofile(None)
+            counting = False
+        assert calls[("engine.py", "run_period")] == PERIODS
         assert eng.clock.now_ms == start + PERIODS * eng.period_ms
         assert eng.calls == {} and eng.busy_channels == 0          # idle all along
         ready = sum(1 for a in eng.acd.agents.values() if a.state.value == "ready")
