@@ -60,8 +60,7 @@ class LineCard:
         # The sim card's counters read whole into one struct (loss_mark): its binding, the struct and
         # the offset of its first far_ counter (the ones before count no loss).
         self._loss_reading: tuple[Any, Any, Any, int] | None = None
-        sim = self._sim_card()
-        if sim is not None:
+        if self._sim_card() is not None:
             from drivers.sim import ffi as sim_ffi
             from drivers.sim import lib as sim_lib
 

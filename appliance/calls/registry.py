@@ -130,10 +130,12 @@ class Calls:
         return call if leg is not None and leg.chan == chan else None
 
     def _phone_named(self, name: str | None) -> FxsPhone | None:
-        phone = self._phone_names.get(name or "")
+        if name is None:
+            return None
+        phone = self._phone_names.get(name)
         if phone is None or self.phones.get(phone.chan) is not phone:
             self._phone_names = {p.phone_name: p for p in self.phones.values()}
-            phone = self._phone_names.get(name or "")
+            phone = self._phone_names.get(name)
         return phone
 
     def phone_answered(self, ev: PhoneAnswered) -> None:
