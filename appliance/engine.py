@@ -114,6 +114,10 @@ COUNTER_TEXT = {
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 WRITER_HEARTBEAT_MS = 1000
 """The writer gets a batch (empty if the period has no records) at least this often, engine clock."""
+COMMIT_EVERY_MS = 1000
+"""Virtual time, inside run_for: the engine waits for the writer (one commit of every period's records
+since the last wait) at the first period ending at or past each multiple of this, engine clock; at
+most once per that much engine clock, plus once when run_for returns."""
 MARK_EVERY_MS = 1000
 """The marks of the calls in progress are refreshed this often (engine clock): a lost call's record
 ends at most this long before the engine died."""
@@ -163,7 +167,8 @@ class Engine:
         # lost, the agents logged in) decides this boot's number and state before the first call.
         # writer_options: RecordWriter's keywords (free_floor_bytes, max_held_records, io...).
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool",
-                                   **{"idle_retry_s": None if clock == "virtual" else 5.0, **(writer_options or {})})
+                                   **{"idle_retry_s": None if clock == "virtual" else 5.0,
+                                      "commit_on_wait": clock == "virtual", **(writer_options or {})})
         self.writer.start()
         startup = self.writer.startup
         self.boot = _next_boot(state_dir, startup.highest_boot)      # call ids never repeat across restarts
@@ -178,6 +183,9 @@ class Engine:
         self.released_log: list[CdrRecord] = []   # the last durable CDRs
         self._unsettled: list[tuple[int, list[Record]]] = []   # submitted, not yet durable
         self._writer_fed_ms = 0
+        self._in_run_for = False                  # virtual time: records wait for the next commit point
+        self._next_commit_ms = COMMIT_EVERY_MS    # engine ms of the next grouped wait for the writer
+        self._waited_seq = 0                      # the last batch the engine waited for
         self.call_layer.refuse_new = self._refuse_new_calls
         self._next_mark = 0                       # engine ms of the next refresh of every call's mark
         self._repeats_seen = 0                    # record ids found repeated by the writer, so far
@@ -250,7 +258,7 @@ class Engine:
         seq = self.writer.submit(lost, self.clock.now_ms)
         self._unsettled.append((seq, lost))
         if self.mode == "virtual":
-            self.writer.wait(seq)
+            self._make_records_durable()
         self._settle_records()
 
     # -- line events -------------------------------------------------------------
@@ -328,20 +336,38 @@ class Engine:
         if self.clock.now_ms >= self._next_snapshot:
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
-        batch = self.call_layer.take_records()
-        batch += self._take_marks()
-        if batch or self.clock.now_ms - self._writer_fed_ms >= WRITER_HEARTBEAT_MS:
-            seq = self.writer.submit(batch, self.clock.now_ms)
-            self._writer_fed_ms = self.clock.now_ms
-            if batch:
-                self._unsettled.append((seq, batch))
-            if self.mode == "virtual":
-                self.writer.wait(seq)   # virtual time: the period's records are durable before the clock moves
-        self._settle_records()
+        self._hand_off_records()
         self._update_record_alarms()
         self._check_repeated_ids()
         self._control_periods += 1
         self._feed_watchdog()
+
+    def _hand_off_records(self) -> None:
+        """The period's records (and the marks due) to the writer, which commits them on its thread.
+        Virtual time: inside :meth:`run_for` the engine waits for them only at the first period ending
+        at or past each multiple of COMMIT_EVERY_MS of its clock (the writer commits the periods since
+        the last wait together); a period run on its own waits at its end."""
+        now = self.clock.now_ms
+        batch = self.call_layer.take_records()
+        batch += self._take_marks()
+        if batch or now - self._writer_fed_ms >= WRITER_HEARTBEAT_MS:
+            seq = self.writer.submit(batch, now)
+            self._writer_fed_ms = now
+            if batch:
+                self._unsettled.append((seq, batch))
+        if self.mode == "virtual" and (not self._in_run_for or now >= self._next_commit_ms):
+            self._make_records_durable()
+        self._settle_records()
+
+    def _make_records_durable(self) -> None:
+        """Virtual time: wait until every batch handed to the writer is durable (the writer commits them
+        now, together); the next grouped wait comes at the next multiple of COMMIT_EVERY_MS."""
+        now = self.clock.now_ms
+        self._next_commit_ms = (now // COMMIT_EVERY_MS + 1) * COMMIT_EVERY_MS
+        last = self.writer.submitted_seq
+        if last > self._waited_seq:
+            self.writer.wait(last)
+            self._waited_seq = last
 
     def _take_marks(self) -> list[CallMark]:
         """This period's marks of calls in progress (new or changed ones; all of them every MARK_EVERY_MS)."""
@@ -506,9 +532,20 @@ class Engine:
         return self.tier_.wait_far_peer(timeout_s)
 
     def run_for(self, ms: int) -> None:
+        """Run `ms` of engine clock. In virtual time every record handed to the writer is durable when
+        it returns (within the run, at each multiple of COMMIT_EVERY_MS: :meth:`_hand_off_records`)."""
         end = self.clock.now_ms + ms
-        while self.clock.now_ms < end:
-            self.run_period()
+        outer, self._in_run_for = self._in_run_for, True
+        try:
+            while self.clock.now_ms < end:
+                self.run_period()
+        finally:
+            self._in_run_for = outer
+        if self.mode == "virtual" and not outer:
+            self._make_records_durable()
+            self._settle_records()
+            self._update_record_alarms()
+            self._check_repeated_ids()
 
     # -- control.sock -----------------------------------------------------------------
 

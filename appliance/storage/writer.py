@@ -7,6 +7,21 @@ thread commits each period's batch in one transaction on SQLite in WAL mode
 with synchronous=FULL, so a committed record survives a power cut. When it
 falls behind, it commits the queued periods together (a period is never split).
 
+Commits on wait (``commit_on_wait=True``, the engine's choice in virtual time).
+The thread then commits nothing until :meth:`wait` (or :meth:`close`) asks for
+it: the batches submitted since the last wait are handed over at once and
+committed together, in order, in one transaction (at most :attr:`MAX_COALESCE`
+periods to a transaction). So how many commits and fsyncs there are, and when
+any condition below changes, depends only on when the caller waits, never on how
+fast this thread is; the engine waits at fixed points of its clock (at most
+about once a virtual second: appliance/engine.py, ``COMMIT_EVERY_MS``). What is
+stored and its order are the same as with one commit per period.
+
+Counts. :meth:`RecordWriter.stats` counts ``commits`` (every commit the writer made
+that wrote to the database: the schema's at open, then one per transaction of
+records; under synchronous=FULL each is one fsync of the WAL), ``spool_fsyncs``
+(the spool's fsyncs of its file and its directory) and ``fsyncs``, their sum.
+
 If the database cannot commit (disk full, I/O error), the batch is appended to
 the spool (:mod:`appliance.storage.spool`: a file allocated in full at start,
 so appending cannot fail for want of space, with its own record framing and
@@ -40,8 +55,8 @@ All the writer's and the spool's file I/O goes through one
 
 A database locked by another writer is not a fault: the writer waits for it
 (the queue grows, the lines do not notice), and only after a long lock does it
-spool. In virtual time the control loop calls :meth:`wait` at the end of each
-period, so the clock never passes a period whose records are not safe.
+spool. In virtual time the control loop calls :meth:`wait` at fixed points of its
+clock (see "Commits on wait" above), so records are safe at each of those points.
 
 Marks of calls in progress and agent sessions (:mod:`appliance.storage.marks`)
 are records of the same batches: committed in the period's transaction, spooled
@@ -128,6 +143,7 @@ def _reason(exc: BaseException) -> str:
 # -- the writer ------------------------------------------------------------------------------------------------
 
 _Batch = tuple[int, int, list[Record]]     # seq, period tick, records
+_Item = list[_Batch] | None                # one hand-off to the thread (None: close)
 
 DEFAULT_FREE_FLOOR_BYTES = 16 << 20
 """Below this much free space on the database's file system, the ``disk_space_low`` condition is raised."""
@@ -160,11 +176,14 @@ class RecordWriter:
     def __init__(self, db_path: Path, spool_path: Path, *, spool_bytes: int = 4 << 20,
                  free_floor_bytes: int = DEFAULT_FREE_FLOOR_BYTES,
                  max_held_records: int = DEFAULT_MAX_HELD_RECORDS,
-                 idle_retry_s: float | None = RETRY_S_DEFAULT, io: FileIO = OS_IO) -> None:
+                 idle_retry_s: float | None = RETRY_S_DEFAULT, io: FileIO = OS_IO,
+                 commit_on_wait: bool = False) -> None:
         """`free_floor_bytes`: the free space below which ``disk_space_low`` is raised (0: never);
         `max_held_records`: past this many held records, :attr:`backpressure`; `idle_retry_s`:
         with a backlog and no batch coming, retry this often (wall clock; None: only when a batch,
-        empty or not, comes: the engine sends one each second of its clock); `io`: the file I/O."""
+        empty or not, comes: the engine sends one each second of its clock); `io`: the file I/O;
+        `commit_on_wait`: commit only when :meth:`wait` or :meth:`close` asks, every batch submitted
+        until then together (virtual time; `idle_retry_s` is then not used: retries come with waits)."""
         if spool_bytes < MIN_SPOOL_BYTES:
             raise ValueError(f"spool_bytes must be at least {MIN_SPOOL_BYTES}, not {spool_bytes}")
         if free_floor_bytes < 0 or max_held_records < 1:
@@ -174,9 +193,11 @@ class RecordWriter:
         self.spool_bytes = spool_bytes
         self.free_floor_bytes = free_floor_bytes
         self.max_held_records = max_held_records
-        self.RETRY_S = idle_retry_s
+        self.RETRY_S = None if commit_on_wait else idle_retry_s
         self.io = io
-        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self.commit_on_wait = commit_on_wait
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._gathered: list[_Batch] = []   # commit_on_wait: submitted, not yet handed to the thread
         self._cond = threading.Condition()
         self._submitted = 0        # last seq handed out
         self._processed = 0        # last seq the writer has dealt with (committed, spooled or held)
@@ -195,8 +216,9 @@ class RecordWriter:
         self._pragmas: dict[str, Any] = {}
         self._stats = {
             "transactions": 0, "records_committed": 0, "records_spooled": 0, "busy_retries": 0,
-            "commit_failures": 0, "ids_repeated": 0,
+            "commit_failures": 0, "ids_repeated": 0, "commits": 0,
         }
+        self._spool_fsyncs = 0                    # fsyncs of spools given up (the one open counts its own)
         self._repeated: list[tuple[str, str]] = []   # (call id already stored, the id the repeat was kept as)
         self.startup = Startup()                     # what the database held at open (set before start() returns)
         # Writer-thread state.
@@ -245,21 +267,37 @@ class RecordWriter:
         for r in batch:
             check_record(r)
         self._submitted += 1
-        self._queue.put((self._submitted, period_tick, batch))
+        if self.commit_on_wait:
+            self._gathered.append((self._submitted, period_tick, batch))
+        else:
+            self._queue.put([(self._submitted, period_tick, batch)])
         return self._submitted
 
     def wait(self, seq: int, timeout_s: float | None = None) -> bool:
         """Block until batch `seq` (and every earlier one) is committed or spooled.
 
-        The virtual clock's end-of-period barrier. False if `timeout_s` passed first,
-        or if the batch could be neither committed nor spooled (spool full or
-        unwritable: it is held in memory and retried; see :attr:`alarm`).
+        The virtual clock's barrier. With `commit_on_wait`, every batch submitted and not
+        yet handed to the thread goes to it now, to be committed together. False if
+        `timeout_s` passed first, or if the batch could be neither committed nor spooled
+        (spool full or unwritable: it is held in memory and retried; see :attr:`alarm`).
         """
         if not 0 <= seq <= self._submitted:
             raise WriterStateError(f"batch {seq} was never submitted (last is {self._submitted})")
+        if self._gathered and seq >= self._gathered[0][0]:
+            self._hand_over()
         with self._cond:
             self._cond.wait_for(lambda: self._processed >= seq or self._stopped, timeout_s)
             return self._durable >= seq
+
+    def _hand_over(self) -> None:
+        """commit_on_wait: the batches gathered since the last wait, to the thread as one hand-off."""
+        self._queue.put(self._gathered)
+        self._gathered = []
+
+    @property
+    def submitted_seq(self) -> int:
+        """The last batch submitted (0: none yet)."""
+        return self._submitted
 
     @property
     def committed_seq(self) -> int:
@@ -302,9 +340,13 @@ class RecordWriter:
 
     def stats(self) -> dict[str, int]:
         """Counters for the status page: sequence numbers, queue length, transactions, spool and memory use."""
+        spool = self._spool
         with self._cond:
+            spool_fsyncs = self._spool_fsyncs + (spool.fsyncs if spool is not None else 0)
             return dict(
                 self._stats,
+                spool_fsyncs=spool_fsyncs,
+                fsyncs=self._stats["commits"] + spool_fsyncs,
                 submitted_seq=self._submitted,
                 committed_seq=self._durable,
                 committed_tick=self._durable_tick,
@@ -321,6 +363,8 @@ class RecordWriter:
         self._closing = True
         if self._thread is None:
             return
+        if self._gathered:
+            self._hand_over()
         self._queue.put(None)
         self._thread.join()
 
@@ -334,15 +378,21 @@ class RecordWriter:
             self._dispose()
             self._ready.set()
             return
-        self._ready.set()
         try:
-            if self._spool_pending or self._held:
+            # What an earlier run left in the spool is committed first: with commit_on_wait before
+            # start() returns (so what the caller sees never depends on this thread's speed), else at once.
+            replay = bool(self._spool_pending or self._held)
+            if replay and self.commit_on_wait:
+                self._step([])
+            self._ready.set()
+            if replay and not self.commit_on_wait:
                 self._step([])
             self._loop()
         except BaseException:
             log.critical("record writer stopped by an unexpected error", exc_info=True)
             self._set("records_commit_failing", "record writer stopped by an unexpected error; records are not stored")
         finally:
+            self._ready.set()
             self._dispose()
             with self._cond:
                 self._stopped = True
@@ -359,8 +409,10 @@ class RecordWriter:
             group: list[_Batch] = []
             stop = item is None
             if item is not None:
-                group.append(item)
-            while not stop and len(group) < self.MAX_COALESCE:
+                group += item
+            # Behind (one batch a hand-off): the queued periods together. With commit_on_wait a
+            # hand-off is the whole group, so what is committed together never depends on timing.
+            while not stop and not self.commit_on_wait and len(group) < self.MAX_COALESCE:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -368,9 +420,11 @@ class RecordWriter:
                 if more is None:
                     stop = True
                 else:
-                    group.append(more)
-            if group or (stop and (self._spool_pending or self._held)):
-                self._step(group)
+                    group += more
+            for i in range(0, len(group), self.MAX_COALESCE):
+                self._step(group[i:i + self.MAX_COALESCE])
+            if not group and stop and (self._spool_pending or self._held):
+                self._step([])
             if stop:
                 if self._held:
                     log.critical("record writer closed with %d records neither committed nor spooled",
@@ -390,6 +444,8 @@ class RecordWriter:
             cur.close()
         with conn.begin():
             found = migrate_schema(conn)
+        with self._cond:
+            self._stats["commits"] += 1
         self.io.database_synced(self.db_path)
         if found:
             log.info("record database schema version %d opened (migrated if older)", found)
@@ -413,6 +469,8 @@ class RecordWriter:
                                     .where(spool_mark.c.token == spool.records_token.hex())).scalar()
         except (OSError, SQLAlchemyError) as exc:
             spool.close()
+            with self._cond:
+                self._spool_fsyncs += spool.fsyncs
             self._spool_retry_at = self._last_tick + SPOOL_RETRY_MS
             self._set("spool_unavailable", f"record spool unavailable: {_reason(exc)} "
                       f"(tried again every {SPOOL_RETRY_MS // 1000} s)")
@@ -576,6 +634,7 @@ class RecordWriter:
                     token=self._spool.token.hex(), records=self._spool_base + len(self._spool_pending)))
         with self._cond:
             self._stats["transactions"] += 1
+            self._stats["commits"] += 1
         return len(cdrs) + len(events)
 
     def _keep_repeats(self, conn: Connection, backlog: list[Record]) -> list[Record]:
