@@ -115,9 +115,10 @@ DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 WRITER_HEARTBEAT_MS = 1000
 """The writer gets a batch (empty if the period has no records) at least this often, engine clock."""
 COMMIT_EVERY_MS = 1000
-"""Virtual time, inside run_for: the engine waits for the writer (one commit of every period's records
-since the last wait) at the first period ending at or past each multiple of this, engine clock; at
-most once per that much engine clock, plus once when run_for returns."""
+"""Virtual time, inside run_for: the records of the periods since the last such point are handed to the
+writer as one commit at the first period ending at or past each multiple of this (engine clock), and the
+engine waits there for the previous one; so at most one commit per this much engine clock, plus one
+when run_for returns (see _hand_off_records)."""
 MARK_EVERY_MS = 1000
 """The marks of the calls in progress are refreshed this often (engine clock): a lost call's record
 ends at most this long before the engine died."""
@@ -185,7 +186,6 @@ class Engine:
         self._writer_fed_ms = 0
         self._in_run_for = False                  # virtual time: records wait for the next commit point
         self._next_commit_ms = COMMIT_EVERY_MS    # engine ms of the next grouped wait for the writer
-        self._waited_seq = 0                      # the last batch the engine waited for
         self.call_layer.refuse_new = self._refuse_new_calls
         self._next_mark = 0                       # engine ms of the next refresh of every call's mark
         self._repeats_seen = 0                    # record ids found repeated by the writer, so far
@@ -344,9 +344,12 @@ class Engine:
 
     def _hand_off_records(self) -> None:
         """The period's records (and the marks due) to the writer, which commits them on its thread.
-        Virtual time: inside :meth:`run_for` the engine waits for them only at the first period ending
-        at or past each multiple of COMMIT_EVERY_MS of its clock (the writer commits the periods since
-        the last wait together); a period run on its own waits at its end."""
+
+        Virtual time (the writer commits only what the engine hands over, when it does): a period
+        run on its own ends with every record durable. Inside :meth:`run_for`, at the first period
+        ending at or past each multiple of COMMIT_EVERY_MS of the clock, the engine waits for the
+        records it handed over at the last such point (committed while it ran: at most one commit)
+        and hands over those gathered since, to be committed together while it runs on."""
         now = self.clock.now_ms
         batch = self.call_layer.take_records()
         batch += self._take_marks()
@@ -355,19 +358,19 @@ class Engine:
             self._writer_fed_ms = now
             if batch:
                 self._unsettled.append((seq, batch))
-        if self.mode == "virtual" and (not self._in_run_for or now >= self._next_commit_ms):
-            self._make_records_durable()
+        if self.mode == "virtual":
+            if not self._in_run_for:
+                self._make_records_durable()
+            elif now >= self._next_commit_ms:
+                self._next_commit_ms = (now // COMMIT_EVERY_MS + 1) * COMMIT_EVERY_MS
+                self.writer.wait(self.writer.handed_seq)
+                self.writer.hand_over()
         self._settle_records()
 
     def _make_records_durable(self) -> None:
-        """Virtual time: wait until every batch handed to the writer is durable (the writer commits them
-        now, together); the next grouped wait comes at the next multiple of COMMIT_EVERY_MS."""
-        now = self.clock.now_ms
-        self._next_commit_ms = (now // COMMIT_EVERY_MS + 1) * COMMIT_EVERY_MS
-        last = self.writer.submitted_seq
-        if last > self._waited_seq:
-            self.writer.wait(last)
-            self._waited_seq = last
+        """Virtual time: hand every record over to the writer and wait until all are durable."""
+        self._next_commit_ms = (self.clock.now_ms // COMMIT_EVERY_MS + 1) * COMMIT_EVERY_MS
+        self.writer.wait(self.writer.submitted_seq)
 
     def _take_marks(self) -> list[CallMark]:
         """This period's marks of calls in progress (new or changed ones; all of them every MARK_EVERY_MS)."""

@@ -72,6 +72,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import operator
 import queue
 import threading
 from collections.abc import Sequence
@@ -85,7 +86,16 @@ from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, r
 from appliance.storage.errors import StoreOpenError, WriterStateError
 from appliance.storage.fileio import OS_IO, FileIO
 from appliance.storage.marks import Startup, apply_marks, read_startup
-from appliance.storage.schema import ID_LEN, cdr, migrate_schema, queue_event, spool_mark
+from appliance.storage.schema import (
+    CDR_COLUMNS,
+    EVENT_COLUMNS,
+    ID_LEN,
+    cdr,
+    insert_rows,
+    migrate_schema,
+    queue_event,
+    spool_mark,
+)
 from appliance.storage.spool import MIN_SPOOL_BYTES, Spool
 
 log = logging.getLogger("cicbox.storage")
@@ -156,7 +166,20 @@ HEALTH_KINDS = ("records_commit_failing", "database_locked", "records_spooled", 
                 "records_backpressure", "spool_unavailable", "spool_damaged", "disk_space_low")
 """The writer's conditions, in the order :attr:`RecordWriter.alarm` lists them."""
 RETRY_S_DEFAULT = 5.0
-_ROWS_PER_INSERT = 200     # 15 columns a row: well under SQLite's 32766 bound parameters
+_CDR_VALUES = operator.attrgetter(*CDR_COLUMNS)       # a record's values in its table's column order
+_EVENT_VALUES = operator.attrgetter(*EVENT_COLUMNS)
+
+
+@dataclasses.dataclass(frozen=True)
+class _View:
+    """What the writer reports (commit_on_wait: as it was when the last wait returned)."""
+
+    processed: int
+    durable: int
+    health: dict[str, str]
+    backpressure: bool
+    repeated: tuple[tuple[str, str], ...]
+    stats: dict[str, int]       # stats() but for submitted_seq and queued_batches
 
 
 class RecordWriter:
@@ -198,8 +221,10 @@ class RecordWriter:
         self.commit_on_wait = commit_on_wait
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._gathered: list[_Batch] = []   # commit_on_wait: submitted, not yet handed to the thread
+        self._view: _View | None = None     # commit_on_wait: what the accessors report, set by each wait
         self._cond = threading.Condition()
         self._submitted = 0        # last seq handed out
+        self._handed = 0           # last seq handed to the thread
         self._processed = 0        # last seq the writer has dealt with (committed, spooled or held)
         self._durable = 0          # last seq such that it and every earlier batch are committed or spooled
         self._in_db = 0            # last seq such that it and every earlier batch are in the database
@@ -253,6 +278,8 @@ class RecordWriter:
                 raise self._open_error
             raise StoreOpenError(f"{self.db_path}: cannot open the record database: {_reason(self._open_error)}") \
                 from self._open_error
+        if self.commit_on_wait:
+            self._publish()
 
     def submit(self, records: Sequence[Record], period_tick: int) -> int:
         """Queue one control period's records (`period_tick`: the period's scheduler time, ms);
@@ -270,29 +297,58 @@ class RecordWriter:
         if self.commit_on_wait:
             self._gathered.append((self._submitted, period_tick, batch))
         else:
+            self._handed = self._submitted
             self._queue.put([(self._submitted, period_tick, batch)])
         return self._submitted
 
     def wait(self, seq: int, timeout_s: float | None = None) -> bool:
         """Block until batch `seq` (and every earlier one) is committed or spooled.
 
-        The virtual clock's barrier. With `commit_on_wait`, every batch submitted and not
-        yet handed to the thread goes to it now, to be committed together. False if
+        The virtual clock's barrier. With `commit_on_wait`: if `seq` has not yet been handed
+        to the thread, every batch gathered goes to it now (:meth:`hand_over`); the wait is
+        then for everything handed over, and what the writer reports (:attr:`committed_seq`,
+        :attr:`health`, :meth:`stats`...) is as it is now, until the next wait. False if
         `timeout_s` passed first, or if the batch could be neither committed nor spooled
         (spool full or unwritable: it is held in memory and retried; see :attr:`alarm`).
         """
         if not 0 <= seq <= self._submitted:
             raise WriterStateError(f"batch {seq} was never submitted (last is {self._submitted})")
-        if self._gathered and seq >= self._gathered[0][0]:
-            self._hand_over()
+        if seq > self._handed:
+            self.hand_over()
+        target = self._handed if self.commit_on_wait else seq
         with self._cond:
-            self._cond.wait_for(lambda: self._processed >= seq or self._stopped, timeout_s)
+            done = self._cond.wait_for(lambda: self._processed >= target or self._stopped, timeout_s)
+        if self.commit_on_wait and done:
+            self._publish()      # the thread is idle: nothing is handed over that it has not dealt with
+        with self._cond:
             return self._durable >= seq
 
-    def _hand_over(self) -> None:
-        """commit_on_wait: the batches gathered since the last wait, to the thread as one hand-off."""
-        self._queue.put(self._gathered)
-        self._gathered = []
+    def hand_over(self) -> None:
+        """commit_on_wait: hand the batches gathered since the last hand-over to the thread, to be
+        committed together (in order, at most MAX_COALESCE periods a transaction) while the caller
+        goes on; a later :meth:`wait` waits for them. Nothing to do without `commit_on_wait`."""
+        if self._gathered:
+            self._handed = self._gathered[-1][0]
+            self._queue.put(self._gathered)
+            self._gathered = []
+
+    @property
+    def handed_seq(self) -> int:
+        """The last batch handed to the thread (without commit_on_wait: the last submitted)."""
+        return self._handed
+
+    def _publish(self) -> None:
+        """commit_on_wait: take what the writer reports from its state now (the thread being idle)."""
+        spool = self._spool
+        with self._cond:
+            spool_fsyncs = self._spool_fsyncs + (spool.fsyncs if spool is not None else 0)
+            self._view = _View(
+                processed=self._processed, durable=self._durable, health=dict(self._health),
+                backpressure=self._backpressure, repeated=tuple(self._repeated),
+                stats=dict(self._stats, spool_fsyncs=spool_fsyncs, fsyncs=self._stats["commits"] + spool_fsyncs,
+                           committed_seq=self._durable, committed_tick=self._durable_tick,
+                           in_database_seq=self._in_db, spool_records=len(self._spool_pending),
+                           held_records=len(self._held)))
 
     @property
     def submitted_seq(self) -> int:
@@ -302,7 +358,8 @@ class RecordWriter:
     @property
     def committed_seq(self) -> int:
         """The last batch that, with every earlier one, is durable: committed, or in the spool."""
-        return self._durable
+        view = self._view
+        return self._durable if view is None else view.durable
 
     @property
     def alarm(self) -> str | None:
@@ -313,6 +370,9 @@ class RecordWriter:
     @property
     def health(self) -> dict[str, str]:
         """The conditions raised now, by kind (HEALTH_KINDS), each with what is known now."""
+        view = self._view
+        if view is not None:
+            return dict(view.health)
         with self._cond:
             return dict(self._health)
 
@@ -320,7 +380,8 @@ class RecordWriter:
     def backpressure(self) -> bool:
         """The last resort: more than ``max_held_records`` records are held in memory, not safe; new
         calls should be refused until they are committed or spooled."""
-        return self._backpressure
+        view = self._view
+        return self._backpressure if view is None else view.backpressure
 
     @property
     def stopped(self) -> bool:
@@ -330,6 +391,9 @@ class RecordWriter:
     @property
     def repeated_ids(self) -> list[tuple[str, str]]:
         """Each CDR that came with a call id already stored: (that id, the id it was kept under)."""
+        view = self._view
+        if view is not None:
+            return list(view.repeated)
         with self._cond:
             return list(self._repeated)
 
@@ -339,7 +403,11 @@ class RecordWriter:
         return dict(self._pragmas)
 
     def stats(self) -> dict[str, int]:
-        """Counters for the status page: sequence numbers, queue length, transactions, spool and memory use."""
+        """Counters for the status page: sequence numbers, queue length, transactions, commits and fsyncs,
+        spool and memory use."""
+        view = self._view
+        if view is not None:
+            return dict(view.stats, submitted_seq=self._submitted, queued_batches=self._submitted - view.processed)
         spool = self._spool
         with self._cond:
             spool_fsyncs = self._spool_fsyncs + (spool.fsyncs if spool is not None else 0)
@@ -363,10 +431,11 @@ class RecordWriter:
         self._closing = True
         if self._thread is None:
             return
-        if self._gathered:
-            self._hand_over()
+        self.hand_over()
         self._queue.put(None)
         self._thread.join()
+        if self.commit_on_wait:
+            self._publish()
 
     # -- writer thread -----------------------------------------------------------------------------------------
 
@@ -605,7 +674,7 @@ class RecordWriter:
                     with self._cond:
                         self._stats["busy_retries"] += 1
                     self._set("database_locked", f"database is locked by another connection; "
-                              f"{self._submitted - self._processed} batches waiting")
+                              f"{self._handed - self._processed} batches waiting")
                     continue
                 self._drop_connection()
                 self._set("database_locked", None)
@@ -620,13 +689,10 @@ class RecordWriter:
         conn = self._connect()
         with conn.begin():
             rows = self._keep_repeats(conn, backlog)
-            cdrs = [dataclasses.asdict(r) for r in rows if isinstance(r, CdrRecord)]
-            events = [dataclasses.asdict(r) for r in rows if isinstance(r, QueueEvent)]
-            # Multi-row INSERTs: the driver releases the GIL once per statement, not once per row, so
-            # a busy control thread does not slow the writer down row by row.
-            for table, values in ((cdr, cdrs), (queue_event, events)):
-                for i in range(0, len(values), _ROWS_PER_INSERT):
-                    conn.execute(insert(table).values(values[i:i + _ROWS_PER_INSERT]))
+            cdrs = [_CDR_VALUES(r) for r in rows if isinstance(r, CdrRecord)]
+            events = [_EVENT_VALUES(r) for r in rows if isinstance(r, QueueEvent)]
+            insert_rows(conn, cdr, CDR_COLUMNS, cdrs)
+            insert_rows(conn, queue_event, EVENT_COLUMNS, events)
             apply_marks(conn, backlog)
             if self._spool_pending and self._spool is not None:
                 conn.execute(delete(spool_mark))
