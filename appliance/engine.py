@@ -6,9 +6,22 @@ lets the simulated world (if any) prepare the far side, steps the media tier
 clock, hands every media event to its line's state machine, runs due timers,
 reconciles the line machines against the card's current line levels (a lost
 hook event is made up for, logged "reconciled"), updates the alarms, answers
-control.sock, hands the period's records to the writer (and, in virtual time,
-waits for them: the clock does not pass a period until its hand-offs are done),
-and feeds the systemd watchdog only while both tiers made progress.
+control.sock, hands the period's records to the writer, and feeds the systemd
+watchdog only while both tiers made progress.
+
+Records in virtual time: the writer commits only what the engine hands over, and
+reports what it did as of the engine's last wait, so nothing the engine does or
+publishes depends on the writer thread's speed. Inside :meth:`Engine.run_for`, at
+the first period at or past each multiple of COMMIT_EVERY_MS (1 s) of the clock,
+the engine waits for the records it handed over at the previous such point
+(committed while it ran) and hands over the periods' records since: at most one
+commit, one WAL fsync, per virtual second however many calls end. When run_for
+returns, and after a period run on its own (run_period: `cicbox run` on the
+virtual clock), every record handed to the writer is durable; so are they after
+:meth:`Engine.shutdown` and :meth:`Engine.close`. In realtime the writer commits
+each period's batch as it comes (the records wait in ``_unsettled``, never the
+lines). Either way a record stays in the engine's memory (``_unsettled``) until
+the writer has made it durable; only then does a CDR go to ``released_log``.
 
 Alarms (appliance.alarms, docs/control-socket.md): the media tier's and the
 card's loss counters (events dropped, commands refused, card exchange errors,

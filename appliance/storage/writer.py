@@ -8,19 +8,25 @@ with synchronous=FULL, so a committed record survives a power cut. When it
 falls behind, it commits the queued periods together (a period is never split).
 
 Commits on wait (``commit_on_wait=True``, the engine's choice in virtual time).
-The thread then commits nothing until :meth:`wait` (or :meth:`close`) asks for
-it: the batches submitted since the last wait are handed over at once and
-committed together, in order, in one transaction (at most :attr:`MAX_COALESCE`
-periods to a transaction). So how many commits and fsyncs there are, and when
-any condition below changes, depends only on when the caller waits, never on how
-fast this thread is; the engine waits at fixed points of its clock (at most
-about once a virtual second: appliance/engine.py, ``COMMIT_EVERY_MS``). What is
-stored and its order are the same as with one commit per period.
+The thread then commits nothing until the caller hands it the batches gathered
+so far (:meth:`RecordWriter.hand_over`, or :meth:`wait` for a batch not yet
+handed over, or :meth:`close`): they are committed together, in order, in one
+transaction (at most :attr:`MAX_COALESCE` periods to a transaction), while the
+caller goes on. A wait waits for everything handed over, and what the writer
+reports (``committed_seq``, ``health`` and so the alarms, ``backpressure``,
+``repeated_ids``, ``stats()``) is taken at each wait, when the thread is idle, and
+stays so until the next: how many commits and fsyncs there are, and what the
+caller sees of them, depend only on when it hands over and waits, never on how
+fast this thread is. The engine hands over and waits at fixed points of its clock
+(about once a virtual second: appliance/engine.py, ``COMMIT_EVERY_MS``). What is
+stored and its order are the same as with one commit per period (a call's mark
+replaced twice in one commit is replaced once: the same row, another row id).
 
 Counts. :meth:`RecordWriter.stats` counts ``commits`` (every commit the writer made
 that wrote to the database: the schema's at open, then one per transaction of
-records; under synchronous=FULL each is one fsync of the WAL), ``spool_fsyncs``
-(the spool's fsyncs of its file and its directory) and ``fsyncs``, their sum.
+records; under synchronous=FULL each is one fsync of the WAL; SQLite's checkpoints,
+every 1000 WAL pages, add their own), ``spool_fsyncs`` (the spool's fsyncs of its
+file and its directory) and ``fsyncs``, their sum.
 
 If the database cannot commit (disk full, I/O error), the batch is appended to
 the spool (:mod:`appliance.storage.spool`: a file allocated in full at start,
@@ -55,8 +61,8 @@ All the writer's and the spool's file I/O goes through one
 
 A database locked by another writer is not a fault: the writer waits for it
 (the queue grows, the lines do not notice), and only after a long lock does it
-spool. In virtual time the control loop calls :meth:`wait` at fixed points of its
-clock (see "Commits on wait" above), so records are safe at each of those points.
+spool. In virtual time the control loop hands over and waits at fixed points of
+its clock (see "Commits on wait" above).
 
 Marks of calls in progress and agent sessions (:mod:`appliance.storage.marks`)
 are records of the same batches: committed in the period's transaction, spooled
@@ -185,8 +191,8 @@ class _View:
 class RecordWriter:
     """Commits batches of records on its own thread; never blocks its callers.
 
-    ``submit`` and ``wait`` are for one control thread; ``alarm``, ``committed_seq``
-    and ``stats`` may be read from any thread.
+    ``submit``, ``hand_over`` and ``wait`` are for one control thread; ``alarm``,
+    ``committed_seq`` and ``stats`` may be read from any thread.
     """
 
     RETRY_S: float | None = 5.0
