@@ -6,9 +6,22 @@ lets the simulated world (if any) prepare the far side, steps the media tier
 clock, hands every media event to its line's state machine, runs due timers,
 reconciles the line machines against the card's current line levels (a lost
 hook event is made up for, logged "reconciled"), updates the alarms, answers
-control.sock, hands the period's records to the writer (and, in virtual time,
-waits for them: the clock does not pass a period until its hand-offs are done),
-and feeds the systemd watchdog only while both tiers made progress.
+control.sock, hands the period's records to the writer, and feeds the systemd
+watchdog only while both tiers made progress.
+
+Records in virtual time: the writer commits only what the engine hands over, and
+reports what it did as of the engine's last wait, so nothing the engine does or
+publishes depends on the writer thread's speed. Inside :meth:`Engine.run_for`, at
+the first period at or past each multiple of COMMIT_EVERY_MS (1 s) of the clock,
+the engine waits for the records it handed over at the previous such point
+(committed while it ran) and hands over the periods' records since: at most one
+commit, one WAL fsync, per virtual second however many calls end. When run_for
+returns, and after a period run on its own (run_period: `cicbox run` on the
+virtual clock), every record handed to the writer is durable; so are they after
+:meth:`Engine.shutdown` and :meth:`Engine.close`. In realtime the writer commits
+each period's batch as it comes (the records wait in ``_unsettled``, never the
+lines). Either way a record stays in the engine's memory (``_unsettled``) until
+the writer has made it durable; only then does a CDR go to ``released_log``.
 
 A period's work is what happened in it: a period with no media event, no due timer
 and no request looks at no channel, call or agent. The lines' census (e1t1.fsm.Census,
@@ -124,6 +137,11 @@ COUNTER_TEXT = {
 DEFAULT_EPOCH = dt.datetime(2026, 1, 1)
 WRITER_HEARTBEAT_MS = 1000
 """The writer gets a batch (empty if the period has no records) at least this often, engine clock."""
+COMMIT_EVERY_MS = 1000
+"""Virtual time, inside run_for: the records of the periods since the last such point are handed to the
+writer as one commit at the first period ending at or past each multiple of this (engine clock), and the
+engine waits there for the previous one; so at most one commit per this much engine clock, plus one
+when run_for returns (see _hand_off_records)."""
 MARK_EVERY_MS = 1000
 """The marks of the calls in progress are refreshed this often (engine clock): a lost call's record
 ends at most this long before the engine died."""
@@ -175,7 +193,8 @@ class Engine:
         # lost, the agents logged in) decides this boot's number and state before the first call.
         # writer_options: RecordWriter's keywords (free_floor_bytes, max_held_records, io...).
         self.writer = RecordWriter(state_dir / "cicbox.db", state_dir / "records.spool",
-                                   **{"idle_retry_s": None if clock == "virtual" else 5.0, **(writer_options or {})})
+                                   **{"idle_retry_s": None if clock == "virtual" else 5.0,
+                                      "commit_on_wait": clock == "virtual", **(writer_options or {})})
         self.writer.start()
         startup = self.writer.startup
         self.boot = _next_boot(state_dir, startup.highest_boot)      # call ids never repeat across restarts
@@ -194,6 +213,8 @@ class Engine:
         self.released_log: list[CdrRecord] = []   # the last durable CDRs
         self._unsettled: list[tuple[int, list[Record]]] = []   # submitted, not yet durable
         self._writer_fed_ms = 0
+        self._in_run_for = False                  # virtual time: records wait for the next commit point
+        self._next_commit_ms = COMMIT_EVERY_MS    # engine ms of the next grouped wait for the writer
         self.call_layer.refuse_new = self._refuse_new_calls
         self._next_mark = 0                       # engine ms of the next refresh of every call's mark
         self._repeats_seen = 0                    # record ids found repeated by the writer, so far
@@ -269,7 +290,7 @@ class Engine:
         seq = self.writer.submit(lost, self.clock.now_ms)
         self._unsettled.append((seq, lost))
         if self.mode == "virtual":
-            self.writer.wait(seq)
+            self._make_records_durable()
         self._settle_records()
 
     # -- line events -------------------------------------------------------------
@@ -362,16 +383,7 @@ class Engine:
         if self.clock.now_ms >= self._next_snapshot and self._snapshot_wanted():
             self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
             self.control.publish(self.snapshot())
-        batch = self.call_layer.take_records()
-        batch += self._take_marks()
-        if batch or self.clock.now_ms - self._writer_fed_ms >= WRITER_HEARTBEAT_MS:
-            seq = self.writer.submit(batch, self.clock.now_ms)
-            self._writer_fed_ms = self.clock.now_ms
-            if batch:
-                self._unsettled.append((seq, batch))
-            if self.mode == "virtual":
-                self.writer.wait(seq)   # virtual time: the period's records are durable before the clock moves
-        self._settle_records()
+        self._hand_off_records()
         self._update_record_alarms()
         self._check_repeated_ids()
         self._control_periods += 1
@@ -384,6 +396,36 @@ class Engine:
             return True
         self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
         return False
+
+    def _hand_off_records(self) -> None:
+        """The period's records (and the marks due) to the writer, which commits them on its thread.
+
+        Virtual time (the writer commits only what the engine hands over, when it does): a period
+        run on its own ends with every record durable. Inside :meth:`run_for`, at the first period
+        ending at or past each multiple of COMMIT_EVERY_MS of the clock, the engine waits for the
+        records it handed over at the last such point (committed while it ran: at most one commit)
+        and hands over those gathered since, to be committed together while it runs on."""
+        now = self.clock.now_ms
+        batch = self.call_layer.take_records()
+        batch += self._take_marks()
+        if batch or now - self._writer_fed_ms >= WRITER_HEARTBEAT_MS:
+            seq = self.writer.submit(batch, now)
+            self._writer_fed_ms = now
+            if batch:
+                self._unsettled.append((seq, batch))
+        if self.mode == "virtual":
+            if not self._in_run_for:
+                self._make_records_durable()
+            elif now >= self._next_commit_ms:
+                self._next_commit_ms = (now // COMMIT_EVERY_MS + 1) * COMMIT_EVERY_MS
+                self.writer.wait(self.writer.handed_seq)
+                self.writer.hand_over()
+        self._settle_records()
+
+    def _make_records_durable(self) -> None:
+        """Virtual time: hand every record over to the writer and wait until all are durable."""
+        self._next_commit_ms = (self.clock.now_ms // COMMIT_EVERY_MS + 1) * COMMIT_EVERY_MS
+        self.writer.wait(self.writer.submitted_seq)
 
     def _take_marks(self) -> list[CallMark]:
         """This period's marks of calls in progress (new or changed ones; all of them every MARK_EVERY_MS)."""
@@ -565,9 +607,20 @@ class Engine:
         return self.tier_.wait_far_peer(timeout_s)
 
     def run_for(self, ms: int) -> None:
+        """Run `ms` of engine clock. In virtual time every record handed to the writer is durable when
+        it returns (within the run, at each multiple of COMMIT_EVERY_MS: :meth:`_hand_off_records`)."""
         end = self.clock.now_ms + ms
-        while self.clock.now_ms < end:
-            self.run_period()
+        outer, self._in_run_for = self._in_run_for, True
+        try:
+            while self.clock.now_ms < end:
+                self.run_period()
+        finally:
+            self._in_run_for = outer
+        if self.mode == "virtual" and not outer:
+            self._make_records_durable()
+            self._settle_records()
+            self._update_record_alarms()
+            self._check_repeated_ids()
 
     # -- control.sock -----------------------------------------------------------------
 

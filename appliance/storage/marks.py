@@ -21,14 +21,16 @@ database applied on top.
 
 from __future__ import annotations
 
-import dataclasses
+import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, insert, select, text
 
 from appliance.storage.cdr import AgentSession, CallMark, CdrRecord, Record
-from appliance.storage.schema import MARK_COLUMNS, agent_session, live_call
+from appliance.storage.schema import MARK_COLUMNS, agent_session, delete_ids, insert_rows, live_call
+
+_MARK_VALUES = operator.attrgetter(*MARK_COLUMNS)     # a mark's values in live_call's column order
 
 
 @dataclass
@@ -56,13 +58,8 @@ def apply_marks(conn: Connection, backlog: Sequence[Record]) -> None:
     for r in backlog:
         if isinstance(r, CallMark) and r.call_id not in ended:
             marks[r.call_id] = r                      # the latest mark of each call wins
-    gone = ended | marks.keys()
-    ids = sorted(gone)
-    for i in range(0, len(ids), 500):
-        conn.execute(delete(live_call).where(live_call.c.call_id.in_(ids[i:i + 500])))
-    rows = [dataclasses.asdict(m) for m in marks.values()]
-    for i in range(0, len(rows), 200):
-        conn.execute(insert(live_call).values(rows[i:i + 200]))
+    delete_ids(conn, live_call, "call_id", sorted(ended | marks.keys()))
+    insert_rows(conn, live_call, MARK_COLUMNS, [_MARK_VALUES(m) for m in marks.values()])
     sessions: dict[str, AgentSession] = {}
     for r in backlog:
         if isinstance(r, AgentSession):

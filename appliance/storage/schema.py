@@ -31,7 +31,8 @@ newer one is refused.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -175,6 +176,38 @@ def migrate_schema(conn: Connection) -> int:
         conn.execute(delete(schema_version))
         conn.execute(insert(schema_version).values(version=SCHEMA_VERSION))
     return found
+
+
+ROWS_PER_INSERT = 200
+"""Rows in one multi-row INSERT of :func:`insert_rows` (at 16 columns, well under SQLite's 32766 parameters)."""
+IDS_PER_STATEMENT = 500
+"""Ids in one ``IN (...)`` of :func:`delete_ids`."""
+
+
+def insert_rows(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert `rows` (each its values in the order of `columns`) into `table`, in order, in multi-row
+    INSERTs of at most ROWS_PER_INSERT rows.
+
+    The record writer's path on SQLite (qmark parameters): each statement is SQL text for the driver,
+    so none is compiled per batch (compiling a multi-row INSERT costs more than running it), and the
+    driver releases the GIL once per statement, not once per row, so a busy control thread does not
+    slow the writer down row by row.
+    """
+    quote = conn.dialect.identifier_preparer.quote
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    for i in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[i:i + ROWS_PER_INSERT]
+        conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(v for row in chunk for v in row))
+
+
+def delete_ids(conn: Connection, table: Table, column: str, ids: Sequence[str]) -> None:
+    """Delete the rows of `table` whose `column` is one of `ids` (SQL text for the driver, as insert_rows)."""
+    quote = conn.dialect.identifier_preparer.quote
+    head = f"DELETE FROM {quote(table.name)} WHERE {quote(column)} IN "
+    for i in range(0, len(ids), IDS_PER_STATEMENT):
+        chunk = tuple(ids[i:i + IDS_PER_STATEMENT])
+        conn.exec_driver_sql(head + "(" + ", ".join("?" * len(chunk)) + ")", chunk)
 
 
 CDR_COLUMNS: tuple[str, ...] = tuple(c.name for c in cdr.columns if c.name != "id")

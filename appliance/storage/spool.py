@@ -69,6 +69,7 @@ class Spool:
         self._fd = -1
         self.damaged: Path | None = None
         self.records_token = b""     # the generation the records returned by open() belong to
+        self.fsyncs = 0              # fsyncs made of the file and of its directory
 
     # Opening
 
@@ -93,7 +94,7 @@ class Spool:
         try:
             if io.size(self._fd) < self.size:
                 io.allocate(self._fd, self.size)
-                io.fsync(self._fd)
+                self._fsync()
             self.size = max(self.size, io.size(self._fd))
             records = self._read()
             self.records_token = self.token
@@ -140,6 +141,7 @@ class Spool:
                 log.error("record spool: cannot remove %s: %s", tmp, exc)
             raise
         io.fsync_dir(self.path.parent)
+        self.fsyncs += 1
 
     def _read(self) -> list[Record]:
         best: tuple[int, bytes, int, int] | None = None
@@ -183,7 +185,11 @@ class Spool:
         self._hseq += 1
         head = _HEADER.pack(_MAGIC, _FORMAT, self.token, self._hseq, self.used, self.count)
         self.io.pwrite(self._fd, head + _CRC.pack(zlib.crc32(head)), _SLOTS[self._hseq % 2])
+        self._fsync()
+
+    def _fsync(self) -> None:
         self.io.fsync(self._fd)
+        self.fsyncs += 1
 
     def _new_generation(self) -> None:
         self.token = os.urandom(16)
@@ -200,7 +206,7 @@ class Spool:
         if _DATA + self.used + len(blob) > self.size:
             return False
         self.io.pwrite(self._fd, bytes(blob), _DATA + self.used)
-        self.io.fsync(self._fd)
+        self._fsync()
         self.used += len(blob)
         self.count += len(records)
         self._write_header()

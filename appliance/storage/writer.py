@@ -7,6 +7,27 @@ thread commits each period's batch in one transaction on SQLite in WAL mode
 with synchronous=FULL, so a committed record survives a power cut. When it
 falls behind, it commits the queued periods together (a period is never split).
 
+Commits on wait (``commit_on_wait=True``, the engine's choice in virtual time).
+The thread then commits nothing until the caller hands it the batches gathered
+so far (:meth:`RecordWriter.hand_over`, or :meth:`wait` for a batch not yet
+handed over, or :meth:`close`): they are committed together, in order, in one
+transaction (at most :attr:`MAX_COALESCE` periods to a transaction), while the
+caller goes on. A wait waits for everything handed over, and what the writer
+reports (``committed_seq``, ``health`` and so the alarms, ``backpressure``,
+``repeated_ids``, ``stats()``) is taken at each wait, when the thread is idle, and
+stays so until the next: how many commits and fsyncs there are, and what the
+caller sees of them, depend only on when it hands over and waits, never on how
+fast this thread is. The engine hands over and waits at fixed points of its clock
+(about once a virtual second: appliance/engine.py, ``COMMIT_EVERY_MS``). What is
+stored and its order are the same as with one commit per period (a call's mark
+replaced twice in one commit is replaced once: the same row, another row id).
+
+Counts. :meth:`RecordWriter.stats` counts ``commits`` (every commit the writer made
+that wrote to the database: the schema's at open, then one per transaction of
+records; under synchronous=FULL each is one fsync of the WAL; SQLite's checkpoints,
+every 1000 WAL pages, add their own), ``spool_fsyncs`` (the spool's fsyncs of its
+file and its directory) and ``fsyncs``, their sum.
+
 If the database cannot commit (disk full, I/O error), the batch is appended to
 the spool (:mod:`appliance.storage.spool`: a file allocated in full at start,
 so appending cannot fail for want of space, with its own record framing and
@@ -40,8 +61,8 @@ All the writer's and the spool's file I/O goes through one
 
 A database locked by another writer is not a fault: the writer waits for it
 (the queue grows, the lines do not notice), and only after a long lock does it
-spool. In virtual time the control loop calls :meth:`wait` at the end of each
-period, so the clock never passes a period whose records are not safe.
+spool. In virtual time the control loop hands over and waits at fixed points of
+its clock (see "Commits on wait" above).
 
 Marks of calls in progress and agent sessions (:mod:`appliance.storage.marks`)
 are records of the same batches: committed in the period's transaction, spooled
@@ -57,6 +78,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import operator
 import queue
 import threading
 from collections.abc import Sequence
@@ -70,7 +92,16 @@ from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, r
 from appliance.storage.errors import StoreOpenError, WriterStateError
 from appliance.storage.fileio import OS_IO, FileIO
 from appliance.storage.marks import Startup, apply_marks, read_startup
-from appliance.storage.schema import ID_LEN, cdr, migrate_schema, queue_event, spool_mark
+from appliance.storage.schema import (
+    CDR_COLUMNS,
+    EVENT_COLUMNS,
+    ID_LEN,
+    cdr,
+    insert_rows,
+    migrate_schema,
+    queue_event,
+    spool_mark,
+)
 from appliance.storage.spool import MIN_SPOOL_BYTES, Spool
 
 log = logging.getLogger("cicbox.storage")
@@ -128,6 +159,7 @@ def _reason(exc: BaseException) -> str:
 # -- the writer ------------------------------------------------------------------------------------------------
 
 _Batch = tuple[int, int, list[Record]]     # seq, period tick, records
+_Item = list[_Batch] | None                # one hand-off to the thread (None: close)
 
 DEFAULT_FREE_FLOOR_BYTES = 16 << 20
 """Below this much free space on the database's file system, the ``disk_space_low`` condition is raised."""
@@ -140,14 +172,27 @@ HEALTH_KINDS = ("records_commit_failing", "database_locked", "records_spooled", 
                 "records_backpressure", "spool_unavailable", "spool_damaged", "disk_space_low")
 """The writer's conditions, in the order :attr:`RecordWriter.alarm` lists them."""
 RETRY_S_DEFAULT = 5.0
-_ROWS_PER_INSERT = 200     # 15 columns a row: well under SQLite's 32766 bound parameters
+_CDR_VALUES = operator.attrgetter(*CDR_COLUMNS)       # a record's values in its table's column order
+_EVENT_VALUES = operator.attrgetter(*EVENT_COLUMNS)
+
+
+@dataclasses.dataclass(frozen=True)
+class _View:
+    """What the writer reports (commit_on_wait: as it was when the last wait returned)."""
+
+    processed: int
+    durable: int
+    health: dict[str, str]
+    backpressure: bool
+    repeated: tuple[tuple[str, str], ...]
+    stats: dict[str, int]       # stats() but for submitted_seq and queued_batches
 
 
 class RecordWriter:
     """Commits batches of records on its own thread; never blocks its callers.
 
-    ``submit`` and ``wait`` are for one control thread; ``alarm``, ``committed_seq``
-    and ``stats`` may be read from any thread.
+    ``submit``, ``hand_over`` and ``wait`` are for one control thread; ``alarm``,
+    ``committed_seq`` and ``stats`` may be read from any thread.
     """
 
     RETRY_S: float | None = 5.0
@@ -160,11 +205,14 @@ class RecordWriter:
     def __init__(self, db_path: Path, spool_path: Path, *, spool_bytes: int = 4 << 20,
                  free_floor_bytes: int = DEFAULT_FREE_FLOOR_BYTES,
                  max_held_records: int = DEFAULT_MAX_HELD_RECORDS,
-                 idle_retry_s: float | None = RETRY_S_DEFAULT, io: FileIO = OS_IO) -> None:
+                 idle_retry_s: float | None = RETRY_S_DEFAULT, io: FileIO = OS_IO,
+                 commit_on_wait: bool = False) -> None:
         """`free_floor_bytes`: the free space below which ``disk_space_low`` is raised (0: never);
         `max_held_records`: past this many held records, :attr:`backpressure`; `idle_retry_s`:
         with a backlog and no batch coming, retry this often (wall clock; None: only when a batch,
-        empty or not, comes: the engine sends one each second of its clock); `io`: the file I/O."""
+        empty or not, comes: the engine sends one each second of its clock); `io`: the file I/O;
+        `commit_on_wait`: commit only when :meth:`wait` or :meth:`close` asks, every batch submitted
+        until then together (virtual time; `idle_retry_s` is then not used: retries come with waits)."""
         if spool_bytes < MIN_SPOOL_BYTES:
             raise ValueError(f"spool_bytes must be at least {MIN_SPOOL_BYTES}, not {spool_bytes}")
         if free_floor_bytes < 0 or max_held_records < 1:
@@ -174,11 +222,15 @@ class RecordWriter:
         self.spool_bytes = spool_bytes
         self.free_floor_bytes = free_floor_bytes
         self.max_held_records = max_held_records
-        self.RETRY_S = idle_retry_s
+        self.RETRY_S = None if commit_on_wait else idle_retry_s
         self.io = io
-        self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        self.commit_on_wait = commit_on_wait
+        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._gathered: list[_Batch] = []   # commit_on_wait: submitted, not yet handed to the thread
+        self._view: _View | None = None     # commit_on_wait: what the accessors report, set by each wait
         self._cond = threading.Condition()
         self._submitted = 0        # last seq handed out
+        self._handed = 0           # last seq handed to the thread
         self._processed = 0        # last seq the writer has dealt with (committed, spooled or held)
         self._durable = 0          # last seq such that it and every earlier batch are committed or spooled
         self._in_db = 0            # last seq such that it and every earlier batch are in the database
@@ -195,8 +247,9 @@ class RecordWriter:
         self._pragmas: dict[str, Any] = {}
         self._stats = {
             "transactions": 0, "records_committed": 0, "records_spooled": 0, "busy_retries": 0,
-            "commit_failures": 0, "ids_repeated": 0,
+            "commit_failures": 0, "ids_repeated": 0, "commits": 0,
         }
+        self._spool_fsyncs = 0                    # fsyncs of spools given up (the one open counts its own)
         self._repeated: list[tuple[str, str]] = []   # (call id already stored, the id the repeat was kept as)
         self.startup = Startup()                     # what the database held at open (set before start() returns)
         # Writer-thread state.
@@ -231,6 +284,8 @@ class RecordWriter:
                 raise self._open_error
             raise StoreOpenError(f"{self.db_path}: cannot open the record database: {_reason(self._open_error)}") \
                 from self._open_error
+        if self.commit_on_wait:
+            self._publish()
 
     def submit(self, records: Sequence[Record], period_tick: int) -> int:
         """Queue one control period's records (`period_tick`: the period's scheduler time, ms);
@@ -245,26 +300,72 @@ class RecordWriter:
         for r in batch:
             check_record(r)
         self._submitted += 1
-        self._queue.put((self._submitted, period_tick, batch))
+        if self.commit_on_wait:
+            self._gathered.append((self._submitted, period_tick, batch))
+        else:
+            self._handed = self._submitted
+            self._queue.put([(self._submitted, period_tick, batch)])
         return self._submitted
 
     def wait(self, seq: int, timeout_s: float | None = None) -> bool:
         """Block until batch `seq` (and every earlier one) is committed or spooled.
 
-        The virtual clock's end-of-period barrier. False if `timeout_s` passed first,
-        or if the batch could be neither committed nor spooled (spool full or
-        unwritable: it is held in memory and retried; see :attr:`alarm`).
+        The virtual clock's barrier. With `commit_on_wait`: if `seq` has not yet been handed
+        to the thread, every batch gathered goes to it now (:meth:`hand_over`); the wait is
+        then for everything handed over, and what the writer reports (:attr:`committed_seq`,
+        :attr:`health`, :meth:`stats`...) is as it is now, until the next wait. False if
+        `timeout_s` passed first, or if the batch could be neither committed nor spooled
+        (spool full or unwritable: it is held in memory and retried; see :attr:`alarm`).
         """
         if not 0 <= seq <= self._submitted:
             raise WriterStateError(f"batch {seq} was never submitted (last is {self._submitted})")
+        if seq > self._handed:
+            self.hand_over()
+        target = self._handed if self.commit_on_wait else seq
         with self._cond:
-            self._cond.wait_for(lambda: self._processed >= seq or self._stopped, timeout_s)
+            done = self._cond.wait_for(lambda: self._processed >= target or self._stopped, timeout_s)
+        if self.commit_on_wait and done:
+            self._publish()      # the thread is idle: nothing is handed over that it has not dealt with
+        with self._cond:
             return self._durable >= seq
+
+    def hand_over(self) -> None:
+        """commit_on_wait: hand the batches gathered since the last hand-over to the thread, to be
+        committed together (in order, at most MAX_COALESCE periods a transaction) while the caller
+        goes on; a later :meth:`wait` waits for them. Nothing to do without `commit_on_wait`."""
+        if self._gathered:
+            self._handed = self._gathered[-1][0]
+            self._queue.put(self._gathered)
+            self._gathered = []
+
+    @property
+    def handed_seq(self) -> int:
+        """The last batch handed to the thread (without commit_on_wait: the last submitted)."""
+        return self._handed
+
+    def _publish(self) -> None:
+        """commit_on_wait: take what the writer reports from its state now (the thread being idle)."""
+        spool = self._spool
+        with self._cond:
+            spool_fsyncs = self._spool_fsyncs + (spool.fsyncs if spool is not None else 0)
+            self._view = _View(
+                processed=self._processed, durable=self._durable, health=dict(self._health),
+                backpressure=self._backpressure, repeated=tuple(self._repeated),
+                stats=dict(self._stats, spool_fsyncs=spool_fsyncs, fsyncs=self._stats["commits"] + spool_fsyncs,
+                           committed_seq=self._durable, committed_tick=self._durable_tick,
+                           in_database_seq=self._in_db, spool_records=len(self._spool_pending),
+                           held_records=len(self._held)))
+
+    @property
+    def submitted_seq(self) -> int:
+        """The last batch submitted (0: none yet)."""
+        return self._submitted
 
     @property
     def committed_seq(self) -> int:
         """The last batch that, with every earlier one, is durable: committed, or in the spool."""
-        return self._durable
+        view = self._view
+        return self._durable if view is None else view.durable
 
     @property
     def alarm(self) -> str | None:
@@ -275,6 +376,9 @@ class RecordWriter:
     @property
     def health(self) -> dict[str, str]:
         """The conditions raised now, by kind (HEALTH_KINDS), each with what is known now."""
+        view = self._view
+        if view is not None:
+            return dict(view.health)
         with self._cond:
             return dict(self._health)
 
@@ -282,7 +386,8 @@ class RecordWriter:
     def backpressure(self) -> bool:
         """The last resort: more than ``max_held_records`` records are held in memory, not safe; new
         calls should be refused until they are committed or spooled."""
-        return self._backpressure
+        view = self._view
+        return self._backpressure if view is None else view.backpressure
 
     @property
     def stopped(self) -> bool:
@@ -292,6 +397,9 @@ class RecordWriter:
     @property
     def repeated_ids(self) -> list[tuple[str, str]]:
         """Each CDR that came with a call id already stored: (that id, the id it was kept under)."""
+        view = self._view
+        if view is not None:
+            return list(view.repeated)
         with self._cond:
             return list(self._repeated)
 
@@ -301,10 +409,18 @@ class RecordWriter:
         return dict(self._pragmas)
 
     def stats(self) -> dict[str, int]:
-        """Counters for the status page: sequence numbers, queue length, transactions, spool and memory use."""
+        """Counters for the status page: sequence numbers, queue length, transactions, commits and fsyncs,
+        spool and memory use."""
+        view = self._view
+        if view is not None:
+            return dict(view.stats, submitted_seq=self._submitted, queued_batches=self._submitted - view.processed)
+        spool = self._spool
         with self._cond:
+            spool_fsyncs = self._spool_fsyncs + (spool.fsyncs if spool is not None else 0)
             return dict(
                 self._stats,
+                spool_fsyncs=spool_fsyncs,
+                fsyncs=self._stats["commits"] + spool_fsyncs,
                 submitted_seq=self._submitted,
                 committed_seq=self._durable,
                 committed_tick=self._durable_tick,
@@ -321,8 +437,11 @@ class RecordWriter:
         self._closing = True
         if self._thread is None:
             return
+        self.hand_over()
         self._queue.put(None)
         self._thread.join()
+        if self.commit_on_wait:
+            self._publish()
 
     # -- writer thread -----------------------------------------------------------------------------------------
 
@@ -334,15 +453,21 @@ class RecordWriter:
             self._dispose()
             self._ready.set()
             return
-        self._ready.set()
         try:
-            if self._spool_pending or self._held:
+            # What an earlier run left in the spool is committed first: with commit_on_wait before
+            # start() returns (so what the caller sees never depends on this thread's speed), else at once.
+            replay = bool(self._spool_pending or self._held)
+            if replay and self.commit_on_wait:
+                self._step([])
+            self._ready.set()
+            if replay and not self.commit_on_wait:
                 self._step([])
             self._loop()
         except BaseException:
             log.critical("record writer stopped by an unexpected error", exc_info=True)
             self._set("records_commit_failing", "record writer stopped by an unexpected error; records are not stored")
         finally:
+            self._ready.set()
             self._dispose()
             with self._cond:
                 self._stopped = True
@@ -359,8 +484,10 @@ class RecordWriter:
             group: list[_Batch] = []
             stop = item is None
             if item is not None:
-                group.append(item)
-            while not stop and len(group) < self.MAX_COALESCE:
+                group += item
+            # Behind (one batch a hand-off): the queued periods together. With commit_on_wait a
+            # hand-off is the whole group, so what is committed together never depends on timing.
+            while not stop and not self.commit_on_wait and len(group) < self.MAX_COALESCE:
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
@@ -368,9 +495,11 @@ class RecordWriter:
                 if more is None:
                     stop = True
                 else:
-                    group.append(more)
-            if group or (stop and (self._spool_pending or self._held)):
-                self._step(group)
+                    group += more
+            for i in range(0, len(group), self.MAX_COALESCE):
+                self._step(group[i:i + self.MAX_COALESCE])
+            if not group and stop and (self._spool_pending or self._held):
+                self._step([])
             if stop:
                 if self._held:
                     log.critical("record writer closed with %d records neither committed nor spooled",
@@ -390,6 +519,8 @@ class RecordWriter:
             cur.close()
         with conn.begin():
             found = migrate_schema(conn)
+        with self._cond:
+            self._stats["commits"] += 1
         self.io.database_synced(self.db_path)
         if found:
             log.info("record database schema version %d opened (migrated if older)", found)
@@ -413,6 +544,8 @@ class RecordWriter:
                                     .where(spool_mark.c.token == spool.records_token.hex())).scalar()
         except (OSError, SQLAlchemyError) as exc:
             spool.close()
+            with self._cond:
+                self._spool_fsyncs += spool.fsyncs
             self._spool_retry_at = self._last_tick + SPOOL_RETRY_MS
             self._set("spool_unavailable", f"record spool unavailable: {_reason(exc)} "
                       f"(tried again every {SPOOL_RETRY_MS // 1000} s)")
@@ -547,7 +680,7 @@ class RecordWriter:
                     with self._cond:
                         self._stats["busy_retries"] += 1
                     self._set("database_locked", f"database is locked by another connection; "
-                              f"{self._submitted - self._processed} batches waiting")
+                              f"{self._handed - self._processed} batches waiting")
                     continue
                 self._drop_connection()
                 self._set("database_locked", None)
@@ -562,13 +695,10 @@ class RecordWriter:
         conn = self._connect()
         with conn.begin():
             rows = self._keep_repeats(conn, backlog)
-            cdrs = [dataclasses.asdict(r) for r in rows if isinstance(r, CdrRecord)]
-            events = [dataclasses.asdict(r) for r in rows if isinstance(r, QueueEvent)]
-            # Multi-row INSERTs: the driver releases the GIL once per statement, not once per row, so
-            # a busy control thread does not slow the writer down row by row.
-            for table, values in ((cdr, cdrs), (queue_event, events)):
-                for i in range(0, len(values), _ROWS_PER_INSERT):
-                    conn.execute(insert(table).values(values[i:i + _ROWS_PER_INSERT]))
+            cdrs = [_CDR_VALUES(r) for r in rows if isinstance(r, CdrRecord)]
+            events = [_EVENT_VALUES(r) for r in rows if isinstance(r, QueueEvent)]
+            insert_rows(conn, cdr, CDR_COLUMNS, cdrs)
+            insert_rows(conn, queue_event, EVENT_COLUMNS, events)
             apply_marks(conn, backlog)
             if self._spool_pending and self._spool is not None:
                 conn.execute(delete(spool_mark))
@@ -576,6 +706,7 @@ class RecordWriter:
                     token=self._spool.token.hex(), records=self._spool_base + len(self._spool_pending)))
         with self._cond:
             self._stats["transactions"] += 1
+            self._stats["commits"] += 1
         return len(cdrs) + len(events)
 
     def _keep_repeats(self, conn: Connection, backlog: list[Record]) -> list[Record]:
