@@ -124,6 +124,8 @@ class FarSide:
 
     def __init__(self, card: SimCard) -> None:
         self._card = card
+        self._poll_max = 4096
+        self._poll_buf: Any = ffi.new("cb_event_t[]", self._poll_max)
 
     def write(self, chan: int, octets: bytes) -> int:
         """Queue G.711 octets from the far side toward the card; returns octets taken."""
@@ -134,6 +136,20 @@ class FarSide:
         buf = ffi.new("uint8_t[]", n)
         got = check(lib.cb_sim_far_read(self._card.sim, chan, buf, n), "far read")
         return bytes(ffi.buffer(buf, got))
+
+    def write_all(self, octets: Any, nchan: int, n: int) -> None:
+        """A period's far-side audio of channels 0..nchan-1 in one call: `n` octets each,
+        channel-major in `octets` (bytes or a cffi ``uint8_t[]`` made once by the caller).
+        Octets a full FIFO cannot take are counted (``far_fifo_overrun``)."""
+        check(lib.cb_sim_far_write_all(self._card.sim, octets, nchan, n), f"far write of {nchan} x {n} octets")
+
+    def read_all(self, out: Any, nchan: int, n: int, got: Any = None) -> int:
+        """What the card sent on channels 0..nchan-1 (listening) in one call: the first `n` octets
+        waiting on each, channel-major into `out` (a cffi ``uint8_t[]`` of nchan x n made once by
+        the caller), the idle octet after them where fewer were waiting; `got` (None, or a cffi
+        ``int32_t[nchan]``) takes how many were. Octets beyond n are dropped: returns how many."""
+        return check(lib.cb_sim_far_read_all(self._card.sim, out, nchan, n, ffi.NULL if got is None else got),
+                     f"far read of {nchan} x {n} octets")
 
     def listen(self, chan: int, on: bool = True) -> None:
         """Keep (or stop keeping) what the card transmits on `chan` for :meth:`read`."""
@@ -162,6 +178,11 @@ class FarSide:
 
     def poll(self, max_events: int = 4096) -> list[LineEvent]:
         """Line changes the far side has seen since the last poll, with their ticks."""
-        buf = ffi.new("cb_event_t[]", max_events)
+        if max_events > self._poll_max:
+            self._poll_max = max_events
+            self._poll_buf = ffi.new("cb_event_t[]", max_events)
+        buf = self._poll_buf
         n = lib.cb_sim_far_poll(self._card.sim, buf, max_events)
+        if n == 0:
+            return []
         return [LineEvent(int(e.tick), int(e.chan), int(e.type), int(e.value)) for e in buf[0:n]]

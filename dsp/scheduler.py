@@ -261,6 +261,11 @@ class Scheduler:
         check(lib.cb_sched_process(self._m, tick0, ticks, rx, tx), "process")
         return bytes(ffi.buffer(tx))
 
+    def process_into(self, tick0: int, ticks: int, rx: Any, tx: Any) -> None:
+        """:meth:`process` into buffers of the caller's (cffi ``uint8_t[]`` of nchan x ticks x 8
+        octets each, channel-major), made once: nothing is allocated per block."""
+        check(lib.cb_sched_process(self._m, tick0, ticks, rx, tx), "process")
+
     def start(self, fifo_priority: int = 50, lock_memory: bool = True) -> int:
         """Start the realtime media thread; returns its cb_rt_flags."""
         return check(lib.cb_sched_start(self._m, fifo_priority, int(lock_memory)), "start media thread")
@@ -407,14 +412,27 @@ class Scheduler:
                   (seizure_bits & 0xFFFF) | (mark_bits & 0xFFFF) << 16, level_cdb, buf)
         self._hold(chan, "fsk", buf)
 
-    def play(self, chan: int, samples: array[int] | bytes) -> None:
-        """Play 16-bit linear samples (8 kHz) on `chan`; they live until PLAY_DONE."""
-        raw = samples.tobytes() if isinstance(samples, array) else samples
-        if len(raw) % 2:
-            raise DspCommandError("prompt samples must be 16-bit: an even number of octets")
-        buf = ffi.new("int16_t[]", max(1, len(raw) // 2))
-        ffi.memmove(buf, raw, len(raw))
-        self.send(lib.CB_CMD_PLAY, chan, len(raw) // 2, ptr=buf)
+    def play(self, chan: int, samples: array[int] | bytes | PlayBuffer, count: int | None = None) -> None:
+        """Play 16-bit linear samples (8 kHz) on `chan`: `count` of them (default: all), going round
+        the buffer when `count` is more. Samples given as an array or bytes are copied and live
+        until PLAY_DONE; a :class:`PlayBuffer` is played where it is (many plays share it)."""
+        if isinstance(samples, PlayBuffer):
+            buf: Any = samples
+            ptr, n, coded = samples.ptr, samples.samples, samples.coded
+        else:
+            raw = samples.tobytes() if isinstance(samples, array) else samples
+            if len(raw) % 2:
+                raise DspCommandError("prompt samples must be 16-bit: an even number of octets")
+            n = len(raw) // 2
+            buf = ptr = ffi.new("int16_t[]", max(1, n))
+            ffi.memmove(buf, raw, len(raw))
+            coded = lib.CB_PLAY_LINEAR
+        total = n if count is None else count
+        if total < 0 or (total > 0 and n == 0):
+            raise DspCommandError(f"cannot play {total} samples of a buffer of {n}")
+        if total > 0x7FFFFFFF:
+            raise DspCommandError(f"a play holds at most {0x7FFFFFFF} samples, not {total}")
+        self.send(lib.CB_CMD_PLAY, chan, total, 0 if total == n else n, coded, ptr=ptr)
         self._hold(chan, "play", buf)
 
     def stop_play(self, chan: int) -> None:
@@ -474,6 +492,30 @@ class Scheduler:
         old = self._keep.pop((chan, kind), None)
         if old is not None:
             self._retired.append((self._sent, old))
+
+
+class PlayBuffer:
+    """Samples loaded once for many plays (:meth:`Scheduler.play`): 16-bit linear at 8 kHz, and,
+    given a `law`, the same samples as G.711 octets of that law beside them, which a channel of
+    that law that sends nothing else and hears nothing sends as they are (a copy, no encoding).
+    It must outlive every play of it; the scheduler keeps it while one may still run."""
+
+    def __init__(self, samples: array[int] | bytes, law: str | None = None) -> None:
+        raw = samples.tobytes() if isinstance(samples, array) else bytes(samples)
+        if len(raw) % 2:
+            raise DspCommandError("play samples must be 16-bit: an even number of octets")
+        if law is not None and law not in LAWS:
+            raise DspCommandError(f"law must be 'alaw' or 'ulaw', not {law!r}")
+        n = len(raw) // 2
+        self.samples = n
+        self.law = law
+        self._mem: Any = ffi.new("uint8_t[]", max(1, 2 * n + (n if law else 0)))
+        ffi.memmove(self._mem, raw, len(raw))
+        lin = ffi.cast("int16_t *", self._mem)
+        if law is not None:
+            lib.cb_g711_encode(LAWS[law], lin, self._mem + 2 * n, n)
+        self.coded = {None: lib.CB_PLAY_LINEAR, "alaw": lib.CB_PLAY_ALAW, "ulaw": lib.CB_PLAY_ULAW}[law]
+        self.ptr: Any = lin
 
 
 class Tap:

@@ -122,7 +122,8 @@ enum cb_cmd_op {
     CB_CMD_TONE = 0x103,    /* a = cb_tone id of the channel's zone (b = zone); -1 stops */
     CB_CMD_DTMF_TX = 0x104, /* ptr = NUL-terminated digits, owned by the caller until DTMF_TX_DONE; a = on ms, b = off ms, c = high group, d = low group level in cdB (dBm0 x 100) */
     CB_CMD_FSK_TX = 0x105,  /* ptr = bytes, a = length, b = cb_fsk_standard, c = seizure bits | mark bits << 16, d = level cdB (dBm0 x 100) */
-    CB_CMD_PLAY = 0x106,    /* ptr = int16 linear samples, a = count; owned by the caller until PLAY_DONE */
+    CB_CMD_PLAY = 0x106,    /* ptr = int16 linear samples, a = count to play; owned by the caller until PLAY_DONE;
+                               b = samples in the buffer (0: a), the play going round it; c = cb_play_coded */
     CB_CMD_STOP_PLAY = 0x107,
     CB_CMD_DETECT = 0x108,  /* a = bit set of cb_detect to enable on chan (0 disables all) */
     CB_CMD_FSK_RX = 0x109,  /* a = cb_fsk_standard to receive with, -1 off */

@@ -1,45 +1,162 @@
-"""The demo's and the benchmark's traffic: Poisson arrivals on every trunk, agents logged in."""
+"""The demo's, the benchmark's and the soak's traffic: Poisson arrivals, agents logged in.
+
+Callers are made lazily, in order of arrival, as the world takes them (a day of traffic is never
+a list): per trunk (today's hotel profile: every trunk its own Poisson stream, an arrival on a busy
+trunk blocked), or as one stream offered to the whole FXO group, which the exchange hunts (the
+lowest-numbered free trunk; blocked when none is). A `curve` scales the arrival rate over the run
+(a day's traffic: night low, two busy hours), by thinning; the same seed gives the same callers.
+"""
 
 from __future__ import annotations
 
+import heapq
 import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from appliance.world.world import Caller, FarSignals, PhoneScript, World
 
+LOGIN_SPREAD_MS = 3000      # agents' logins start within this long (150 ms apart on a small site)
+CURVE_STEP_MS = 1000        # a curve's largest value is taken from samples this far apart
 
-def traffic_world(config: Any, duration_ms: int, seed: int, erlang_per_trunk: float = 0.9,
-                  mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500,
-                  signals: FarSignals | None = None) -> World:
-    """A world for `config`: every agent logs in at its phone; callers arrive on each trunk as
-    a Poisson process offering `erlang_per_trunk` with exponential holding times (mean
-    `mean_hold_s`); each caller picks a menu digit at random. The first caller comes at once,
-    so a short demo shows a whole call. `signals`: see :class:`World`."""
+
+@dataclass
+class Traffic:
+    """A run's traffic: the agents' phones, the callers (lazily, in order of arrival), and the
+    caller ID each FXO trunk expects (for callers the exchange hunts onto the group)."""
+
+    phones: list[PhoneScript]
+    callers: Iterator[Caller]
+    trunk_cid: dict[int, str]
+
+
+def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float = 0.9,
+            mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500,
+            offered_erlang: float | None = None, curve: Callable[[int], float] | None = None) -> Traffic:
+    """The traffic of :func:`traffic_world` (same arguments), without the world."""
     rng = random.Random(seed)
     ports = list(config.ports)
+    agents = sorted(config.agents, key=lambda a: a.number)
+    step = min(150, LOGIN_SPREAD_MS // max(1, len(agents)))
     port_index = {p.name: i for i, p in enumerate(ports)}
     phones = []
-    for n, a in enumerate(sorted(config.agents, key=lambda a: a.number)):
-        phones.append(PhoneScript(port=port_index[a.phone], agent=a.number, login_at_ms=200 + 150 * n,
+    for n, a in enumerate(agents):
+        phones.append(PhoneScript(port=port_index[a.phone], agent=a.number, login_at_ms=200 + step * n,
                                   answer_after_ms=2500 + rng.randrange(0, 2000)))
     menu_digits: list[str] = []
     for ivr in config.ivrs.values():
         menu_digits += [d for d, act in ivr.menu.items() if getattr(act, "queue", None)]
     menu_digits = sorted(set(menu_digits)) or ["1"]
-    callers = []
-    rate_per_ms = erlang_per_trunk / (mean_hold_s * 1000.0)
-    n_caller = 0
-    for idx, port in enumerate(ports):
-        if port.kind != "fxo":
-            continue
-        t = first_call_ms + idx * 300 if idx < 2 else int(rng.expovariate(rate_per_ms))
-        while t < duration_ms:
-            n_caller += 1
-            hold = max(5000, int(rng.expovariate(1 / (mean_hold_s * 1000.0))))
-            patience = max(10000, int(rng.expovariate(1 / (mean_patience_s * 1000.0))))
-            callers.append(Caller(trunk=idx, at_ms=t, ani=f"1380013{n_caller:04d}", digits=rng.choice(menu_digits),
-                                  press_after_ms=2500 + rng.randrange(0, 2000), hold_ms=hold, patience_ms=patience,
-                                  cid=port.callerid if port.callerid != "none" else "none"))
-            t += int(rng.expovariate(rate_per_ms))   # arrivals on a busy trunk are blocked by the world
-    zone = config.site.zone
-    return World(callers, phones, zone=zone, signals=signals)
+    cid_of = {i: (p.callerid if p.callerid != "none" else "none") for i, p in enumerate(ports) if p.kind == "fxo"}
+    gen = _Generator(rng, menu_digits, mean_hold_s, mean_patience_s, duration_ms, curve)
+    callers: Iterator[Caller]
+    if offered_erlang is None:
+        callers = gen.per_trunk(sorted(cid_of), cid_of, erlang_per_trunk, first_call_ms)
+    else:
+        callers = gen.group(offered_erlang, first_call_ms)
+    return Traffic(phones, callers, cid_of)
+
+
+def traffic_world(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float = 0.9,
+                  mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500,
+                  signals: FarSignals | None = None, offered_erlang: float | None = None,
+                  curve: Callable[[int], float] | None = None, keep_callers: bool = False) -> World:
+    """A world for `config`: every agent logs in at its phone (150 ms apart, closer on a big site so
+    all are in within a few seconds); callers arrive with exponential holding times (mean
+    `mean_hold_s`) and patience, each picking a menu digit at random, until `duration_ms`.
+
+    Arrivals: each trunk its own Poisson stream offering `erlang_per_trunk` (the first caller on
+    each of the first two trunks comes at once, so a short demo shows a whole call); or, with
+    `offered_erlang`, one stream offering that load to the whole FXO trunk group, hunted by the
+    exchange (the first caller at `first_call_ms`). `curve(ms)` (>= 0) scales the rate of either
+    at each moment (taken at its largest value sampled once a second where it is higher between
+    samples). Finished callers are let go (the world's ``counts`` keep the outcomes) unless
+    `keep_callers`. `signals`: see :class:`World`."""
+    t = traffic(config, duration_ms, seed, erlang_per_trunk=erlang_per_trunk, mean_hold_s=mean_hold_s,
+                mean_patience_s=mean_patience_s, first_call_ms=first_call_ms, offered_erlang=offered_erlang,
+                curve=curve)
+    return World(t.callers, t.phones, zone=config.site.zone, signals=signals, trunk_cid=t.trunk_cid,
+                 keep_callers=keep_callers)
+
+
+class _Generator:
+    """Callers from one random stream, drawn in the order the hotel profile always drew them."""
+
+    def __init__(self, rng: random.Random, menu_digits: Sequence[str], mean_hold_s: float,
+                 mean_patience_s: float, duration_ms: int, curve: Callable[[int], float] | None) -> None:
+        self.rng = rng
+        self.menu = list(menu_digits)
+        self.hold_ms = mean_hold_s * 1000.0
+        self.patience_ms = mean_patience_s * 1000.0
+        self.duration = duration_ms
+        self.curve = curve
+        self.peak = 1.0
+        if curve is not None:
+            samples = [curve(t) for t in range(0, max(1, duration_ms), CURVE_STEP_MS)] + [curve(duration_ms)]
+            if min(samples) < 0:
+                raise ValueError("a traffic curve scales the arrival rate: it must not be negative")
+            self.peak = max(samples)
+
+    def _caller(self, rng: random.Random, n: int, trunk: int | None, at: int, cid: str | None) -> Caller:
+        hold = max(5000, int(rng.expovariate(1 / self.hold_ms)))
+        patience = max(10000, int(rng.expovariate(1 / self.patience_ms)))
+        return Caller(trunk=trunk, at_ms=at, ani=f"1380013{n:04d}", digits=rng.choice(self.menu),
+                      press_after_ms=2500 + rng.randrange(0, 2000), hold_ms=hold, patience_ms=patience, cid=cid)
+
+    def _arrivals(self, rng: random.Random, rate_per_ms: float, first: int | None) -> Iterator[int]:
+        """Arrival ticks of a Poisson stream of `rate_per_ms` scaled by the curve (thinning: a stream
+        at the curve's peak, each arrival kept with the curve's share of it); `first`: the first
+        arrival's tick, kept whatever the curve says (None: drawn too)."""
+        peak = self.peak
+        if rate_per_ms <= 0 or peak <= 0:
+            return
+        t = first if first is not None else int(rng.expovariate(rate_per_ms * peak))
+        kept = first is not None
+        while t < self.duration:
+            if kept or self.curve is None or rng.random() * peak < self.curve(t):
+                yield t
+            kept = False
+            t += int(rng.expovariate(rate_per_ms * peak))
+
+    def _trunk(self, rng: random.Random, idx: int, n0: int, cid: str, rate: float, first: int | None,
+               make: bool) -> Iterator[Caller | None]:
+        """One trunk's callers (numbered from n0 + 1); `make` False draws the same numbers only."""
+        n = n0
+        for at in self._arrivals(rng, rate, first):
+            n += 1
+            if make:
+                yield self._caller(rng, n, idx, at, cid)
+            else:
+                self._caller(rng, n, idx, at, cid)
+                yield None
+
+    def per_trunk(self, trunks: list[int], cid_of: dict[int, str], erlang: float,
+                  first_call_ms: int) -> Iterator[Caller]:
+        """Every trunk its own stream. The hotel profile drew trunk after trunk from one random
+        stream, numbering callers so; a first pass runs those draws to learn where each trunk's
+        began (its random state and first number), then each trunk is drawn again from there as
+        the world takes its callers, the trunks merged in order of arrival (and of trunk)."""
+        rate = erlang / self.hold_ms
+        first = {idx: first_call_ms + idx * 300 if idx < 2 else None for idx in trunks}
+        starts: list[tuple[int, Any, int]] = []
+        n = 0
+        for idx in trunks:
+            starts.append((idx, self.rng.getstate(), n))
+            n += sum(1 for _ in self._trunk(self.rng, idx, n, cid_of[idx], rate, first[idx], make=False))
+
+        def trunk(idx: int, state: Any, n0: int) -> Iterator[Caller]:
+            rng = random.Random()
+            rng.setstate(state)
+            for c in self._trunk(rng, idx, n0, cid_of[idx], rate, first[idx], make=True):
+                assert c is not None
+                yield c
+
+        streams = [trunk(idx, state, n0) for idx, state, n0 in starts]
+        return heapq.merge(*streams, key=lambda c: c.at_ms)
+
+    def group(self, offered_erlang: float, first_call_ms: int) -> Iterator[Caller]:
+        """One stream offered to the FXO trunk group: the exchange hunts each caller a trunk."""
+        rate = offered_erlang / self.hold_ms
+        for n, at in enumerate(self._arrivals(self.rng, rate, first_call_ms), start=1):
+            yield self._caller(self.rng, n, None, at, None)

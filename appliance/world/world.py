@@ -1,10 +1,33 @@
-"""Callers, phones and the exchange on the far side of the sim card."""
+"""Callers, phones and the exchange on the far side of the sim card.
+
+The world's work per control period follows its events, not its size: what the
+callers, phones and the exchange do next waits on an agenda (a heap by tick,
+then by the order it was put there), and a period takes only what falls due in
+it. The period's far-side audio goes to the card and comes back in one call
+each way, through buffers made once; it is made by a far-side media tier of its
+own, whose talk is a looped buffer preloaded with its G.711 octets (sample for
+sample the sine a whole call's array would hold). A phone's caller ID receiver
+runs only while the phone rings (with a margin for the caller ID between rings).
+
+Within a period the agenda keeps the order in which the world has always looked
+at its parts: the agents' logins first, then the callers (each caller's start,
+rings, caller ID, digits, talk and hang-up, in that order), then the phones
+(answer, then hang-up), the callers in the order they were given (a list) or,
+from a traffic generator, by trunk and arrival; a step scheduled for a point of
+the period already passed waits for nothing (as a check made once a period
+would not see it either).
+"""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -12,10 +35,15 @@ import numpy as np
 from drivers.hal import EventType
 from drivers.sim import FarSide
 from dsp import scheduler as dsp_sched
-from dsp.scheduler import Scheduler
+from dsp.scheduler import PlayBuffer, Scheduler, ffi
 from e1t1.analog import callerid
 
 log = logging.getLogger("cicbox.world")
+
+TALK_MS = 600000        # a caller's or a phone's talk lasts at most this long (then silence)
+LOG_MAX = 10000         # World.log keeps the newest this many entries
+HISTORY_MAX = 64        # traffic: a phone keeps at most this many of each observation list
+RING_POINTS = 80        # the exchange rings a caller 40 times at most (on and off)
 
 
 def sine(freq: float, ms: int, dbm0: float = -10.0) -> array[int]:
@@ -24,6 +52,20 @@ def sine(freq: float, ms: int, dbm0: float = -10.0) -> array[int]:
     amp = 32768 * 10 ** ((dbm0 - 3.14) / 20)
     x = np.round(amp * np.sin(2 * np.pi * freq * np.arange(n) / 8000)).astype(np.int16)
     return array("h", x.tobytes())
+
+
+@lru_cache(maxsize=64)
+def talk_buffer(freq: float, law: str) -> PlayBuffer:
+    """What `sine(freq, TALK_MS)` holds, as a buffer to play round: its first whole seconds over
+    which it repeats sample for sample (checked against the whole array, once per frequency),
+    with their `law` octets; the whole array where no such loop exists."""
+    full = np.frombuffer(sine(freq, TALK_MS).tobytes(), dtype=np.int16)
+    for secs in (1, 2, 4, 5, 10, 20):
+        n = secs * 8000
+        if float(freq * secs).is_integer() and len(full) % n == 0 and \
+                np.array_equal(full.reshape(-1, n), np.broadcast_to(full[:n], (len(full) // n, n))):
+            return PlayBuffer(full[:n].tobytes(), law)
+    return PlayBuffer(full.tobytes(), law)
 
 
 class CallerIdReader(Protocol):
@@ -60,16 +102,18 @@ class FarSignals(Protocol):
 class Caller:
     """A caller on the exchange side of an FXO trunk.
 
-    Rings `trunk` (a port index) at `at_ms` with caller ID `ani` (sent as the
-    trunk expects: FSK after ring 1, or DTMF before ring 1; `cid_audio`, if
-    set, is sent in its place as made elsewhere), presses `digits`
-    `press_after_ms` after the trunk answered, sends `talk_hz` once connected,
-    and hangs up `hold_ms` after an agent answered, or `patience_ms` after
-    pressing (or after the first ring, if the trunk never answers) if nobody
-    answers.
+    Rings `trunk` (a port index; None: the exchange hunts the trunk group, the
+    lowest-numbered free FXO trunk, and the caller is blocked if none is) at
+    `at_ms` with caller ID `ani` (sent as the trunk expects: FSK after ring 1,
+    or DTMF before ring 1; `cid` None takes the standard of the trunk hunted,
+    from the world's `trunk_cid`; `cid_audio`, if set, is sent in its place as
+    made elsewhere), presses `digits` `press_after_ms` after the trunk
+    answered, sends `talk_hz` once connected, and hangs up `hold_ms` after an
+    agent answered, or `patience_ms` after pressing (or after the first ring,
+    if the trunk never answers) if nobody answers.
     """
 
-    trunk: int
+    trunk: int | None
     at_ms: int
     ani: str | None = "13800138000"
     digits: str = "1"
@@ -77,7 +121,7 @@ class Caller:
     hold_ms: int = 30000
     patience_ms: int = 600000
     talk_hz: float = 1020.0
-    cid: str = "fsk_bell202"       # fsk_bell202 | v23 | dtmf | none
+    cid: str | None = "fsk_bell202"       # fsk_bell202 | v23 | dtmf | none; None: as the hunted trunk expects
     press_audio: array[int] | None = None   # if set, these samples are sent instead of generated digits
     cid_audio: array[int] | None = None     # if set, these samples are sent instead of generated caller ID
     disconnect: str = "battery"    # how the exchange signals the hang-up: battery | polarity | busy
@@ -92,11 +136,13 @@ class Caller:
 
 @dataclass
 class _CallerTrack:
-    """The world's bookkeeping for one caller."""
+    """The world's bookkeeping for one caller while it is in the world."""
 
+    rank: tuple[int, ...]               # its place among the callers (the order they are looked at)
     started: bool = False
-    ring_plan: list[tuple[int, bool]] = field(default_factory=list)
-    cid_at: int | None = None
+    ring_from: int = 0                  # tick of ring 1
+    ring_on: int = 0                    # the zone's ring cadence, ms on and off
+    ring_off: int = 0
     talk_at: int | None = None
 
 
@@ -133,10 +179,21 @@ class PhoneScript:
 class _PhoneTrack:
     """The world's bookkeeping for one phone."""
 
+    rank: int
     ring_started: int | None = None
     answer_at: int | None = None
     hangup_at: int | None = None
     ring_cid_ok: bool = False          # caller ID came during the current ringing
+    cid_until: int | None = None       # the caller ID receiver stops then (None: on while ringing)
+    cid_on: bool = False               # the caller ID receiver runs
+
+
+# The order of the world's looks within a period (see the module's docstring).
+_LOGINS, _CALLERS, _PHONES, _RECEIVERS = 0, 1, 2, 3
+_START, _RING, _CID, _PRESS, _TALK, _HANG = range(6)       # a caller's steps
+_ANSWER, _HANGUP = range(2)                                # a phone's
+_Step = Callable[[int, Any], None]
+_Order = tuple[Any, ...]
 
 
 class World:
@@ -146,33 +203,57 @@ class World:
     engine's public ``far_side`` when attached). Its own signals come from a far-side
     media tier of its own (our kernels, for the demo), or from `signals` where it makes
     or reads DTMF, caller ID and the busy tone (the end-to-end tests give spandsp).
+
+    `callers`: a list (a scenario: :attr:`callers` keeps it, every caller with its outcome),
+    or an iterator in order of ``at_ms`` (traffic: callers are taken as they come and let go
+    once finished, unless `keep_callers`; :attr:`counts` keeps the outcomes). `trunk_cid`:
+    the caller ID each FXO trunk expects, for callers hunted onto the trunk group with
+    ``cid`` None.
     """
 
-    def __init__(self, callers: list[Caller] | None = None, phones: list[PhoneScript] | None = None,
-                 zone: str = "cn", keep_audio: bool = False, signals: FarSignals | None = None) -> None:
-        self.callers = list(callers or [])
+    def __init__(self, callers: Iterable[Caller] | None = None, phones: list[PhoneScript] | None = None,
+                 zone: str = "cn", keep_audio: bool = False, signals: FarSignals | None = None, *,
+                 trunk_cid: Mapping[int, str] | None = None, keep_callers: bool | None = None) -> None:
+        scenario = callers is None or isinstance(callers, Sequence)
+        self.callers: list[Caller] = list(callers or []) if scenario else []
+        self._source: Iterator[Caller] | None = None if scenario else iter(callers or [])
+        self._keep = scenario if keep_callers is None else keep_callers
         self.phones = {p.port: p for p in phones or []}
         self.zone = zone
         self.keep_audio = keep_audio
         self.signals = signals
+        self.trunk_cid = dict(trunk_cid or {})
         self.far: FarSide | None = None
         self.fm: Scheduler | None = None
         self.nports = 0
-        self._pending_rx: dict[int, bytes] = {}
+        #: the exchange's view of the callers: offered (came), blocked (no free trunk), answered (a
+        #: trunk went off hook), connected (an agent picked up), abandoned (hung up before an agent
+        #: did), hung_up (after talking to one), released (the appliance hung up on the caller)
+        self.counts = dict.fromkeys(("offered", "blocked", "answered", "connected", "abandoned", "hung_up",
+                                     "released"), 0)
         self._ringing: dict[int, Caller] = {}    # trunk -> caller being rung
         self._calls: dict[int, Caller] = {}      # trunk -> caller whose call is up
-        self._caller_track: dict[Caller, _CallerTrack] = {}
+        self._track: dict[Caller, _CallerTrack] = {}
         self._phone_track: dict[PhoneScript, _PhoneTrack] = {}
         self._cid_readers: dict[int, CallerIdReader] = {}
-        self.log: list[tuple[int, str, int, Any]] = []
+        self.log: deque[tuple[int, str, int, Any]] = deque(maxlen=LOG_MAX)
         self.sent: dict[int, bytearray] = {}     # what the far side sent on each port (keep_audio)
         self._busy_until_release: set[int] = set()
+        self._offhook: set[int] = set()          # FXO trunks the appliance holds off hook
+        self._free: set[int] = set()             # FXO trunks the exchange may hunt onto
+        # the agenda: (tick, seq, order, step, arg); a period's batch: (order, tick, seq, step, arg)
+        self._agenda: list[tuple[int, int, _Order, _Step, Any]] = []
+        self._batch: list[tuple[_Order, int, int, _Step, Any]] | None = None
+        self._at: tuple[_Order, int, int] = ((), 0, 0)
+        self._now = self._end = 0
+        self._seq = itertools.count()
+        self._arrivals = itertools.count()
+        self._next_caller: Caller | None = None
 
-    def _track(self, c: Caller) -> _CallerTrack:
-        return self._caller_track.setdefault(c, _CallerTrack())
-
-    def _ptrack(self, p: PhoneScript) -> _PhoneTrack:
-        return self._phone_track.setdefault(p, _PhoneTrack())
+    @property
+    def in_world(self) -> int:
+        """Callers in the world now: taken from the traffic or given, and not yet finished."""
+        return len(self._track)
 
     # -- wiring ----------------------------------------------------------------
 
@@ -187,21 +268,38 @@ class World:
         self.period = engine.period_ms
         self.kinds = list(engine.desc.ports)
         self.fm = Scheduler(max(1, self.nports), self.law)
-        std = "v23" if self.zone == "de" else "bell202"
+        self._std = "v23" if self.zone == "de" else "bell202"
+        _, off, _, off2 = dsp_sched.ring_cadence(self.zone)
+        self._cid_margin = max(off, off2) + 1000      # no ring for this long after one: the ringing stopped
         for c in range(self.nports):
             far.listen(c)
-            if self.kinds[c] == "fxs":
-                if self.signals is not None:
-                    self._cid_readers[c] = self.signals.caller_id_reader(std, self.law)
-                else:
-                    self.fm.fsk_rx(c, std)
+        self._free = {c for c in range(self.nports) if self.kinds[c] == "fxo"}
+        self._idle = bytes([0xD5 if self.law == "alaw" else 0xFF])
+        self._bufs(self.period)
+        for i, p in enumerate(self.phones.values()):
+            self._phone_track[p] = _PhoneTrack(rank=i)
         # Each agent logs in: off hook, *21<agent># after the dial tone, on hook again.
-        self._login_steps: list[tuple[int, str, PhoneScript]] = []
+        steps: list[tuple[int, str, PhoneScript]] = []
         for p in self.phones.values():
             if p.login_at_ms is not None and p.agent:
                 at = p.login_at_ms
-                self._login_steps += [(at, "off", p), (at + 600, "dial", p), (at + 3000, "on", p)]
-        self._idle = bytes([0xD5 if self.law == "alaw" else 0xFF])
+                steps += [(at, "off", p), (at + 600, "dial", p), (at + 3000, "on", p)]
+        for i, (at, what, p) in enumerate(steps):
+            self._push(at, (_LOGINS, i), self._login_step, (what, p))
+        for i, caller in enumerate(self.callers):
+            self._admit(caller, (i,))
+        if self._source is not None:
+            self._next_caller = next(self._source, None)
+
+    def _bufs(self, period: int) -> None:
+        """The far side's buffers for periods of `period` ticks, made once."""
+        per = period * 8
+        n = max(1, self.nports)
+        self._per = per
+        self._rx: Any = ffi.new("uint8_t[]", n * per)
+        ffi.memmove(self._rx, self._idle * (n * per), n * per)
+        self._tx: Any = ffi.new("uint8_t[]", n * per)
+        self._got: Any = ffi.new("int32_t[]", n)
 
     # -- what a script or a test may have the far side do at once ---------------
 
@@ -218,82 +316,86 @@ class World:
         assert self.fm is not None
         self.fm.play(port, samples)
 
+    # -- the agenda --------------------------------------------------------------
+
+    def _push(self, tick: int, order: _Order, step: _Step, arg: Any) -> None:
+        """`step(tick, arg)` at `tick`. Within the period being run, only if its place in the
+        period's order is still ahead; a point already passed is never reached."""
+        seq = next(self._seq)
+        if self._batch is not None and tick < self._end:
+            if tick >= self._now and (order, tick, seq) > self._at:
+                heapq.heappush(self._batch, (order, tick, seq, step, arg))
+            return
+        heapq.heappush(self._agenda, (tick, seq, order, step, arg))
+
+    def _run_agenda(self, now: int, end: int) -> None:
+        agenda = self._agenda
+        if not agenda or agenda[0][0] >= end:
+            return
+        batch: list[tuple[_Order, int, int, _Step, Any]] = []
+        while agenda and agenda[0][0] < end:
+            tick, seq, order, step, arg = heapq.heappop(agenda)
+            if tick >= now:          # a step due before the period began was never reached
+                heapq.heappush(batch, (order, tick, seq, step, arg))
+        self._batch, self._now, self._end = batch, now, end
+        try:
+            while batch:
+                order, tick, seq, step, arg = heapq.heappop(batch)
+                self._at = (order, tick, seq)
+                step(tick, arg)
+        finally:
+            self._batch = None
+
     # -- each period ------------------------------------------------------------
 
     def before_period(self, now: int, period: int) -> None:
         """Queue the far side's signals and audio for ticks [now, now + period)."""
         assert self.far is not None and self.fm is not None
-        far = self.far
         end = now + period
-        for at, what, p in [s for s in self._login_steps if now <= s[0] < end]:
-            if what == "off":
-                far.hook(p.port, True, at_tick=at)
-                p.off_hook = True
-            elif what == "dial":
-                self.dial(p.port, f"*21{p.agent}#")
-            else:
-                far.hook(p.port, False, at_tick=at)
-                p.off_hook = False
-        self._login_steps = [s for s in self._login_steps if s[0] >= end]
-        for c in self.callers:
-            track = self._track(c)
-            if c.hung_up_ms is not None or c.at_ms >= end:
-                continue
-            if now <= c.at_ms < end and not track.started:
-                track.started = True
-                if c.trunk in self._ringing or c.trunk in self._calls:
-                    c.blocked = True
-                    c.hung_up_ms = c.at_ms
-                    continue
-                self._start_ring(c, c.at_ms)
-            self._caller_step(c, now, end)
-        for p in self.phones.values():
-            pt = self._ptrack(p)
-            if pt.answer_at is not None and now <= pt.answer_at < end:
-                far.hook(p.port, True, at_tick=pt.answer_at)
-                p.off_hook = True
-                pt.ring_started = None
-                p.answered.append(pt.answer_at)
-                pt.answer_at = None
-                self.fm.play(p.port, sine(p.talk_hz, 600000))
-                if p.hang_up_after_ms is not None:
-                    pt.hangup_at = p.answered[-1] + p.hang_up_after_ms
-                caller = self._caller_for(p)
-                if caller is not None:
-                    caller.connected_ms = p.answered[-1]
-            if pt.hangup_at is not None and now <= pt.hangup_at < end:
-                far.hook(p.port, False, at_tick=pt.hangup_at)
-                p.off_hook = False
-                pt.hangup_at = None
-                self.fm.silence(p.port)
+        nxt = self._next_caller
+        while nxt is not None and nxt.at_ms < end:
+            self._admit(nxt, (-1 if nxt.trunk is None else nxt.trunk, next(self._arrivals)))
+            nxt = next(self._source, None) if self._source is not None else None
+        self._next_caller = nxt
+        self._run_agenda(now, end)
         # far-side audio for this period, made from what the card sent last period
-        rx = bytearray()
-        per = period * 8
-        for ch in range(self.fm.nchan):
-            rx += self._pending_rx.get(ch, self._idle * per)[:per].ljust(per, self._idle)
-        tx = self.fm.process(now, period, bytes(rx))
-        for ch in range(self.nports):
-            far.write(ch, tx[ch * per:(ch + 1) * per])
-            if self.keep_audio:
-                self.sent.setdefault(ch, bytearray()).extend(tx[ch * per:(ch + 1) * per])
-        for ev in self.fm.events():
-            self._far_event(ev)
+        if period * 8 != self._per:
+            self._bufs(period)
+        fm = self.fm
+        fm.process_into(now, period, self._rx, self._tx)
+        self.far.write_all(self._tx, self.nports, self._per)
+        if self.keep_audio:
+            per = self._per
+            out = ffi.buffer(self._tx)
+            for ch in range(self.nports):
+                self.sent.setdefault(ch, bytearray()).extend(out[ch * per:(ch + 1) * per])
+        for ev in fm.events():
+            if ev.type == EventType.FSK_BYTE:
+                self._far_event(ev)
 
     def after_period(self, now: int) -> None:
         """Take what the card sent and the line changes the far side saw."""
         assert self.far is not None
         far = self.far
-        got = {c: far.read(c) for c in range(self.nports)}
+        per = self._per
+        got: dict[int, bytes] = {}
+        if self.keep_audio:
+            for c in range(self.nports):
+                got[c] = octets = far.read(c)
+                ffi.memmove(self._rx + c * per, octets[:per].ljust(per, self._idle), per)
+        else:
+            far.read_all(self._rx, self.nports, per, self._got)
         for ev in far.poll():
             self._line_event(ev.tick, ev.chan, ev.type, ev.value)
-        for c, octets in got.items():
-            self._pending_rx[c] = octets
-            reader = self._cid_readers.get(c)
-            if reader is not None:
+        if self._cid_readers:
+            rx = ffi.buffer(self._rx)
+            for c, reader in list(self._cid_readers.items()):
+                octets = got[c] if self.keep_audio else rx[c * per:c * per + self._got[c]]
                 for number in reader.feed(octets):
                     self._phone_caller_id(self.phones.get(c), number)
-            if not self.keep_audio:
-                continue
+        if not self.keep_audio:
+            return
+        for c, octets in got.items():
             start = now - len(octets) // 8          # tick of octets[0]
             p = self.phones.get(c)
             if p is not None:
@@ -307,20 +409,69 @@ class World:
                 skip = max(0, caller.answered_ms - start) * 8    # from the answer on, to the tick
                 caller.heard += octets[skip:]
 
+    # -- logins -----------------------------------------------------------------
+
+    def _login_step(self, at: int, arg: tuple[str, PhoneScript]) -> None:
+        assert self.far is not None
+        what, p = arg
+        if what == "off":
+            self.far.hook(p.port, True, at_tick=at)
+            p.off_hook = True
+        elif what == "dial":
+            self.dial(p.port, f"*21{p.agent}#")
+        else:
+            self.far.hook(p.port, False, at_tick=at)
+            p.off_hook = False
+
     # -- callers ----------------------------------------------------------------
+
+    def _admit(self, c: Caller, rank: tuple[int, ...]) -> None:
+        """A caller enters the world: its start, and its patience's end."""
+        self._track[c] = _CallerTrack(rank=rank)
+        if self._source is not None and self._keep:
+            self.callers.append(c)
+        self._push(c.at_ms, (_CALLERS, rank, _START), self._caller_start, c)
+        self._push(c.at_ms + c.patience_ms, (_CALLERS, rank, _HANG), self._caller_hang, c)
+
+    def _step_at(self, c: Caller, tick: int, step: int, fn: _Step) -> None:
+        self._push(tick, (_CALLERS, self._track[c].rank, step), fn, c)
+
+    def _in_world(self, c: Caller) -> bool:
+        """Its steps run while it has not hung up (nor been let go)."""
+        return c.hung_up_ms is None and c in self._track
 
     def _cid_samples(self, c: Caller) -> array[int] | None:
         """The caller's caller ID as samples (made elsewhere), or None: the world's own modem sends it."""
         if c.cid_audio is not None:
             return c.cid_audio
         if self.signals is not None and c.ani:
-            return self.signals.caller_id(c.cid, _cid(c))
+            return self.signals.caller_id(c.cid or "none", _cid(c))
         return None
 
+    def _caller_start(self, at: int, c: Caller) -> None:
+        track = self._track.get(c)
+        if track is None or track.started or c.hung_up_ms is not None:
+            return
+        track.started = True
+        self.counts["offered"] += 1
+        if c.trunk is None and self._free:
+            # The exchange hunts the trunk group: the lowest-numbered free trunk.
+            c.trunk = min(self._free)
+            if c.cid is None:
+                c.cid = self.trunk_cid.get(c.trunk, "none")
+        if c.trunk is None or c.trunk in self._ringing or c.trunk in self._calls:
+            c.blocked = True
+            c.hung_up_ms = c.at_ms
+            self.counts["blocked"] += 1
+            self._finished(c)
+            return
+        self._start_ring(c, c.at_ms)
+
     def _start_ring(self, c: Caller, at: int) -> None:
-        assert self.fm is not None
-        track = self._track(c)
+        assert self.fm is not None and c.trunk is not None
+        track = self._track[c]
         self._ringing[c.trunk] = c
+        self._free.discard(c.trunk)
         on, off, _, _ = dsp_sched.ring_cadence(self.zone)
         when = at
         if c.cid == "dtmf" and c.ani:
@@ -332,63 +483,86 @@ class World:
             else:
                 self.fm.dtmf_tx(c.trunk, callerid.encode_dtmf_clip(_cid(c)), 70, 70)
                 when = at + 1500 + len(c.ani) * 140
-        track.ring_plan = []
-        track.cid_at = None
-        t = when
-        for i in range(40):
-            track.ring_plan.append((t, True))
-            track.ring_plan.append((t + on, False))
-            if i == 0 and c.cid in ("fsk_bell202", "v23") and c.ani:
-                track.cid_at = t + on + 500
-            t += on + off
+        track.ring_from, track.ring_on, track.ring_off = when, on, off
+        self._push(when, (_CALLERS, track.rank, _RING), self._caller_ring, (c, 0))
+        if c.cid in ("fsk_bell202", "v23") and c.ani:
+            self._step_at(c, when + on + 500, _CID, self._caller_cid)
         self.log.append((at, "ring", c.trunk, c.ani))
 
-    def _caller_step(self, c: Caller, now: int, end: int) -> None:
-        assert self.far is not None and self.fm is not None
-        far = self.far
-        track = self._track(c)
-        plan = track.ring_plan
-        if plan and c.answered_ms is None:
-            for t, on in [p for p in plan if now <= p[0] < end]:
-                far.ring(c.trunk, on, at_tick=t)
-                if on:
-                    c.rang_ms.append(t)
-            track.ring_plan = [p for p in plan if p[0] >= end]
-            cid_at = track.cid_at
-            if cid_at is not None and now <= cid_at < end:
-                audio = self._cid_samples(c)
-                if audio is not None:
-                    self.fm.play(c.trunk, audio)
-                else:
-                    frame = callerid.callerid_frame(_cid(c), "v23" if c.cid == "v23" else "bell202")
-                    self.fm.fsk_tx(c.trunk, frame.message, frame.standard, frame.seizure_bits, frame.mark_bits)
-                track.cid_at = None
-        if c.answered_ms is not None and c.hung_up_ms is None:
-            press = c.answered_ms + c.press_after_ms
-            if c.digits and now <= press < end:
-                audio = c.press_audio
-                if audio is None and self.signals is not None:
-                    audio = self.signals.dtmf(c.digits)
-                if audio is not None:
-                    self.fm.play(c.trunk, audio)
-                    track.talk_at = press + len(audio) // 8
-                else:
-                    self.fm.dtmf_tx(c.trunk, c.digits, 80, 80)
-                    track.talk_at = press + 80 * 2 * len(c.digits)
-            talk_at = track.talk_at
-            if talk_at is not None and now <= talk_at < end and c.talk_hz:
-                self.fm.play(c.trunk, sine(c.talk_hz, 600000))
-                track.talk_at = None
-        # Patience runs from the menu choice (queue entry); unanswered ringing is given up after it too.
+    def _ring_point(self, track: _CallerTrack, i: int) -> int:
+        """The tick of the exchange's i-th ring change (even: on, odd: off)."""
+        return track.ring_from + (i // 2) * (track.ring_on + track.ring_off) + (track.ring_on if i % 2 else 0)
+
+    def _caller_ring(self, tick: int, arg: tuple[Caller, int]) -> None:
+        """The exchange's i-th ring change (even: ring on, odd: off); the next follows while the
+        trunk has not answered."""
+        c, i = arg
+        assert self.far is not None and c.trunk is not None
+        if not self._in_world(c) or c.answered_ms is not None:
+            return
+        track = self._track[c]
+        self.far.ring(c.trunk, i % 2 == 0, at_tick=tick)
+        if i % 2 == 0:
+            c.rang_ms.append(tick)
+        if i + 1 < RING_POINTS:
+            self._push(self._ring_point(track, i + 1), (_CALLERS, track.rank, _RING), self._caller_ring, (c, i + 1))
+
+    def _caller_cid(self, tick: int, c: Caller) -> None:
+        assert self.fm is not None and c.trunk is not None
+        if not self._in_world(c) or c.answered_ms is not None:
+            return
+        audio = self._cid_samples(c)
+        if audio is not None:
+            self.fm.play(c.trunk, audio)
+        else:
+            frame = callerid.callerid_frame(_cid(c), "v23" if c.cid == "v23" else "bell202")
+            self.fm.fsk_tx(c.trunk, frame.message, frame.standard, frame.seizure_bits, frame.mark_bits)
+
+    def _caller_press(self, tick: int, c: Caller) -> None:
+        assert self.fm is not None and c.trunk is not None
+        if not self._in_world(c) or c.answered_ms is None or c.answered_ms + c.press_after_ms != tick:
+            return
+        audio = c.press_audio
+        if audio is None and self.signals is not None:
+            audio = self.signals.dtmf(c.digits)
+        if audio is not None:
+            self.fm.play(c.trunk, audio)
+            talk_at = tick + len(audio) // 8
+        else:
+            self.fm.dtmf_tx(c.trunk, c.digits, 80, 80)
+            talk_at = tick + 80 * 2 * len(c.digits)
+        self._track[c].talk_at = talk_at
+        self._step_at(c, talk_at, _TALK, self._caller_talk)
+
+    def _caller_talk(self, tick: int, c: Caller) -> None:
+        assert self.fm is not None and c.trunk is not None
+        track = self._track.get(c)
+        if not self._in_world(c) or track is None or track.talk_at != tick or not c.talk_hz:
+            return
+        self.fm.play(c.trunk, talk_buffer(c.talk_hz, self.law), TALK_MS * 8)
+        track.talk_at = None
+
+    def _hang_at(self, c: Caller) -> int:
+        """When the caller hangs up, as things stand: patience runs from the menu choice (queue
+        entry); unanswered ringing is given up after it too."""
         start = c.answered_ms + c.press_after_ms if c.answered_ms is not None else c.at_ms
-        hang = c.connected_ms + c.hold_ms if c.connected_ms is not None else start + c.patience_ms
-        if now <= hang < end and c.hung_up_ms is None:
-            self._caller_hangs_up(c, hang)
+        return c.connected_ms + c.hold_ms if c.connected_ms is not None else start + c.patience_ms
+
+    def _caller_hang(self, tick: int, c: Caller) -> None:
+        if not self._in_world(c) or self._hang_at(c) != tick:
+            return
+        if c.trunk is None:         # it never came (hunted, due before the world began)
+            c.hung_up_ms = tick
+            self.counts["abandoned"] += 1
+            self._finished(c)
+            return
+        self._caller_hangs_up(c, tick)
 
     def _caller_hangs_up(self, c: Caller, at: int) -> None:
-        assert self.far is not None and self.fm is not None
+        assert self.far is not None and self.fm is not None and c.trunk is not None
         far = self.far
         c.hung_up_ms = at
+        self.counts["hung_up" if c.connected_ms is not None else "abandoned"] += 1
         self.fm.silence(c.trunk)
         if c.answered_ms is None:
             far.ring(c.trunk, False, at_tick=at)
@@ -408,48 +582,152 @@ class World:
             far.signal(c.trunk, EventType.BATTERY, 1, at_tick=at + 800)
         self._ringing.pop(c.trunk, None)
         self._calls.pop(c.trunk, None)
+        self._trunk_changed(c.trunk)
         self.log.append((at, "hangup", c.trunk, c.ani))
+        self._finished(c)
+
+    def _finished(self, c: Caller) -> None:
+        """A caller is done with the world: a traffic caller is let go (counts keep its outcome)."""
+        self._track.pop(c, None)
+
+    def _trunk_changed(self, trunk: int) -> None:
+        """An FXO trunk may be hunted onto when no caller is on it and the appliance holds it on hook."""
+        if self.kinds[trunk] != "fxo":
+            return
+        if trunk in self._ringing or trunk in self._calls or trunk in self._offhook \
+                or trunk in self._busy_until_release:
+            self._free.discard(trunk)
+        else:
+            self._free.add(trunk)
 
     def _caller_for(self, p: PhoneScript) -> Caller | None:
         """The caller whose number the phone showed (caller ID) when it rang; without caller
         ID (answered before it came), the longest-waiting caller not yet connected."""
         waiting = sorted((c for c in self._calls.values() if c.connected_ms is None),
                          key=lambda c: c.answered_ms or 0)
-        if p.caller_ids and self._ptrack(p).ring_cid_ok:
+        if p.caller_ids and self._phone_track[p].ring_cid_ok:
             number = p.caller_ids[-1]
             for c in waiting:
                 if c.ani == number:
                     return c
         return waiting[0] if waiting else None
 
+    # -- phones -------------------------------------------------------------------
+
+    def _phone_step(self, p: PhoneScript, tick: int, step: int, fn: Callable[[int, PhoneScript], None]) -> None:
+        self._push(tick, (_PHONES, self._phone_track[p].rank, step), fn, p)
+
+    def _phone_answer(self, tick: int, p: PhoneScript) -> None:
+        assert self.far is not None and self.fm is not None
+        pt = self._phone_track[p]
+        if pt.answer_at != tick:
+            return
+        self.far.hook(p.port, True, at_tick=tick)
+        p.off_hook = True
+        pt.ring_started = None
+        self._note(p.answered, tick)
+        pt.answer_at = None
+        self.fm.play(p.port, talk_buffer(p.talk_hz, self.law), TALK_MS * 8)
+        if p.hang_up_after_ms is not None:
+            pt.hangup_at = tick + p.hang_up_after_ms
+            self._phone_step(p, pt.hangup_at, _HANGUP, self._phone_hangup)
+        caller = self._caller_for(p)
+        if caller is not None:
+            caller.connected_ms = tick
+            self.counts["connected"] += 1
+            self._step_at(caller, self._hang_at(caller), _HANG, self._caller_hang)
+        self._cid_until(p, tick + 1500)     # a caller ID under way when it answered ends meanwhile
+
+    def _phone_hangup(self, tick: int, p: PhoneScript) -> None:
+        assert self.far is not None and self.fm is not None
+        pt = self._phone_track[p]
+        if pt.hangup_at != tick:
+            return
+        self.far.hook(p.port, False, at_tick=tick)
+        p.off_hook = False
+        pt.hangup_at = None
+        self.fm.silence(p.port)
+
+    def _note(self, observed: list[Any], item: Any) -> None:
+        """A phone's observation; in traffic (callers let go), only the newest are kept."""
+        observed.append(item)
+        if not self._keep and len(observed) > HISTORY_MAX:
+            del observed[:HISTORY_MAX // 2]
+
+    # -- a phone's caller ID receiver, while it rings ------------------------------
+
+    def _cid_start(self, p: PhoneScript) -> None:
+        pt = self._phone_track[p]
+        pt.cid_until = None
+        if pt.cid_on:
+            return
+        pt.cid_on = True
+        if self.signals is not None:
+            self._cid_readers[p.port] = self.signals.caller_id_reader(self._std, self.law)
+        elif self.fm is not None:
+            self.fm.fsk_rx(p.port, self._std)
+
+    def _cid_until(self, p: PhoneScript, tick: int) -> None:
+        """The receiver stops at `tick` unless the phone rings again before."""
+        pt = self._phone_track[p]
+        if pt.cid_on:
+            pt.cid_until = tick
+            self._push(tick, (_RECEIVERS, pt.rank), self._cid_stop, p)
+
+    def _cid_stop(self, tick: int, p: PhoneScript) -> None:
+        pt = self._phone_track[p]
+        if not pt.cid_on or pt.cid_until != tick:
+            return
+        pt.cid_on = False
+        pt.cid_until = None
+        if self.signals is not None:
+            self._cid_readers.pop(p.port, None)
+        elif self.fm is not None:
+            self.fm.fsk_rx(p.port, None)
+
     # -- far-side events ----------------------------------------------------------
 
     def _line_event(self, tick: int, chan: int, typ: int, value: int) -> None:
         if chan in self.phones:
             p = self.phones[chan]
-            pt = self._ptrack(p)
+            pt = self._phone_track[p]
             if typ in (EventType.RING_ON, EventType.RING_OFF):
-                p.rings.append((tick, typ))
+                self._note(p.rings, (tick, typ))
+                if typ == EventType.RING_ON:
+                    self._cid_start(p)
+                else:
+                    self._cid_until(p, tick + self._cid_margin)
                 if typ == EventType.RING_ON and pt.ring_started is None and not p.off_hook:
                     pt.ring_started = tick
                     pt.ring_cid_ok = False
                     p.cid_reader.reset()
                     if p.answers:
                         pt.answer_at = tick + p.answer_after_ms
+                        self._phone_step(p, pt.answer_at, _ANSWER, self._phone_answer)
             elif typ == EventType.BATTERY:
-                p.battery.append((tick, value))
+                self._note(p.battery, (tick, value))
                 if value == 0 and p.off_hook:
                     pt.hangup_at = tick + 1500     # the agent hears the line go, hangs up
+                    self._phone_step(p, pt.hangup_at, _HANGUP, self._phone_hangup)
                     if self.fm is not None:
                         self.fm.silence(p.port)
             if typ == EventType.RING_OFF and p.off_hook:
                 pt.ring_started = None
         elif typ == EventType.HOOK_OFF:
+            if self.kinds[chan] == "fxo":
+                self._offhook.add(chan)
+                self._free.discard(chan)
             c = self._ringing.pop(chan, None)
             if c is not None:
                 c.answered_ms = tick
                 self._calls[chan] = c
+                self.counts["answered"] += 1
+                if c in self._track:
+                    if c.digits:
+                        self._step_at(c, tick + c.press_after_ms, _PRESS, self._caller_press)
+                    self._step_at(c, self._hang_at(c), _HANG, self._caller_hang)
         elif typ == EventType.HOOK_ON:
+            self._offhook.discard(chan)
             if chan in self._busy_until_release and self.fm is not None:
                 self._busy_until_release.discard(chan)
                 if self.signals is not None:
@@ -459,16 +737,20 @@ class World:
             c = self._calls.get(chan)
             if c is not None and c.hung_up_ms is None:
                 c.hung_up_ms = tick    # we released the call
+                self.counts["released"] += 1
                 self._calls.pop(chan, None)
                 if self.fm is not None:
                     self.fm.silence(chan)
+                self._finished(c)
+            if 0 <= chan < len(self.kinds):
+                self._trunk_changed(chan)
         self.log.append((tick, EventType(typ).name, chan, value))
 
     def _phone_caller_id(self, p: PhoneScript | None, number: str | None) -> None:
         if p is None:
             return
-        p.caller_ids.append(number)
-        pt = self._ptrack(p)
+        self._note(p.caller_ids, number)
+        pt = self._phone_track[p]
         pt.ring_cid_ok = pt.ring_started is not None
 
     def _far_event(self, ev: Any) -> None:

@@ -101,6 +101,17 @@ int cb_sim_far_write(cb_sim_t *sim, int chan, const uint8_t *octets, int n);
 /*! \brief Take audio the card sent toward the far side (only while listening).
     \return octets copied. */
 int cb_sim_far_read(cb_sim_t *sim, int chan, uint8_t *octets, int n);
+/*! \brief The far side of a whole period at once: queue `n` octets toward the card on each of
+    the first `nchan` channels, channel c's at octets + c * n (channel-major, the layout of a
+    media tier's block). Octets that do not fit a full FIFO are counted in far_fifo_overrun.
+    \return CB_OK, or CB_ERR_INVALID (nchan beyond the card's channels, n < 0). */
+int cb_sim_far_write_all(cb_sim_t *sim, const uint8_t *octets, int nchan, int n);
+/*! \brief The far side of a whole period at once: take the first `n` octets the card sent on
+    each of the first `nchan` channels (only while listening) into out + c * n (channel-major),
+    the idle octet after them where fewer were waiting; octets waiting beyond those n are dropped.
+    \param got NULL, or `nchan` counts: the octets that were waiting, up to n, per channel.
+    \return the octets dropped (0 when the far side keeps pace with the card), or CB_ERR_INVALID. */
+int cb_sim_far_read_all(cb_sim_t *sim, uint8_t *out, int nchan, int n, int32_t *got);
 /*! \brief Start (1) or stop (0) keeping the card's transmitted audio for cb_sim_far_read. */
 int cb_sim_far_listen(cb_sim_t *sim, int chan, int on);
 /*! \brief A far-side line change at an absolute tick (now or later):

@@ -3,6 +3,7 @@
  * (wait, exchange, commands, far-end socket) is in tick/sim_tick.c.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -210,6 +211,67 @@ int cb_sim_far_read(cb_sim_t *s, int chan, uint8_t *octets, int n)
         octets[i] = f->buf[(f->tail + (uint32_t) i) % CB_SIM_FAR_FIFO];
     f->tail += (uint32_t) take;
     return take;
+}
+
+/* Copy n octets into a FIFO ring (room checked by the caller), in at most two runs. */
+static void fifo_put(sim_fifo_t *f, const uint8_t *octets, uint32_t n)
+{
+    if (n == 0)
+        return;
+    uint32_t at = f->head % CB_SIM_FAR_FIFO;
+    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
+    memcpy(f->buf + at, octets, first);
+    memcpy(f->buf, octets + first, n - first);
+    f->head += n;
+}
+
+/* Copy n octets out of a FIFO ring (that many waiting), in at most two runs. */
+static void fifo_get(sim_fifo_t *f, uint8_t *octets, uint32_t n)
+{
+    if (n == 0)
+        return;
+    uint32_t at = f->tail % CB_SIM_FAR_FIFO;
+    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
+    memcpy(octets, f->buf + at, first);
+    memcpy(octets + first, f->buf, n - first);
+    f->tail += n;
+}
+
+int cb_sim_far_write_all(cb_sim_t *s, const uint8_t *octets, int nchan, int n)
+{
+    if (nchan < 0 || nchan > s->head.nchan || n < 0 || (n > 0 && nchan > 0 && octets == NULL))
+        return CB_ERR_INVALID;
+    for (int c = 0; c < nchan; c++) {
+        sim_fifo_t *f = &s->to_card[c];
+        uint32_t room = CB_SIM_FAR_FIFO - (f->head - f->tail);
+        uint32_t take = (uint32_t) n < room ? (uint32_t) n : room;
+        fifo_put(f, octets + (size_t) c * (size_t) n, take);
+        if (take < (uint32_t) n)
+            s->stats.far_fifo_overrun += (uint64_t) ((uint32_t) n - take);
+    }
+    return CB_OK;
+}
+
+int cb_sim_far_read_all(cb_sim_t *s, uint8_t *out, int nchan, int n, int32_t *got)
+{
+    if (nchan < 0 || nchan > s->head.nchan || n < 0 || (n > 0 && nchan > 0 && out == NULL))
+        return CB_ERR_INVALID;
+    int dropped = 0;
+    for (int c = 0; c < nchan; c++) {
+        sim_fifo_t *f = &s->to_far[c];
+        uint32_t have = f->head - f->tail;
+        uint32_t take = have < (uint32_t) n ? have : (uint32_t) n;
+        uint8_t *o = out + (size_t) c * (size_t) n;
+        fifo_get(f, o, take);
+        if (take < (uint32_t) n)
+            memset(o + take, s->idle, (size_t) n - take);
+        if (got != NULL)
+            got[c] = (int32_t) take;
+        uint32_t rest = f->head - f->tail;
+        f->tail = f->head;
+        dropped = rest > (uint32_t) (INT32_MAX - dropped) ? INT32_MAX : dropped + (int) rest;
+    }
+    return dropped;
 }
 
 int cb_sim_far_listen(cb_sim_t *s, int chan, int on)

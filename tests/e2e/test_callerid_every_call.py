@@ -64,7 +64,7 @@ def test_a_stretch_of_hotel_traffic_every_cdr_holds_its_callers_number(tmp_path:
     duration = 5 * 60000
     # spandsp makes every caller's caller ID and every DTMF digit, and reads the phones' caller ID.
     world = traffic_world(cfg, duration, seed=20261125, mean_hold_s=30.0, mean_patience_s=60.0,
-                          signals=SpandspSignals())
+                          signals=SpandspSignals(), keep_callers=True)
     engine = Engine(tmp_path, cfg, 1, clock="virtual", world=world)
     try:
         engine.run_for(duration)
@@ -77,7 +77,8 @@ def test_a_stretch_of_hotel_traffic_every_cdr_holds_its_callers_number(tmp_path:
     for r in rows:
         # the caller the trunk answered for this call: off hook within two control periods of the ring
         start = int(r["start_ms"])
-        (caller,) = [c for c in world.callers if names[c.trunk] == r["trunk"] and c.answered_ms is not None
+        (caller,) = [c for c in world.callers if c.trunk is not None and names[c.trunk] == r["trunk"]
+                     and c.answered_ms is not None
                      and 0 <= c.answered_ms - start <= 2 * engine.period_ms]
         assert caller.cid != "none"
         assert r["ani"] == caller.ani, (r, caller.at_ms)

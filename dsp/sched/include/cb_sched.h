@@ -36,6 +36,15 @@
 
 typedef struct cb_sched cb_sched_t;
 
+/* CB_CMD_PLAY, c: the buffer's samples are followed by the same samples as G.711 octets of
+ * this law, so a channel that sends nothing else and hears nothing takes them as they are
+ * (a prompt, or a looped signal, costs a copy). */
+enum cb_play_coded {
+    CB_PLAY_LINEAR = 0,     /* samples only */
+    CB_PLAY_ALAW = 1,       /* followed by their A-law octets */
+    CB_PLAY_ULAW = 2        /* followed by their µ-law octets */
+};
+
 /* Realtime start-up outcome bits (cb_sched_start). */
 enum cb_rt_flags {
     CB_RT_STARTED = 1,      /* the media thread runs */

@@ -48,6 +48,18 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->play = calloc(n, sizeof(*m->play));
     m->play_len = calloc(n, sizeof(int32_t));
     m->play_pos = calloc(n, sizeof(int32_t));
+    m->play_loop = calloc(n, sizeof(int32_t));
+    m->play_lpos = calloc(n, sizeof(int32_t));
+    m->play_oct = calloc(n, sizeof(*m->play_oct));
+    m->play_oct_law = calloc(n, 1);
+    m->dtmf_on = calloc(n, 1);
+    m->fsk_on = calloc(n, 1);
+    m->busy_on = calloc(n, 1);
+    m->heard = calloc(n, 1);
+    m->act = calloc(n, sizeof(int32_t));
+    m->dec = calloc(n, sizeof(int32_t));
+    m->oct = calloc(n, sizeof(int32_t));
+    m->idle_runs = calloc(2 * n, sizeof(int32_t));
     m->tap = calloc(n, sizeof(*m->tap));
     m->tapped = calloc(n, sizeof(int32_t));
     m->rx = malloc(blk);
@@ -70,7 +82,9 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->busy = cb_busy_det_init(nchan);
     m->mix = cb_mix_init(nchan);
     if (!m->cmd || !m->ev || !m->law || !m->gen || !m->zone || !m->pass || !m->pass_src || !m->play
-        || !m->play_len || !m->play_pos || !m->tap || !m->tapped || !m->rx || !m->tx || !m->lin || !m->acc
+        || !m->play_len || !m->play_pos || !m->play_loop || !m->play_lpos || !m->play_oct || !m->play_oct_law
+        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->act || !m->dec || !m->oct || !m->idle_runs
+        || !m->tap || !m->tapped || !m->rx || !m->tx || !m->lin || !m->acc
         || !m->txlin || !m->card_ev || !m->cmd_rec || !m->late_hist || !m->dtmf_rx || !m->dtmf_tx
         || !m->tone || !m->fsk_tx || !m->fsk_rx || !m->busy || !m->mix) {
         cb_sched_free(m);
@@ -82,6 +96,9 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
         m->pass_src[c] = -1;                /* no edge yet: nobody passes another's line */
         cb_dtmf_rx_enable(m->dtmf_rx, c, 0);
     }
+    /* The DTMF bank rests at a block's start until a channel detects (sched_tick.c). */
+    m->dtmf_parked = 1;
+    m->resort = 1;
     memset(m->tx, law == CB_LAW_ALAW ? 0xD5 : 0xFF, blk);
     memset(m->rx, law == CB_LAW_ALAW ? 0xD5 : 0xFF, blk);
     atomic_init(&m->tick, 0);
@@ -113,6 +130,18 @@ void cb_sched_free(cb_sched_t *m)
     free(m->play);
     free(m->play_len);
     free(m->play_pos);
+    free(m->play_loop);
+    free(m->play_lpos);
+    free(m->play_oct);
+    free(m->play_oct_law);
+    free(m->dtmf_on);
+    free(m->fsk_on);
+    free(m->busy_on);
+    free(m->heard);
+    free(m->act);
+    free(m->dec);
+    free(m->oct);
+    free(m->idle_runs);
     free(m->tap);
     free(m->tapped);
     free(m->rx);

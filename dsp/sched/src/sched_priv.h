@@ -25,13 +25,38 @@ struct cb_sched {
 
     /* per channel */
     uint8_t *law;           /* enum cb_law */
-    uint8_t *gen;           /* a generator was started on the channel since it was last found idle */
+    uint8_t *gen;           /* SCHED_GEN_* bits: tone, DTMF, FSK generators started on the channel
+                               since each was last found idle (a prompt is play[] itself) */
     uint8_t *zone;          /* tone zone of the channel's last tone */
     uint8_t *pass;          /* this tick: the channel's octets pass through (fast path) */
     int32_t *pass_src;      /* this tick: whose octets */
     const int16_t **play;   /* prompt samples (owned by the control tier) */
-    int32_t *play_len;
-    int32_t *play_pos;
+    int32_t *play_len;      /* samples to play in all */
+    int32_t *play_pos;      /* samples played */
+    int32_t *play_loop;     /* samples in the buffer: the play goes round it */
+    int32_t *play_lpos;     /* position in the buffer */
+    const uint8_t **play_oct;   /* the buffer's samples as G.711 octets (after them), or NULL */
+    uint8_t *play_oct_law;  /* their law */
+    uint8_t *dtmf_on;       /* DTMF detection enabled (CB_CMD_DETECT) */
+    uint8_t *fsk_on;        /* FSK receiver started (CB_CMD_FSK_RX) */
+    uint8_t *busy_on;       /* busy detector started (CB_CMD_BUSY_DETECT) */
+    uint8_t *heard;         /* the media graph adds into the channel: an edge into it, or a group */
+    int ndtmf, nfsk, nbusy; /* channels with each detector */
+    int graph_live;         /* some channel has an edge or a group */
+    /* The channels sorted by what they do (sched_tick.c), kept until a command, the end of a
+     * play or a generator, or the DTMF bank's rest changes it. */
+    int resort;             /* sort again at the next block's start */
+    int32_t *act;           /* channels stepped tick by tick, in channel order */
+    int nact;
+    int32_t *oct;           /* channels sending a play's octets as they are */
+    int noct;
+    int32_t *idle_runs;     /* [2n] runs of idle channels of one law: first channel, count */
+    int nruns;
+    int32_t *dec;           /* when not every channel is decoded: those a detector or tap reads */
+    int ndec;
+    int dec_all;            /* every channel's received samples are decoded */
+    int dtmf_t;             /* the tick within the DTMF bank's block (its phase), stepped or not */
+    int dtmf_parked;        /* the DTMF bank is not stepped: nobody detects, its state a block's start */
     cb_tap_t **tap;         /* taps (owned by the control tier) */
     int32_t *tapped;        /* channels with a tap, unordered */
     int ntapped;

@@ -1,12 +1,32 @@
 /*
  * The channel scheduler's per-block path: apply commands, wait for the card,
- * exchange a block, then step the chain one 1 ms tick at a time for every
- * channel. No allocation, no locks, no Python; the card's wait and exchange
- * are the only system calls.
+ * exchange a block, then step the chain one 1 ms tick at a time. No
+ * allocation, no locks, no Python; the card's wait and exchange are the only
+ * system calls.
+ *
+ * Work follows what the channels do. Commands take effect at a block's start
+ * only, so each block first sorts the channels: one that sends nothing and
+ * hears nothing sends the idle octet for the whole block (one fill); one that
+ * only plays a buffer given with its G.711 octets, and hears nothing, sends
+ * those octets (one copy), unless its play ends within the block; every other
+ * channel is stepped tick by tick through the whole chain. Received samples
+ * are decoded for every channel while any channel detects DTMF (the filter
+ * bank runs over every channel) or the media graph has an edge or a group,
+ * else only for the channels a detector or a tap reads. With no channel
+ * detecting DTMF the bank is not stepped from the next start of its 12 ms
+ * block; when a channel detects again, the bank is stepped over silence to
+ * the tick it would have reached, so its blocks keep their phase.
  */
 #include <string.h>
 #include "cb_g711.h"
 #include "sched_priv.h"
+
+/* sched_priv.h gen[] bits: generators started and not yet found idle. */
+#define SCHED_GEN_TONE 1
+#define SCHED_GEN_DTMF 2
+#define SCHED_GEN_FSK 4
+/* Ticks in the DTMF bank's detection block. */
+#define SCHED_DTMF_TICKS (CB_DTMF_BLOCK / CB_TICK_SAMPLES)
 
 static void media_error(cb_sched_t *m, const cb_cmd_t *c, int status)
 {
@@ -15,11 +35,25 @@ static void media_error(cb_sched_t *m, const cb_cmd_t *c, int status)
                       CB_EV_MEDIA_ERROR, c->op, status);
 }
 
-/* The fast-path source of every channel, after a change of the graph. */
+/* The fast-path source of every channel, and which channels the graph adds into, after a
+ * change of the graph. */
 static void graph_changed(cb_sched_t *m)
 {
-    for (int c = 0; c < m->n; c++)
+    int live = 0;
+    for (int c = 0; c < m->n; c++) {
         m->pass_src[c] = cb_mix_sole_source(m->mix, c);
+        m->heard[c] = (uint8_t) (cb_mix_edges(m->mix, c) > 0 || cb_mix_group_of(m->mix, c) >= 0);
+        live |= m->heard[c];
+    }
+    m->graph_live = live;
+}
+
+/* A detector flag of a channel, and its count. */
+static void set_flag(uint8_t *flags, int *count, int ch, int on)
+{
+    if (flags[ch] != (uint8_t) on)
+        *count += on ? 1 : -1;
+    flags[ch] = (uint8_t) on;
 }
 
 static int set_tap(cb_sched_t *m, int ch, cb_tap_t *tap)
@@ -103,7 +137,7 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
             return cb_tone_gen_stop(m->tone, ch);
         rc = cb_tone_gen_start(m->tone, ch, c->b, c->a);
         if (rc == CB_OK) {
-            m->gen[ch] = 1;
+            m->gen[ch] |= SCHED_GEN_TONE;
             m->zone[ch] = (uint8_t) c->b;
         }
         return rc;
@@ -111,31 +145,46 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
     case CB_CMD_DTMF_TX:
         rc = cb_dtmf_tx_start(m->dtmf_tx, ch, (const char *) (uintptr_t) c->ptr, c->a, c->b, c->c, c->d);
         if (rc == CB_OK)
-            m->gen[ch] = 1;
+            m->gen[ch] |= SCHED_GEN_DTMF;
         return rc;
     case CB_CMD_FSK_TX:
         rc = cb_fsk_tx_start(m->fsk_tx, ch, c->b, (const uint8_t *) (uintptr_t) c->ptr, c->a,
                              c->c & 0xFFFF, (c->c >> 16) & 0xFFFF, c->d);
         if (rc == CB_OK)
-            m->gen[ch] = 1;
+            m->gen[ch] |= SCHED_GEN_FSK;
         return rc;
-    case CB_CMD_PLAY:
-        if (c->ptr == 0 || c->a < 0)
+    case CB_CMD_PLAY: {
+        if (c->ptr == 0 || c->a < 0 || c->b < 0 || c->c < CB_PLAY_LINEAR || c->c > CB_PLAY_ULAW)
             return CB_ERR_INVALID;
-        m->play[ch] = (const int16_t *) (uintptr_t) c->ptr;
+        const int16_t *samples = (const int16_t *) (uintptr_t) c->ptr;
+        int32_t loop = c->b > 0 ? c->b : c->a;
+        m->play[ch] = samples;
         m->play_len[ch] = c->a;
         m->play_pos[ch] = 0;
-        m->gen[ch] = 1;
+        m->play_loop[ch] = loop;
+        m->play_lpos[ch] = 0;
+        m->play_oct[ch] = c->c == CB_PLAY_LINEAR ? NULL : (const uint8_t *) (samples + loop);
+        m->play_oct_law[ch] = (uint8_t) (c->c == CB_PLAY_ALAW ? CB_LAW_ALAW : CB_LAW_ULAW);
         return CB_OK;
+    }
     case CB_CMD_STOP_PLAY:
         m->play[ch] = NULL;
         return CB_OK;
     case CB_CMD_DETECT:
-        return cb_dtmf_rx_enable(m->dtmf_rx, ch, (c->a & CB_DETECT_DTMF) != 0);
+        rc = cb_dtmf_rx_enable(m->dtmf_rx, ch, (c->a & CB_DETECT_DTMF) != 0);
+        if (rc == CB_OK)
+            set_flag(m->dtmf_on, &m->ndtmf, ch, (c->a & CB_DETECT_DTMF) != 0);
+        return rc;
     case CB_CMD_FSK_RX:
-        return c->a < 0 ? cb_fsk_rx_stop(m->fsk_rx, ch) : cb_fsk_rx_start(m->fsk_rx, ch, c->a);
+        rc = c->a < 0 ? cb_fsk_rx_stop(m->fsk_rx, ch) : cb_fsk_rx_start(m->fsk_rx, ch, c->a);
+        if (rc == CB_OK)
+            set_flag(m->fsk_on, &m->nfsk, ch, c->a >= 0);
+        return rc;
     case CB_CMD_BUSY_DETECT:
-        return c->c <= 0 ? cb_busy_det_stop(m->busy, ch) : cb_busy_det_start(m->busy, ch, c->a, c->b, c->c);
+        rc = c->c <= 0 ? cb_busy_det_stop(m->busy, ch) : cb_busy_det_start(m->busy, ch, c->a, c->b, c->c);
+        if (rc == CB_OK)
+            set_flag(m->busy_on, &m->nbusy, ch, c->c > 0);
+        return rc;
     case CB_CMD_SILENCE:
         cb_tone_gen_stop(m->tone, ch);
         cb_dtmf_tx_stop(m->dtmf_tx, ch);
@@ -163,19 +212,129 @@ static void drain_commands(cb_sched_t *m)
         int rc = apply(m, &c, m->cmd_rec + sizeof c);
         if (rc != CB_OK)
             media_error(m, &c, rc);
+        m->resort = 1;
     }
 }
 
-/* Is anything generated on channel c? Clears the hint when not. */
-static int generating(cb_sched_t *m, int c)
+/* Are generators other than a prompt sending on channel c? Clears the bits of those found idle. */
+static inline int others_sending(cb_sched_t *m, int c)
 {
-    if (!m->gen[c])
+    unsigned g = m->gen[c];
+    if (g == 0)
         return 0;
-    if (m->play[c] || cb_tone_gen_active(m->tone, c) || cb_dtmf_tx_busy(m->dtmf_tx, c)
-        || cb_fsk_tx_busy(m->fsk_tx, c))
-        return 1;
-    m->gen[c] = 0;
-    return 0;
+    if ((g & SCHED_GEN_TONE) && !cb_tone_gen_active(m->tone, c))
+        g &= ~(unsigned) SCHED_GEN_TONE;
+    if ((g & SCHED_GEN_DTMF) && !cb_dtmf_tx_busy(m->dtmf_tx, c))
+        g &= ~(unsigned) SCHED_GEN_DTMF;
+    if ((g & SCHED_GEN_FSK) && !cb_fsk_tx_busy(m->fsk_tx, c))
+        g &= ~(unsigned) SCHED_GEN_FSK;
+    if (g != m->gen[c]) {
+        m->gen[c] = (uint8_t) g;
+        m->resort = 1;          /* it may be idle, or send a play's octets, from the next block */
+    }
+    return g != 0;
+}
+
+/* Is anything generated on channel c? (The other generators are looked at first, so a play
+ * left alone goes to its octets from the next block.) */
+static inline int generating(cb_sched_t *m, int c)
+{
+    return others_sending(m, c) || m->play[c] != NULL;
+}
+
+/* The idle octet of a law: linear 0 encoded. */
+static inline uint8_t idle_octet(int law)
+{
+    return law == CB_LAW_ALAW ? cb_lin2alaw_fast(0) : cb_lin2ulaw_fast(0);
+}
+
+/* A channel that only plays a buffer with its octets, hears nothing, is not tapped, and whose
+ * play goes on past a block of `per` samples: that block is those octets. */
+static int sends_octets(cb_sched_t *m, int c, int32_t per)
+{
+    return m->play_oct[c] != NULL && m->play[c] != NULL && m->play_oct_law[c] == m->law[c] && !m->heard[c]
+           && m->tap[c] == NULL && m->play_len[c] - m->play_pos[c] > per && !others_sending(m, c);
+}
+
+/* Copy a block of a play's octets and move the play on. */
+static void copy_octets(cb_sched_t *m, int c, uint8_t *o, int32_t per)
+{
+    const uint8_t *oct = m->play_oct[c];
+    int32_t loop = m->play_loop[c], lpos = m->play_lpos[c], left = per;
+    while (left > 0) {
+        int32_t run = loop - lpos < left ? loop - lpos : left;
+        memcpy(o, oct + lpos, (size_t) run);
+        o += run;
+        left -= run;
+        lpos += run;
+        if (lpos == loop)
+            lpos = 0;
+    }
+    m->play_lpos[c] = lpos;
+    m->play_pos[c] += per;
+}
+
+/* Sort the channels: idle (runs of one law), sending a play's octets, or stepped; and which
+ * are decoded when not all are. */
+static void sort_channels(cb_sched_t *m, int32_t per)
+{
+    const int n = m->n;
+    m->dec_all = !m->dtmf_parked || m->graph_live;
+    m->ndec = m->nact = m->noct = m->nruns = 0;
+    int run_from = -1;
+    for (int c = 0; c <= n; c++) {
+        if (c < n && m->gen[c])
+            others_sending(m, c);           /* forget the generators that ended */
+        int idle = c < n && !m->gen[c] && m->play[c] == NULL && !m->heard[c] && m->tap[c] == NULL;
+        if (run_from >= 0 && (!idle || m->law[c] != m->law[run_from])) {
+            m->idle_runs[2 * m->nruns] = run_from;
+            m->idle_runs[2 * m->nruns + 1] = c - run_from;
+            m->nruns++;
+            run_from = -1;
+        }
+        if (c == n)
+            break;
+        if (!m->dec_all && (m->fsk_on[c] || m->busy_on[c] || m->tap[c]))
+            m->dec[m->ndec++] = c;
+        if (idle) {
+            if (run_from < 0)
+                run_from = c;
+        } else if (sends_octets(m, c, per)) {
+            m->oct[m->noct++] = c;
+        } else {
+            m->act[m->nact++] = c;
+        }
+    }
+    m->resort = 0;
+}
+
+/* A block's start: the DTMF bank wakes if a channel detects again; the idle channels' block
+ * is filled and the octet players' copied; the rest is stepped tick by tick. */
+static void block_start(cb_sched_t *m, uint64_t tick0, int ticks, uint8_t *tx)
+{
+    const int32_t per = ticks * CB_TICK_SAMPLES;
+    /* The DTMF bank wakes up where it would be had it been stepped over silence. */
+    if (m->dtmf_parked && m->ndtmf > 0) {
+        memset(m->lin, 0, (size_t) m->n * CB_TICK_SAMPLES * sizeof(int16_t));
+        for (int t = 0; t < m->dtmf_t; t++)
+            cb_dtmf_rx_tick(m->dtmf_rx, m->lin, m->ev, tick0);
+        m->dtmf_parked = 0;
+        m->resort = 1;
+    }
+    if (!m->resort) {
+        /* A play that ends within this block is stepped, to end on its tick. */
+        for (int i = 0; i < m->noct; i++)
+            if (m->play_len[m->oct[i]] - m->play_pos[m->oct[i]] <= per || m->play[m->oct[i]] == NULL)
+                m->resort = 1;
+    }
+    if (m->resort)
+        sort_channels(m, per);
+    for (int i = 0; i < m->nruns; i++) {
+        int c = m->idle_runs[2 * i];
+        memset(tx + (size_t) c * (size_t) per, idle_octet(m->law[c]), (size_t) m->idle_runs[2 * i + 1] * (size_t) per);
+    }
+    for (int i = 0; i < m->noct; i++)
+        copy_octets(m, m->oct[i], tx + (size_t) m->oct[i] * (size_t) per, per);
 }
 
 /* The echo canceller's slot, ahead of the detectors: it will take each
@@ -187,8 +346,20 @@ static inline void echo_cancel(cb_sched_t *m, int16_t *lin)
     (void) lin;
 }
 
-/* One 1 ms tick of the chain over every channel. t is the tick's index in
- * the block of `ticks`. */
+static inline void decode_chan(cb_sched_t *m, int16_t *lin, const uint8_t *r, int c)
+{
+    const int n = m->n;
+    if (m->law[c] == CB_LAW_ALAW) {
+        for (int s = 0; s < CB_TICK_SAMPLES; s++)
+            lin[s * n + c] = cb_alaw2lin_fast(r[s]);
+    } else {
+        for (int s = 0; s < CB_TICK_SAMPLES; s++)
+            lin[s * n + c] = cb_ulaw2lin_fast(r[s]);
+    }
+}
+
+/* One 1 ms tick of the chain over the channels block_start() left to it. t is the tick's
+ * index in the block of `ticks`. */
 CB_MULTIVERSION
 static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uint8_t *rx, uint8_t *tx)
 {
@@ -197,56 +368,86 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
     const size_t off = (size_t) t * CB_TICK_SAMPLES;
     int16_t *lin = m->lin;
     int32_t *acc = m->acc;
+    const int32_t *act = m->act;
+    const int nact = m->nact;
 
     /* G.711 in: channel-major octets to sample-major linear. */
-    for (int c = 0; c < n; c++) {
-        const uint8_t *r = rx + (size_t) c * per + off;
-        if (m->law[c] == CB_LAW_ALAW) {
-            for (int s = 0; s < CB_TICK_SAMPLES; s++)
-                lin[s * n + c] = cb_alaw2lin_fast(r[s]);
-        } else {
-            for (int s = 0; s < CB_TICK_SAMPLES; s++)
-                lin[s * n + c] = cb_ulaw2lin_fast(r[s]);
-        }
+    if (m->dec_all) {
+        for (int c = 0; c < n; c++)
+            decode_chan(m, lin, rx + (size_t) c * per + off, c);
+    } else {
+        for (int i = 0; i < m->ndec; i++)
+            decode_chan(m, lin, rx + (size_t) m->dec[i] * per + off, m->dec[i]);
     }
 
     echo_cancel(m, lin);
 
     /* Detectors. */
-    cb_dtmf_rx_tick(m->dtmf_rx, lin, m->ev, tick);
-    cb_fsk_rx_tick(m->fsk_rx, lin, m->ev, tick);
-    cb_busy_det_tick(m->busy, lin, m->ev, tick);
+    if (!m->dtmf_parked) {
+        cb_dtmf_rx_tick(m->dtmf_rx, lin, m->ev, tick);
+        if (m->dtmf_t + 1 == SCHED_DTMF_TICKS && m->ndtmf == 0) {
+            m->dtmf_parked = 1;         /* its block ended: it rests, state zero, phase 0 */
+            m->resort = 1;
+        }
+    }
+    m->dtmf_t = m->dtmf_t + 1 == SCHED_DTMF_TICKS ? 0 : m->dtmf_t + 1;
+    if (m->nfsk > 0)
+        cb_fsk_rx_tick(m->fsk_rx, lin, m->ev, tick);
+    if (m->nbusy > 0)
+        cb_busy_det_tick(m->busy, lin, m->ev, tick);
+    if (nact == 0)
+        return;
 
-    /* Generators add into the accumulator. */
-    memset(acc, 0, (size_t) n * CB_TICK_SAMPLES * sizeof(int32_t));
+    /* Generators add into the accumulator of the stepped channels (only they have one). */
+    if (nact > n / 8) {
+        memset(acc, 0, (size_t) n * CB_TICK_SAMPLES * sizeof(int32_t));
+    } else {
+        for (int i = 0; i < nact; i++)
+            for (int s = 0; s < CB_TICK_SAMPLES; s++)
+                acc[s * n + act[i]] = 0;
+    }
+    /* A generator that ends says so (its *_DONE event): the channels are sorted again. */
+    const uint32_t events = cb_ring_count(m->ev);
+    const uint64_t lost = cb_ring_dropped(m->ev);
     cb_tone_gen_tick(m->tone, acc, m->ev, tick);
     cb_dtmf_tx_tick(m->dtmf_tx, acc, m->ev, tick);
     cb_fsk_tx_tick(m->fsk_tx, acc, m->ev, tick);
+    if (cb_ring_count(m->ev) != events || cb_ring_dropped(m->ev) != lost)
+        m->resort = 1;
 
     /* A channel that hears exactly one other at 0 dB on its own law, with
      * nothing generated, passes the octets untouched (bit-exact). */
-    for (int c = 0; c < n; c++) {
+    for (int i = 0; i < nact; i++) {
+        int c = act[i];
         int p = m->pass_src[c];
         m->pass[c] = (uint8_t) (p >= 0 && m->law[p] == m->law[c] && !generating(m, c));
     }
 
-    /* The media graph: edges and mix groups. */
-    cb_mix_tick(m->mix, lin, acc, m->pass);
+    /* The media graph: edges and mix groups (their channels are all stepped). */
+    if (m->graph_live)
+        cb_mix_tick(m->mix, lin, acc, m->pass);
 
-    for (int c = 0; c < n; c++) {
+    for (int i = 0; i < nact; i++) {
+        int c = act[i];
         uint8_t *o = tx + (size_t) c * per + off;
         if (m->pass[c]) {
             memcpy(o, rx + (size_t) m->pass_src[c] * per + off, CB_TICK_SAMPLES);
             continue;
         }
         if (m->play[c]) {
-            int32_t pos = m->play_pos[c];
+            int32_t pos = m->play_pos[c], lpos = m->play_lpos[c];
+            const int32_t len = m->play_len[c], loop = m->play_loop[c];
             const int16_t *src = m->play[c];
-            for (int s = 0; s < CB_TICK_SAMPLES && pos < m->play_len[c]; s++, pos++)
-                acc[s * n + c] += src[pos];
+            for (int s = 0; s < CB_TICK_SAMPLES && pos < len; s++, pos++) {
+                acc[s * n + c] += src[lpos];
+                if (++lpos == loop)
+                    lpos = 0;
+            }
             m->play_pos[c] = pos;
-            if (pos >= m->play_len[c]) {
+            m->play_lpos[c] = lpos;
+            if (pos >= len) {
                 m->play[c] = NULL;
+                m->resort = 1;
                 cb_ring_put_event(m->ev, tick, c, CB_EV_PLAY_DONE, pos, 0);
             }
         }
@@ -286,6 +487,7 @@ int cb_sched_process(cb_sched_t *m, uint64_t tick0, int ticks, const uint8_t *rx
     if (ticks < 1)
         return CB_ERR_INVALID;
     drain_commands(m);
+    block_start(m, tick0, ticks, tx);
     for (int t = 0; t < ticks; t++)
         chain_tick(m, tick0 + (uint64_t) t, t, ticks, rx, tx);
     ticks_done(m, tick0, ticks);
@@ -323,6 +525,7 @@ int cb_sched_block(cb_sched_t *m, int ticks, int realtime)
         cb_ring_put(m->ev, e, (uint32_t) sizeof *e, NULL, 0, cb_kind_slot_inline(e->type));
     }
     atomic_fetch_add_explicit(&m->blocks, 1, memory_order_relaxed);
+    block_start(m, tick0, ticks, m->tx);
     for (int t = 0; t < ticks; t++)
         chain_tick(m, tick0 + (uint64_t) t, t, ticks, m->rx, m->tx);
     ticks_done(m, tick0, ticks);
