@@ -64,6 +64,7 @@ import datetime as dt
 import logging
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -606,14 +607,17 @@ class Engine:
         `timeout_s` seconds of wall time for its HELLO."""
         return self.tier_.wait_far_peer(timeout_s)
 
-    def run_for(self, ms: int) -> None:
-        """Run `ms` of engine clock. In virtual time every record handed to the writer is durable when
+    def run_for(self, ms: int, each_period: Callable[[], None] | None = None) -> None:
+        """Run `ms` of engine clock, calling `each_period` (if given: a benchmark's or a soak's
+        observer) after every period. In virtual time every record handed to the writer is durable when
         it returns (within the run, at each multiple of COMMIT_EVERY_MS: :meth:`_hand_off_records`)."""
         end = self.clock.now_ms + ms
         outer, self._in_run_for = self._in_run_for, True
         try:
             while self.clock.now_ms < end:
                 self.run_period()
+                if each_period is not None:
+                    each_period()
         finally:
             self._in_run_for = outer
         if self.mode == "virtual" and not outer:

@@ -90,6 +90,20 @@ class _Timed:
             self.total += time.thread_time() - t0
 
 
+class _Busy:
+    """The busy channels read after every control period: their peak and their sum."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.periods = self.total = self.peak = 0
+
+    def sample(self) -> None:
+        busy = self.engine.busy_channels
+        self.total += busy
+        self.peak = max(self.peak, busy)
+        self.periods += 1
+
+
 def run_once(minutes: int, seed: int, profile: Path) -> dict[str, Any]:
     """One run of `minutes` of engine clock: its figures and the digest of its records."""
     cfg = load_config(profile)
@@ -104,15 +118,9 @@ def run_once(minutes: int, seed: int, profile: Path) -> dict[str, Any]:
         engine.tier_.step = step                                   # type: ignore[method-assign]
         writer_tid = _writer_thread_id()
         writer0 = _thread_cpu_s(writer_tid)
-        periods = busy_sum = peak = 0
-        end = engine.clock.now_ms + duration
+        busy = _Busy(engine)
         cpu0, t0 = time.thread_time(), time.perf_counter()
-        while engine.clock.now_ms < end:
-            engine.run_period()
-            busy = engine.busy_channels
-            busy_sum += busy
-            peak = max(peak, busy)
-            periods += 1
+        engine.run_for(duration, busy.sample)
         wall = time.perf_counter() - t0
         cpu_main = time.thread_time() - cpu0
         writer_cpu = _thread_cpu_s(writer_tid) - writer0
@@ -123,7 +131,8 @@ def run_once(minutes: int, seed: int, profile: Path) -> dict[str, Any]:
     counts = world.counts
     world_cpu = before.total + after.total
     return {
-        "wall_s": round(wall, 2), "peak_busy_channels": peak, "mean_busy_channels": round(busy_sum / max(1, periods), 1),
+        "wall_s": round(wall, 2), "peak_busy_channels": busy.peak,
+        "mean_busy_channels": round(busy.total / max(1, busy.periods), 1),
         "offered": stats["offered"], "answered": stats["answered"], "abandoned": stats["abandoned"],
         "callers": counts.get("offered", 0), "blocked": counts.get("blocked", 0),
         "cpu_s": {"world": round(world_cpu, 2), "media": round(step.total, 2),
@@ -147,8 +156,7 @@ def idle_period_us(profile: Path, minutes: int = IDLE_MINUTES) -> float:
         for _ in range(5):
             step.total = 0.0
             c0 = time.thread_time()
-            for _ in range(per_slice):
-                engine.run_period()
+            engine.run_for(per_slice * engine.period_ms)
             slices.append((time.thread_time() - c0 - step.total) / per_slice)
         engine.close()
     return round(sorted(slices)[2] * 1e6, 1)

@@ -729,6 +729,26 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
     }
 }
 
+/* n octets into a FIFO with room for them, in at most two runs. */
+static inline void fifo_copy_in(sim_fifo_t *f, const uint8_t *octets, uint32_t n)
+{
+    uint32_t at = f->head % CB_SIM_FAR_FIFO;
+    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
+    memcpy(f->buf + at, octets, first);
+    memcpy(f->buf, octets + first, n - first);
+    f->head += n;
+}
+
+/* n octets (that many waiting) out of a FIFO, in at most two runs. */
+static inline void fifo_copy_out(sim_fifo_t *f, uint8_t *octets, uint32_t n)
+{
+    uint32_t at = f->tail % CB_SIM_FAR_FIFO;
+    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
+    memcpy(octets, f->buf + at, first);
+    memcpy(octets + first, f->buf, n - first);
+    f->tail += n;
+}
+
 static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
                         cb_event_t *ev, int ev_max)
 {
@@ -745,23 +765,22 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
         const uint8_t *t = tx + (size_t) c * per;
         uint8_t *r = rx + (size_t) c * per;
         if (s->listen[c]) {
+            /* A full FIFO loses its oldest octets, counted. */
             sim_fifo_t *f = &s->to_far[c];
-            for (size_t i = 0; i < per; i++) {
-                if (f->head - f->tail >= CB_SIM_FAR_FIFO) {
-                    f->tail++;
-                    s->stats.far_fifo_overrun++;
-                }
-                f->buf[f->head++ % CB_SIM_FAR_FIFO] = t[i];
+            uint32_t used = f->head - f->tail;
+            if (used + (uint32_t) per > CB_SIM_FAR_FIFO) {
+                uint32_t over = used + (uint32_t) per - CB_SIM_FAR_FIFO;
+                f->tail += over;
+                s->stats.far_fifo_overrun += over;
             }
+            fifo_copy_in(f, t, (uint32_t) per);
         }
         sim_fifo_t *g = &s->to_card[c];
         uint32_t have = g->head - g->tail;
-        size_t i = 0;
-        for (; i < per && i < have; i++)
-            r[i] = g->buf[(g->tail + (uint32_t) i) % CB_SIM_FAR_FIFO];
-        g->tail += (uint32_t) i;
-        if (i < per)
-            memset(r + i, s->idle, per - i);
+        uint32_t take = have < (uint32_t) per ? have : (uint32_t) per;
+        fifo_copy_out(g, r, take);
+        if (take < per)
+            memset(r + take, s->idle, per - take);
     }
     uint64_t lost_before = s->stats.card_ev_dropped;
     if (s->stats.far_peers > 0)
