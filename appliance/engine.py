@@ -377,14 +377,6 @@ class Engine:
         self._control_periods += 1
         self._feed_watchdog()
 
-    def _snapshot_wanted(self) -> bool:
-        """A snapshot is due: whether anyone subscribed to it. With no subscriber none is built (its
-        time passes all the same: the snapshots keep their cadence)."""
-        if self.control.subscribers:
-            return True
-        self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
-        return False
-
     def _take_marks(self) -> list[CallMark]:
         """This period's marks of calls in progress (new or changed ones; all of them every MARK_EVERY_MS)."""
         now = self.clock.now_ms
@@ -612,6 +604,14 @@ class Engine:
     def snapshot(self) -> dict[str, Any]:
         """The engine's state as control.sock publishes it (appliance.control.snapshot)."""
         return engine_snapshot(self)
+
+    def _snapshot_wanted(self) -> bool:
+        """A snapshot is due: whether anyone subscribed to it. With no subscriber none is built (its
+        time passes all the same: the snapshots keep their cadence)."""
+        if self.control.subscribers:
+            return True
+        self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
+        return False
 
     @property
     def far_side(self) -> Any:
