@@ -390,14 +390,6 @@ class Engine:
         self._control_periods += 1
         self._feed_watchdog()
 
-    def _snapshot_wanted(self) -> bool:
-        """A snapshot is due: whether anyone subscribed to it. With no subscriber none is built (its
-        time passes all the same: the snapshots keep their cadence)."""
-        if self.control.subscribers:
-            return True
-        self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
-        return False
-
     def _hand_off_records(self) -> None:
         """The period's records (and the marks due) to the writer, which commits them on its thread.
 
@@ -669,6 +661,14 @@ class Engine:
     def snapshot(self) -> dict[str, Any]:
         """The engine's state as control.sock publishes it (appliance.control.snapshot)."""
         return engine_snapshot(self)
+
+    def _snapshot_wanted(self) -> bool:
+        """A snapshot is due: whether anyone subscribed to it. With no subscriber none is built (its
+        time passes all the same: the snapshots keep their cadence)."""
+        if self.control.subscribers:
+            return True
+        self._next_snapshot = self.clock.now_ms + self.snapshot_every_ms
+        return False
 
     @property
     def far_side(self) -> Any:
