@@ -200,7 +200,7 @@ class RecordWriter:
     LOCKED_RETRIES = 30
     """After this many busy timeouts in a row (about 30 s) a lock counts as a fault and batches are spooled."""
     MAX_COALESCE = 256
-    """At most this many queued periods are committed together when the writer is behind."""
+    """At most this many periods are committed together (queued when the writer is behind, or handed over)."""
 
     def __init__(self, db_path: Path, spool_path: Path, *, spool_bytes: int = 4 << 20,
                  free_floor_bytes: int = DEFAULT_FREE_FLOOR_BYTES,
@@ -211,8 +211,9 @@ class RecordWriter:
         `max_held_records`: past this many held records, :attr:`backpressure`; `idle_retry_s`:
         with a backlog and no batch coming, retry this often (wall clock; None: only when a batch,
         empty or not, comes: the engine sends one each second of its clock); `io`: the file I/O;
-        `commit_on_wait`: commit only when :meth:`wait` or :meth:`close` asks, every batch submitted
-        until then together (virtual time; `idle_retry_s` is then not used: retries come with waits)."""
+        `commit_on_wait`: commit only what the caller hands over (:meth:`hand_over`, :meth:`wait`,
+        :meth:`close`), the batches gathered until then together, and report what was done as of
+        each wait (virtual time; `idle_retry_s` is then not used: retries come with hand-overs)."""
         if spool_bytes < MIN_SPOOL_BYTES:
             raise ValueError(f"spool_bytes must be at least {MIN_SPOOL_BYTES}, not {spool_bytes}")
         if free_floor_bytes < 0 or max_held_records < 1:
