@@ -141,15 +141,16 @@ class FarSide:
         """A period's far-side audio of channels 0..nchan-1 in one call: `n` octets each,
         channel-major in `octets` (bytes or a cffi ``uint8_t[]`` made once by the caller).
         Octets a full FIFO cannot take are counted (``far_fifo_overrun``)."""
-        check(lib.cb_sim_far_write_all(self._card.sim, octets, nchan, n), f"far write of {nchan} x {n} octets")
+        check(lib.cb_sim_far_write_all(self._card.sim, octets, nchan, n), "far write of a period")
 
     def read_all(self, out: Any, nchan: int, n: int, got: Any = None) -> int:
-        """What the card sent on channels 0..nchan-1 (listening) in one call: the first `n` octets
-        waiting on each, channel-major into `out` (a cffi ``uint8_t[]`` of nchan x n made once by
-        the caller), the idle octet after them where fewer were waiting; `got` (None, or a cffi
-        ``int32_t[nchan]``) takes how many were. Octets beyond n are dropped: returns how many."""
+        """What the card sent on channels 0..nchan-1 in one call: the first `n` octets waiting on
+        each channel listened to (:meth:`listen`), channel-major into `out` (a cffi ``uint8_t[]``
+        of nchan x n made once by the caller), the idle octet after them where fewer were waiting;
+        a channel not listened to is skipped (its part of `out` left as it is). `got` (None, or a
+        cffi ``int32_t[nchan]``) takes how many were. Octets beyond n are dropped: returns how many."""
         return check(lib.cb_sim_far_read_all(self._card.sim, out, nchan, n, ffi.NULL if got is None else got),
-                     f"far read of {nchan} x {n} octets")
+                     "far read of a period")
 
     def listen(self, chan: int, on: bool = True) -> None:
         """Keep (or stop keeping) what the card transmits on `chan` for :meth:`read`."""

@@ -271,13 +271,16 @@ class World:
         self._std = "v23" if self.zone == "de" else "bell202"
         _, off, _, off2 = dsp_sched.ring_cadence(self.zone)
         self._cid_margin = max(off, off2) + 1000      # no ring for this long after one: the ringing stopped
-        for c in range(self.nports):
-            far.listen(c)
+        if self.keep_audio:
+            for c in range(self.nports):
+                far.listen(c)       # everything the card sends is kept; else only a ringing phone's is heard
         self._free = {c for c in range(self.nports) if self.kinds[c] == "fxo"}
         self._idle = bytes([0xD5 if self.law == "alaw" else 0xFF])
         self._bufs(self.period)
         for i, p in enumerate(self.phones.values()):
             self._phone_track[p] = _PhoneTrack(rank=i)
+            talk_buffer(p.talk_hz, self.law)        # made now, not in the middle of a call
+        talk_buffer(Caller.talk_hz, self.law)
         # Each agent logs in: off hook, *21<agent># after the dial tone, on hook again.
         steps: list[tuple[int, str, PhoneScript]] = []
         for p in self.phones.values():
@@ -329,9 +332,8 @@ class World:
         heapq.heappush(self._agenda, (tick, seq, order, step, arg))
 
     def _run_agenda(self, now: int, end: int) -> None:
+        """Run the steps due in [now, end), in the period's order."""
         agenda = self._agenda
-        if not agenda or agenda[0][0] >= end:
-            return
         batch: list[tuple[_Order, int, int, _Step, Any]] = []
         while agenda and agenda[0][0] < end:
             tick, seq, order, step, arg = heapq.heappop(agenda)
@@ -357,7 +359,9 @@ class World:
             self._admit(nxt, (-1 if nxt.trunk is None else nxt.trunk, next(self._arrivals)))
             nxt = next(self._source, None) if self._source is not None else None
         self._next_caller = nxt
-        self._run_agenda(now, end)
+        agenda = self._agenda
+        if agenda and agenda[0][0] < end:
+            self._run_agenda(now, end)
         # far-side audio for this period, made from what the card sent last period
         if period * 8 != self._per:
             self._bufs(period)
@@ -636,7 +640,7 @@ class World:
             caller.connected_ms = tick
             self.counts["connected"] += 1
             self._step_at(caller, self._hang_at(caller), _HANG, self._caller_hang)
-        self._cid_until(p, tick + 1500)     # a caller ID under way when it answered ends meanwhile
+        self._cid_until(p, tick + 300)      # what the card sent before the answer is still to be read
 
     def _phone_hangup(self, tick: int, p: PhoneScript) -> None:
         assert self.far is not None and self.fm is not None
@@ -662,6 +666,9 @@ class World:
         if pt.cid_on:
             return
         pt.cid_on = True
+        if not self.keep_audio and self.far is not None:
+            self.far.listen(p.port)
+            ffi.memmove(self._rx + p.port * self._per, self._idle * self._per, self._per)
         if self.signals is not None:
             self._cid_readers[p.port] = self.signals.caller_id_reader(self._std, self.law)
         elif self.fm is not None:
@@ -680,6 +687,8 @@ class World:
             return
         pt.cid_on = False
         pt.cid_until = None
+        if not self.keep_audio and self.far is not None:
+            self.far.listen(p.port, False)
         if self.signals is not None:
             self._cid_readers.pop(p.port, None)
         elif self.fm is not None:

@@ -107,9 +107,11 @@ int cb_sim_far_read(cb_sim_t *sim, int chan, uint8_t *octets, int n);
     \return CB_OK, or CB_ERR_INVALID (nchan beyond the card's channels, n < 0). */
 int cb_sim_far_write_all(cb_sim_t *sim, const uint8_t *octets, int nchan, int n);
 /*! \brief The far side of a whole period at once: take the first `n` octets the card sent on
-    each of the first `nchan` channels (only while listening) into out + c * n (channel-major),
-    the idle octet after them where fewer were waiting; octets waiting beyond those n are dropped.
-    \param got NULL, or `nchan` counts: the octets that were waiting, up to n, per channel.
+    each of the first `nchan` channels that are listened to into out + c * n (channel-major), the
+    idle octet after them where fewer were waiting; octets waiting beyond those n are dropped. A
+    channel not listened to is skipped: its part of out is left as it is.
+    \param got NULL, or `nchan` counts: the octets that were waiting, up to n, per channel (0 for
+        a channel not listened to).
     \return the octets dropped (0 when the far side keeps pace with the card), or CB_ERR_INVALID. */
 int cb_sim_far_read_all(cb_sim_t *sim, uint8_t *out, int nchan, int n, int32_t *got);
 /*! \brief Start (1) or stop (0) keeping the card's transmitted audio for cb_sim_far_read. */

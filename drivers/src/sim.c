@@ -221,7 +221,8 @@ static void fifo_put(sim_fifo_t *f, const uint8_t *octets, uint32_t n)
     uint32_t at = f->head % CB_SIM_FAR_FIFO;
     uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
     memcpy(f->buf + at, octets, first);
-    memcpy(f->buf, octets + first, n - first);
+    if (first < n)
+        memcpy(f->buf, octets + first, n - first);
     f->head += n;
 }
 
@@ -233,7 +234,8 @@ static void fifo_get(sim_fifo_t *f, uint8_t *octets, uint32_t n)
     uint32_t at = f->tail % CB_SIM_FAR_FIFO;
     uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
     memcpy(octets, f->buf + at, first);
-    memcpy(octets + first, f->buf, n - first);
+    if (first < n)
+        memcpy(octets + first, f->buf, n - first);
     f->tail += n;
 }
 
@@ -258,6 +260,11 @@ int cb_sim_far_read_all(cb_sim_t *s, uint8_t *out, int nchan, int n, int32_t *go
         return CB_ERR_INVALID;
     int dropped = 0;
     for (int c = 0; c < nchan; c++) {
+        if (!s->listen[c]) {
+            if (got != NULL)
+                got[c] = 0;
+            continue;
+        }
         sim_fifo_t *f = &s->to_far[c];
         uint32_t have = f->head - f->tail;
         uint32_t take = have < (uint32_t) n ? have : (uint32_t) n;

@@ -160,8 +160,8 @@ def test_spandsps_reader_of_the_phones_caller_id_is_fed_only_while_it_rings(tmp_
     _, caller, phone, _ = ringing_site(tmp_path, signals=signals)
     assert phone.caller_ids == [caller.ani]
     assert signals.readers == 1
-    ringing = (phone.answered[0] - phone.rings[0][0]) + 1500          # until answered, and a margin
-    assert 0 < signals.fed * 10 <= ringing + 100, (signals.fed, ringing)
+    ringing = (phone.answered[0] - phone.rings[0][0]) + 500           # until answered, and a short margin
+    assert 0 < signals.fed * 10 <= ringing, (signals.fed, ringing)
 
 
 def burst(n: int, gap_ms: int) -> Iterator[Caller]:

@@ -27,6 +27,7 @@ struct cb_sched {
     uint8_t *law;           /* enum cb_law */
     uint8_t *gen;           /* SCHED_GEN_* bits: tone, DTMF, FSK generators started on the channel
                                since each was last found idle (a prompt is play[] itself) */
+    int ngen[3];            /* channels with each bit: tone, DTMF, FSK */
     uint8_t *zone;          /* tone zone of the channel's last tone */
     uint8_t *pass;          /* this tick: the channel's octets pass through (fast path) */
     int32_t *pass_src;      /* this tick: whose octets */

@@ -48,6 +48,17 @@ static void graph_changed(cb_sched_t *m)
     m->graph_live = live;
 }
 
+/* A channel's generator bits, and the count of channels with each (a kernel no channel has a
+ * bit of has nothing to step). */
+static void set_gen(cb_sched_t *m, int ch, unsigned bits)
+{
+    unsigned was = m->gen[ch];
+    m->ngen[0] += (int) ((bits & SCHED_GEN_TONE) != 0) - (int) ((was & SCHED_GEN_TONE) != 0);
+    m->ngen[1] += (int) ((bits & SCHED_GEN_DTMF) != 0) - (int) ((was & SCHED_GEN_DTMF) != 0);
+    m->ngen[2] += (int) ((bits & SCHED_GEN_FSK) != 0) - (int) ((was & SCHED_GEN_FSK) != 0);
+    m->gen[ch] = (uint8_t) bits;
+}
+
 /* A detector flag of a channel, and its count. */
 static void set_flag(uint8_t *flags, int *count, int ch, int on)
 {
@@ -137,7 +148,7 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
             return cb_tone_gen_stop(m->tone, ch);
         rc = cb_tone_gen_start(m->tone, ch, c->b, c->a);
         if (rc == CB_OK) {
-            m->gen[ch] |= SCHED_GEN_TONE;
+            set_gen(m, ch, m->gen[ch] | SCHED_GEN_TONE);
             m->zone[ch] = (uint8_t) c->b;
         }
         return rc;
@@ -145,13 +156,13 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
     case CB_CMD_DTMF_TX:
         rc = cb_dtmf_tx_start(m->dtmf_tx, ch, (const char *) (uintptr_t) c->ptr, c->a, c->b, c->c, c->d);
         if (rc == CB_OK)
-            m->gen[ch] |= SCHED_GEN_DTMF;
+            set_gen(m, ch, m->gen[ch] | SCHED_GEN_DTMF);
         return rc;
     case CB_CMD_FSK_TX:
         rc = cb_fsk_tx_start(m->fsk_tx, ch, c->b, (const uint8_t *) (uintptr_t) c->ptr, c->a,
                              c->c & 0xFFFF, (c->c >> 16) & 0xFFFF, c->d);
         if (rc == CB_OK)
-            m->gen[ch] |= SCHED_GEN_FSK;
+            set_gen(m, ch, m->gen[ch] | SCHED_GEN_FSK);
         return rc;
     case CB_CMD_PLAY: {
         if (c->ptr == 0 || c->a < 0 || c->b < 0 || c->c < CB_PLAY_LINEAR || c->c > CB_PLAY_ULAW)
@@ -190,7 +201,7 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
         cb_dtmf_tx_stop(m->dtmf_tx, ch);
         cb_fsk_tx_stop(m->fsk_tx, ch);
         m->play[ch] = NULL;
-        m->gen[ch] = 0;
+        set_gen(m, ch, 0);
         return CB_OK;
     default:
         return CB_ERR_INVALID;
@@ -229,7 +240,7 @@ static inline int others_sending(cb_sched_t *m, int c)
     if ((g & SCHED_GEN_FSK) && !cb_fsk_tx_busy(m->fsk_tx, c))
         g &= ~(unsigned) SCHED_GEN_FSK;
     if (g != m->gen[c]) {
-        m->gen[c] = (uint8_t) g;
+        set_gen(m, c, g);
         m->resort = 1;          /* it may be idle, or send a play's octets, from the next block */
     }
     return g != 0;
@@ -409,9 +420,12 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
     /* A generator that ends says so (its *_DONE event): the channels are sorted again. */
     const uint32_t events = cb_ring_count(m->ev);
     const uint64_t lost = cb_ring_dropped(m->ev);
-    cb_tone_gen_tick(m->tone, acc, m->ev, tick);
-    cb_dtmf_tx_tick(m->dtmf_tx, acc, m->ev, tick);
-    cb_fsk_tx_tick(m->fsk_tx, acc, m->ev, tick);
+    if (m->ngen[0] > 0)
+        cb_tone_gen_tick(m->tone, acc, m->ev, tick);
+    if (m->ngen[1] > 0)
+        cb_dtmf_tx_tick(m->dtmf_tx, acc, m->ev, tick);
+    if (m->ngen[2] > 0)
+        cb_fsk_tx_tick(m->fsk_tx, acc, m->ev, tick);
     if (cb_ring_count(m->ev) != events || cb_ring_dropped(m->ev) != lost)
         m->resort = 1;
 
