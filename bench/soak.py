@@ -41,7 +41,7 @@ from appliance.calls.call import CallState
 from appliance.config.loader import load_config
 from appliance.engine import Engine
 from appliance.world.traffic import traffic_world
-from bench.virtual_hour import BENCH_SITE, DEFAULT_SEED, MEAN_HOLD_S, MEAN_PATIENCE_S, OVERLOAD
+from bench.virtual_hour import BENCH_SITE, DEFAULT_SEED, MEAN_HOLD_S, MEAN_PATIENCE_S, OVERLOAD, PRESS_AFTER_MS
 from e1t1.analog.fxo import TrunkState
 from e1t1.analog.fxs import PhoneState
 
@@ -182,7 +182,7 @@ def soak(hours: int, seed: int = DEFAULT_SEED, profile: Path = BENCH_SITE, busy_
         state = Path(tmp)
         world = traffic_world(cfg, duration, seed, offered_erlang=OVERLOAD * trunks, mean_hold_s=MEAN_HOLD_S,
                               mean_patience_s=MEAN_PATIENCE_S, curve=curve, max_hold_s=MAX_HOLD_S,
-                              max_patience_s=MAX_PATIENCE_S)
+                              max_patience_s=MAX_PATIENCE_S, press_after_ms=PRESS_AFTER_MS)
         engine = Engine(state, cfg, 1, clock="virtual", world=world)
         b = bounds_for(engine)
         w = Watch()

@@ -46,7 +46,18 @@ MEAN_HOLD_S = 180.0
 MEAN_PATIENCE_S = 240.0
 OVERLOAD = 1.25
 """Offered load on a hunted trunk group, as a multiple of its trunks: enough that they run near full."""
+PRESS_AFTER_MS = (500, 1500)
+"""On the full-size site callers know the menu and press at once: with as many trunks as agents, a phone
+is idle while its next caller rings in and chooses, so a short choice keeps the agents busy."""
+RUSH_MS, RUSH = 15_000, 10.0
+"""The hour opens on a rush (the callers who waited for the lines to open): its first RUSH_MS offer RUSH
+times the load, so the trunks are full within seconds and the hour is measured at load."""
 IDLE_MINUTES = 10
+
+
+def opening_rush(ms: int) -> float:
+    """The bench hour's traffic curve: the rush, then the busy hour's load."""
+    return RUSH if ms < RUSH_MS else 1.0
 
 
 def make_world(cfg: SiteConfig, duration_ms: int, seed: int) -> World:
@@ -55,7 +66,8 @@ def make_world(cfg: SiteConfig, duration_ms: int, seed: int) -> World:
     trunks = sum(1 for p in cfg.ports if p.kind == "fxo")
     if trunks >= 24:
         return traffic_world(cfg, duration_ms, seed, offered_erlang=OVERLOAD * trunks,
-                             mean_hold_s=MEAN_HOLD_S, mean_patience_s=MEAN_PATIENCE_S)
+                             mean_hold_s=MEAN_HOLD_S, mean_patience_s=MEAN_PATIENCE_S, press_after_ms=PRESS_AFTER_MS,
+                             curve=opening_rush)
     return traffic_world(cfg, duration_ms, seed, erlang_per_trunk=0.9, mean_hold_s=MEAN_HOLD_S,
                          mean_patience_s=MEAN_PATIENCE_S)
 

@@ -33,8 +33,12 @@ class Traffic:
 
 def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float = 0.9,
             mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500,
-            offered_erlang: float | None = None, curve: Callable[[int], float] | None = None) -> Traffic:
+            offered_erlang: float | None = None, curve: Callable[[int], float] | None = None,
+            max_hold_s: float | None = None, max_patience_s: float | None = None,
+            press_after_ms: tuple[int, int] = (2500, 4500)) -> Traffic:
     """The traffic of :func:`traffic_world` (same arguments), without the world."""
+    if press_after_ms[0] < 0 or press_after_ms[1] <= press_after_ms[0]:
+        raise ValueError(f"press_after_ms must be a range (low, high) of ms, low >= 0: {press_after_ms}")
     rng = random.Random(seed)
     ports = list(config.ports)
     agents = sorted(config.agents, key=lambda a: a.number)
@@ -49,7 +53,8 @@ def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float
         menu_digits += [d for d, act in ivr.menu.items() if getattr(act, "queue", None)]
     menu_digits = sorted(set(menu_digits)) or ["1"]
     cid_of = {i: (p.callerid if p.callerid != "none" else "none") for i, p in enumerate(ports) if p.kind == "fxo"}
-    gen = _Generator(rng, menu_digits, mean_hold_s, mean_patience_s, duration_ms, curve)
+    gen = _Generator(rng, menu_digits, mean_hold_s, mean_patience_s, duration_ms, curve,
+                     max_hold_s=max_hold_s, max_patience_s=max_patience_s, press_after_ms=press_after_ms)
     callers: Iterator[Caller]
     if offered_erlang is None:
         callers = gen.per_trunk(sorted(cid_of), cid_of, erlang_per_trunk, first_call_ms)
@@ -61,7 +66,9 @@ def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float
 def traffic_world(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float = 0.9,
                   mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500,
                   signals: FarSignals | None = None, offered_erlang: float | None = None,
-                  curve: Callable[[int], float] | None = None, keep_callers: bool = False) -> World:
+                  curve: Callable[[int], float] | None = None, keep_callers: bool = False,
+                  max_hold_s: float | None = None, max_patience_s: float | None = None,
+                  press_after_ms: tuple[int, int] = (2500, 4500)) -> World:
     """A world for `config`: every agent logs in at its phone (150 ms apart, closer on a big site so
     all are in within a few seconds); callers arrive with exponential holding times (mean
     `mean_hold_s`) and patience, each picking a menu digit at random, until `duration_ms`.
@@ -72,10 +79,12 @@ def traffic_world(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk:
     exchange (the first caller at `first_call_ms`). `curve(ms)` (>= 0) scales the rate of either
     at each moment (taken at its largest value sampled once a second where it is higher between
     samples). Finished callers are let go (the world's ``counts`` keep the outcomes) unless
-    `keep_callers`. `signals`: see :class:`World`."""
+    `keep_callers`. `max_hold_s` and `max_patience_s` cap the drawn times (a soak bounds how long a
+    call may stay in a state by them); each caller presses its menu digit a uniform time in
+    `press_after_ms` [low, high) after the answer. `signals`: see :class:`World`."""
     t = traffic(config, duration_ms, seed, erlang_per_trunk=erlang_per_trunk, mean_hold_s=mean_hold_s,
                 mean_patience_s=mean_patience_s, first_call_ms=first_call_ms, offered_erlang=offered_erlang,
-                curve=curve)
+                curve=curve, max_hold_s=max_hold_s, max_patience_s=max_patience_s, press_after_ms=press_after_ms)
     return World(t.callers, t.phones, zone=config.site.zone, signals=signals, trunk_cid=t.trunk_cid,
                  keep_callers=keep_callers)
 
@@ -84,13 +93,18 @@ class _Generator:
     """Callers from one random stream, drawn in the order the hotel profile always drew them."""
 
     def __init__(self, rng: random.Random, menu_digits: Sequence[str], mean_hold_s: float,
-                 mean_patience_s: float, duration_ms: int, curve: Callable[[int], float] | None) -> None:
+                 mean_patience_s: float, duration_ms: int, curve: Callable[[int], float] | None, *,
+                 max_hold_s: float | None = None, max_patience_s: float | None = None,
+                 press_after_ms: tuple[int, int] = (2500, 4500)) -> None:
         self.rng = rng
         self.menu = list(menu_digits)
         self.hold_ms = mean_hold_s * 1000.0
         self.patience_ms = mean_patience_s * 1000.0
         self.duration = duration_ms
         self.curve = curve
+        self.max_hold = int(max_hold_s * 1000) if max_hold_s is not None else None
+        self.max_patience = int(max_patience_s * 1000) if max_patience_s is not None else None
+        self.press = press_after_ms
         self.peak = 1.0
         if curve is not None:
             samples = [curve(t) for t in range(0, max(1, duration_ms), CURVE_STEP_MS)] + [curve(duration_ms)]
@@ -101,8 +115,13 @@ class _Generator:
     def _caller(self, rng: random.Random, n: int, trunk: int | None, at: int, cid: str | None) -> Caller:
         hold = max(5000, int(rng.expovariate(1 / self.hold_ms)))
         patience = max(10000, int(rng.expovariate(1 / self.patience_ms)))
+        if self.max_hold is not None:
+            hold = min(hold, self.max_hold)
+        if self.max_patience is not None:
+            patience = min(patience, self.max_patience)
+        low, high = self.press
         return Caller(trunk=trunk, at_ms=at, ani=f"1380013{n:04d}", digits=rng.choice(self.menu),
-                      press_after_ms=2500 + rng.randrange(0, 2000), hold_ms=hold, patience_ms=patience, cid=cid)
+                      press_after_ms=low + rng.randrange(0, high - low), hold_ms=hold, patience_ms=patience, cid=cid)
 
     def _arrivals(self, rng: random.Random, rate_per_ms: float, first: int | None) -> Iterator[int]:
         """Arrival ticks of a Poisson stream of `rate_per_ms` scaled by the curve (thinning: a stream
