@@ -8,11 +8,11 @@ Each virtual hour prints one JSON line; the last line is the summary. CI runs on
 - memory and descriptors flat: after the warm-up (the first hour; a quarter of a shorter run) resident
   memory grows by at most RSS_BOUND_MIB and open file descriptors by at most FD_BOUND;
 - nothing stuck: every call, agent and line has been in its state at most as long as the longest timer
-  or scripted wait that can end it (sampled every virtual minute): a call in the IVR its menu's
+  or scripted wait that can end it: a call in the IVR its menu's
   timeouts, queued its caller's patience (the traffic caps it), offered the queue's ring timeout,
   connected the caller's holding time (capped); an agent ringing the ring timeout, talking the holding
-  time; a line the longest call it can carry. An agent not ready counts as stuck (the soak's phones
-  always answer, so nothing should make one not ready);
+  time; a line the longest call it can carry (all sampled every virtual second). An agent not ready
+  counts as stuck (the soak's phones always answer, so nothing should make one not ready);
 - no channel leaked (card idle <-> no call): a live call whose trunk's line machine is idle, a trunk up
   with no call, an agent talking whose phone is on hook, or a phone connected with no agent talking,
   seen in two samples a control period apart;
@@ -47,6 +47,7 @@ from e1t1.analog.fxs import PhoneState
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
+SAMPLE_MS = 1000
 RSS_BOUND_MIB = 48
 """Resident memory may grow this much after the warm-up (allocator and database caches settling)."""
 FD_BOUND = 2
@@ -115,7 +116,7 @@ def bounds_for(engine: Engine) -> Bounds:
 class Watch:
     """The states seen at the last sample and since when (engine ms), to find what does not move."""
 
-    agents: dict[str, tuple[AgentState, int]] = field(default_factory=dict)
+    agents: dict[str, tuple[tuple[AgentState, int, int], int]] = field(default_factory=dict)
     lines: dict[int, tuple[str, int]] = field(default_factory=dict)
     stuck: list[str] = field(default_factory=list)
 
@@ -126,10 +127,12 @@ def sample_stuck(engine: Engine, b: Bounds, w: Watch) -> None:
         if now - c.state_since_ms > b.call.get(c.state, 0) and c.state is not CallState.ENDED:
             w.stuck.append(f"call {c.id} {c.state.name.lower()} for {now - c.state_since_ms} ms")
     for a in engine.acd.agents.values():
-        st, since = w.agents.get(a.number, (a.state, now))
-        if st is not a.state:
+        # An agent's episode: a new one begins at each ready (ready_since_ms) and each call taken.
+        key = (a.state, a.ready_since_ms, a.calls_taken)
+        st, since = w.agents.get(a.number, (key, now))
+        if st != key:
             since = now
-        w.agents[a.number] = (a.state, since)
+        w.agents[a.number] = (key, since)
         limit = b.agent.get(a.state)
         if limit is not None and now - since > limit:
             w.stuck.append(f"agent {a.number} {a.state.value} for {now - since} ms")
@@ -188,7 +191,7 @@ def soak(hours: int, seed: int = DEFAULT_SEED, profile: Path = BENCH_SITE, busy_
         w = Watch()
         leaked: list[str] = []
         base: dict[str, float] | None = None
-        next_minute, next_hour = MINUTE_MS, HOUR_MS
+        next_second, next_minute, next_hour = SAMPLE_MS, MINUTE_MS, HOUR_MS
         t_hour = time.perf_counter()
         busy_sum = periods = peak = 0
         suspects: set[str] = set()
@@ -203,9 +206,13 @@ def soak(hours: int, seed: int = DEFAULT_SEED, profile: Path = BENCH_SITE, busy_
             if suspects:
                 leaked += sorted(suspects & leaks(engine))
                 suspects = set()
+            if now >= next_second:
+                # Every second: no line or agent can leave a state and come back to it in less
+                # (a call is at least a ring and an answer), so a state seen twice is one stay.
+                next_second += SAMPLE_MS
+                sample_stuck(engine, b, w)
             if now >= next_minute:
                 next_minute += MINUTE_MS
-                sample_stuck(engine, b, w)
                 suspects = leaks(engine)
             if now == warmup_ms or (base is None and now >= warmup_ms):
                 base = {"rss": rss_mib(), "fds": open_fds(), "db": db_bytes(state), "rows": db_rows(state)}
