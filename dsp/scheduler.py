@@ -475,8 +475,9 @@ class Scheduler:
             if n == 0:
                 break
         # Replaced or stopped buffers go once the command that replaced them has been applied.
-        done = self.applied
-        self._retired = [(seq, b) for seq, b in self._retired if done < seq]
+        if self._retired:
+            done = self.applied
+            self._retired = [(seq, b) for seq, b in self._retired if done < seq]
         return out
 
     def _hold(self, chan: int, kind: str, buf: Any) -> None:

@@ -7,7 +7,9 @@ it. The period's far-side audio goes to the card and comes back in one call
 each way, through buffers made once; it is made by a far-side media tier of its
 own, whose talk is a looped buffer preloaded with its G.711 octets (sample for
 sample the sine a whole call's array would hold). A phone's caller ID receiver
-runs only while the phone rings (with a margin for the caller ID between rings).
+runs only while the phone rings (with a margin for the caller ID between rings),
+and only then does the world hear what the card sends on that line (on every
+line when it keeps the audio, for tests).
 
 Within a period the agenda keeps the order in which the world has always looked
 at its parts: the agents' logins first, then the callers (each caller's start,
