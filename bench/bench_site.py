@@ -26,7 +26,10 @@ QUEUES = 8
 
 
 def site_yaml(trunks: int = TRUNKS, phones: int = PHONES, queues: int = QUEUES) -> str:
-    """The site document as YAML text."""
+    """The site document as YAML text: at least one trunk and one phone, 1 to 9 queues (one menu key each)."""
+    if trunks < 1 or phones < 1 or not 1 <= queues <= 9:
+        raise ValueError(f"a bench site needs trunks >= 1, phones >= 1 and 1-9 queues, "
+                         f"not {trunks}, {phones}, {queues}")
     agents = [f"{1001 + i}" for i in range(phones)]
     members = ", ".join(f"'{a}'" for a in agents)
     out = [

@@ -182,7 +182,11 @@ def main() -> None:
     p.add_argument("--profile", default=str(BENCH_SITE), help="site (default configs/bench-240.yaml)")
     p.add_argument("--no-reference", action="store_true", help="skip the hotel reference run")
     args = p.parse_args()
+    if args.minutes < 1 or args.runs < 1:
+        p.error("--minutes and --runs must be at least 1")
     profile = Path(args.profile)
+    if not profile.is_file():
+        p.error(f"no site file {profile}")
     print(f"seed {args.seed}, profile {profile.name}, {args.minutes} min x {args.runs}", file=sys.stderr)
     runs = [run_once(args.minutes, args.seed, profile) for _ in range(args.runs)]
     first = runs[0]

@@ -16,7 +16,7 @@ compares the card's levels with them in a few integer operations over all ports 
   line has no battery (``FxoTrunk.level_event``).
 
 The machines' ``level_event`` stays the rule (the caller asks it for each line named);
-tests/e1t1/test_expected_levels.py checks the two agree for every state and level.
+tests/e1t1/test_census.py checks the two agree for every state and level.
 """
 
 from __future__ import annotations
