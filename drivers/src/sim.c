@@ -213,32 +213,6 @@ int cb_sim_far_read(cb_sim_t *s, int chan, uint8_t *octets, int n)
     return take;
 }
 
-/* Copy n octets into a FIFO ring (room checked by the caller), in at most two runs. */
-static void fifo_put(sim_fifo_t *f, const uint8_t *octets, uint32_t n)
-{
-    if (n == 0)
-        return;
-    uint32_t at = f->head % CB_SIM_FAR_FIFO;
-    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
-    memcpy(f->buf + at, octets, first);
-    if (first < n)
-        memcpy(f->buf, octets + first, n - first);
-    f->head += n;
-}
-
-/* Copy n octets out of a FIFO ring (that many waiting), in at most two runs. */
-static void fifo_get(sim_fifo_t *f, uint8_t *octets, uint32_t n)
-{
-    if (n == 0)
-        return;
-    uint32_t at = f->tail % CB_SIM_FAR_FIFO;
-    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
-    memcpy(octets, f->buf + at, first);
-    if (first < n)
-        memcpy(octets + first, f->buf, n - first);
-    f->tail += n;
-}
-
 int cb_sim_far_write_all(cb_sim_t *s, const uint8_t *octets, int nchan, int n)
 {
     if (nchan < 0 || nchan > s->head.nchan || n < 0 || (n > 0 && nchan > 0 && octets == NULL))
@@ -247,7 +221,7 @@ int cb_sim_far_write_all(cb_sim_t *s, const uint8_t *octets, int nchan, int n)
         sim_fifo_t *f = &s->to_card[c];
         uint32_t room = CB_SIM_FAR_FIFO - (f->head - f->tail);
         uint32_t take = (uint32_t) n < room ? (uint32_t) n : room;
-        fifo_put(f, octets + (size_t) c * (size_t) n, take);
+        sim_fifo_put(f, octets + (size_t) c * (size_t) n, take);
         if (take < (uint32_t) n)
             s->stats.far_fifo_overrun += (uint64_t) ((uint32_t) n - take);
     }
@@ -269,7 +243,7 @@ int cb_sim_far_read_all(cb_sim_t *s, uint8_t *out, int nchan, int n, int32_t *go
         uint32_t have = f->head - f->tail;
         uint32_t take = have < (uint32_t) n ? have : (uint32_t) n;
         uint8_t *o = out + (size_t) c * (size_t) n;
-        fifo_get(f, o, take);
+        sim_fifo_get(f, o, take);
         if (take < (uint32_t) n)
             memset(o + take, s->idle, (size_t) n - take);
         if (got != NULL)

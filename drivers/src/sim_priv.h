@@ -4,6 +4,7 @@
 
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 #include "cb_hal.h"
 #include "cb_sim.h"
@@ -42,6 +43,26 @@ typedef struct sim_fifo {
     uint32_t head;      /* write position (monotonic) */
     uint32_t tail;      /* read position (monotonic) */
 } sim_fifo_t;
+
+/* n octets into a FIFO with room for them, in at most two runs. */
+static inline void sim_fifo_put(sim_fifo_t *f, const uint8_t *octets, uint32_t n)
+{
+    uint32_t at = f->head % CB_SIM_FAR_FIFO;
+    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
+    memcpy(f->buf + at, octets, first);
+    memcpy(f->buf, octets + first, n - first);
+    f->head += n;
+}
+
+/* n octets (that many waiting) out of a FIFO, in at most two runs. */
+static inline void sim_fifo_get(sim_fifo_t *f, uint8_t *octets, uint32_t n)
+{
+    uint32_t at = f->tail % CB_SIM_FAR_FIFO;
+    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
+    memcpy(octets, f->buf + at, first);
+    memcpy(octets + first, f->buf, n - first);
+    f->tail += n;
+}
 
 typedef struct sim_sig {
     uint64_t tick;

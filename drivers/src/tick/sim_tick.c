@@ -729,26 +729,6 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
     }
 }
 
-/* n octets into a FIFO with room for them, in at most two runs. */
-static inline void fifo_copy_in(sim_fifo_t *f, const uint8_t *octets, uint32_t n)
-{
-    uint32_t at = f->head % CB_SIM_FAR_FIFO;
-    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
-    memcpy(f->buf + at, octets, first);
-    memcpy(f->buf, octets + first, n - first);
-    f->head += n;
-}
-
-/* n octets (that many waiting) out of a FIFO, in at most two runs. */
-static inline void fifo_copy_out(sim_fifo_t *f, uint8_t *octets, uint32_t n)
-{
-    uint32_t at = f->tail % CB_SIM_FAR_FIFO;
-    uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
-    memcpy(octets, f->buf + at, first);
-    memcpy(octets + first, f->buf, n - first);
-    f->tail += n;
-}
-
 static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
                         cb_event_t *ev, int ev_max)
 {
@@ -773,12 +753,12 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
                 f->tail += over;
                 s->stats.far_fifo_overrun += over;
             }
-            fifo_copy_in(f, t, (uint32_t) per);
+            sim_fifo_put(f, t, (uint32_t) per);
         }
         sim_fifo_t *g = &s->to_card[c];
         uint32_t have = g->head - g->tail;
         uint32_t take = have < (uint32_t) per ? have : (uint32_t) per;
-        fifo_copy_out(g, r, take);
+        sim_fifo_get(g, r, take);
         if (take < per)
             memset(r + take, s->idle, per - take);
     }
