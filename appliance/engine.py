@@ -68,7 +68,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from appliance.acd import AgentState, QueueDef
+from appliance.acd import AgentState
+from appliance.acd import announce as announcements
 from appliance.alarms import AlarmRegistry, CounterAlarms
 from appliance.calls import CallMachine, Calls
 from appliance.config import SiteConfig
@@ -80,6 +81,7 @@ from appliance.control.commands import EngineCommands
 from appliance.control.snapshot import engine_snapshot
 from appliance.errors import RestartNeededError
 from appliance.features import Verdict, feature_code
+from appliance.features.codes import InCallCodes
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
@@ -95,6 +97,7 @@ from e1t1.analog.events import (
     LineEvent,
     PhoneAnswered,
     PhoneDialled,
+    PhoneDigit,
     PhoneHungUp,
     PhoneOnHook,
     TrunkAnswered,
@@ -143,6 +146,8 @@ COMMIT_EVERY_MS = 1000
 writer as one commit at the first period ending at or past each multiple of this (engine clock), and the
 engine waits there for the previous one; so at most one commit per this much engine clock, plus one
 when run_for returns (see _hand_off_records)."""
+AGENT_CHECK_MS = 1000
+"""Agents offered or on a call are checked against their phones this often (engine clock)."""
 MARK_EVERY_MS = 1000
 """The marks of the calls in progress are refreshed this often (engine clock): a lost call's record
 ends at most this long before the engine died."""
@@ -202,6 +207,8 @@ class Engine:
         self.call_layer = Calls(self.clock, lambda: self.tier_.sched, self.prompts, self.boot, self.calendar,
                                 lambda: (self.config_version, self.config))
         self.acd = self.call_layer.acd
+        self._in_call_codes = InCallCodes()
+        self._next_agent_check = 0                # engine ms of the next check of agents against phones
         self._configure_acd(cfg)
         self._restore_agents(startup.agents)
         self.trunks = self.call_layer.trunks
@@ -243,14 +250,11 @@ class Engine:
     # -- set-up ----------------------------------------------------------------
 
     def _load_prompts(self, cfg: SiteConfig) -> None:
-        for ivr in cfg.ivrs.values():
-            self.prompts.load(ivr.language, ivr.greeting)
+        for language, name in sorted(site_prompts(cfg)):
+            self.prompts.load(language, name)
 
     def _configure_acd(self, cfg: SiteConfig) -> None:
-        self.acd.configure(
-            [(a.number, a.name) for a in cfg.agents],
-            [QueueDef(name, tuple(q.agents), q.ring_timeout_ms) for name, q in cfg.queues.items()],
-        )
+        self.acd.configure(cfg)
 
     def _build_lines(self, cfg: SiteConfig) -> None:
         """The line machines, on the card as their line port, reporting to :meth:`_line_event`, with the
@@ -314,10 +318,17 @@ class Engine:
                 calls.phone_answered(ev)
             case PhoneHungUp():
                 calls.phone_hung_up(ev)
-            case PhoneOnHook():
-                calls.phone_idle()
+            case PhoneDigit():
+                self._in_call_key(ev)
             case _:
                 pass
+        if ev.chan in self.phones:
+            calls.phone_changed(ev.chan)     # its agent checked against the line (a candidate once idle)
+
+    def _in_call_key(self, ev: PhoneDigit) -> None:
+        """A key an agent pressed during a call: *24<reason># (not ready after the call) is for us."""
+        phone = self.phones[ev.chan]
+        self._in_call_codes.key(self.acd, phone.phone_name, ev.digit)
 
     def _dialled(self, ev: PhoneDialled) -> None:
         """A digit string from a phone: done (the phone's ACCEPT: confirm tone), wrong (REJECT: congestion)
@@ -366,7 +377,8 @@ class Engine:
         evs = self.tier_.step(self.period_ms) if self.stepped else self.tier_.events()
         # A block's card events (hook, ring) come before its detectors' (busy, DTMF): the lines take
         # them in the order they happened (stable: one tick keeps the ring's order).
-        evs = sorted(evs, key=lambda e: e.tick)
+        # Within one tick, the lower port first (two phones off hook in one tick: the lower one wins).
+        evs = sorted(evs, key=lambda e: (e.tick, e.chan))
         heard: set[int] = set()     # lines whose hook or battery the card reported this period
         for ev in evs:
             self.clock.advance(max(self.clock.now_ms, ev.tick))
@@ -375,6 +387,9 @@ class Engine:
                 heard.add(ev.chan)
         self.clock.advance(self.tier_.tick)
         self._reconcile(heard)
+        if self.clock.now_ms >= self._next_agent_check:
+            self._next_agent_check = self.clock.now_ms + AGENT_CHECK_MS
+            self.acd.each_second()
         self._update_alarms()
         if self.world is not None:
             self.world.after_period(self.clock.now_ms)
@@ -626,8 +641,7 @@ class Engine:
 
     def _read_prompts(self, cfg: SiteConfig) -> dict[tuple[str, str], Any]:
         """The prompts `cfg` names, read from disk (runs on the configuration worker)."""
-        return {(ivr.language, ivr.greeting): self.prompts.read(ivr.language, ivr.greeting)
-                for ivr in cfg.ivrs.values()}
+        return {(language, name): self.prompts.read(language, name) for language, name in sorted(site_prompts(cfg))}
 
     def switch_config(self, cfg: SiteConfig, version: int, prompts: dict[tuple[str, str], Any] | None = None) -> None:
         """Make `cfg` the configuration for new calls, whole or not at all (raises ApplyError, nothing
@@ -683,6 +697,37 @@ class Engine:
         self.control.close()
         self.tier_.close()
         self.notifier.close()
+
+
+def site_prompts(cfg: SiteConfig) -> set[tuple[str, str]]:
+    """(language, name) of every prompt a configuration may play: greetings, each queue's hold, the
+    hang-up prompts its targets name, and (for the languages of its menus, when a queue announces) the
+    words of the announcements."""
+    out = {(ivr.language, ivr.greeting) for ivr in cfg.ivrs.values()}
+    languages = {ivr.language for ivr in cfg.ivrs.values()} or {"en"}
+    targets: list[Any] = [getattr(getattr(cfg, "acd", None), "blacklist", None)]
+    announced = False
+    for q in cfg.queues.values():
+        hold = getattr(q, "hold", "ringback")
+        if hold not in (None, "ringback"):
+            out |= {(lang, str(hold)) for lang in languages}
+        targets += [getattr(q, "on_timeout", None), getattr(q, "on_full", None), getattr(q, "on_no_agents", None),
+                    getattr(getattr(q, "exit_key", None), "to", None)]
+        announced = announced or getattr(q, "announce", None) is not None
+        if getattr(q, "max_callers", None) is not None:
+            out |= {(lang, "busy") for lang in languages}
+    bl = targets[0]
+    targets[0] = getattr(bl, "then", None) if bl is not None else None
+    if bl is not None:
+        out |= {(lang, "blocked") for lang in languages}
+    for t in targets:
+        name = getattr(t, "hangup", None)
+        if isinstance(name, str):
+            out |= {(lang, name) for lang in languages}
+    if announced:
+        for lang in languages & set(announcements.LANGUAGES):
+            out |= {(lang, name) for name in announcements.prompt_names(lang)}
+    return out
 
 
 def _ring_timing(zone: str) -> tuple[int, int]:

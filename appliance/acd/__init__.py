@@ -1,70 +1,100 @@
 """Automatic call distribution: queues of waiting callers and the agents who take them.
 
-Strategy ``longest_idle``: a waiting call goes to the member agent who is ready
-and has been idle longest, where idle time is measured from the later of
-becoming ready and the end of the last call; ties go to the lowest agent
-number. Calls are served oldest first (queue entry order, across queues that
-share agents). An agent who does not answer within the queue's ring timeout
-becomes not ready, and the call goes back to the head of its queue.
+Three parts, one owner each: :mod:`appliance.acd.router` decides (indexes, the
+strategies, skills, places; no I/O), :mod:`appliance.acd.agents` owns agent state,
+:mod:`appliance.acd.queues` owns each queue's timers (overflow, announcements,
+widening). :class:`Acd` ties them together on the control tier's clock and speaks to
+the call layer (its :class:`AcdHost`) in call ids only: it never holds a call object.
+
+The rules that make the known failures of ACDs impossible here:
+
+- An offer is made only to a ready agent whose phone is on hook and idle; an offer
+  the phone refuses anyway makes the agent no candidate and the caller is offered to
+  the next ready agent at once, in the same period, until none is left.
+- A caller being offered is out of the router's indexes, so no two agents are ever
+  offered the same caller except by ``ring_all``; an offer that ends unanswered puts
+  the caller back at its place (priority, then first entry) and moves it on at once.
+- An answer withdraws the caller from every other queue and every other ringing
+  phone in the same period (a ring-all loser hears dial tone and stays ready).
+- A queue removed by a configuration change keeps serving the callers in it (and the
+  calls that started on the older version) until the last one leaves.
+- Agents are checked against their phones on every line change and every second
+  (appliance.acd.agents) and healed, with an ``agent_heal`` event saying why.
+
+Every change is an event (the shared vocabulary of appliance.storage's ``Event``):
+the figures and each call's record are folds over them (appliance.figures).
 """
 
 from __future__ import annotations
 
-import enum
 import functools
+import gc
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
+from appliance.acd.agents import MISSED, OTHER, RESTART, Agent, AgentHost, Agents, AgentState, LoginResult
+from appliance.acd.agents import AgentEvent as _AE
+from appliance.acd.queues import QueueMachine, Stay
+from appliance.acd.router import QueueSpec, Router, Waiter
+from appliance.config.numbers import number_matches
 from e1t1.clock import Clock, Timer
 
 log = logging.getLogger("cicbox.acd")
 
-
-class AgentState(enum.Enum):
-    LOGGED_OUT = "logged_out"
-    READY = "ready"
-    NOT_READY = "not_ready"
-    RINGING = "ringing"
-    TALKING = "talking"
+__all__ = ["MISSED", "OTHER", "RESTART", "Acd", "AcdHost", "Agent", "AgentState", "LoginResult", "Target"]
 
 
-@dataclass
-class Agent:
-    number: str
+@dataclass(frozen=True)
+class Target:
+    """Where a caller goes when a queue lets it go: a queue, an IVR, or a prompt then hang-up."""
+
+    kind: str       # queue | ivr | hangup
     name: str
-    state: AgentState = AgentState.LOGGED_OUT
-    phone: str | None = None          # the FXS port name the agent logged in from
-    ready_since_ms: int = 0
-    last_call_end_ms: int = 0
-    calls_taken: int = 0
 
-    def idle_since(self) -> int:
-        return max(self.ready_since_ms, self.last_call_end_ms)
+    @property
+    def text(self) -> str:
+        return f"{self.kind}:{self.name}"
 
-
-@dataclass
-class QueueDef:
-    name: str
-    members: tuple[str, ...]
-    ring_timeout_ms: int
+    @staticmethod
+    def of(spec: Any) -> Target | None:
+        """The target a configuration's target entry names (None for none)."""
+        if spec is None:
+            return None
+        for kind in ("queue", "ivr", "hangup"):
+            name = getattr(spec, kind, None)
+            if isinstance(name, str):
+                return Target(kind, name)
+        return None
 
 
 class AcdHost(Protocol):
-    def offer(self, call: Any, agent: Agent) -> bool: ...
-    def withdraw(self, call: Any, agent: Agent) -> None: ...
-    def agent_changed(self, agent: Agent, why: str) -> None: ...
+    """What the ACD needs from the call layer (by call id)."""
+
+    def offer(self, call_id: str, agent: str, phone: str) -> bool: ...    # ring the phone; False: it cannot
+    def withdraw(self, call_id: str, agent: str, phone: str) -> None: ...  # stop ringing it
+    def requeued(self, call_id: str) -> None: ...                          # no phone rings for it any more
+    def route(self, call_id: str, target: Target, outcome: str) -> None: ...   # it leaves the ACD
+    def announce(self, call_id: str, language: str, prompts: list[str]) -> None: ...
+    def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
+             detail: dict[str, Any] | None = None) -> None: ...
+    def phone_idle(self, phone: str) -> bool: ...
+    def phone_ringing(self, phone: str) -> bool: ...
+    def call_up(self, call_id: str) -> bool: ...
 
 
 @dataclass
-class _Waiting:
-    call: Any
-    queue: str
-    entered_ms: int
-    seq: int
-    offered_to: str | None = None
-    timer: Timer | None = field(default=None, repr=False)
+class _Call:
+    """A caller the ACD has: its waiter (its place), its queues' stays, the phones ringing for it."""
+
+    waiter: Waiter
+    ani: str | None
+    language: str
+    offers: dict[str, tuple[str, Timer]]       # agent -> (queue, ring timer)
+    routed: bool = False                       # in the router's indexes now (not while offered)
+    reserved: str | None = None                # sticky: the agent it waits for
+    reserve_timer: Timer | None = None
 
 
 class Acd:
@@ -73,168 +103,566 @@ class Acd:
     def __init__(self, clock: Clock, host: AcdHost) -> None:
         self.clock = clock
         self.host = host
-        self.agents: dict[str, Agent] = {}
-        self.queues: dict[str, QueueDef] = {}
-        self._waiting: list[_Waiting] = []
+        self.router = Router()
+        self.agents = Agents(clock, _AgentSide(self))
+        self.queues: dict[str, QueueMachine] = {}
+        self.calls: dict[str, _Call] = {}
+        self.settings: Any = None
+        self._member_of: dict[str, tuple[str, ...]] = {}     # agent -> its queues
         self._seq = 0
-        self._ready: dict[str, Agent] = {}              # the agents READY now, kept by _set
-        self._members: dict[str, frozenset[str]] = {}   # each queue's members, as a set
+        self._sticky: dict[str, tuple[str, int]] = {}        # caller number -> (agent, answered at ms)
+        self._serving = False                                # re-entry guard of _dispatch_ready
+        self._due: list[str] = []                            # agents that became candidates meanwhile
 
-    # -- configuration -----------------------------------------------------
+    # -- configuration ---------------------------------------------------------------------
 
-    def configure(self, agents: Iterable[tuple[str, str]], queues: Iterable[QueueDef]) -> None:
-        """(Re)load agents and queues; agents keep their state across a configuration change."""
-        wanted = dict(agents)
-        for number, name in wanted.items():
-            a = self.agents.get(number)
-            if a is None:
-                self.agents[number] = Agent(number, name)
+    def configure(self, cfg: Any) -> None:
+        """(Re)load agents and queues from a site configuration. Agents keep their state; a queue
+        no longer configured is retired: it serves its callers to the end, then goes."""
+        self.settings = getattr(cfg, "acd", None)
+        max_missed = int(getattr(self.settings, "max_missed_offers", 1))
+        self.agents.configure([(a.number, a.name, getattr(a, "pin", None), dict(getattr(a, "skills", {}) or {}))
+                               for a in cfg.agents], max_missed)
+        for name, spec in cfg.queues.items():
+            q = self.queues.get(name)
+            if q is None:
+                self.queues[name] = QueueMachine(name, spec, self.clock, self._no_agents)
             else:
-                a.name = name
-        for number in [n for n in self.agents if n not in wanted]:
-            if self.agents[number].state in (AgentState.LOGGED_OUT, AgentState.READY, AgentState.NOT_READY):
-                del self.agents[number]
-                self._ready.pop(number, None)
-        self.queues = {q.name: q for q in queues}
-        self._members = {q.name: frozenset(q.members) for q in self.queues.values()}
+                q.spec, q.retired = spec, False
+        for name, q in list(self.queues.items()):
+            if name not in cfg.queues:
+                q.retired = True
+                self._retire_if_done(q)
+        self._member_of = {}
+        for name, q in self.queues.items():
+            for m in q.members:
+                self._member_of.setdefault(m, ())
+                self._member_of[m] += (name,)
+        self.router.configure({n: QueueSpec(str(getattr(q.spec, "strategy", "longest_idle")), q.members)
+                               for n, q in self.queues.items()},
+                              {n: a.skills for n, a in self.agents.agents.items()},
+                              int(getattr(self.settings, "random_seed", 1)))
+        for a in self.agents.agents.values():       # the queues' presence from the agents' states now
+            for qn in self._member_of.get(a.number, ()):
+                self.queues[qn].agent_moved(a.number, a.state.value)
+            if a.candidate:
+                self.router.agent_ready(a.number, a.idle_since_ms)
+        gc.freeze()
 
-    # -- agents' feature codes ----------------------------------------------
+    def _retire_if_done(self, q: QueueMachine) -> None:
+        if q.retired and not q.stays:
+            q.stop_timer()
+            del self.queues[q.qname]
 
-    def login(self, number: str, phone: str) -> bool:
-        """*21: log in at `phone`, ready at once. False if no such agent or busy."""
+    # -- callers -----------------------------------------------------------------------------
+
+    def enqueue(self, call_id: str, queues: Iterable[str], *, ani: str | None, priority: int = 0,
+                skills: dict[str, int] | None = None, language: str = "en") -> tuple[Target, str] | None:
+        """A caller asks for `queues`. None: it waits (and may be offered at once); else (target,
+        outcome): where it must go now (blacklisted, every queue full or without agents)."""
+        now = self.clock.now_ms
+        wanted = list(queues)
+        names = [q for q in wanted if q in self.queues]
+        if not names:
+            log.warning("%s: none of the queues %s exists", call_id, wanted)
+            return Target("hangup", "busy"), "full"
+        s = self.settings
+        vip = getattr(s, "vip", None)
+        if vip is not None and ani and number_matches(vip.numbers, ani):
+            priority = max(priority, int(vip.priority))
+        self._seq += 1
+        w = Waiter(call_id=call_id, priority=priority, first_entry_ms=now, queues=(), skills=dict(skills or {}),
+                   seq=self._seq)
+        c = _Call(w, ani, language, {})
+        self.calls[call_id] = c
+        bl = getattr(s, "blacklist", None)
+        if bl is not None and ani and number_matches(bl.numbers, ani):
+            self._enter_event(c, names[0], first=True)
+            target = Target.of(bl.then) or Target("hangup", "blocked")
+            self._leave_event(call_id, names[0], "blacklist", target)
+            del self.calls[call_id]
+            return target, "blacklist"
+        first = True
+        for _ in range(len(self.queues) + 1):       # overflow at entry into another queue (no cycles: the loader)
+            turned: tuple[Target, str] | None = None
+            kept: list[str] = []
+            for name in names:
+                q = self.queues[name]
+                self._enter_event(c, name, first=first)
+                full = getattr(q.spec, "max_callers", None)
+                nobody = Target.of(getattr(q.spec, "on_no_agents", None))
+                if full is not None and len(q.stays) >= full:
+                    go = (Target.of(getattr(q.spec, "on_full", None)) or Target("hangup", "busy"), "full")
+                elif q.empty and nobody is not None:
+                    go = (nobody, "no_agents")
+                else:
+                    kept.append(name)
+                    self._stay(c, q)
+                    continue
+                self._leave_event(call_id, name, go[1], go[0])
+                turned = turned or go
+            first = False
+            if kept:
+                break
+            assert turned is not None
+            if turned[0].kind == "queue" and turned[0].name in self.queues and \
+                    not self.queues[turned[0].name].retired:
+                names = [turned[0].name]
+                continue
+            del self.calls[call_id]
+            return turned
+        else:
+            del self.calls[call_id]
+            return Target("hangup", "busy"), "full"
+        w.queues = tuple(kept)
+        self._sticky_reserve(c)
+        self._route_in(c)
+        self._serve_call(c)
+        return None
+
+    def _enter_event(self, c: _Call, queue: str, *, first: bool) -> None:
+        q = self.queues[queue]
+        self.host.emit("queue_enter", call_id=c.waiter.call_id, queue=queue, detail={
+            "priority": c.waiter.priority, "skills": dict(c.waiter.skills), "first": first,
+            "sl_threshold_ms": int(getattr(q.spec, "sl_threshold_ms", 20_000)),
+            "short_abandon_ms": int(getattr(q.spec, "short_abandon_ms", 5_000))})
+
+    def _leave_event(self, call_id: str, queue: str, outcome: str, target: Target | None) -> None:
+        self.host.emit("queue_leave", call_id=call_id, queue=queue,
+                       detail={"outcome": outcome, "to": target.text if target is not None else None})
+
+    def _stay(self, c: _Call, q: QueueMachine) -> None:
+        """The caller's timers in `q`: overflow on timeout, announcements, widening."""
+        cid = c.waiter.call_id
+        stay = Stay(cid, self.clock.now_ms)
+        q.stays[cid] = stay
+        spec = q.spec
+        wait = getattr(spec, "max_wait_ms", None)
+        if wait is not None:
+            stay.timers.append(self.clock.call_later(int(wait), functools.partial(self._timed_out, cid, q.qname)))
+        ann = getattr(spec, "announce", None)
+        if ann is not None and (ann.position or ann.wait):
+            stay.timers.append(self.clock.call_later(int(ann.first_after_ms),
+                                                     functools.partial(self._announce, cid, q.qname)))
+        for rule in getattr(spec, "widen", ()) or ():
+            stay.timers.append(self.clock.call_later(
+                int(rule.after_ms), functools.partial(self._widen, cid, str(rule.skill), int(rule.min))))
+
+    def _sticky_reserve(self, c: _Call) -> None:
+        sticky = getattr(self.settings, "sticky", None)
+        if sticky is None or not c.ani:
+            return
+        seen = self._sticky.get(c.ani)
+        if seen is None or self.clock.now_ms - seen[1] > int(sticky.window_days) * 86_400_000:
+            return
+        agent = self.agents.get(seen[0])
+        if agent is None or agent.state is AgentState.LOGGED_OUT or \
+                not set(self._member_of.get(agent.number, ())) & set(c.waiter.queues):
+            return
+        c.reserved = agent.number
+        c.reserve_timer = self.clock.call_later(int(sticky.reserve_ms),
+                                                functools.partial(self._unreserve, c.waiter.call_id))
+
+    def _unreserve(self, call_id: str) -> None:
+        c = self.calls.get(call_id)
+        if c is None or c.reserved is None:
+            return
+        c.reserved = None
+        if c.routed:
+            self.router.unreserve(call_id)
+        self._serve_call(c)
+
+    def _route_in(self, c: _Call) -> None:
+        """The caller into the router's indexes, at its place (after an offer ended, too)."""
+        if not c.routed and not c.offers:
+            self.router.add(c.waiter)
+            c.routed = True
+            if c.reserved is not None:
+                self.router.reserve(c.waiter.call_id, c.reserved)
+
+    def _route_out(self, c: _Call) -> None:
+        if c.routed:
+            self.router.remove(c.waiter.call_id)
+            c.routed = False
+
+    # -- offers --------------------------------------------------------------------------------
+
+    def _serve_call(self, c: _Call) -> None:
+        """Offer a waiting caller to the agents its queues pick, now; a refused offer goes on to the
+        next pick until one rings or none is left."""
+        if c.offers or not c.routed:
+            return
+        cid = c.waiter.call_id
+        if c.reserved is not None:
+            a = self.agents.get(c.reserved)
+            if a is not None and a.candidate:
+                q = next(n for n in c.waiter.queues if n in self._member_of.get(a.number, ()))
+                self._offer(c, q, [a.number])
+            return
+        for name in c.waiter.queues:
+            for _ in range(len(self.agents.agents) + 1):
+                picks = self.router.pick_agents(cid, name)
+                if not picks:
+                    break
+                if self._offer(c, name, picks):
+                    return
+
+    def _offer(self, c: _Call, queue: str, picks: list[str]) -> bool:
+        """Ring each picked agent's phone (one, or all of ring_all's); True if any rings. A phone that
+        refuses makes its agent no candidate (so the next pick is another agent)."""
+        cid = c.waiter.call_id
+        q = self.queues[queue]
+        rang = False
+        for number in picks:
+            a = self.agents[number]
+            phone = a.phone
+            if phone is None or not self.host.offer(cid, number, phone):
+                log.info("%s: agent %s's phone refused the offer: next agent", cid, number)
+                self.agents.sync(a)
+                if a.candidate:                       # the phone looks idle but refused: not a candidate
+                    a.candidate = False
+                    self.router.agent_unavailable(number)
+                continue
+            if not rang:
+                self._route_out(c)
+            rang = True
+            timer = self.clock.call_later(int(q.spec.ring_timeout_ms),
+                                          functools.partial(self._ring_timeout, cid, number))
+            c.offers[number] = (queue, timer)
+            self.router.offered(queue, number)
+            self.host.emit("offer", call_id=cid, queue=queue, agent=number)
+            a.dispatch(_AE.OFFER, call_id=cid, queue=queue)
+        return rang
+
+    def _end_offer(self, c: _Call, number: str, why: str) -> None:
+        queue, timer = c.offers.pop(number)
+        timer.cancel()
         a = self.agents.get(number)
-        if a is None or a.state in (AgentState.RINGING, AgentState.TALKING):
+        if a is not None and a.phone is not None:
+            self.host.withdraw(c.waiter.call_id, number, a.phone)
+        self.host.emit("offer_end", call_id=c.waiter.call_id, queue=queue, agent=number, detail={"why": why})
+        if a is not None and a.state is AgentState.OFFERED and a.call_id == c.waiter.call_id:
+            a.dispatch(_AE.OFFER_END, why=why)
+
+    def _ring_timeout(self, call_id: str, number: str) -> None:
+        c = self.calls.get(call_id)
+        if c is None or number not in c.offers:
+            return
+        log.info("%s: agent %s did not answer", call_id, number)
+        self._end_offer(c, number, "no_answer")
+        self._requeue(c)
+
+    def _requeue(self, c: _Call) -> None:
+        """No phone rings for the caller any more: back at its place, moved on at once."""
+        if c.offers:
+            return
+        self.host.requeued(c.waiter.call_id)
+        self._route_in(c)
+        self._serve_call(c)
+        self._dispatch_ready()
+
+    def answered(self, call_id: str, number: str) -> bool:
+        """Agent `number`'s phone went off hook for `call_id`. True: the call is this agent's (the
+        caller leaves every queue, every other phone stops ringing); False: it is not (answered
+        elsewhere first, or never offered here)."""
+        c = self.calls.get(call_id)
+        if c is None or number not in c.offers:
             return False
-        for other in self.agents.values():
-            if other is not a and other.phone == phone and other.state is not AgentState.LOGGED_OUT:
-                return False    # another agent holds this phone
-        a.phone = phone
-        self._set(a, AgentState.READY, "login")
-        self.dispatch()
+        queue, timer = c.offers.pop(number)
+        timer.cancel()
+        for other in sorted(c.offers, key=_num_key):
+            self._end_offer(c, other, "answered_elsewhere")
+        self._route_out(c)
+        del self.calls[call_id]
+        self.host.emit("answer", call_id=call_id, queue=queue, agent=number)
+        for name in c.waiter.queues:
+            if name != queue:
+                self._leave_event(call_id, name, "withdrawn", None)
+        self._drop_stays(c)
+        if c.reserve_timer is not None:
+            c.reserve_timer.cancel()
+        if c.ani:
+            self._sticky[c.ani] = (number, self.clock.now_ms)
+        self.agents[number].dispatch(_AE.ANSWER)
+        self._dispatch_ready()
         return True
 
-    def logout(self, number: str) -> bool:
+    def call_ended(self, number: str, call_id: str, talk_ms: int) -> None:
+        """The answered call of agent `number` is over: wrap-up (the call's queue's), then ready."""
         a = self.agents.get(number)
-        if a is None or a.state in (AgentState.LOGGED_OUT, AgentState.RINGING, AgentState.TALKING):
-            return False
-        a.phone = None
-        self._set(a, AgentState.LOGGED_OUT, "logout")
-        return True
+        if a is None or a.state is not AgentState.ON_CALL or a.call_id != call_id:
+            return
+        queue = a.queue
+        q = self.queues.get(queue or "")
+        wrap = int(getattr(q.spec, "wrap_up_ms", 0)) if q is not None else 0
+        if q is not None:
+            self.router.call_done(q.qname, number, talk_ms)
+            q.handled(talk_ms, wrap)
+        a.dispatch(_AE.CALL_END, wrap_ms=wrap)
+        self._dispatch_ready()
 
-    def ready(self, number: str, ready: bool) -> bool:
-        a = self.agents.get(number)
-        if a is None or a.state not in (AgentState.READY, AgentState.NOT_READY):
+    def caller_gone(self, call_id: str, outcome: str = "abandoned") -> None:
+        """The caller left while waiting or ringing (hung up: abandoned; or our side released it)."""
+        c = self.calls.pop(call_id, None)
+        if c is None:
+            return
+        for number in sorted(c.offers, key=_num_key):
+            self._end_offer(c, number, "caller_gone")
+        self._route_out(c)
+        for name in c.waiter.queues:
+            self._leave_event(call_id, name, outcome, None)
+        self._drop_stays(c)
+        if c.reserve_timer is not None:
+            c.reserve_timer.cancel()
+        self._dispatch_ready()
+
+    def _drop_stays(self, c: _Call) -> None:
+        for name in c.waiter.queues:
+            q = self.queues.get(name)
+            if q is not None:
+                stay = q.stays.pop(c.waiter.call_id, None)
+                if stay is not None:
+                    stay.cancel()
+                self._retire_if_done(q)
+
+    def digit(self, call_id: str, key: str) -> bool:
+        """A key the waiting caller pressed: the exit key of one of its queues takes it out."""
+        c = self.calls.get(call_id)
+        if c is None:
             return False
-        self._set(a, AgentState.READY if ready else AgentState.NOT_READY, "ready" if ready else "not ready")
+        for name in c.waiter.queues:
+            ek = getattr(self.queues[name].spec, "exit_key", None)
+            if ek is not None and ek.key == key:
+                target = Target.of(ek.to)
+                if target is not None:
+                    self._move_out(c, name, "exit_key", target, every=True)
+                    return True
+        return False
+
+    # -- overflow ------------------------------------------------------------------------------
+
+    def _timed_out(self, call_id: str, queue: str) -> None:
+        c = self.calls.get(call_id)
+        q = self.queues.get(queue)
+        if c is None or q is None:
+            return
+        target = Target.of(getattr(q.spec, "on_timeout", None))
+        self._move_out(c, queue, "timeout", target, every=False)
+
+    def _no_agents(self, q: QueueMachine) -> None:
+        target = Target.of(getattr(q.spec, "on_no_agents", None))
+        if target is None:
+            return
+        for call_id in list(q.stays):
+            c = self.calls.get(call_id)
+            if c is not None:
+                self._move_out(c, q.qname, "no_agents", target, every=False)
+
+    def _move_out(self, c: _Call, queue: str, outcome: str, target: Target | None, *, every: bool) -> None:
+        """The caller leaves `queue` (all its queues if `every`) with `outcome`: if it waits nowhere
+        else it goes to `target` (a queue: joined, its place kept; an IVR or a hang-up: the call layer)."""
+        cid = c.waiter.call_id
+        leaving = list(c.waiter.queues) if every else [queue]
+        rest = tuple(n for n in c.waiter.queues if n not in leaving)
+        if not rest and target is None:
+            # A timeout with nowhere to go: the caller waits on (the queue names no on_timeout).
+            return
+        for number in sorted(c.offers, key=_num_key):
+            if every or c.offers[number][0] == queue or not rest:
+                self._end_offer(c, number, "withdrawn")
+        for name in leaving:
+            self._leave_event(cid, name, outcome, target if not rest else None)
+            q = self.queues.get(name)
+            if q is not None:
+                stay = q.stays.pop(cid, None)
+                if stay is not None:
+                    stay.cancel()
+            if c.routed:
+                self.router.leave_queue(cid, name)
+            if q is not None:
+                self._retire_if_done(q)
+        c.waiter.queues = rest
+        if rest:
+            self._requeue(c)
+            return
+        assert target is not None
+        if target.kind == "queue" and target.name in self.queues and not self.queues[target.name].retired:
+            q = self.queues[target.name]
+            c.waiter.queues = (target.name,)
+            self._enter_event(c, target.name, first=False)
+            self._stay(c, q)
+            if c.routed:
+                self.router.join_queue(cid, target.name)
+            if not c.offers:
+                self.host.requeued(cid)
+            self._route_in(c)
+            self._serve_call(c)
+            return
+        self._route_out(c)
+        del self.calls[cid]
+        if c.reserve_timer is not None:
+            c.reserve_timer.cancel()
+        self.host.route(cid, target, outcome)
+
+    # -- announcements and widening ------------------------------------------------------------
+
+    def _announce(self, call_id: str, queue: str) -> None:
+        c = self.calls.get(call_id)
+        q = self.queues.get(queue)
+        if c is None or q is None or call_id not in q.stays:
+            return
+        ann = q.spec.announce
+        q.stays[call_id].timers.append(self.clock.call_later(int(ann.every_ms),
+                                                             functools.partial(self._announce, call_id, queue)))
+        if c.offers:
+            return                                   # a phone rings for it: no announcement now
+        from appliance.acd import announce
+        position = self.router.position(call_id, queue)
+        if position is None:
+            return
+        prompts: list[str] = []
+        try:
+            if ann.position:
+                prompts += announce.position_prompts(c.language, position)
+            minutes = q.ewt_minutes(position)
+            if ann.wait and minutes is not None:
+                prompts += announce.wait_prompts(c.language, minutes)
+        except ValueError as exc:
+            log.warning("%s: no announcement in %s: %s", call_id, c.language, exc)
+            return
+        if prompts:
+            self.host.announce(call_id, c.language, prompts)
+
+    def _widen(self, call_id: str, skill: str, minimum: int) -> None:
+        c = self.calls.get(call_id)
+        if c is None or skill not in c.waiter.skills or c.waiter.skills[skill] <= minimum:
+            return
+        if c.routed:
+            self.router.widen(call_id, skill, minimum)
+        else:
+            c.waiter.skills[skill] = minimum
+        self._serve_call(c)
+
+    # -- agents ----------------------------------------------------------------------------------
+
+    def agent_candidate(self, a: Agent, ready: bool) -> None:
+        """The agents module: `a` is a routing candidate now (or no longer)."""
         if ready:
-            self.dispatch()
-        return True
+            self.router.agent_ready(a.number, a.idle_since_ms)
+            self._due.append(a.number)
+            self._dispatch_ready()
+        else:
+            self.router.agent_unavailable(a.number)
+
+    def _dispatch_ready(self) -> None:
+        """The agents that became candidates take the best waiting place over their queues."""
+        if self._serving:
+            return
+        self._serving = True
+        try:
+            while self._due:
+                number = self._due.pop(0)
+                a = self.agents.get(number)
+                if a is None or not a.candidate:
+                    continue
+                w = self.router.pick_waiter(number)
+                if w is None:
+                    continue
+                c = self.calls.get(w.call_id)
+                if c is None:
+                    continue
+                queue = next((n for n in w.queues if n in self._member_of.get(number, ())), w.queues[0])
+                self._offer(c, queue, [number])
+        finally:
+            self._serving = False
+
+    def agent_moved(self, a: Agent) -> None:
+        for name in self._member_of.get(a.number, ()):
+            q = self.queues.get(name)
+            if q is not None:
+                q.agent_moved(a.number, a.state.value)
+
+    def phone_changed(self, phone: str) -> None:
+        """A line change on `phone`: its agent checked against it (and a candidate again once idle)."""
+        a = self.agents.at(phone)
+        if a is not None:
+            self.agents.check(a)
+
+    def each_second(self) -> None:
+        self.agents.check_busy()
+
+    # -- feature codes -----------------------------------------------------------------------------
+
+    def login(self, number: str, phone: str, pin: str | None = None) -> LoginResult:
+        return self.agents.login(number, phone, pin)
 
     def restore(self, number: str, phone: str) -> bool:
         """An agent who was logged in at `phone` when the engine last stopped: logged in again, not
-        ready (reason "restart"). False if the agent is unknown, busy, or another agent holds the phone."""
+        ready (reason ``restart``)."""
         a = self.agents.get(number)
-        if a is None or a.state is not AgentState.LOGGED_OUT:
+        if a is None or a.state is not AgentState.LOGGED_OUT or self.agents.at(phone) is not None:
             return False
-        if self.agent_at(phone) is not None:
-            return False
-        a.phone = phone
-        self._set(a, AgentState.NOT_READY, "restart")
-        return True
+        return self.agents.login(number, phone, None, restore=True) is LoginResult.OK
 
     def agent_at(self, phone: str) -> Agent | None:
-        for a in self.agents.values():
-            if a.phone == phone and a.state is not AgentState.LOGGED_OUT:
-                return a
-        return None
+        return self.agents.at(phone)
 
-    # -- calls -----------------------------------------------------------------
+    # -- views ---------------------------------------------------------------------------------------
 
-    def enqueue(self, call: Any, queue: str) -> None:
-        self._seq += 1
-        self._waiting.append(_Waiting(call, queue, self.clock.now_ms, self._seq))
-        self.dispatch()
+    def waiting(self, queue: str) -> list[tuple[str, int]]:
+        """(call id, entry ms) of the callers in `queue`, oldest first."""
+        q = self.queues.get(queue)
+        if q is None:
+            return []
+        return sorted(((s.call_id, s.entered_ms) for s in q.stays.values()), key=lambda x: x[1])
 
-    def waiting(self, queue: str) -> list[tuple[Any, int]]:
-        """(call, entry ms) of the callers waiting in `queue`, oldest first."""
-        return [(w.call, w.entered_ms) for w in self._waiting if w.queue == queue]
+    def queues_view(self) -> dict[str, dict[str, Any]]:
+        now = self.clock.now_ms
+        out: dict[str, dict[str, Any]] = {}
+        for name, q in sorted(self.queues.items()):
+            states: dict[str, int] = {}
+            for m in q.members:
+                a = self.agents.get(m)
+                if a is not None:
+                    states[a.state.value] = states.get(a.state.value, 0) + 1
+            out[name] = {"waiting": len(q.stays),
+                         "longest_wait_ms": max((now - s.entered_ms for s in q.stays.values()), default=0),
+                         "agents": states, "state": q.state.name.lower(), "retired": q.retired}
+        return out
 
-    def remove(self, call: Any) -> None:
-        """The caller left the queue (hung up); withdraw an offer if one is ringing."""
-        for w in list(self._waiting):
-            if w.call is call:
-                self._waiting.remove(w)
-                if w.offered_to is not None:
-                    if w.timer is not None:
-                        w.timer.cancel()
-                    a = self.agents[w.offered_to]
-                    self.host.withdraw(call, a)
-                    self._set(a, AgentState.READY, "offer withdrawn")
-                    self.dispatch()
+    def agents_view(self) -> dict[str, dict[str, Any]]:
+        return self.agents.view()
 
-    def answered(self, call: Any, tick: int) -> Agent | None:
-        """The offered agent went off hook: the call leaves the queue."""
-        for w in list(self._waiting):
-            if w.call is call and w.offered_to is not None:
-                self._waiting.remove(w)
-                if w.timer is not None:
-                    w.timer.cancel()
-                a = self.agents[w.offered_to]
-                a.calls_taken += 1
-                self._set(a, AgentState.TALKING, "answered")
-                return a
-        return None
 
-    def call_ended(self, number: str, tick: int) -> None:
-        a = self.agents.get(number)
-        if a is None:
-            return
-        a.last_call_end_ms = tick
-        if a.state is AgentState.TALKING:
-            self._set(a, AgentState.READY, "call ended")
-        self.dispatch()
+class _AgentSide(AgentHost):
+    """The agents module's host: the ACD and, through it, the call layer."""
 
-    def dispatch(self) -> None:
-        """Offer waiting calls, oldest first, to the longest-idle ready member of their queue (only
-        the agents ready now are looked at: none ready, nothing to do)."""
-        if not self._ready:
-            return
-        for w in sorted(self._waiting, key=lambda w: (w.entered_ms, w.seq)):
-            if w.offered_to is not None:
-                continue
-            q = self.queues.get(w.queue)
-            if q is None:
-                continue
-            members = self._members[q.name]
-            ready = [a for n, a in self._ready.items() if n in members]
-            if not ready:
-                continue
-            best = min(ready, key=lambda a: (a.idle_since(), int(a.number) if a.number.isdigit() else 0, a.number))
-            if not self.host.offer(w.call, best):
-                continue
-            w.offered_to = best.number
-            self._set(best, AgentState.RINGING, f"offered {getattr(w.call, 'id', '')}")
-            w.timer = self.clock.call_later(q.ring_timeout_ms, functools.partial(self._no_answer, w))
-            if not self._ready:
-                return
+    def __init__(self, acd: Acd) -> None:
+        self.acd = acd
 
-    def _no_answer(self, w: _Waiting) -> None:
-        if w not in self._waiting or w.offered_to is None:
-            return
-        a = self.agents[w.offered_to]
-        self.host.withdraw(w.call, a)
-        w.offered_to = None
-        w.timer = None
-        self._set(a, AgentState.NOT_READY, "no answer")
-        log.info("agent %s did not answer: not ready", a.number)
-        self.dispatch()
+    def emit(self, kind: str, *, agent: str, queue: str | None = None, call_id: str | None = None,
+             detail: dict[str, Any] | None = None) -> None:
+        self.acd.host.emit(kind, agent=agent, queue=queue, call_id=call_id, detail=detail)
+        if kind == "agent_state":
+            a = self.acd.agents.get(agent)
+            if a is not None:
+                self.acd.agent_moved(a)
 
-    def _set(self, a: Agent, state: AgentState, why: str) -> None:
-        if state is AgentState.READY and a.state is not AgentState.READY:
-            a.ready_since_ms = self.clock.now_ms
-        a.state = state
-        if state is AgentState.READY:
-            self._ready[a.number] = a
-        else:
-            self._ready.pop(a.number, None)
-        self.host.agent_changed(a, why)
+    def phone_idle(self, phone: str) -> bool:
+        return self.acd.host.phone_idle(phone)
+
+    def phone_ringing(self, phone: str) -> bool:
+        return self.acd.host.phone_ringing(phone)
+
+    def has_call(self, agent: str, call_id: str) -> bool:
+        c = self.acd.calls.get(call_id)
+        if c is not None:
+            return agent in c.offers
+        return self.acd.host.call_up(call_id)
+
+    def available(self, agent: Agent, ready: bool) -> None:
+        self.acd.agent_candidate(agent, ready)
+
+
+def _num_key(number: str) -> tuple[int, str]:
+    return (int(number) if number.isdigit() else 1 << 62, number)

@@ -1,21 +1,27 @@
 """The call machine: one inbound call from the trunk's answer to its record.
 
 A call is a declared state machine (e1t1.fsm) over its legs (appliance.calls.legs):
-the caller's leg from the start, the agent's leg once the ACD offers the call.
+the caller's leg from the start, an agent's leg for each phone the ACD rings for it
+(several with ``ring_all``), the answering agent's once connected.
 
 ::
 
-    IVR --key: queue--> QUEUED --offer--> OFFERED --agent answers--> CONNECTED
-     |                    ^                  |                           |
-     |                    +----withdrawn-----+                           |
-     +--------------- caller gone, hang-up, release ----------------> ENDED
+    IVR --key: queue(s)--> QUEUED --offer--> OFFERED --agent answers--> CONNECTED
+     ^  (route: queue)      ^  |                |                           |
+     |                      |  +--requeued------+                           |
+     +--routed: ivr---------+--routed: hangup--> LEAVING (prompt) --------->|
+     +--------------- caller gone, hang-up, release ---------------------> ENDED
 
 - IVR: the menu's greeting plays; after it, the menu's timeout runs (TIMEOUT);
-  keys go to the menu walk (appliance.ivr).
-- QUEUED: ringback; the ACD offers the call to an agent's phone (OFFERED) or
-  the caller gives up (CALLER_GONE: abandoned).
-- OFFERED: the agent's phone rings; it answers (AGENT_ANSWERED) or the ACD
-  withdraws the offer (WITHDRAWN: back to QUEUED, the queue position kept).
+  keys go to the menu walk (appliance.ivr). A route that names queues starts the
+  call in its queues, without a menu.
+- QUEUED: the caller hears the queue's hold (ringback, or a looped prompt) and
+  now and then an announcement (position, expected wait); the ACD offers the call
+  to agents' phones (OFFERED). A key goes to the ACD (the queue's exit key).
+- OFFERED: phones ring; one answers (AGENT_ANSWERED, the ACD decides which) or
+  the ACD takes every offer back (REQUEUED: QUEUED again, the place kept).
+- ROUTED: the ACD lets the caller go: to an IVR (its menu), or to a prompt and
+  hang-up (LEAVING).
 - CONNECTED: the legs are bridged; either side hangs up.
 - ENDED: the call's record is written and the machine terminates.
 
@@ -33,12 +39,19 @@ from typing import Any, Protocol
 from appliance.calls.legs import Bridge, Leg, LegKind, Role
 from appliance.config.model import SiteConfig
 from appliance.ivr.menu import Choice, MenuChoice, MenuWalk
-from appliance.storage import CdrRecord, QueueEvent
+from appliance.storage import CdrRecord
 from appliance.storage.cdr import CallMark
 from e1t1.clock import Clock
 from e1t1.fsm import StateDef, StateMachine, TermCause
 
 log = logging.getLogger("cicbox.calls")
+
+HOLD_LOOP_SAMPLES = 0x7FFFFFFF
+"""A hold prompt goes round its buffer this many samples (about 74 hours)."""
+
+#: why the ACD let a caller go to a prompt and hang-up -> the call's disposition
+ROUTED_DISPOSITION = {"blacklist": "blocked", "full": "busy", "timeout": "no_agent", "no_agents": "no_agent",
+                      "exit_key": "exit"}
 
 
 class CallState(enum.Enum):
@@ -46,19 +59,23 @@ class CallState(enum.Enum):
     QUEUED = 2
     OFFERED = 3
     CONNECTED = 4
-    ENDED = 5
+    LEAVING = 5
+    ENDED = 6
 
 
 class CallEvent(enum.Enum):
     DIGIT = 1            # the caller pressed a key (data: digit, tick)
-    PROMPT_DONE = 2      # the greeting finished playing
+    PROMPT_DONE = 2      # the prompt playing finished
     TIMEOUT = 3          # the menu's timeout after the greeting
-    OFFERED = 4          # the ACD offered the call to an agent (data: leg, agent)
-    WITHDRAWN = 5        # the ACD took the offer back (no answer)
-    AGENT_ANSWERED = 6   # the agent's phone went off hook (data: tick)
+    OFFERED = 4          # the ACD rings an agent's phone (data: leg, agent)
+    REQUEUED = 5         # no phone rings for the call any more: waiting again
+    AGENT_ANSWERED = 6   # the ACD gave the call to the agent whose phone went off hook (data: tick, agent, chan)
     CALLER_GONE = 7      # the trunk's far end hung up (data: tick, reason)
     AGENT_GONE = 8       # the agent hung up (data: tick)
     RELEASE = 9          # our side ends the call (data: tick, disposition)
+    ROUTED = 10          # the ACD lets the caller go (data: kind ivr|hangup, name, outcome)
+    ANNOUNCE = 11        # play these prompts over the hold (data: language, prompts)
+    RING_STOPPED = 12    # the ACD stopped ringing one phone (data: chan)
 
 
 class CallHost(Protocol):
@@ -69,11 +86,13 @@ class CallHost(Protocol):
     def prompt(self, language: str, name: str) -> Any: ...
     def release_trunk(self, chan: int, tick: int) -> None: ...
     def far_end_gone(self, leg: Leg) -> None: ...   # tell an agent's phone the caller went
-    def enqueue(self, call: CallMachine, queue: str) -> None: ...
-    def leave_queue(self, call: CallMachine) -> None: ...
-    def agent_answered(self, call: CallMachine, tick: int) -> str | None: ...
-    def agent_free(self, agent: str, tick: int) -> None: ...
-    def record(self, rec: CdrRecord | QueueEvent) -> None: ...
+    def enqueue(self, call: CallMachine) -> Any: ...   # None: waiting; else (Target, outcome): go there
+    def leave_queue(self, call: CallMachine, outcome: str) -> None: ...
+    def queue_digit(self, call: CallMachine, digit: str) -> None: ...
+    def agent_free(self, agent: str, call: CallMachine, tick: int) -> None: ...
+    def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
+             detail: dict[str, Any] | None = None) -> None: ...
+    def record(self, rec: CdrRecord) -> None: ...
     def count(self, what: str, n: int = 1) -> None: ...
     def ended(self, call: CallMachine) -> None: ...  # the call terminated: forget it
 
@@ -81,6 +100,7 @@ class CallHost(Protocol):
 _S = CallState
 _E = CallEvent
 _GONE = frozenset({_E.CALLER_GONE, _E.RELEASE})
+_WAIT = frozenset({_E.DIGIT, _E.PROMPT_DONE, _E.ANNOUNCE, _E.ROUTED, _E.RING_STOPPED})
 
 
 class CallMachine(StateMachine[CallState, CallEvent]):
@@ -90,19 +110,21 @@ class CallMachine(StateMachine[CallState, CallEvent]):
     TIMEOUT = CallEvent.TIMEOUT
     TABLE = {
         _S.IVR: StateDef(frozenset({_E.DIGIT, _E.PROMPT_DONE, _E.TIMEOUT}) | _GONE,
-                         frozenset({_S.QUEUED, _S.ENDED}), "st_ivr", on_enter="enter_ivr"),
-        _S.QUEUED: StateDef(frozenset({_E.OFFERED, _E.DIGIT}) | _GONE,
-                            frozenset({_S.OFFERED, _S.ENDED}), "st_queued", on_enter="enter_queued"),
-        _S.OFFERED: StateDef(frozenset({_E.AGENT_ANSWERED, _E.WITHDRAWN, _E.DIGIT}) | _GONE,
-                             frozenset({_S.CONNECTED, _S.QUEUED, _S.ENDED}), "st_offered"),
-        _S.CONNECTED: StateDef(frozenset({_E.AGENT_GONE, _E.DIGIT}) | _GONE,
+                         frozenset({_S.QUEUED, _S.LEAVING, _S.ENDED}), "st_ivr", on_enter="enter_ivr"),
+        _S.QUEUED: StateDef(frozenset({_E.OFFERED, _E.REQUEUED}) | _WAIT | _GONE,
+                            frozenset({_S.OFFERED, _S.IVR, _S.LEAVING, _S.ENDED}), "st_queued",
+                            on_enter="enter_queued"),
+        _S.OFFERED: StateDef(frozenset({_E.AGENT_ANSWERED, _E.REQUEUED, _E.OFFERED}) | _WAIT | _GONE,
+                             frozenset({_S.CONNECTED, _S.QUEUED, _S.IVR, _S.LEAVING, _S.ENDED}), "st_offered"),
+        _S.CONNECTED: StateDef(frozenset({_E.AGENT_GONE, _E.DIGIT, _E.PROMPT_DONE}) | _GONE,
                                frozenset({_S.ENDED}), "st_connected", on_enter="enter_connected"),
+        _S.LEAVING: StateDef(frozenset({_E.PROMPT_DONE, _E.DIGIT}) | _GONE, frozenset({_S.ENDED}), "st_leaving"),
         _S.ENDED: StateDef(frozenset(), frozenset(), on_enter="enter_ended"),
     }
 
     def __init__(self, host: CallHost, call_id: str, caller: Leg, ani: str | None, dnis: str,
                  config: SiteConfig, config_version: int, ivr: str | None, clock: Clock,
-                 calendar_start: str) -> None:
+                 calendar_start: str, route_queues: MenuChoice | None = None) -> None:
         super().__init__(f"call({call_id})", CallState.IVR, clock)
         self.host = host
         self.id = call_id
@@ -112,19 +134,33 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.dnis = dnis
         self.config = config
         self.config_version = config_version
-        self.walk = MenuWalk(ivr, config.ivrs[ivr]) if ivr is not None else None   # None: no route
+        self.walk = MenuWalk(ivr, config.ivrs[ivr]) if ivr is not None else None   # None: no menu
+        self.language = self.walk.greeting[0] if self.walk is not None else _first_language(config)
         self.start_ms = clock.now_ms
         self.state_since_ms = self.start_ms
         self.calendar_start = calendar_start
-        self.queue: str | None = None
+        # What the call asks of the ACD (its menu choice or route): queues, skills, priority.
+        self.queues: tuple[str, ...] = ()
+        self.skills: dict[str, int] = {}
+        self.priority = 0
+        self.queue: str | None = None        # the queue it waits in (the first of its queues), or was answered from
         self.agent: str | None = None        # the agent who answered
-        self.offered_to: str | None = None   # the agent whose phone rings now
-        self.queue_entry_ms: int | None = None
+        self.queue_entry_ms: int | None = None   # first entry into a queue
         self.answer_ms: int | None = None
         self.end_ms: int | None = None
         self.disposition = ""
-        self.leaving = False               # ending: an offer the ACD withdraws now is not news
-        self.enter_ivr(CallState.IVR)
+        self.leaving = False                 # ending: what the ACD does now is not news
+        self._announcing = False             # an announcement plays over the hold
+        self._leave_prompt: tuple[str, str] | None = None
+        self._offered: list[str] = []       # the agents whose phones ring for it
+        host.emit("call_start", call_id=call_id, detail={
+            "trunk": caller.name, "ani": ani, "dnis": dnis, "config_version": config_version,
+            "calendar_start": calendar_start})
+        if route_queues is not None:
+            self.walk = None
+            self._to_queues(route_queues, clock.now_ms)
+        else:
+            self.enter_ivr(CallState.IVR)
 
     # -- what the call is made of ----------------------------------------------------
 
@@ -135,6 +171,15 @@ class CallMachine(StateMachine[CallState, CallEvent]):
     @property
     def agent_leg(self) -> Leg | None:
         return next((leg for leg in self.legs if leg.role is Role.AGENT), None)
+
+    @property
+    def ringing_legs(self) -> list[Leg]:
+        return [leg for leg in self.legs if leg.role is Role.AGENT]
+
+    @property
+    def offered_to(self) -> str | None:
+        """The agent whose phone rings for the call (the first, with ring_all)."""
+        return self._offered[0] if self._offered and self.state is _S.OFFERED else None
 
     @property
     def trunk_name(self) -> str:
@@ -170,10 +215,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
             self._gone(ev, d, "ivr_hangup")
 
     def _menu(self, choice: MenuChoice, tick: int) -> None:
-        if choice.choice is Choice.QUEUE and choice.queue is not None:
-            self.queue = choice.queue
-            self.queue_entry_ms = tick
-            self.transition(_S.QUEUED)
+        if choice.choice is Choice.QUEUE and choice.queues:
+            self._to_queues(choice, tick)
         elif choice.choice is Choice.HANG_UP:
             self._release(tick, "ivr_hangup")
         else:
@@ -181,69 +224,155 @@ class CallMachine(StateMachine[CallState, CallEvent]):
 
     # -- queue and offer -------------------------------------------------------------
 
+    def _to_queues(self, choice: MenuChoice, tick: int) -> None:
+        """Into the ACD with what the menu choice (or route) asks: queues, skills, priority."""
+        self.queues = choice.queues
+        self.skills = dict(choice.skills)
+        self.priority = choice.priority
+        self.queue = self.queues[0]
+        if self.queue_entry_ms is None:
+            self.queue_entry_ms = tick
+        self.host.count("offered")
+        self._offered = []
+        if self.state is _S.IVR:
+            self.transition(_S.QUEUED)
+        routing = self.host.enqueue(self)
+        if routing is not None:
+            target, outcome = routing
+            self._routed(target.kind, target.name, outcome)
+
     def enter_queued(self, prev: CallState) -> None:
-        if prev is not _S.IVR:
-            return                       # an offer withdrawn: the caller keeps the queue position
-        h = self.host
-        h.count("offered")
-        h.media.tone(self.caller.chan, self.config.site.zone, "ringback")
-        h.record(QueueEvent(self.queue_entry_ms or self.clock.now_ms, "enter", self.queue, None, self.id))
-        h.enqueue(self, self.queue or "")
+        if prev is _S.IVR:
+            self._hold()
+
+    def _hold(self) -> None:
+        """The queue's hold: ringback, or its prompt going round."""
+        chan = self.caller.chan
+        media = self.host.media
+        media.stop_play(chan)
+        hold = self._hold_prompt()
+        if hold is None:
+            media.tone(chan, self.config.site.zone, "ringback")
+        else:
+            media.stop_tone(chan)
+            media.play(chan, self.host.prompt(self.language, hold), HOLD_LOOP_SAMPLES)
+
+    def _hold_prompt(self) -> str | None:
+        q = self.config.queues.get(self.queue or "")
+        hold = getattr(q, "hold", "ringback") if q is not None else "ringback"
+        return None if hold in (None, "ringback") else str(hold)
+
+    def _waiting(self, ev: CallEvent, d: dict[str, Any]) -> bool:
+        """What QUEUED and OFFERED share: keys, announcements, the ACD letting the caller go."""
+        if ev is _E.DIGIT:
+            self.host.queue_digit(self, str(d["digit"]))
+        elif ev is _E.ANNOUNCE:
+            chan = self.caller.chan
+            media = self.host.media
+            media.stop_tone(chan)
+            media.stop_play(chan)
+            samples = _joined([self.host.prompt(str(d["language"]), p) for p in d["prompts"]])
+            media.play(chan, samples)
+            self._announcing = True
+        elif ev is _E.PROMPT_DONE:
+            if self._announcing:
+                self._announcing = False
+                self._hold()
+        elif ev is _E.ROUTED:
+            self._routed(str(d["kind"]), str(d["name"]), str(d["outcome"]))
+        elif ev is _E.RING_STOPPED:
+            self.legs = [leg for leg in self.legs if not (leg.role is Role.AGENT and leg.chan == d["chan"])]
+        else:
+            return False
+        return True
+
+    def _routed(self, kind: str, name: str, outcome: str) -> None:
+        self._drop_agent_legs()
+        self._offered = []
+        chan = self.caller.chan
+        media = self.host.media
+        media.stop_tone(chan)
+        media.stop_play(chan)
+        self._announcing = False
+        if kind == "ivr" and name in self.config.ivrs:
+            self.walk = MenuWalk(name, self.config.ivrs[name])
+            self.language = self.walk.greeting[0]
+            self.transition(_S.IVR)
+        else:
+            self._leave_prompt = (self.language, name)
+            self.disposition = ROUTED_DISPOSITION.get(outcome, "no_agent")
+            self.transition(_S.LEAVING)
+            try:
+                media.play(chan, self.host.prompt(self.language, name))
+            except KeyError:
+                log.warning("%s: prompt %s (%s) not loaded: hanging up", self.id, name, self.language)
+                self._release(self.clock.now_ms, self.disposition)
 
     def st_queued(self, ev: CallEvent, **d: Any) -> None:
         if ev is _E.OFFERED:
             self.legs.append(d["leg"])
-            self.offered_to = d.get("agent")
+            self._offered = [*self._offered, str(d["agent"])]
             self.transition(_S.OFFERED)
-        elif ev is _E.DIGIT:
-            pass                         # keys in the queue are not for us (yet)
-        else:
+        elif ev is _E.REQUEUED:
+            pass
+        elif not self._waiting(ev, d):
             self._abandoned(ev, d)
 
     def st_offered(self, ev: CallEvent, **d: Any) -> None:
         if ev is _E.AGENT_ANSWERED:
             self.answer_ms = int(d["tick"])
+            self.agent = str(d["agent"])
+            self.legs = [leg for leg in self.legs if leg.role is not Role.AGENT or leg.chan == d["chan"]]
             self.transition(_S.CONNECTED)
-        elif ev is _E.WITHDRAWN:
-            self._drop_agent_leg()
-            self.offered_to = None
+        elif ev is _E.OFFERED:
+            self.legs.append(d["leg"])
+            self._offered = [*self._offered, str(d["agent"])]
+        elif ev is _E.REQUEUED:
+            self._drop_agent_legs()
+            self._offered = []
             self.transition(_S.QUEUED)
-        elif ev is _E.DIGIT:
-            pass
-        else:
+        elif not self._waiting(ev, d):
             self._abandoned(ev, d)
 
     def _abandoned(self, ev: CallEvent, d: dict[str, Any]) -> None:
         """The caller hung up while waiting (CALLER_GONE), or our side ends a waiting call (RELEASE)."""
-        tick = int(d.get("tick", self.clock.now_ms))
         self.leaving = True
-        self.host.leave_queue(self)
-        self._drop_agent_leg()
         if ev is _E.CALLER_GONE:
             self.host.count("abandoned")
-            self.host.record(QueueEvent(tick, "abandon", self.queue, None, self.id))
+        self.host.leave_queue(self, "abandoned" if ev is _E.CALLER_GONE else "released")
+        self._drop_agent_legs()
         self._gone(ev, d, "abandoned")
 
-    def _drop_agent_leg(self) -> None:
+    def _drop_agent_legs(self) -> None:
         self.legs = [leg for leg in self.legs if leg.role is not Role.AGENT]
+
+    # -- leaving: a prompt, then the hang-up ------------------------------------------
+
+    def st_leaving(self, ev: CallEvent, **d: Any) -> None:
+        if ev is _E.PROMPT_DONE:
+            self._release(self.clock.now_ms, self.disposition)
+        elif ev is _E.DIGIT:
+            pass
+        else:
+            self._gone(ev, d, self.disposition)
 
     # -- connected -------------------------------------------------------------------
 
     def enter_connected(self, prev: CallState) -> None:
         h = self.host
         tick = self.answer_ms if self.answer_ms is not None else self.clock.now_ms
-        self.agent = h.agent_answered(self, tick)
         h.count("answered")
         if self.queue_entry_ms is not None:
             h.count("wait_ms_total", tick - self.queue_entry_ms)
+        chan = self.caller.chan
+        h.media.stop_play(chan)
         leg = self.agent_leg
         if leg is not None:
             self.bridge = Bridge(self.caller, leg)
             self.bridge.join(h.media)
-        h.record(QueueEvent(tick, "connect", self.queue, self.agent, self.id))
 
     def st_connected(self, ev: CallEvent, **d: Any) -> None:
-        if ev is _E.DIGIT:
+        if ev in (_E.DIGIT, _E.PROMPT_DONE):
             return
         tick = int(d.get("tick", self.clock.now_ms))
         if self.bridge is not None:
@@ -260,7 +389,7 @@ class CallMachine(StateMachine[CallState, CallEvent]):
                 self.host.far_end_gone(leg)
             self._gone(ev, d, "answered")
         if self.agent is not None:
-            self.host.agent_free(self.agent, tick)
+            self.host.agent_free(self.agent, self, tick)
 
     # -- the end ---------------------------------------------------------------------
 
@@ -285,6 +414,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.transition(_S.ENDED)
 
     def enter_ended(self, prev: CallState) -> None:
+        self.host.emit("call_end", call_id=self.id, queue=self.queue, agent=self.agent,
+                       detail={"disposition": self.disposition})
         self.host.record(self.cdr())
         self.terminate(TermCause.REGULAR)
 
@@ -309,6 +440,17 @@ class CallMachine(StateMachine[CallState, CallEvent]):
             dnis=self.dnis, queue=self.queue, agent=self.agent, disposition=self.disposition,
             calendar_start=self.calendar_start, start_ms=self.start_ms, queue_entry_ms=self.queue_entry_ms,
             answer_ms=self.answer_ms, end_ms=end, wait_ms=wait, talk_ms=talk)
+
+
+def _first_language(config: SiteConfig) -> str:
+    return next((ivr.language for ivr in config.ivrs.values()), "en")
+
+
+def _joined(parts: list[Any]) -> Any:
+    out = parts[0][:0] if parts else b""
+    for p in parts:
+        out += p
+    return out
 
 
 def caller_leg(chan: int, trunk_name: str) -> Leg:

@@ -17,12 +17,13 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from appliance.acd import Acd, Agent
+from appliance.acd import Acd, AgentState, Target
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
+from appliance.ivr.menu import route_choice
 from appliance.calls.legs import Leg
 from appliance.config.model import SiteConfig
-from appliance.storage import CdrRecord, QueueEvent
-from appliance.storage.cdr import AgentSession, CallMark, Record
+from appliance.storage import CdrRecord
+from appliance.storage.cdr import AgentSession, CallMark, QueueEvent, Record
 from e1t1.analog import callerid
 from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkDigit, TrunkReleased
 from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
@@ -79,13 +80,15 @@ class Calls:
         call_id = f"{self.boot}-{self._seq:06d}"
         route = cfg.route_for(trunk.trunk_name, trunk.number)
         now = self.clock.now_ms
+        self._arrival[call_id] = self._seq
         call = CallMachine(self, call_id, caller_leg(trunk.chan, trunk.trunk_name), ev.ani, trunk.number, cfg,
                            version, route.ivr if route is not None else None, self.clock,
-                           self.calendar(now).isoformat(timespec="seconds"))
-        self.live[call_id] = call
-        self.by_trunk[trunk.chan] = call
-        self._arrival[call_id] = self._seq
-        self._unmarked[call_id] = call
+                           self.calendar(now).isoformat(timespec="seconds"),
+                           route_queues=route_choice(route) if route is not None else None)
+        if call.state is not CallState.ENDED:
+            self.live[call_id] = call
+            self.by_trunk[trunk.chan] = call
+            self._unmarked[call_id] = call
         if route is None:
             log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
             call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
@@ -120,15 +123,6 @@ class Calls:
         if call is not None and call.state is CallState.IVR:
             call.dispatch(CallEvent.PROMPT_DONE)
 
-    def _call_of_phone(self, chan: int, state: CallState) -> CallMachine | None:
-        """The call in `state` whose agent's leg is the phone on `chan` (only a call offered to that
-        phone can have it: the call last offered there is the one to look at)."""
-        call = self.by_phone.get(chan)
-        if call is None or call.state is not state:
-            return None
-        leg = call.agent_leg
-        return call if leg is not None and leg.chan == chan else None
-
     def _phone_named(self, name: str | None) -> FxsPhone | None:
         if name is None:
             return None
@@ -139,24 +133,39 @@ class Calls:
         return phone
 
     def phone_answered(self, ev: PhoneAnswered) -> None:
-        call = self._call_of_phone(ev.chan, CallState.OFFERED)
-        if call is not None:
-            call.dispatch(CallEvent.AGENT_ANSWERED, tick=ev.tick)
+        """A ringing phone went off hook: the ACD says whether the call is its agent's (the first
+        off hook wins; in one tick, the lower port: the engine takes a tick's events by port)."""
+        call = self.by_phone.get(ev.chan)
+        phone = self.phones[ev.chan]
+        agent = self.acd.agent_at(phone.phone_name)
+        if call is not None and call.state is CallState.OFFERED and agent is not None and \
+                self.acd.answered(call.id, agent.number):
+            self._unmarked[call.id] = call          # its mark names the answer and the agent
+            call.dispatch(CallEvent.AGENT_ANSWERED, tick=ev.tick, agent=agent.number, chan=ev.chan)
+            return
+        log.info("%s: off hook for a call that is not its own: the line is closed", phone.phone_name)
+        phone.dispatch(PhoneEvent.REMOTE_GONE)
 
     def phone_hung_up(self, ev: PhoneHungUp) -> None:
-        call = self._call_of_phone(ev.chan, CallState.CONNECTED)
-        if call is not None:
-            call.dispatch(CallEvent.AGENT_GONE, tick=ev.tick)
+        call = self.by_phone.get(ev.chan)
+        if call is not None and call.state is CallState.CONNECTED:
+            leg = call.agent_leg
+            if leg is not None and leg.chan == ev.chan:
+                call.dispatch(CallEvent.AGENT_GONE, tick=ev.tick)
 
-    def phone_idle(self) -> None:
-        """A phone is back on hook: a waiting call may go to its agent now."""
-        self.acd.dispatch()
+    def phone_changed(self, chan: int) -> None:
+        """A line change of a phone: its agent is checked against it (and is a candidate again once
+        the phone is on hook and idle)."""
+        phone = self.phones.get(chan)
+        if phone is not None:
+            self.acd.phone_changed(phone.phone_name)
 
-    # -- the ACD's host ----------------------------------------------------------------
+    # -- the ACD's host (by call id) -----------------------------------------------------
 
-    def offer(self, call: Any, agent: Agent) -> bool:
-        phone = self._phone_named(agent.phone)
-        if phone is None or phone.state is not PhoneState.IDLE or not isinstance(call, CallMachine):
+    def offer(self, call_id: str, agent: str, phone_name: str) -> bool:
+        phone = self._phone_named(phone_name)
+        call = self.live.get(call_id)
+        if phone is None or phone.state is not PhoneState.IDLE or call is None or call.leaving:
             return False
         now = self.clock.now_ms
         when = self.calendar(now)
@@ -165,29 +174,61 @@ class Calls:
                                 call_type=None)
         phone.dispatch(PhoneEvent.OFFER, cid=cid)
         self.by_phone[phone.chan] = call
-        call.dispatch(CallEvent.OFFERED, leg=agent_leg(phone.chan, phone.phone_name), agent=agent.number)
+        call.dispatch(CallEvent.OFFERED, leg=agent_leg(phone.chan, phone.phone_name), agent=agent)
         return True
 
-    def withdraw(self, call: Any, agent: Agent) -> None:
-        leg = call.agent_leg if isinstance(call, CallMachine) else None
-        if leg is not None:
-            if self.by_phone.get(leg.chan) is call:
-                del self.by_phone[leg.chan]
-            phone = self.phones.get(leg.chan)
-            if phone is not None and phone.state is PhoneState.RINGING:
-                phone.dispatch(PhoneEvent.CANCEL)
-        if isinstance(call, CallMachine) and not call.leaving:
-            call.dispatch(CallEvent.WITHDRAWN)
+    def withdraw(self, call_id: str, agent: str, phone_name: str) -> None:
+        phone = self._phone_named(phone_name)
+        call = self.live.get(call_id)
+        if phone is None:
+            return
+        if call is not None and self.by_phone.get(phone.chan) is call:
+            del self.by_phone[phone.chan]
+        if phone.state is PhoneState.RINGING:
+            phone.dispatch(PhoneEvent.CANCEL)
+        if call is not None and not call.leaving:
+            call.dispatch(CallEvent.RING_STOPPED, chan=phone.chan)
 
-    def agent_changed(self, agent: Agent, why: str) -> None:
-        log.info("agent %s: %s (%s)", agent.number, agent.state.value, why)
+    def requeued(self, call_id: str) -> None:
+        call = self.live.get(call_id)
+        if call is not None and not call.leaving and call.state is CallState.OFFERED:
+            call.dispatch(CallEvent.REQUEUED)
+
+    def route(self, call_id: str, target: Target, outcome: str) -> None:
+        call = self.live.get(call_id)
+        if call is not None and not call.leaving:
+            call.dispatch(CallEvent.ROUTED, kind=target.kind, name=target.name, outcome=outcome)
+
+    def announce(self, call_id: str, language: str, prompts: list[str]) -> None:
+        call = self.live.get(call_id)
+        if call is not None and not call.leaving:
+            call.dispatch(CallEvent.ANNOUNCE, language=language, prompts=prompts)
+
+    def phone_idle(self, phone_name: str) -> bool:
+        phone = self._phone_named(phone_name)
+        return phone is not None and phone.state is PhoneState.IDLE
+
+    def phone_ringing(self, phone_name: str) -> bool:
+        phone = self._phone_named(phone_name)
+        return phone is not None and phone.state is PhoneState.RINGING
+
+    def call_up(self, call_id: str) -> bool:
+        call = self.live.get(call_id)
+        return call is not None and call.state is CallState.CONNECTED
+
+    def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
+             detail: dict[str, Any] | None = None) -> None:
+        """An event for the log (appliance.storage's Event); an agent's login or logout is also its
+        session record, so a restart knows who was logged in where."""
         now = self.clock.now_ms
-        self.records.append(QueueEvent(now, "agent_state", None, agent.number, None,
-                                       f"{agent.state.value}: {why}"))
-        if why == "login" and agent.phone is not None:
-            self.records.append(AgentSession(agent.number, agent.phone, now))   # stays logged in across a restart
-        elif why == "logout":
-            self.records.append(AgentSession(agent.number, None, now))
+        self.records.append(make_event(self.boot, now, kind, call_id=call_id, queue=queue, agent=agent,
+                                       detail=detail or {}))
+        if kind == "agent_state" and agent is not None and detail is not None:
+            a = self.acd.agents.get(agent)
+            if detail.get("why") in ("login", "restart") and a is not None and a.phone is not None:
+                self.records.append(AgentSession(agent, a.phone, now))   # stays logged in across a restart
+            elif detail.get("state") == AgentState.LOGGED_OUT.value:
+                self.records.append(AgentSession(agent, None, now))
 
     # -- every call's host -------------------------------------------------------------
 
@@ -206,22 +247,22 @@ class Calls:
         if phone is not None:
             phone.dispatch(PhoneEvent.REMOTE_GONE)
 
-    def enqueue(self, call: CallMachine, queue: str) -> None:
+    def enqueue(self, call: CallMachine) -> tuple[Target, str] | None:
         self._unmarked[call.id] = call          # its mark names the queue and when it entered
-        self.acd.enqueue(call, queue)
+        return self.acd.enqueue(call.id, call.queues, ani=call.ani, priority=call.priority, skills=call.skills,
+                                language=call.language)
 
-    def leave_queue(self, call: CallMachine) -> None:
-        self.acd.remove(call)
+    def leave_queue(self, call: CallMachine, outcome: str) -> None:
+        self.acd.caller_gone(call.id, outcome)
 
-    def agent_answered(self, call: CallMachine, tick: int) -> str | None:
-        self._unmarked[call.id] = call          # its mark names the answer and the agent
-        agent = self.acd.answered(call, tick)
-        return agent.number if agent is not None else None
+    def queue_digit(self, call: CallMachine, digit: str) -> None:
+        self.acd.digit(call.id, digit)
 
-    def agent_free(self, agent: str, tick: int) -> None:
-        self.acd.call_ended(agent, tick)
+    def agent_free(self, agent: str, call: CallMachine, tick: int) -> None:
+        talk = tick - call.answer_ms if call.answer_ms is not None else 0
+        self.acd.call_ended(agent, call.id, talk)
 
-    def record(self, rec: CdrRecord | QueueEvent) -> None:
+    def record(self, rec: CdrRecord) -> None:
         self.records.append(rec)
 
     def count(self, what: str, n: int = 1) -> None:
@@ -234,9 +275,9 @@ class Calls:
         self._arrival.pop(call.id, None)
         if self.by_trunk.get(call.caller.chan) is call:
             del self.by_trunk[call.caller.chan]
-        leg = call.agent_leg
-        if leg is not None and self.by_phone.get(leg.chan) is call:
-            del self.by_phone[leg.chan]
+        for leg in call.ringing_legs:
+            if self.by_phone.get(leg.chan) is call:
+                del self.by_phone[leg.chan]
 
     def take_records(self) -> list[Record]:
         out, self.records = self.records, []
@@ -270,3 +311,9 @@ class Calls:
         for call in calls:
             call.dispatch(CallEvent.RELEASE, tick=now, disposition=disposition)
         return len(calls)
+
+
+def make_event(boot: int, tick: int, kind: str, *, call_id: str | None, queue: str | None, agent: str | None,
+               detail: dict[str, Any]) -> Record:
+    import json
+    return QueueEvent(tick, kind, queue, agent, call_id, json.dumps(detail, sort_keys=True))

@@ -10,7 +10,8 @@ machine (appliance.calls) plays, stops and releases.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from appliance.config.model import Ivr
 
@@ -24,7 +25,35 @@ class Choice(enum.Enum):
 @dataclass(frozen=True)
 class MenuChoice:
     choice: Choice
-    queue: str | None = None
+    queues: tuple[str, ...] = ()          # QUEUE: the queues to wait in (first: the call's queue) ...
+    skills: dict[str, int] = field(default_factory=dict)   # ... the skills asked, {skill: minimum level}
+    priority: int = 0                     # ... and the priority (0..9, higher first)
+
+    @property
+    def queue(self) -> str | None:
+        return self.queues[0] if self.queues else None
+
+
+def _queues_of(action: Any) -> tuple[str, ...]:
+    names = getattr(action, "queues", None)
+    if names:
+        return tuple(names)
+    one = getattr(action, "queue", None)
+    return (one,) if one else ()
+
+
+def queue_choice(action: Any) -> MenuChoice | None:
+    """The QUEUE choice a menu action or a route names (queue or queues, skills, priority); None if none."""
+    names = _queues_of(action)
+    if not names:
+        return None
+    return MenuChoice(Choice.QUEUE, names, dict(getattr(action, "skills", None) or {}),
+                      int(getattr(action, "priority", 0) or 0))
+
+
+def route_choice(route: Any) -> MenuChoice | None:
+    """A route that names queues instead of an IVR: the call starts in them."""
+    return queue_choice(route)
 
 
 class MenuWalk:
@@ -48,8 +77,9 @@ class MenuWalk:
         action = self.ivr.menu.get(digit)
         if action is None:
             return MenuChoice(Choice.AGAIN)
-        if action.queue is not None:
-            return MenuChoice(Choice.QUEUE, action.queue)
+        choice = queue_choice(action)
+        if choice is not None:
+            return choice
         if action.hangup:
             return MenuChoice(Choice.HANG_UP)
         return MenuChoice(Choice.AGAIN)
