@@ -13,7 +13,7 @@ DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*
 DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
 PEER_SRC    := $(wildcard tests/peers/spandsp_*)
 
-.PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak crashloop
+.PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak crashloop prompts
 
 setup: $(STAMP)/apt $(STAMP)/venv build
 
@@ -121,6 +121,14 @@ build/bench/.same-flags: $(BENCH_PEER) _cffi_src/common.py | dsp/.built $(STAMP)
 bench: setup build/bench/.shipped build/bench/.same-flags
 	$(VPY) bench/media_tier.py
 	$(VPY) bench/virtual_hour.py
+
+# The shipped announcement prompts (configs/prompts/{en,zh}/), made once with espeak-ng run as a
+# separate program (GPL, never linked) and committed: only this target installs espeak-ng, and
+# setup and test never need it (image-build/make_prompts.py).
+prompts: $(STAMP)/apt $(STAMP)/venv
+	@command -v espeak-ng >/dev/null 2>&1 || { echo "apt: installing espeak-ng"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng; }
+	$(VPY) image-build/make_prompts.py
 
 clean:
 	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* dsp/.built drivers/.built tests/peers/.built
