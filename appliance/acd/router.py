@@ -1,0 +1,597 @@
+"""The ACD router: who waits where, who is ready, and who takes whom. Pure: no I/O, no clock, no
+engine objects, no logging; times are passed in, call ids stand for calls.
+
+Definitions (issue 11):
+
+- *Place* of a waiter = (priority descending, first entry, arrival seq); it is kept through
+  widening, overflow and reservation. Priority is strict.
+- An agent *can serve* a waiter in a queue if it is a member of the queue and, for every skill the
+  waiter asks, its level (0 if it lacks the skill) is at least the minimum asked. Its *rank* for the
+  waiter is its lowest level over the asked skills (no skills asked: all members rank 0).
+- :meth:`Router.pick_agents`: among the ready members able to serve the waiter, those of the best
+  rank, chosen by the queue's strategy; ties go to the longest idle, then the lowest number.
+- :meth:`Router.pick_waiter`: the best place over all the agent's queues among the waiters it can
+  serve and that are not reserved for another agent.
+
+Indexes, so that no decision scans all callers or all agents:
+
+- Waiters: a *skill class* is one requirement (the sorted ``{skill: minimum}`` items). In each queue,
+  the members that can serve exactly the same set of the classes present there share one *type*;
+  each type has a heap of the waiters its members can serve, ordered by place. A waiter's heap
+  entry is one tuple pushed into the heaps of every type able to serve it; a change to the waiter
+  (widened, reserved, left or joined a queue, gone) bumps its version, which makes every older
+  entry stale: stale entries are dropped when they reach a heap's top, or when a heap holds more
+  than twice its live entries. ``pick_waiter`` is therefore one heap peek per queue of the agent.
+  Types are split when a class first appears in a queue (once per (queue, class) per
+  configuration).
+- Ready agents: per queue and *container* (the asked skill set for a class whose minimums are all
+  equal, else the class itself) the ready members, bucketed by rank and each bucket sorted by the
+  queue's strategy key. ``pick_agents`` looks at the non-empty bucket of the best rank.
+"""
+
+from __future__ import annotations
+
+import gc
+import heapq
+import random
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+Strategy = Literal["ring_all", "longest_idle", "round_robin", "fewest_calls", "least_talk_time", "linear", "random"]
+STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
+
+# A heap entry: (-priority, first_entry_ms, seq, version, record). seq is unique per waiter, so two
+# entries never compare their records unless they are the same tuple's.
+_Entry = tuple[int, int, int, int, "_Rec"]
+_Key = tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSpec:
+    """What the router needs of one queue: its strategy and its members in configuration order."""
+
+    strategy: Strategy
+    members: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Waiter:
+    """One waiting caller (a call id, never an engine object). The router owns it from
+    :meth:`Router.add` to :meth:`Router.remove` and keeps ``queues`` and ``skills`` current."""
+
+    call_id: str
+    priority: int                  # 0..9, higher served first (strict)
+    first_entry_ms: int            # its first queue entry; kept through widening and overflow
+    queues: tuple[str, ...]        # the queues it waits in (1 or more)
+    skills: dict[str, int]         # skill -> minimum level asked now ({} = any member)
+    seq: int = 0                   # set by Router.add (arrival order, the last tiebreak)
+
+
+def number_key(number: str) -> tuple[int, int, str]:
+    """Agent numbers in numeric order (non-numeric ones after, by text)."""
+    return (0, int(number), number) if number.isdigit() else (1, 0, number)
+
+
+class _Class:
+    """One skill requirement."""
+
+    __slots__ = ("floor", "items", "key", "skills", "uniform")
+
+    def __init__(self, items: tuple[tuple[str, int], ...]) -> None:
+        self.items = items
+        self.skills = tuple(s for s, _ in items)
+        mins = {m for _, m in items}
+        self.uniform = len(mins) <= 1
+        self.floor = max(mins) if mins else 0
+        # the ready-agent container: shared by all classes asking the same skills at one minimum
+        self.key: object = self.skills if self.uniform else items
+
+
+class _Rec:
+    __slots__ = ("cls", "entry", "place", "reserved", "ver", "w")
+
+    def __init__(self, w: Waiter, cls: _Class) -> None:
+        self.w = w
+        self.cls = cls
+        self.place = (-w.priority, w.first_entry_ms, w.seq)
+        self.ver = 0
+        self.entry: _Entry | None = None     # the live entry, None while reserved or in no heap
+        self.reserved: str | None = None
+
+
+class _Heap:
+    """The waiters one type of member can serve in one queue."""
+
+    __slots__ = ("count", "items", "live", "mask")
+
+    def __init__(self, mask: int, count: int) -> None:
+        self.mask = mask
+        self.count = count                   # members of this type
+        self.items: list[_Entry] = []
+        self.live = 0                        # entries in items that are not stale
+
+    def compact(self) -> None:
+        self.items[:] = [e for e in self.items if e[3] == e[4].ver]
+        heapq.heapify(self.items)
+        self.live = len(self.items)
+
+
+class _Container:
+    """Ready members of one queue for one container key, by rank."""
+
+    __slots__ = ("buckets", "ranks")
+
+    def __init__(self) -> None:
+        self.buckets: dict[int, list[_Key]] = {}
+        self.ranks: list[int] = []           # descending
+
+
+class _Agent:
+    __slots__ = ("calls", "heaps", "idle_since", "keys", "number", "order", "ready", "reserved", "skills", "slot",
+                 "slots", "talk", "tops")
+
+    def __init__(self, number: str) -> None:
+        self.number = number
+        self.order = 0
+        self.skills: dict[str, int] = {}
+        self.ready = False
+        self.idle_since = 0
+        self.heaps: dict[str, _Heap] = {}            # queue -> its type's heap
+        self.slot: dict[str, int] = {}               # queue -> index in tops
+        self.tops: list[list[_Entry]] = []           # the heaps' item lists, one per queue
+        self.slots: dict[str, list[list[_Key]]] = {}  # queue -> the rank buckets it sits in
+        self.keys: dict[str, _Key] = {}              # queue -> its key in them while ready
+        self.reserved: dict[str, _Rec] = {}          # call id -> waiter reserved for it
+        self.calls: dict[str, int] = {}              # queue -> calls from it since login
+        self.talk: dict[str, int] = {}               # queue -> talk ms from it since login
+
+    def level(self, skill: str) -> int:
+        return self.skills.get(skill, 0)
+
+    def serves(self, cls: _Class) -> bool:
+        sk = self.skills
+        return all(sk.get(s, 0) >= m for s, m in cls.items)
+
+    def rank(self, cls: _Class) -> int:
+        sk = self.skills
+        return min((sk.get(s, 0) for s in cls.skills), default=0)
+
+
+class _Queue:
+    __slots__ = ("bits", "by_class", "containers", "cursor", "index", "mask", "members", "name", "rng", "serving",
+                 "spec", "strategy", "types", "waiters")
+
+    def __init__(self, name: str, spec: QueueSpec, rng: random.Random) -> None:
+        self.name = name
+        self.spec = spec
+        self.strategy = spec.strategy
+        self.members = tuple(dict.fromkeys(spec.members))
+        self.index = {n: i for i, n in enumerate(self.members)}
+        self.rng = rng
+        self.cursor: str | None = None               # round_robin: the member last offered
+        self.waiters: dict[str, _Rec] = {}
+        self.bits: dict[int, int] = {}               # id(class) -> its bit in this queue
+        self.by_class: list[_Class] = []             # bit number -> class
+        self.mask: dict[str, int] = {}               # member -> the classes it serves here
+        self.types: dict[int, _Heap] = {}
+        self.serving: dict[int, list[_Heap]] = {}    # id(class) -> the heaps of types serving it
+        self.containers: dict[object, _Container] = {}
+
+
+class Router:
+    """Indexes and strategies of the ACD. Every method is one step; none does I/O."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, _Queue] = {}
+        self._agents: dict[str, _Agent] = {}
+        self._numbers: list[str] = []                # order -> agent number
+        self._recs: dict[str, _Rec] = {}
+        self._classes: dict[tuple[tuple[str, int], ...], _Class] = {}
+        self._seed = 0
+        self._seq = 0
+
+    # -- configuration ---------------------------------------------------------------------------
+
+    def configure(self, queues: Mapping[str, QueueSpec], agents: Mapping[str, Mapping[str, int]], seed: int) -> None:
+        """Put a configuration in force. Waiters, ready agents and per-agent statistics are kept; a
+        queue no longer configured keeps its old members and strategy while callers wait in it."""
+        for spec in queues.values():
+            if spec.strategy not in STRATEGIES:
+                raise ValueError(f"unknown strategy {spec.strategy!r}")
+        old = self._queues
+        specs: dict[str, QueueSpec] = dict(queues)
+        for name, q in old.items():
+            if name not in specs and q.waiters:
+                specs[name] = q.spec                 # retired: served to the end
+        for number, skills in agents.items():
+            self._agent(number).skills = dict(skills)
+        for spec in specs.values():
+            for m in spec.members:
+                self._agent(m)
+        ready = [a for a in self._agents.values() if a.ready]
+        for a in ready:
+            a.ready = False                          # put back once the indexes are rebuilt
+        self._numbers = sorted(self._agents, key=number_key)
+        for i, n in enumerate(self._numbers):
+            a = self._agents[n]
+            a.order = i
+            a.heaps, a.slot, a.tops, a.slots, a.keys = {}, {}, [], {}, {}
+        self._queues = {}
+        for name, spec in specs.items():
+            prev = old.get(name)
+            same_rng = prev is not None and seed == self._seed
+            rng = prev.rng if prev is not None and same_rng else random.Random(f"{seed}/{name}")
+            q = _Queue(name, spec, rng)
+            if prev is not None:
+                q.cursor = prev.cursor
+            t = _Heap(0, len(q.members))
+            q.types[0] = t
+            for m in q.members:
+                q.mask[m] = 0
+                a = self._agents[m]
+                a.heaps[name] = t
+                a.slot[name] = len(a.tops)
+                a.tops.append(t.items)
+                a.slots[name] = []
+            self._queues[name] = q
+        self._seed = seed
+        for rec in self._recs.values():
+            for qn in rec.w.queues:
+                q = self._queues[qn]
+                q.waiters[rec.w.call_id] = rec
+                self._ensure(q, rec.cls)
+            rec.entry = None
+            if rec.reserved is None:
+                self._push(rec)
+        for a in ready:
+            a.ready = True
+            self._insert(a)
+        gc.freeze()
+
+    def _agent(self, number: str) -> _Agent:
+        a = self._agents.get(number)
+        if a is None:
+            a = self._agents[number] = _Agent(number)
+            a.order = len(self._numbers)
+            self._numbers.append(number)
+        return a
+
+    def _intern(self, skills: Mapping[str, int]) -> _Class:
+        items = tuple(sorted(skills.items()))
+        c = self._classes.get(items)
+        if c is None:
+            c = self._classes[items] = _Class(items)
+        return c
+
+    def _ensure(self, q: _Queue, cls: _Class) -> None:
+        """Register `cls` in `q` on its first appearance: split the member types, build the
+        ready-agent container."""
+        if id(cls) in q.bits:
+            return
+        bit = 1 << len(q.by_class)
+        q.bits[id(cls)] = bit
+        q.by_class.append(cls)
+        groups: dict[int, list[_Agent]] = {}
+        for m in q.members:
+            a = self._agents[m]
+            if a.serves(cls):
+                groups.setdefault(q.mask[m], []).append(a)
+        serving: list[_Heap] = []
+        for mask, ags in groups.items():
+            old = q.types[mask]
+            new_mask = mask | bit
+            if len(ags) == old.count:
+                del q.types[mask]
+                old.mask = new_mask
+                h = old
+            else:
+                h = _Heap(new_mask, len(ags))
+                old.count -= len(ags)
+                h.items = [e for e in old.items if e[3] == e[4].ver]
+                heapq.heapify(h.items)
+                h.live = len(h.items)
+                for i, c in enumerate(q.by_class[:-1]):
+                    if mask >> i & 1:
+                        q.serving[id(c)].append(h)
+                for a in ags:
+                    a.heaps[q.name] = h
+                    a.tops[a.slot[q.name]] = h.items
+            q.types[new_mask] = h
+            for a in ags:
+                q.mask[a.number] = new_mask
+            serving.append(h)
+        q.serving[id(cls)] = serving
+        if cls.key not in q.containers:
+            cont = q.containers[cls.key] = _Container()
+            for m in q.members:
+                a = self._agents[m]
+                if not cls.uniform and not a.serves(cls):
+                    continue
+                r = a.rank(cls)
+                bucket = cont.buckets.get(r)
+                if bucket is None:
+                    bucket = cont.buckets[r] = []
+                    cont.ranks = sorted(cont.buckets, reverse=True)
+                a.slots[q.name].append(bucket)
+                if a.ready:
+                    insort(bucket, a.keys[q.name])
+
+    # -- agent availability -----------------------------------------------------------------------
+
+    def agent_ready(self, number: str, idle_since_ms: int) -> None:
+        """The agent is now a candidate, idle since `idle_since_ms`."""
+        a = self._agent(number)
+        if a.ready:
+            if a.idle_since == idle_since_ms:
+                return
+            self._delete(a)
+        a.ready = True
+        a.idle_since = idle_since_ms
+        self._insert(a)
+
+    def agent_unavailable(self, number: str) -> None:
+        """Offered, on a call, in wrap-up, not ready or logged out: no longer a candidate."""
+        a = self._agents.get(number)
+        if a is None or not a.ready:
+            return
+        self._delete(a)
+        a.ready = False
+
+    def agent_logged_in(self, number: str) -> None:
+        """A new login: the agent's calls and talk time per queue start again from zero."""
+        a = self._agent(number)
+        if a.ready:
+            self._delete(a)
+        a.calls.clear()
+        a.talk.clear()
+        if a.ready:
+            self._insert(a)
+
+    def _key(self, q: _Queue, a: _Agent) -> _Key:
+        s = q.strategy
+        if s == "longest_idle":
+            return (a.idle_since, a.order)
+        if s in ("round_robin", "linear"):
+            return (q.index[a.number],)
+        if s == "fewest_calls":
+            return (a.calls.get(q.name, 0), a.idle_since, a.order)
+        if s == "least_talk_time":
+            return (a.talk.get(q.name, 0), a.idle_since, a.order)
+        return (a.order,)                             # ring_all, random
+
+    def _insert(self, a: _Agent) -> None:
+        for qn, buckets in a.slots.items():
+            k = a.keys[qn] = self._key(self._queues[qn], a)
+            for b in buckets:
+                insort(b, k)
+
+    def _delete(self, a: _Agent) -> None:
+        for qn, buckets in a.slots.items():
+            k = a.keys[qn]
+            for b in buckets:
+                del b[bisect_left(b, k)]
+
+    # -- waiters ---------------------------------------------------------------------------------
+
+    def add(self, w: Waiter) -> None:
+        """A caller starts waiting in ``w.queues``; the router sets ``w.seq``."""
+        if w.call_id in self._recs:
+            raise ValueError(f"call {w.call_id} already waits")
+        for qn in w.queues:
+            if qn not in self._queues:
+                raise KeyError(qn)
+        self._seq += 1
+        w.seq = self._seq
+        w.queues = tuple(dict.fromkeys(w.queues))
+        w.skills = dict(w.skills)
+        rec = self._recs[w.call_id] = _Rec(w, self._intern(w.skills))
+        for qn in w.queues:
+            self._queues[qn].waiters[w.call_id] = rec
+        self._push(rec)
+
+    def remove(self, call_id: str) -> Waiter | None:
+        """The caller leaves every queue (answered, gone); its stale heap entries go lazily."""
+        rec = self._recs.pop(call_id, None)
+        if rec is None:
+            return None
+        self._invalidate(rec)
+        for qn in rec.w.queues:
+            self._left(qn, call_id)
+        if rec.reserved is not None:
+            self._agents[rec.reserved].reserved.pop(call_id, None)
+        return rec.w
+
+    def leave_queue(self, call_id: str, queue: str) -> None:
+        """The caller leaves one queue (overflow, exit); it still waits in its others. A waiter in
+        no queue stays known (to be joined elsewhere) until removed."""
+        rec = self._recs.get(call_id)
+        if rec is None or queue not in rec.w.queues:
+            return
+        self._invalidate(rec)
+        rec.w.queues = tuple(qn for qn in rec.w.queues if qn != queue)
+        self._left(queue, call_id)
+        self._push(rec)
+
+    def join_queue(self, call_id: str, queue: str) -> None:
+        """The caller also waits in `queue` (overflow), its place kept."""
+        rec = self._recs.get(call_id)
+        if rec is None or queue in rec.w.queues:
+            return
+        q = self._queues[queue]
+        self._invalidate(rec)
+        rec.w.queues = (*rec.w.queues, queue)
+        q.waiters[call_id] = rec
+        self._push(rec)
+
+    def widen(self, call_id: str, skill: str, minimum: int) -> None:
+        """Lower the minimum asked of `skill` (a skill not asked, or a higher minimum: nothing)."""
+        rec = self._recs.get(call_id)
+        if rec is None:
+            return
+        now = rec.w.skills.get(skill)
+        if now is None or minimum >= now:
+            return
+        self._invalidate(rec)
+        rec.w.skills = {**rec.w.skills, skill: minimum}
+        rec.cls = self._intern(rec.w.skills)
+        self._push(rec)
+
+    def reserve(self, call_id: str, agent: str) -> None:
+        """Sticky: only `agent` may take the caller until :meth:`unreserve`."""
+        rec = self._recs.get(call_id)
+        if rec is None:
+            return
+        self._invalidate(rec)
+        if rec.reserved is not None:
+            self._agents[rec.reserved].reserved.pop(call_id, None)
+        rec.reserved = agent
+        self._agent(agent).reserved[call_id] = rec
+
+    def unreserve(self, call_id: str) -> None:
+        """The reservation ends: the caller is routed normally, its place kept."""
+        rec = self._recs.get(call_id)
+        if rec is None or rec.reserved is None:
+            return
+        self._agents[rec.reserved].reserved.pop(call_id, None)
+        rec.reserved = None
+        self._push(rec)
+
+    def _left(self, queue: str, call_id: str) -> None:
+        q = self._queues.get(queue)
+        if q is not None:
+            q.waiters.pop(call_id, None)
+
+    def _push(self, rec: _Rec) -> None:
+        if rec.reserved is not None:
+            return
+        rec.ver += 1
+        w = rec.w
+        e: _Entry = (*rec.place, rec.ver, rec)
+        rec.entry = e
+        push = heapq.heappush
+        for qn in w.queues:
+            q = self._queues[qn]
+            self._ensure(q, rec.cls)
+            for h in q.serving[id(rec.cls)]:
+                push(h.items, e)
+                h.live += 1
+
+    def _invalidate(self, rec: _Rec) -> None:
+        if rec.entry is None:
+            return
+        rec.entry = None
+        rec.ver += 1
+        for qn in rec.w.queues:
+            for h in self._queues[qn].serving[id(rec.cls)]:
+                h.live -= 1
+                if len(h.items) > 2 * h.live + 64:
+                    h.compact()
+
+    # -- decisions -------------------------------------------------------------------------------
+
+    def pick_agents(self, call_id: str, queue: str) -> list[str]:
+        """The ready agents to offer the caller to now in `queue`: the members able to serve it of
+        the best rank, chosen by the queue's strategy (ring_all: all of them, lowest number first;
+        any other: one). [] if none (or the caller is reserved for an agent not ready)."""
+        rec = self._recs.get(call_id)
+        q = self._queues.get(queue)
+        if rec is None or q is None or queue not in rec.w.queues:
+            return []
+        if rec.reserved is not None:
+            a = self._agents[rec.reserved]
+            return [a.number] if a.ready and queue in a.heaps and a.serves(rec.cls) else []
+        cls = rec.cls
+        cont = q.containers[cls.key]
+        floor = cls.floor if cls.uniform else 0
+        for r in cont.ranks:
+            if r < floor:
+                break
+            b = cont.buckets[r]
+            if b:
+                return self._choose(q, b)
+        return []
+
+    def _choose(self, q: _Queue, b: list[_Key]) -> list[str]:
+        s = q.strategy
+        if s == "ring_all":
+            n = self._numbers
+            return [n[k[0]] for k in b]
+        if s == "random":
+            return [self._numbers[b[q.rng.randrange(len(b))][0]]]
+        if s == "linear":
+            return [q.members[b[0][0]]]
+        if s == "round_robin":
+            last = q.index.get(q.cursor, -1) if q.cursor is not None else -1
+            i = bisect_right(b, (last,))
+            return [q.members[b[i if i < len(b) else 0][0]]]
+        return [self._numbers[b[0][-1]]]
+
+    def pick_waiter(self, agent: str) -> Waiter | None:
+        """The waiter the agent should take now: the best place over all its queues among those it
+        can serve and not reserved for another agent. It is not removed. The agent need not be
+        marked ready."""
+        a = self._agents.get(agent)
+        if a is None:
+            return None
+        best: _Entry | None = None
+        pop = heapq.heappop
+        for items in a.tops:
+            while items:
+                e = items[0]
+                if e[3] == e[4].ver:
+                    if best is None or e < best:
+                        best = e
+                    break
+                pop(items)
+        found = best[4] if best is not None else None
+        for rec in a.reserved.values():
+            if (found is None or rec.place < found.place) and a.serves(rec.cls) \
+                    and any(qn in a.heaps for qn in rec.w.queues):
+                found = rec
+        return found.w if found is not None else None
+
+    # -- strategy statistics -----------------------------------------------------------------------
+
+    def offered(self, queue: str, agent: str) -> None:
+        """An offer was made: round_robin resumes after this member."""
+        q = self._queues.get(queue)
+        if q is not None and agent in q.index:
+            q.cursor = agent
+
+    def call_done(self, queue: str, agent: str, talk_ms: int) -> None:
+        """A call from `queue` ended: one more call and `talk_ms` more talk for the agent there."""
+        a = self._agent(agent)
+        if a.ready:
+            self._delete(a)
+        a.calls[queue] = a.calls.get(queue, 0) + 1
+        a.talk[queue] = a.talk.get(queue, 0) + talk_ms
+        if a.ready:
+            self._insert(a)
+
+    # -- views -----------------------------------------------------------------------------------
+
+    def waiting(self, queue: str) -> int:
+        q = self._queues.get(queue)
+        return len(q.waiters) if q is not None else 0
+
+    def position(self, call_id: str, queue: str) -> int | None:
+        """1 = the next served in `queue` (by place; reservations and skills aside)."""
+        q = self._queues.get(queue)
+        rec = q.waiters.get(call_id) if q is not None else None
+        if q is None or rec is None:
+            return None
+        p = rec.place
+        return 1 + sum(1 for r in q.waiters.values() if r.place < p)
+
+    def oldest(self, queue: str) -> Waiter | None:
+        """The caller waiting longest in `queue` (earliest first entry, then arrival)."""
+        q = self._queues.get(queue)
+        if q is None or not q.waiters:
+            return None
+        return min(q.waiters.values(), key=lambda r: (r.w.first_entry_ms, r.w.seq)).w
+
+    def queues(self) -> tuple[str, ...]:
+        """The queues known, configured or retired (kept while callers wait in them)."""
+        return tuple(self._queues)
