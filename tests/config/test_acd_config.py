@@ -267,3 +267,20 @@ def test_queue_prompts_are_needed_in_every_language_the_ivrs_speak(tmp_path: Pat
         parse_config(text, "site.yaml", Prompts(state / "prompts"))
     assert [i.message.split(" not found")[0] for i in exc.value.issues] == [
         "acd.blacklist.then.hangup: prompt 'blocked' (zh)"]
+
+
+@pytest.mark.parametrize("name", ["hotel.yaml", "hospital.yaml", "bench-240.yaml"])
+def test_the_shipped_sites_still_load(name: str) -> None:
+    from appliance.config.loader import load_config
+
+    cfg = load_config(Path(__file__).resolve().parent.parent.parent / "configs" / name, Prompts(None))
+    assert cfg.queues and all(q.strategy == "longest_idle" and q.wrap_up_ms == 0 and q.overflows() == ()
+                              and q.announce is None for q in cfg.queues.values())
+
+
+def test_overflow_that_meets_without_coming_back_is_no_cycle() -> None:
+    """front_desk -> concierge and front_desk -> lobby -> concierge: two ways to one queue, no cycle."""
+    cfg = parse_config(EXAMPLE.replace("on_no_agents: {ivr: main}", "on_no_agents: {queue: lobby}").replace(
+        "    strategy: round_robin\n", "    strategy: round_robin\n  lobby:\n    agents: ['1001']\n"
+        "    max_callers: 5\n    on_full: {queue: concierge}\n"), "site.yaml")
+    assert [t.ref() for _, t in cfg.queues["lobby"].overflows()] == ["queue:concierge"]
