@@ -138,9 +138,7 @@ class Target(_Model):
 
     def name(self) -> str:
         """The queue's, the IVR's or the prompt's name."""
-        n = self.queue if self.queue is not None else self.ivr if self.ivr is not None else self.hangup
-        assert n is not None
-        return n
+        return self.queue or self.ivr or self.hangup or ""     # exactly one is set, never empty
 
     def ref(self) -> str:
         """``queue:NAME``, ``ivr:NAME`` or ``hangup:PROMPT`` (an event's ``to``)."""
