@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from appliance.config.model import FxoPort, FxsPort, SiteConfig
+from appliance.config.model import FxoPort, FxsPort, SiteConfig, Target
 from appliance.errors import ConfigError, ConfigIssue
 from appliance.prompts import PromptError, Prompts
 from e1t1.protocols import TIMER_TABLES
@@ -174,10 +175,13 @@ def _dotted(loc: PathKey) -> str:
 
 
 def _pydantic_loc(loc: tuple[Any, ...]) -> PathKey:
-    # drop the discriminator tags pydantic inserts for tagged unions ('fxo', 'fxs')
+    # drop the discriminator tags pydantic inserts for tagged unions ('fxo', 'fxs'), and the '[key]'
+    # it adds after a mapping's key that is at fault (the key's own position is used then)
     out: list[str | int] = []
     for i, p in enumerate(loc):
         if i > 0 and isinstance(loc[i - 1], int) and p in ("fxo", "fxs") and out and out[0] == "ports":
+            continue
+        if p == "[key]" and i == len(loc) - 1:
             continue
         out.append(p)
     return tuple(out)
@@ -209,6 +213,10 @@ def _message(err: dict[str, Any]) -> str:
         return f"must be a mapping, got {got!r}"
     if t == "bool_type":
         return f"must be true or false, got {got!r}"
+    if t == "value_error":
+        return str(ctx.get("error", err["msg"]))
+    if t == "too_short":
+        return "must not be empty"
     if t == "union_tag_invalid":
         return f"kind must be 'fxo' or 'fxs', got {ctx.get('tag')!r}"
     return str(err["msg"])
@@ -242,22 +250,34 @@ def _xrefs(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
             bad(("routes", i), "a route matches either a trunk or a dnis, exactly one of them")
         if r.trunk is not None and r.trunk not in trunks:
             bad(("routes", i, "trunk"), f"unknown trunk '{r.trunk}' (known: {', '.join(trunks) or 'none'})")
-        if r.ivr not in cfg.ivrs:
+        if sum([r.ivr is not None, r.queue is not None, r.queues is not None]) != 1:
+            bad(("routes", i), "a route goes to exactly one of ivr, queue, queues")
+        if r.ivr is not None and r.ivr not in cfg.ivrs:
             bad(("routes", i, "ivr"), f"unknown ivr '{r.ivr}' (known: {', '.join(sorted(cfg.ivrs)) or 'none'})")
+        if r.ivr is not None and (r.skills or r.priority):
+            bad(("routes", i, "skills" if r.skills else "priority"),
+                "skills and priority go with queue or queues (a route to an IVR asks them in its menu)")
     for name, ivr in cfg.ivrs.items():
         for digit, act in ivr.menu.items():
-            chosen = sum([act.queue is not None, act.hangup, act.repeat])
+            chosen = sum([act.queue is not None, act.queues is not None, act.hangup, act.repeat])
             if chosen != 1:
-                bad(("ivrs", name, "menu", digit), "a menu entry needs exactly one of queue, hangup, repeat")
+                bad(("ivrs", name, "menu", digit), "a menu entry needs exactly one of queue, queues, hangup, repeat")
+            elif not act.queue_names() and (act.skills or act.priority):
+                bad(("ivrs", name, "menu", digit, "skills" if act.skills else "priority"),
+                    "skills and priority go with queue or queues")
             if act.queue is not None and act.queue not in cfg.queues:
                 known = ", ".join(sorted(cfg.queues)) or "none"
                 bad(("ivrs", name, "menu", digit, "queue"), f"unknown queue '{act.queue}' (known: {known})")
     agents = {a.number for a in cfg.agents}
     for name, q in cfg.queues.items():
+        members: dict[str, int] = {}
         for j, member in enumerate(q.agents):
             if member not in agents:
                 known = ", ".join(sorted(agents)) or "none"
                 bad(("queues", name, "agents", j), f"unknown agent '{member}' (known: {known})")
+            elif member in members:
+                bad(("queues", name, "agents", j), f"agent {member} is named twice (first at agents.{members[member]})")
+            members.setdefault(member, j)
     seen_num: dict[str, int] = {}
     phones: dict[str, str] = {}
     for i, agent in enumerate(cfg.agents):
@@ -274,6 +294,123 @@ def _xrefs(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
                 bad(("agents", i, "phone"), f"phone '{agent.phone}' is already agent {phones[agent.phone]}'s")
             phones.setdefault(agent.phone, agent.number)
     return issues
+
+
+def _acd_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
+                filename: str) -> list[ConfigIssue]:
+    """The call-center core: targets that exist, skills some agent has, overflow without cycles,
+    distinct feature codes and reason names, each queue's rules consistent."""
+    issues: list[ConfigIssue] = []
+
+    def bad(loc: PathKey, msg: str, key: bool = False) -> None:
+        line, col = _where(loc, pos, keypos, key=key)
+        issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: {msg}"))
+
+    def known(names: Iterable[str]) -> str:
+        return ", ".join(sorted(names)) or "none"
+
+    def target(loc: PathKey, t: Target) -> None:
+        if t.queue is not None and t.queue not in cfg.queues:
+            bad((*loc, "queue"), f"unknown queue '{t.queue}' (known: {known(cfg.queues)})")
+        if t.ivr is not None and t.ivr not in cfg.ivrs:
+            bad((*loc, "ivr"), f"unknown ivr '{t.ivr}' (known: {known(cfg.ivrs)})")
+
+    def queue_list(loc: PathKey, names: tuple[str, ...]) -> None:
+        for j, q in enumerate(names):
+            if q not in cfg.queues:
+                bad((*loc, j), f"unknown queue '{q}' (known: {known(cfg.queues)})")
+            elif q in names[:j]:
+                bad((*loc, j), f"queue '{q}' is named twice")
+
+    skills = {s for a in cfg.agents for s in a.skills}
+
+    def asked(loc: PathKey, wanted: dict[str, int]) -> None:
+        for s in wanted:
+            if s not in skills:
+                bad((*loc, s), f"unknown skill '{s}': no agent has it (agents' skills: {known(skills)})", key=True)
+
+    for i, r in enumerate(cfg.routes):
+        queue_list(("routes", i, "queues"), r.queues or ())
+        if r.queue is not None and r.queue not in cfg.queues:
+            bad(("routes", i, "queue"), f"unknown queue '{r.queue}' (known: {known(cfg.queues)})")
+        asked(("routes", i, "skills"), r.skills)
+    for name, ivr in cfg.ivrs.items():
+        for digit, act in ivr.menu.items():
+            queue_list(("ivrs", name, "menu", digit, "queues"), act.queues or ())
+            asked(("ivrs", name, "menu", digit, "skills"), act.skills)
+    for name, q in cfg.queues.items():
+        loc: PathKey = ("queues", name)
+        for key, t in q.overflows():
+            target((*loc, key), t)
+        if q.exit_key is not None:
+            target((*loc, "exit_key", "to"), q.exit_key.to)
+        for j, w in enumerate(q.widen):
+            if w.skill not in skills:
+                bad((*loc, "widen", j, "skill"), f"unknown skill '{w.skill}': no agent has it "
+                    f"(agents' skills: {known(skills)})")
+        for j, state in enumerate(q.empty_when):
+            if state in q.empty_when[:j]:
+                bad((*loc, "empty_when", j), f"state '{state}' is named twice")
+        if (q.max_wait_ms is None) != (q.on_timeout is None):
+            bad((*loc, "max_wait_ms" if q.on_timeout is None else "on_timeout"),
+                "max_wait_ms and on_timeout go together (how long a caller waits, then where it goes)", key=True)
+        if (q.max_callers is None) != (q.on_full is None):
+            bad((*loc, "max_callers" if q.on_full is None else "on_full"),
+                "max_callers and on_full go together (how many callers wait, then where the next one goes)",
+                key=True)
+    for loc, msg in _cycles(cfg):
+        bad(loc, msg, key=True)
+    acd = cfg.acd
+    if acd.blacklist is not None:
+        target(("acd", "blacklist", "then"), acd.blacklist.then)
+    names: dict[str, str] = {}
+    for code, reason in acd.not_ready_reasons.items():
+        if reason in names:
+            bad(("acd", "not_ready_reasons", code), f"reason '{reason}' is already code {names[reason]}")
+        names.setdefault(reason, code)
+    seen: dict[str, str] = {}
+    for feature in ("login", "logout", "ready", "not_ready"):
+        code = getattr(acd.features, feature)
+        for other_feature, other in seen.items():
+            if code == other:
+                bad(("acd", "features", feature), f"{code} is already the {other_feature} code")
+                break
+            if code.startswith(other) or other.startswith(code):
+                bad(("acd", "features", feature), f"{code} and the {other_feature} code {other}: one is a prefix "
+                    "of the other")
+                break
+        seen[feature] = code
+    return issues
+
+
+def _cycles(cfg: SiteConfig) -> list[tuple[PathKey, str]]:
+    """Overflow from queue to queue (on_timeout, on_full, on_no_agents) that comes back: each cycle
+    as (the key that closes it, the message), found in document order."""
+    found: list[tuple[PathKey, str]] = []
+    grey: list[tuple[str, str]] = []         # (queue, the key it was left by) on the current path
+    done: set[str] = set()
+
+    def visit(name: str) -> None:
+        for key, t in cfg.queues[name].overflows():
+            nxt = t.queue
+            if nxt is None or nxt not in cfg.queues:
+                continue
+            on_path = [q for q, _ in grey]
+            if nxt == name or nxt in on_path:
+                start = on_path.index(nxt) if nxt in on_path else len(grey)
+                hops = [*grey[start:], (name, key)]
+                shown = " -> ".join(f"{q} ({k})" for q, k in hops)
+                found.append((("queues", name, key), f"overflow cycle: {shown} -> {nxt}"))
+            elif nxt not in done:
+                grey.append((name, key))
+                visit(nxt)
+                grey.pop()
+        done.add(name)
+
+    for name in cfg.queues:
+        if name not in done:
+            visit(name)
+    return found
 
 
 def _timer_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
@@ -304,17 +441,39 @@ def _timer_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey
 
 def _prompt_issues(cfg: SiteConfig, prompts: Prompts, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
                    filename: str) -> list[ConfigIssue]:
-    """Each IVR's greeting looked up as the engine does (the site's prompts, then the shipped ones)."""
+    """Each prompt the document names, looked up as the engine does (the site's prompts, then the
+    shipped ones): an IVR's greeting in its language; a queue's hold prompt and each ``hangup:``
+    target's prompt in every language the site's IVRs speak (en when there are none), as a caller
+    from any of them may hear it."""
     issues: list[ConfigIssue] = []
-    for name, ivr in cfg.ivrs.items():
+    where = f"{prompts.site_dir} or {prompts.shipped_dir}" if prompts.site_dir else str(prompts.shipped_dir)
+
+    def need(loc: PathKey, language: str, name: str) -> None:
         try:
-            prompts.path_of(ivr.language, ivr.greeting)
+            prompts.path_of(language, name)
         except PromptError:
-            loc: PathKey = ("ivrs", name, "greeting")
             line, col = _where(loc, pos, keypos)
-            where = f"{prompts.site_dir} or {prompts.shipped_dir}" if prompts.site_dir else str(prompts.shipped_dir)
-            issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: prompt '{ivr.greeting}' "
-                                      f"({ivr.language}) not found in {where}"))
+            issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: prompt '{name}' "
+                                      f"({language}) not found in {where}"))
+
+    for name, ivr in cfg.ivrs.items():
+        need(("ivrs", name, "greeting"), ivr.language, ivr.greeting)
+    languages = sorted({ivr.language for ivr in cfg.ivrs.values()}) or ["en"]
+    named: list[tuple[PathKey, str]] = []
+    for name, q in cfg.queues.items():
+        if q.hold != "ringback":
+            named.append((("queues", name, "hold"), q.hold))
+        targets: list[tuple[PathKey, Target]] = [((key,), t) for key, t in q.overflows()]
+        if q.exit_key is not None:
+            targets.append((("exit_key", "to"), q.exit_key.to))
+        for sub, t in targets:
+            if t.hangup is not None:
+                named.append((("queues", name, *sub, "hangup"), t.hangup))
+    if cfg.acd.blacklist is not None and cfg.acd.blacklist.then.hangup is not None:
+        named.append((("acd", "blacklist", "then", "hangup"), cfg.acd.blacklist.then.hangup))
+    for loc, prompt in named:
+        for language in languages:
+            need(loc, language, prompt)
     return issues
 
 
@@ -337,7 +496,8 @@ def parse_config(text: str, filename: str, prompts: Prompts | None = None) -> Si
     except ValidationError as exc:
         for err in exc.errors():
             loc = _pydantic_loc(err["loc"])
-            line, col = _where(loc, pos, keypos, key=err["type"] == "extra_forbidden")
+            at_key = err["type"] == "extra_forbidden" or err["loc"][-1:] == ("[key]",)
+            line, col = _where(loc, pos, keypos, key=at_key)
             message = f"{_dotted(loc)}: {_message(dict(err))}"
             if loc in octal and err["type"] != "extra_forbidden":
                 raw = octal[loc]
@@ -346,6 +506,7 @@ def parse_config(text: str, filename: str, prompts: Prompts | None = None) -> Si
             issues.append(ConfigIssue(filename, line, col, message))
         raise ConfigError(issues) from None
     issues += _xrefs(cfg, pos, keypos, filename)
+    issues += _acd_issues(cfg, pos, keypos, filename)
     issues += _timer_issues(cfg, pos, keypos, filename)
     if prompts is not None:
         issues += _prompt_issues(cfg, prompts, pos, keypos, filename)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+from appliance.config.numbers import check_pattern
 
 Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=1, max_length=32)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
@@ -62,36 +64,221 @@ class Span(_Model):
     name: Name
 
 
+#: a prompt's file name without .wav (configs/prompts/<language>/<name>.wav, or the site's own)
+PromptName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+#: a skill's level: 0 (the same as not having the skill) to 10; a call asks {skill: min level},
+#: and a minimum of 0 admits every agent, with the skill or without it
+SkillLevel = Annotated[int, Field(ge=0, le=10)]
+Skills = dict[Name, SkillLevel]
+#: 0 (the default) to 9; a higher priority is served first
+Priority = Annotated[int, Field(ge=0, le=9)]
+
+#: how a queue picks among the ready members of the best skill rank
+Strategy = Literal["ring_all", "longest_idle", "round_robin", "fewest_calls", "least_talk_time", "linear",
+                   "random"]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
+#: the agent states (not_ready has a reason)
+AgentState = Literal["logged_out", "ready", "offered", "on_call", "wrap_up", "not_ready"]
+AGENT_STATES: tuple[str, ...] = get_args(AgentState)
+#: the states a queue may count as "no agents" (ready never is)
+EmptyState = Literal["logged_out", "not_ready", "wrap_up", "on_call", "offered"]
+#: not-ready reasons the appliance gives itself: no site may configure them
+RESERVED_REASONS = ("other", "missed", "restart")
+
+
+def _pin(v: str) -> str:
+    if not re.fullmatch(r"[0-9]{4,8}", v):
+        raise ValueError(f"a PIN is 4 to 8 digits, got {v!r}")
+    return v
+
+
+def _reason_code(v: str) -> str:
+    if not re.fullmatch(r"[0-9]{1,2}", v):
+        raise ValueError(f"a not-ready reason code is 1 or 2 digits, got {v!r}")
+    return v
+
+
+def _reason_name(v: str) -> str:
+    if v in RESERVED_REASONS:
+        raise ValueError(f"reason '{v}' is the appliance's own (other, missed and restart cannot be configured)")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_-]{0,31}", v):
+        raise ValueError(f"{v!r} is not a reason name (a letter, then letters, digits, _ or -, at most 32)")
+    return v
+
+
+def _feature(v: str) -> str:
+    if not re.fullmatch(r"\*[0-9]{1,3}", v):
+        raise ValueError(f"a feature code is * and 1 to 3 digits, got {v!r}")
+    return v
+
+
+Pin = Annotated[str, AfterValidator(_pin)]
+ReasonCode = Annotated[str, AfterValidator(_reason_code)]
+ReasonName = Annotated[str, AfterValidator(_reason_name)]
+FeatureCode = Annotated[str, AfterValidator(_feature)]
+#: a number or a prefix (trailing *), normalised (no spaces, dashes or leading +): see numbers.py
+NumberPattern = Annotated[str, AfterValidator(check_pattern)]
+
+
+class Target(_Model):
+    """Where a caller goes: exactly one of a queue, an IVR, or a prompt played before hanging up."""
+
+    queue: Name | None = None
+    ivr: Name | None = None
+    hangup: PromptName | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Target:
+        if sum(v is not None for v in (self.queue, self.ivr, self.hangup)) != 1:
+            raise ValueError("a target is exactly one of queue, ivr, hangup")
+        return self
+
+    def kind(self) -> Literal["queue", "ivr", "hangup"]:
+        return "queue" if self.queue is not None else "ivr" if self.ivr is not None else "hangup"
+
+    def name(self) -> str:
+        """The queue's, the IVR's or the prompt's name."""
+        return self.queue or self.ivr or self.hangup or ""     # exactly one is set, never empty
+
+    def ref(self) -> str:
+        """``queue:NAME``, ``ivr:NAME`` or ``hangup:PROMPT`` (an event's ``to``)."""
+        return f"{self.kind()}:{self.name()}"
+
+
 class Route(_Model):
+    """A call from a trunk (or to a DNIS) goes to an IVR or straight to a queue (or several)."""
+
     trunk: Name | None = None
     dnis: Digits | None = None
-    ivr: Name
+    ivr: Name | None = None
+    queue: Name | None = None
+    queues: Annotated[tuple[Name, ...], Field(min_length=1, max_length=16)] | None = None
+    skills: Skills = {}
+    priority: Priority = 0
+
+    def queue_names(self) -> tuple[str, ...]:
+        """The queues the call enters at once (none for a route to an IVR)."""
+        return (self.queue,) if self.queue is not None else self.queues or ()
 
 
 class MenuAction(_Model):
+    """One key of an IVR menu: queue(s) (with the skills and priority the call asks), hang up or repeat."""
+
     queue: Name | None = None
+    queues: Annotated[tuple[Name, ...], Field(min_length=1, max_length=16)] | None = None
+    skills: Skills = {}
+    priority: Priority = 0
     hangup: bool = False
     repeat: bool = False
 
+    def queue_names(self) -> tuple[str, ...]:
+        """The queues the call enters (none for hang up or repeat)."""
+        return (self.queue,) if self.queue is not None else self.queues or ()
+
 
 class Ivr(_Model):
-    greeting: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+    greeting: PromptName
     language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}$")] = "en"
     menu: dict[MenuKey, MenuAction] = {}
     timeout_ms: Annotated[int, Field(ge=500, le=60000)] = 5000
     max_repeats: Annotated[int, Field(ge=0, le=10)] = 2
 
 
+class ExitKey(_Model):
+    """A key a waiting caller presses to leave the queue for `to`."""
+
+    key: MenuKey
+    to: Target
+
+
+class Announce(_Model):
+    """Position and expected-wait announcements to a waiting caller."""
+
+    first_after_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 15000
+    every_ms: Annotated[int, Field(ge=5000, le=3_600_000)] = 30000
+    position: bool = True
+    wait: bool = True
+
+
+class Widen(_Model):
+    """After `after_ms` in the queue, the call's minimum for `skill` drops to `min`."""
+
+    after_ms: Annotated[int, Field(ge=1, le=86_400_000)]
+    skill: Name
+    min: SkillLevel = 0
+
+
 class Queue(_Model):
     agents: tuple[Digits, ...] = ()
     ring_timeout_ms: Annotated[int, Field(ge=1000, le=120000)] = 15000
-    strategy: Literal["longest_idle"] = "longest_idle"
+    strategy: Strategy = "longest_idle"
+    wrap_up_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 0
+    max_callers: Annotated[int, Field(ge=1, le=100_000)] | None = None     # None: no limit
+    max_wait_ms: Annotated[int, Field(ge=1000, le=86_400_000)] | None = None  # None: wait without limit
+    empty_when: tuple[EmptyState, ...] = ("logged_out",)
+    on_timeout: Target | None = None        # after max_wait_ms
+    on_full: Target | None = None           # a caller arriving at max_callers
+    on_no_agents: Target | None = None      # every member in an empty_when state (None: wait)
+    exit_key: ExitKey | None = None
+    hold: PromptName = "ringback"           # ringback, or a prompt played in a loop
+    announce: Announce | None = None        # None: no announcements
+    sl_threshold_ms: Annotated[int, Field(ge=0, le=3_600_000)] = 20000
+    short_abandon_ms: Annotated[int, Field(ge=0, le=600_000)] = 0   # 0: every abandon counts
+    expected_aht_ms: Annotated[int, Field(ge=1000, le=86_400_000)] = 180000
+    widen: tuple[Widen, ...] = ()
+
+    def overflows(self) -> tuple[tuple[str, Target], ...]:
+        """(key, target) of the overflow rules that are set, in the order on_timeout, on_full, on_no_agents."""
+        rules = (("on_timeout", self.on_timeout), ("on_full", self.on_full), ("on_no_agents", self.on_no_agents))
+        return tuple((k, t) for k, t in rules if t is not None)
 
 
 class Agent(_Model):
     number: Digits
     name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     phone: Name | None = None
+    pin: Pin | None = None                  # None: log in with *21<agent># (no PIN asked)
+    skills: Skills = {}
+
+
+class Sticky(_Model):
+    """A caller answered within `window_days` is first offered to that agent for `reserve_ms`."""
+
+    window_days: Annotated[int, Field(ge=1, le=365)] = 7
+    reserve_ms: Annotated[int, Field(ge=1000, le=600_000)] = 20000
+
+
+class Vip(_Model):
+    priority: Priority = 9
+    numbers: tuple[NumberPattern, ...]
+
+
+class Blacklist(_Model):
+    numbers: tuple[NumberPattern, ...]
+    then: Target
+
+
+class Features(_Model):
+    """The agents' feature codes (dialled from their phones)."""
+
+    login: FeatureCode = "*21"
+    logout: FeatureCode = "*22"
+    ready: FeatureCode = "*23"
+    not_ready: FeatureCode = "*24"
+
+    def codes(self) -> dict[str, str]:
+        """code -> feature name (login, logout, ready, not_ready)."""
+        return {self.login: "login", self.logout: "logout", self.ready: "ready", self.not_ready: "not_ready"}
+
+
+class Acd(_Model):
+    random_seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    max_missed_offers: Annotated[int, Field(ge=1, le=100)] = 1     # unanswered offers in a row -> not ready
+    not_ready_reasons: dict[ReasonCode, ReasonName] = {}           # *24<code># -> reason name
+    sticky: Sticky | None = None
+    vip: Vip | None = None
+    blacklist: Blacklist | None = None
+    features: Features = Features()
 
 
 #: per protocol (fxo, fxs...), timer name -> ms; names and ranges are the protocols' timer tables
@@ -102,6 +289,7 @@ Timers = dict[str, dict[str, int]]
 class SiteConfig(_Model):
     site: Site
     card: Card = Card()
+    acd: Acd = Acd()
     ports: tuple[Annotated[FxoPort | FxsPort, Field(discriminator="kind")], ...] = ()
     spans: tuple[Span, ...] = ()
     routes: tuple[Route, ...] = ()
