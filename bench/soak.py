@@ -115,7 +115,7 @@ def bounds_for(engine: Engine) -> Bounds:
     hold, patience = int(MAX_HOLD_S * 1000), int(MAX_PATIENCE_S * 1000)
     call = {CallState.IVR: ivr, CallState.QUEUED: patience, CallState.OFFERED: ring,
             CallState.CONNECTED: hold, CallState.ENDED: 0}
-    agent = {AgentState.RINGING: ring, AgentState.TALKING: hold, AgentState.NOT_READY: 0}
+    agent = {AgentState.OFFERED: ring, AgentState.ON_CALL: hold, AgentState.NOT_READY: 0}
     return Bounds({k: v + MARGIN_MS for k, v in call.items()}, {k: v + MARGIN_MS for k, v in agent.items()},
                   ivr + patience + ring + hold + MARGIN_MS)
 
@@ -136,8 +136,8 @@ def sample_stuck(engine: Engine, b: Bounds, w: Watch) -> None:
         if now - c.state_since_ms > b.call.get(c.state, 0) and c.state is not CallState.ENDED:
             w.stuck[f"call {c.id}"] = f"{c.state.name.lower()} for {now - c.state_since_ms} ms"
     for a in engine.acd.agents.values():
-        # An agent's episode: a new one begins at each ready (ready_since_ms) and each call taken.
-        key = (a.state, a.ready_since_ms, a.calls_taken)
+        # An agent's episode: a new one begins at each change of state (since_ms).
+        key = (a.state, a.since_ms, 0)
         st, since = w.agents.get(a.number, (key, now))
         if st != key:
             since = now
@@ -170,7 +170,7 @@ def leaks(engine: Engine) -> set[str]:
     talking = set()
     for a in engine.acd.agents.values():
         p = phone_by_name.get(a.phone or "")
-        if a.state is AgentState.TALKING and p is not None:
+        if a.state is AgentState.ON_CALL and p is not None:
             talking.add(p.chan)
             if p.state is PhoneState.IDLE:
                 out.add(f"agent {a.number} talking on idle phone {p.chan}")

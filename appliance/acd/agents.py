@@ -301,6 +301,9 @@ class Agents:
         for number in [n for n, a in self.agents.items() if n not in wanted and a.state is AgentState.LOGGED_OUT]:
             del self.agents[number]
 
+    def values(self) -> Iterable[Agent]:
+        return self.agents.values()
+
     def __getitem__(self, number: str) -> Agent:
         return self.agents[number]
 

@@ -376,14 +376,16 @@ class Router:
     # -- waiters ---------------------------------------------------------------------------------
 
     def add(self, w: Waiter) -> None:
-        """A caller starts waiting in ``w.queues``; the router sets ``w.seq``."""
+        """A caller starts waiting in ``w.queues``; the router sets ``w.seq`` unless it has one (a caller
+        coming back after an offer keeps its place)."""
         if w.call_id in self._recs:
             raise ValueError(f"call {w.call_id} already waits")
         for qn in w.queues:
             if qn not in self._queues:
                 raise KeyError(qn)
-        self._seq += 1
-        w.seq = self._seq
+        if not w.seq:
+            self._seq += 1
+            w.seq = self._seq
         w.queues = tuple(dict.fromkeys(w.queues))
         w.skills = dict(w.skills)
         rec = self._recs[w.call_id] = _Rec(w, self._intern(w.skills))

@@ -24,13 +24,11 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
               "queue": c.queue, "agent": c.agent or c.offered_to, "since_ms": c.state_since_ms,
               "started_ms": c.start_ms}
              for c in engine.calls.values()]
-    agents = [{"number": a.number, "name": a.name, "phone": a.phone, "state": a.state.value}
-              for a in sorted(engine.acd.agents.values(), key=lambda a: a.number)]
-    queues = []
-    for name in engine.acd.queues:
-        waiting = engine.acd.waiting(name)
-        queues.append({"name": name, "waiting": len(waiting),
-                       "longest_wait_ms": max((now - t for _, t in waiting), default=0)})
+    agents = [{"number": number, "name": a["name"], "phone": a["phone"], "state": a["state"], "reason": a["reason"],
+               "since_ms": a["since_ms"]}
+              for number, a in engine.acd.agents_view().items()]
+    queues = [{"name": name, "waiting": q["waiting"], "longest_wait_ms": q["longest_wait_ms"]}
+              for name, q in engine.acd.queues_view().items()]
     counters = dict(engine.counter_alarms.counters)
     writer = engine.writer.stats()
     counters["records_spooled"] = writer["records_spooled"]
