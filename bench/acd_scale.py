@@ -93,12 +93,16 @@ class Oracle:
     talk: dict[tuple[str, str], int] = field(default_factory=dict)
     last_offered: dict[str, str] = field(default_factory=dict)
     seq: int = 0
+    member_sets: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.member_sets = {q: frozenset(s.members) for q, s in self.queues.items()}
 
     def level(self, agent: str, skill: str) -> int:
         return self.skills.get(agent, {}).get(skill, 0)
 
     def can_serve(self, agent: str, queue: str, w: OWaiter) -> bool:
-        return agent in self.queues[queue].members and all(self.level(agent, s) >= m for s, m in w.skills.items())
+        return agent in self.member_sets[queue] and all(self.level(agent, s) >= m for s, m in w.skills.items())
 
     def rank(self, agent: str, w: OWaiter) -> int:
         return min((self.level(agent, s) for s in w.skills), default=0)
