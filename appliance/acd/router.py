@@ -15,15 +15,16 @@ Definitions (issue 11):
 
 Indexes, so that no decision scans all callers or all agents:
 
-- Waiters: a *skill class* is one requirement (the sorted ``{skill: minimum}`` items). In each queue,
-  the members that can serve exactly the same set of the classes present there share one *type*;
-  each type has a heap of the waiters its members can serve, ordered by place. A waiter's heap
-  entry is one tuple pushed into the heaps of every type able to serve it; a change to the waiter
-  (widened, reserved, left or joined a queue, gone) bumps its version, which makes every older
-  entry stale: stale entries are dropped when they reach a heap's top, or when a heap holds more
-  than twice its live entries. ``pick_waiter`` is therefore one heap peek per queue of the agent.
-  Types are split when a class first appears in a queue (once per (queue, class) per
-  configuration).
+- Waiters: a *skill class* is one requirement (the sorted ``{skill: minimum}`` items). Each queue
+  has a heap per class present in it, ordered by place, and a sorted list of the heads of those
+  heaps (one per non-empty class, by place). Each class gets a bit in the queue when it first
+  appears there, and each member a mask of the classes it can serve (computed then, once per
+  (queue, class) per configuration). ``pick_waiter`` walks each of the agent's queues' heads in
+  place order and stops at the first class its mask has, or as soon as a head is no better than
+  the best found so far: usually one or two steps per queue.
+- A change to a waiter (widened, reserved, left or joined a queue, gone) bumps its version, which
+  makes its older heap entries stale: they are dropped when they reach a heap's top (a head that
+  goes stale is replaced at once), or when a heap holds more than twice its live entries.
 - Ready agents: per queue and *container* (the asked skill set for a class whose minimums are all
   equal, else the class itself) the ready members, bucketed by rank and each bucket sorted by the
   queue's strategy key. ``pick_agents`` looks at the non-empty bucket of the best rank.
@@ -42,9 +43,22 @@ from typing import Literal, get_args
 Strategy = Literal["ring_all", "longest_idle", "round_robin", "fewest_calls", "least_talk_time", "linear", "random"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
 
-# A heap entry: (-priority, first_entry_ms, seq, version, record). seq is unique per waiter, so two
-# entries never compare their records unless they are the same tuple's.
-_Entry = tuple[int, int, int, int, "_Rec"]
+# A place as one integer, smaller = served first: priority (descending), first entry, seq (unique per
+# waiter). One int compares with one memory access, a tuple's fields with several.
+_PRIO_MAX = 1 << 20
+_ENTRY_OFFSET = 1 << 47
+_NEVER = 1 << 200
+
+
+def place_key(priority: int, first_entry_ms: int, seq: int) -> int:
+    return ((_PRIO_MAX - priority) << 88) | ((first_entry_ms + _ENTRY_OFFSET) << 40) | seq
+
+
+# A heap entry: (place, version, record). Places are unique per waiter, so entries compare their
+# records only when they are the same waiter's same version (the same record: equal).
+_Entry = tuple[int, int, "_Rec"]
+# A queue's head of one class: (place, class bit, record); places are unique in a queue.
+_Head = tuple[int, int, "_Rec"]
 _Key = tuple[int, ...]
 
 
@@ -95,25 +109,25 @@ class _Rec:
     def __init__(self, w: Waiter, cls: _Class) -> None:
         self.w = w
         self.cls = cls
-        self.place = (-w.priority, w.first_entry_ms, w.seq)
+        self.place = place_key(w.priority, w.first_entry_ms, w.seq)
         self.ver = 0
         self.entry: _Entry | None = None     # the live entry, None while reserved or in no heap
         self.reserved: str | None = None
 
 
 class _Heap:
-    """The waiters one type of member can serve in one queue."""
+    """The waiters of one class in one queue."""
 
-    __slots__ = ("count", "items", "live", "mask")
+    __slots__ = ("bit", "head", "items", "live")
 
-    def __init__(self, mask: int, count: int) -> None:
-        self.mask = mask
-        self.count = count                   # members of this type
+    def __init__(self, bit: int) -> None:
+        self.bit = bit                       # the class's bit in the queue
+        self.head: _Head | None = None       # its entry in the queue's heads
         self.items: list[_Entry] = []
         self.live = 0                        # entries in items that are not stale
 
     def compact(self) -> None:
-        self.items[:] = [e for e in self.items if e[3] == e[4].ver]
+        self.items[:] = [e for e in self.items if e[1] == e[2].ver]
         heapq.heapify(self.items)
         self.live = len(self.items)
 
@@ -129,8 +143,8 @@ class _Container:
 
 
 class _Agent:
-    __slots__ = ("calls", "heaps", "idle_since", "keys", "number", "order", "ready", "reserved", "skills", "slot",
-                 "slots", "talk", "tops")
+    __slots__ = ("calls", "idle_since", "keys", "number", "order", "qm", "ready", "reserved", "skills", "slot",
+                 "slots", "talk")
 
     def __init__(self, number: str) -> None:
         self.number = number
@@ -138,9 +152,8 @@ class _Agent:
         self.skills: dict[str, int] = {}
         self.ready = False
         self.idle_since = 0
-        self.heaps: dict[str, _Heap] = {}            # queue -> its type's heap
-        self.slot: dict[str, int] = {}               # queue -> index in tops
-        self.tops: list[list[_Entry]] = []           # the heaps' item lists, one per queue
+        self.slot: dict[str, int] = {}               # queue -> index in qm
+        self.qm: list[tuple[list[_Head], list[int]]] = []  # per queue: its heads, [the mask of classes served]
         self.slots: dict[str, list[list[_Key]]] = {}  # queue -> the rank buckets it sits in
         self.keys: dict[str, _Key] = {}              # queue -> its key in them while ready
         self.reserved: dict[str, _Rec] = {}          # call id -> waiter reserved for it
@@ -160,8 +173,8 @@ class _Agent:
 
 
 class _Queue:
-    __slots__ = ("bits", "by_class", "containers", "cursor", "index", "mask", "members", "name", "rng", "serving",
-                 "spec", "strategy", "types", "waiters")
+    __slots__ = ("containers", "cursor", "heads", "heaps", "index", "members", "name", "rng", "spec", "strategy",
+                 "waiters")
 
     def __init__(self, name: str, spec: QueueSpec, rng: random.Random) -> None:
         self.name = name
@@ -172,11 +185,8 @@ class _Queue:
         self.rng = rng
         self.cursor: str | None = None               # round_robin: the member last offered
         self.waiters: dict[str, _Rec] = {}
-        self.bits: dict[int, int] = {}               # id(class) -> its bit in this queue
-        self.by_class: list[_Class] = []             # bit number -> class
-        self.mask: dict[str, int] = {}               # member -> the classes it serves here
-        self.types: dict[int, _Heap] = {}
-        self.serving: dict[int, list[_Heap]] = {}    # id(class) -> the heaps of types serving it
+        self.heaps: dict[int, _Heap] = {}            # id(class) -> its waiters here
+        self.heads: list[_Head] = []                 # each non-empty heap's best, by place
         self.containers: dict[object, _Container] = {}
 
 
@@ -217,7 +227,7 @@ class Router:
         for i, n in enumerate(self._numbers):
             a = self._agents[n]
             a.order = i
-            a.heaps, a.slot, a.tops, a.slots, a.keys = {}, {}, [], {}, {}
+            a.slot, a.qm, a.slots, a.keys = {}, [], {}, {}
         self._queues = {}
         for name, spec in specs.items():
             prev = old.get(name)
@@ -226,14 +236,10 @@ class Router:
             q = _Queue(name, spec, rng)
             if prev is not None:
                 q.cursor = prev.cursor
-            t = _Heap(0, len(q.members))
-            q.types[0] = t
             for m in q.members:
-                q.mask[m] = 0
                 a = self._agents[m]
-                a.heaps[name] = t
-                a.slot[name] = len(a.tops)
-                a.tops.append(t.items)
+                a.slot[name] = len(a.qm)
+                a.qm.append((q.heads, [0]))
                 a.slots[name] = []
             self._queues[name] = q
         self._seed = seed
@@ -266,43 +272,16 @@ class Router:
         return c
 
     def _ensure(self, q: _Queue, cls: _Class) -> None:
-        """Register `cls` in `q` on its first appearance: split the member types, build the
-        ready-agent container."""
-        if id(cls) in q.bits:
+        """Register `cls` in `q` on its first appearance: its bit in the members' masks, its heap,
+        its ready-agent container."""
+        if id(cls) in q.heaps:
             return
-        bit = 1 << len(q.by_class)
-        q.bits[id(cls)] = bit
-        q.by_class.append(cls)
-        groups: dict[int, list[_Agent]] = {}
+        bit = 1 << len(q.heaps)
+        q.heaps[id(cls)] = _Heap(bit)
         for m in q.members:
             a = self._agents[m]
             if a.serves(cls):
-                groups.setdefault(q.mask[m], []).append(a)
-        serving: list[_Heap] = []
-        for mask, ags in groups.items():
-            old = q.types[mask]
-            new_mask = mask | bit
-            if len(ags) == old.count:
-                del q.types[mask]
-                old.mask = new_mask
-                h = old
-            else:
-                h = _Heap(new_mask, len(ags))
-                old.count -= len(ags)
-                h.items = [e for e in old.items if e[3] == e[4].ver]
-                heapq.heapify(h.items)
-                h.live = len(h.items)
-                for i, c in enumerate(q.by_class[:-1]):
-                    if mask >> i & 1:
-                        q.serving[id(c)].append(h)
-                for a in ags:
-                    a.heaps[q.name] = h
-                    a.tops[a.slot[q.name]] = h.items
-            q.types[new_mask] = h
-            for a in ags:
-                q.mask[a.number] = new_mask
-            serving.append(h)
-        q.serving[id(cls)] = serving
+                a.qm[a.slot[q.name]][1][0] |= bit
         if cls.key not in q.containers:
             cont = q.containers[cls.key] = _Container()
             for m in q.members:
@@ -469,16 +448,16 @@ class Router:
         if rec.reserved is not None:
             return
         rec.ver += 1
-        w = rec.w
-        e: _Entry = (*rec.place, rec.ver, rec)
+        e: _Entry = (rec.place, rec.ver, rec)
         rec.entry = e
-        push = heapq.heappush
-        for qn in w.queues:
+        for qn in rec.w.queues:
             q = self._queues[qn]
             self._ensure(q, rec.cls)
-            for h in q.serving[id(rec.cls)]:
-                push(h.items, e)
-                h.live += 1
+            h = q.heaps[id(rec.cls)]
+            heapq.heappush(h.items, e)
+            h.live += 1
+            if h.items[0] is e:
+                self._new_head(q, h)
 
     def _invalidate(self, rec: _Rec) -> None:
         if rec.entry is None:
@@ -486,10 +465,27 @@ class Router:
         rec.entry = None
         rec.ver += 1
         for qn in rec.w.queues:
-            for h in self._queues[qn].serving[id(rec.cls)]:
-                h.live -= 1
-                if len(h.items) > 2 * h.live + 64:
-                    h.compact()
+            q = self._queues[qn]
+            h = q.heaps[id(rec.cls)]
+            h.live -= 1
+            if h.head is not None and h.head[2] is rec:
+                self._new_head(q, h)
+            elif len(h.items) > 2 * h.live + 64:
+                h.compact()
+
+    @staticmethod
+    def _new_head(q: _Queue, h: _Heap) -> None:
+        """The heap's best changed: drop its stale top entries, put its head in order again."""
+        items = h.items
+        while items and items[0][1] != items[0][2].ver:
+            heapq.heappop(items)
+        if h.head is not None:
+            del q.heads[bisect_left(q.heads, h.head)]
+            h.head = None
+        if items:
+            t = items[0]
+            h.head = (t[0], h.bit, t[2])
+            insort(q.heads, h.head)
 
     # -- decisions -------------------------------------------------------------------------------
 
@@ -503,7 +499,7 @@ class Router:
             return []
         if rec.reserved is not None:
             a = self._agents[rec.reserved]
-            return [a.number] if a.ready and queue in a.heaps and a.serves(rec.cls) else []
+            return [a.number] if a.ready and queue in a.slot and a.serves(rec.cls) else []
         cls = rec.cls
         cont = q.containers[cls.key]
         floor = cls.floor if cls.uniform else 0
@@ -537,20 +533,20 @@ class Router:
         a = self._agents.get(agent)
         if a is None:
             return None
-        best: _Entry | None = None
-        pop = heapq.heappop
-        for items in a.tops:
-            while items:
-                e = items[0]
-                if e[3] == e[4].ver:
-                    if best is None or e < best:
-                        best = e
+        found: _Rec | None = None
+        bk = _NEVER
+        for heads, mask in a.qm:
+            m = mask[0]
+            for h in heads:
+                if h[0] >= bk:
                     break
-                pop(items)
-        found = best[4] if best is not None else None
+                if h[1] & m:
+                    found = h[2]
+                    bk = h[0]
+                    break
         for rec in a.reserved.values():
             if (found is None or rec.place < found.place) and a.serves(rec.cls) \
-                    and any(qn in a.heaps for qn in rec.w.queues):
+                    and any(qn in a.slot for qn in rec.w.queues):
                 found = rec
         return found.w if found is not None else None
 

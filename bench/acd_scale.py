@@ -1,0 +1,471 @@
+"""ACD scale benchmark: prints one JSON object.
+
+The router half (``router_bench``): 10,000 waiting callers, 2,000 agents each a member of 1-20 of
+200 queues (Zipf sizes, the largest has every agent), 10 % of callers in 3 queues, 3 priorities,
+4 skills at levels 1-5, widening. A seeded random mix of events (an agent ready -> pick_waiter, a
+caller arriving -> pick_agents, a widening -> pick_agents, abandons, agents going not ready,
+reservations) is driven through the production router (appliance/acd/router.py); each pick is one
+*decision* and is timed. 1 % of the decisions are decided again by a brute-force scan written here
+from the definitions alone (the oracle, with its own copy of the state); any difference counts as
+a mismatch. Then periods in which 200 agents are freed at once: the time to find each one's waiter
+(pick_waiter, and remove of the waiter found so the next agent sees the next one), summed per
+period. ``--quick`` runs fewer events and periods over the same population.
+
+Times are measurements (time.perf_counter_ns around each router call): nothing passes or fails on
+them. Targets (issue 11): decision p99 <= 50 us, 0 mismatches, period <= 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from appliance.acd.router import STRATEGIES, QueueSpec, Router, Strategy, Waiter, number_key
+
+SKILLS = ("en", "zh", "yue", "fr")
+PRIORITIES = ((0, 0.80), (1, 0.15), (5, 0.05))
+SEED = 11
+
+
+@dataclass
+class Population:
+    queues: dict[str, QueueSpec]
+    agents: dict[str, dict[str, int]]
+    size: dict[str, int]                             # queue -> members (the arrival weights)
+
+
+def population(rng: random.Random, agents: int, queues: int, *, max_queues: int = 20,
+               zipf_s: float = 0.85) -> Population:
+    """Queue k (1-based) has about agents / k**s members; the largest has them all. Each agent
+    is in 1..max_queues queues; members are in a random configuration order; strategies cycle."""
+    numbers = [str(1000 + i) for i in range(agents)]
+    skills: dict[str, dict[str, int]] = {}
+    for n in numbers:
+        sk = {s: rng.randint(1, 5) for s in SKILLS if rng.random() < 0.5}
+        if not sk:
+            sk = {rng.choice(SKILLS): rng.randint(1, 5)}
+        skills[n] = sk
+    count = dict.fromkeys(numbers, 0)
+    specs: dict[str, QueueSpec] = {}
+    size: dict[str, int] = {}
+    for k in range(1, queues + 1):
+        want = max(2, round(agents / k**zipf_s))
+        free = [n for n in numbers if count[n] < max_queues]
+        members = rng.sample(free, min(want, len(free)))
+        for n in members:
+            count[n] += 1
+        name = f"q{k:03}"
+        strategy: Strategy = STRATEGIES[(k - 1) % len(STRATEGIES)]
+        specs[name] = QueueSpec(strategy, tuple(members))
+        size[name] = len(members)
+    return Population(specs, skills, size)
+
+
+# -- the oracle: the same decisions from first principles, by scanning everything -------------------
+
+@dataclass
+class OWaiter:
+    priority: int
+    first: int
+    seq: int
+    queues: list[str]
+    skills: dict[str, int]
+    reserved: str | None = None
+
+
+@dataclass
+class Oracle:
+    queues: dict[str, QueueSpec]
+    skills: dict[str, dict[str, int]]
+    waiters: dict[str, OWaiter] = field(default_factory=dict)
+    ready: dict[str, int] = field(default_factory=dict)        # agent -> idle since
+    calls: dict[tuple[str, str], int] = field(default_factory=dict)
+    talk: dict[tuple[str, str], int] = field(default_factory=dict)
+    last_offered: dict[str, str] = field(default_factory=dict)
+    seq: int = 0
+    member_sets: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.member_sets = {q: frozenset(s.members) for q, s in self.queues.items()}
+
+    def level(self, agent: str, skill: str) -> int:
+        return self.skills.get(agent, {}).get(skill, 0)
+
+    def can_serve(self, agent: str, queue: str, w: OWaiter) -> bool:
+        return agent in self.member_sets[queue] and all(self.level(agent, s) >= m for s, m in w.skills.items())
+
+    def rank(self, agent: str, w: OWaiter) -> int:
+        return min((self.level(agent, s) for s in w.skills), default=0)
+
+    def pick_waiter(self, agent: str) -> str | None:
+        best: tuple[int, int, int] | None = None
+        found = None
+        for cid, w in self.waiters.items():
+            if w.reserved is not None and w.reserved != agent:
+                continue
+            if not any(self.can_serve(agent, q, w) for q in w.queues):
+                continue
+            place = (-w.priority, w.first, w.seq)
+            if best is None or place < best:
+                best, found = place, cid
+        return found
+
+    def pick_agents(self, cid: str, queue: str) -> list[str] | set[str]:
+        """The expected answer; for `random` the set of agents any one of which is right."""
+        w = self.waiters[cid]
+        if queue not in w.queues:
+            return []
+        if w.reserved is not None:
+            return [w.reserved] if w.reserved in self.ready and self.can_serve(w.reserved, queue, w) else []
+        cands = [a for a in self.ready if self.can_serve(a, queue, w)]
+        if not cands:
+            return []
+        top = max(self.rank(a, w) for a in cands)
+        cands = [a for a in cands if self.rank(a, w) == top]
+        spec = self.queues[queue]
+        s = spec.strategy
+        order = {a: i for i, a in enumerate(spec.members)}
+        if s == "ring_all":
+            return sorted(cands, key=number_key)
+        if s == "random":
+            return set(cands)
+        if s == "linear":
+            return [min(cands, key=order.__getitem__)]
+        if s == "round_robin":
+            last = order.get(self.last_offered.get(queue, ""), -1)
+            after = [a for a in cands if order[a] > last]
+            return [min(after or cands, key=order.__getitem__)]
+        idle: Callable[[str], tuple[Any, ...]]
+        if s == "longest_idle":
+            idle = lambda a: (self.ready[a], number_key(a))  # noqa: E731
+        elif s == "fewest_calls":
+            idle = lambda a: (self.calls.get((queue, a), 0), self.ready[a], number_key(a))  # noqa: E731
+        else:
+            idle = lambda a: (self.talk.get((queue, a), 0), self.ready[a], number_key(a))  # noqa: E731
+        return [min(cands, key=idle)]
+
+
+# -- the driver: every call goes to both, decisions are timed -----------------------------------------
+
+class Drive:
+    def __init__(self, pop: Population, seed: int, check_fraction: float) -> None:
+        self.pop = pop
+        self.rng = random.Random(seed)
+        self.router = Router()
+        self.router.configure(pop.queues, pop.agents, seed)
+        self.oracle = Oracle(pop.queues, pop.agents)
+        self.check_fraction = check_fraction
+        self.now = 0
+        self.next_call = 0
+        self.qnames = list(pop.queues)
+        self.qweights = [pop.size[q] for q in self.qnames]
+        self.live: list[str] = []                  # waiting call ids (random choice, swap-remove)
+        self.live_at: dict[str, int] = {}
+        self.busy: dict[str, tuple[str, int] | None] = dict.fromkeys(pop.agents)  # agent -> (queue, talk)
+        self.busy_list = list(pop.agents)
+        self.ready_list: list[str] = []
+        self.ready_at: dict[str, int] = {}
+        self.decision_ns: list[int] = []
+        self.update_ns: list[int] = []
+        self.scan_ns: list[int] = []
+        self.checks = 0
+        self.mismatches: list[str] = []
+
+    # bookkeeping of the driver's own lists
+    @staticmethod
+    def _take(lst: list[str], at: dict[str, int], x: str) -> None:
+        i = at.pop(x)
+        last = lst.pop()
+        if last != x:
+            lst[i] = last
+            at[last] = i
+
+    @staticmethod
+    def _put(lst: list[str], at: dict[str, int], x: str) -> None:
+        at[x] = len(lst)
+        lst.append(x)
+
+    def _timed(self, f: Callable[[], Any], into: list[int]) -> Any:
+        t0 = time.perf_counter_ns()
+        out = f()
+        into.append(time.perf_counter_ns() - t0)
+        return out
+
+    def _check(self) -> bool:
+        return self.rng.random() < self.check_fraction
+
+    # events
+    def arrive(self, decide: bool = True) -> None:
+        rng = self.rng
+        self.next_call += 1
+        cid = f"c{self.next_call}"
+        if rng.random() < 0.10:
+            qs: list[str] = []
+            while len(qs) < 3:
+                q = rng.choices(self.qnames, self.qweights)[0]
+                if q not in qs:
+                    qs.append(q)
+        else:
+            qs = [rng.choices(self.qnames, self.qweights)[0]]
+        x = rng.random()
+        prio = 0 if x < PRIORITIES[0][1] else 1 if x < PRIORITIES[0][1] + PRIORITIES[1][1] else 5
+        x = rng.random()
+        if x < 0.5:
+            skills: dict[str, int] = {}
+        elif x < 0.9:
+            skills = {rng.choice(SKILLS): rng.randint(1, 3)}
+        else:
+            skills = {s: rng.randint(1, 3) for s in rng.sample(SKILLS, 2)}
+        first = self.now - rng.randint(0, 60_000) if len(qs) == 1 and rng.random() < 0.1 else self.now
+        w = Waiter(cid, prio, first, tuple(qs), dict(skills))
+        self._timed(lambda: self.router.add(w), self.update_ns)
+        self.oracle.seq += 1
+        self.oracle.waiters[cid] = OWaiter(prio, first, self.oracle.seq, list(qs), dict(skills))
+        self._put(self.live, self.live_at, cid)
+        if decide:
+            self.decide_agents(cid, qs[0])
+
+    def decide_agents(self, cid: str, queue: str) -> None:
+        picks: list[str] = self._timed(lambda: self.router.pick_agents(cid, queue), self.decision_ns)
+        if self._check():
+            t0 = time.perf_counter_ns()
+            want = self.oracle.pick_agents(cid, queue)
+            self.scan_ns.append(time.perf_counter_ns() - t0)
+            self.checks += 1
+            ok = (len(picks) == 1 and picks[0] in want) if isinstance(want, set) else picks == want
+            if not ok:
+                self.mismatches.append(f"pick_agents({cid}, {queue}): {picks} != {sorted(want)}")
+        if picks:
+            self.answer(cid, queue, picks[0])
+
+    def answer(self, cid: str, queue: str, agent: str) -> None:
+        self.router.offered(queue, agent)
+        self.oracle.last_offered[queue] = agent
+        self.gone(cid)
+        self.unready(agent)
+        self.busy[agent] = (queue, self.rng.randint(5_000, 300_000))
+        self.busy_list.append(agent)
+
+    def gone(self, cid: str) -> None:
+        self._timed(lambda: self.router.remove(cid), self.update_ns)
+        del self.oracle.waiters[cid]
+        self._take(self.live, self.live_at, cid)
+
+    def unready(self, agent: str) -> None:
+        self._timed(lambda: self.router.agent_unavailable(agent), self.update_ns)
+        del self.oracle.ready[agent]
+        self._take(self.ready_list, self.ready_at, agent)
+
+    def free(self, agent: str) -> None:
+        """A busy agent ends its call (if any) and is ready."""
+        call = self.busy.pop(agent)
+        if call is not None:
+            q, talk = call
+            self.router.call_done(q, agent, talk)
+            k = (q, agent)
+            self.oracle.calls[k] = self.oracle.calls.get(k, 0) + 1
+            self.oracle.talk[k] = self.oracle.talk.get(k, 0) + talk
+        self._timed(lambda: self.router.agent_ready(agent, self.now), self.update_ns)
+        self.oracle.ready[agent] = self.now
+        self._put(self.ready_list, self.ready_at, agent)
+
+    def agent_freed(self) -> None:
+        if not self.busy_list:
+            return
+        i = self.rng.randrange(len(self.busy_list))
+        agent = self.busy_list[i]
+        self.busy_list[i] = self.busy_list[-1]
+        self.busy_list.pop()
+        self.free(agent)
+        self.decide_waiter(agent)
+
+    def decide_waiter(self, agent: str, into: list[int] | None = None) -> tuple[int, int]:
+        """pick_waiter for a freed agent, which takes the waiter found: (ns to pick, ns to remove it)."""
+        t0 = time.perf_counter_ns()
+        w = self.router.pick_waiter(agent)
+        took = time.perf_counter_ns() - t0
+        (self.decision_ns if into is None else into).append(took)
+        if self._check():
+            t0 = time.perf_counter_ns()
+            want = self.oracle.pick_waiter(agent)
+            self.scan_ns.append(time.perf_counter_ns() - t0)
+            self.checks += 1
+            got = w.call_id if w is not None else None
+            if got != want:
+                self.mismatches.append(f"pick_waiter({agent}): {got} != {want}")
+        if w is not None:
+            queue = next(q for q in w.queues if agent in self.pop.queues[q].members)
+            self.gone(w.call_id)
+            removal = self.update_ns[-1]
+            self.router.offered(queue, agent)
+            self.oracle.last_offered[queue] = agent
+            self.unready(agent)
+            self.busy[agent] = (queue, self.rng.randint(5_000, 300_000))
+            self.busy_list.append(agent)
+            return took, removal
+        return took, 0
+
+    def widen(self) -> None:
+        if not self.live:
+            return
+        cid = self.rng.choice(self.live)
+        w = self.oracle.waiters[cid]
+        asked = [s for s, m in w.skills.items() if m > 0]
+        if not asked:
+            return
+        s = self.rng.choice(asked)
+        m = w.skills[s] - 1
+        self._timed(lambda: self.router.widen(cid, s, m), self.update_ns)
+        w.skills[s] = m
+        self.decide_agents(cid, self.rng.choice(w.queues))
+
+    def abandon(self) -> None:
+        if self.live:
+            self.gone(self.rng.choice(self.live))
+
+    def not_ready(self) -> None:
+        if self.ready_list:
+            agent = self.rng.choice(self.ready_list)
+            self.unready(agent)
+            self.busy[agent] = None
+            self.busy_list.append(agent)
+
+    def sticky(self) -> None:
+        if not self.live:
+            return
+        cid = self.rng.choice(self.live)
+        w = self.oracle.waiters[cid]
+        if w.reserved is not None:
+            self._timed(lambda: self.router.unreserve(cid), self.update_ns)
+            w.reserved = None
+        else:
+            agent = self.rng.choice(self.pop.queues[w.queues[0]].members)
+            self._timed(lambda: self.router.reserve(cid, agent), self.update_ns)
+            w.reserved = agent
+
+    def step(self, target: int) -> None:
+        self.now += self.rng.randint(0, 40)
+        x = self.rng.random()
+        if x < (0.40 if len(self.live) < target else 0.25):
+            self.arrive()
+        elif x < 0.72:
+            self.agent_freed()
+        elif x < 0.82:
+            self.widen()
+        elif x < 0.90:
+            self.abandon()
+        elif x < 0.97:
+            self.not_ready()
+        else:
+            self.sticky()
+
+    def period(self, agents: int, target: int) -> tuple[int, int, int]:
+        """`agents` busy agents freed at once: ns to find their waiters, ns to find and remove them,
+        ns with the agents' state changes as well."""
+        self.now += 100
+        chosen = self.rng.sample(self.busy_list, min(agents, len(self.busy_list)))
+        for a in chosen:
+            self.busy_list.remove(a)
+        find = removal = 0
+        updates_before = len(self.update_ns)
+        for a in chosen:
+            self.free(a)
+            f, r = self.decide_waiter(a, into=[])
+            find += f
+            removal += r
+        with_updates = find + sum(self.update_ns[updates_before:])
+        while len(self.live) < target:
+            self.arrive(decide=False)
+        return find, find + removal, with_updates
+
+
+def pct(xs: list[int], p: float) -> float:
+    if not xs:
+        return 0.0
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(p / 100 * len(s)))] / 1000.0
+
+
+def run(*, callers: int, agents: int, queues: int, events: int, periods: int, freed: int = 200,
+        check_fraction: float = 0.01, seed: int = SEED) -> dict[str, Any]:
+    """Build the population, fill the queues, drive `events` events and `periods` periods."""
+    rng = random.Random(seed)
+    pop = population(rng, agents, queues)
+    d = Drive(pop, seed, check_fraction)
+    t0 = time.perf_counter()
+    for _ in range(callers):
+        d.arrive(decide=False)                      # every agent is busy: they all wait
+    d.decision_ns.clear()
+    d.update_ns.clear()
+    fill_s = time.perf_counter() - t0
+    gc.freeze()
+    for _ in range(events):
+        d.step(callers)
+    period_ms: list[int] = []
+    period_assign_ms: list[int] = []
+    period_all_ms: list[int] = []
+    for _ in range(periods):
+        f, r, a = d.period(freed, callers)
+        period_ms.append(f)
+        period_assign_ms.append(r)
+        period_all_ms.append(a)
+    members = [len(s.members) for s in pop.queues.values()]
+    per_agent: dict[str, int] = {}
+    for s in pop.queues.values():
+        for m in s.members:
+            per_agent[m] = per_agent.get(m, 0) + 1
+    dec_p99 = pct(d.decision_ns, 99)
+    scan_p99 = pct(d.scan_ns, 99)
+    return {
+        "callers": callers,
+        "agents": agents,
+        "queues": queues,
+        "largest_queue": max(members),
+        "queues_per_agent": [min(per_agent.values()), max(per_agent.values())],
+        "decisions": len(d.decision_ns),
+        "decision_p50_us": pct(d.decision_ns, 50),
+        "decision_p99_us": dec_p99,
+        "update_p99_us": pct(d.update_ns, 99),
+        "scan_p99_us": scan_p99,
+        "speedup_vs_scan": round(scan_p99 / dec_p99, 1) if dec_p99 else None,
+        "oracle_checks": d.checks,
+        "oracle_mismatches": len(d.mismatches),
+        "mismatch_examples": d.mismatches[:5],
+        "periods": periods,
+        "period_p99_ms": pct(period_ms, 99) / 1000.0,
+        "period_with_removal_p99_ms": pct(period_assign_ms, 99) / 1000.0,
+        "period_with_state_changes_p99_ms": pct(period_all_ms, 99) / 1000.0,
+        "waiting_at_end": len(d.live),
+        "fill_s": round(fill_s, 2),
+    }
+
+
+def router_bench(quick: bool) -> dict[str, Any]:
+    """The router half of the benchmark: the issue's population; --quick drives fewer events."""
+    return run(callers=10_000, agents=2_000, queues=200,
+               events=20_000 if quick else 80_000, periods=20 if quick else 100)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer events and periods, the same population")
+    args = p.parse_args()
+    t0 = time.perf_counter()
+    out = router_bench(args.quick)
+    out["wall_s"] = round(time.perf_counter() - t0, 1)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
