@@ -8,7 +8,7 @@ import pytest
 
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
 from appliance.calls.legs import Leg
-from appliance.storage import CdrRecord, QueueEvent
+from appliance.storage import CdrRecord
 from e1t1.clock import Clock
 from tests.e2e.harness import check_config, site_yaml
 
@@ -16,18 +16,24 @@ CFG = check_config(site_yaml(agents=1))          # menu: '1' -> front_desk; time
 S, E = CallState, CallEvent
 DATA: dict[CallEvent, dict[str, Any]] = {
     E.DIGIT: {"digit": "1", "tick": 0}, E.PROMPT_DONE: {}, E.TIMEOUT: {},
-    E.OFFERED: {"leg": agent_leg(2, "phone1"), "agent": "1001"}, E.WITHDRAWN: {},
-    E.AGENT_ANSWERED: {"tick": 0}, E.CALLER_GONE: {"tick": 0, "reason": "battery lost"},
+    E.OFFERED: {"leg": agent_leg(2, "phone1"), "agent": "1001"}, E.REQUEUED: {},
+    E.AGENT_ANSWERED: {"tick": 0, "agent": "1001", "chan": 2}, E.CALLER_GONE: {"tick": 0, "reason": "battery lost"},
     E.AGENT_GONE: {"tick": 0}, E.RELEASE: {"tick": 0, "disposition": "failed"},
+    E.ROUTED: {"kind": "hangup", "name": "busy", "outcome": "full"},
+    E.ANNOUNCE: {"language": "en", "prompts": ["position_intro", "n3"]}, E.RING_STOPPED: {"chan": 2},
 }
+_W = (E.DIGIT, E.PROMPT_DONE, E.ANNOUNCE, E.RING_STOPPED)    # waiting: the state stays
 # state -> event -> the state it leads to; an event not named is not accepted there.
 OUTCOME: dict[CallState, dict[CallEvent, CallState]] = {
     S.IVR: {E.DIGIT: S.QUEUED, E.PROMPT_DONE: S.IVR, E.TIMEOUT: S.IVR, E.CALLER_GONE: S.ENDED,
             E.RELEASE: S.ENDED},
-    S.QUEUED: {E.OFFERED: S.OFFERED, E.DIGIT: S.QUEUED, E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
-    S.OFFERED: {E.AGENT_ANSWERED: S.CONNECTED, E.WITHDRAWN: S.QUEUED, E.DIGIT: S.OFFERED,
-                E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
-    S.CONNECTED: {E.AGENT_GONE: S.ENDED, E.DIGIT: S.CONNECTED, E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
+    S.QUEUED: {E.OFFERED: S.OFFERED, E.REQUEUED: S.QUEUED, **{e: S.QUEUED for e in _W}, E.ROUTED: S.LEAVING,
+               E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
+    S.OFFERED: {E.AGENT_ANSWERED: S.CONNECTED, E.REQUEUED: S.QUEUED, E.OFFERED: S.OFFERED,
+                **{e: S.OFFERED for e in _W}, E.ROUTED: S.LEAVING, E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
+    S.CONNECTED: {E.AGENT_GONE: S.ENDED, E.DIGIT: S.CONNECTED, E.PROMPT_DONE: S.CONNECTED, E.CALLER_GONE: S.ENDED,
+                  E.RELEASE: S.ENDED},
+    S.LEAVING: {E.PROMPT_DONE: S.ENDED, E.DIGIT: S.LEAVING, E.CALLER_GONE: S.ENDED, E.RELEASE: S.ENDED},
     S.ENDED: {},
 }
 # how the record of a call ended from each state by each event reads (RELEASE: the reason given)
@@ -35,7 +41,9 @@ DISPOSITION = {(S.IVR, E.CALLER_GONE): "ivr_hangup", (S.IVR, E.RELEASE): "failed
                (S.QUEUED, E.CALLER_GONE): "abandoned", (S.QUEUED, E.RELEASE): "failed",
                (S.OFFERED, E.CALLER_GONE): "abandoned", (S.OFFERED, E.RELEASE): "failed",
                (S.CONNECTED, E.CALLER_GONE): "answered", (S.CONNECTED, E.AGENT_GONE): "answered",
-               (S.CONNECTED, E.RELEASE): "failed"}
+               (S.CONNECTED, E.RELEASE): "failed",
+               # routed to a prompt and hang-up because the queue was full: "busy", whoever ends it
+               (S.LEAVING, E.PROMPT_DONE): "busy", (S.LEAVING, E.CALLER_GONE): "busy", (S.LEAVING, E.RELEASE): "failed"}
 
 
 class Host:
@@ -43,7 +51,8 @@ class Host:
 
     def __init__(self) -> None:
         self.done: list[tuple[str, Any]] = []
-        self.records: list[CdrRecord | QueueEvent] = []
+        self.records: list[CdrRecord] = []
+        self.events: list[tuple[str, str | None]] = []
         self.stats: dict[str, int] = {}
 
     @property
@@ -64,19 +73,23 @@ class Host:
     def far_end_gone(self, leg: Leg) -> None:
         self.done.append(("far_end_gone", leg.chan))
 
-    def enqueue(self, call: CallMachine, queue: str) -> None:
-        self.done.append(("enqueue", queue))
+    def enqueue(self, call: CallMachine) -> None:
+        self.done.append(("enqueue", call.queues))
 
-    def leave_queue(self, call: CallMachine) -> None:
-        self.done.append(("leave_queue", call.id))
+    def leave_queue(self, call: CallMachine, outcome: str) -> None:
+        self.done.append(("leave_queue", outcome))
 
-    def agent_answered(self, call: CallMachine, tick: int) -> str | None:
-        return "1001"
+    def queue_digit(self, call: CallMachine, digit: str) -> None:
+        self.done.append(("queue_digit", digit))
 
-    def agent_free(self, agent: str, tick: int) -> None:
+    def agent_free(self, agent: str, call: CallMachine, tick: int) -> None:
         self.done.append(("agent_free", agent))
 
-    def record(self, rec: CdrRecord | QueueEvent) -> None:
+    def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
+             detail: dict[str, Any] | None = None) -> None:
+        self.events.append((kind, (detail or {}).get("disposition")))
+
+    def record(self, rec: CdrRecord) -> None:
         self.records.append(rec)
 
     def count(self, what: str, n: int = 1) -> None:
@@ -87,7 +100,8 @@ class Host:
 
 
 PATH = {S.IVR: [], S.QUEUED: [E.DIGIT], S.OFFERED: [E.DIGIT, E.OFFERED],
-        S.CONNECTED: [E.DIGIT, E.OFFERED, E.AGENT_ANSWERED], S.ENDED: [E.CALLER_GONE]}
+        S.CONNECTED: [E.DIGIT, E.OFFERED, E.AGENT_ANSWERED], S.LEAVING: [E.DIGIT, E.ROUTED],
+        S.ENDED: [E.CALLER_GONE]}
 
 
 def call_in(state: CallState) -> tuple[CallMachine, Host]:
@@ -126,7 +140,8 @@ def test_every_event_from_every_state(state: CallState, event: CallEvent) -> Non
         # only a caller who hangs up while waiting abandoned the queue
         abandoned = state in (S.QUEUED, S.OFFERED) and event is E.CALLER_GONE
         assert host.stats.get("abandoned", 0) == int(abandoned)
-        assert any(isinstance(r, QueueEvent) and r.kind == "abandon" for r in host.records) == abandoned
+        assert (("leave_queue", "abandoned") in host.done) == abandoned
+        assert host.events[-1] == ("call_end", cdr.disposition)      # the log's end says what the CDR says
     else:
         assert not cdrs and not call.terminated
 
@@ -157,7 +172,7 @@ def test_silence_after_the_greeting_repeats_it_then_releases() -> None:
 
 def test_a_withdrawn_offer_keeps_the_queue_place() -> None:
     call, host = call_in(S.OFFERED)
-    call.dispatch(E.WITHDRAWN)
+    call.dispatch(E.REQUEUED)
     assert call.state is S.QUEUED and call.agent_leg is None
-    assert [d for d in host.done if d[0] == "enqueue"] == [("enqueue", "front_desk")]   # entered once
+    assert [d for d in host.done if d[0] == "enqueue"] == [("enqueue", ("front_desk",))]   # entered once
     assert host.stats["offered"] == 1

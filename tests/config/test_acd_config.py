@@ -231,8 +231,8 @@ def test_each_error_kind_at_its_place(kind: str, text: str, needle: tuple[str, i
 
 
 @pytest.mark.parametrize(("where", "old", "new", "needle"), [
-    ("queues.front_desk.on_full.hangup", "on_full: {hangup: busy}", "on_full: {hangup: busy}", "busy}"),
-    ("acd.blacklist.then.hangup", "then: {hangup: blocked}", "then: {hangup: blocked}", "blocked}"),
+    ("queues.front_desk.on_full.hangup", "on_full: {hangup: busy}", "on_full: {hangup: rooms_full}", "rooms_full}"),
+    ("acd.blacklist.then.hangup", "then: {hangup: blocked}", "then: {hangup: barred}", "barred}"),
     ("queues.front_desk.hold", "hold: ringback", "hold: lounge_music", "lounge_music"),
     ("queues.front_desk.exit_key.to.hangup", "to: {ivr: main}", "to: {hangup: goodbye}", "goodbye"),
 ])
@@ -241,12 +241,12 @@ def test_a_prompt_the_queues_name_must_exist(where: str, old: str, new: str, nee
     """Like a greeting: in the site's prompts or the shipped ones; here one of them is missing."""
     text = EXAMPLE.replace(old, new)
     state = tmp_path / "state"
-    wanted = {"busy", "blocked", "lounge_music", "goodbye"} - {needle.rstrip("}")}
+    wanted = {"busy", "blocked", "rooms_full", "barred", "lounge_music", "goodbye"} - {needle.rstrip("}")}
     write_prompts(state, *wanted)
     name = needle.rstrip("}")
     line, col = line_col(text, needle)
     with pytest.raises(ConfigError) as exc:
-        parse_config(text, "site.yaml", Prompts(state / "prompts"))
+        parse_config(text, "site.yaml", Prompts(state / "prompts", shipped_dir=greetings_only(tmp_path)))
     assert [(i.line, i.col) for i in exc.value.issues] == [(line, col)]
     assert exc.value.issues[0].message.startswith(f"{where}: prompt '{name}' (en) not found in {state / 'prompts'}")
     path = tmp_path / "site.yaml"
@@ -254,7 +254,18 @@ def test_a_prompt_the_queues_name_must_exist(where: str, old: str, new: str, nee
     assert cli.main(["config", "check", str(path), "--state-dir", str(state)]) == 2
     assert capsys.readouterr().err.startswith(f"{path}:{line}:{col}: {where}: prompt '{name}' (en)")
     write_prompts(state, name)                     # there now: accepted
-    parse_config(text, "site.yaml", Prompts(state / "prompts"))
+    parse_config(text, "site.yaml", Prompts(state / "prompts", shipped_dir=greetings_only(tmp_path)))
+
+
+def greetings_only(tmp_path: Path) -> Path:
+    """Shipped prompts without the queues' (busy, blocked... ship now): only the greeting."""
+    import shutil
+
+    from appliance.prompts import SHIPPED
+    out = tmp_path / "shipped"
+    (out / "en").mkdir(parents=True, exist_ok=True)
+    shutil.copy(SHIPPED / "en" / "welcome.wav", out / "en" / "welcome.wav")
+    return out
 
 
 def test_queue_prompts_are_needed_in_every_language_the_ivrs_speak(tmp_path: Path) -> None:
@@ -264,7 +275,7 @@ def test_queue_prompts_are_needed_in_every_language_the_ivrs_speak(tmp_path: Pat
     write_prompts(state, "busy", "blocked")
     write_prompts(state, "welcome", "busy", language="zh")
     with pytest.raises(ConfigError) as exc:
-        parse_config(text, "site.yaml", Prompts(state / "prompts"))
+        parse_config(text, "site.yaml", Prompts(state / "prompts", shipped_dir=greetings_only(tmp_path)))
     assert [i.message.split(" not found")[0] for i in exc.value.issues] == [
         "acd.blacklist.then.hangup: prompt 'blocked' (zh)"]
 

@@ -37,11 +37,11 @@ def test_panel_sees_a_live_call_and_an_agent_change(live: Site, tmp_path: Path) 
     assert "13800138000" in page and "075588880001" in page
     (call,) = status["calls"]
     assert (call["ani"], call["dnis"], call["state"]) == ("13800138000", "075588880001", "offered")
-    assert status["agents"][0]["state"] == "ringing"
+    assert status["agents"][0]["state"] == "offered"
     live.run(10000)                                  # the agent answered
     with live.serving():
         status = client.get("/api/status").get_json()
-    assert status["agents"][0]["state"] == "talking"
+    assert status["agents"][0]["state"] == "on_call"
     assert status["calls"][0]["agent"] == "1001"
 
 

@@ -81,7 +81,7 @@ def test_a_dropped_hook_off_while_ringing_answers_the_call(
         site.run(eng.period_ms)
         assert eng.clock.now_ms < 20000, "the agent never picked up"
     assert phone_state(site) is PhoneState.CONNECTED
-    assert eng.acd.agents["1001"].state.value == "talking"
+    assert eng.acd.agents["1001"].state.value == "on_call"
     assert [c.state.name for c in eng.calls.values()] == ["CONNECTED"]
     assert len(reconciled(caplog)) == 1
 

@@ -182,7 +182,7 @@ def run_seed(seed: int, state_dir: Path, active_ms: int = ACTIVE_MS, quiet_ms: i
 def check_period(snap: dict[str, Any], out: dict[str, list[str]]) -> None:
     """Offers as one snapshot shows them (after every period)."""
     t = snap["tick_ms"]
-    ringing = [a for a in snap["agents"] if a["state"] == "ringing"]
+    ringing = [a for a in snap["agents"] if a["state"] == "offered"]
     offered = [c["id"] for c in snap["calls"] if c["state"] == "offered"]
     if len(offered) > len(ringing):
         out["no_agent_offered_two_calls"].append(
@@ -218,7 +218,7 @@ def check_idle(run: Run) -> list[str]:
     out += [f"{t} ms: call {c['id']} ({c['trunk']}, ANI {c['ani']}) still {c['state']}" for c in snap["calls"]]
     out += [f"{t} ms: queue {q['name']} has {q['waiting']} waiting" for q in snap["queues"] if q["waiting"]]
     out += [f"{t} ms: agent {a['number']} still {a['state']}" for a in snap["agents"]
-            if a["state"] in ("ringing", "talking")]
+            if a["state"] in ("offered", "on_call")]
     return out
 
 
@@ -344,7 +344,7 @@ def check_two_calls(run: Run) -> list[str]:
     offered_to: dict[str, str | None] = {}
     for tick, agent, before, _, offered, connected in _agent_changes(run):
         if offered is not None:
-            if before in ("ringing", "talking"):
+            if before in ("offered", "on_call"):
                 out.append(f"{tick} ms: agent {agent} offered {offered} while {before}")
             offered_to[agent] = offered
         if connected is not None and offered_to.get(agent) != connected:
@@ -355,7 +355,7 @@ def check_two_calls(run: Run) -> list[str]:
 def check_not_ready(run: Run) -> list[str]:
     return [f"{tick} ms: agent {agent} offered {offered} while {before}"
             for tick, agent, before, _, offered, _ in _agent_changes(run)
-            if offered is not None and before not in ("ready", "ringing", "talking")]
+            if offered is not None and before not in ("ready", "offered", "on_call")]
 
 
 CHECKS: dict[str, Callable[[Run], list[str]]] = {

@@ -90,7 +90,7 @@ def test_page_shows_the_live_state(site: Site, client: FlaskClient) -> None:
     assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "up"]
     assert cells(row(html, "ports", "port", "trunk2")) == ["trunk2", "fxo", "idle"]
     assert cells(row(html, "ports", "port", "phone1")) == ["phone1", "fxs", "ringing"]
-    assert cells(row(html, "agents", "agent", "1001")) == ["1001", "Agent 1", "phone1", "ringing"]
+    assert cells(row(html, "agents", "agent", "1001")) == ["1001", "Agent 1", "phone1", "offered"]
     # In the queue since about 6.5 s (the key pressed half a second after the answer at 6 s): 0:02 at 9 s.
     assert cells(row(html, "queues", "queue", "front_desk")) == ["front_desk", "1", "0:02"]
     assert "engine clock 2026-03-01T09:30:09 · configuration version 1" in html
@@ -99,7 +99,7 @@ def test_page_shows_the_live_state(site: Site, client: FlaskClient) -> None:
 def test_changes_show_on_the_next_request(site: Site, client: FlaskClient) -> None:
     site.run(OFFERED_AT)
     with site.serving():
-        assert client.get("/api/status").get_json()["agents"][0]["state"] == "ringing"
+        assert client.get("/api/status").get_json()["agents"][0]["state"] == "offered"
     site.run(TALKING_AT - OFFERED_AT)      # the agent answered; the second caller waits in the queue
     with site.serving():
         api = client.get("/api/status")
@@ -110,7 +110,7 @@ def test_changes_show_on_the_next_request(site: Site, client: FlaskClient) -> No
     assert snap == site.engine.snapshot()          # the engine's snapshot, as is
     assert snap["tick_ms"] == TALKING_AT
     first, second = snap["calls"]
-    assert cells(row(html, "agents", "agent", "1001")) == ["1001", "Agent 1", "phone1", "talking"]
+    assert cells(row(html, "agents", "agent", "1001")) == ["1001", "Agent 1", "phone1", "on_call"]
     assert cells(row(html, "calls", "call", first["id"])) == [
         FIRST_ANI, "075588880001", "trunk1", "connected", "front_desk", "1001",
         f"talking {duration(TALKING_AT - first['since_ms'])}"]

@@ -6,7 +6,7 @@
 
 (function () {
   const POLL_MS = 1000;
-  const TALKING = new Set(["talking", "connected"]);
+  const TALKING = new Set(["on_call", "connected"]);
 
   function text(v) {
     return v === null || v === undefined ? "" : String(v);
