@@ -33,8 +33,8 @@ from typing import Any, Protocol
 from appliance.calls.legs import Bridge, Leg, LegKind, Role
 from appliance.config.model import SiteConfig
 from appliance.ivr.menu import Choice, MenuChoice, MenuWalk
-from appliance.storage import CdrRecord, QueueEvent
-from appliance.storage.cdr import CallMark
+from appliance.storage import CdrRecord, Event
+from appliance.storage.cdr import CallMark, boot_of
 from e1t1.clock import Clock
 from e1t1.fsm import StateDef, StateMachine, TermCause
 
@@ -73,7 +73,7 @@ class CallHost(Protocol):
     def leave_queue(self, call: CallMachine) -> None: ...
     def agent_answered(self, call: CallMachine, tick: int) -> str | None: ...
     def agent_free(self, agent: str, tick: int) -> None: ...
-    def record(self, rec: CdrRecord | QueueEvent) -> None: ...
+    def record(self, rec: CdrRecord | Event) -> None: ...
     def count(self, what: str, n: int = 1) -> None: ...
     def ended(self, call: CallMachine) -> None: ...  # the call terminated: forget it
 
@@ -124,6 +124,10 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.end_ms: int | None = None
         self.disposition = ""
         self.leaving = False               # ending: an offer the ACD withdraws now is not news
+        self.boot = boot_of(call_id)
+        host.record(Event(self.boot, self.start_ms, "call_start", call_id, detail={
+            "trunk": self.trunk_name, "ani": ani, "dnis": dnis, "config_version": config_version,
+            "calendar_start": calendar_start}))
         self.enter_ivr(CallState.IVR)
 
     # -- what the call is made of ----------------------------------------------------
@@ -187,7 +191,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         h = self.host
         h.count("offered")
         h.media.tone(self.caller.chan, self.config.site.zone, "ringback")
-        h.record(QueueEvent(self.queue_entry_ms or self.clock.now_ms, "enter", self.queue, None, self.id))
+        h.record(Event(self.boot, self.queue_entry_ms or self.clock.now_ms, "queue_enter", self.id, self.queue,
+                       detail={"first": True}))
         h.enqueue(self, self.queue or "")
 
     def st_queued(self, ev: CallEvent, **d: Any) -> None:
@@ -221,7 +226,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self._drop_agent_leg()
         if ev is _E.CALLER_GONE:
             self.host.count("abandoned")
-            self.host.record(QueueEvent(tick, "abandon", self.queue, None, self.id))
+            self.host.record(Event(self.boot, tick, "queue_leave", self.id, self.queue,
+                                   detail={"outcome": "abandoned", "to": None}))
         self._gone(ev, d, "abandoned")
 
     def _drop_agent_leg(self) -> None:
@@ -240,7 +246,7 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         if leg is not None:
             self.bridge = Bridge(self.caller, leg)
             self.bridge.join(h.media)
-        h.record(QueueEvent(tick, "connect", self.queue, self.agent, self.id))
+        h.record(Event(self.boot, tick, "answer", self.id, self.queue, self.agent))
 
     def st_connected(self, ev: CallEvent, **d: Any) -> None:
         if ev is _E.DIGIT:
@@ -285,6 +291,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.transition(_S.ENDED)
 
     def enter_ended(self, prev: CallState) -> None:
+        self.host.record(Event(self.boot, self.end_ms if self.end_ms is not None else self.clock.now_ms, "call_end",
+                               self.id, self.queue, self.agent, {"disposition": self.disposition}))
         self.host.record(self.cdr())
         self.terminate(TermCause.REGULAR)
 

@@ -21,7 +21,7 @@ from appliance.acd import Acd, Agent
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
 from appliance.calls.legs import Leg
 from appliance.config.model import SiteConfig
-from appliance.storage import CdrRecord, QueueEvent
+from appliance.storage import CdrRecord, Event
 from appliance.storage.cdr import AgentSession, CallMark, Record
 from e1t1.analog import callerid
 from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkDigit, TrunkReleased
@@ -64,6 +64,8 @@ class Calls:
         # Why new calls must be refused now (the engine's records backpressure), or None: set by the host.
         self.refuse_new: Callable[[], str | None] = lambda: None
         self.refused = 0                       # calls refused so far
+        self.records.append(Event(boot, clock.now_ms, "boot", detail={
+            "boot": boot, "calendar_start": calendar(0).isoformat()}))
 
     # -- from the lines ------------------------------------------------------------
 
@@ -182,8 +184,8 @@ class Calls:
     def agent_changed(self, agent: Agent, why: str) -> None:
         log.info("agent %s: %s (%s)", agent.number, agent.state.value, why)
         now = self.clock.now_ms
-        self.records.append(QueueEvent(now, "agent_state", None, agent.number, None,
-                                       f"{agent.state.value}: {why}"))
+        self.records.append(Event(self.boot, now, "agent_state", agent=agent.number, detail={
+            "state": agent.state.value, "reason": None, "why": why, "call_id": None}))
         if why == "login" and agent.phone is not None:
             self.records.append(AgentSession(agent.number, agent.phone, now))   # stays logged in across a restart
         elif why == "logout":
@@ -221,7 +223,7 @@ class Calls:
     def agent_free(self, agent: str, tick: int) -> None:
         self.acd.call_ended(agent, tick)
 
-    def record(self, rec: CdrRecord | QueueEvent) -> None:
+    def record(self, rec: CdrRecord | Event) -> None:
         self.records.append(rec)
 
     def count(self, what: str, n: int = 1) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
 from appliance.calls.legs import Leg
-from appliance.storage import CdrRecord, QueueEvent
+from appliance.storage import CdrRecord, Event
 from e1t1.clock import Clock
 from tests.e2e.harness import check_config, site_yaml
 
@@ -43,7 +43,7 @@ class Host:
 
     def __init__(self) -> None:
         self.done: list[tuple[str, Any]] = []
-        self.records: list[CdrRecord | QueueEvent] = []
+        self.records: list[CdrRecord | Event] = []
         self.stats: dict[str, int] = {}
 
     @property
@@ -76,7 +76,7 @@ class Host:
     def agent_free(self, agent: str, tick: int) -> None:
         self.done.append(("agent_free", agent))
 
-    def record(self, rec: CdrRecord | QueueEvent) -> None:
+    def record(self, rec: CdrRecord | Event) -> None:
         self.records.append(rec)
 
     def count(self, what: str, n: int = 1) -> None:
@@ -126,7 +126,7 @@ def test_every_event_from_every_state(state: CallState, event: CallEvent) -> Non
         # only a caller who hangs up while waiting abandoned the queue
         abandoned = state in (S.QUEUED, S.OFFERED) and event is E.CALLER_GONE
         assert host.stats.get("abandoned", 0) == int(abandoned)
-        assert any(isinstance(r, QueueEvent) and r.kind == "abandon" for r in host.records) == abandoned
+        assert any(isinstance(r, Event) and r.kind == "queue_leave" for r in host.records) == abandoned
     else:
         assert not cdrs and not call.terminated
 
