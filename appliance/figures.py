@@ -369,6 +369,16 @@ class _QueueAcc:
         }
 
 
+def no_queue_figures() -> dict[str, Any]:
+    """A queue's figures when nothing happened in it."""
+    return _QueueAcc().figures()
+
+
+def no_agent_figures() -> dict[str, int]:
+    """An agent's figures when nothing happened to it."""
+    return {"answered": 0, "missed": 0, **{f: 0 for f in STATE_FIELDS.values()}}
+
+
 # -- windows -----------------------------------------------------------------------------------
 
 

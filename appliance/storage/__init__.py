@@ -6,7 +6,7 @@ commit), :mod:`appliance.storage.spool` for the spool file's format and how it i
 read back, and :mod:`appliance.storage.schema` for the tables.
 """
 
-from appliance.storage.cdr import CdrRecord, Event, cdr_digest, open_readonly
+from appliance.storage.cdr import CdrRecord, Event, cdr_digest, open_readonly, read_events
 from appliance.storage.errors import RecordError, StorageError, StoreOpenError, WriterStateError
 from appliance.storage.writer import RecordWriter
 
@@ -20,4 +20,5 @@ __all__ = [
     "WriterStateError",
     "cdr_digest",
     "open_readonly",
+    "read_events",
 ]

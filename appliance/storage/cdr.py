@@ -31,7 +31,10 @@ from appliance.storage.schema import (
     DISPOSITIONS,
     ID_LEN,
     KIND_LEN,
+    SCHEMA_VERSION,
     cdr,
+    event_table,
+    schema_version,
 )
 
 EVENT_DETAIL_MAX = 4096
@@ -311,6 +314,41 @@ def open_readonly(db_path: Path) -> Engine:
         cur.close()
 
     return engine
+
+
+def read_events(db_path: Path) -> list[Event]:
+    """Every stored event in the log's order, read through a read-only connection (the database is never
+    written: a report works with the engine up or down). StoreOpenError if there is no database, it is
+    not ours, or it is of an older schema (the engine migrates it when it next starts)."""
+    engine = open_readonly(db_path)
+    try:
+        with engine.connect() as conn:
+            try:
+                version = conn.execute(select(schema_version.c.version)).scalar()
+            except SQLAlchemyError:
+                raise StoreOpenError(f"{db_path}: not a record database") from None
+            if version is None or version < SCHEMA_VERSION:
+                raise StoreOpenError(f"{db_path}: the record database is of schema version {version}; the engine "
+                                     f"migrates it to version {SCHEMA_VERSION} when it next starts")
+            if version > SCHEMA_VERSION:
+                raise StoreOpenError(f"{db_path}: schema version {version} is newer than this firmware's "
+                                     f"{SCHEMA_VERSION}")
+            c = event_table.c
+            rows = conn.execute(select(c.boot, c.tick_ms, c.kind, c.call_id, c.queue, c.agent, c.detail)
+                                .order_by(c.id)).all()
+    except SQLAlchemyError as exc:
+        raise StoreOpenError(f"{db_path}: cannot read the events: {exc}") from None
+    finally:
+        engine.dispose()
+    out = []
+    for r in rows:
+        try:
+            detail = json.loads(r.detail)
+            out.append(Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent,
+                             detail if isinstance(detail, dict) else {"text": r.detail}))
+        except (ValueError, RecordError):
+            out.append(Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent, {"text": str(r.detail)[:1000]}))
+    return out
 
 
 def cdr_digest(db_path: Path) -> str:
