@@ -375,6 +375,115 @@ def format_alarms(snap: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# -- figures -------------------------------------------------------------------------------
+
+
+class UsageError(ValueError):
+    """A report's argument that cannot be used (a date, an interval): said on stderr, exit 2."""
+
+
+def _when(text: str | None, what: str) -> dt.datetime | None:
+    if text is None:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text).replace(tzinfo=None)
+    except ValueError:
+        raise UsageError(f"{what} {text!r} is not an ISO 8601 date and time (e.g. 2026-03-02 or "
+                         "2026-03-02T09:00)") from None
+
+
+def _seconds(ms: object) -> str:
+    if not isinstance(ms, int):
+        return "-"
+    s = ms // 1000
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+QUEUE_COLUMNS = ("offered", "answered", "abandoned", "short_abandoned", "withdrawn", "exits", "sl_pct", "asa_ms",
+                 "aht_ms", "max_wait_ms")
+AGENT_COLUMNS = ("answered", "missed", "talk_ms", "wrap_ms", "ready_ms", "not_ready_ms")
+_HEADS = {"short_abandoned": "short", "sl_pct": "SL %", "asa_ms": "ASA", "aht_ms": "AHT", "max_wait_ms": "max wait",
+          "talk_ms": "talk", "wrap_ms": "wrap-up", "ready_ms": "ready", "not_ready_ms": "not ready",
+          "longest_wait_ms": "longest", "since_ms": "since"}
+
+
+def format_table(title: str, rows: dict[str, dict[str, Any]], columns: tuple[str, ...]) -> str:
+    """One row per queue or agent, times as m:ss (h:mm:ss), a missing figure as '-'."""
+    def cell(name: str, value: Any) -> str:
+        if name.endswith("_ms"):
+            return _seconds(value)
+        if name == "sl_pct":
+            return "-" if value is None else f"{value:.1f}"
+        if isinstance(value, dict):
+            return " ".join(f"{k}:{v}" for k, v in sorted(value.items()) if v) or "-"
+        return "-" if value is None else str(value)
+
+    table = [[title, *(_HEADS.get(c, c) for c in columns)]]
+    table += [[name, *(cell(c, fig.get(c)) for c in columns)] for name, fig in sorted(rows.items())]
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
+    return "\n".join("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(r, widths,
+                                                                                                  strict=True)))
+                     for r in table)
+
+
+def _print_figures(doc: dict[str, Any], key: str, columns: tuple[str, ...], title: str) -> None:
+    rows = doc[key]
+    print(format_table(title, rows, columns) if rows else f"no {key}")
+    for i in doc.get("intervals") or []:
+        print(f"\n{i['start']} - {i['end']}")
+        print(format_table(title, i[key], columns) if i[key] else f"no {key}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Queue or agent figures from the stored events (read-only: the engine may be up or not)."""
+    from appliance.figures import INTERVALS, report
+    from appliance.storage import read_events
+
+    try:
+        start, end = _when(args.start, "--from"), _when(args.end, "--to")
+        if start is not None and end is not None and end <= start:
+            raise UsageError(f"--to {args.end} is not after --from {args.start}")
+        if args.interval is not None and args.interval not in INTERVALS:
+            raise UsageError(f"--interval must be one of {', '.join(INTERVALS)}, not {args.interval!r}")
+    except UsageError as exc:
+        print(f"cicbox: {exc}", file=sys.stderr)
+        return 2
+    events = read_events(find_state_dir(args.state_dir) / "cicbox.db")
+    doc = report(events, args.what, start, end, INTERVALS[args.interval] if args.interval else None)
+    if args.json:
+        print(json.dumps(doc))
+    elif args.what == "queue":
+        _print_figures(doc, "queues", QUEUE_COLUMNS, "queue")
+    else:
+        _print_figures(doc, "agents", AGENT_COLUMNS, "agent")
+    return 0
+
+
+def cmd_queues(args: argparse.Namespace) -> int:
+    """Each queue of the running engine now, with today's figures."""
+    doc = _ask(args, "queues")
+    if doc is None:
+        return 2
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        _print_figures({"queues": doc["queues"]}, "queues",
+                       ("waiting", "longest_wait_ms", "agents", *QUEUE_COLUMNS), "queue")
+    return 0
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    """Each agent of the running engine now (state, since, reason), with today's figures."""
+    doc = _ask(args, "agents")
+    if doc is None:
+        return 2
+    if args.json:
+        print(json.dumps(doc))
+    else:
+        _print_figures({"agents": doc["agents"]}, "agents", ("state", "reason", "queue", *AGENT_COLUMNS), "agent")
+    return 0
+
+
 def cmd_panel(args: argparse.Namespace) -> int:
     # In this process: under systemd, gunicorn's master must be the service's main process.
     from appliance.web.serve import run_panel
@@ -467,6 +576,28 @@ def build_parser() -> argparse.ArgumentParser:
     common(st)
     st.add_argument("--json", action="store_true", help="the raw snapshot")
     st.set_defaults(func=cmd_status)
+
+    rp = sub.add_parser("report", help="queue or agent figures from the stored events (read-only)",
+                        description="Queue or agent figures over the stored event log (docs/reports.md): all "
+                        "events unless --from / --to say otherwise (ISO 8601, the site's calendar time; a window "
+                        "takes the calls that entered a queue in it). Reads the database only; the engine may "
+                        "be running or not.")
+    common(rp)
+    rp.add_argument("what", choices=("queue", "agent"))
+    rp.add_argument("--from", dest="start", metavar="ISO", help="from this date and time (default: the first event)")
+    rp.add_argument("--to", dest="end", metavar="ISO", help="until this date and time (default: the last event)")
+    rp.add_argument("--interval", metavar="15m|1h|day", help="also the figures of each interval, aligned on midnight")
+    rp.add_argument("--json", action="store_true", help="the report as JSON")
+    rp.set_defaults(func=cmd_report)
+
+    qs = sub.add_parser("queues", help="each queue of the running engine now, with today's figures")
+    common(qs)
+    qs.add_argument("--json", action="store_true", help="as JSON (with the last 30 minutes' intervals)")
+    qs.set_defaults(func=cmd_queues)
+    ag = sub.add_parser("agents", help="each agent of the running engine now, with today's figures")
+    common(ag)
+    ag.add_argument("--json", action="store_true", help="as JSON (with the last 30 minutes' intervals)")
+    ag.set_defaults(func=cmd_agents)
 
     pn = sub.add_parser("panel", help="serve the web panel (talks to the engine over control.sock)")
     common(pn)

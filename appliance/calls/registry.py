@@ -23,7 +23,7 @@ from appliance.ivr.menu import route_choice
 from appliance.calls.legs import Leg
 from appliance.config.model import SiteConfig
 from appliance.storage import CdrRecord
-from appliance.storage.cdr import AgentSession, CallMark, QueueEvent, Record
+from appliance.storage.cdr import AgentSession, CallMark, Event, Record
 from e1t1.analog import callerid
 from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkDigit, TrunkReleased
 from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
@@ -65,6 +65,8 @@ class Calls:
         # Why new calls must be refused now (the engine's records backpressure), or None: set by the host.
         self.refuse_new: Callable[[], str | None] = lambda: None
         self.refused = 0                       # calls refused so far
+        self.records.append(Event(boot, clock.now_ms, "boot", detail={
+            "boot": boot, "calendar_start": calendar(0).isoformat()}))
 
     # -- from the lines ------------------------------------------------------------
 
@@ -217,12 +219,11 @@ class Calls:
         return call is not None and call.state is CallState.CONNECTED
 
     def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
-             detail: dict[str, Any] | None = None) -> None:
-        """An event for the log (appliance.storage's Event); an agent's login or logout is also its
-        session record, so a restart knows who was logged in where."""
-        now = self.clock.now_ms
-        self.records.append(make_event(self.boot, now, kind, call_id=call_id, queue=queue, agent=agent,
-                                       detail=detail or {}))
+             detail: dict[str, Any] | None = None, tick: int | None = None) -> None:
+        """An event for the log (appliance.storage's Event), at `tick` (default: now); an agent's login
+        or logout is also its session record, so a restart knows who was logged in where."""
+        now = self.clock.now_ms if tick is None else tick
+        self.records.append(Event(self.boot, now, kind, call_id, queue, agent, detail or {}))
         if kind == "agent_state" and agent is not None and detail is not None:
             a = self.acd.agents.get(agent)
             if detail.get("why") in ("login", "restart") and a is not None and a.phone is not None:
@@ -312,8 +313,3 @@ class Calls:
             call.dispatch(CallEvent.RELEASE, tick=now, disposition=disposition)
         return len(calls)
 
-
-def make_event(boot: int, tick: int, kind: str, *, call_id: str | None, queue: str | None, agent: str | None,
-               detail: dict[str, Any]) -> Record:
-    import json
-    return QueueEvent(tick, kind, queue, agent, call_id, json.dumps(detail, sort_keys=True))

@@ -1,6 +1,6 @@
 """The engine's commands on control.sock (docs/control-socket.md, "Commands").
 
-``status``, ``config.get`` and ``config.apply`` for the CLI and the panel;
+``status``, ``config.get``, ``config.apply``, ``queues`` and ``agents`` for the CLI and the panel;
 ``fault.*`` for tests (refused by the server unless the engine runs with
 ``--enable-faults``). ``config.apply`` is answered later: the configuration
 worker validates and stores the document, the engine switches at a period's
@@ -16,6 +16,7 @@ from appliance.config.store import without_header
 from appliance.config.worker import ApplyJob, ConfigWorker
 from appliance.control.server import ControlError, Deferred
 from appliance.errors import ApplyError, ConfigError, RestartNeededError
+from appliance.figures import no_agent_figures, no_queue_figures
 from drivers.errors import DriverError
 from drivers.hal import EventType
 
@@ -40,6 +41,8 @@ class EngineCommands:
         ctl.register("status", lambda req: engine.snapshot())
         ctl.register("config.get", self.config_get)
         ctl.register("config.apply", self.config_apply)
+        ctl.register("queues", self.queues)
+        ctl.register("agents", self.agents)
         ctl.register("fault.freeze_media", self.freeze_media)
         ctl.register("fault.drop_event", self.drop_event)
 
@@ -108,6 +111,33 @@ class EngineCommands:
                      for i in job.error.issues]))
             else:
                 job.reply.fail(ControlError(str(job.error or "nothing was prepared")))
+
+    # -- live figures ------------------------------------------------------------------
+
+    def queues(self, req: dict[str, Any]) -> Any:
+        """Each queue now (waiting, longest_wait_ms, agents by state) with today's figures, and the last
+        30 minutes' intervals (docs/reports.md)."""
+        eng: Any = self.engine      # Any until the engine has live_figures and the ACD queues_view()
+        view: dict[str, dict[str, Any]] = eng.acd.queues_view()
+        figs = eng.live_figures.queues(eng.boot, eng.clock.now_ms)
+        today = figs["queues"]
+        names = sorted(set(view) | set(today))
+        return {"queues": {n: {**today.get(n, no_queue_figures()),
+                               **view.get(n, {"waiting": 0, "longest_wait_ms": 0, "agents": {}})} for n in names},
+                "intervals": figs["intervals"]}
+
+    def agents(self, req: dict[str, Any]) -> Any:
+        """Each agent now (state, since_ms, reason, queue) with today's figures, and the last 30 minutes'
+        intervals (docs/reports.md)."""
+        eng: Any = self.engine      # Any until the engine has live_figures and the ACD agents_view()
+        view: dict[str, dict[str, Any]] = eng.acd.agents_view()
+        figs = eng.live_figures.agents(eng.boot, eng.clock.now_ms)
+        today = figs["agents"]
+        names = sorted(set(view) | set(today))
+        return {"agents": {n: {**today.get(n, no_agent_figures()),
+                               **view.get(n, {"state": "logged_out", "since_ms": None, "reason": None,
+                                              "queue": None})} for n in names},
+                "intervals": figs["intervals"]}
 
     # -- faults (tests only) -------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""The engine's record store: CDRs and queue/agent events, written to SQLite by one thread.
+"""The engine's record store: CDRs and the event log, written to SQLite by one thread.
 
 See :mod:`appliance.storage.writer` for how records stay safe (WAL, synchronous=FULL,
 one transaction per control period, a pre-allocated spool when the database cannot
@@ -6,13 +6,13 @@ commit), :mod:`appliance.storage.spool` for the spool file's format and how it i
 read back, and :mod:`appliance.storage.schema` for the tables.
 """
 
-from appliance.storage.cdr import CdrRecord, QueueEvent, cdr_digest, open_readonly
+from appliance.storage.cdr import CdrRecord, Event, cdr_digest, open_readonly, read_events
 from appliance.storage.errors import RecordError, StorageError, StoreOpenError, WriterStateError
 from appliance.storage.writer import RecordWriter
 
 __all__ = [
     "CdrRecord",
-    "QueueEvent",
+    "Event",
     "RecordError",
     "RecordWriter",
     "StorageError",
@@ -20,4 +20,5 @@ __all__ = [
     "WriterStateError",
     "cdr_digest",
     "open_readonly",
+    "read_events",
 ]

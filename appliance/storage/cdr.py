@@ -1,6 +1,6 @@
 """The records the engine stores, and how readers get at them.
 
-:class:`CdrRecord` and :class:`QueueEvent` check their fields when built, so a
+:class:`CdrRecord` and :class:`Event` check their fields when built, so a
 bad record is refused in the control tier with a clear message, never later in
 the writer thread where nobody could be told. Two more kinds travel in the same
 batches, through the same spool: :class:`CallMark` (the durable mark of a call
@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,14 @@ from appliance.storage.schema import (
     DISPOSITIONS,
     ID_LEN,
     KIND_LEN,
+    SCHEMA_VERSION,
     cdr,
+    event_table,
+    schema_version,
 )
+
+EVENT_DETAIL_MAX = 4096
+"""At most this many characters of JSON text in an event's detail."""
 
 
 def _check_str(owner: str, name: str, value: object, limit: int, *, optional: bool) -> None:
@@ -103,25 +109,88 @@ class CdrRecord:
             raise RecordError(f"{o}.end_ms {self.end_ms} is before start_ms {self.start_ms} (call {self.call_id})")
 
 
-@dataclass(frozen=True)
-class QueueEvent:
-    """A queue or agent event ("enter", "connect", "abandon", "agent_state"...) at a scheduler tick."""
+def boot_of(call_id: str) -> int:
+    """The boot number a call id starts with (``"12-000034"`` -> 12); 0 if it has none."""
+    head = call_id.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
 
+
+def _detail_text(owner: str, detail: object) -> str:
+    if not isinstance(detail, dict) or not all(isinstance(k, str) for k in detail):
+        raise RecordError(f"{owner}.detail must be a dict with string keys, not {detail!r}")
+    try:
+        text = json.dumps(detail, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise RecordError(f"{owner}.detail is not JSON: {exc}") from None
+    if len(text) > EVENT_DETAIL_MAX:
+        raise RecordError(f"{owner}.detail is {len(text)} characters of JSON; at most {EVENT_DETAIL_MAX} are stored")
+    return text
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of the log (table ``event``): a call's, a queue's or an agent's, at a scheduler tick of
+    boot `boot`. Kinds and their detail keys: docs/events.md. `detail` is stored as JSON (sorted keys)."""
+
+    boot: int
     tick_ms: int
     kind: str
-    queue: str | None
-    agent: str | None
-    call_id: str | None
-    detail: str = ""
+    call_id: str | None = None
+    queue: str | None = None
+    agent: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        o = "QueueEvent"
+        o = "Event"
+        _check_ms(o, "boot", self.boot, optional=False)
+        if not 0 <= self.boot < (1 << 31):
+            raise RecordError(f"{o}.boot must be a boot number >= 0, not {self.boot}")
         _check_ms(o, "tick_ms", self.tick_ms, optional=False)
         _check_str(o, "kind", self.kind, KIND_LEN, optional=False)
-        for name in ("queue", "agent", "call_id"):
+        for name in ("call_id", "queue", "agent"):
             _check_str(o, name, getattr(self, name), ID_LEN, optional=True)
-        if not isinstance(self.detail, str):
-            raise RecordError(f"{o}.detail must be a string, not {self.detail!r}")
+        _detail_text(o, self.detail)
+
+    @property
+    def detail_json(self) -> str:
+        """The detail as stored: JSON text, sorted keys."""
+        return _detail_text("Event", self.detail)
+
+
+def event_values(ev: Event) -> tuple[Any, ...]:
+    """The event's values in the order of the ``event`` table's columns (EVENT_COLUMNS)."""
+    return (ev.boot, ev.tick_ms, ev.kind, ev.call_id, ev.queue, ev.agent, ev.detail_json)
+
+
+V2_KINDS = {"enter": "queue_enter", "connect": "answer", "abandon": "queue_leave"}
+"""Version 2's event kinds and what they became; others (agent_state) kept."""
+V2_AGENT_STATES = {"ringing": "offered", "talking": "on_call"}
+"""Version 2's agent state names and what they became; others (ready, not_ready, logged_out) kept."""
+
+
+def event_from_v2(tick_ms: int, kind: str, queue: str | None, agent: str | None, call_id: str | None,
+                  text: str, boot: int | None = None) -> Event:
+    """A version 2 ``queue_event`` row (or spooled QueueEvent) as an Event: the boot `boot`, else from the
+    call id's ``<boot>-`` prefix (else 0), the kind mapped (V2_KINDS), the old free text kept as ``detail.text``
+    (an agent_state's ``"state: why"`` also split into ``state`` and ``why``, the state names of
+    V2_AGENT_STATES renamed, a not_ready's reason ``restart`` or ``missed`` when the why says so, else
+    ``other``)."""
+    detail: dict[str, Any] = {"text": text}
+    new_kind = V2_KINDS.get(kind, kind)
+    if kind == "abandon":
+        detail.update(outcome="abandoned", to=None)
+    elif kind == "enter":
+        detail["first"] = True                     # version 2 entered each call into one queue, once
+    elif kind == "agent_state":
+        state, _, why = text.partition(": ")
+        state = V2_AGENT_STATES.get(state, state)
+        reason = None
+        if state == "not_ready":
+            reason = why if why in ("restart", "missed") else "other"
+        detail.update(state=state, why=why, reason=reason, call_id=None)
+    if boot is None:
+        boot = boot_of(call_id) if call_id else 0
+    return Event(boot, tick_ms, new_kind, call_id, queue, agent, detail)
 
 
 @dataclass(frozen=True)
@@ -187,16 +256,16 @@ class AgentSession:
         _check_ms(o, "tick_ms", self.tick_ms, optional=False)
 
 
-Record = CdrRecord | QueueEvent | CallMark | AgentSession
+Record = CdrRecord | Event | CallMark | AgentSession
 
-_KINDS: dict[str, type[Record]] = {"cdr": CdrRecord, "event": QueueEvent, "mark": CallMark, "agent": AgentSession}
+_KINDS: dict[str, type[Record]] = {"cdr": CdrRecord, "event": Event, "mark": CallMark, "agent": AgentSession}
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in _KINDS.items()}
 
 
 def check_record(record: object) -> None:
-    """Raise :class:`RecordError` unless `record` is a CdrRecord, QueueEvent, CallMark or AgentSession."""
+    """Raise :class:`RecordError` unless `record` is a CdrRecord, Event, CallMark or AgentSession."""
     if type(record) not in _KIND_OF:
-        raise RecordError("only CdrRecord, QueueEvent, CallMark and AgentSession are stored, not "
+        raise RecordError("only CdrRecord, Event, CallMark and AgentSession are stored, not "
                           f"{type(record).__name__}: {record!r}")
 
 
@@ -212,6 +281,10 @@ def record_from_json(blob: bytes) -> Record:
         obj = json.loads(blob)
         kind, fields = obj["kind"], obj["fields"]
         cls = _KINDS.get(kind)
+        if kind == "event" and isinstance(fields.get("detail"), str) and "boot" not in fields:
+            # A QueueEvent spooled by a version 2 firmware.
+            return event_from_v2(fields["tick_ms"], fields["kind"], fields["queue"], fields["agent"],
+                                 fields["call_id"], fields["detail"])
         if cls is not None:
             return cls(**fields)
     except (ValueError, KeyError, TypeError) as exc:
@@ -241,6 +314,41 @@ def open_readonly(db_path: Path) -> Engine:
         cur.close()
 
     return engine
+
+
+def read_events(db_path: Path) -> list[Event]:
+    """Every stored event in the log's order, read through a read-only connection (the database is never
+    written: a report works with the engine up or down). StoreOpenError if there is no database, it is
+    not ours, or it is of an older schema (the engine migrates it when it next starts)."""
+    engine = open_readonly(db_path)
+    try:
+        with engine.connect() as conn:
+            try:
+                version = conn.execute(select(schema_version.c.version)).scalar()
+            except SQLAlchemyError:
+                raise StoreOpenError(f"{db_path}: not a record database") from None
+            if version is None or version < SCHEMA_VERSION:
+                raise StoreOpenError(f"{db_path}: the record database is of schema version {version}; the engine "
+                                     f"migrates it to version {SCHEMA_VERSION} when it next starts")
+            if version > SCHEMA_VERSION:
+                raise StoreOpenError(f"{db_path}: schema version {version} is newer than this firmware's "
+                                     f"{SCHEMA_VERSION}")
+            c = event_table.c
+            rows = conn.execute(select(c.boot, c.tick_ms, c.kind, c.call_id, c.queue, c.agent, c.detail)
+                                .order_by(c.id)).all()
+    except SQLAlchemyError as exc:
+        raise StoreOpenError(f"{db_path}: cannot read the events: {exc}") from None
+    finally:
+        engine.dispose()
+    out = []
+    for r in rows:
+        try:
+            detail = json.loads(r.detail)
+            out.append(Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent,
+                             detail if isinstance(detail, dict) else {"text": r.detail}))
+        except (ValueError, RecordError):
+            out.append(Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent, {"text": str(r.detail)[:1000]}))
+    return out
 
 
 def cdr_digest(db_path: Path) -> str:

@@ -2,7 +2,7 @@
 
 The engine hands :class:`~appliance.storage.cdr.CallMark` and
 :class:`~appliance.storage.cdr.AgentSession` records to the writer in the same
-batches as CDRs and queue events, so they are committed in the same transaction
+batches as CDRs and events, so they are committed in the same transaction
 (or spooled and fsynced with them: the spool carries marks too, in order, and a
 replayed spool applies them in order). In that transaction:
 
@@ -15,7 +15,7 @@ replayed spool applies them in order). In that transaction:
 
 At start the writer reads what is left (:func:`read_startup`): the marks of calls
 the engine lost, the logged-in agents, and the highest boot number found among the
-stored call ids (ids are ``<boot>-<seq>``), with the spool's records not yet in the
+stored call ids (ids are ``<boot>-<seq>``) and events' boots, with the spool's records not yet in the
 database applied on top.
 """
 
@@ -25,10 +25,10 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text
 
-from appliance.storage.cdr import AgentSession, CallMark, CdrRecord, Record
-from appliance.storage.schema import MARK_COLUMNS, agent_session, delete_ids, insert_rows, live_call
+from appliance.storage.cdr import AgentSession, CallMark, CdrRecord, Event, Record, boot_of
+from appliance.storage.schema import MARK_COLUMNS, agent_session, delete_ids, event, insert_rows, live_call
 
 _MARK_VALUES = operator.attrgetter(*MARK_COLUMNS)     # a mark's values in live_call's column order
 
@@ -43,12 +43,6 @@ class Startup:
     """Calls that were up when the engine last stopped without recording them, oldest first."""
     agents: list[AgentSession] = field(default_factory=list)
     """Agents logged in when the engine last stopped, by agent number."""
-
-
-def boot_of(call_id: str) -> int:
-    """The boot number a call id starts with (``"12-000034"`` -> 12); 0 if it has none."""
-    head = call_id.split("-", 1)[0]
-    return int(head) if head.isdigit() else 0
 
 
 def apply_marks(conn: Connection, backlog: Sequence[Record]) -> None:
@@ -79,7 +73,8 @@ def read_startup(conn: Connection, pending: Iterable[Record]) -> Startup:
     """Marks, agent sessions and the highest boot in the database, with `pending` (records of the
     spool not yet in the database, in order) applied on top."""
     with conn.begin():
-        highest = int(conn.execute(_MAX_BOOT_SQL).scalar() or 0)
+        highest = max(int(conn.execute(_MAX_BOOT_SQL).scalar() or 0),
+                      int(conn.execute(select(func.max(event.c.boot))).scalar() or 0))
         cols = [live_call.c[name] for name in MARK_COLUMNS]
         live = {row.call_id: CallMark(**row._asdict()) for row in conn.execute(select(*cols))}
         agents = {row.agent: AgentSession(row.agent, row.phone, row.since_ms)
@@ -88,6 +83,8 @@ def read_startup(conn: Connection, pending: Iterable[Record]) -> Startup:
     for r in pending:
         if isinstance(r, CdrRecord | CallMark):
             highest = max(highest, boot_of(r.call_id))
+        elif isinstance(r, Event):
+            highest = max(highest, r.boot)
         if isinstance(r, CdrRecord):
             live.pop(r.call_id, None)
         elif isinstance(r, CallMark):

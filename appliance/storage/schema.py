@@ -10,8 +10,12 @@ Tables:
 
 - ``cdr``: one row per call (unique ``call_id``), indexed by calendar start and
   by queue for reports.
-- ``queue_event``: queue and agent events (enter, connect, abandon,
-  agent_state...), in the order the engine produced them.
+- ``event`` (version 3; before it, ``queue_event``): the one authoritative event log,
+  calls', queues' and agents' events (kinds and details: docs/events.md), in the order the
+  engine produced them: ``boot`` (the boot's number; its tick 0 as calendar time is
+  ``detail.calendar_start`` of its ``boot`` event), ``tick_ms``, ``kind``, the call, queue
+  and agent it concerns (each may be NULL) and ``detail``, a JSON object as text (sorted
+  keys). Reports and CDRs are folds over it (:mod:`appliance.figures`).
 - ``schema_version``: one row, the version of this schema.
 - ``spool_mark``: one row, how many records of the current spool generation are
   already in the database, so a spool replayed after a crash never adds a
@@ -51,7 +55,7 @@ from sqlalchemy import (
 
 from appliance.storage.errors import StoreOpenError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Column widths; the record classes reject longer values (as PostgreSQL would).
 ID_LEN = 64          # call ids, trunk, queue and agent names, ANI/DNIS digits
@@ -60,6 +64,9 @@ CALENDAR_LEN = 40    # "2025-01-31T23:59:59.999999+05:30" is 32
 KIND_LEN = 32
 
 DISPOSITIONS = frozenset({"answered", "abandoned", "no_agent", "ivr_hangup", "failed",
+                          "busy",              # a queue was full: the caller heard its prompt, then the hang-up
+                          "blocked",           # a blacklisted caller: its prompt, then the hang-up
+                          "exit",              # the caller left a queue by its exit key for a prompt and hang-up
                           "shutdown",          # the engine was stopped (SIGTERM, SIGINT) while the call was up
                           "system_restart"})   # the engine died while the call was up; recorded at the next start
 
@@ -92,9 +99,27 @@ cdr = Table(
 Index("cdr_calendar_start", cdr.c.calendar_start)
 Index("cdr_queue", cdr.c.queue)
 
-queue_event = Table(
-    "queue_event",
+event = Table(
+    "event",
     metadata,
+    Column("id", _RowId, primary_key=True, autoincrement=True),
+    Column("boot", Integer, nullable=False),
+    Column("tick_ms", BigInteger, nullable=False),
+    Column("kind", String(KIND_LEN), nullable=False),
+    Column("call_id", String(ID_LEN)),
+    Column("queue", String(ID_LEN)),
+    Column("agent", String(ID_LEN)),
+    Column("detail", Text, nullable=False),
+)
+Index("event_boot_tick", event.c.boot, event.c.tick_ms)
+Index("event_call", event.c.call_id)
+event_table = event
+"""The same table, for modules that import SQLAlchemy's ``event`` too."""
+
+# Version 2's event table, as it was (only the migration to version 3 reads it).
+_queue_event_v2 = Table(
+    "queue_event",
+    MetaData(),
     Column("id", _RowId, primary_key=True, autoincrement=True),
     Column("tick_ms", BigInteger, nullable=False),
     Column("kind", String(KIND_LEN), nullable=False),
@@ -103,7 +128,6 @@ queue_event = Table(
     Column("call_id", String(ID_LEN)),
     Column("detail", Text, nullable=False),
 )
-Index("queue_event_tick", queue_event.c.tick_ms)
 
 schema_version = Table(
     "schema_version",
@@ -150,7 +174,77 @@ def _v1_to_v2(conn: Connection) -> None:
     agent_session.create(conn, checkfirst=True)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2}
+MIGRATION_CHUNK = 2000
+"""Rows of ``queue_event`` copied at a time by the migration to version 3."""
+
+
+def _v2_to_v3(conn: Connection) -> None:
+    """Version 3: ``queue_event`` becomes ``event`` (boot column, JSON detail, the shared kinds).
+
+    Each row is copied in order (:func:`appliance.storage.cdr.event_from_v2`: the boot from the
+    call id's ``<boot>-`` prefix; a row without a call id (agent_state) takes the boot of the last
+    row before it that had one, unless the clock went back since (a restart): then 0; enter,
+    connect, abandon become queue_enter, answer,
+    queue_leave {outcome: abandoned}; the old text kept as ``detail.text``). Each boot the CDRs
+    know gets a ``boot`` event first, its calendar start taken from its earliest CDR
+    (calendar_start less start_ms; ``detail.derived`` says so), so the reports can place the old
+    events in calendar time. Then ``queue_event`` is dropped.
+    """
+    from appliance.storage.cdr import boot_of, event_from_v2, event_values  # the records import this module
+
+    event.create(conn, checkfirst=True)
+    starts = _boot_starts(conn)
+    rows: list[tuple[Any, ...]] = [
+        event_values(_boot_event(boot, when)) for boot, when in sorted(starts.items())]
+    insert_rows(conn, event, EVENT_COLUMNS, rows)
+    old = _queue_event_v2.c
+    last = -1
+    boot, tick = 0, 0          # the boot of the last row with a call id, the last row's tick
+    while True:
+        chunk = conn.execute(select(old.id, old.tick_ms, old.kind, old.queue, old.agent, old.call_id, old.detail)
+                             .where(old.id > last).order_by(old.id).limit(MIGRATION_CHUNK)).all()
+        if not chunk:
+            break
+        last = chunk[-1].id
+        rows = []
+        for r in chunk:
+            if r.call_id and boot_of(r.call_id):
+                boot = boot_of(r.call_id)
+            elif r.tick_ms < tick:
+                boot = 0         # the clock went back: a restart, whose boot no call names yet
+            tick = r.tick_ms
+            rows.append(event_values(event_from_v2(r.tick_ms, r.kind, r.queue, r.agent, r.call_id, r.detail,
+                                                   boot if not r.call_id else None)))
+        insert_rows(conn, event, EVENT_COLUMNS, rows)
+    _queue_event_v2.drop(conn, checkfirst=True)
+
+
+def _boot_starts(conn: Connection) -> dict[int, str]:
+    """Each boot's tick 0 as calendar time, from its earliest CDR (calendar_start - start_ms)."""
+    import datetime as dt
+
+    from appliance.storage.cdr import boot_of
+
+    out: dict[int, tuple[int, str]] = {}
+    for call_id, calendar_start, start_ms in conn.execute(select(cdr.c.call_id, cdr.c.calendar_start,
+                                                                cdr.c.start_ms)):
+        boot = boot_of(call_id)
+        if boot and (boot not in out or start_ms < out[boot][0]):
+            try:
+                zero = dt.datetime.fromisoformat(calendar_start) - dt.timedelta(milliseconds=start_ms)
+            except ValueError:
+                continue
+            out[boot] = (start_ms, zero.isoformat())
+    return {boot: when for boot, (_, when) in out.items()}
+
+
+def _boot_event(boot: int, calendar_start: str) -> Any:
+    from appliance.storage.cdr import Event
+
+    return Event(boot, 0, "boot", detail={"boot": boot, "calendar_start": calendar_start, "derived": "cdr"})
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 """From version N to N + 1."""
 
 
@@ -211,5 +305,5 @@ def delete_ids(conn: Connection, table: Table, column: str, ids: Sequence[str]) 
 
 
 CDR_COLUMNS: tuple[str, ...] = tuple(c.name for c in cdr.columns if c.name != "id")
-EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in queue_event.columns if c.name != "id")
+EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in event.columns if c.name != "id")
 MARK_COLUMNS: tuple[str, ...] = tuple(c.name for c in live_call.columns)

@@ -88,7 +88,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from appliance.storage.cdr import CdrRecord, QueueEvent, Record, check_record, record_to_json
+from appliance.storage.cdr import CdrRecord, Event, Record, check_record, event_values, record_to_json
 from appliance.storage.errors import StoreOpenError, WriterStateError
 from appliance.storage.fileio import OS_IO, FileIO
 from appliance.storage.marks import Startup, apply_marks, read_startup
@@ -97,9 +97,9 @@ from appliance.storage.schema import (
     EVENT_COLUMNS,
     ID_LEN,
     cdr,
+    event_table,
     insert_rows,
     migrate_schema,
-    queue_event,
     spool_mark,
 )
 from appliance.storage.spool import MIN_SPOOL_BYTES, Spool
@@ -173,7 +173,6 @@ HEALTH_KINDS = ("records_commit_failing", "database_locked", "records_spooled", 
 """The writer's conditions, in the order :attr:`RecordWriter.alarm` lists them."""
 RETRY_S_DEFAULT = 5.0
 _CDR_VALUES = operator.attrgetter(*CDR_COLUMNS)       # a record's values in its table's column order
-_EVENT_VALUES = operator.attrgetter(*EVENT_COLUMNS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +291,7 @@ class RecordWriter:
         """Queue one control period's records (`period_tick`: the period's scheduler time, ms);
         returns the batch's sequence number at once.
 
-        Checks every record (RecordError for anything but a CdrRecord, QueueEvent,
+        Checks every record (RecordError for anything but a CdrRecord, Event,
         CallMark or AgentSession) and copies the list; no disk access here.
         """
         if not self._started or self._closing:
@@ -697,9 +696,9 @@ class RecordWriter:
         with conn.begin():
             rows = self._keep_repeats(conn, backlog)
             cdrs = [_CDR_VALUES(r) for r in rows if isinstance(r, CdrRecord)]
-            events = [_EVENT_VALUES(r) for r in rows if isinstance(r, QueueEvent)]
+            events = [event_values(r) for r in rows if isinstance(r, Event)]
             insert_rows(conn, cdr, CDR_COLUMNS, cdrs)
-            insert_rows(conn, queue_event, EVENT_COLUMNS, events)
+            insert_rows(conn, event_table, EVENT_COLUMNS, events)
             apply_marks(conn, backlog)
             if self._spool_pending and self._spool is not None:
                 conn.execute(delete(spool_mark))

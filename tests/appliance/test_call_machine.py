@@ -86,7 +86,7 @@ class Host:
         self.done.append(("agent_free", agent))
 
     def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
-             detail: dict[str, Any] | None = None) -> None:
+             detail: dict[str, Any] | None = None, tick: int | None = None) -> None:
         self.events.append((kind, (detail or {}).get("disposition")))
 
     def record(self, rec: CdrRecord) -> None:

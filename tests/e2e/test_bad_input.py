@@ -38,7 +38,8 @@ def bursts_ms(sent: bytearray, after_ms: int, before_ms: int) -> list[tuple[int,
 
 def agent_state_rows(state: Path) -> list[tuple[str, str]]:
     con = sqlite3.connect(state / "cicbox.db")
-    rows = con.execute("SELECT agent, detail FROM queue_event WHERE kind = 'agent_state' ORDER BY id").fetchall()
+    rows = con.execute("SELECT agent, json_extract(detail, '$.state') || ': ' || json_extract(detail, '$.why') "
+                       "FROM event WHERE kind = 'agent_state' ORDER BY id").fetchall()
     con.close()
     return [(str(a), str(d)) for a, d in rows]
 

@@ -52,7 +52,7 @@ def dump(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     (a row replaced by a newer one gets a new row id: one per commit, not per period)."""
     con = sqlite3.connect(db)
     try:
-        return {**{t: con.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in ("cdr", "queue_event")},
+        return {**{t: con.execute(f"SELECT * FROM {t} ORDER BY id").fetchall() for t in ("cdr", "event")},
                 "live_call": con.execute("SELECT * FROM live_call ORDER BY call_id").fetchall(),
                 "agent_session": con.execute("SELECT * FROM agent_session ORDER BY agent").fetchall()}
     finally:
@@ -125,7 +125,7 @@ def test_grouped_and_ungrouped_store_the_same_records_in_the_same_order(tmp_path
         results.append((dump(state / "cicbox.db"), cdr_digest(state / "cicbox.db"), live, released, stats,
                         outcomes(site), commits))
     (tables, digest, live, released, stats, calls, commits), ungrouped = results
-    assert len(tables["cdr"]) >= 3 * seconds and tables["queue_event"] and tables["live_call"] and live
+    assert len(tables["cdr"]) >= 3 * seconds and tables["event"] and tables["live_call"] and live
     assert [r[0] for r in tables["live_call"]] == live
     assert tables == ungrouped[0]                      # every row, its id (the order stored) included
     assert digest == ungrouped[1]

@@ -73,7 +73,8 @@ def check_the_call(tmp_path: Path, heard: dict[str, float], log: str) -> None:
               and "late blocks" not in line]
     assert all(s == ("0", "0", "{}", "{}") for s in summary) and not others, log
     con = sqlite3.connect(tmp_path / "cicbox.db")
-    rows = con.execute("SELECT agent, detail FROM queue_event WHERE kind = 'agent_state'").fetchall()
+    rows = con.execute("SELECT agent, json_extract(detail, '$.state') || ': ' || json_extract(detail, '$.why') "
+                       "FROM event WHERE kind = 'agent_state'").fetchall()
     con.close()
     assert rows == [("1001", "ready: login")]
 

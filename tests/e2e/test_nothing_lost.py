@@ -156,7 +156,9 @@ def test_logged_in_agents_stay_logged_in_after_a_restart_not_ready(tmp_path: Pat
         site.close()
     assert agents == {"1001": ("not_ready", "phone1"), "1002": ("logged_out", None)}
     con = sqlite3.connect(tmp_path / "cicbox.db")
-    details = [r[0] for r in con.execute("SELECT detail FROM queue_event WHERE agent = '1001' ORDER BY id")]
+    details = [r[0] for r in con.execute(
+        "SELECT json_extract(detail, '$.state') || ': ' || json_extract(detail, '$.why') FROM event "
+        "WHERE agent = '1001' AND kind = 'agent_state' ORDER BY id")]
     con.close()
     assert details[-1] == "not_ready: restart"
 

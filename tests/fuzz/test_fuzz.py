@@ -170,7 +170,9 @@ def run_seed(seed: int, state_dir: Path, active_ms: int = ACTIVE_MS, quiet_ms: i
     con = sqlite3.connect(state_dir / "cicbox.db")
     try:
         run.queue_events = list(con.execute(
-            "SELECT tick_ms, kind, queue, agent, call_id, detail FROM queue_event ORDER BY id"))
+            "SELECT tick_ms, CASE kind WHEN 'answer' THEN 'connect' ELSE kind END, queue, agent, call_id, "
+            "CASE kind WHEN 'agent_state' THEN json_extract(detail, '$.state') || ': ' "
+            "|| json_extract(detail, '$.why') ELSE detail END FROM event ORDER BY id"))
     finally:
         con.close()
     run.violations = {name: list(run.period_violations[name]) + CHECKS[name](run) for name in INVARIANTS}

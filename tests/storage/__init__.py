@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from appliance.storage import CdrRecord, QueueEvent, open_readonly
-from appliance.storage.schema import cdr, queue_event
+from appliance.storage import CdrRecord, Event, open_readonly
+from appliance.storage.schema import cdr, event
 
 
 def make_cdr(call_id: str, /, **fields: object) -> CdrRecord:
@@ -22,8 +22,8 @@ def make_cdr(call_id: str, /, **fields: object) -> CdrRecord:
     return CdrRecord(**base)  # type: ignore[arg-type]
 
 
-def make_event(call_id: str, tick_ms: int = 4_000, kind: str = "enter") -> QueueEvent:
-    return QueueEvent(tick_ms, kind, "front-desk", None, call_id, detail=f"pos=1 {call_id}")
+def make_event(call_id: str, tick_ms: int = 4_000, kind: str = "queue_enter") -> Event:
+    return Event(1, tick_ms, kind, call_id, "front-desk", None, {"first": True, "note": f"pos=1 {call_id}"})
 
 
 def stored_call_ids(db: Path) -> list[str]:
@@ -40,7 +40,7 @@ def stored_event_call_ids(db: Path) -> list[str]:
     engine = open_readonly(db)
     try:
         with engine.connect() as conn:
-            return [c or "" for c in conn.execute(select(queue_event.c.call_id).order_by(queue_event.c.id)).scalars()]
+            return [c or "" for c in conn.execute(select(event.c.call_id).order_by(event.c.id)).scalars()]
     finally:
         engine.dispose()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from appliance.storage import CdrRecord, QueueEvent, RecordWriter, StoreOpenError
+from appliance.storage import CdrRecord, Event, RecordWriter, StoreOpenError
 from appliance.storage.cdr import Record
 from appliance.storage.spool import MIN_SPOOL_BYTES
 from tests.storage import make_cdr, make_event, stored_call_ids
@@ -39,7 +39,7 @@ def integrity(db: Path) -> str:
 def stored_events(db: Path) -> list[str]:
     con = sqlite3.connect(db)
     try:
-        return [r[0] for r in con.execute("SELECT detail FROM queue_event ORDER BY id")]
+        return [r[0] for r in con.execute("SELECT detail FROM event ORDER BY id")]
     finally:
         con.close()
 
@@ -70,7 +70,7 @@ def check_after_restart(io: LazyIO, state: Path, where: Path, acked: list[Record
     assert len(events) == len(set(events)), "a queue event is stored twice: the spool was replayed twice"
     want_ids = [r.call_id for r in acked if isinstance(r, CdrRecord)]
     assert set(want_ids) <= set(ids), f"acknowledged CDRs lost: {sorted(set(want_ids) - set(ids))[:5]}"
-    want_events = {r.detail for r in acked if isinstance(r, QueueEvent)}
+    want_events = {r.detail_json for r in acked if isinstance(r, Event)}
     assert want_events <= set(events), f"acknowledged events lost: {sorted(want_events - set(events))[:5]}"
     # Nothing that was never sent, and whole periods only.
     assert set(ids) <= {f"p{n:05d}-{x}" for n in range(sent) for x in "ab"}

@@ -16,7 +16,7 @@ from sqlalchemy.schema import CreateTable
 
 from appliance.storage import (
     CdrRecord,
-    QueueEvent,
+    Event,
     RecordError,
     RecordWriter,
     StoreOpenError,
@@ -24,7 +24,7 @@ from appliance.storage import (
     open_readonly,
 )
 from appliance.storage.cdr import record_from_json, record_to_json
-from appliance.storage.schema import CDR_COLUMNS, SCHEMA_VERSION, cdr, metadata, queue_event
+from appliance.storage.schema import CDR_COLUMNS, SCHEMA_VERSION, cdr, event, metadata
 from tests.storage import make_cdr, make_event
 
 
@@ -50,13 +50,36 @@ def test_cdr_refuses_bad_fields(fields: dict[str, object], message: str) -> None
     assert isinstance(info.value, ValueError)
 
 
-def test_queue_event_refuses_bad_fields() -> None:
-    with pytest.raises(RecordError, match=r"QueueEvent.kind must not be empty"):
-        QueueEvent(1, "", None, None, None)
-    with pytest.raises(RecordError, match=r"QueueEvent.tick_ms must be integer ms, not '5'"):
-        QueueEvent("5", "enter", None, None, None)  # type: ignore[arg-type]
-    with pytest.raises(RecordError, match=r"QueueEvent.detail must be a string"):
-        QueueEvent(5, "enter", None, None, None, detail=None)  # type: ignore[arg-type]
+def test_event_refuses_bad_fields() -> None:
+    with pytest.raises(RecordError, match=r"Event.kind must not be empty"):
+        Event(1, 1, "")
+    with pytest.raises(RecordError, match=r"Event.tick_ms must be integer ms, not '5'"):
+        Event(1, "5", "queue_enter")  # type: ignore[arg-type]
+    with pytest.raises(RecordError, match=r"Event.boot must be a boot number >= 0, not -1"):
+        Event(-1, 5, "boot")
+    with pytest.raises(RecordError, match=r"Event.detail must be a dict with string keys, not None"):
+        Event(1, 5, "queue_enter", detail=None)  # type: ignore[arg-type]
+    with pytest.raises(RecordError, match=r"Event.detail must be a dict with string keys"):
+        Event(1, 5, "queue_enter", detail={1: "x"})  # type: ignore[dict-item]
+    with pytest.raises(RecordError, match=r"Event.detail is not JSON"):
+        Event(1, 5, "queue_enter", detail={"at": object()})
+    with pytest.raises(RecordError, match=r"Event.detail is not JSON"):
+        Event(1, 5, "queue_enter", detail={"wait": float("nan")})
+    with pytest.raises(RecordError, match=r"Event.detail is 5008 characters of JSON; at most 4096 are stored"):
+        Event(1, 5, "queue_enter", detail={"x": "y" * 5000})
+    with pytest.raises(RecordError, match=r"Event.queue is 65 characters long"):
+        Event(1, 5, "queue_enter", "c1", "q" * 65)
+
+
+def test_event_detail_is_stored_as_json_with_sorted_keys(tmp_path: Path) -> None:
+    db = tmp_path / "cicbox.db"
+    _fill(db, [[Event(3, 7, "queue_leave", "3-000001", "front", None, {"to": None, "outcome": "abandoned"})]])
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("SELECT boot, tick_ms, kind, call_id, queue, agent, detail FROM event").fetchall() == [
+            (3, 7, "queue_leave", "3-000001", "front", None, '{"outcome":"abandoned","to":null}')]
+    finally:
+        con.close()
 
 
 def test_optional_fields_may_be_none() -> None:
@@ -66,9 +89,14 @@ def test_optional_fields_may_be_none() -> None:
 
 
 def test_spool_format_round_trips() -> None:
-    for r in (make_cdr("c1"), make_cdr("c2", ani=None), make_event("c1"), QueueEvent(9, "agent_state", None, "201",
-                                                                                      None, "paused:lunch")):
+    for r in (make_cdr("c1"), make_cdr("c2", ani=None), make_event("c1"),
+              Event(2, 9, "agent_state", None, None, "201", {"state": "not_ready", "reason": "lunch", "why": "*24"})):
         assert record_from_json(record_to_json(r)) == r
+    # A queue event spooled by the version 2 firmware comes back as an event of the shared vocabulary.
+    old = (b'{"kind":"event","fields":{"tick_ms":9,"kind":"agent_state","queue":null,"agent":"201",'
+           b'"call_id":null,"detail":"talking: answered"}}')
+    assert record_from_json(old) == Event(0, 9, "agent_state", agent="201", detail={
+        "text": "talking: answered", "state": "on_call", "why": "answered", "reason": None, "call_id": None})
     with pytest.raises(RecordError, match="unknown kind 'bill'"):
         record_from_json(b'{"kind": "bill", "fields": {}}')
     with pytest.raises(RecordError, match="not a stored record"):
@@ -80,14 +108,16 @@ def test_schema_compiles_for_postgresql_and_sqlite() -> None:
     assert "id BIGSERIAL NOT NULL" in pg
     assert "start_ms BIGINT NOT NULL" in pg
     assert "call_id VARCHAR(64) NOT NULL" in pg
-    lite = str(CreateTable(queue_event).compile(dialect=sqlite.dialect()))
+    lite = str(CreateTable(event).compile(dialect=sqlite.dialect()))
     assert "id INTEGER NOT NULL" in lite      # the rowid alias, so it autoincrements
-    assert {"cdr", "queue_event", "schema_version", "spool_mark"} <= set(metadata.tables)
+    assert "detail TEXT NOT NULL" in str(CreateTable(event).compile(dialect=postgresql.dialect()))  # type: ignore[no-untyped-call]
+    assert {"cdr", "event", "schema_version", "spool_mark"} <= set(metadata.tables)
+    assert "queue_event" not in metadata.tables
     assert tuple(f.name for f in dataclasses.fields(make_cdr("c1"))) == CDR_COLUMNS
     assert {i.name for i in cdr.indexes} == {"cdr_calendar_start", "cdr_queue"}
 
 
-def _fill(db: Path, records: Sequence[Sequence[CdrRecord | QueueEvent]]) -> None:
+def _fill(db: Path, records: Sequence[Sequence[CdrRecord | Event]]) -> None:
     w = RecordWriter(db, db.with_suffix(".spool"))
     w.start()
     try:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from appliance.storage import CdrRecord, QueueEvent, RecordWriter
+from appliance.storage import CdrRecord, Event, RecordWriter
 from appliance.storage import spool as spool_mod
 from tests.storage import make_cdr, make_event, stored_call_ids, stored_event_call_ids
 
@@ -45,7 +45,7 @@ def writer(paths: tuple[Path, Path]) -> Iterator[RecordWriter]:
     w.close()
 
 
-def period(n: int) -> list[CdrRecord | QueueEvent]:
+def period(n: int) -> list[CdrRecord | Event]:
     """Period n: two calls end, one caller enters a queue."""
     return [make_cdr(f"p{n:03d}-a"), make_cdr(f"p{n:03d}-b"), make_event(f"p{n:03d}-a")]
 
