@@ -99,7 +99,6 @@ from e1t1.analog.events import (
     PhoneDialled,
     PhoneDigit,
     PhoneHungUp,
-    PhoneOnHook,
     TrunkAnswered,
     TrunkDigit,
     TrunkReleased,

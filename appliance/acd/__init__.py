@@ -34,10 +34,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from appliance.acd.agents import MISSED, OTHER, RESTART, Agent, AgentHost, Agents, AgentState, LoginResult
-from appliance.acd.agents import AgentEvent as _AE
+from appliance.acd import announce
+from appliance.acd.agents import MISSED, OTHER, RESTART, Agent, AgentEvent, AgentHost, Agents, AgentState, LoginResult
 from appliance.acd.queues import QueueMachine, Stay
 from appliance.acd.router import QueueSpec, Router, Waiter
+from appliance.config.model import Acd as AcdSettings
+from appliance.config.model import SiteConfig
+from appliance.config.model import Target as ConfigTarget
 from appliance.config.numbers import number_matches
 from e1t1.clock import Clock, Timer
 
@@ -58,15 +61,9 @@ class Target:
         return f"{self.kind}:{self.name}"
 
     @staticmethod
-    def of(spec: Any) -> Target | None:
+    def of(spec: ConfigTarget | None) -> Target | None:
         """The target a configuration's target entry names (None for none)."""
-        if spec is None:
-            return None
-        for kind in ("queue", "ivr", "hangup"):
-            name = getattr(spec, kind, None)
-            if isinstance(name, str):
-                return Target(kind, name)
-        return None
+        return Target(spec.kind(), spec.name()) if spec is not None else None
 
 
 class AcdHost(Protocol):
@@ -107,7 +104,7 @@ class Acd:
         self.agents = Agents(clock, _AgentSide(self))
         self.queues: dict[str, QueueMachine] = {}
         self.calls: dict[str, _Call] = {}
-        self.settings: Any = None
+        self.settings = AcdSettings()
         self._member_of: dict[str, tuple[str, ...]] = {}     # agent -> its queues
         self._seq = 0
         self._sticky: dict[str, tuple[str, int]] = {}        # caller number -> (agent, answered at ms)
@@ -116,13 +113,12 @@ class Acd:
 
     # -- configuration ---------------------------------------------------------------------
 
-    def configure(self, cfg: Any) -> None:
+    def configure(self, cfg: SiteConfig) -> None:
         """(Re)load agents and queues from a site configuration. Agents keep their state; a queue
         no longer configured is retired: it serves its callers to the end, then goes."""
-        self.settings = getattr(cfg, "acd", None)
-        max_missed = int(getattr(self.settings, "max_missed_offers", 1))
-        self.agents.configure([(a.number, a.name, getattr(a, "pin", None), dict(getattr(a, "skills", {}) or {}))
-                               for a in cfg.agents], max_missed)
+        self.settings = cfg.acd
+        self.agents.configure([(a.number, a.name, a.pin, dict(a.skills)) for a in cfg.agents],
+                              cfg.acd.max_missed_offers)
         for name, spec in cfg.queues.items():
             q = self.queues.get(name)
             if q is None:
@@ -138,10 +134,10 @@ class Acd:
             for m in q.members:
                 self._member_of.setdefault(m, ())
                 self._member_of[m] += (name,)
-        self.router.configure({n: QueueSpec(str(getattr(q.spec, "strategy", "longest_idle")), q.members)
+        self.router.configure({n: QueueSpec(q.spec.strategy, q.members)
                                for n, q in self.queues.items()},
                               {n: a.skills for n, a in self.agents.agents.items()},
-                              int(getattr(self.settings, "random_seed", 1)))
+                              self.settings.random_seed)
         for a in self.agents.agents.values():       # the queues' presence from the agents' states now
             for qn in self._member_of.get(a.number, ()):
                 self.queues[qn].agent_moved(a.number, a.state.value)
@@ -167,7 +163,7 @@ class Acd:
             log.warning("%s: none of the queues %s exists", call_id, wanted)
             return Target("hangup", "busy"), "full"
         s = self.settings
-        vip = getattr(s, "vip", None)
+        vip = s.vip
         if vip is not None and ani and number_matches(vip.numbers, ani):
             priority = max(priority, int(vip.priority))
         self._seq += 1
@@ -175,7 +171,7 @@ class Acd:
                    seq=self._seq)
         c = _Call(w, ani, language, {})
         self.calls[call_id] = c
-        bl = getattr(s, "blacklist", None)
+        bl = s.blacklist
         if bl is not None and ani and number_matches(bl.numbers, ani):
             self._enter_event(c, names[0], first=True)
             target = Target.of(bl.then) or Target("hangup", "blocked")
@@ -189,10 +185,10 @@ class Acd:
             for name in names:
                 q = self.queues[name]
                 self._enter_event(c, name, first=first)
-                full = getattr(q.spec, "max_callers", None)
-                nobody = Target.of(getattr(q.spec, "on_no_agents", None))
+                full = q.spec.max_callers
+                nobody = Target.of(q.spec.on_no_agents)
                 if full is not None and len(q.stays) >= full:
-                    go = (Target.of(getattr(q.spec, "on_full", None)) or Target("hangup", "busy"), "full")
+                    go = (Target.of(q.spec.on_full) or Target("hangup", "busy"), "full")
                 elif q.empty and nobody is not None:
                     go = (nobody, "no_agents")
                 else:
@@ -224,8 +220,7 @@ class Acd:
         q = self.queues[queue]
         self.host.emit("queue_enter", call_id=c.waiter.call_id, queue=queue, detail={
             "priority": c.waiter.priority, "skills": dict(c.waiter.skills), "first": first,
-            "sl_threshold_ms": int(getattr(q.spec, "sl_threshold_ms", 20_000)),
-            "short_abandon_ms": int(getattr(q.spec, "short_abandon_ms", 5_000))})
+            "sl_threshold_ms": q.spec.sl_threshold_ms, "short_abandon_ms": q.spec.short_abandon_ms})
 
     def _leave_event(self, call_id: str, queue: str, outcome: str, target: Target | None) -> None:
         self.host.emit("queue_leave", call_id=call_id, queue=queue,
@@ -237,19 +232,19 @@ class Acd:
         stay = Stay(cid, self.clock.now_ms)
         q.stays[cid] = stay
         spec = q.spec
-        wait = getattr(spec, "max_wait_ms", None)
+        wait = spec.max_wait_ms
         if wait is not None:
             stay.timers.append(self.clock.call_later(int(wait), functools.partial(self._timed_out, cid, q.qname)))
-        ann = getattr(spec, "announce", None)
+        ann = spec.announce
         if ann is not None and (ann.position or ann.wait):
             stay.timers.append(self.clock.call_later(int(ann.first_after_ms),
                                                      functools.partial(self._announce, cid, q.qname)))
-        for rule in getattr(spec, "widen", ()) or ():
+        for rule in spec.widen:
             stay.timers.append(self.clock.call_later(
                 int(rule.after_ms), functools.partial(self._widen, cid, str(rule.skill), int(rule.min))))
 
     def _sticky_reserve(self, c: _Call) -> None:
-        sticky = getattr(self.settings, "sticky", None)
+        sticky = self.settings.sticky
         if sticky is None or not c.ani:
             return
         seen = self._sticky.get(c.ani)
@@ -331,7 +326,7 @@ class Acd:
             c.offers[number] = (queue, timer)
             self.router.offered(queue, number)
             self.host.emit("offer", call_id=cid, queue=queue, agent=number)
-            a.dispatch(_AE.OFFER, call_id=cid, queue=queue)
+            a.dispatch(AgentEvent.OFFER, call_id=cid, queue=queue)
         return rang
 
     def _end_offer(self, c: _Call, number: str, why: str) -> None:
@@ -342,7 +337,7 @@ class Acd:
             self.host.withdraw(c.waiter.call_id, number, a.phone)
         self.host.emit("offer_end", call_id=c.waiter.call_id, queue=queue, agent=number, detail={"why": why})
         if a is not None and a.state is AgentState.OFFERED and a.call_id == c.waiter.call_id:
-            a.dispatch(_AE.OFFER_END, why=why)
+            a.dispatch(AgentEvent.OFFER_END, why=why)
 
     def _ring_timeout(self, call_id: str, number: str) -> None:
         c = self.calls.get(call_id)
@@ -383,7 +378,7 @@ class Acd:
             c.reserve_timer.cancel()
         if c.ani:
             self._sticky[c.ani] = (number, self.clock.now_ms)
-        self.agents[number].dispatch(_AE.ANSWER)
+        self.agents[number].dispatch(AgentEvent.ANSWER)
         self._dispatch_ready()
         return True
 
@@ -394,11 +389,11 @@ class Acd:
             return
         queue = a.queue
         q = self.queues.get(queue or "")
-        wrap = int(getattr(q.spec, "wrap_up_ms", 0)) if q is not None else 0
+        wrap = q.spec.wrap_up_ms if q is not None else 0
         if q is not None:
             self.router.call_done(q.qname, number, talk_ms)
             q.handled(talk_ms, wrap)
-        a.dispatch(_AE.CALL_END, wrap_ms=wrap)
+        a.dispatch(AgentEvent.CALL_END, wrap_ms=wrap)
         self._dispatch_ready()
 
     def caller_gone(self, call_id: str, outcome: str = "abandoned") -> None:
@@ -431,7 +426,7 @@ class Acd:
         if c is None:
             return False
         for name in c.waiter.queues:
-            ek = getattr(self.queues[name].spec, "exit_key", None)
+            ek = self.queues[name].spec.exit_key
             if ek is not None and ek.key == key:
                 target = Target.of(ek.to)
                 if target is not None:
@@ -446,11 +441,11 @@ class Acd:
         q = self.queues.get(queue)
         if c is None or q is None:
             return
-        target = Target.of(getattr(q.spec, "on_timeout", None))
+        target = Target.of(q.spec.on_timeout)
         self._move_out(c, queue, "timeout", target, every=False)
 
     def _no_agents(self, q: QueueMachine) -> None:
-        target = Target.of(getattr(q.spec, "on_no_agents", None))
+        target = Target.of(q.spec.on_no_agents)
         if target is None:
             return
         for call_id in list(q.stays):
@@ -481,18 +476,20 @@ class Acd:
                 self.router.leave_queue(cid, name)
             if q is not None:
                 self._retire_if_done(q)
-        c.waiter.queues = rest
+        if not c.routed:
+            c.waiter.queues = rest              # (while routed the router keeps them, as it leaves them)
         if rest:
             self._requeue(c)
             return
         assert target is not None
         if target.kind == "queue" and target.name in self.queues and not self.queues[target.name].retired:
             q = self.queues[target.name]
-            c.waiter.queues = (target.name,)
-            self._enter_event(c, target.name, first=False)
-            self._stay(c, q)
             if c.routed:
                 self.router.join_queue(cid, target.name)
+            else:
+                c.waiter.queues = (target.name,)
+            self._enter_event(c, target.name, first=False)
+            self._stay(c, q)
             if not c.offers:
                 self.host.requeued(cid)
             self._route_in(c)
@@ -512,11 +509,12 @@ class Acd:
         if c is None or q is None or call_id not in q.stays:
             return
         ann = q.spec.announce
+        if ann is None:
+            return
         q.stays[call_id].timers.append(self.clock.call_later(int(ann.every_ms),
                                                              functools.partial(self._announce, call_id, queue)))
         if c.offers:
             return                                   # a phone rings for it: no announcement now
-        from appliance.acd import announce
         position = self.router.position(call_id, queue)
         if position is None:
             return

@@ -337,7 +337,10 @@ class Agents:
                 del self.by_phone[a.phone]
             a.phone = phone
             self.by_phone[phone] = a
-            a.dispatch(AgentEvent.READY) if a.state is not AgentState.READY else self.changed(a, "login")
+            if a.state is AgentState.READY:
+                self.changed(a, "login")
+            else:
+                a.dispatch(AgentEvent.READY)
             return LoginResult.OK
         self.by_phone[phone] = a
         a.dispatch(AgentEvent.LOGIN, phone=phone, why=RESTART if restore else "login",
@@ -416,12 +419,11 @@ class Agents:
         phone = a.phone
         if phone is None:
             return
-        if a.state is AgentState.OFFERED:
-            if a.call_id is None or not self.host.has_call(a.number, a.call_id) or not self.host.phone_ringing(phone):
-                a.dispatch(AgentEvent.HEAL, why="offered without ringing")
-        elif a.state is AgentState.ON_CALL:
-            if self.host.phone_idle(phone) and (a.call_id is None or not self.host.has_call(a.number, a.call_id)):
-                a.dispatch(AgentEvent.HEAL, why="on_call on hook with no call")
+        gone = a.call_id is None or not self.host.has_call(a.number, a.call_id)
+        if a.state is AgentState.OFFERED and (gone or not self.host.phone_ringing(phone)):
+            a.dispatch(AgentEvent.HEAL, why="offered without ringing")
+        elif a.state is AgentState.ON_CALL and gone and self.host.phone_idle(phone):
+            a.dispatch(AgentEvent.HEAL, why="on_call on hook with no call")
         self.sync(a)
 
     def check_busy(self) -> None:

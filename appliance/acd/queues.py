@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.config.model import Queue
 from e1t1.clock import Clock, Timer
 from e1t1.fsm import StateDef, StateMachine
 
@@ -62,7 +63,7 @@ class QueueMachine(StateMachine[QueueState, QueueInput]):
                                    frozenset({QueueState.SERVING}), "st_empty"),
     }
 
-    def __init__(self, name: str, spec: Any, clock: Clock, no_agents: Callable[[QueueMachine], None]) -> None:
+    def __init__(self, name: str, spec: Queue, clock: Clock, no_agents: Callable[[QueueMachine], None]) -> None:
         super().__init__(f"queue({name})", QueueState.EMPTY, clock)
         self.qname = name
         self.spec = spec
@@ -70,7 +71,7 @@ class QueueMachine(StateMachine[QueueState, QueueInput]):
         self.present: set[str] = set()        # members in a state that counts as an agent
         self.logged_in: set[str] = set()      # members logged in (the EWT's divisor)
         self.stays: dict[str, Stay] = {}
-        self.aht_ms = float(getattr(spec, "expected_aht_ms", 180_000))
+        self.aht_ms = float(spec.expected_aht_ms)
         self._no_agents = no_agents
         self.restart_timer(NO_AGENTS_MS)
 
@@ -95,7 +96,7 @@ class QueueMachine(StateMachine[QueueState, QueueInput]):
 
     def agent_moved(self, number: str, state: str) -> None:
         """A member's new state (its value: logged_out, ready...)."""
-        absent = state in tuple(getattr(self.spec, "empty_when", ("logged_out",)))
+        absent = state in self.spec.empty_when
         was = bool(self.present)
         if absent:
             self.present.discard(number)

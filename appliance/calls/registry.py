@@ -19,9 +19,9 @@ from typing import Any
 
 from appliance.acd import Acd, AgentState, Target
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
-from appliance.ivr.menu import route_choice
 from appliance.calls.legs import Leg
 from appliance.config.model import SiteConfig
+from appliance.ivr.menu import route_choice
 from appliance.storage import CdrRecord
 from appliance.storage.cdr import AgentSession, CallMark, Event, Record
 from e1t1.analog import callerid

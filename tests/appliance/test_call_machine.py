@@ -167,7 +167,7 @@ def test_silence_after_the_greeting_repeats_it_then_releases() -> None:
         assert call.state is S.IVR and plays() == repeat + 2
     call.dispatch(E.PROMPT_DONE)
     call.clock.advance(call.clock.now_ms + 5000)
-    assert call.state is S.ENDED and host.records[-1].disposition == "ivr_hangup"   # type: ignore[union-attr]
+    assert call.state is S.ENDED and host.records[-1].disposition == "ivr_hangup"
 
 
 def test_a_withdrawn_offer_keeps_the_queue_place() -> None:
