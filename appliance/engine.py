@@ -82,11 +82,13 @@ from appliance.control.snapshot import engine_snapshot
 from appliance.errors import RestartNeededError
 from appliance.features import Verdict, feature_code
 from appliance.features.codes import InCallCodes
+from appliance.figures import LiveFigures
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
 from appliance.storage import CdrRecord, RecordWriter
-from appliance.storage.cdr import AgentSession, CallMark, Record
+from appliance.storage.cdr import AgentSession, CallMark, Record, boot_of
+from appliance.storage.cdr import Event as LogEvent
 from appliance.storage.writer import HEALTH_KINDS
 from drivers.base import CardDescription, LineLevel
 from drivers.errors import FarEndError
@@ -287,7 +289,11 @@ class Engine:
         ended at their last durable mark (the record and the end of the mark are one commit)."""
         if not marks:
             return
-        lost: list[Record] = [m.lost_cdr("system_restart") for m in marks]
+        lost: list[Record] = []
+        for m in marks:      # each lost call's end in the log, then its record
+            lost.append(LogEvent(boot_of(m.call_id), m.mark_ms, "call_end", m.call_id, m.queue, m.agent,
+                              {"disposition": "system_restart"}))
+            lost.append(m.lost_cdr("system_restart"))
         for m in marks:
             log.warning("call %s was up when the engine stopped (last known up at %d ms): recorded as "
                         "system_restart", m.call_id, m.mark_ms)
@@ -349,8 +355,14 @@ class Engine:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Offered, answered and abandoned calls and the total wait since start."""
-        return self.call_layer.stats
+        """Offered, answered and abandoned calls and the total wait since start, over all queues, folded
+        from the event log (appliance.figures.Totals: ASA = wait_ms_total / answered)."""
+        return self.call_layer.totals.figures()
+
+    @property
+    def live_figures(self) -> LiveFigures:
+        """Today's queue and agent figures, folded from the event log as it is written."""
+        return self.call_layer.live_figures
 
     @property
     def busy_trunks(self) -> int:

@@ -476,6 +476,45 @@ class LiveFigures:
         return _report(self.fold, "agent", start, end, now, windows)
 
 
+class Totals:
+    """Over all queues since the engine started, by the reports' definitions: offered (entered, less
+    short abandons), answered, abandoned (hung up while waiting, past the short-abandon time) and the
+    total wait (answer - entry into the answering queue: ASA = wait_ms_total / answered). Kept as the
+    events come; memory: the stays still open."""
+
+    def __init__(self) -> None:
+        self.offered = self.answered = self.abandoned = self.short_abandoned = self.wait_ms_total = 0
+        self._open: dict[str, dict[str, tuple[int, int]]] = {}     # call id -> queue -> (entry tick, short ms)
+
+    def add(self, ev: Event) -> None:
+        cid, queue = ev.call_id, ev.queue
+        if cid is None:
+            return
+        if ev.kind == "queue_enter" and queue is not None:
+            stays = self._open.setdefault(cid, {})
+            if queue not in stays:
+                stays[queue] = (ev.tick_ms, _int(ev.detail.get("short_abandon_ms"), DEFAULT_SHORT_ABANDON_MS))
+                self.offered += 1
+        elif ev.kind == "queue_leave" and queue is not None:
+            stay = self._open.get(cid, {}).pop(queue, None)
+            if stay is not None and ev.detail.get("outcome") == "abandoned":
+                if ev.tick_ms - stay[0] < stay[1]:
+                    self.short_abandoned += 1
+                    self.offered -= 1
+                else:
+                    self.abandoned += 1
+        elif ev.kind == "answer" and queue is not None:
+            stay = self._open.get(cid, {}).pop(queue, None)
+            self.answered += 1
+            self.wait_ms_total += ev.tick_ms - stay[0] if stay is not None else 0
+        elif ev.kind == "call_end":
+            self._open.pop(cid, None)
+
+    def figures(self) -> dict[str, int]:
+        return {"offered": self.offered, "answered": self.answered, "abandoned": self.abandoned,
+                "short_abandoned": self.short_abandoned, "wait_ms_total": self.wait_ms_total}
+
+
 # -- one call ----------------------------------------------------------------------------------
 
 CDR_FIELDS = ("call_id", "config_version", "trunk", "ani", "dnis", "queue", "agent", "disposition",

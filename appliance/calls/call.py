@@ -93,7 +93,6 @@ class CallHost(Protocol):
     def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
              detail: dict[str, Any] | None = None, tick: int | None = None) -> None: ...
     def record(self, rec: CdrRecord) -> None: ...
-    def count(self, what: str, n: int = 1) -> None: ...
     def ended(self, call: CallMachine) -> None: ...  # the call terminated: forget it
 
 
@@ -232,7 +231,6 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.queue = self.queues[0]
         if self.queue_entry_ms is None:
             self.queue_entry_ms = tick
-        self.host.count("offered")
         self._offered = []
         if self.state is _S.IVR:
             self.transition(_S.QUEUED)
@@ -337,8 +335,6 @@ class CallMachine(StateMachine[CallState, CallEvent]):
     def _abandoned(self, ev: CallEvent, d: dict[str, Any]) -> None:
         """The caller hung up while waiting (CALLER_GONE), or our side ends a waiting call (RELEASE)."""
         self.leaving = True
-        if ev is _E.CALLER_GONE:
-            self.host.count("abandoned")
         self.host.leave_queue(self, "abandoned" if ev is _E.CALLER_GONE else "released")
         self._drop_agent_legs()
         self._gone(ev, d, "abandoned")
@@ -360,10 +356,6 @@ class CallMachine(StateMachine[CallState, CallEvent]):
 
     def enter_connected(self, prev: CallState) -> None:
         h = self.host
-        tick = self.answer_ms if self.answer_ms is not None else self.clock.now_ms
-        h.count("answered")
-        if self.queue_entry_ms is not None:
-            h.count("wait_ms_total", tick - self.queue_entry_ms)
         chan = self.caller.chan
         h.media.stop_play(chan)
         leg = self.agent_leg

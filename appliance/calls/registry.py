@@ -21,6 +21,7 @@ from appliance.acd import Acd, AgentState, Target
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
 from appliance.calls.legs import Leg
 from appliance.config.model import SiteConfig
+from appliance.figures import LiveFigures, Totals, fold_call
 from appliance.ivr.menu import route_choice
 from appliance.storage import CdrRecord
 from appliance.storage.cdr import AgentSession, CallMark, Event, Record
@@ -60,13 +61,14 @@ class Calls:
         self._unmarked: dict[str, CallMachine] = {}
         self._arrival: dict[str, int] = {}
         self._phone_names: dict[str, FxsPhone] = {}     # phones by name (rebuilt if the phones change)
-        self.stats = {"offered": 0, "answered": 0, "abandoned": 0, "wait_ms_total": 0}
+        self.totals = Totals()                 # offered, answered, abandoned, wait: folded from the events
+        self.live_figures = LiveFigures()      # today's figures, folded from the events
+        self._call_events: dict[str, list[Event]] = {}   # each call's events so far: its CDR is their fold
         self._seq = 0
         # Why new calls must be refused now (the engine's records backpressure), or None: set by the host.
         self.refuse_new: Callable[[], str | None] = lambda: None
         self.refused = 0                       # calls refused so far
-        self.records.append(Event(boot, clock.now_ms, "boot", detail={
-            "boot": boot, "calendar_start": calendar(0).isoformat()}))
+        self.emit("boot", detail={"boot": boot, "calendar_start": calendar(0).isoformat()})
 
     # -- from the lines ------------------------------------------------------------
 
@@ -83,6 +85,7 @@ class Calls:
         route = cfg.route_for(trunk.trunk_name, trunk.number)
         now = self.clock.now_ms
         self._arrival[call_id] = self._seq
+        self._call_events[call_id] = []
         call = CallMachine(self, call_id, caller_leg(trunk.chan, trunk.trunk_name), ev.ani, trunk.number, cfg,
                            version, route.ivr if route is not None else None, self.clock,
                            self.calendar(now).isoformat(timespec="seconds"),
@@ -223,7 +226,12 @@ class Calls:
         """An event for the log (appliance.storage's Event), at `tick` (default: now); an agent's login
         or logout is also its session record, so a restart knows who was logged in where."""
         now = self.clock.now_ms if tick is None else tick
-        self.records.append(Event(self.boot, now, kind, call_id, queue, agent, detail or {}))
+        ev = Event(self.boot, now, kind, call_id, queue, agent, detail or {})
+        self.records.append(ev)
+        self.totals.add(ev)
+        self.live_figures.add(ev)
+        if call_id is not None and call_id in self._call_events:
+            self._call_events[call_id].append(ev)
         if kind == "agent_state" and agent is not None and detail is not None:
             a = self.acd.agents.get(agent)
             if detail.get("why") in ("login", "restart") and a is not None and a.phone is not None:
@@ -264,13 +272,13 @@ class Calls:
         self.acd.call_ended(agent, call.id, talk)
 
     def record(self, rec: CdrRecord) -> None:
-        self.records.append(rec)
-
-    def count(self, what: str, n: int = 1) -> None:
-        self.stats[what] += n
+        """A call's record: the fold of its events (committed with its end event, in one batch)."""
+        events = self._call_events.pop(rec.call_id, None)
+        self.records.append(CdrRecord(**fold_call(events)) if events else rec)
 
     def ended(self, call: CallMachine) -> None:
         self.live.pop(call.id, None)
+        self._call_events.pop(call.id, None)
         self._marked.pop(call.id, None)
         self._unmarked.pop(call.id, None)
         self._arrival.pop(call.id, None)

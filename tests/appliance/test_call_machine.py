@@ -53,7 +53,6 @@ class Host:
         self.done: list[tuple[str, Any]] = []
         self.records: list[CdrRecord] = []
         self.events: list[tuple[str, str | None]] = []
-        self.stats: dict[str, int] = {}
 
     @property
     def media(self) -> Any:
@@ -92,8 +91,6 @@ class Host:
     def record(self, rec: CdrRecord) -> None:
         self.records.append(rec)
 
-    def count(self, what: str, n: int = 1) -> None:
-        self.stats[what] = self.stats.get(what, 0) + n
 
     def ended(self, call: CallMachine) -> None:
         self.done.append(("ended", call.id))
@@ -139,7 +136,6 @@ def test_every_event_from_every_state(state: CallState, event: CallEvent) -> Non
         assert (("far_end_gone", 2) in host.done) == (state is S.CONNECTED and event is not E.AGENT_GONE)
         # only a caller who hangs up while waiting abandoned the queue
         abandoned = state in (S.QUEUED, S.OFFERED) and event is E.CALLER_GONE
-        assert host.stats.get("abandoned", 0) == int(abandoned)
         assert (("leave_queue", "abandoned") in host.done) == abandoned
         assert host.events[-1] == ("call_end", cdr.disposition)      # the log's end says what the CDR says
     else:
@@ -175,4 +171,3 @@ def test_a_withdrawn_offer_keeps_the_queue_place() -> None:
     call.dispatch(E.REQUEUED)
     assert call.state is S.QUEUED and call.agent_leg is None
     assert [d for d in host.done if d[0] == "enqueue"] == [("enqueue", ("front_desk",))]   # entered once
-    assert host.stats["offered"] == 1
