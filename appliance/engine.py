@@ -327,8 +327,6 @@ class Engine:
                 self._in_call_key(ev)
             case _:
                 pass
-        if ev.chan in self.phones:
-            calls.phone_changed(ev.chan)     # its agent checked against the line (a candidate once idle)
 
     def _in_call_key(self, ev: PhoneDigit) -> None:
         """A key an agent pressed during a call: *24<reason># (not ready after the call) is for us."""
@@ -516,6 +514,9 @@ class Engine:
                 self.phones[ev.chan].dispatch(pev, digit=chr(ev.value), tick=ev.tick)
             elif pev is not None:
                 self.phones[ev.chan].dispatch(pev, tick=ev.tick)
+                # A line change: the phone's agent checked against it, once the phone's machine has
+                # done all it does about the change (an offer made meanwhile rings by then).
+                self.call_layer.phone_changed(ev.chan)
 
     def _reconcile(self, heard: set[int]) -> None:
         """Compare each line machine with the card's current levels; make up the events it missed.
@@ -546,6 +547,7 @@ class Engine:
                 if pev is not None:
                     if self.stepped or chan in self._level_suspects:
                         phone.reconcile(pev, now)
+                        self.call_layer.phone_changed(chan)
                     else:
                         suspects.add(chan)
                 continue

@@ -96,7 +96,8 @@ def known_defect(invariant: str, violation: str) -> Defect | None:
 
 
 INVARIANTS = ("no_exception_or_error", "idle_after_quiet", "cdr_times_in_order", "one_cdr_per_call",
-              "ani_of_own_caller", "no_agent_offered_two_calls", "no_offer_to_agent_not_ready")
+              "ani_of_own_caller", "no_agent_offered_two_calls", "no_offer_to_agent_not_ready",
+              "no_caller_waits_while_a_member_is_free")
 
 
 @dataclass
@@ -154,7 +155,8 @@ def run_seed(seed: int, state_dir: Path, active_ms: int = ACTIVE_MS, quiet_ms: i
     t0 = time.perf_counter()
     engine = Engine(state_dir, cfg, 1, clock="virtual", world=world)
     run.period_ms = engine.period_ms
-    world.after.append(lambda now: check_period(engine.snapshot(), run.period_violations))
+    members = {name: set(q.agents) for name, q in cfg.queues.items()}
+    world.after.append(lambda now: check_period(engine.snapshot(), run.period_violations, members))
     try:
         engine.run_for(active_ms + quiet_ms)
     except Exception:
@@ -181,9 +183,17 @@ def run_seed(seed: int, state_dir: Path, active_ms: int = ACTIVE_MS, quiet_ms: i
 
 # -- the invariants ------------------------------------------------------------------------
 
-def check_period(snap: dict[str, Any], out: dict[str, list[str]]) -> None:
+def check_period(snap: dict[str, Any], out: dict[str, list[str]], members: dict[str, set[str]]) -> None:
     """Offers as one snapshot shows them (after every period)."""
     t = snap["tick_ms"]
+    # A caller never waits while a member of its queue is ready at an idle phone: an offer a phone
+    # refuses goes to the next ready agent in the same period.
+    idle_ports = {p["name"] for p in snap["ports"] if p["state"] == "idle"}
+    free = {a["number"] for a in snap["agents"] if a["state"] == "ready" and a["phone"] in idle_ports}
+    for c in snap["calls"]:
+        if c["state"] == "queued" and free & members.get(c["queue"], set()):
+            out["no_caller_waits_while_a_member_is_free"].append(
+                f"{t} ms: call {c['id']} waits in {c['queue']} while {sorted(free & members[c['queue']])} are free")
     ringing = [a for a in snap["agents"] if a["state"] == "offered"]
     offered = [c["id"] for c in snap["calls"] if c["state"] == "offered"]
     if len(offered) > len(ringing):
@@ -368,6 +378,7 @@ CHECKS: dict[str, Callable[[Run], list[str]]] = {
     "ani_of_own_caller": check_ani,
     "no_agent_offered_two_calls": check_two_calls,
     "no_offer_to_agent_not_ready": check_not_ready,
+    "no_caller_waits_while_a_member_is_free": lambda run: [],      # checked each period (check_period)
 }
 
 
