@@ -46,6 +46,8 @@ TALK_MS = 600000        # a caller's or a phone's talk lasts at most this long (
 LOG_MAX = 10000         # World.log keeps the newest this many entries
 HISTORY_MAX = 64        # traffic: a phone keeps at most this many of each observation list
 RING_POINTS = 80        # the exchange rings a caller 40 times at most (on and off)
+RING_SILENT_MS = 5000   # a phone silent this long has stopped ringing (longer than every zone's ring pause)
+NOBODY_HANGUP_MS = 2000  # a person who picks up and finds no caller hangs up this long after
 
 
 def sine(freq: float, ms: int, dbm0: float = -10.0) -> array[int]:
@@ -188,6 +190,7 @@ class _PhoneTrack:
     ring_cid_ok: bool = False          # caller ID came during the current ringing
     cid_until: int | None = None       # the caller ID receiver stops then (None: on while ringing)
     cid_on: bool = False               # the caller ID receiver runs
+    last_ring_ms: int | None = None    # the last ring on or off the phone had
 
 
 # The order of the world's looks within a period (see the module's docstring).
@@ -628,6 +631,9 @@ class World:
         pt = self._phone_track[p]
         if pt.answer_at != tick:
             return
+        if pt.last_ring_ms is not None and tick - pt.last_ring_ms > RING_SILENT_MS:
+            pt.answer_at = pt.ring_started = None       # it stopped ringing: nobody picks up a silent phone
+            return
         self.far.hook(p.port, True, at_tick=tick)
         p.off_hook = True
         pt.ring_started = None
@@ -642,6 +648,9 @@ class World:
             caller.connected_ms = tick
             self.counts["connected"] += 1
             self._step_at(caller, self._hang_at(caller), _HANG, self._caller_hang)
+        elif p.hang_up_after_ms is None:
+            pt.hangup_at = tick + NOBODY_HANGUP_MS     # nobody there: the person hangs up again
+            self._phone_step(p, pt.hangup_at, _HANGUP, self._phone_hangup)
         self._cid_until(p, tick + 300)      # what the card sent before the answer is still to be read
 
     def _phone_hangup(self, tick: int, p: PhoneScript) -> None:
@@ -704,6 +713,7 @@ class World:
             pt = self._phone_track[p]
             if typ in (EventType.RING_ON, EventType.RING_OFF):
                 self._note(p.rings, (tick, typ))
+                pt.last_ring_ms = tick
                 if typ == EventType.RING_ON:
                     self._cid_start(p)
                 else:
