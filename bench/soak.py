@@ -99,6 +99,10 @@ def db_rows(state: Path) -> int:
         con.close()
 
 
+LEAVING_MS = 60_000
+"""A call routed to a prompt and hang-up is gone within this (the longest shipped prompt is a few s)."""
+
+
 @dataclass
 class Bounds:
     """How long each state may last, ms, from the site's timers and the traffic's caps."""
@@ -113,9 +117,10 @@ def bounds_for(engine: Engine) -> Bounds:
     ivr = max(((i.max_repeats + 1) * (i.timeout_ms + 20_000) for i in cfg.ivrs.values()), default=60_000)
     ring = max((q.ring_timeout_ms for q in cfg.queues.values()), default=15_000)
     hold, patience = int(MAX_HOLD_S * 1000), int(MAX_PATIENCE_S * 1000)
+    wrap = max((q.wrap_up_ms for q in cfg.queues.values()), default=0)
     call = {CallState.IVR: ivr, CallState.QUEUED: patience, CallState.OFFERED: ring,
-            CallState.CONNECTED: hold, CallState.ENDED: 0}
-    agent = {AgentState.OFFERED: ring, AgentState.ON_CALL: hold, AgentState.NOT_READY: 0}
+            CallState.CONNECTED: hold, CallState.LEAVING: LEAVING_MS, CallState.ENDED: 0}
+    agent = {AgentState.OFFERED: ring, AgentState.ON_CALL: hold, AgentState.WRAP_UP: wrap, AgentState.NOT_READY: 0}
     return Bounds({k: v + MARGIN_MS for k, v in call.items()}, {k: v + MARGIN_MS for k, v in agent.items()},
                   ivr + patience + ring + hold + MARGIN_MS)
 

@@ -138,9 +138,9 @@ class Acd:
                                for n, q in self.queues.items()},
                               {n: a.skills for n, a in self.agents.agents.items()},
                               self.settings.random_seed)
-        for a in self.agents.agents.values():       # the queues' presence from the agents' states now
-            for qn in self._member_of.get(a.number, ()):
-                self.queues[qn].agent_moved(a.number, a.state.value)
+        for q in self.queues.values():               # the queues' presence from the agents' states now
+            q.recount({m: a.state.value for m in q.members if (a := self.agents.get(m)) is not None})
+        for a in self.agents.agents.values():
             if a.candidate:
                 self.router.agent_ready(a.number, a.idle_since_ms)
         gc.freeze()
@@ -642,6 +642,8 @@ class _AgentSide(AgentHost):
              detail: dict[str, Any] | None = None) -> None:
         self.acd.host.emit(kind, agent=agent, queue=queue, call_id=call_id, detail=detail)
         if kind == "agent_state":
+            if detail is not None and detail.get("why") in ("login", RESTART):
+                self.acd.router.agent_logged_in(agent)   # fewest_calls, least_talk_time: since login
             a = self.acd.agents.get(agent)
             if a is not None:
                 self.acd.agent_moved(a)

@@ -87,8 +87,7 @@ class QueueMachine(StateMachine[QueueState, QueueInput]):
         if ev is QueueInput.AGENTS and d["present"]:
             self.transition(QueueState.SERVING)
         elif ev is QueueInput.TIMEOUT:
-            self._no_agents(self)
-            self.restart_timer(NO_AGENTS_MS)     # callers who come later wait their 30 s too
+            self._no_agents(self)                # callers who come later go at entry
 
     @property
     def empty(self) -> bool:
@@ -108,6 +107,14 @@ class QueueMachine(StateMachine[QueueState, QueueInput]):
             self.logged_in.add(number)
         if bool(self.present) != was:
             self.dispatch(QueueInput.AGENTS, present=bool(self.present))
+
+    def recount(self, states: dict[str, str]) -> None:
+        """Its members' states (number -> state value) afresh, after a configuration change."""
+        self.present = {n for n, st in states.items() if st not in self.spec.empty_when}
+        self.logged_in = {n for n, st in states.items() if st != "logged_out"}
+        if bool(self.present) == (self.state is QueueState.SERVING):
+            return
+        self.dispatch(QueueInput.AGENTS, present=bool(self.present))
 
     def handled(self, talk_ms: int, wrap_ms: int) -> None:
         """One call's handle time into AHT_q."""

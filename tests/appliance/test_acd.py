@@ -500,3 +500,24 @@ def test_announcements_say_the_place_and_a_hand_computed_wait() -> None:
     assert w.host.announced[0] == ("c1", ["position_intro", "n1", "wait_intro", "n1", "minute"])
     w.at(45000)
     assert len(w.host.announced) == 6
+
+
+def test_fewest_calls_counts_from_the_login() -> None:
+    w = World(site("q: {strategy: fewest_calls, agents: ['1001', '1002']}"))
+    w.login("1001", "1002")
+    for i in range(2):                          # 1001 takes two calls, 1002 one
+        w.acd.enqueue(f"a{i}", ["q"], ani="1")
+        agent = w.host.offers[-1][1]
+        w.answer(f"a{i}", agent)
+        w.at(1000 * (i + 1))
+        w.hang_up(f"a{i}", agent, 500)
+    assert [a for _, a in w.host.offers] == ["1001", "1002"]
+    w.acd.enqueue("a2", ["q"], ani="1")         # 1 call each: longest idle, 1001 (idle since 1000)
+    w.answer("a2", "1001")
+    w.at(3000)
+    w.hang_up("a2", "1001", 500)                # 1001: 2 calls, 1002: 1
+    w.acd.agents.logout(w.acd.agents["1001"])
+    w.login("1001")                             # logged in again: 1001 starts from 0 calls
+    w.at(3500)
+    w.acd.enqueue("a3", ["q"], ani="1")
+    assert w.host.offers[-1] == ("a3", "1001")
