@@ -1,0 +1,229 @@
+"""kill -9 of an engine with 40 calls up, on the sim card in virtual time (issue 11, Acceptance).
+
+The engine runs in a child process (this file run as a program): 40 trunks, 20 agents. Four calls come
+and go first (two answered and hung up, one hung up in the IVR, one given up while a phone rang); then 40
+callers who stay: 20 talk to the 20 agents, 20 wait. The child is killed (SIGKILL) once the 40 calls are
+up, and the engine is started again on the same state directory, in this process:
+
+- the four released calls keep their events and their CDRs, as they were;
+- each of the 40 open calls ends ``system_restart``: its CDR, and a ``call_end`` event saying so;
+- the 20 agents are logged in again, not ready (reason ``restart``), and what they are agrees with their
+  phones from the first period on (no agent on a call, every phone on hook and idle);
+- ten agents dial ``*23#`` and ten new calls are answered, by those ten.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
+
+from appliance import cli
+from appliance.figures import fold_call
+from appliance.storage import Event, read_events
+from appliance.storage.schema import CDR_COLUMNS
+from appliance.world import Caller, PhoneScript
+from tests.e2e.harness import Site
+
+TRUNKS = 40
+AGENTS = 20
+PHONE0 = TRUNKS                 # the first phone's port
+LONG = 3_600_000                # the 40 callers neither hang up nor give up during the test
+
+
+def site_text() -> str:
+    """40 trunks answering on the first ring (no caller ID), 20 phones with one agent each, one queue."""
+    trunks = "\n".join(f"  - {{kind: fxo, name: trunk{i + 1}, number: '07558888{i + 1:04d}', callerid: none, "
+                       f"answer_on_ring: 1}}" for i in range(TRUNKS))
+    phones = "\n".join(f"  - {{kind: fxs, name: phone{i + 1}, extension: '8{i + 1:03d}'}}" for i in range(AGENTS))
+    routes = "\n".join(f"  - {{trunk: trunk{i + 1}, ivr: main}}" for i in range(TRUNKS))
+    agents = "\n".join(f"  - {{number: '{1001 + i}', name: 'Agent {i + 1}', phone: phone{i + 1}}}"
+                       for i in range(AGENTS))
+    members = ", ".join(f"'{1001 + i}'" for i in range(AGENTS))
+    return textwrap.dedent("""\
+        site: {name: Big Hotel, zone: cn, law: alaw, epoch: "2026-03-02T09:00:00"}
+        card: {backend: sim, k: 5}
+        ports:
+        TRUNKS
+        PHONES
+        spans: []
+        routes:
+        ROUTES
+        ivrs:
+          main: {greeting: welcome, language: en, menu: {'1': {queue: front_desk}}, timeout_ms: 5000,
+                 max_repeats: 2}
+        queues:
+          front_desk: {agents: [MEMBERS], ring_timeout_ms: 15000}
+        agents:
+        AGENTS
+        """).replace("TRUNKS", trunks).replace("PHONES", phones).replace("ROUTES", routes) \
+        .replace("AGENTS", agents).replace("MEMBERS", members)
+
+
+def first_callers() -> list[Caller]:
+    """Before the 40: two answered (talk 2 s and 3 s), one hangs up in the IVR, one gives up 400 ms after
+    choosing the queue, while the phone offered its call rings (the phones answer after 1 s)."""
+    return [Caller(trunk=0, at_ms=4000, ani="13900000001", cid="none", press_after_ms=300, hold_ms=2000),
+            Caller(trunk=1, at_ms=4500, ani="13900000002", cid="none", press_after_ms=300, hold_ms=3000),
+            Caller(trunk=2, at_ms=5000, ani="13900000003", cid="none", digits="", press_after_ms=300,
+                   patience_ms=200),
+            Caller(trunk=3, at_ms=5500, ani="13900000004", cid="none", press_after_ms=300, patience_ms=400)]
+
+
+def the_forty() -> list[Caller]:
+    return [Caller(trunk=i, at_ms=12_000 + 100 * i, ani=f"1380000{i:04d}", cid="none", press_after_ms=300,
+                   hold_ms=LONG, patience_ms=LONG) for i in range(TRUNKS)]
+
+
+def child(state: Path) -> None:
+    """The engine until killed: one JSON line whenever the calls up or the durable records change:
+    {"t", "live": {call id up: its state}, "released": {call id: its durable CDR}, "agents": {number: state}}."""
+    phones = [PhoneScript(port=PHONE0 + a, agent=str(1001 + a), login_at_ms=100 * a, answer_after_ms=1000)
+              for a in range(AGENTS)]
+    site = Site(state, site_text(), first_callers() + the_forty(), phones, keep_audio=False)
+    engine = site.engine
+    last: Any = None
+    while True:
+        engine.run_for(200)                  # returns with every record handed over durable
+        live = {c["id"]: c["state"] for c in engine.snapshot()["calls"]}
+        released = {r.call_id: dataclasses.asdict(r) for r in engine.released_log}
+        agents = {n: a["state"] for n, a in engine.acd.agents_view().items()}
+        now = (live, sorted(released), agents)
+        if now != last:
+            last = now
+            print(json.dumps({"t": engine.clock.now_ms, "live": live, "released": released, "agents": agents}),
+                  flush=True)
+
+
+def stored_cdrs(db: Path) -> dict[str, dict[str, Any]]:
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return {row[0]: dict(zip(CDR_COLUMNS, row, strict=True))
+                for row in con.execute(f"SELECT {', '.join(CDR_COLUMNS)} FROM cdr")}
+    finally:
+        con.close()
+
+
+def by_call(events: list[Event]) -> dict[str, list[Event]]:
+    out: dict[str, list[Event]] = {}
+    for e in events:
+        if e.call_id is not None:
+            out.setdefault(e.call_id, []).append(e)
+    return out
+
+
+def dial_code(site: Site, ports: list[int], code: str) -> None:
+    """The agents at `ports` lift their phones, dial `code` after the dial tone, and hang up."""
+    far = site.world.far
+    assert far is not None
+    now = site.engine.clock.now_ms
+    for p in ports:
+        far.hook(p, True, at_tick=now)
+    site.run(600)
+    for p in ports:
+        site.world.dial(p, code)
+    site.run(2400)
+    now = site.engine.clock.now_ms
+    for p in ports:
+        far.hook(p, False, at_tick=now)
+    site.run(500)
+
+
+def kill_with_forty_up(state: Path) -> dict[str, Any]:
+    """The child until the 40 calls are up (20 talking, 20 waiting), then kill -9; its last report."""
+    proc = subprocess.Popen([sys.executable, __file__, str(state)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    report: dict[str, Any] = {}
+    try:
+        for line in proc.stdout:
+            st = json.loads(line)
+            states = sorted(st["live"].values())
+            if states == ["connected"] * AGENTS + ["queued"] * (TRUNKS - AGENTS):
+                report = st
+                os.kill(proc.pid, signal.SIGKILL)      # a crash with 40 calls up
+                break
+    finally:
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert proc.returncode == -signal.SIGKILL
+    return report
+
+
+def test_kill_9_with_40_calls_up_then_a_restart(tmp_path: Path, capsys: Any) -> None:
+    before = kill_with_forty_up(tmp_path)
+    assert before, "the child never had 40 calls up with every agent on a call"
+    released = before["released"]
+    assert sorted(c["disposition"] for c in released.values()) == ["abandoned", "answered", "answered",
+                                                                   "ivr_hangup"]
+    live = sorted(before["live"])
+    assert list(before["agents"].values()) == ["on_call"] * AGENTS
+    assert len(live) == TRUNKS and all(i.startswith("1-") for i in live)
+    db = tmp_path / "cicbox.db"
+    # The restart: the same state directory; the phones (no logins) answer after 1 s.
+    callers = [Caller(trunk=i, at_ms=6000 + 200 * i, ani=f"1370000{i:04d}", cid="none", press_after_ms=300,
+                      hold_ms=2000) for i in range(10)]
+    phones = [PhoneScript(port=PHONE0 + a, agent=None, login_at_ms=None, answer_after_ms=1000)
+              for a in range(AGENTS)]
+    site = Site(tmp_path, site_text(), callers, phones, keep_audio=False)
+    try:
+        assert site.engine.boot == 2
+        site.run(site.engine.period_ms)                        # one period
+        with site.serving():
+            assert cli.main(["agents", "--json", "--state-dir", str(tmp_path)]) == 0
+            agents = json.loads(capsys.readouterr().out)["agents"]
+            status = site.request("status")
+        phone_state = {p["name"]: p["state"] for p in status["ports"]}
+        for a in range(AGENTS):
+            number = str(1001 + a)
+            assert (agents[number]["state"], agents[number]["reason"]) == ("not_ready", "restart"), number
+            assert phone_state[f"phone{a + 1}"] == "idle"
+        assert status["calls"] == []
+        # The log of the 40 lost calls, and the released ones, as stored now.
+        stored = stored_cdrs(db)
+        events = by_call(read_events(db))
+        for call_id, cdr in released.items():
+            assert stored[call_id] == cdr, call_id              # kept as it was
+            assert fold_call(events[call_id]) == cdr, call_id    # and its events with it
+            ends = [e for e in events[call_id] if e.kind == "call_end"]
+            assert [e.detail["disposition"] for e in ends] == [cdr["disposition"]]
+        for call_id in live:
+            ends = [e for e in events[call_id] if e.kind == "call_end"]
+            assert [e.detail["disposition"] for e in ends] == ["system_restart"], call_id
+            assert stored[call_id]["disposition"] == "system_restart", call_id
+            assert fold_call(events[call_id]) == stored[call_id], call_id
+        assert sorted(stored) == sorted([*released, *live])
+        lost = [stored[i] for i in live]
+        assert sorted(c["agent"] for c in lost if c["answer_ms"] is not None) == \
+            [str(1001 + a) for a in range(AGENTS)]                  # 20 were talking, one to each agent
+        assert [c["queue"] for c in lost] == ["front_desk"] * TRUNKS and \
+            sum(c["answer_ms"] is None and c["agent"] is None for c in lost) == TRUNKS - AGENTS   # 20 waited
+        # Ten agents make themselves ready; ten new calls come and are answered by them.
+        dial_code(site, [PHONE0 + a for a in range(10)], "*23#")
+        with site.serving():
+            assert cli.main(["agents", "--json", "--state-dir", str(tmp_path)]) == 0
+            agents = json.loads(capsys.readouterr().out)["agents"]
+        assert {n: (a["state"], a["reason"]) for n, a in agents.items()} == \
+            {str(1001 + a): ("ready", None) if a < 10 else ("not_ready", "restart") for a in range(AGENTS)}
+        site.run(20_000)
+    finally:
+        site.close()
+    stored = stored_cdrs(db)
+    new = {i: c for i, c in stored.items() if i.startswith("2-")}
+    assert sorted(new) == [f"2-{n:06d}" for n in range(1, 11)]
+    assert {c["disposition"] for c in new.values()} == {"answered"}
+    assert sorted(c["agent"] for c in new.values()) == [str(1001 + a) for a in range(10)]
+
+
+if __name__ == "__main__":
+    child(Path(sys.argv[1]))
