@@ -94,6 +94,7 @@ class Calls:
             self.live[call_id] = call
             self.by_trunk[trunk.chan] = call
             self._unmarked[call_id] = call
+            call.start()                            # straight to queues: entered now that it is known
         if route is None:
             log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
             call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
