@@ -1,5 +1,7 @@
-"""kill -9 of an engine with 40 calls up, on the sim card in virtual time (issue 11, Acceptance).
+"""The ACD through what goes wrong, on the sim card in virtual time (issue 11, Acceptance): a kill -9 with
+40 calls up, agents whose state contradicts their phones, a queue removed while callers wait in it.
 
+kill -9. 
 The engine runs in a child process (this file run as a program): 40 trunks, 20 agents. Four calls come
 and go first (two answered and hung up, one hung up in the IVR, one given up while a phone rang); then 40
 callers who stay: 20 talk to the 20 agents, 20 wait. The child is killed (SIGKILL) once the 40 calls are
@@ -10,6 +12,13 @@ up, and the engine is started again on the same state directory, in this process
 - the 20 agents are logged in again, not ready (reason ``restart``), and what they are agrees with their
   phones from the first period on (no agent on a call, every phone on hook and idle);
 - ten agents dial ``*23#`` and ten new calls are answered, by those ten.
+
+Healing: ``fault.agent_state`` (control.sock, faults enabled) sets an idle ready agent on_call with no call,
+or offered with no phone ringing; within a second of engine clock it is ready again (an ``agent_heal``
+event says why) and the caller waiting meanwhile is offered to it at once.
+
+A queue removed by ``cicbox config apply`` while two callers wait in it: its agent still answers both;
+a call made after the apply follows the new version (its menu key now leads to another queue).
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
 
@@ -33,7 +44,7 @@ from appliance.figures import fold_call
 from appliance.storage import Event, read_events
 from appliance.storage.schema import CDR_COLUMNS
 from appliance.world import Caller, PhoneScript
-from tests.e2e.harness import Site
+from tests.e2e.harness import Site, site_yaml
 
 TRUNKS = 40
 AGENTS = 20
@@ -223,6 +234,111 @@ def test_kill_9_with_40_calls_up_then_a_restart(tmp_path: Path, capsys: Any) -> 
     assert sorted(new) == [f"2-{n:06d}" for n in range(1, 11)]
     assert {c["disposition"] for c in new.values()} == {"answered"}
     assert sorted(c["agent"] for c in new.values()) == [str(1001 + a) for a in range(10)]
+
+
+# -- healing -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("state", "why"), [("on_call", "on_call on hook with no call"),
+                                            ("offered", "offered without ringing")])
+def test_an_agent_set_against_its_phone_is_healed_within_a_second_and_takes_the_waiting_caller(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], state: str, why: str) -> None:
+    caller = Caller(trunk=0, at_ms=9100, ani="13800000001", cid="none", press_after_ms=300, hold_ms=2000)
+    phone = PhoneScript(port=1, agent="1001", login_at_ms=0, answer_after_ms=1000)
+    site = Site(tmp_path, site_yaml(callerid="none", agents=1, trunks=1, answer_on_ring=1), [caller], [phone],
+                keep_audio=False, enable_faults=True)
+    try:
+        site.run(9100)
+        fault_at = site.engine.clock.now_ms
+        assert site.request("fault.agent_state", agent="1001", state=state) == {"agent": "1001", "state": state}
+        with site.serving():
+            assert cli.main(["agents", "--json", "--state-dir", str(tmp_path)]) == 0
+        assert json.loads(capsys.readouterr().out)["agents"]["1001"]["state"] == state
+        site.run(1000)                             # a second of engine clock
+        with site.serving():
+            assert cli.main(["agents", "--json", "--state-dir", str(tmp_path)]) == 0
+        healed = json.loads(capsys.readouterr().out)["agents"]["1001"]
+        site.run(5000)
+    finally:
+        site.close()
+    events = read_events(tmp_path / "cicbox.db")
+    (heal,) = [e for e in events if e.kind == "agent_heal"]
+    assert (heal.agent, heal.detail) == ("1001", {"was": state, "now": "ready", "why": why})
+    assert fault_at < heal.tick_ms <= fault_at + 1000
+    # The caller queued while the agent was wrongly busy, and was offered to it as it healed.
+    (enter,) = [e for e in events if e.kind == "queue_enter"]
+    (offer,) = [e for e in events if e.kind == "offer"]
+    assert fault_at < enter.tick_ms < heal.tick_ms == offer.tick_ms and offer.agent == "1001"
+    states = [(e.tick_ms, e.detail["state"]) for e in events if e.kind == "agent_state" and e.tick_ms >= fault_at]
+    assert states[:3] == [(fault_at, state), (heal.tick_ms, "ready"), (heal.tick_ms, "offered")]
+    assert healed["state"] in ("offered", "on_call")       # a second later: it has the caller
+    assert caller.connected_ms is not None and caller.connected_ms > heal.tick_ms
+    (cdr,) = stored_cdrs(tmp_path / "cicbox.db").values()
+    assert (cdr["disposition"], cdr["agent"]) == ("answered", "1001")
+
+
+# -- a queue removed while callers wait in it ------------------------------------------------------------
+
+
+def two_queue_text(front_desk: bool) -> str:
+    """Three trunks, agents 1001 (front_desk) and 1002 (concierge); key 1 leads to front_desk, or (without
+    front_desk) to concierge."""
+    text = site_yaml(agents=2, trunks=3)
+    text = text.replace("agents: ['1001', '1002']", "agents: ['1001']")
+    text = text.replace("queues:\n", "queues:\n  concierge: {agents: ['1002']}\n")
+    if not front_desk:
+        text = text.replace("{'1': {queue: front_desk}}", "{'1': {queue: concierge}}")
+        text = text.replace("  front_desk:\n    agents: ['1001']\n    ring_timeout_ms: 15000\n", "")
+        assert "front_desk" not in text
+    return text
+
+
+def test_a_queue_removed_by_an_apply_serves_its_callers_to_the_end(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """X0 talks to 1001 for 6 s; X1 and X2 wait in front_desk behind it. Version 2 (applied at 12 s) has no
+    front_desk and sends key 1 to concierge: 1001 still answers X1 then X2; N, calling at 20 s (on X0's trunk), presses 1
+    and is answered by 1002 in concierge."""
+    # Caller ID on (the trunks answer on ring 2, the phones after the caller ID they show, 3 s): the world
+    # knows which caller each agent picked up.
+    x0 = Caller(trunk=0, at_ms=3500, ani="13800000010", press_after_ms=300, hold_ms=6000)
+    x1 = Caller(trunk=1, at_ms=4000, ani="13800000011", press_after_ms=300, hold_ms=2000)
+    x2 = Caller(trunk=2, at_ms=4500, ani="13800000012", press_after_ms=300, hold_ms=2000)
+    n = Caller(trunk=0, at_ms=20_000, ani="13800000013", press_after_ms=300, hold_ms=2000)
+    phones = [PhoneScript(port=3, agent="1001", login_at_ms=0, answer_after_ms=3000),
+              PhoneScript(port=4, agent="1002", login_at_ms=0, answer_after_ms=3000)]
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(two_queue_text(front_desk=False))
+    site = Site(tmp_path, two_queue_text(front_desk=True), [x0, x1, x2, n], phones, keep_audio=False)
+    try:
+        site.run(12_000)
+        with site.serving():
+            assert cli.main(["queues", "--json", "--state-dir", str(tmp_path)]) == 0
+            before = json.loads(capsys.readouterr().out)["queues"]
+            assert cli.main(["config", "apply", str(v2), "--base", "1", "--state-dir", str(tmp_path)]) == 0
+            assert "applied as version 2" in capsys.readouterr().out
+            assert cli.main(["queues", "--json", "--state-dir", str(tmp_path)]) == 0
+            applied = json.loads(capsys.readouterr().out)["queues"]
+        assert site.engine.config_version == 2 and "front_desk" not in site.engine.config.queues
+        assert before["front_desk"]["waiting"] == 2 and before["front_desk"]["retired"] is False
+        assert (applied["front_desk"]["waiting"], applied["front_desk"]["retired"]) == (2, True)
+        site.run(30_000)
+        with site.serving():
+            assert cli.main(["queues", "--json", "--state-dir", str(tmp_path)]) == 0
+            after = json.loads(capsys.readouterr().out)["queues"]
+    finally:
+        site.close()
+    cdrs = stored_cdrs(tmp_path / "cicbox.db")         # by call id: in the order the calls came
+    assert [(c["trunk"], c["disposition"], c["queue"], c["agent"], c["config_version"])
+            for _, c in sorted(cdrs.items())] == [("trunk1", "answered", "front_desk", "1001", 1),
+                                                   ("trunk2", "answered", "front_desk", "1001", 1),
+                                                   ("trunk3", "answered", "front_desk", "1001", 1),
+                                                   ("trunk1", "answered", "concierge", "1002", 2)]
+    assert [c["ani"] for _, c in sorted(cdrs.items())] == [x0.ani, x1.ani, x2.ani, n.ani]
+    assert x0.hung_up_ms is not None and x1.connected_ms is not None and x2.connected_ms is not None
+    assert x0.hung_up_ms < x1.connected_ms < x2.connected_ms          # in their order, after X0
+    # Gone once its last caller left (today's figures stay).
+    assert "retired" not in after["front_desk"] and after["front_desk"]["waiting"] == 0
+    assert (after["front_desk"]["answered"], after["concierge"]["answered"]) == (3, 1)
 
 
 if __name__ == "__main__":
