@@ -201,6 +201,10 @@ def test_reports_from_the_log_equal_live_figures_and_hand_computed_ones(
     # engine.stats (the demo's figures) say the same: ASA = wait total / answered.
     assert stats == {"offered": 6, "answered": 4, "abandoned": 2, "short_abandoned": 1,
                      "wait_ms_total": sum(answered_waits)}
+    stored = end[2]["queues"]["front_desk"]
+    assert (stats["offered"], stats["answered"], stats["abandoned"], stats["short_abandoned"]) == \
+        (stored["offered"], stored["answered"], stored["abandoned"], stored["short_abandoned"])
+    assert round(stats["wait_ms_total"] / stats["answered"]) == stored["asa_ms"]
     # Each CDR is its call's fold over the stored events.
     cdrs = stored_cdrs(tmp_path)
     events = by_call(read_events(tmp_path / "cicbox.db"))
@@ -273,3 +277,30 @@ def test_each_cdr_is_its_calls_fold_with_overflow_and_two_queues(
         (2, 0, 1, 1, None)
     assert (cg["offered"], cg["answered"]) == (2, 2)
     assert cg["asa_ms"] == round((x.connected_ms - overflow_at + y.connected_ms - y.at_ms) / 2)  # type: ignore[operator]
+
+
+# -- the demo's summary --------------------------------------------------------------------------------
+
+
+def test_the_demo_summary_is_the_reports_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cicbox demo --json` (the hotel: two queues, ten minutes of engine clock): offered, answered and
+    abandoned are the report's sums over the queues; mean_wait_s is the ASA over all queues."""
+    state = ["--state-dir", str(tmp_path)]
+    summary = cli_json(capsys, "demo", "--clock", "virtual", "--duration", "600", "--json", *state)
+    doc = cli_json(capsys, "report", "queue", "--json", *state)["queues"]
+    assert sorted(doc) == ["front_desk", "housekeeping"]                   # both queues had callers
+    assert all(q["answered"] > 0 for q in doc.values())
+    total = {k: sum(q[k] for q in doc.values()) for k in ("offered", "answered", "abandoned")}
+    assert {k: summary[k] for k in total} == total
+    # Each queue's ASA is rounded to the ms: the waits over all queues are known to within half a ms each.
+    waits = sum(q["asa_ms"] * q["answered"] for q in doc.values())
+    assert abs(summary["mean_wait_s"] * 1000 - waits / total["answered"]) <= 1.0
+    # Exactly: the waits of the log's answers (answer - the entry into the answering queue) over all queues.
+    events = read_events(tmp_path / "cicbox.db")
+    enters: dict[tuple[str | None, str | None], int] = {}
+    for e in events:
+        if e.kind == "queue_enter":
+            enters.setdefault((e.call_id, e.queue), e.tick_ms)
+    answered = [e.tick_ms - enters[(e.call_id, e.queue)] for e in events if e.kind == "answer"]
+    assert len(answered) == total["answered"]
+    assert summary["mean_wait_s"] == round(sum(answered) / len(answered) / 1000, 3)

@@ -1,8 +1,7 @@
 """The ACD through what goes wrong, on the sim card in virtual time (issue 11, Acceptance): a kill -9 with
 40 calls up, agents whose state contradicts their phones, a queue removed while callers wait in it.
 
-kill -9. 
-The engine runs in a child process (this file run as a program): 40 trunks, 20 agents. Four calls come
+kill -9: the engine runs in a child process (this file run as a program): 40 trunks, 20 agents. Four calls come
 and go first (two answered and hung up, one hung up in the IVR, one given up while a phone rang); then 40
 callers who stay: 20 talk to the 20 agents, 20 wait. The child is killed (SIGKILL) once the 40 calls are
 up, and the engine is started again on the same state directory, in this process:
@@ -296,8 +295,8 @@ def two_queue_text(front_desk: bool) -> str:
 def test_a_queue_removed_by_an_apply_serves_its_callers_to_the_end(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """X0 talks to 1001 for 6 s; X1 and X2 wait in front_desk behind it. Version 2 (applied at 12 s) has no
-    front_desk and sends key 1 to concierge: 1001 still answers X1 then X2; N, calling at 20 s (on X0's trunk), presses 1
-    and is answered by 1002 in concierge."""
+    front_desk and sends key 1 to concierge: 1001 still answers X1 then X2; N, calling at 20 s (on X0's
+    trunk), presses 1 and is answered by 1002 in concierge."""
     # Caller ID on (the trunks answer on ring 2, the phones after the caller ID they show, 3 s): the world
     # knows which caller each agent picked up.
     x0 = Caller(trunk=0, at_ms=3500, ani="13800000010", press_after_ms=300, hold_ms=6000)
