@@ -155,11 +155,19 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         host.emit("call_start", call_id=call_id, detail={
             "trunk": caller.name, "ani": ani, "dnis": dnis, "config_version": config_version,
             "calendar_start": calendar_start})
+        self._route_queues = route_queues    # a route straight to queues: entered by start()
         if route_queues is not None:
             self.walk = None
-            self._to_queues(route_queues, clock.now_ms)
         else:
             self.enter_ivr(CallState.IVR)
+
+    def start(self) -> None:
+        """A call routed straight to queues enters them, once its host knows it by id (an offer made
+        at once must find the call; from the constructor it would not, and the agent's phone would
+        look as if it refused)."""
+        choice, self._route_queues = self._route_queues, None
+        if choice is not None and self.state is _S.IVR:
+            self._to_queues(choice, self.clock.now_ms)
 
     # -- what the call is made of ----------------------------------------------------
 

@@ -94,6 +94,7 @@ class Calls:
             self.live[call_id] = call
             self.by_trunk[trunk.chan] = call
             self._unmarked[call_id] = call
+            call.start()                            # straight to queues: entered now that it is known
         if route is None:
             log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
             call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
@@ -232,6 +233,13 @@ class Calls:
         self.live_figures.add(ev)
         if call_id is not None and call_id in self._call_events:
             self._call_events[call_id].append(ev)
+            call = self.live.get(call_id)
+            if call is not None and queue is not None and \
+                    (kind == "answer" or (kind == "queue_enter" and not (detail or {}).get("first"))):
+                # The call's queue is the one it was answered in, or overflowed to: its call_end, its
+                # mark and the snapshot name the queue the log names.
+                call.queue = queue
+                self._unmarked[call_id] = call
         if kind == "agent_state" and agent is not None and detail is not None:
             a = self.acd.agents.get(agent)
             if detail.get("why") in ("login", "restart") and a is not None and a.phone is not None:
