@@ -25,6 +25,7 @@ import gc
 import json
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -470,12 +471,108 @@ def router_bench(quick: bool) -> dict[str, Any]:
                events=20_000 if quick else 80_000, periods=20 if quick else 100)
 
 
+# -- the sim-card half: whole calls through the appliance in virtual time --------------------------
+
+SIM_CYCLE_MS = 2500
+"""A trunk's next caller comes this long after the last: a call (answer on ring 1, 100 ms of ringing
+at the agent, 1 s of talk) and the exchange's disconnect signal (800 ms without battery) take about
+2 s; a caller offered before the battery is back would find the trunk dead."""
+SIM_ANSWER_AFTER_MS = 100
+SIM_TALK_MS = 1000
+
+
+def sim_site_yaml(trunks: int, phones: int) -> str:
+    """A site of `trunks` FXO trunks (no caller ID, answered on ring 1), each routed straight to queue
+    ``q``, and `phones` agents' phones, every agent a member of ``q`` (longest idle)."""
+    members = ", ".join(f"'{1001 + i}'" for i in range(phones))
+    out = ["site:", "  name: ACD bench", "  zone: cn", "  law: alaw", '  epoch: "2026-01-01T09:00:00"', "",
+           "card:", "  backend: sim", "  k: 5", "", "ports:"]
+    out += [f"  - {{kind: fxo, name: t{i}, number: '0755888{i:05d}', callerid: none, answer_on_ring: 1}}"
+            for i in range(1, trunks + 1)]
+    out += [f"  - {{kind: fxs, name: p{i}, extension: '{8000 + i}'}}" for i in range(1, phones + 1)]
+    out += ["", "routes:"] + [f"  - {{trunk: t{i}, queue: q}}" for i in range(1, trunks + 1)]
+    out += ["", "queues:", "  q:", f"    agents: [{members}]", "    ring_timeout_ms: 15000",
+            "    strategy: longest_idle"]
+    out += ["", "agents:"] + [f"  - {{number: '{1001 + i}', name: 'Agent {i + 1}', phone: p{i + 1}}}"
+                              for i in range(phones)]
+    return "\n".join(out) + "\n"
+
+
+def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]:
+    """The agents log in (150 ms apart, each login done within 5 s), then every trunk takes
+    `calls_per_trunk` callers, one every SIM_CYCLE_MS (trunks 37 ms apart); each phone answers
+    SIM_ANSWER_AFTER_MS after it starts ringing, each caller talks SIM_TALK_MS and hangs up. Timed
+    from the first caller to the end: wall time, CPU by part (the world, the media tier, the control
+    tier, the record writer's thread, as bench/virtual_hour.py splits it), the writer's fsyncs."""
+    from appliance.config.loader import load_config
+    from appliance.engine import Engine
+    from appliance.world.world import Caller, PhoneScript, World
+    from bench.virtual_hour import _thread_cpu_s, _Timed, _writer_thread_id
+
+    start = 200 + 150 * phones + 5000
+    end = start + calls_per_trunk * SIM_CYCLE_MS + 3000
+    callers = [Caller(trunk=t, at_ms=start + n * SIM_CYCLE_MS + 37 * t, ani=None, digits="", hold_ms=SIM_TALK_MS,
+                      patience_ms=600_000, cid="none")
+               for n in range(calls_per_trunk) for t in range(trunks)]
+    callers.sort(key=lambda c: c.at_ms)
+    phone_scripts = [PhoneScript(port=trunks + i, agent=f"{1001 + i}", login_at_ms=200 + 150 * i,
+                                 answer_after_ms=SIM_ANSWER_AFTER_MS) for i in range(phones)]
+    with tempfile.TemporaryDirectory(prefix="cicbox-acd-bench-") as tmp:
+        site = Path(tmp) / "site.yaml"
+        site.write_text(sim_site_yaml(trunks, phones))
+        cfg = load_config(site)
+        state = Path(tmp) / "state"
+        state.mkdir()
+        world = World(iter(callers), phone_scripts, zone=cfg.site.zone, trunk_cid=dict.fromkeys(range(trunks), "none"))
+        engine = Engine(state, cfg, 1, clock="virtual", world=world)
+        engine.run_for(start - 100)                       # the logins
+        before, after = _Timed(world.before_period), _Timed(world.after_period)
+        step = _Timed(engine.tier_.step)
+        world.before_period, world.after_period = before, after   # type: ignore[method-assign]
+        engine.tier_.step = step                                   # type: ignore[method-assign]
+        writer_tid = _writer_thread_id()
+        writer0 = _thread_cpu_s(writer_tid)
+        fsyncs0 = engine.writer.stats().get("fsyncs", 0)
+        cpu0, t0 = time.thread_time(), time.perf_counter()
+        engine.run_for(end - (start - 100))
+        wall = time.perf_counter() - t0
+        cpu_main = time.thread_time() - cpu0
+        writer_cpu = _thread_cpu_s(writer_tid) - writer0
+        fsyncs = engine.writer.stats().get("fsyncs", 0) - fsyncs0
+        stats = dict(engine.stats)
+        engine.close()
+    counts = world.counts
+    calls = counts["hung_up"]            # connected to an agent, talked, hung up: set up and torn down
+    world_cpu = before.total + after.total
+    per_call = 1000.0 / max(1, calls)
+    virtual_s = (end - (start - 100)) / 1000
+    return {
+        "sim_trunks": trunks, "sim_agents": phones, "sim_callers": len(callers),
+        "sim_calls": calls, "sim_answered": stats.get("answered", 0), "sim_blocked": counts["blocked"],
+        "sim_released": counts["released"], "sim_virtual_s": virtual_s, "sim_wall_s": round(wall, 2),
+        "setups_per_s": round(calls / wall, 1) if wall else None,
+        "cpu_ms_per_call": {"media": round(step.total * per_call, 3),
+                            "control": round((cpu_main - world_cpu - step.total) * per_call, 3),
+                            "writer": round(writer_cpu * per_call, 3)},
+        "world_cpu_ms_per_call": round(world_cpu * per_call, 3),
+        "fsyncs_per_s": round(fsyncs / virtual_s, 2),
+        "fsyncs_per_call": round(fsyncs / max(1, calls), 3),
+    }
+
+
+def sim_bench(quick: bool) -> dict[str, Any]:
+    """The sim-card half: 16 trunks, 32 agents (so that a caller seldom waits, and its trunk is free
+    for the next); --quick takes fewer callers."""
+    return sim_run(trunks=16, phones=32, calls_per_trunk=20 if quick else 80)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer events and periods, the same population")
     args = p.parse_args()
     t0 = time.perf_counter()
     out = router_bench(args.quick)
+    out.update(sim_bench(args.quick))
     out["wall_s"] = round(time.perf_counter() - t0, 1)
     print(json.dumps(out))
     return 0

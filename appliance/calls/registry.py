@@ -91,6 +91,8 @@ class Calls:
             self.live[call_id] = call
             self.by_trunk[trunk.chan] = call
             self._unmarked[call_id] = call
+        else:
+            self.live.pop(call_id, None)
         if route is None:
             log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
             call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
@@ -250,6 +252,9 @@ class Calls:
 
     def enqueue(self, call: CallMachine) -> tuple[Target, str] | None:
         self._unmarked[call.id] = call          # its mark names the queue and when it entered
+        # A route to queues enters them from the machine's constructor, before trunk_answered files
+        # the call: file it now, or the ACD's offers to ready agents find no call and fail.
+        self.live.setdefault(call.id, call)
         return self.acd.enqueue(call.id, call.queues, ani=call.ani, priority=call.priority, skills=call.skills,
                                 language=call.language)
 
