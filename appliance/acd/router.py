@@ -117,7 +117,7 @@ class _Rec:
         self.place = place_key(w.priority, w.first_entry_ms, w.seq)
         self.ver = 0
         self.entry: _Entry | None = None     # the live entry, None while reserved or in no list
-        self.at: list[tuple[_Queue, _Line]] = []   # the lists holding the live entry
+        self.at: tuple[_Line, ...] = ()      # the lists holding the live entry
         self.reserved: str | None = None
 
 
@@ -125,9 +125,10 @@ class _Line:
     """The waiters of one class in one queue: entries by place, the best last (taken with a pop, no
     sift down a heap), stale ones dropped when they come last or by :meth:`compact`."""
 
-    __slots__ = ("head", "index", "items", "live")
+    __slots__ = ("head", "index", "items", "live", "q")
 
-    def __init__(self, index: int) -> None:
+    def __init__(self, q: _Queue, index: int) -> None:
+        self.q = q
         self.index = index                   # the class's index in the queue (its bit: 1 << index)
         self.head: int | None = None         # its entry in the queue's heads
         self.items: list[_Entry] = []
@@ -164,7 +165,7 @@ class _Agent:
         self.pick: tuple[int, ...] = (0, 0)
         self.slots: dict[str, list[list[_Key]]] = {}  # queue -> the rank buckets it sits in
         self.keys: dict[str, _Key] = {}              # queue -> its key in them while ready
-        self.reserved: dict[str, _Rec] = {}          # call id -> waiter reserved for it
+        self.reserved: dict[str, _Rec] | None = None  # call id -> waiter reserved for it (None: none)
         self.calls: dict[str, int] = {}              # queue -> calls from it since login
         self.talk: dict[str, int] = {}               # queue -> talk ms from it since login
 
@@ -298,7 +299,7 @@ class Router:
         index = len(q.by_index)
         if index > _IDX_MASK:
             raise ValueError(f"queue {q.name}: more than {_IDX_MASK + 1} skill requirements")
-        h = q.lines[id(cls)] = _Line(index)
+        h = q.lines[id(cls)] = _Line(q, index)
         q.by_index.append(h)
         served = bytearray((len(self._numbers) + 7) >> 3)
         for m in q.members:
@@ -401,11 +402,15 @@ class Router:
         rec = self._recs.pop(call_id, None)
         if rec is None:
             return None
-        self._invalidate(rec)
+        if rec.entry is not None:
+            self._invalidate(rec)
+        queues = self._queues
         for qn in rec.w.queues:
-            self._left(qn, call_id)
+            q = queues.get(qn)
+            if q is not None:
+                q.waiters.pop(call_id, None)
         if rec.reserved is not None:
-            self._agents[rec.reserved].reserved.pop(call_id, None)
+            self._drop_reservation(rec.reserved, call_id)
         return rec.w
 
     def leave_queue(self, call_id: str, queue: str) -> None:
@@ -450,18 +455,28 @@ class Router:
             return
         self._invalidate(rec)
         if rec.reserved is not None:
-            self._agents[rec.reserved].reserved.pop(call_id, None)
+            self._drop_reservation(rec.reserved, call_id)
         rec.reserved = agent
-        self._agent(agent).reserved[call_id] = rec
+        a = self._agent(agent)
+        if a.reserved is None:
+            a.reserved = {}
+        a.reserved[call_id] = rec
 
     def unreserve(self, call_id: str) -> None:
         """The reservation ends: the caller is routed normally, its place kept."""
         rec = self._recs.get(call_id)
         if rec is None or rec.reserved is None:
             return
-        self._agents[rec.reserved].reserved.pop(call_id, None)
+        self._drop_reservation(rec.reserved, call_id)
         rec.reserved = None
         self._push(rec)
+
+    def _drop_reservation(self, agent: str, call_id: str) -> None:
+        a = self._agents[agent]
+        if a.reserved is not None:
+            a.reserved.pop(call_id, None)
+            if not a.reserved:
+                a.reserved = None                    # pick_waiter reads no dict for an agent without
 
     def _left(self, queue: str, call_id: str) -> None:
         q = self._queues.get(queue)
@@ -474,36 +489,43 @@ class Router:
         rec.ver += 1
         e: _Entry = (-rec.place, rec.ver, rec)
         rec.entry = e
-        at = rec.at = []
+        at = []
         for qn in rec.w.queues:
             q = self._queues[qn]
             self._ensure(q, rec.cls)
             h = q.lines[id(rec.cls)]
-            at.append((q, h))
+            at.append(h)
             insort(h.items, e)
             h.live += 1
             if h.items[-1] is e:
                 self._new_head(q, h)
+        rec.at = tuple(at)
 
     def _invalidate(self, rec: _Rec) -> None:
         if rec.entry is None:
             return
         rec.entry = None
         rec.ver += 1
-        for q, h in rec.at:
+        for h in rec.at:
             h.live -= 1
-            if h.head is not None and h.items[-1][2] is rec:
-                self._new_head(q, h)
-            elif len(h.items) > 2 * h.live + 64:
+            items = h.items
+            if h.head is not None and items[-1][2] is rec:
+                items.pop()                          # the head leaves: its entry is stale now
+                self._new_head(h.q, h)
+            elif len(items) > 2 * h.live + 64:
                 h.compact()
 
     def _new_head(self, q: _Queue, h: _Line) -> None:
         """The list's best changed: drop its stale last entries, put its head in order again."""
         items = h.items
-        while items and items[-1][1] != items[-1][2].ver:
+        new = None
+        while items:
+            e = items[-1]
+            if e[1] == e[2].ver:
+                new = (-e[0] << _IDX_BITS) | h.index
+                break
             items.pop()
         heads = q.heads
-        new = (-items[-1][0] << _IDX_BITS) | h.index if items else None
         old = h.head
         if new == old:
             return
@@ -591,7 +613,7 @@ class Router:
                     fq = q
                     break
         found = fq.by_index[bk & _IDX_MASK].items[-1][2] if fq is not None else None
-        for rec in a.reserved.values():
+        for rec in a.reserved.values() if a.reserved is not None else ():
             if (found is None or rec.place < found.place) and a.serves(rec.cls) \
                     and any(qn in a.slot for qn in rec.w.queues):
                 found = rec
@@ -602,8 +624,8 @@ class Router:
     def offered(self, queue: str, agent: str) -> None:
         """An offer was made: round_robin resumes after this member."""
         q = self._queues.get(queue)
-        if q is not None and agent in q.index:
-            q.cursor = agent
+        if q is not None and (q.strategy != "round_robin" or agent in q.index):
+            q.cursor = agent                         # (only round_robin reads it, and tolerates a stranger)
 
     def call_done(self, queue: str, agent: str, talk_ms: int) -> None:
         """A call from `queue` ended: one more call and `talk_ms` more talk for the agent there."""
