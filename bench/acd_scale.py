@@ -15,8 +15,8 @@ once: ``period_p99_ms`` is the time of all those router calls summed over a peri
 periods over the same population. (``update_p99_us``: the index updates; its tail is a class
 seen for the first time in a big queue, whose served set is built then, once per configuration.)
 
-The sim-card half (``sim_bench``): the whole appliance in virtual time on a site of 16 trunks
-(no caller ID, answered on ring 1, each routed straight to one queue) and 32 agents' phones; each
+The sim-card half (``sim_bench``): the whole appliance in virtual time on a site of 32 trunks
+(no caller ID, answered on ring 1, each routed straight to one queue) and 64 agents' phones; each
 trunk takes a caller every 2.5 s, each phone answers 100 ms after it starts ringing, each caller
 talks 1 s and hangs up. ``setups_per_s``: calls set up (an agent answered) and torn down (the
 caller hung up) per wall second; ``cpu_ms_per_call``: CPU by part per such call (media tier,
@@ -509,7 +509,7 @@ def sim_site_yaml(trunks: int, phones: int) -> str:
 
 
 def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]:
-    """The agents log in (150 ms apart, each login done within 5 s), then every trunk takes
+    """The agents log in (150 ms apart, closer for more than 20, each login done within 5 s), then every trunk takes
     `calls_per_trunk` callers, one every SIM_CYCLE_MS (trunks 37 ms apart); each phone answers
     SIM_ANSWER_AFTER_MS after it starts ringing, each caller talks SIM_TALK_MS and hangs up. Timed
     from the first caller to the end: wall time, CPU by part (the world, the media tier, the control
@@ -519,13 +519,14 @@ def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]
     from appliance.world.world import Caller, PhoneScript, World
     from bench.virtual_hour import _thread_cpu_s, _Timed, _writer_thread_id
 
-    start = 200 + 150 * phones + 5000
+    login_step = min(150, 3000 // phones)
+    start = 200 + login_step * phones + 5000
     end = start + calls_per_trunk * SIM_CYCLE_MS + 3000
     callers = [Caller(trunk=t, at_ms=start + n * SIM_CYCLE_MS + 37 * t, ani=None, digits="", hold_ms=SIM_TALK_MS,
                       patience_ms=600_000, cid="none")
                for n in range(calls_per_trunk) for t in range(trunks)]
     callers.sort(key=lambda c: c.at_ms)
-    phone_scripts = [PhoneScript(port=trunks + i, agent=f"{1001 + i}", login_at_ms=200 + 150 * i,
+    phone_scripts = [PhoneScript(port=trunks + i, agent=f"{1001 + i}", login_at_ms=200 + login_step * i,
                                  answer_after_ms=SIM_ANSWER_AFTER_MS) for i in range(phones)]
     with tempfile.TemporaryDirectory(prefix="cicbox-acd-bench-") as tmp:
         site = Path(tmp) / "site.yaml"
@@ -571,9 +572,9 @@ def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]
 
 
 def sim_bench(quick: bool) -> dict[str, Any]:
-    """The sim-card half: 16 trunks, 32 agents (so that a caller seldom waits, and its trunk is free
+    """The sim-card half: 32 trunks, 64 agents (so that a caller seldom waits, and its trunk is free
     for the next); --quick takes fewer callers."""
-    return sim_run(trunks=16, phones=32, calls_per_trunk=20 if quick else 80)
+    return sim_run(trunks=32, phones=64, calls_per_trunk=10 if quick else 40)
 
 
 def main() -> int:
