@@ -292,8 +292,8 @@ class Router:
         return c
 
     def _ensure(self, q: _Queue, cls: _Class) -> None:
-        """Register `cls` in `q` on its first appearance: its bit in the members' masks, its list,
-        its ready-agent container."""
+        """Register `cls` in `q` on its first appearance: its index, its list, the set of members
+        able to serve it, its ready-agent container."""
         if id(cls) in q.lines:
             return
         index = len(q.by_index)
