@@ -546,14 +546,16 @@ class Acd:
     def agent_candidate(self, a: Agent, ready: bool) -> None:
         """The agents module: `a` is a routing candidate now (or no longer)."""
         if ready:
-            self.router.agent_ready(a.number, a.idle_since_ms)
             self._due.append(a.number)
             self._dispatch_ready()
         else:
             self.router.agent_unavailable(a.number)
 
     def _dispatch_ready(self) -> None:
-        """The agents that became candidates take the best waiting place over their queues."""
+        """The agents that became candidates take the best waiting place over their queues; one who
+        finds none (or whose offer does not ring) is put in the router's ready set. An agent who
+        takes a caller at once is never put there: that saves the router two index updates per
+        freed agent when callers wait."""
         if self._serving:
             return
         self._serving = True
@@ -564,13 +566,13 @@ class Acd:
                 if a is None or not a.candidate:
                     continue
                 w = self.router.pick_waiter(number)
-                if w is None:
-                    continue
-                c = self.calls.get(w.call_id)
-                if c is None:
-                    continue
-                queue = next((n for n in w.queues if n in self._member_of.get(number, ())), w.queues[0])
-                self._offer(c, queue, [number])
+                c = self.calls.get(w.call_id) if w is not None else None
+                if w is not None and c is not None:
+                    queue = next((n for n in w.queues if n in self._member_of.get(number, ())), w.queues[0])
+                    if self._offer(c, queue, [number]):
+                        continue
+                if a.candidate:
+                    self.router.agent_ready(number, a.idle_since_ms)
         finally:
             self._serving = False
 

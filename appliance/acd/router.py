@@ -16,15 +16,19 @@ Definitions (issue 11):
 Indexes, so that no decision scans all callers or all agents:
 
 - Waiters: a *skill class* is one requirement (the sorted ``{skill: minimum}`` items). Each queue
-  has a heap per class present in it, ordered by place, and a sorted list of the heads of those
-  heaps (one per non-empty class, by place). Each class gets a bit in the queue when it first
-  appears there, and each member a mask of the classes it can serve (computed then, once per
-  (queue, class) per configuration). ``pick_waiter`` walks each of the agent's queues' heads in
-  place order and stops at the first class its mask has, or as soon as a head is no better than
-  the best found so far: usually one or two steps per queue.
+  has a list per class present in it, sorted by place (the best last), and a sorted list of the
+  heads of those lists (one per non-empty class, by place); the router keeps every queue's first
+  head in one list. Each class gets an index in the queue when it first appears there, and a
+  set (a bit per agent) of the members able to serve it (computed then, once per (queue, class)
+  per configuration). ``pick_waiter`` looks at each of the agent's queues' first head and, only
+  where that beats the best found so far but the agent cannot serve it, walks the queue's heads
+  in place order to the first it can serve: usually one step per queue.
 - A change to a waiter (widened, reserved, left or joined a queue, gone) bumps its version, which
-  makes its older heap entries stale: they are dropped when they reach a heap's top (a head that
-  goes stale is replaced at once), or when a heap holds more than twice its live entries.
+  makes its older entries stale: they are dropped when they come last in their list (a head that
+  goes stale is replaced at once), or when a list holds more than twice its live entries.
+- The decisions are bound by memory reads (a freed agent's data is out of the cache), not by
+  arithmetic: what ``pick_waiter`` reads of the agent is one tuple, the rest is shared by all
+  decisions (first heads, served sets), so it stays in the cache.
 - Ready agents: per queue and *container* (the asked skill set for a class whose minimums are all
   equal, else the class itself) the ready members, bucketed by rank and each bucket sorted by the
   queue's strategy key. ``pick_agents`` looks at the non-empty bucket of the best rank.
@@ -33,7 +37,6 @@ Indexes, so that no decision scans all callers or all agents:
 from __future__ import annotations
 
 import gc
-import heapq
 import random
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Mapping
@@ -54,11 +57,13 @@ def place_key(priority: int, first_entry_ms: int, seq: int) -> int:
     return ((_PRIO_MAX - priority) << 88) | ((first_entry_ms + _ENTRY_OFFSET) << 40) | seq
 
 
-# A heap entry: (place, version, record). Places are unique per waiter, so entries compare their
-# records only when they are the same waiter's same version (the same record: equal).
+# A list entry: (-place, version, record), so the best place sorts last. Places are unique per
+# waiter, so entries compare their records only when they are the same waiter's same version.
 _Entry = tuple[int, int, "_Rec"]
-# A queue's head of one class: (place, class bit, record); places are unique in a queue.
-_Head = tuple[int, int, "_Rec"]
+# A queue's head of one class: one int, (place << _IDX_BITS) | the class's index in the queue. Places
+# are unique in a queue, so heads are; one int per head keeps the walk of pick_waiter to one object.
+_IDX_BITS = 24
+_IDX_MASK = (1 << _IDX_BITS) - 1
 _Key = tuple[int, ...]
 
 
@@ -104,31 +109,33 @@ class _Class:
 
 
 class _Rec:
-    __slots__ = ("cls", "entry", "place", "reserved", "ver", "w")
+    __slots__ = ("at", "cls", "entry", "place", "reserved", "ver", "w")
 
     def __init__(self, w: Waiter, cls: _Class) -> None:
         self.w = w
         self.cls = cls
         self.place = place_key(w.priority, w.first_entry_ms, w.seq)
         self.ver = 0
-        self.entry: _Entry | None = None     # the live entry, None while reserved or in no heap
+        self.entry: _Entry | None = None     # the live entry, None while reserved or in no list
+        self.at: tuple[_Line, ...] = ()      # the lists holding the live entry
         self.reserved: str | None = None
 
 
-class _Heap:
-    """The waiters of one class in one queue."""
+class _Line:
+    """The waiters of one class in one queue: entries by place, the best last (taken with a pop, no
+    sift down a heap), stale ones dropped when they come last or by :meth:`compact`."""
 
-    __slots__ = ("bit", "head", "items", "live")
+    __slots__ = ("head", "index", "items", "live", "q")
 
-    def __init__(self, bit: int) -> None:
-        self.bit = bit                       # the class's bit in the queue
-        self.head: _Head | None = None       # its entry in the queue's heads
+    def __init__(self, q: _Queue, index: int) -> None:
+        self.q = q
+        self.index = index                   # the class's index in the queue (its bit: 1 << index)
+        self.head: int | None = None         # its entry in the queue's heads
         self.items: list[_Entry] = []
         self.live = 0                        # entries in items that are not stale
 
     def compact(self) -> None:
         self.items[:] = [e for e in self.items if e[1] == e[2].ver]
-        heapq.heapify(self.items)
         self.live = len(self.items)
 
 
@@ -143,7 +150,7 @@ class _Container:
 
 
 class _Agent:
-    __slots__ = ("calls", "idle_since", "keys", "number", "order", "qm", "ready", "reserved", "skills", "slot",
+    __slots__ = ("calls", "idle_since", "keys", "number", "order", "pick", "ready", "reserved", "skills", "slot",
                  "slots", "talk")
 
     def __init__(self, number: str) -> None:
@@ -152,11 +159,13 @@ class _Agent:
         self.skills: dict[str, int] = {}
         self.ready = False
         self.idle_since = 0
-        self.slot: dict[str, int] = {}               # queue -> index in qm
-        self.qm: list[tuple[list[_Head], list[int]]] = []  # per queue: its heads, [the mask of classes served]
+        self.slot: dict[str, int] = {}               # queue -> its number (the queues it is a member of)
+        # what pick_waiter reads of the agent, in one object: its byte and bit in the queues' served
+        # sets (order // 8, 1 << order % 8), then the numbers of its queues
+        self.pick: tuple[int, ...] = (0, 0)
         self.slots: dict[str, list[list[_Key]]] = {}  # queue -> the rank buckets it sits in
         self.keys: dict[str, _Key] = {}              # queue -> its key in them while ready
-        self.reserved: dict[str, _Rec] = {}          # call id -> waiter reserved for it
+        self.reserved: dict[str, _Rec] | None = None  # call id -> waiter reserved for it (None: none)
         self.calls: dict[str, int] = {}              # queue -> calls from it since login
         self.talk: dict[str, int] = {}               # queue -> talk ms from it since login
 
@@ -173,11 +182,12 @@ class _Agent:
 
 
 class _Queue:
-    __slots__ = ("containers", "cursor", "heads", "heaps", "index", "members", "name", "rng", "spec", "strategy",
-                 "waiters")
+    __slots__ = ("by_index", "containers", "cursor", "heads", "index", "lines", "members", "name", "qi", "rng",
+                 "served", "spec", "strategy", "waiters")
 
-    def __init__(self, name: str, spec: QueueSpec, rng: random.Random) -> None:
+    def __init__(self, name: str, spec: QueueSpec, rng: random.Random, qi: int) -> None:
         self.name = name
+        self.qi = qi
         self.spec = spec
         self.strategy = spec.strategy
         self.members = tuple(dict.fromkeys(spec.members))
@@ -185,8 +195,12 @@ class _Queue:
         self.rng = rng
         self.cursor: str | None = None               # round_robin: the member last offered
         self.waiters: dict[str, _Rec] = {}
-        self.heaps: dict[int, _Heap] = {}            # id(class) -> its waiters here
-        self.heads: list[_Head] = []                 # each non-empty heap's best, by place
+        self.lines: dict[int, _Line] = {}            # id(class) -> its waiters here
+        self.by_index: list[_Line] = []              # the same, by class index
+        # by class index: the members able to serve it, a bit per agent order (a few hundred bytes
+        # a class, so the sets of the busy queues stay in cache; an agent's own mask would not)
+        self.served: list[bytearray] = []
+        self.heads: list[int] = []                   # each non-empty line's best, by place
         self.containers: dict[object, _Container] = {}
 
 
@@ -201,6 +215,8 @@ class Router:
         self._classes: dict[tuple[tuple[str, int], ...], _Class] = {}
         self._seed = 0
         self._seq = 0
+        self._best: list[int] = []                   # per queue number: its first head (_NEVER: none)
+        self._qlist: list[_Queue] = []               # by queue number
 
     # -- configuration ---------------------------------------------------------------------------
 
@@ -227,21 +243,25 @@ class Router:
         for i, n in enumerate(self._numbers):
             a = self._agents[n]
             a.order = i
-            a.slot, a.qm, a.slots, a.keys = {}, [], {}, {}
+            a.slot, a.slots, a.keys = {}, {}, {}
         self._queues = {}
+        self._qlist = []
+        self._best = [_NEVER] * len(specs)
         for name, spec in specs.items():
             prev = old.get(name)
             same_rng = prev is not None and seed == self._seed
             rng = prev.rng if prev is not None and same_rng else random.Random(f"{seed}/{name}")
-            q = _Queue(name, spec, rng)
+            q = _Queue(name, spec, rng, len(self._queues))
             if prev is not None:
                 q.cursor = prev.cursor
             for m in q.members:
                 a = self._agents[m]
-                a.slot[name] = len(a.qm)
-                a.qm.append((q.heads, [0]))
+                a.slot[name] = q.qi
                 a.slots[name] = []
             self._queues[name] = q
+            self._qlist.append(q)
+        for a in self._agents.values():
+            a.pick = (a.order >> 3, 1 << (a.order & 7), *a.slot.values())
         self._seed = seed
         for rec in self._recs.values():
             for qn in rec.w.queues:
@@ -272,16 +292,21 @@ class Router:
         return c
 
     def _ensure(self, q: _Queue, cls: _Class) -> None:
-        """Register `cls` in `q` on its first appearance: its bit in the members' masks, its heap,
-        its ready-agent container."""
-        if id(cls) in q.heaps:
+        """Register `cls` in `q` on its first appearance: its index, its list, the set of members
+        able to serve it, its ready-agent container."""
+        if id(cls) in q.lines:
             return
-        bit = 1 << len(q.heaps)
-        q.heaps[id(cls)] = _Heap(bit)
+        index = len(q.by_index)
+        if index > _IDX_MASK:
+            raise ValueError(f"queue {q.name}: more than {_IDX_MASK + 1} skill requirements")
+        h = q.lines[id(cls)] = _Line(q, index)
+        q.by_index.append(h)
+        served = bytearray((len(self._numbers) + 7) >> 3)
         for m in q.members:
             a = self._agents[m]
             if a.serves(cls):
-                a.qm[a.slot[q.name]][1][0] |= bit
+                served[a.order >> 3] |= 1 << (a.order & 7)
+        q.served.append(served)
         if cls.key not in q.containers:
             cont = q.containers[cls.key] = _Container()
             for m in q.members:
@@ -373,15 +398,19 @@ class Router:
         self._push(rec)
 
     def remove(self, call_id: str) -> Waiter | None:
-        """The caller leaves every queue (answered, gone); its stale heap entries go lazily."""
+        """The caller leaves every queue (answered, gone); its stale entries go lazily."""
         rec = self._recs.pop(call_id, None)
         if rec is None:
             return None
-        self._invalidate(rec)
+        if rec.entry is not None:
+            self._invalidate(rec)
+        queues = self._queues
         for qn in rec.w.queues:
-            self._left(qn, call_id)
+            q = queues.get(qn)
+            if q is not None:
+                q.waiters.pop(call_id, None)
         if rec.reserved is not None:
-            self._agents[rec.reserved].reserved.pop(call_id, None)
+            self._drop_reservation(rec.reserved, call_id)
         return rec.w
 
     def leave_queue(self, call_id: str, queue: str) -> None:
@@ -426,18 +455,28 @@ class Router:
             return
         self._invalidate(rec)
         if rec.reserved is not None:
-            self._agents[rec.reserved].reserved.pop(call_id, None)
+            self._drop_reservation(rec.reserved, call_id)
         rec.reserved = agent
-        self._agent(agent).reserved[call_id] = rec
+        a = self._agent(agent)
+        if a.reserved is None:
+            a.reserved = {}
+        a.reserved[call_id] = rec
 
     def unreserve(self, call_id: str) -> None:
         """The reservation ends: the caller is routed normally, its place kept."""
         rec = self._recs.get(call_id)
         if rec is None or rec.reserved is None:
             return
-        self._agents[rec.reserved].reserved.pop(call_id, None)
+        self._drop_reservation(rec.reserved, call_id)
         rec.reserved = None
         self._push(rec)
+
+    def _drop_reservation(self, agent: str, call_id: str) -> None:
+        a = self._agents[agent]
+        if a.reserved is not None:
+            a.reserved.pop(call_id, None)
+            if not a.reserved:
+                a.reserved = None                    # pick_waiter reads no dict for an agent without
 
     def _left(self, queue: str, call_id: str) -> None:
         q = self._queues.get(queue)
@@ -448,44 +487,59 @@ class Router:
         if rec.reserved is not None:
             return
         rec.ver += 1
-        e: _Entry = (rec.place, rec.ver, rec)
+        e: _Entry = (-rec.place, rec.ver, rec)
         rec.entry = e
+        at = []
         for qn in rec.w.queues:
             q = self._queues[qn]
             self._ensure(q, rec.cls)
-            h = q.heaps[id(rec.cls)]
-            heapq.heappush(h.items, e)
+            h = q.lines[id(rec.cls)]
+            at.append(h)
+            insort(h.items, e)
             h.live += 1
-            if h.items[0] is e:
+            if h.items[-1] is e:
                 self._new_head(q, h)
+        rec.at = tuple(at)
 
     def _invalidate(self, rec: _Rec) -> None:
         if rec.entry is None:
             return
         rec.entry = None
         rec.ver += 1
-        for qn in rec.w.queues:
-            q = self._queues[qn]
-            h = q.heaps[id(rec.cls)]
+        for h in rec.at:
             h.live -= 1
-            if h.head is not None and h.head[2] is rec:
-                self._new_head(q, h)
-            elif len(h.items) > 2 * h.live + 64:
+            items = h.items
+            if h.head is not None and items[-1][2] is rec:
+                items.pop()                          # the head leaves: its entry is stale now
+                self._new_head(h.q, h)
+            elif len(items) > 2 * h.live + 64:
                 h.compact()
 
-    @staticmethod
-    def _new_head(q: _Queue, h: _Heap) -> None:
-        """The heap's best changed: drop its stale top entries, put its head in order again."""
+    def _new_head(self, q: _Queue, h: _Line) -> None:
+        """The list's best changed: drop its stale last entries, put its head in order again."""
         items = h.items
-        while items and items[0][1] != items[0][2].ver:
-            heapq.heappop(items)
-        if h.head is not None:
-            del q.heads[bisect_left(q.heads, h.head)]
-            h.head = None
-        if items:
-            t = items[0]
-            h.head = (t[0], h.bit, t[2])
-            insort(q.heads, h.head)
+        new = None
+        while items:
+            e = items[-1]
+            if e[1] == e[2].ver:
+                new = (-e[0] << _IDX_BITS) | h.index
+                break
+            items.pop()
+        heads = q.heads
+        old = h.head
+        if new == old:
+            return
+        h.head = new
+        if old is not None:
+            i = bisect_left(heads, old)
+            if new is not None and (i == 0 or heads[i - 1] < new) and (i + 1 == len(heads) or new < heads[i + 1]):
+                heads[i] = new                       # same rank among the heads: in place
+            else:
+                del heads[i]
+                old = None
+        if old is None and new is not None:
+            insort(heads, new)
+        self._best[q.qi] = heads[0] if heads else _NEVER
 
     # -- decisions -------------------------------------------------------------------------------
 
@@ -533,18 +587,33 @@ class Router:
         a = self._agents.get(agent)
         if a is None:
             return None
-        found: _Rec | None = None
+        # Each queue's first head from the router's one list (read by every decision, so in cache);
+        # the queue's other heads only where its first beats the best so far but the agent cannot
+        # serve it. Everything read here but the agent's own tuple is shared by all decisions.
+        best = self._best
+        qlist = self._qlist
+        byte, bit, *qis = a.pick
         bk = _NEVER
-        for heads, mask in a.qm:
-            m = mask[0]
-            for h in heads:
-                if h[0] >= bk:
+        fq: _Queue | None = None
+        for qi in qis:
+            b = best[qi]
+            if b >= bk:
+                continue
+            q = qlist[qi]
+            served = q.served
+            if served[b & _IDX_MASK][byte] & bit:
+                bk = b
+                fq = q
+                continue
+            for h in q.heads:
+                if h >= bk:
                     break
-                if h[1] & m:
-                    found = h[2]
-                    bk = h[0]
+                if served[h & _IDX_MASK][byte] & bit:
+                    bk = h
+                    fq = q
                     break
-        for rec in a.reserved.values():
+        found = fq.by_index[bk & _IDX_MASK].items[-1][2] if fq is not None else None
+        for rec in a.reserved.values() if a.reserved is not None else ():
             if (found is None or rec.place < found.place) and a.serves(rec.cls) \
                     and any(qn in a.slot for qn in rec.w.queues):
                 found = rec
@@ -555,8 +624,8 @@ class Router:
     def offered(self, queue: str, agent: str) -> None:
         """An offer was made: round_robin resumes after this member."""
         q = self._queues.get(queue)
-        if q is not None and agent in q.index:
-            q.cursor = agent
+        if q is not None and (q.strategy != "round_robin" or agent in q.index):
+            q.cursor = agent                         # (only round_robin reads it, and tolerates a stranger)
 
     def call_done(self, queue: str, agent: str, talk_ms: int) -> None:
         """A call from `queue` ended: one more call and `talk_ms` more talk for the agent there."""
