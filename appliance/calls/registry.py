@@ -94,6 +94,8 @@ class Calls:
             self.live[call_id] = call
             self.by_trunk[trunk.chan] = call
             self._unmarked[call_id] = call
+        else:
+            self.live.pop(call_id, None)
         if route is None:
             log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
             call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
@@ -124,8 +126,10 @@ class Calls:
             call.dispatch(CallEvent.CALLER_GONE, tick=ev.tick, reason=ev.reason)
 
     def prompt_done(self, chan: int) -> None:
+        """A prompt played to its end on a trunk: the call's greeting, an announcement (the hold comes
+        back) or the prompt before a hang-up (the trunk is released)."""
         call = self.by_trunk.get(chan)
-        if call is not None and call.state is CallState.IVR:
+        if call is not None and call.accepts(CallEvent.PROMPT_DONE):
             call.dispatch(CallEvent.PROMPT_DONE)
 
     def _phone_named(self, name: str | None) -> FxsPhone | None:
@@ -258,6 +262,9 @@ class Calls:
 
     def enqueue(self, call: CallMachine) -> tuple[Target, str] | None:
         self._unmarked[call.id] = call          # its mark names the queue and when it entered
+        # A route to queues enters them from the machine's constructor, before trunk_answered files
+        # the call: file it now, or the ACD's offers to ready agents find no call and fail.
+        self.live.setdefault(call.id, call)
         return self.acd.enqueue(call.id, call.queues, ani=call.ani, priority=call.priority, skills=call.skills,
                                 language=call.language)
 
