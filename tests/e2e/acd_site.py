@@ -14,11 +14,13 @@ from appliance.prompts import read_wav
 from appliance.storage import Event, read_events
 from tests import signals
 from tests.e2e.harness import Site, decode
+from tests.peers.spandsp_far import dtmf as spandsp_dtmf
 
 PROMPTS = Path(__file__).resolve().parent.parent.parent / "configs" / "prompts" / "en"
 FIRST_PHONE = 3          # acd_yaml: three trunks (ports 0-2), then the phones
 DIAL_HZ = 450            # cn: dial tone 450 continuous, congestion 450/700,0/700 [line-signals.md]
 RINGBACK_ON_MS, RINGBACK_OFF_MS = 1000, 4000     # cn ringback 450/1000,0/4000
+PERIOD = 12              # card k 4: the control period, 4 x ceil(10 / 4) ms
 
 
 def acd_yaml(*, queue: str, agents: list[str] | None = None, acd: str = "{}", trunks: int = 3,
@@ -114,3 +116,47 @@ def events(site: Site, kind: str | None = None, **match: Any) -> list[Event]:
         if all(getattr(e, k) == v for k, v in match.items()):
             out.append(e)
     return out
+
+
+def line_at(phone: Any, tick: int, ms: int) -> Any:
+    """What the card sent the phone from `tick` for `ms` (linear samples)."""
+    a = (tick - phone.line_start) * 8
+    assert a >= 0
+    return decode(phone.line[a:a + ms * 8])
+
+
+def tone_kind(x: Any) -> str:
+    """The cn tone in `x` (from its start), by its cadence [line-signals.md; confirm: tone.c's choice]:
+    dial (450 steady), congestion (450/700,0/700), confirm (three 100 ms bursts), silence, or what
+    else it was."""
+    bursts = [b for b in envelope_ms(x) if b[1] - b[0] >= 20]
+    if not bursts:
+        return "silence"
+    a, b = bursts[0]
+    if abs(signals.frequency(x[a * 8:min(b, a + 80) * 8]) - DIAL_HZ) > 3:
+        return f"not 450 Hz: {bursts}"
+    lengths = [e - s for s, e in bursts]
+    if len(bursts) == 3 and all(abs(n - 100) <= 3 for n in lengths):
+        return "confirm"
+    if abs(lengths[0] - 700) <= 3 and (len(bursts) == 1 or bursts[1][0] - bursts[0][1] >= 690):
+        return "congestion"
+    if len(bursts) == 1 and bursts[0][1] >= len(x) // 8 - 1 and lengths[0] >= 1000:
+        return "dial"
+    return f"other: {bursts}"
+
+
+def dial_code(site: Site, port: int, digits: str) -> tuple[str, str]:
+    """The phone at `port` goes off hook, dials `digits` after 600 ms of dial tone, listens 1.5 s, goes
+    on hook. (what it heard after the first digit, the phone machine's state then)."""
+    far, eng = site.world.far, site.engine
+    assert far is not None
+    far.hook(port, True, at_tick=eng.clock.now_ms)
+    site.run(600)
+    start = eng.clock.now_ms
+    site.world.dial(port, digits)
+    site.run(len(spandsp_dtmf(digits)) // 8 + 1500)
+    state = eng.phones[port].state.name
+    heard = line_at(site.world.phones[port], start + 150, eng.clock.now_ms - start - 150 - PERIOD)
+    far.hook(port, False, at_tick=eng.clock.now_ms)
+    site.run(200)
+    return tone_kind(heard), state
