@@ -370,6 +370,9 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         if leg is not None:
             self.bridge = Bridge(self.caller, leg)
             self.bridge.join(h.media)
+            # the agent's keys during the call (*24<reason>#: not ready after it); the phone stops
+            # listening when it goes on hook
+            h.media.detect_dtmf(leg.chan)
 
     def st_connected(self, ev: CallEvent, **d: Any) -> None:
         if ev in (_E.DIGIT, _E.PROMPT_DONE):

@@ -125,8 +125,10 @@ class Calls:
             call.dispatch(CallEvent.CALLER_GONE, tick=ev.tick, reason=ev.reason)
 
     def prompt_done(self, chan: int) -> None:
+        """A prompt played to its end on a trunk: the call's greeting, an announcement (the hold comes
+        back) or the prompt before a hang-up (the trunk is released)."""
         call = self.by_trunk.get(chan)
-        if call is not None and call.state is CallState.IVR:
+        if call is not None and call.accepts(CallEvent.PROMPT_DONE):
             call.dispatch(CallEvent.PROMPT_DONE)
 
     def _phone_named(self, name: str | None) -> FxsPhone | None:
