@@ -312,11 +312,14 @@ class Acd:
             a = self.agents[number]
             phone = a.phone
             if phone is None or not self.host.offer(cid, number, phone):
+                if phone is not None and self.host.phone_idle(phone):
+                    # The phone is fine: the call layer has no such waiting call. The ACD lets it go
+                    # (the agent stays a candidate).
+                    log.error("%s: the call layer has no such waiting call: it leaves the ACD", cid)
+                    self.caller_gone(cid, "released")
+                    return rang
                 log.info("%s: agent %s's phone refused the offer: next agent", cid, number)
-                self.agents.sync(a)
-                if a.candidate:                       # the phone looks idle but refused: not a candidate
-                    a.candidate = False
-                    self.router.agent_unavailable(number)
+                self.agents.sync(a)                   # its phone is busy: no candidate until it changes
                 continue
             if not rang:
                 self._route_out(c)

@@ -143,15 +143,26 @@ Q = "q: {strategy: longest_idle, agents: ['1001', '1002', '1003', '1004'], ring_
 def test_a_refused_offer_goes_to_the_next_ready_agent_at_once() -> None:
     w = World(site(Q))
     w.login("1001", "1002", "1003")
-    w.host.refuse = {"p1", "p2"}                # 1001 and 1002 look idle but cannot ring
+    w.host.phones["p1"] = w.host.phones["p2"] = "off"   # lifted, and the ACD not told yet
     assert w.acd.enqueue("c1", ["q"], ani="1") is None
     assert w.host.offers == [("c1", "1003")]    # in the same call, not a period later
     # The refusing agents are no candidates until their phones change; a second caller waits.
     assert w.acd.enqueue("c2", ["q"], ani="2") is None
     assert w.host.offers == [("c1", "1003")]
-    w.host.refuse = set()
+    w.host.phones["p2"] = "idle"
     w.acd.phone_changed("p2")                   # a line change of p2: 1002 is a candidate again
     assert w.host.offers[-1] == ("c2", "1002")
+
+
+def test_an_offer_the_call_layer_cannot_make_lets_the_caller_go_not_the_agent() -> None:
+    w = World(site(Q))
+    w.login("1001")
+    w.host.refuse = {"p1"}                      # the phone is idle: the call is what is missing
+    w.acd.enqueue("c1", ["q"], ani="1")
+    assert w.host.offers == [] and w.acd.waiting("q") == []
+    w.host.refuse = set()
+    w.acd.enqueue("c2", ["q"], ani="2")         # the agent is still a candidate
+    assert w.host.offers == [("c2", "1001")]
 
 
 def test_a_phone_off_hook_is_never_offered_and_is_offered_once_on_hook() -> None:
