@@ -82,7 +82,7 @@ from appliance.control.snapshot import engine_snapshot
 from appliance.errors import RestartNeededError
 from appliance.features import Verdict, feature_code
 from appliance.features.codes import InCallCodes
-from appliance.figures import LiveFigures
+from appliance.figures import LiveFigures, fold_call
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
@@ -227,7 +227,7 @@ class Engine:
         self.call_layer.refuse_new = self._refuse_new_calls
         self._next_mark = 0                       # engine ms of the next refresh of every call's mark
         self._repeats_seen = 0                    # record ids found repeated by the writer, so far
-        self._record_lost_calls(startup.live)
+        self._record_lost_calls(startup.live, startup.events)
         self.control = ControlServer(state_dir / "control.sock", enable_faults=enable_faults)
         # The configuration in force as text (for config.get), and the worker that stores the next.
         self.config_worker = ConfigWorker(store, self._read_prompts) if store is not None else None
@@ -284,16 +284,24 @@ class Engine:
                 log.warning("agent %s was logged in at %s before the restart: not restored", s.agent, s.phone)
                 self.call_layer.records.append(AgentSession(s.agent, None, self.clock.now_ms))
 
-    def _record_lost_calls(self, marks: list[CallMark]) -> None:
-        """Calls that were up when the engine died get their record now: disposition system_restart,
-        ended at their last durable mark (the record and the end of the mark are one commit)."""
+    def _record_lost_calls(self, marks: list[CallMark], events: dict[str, list[LogEvent]]) -> None:
+        """Calls that were up when the engine died get their end now: a ``call_end`` event (disposition
+        system_restart) at their last durable mark (or their last stored event, if later), and their
+        record, the fold of their stored events and that end (the mark's own record where no event
+        of the call was stored); the records and the end of the marks are one commit."""
         if not marks:
             return
         lost: list[Record] = []
-        for m in marks:      # each lost call's end in the log, then its record
-            lost.append(LogEvent(boot_of(m.call_id), m.mark_ms, "call_end", m.call_id, m.queue, m.agent,
-                              {"disposition": "system_restart"}))
-            lost.append(m.lost_cdr("system_restart"))
+        for m in marks:
+            stored = events.get(m.call_id, [])
+            end_ms = max([m.mark_ms, *(e.tick_ms for e in stored)])
+            end = LogEvent(boot_of(m.call_id), end_ms, "call_end", m.call_id, m.queue, m.agent,
+                           {"disposition": "system_restart"})
+            lost.append(end)
+            if any(e.kind == "call_start" for e in stored):
+                lost.append(CdrRecord(**fold_call([*stored, end])))
+            else:
+                lost.append(m.lost_cdr("system_restart"))
         for m in marks:
             log.warning("call %s was up when the engine stopped (last known up at %d ms): recorded as "
                         "system_restart", m.call_id, m.mark_ms)

@@ -340,15 +340,18 @@ def read_events(db_path: Path) -> list[Event]:
         raise StoreOpenError(f"{db_path}: cannot read the events: {exc}") from None
     finally:
         engine.dispose()
-    out = []
-    for r in rows:
-        try:
-            detail = json.loads(r.detail)
-            out.append(Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent,
-                             detail if isinstance(detail, dict) else {"text": r.detail}))
-        except (ValueError, RecordError):
-            out.append(Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent, {"text": str(r.detail)[:1000]}))
-    return out
+    return [event_of_row(r) for r in rows]
+
+
+def event_of_row(r: Any) -> Event:
+    """A stored event row (boot, tick_ms, kind, call_id, queue, agent, detail) as an Event; a detail
+    that is not a JSON object is kept as its text."""
+    try:
+        detail = json.loads(r.detail)
+        return Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent,
+                     detail if isinstance(detail, dict) else {"text": r.detail})
+    except (ValueError, RecordError):
+        return Event(r.boot, r.tick_ms, r.kind, r.call_id, r.queue, r.agent, {"text": str(r.detail)[:1000]})
 
 
 def cdr_digest(db_path: Path) -> str:

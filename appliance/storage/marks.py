@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, func, insert, select, text
 
-from appliance.storage.cdr import AgentSession, CallMark, CdrRecord, Event, Record, boot_of
+from appliance.storage.cdr import AgentSession, CallMark, CdrRecord, Event, Record, boot_of, event_of_row
 from appliance.storage.schema import MARK_COLUMNS, agent_session, delete_ids, event, insert_rows, live_call
 
 _MARK_VALUES = operator.attrgetter(*MARK_COLUMNS)     # a mark's values in live_call's column order
@@ -43,6 +43,8 @@ class Startup:
     """Calls that were up when the engine last stopped without recording them, oldest first."""
     agents: list[AgentSession] = field(default_factory=list)
     """Agents logged in when the engine last stopped, by agent number."""
+    events: dict[str, list[Event]] = field(default_factory=dict)
+    """The stored events of each call in `live`, in the log's order (its record is their fold)."""
 
 
 def apply_marks(conn: Connection, backlog: Sequence[Record]) -> None:
@@ -80,11 +82,20 @@ def read_startup(conn: Connection, pending: Iterable[Record]) -> Startup:
         agents = {row.agent: AgentSession(row.agent, row.phone, row.since_ms)
                   for row in conn.execute(select(agent_session.c.agent, agent_session.c.phone,
                                                  agent_session.c.since_ms))}
+        events: dict[str, list[Event]] = {}
+        ids = list(live)
+        c = event.c
+        for i in range(0, len(ids), 500):       # the lost calls' events (by the call id index)
+            for row in conn.execute(select(c.boot, c.tick_ms, c.kind, c.call_id, c.queue, c.agent, c.detail)
+                                    .where(c.call_id.in_(ids[i:i + 500])).order_by(c.id)):
+                events.setdefault(row.call_id, []).append(event_of_row(row))
     for r in pending:
         if isinstance(r, CdrRecord | CallMark):
             highest = max(highest, boot_of(r.call_id))
         elif isinstance(r, Event):
             highest = max(highest, r.boot)
+            if r.call_id is not None:
+                events.setdefault(r.call_id, []).append(r)
         if isinstance(r, CdrRecord):
             live.pop(r.call_id, None)
         elif isinstance(r, CallMark):
@@ -96,4 +107,4 @@ def read_startup(conn: Connection, pending: Iterable[Record]) -> Startup:
                 agents[r.agent] = r
     highest = max([highest, *(boot_of(m.call_id) for m in live.values())])
     return Startup(highest, sorted(live.values(), key=lambda m: (m.start_ms, m.call_id)),
-                   [agents[k] for k in sorted(agents)])
+                   [agents[k] for k in sorted(agents)], {k: events[k] for k in live if k in events})

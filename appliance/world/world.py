@@ -47,7 +47,6 @@ LOG_MAX = 10000         # World.log keeps the newest this many entries
 HISTORY_MAX = 64        # traffic: a phone keeps at most this many of each observation list
 RING_POINTS = 80        # the exchange rings a caller 40 times at most (on and off)
 RING_SILENT_MS = 5000   # a phone silent this long has stopped ringing (longer than every zone's ring pause)
-NOBODY_HANGUP_MS = 2000  # a person who picks up and finds no caller hangs up this long after
 
 
 def sine(freq: float, ms: int, dbm0: float = -10.0) -> array[int]:
@@ -648,9 +647,7 @@ class World:
             caller.connected_ms = tick
             self.counts["connected"] += 1
             self._step_at(caller, self._hang_at(caller), _HANG, self._caller_hang)
-        elif p.hang_up_after_ms is None:
-            pt.hangup_at = tick + NOBODY_HANGUP_MS     # nobody there: the person hangs up again
-            self._phone_step(p, pt.hangup_at, _HANGUP, self._phone_hangup)
+
         self._cid_until(p, tick + 300)      # what the card sent before the answer is still to be read
 
     def _phone_hangup(self, tick: int, p: PhoneScript) -> None:
