@@ -449,7 +449,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"cicbox: {exc}", file=sys.stderr)
         return 2
     events = read_events(find_state_dir(args.state_dir) / "cicbox.db")
-    doc = report(events, args.what, start, end, INTERVALS[args.interval] if args.interval else None)
+    try:
+        doc = report(events, args.what, start, end, INTERVALS[args.interval] if args.interval else None)
+    except ValueError as exc:
+        print(f"cicbox: {exc}", file=sys.stderr)
+        return 2
     if args.json:
         print(json.dumps(doc))
     elif args.what == "queue":

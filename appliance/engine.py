@@ -484,6 +484,8 @@ class Engine:
             self.run_period()   # the lines go on hook; the records go to the writer
         if released:
             log.info("stopping: %d calls in progress released (%s)", released, disposition)
+        self.call_layer.emit("stop", detail={"disposition": disposition})   # the log's open states end here
+        self._hand_off_records()
         if self._unsettled and not self.writer.wait(self._unsettled[-1][0], budget_s):
             log.error("stopping: %d records not yet durable after %.1f s", self.records_not_yet_durable, budget_s)
         self._settle_records()

@@ -35,6 +35,7 @@ A window takes the stays whose entry falls in it, with all they did later (up to
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,8 @@ STATE_FIELDS = {"on_call": "talk_ms", "wrap_up": "wrap_ms", "ready": "ready_ms",
 INTERVALS = {"15m": dt.timedelta(minutes=15), "1h": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}
 """The report's intervals, by the name ``--interval`` takes."""
 LIVE_INTERVAL = INTERVALS["15m"]
+MAX_INTERVALS = 40_000
+"""A report has at most this many intervals (a year of 15-minute ones is 35 040)."""
 LIVE_INTERVALS = 2
 """Live figures: the last 30 minutes, as the current 15-minute interval and the one before."""
 _EPOCH = dt.datetime(1970, 1, 1)
@@ -162,6 +165,10 @@ class Fold:
         for stay in self.answered.values():
             if stay.talk_end_at is None:
                 stay.talk_end_at = max(at, stay.answer_at or at)
+
+    def _on_stop(self, ev: Event, at: dt.datetime) -> None:
+        """The engine stopped cleanly: every state, talk and wrap-up open ends here."""
+        self._close_all(at)
 
     def _on_queue_enter(self, ev: Event, at: dt.datetime) -> None:
         if ev.call_id is None or ev.queue is None:
@@ -431,6 +438,10 @@ def report(events: Iterable[Event], what: str, start: dt.datetime | None = None,
     if interval is not None:
         lo = start if start is not None else fold.first
         if lo is not None and lo < until:
+            count = (until - floor_to(lo, interval)) / interval
+            if count > MAX_INTERVALS:
+                raise ValueError(f"{math.ceil(count)} intervals of {interval} from {lo} to {until}: at most "
+                                 f"{MAX_INTERVALS} (narrow --from/--to or take a longer --interval)")
             windows = intervals(lo, until, interval)
     return _report(fold, what, start, end, until, windows)
 
@@ -477,36 +488,40 @@ class LiveFigures:
 
 
 class Totals:
-    """Over all queues since the engine started, by the reports' definitions: offered (entered, less
-    short abandons), answered, abandoned (hung up while waiting, past the short-abandon time) and the
-    total wait (answer - entry into the answering queue: ASA = wait_ms_total / answered). Kept as the
-    events come; memory: the stays still open."""
+    """Over all queues since the engine started, counting calls (a caller who overflows or waits in two
+    queues is one), by the reports' definitions: offered (calls that entered a queue, less short
+    abandons), answered, abandoned (hung up while waiting, past the short-abandon time of the queue it
+    first entered) and the total wait (answer - entry into the answering queue: ASA = wait_ms_total /
+    answered). Kept as the events come; memory: the calls still waiting."""
 
     def __init__(self) -> None:
         self.offered = self.answered = self.abandoned = self.short_abandoned = self.wait_ms_total = 0
-        self._open: dict[str, dict[str, tuple[int, int]]] = {}     # call id -> queue -> (entry tick, short ms)
+        self._open: dict[str, tuple[int, int, dict[str, int]]] = {}   # call id -> (first entry, short ms, entries)
 
     def add(self, ev: Event) -> None:
         cid, queue = ev.call_id, ev.queue
         if cid is None:
             return
         if ev.kind == "queue_enter" and queue is not None:
-            stays = self._open.setdefault(cid, {})
-            if queue not in stays:
-                stays[queue] = (ev.tick_ms, _int(ev.detail.get("short_abandon_ms"), DEFAULT_SHORT_ABANDON_MS))
+            call = self._open.get(cid)
+            if call is None:
+                call = self._open[cid] = (ev.tick_ms, _int(ev.detail.get("short_abandon_ms"),
+                                                           DEFAULT_SHORT_ABANDON_MS), {})
                 self.offered += 1
-        elif ev.kind == "queue_leave" and queue is not None:
-            stay = self._open.get(cid, {}).pop(queue, None)
-            if stay is not None and ev.detail.get("outcome") == "abandoned":
-                if ev.tick_ms - stay[0] < stay[1]:
+            call[2].setdefault(queue, ev.tick_ms)
+        elif ev.kind == "queue_leave" and ev.detail.get("outcome") == "abandoned":
+            call = self._open.pop(cid, None)
+            if call is not None:
+                if ev.tick_ms - call[0] < call[1]:
                     self.short_abandoned += 1
                     self.offered -= 1
                 else:
                     self.abandoned += 1
         elif ev.kind == "answer" and queue is not None:
-            stay = self._open.get(cid, {}).pop(queue, None)
+            call = self._open.pop(cid, None)
             self.answered += 1
-            self.wait_ms_total += ev.tick_ms - stay[0] if stay is not None else 0
+            if call is not None:
+                self.wait_ms_total += ev.tick_ms - call[2].get(queue, call[0])
         elif ev.kind == "call_end":
             self._open.pop(cid, None)
 

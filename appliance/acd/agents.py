@@ -257,6 +257,7 @@ class Agent(StateMachine[AgentState, AgentEvent]):
 
     def view(self) -> dict[str, Any]:
         return {"name": self.label, "state": self.state.value, "since_ms": self.since_ms, "reason": self.reason,
+                "available": self.candidate,     # ready at a phone on hook and idle: offers can reach it
                 "queue": self.queue or self.wrap_queue if self.state in (_S.OFFERED, _S.ON_CALL, _S.WRAP_UP)
                 else None, "call_id": self.call_id, "phone": self.phone}
 
@@ -320,12 +321,15 @@ class Agents:
         a = self.agents.get(number)
         now = self.clock.now_ms
         if a is None:
+            log.info("login at %s as %s refused: no such agent", phone, number)
+            self.host.emit("login_failed", agent=number[:32],
+                           detail={"phone": phone, "why": LoginResult.UNKNOWN.value})
             return LoginResult.UNKNOWN
         f = self._failures.get(number)
         if f is not None and now < f.locked_until_ms:
             self._failed(a, phone, LoginResult.LOCKED)
             return LoginResult.LOCKED
-        if not restore and a.pin is not None and pin != a.pin:
+        if not restore and pin != a.pin:     # a PIN for an agent without one is wrong too
             return self._wrong_pin(a, phone)
         holder = self.by_phone.get(phone)
         if (holder is not None and holder is not a) or a.state in _BUSY:
@@ -431,10 +435,13 @@ class Agents:
         for a in list(self._busy.values()):
             self.check(a)
 
-    def force(self, a: Agent, state: AgentState, reason: str | None = None) -> None:
-        """Test only (fault.agent_state): set a state without any phone or call behind it."""
+    def force(self, a: Agent, state: AgentState, reason: str | None = None, wrap_ms: int = 1000) -> None:
+        """Test only (fault.agent_state): set a state without any phone or call behind it (a wrap-up
+        runs `wrap_ms`, as a real one would)."""
         a.stop_timer()
         a._force(state, "fault injected", reason=reason)
+        if state is AgentState.WRAP_UP:
+            a.restart_timer(max(1, wrap_ms))
 
     def view(self) -> dict[str, dict[str, Any]]:
         return {n: a.view() for n, a in sorted(self.agents.items(), key=lambda kv: _num_key(kv[0]))}

@@ -140,6 +140,7 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.calendar_start = calendar_start
         # What the call asks of the ACD (its menu choice or route): queues, skills, priority.
         self.queues: tuple[str, ...] = ()
+        self.left_queues: set[str] = set()       # of those, the ones it left (timeout, overflow) waiting on
         self.skills: dict[str, int] = {}
         self.priority = 0
         self.queue: str | None = None        # the queue it waits in (the first of its queues), or was answered from

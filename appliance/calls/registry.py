@@ -242,6 +242,14 @@ class Calls:
                 # mark and the snapshot name the queue the log names.
                 call.queue = queue
                 self._unmarked[call_id] = call
+            elif call is not None and queue is not None and kind == "queue_leave" and queue == call.queue and \
+                    (detail or {}).get("outcome") not in ("abandoned", "released"):
+                # It left the queue it was named by and waits on in its others: they name it now.
+                call.left_queues.add(queue)
+                rest = [q for q in call.queues if q not in call.left_queues]
+                if rest:
+                    call.queue = rest[0]
+                    self._unmarked[call_id] = call
         if kind == "agent_state" and agent is not None and detail is not None:
             a = self.acd.agents.get(agent)
             if detail.get("why") in ("login", "restart") and a is not None and a.phone is not None:

@@ -270,6 +270,9 @@ def _xrefs(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
                 bad(("ivrs", name, "menu", digit, "queue"), f"unknown queue '{act.queue}' (known: {known})")
     agents = {a.number for a in cfg.agents}
     for name, q in cfg.queues.items():
+        if not q.agents:
+            bad(("queues", name), "a queue needs at least one agent (agents: ['1001', ...]): its callers "
+                "would wait for nobody")
         members: dict[str, int] = {}
         for j, member in enumerate(q.agents):
             if member not in agents:

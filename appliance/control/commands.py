@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from appliance.acd import AgentState
+from appliance.acd import MISSED, OTHER, RESTART, AgentState
 from appliance.config.store import without_header
 from appliance.config.worker import ApplyJob, ConfigWorker
 from appliance.control.server import ControlError, Deferred
@@ -180,7 +180,15 @@ class EngineCommands:
         except ValueError:
             raise ControlError(f"state must be one of {', '.join(s.value for s in AgentState)}, "
                                f"not {state!r}") from None
-        if reason is not None and not isinstance(reason, str):
-            raise ControlError(f"reason must be a string, not {reason!r}")
-        acd.agents.force(agent, new, reason if new is AgentState.NOT_READY else None)
+        if new is not AgentState.LOGGED_OUT and agent.phone is None:
+            raise ControlError(f"agent {number} is logged out: it has no phone to be {new.value} at")
+        reasons = {*acd.settings.not_ready_reasons.values(), OTHER, MISSED, RESTART}
+        if new is AgentState.NOT_READY:
+            reason = OTHER if reason is None else reason
+            if reason not in reasons:
+                raise ControlError(f"reason must be one of {', '.join(sorted(reasons))}, not {reason!r}")
+        elif reason is not None:
+            raise ControlError(f"a reason goes with not_ready only, not {new.value}")
+        wrap = max((q.spec.wrap_up_ms for q in acd.queues.values() if number in q.members), default=0)
+        acd.agents.force(agent, new, reason, wrap_ms=wrap or 1000)
         return {"agent": number, "state": new.value}

@@ -46,11 +46,12 @@ def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float
     port_index = {p.name: i for i, p in enumerate(ports)}
     phones = []
     for n, a in enumerate(agents):
+        login = f"{config.acd.features.login}{a.number}{'*' + a.pin if a.pin else ''}#"   # the site's code
         phones.append(PhoneScript(port=port_index[a.phone], agent=a.number, login_at_ms=200 + step * n,
-                                  answer_after_ms=2500 + rng.randrange(0, 2000)))
+                                  answer_after_ms=2500 + rng.randrange(0, 2000), login=login))
     menu_digits: list[str] = []
     for ivr in config.ivrs.values():
-        menu_digits += [d for d, act in ivr.menu.items() if getattr(act, "queue", None)]
+        menu_digits += [d for d, act in ivr.menu.items() if act.queue_names()]
     menu_digits = sorted(set(menu_digits)) or ["1"]
     cid_of = {i: (p.callerid if p.callerid != "none" else "none") for i, p in enumerate(ports) if p.kind == "fxo"}
     gen = _Generator(rng, menu_digits, mean_hold_s, mean_patience_s, duration_ms, curve,

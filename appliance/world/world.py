@@ -47,6 +47,7 @@ LOG_MAX = 10000         # World.log keeps the newest this many entries
 HISTORY_MAX = 64        # traffic: a phone keeps at most this many of each observation list
 RING_POINTS = 80        # the exchange rings a caller 40 times at most (on and off)
 RING_SILENT_MS = 5000   # a phone silent this long has stopped ringing (longer than every zone's ring pause)
+NOBODY_HANGUP_MS = 2000  # a person who picks up a call another phone took hangs up this long after
 
 
 def sine(freq: float, ms: int, dbm0: float = -10.0) -> array[int]:
@@ -153,7 +154,7 @@ class _CallerTrack:
 class PhoneScript:
     """A phone on an FXS port: an agent who logs in and answers.
 
-    At `login_at_ms` the phone goes off hook and dials *21<agent>#; it answers
+    At `login_at_ms` the phone goes off hook and dials `login` (default *21<agent>#); it answers
     a ring after `answer_after_ms`, sends `talk_hz` while connected, hangs up
     when it hears the far end go (open loop), or `hang_up_after_ms` after
     answering if set.
@@ -166,6 +167,7 @@ class PhoneScript:
     talk_hz: float = 587.0
     hang_up_after_ms: int | None = None
     answers: bool = True
+    login: str | None = None          # the digits dialled to log in (None: *21<agent>#)
     # observed
     rings: list[tuple[int, int]] = field(default_factory=list)      # (tick, RING_ON/OFF)
     cid_reader: callerid.FskMessageReader = field(default_factory=callerid.FskMessageReader, repr=False)
@@ -426,7 +428,7 @@ class World:
             self.far.hook(p.port, True, at_tick=at)
             p.off_hook = True
         elif what == "dial":
-            self.dial(p.port, f"*21{p.agent}#")
+            self.dial(p.port, p.login if p.login is not None else f"*21{p.agent}#")
         else:
             self.far.hook(p.port, False, at_tick=at)
             p.off_hook = False
@@ -609,8 +611,9 @@ class World:
             self._free.add(trunk)
 
     def _caller_for(self, p: PhoneScript) -> Caller | None:
-        """The caller whose number the phone showed (caller ID) when it rang; without caller
-        ID (answered before it came), the longest-waiting caller not yet connected."""
+        """The caller whose number the phone showed (caller ID) when it rang (None if that caller is
+        connected already: another phone took the call); without caller ID (answered before it came),
+        the longest-waiting caller not yet connected."""
         waiting = sorted((c for c in self._calls.values() if c.connected_ms is None),
                          key=lambda c: c.answered_ms or 0)
         if p.caller_ids and self._phone_track[p].ring_cid_ok:
@@ -618,7 +621,16 @@ class World:
             for c in waiting:
                 if c.ani == number:
                     return c
+            if any(c.ani == number for c in self._calls.values()):
+                return None
         return waiting[0] if waiting else None
+
+    def _taken_elsewhere(self, p: PhoneScript) -> bool:
+        """The phone showed a caller (caller ID) whom another phone has connected already."""
+        if not (p.caller_ids and self._phone_track[p].ring_cid_ok):
+            return False
+        number = p.caller_ids[-1]
+        return any(c.ani == number and c.connected_ms is not None for c in self._calls.values())
 
     # -- phones -------------------------------------------------------------------
 
@@ -647,6 +659,9 @@ class World:
             caller.connected_ms = tick
             self.counts["connected"] += 1
             self._step_at(caller, self._hang_at(caller), _HANG, self._caller_hang)
+        elif self._taken_elsewhere(p) and p.hang_up_after_ms is None:
+            pt.hangup_at = tick + NOBODY_HANGUP_MS     # dial tone: another phone took it; hang up again
+            self._phone_step(p, pt.hangup_at, _HANGUP, self._phone_hangup)
 
         self._cid_until(p, tick + 300)      # what the card sent before the answer is still to be read
 

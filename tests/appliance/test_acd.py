@@ -532,3 +532,22 @@ def test_fewest_calls_counts_from_the_login() -> None:
     w.at(3500)
     w.acd.enqueue("a3", ["q"], ani="1")
     assert w.host.offers[-1] == ("a3", "1001")
+
+
+def test_a_pin_for_an_agent_without_one_is_wrong_and_an_unknown_agent_is_logged() -> None:
+    w = World(site(Q))
+    assert w.acd.login("1001", "p1", "1234") is LoginResult.WRONG_PIN
+    assert w.acd.login("9999", "p1") is LoginResult.UNKNOWN
+    assert [(e[4], e[5]["why"]) for e in w.host.kinds("login_failed")] == [("1001", "wrong_pin"),
+                                                                          ("9999", "unknown_agent")]
+    assert w.state("1001") == "logged_out"
+
+
+def test_a_forced_wrap_up_ends_like_a_real_one() -> None:
+    w = World(site(Q))
+    w.login("1001")
+    w.acd.agents.force(w.acd.agents["1001"], AgentState.WRAP_UP, wrap_ms=4000)
+    w.at(3999)
+    assert w.state("1001") == "wrap_up"
+    w.at(4000)
+    assert w.state("1001") == "ready"

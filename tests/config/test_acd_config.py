@@ -295,3 +295,12 @@ def test_overflow_that_meets_without_coming_back_is_no_cycle() -> None:
         "    strategy: round_robin\n", "    strategy: round_robin\n  lobby:\n    agents: ['1001']\n"
         "    max_callers: 5\n    on_full: {queue: concierge}\n"), "site.yaml")
     assert [t.ref() for _, t in cfg.queues["lobby"].overflows()] == ["queue:concierge"]
+
+
+def test_a_queue_without_agents_is_refused_at_its_name(tmp_path: Path) -> None:
+    text = EXAMPLE.replace("agents: ['1001', '1002'], ring_timeout_ms", "agents: [], ring_timeout_ms", 1)
+    assert text != EXAMPLE
+    with pytest.raises(ConfigError) as exc:
+        parse_config(text, "site.yaml", Prompts(None))
+    msgs = [i.message for i in exc.value.issues]
+    assert any(m.startswith("queues.front_desk: a queue needs at least one agent") for m in msgs), msgs

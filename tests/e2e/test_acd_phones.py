@@ -78,6 +78,26 @@ def test_ring_all_the_first_off_hook_wins_the_loser_hears_dial_tone(tmp_path: Pa
     assert states(site)[loser] == ("ready", None)
 
 
+def test_a_ring_all_loser_who_picks_up_hangs_up_and_takes_the_next_caller(tmp_path: Path) -> None:
+    """The person at the losing phone picks up after the other took the call (caller ID showed who),
+    hears dial tone, hangs up: the phone is free again and rings for the next caller."""
+    text = acd_yaml(queue="{strategy: ring_all, agents: ['1001', '1002']}", agents=TWO, trunks=2,
+                    answer_on_ring=2)
+    first = Caller(trunk=0, at_ms=5000, ani="13800000001", digits="", hold_ms=60_000)
+    second = Caller(trunk=1, at_ms=40_000, ani="13800000002", digits="", hold_ms=5000)
+    phones = [PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=3000),
+              PhoneScript(port=3, agent="1002", login_at_ms=0, answer_after_ms=3500)]
+    site = Site(tmp_path, text, [first, second], phones)
+    try:
+        site.run(90_000)
+    finally:
+        site.close()
+    by_ani = {c["ani"]: c for c in cdrs(tmp_path)}
+    assert by_ani["13800000001"]["agent"] == "1001"
+    assert by_ani["13800000002"]["agent"] == "1002"        # the loser's phone was free again
+    assert second.connected_ms is not None
+
+
 # -- login with a PIN, the lock-out ----------------------------------------------------------------------
 
 
@@ -282,3 +302,21 @@ def test_a_ring_timeout_moves_the_call_to_the_next_agent_at_once(tmp_path: Path)
     assert [(e.tick_ms, e.detail["reason"]) for e in missed] == [(end.tick_ms, "missed")]
     (cdr,) = cdrs(tmp_path)
     assert (cdr["disposition"], cdr["agent"], cdr["answer_ms"]) == ("answered", "1002", r2[0] + 1500)
+
+
+def test_a_caller_who_times_out_of_one_of_its_queues_is_recorded_in_the_other(tmp_path: Path) -> None:
+    """Waiting in front_desk and support; front_desk's 10 s run out (the caller waits on in support),
+    then the caller hangs up: the CDR and the log's end name support."""
+    text = acd_yaml(queue="{agents: ['1001'], max_wait_ms: 10000, on_timeout: {queue: support}}",
+                    trunks=1, routes="  - {trunk: trunk1, queues: [front_desk, support]}",
+                    extra_queues="  support: {agents: ['1001']}")
+    caller = Caller(trunk=0, at_ms=2000, ani=None, digits="", patience_ms=25_000)
+    site = Site(tmp_path, text, [caller], [PhoneScript(port=P1, agent="1001", login_at_ms=None)])
+    try:
+        site.run(40_000)
+    finally:
+        site.close()
+    (cdr,) = cdrs(tmp_path)
+    assert (cdr["disposition"], cdr["queue"]) == ("abandoned", "support")
+    leaves = [(e.queue, e.detail["outcome"]) for e in events(site, "queue_leave")]
+    assert leaves == [("front_desk", "timeout"), ("support", "abandoned")]

@@ -172,3 +172,39 @@ def by_call(events: list[Event]) -> dict[str, list[Event]]:
 def test_each_call_folds_into_its_cdr_fields(call: str, want: dict[str, object]) -> None:
     got = fold_call(by_call(EVENTS)[call])
     assert got == {"call_id": call, "config_version": 1, "trunk": "trunk1", "dnis": "100", **want}
+
+
+def test_a_clean_stop_ends_the_open_states_so_a_later_end_adds_nothing() -> None:
+    from tests.figures.scenario import CALENDAR_START
+    log = [Event(1, 0, "boot", detail={"boot": 1, "calendar_start": CALENDAR_START}),
+           state(0, "ready", why="login"), ev(60 * S, "stop", disposition="shutdown")]
+    day_later = dt.datetime.fromisoformat(CALENDAR_START) + dt.timedelta(days=1)
+    # ready for the 60 s up to the stop, however far past it the report reaches
+    assert report(log, "agent", end=day_later)["agents"]["1001"]["ready_ms"] == 60 * S
+    assert report(log[:2], "agent", end=day_later)["agents"]["1001"]["ready_ms"] == 86_400 * S
+
+
+def test_a_report_refuses_more_intervals_than_it_can_hold() -> None:
+    start = dt.datetime(2001, 1, 1)
+    with pytest.raises(ValueError, match="intervals"):
+        report(EVENTS, "queue", start=start, end=dt.datetime(2100, 1, 1), interval=INTERVALS["15m"])
+    year = report(EVENTS, "queue", start=start, end=dt.datetime(2002, 1, 1), interval=INTERVALS["15m"])
+    assert len(year["intervals"]) == 365 * 96      # a year of 15-minute intervals is allowed
+    assert report(EVENTS, "queue", start=start, end=dt.datetime(2100, 1, 1), interval=None)["intervals"] == []
+
+
+def test_totals_count_calls_not_stays() -> None:
+    from appliance.figures import Totals
+    t = Totals()
+    # call 1 waits in two queues and is answered in the second 8 s after it entered it (10 s after the
+    # first); call 2 enters a, overflows to b, hangs up there; call 3 hangs up within 5 s of entering.
+    d = {"short_abandon_ms": 5 * S, "first": True}
+    for e in [ev(0, "queue_enter", "1", "a", **d), ev(2 * S, "queue_enter", "1", "b", **d),
+              ev(10 * S, "answer", "1", "b", "1001"), ev(10 * S, "queue_leave", "1", "a", outcome="withdrawn"),
+              ev(0, "queue_enter", "2", "a", **d), ev(30 * S, "queue_leave", "2", "a", outcome="timeout"),
+              ev(30 * S, "queue_enter", "2", "b", **{**d, "first": False}),
+              ev(40 * S, "queue_leave", "2", "b", outcome="abandoned"),
+              ev(0, "queue_enter", "3", "a", **d), ev(4 * S, "queue_leave", "3", "a", outcome="abandoned")]:
+        t.add(e)
+    assert t.figures() == {"offered": 2, "answered": 1, "abandoned": 1, "short_abandoned": 1,
+                           "wait_ms_total": 8 * S}
