@@ -4,6 +4,7 @@ by --from / --to, 15-minute intervals split at their edges, the live figures, an
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -198,7 +199,7 @@ def test_totals_count_calls_not_stays() -> None:
     t = Totals()
     # call 1 waits in two queues and is answered in the second 8 s after it entered it (10 s after the
     # first); call 2 enters a, overflows to b, hangs up there; call 3 hangs up within 5 s of entering.
-    d = {"short_abandon_ms": 5 * S, "first": True}
+    d: dict[str, Any] = {"short_abandon_ms": 5 * S, "first": True}
     for e in [ev(0, "queue_enter", "1", "a", **d), ev(2 * S, "queue_enter", "1", "b", **d),
               ev(10 * S, "answer", "1", "b", "1001"), ev(10 * S, "queue_leave", "1", "a", outcome="withdrawn"),
               ev(0, "queue_enter", "2", "a", **d), ev(30 * S, "queue_leave", "2", "a", outcome="timeout"),
