@@ -275,8 +275,9 @@ class World:
         self.kinds = list(engine.desc.ports)
         self.fm = Scheduler(max(1, self.nports), self.law)
         self._std = "v23" if self.zone == "de" else "bell202"
-        _, off, _, off2 = dsp_sched.ring_cadence(self.zone)
+        on, off, on2, off2 = dsp_sched.ring_cadence(self.zone)
         self._cid_margin = max(off, off2) + 1000      # no ring for this long after one: the ringing stopped
+        self._ring_on_ms = min(x for x in (on, on2) if x > 0)   # a ring cut shorter than this was withdrawn
         if self.keep_audio:
             for c in range(self.nports):
                 far.listen(c)       # everything the card sends is kept; else only a ringing phone's is heard
@@ -725,6 +726,9 @@ class World:
             pt = self._phone_track[p]
             if typ in (EventType.RING_ON, EventType.RING_OFF):
                 self._note(p.rings, (tick, typ))
+                if typ == EventType.RING_OFF and pt.last_ring_ms is not None and not p.off_hook and \
+                        tick - pt.last_ring_ms < self._ring_on_ms - 50:
+                    pt.answer_at = pt.ring_started = None     # a ring cut short: the call was taken away
                 pt.last_ring_ms = tick
                 if typ == EventType.RING_ON:
                     self._cid_start(p)
