@@ -121,6 +121,7 @@ build/bench/.same-flags: $(BENCH_PEER) _cffi_src/common.py | dsp/.built $(STAMP)
 bench: setup build/bench/.shipped build/bench/.same-flags
 	$(VPY) bench/media_tier.py
 	$(VPY) bench/virtual_hour.py
+	$(VPY) bench/acd_scale.py
 
 # The shipped announcement prompts (configs/prompts/{en,zh}/), made once with espeak-ng run as a
 # separate program (GPL, never linked) and committed: only this target installs espeak-ng, and
