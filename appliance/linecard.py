@@ -250,10 +250,8 @@ class LineCard:
             return None
         sim_ffi, sim_lib, st, first_far = self._loss_reading
         sim_lib.cb_sim_get_stats(self.card.sim, st)      # type: ignore[attr-defined]
-        m = self.sched.stats()
         refused = sum(self.far_server.refused.values()) if self.far_server is not None else 0
-        return (m["events_dropped"], m["card_events_dropped"], m["commands_failed"], m["card_errors"], refused,
-                sim_ffi.buffer(st)[first_far:])
+        return (self.sched.loss_counts(), refused, sim_ffi.buffer(st)[first_far:])
 
     def dropped_by_kind(self) -> dict[str, int]:
         """Lost events per kind, the kinds with a loss only: those a full event ring refused

@@ -229,6 +229,7 @@ class Scheduler:
         if m == ffi.NULL:
             raise DspInitError(f"the channel scheduler could not be made for {nchan} channels")
         self._m: Any = ffi.gc(m, lib.cb_sched_free)
+        self._loss_st: Any = ffi.new("cb_sched_stats_t *")
         self.nchan = nchan
         # The buffer the last command of each (chan, kind) pointed at. It is kept until a later
         # command replaces or stops it, even once its *_DONE came: a DONE still in the ring
@@ -286,6 +287,13 @@ class Scheduler:
     def applied(self) -> int:
         """Commands sent whose block has finished (read atomically)."""
         return int(lib.cb_sched_applied(self._m))
+
+    def loss_counts(self) -> tuple[int, int, int, int]:
+        """(events_dropped, card_events_dropped, commands_failed, card_errors), read into a struct kept
+        for it: the cheap reading the engine takes each period."""
+        st = self._loss_st
+        lib.cb_sched_get_stats(self._m, st)
+        return (st.events_dropped, st.card_events_dropped, st.commands_failed, st.card_errors)
 
     def stats(self) -> dict[str, int]:
         st = ffi.new("cb_sched_stats_t *")
