@@ -68,3 +68,18 @@ def delay_of(sent: bytes, got: bytes, max_delay: int) -> int | None:
         if n > 800 and got[d:d + n] == sent[:n]:
             return d
     return None
+
+
+def peak_xcorr(heard: Any, ref: Any, max_lag: int) -> float:
+    """Peak normalised cross-correlation of `ref` against `heard`, lags 0..max_lag samples."""
+    best = 0.0
+    n = len(ref)
+    rn = np.linalg.norm(ref)
+    for lag in range(0, max_lag + 1):
+        seg = heard[lag:lag + n]
+        if len(seg) < n:
+            break
+        denom = rn * np.linalg.norm(seg)
+        if denom > 0:
+            best = max(best, float(np.dot(seg, ref) / denom))
+    return best

@@ -15,6 +15,7 @@ from appliance.storage import Event, read_events
 from tests import signals
 from tests.e2e.harness import Site, decode
 from tests.peers.spandsp_far import dtmf as spandsp_dtmf
+from tests.signals import peak_xcorr
 
 PROMPTS = Path(__file__).resolve().parent.parent.parent / "configs" / "prompts" / "en"
 FIRST_PHONE = 3          # acd_yaml: three trunks (ports 0-2), then the phones
@@ -58,21 +59,6 @@ def acd_yaml(*, queue: str, agents: list[str] | None = None, acd: str = "{}", tr
 
 def wav(name: str) -> Any:
     return np.array(read_wav(PROMPTS / f"{name}.wav"), dtype=float)
-
-
-def peak_xcorr(heard: Any, ref: Any, max_lag: int) -> float:
-    """Peak normalised cross-correlation of `ref` against `heard`, lags 0..max_lag samples."""
-    best = 0.0
-    n = len(ref)
-    rn = np.linalg.norm(ref)
-    for lag in range(0, max_lag + 1):
-        seg = heard[lag:lag + n]
-        if len(seg) < n:
-            break
-        denom = rn * np.linalg.norm(seg)
-        if denom > 0:
-            best = max(best, float(np.dot(seg, ref) / denom))
-    return best
 
 
 def heard_at(caller: Any, tick: int, ms: int) -> Any:

@@ -130,5 +130,27 @@ def cdrs(state: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def cdrs_by_id(db: Path) -> dict[str, dict[str, Any]]:
+    """The CDRs in the record database `db` by call id, each as a dict of its columns (after an
+    integrity check of the database)."""
+    from appliance.storage.schema import CDR_COLUMNS
+    con = sqlite3.connect(db)
+    try:
+        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return {row[0]: dict(zip(CDR_COLUMNS, row, strict=True))
+                for row in con.execute(f"SELECT {', '.join(CDR_COLUMNS)} FROM cdr")}
+    finally:
+        con.close()
+
+
+def by_call(events: list[Any]) -> dict[str, list[Any]]:
+    """Events by their call id (events of no call left out), in order."""
+    out: dict[str, list[Any]] = {}
+    for e in events:
+        if e.call_id is not None:
+            out.setdefault(e.call_id, []).append(e)
+    return out
+
+
 def check_config(text: str) -> Any:
     return parse_config(text, "site.yaml")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,9 @@ import pytest
 
 from appliance import cli
 from appliance.figures import fold_call
-from appliance.storage import Event, read_events
-from appliance.storage.schema import CDR_COLUMNS
+from appliance.storage import read_events
 from appliance.world import Caller, PhoneScript
-from tests.e2e.harness import Site
+from tests.e2e.harness import Site, by_call, cdrs_by_id
 
 EPOCH = dt.datetime(2026, 3, 2, 9, 0, 0)
 SL_MS = 10_000
@@ -73,20 +71,7 @@ def caller(trunk: int, at_ms: int, **kw: Any) -> Caller:
 
 
 def stored_cdrs(state: Path) -> dict[str, dict[str, Any]]:
-    con = sqlite3.connect(state / "cicbox.db")
-    try:
-        return {row[0]: dict(zip(CDR_COLUMNS, row, strict=True))
-                for row in con.execute(f"SELECT {', '.join(CDR_COLUMNS)} FROM cdr")}
-    finally:
-        con.close()
-
-
-def by_call(events: list[Event]) -> dict[str, list[Event]]:
-    out: dict[str, list[Event]] = {}
-    for e in events:
-        if e.call_id is not None:
-            out.setdefault(e.call_id, []).append(e)
-    return out
+    return cdrs_by_id(state / "cicbox.db")
 
 
 def cli_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:

@@ -26,7 +26,6 @@ import dataclasses
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -40,10 +39,9 @@ if __name__ == "__main__":
 
 from appliance import cli
 from appliance.figures import fold_call
-from appliance.storage import Event, read_events
-from appliance.storage.schema import CDR_COLUMNS
+from appliance.storage import read_events
 from appliance.world import Caller, PhoneScript
-from tests.e2e.harness import Site, site_yaml
+from tests.e2e.harness import Site, by_call, cdrs_by_id, site_yaml
 
 TRUNKS = 40
 AGENTS = 20
@@ -116,22 +114,7 @@ def child(state: Path) -> None:
                   flush=True)
 
 
-def stored_cdrs(db: Path) -> dict[str, dict[str, Any]]:
-    con = sqlite3.connect(db)
-    try:
-        assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        return {row[0]: dict(zip(CDR_COLUMNS, row, strict=True))
-                for row in con.execute(f"SELECT {', '.join(CDR_COLUMNS)} FROM cdr")}
-    finally:
-        con.close()
-
-
-def by_call(events: list[Event]) -> dict[str, list[Event]]:
-    out: dict[str, list[Event]] = {}
-    for e in events:
-        if e.call_id is not None:
-            out.setdefault(e.call_id, []).append(e)
-    return out
+stored_cdrs = cdrs_by_id
 
 
 def dial_code(site: Site, ports: list[int], code: str) -> None:

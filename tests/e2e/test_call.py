@@ -15,6 +15,7 @@ from tests import signals
 from tests.e2e.harness import Site, cdrs, decode, site_yaml
 from tests.peers._spandsp import ffi as sffi
 from tests.peers._spandsp import lib as slib
+from tests.signals import peak_xcorr
 
 PROMPTS = Path(__file__).resolve().parent.parent.parent / "configs" / "prompts" / "en"
 ANI = "13800138000"
@@ -24,22 +25,6 @@ def spandsp_digit(d: str) -> array[int]:
     buf = sffi.new("int16_t[]", 8000)
     n = slib.cbpeer_dtmf_tx(d.encode(), buf, 8000)
     return array("h", bytes(sffi.buffer(buf, 2 * n)))
-
-
-def peak_xcorr(heard: np.ndarray, ref: np.ndarray, max_lag: int) -> float:
-    """Peak normalised cross-correlation of `ref` against `heard`, lags 0..max_lag samples."""
-    best = 0.0
-    n = len(ref)
-    rn = np.linalg.norm(ref)
-    for lag in range(0, max_lag + 1):
-        seg = heard[lag:lag + n]
-        if len(seg) < n:
-            break
-        denom = rn * np.linalg.norm(seg)
-        if denom > 0:
-            best = max(best, float(np.dot(seg, ref) / denom))
-    return best
-
 
 
 @pytest.mark.parametrize("cid", ["fsk_bell202", "dtmf"])

@@ -11,7 +11,7 @@ from appliance.errors import ApplyError
 from appliance.prompts import read_wav
 from appliance.world import Caller
 from tests.e2e.harness import Site, decode, site_yaml
-from tests.e2e.test_call import peak_xcorr
+from tests.signals import peak_xcorr
 
 PROMPTS = Path(__file__).resolve().parent.parent.parent / "configs" / "prompts" / "en"
 
