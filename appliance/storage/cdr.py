@@ -139,6 +139,7 @@ class Event:
     queue: str | None = None
     agent: str | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    _json: str = field(default="", init=False, compare=False, repr=False)   # detail as checked, then stored
 
     def __post_init__(self) -> None:
         o = "Event"
@@ -149,12 +150,12 @@ class Event:
         _check_str(o, "kind", self.kind, KIND_LEN, optional=False)
         for name in ("call_id", "queue", "agent"):
             _check_str(o, name, getattr(self, name), ID_LEN, optional=True)
-        _detail_text(o, self.detail)
+        object.__setattr__(self, "_json", _detail_text(o, self.detail))
 
     @property
     def detail_json(self) -> str:
-        """The detail as stored: JSON text, sorted keys."""
-        return _detail_text("Event", self.detail)
+        """The detail as stored: JSON text, sorted keys (made once, when the event was checked)."""
+        return self._json
 
 
 def event_values(ev: Event) -> tuple[Any, ...]:
@@ -272,7 +273,8 @@ def check_record(record: object) -> None:
 def record_to_json(record: Record) -> bytes:
     """The record as one line of JSON, tagged with its kind (the spool's format)."""
     kind = _KIND_OF[type(record)]
-    return json.dumps({"kind": kind, "fields": dataclasses.asdict(record)}, separators=(",", ":")).encode()
+    fields = {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.init}
+    return json.dumps({"kind": kind, "fields": fields}, separators=(",", ":")).encode()
 
 
 def record_from_json(blob: bytes) -> Record:
