@@ -724,29 +724,27 @@ class Engine:
 
 def site_prompts(cfg: SiteConfig) -> set[tuple[str, str]]:
     """(language, name) of every prompt a configuration may play: greetings, each queue's hold, the
-    hang-up prompts its targets name, and (for the languages of its menus, when a queue announces) the
-    words of the announcements."""
+    hang-up prompts its targets name (and "busy" for a full queue, "blocked" for the blacklist), and
+    (for the languages of its menus, when a queue announces) the words of the announcements."""
     out = {(ivr.language, ivr.greeting) for ivr in cfg.ivrs.values()}
     languages = {ivr.language for ivr in cfg.ivrs.values()} or {"en"}
-    targets: list[Any] = [getattr(getattr(cfg, "acd", None), "blacklist", None)]
+    names: set[str] = set()
+    bl = cfg.acd.blacklist
+    targets = [bl.then] if bl is not None else []
+    if bl is not None:
+        names.add("blocked")
     announced = False
     for q in cfg.queues.values():
-        hold = getattr(q, "hold", "ringback")
-        if hold not in (None, "ringback"):
-            out |= {(lang, str(hold)) for lang in languages}
-        targets += [getattr(q, "on_timeout", None), getattr(q, "on_full", None), getattr(q, "on_no_agents", None),
-                    getattr(getattr(q, "exit_key", None), "to", None)]
-        announced = announced or getattr(q, "announce", None) is not None
-        if getattr(q, "max_callers", None) is not None:
-            out |= {(lang, "busy") for lang in languages}
-    bl = targets[0]
-    targets[0] = getattr(bl, "then", None) if bl is not None else None
-    if bl is not None:
-        out |= {(lang, "blocked") for lang in languages}
-    for t in targets:
-        name = getattr(t, "hangup", None)
-        if isinstance(name, str):
-            out |= {(lang, name) for lang in languages}
+        if q.hold != "ringback":
+            names.add(q.hold)
+        targets += [t for _, t in q.overflows()]
+        if q.exit_key is not None:
+            targets.append(q.exit_key.to)
+        announced = announced or q.announce is not None
+        if q.max_callers is not None:
+            names.add("busy")
+    names |= {t.hangup for t in targets if t.hangup is not None}
+    out |= {(lang, name) for lang in languages for name in names}
     if announced:
         for lang in languages & set(announcements.LANGUAGES):
             out |= {(lang, name) for name in announcements.prompt_names(lang)}
