@@ -266,7 +266,7 @@ class CallMachine(StateMachine[CallState, CallEvent]):
 
     def _hold_prompt(self) -> str | None:
         q = self.config.queues.get(self.queue or "")
-        hold = getattr(q, "hold", "ringback") if q is not None else "ringback"
+        hold = q.hold if q is not None else "ringback"
         return None if hold in (None, "ringback") else str(hold)
 
     def _waiting(self, ev: CallEvent, d: dict[str, Any]) -> bool:

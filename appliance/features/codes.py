@@ -36,14 +36,12 @@ class Verdict(enum.Enum):
 
 def features(acd: Acd) -> dict[str, str]:
     """feature -> code, as the site sets them."""
-    f = getattr(acd.settings, "features", None)
-    if f is None:
-        return dict(DEFAULT_FEATURES)
-    return {name: str(getattr(f, name, code)) for name, code in DEFAULT_FEATURES.items()}
+    f = acd.settings.features
+    return {"login": f.login, "logout": f.logout, "ready": f.ready, "not_ready": f.not_ready}
 
 
 def _reasons(acd: Acd) -> dict[str, str]:
-    return dict(getattr(acd.settings, "not_ready_reasons", None) or {})
+    return dict(acd.settings.not_ready_reasons)
 
 
 def feature_code(acd: Acd, phone_name: str, digits: str) -> Verdict:
