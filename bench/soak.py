@@ -129,7 +129,7 @@ def bounds_for(engine: Engine) -> Bounds:
 class Watch:
     """The states seen at the last sample and since when (engine ms), to find what does not move."""
 
-    agents: dict[str, tuple[tuple[AgentState, int, int], int]] = field(default_factory=dict)
+    agents: dict[str, tuple[tuple[AgentState, int], int]] = field(default_factory=dict)
     lines: dict[int, tuple[str, int]] = field(default_factory=dict)
     stuck: dict[str, str] = field(default_factory=dict)
     """What was found stuck (a call, an agent or a line) -> how, when last seen so."""
@@ -142,7 +142,7 @@ def sample_stuck(engine: Engine, b: Bounds, w: Watch) -> None:
             w.stuck[f"call {c.id}"] = f"{c.state.name.lower()} for {now - c.state_since_ms} ms"
     for a in engine.acd.agents.values():
         # An agent's episode: a new one begins at each change of state (since_ms).
-        key = (a.state, a.since_ms, 0)
+        key = (a.state, a.since_ms)
         st, since = w.agents.get(a.number, (key, now))
         if st != key:
             since = now

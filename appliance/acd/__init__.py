@@ -416,12 +416,16 @@ class Acd:
 
     def _drop_stays(self, c: _Call) -> None:
         for name in c.waiter.queues:
-            q = self.queues.get(name)
-            if q is not None:
-                stay = q.stays.pop(c.waiter.call_id, None)
-                if stay is not None:
-                    stay.cancel()
-                self._retire_if_done(q)
+            self._drop_stay(c.waiter.call_id, name)
+
+    def _drop_stay(self, call_id: str, name: str) -> None:
+        """The caller's stay in queue `name` is over: its timers stop (a retired queue left empty goes)."""
+        q = self.queues.get(name)
+        if q is not None:
+            stay = q.stays.pop(call_id, None)
+            if stay is not None:
+                stay.cancel()
+            self._retire_if_done(q)
 
     def digit(self, call_id: str, key: str) -> bool:
         """A key the waiting caller pressed: the exit key of one of its queues takes it out."""
@@ -470,15 +474,9 @@ class Acd:
                 self._end_offer(c, number, "withdrawn")
         for name in leaving:
             self._leave_event(cid, name, outcome, target if not rest else None)
-            q = self.queues.get(name)
-            if q is not None:
-                stay = q.stays.pop(cid, None)
-                if stay is not None:
-                    stay.cancel()
             if c.routed:
                 self.router.leave_queue(cid, name)
-            if q is not None:
-                self._retire_if_done(q)
+            self._drop_stay(cid, name)
         if not c.routed:
             c.waiter.queues = rest              # (while routed the router keeps them, as it leaves them)
         if rest:
@@ -646,12 +644,11 @@ class _AgentSide(AgentHost):
     def emit(self, kind: str, *, agent: str, queue: str | None = None, call_id: str | None = None,
              detail: dict[str, Any] | None = None) -> None:
         self.acd.host.emit(kind, agent=agent, queue=queue, call_id=call_id, detail=detail)
-        if kind == "agent_state":
-            if detail is not None and detail.get("why") in ("login", RESTART):
-                self.acd.router.agent_logged_in(agent)   # fewest_calls, least_talk_time: since login
-            a = self.acd.agents.get(agent)
-            if a is not None:
-                self.acd.agent_moved(a)
+
+    def moved(self, agent: Agent, why: str) -> None:
+        if why in ("login", RESTART):
+            self.acd.router.agent_logged_in(agent.number)   # fewest_calls, least_talk_time: since login
+        self.acd.agent_moved(agent)
 
     def phone_idle(self, phone: str) -> bool:
         return self.acd.host.phone_idle(phone)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import enum
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -78,6 +78,7 @@ class AgentHost(Protocol):
     def phone_idle(self, phone: str) -> bool: ...        # on hook, not ringing
     def phone_ringing(self, phone: str) -> bool: ...
     def has_call(self, agent: str, call_id: str) -> bool: ...   # the call is up (offered/answered) with this agent
+    def moved(self, agent: Agent, why: str) -> None: ...         # a new state, told before `available`
     def available(self, agent: Agent, ready: bool) -> None: ...  # a routing candidate now, or not
 
 
@@ -235,11 +236,7 @@ class Agent(StateMachine[AgentState, AgentEvent]):
 
     def _to(self, new: AgentState, why: str, *, reason: str | None = None, timer_ms: int | None = None) -> None:
         self.reason = reason if new is _S.NOT_READY else None
-        if new is not self.state or new is _S.NOT_READY:
-            if new is self.state:
-                self.since_ms = self.clock.now_ms       # another reason: a new not-ready period
-                self.owner.changed(self, why)
-                return
+        if new is not self.state:                    # (not ready again: another reason, a new period)
             self.transition(new, timer_ms)
         self.since_ms = self.clock.now_ms
         self.owner.changed(self, why)
@@ -287,7 +284,6 @@ class Agents:
         self.max_missed_offers = 1
         self._failures: dict[str, _Failures] = {}
         self._busy: dict[str, Agent] = {}          # offered or on a call: checked every second
-        self.on_change: Callable[[Agent, str], None] = lambda a, why: None
 
     def configure(self, agents: Iterable[tuple[str, str, str | None, dict[str, int]]], max_missed_offers: int) -> None:
         """(number, name, pin, skills) of every agent; agents keep their state across a change. An agent
@@ -408,8 +404,8 @@ class Agents:
         log.info("agent %s: %s%s (%s)", a.number, a.state.value, f" ({a.reason})" if a.reason else "", why)
         if a.state is not AgentState.WRAP_UP:
             a.wrap_queue = None
+        self.host.moved(a, why)
         self.sync(a)
-        self.on_change(a, why)
 
     def sync(self, a: Agent) -> None:
         """Tell the router whether `a` is a candidate now: ready, at a phone on hook and idle."""

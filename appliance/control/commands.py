@@ -120,26 +120,15 @@ class EngineCommands:
         """Each queue now (waiting, longest_wait_ms, agents by state) with today's figures, and the last
         30 minutes' intervals (docs/reports.md)."""
         eng = self.engine
-        view: dict[str, dict[str, Any]] = eng.acd.queues_view()
-        figs = eng.live_figures.queues(eng.boot, eng.clock.now_ms)
-        today = figs["queues"]
-        names = sorted(set(view) | set(today))
-        return {"queues": {n: {**today.get(n, no_queue_figures()),
-                               **view.get(n, {"waiting": 0, "longest_wait_ms": 0, "agents": {}})} for n in names},
-                "intervals": figs["intervals"]}
+        return _merged("queues", eng.acd.queues_view(), eng.live_figures.queues(eng.boot, eng.clock.now_ms),
+                       no_queue_figures(), {"waiting": 0, "longest_wait_ms": 0, "agents": {}})
 
     def agents(self, req: dict[str, Any]) -> Any:
         """Each agent now (state, since_ms, reason, queue) with today's figures, and the last 30 minutes'
         intervals (docs/reports.md)."""
         eng = self.engine
-        view: dict[str, dict[str, Any]] = eng.acd.agents_view()
-        figs = eng.live_figures.agents(eng.boot, eng.clock.now_ms)
-        today = figs["agents"]
-        names = sorted(set(view) | set(today))
-        return {"agents": {n: {**today.get(n, no_agent_figures()),
-                               **view.get(n, {"state": "logged_out", "since_ms": None, "reason": None,
-                                              "queue": None})} for n in names},
-                "intervals": figs["intervals"]}
+        return _merged("agents", eng.acd.agents_view(), eng.live_figures.agents(eng.boot, eng.clock.now_ms),
+                       no_agent_figures(), {"state": "logged_out", "since_ms": None, "reason": None, "queue": None})
 
     # -- faults (tests only) -------------------------------------------------------------
 
@@ -192,3 +181,11 @@ class EngineCommands:
         wrap = max((q.spec.wrap_up_ms for q in acd.queues.values() if number in q.members), default=0)
         acd.agents.force(agent, new, reason, wrap_ms=wrap or 1000)
         return {"agent": number, "state": new.value}
+
+
+def _merged(key: str, view: dict[str, dict[str, Any]], figs: dict[str, Any], no_figures: dict[str, Any],
+            no_view: dict[str, Any]) -> dict[str, Any]:
+    """Each name of the live view or of today's figures (`figs[key]`), its figures then its view."""
+    today = figs[key]
+    return {key: {n: {**today.get(n, no_figures), **view.get(n, no_view)} for n in sorted(set(view) | set(today))},
+            "intervals": figs["intervals"]}
