@@ -14,11 +14,11 @@ each call's talk + wrap-up.
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from appliance.acd import announce
 from appliance.config.model import Queue
 from e1t1.clock import Clock, Timer
 from e1t1.fsm import StateDef, StateMachine
@@ -122,6 +122,4 @@ class QueueMachine(StateMachine[QueueState, QueueInput]):
 
     def ewt_minutes(self, position: int) -> int | None:
         """Expected wait of the caller at `position`, whole minutes up; None (silent) with nobody logged in."""
-        if not self.logged_in:
-            return None
-        return math.ceil(position * self.aht_ms / len(self.logged_in) / 60_000)
+        return announce.ewt_minutes(position, self.aht_ms, len(self.logged_in))
