@@ -93,10 +93,6 @@ class ControlServer:
         os.chmod(self.path, 0o660)
         self._sock.listen(LISTEN_BACKLOG)
         self._sock.setblocking(False)
-        # Whether a client is waiting to be accepted, asked without a failing accept() each period
-        # (an idle loop polls this every 10 ms).
-        self._listen = select.poll()
-        self._listen.register(self._sock.fileno(), select.POLLIN)
         self._conns: list[_Conn] = []
         self.handlers: dict[str, Handler] = {}
 
@@ -109,8 +105,8 @@ class ControlServer:
 
     def poll(self) -> None:
         """Accept, read, answer and flush without blocking."""
-        if not self._conns and not self._listen.poll(0):
-            return                      # no client and none knocking: nothing to do
+        if not self._conns and not select.select([self._sock], [], [], 0)[0]:
+            return                      # no client and none knocking (asked without a failing accept())
         while True:
             try:
                 s, _ = self._sock.accept()
