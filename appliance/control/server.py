@@ -105,8 +105,12 @@ class ControlServer:
 
     def poll(self) -> None:
         """Accept, read, answer and flush without blocking."""
-        if not self._conns and not select.select([self._sock], [], [], 0)[0]:
-            return                      # no client and none knocking (asked without a failing accept())
+        if not self._conns:             # no client: is one knocking? (asked without a failing accept())
+            try:
+                if not select.select([self._sock], [], [], 0)[0]:
+                    return
+            except (OSError, ValueError):   # the socket is closed (the engine is closing): as accept() would
+                return
         while True:
             try:
                 s, _ = self._sock.accept()

@@ -178,3 +178,10 @@ def test_a_request_of_a_million_tiny_arrays_is_refused_before_it_is_parsed(serve
     assert first["ok"] is False and first["error"]["message"] == (
         "1300002 arrays and objects: a request holds at most 10000")
     assert second == {"id": 2, "ok": True, "result": {"tick_ms": 42}}
+
+
+def test_a_poll_after_close_does_nothing(tmp_path: Path) -> None:
+    """A thread still polling while the engine closes the server finds nothing to do (no error)."""
+    server = ControlServer(tmp_path / "control.sock")
+    server.close()
+    server.poll()
