@@ -24,6 +24,91 @@ Clock = Literal["virtual", "realtime"]
 
 SPAN_TIMESLOTS: dict[SpanKind, int] = {"e1": 31, "t1": 24}
 
+Framing = Literal["ccs", "cas", "esf", "d4"]
+Coding = Literal["hdb3", "ami", "b8zs"]
+Ts16Role = Literal["clear", "dchan", "cas"]
+SpanFault = Literal["cut", "los", "ais", "rai", "clear"]
+
+#: alarm state bits (cb_span_alarm), by name, as `span status` shows them
+ALARM_STATE_BITS: dict[str, int] = {"recover": 1, "yellow": 4, "red": 8, "blue": 16}
+#: the defects behind them
+ALARM_DETAIL_BITS: dict[str, int] = {"los": 1 << 8, "lfa": 1 << 9, "lmfa": 1 << 10}
+
+
+@dataclass(frozen=True)
+class SpanConfig:
+    """How one span is framed, coded and clocked (the card's view of a configured span).
+
+    :param framing: E1 "ccs" (common channel: TS16 clear or a D-channel) or "cas" (TS16 carries
+        the CAS multiframe); T1 "esf" or "d4".
+    :param ts16: the role of E1 TS16 ("clear", "dchan", "cas"); on T1 "dchan" is TS24.
+    :param timing: clock priority, 1 first; 0 never a clock source.
+    """
+
+    kind: SpanKind = "e1"
+    framing: Framing = "ccs"
+    coding: Coding = "hdb3"
+    crc4: bool = True
+    ts16: Ts16Role = "clear"
+    timing: int = 0
+
+    @staticmethod
+    def default(kind: SpanKind, timing: int = 0) -> SpanConfig:
+        """The framing a span of `kind` has when nothing else is said."""
+        if kind == "t1":
+            return SpanConfig("t1", "esf", "b8zs", False, "clear", timing)
+        return SpanConfig("e1", "ccs", "hdb3", True, "clear", timing)
+
+    def bearers(self) -> tuple[int, ...]:
+        """The timeslots (1-based) that carry audio: all but a D-channel or CAS timeslot."""
+        n = SPAN_TIMESLOTS[self.kind]
+        signalling = 24 if self.kind == "t1" else 16
+        return tuple(t for t in range(1, n + 1) if self.ts16 == "clear" or t != signalling)
+
+
+@dataclass(frozen=True)
+class SpanCounters:
+    """A span's cumulative error counters (cb_span_counters_t)."""
+
+    bpv: int = 0
+    crc: int = 0
+    ebit: int = 0
+    fas: int = 0
+    slips: int = 0
+    es: int = 0
+    ses: int = 0
+
+
+@dataclass(frozen=True)
+class DchanStats:
+    """A D-channel's HDLC counters (cb_dchan_stats_t)."""
+
+    frames_rx: int = 0
+    frames_tx: int = 0
+    bad_fcs: int = 0
+    aborts: int = 0
+
+
+@dataclass(frozen=True)
+class SpanStatus:
+    """A span's alarms and counters as the card reads them now."""
+
+    alarm_bits: int
+    sending_rai: bool
+    sync: bool
+    counters: SpanCounters
+    dchan: DchanStats | None = None
+
+    @property
+    def alarms(self) -> tuple[str, ...]:
+        """The alarm states set: "red", "yellow", "blue", "recover" (in that order)."""
+        return tuple(n for n in ("red", "yellow", "blue", "recover") if self.alarm_bits & ALARM_STATE_BITS[n])
+
+    @property
+    def detail(self) -> tuple[str, ...]:
+        """The defects behind them: "los", "lfa", "lmfa"."""
+        return tuple(n for n, b in ALARM_DETAIL_BITS.items() if self.alarm_bits & b)
+
 
 @dataclass(frozen=True)
 class CardDescription:
@@ -35,6 +120,8 @@ class CardDescription:
     :param law: the line law; its idle octet is what an idle channel carries.
     :param k: ticks (1 ms each) per block exchanged with the card, 1-10.
     :param clock: "virtual" (stepped by the caller) or "realtime".
+    :param span_configs: each span's framing, coding and timing (empty: :meth:`SpanConfig.default`
+        for each kind, timing by position).
     """
 
     ports: tuple[PortKind, ...] = ()
@@ -42,6 +129,13 @@ class CardDescription:
     law: Law = "alaw"
     k: int = 1
     clock: Clock = "virtual"
+    span_configs: tuple[SpanConfig, ...] = ()
+
+    def span_config(self, span: int) -> SpanConfig:
+        """The framing of span `span` (0-based)."""
+        if self.span_configs:
+            return self.span_configs[span]
+        return SpanConfig.default(self.spans[span], span + 1)
 
     def __post_init__(self) -> None:
         for i, p in enumerate(self.ports):
@@ -56,6 +150,8 @@ class CardDescription:
             raise DriverInitError(f"k (ticks per block) must be 1-10, not {self.k!r}")
         if self.clock not in ("virtual", "realtime"):
             raise DriverInitError(f"clock must be 'virtual' or 'realtime', not {self.clock!r}")
+        if self.span_configs and [c.kind for c in self.span_configs] != list(self.spans):
+            raise DriverInitError("span_configs must give one configuration per span, of its kind")
         if not self.ports and not self.spans:
             raise DriverInitError("a card needs at least one port or span")
 

@@ -65,7 +65,11 @@ enum cb_event_type {
     CB_EV_FAR_LATE = 11,    /* realtime: far-end answer late, block filled with idle; value = late count */
     CB_EV_CMD_DONE = 12,    /* card command acknowledged: value = op, extra = status */
     CB_EV_CARD_ERROR = 13,  /* the card's exchange failed: value = cb_status; the scheduler backs off */
-    CB_EV_FRAME = 14,       /* a frame from the line (D-channel, later): payload = the frame */
+    CB_EV_FRAME = 14,       /* a D-channel frame from the line (FCS checked and removed): chan = the
+                               D-channel timeslot, payload = the frame */
+    CB_EV_ALARM = 15,       /* a span's alarm bits changed: chan = its first timeslot's channel,
+                               value = enum cb_span_alarm bits (state and detail) */
+    CB_EV_CAS = 16,         /* the ABCD bits a CAS timeslot receives changed: value = ABCD (low 4 bits) */
 
     CB_EV_DTMF = 0x100,     /* digit detected (key up): value = ASCII digit, extra = duration in ms */
     CB_EV_DTMF_DOWN = 0x101,/* digit key down: value = ASCII digit */
@@ -113,7 +117,8 @@ enum cb_cmd_op {
     /* far end */
     CB_CMD_FAR_ATTACH = 7,  /* a = fd of a peer that said HELLO; ptr = uint16_t[] channels, b = count */
     CB_CMD_FAR_DETACH = 8,
-    CB_CMD_FRAME = 9,       /* a frame to send on the line (D-channel, later): payload = the frame */
+    CB_CMD_FRAME = 9,       /* a frame to send on a D-channel timeslot (chan): payload = the frame, without FCS */
+    CB_CMD_CAS_TX = 10,     /* a CAS timeslot (chan) sends ABCD = a (low 4 bits; 0000 is refused) */
 
     /* media commands */
     CB_CMD_LAW = 0x100,     /* a = cb_law of the channel */

@@ -20,6 +20,8 @@ int cb_card_line_levels(cb_card_t *card, uint8_t *out, int n);
 int cb_card_span_config(cb_card_t *card, int span, const cb_span_config_t *cfg);
 /*! \brief Read a span's alarms and counters. \return CB_OK or a negative cb_status. */
 int cb_card_span_status(cb_card_t *card, int span, cb_span_status_t *out);
+/*! \brief Take the card's clock from a span (-1: internal). \return CB_OK or a negative cb_status. */
+int cb_card_sync_source(cb_card_t *card, int span);
 /*! \brief Set the ABCD bits a timeslot transmits. \return CB_OK or a negative cb_status. */
 int cb_card_abcd_set(cb_card_t *card, int chan, int bits);
 /*! \brief The ABCD bits a timeslot receives, or a negative cb_status. */

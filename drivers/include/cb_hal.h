@@ -36,15 +36,16 @@ enum cb_card_caps {
     CB_CAP_SPAN_CONFIG = 4, /* framing and line coding of a span can be set */
     CB_CAP_SPAN_STATUS = 8, /* alarms and error counters of a span can be read */
     CB_CAP_ABCD = 16,       /* CAS ABCD signalling bits per timeslot */
-    CB_CAP_HDLC = 32        /* HDLC framing of a timeslot (an ISDN D-channel) */
+    CB_CAP_HDLC = 32,       /* HDLC framing of a timeslot (an ISDN D-channel) */
+    CB_CAP_SYNC = 64        /* the card's clock can be taken from a span */
 };
 
 /* Span framing and line coding (cb_span_config_t). */
 enum cb_framing {
-    CB_FRAMING_E1_G704 = 0,     /* E1 double frame (G.704) */
-    CB_FRAMING_E1_CRC4 = 1,     /* E1 CRC-4 multiframe */
-    CB_FRAMING_T1_D4 = 2,       /* T1 superframe */
-    CB_FRAMING_T1_ESF = 3       /* T1 extended superframe */
+    CB_FRAMING_E1_G704 = 0,     /* E1 double frame (G.704), no CRC-4 */
+    CB_FRAMING_E1_CRC4 = 1,     /* E1 with the CRC-4 multiframe */
+    CB_FRAMING_T1_D4 = 2,       /* T1 superframe (D4: Ft/Fs) */
+    CB_FRAMING_T1_ESF = 3       /* T1 extended superframe (FPS, CRC-6, FDL) */
 };
 
 enum cb_line_coding {
@@ -53,28 +54,60 @@ enum cb_line_coding {
     CB_CODING_B8ZS = 2
 };
 
-/* Span alarm bits (cb_span_status_t.alarms). */
+/* The role of E1 TS16 (T1: TS24 for a D-channel; T1 has no CAS here). */
+enum cb_ts16 {
+    CB_TS16_CLEAR = 0,      /* a bearer like the others (E1 only) */
+    CB_TS16_DCHAN = 1,      /* HDLC D-channel (ISDN PRI): E1 TS16, T1 TS24; carries no audio */
+    CB_TS16_CAS = 2         /* E1 CAS multiframe: MFAS, Y, ABCD of 30 channels; carries no audio */
+};
+
+/* Span alarm bits (cb_span_status_t.alarms, CB_EV_ALARM value): DAHDI's state bits, then the
+ * defects behind them. */
 enum cb_span_alarm {
-    CB_ALARM_LOS = 1,       /* loss of signal */
-    CB_ALARM_LOF = 2,       /* loss of frame alignment (red) */
-    CB_ALARM_AIS = 4,       /* all ones from upstream (blue) */
-    CB_ALARM_RAI = 8        /* remote alarm indication (yellow) */
+    CB_ALARM_RECOVER = 1,   /* red or blue cleared less than 5000 ms ago */
+    CB_ALARM_YELLOW = 4,    /* the far end sends RAI (500 ms) */
+    CB_ALARM_RED = 8,       /* LOS or loss of frame (2500 ms) */
+    CB_ALARM_BLUE = 16,     /* AIS received (2500 ms) */
+    CB_ALARM_LOS = 1 << 8,  /* detail: no signal */
+    CB_ALARM_LFA = 1 << 9,  /* detail: no frame alignment */
+    CB_ALARM_LMFA = 1 << 10 /* detail: no CRC-4 multiframe alignment (basic frame kept) */
 };
 
 typedef struct cb_span_config {
-    int32_t framing;        /* enum cb_framing */
+    int32_t framing;        /* enum cb_framing (it fixes the kind: E1 or T1, and CRC-4) */
     int32_t coding;         /* enum cb_line_coding */
     int32_t sync_priority;  /* 0 = never a clock source, 1 = first choice, ... */
-    int32_t reserved;
+    int32_t ts16;           /* enum cb_ts16 */
 } cb_span_config_t;
 
+/* Cumulative counters of a span; none count during its start-up frame search. */
+typedef struct cb_span_counters {
+    uint64_t bpv;           /* bipolar violations (only where a line model codes the line) */
+    uint64_t crc;           /* CRC-4 / CRC-6 errors, while frame-aligned */
+    uint64_t ebit;          /* E-bits received (the far end saw a CRC-4 error), while aligned */
+    uint64_t fas;           /* errored FAS words (T1: framing bits), while aligned */
+    uint64_t slips;         /* controlled slips of the receive elastic store */
+    uint64_t es;            /* errored seconds: a CRC error or a LOS/LOF/AIS defect */
+    uint64_t ses;           /* severely errored seconds: >= 805 CRC-4 / >= 320 CRC-6 errors, or a defect */
+} cb_span_counters_t;
+
+/* The D-channel's HDLC counters. */
+typedef struct cb_dchan_stats {
+    uint64_t frames_rx;     /* good frames delivered */
+    uint64_t frames_tx;     /* frames sent whole */
+    uint64_t bad_fcs;       /* frames dropped for a bad FCS */
+    uint64_t aborts;        /* frames aborted (seven 1s) */
+    uint64_t too_long;      /* frames dropped: longer than CB_MAX_PAYLOAD before the FCS */
+    uint64_t rx_dropped;    /* good frames dropped: the receive queue was full */
+} cb_dchan_stats_t;
+
 typedef struct cb_span_status {
-    uint32_t alarms;        /* enum cb_span_alarm bits */
-    uint32_t reserved;
-    uint64_t bpv;           /* bipolar violations (line code errors) */
-    uint64_t crc_errors;    /* CRC-4 / CRC-6 errors */
-    uint64_t fas_errors;    /* frame alignment signal errors */
-    uint64_t slips;         /* controlled slips */
+    uint32_t alarms;        /* enum cb_span_alarm bits: state and detail */
+    int32_t sending_rai;    /* 1 while we send RAI (any alarm set, RECOVER included) */
+    int32_t sync;           /* 1 while this span is the card's clock source */
+    int32_t has_dchan;      /* 1 when `dchan` counts a D-channel */
+    cb_span_counters_t counters;
+    cb_dchan_stats_t dchan;
 } cb_span_status_t;
 
 /* Line level bits (cb_card_line_levels). */
@@ -113,6 +146,8 @@ typedef struct cb_card_ops {
     int (*span_config)(cb_card_t *card, int span, const cb_span_config_t *cfg);
     /* Opt (CB_CAP_SPAN_STATUS): a span's alarms and error counters. */
     int (*span_status)(cb_card_t *card, int span, cb_span_status_t *out);
+    /* Opt (CB_CAP_SYNC): take the card's clock from span `span` (-1: the internal clock). */
+    int (*sync_source)(cb_card_t *card, int span);
     /* Opt (CB_CAP_ABCD): set the ABCD bits a timeslot transmits (low 4 bits). */
     int (*abcd_set)(cb_card_t *card, int chan, int bits);
     /* Opt (CB_CAP_ABCD): the ABCD bits a timeslot receives (low 4 bits), or a negative cb_status. */

@@ -29,6 +29,11 @@ int cb_card_span_status(cb_card_t *card, int span, cb_span_status_t *out)
     return card->ops->span_status ? card->ops->span_status(card, span, out) : CB_ERR_NOTSUP;
 }
 
+int cb_card_sync_source(cb_card_t *card, int span)
+{
+    return card->ops->sync_source ? card->ops->sync_source(card, span) : CB_ERR_NOTSUP;
+}
+
 int cb_card_abcd_set(cb_card_t *card, int chan, int bits)
 {
     return card->ops->abcd_set ? card->ops->abcd_set(card, chan, bits) : CB_ERR_NOTSUP;

@@ -100,10 +100,31 @@ typedef struct sim_peer {
     cb_sim_peer_info_t info;
 } sim_peer_t;
 
+/* One span's line for the block being exchanged (drivers/src/span.c, tick/span_tick.c). The
+ * block goes: our framer fills line_tx for every tick of the block (from the media tier's
+ * timeslot octets); the far end (a socket peer holding the span, else the in-process far end and
+ * its own framer) takes line_tx and fills line_rx and rx_flags; our framer reads them into the
+ * media tier's rx octets. Line octets of tick t are at [t * octets], first line bit in the MSB. */
+typedef struct sim_span {
+    int kind;               /* enum cb_span_kind */
+    cb_span_config_t cfg;
+    int first_chan;         /* the channel of its TS1 */
+    int nts;                /* timeslots: 31 (E1) or 24 (T1) */
+    int octets;             /* line octets per tick: 256 (E1: 8 frames of 32) or 193 (T1: 8 of 193 bits) */
+    int peer;               /* slot + 1 of the socket peer that holds the span, 0: the in-process far end */
+    uint8_t *line_tx;       /* [CB_MAX_BLOCK_TICKS * octets] toward the far end */
+    uint8_t *line_rx;       /* [CB_MAX_BLOCK_TICKS * octets] from the far end */
+    uint8_t *rx_flags;      /* [CB_MAX_BLOCK_TICKS] per tick: bit 0 = no signal (SIM_LINE_NOSIG) */
+    void *priv;             /* framers, far end, faults (span.c) */
+} sim_span_t;
+
+#define SIM_LINE_NOSIG 1
+
 struct cb_sim {
     cb_card_t head;         /* must be first */
     int nports;
     int nspans;
+    sim_span_t *span;       /* [nspans] */
     int law;
     int clock;
     uint8_t idle;           /* idle octet of the law */
