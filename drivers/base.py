@@ -217,6 +217,20 @@ class Card(abc.ABC):
         """
         raise NotSupportedError(f"the {self.name or type(self).__name__} card cannot read line levels")
 
+
+    def span_status(self, span: int) -> SpanStatus:
+        """Capability "spans": span `span`'s (0-based) alarms and counters, read now.
+
+        Raises NotSupportedError on a backend without the capability.
+        """
+        raise NotSupportedError(f"the {self.name} card has no span status")
+
+    def set_sync_source(self, span: int | None) -> None:
+        """Capability "spans": take the card's clock from span `span` (None: the internal clock).
+
+        Raises NotSupportedError on a backend without the capability.
+        """
+        raise NotSupportedError(f"the {self.name} card cannot take its clock from a span")
     def stats(self) -> dict[str, int]:
         """The card's counters by name (cumulative since it opened); empty if it keeps none."""
         return {}

@@ -10,7 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 from drivers._binding import load
-from drivers.base import Card, CardDescription, LineLevel
+from drivers.base import (
+    Card,
+    CardDescription,
+    DchanStats,
+    LineLevel,
+    SpanConfig,
+    SpanCounters,
+    SpanFault,
+    SpanStatus,
+)
 from drivers.errors import DriverInitError, DriverOperationError, check
 from drivers.hal import EventType, FarError, LineEvent
 
@@ -20,6 +29,28 @@ _PORT = {"fxo": lib.CB_CHAN_FXO, "fxs": lib.CB_CHAN_FXS}
 _SPAN = {"e1": lib.CB_SPAN_E1, "t1": lib.CB_SPAN_T1}
 _LAW = {"alaw": lib.CB_LAW_ALAW, "ulaw": lib.CB_LAW_ULAW}
 _CLOCK = {"virtual": lib.CB_CLOCK_VIRTUAL, "realtime": lib.CB_CLOCK_REALTIME}
+_CODING = {"hdb3": lib.CB_CODING_HDB3, "ami": lib.CB_CODING_AMI, "b8zs": lib.CB_CODING_B8ZS}
+_TS16 = {"clear": lib.CB_TS16_CLEAR, "dchan": lib.CB_TS16_DCHAN, "cas": lib.CB_TS16_CAS}
+_FAULT = {"clear": lib.CB_FAULT_CLEAR, "cut": lib.CB_FAULT_CUT, "los": lib.CB_FAULT_LOS, "ais": lib.CB_FAULT_AIS,
+          "rai": lib.CB_FAULT_RAI}
+_COUNTERS = tuple(name for name, _ in ffi.typeof("cb_span_counters_t").fields)
+_DCHAN = ("frames_rx", "frames_tx", "bad_fcs", "aborts")
+
+
+def _framing(c: SpanConfig) -> int:
+    if c.kind == "t1":
+        return int(lib.CB_FRAMING_T1_D4 if c.framing == "d4" else lib.CB_FRAMING_T1_ESF)
+    return int(lib.CB_FRAMING_E1_CRC4 if c.crc4 else lib.CB_FRAMING_E1_G704)
+
+
+def _status(st: Any) -> SpanStatus:
+    return SpanStatus(
+        alarm_bits=int(st.alarms),
+        sending_rai=bool(st.sending_rai),
+        sync=bool(st.sync),
+        counters=SpanCounters(**{n: int(getattr(st.counters, n)) for n in _COUNTERS}),
+        dchan=DchanStats(**{n: int(getattr(st.dchan, n)) for n in _DCHAN}) if st.has_dchan else None,
+    )
 # The card's level bits are the neutral ones (tests/drivers/test_sim_card.py checks).
 _LEVELS = {LineLevel.HOOK_OFF: lib.CB_LEVEL_OFF_HOOK, LineLevel.RINGING: lib.CB_LEVEL_RINGING,
            LineLevel.BATTERY: lib.CB_LEVEL_BATTERY, LineLevel.POLARITY: lib.CB_LEVEL_REVERSED}
@@ -35,7 +66,7 @@ class SimCard(Card):
     """The software card: analog ports and E1/T1 spans with a scriptable far side."""
 
     name = "sim"
-    capabilities = frozenset({"far_end", "in_process_far_side", "line_levels", "fault_drop_event"})
+    capabilities = frozenset({"far_end", "in_process_far_side", "line_levels", "fault_drop_event", "spans"})
 
     def __init__(self, desc: CardDescription) -> None:
         ports = ffi.new("uint8_t[]", [_PORT[p] for p in desc.ports] or [0])
@@ -49,6 +80,14 @@ class SimCard(Card):
         self.far = FarSide(self)
         self._nports = len(desc.ports)
         self._levels: Any = ffi.new("uint8_t[]", max(1, self._nports))
+        for i in range(len(desc.spans)):
+            c = desc.span_config(i)
+            cfg = ffi.new("cb_span_config_t *", {"framing": _framing(c), "coding": _CODING[c.coding],
+                                                 "sync_priority": c.timing, "ts16": _TS16[c.ts16]})
+            rc = lib.cb_card_span_config(lib.cb_sim_card(sim), i, cfg)
+            if rc != lib.CB_OK:
+                lib.cb_sim_free(sim)
+                raise DriverInitError(f"span {i}: the sim card refuses {c}")
         super().__init__(desc)
 
     @property
@@ -108,6 +147,40 @@ class SimCard(Card):
     def set_far_timeout(self, ms: int) -> None:
         """Virtual clock: the dead-peer limit, ms of wall time the card waits for one answer."""
         check(lib.cb_sim_set_far_timeout(self.sim, ms), f"far-end timeout {ms} ms")
+
+    def span_status(self, span: int) -> SpanStatus:
+        st = ffi.new("cb_span_status_t *")
+        check(lib.cb_card_span_status(lib.cb_sim_card(self.sim), span, st), f"status of span {span}")
+        return _status(st)
+
+    def far_span_status(self, span: int) -> SpanStatus:
+        """The alarms and counters of span `span`'s in-process far end (its own framer)."""
+        st = ffi.new("cb_span_status_t *")
+        check(lib.cb_sim_far_span_status(self.sim, span, st), f"far end status of span {span}")
+        return _status(st)
+
+    def set_sync_source(self, span: int | None) -> None:
+        check(lib.cb_card_sync_source(lib.cb_sim_card(self.sim), -1 if span is None else span),
+              f"clock from span {span}")
+
+    @property
+    def sync_source(self) -> int | None:
+        """The span the card's clock comes from now, or None (internal)."""
+        n = int(lib.cb_sim_sync(self.sim))
+        return None if n < 0 else n
+
+    def span_fault(self, span: int, fault: SpanFault) -> None:
+        """What span `span`'s in-process far end does to the line from the next block on: "cut" (no
+        signal either way), "los" (it stops sending), "ais", "rai" (it sends them), "clear".
+        Raises DriverOperationError for an unknown span or fault, or "rai" on a span a socket peer holds."""
+        if fault not in _FAULT:
+            raise DriverOperationError(f"unknown span fault {fault!r} (one of {', '.join(_FAULT)})")
+        check(lib.cb_sim_span_fault(self.sim, span, _FAULT[fault]), f"fault {fault} on span {span}")
+
+    def set_line_model(self, address: int | None) -> None:
+        """Attach the test-only line model at `address` (a cb_line_model_t *, tests/line), or detach it."""
+        model = ffi.NULL if address is None else ffi.cast("cb_line_model_t *", address)
+        check(lib.cb_sim_set_line_model(self.sim, model), "line model")
 
     def _close(self) -> None:
         lib.cb_sim_free(self._sim)

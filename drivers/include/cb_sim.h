@@ -28,8 +28,10 @@
  * and realtime (absolute-deadline sleep on CLOCK_MONOTONIC; a block is due
  * k ms after the previous one).
  *
- * Not modelled here: bit errors, clock offsets and slips, line impairments
- * (a test-only line model adds them outside the product).
+ * Each span has a framer (G.704 E1, T1 D4/ESF), and so does its in-process far end: the line
+ * between them carries framed bits (docs/sim-far-end.md for socket peers that hold a span).
+ * Not modelled in the product: bit errors, bipolar violations, clock offsets (the test-only line
+ * model adds them through cb_sim_set_line_model).
  */
 #ifndef CB_SIM_H
 #define CB_SIM_H
@@ -51,10 +53,32 @@
 #define CB_SIM_FAR_REASONS 16      /* size of the per-reason counters (enum cb_far_error) */
 #define CB_SIM_KIND_SLOTS 64       /* size of the per-kind counters: card kinds, by cb_kind_slot (0-63) */
 
+#define CB_SIM_MAX_SPANS 64
+
 enum cb_span_kind {
     CB_SPAN_E1 = 0,     /* 31 timeslots (TS1..TS31) */
     CB_SPAN_T1 = 1      /* 24 timeslots */
 };
+
+/* What the sim card's in-process far end of a span does to the line (cb_sim_span_fault). */
+enum cb_span_fault {
+    CB_FAULT_CLEAR = 0, /* a healthy far end */
+    CB_FAULT_CUT = 1,   /* the cable is cut: no signal either way */
+    CB_FAULT_LOS = 2,   /* the far end stops sending */
+    CB_FAULT_AIS = 3,   /* the far end sends AIS (unframed all ones) */
+    CB_FAULT_RAI = 4    /* the far end sends RAI */
+};
+
+/* The test-only line model's hook (tests/line): the card calls impair once per span, direction and
+ * tick with that tick's coded line signal (sym[0..nbits) in {-1, 0, +1}); dir 0 = toward the card
+ * (our receiver), 1 = toward the far end. far_ppb[span]: the far end's clock offset, parts per 10^9.
+ * Only while a model is attached do spans run their line codes (AMI, HDB3, B8ZS); without one they
+ * move bits. */
+typedef struct cb_line_model {
+    void (*impair)(void *ctx, int span, int dir, uint64_t tick, int8_t *sym, int nbits);
+    void *ctx;
+    int32_t far_ppb[64];    /* [CB_SIM_MAX_SPANS] */
+} cb_line_model_t;
 
 enum cb_clock {
     CB_CLOCK_VIRTUAL = 0,
@@ -188,6 +212,21 @@ int cb_sim_far_peers(const cb_sim_t *sim, cb_sim_peer_info_t *out, int max);
 /*! \brief Virtual clock: the dead-peer limit, ms of wall time the card waits for one answer
     (default CB_SIM_FAR_TIMEOUT_MS). \return CB_OK or CB_ERR_INVALID (not 1..600000). */
 int cb_sim_set_far_timeout(cb_sim_t *sim, int ms);
+/* Spans. Their framing is set with the HAL's span_config op (cb_card_span_config; the default is
+ * E1 CRC-4 HDB3 or T1 ESF B8ZS, TS16 clear, timing by position), their status read with span_status,
+ * the clock source set with sync_source. */
+/*! \brief A fault of a span's in-process far end (enum cb_span_fault), from the next block on.
+    \return CB_OK, CB_ERR_INVALID (no such span or fault), CB_ERR_STATE (rai on a span a socket peer
+        holds: the peer makes the far end's signal). */
+int cb_sim_span_fault(cb_sim_t *sim, int span, int fault);
+/*! \brief The alarms and counters of a span's in-process far end (its own framer).
+    \return CB_OK or CB_ERR_INVALID. */
+int cb_sim_far_span_status(const cb_sim_t *sim, int span, cb_span_status_t *out);
+/*! \brief Attach the test-only line model (NULL detaches); it must outlive the card or its detach.
+    \return CB_OK. */
+int cb_sim_set_line_model(cb_sim_t *sim, cb_line_model_t *model);
+/*! \brief The span the card's clock comes from, or -1 (internal). */
+int cb_sim_sync(const cb_sim_t *sim);
 /* CDEF END */
 
 #endif

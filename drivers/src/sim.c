@@ -39,7 +39,8 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->head.ops = &cb_sim_ops;
     s->head.nchan = nchan;
     s->head.ticks_per_block = k;
-    s->head.caps = CB_CAP_FAR_END | CB_CAP_LINE_LEVELS;
+    s->head.caps = CB_CAP_FAR_END | CB_CAP_LINE_LEVELS
+                   | (nspans > 0 ? CB_CAP_SPAN_CONFIG | CB_CAP_SPAN_STATUS | CB_CAP_SYNC : 0);
     s->nports = nports;
     s->nspans = nspans;
     s->law = law;
@@ -113,6 +114,10 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     for (int i = 0; i < nspans; i++)
         for (int t = 0; t < span_slots(span_kinds[i]); t++, c++)
             s->kind[c] = CB_CHAN_TS;
+    if (sim_spans_new(s, span_kinds, nports) != CB_OK) {
+        cb_sim_free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -152,6 +157,7 @@ void cb_sim_free(cb_sim_t *s)
     free(s->flash_left);
     free(s->pend);
     free(s->far_claimed);
+    sim_spans_free(s);
     free(s);
 }
 

@@ -115,7 +115,7 @@ typedef struct sim_span {
     uint8_t *line_tx;       /* [CB_MAX_BLOCK_TICKS * octets] toward the far end */
     uint8_t *line_rx;       /* [CB_MAX_BLOCK_TICKS * octets] from the far end */
     uint8_t *rx_flags;      /* [CB_MAX_BLOCK_TICKS] per tick: bit 0 = no signal (SIM_LINE_NOSIG) */
-    void *priv;             /* framers, far end, faults (span.c) */
+    int fault;              /* enum cb_span_fault of the in-process far end */
 } sim_span_t;
 
 #define SIM_LINE_NOSIG 1
@@ -125,6 +125,8 @@ struct cb_sim {
     int nports;
     int nspans;
     sim_span_t *span;       /* [nspans] */
+    int sync;               /* the span the clock comes from, -1 internal */
+    cb_line_model_t *line_model; /* the test-only line model, or NULL */
     int law;
     int clock;
     uint8_t idle;           /* idle octet of the law */
@@ -175,6 +177,19 @@ struct cb_sim {
 /* Fault injection: take out of ev[0..nev) the events cb_sim_drop_next_event asked for;
  * returns the new count (tick file). */
 int cb_sim_drop_faults(cb_sim_t *sim, cb_event_t *ev, int nev);
+
+/* Spans (span.c; per block: tick/span_tick.c). */
+int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan);
+void sim_spans_free(cb_sim_t *s);
+int sim_span_config(cb_card_t *card, int span, const cb_span_config_t *cfg);
+int sim_span_status(cb_card_t *card, int span, cb_span_status_t *out);
+int sim_sync_source(cb_card_t *card, int span);
+/* Our framers: the media tier's timeslot octets of the block into each span's line_tx. */
+void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx);
+/* The in-process far ends of the spans no socket peer holds: line_tx in, line_rx out. */
+void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks);
+/* Our framers: each span's line_rx into the media tier's rx octets, with their events. */
+void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t *ev, int *nev, int ev_max);
 
 /* The sim card's operations (drivers/src/tick/sim_tick.c). */
 extern const cb_card_ops_t cb_sim_ops;

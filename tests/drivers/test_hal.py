@@ -45,16 +45,19 @@ def test_the_sim_card_declares_what_it_has_and_the_rest_is_not_supported() -> No
     card = SimCard(CardDescription(ports=("fxo", "fxs"), spans=("e1",), k=4))
     try:
         head = ffi.cast("cb_card_t *", card.handle)
-        assert lib.cb_card_caps(head) == Caps.FAR_END | Caps.LINE_LEVELS
+        assert lib.cb_card_caps(head) == (Caps.FAR_END | Caps.LINE_LEVELS | Caps.SPAN_CONFIG | Caps.SPAN_STATUS
+                                          | Caps.SYNC)
         levels = ffi.new("uint8_t[2]")
         assert lib.cb_card_line_levels(head, levels, 2) == 2
         assert list(levels) == [lib.CB_LEVEL_BATTERY, lib.CB_LEVEL_BATTERY]   # both on hook, battery
         cfg = ffi.new("cb_span_config_t *", {"framing": lib.CB_FRAMING_E1_CRC4, "coding": lib.CB_CODING_HDB3})
         status = ffi.new("cb_span_status_t *")
         frame = ffi.new("uint8_t[]", b"\x00\x01\x03")
-        for rc, what in ((lib.cb_card_span_config(head, 0, cfg), "span framing"),
-                         (lib.cb_card_span_status(head, 0, status), "span alarms"),
-                         (lib.cb_card_abcd_set(head, 2, 0x9), "ABCD bits"),
+        assert lib.cb_card_span_config(head, 0, cfg) == lib.CB_OK
+        assert lib.cb_card_span_status(head, 0, status) == lib.CB_OK
+        bad = ffi.new("cb_span_config_t *", {"framing": lib.CB_FRAMING_T1_ESF, "coding": lib.CB_CODING_HDB3})
+        assert lib.cb_card_span_config(head, 0, bad) == lib.CB_ERR_INVALID   # T1 framing on an E1
+        for rc, what in ((lib.cb_card_abcd_set(head, 2, 0x9), "ABCD bits"),
                          (lib.cb_card_abcd_get(head, 2), "ABCD bits"),
                          (lib.cb_card_hdlc_send(head, 17, frame, 3), "D-channel frame"),
                          (lib.cb_card_hdlc_recv(head, 17, frame, 3), "D-channel frame")):

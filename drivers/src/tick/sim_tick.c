@@ -738,10 +738,9 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
         return CB_ERR_INVALID;
     int nev = 0;
     size_t per = (size_t) ticks * CB_TICK_SAMPLES;
-    int nchan = s->head.nchan;
 
-    /* Card -> far side (in process), and far side -> card. */
-    for (int c = 0; c < nchan; c++) {
+    /* Ports: card -> far side (in process), and far side -> card. Spans go through their lines. */
+    for (int c = 0; c < s->nports; c++) {
         const uint8_t *t = tx + (size_t) c * per;
         uint8_t *r = rx + (size_t) c * per;
         if (s->listen[c]) {
@@ -763,8 +762,11 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
             memset(r + take, s->idle, per - take);
     }
     uint64_t lost_before = s->stats.card_ev_dropped;
+    sim_span_tx(s, ticks, tx);
     if (s->stats.far_peers > 0)
         far_exchange(s, tick0, ticks, tx, rx, ev, &nev, ev_max);
+    sim_span_far(s, tick0, ticks);
+    sim_span_rx(s, tick0, ticks, rx, ev, &nev, ev_max);
     for (int t = 0; t < ticks; t++)
         port_tick(s, tick0 + (uint64_t) t, ev, &nev, ev_max);
     nev = cb_sim_drop_faults(s, ev, nev);
@@ -915,14 +917,16 @@ static int sim_line_levels(cb_card_t *card, uint8_t *out, int n)
     return cb_sim_line_levels((const cb_sim_t *) card, out, n);
 }
 
-/* What the sim card has: the far end and line levels; spans carry octets
- * only (no framing, alarms, ABCD or HDLC yet), so those ops are absent. */
+/* What the sim card has: the far end, line levels and framed spans. */
 const cb_card_ops_t cb_sim_ops = {
     .wait = sim_wait,
     .exchange = sim_exchange,
     .command = sim_command,
     .stop = sim_stop,
     .line_levels = sim_line_levels,
+    .span_config = sim_span_config,
+    .span_status = sim_span_status,
+    .sync_source = sim_sync_source,
 };
 
 int cb_sim_drop_faults(cb_sim_t *s, cb_event_t *ev, int nev)
