@@ -13,7 +13,9 @@ the media tier, the control tier, the record writer's thread); fsyncs per virtua
 the control tier's Python time per idle period (`idle_period_us`: an idle engine on the same site for
 10 virtual minutes, the media tier's time taken out); whether runs with one seed store the same records
 (`digest_identical_across_runs`). Reference in the same run: the hotel profile for the same minutes
-(`hotel_wall_s`). The target (reported, never asserted on time): the 240-channel hour in 60 s of wall
+(`hotel_wall_s`), and the bench site without its spans (`wall_s_no_spans`): the default run adds
+BENCH_SPANS idle framed E1 spans (CRC-4) to the site, so `span_overhead_pct` is what framing costs the
+hour (target under 10 %). The target (reported, never asserted on time): the 240-channel hour in 60 s of wall
 time on one core, the world's share under a quarter.
 """
 
@@ -32,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from appliance.config.loader import load_config
-from appliance.config.model import SiteConfig
+from appliance.config.model import SiteConfig, Span
 from appliance.engine import Engine
 from appliance.storage import cdr_digest
 from appliance.world.traffic import traffic_world
@@ -53,6 +55,9 @@ RUSH_MS, RUSH = 15_000, 10.0
 """The hour opens on a rush (the callers who waited for the lines to open): its first RUSH_MS offer RUSH
 times the load, so the trunks are full within seconds and the hour is measured at load."""
 IDLE_MINUTES = 10
+BENCH_SPANS = 8
+"""Idle framed E1 spans the bench site runs with, beside its trunks and phones (their framers run
+every tick whether a call uses them or not)."""
 
 
 def opening_rush(ms: int) -> float:
@@ -116,9 +121,16 @@ class _Busy:
         self.periods += 1
 
 
-def run_once(minutes: int, seed: int, profile: Path) -> dict[str, Any]:
-    """One run of `minutes` of engine clock: its figures and the digest of its records."""
-    cfg = load_config(profile)
+def with_spans(cfg: SiteConfig, n: int) -> SiteConfig:
+    """The site with `n` more E1 spans (idle: no route uses them)."""
+    extra = tuple(Span.model_validate({"name": f"bench_e1_{i + 1}", "kind": "e1"}) for i in range(n))
+    return cfg.model_copy(update={"spans": cfg.spans + extra})
+
+
+def run_once(minutes: int, seed: int, profile: Path, spans: int = 0) -> dict[str, Any]:
+    """One run of `minutes` of engine clock (with `spans` idle E1 spans added to the site): its
+    figures and the digest of its records."""
+    cfg = with_spans(load_config(profile), spans) if spans else load_config(profile)
     duration = minutes * 60000
     with tempfile.TemporaryDirectory(prefix="cicbox-bench-") as tmp:
         state = Path(tmp)
@@ -181,6 +193,8 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=1, help="runs with the seed, to compare their digests (default 1)")
     p.add_argument("--profile", default=str(BENCH_SITE), help="site (default configs/bench-240.yaml)")
     p.add_argument("--no-reference", action="store_true", help="skip the hotel reference run")
+    p.add_argument("--spans", type=int, default=None,
+                   help=f"idle E1 spans added to the site (default {BENCH_SPANS} on the bench site, 0 otherwise)")
     args = p.parse_args()
     if args.minutes < 1 or args.runs < 1:
         p.error("--minutes and --runs must be at least 1")
@@ -188,8 +202,10 @@ def main() -> None:
     if not profile.is_file():
         p.error(f"no site file {profile}")
     print(f"seed {args.seed}, profile {profile.name}, {args.minutes} min x {args.runs}", file=sys.stderr)
-    runs = [run_once(args.minutes, args.seed, profile) for _ in range(args.runs)]
+    spans = args.spans if args.spans is not None else (BENCH_SPANS if profile.resolve() == BENCH_SITE.resolve() else 0)
+    runs = [run_once(args.minutes, args.seed, profile, spans) for _ in range(args.runs)]
     first = runs[0]
+    no_spans = run_once(args.minutes, args.seed, profile)["wall_s"] if spans else None
     hotel = None
     if not args.no_reference and profile.resolve() != HOTEL.resolve():
         hotel = run_once(args.minutes, args.seed, HOTEL)["wall_s"]
@@ -200,6 +216,9 @@ def main() -> None:
         "engine_minutes": args.minutes,
         "wall_s": first["wall_s"],
         "wall_s_runs": [r["wall_s"] for r in runs],
+        "spans_added": spans,
+        "wall_s_no_spans": no_spans,
+        "span_overhead_pct": round((first["wall_s"] / no_spans - 1) * 100, 1) if no_spans else None,
         **{k: v for k, v in first.items() if k not in ("wall_s", "cdr_digest")},
         "idle_period_us": idle_period_us(profile),
         "digest_identical_across_runs": len({r["cdr_digest"] for r in runs}) == 1 if len(runs) > 1 else None,

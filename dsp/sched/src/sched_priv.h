@@ -79,6 +79,7 @@ struct cb_sched {
     int16_t *txlin;         /* [8] scratch: a tapped channel's transmitted samples */
     cb_event_t *card_ev;    /* [ncard_ev] events of one card block */
     int ncard_ev;
+    uint8_t frame[CB_MAX_PAYLOAD]; /* a D-channel frame fetched for its CB_EV_FRAME record */
     uint8_t *cmd_rec;       /* one command record (head and payload) */
 
     /* counters: written by the stepping thread, read by the control tier */

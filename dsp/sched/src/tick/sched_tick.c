@@ -536,6 +536,15 @@ int cb_sched_block(cb_sched_t *m, int ticks, int realtime)
     for (int i = 0; i < nev; i++) {
         cb_event_t *e = &m->card_ev[i];
         e->len = 0;
+        if (e->type == CB_EV_FRAME && card->ops->hdlc_recv != NULL) {
+            /* The card announces each frame it received; its octets come through the HDLC op. */
+            int len = card->ops->hdlc_recv(card, e->chan, m->frame, CB_MAX_PAYLOAD);
+            if (len <= 0)
+                continue;
+            e->len = (uint16_t) len;
+            cb_ring_put(m->ev, e, (uint32_t) sizeof *e, m->frame, (uint32_t) len, cb_kind_slot_inline(e->type));
+            continue;
+        }
         cb_ring_put(m->ev, e, (uint32_t) sizeof *e, NULL, 0, cb_kind_slot_inline(e->type));
     }
     atomic_fetch_add_explicit(&m->blocks, 1, memory_order_relaxed);
