@@ -458,8 +458,8 @@ def _span_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey,
             bad((*loc, "signalling"), f"{s.signalling} needs TS16 as its D-channel, but framing cas gives TS16 "
                 "to CAS: use framing ccs")
         if SPAN_LAW[s.kind] != cfg.site.law:
-            bad((*loc, "kind"), f"{_a(s.kind).capitalize()} span carries {_LAW_NAME[SPAN_LAW[s.kind]]}, but site.law is "
-                f"{cfg.site.law}")
+            bad((*loc, "kind"), f"{_a(s.kind).capitalize()} span carries {_LAW_NAME[SPAN_LAW[s.kind]]}, "
+                f"but site.law is {cfg.site.law}")
         timing = s.timing_at(i)
         if timing and timing in timings:
             how = "" if s.timing is not None else " (its list position: it has no timing of its own)"
