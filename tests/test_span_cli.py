@@ -258,7 +258,7 @@ def test_clock_advance_on_an_engine_that_is_not_paused_is_refused(site: Site,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     site.run(100)
     now = site.engine.clock.now_ms
-    with pytest.raises(ControlError, match="clock.advance is for a paused engine"):
+    with pytest.raises(ControlError, match=r"clock\.advance is for a paused engine"):
         site.request("clock.advance", ms=100)
     with site.serving():
         assert cli.main(["clock", "advance", "100", "--state-dir", str(site.state)]) == 2

@@ -45,8 +45,8 @@ CASES = [
     ("pri with cas", with_spans("{kind: e1, name: span1, framing: cas, signalling: pri_net}"), "pri_net",
      "spans.0.signalling: pri_net needs TS16 as its D-channel, but framing cas gives TS16 to CAS: use framing ccs"),
     ("timing twice", with_spans("{kind: e1, name: span1, timing: 1}", "{kind: e1, name: span2, timing: 1}"),
-     "span2, timing: |1", "spans.1.timing: timing 1 is already span1's: each clock priority is given once (0: never a clock "
-     "source)"),
+     "span2, timing: |1",
+     "spans.1.timing: timing 1 is already span1's: each clock priority is given once (0: never a clock source)"),
     # span2 has no timing: its list position (2) is taken by span1
     ("timing taken by a list position", with_spans("{kind: e1, name: span1, timing: 2}", "{kind: e1, name: span2}"),
      "{kind: e1, name: span2}", "spans.1: timing 2 (its list position: it has no timing of its own) is already "
