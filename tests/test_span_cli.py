@@ -128,7 +128,7 @@ def test_the_sync_source_follows_the_alarm_events(site: Site, caplog: pytest.Log
     script = {10 * p: [(0, LOS)], 220 * p: [(0, RED | LOS)], 300 * p: [(0, RECOVER)], 310 * p: [(1, YELLOW)],
               720 * p: [(0, 0)]}
     inject_alarms(site, script)
-    card = site.engine.tier_.card
+    card: Any = site.engine.tier_.card
     seen: list[tuple[int, str]] = []
     caplog.set_level(logging.INFO, "cicbox.spans")
     for _ in range(800):
