@@ -102,8 +102,12 @@ class Spans:
     @property
     def sync_source(self) -> int | None:
         """The span the card's clock comes from (the card's word, where it says), or None: internal."""
+        if not self.names:
+            return None
         said = getattr(self.card, "sync_source", self.policy.source)
-        return said if isinstance(said, int) or said is None else self.policy.source
+        if said is None or (isinstance(said, int) and 0 <= said < len(self.names)):
+            return said
+        return self.policy.source
 
     # -- span.status -----------------------------------------------------------------
 
