@@ -42,6 +42,12 @@ least every WRITER_HEARTBEAT_MS of its clock (empty if need be), so the writer's
 retries run on this clock. While the writer asks for backpressure (too many
 records held in memory, not safe), new calls are refused with congestion.
 
+Spans (appliance.spans): the card is configured with each span's framing, coding,
+CRC-4, TS16 role and timing from the site; each CB_EV_ALARM event (a span's alarm
+bits changed) is logged and fed to the sync source policy (e1t1.span), whose change
+of clock source goes to the card at once. A paused engine (``paused``, ``cicbox run
+--paused``) runs only the periods control ``clock.advance`` asks for.
+
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
 
