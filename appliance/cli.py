@@ -155,6 +155,10 @@ def _serve(engine: Any, duration_ms: int | None, stop: Any = None) -> None:
         return stop is not None and stop.requested is not None
 
     end = None if duration_ms is None else engine.clock.now_ms + duration_ms
+    if engine.paused:
+        _serve_paused(engine, end, stopping)
+        engine.shutdown(stop_budget_s())
+        return
     if not engine.stepped:
         engine.tier_.start_realtime()
     try:
@@ -171,10 +175,34 @@ def _serve(engine: Any, duration_ms: int | None, stop: Any = None) -> None:
         engine.tier_.stop_realtime()
 
 
+PAUSED_WAIT_S = 0.5
+"""A paused engine waits this long (wall time) at most for a request or a far-end peer, then looks
+at its stop flag again."""
+
+
+def _serve_paused(engine: Any, end: int | None, stopping: Any) -> None:
+    """A paused engine (virtual clock): the clock stands still, control.sock is answered and far-end
+    peers may attach, until a clock.advance runs that much engine clock (whole control periods)."""
+    far = engine.tier_.far_server
+    while (end is None or engine.clock.now_ms < end) and not stopping():
+        if engine.commands.run_advances():
+            continue
+        engine.control.wait(PAUSED_WAIT_S, far.fds() if far is not None else ())  # clock-source
+        engine.poll_control()
+        if far is not None:
+            engine.poll_far_peer()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """The engine."""
+    if args.paused and args.clock != "virtual":
+        print("cicbox: --paused is for the virtual clock (--clock virtual)", file=sys.stderr)
+        return 2
     stop = _stop_on_signals()
     engine = _open_engine(args, enable_faults=args.enable_faults)
+    engine.paused = args.paused
+    if args.paused:
+        log.info("the clock stands still until `cicbox clock advance MS` (control clock.advance)")
     log.info("engine running (%s clock), state in %s", args.clock, engine.state_dir)
     if args.enable_faults:
         log.warning("fault commands are enabled on control.sock (--enable-faults): not for production")
@@ -269,13 +297,14 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     return main_check(args.file, site_prompts)
 
 
-def _ask(args: argparse.Namespace, cmd: str, **fields: Any) -> Any:
-    """One request to the running engine; on an error it is printed (each configuration problem as
-    FILE:LINE:COL: message) and None returned."""
+def _ask(args: argparse.Namespace, cmd: str, timeout_s: float | None = 10.0, **fields: Any) -> Any:
+    """One request to the running engine, its answer waited for up to `timeout_s` (None: as long as it
+    takes); on an error it is printed (each configuration problem as FILE:LINE:COL: message) and None
+    returned."""
     from appliance.control import ControlClient, ControlError
 
     try:
-        with ControlClient(find_state_dir(args.state_dir) / "control.sock") as c:
+        with ControlClient(find_state_dir(args.state_dir) / "control.sock", timeout_s) as c:
             return c.request(cmd, **fields)
     except ControlError as exc:
         for issue in exc.issues:
@@ -373,6 +402,66 @@ def format_alarms(snap: dict[str, Any]) -> str:
     lines.append("counters:" + ("" if counters else " none"))
     lines += [f"  {name:<16} {value}" for name, value in sorted(counters.items())]
     return "\n".join(lines)
+
+
+# -- spans and the paused clock ---------------------------------------------------------------
+
+
+def format_spans(doc: dict[str, Any]) -> str:
+    """`span status`: the sync source, then a line per span (configuration, alarms, counters)."""
+    lines = [f"sync source: {doc['sync_source']}  (engine clock {doc['tick_ms'] / 1000:.1f} s)"]
+    for s in doc["spans"]:
+        line = "/".join([s["framing"], s["coding"], *(["crc4"] if s["crc4"] else [])])
+        alarms = ",".join(s["alarms"]) or "ok"
+        if s["detail"]:
+            alarms += f" ({','.join(s['detail'])})"
+        counters = " ".join(f"{k} {v}" for k, v in s["counters"].items())
+        rai = "  sending RAI" if s["sending_rai"] else ""
+        dchan = ""
+        if s["dchan"] is not None:
+            dchan = "  dchan " + " ".join(f"{k} {v}" for k, v in s["dchan"].items())
+        lines.append(f"{s['name']:<10} {s['kind']} {line:<15} ts16 {s['ts16']:<5} timing {s['timing']}  "
+                     f"{alarms:<12}{rai}  {counters}{dchan}")
+    if not doc["spans"]:
+        lines.append("no spans")
+    return "\n".join(lines)
+
+
+def cmd_span_status(args: argparse.Namespace) -> int:
+    doc = _ask(args, "span.status")
+    if doc is None:
+        return 2
+    print(json.dumps(doc) if args.json else format_spans(doc))
+    return 0
+
+
+def cmd_span_fault(args: argparse.Namespace) -> int:
+    """A far-side fault on a span of the sim card (the engine must run with --enable-faults)."""
+    ms = None
+    if args.for_s is not None:
+        ms = round(args.for_s * 1000)
+        if ms <= 0:
+            print(f"cicbox: --for must be a positive number of seconds (at least 0.001), not {args.for_s:g}",
+                  file=sys.stderr)
+            return 2
+    result = _ask(args, "span.fault", span=args.span, fault=args.fault, ms=ms)
+    if result is None:
+        return 2
+    until = "" if result["clears_at_ms"] is None else f" until {result['clears_at_ms'] / 1000:.3f} s of engine clock"
+    print(f"span {result['span']}: {result['fault']}{until}")
+    return 0
+
+
+def cmd_clock_advance(args: argparse.Namespace) -> int:
+    """Run a paused engine's clock MS ms on (whole control periods); prints where it stands."""
+    if args.ms <= 0:
+        print(f"cicbox: MS must be a positive number of ms, not {args.ms}", file=sys.stderr)
+        return 2
+    result = _ask(args, "clock.advance", timeout_s=None, ms=args.ms)
+    if result is None:
+        return 2
+    print(f"engine clock {result['tick_ms']} ms")
+    return 0
 
 
 # -- figures -------------------------------------------------------------------------------
@@ -543,6 +632,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--wait-peer", type=float, metavar="S",
                      help="virtual clock: run in lockstep with far-end peers on STATE_DIR/sim.sock; the clock "
                      "starts at the first peer's HELLO, or after S seconds of wall time without one")
+    run.add_argument("--paused", action="store_true",
+                     help="virtual clock: the clock stands still (control.sock answers, far-end peers may attach) "
+                     "until `cicbox clock advance MS` runs it; combines with --wait-peer")
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="engine + traffic generator + panel on the sim card (hotel profile)",
@@ -602,6 +694,29 @@ def build_parser() -> argparse.ArgumentParser:
     common(ag)
     ag.add_argument("--json", action="store_true", help="as JSON (with the last 30 minutes' intervals)")
     ag.set_defaults(func=cmd_agents)
+
+    sp = sub.add_parser("span", help="the E1/T1 spans of the running engine")
+    ssub = sp.add_subparsers(dest="span_command", required=True)
+    sst = ssub.add_parser("status", help="alarms, counters and the sync source: a line per span")
+    common(sst)
+    sst.add_argument("--json", action="store_true", help="as JSON (docs/control-socket.md, span.status)")
+    sst.set_defaults(func=cmd_span_status)
+    sft = ssub.add_parser("fault", help="a far-side fault on a span of the sim card (the engine must run "
+                          "with --enable-faults)")
+    common(sft)
+    sft.add_argument("span", help="the span's name")
+    sft.add_argument("fault", help="cut (no signal either way), los (the far end stops sending), ais, rai "
+                     "(it sends them), clear")
+    sft.add_argument("--for", dest="for_s", type=float, metavar="SECONDS",
+                     help="clear it again after this many seconds of engine clock (default: until cleared)")
+    sft.set_defaults(func=cmd_span_fault)
+
+    ck = sub.add_parser("clock", help="the clock of a paused engine (cicbox run --clock virtual --paused)")
+    csub2 = ck.add_subparsers(dest="clock_command", required=True)
+    adv = csub2.add_parser("advance", help="run MS ms of engine clock (whole control periods), then print it")
+    common(adv)
+    adv.add_argument("ms", type=int, metavar="MS")
+    adv.set_defaults(func=cmd_clock_advance)
 
     pn = sub.add_parser("panel", help="serve the web panel (talks to the engine over control.sock)")
     common(pn)

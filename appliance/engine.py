@@ -42,6 +42,12 @@ least every WRITER_HEARTBEAT_MS of its clock (empty if need be), so the writer's
 retries run on this clock. While the writer asks for backpressure (too many
 records held in memory, not safe), new calls are refused with congestion.
 
+Spans (appliance.spans): the card is configured with each span's framing, coding,
+CRC-4, TS16 role and timing from the site; each CB_EV_ALARM event (a span's alarm
+bits changed) is logged and fed to the sync source policy (e1t1.span), whose change
+of clock source goes to the card at once. A paused engine (``paused``, ``cicbox run
+--paused``) runs only the periods control ``clock.advance`` asks for.
+
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
 
@@ -86,6 +92,7 @@ from appliance.figures import LiveFigures, fold_call
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.prompts import Prompts
+from appliance.spans import Spans, span_configs
 from appliance.storage import CdrRecord, RecordWriter
 from appliance.storage.cdr import AgentSession, CallMark, Record, boot_of
 from appliance.storage.cdr import Event as LogEvent
@@ -172,6 +179,7 @@ class Engine:
             ports=tuple(p.kind for p in cfg.ports),
             spans=tuple(s.kind for s in cfg.spans),
             law=cfg.site.law, k=cfg.card.k, clock=clock,  # type: ignore[arg-type]
+            span_configs=span_configs(cfg),
         )
         self.desc = desc
         self.k = cfg.card.k
@@ -179,6 +187,8 @@ class Engine:
         self.tier_ = LineCard(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock",
                               period_ticks=self.period_ms, ev_octets=event_ring_octets)
         self.clock = Clock(self.tier_.tick)
+        self.spans = Spans(cfg, self.tier_.card, self.clock)
+        self.paused = False                       # cicbox run --paused: the clock runs only on clock.advance
         self.alarms = AlarmRegistry(lambda: self.clock.now_ms)
         self.counter_alarms = CounterAlarms(self.alarms, lambda: self.clock.now_ms,
                                             lambda name: COUNTER_TEXT.get(name, name))
@@ -507,7 +517,9 @@ class Engine:
 
     def _dispatch(self, ev: Event) -> None:
         t = ev.type
-        if ev.chan in self.trunks:
+        if t == EventType.ALARM:
+            self.spans.alarm(ev.chan, ev.value)
+        elif ev.chan in self.trunks:
             trunk = self.trunks[ev.chan]
             tev = TRUNK_EVENTS.get(t)
             if tev is TrunkEvent.CID_BYTE:
@@ -605,6 +617,10 @@ class Engine:
             return "records are held in memory and not safe (records_backpressure)"
         return None
 
+    def poll_far_peer(self) -> None:
+        """Let far-end peers attach now (a paused engine's loop, between clock.advance requests)."""
+        self._poll_far_peer()
+
     def _poll_far_peer(self) -> None:
         """Far-end peers may attach at any time: on the realtime clock the handshake never blocks
         (it spans control periods); in virtual time a connecting peer joins in lockstep at the
@@ -671,11 +687,13 @@ class Engine:
         changed). Memory only: `prompts` were read by the worker."""
         old = self.config
         same = [(p.kind, p.name) for p in cfg.ports] == [(p.kind, p.name) for p in old.ports] and \
-            [s.kind for s in cfg.spans] == [s.kind for s in old.spans] and \
+            span_configs(cfg) == span_configs(old) and [s.signalling for s in cfg.spans] == \
+            [s.signalling for s in old.spans] and \
             (cfg.site.law, cfg.card.k, cfg.card.backend, cfg.site.zone) == \
             (old.site.law, old.card.k, old.card.backend, old.site.zone)
         if not same:
-            raise RestartNeededError("ports, spans, law, zone, k or the card backend changed")
+            raise RestartNeededError("ports, spans (or their framing, coding, timing, signalling), law, zone, k or "
+                                     "the card backend changed")
         if prompts is None:
             prompts = self._read_prompts(cfg)
         timers = timer_tables(cfg.timers)

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from appliance.config.model import FxoPort, FxsPort, SiteConfig, Target
+from appliance.config.model import SPAN_CODINGS, SPAN_FRAMINGS, SPAN_LAW, FxoPort, FxsPort, SiteConfig, Target
 from appliance.errors import ConfigError, ConfigIssue
 from appliance.prompts import PromptError, Prompts
 from e1t1.protocols import TIMER_TABLES
@@ -240,9 +240,13 @@ def _xrefs(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
             if p.extension in exts:
                 bad(("ports", i, "extension"), f"extension {p.extension} is already used by port {exts[p.extension]}")
             exts.setdefault(p.extension, i)
+    spans: dict[str, int] = {}
     for i, s in enumerate(cfg.spans):
         if s.name in names:
             bad(("spans", i, "name"), f"name '{s.name}' is already used by a port")
+        elif s.name in spans:
+            bad(("spans", i, "name"), f"span name '{s.name}' is already used by span {spans[s.name]}")
+        spans.setdefault(s.name, i)
     trunks = sorted(p.name for p in cfg.ports if isinstance(p, FxoPort))
     fxs = sorted(p.name for p in cfg.ports if isinstance(p, FxsPort))
     for i, r in enumerate(cfg.routes):
@@ -416,6 +420,56 @@ def _cycles(cfg: SiteConfig) -> list[tuple[PathKey, str]]:
     return found
 
 
+_LAW_NAME = {"alaw": "A-law", "ulaw": "mu-law"}
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind == "e1" else f"a {kind}"
+
+
+def _span_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
+                 filename: str) -> list[ConfigIssue]:
+    """Each span against its kind (framing, coding, crc4, the site's law), its signalling against its
+    framing, and the clock priorities: a non-zero timing once (a span without one has its list position)."""
+    issues: list[ConfigIssue] = []
+
+    def bad(loc: PathKey, msg: str, key: bool = False) -> None:
+        line, col = _where(loc, pos, keypos, key=key)
+        issues.append(ConfigIssue(filename, line, col, f"{_dotted(loc)}: {msg}"))
+
+    timings: dict[int, str] = {}
+    for i, s in enumerate(cfg.spans):
+        loc: PathKey = ("spans", i)
+        other = "t1" if s.kind == "e1" else "e1"
+        if s.framing is not None and s.framing not in SPAN_FRAMINGS[s.kind]:
+            bad((*loc, "framing"), f"framing '{s.framing}' is for {other} spans; {_a(s.kind)} span is framed "
+                f"{' or '.join(SPAN_FRAMINGS[s.kind])}")
+        if s.coding is not None and s.coding not in SPAN_CODINGS[s.kind]:
+            bad((*loc, "coding"), f"coding '{s.coding}' is for {other} spans; {_a(s.kind)} span is coded "
+                f"{' or '.join(SPAN_CODINGS[s.kind])}")
+        if s.kind == "t1" and "crc4" in s.model_fields_set:
+            bad((*loc, "crc4"), "crc4 is for e1 spans only (a t1 span has no CRC-4; ESF has its own CRC-6)",
+                key=True)
+        cas = s.line_framing == "cas"
+        if s.signalling == "mfcr2" and not cas:
+            bad((*loc, "signalling"), "mfcr2 signals in TS16's CAS multiframe: it needs framing cas"
+                + (" (an e1 span)" if s.kind == "t1" else ""))
+        if s.signalling in ("pri_cpe", "pri_net") and cas:
+            bad((*loc, "signalling"), f"{s.signalling} needs TS16 as its D-channel, but framing cas gives TS16 "
+                "to CAS: use framing ccs")
+        if SPAN_LAW[s.kind] != cfg.site.law:
+            bad((*loc, "kind"), f"{_a(s.kind).capitalize()} span carries {_LAW_NAME[SPAN_LAW[s.kind]]}, "
+                f"but site.law is {cfg.site.law}")
+        timing = s.timing_at(i)
+        if timing and timing in timings:
+            how = "" if s.timing is not None else " (its list position: it has no timing of its own)"
+            bad((*loc, "timing") if s.timing is not None else loc,
+                f"timing {timing}{how} is already {timings[timing]}'s: each clock priority is given once "
+                "(0: never a clock source)")
+        timings.setdefault(timing, s.name)
+    return issues
+
+
 def _timer_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
                   filename: str) -> list[ConfigIssue]:
     """The ``timers:`` section against the protocols' timer tables: known protocols and timers,
@@ -510,6 +564,7 @@ def parse_config(text: str, filename: str, prompts: Prompts | None = None) -> Si
         raise ConfigError(issues) from None
     issues += _xrefs(cfg, pos, keypos, filename)
     issues += _acd_issues(cfg, pos, keypos, filename)
+    issues += _span_issues(cfg, pos, keypos, filename)
     issues += _timer_issues(cfg, pos, keypos, filename)
     if prompts is not None:
         issues += _prompt_issues(cfg, prompts, pos, keypos, filename)

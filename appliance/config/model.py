@@ -59,9 +59,58 @@ class FxsPort(_Model):
     extension: Digits
 
 
+SpanKind = Literal["e1", "t1"]
+SpanFraming = Literal["ccs", "cas", "esf", "d4"]
+SpanCoding = Literal["hdb3", "ami", "b8zs"]
+Signalling = Literal["none", "pri_cpe", "pri_net", "mfcr2"]
+#: what each kind of span may be framed and coded with (the first is the default)
+SPAN_FRAMINGS: dict[str, tuple[str, ...]] = {"e1": ("ccs", "cas"), "t1": ("esf", "d4")}
+SPAN_CODINGS: dict[str, tuple[str, ...]] = {"e1": ("hdb3", "ami"), "t1": ("b8zs", "ami")}
+#: the law each kind of span carries (G.711: E1 A-law, T1 mu-law)
+SPAN_LAW: dict[str, str] = {"e1": "alaw", "t1": "ulaw"}
+#: the highest clock priority a span may have (1 first, 0 never)
+MAX_TIMING = 64
+
+
 class Span(_Model):
-    kind: Literal["e1", "t1"]
+    """An E1 or T1 span. A key left out takes the kind's default (framing ccs / esf, coding hdb3 / b8zs,
+    crc4 on for E1; timing the span's list position, 1-based); the loader checks the kind's rules."""
+
+    kind: SpanKind
     name: Name
+    framing: SpanFraming | None = None
+    coding: SpanCoding | None = None
+    crc4: bool | None = None                 # E1 only
+    timing: Annotated[int, Field(ge=0, le=MAX_TIMING)] | None = None    # clock priority, 1 first; 0 never
+    signalling: Signalling = "none"
+
+    @property
+    def line_framing(self) -> str:
+        """The framing in force: the one given, else the kind's default."""
+        return self.framing or SPAN_FRAMINGS[self.kind][0]
+
+    @property
+    def line_coding(self) -> str:
+        return self.coding or SPAN_CODINGS[self.kind][0]
+
+    @property
+    def line_crc4(self) -> bool:
+        """CRC-4 multiframing (E1; on unless crc4: false); never on a T1."""
+        return self.kind == "e1" and self.crc4 is not False
+
+    def timing_at(self, index: int) -> int:
+        """The clock priority of this span at list position `index` (0-based): the one given, else index + 1."""
+        return index + 1 if self.timing is None else self.timing
+
+    @property
+    def ts16(self) -> Literal["clear", "dchan", "cas"]:
+        """The signalling timeslot's role (E1 TS16, T1 TS24): a D-channel for PRI, CAS for MFC/R2 and for
+        a span without signalling under cas framing, else a clear channel."""
+        if self.signalling in ("pri_cpe", "pri_net"):
+            return "dchan"
+        if self.signalling == "mfcr2" or self.line_framing == "cas":
+            return "cas"
+        return "clear"
 
 
 #: a prompt's file name without .wav (configs/prompts/<language>/<name>.wav, or the site's own)

@@ -26,7 +26,7 @@ class ControlClient:
     up to CONNECT_RETRY_S seconds before the engine is reported down; this wait is the client's
     (the engine itself never waits for a client)."""
 
-    def __init__(self, path: str | os.PathLike[str], timeout_s: float = 10.0,
+    def __init__(self, path: str | os.PathLike[str], timeout_s: float | None = 10.0,
                  connect_retry_s: float = CONNECT_RETRY_S) -> None:
         self.path = os.fspath(path)
         self._sock = self._connect(timeout_s, connect_retry_s)
@@ -34,7 +34,7 @@ class ControlClient:
         self._next = 1
         self._pushed: list[dict[str, Any]] = []
 
-    def _connect(self, timeout_s: float, retry_s: float) -> socket.socket:
+    def _connect(self, timeout_s: float | None, retry_s: float) -> socket.socket:
         deadline = time.monotonic() + retry_s  # clock-source: the client's own wait, never the engine's
         pause = 0.005
         while True:

@@ -18,6 +18,7 @@ from appliance.config.worker import ApplyJob, ConfigWorker
 from appliance.control.server import ControlError, Deferred
 from appliance.errors import ApplyError, ConfigError, RestartNeededError
 from appliance.figures import no_agent_figures, no_queue_figures
+from appliance.spans import SpanFaultError
 from drivers.errors import DriverError
 from drivers.hal import EventType
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from appliance.engine import Engine
 
 log = logging.getLogger("cicbox.control")
+
+#: clock.advance runs at most this much at once (a day of engine clock)
+MAX_ADVANCE_MS = 86_400_000
 
 # fault.drop_event: the card events a test may have the sim card lose
 DROPPABLE = {"hook_off": EventType.HOOK_OFF, "hook_on": EventType.HOOK_ON, "flash": EventType.FLASH,
@@ -47,6 +51,12 @@ class EngineCommands:
         ctl.register("fault.freeze_media", self.freeze_media)
         ctl.register("fault.drop_event", self.drop_event)
         ctl.register("fault.agent_state", self.agent_state)
+        ctl.register("span.status", lambda req: engine.spans.status())
+        ctl.register("span.fault", self.span_fault, fault=True)
+        ctl.register("clock.advance", self.clock_advance)
+        # clock.advance on a paused engine: (ms, reply) waiting their turn; the running one's end (engine ms)
+        self.advances: list[tuple[int, Deferred]] = []
+        self._advance_end: int | None = None
 
     def poll(self) -> None:
         """Answer control.sock and finish configuration hand-offs (each period; also for a paused engine)."""
@@ -129,6 +139,44 @@ class EngineCommands:
         eng = self.engine
         return _merged("agents", eng.acd.agents_view(), eng.live_figures.agents(eng.boot, eng.clock.now_ms),
                        no_agent_figures(), {"state": "logged_out", "since_ms": None, "reason": None, "queue": None})
+
+    # -- spans and the paused clock ---------------------------------------------------------
+
+    def span_fault(self, req: dict[str, Any]) -> Any:
+        """What a span's in-process far end does to the line (sim card; refused without --enable-faults)."""
+        try:
+            return self.engine.spans.fault(req.get("span"), req.get("fault"), req.get("ms"))
+        except SpanFaultError as exc:
+            raise ControlError(str(exc)) from None
+
+    def clock_advance(self, req: dict[str, Any]) -> Any:
+        """A paused engine runs `ms` of engine clock (whole control periods), then replies {tick_ms}."""
+        if not self.engine.paused:
+            raise ControlError("clock.advance is for a paused engine (cicbox run --clock virtual --paused); "
+                               "this one's clock runs by itself")
+        ms = req.get("ms")
+        if not isinstance(ms, int) or isinstance(ms, bool) or not 0 < ms <= MAX_ADVANCE_MS:
+            raise ControlError(f"ms must be a number of ms 1-{MAX_ADVANCE_MS}, not {ms!r}")
+        reply = Deferred()
+        self.advances.append((ms, reply))
+        return reply
+
+    def run_advances(self) -> bool:
+        """The paused engine's loop: run one control period of the first clock.advance waiting, or
+        reply to it once its time has run; False when none waits."""
+        eng = self.engine
+        while self.advances:
+            ms, reply = self.advances[0]
+            if self._advance_end is None:
+                self._advance_end = eng.clock.now_ms + ms
+            if eng.clock.now_ms < self._advance_end:
+                eng.run_period()
+                return True
+            self.advances.pop(0)
+            self._advance_end = None
+            reply.resolve({"tick_ms": eng.clock.now_ms})
+            eng.control.poll()              # the reply goes out now
+        return False
 
     # -- faults (tests only) -------------------------------------------------------------
 

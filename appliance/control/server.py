@@ -10,7 +10,7 @@ import os
 import re
 import select
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
@@ -95,9 +95,13 @@ class ControlServer:
         self._sock.setblocking(False)
         self._conns: list[_Conn] = []
         self.handlers: dict[str, Handler] = {}
+        self.fault_commands: set[str] = set()     # gated as fault.* is, whatever their name
 
-    def register(self, cmd: str, handler: Handler) -> None:
+    def register(self, cmd: str, handler: Handler, fault: bool = False) -> None:
+        """Answer `cmd` with `handler`; a `fault` command (like every ``fault.*``) only with --enable-faults."""
         self.handlers[cmd] = handler
+        if fault:
+            self.fault_commands.add(cmd)
 
     @property
     def subscribers(self) -> int:
@@ -126,9 +130,10 @@ class ControlServer:
         for c in list(self._conns):
             self._flush(c)
 
-    def wait(self, timeout_s: float) -> None:
-        """Block until a client is ready or `timeout_s` passes (for loops that own no other clock)."""
-        fds = [self._sock, *(c.sock for c in self._conns)]
+    def wait(self, timeout_s: float, also: Sequence[int] = ()) -> None:
+        """Block until a client (or one of the descriptors `also`) is ready or `timeout_s` passes (for
+        loops that own no other clock)."""
+        fds: list[Any] = [self._sock, *(c.sock for c in self._conns), *also]
         select.select(fds, [c.sock for c in self._conns if c.outbuf], [], timeout_s)
 
     def publish(self, snapshot: dict[str, Any]) -> None:
@@ -200,7 +205,8 @@ class ControlServer:
                 result: Any = {"subscribed": True}
             else:
                 handler = self.handlers.get(str(cmd))
-                if str(cmd).startswith(FAULT_PREFIX) and not self.enable_faults:
+                faulty = str(cmd).startswith(FAULT_PREFIX) or cmd in self.fault_commands
+                if faulty and not self.enable_faults:
                     raise ControlError(FAULTS_DISABLED)
                 if handler is None:
                     known = ", ".join(sorted([*self.handlers, "subscribe"]))

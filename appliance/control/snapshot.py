@@ -1,8 +1,9 @@
 """The engine's state as control.sock publishes it (docs/control-socket.md, "Snapshot").
 
 One function over the engine's public state: ports, calls, agents, queues,
-alarms and counters, stamped with the engine clock. The CLI's `status`, the
-panel and the wallboard all read this shape.
+alarms and counters, spans (as span.status gives them) and the sync source,
+stamped with the engine clock. The CLI's `status`, the panel and the wallboard
+all read this shape.
 """
 
 from __future__ import annotations
@@ -36,7 +37,9 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
     counters["calls_refused"] = engine.call_layer.refused
     counters["records_not_yet_durable"] = engine.records_not_yet_durable
     counters.update(engine.tier_.dropped_by_kind())   # the events_dropped alarm's detail, by kind
+    spans = engine.spans.status()                      # span.status's spans and sync source
     return {"tick_ms": now, "calendar": engine.calendar(now).isoformat(timespec="seconds"),
             "config_version": engine.config_version, "site": engine.config.site.name,
             "ports": ports, "calls": calls, "agents": agents, "queues": queues,
-            "alarms": engine.alarms.snapshot(), "counters": counters}
+            "alarms": engine.alarms.snapshot(), "counters": counters,
+            "sync_source": spans["sync_source"], "spans": spans["spans"]}

@@ -62,6 +62,31 @@ def call_time(snapshot: dict[str, Any], call: dict[str, Any]) -> str:
     return ""
 
 
+def span_alarms(span: dict[str, Any]) -> str:
+    """A span's alarm states and defects as the panel shows them ("ok" when there are none)."""
+    alarms, detail = span.get("alarms"), span.get("detail")
+    names = [str(a) for a in alarms] if isinstance(alarms, list) else []
+    defects = [str(d) for d in detail] if isinstance(detail, list) else []
+    out = ", ".join(names) or "ok"
+    return f"{out} ({', '.join(defects)})" if defects else out
+
+
+def span_state(span: dict[str, Any]) -> str:
+    """The worst of a span's alarm states (red, blue, yellow, recover), or "ok": the cell's class."""
+    alarms = span.get("alarms")
+    names = alarms if isinstance(alarms, list) else []
+    return next((a for a in ("red", "blue", "yellow", "recover") if a in names), "ok")
+
+
+def _spans(snapshot: dict[str, Any]) -> list[dict[str, Any]]:
+    """The snapshot's spans, each with a counters mapping (a partial snapshot must not break the page)."""
+    out = []
+    for span in _rows(snapshot, "spans"):
+        counters = span.get("counters")
+        out.append({**span, "counters": counters if isinstance(counters, dict) else {}})
+    return out
+
+
 def _rows(snapshot: dict[str, Any], key: str) -> list[dict[str, Any]]:
     """The snapshot's list under `key`, keeping only objects (a partial snapshot must not break the page)."""
     items = snapshot.get(key)
@@ -83,6 +108,9 @@ def index() -> str:
         calls=_rows(snap, "calls"),
         agents=_rows(snap, "agents"),
         queues=_rows(snap, "queues"),
+        spans=_spans(snap),
+        span_alarms=span_alarms,
+        span_state=span_state,
         duration=duration,
         call_time=call_time,
         call_phase=call_phase,

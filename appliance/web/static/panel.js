@@ -30,6 +30,19 @@
     return phase + " " + t;
   }
 
+  // A span's alarms and defects, "ok" when there are none (views.span_alarms), and its worst state.
+  function spanAlarms(s) {
+    const names = Array.isArray(s.alarms) ? s.alarms.map(text) : [];
+    const defects = Array.isArray(s.detail) ? s.detail.map(text) : [];
+    const out = names.join(", ") || "ok";
+    return defects.length ? out + " (" + defects.join(", ") + ")" : out;
+  }
+
+  function spanState(s) {
+    const names = Array.isArray(s.alarms) ? s.alarms : [];
+    return ["red", "blue", "yellow", "recover"].find((a) => names.includes(a)) || "ok";
+  }
+
   // One column: the cell's text, and optionally a class for the cell.
   const TABLES = {
     calls: {
@@ -50,6 +63,15 @@
       cols: [
         (a) => [text(a.number)], (a) => [text(a.name)], (a) => [text(a.phone)],
         (a) => [text(a.state), "state-" + text(a.state)],
+      ],
+    },
+    spans: {
+      what: "spans",
+      cols: [
+        (s) => [text(s.name)], (s) => [text(s.kind)], (s) => [text(s.framing)], (s) => [text(s.timing), "num"],
+        (s) => [spanAlarms(s), "alarm-" + spanState(s)],
+        (s) => [text((s.counters || {}).crc), "num"], (s) => [text((s.counters || {}).slips), "num"],
+        (s) => [text((s.counters || {}).es), "num"],
       ],
     },
     ports: {
@@ -86,6 +108,8 @@
       }
       body.replaceChildren(...rows);
     }
+    const sync = document.getElementById("sync");
+    if (sync) sync.textContent = "clock from " + text(snap.sync_source);
     const clock = document.getElementById("clock");
     if (clock) {
       clock.textContent = "engine clock " + text(snap.calendar) + " · configuration version " + text(snap.config_version);
