@@ -12,6 +12,7 @@ DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*
                dsp/sched/src/tick/*.c dsp/sched/src/*.h dsp/sched/include/*.h drivers/include/*.h include/*.h)
 DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
 PEER_SRC    := $(wildcard tests/peers/spandsp_*)
+LINE_SRC    := $(wildcard tests/line/*.c tests/line/*.h)
 
 .PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak crashloop prompts
 
@@ -37,7 +38,7 @@ $(STAMP)/venv: pyproject.toml
 	@touch $@
 
 # The extensions are rebuilt whenever their C, headers or build scripts change.
-build: dsp/.built drivers/.built tests/peers/.built
+build: dsp/.built drivers/.built tests/peers/.built tests/line/.built
 
 dsp/.built: $(DSP_SRC) _cffi_src/build_kernels.py _cffi_src/common.py pyproject.toml | $(STAMP)/venv
 	$(VPY) _cffi_src/build_kernels.py
@@ -49,6 +50,11 @@ drivers/.built: $(DRIVERS_SRC) _cffi_src/build_card.py _cffi_src/common.py pypro
 
 tests/peers/.built: $(PEER_SRC) tests/peers/build_spandsp.py | $(STAMP)/venv $(STAMP)/apt
 	$(VPY) tests/peers/build_spandsp.py
+	@touch $@
+
+# The test-only line model (tests/line): built here, never installed.
+tests/line/.built: $(LINE_SRC) tests/line/build_line.py _cffi_src/common.py | $(STAMP)/venv
+	$(VPY) tests/line/build_line.py
 	@touch $@
 
 lint: setup
@@ -132,4 +138,5 @@ prompts: $(STAMP)/apt $(STAMP)/venv
 	$(VPY) image-build/make_prompts.py
 
 clean:
-	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* dsp/.built drivers/.built tests/peers/.built
+	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* tests/line/_line.c tests/line/_line.*.so dsp/.built drivers/.built \
+	    tests/peers/.built tests/line/.built
