@@ -222,7 +222,7 @@ def test_traffic_flows_bit_exact_back_to_back(framing: int) -> None:
     rng = np.random.default_rng(11)
     ticks = 300
     tx = rng.integers(0, 256, (ticks, p.nts, 8), dtype=np.uint8)
-    al_a, al_b, _, rx_b = p.run(ticks, tx_a=tx, rx=True)
+    _, al_b, _, rx_b = p.run(ticks, tx_a=tx, rx=True)
     assert rx_b is not None
     assert delivered_exactly(tx, rx_b, 100)
     assert not (al_b[50:] & STATE).any()
@@ -382,7 +382,7 @@ def test_50_ppm_gives_24_slips_a_minute(framing: int) -> None:
     p = Pair(framing)
     p.run(200)
     lib.cb_framer_set_offset_ppb(p.b, 50_000)
-    al_a, al_b, _, _ = p.run(60000)
+    _, al_b, _, _ = p.run(60000)
     assert abs(counters(p.b).slips - 24) <= 1
     assert counters(p.a).slips == 0
     c = counters(p.b)
