@@ -1,0 +1,286 @@
+/*
+ * The framer's life cycle, configuration and queries (cb_framer.h); the per-tick
+ * transmit and receive are in tick/framer_tick.c. Also the back-to-back test helper.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "cb_sim.h"
+#include "framer_priv.h"
+
+/* v(x) * x mod g(x), g of degree w (g holds the x^w term). */
+static unsigned mulx(unsigned v, unsigned g, int w)
+{
+    v <<= 1;
+    if (v & (1u << w))
+        v ^= g;
+    return v;
+}
+
+/* (a(x) * x^e) mod g(x), a up to 8 bits, MSB the highest power. */
+static unsigned polymod(unsigned a, int e, unsigned g, int w)
+{
+    unsigned r = 0;
+    for (int b = 7; b >= 0; b--)
+        r = mulx(r, g, w) ^ ((a >> b) & 1u);
+    /* r < 2^w once the top bits have been folded in */
+    for (int i = 0; i < e; i++)
+        r = mulx(r, g, w);
+    return r;
+}
+
+static void build_tables(cb_framer_t *f)
+{
+    /* CRC-4 (x^4 + x + 1): x^15 = 1, so an octet at index i of a 256-octet sub-multiframe
+       (its LSB at x^(8 * (255 - i))) weighs as any octet of the same i mod 15; slot s's
+       LSB sits at x^((-8 s) mod 15), times the x^4 of the CRC. */
+    for (int s = 0; s < 15; s++) {
+        int e = (15 - (8 * s) % 15) % 15;
+        for (int a = 0; a < 256; a++)
+            f->crc4_fold[s][a] = (uint8_t) polymod((unsigned) a, e + 4, 0x13, 4);
+    }
+    for (int a = 0; a < 256; a++)
+        f->crc6_tab[a] = (uint8_t) polymod((unsigned) a, 6, 0x43, 6);
+}
+
+static int framing_kind(int framing)
+{
+    switch (framing) {
+    case CB_FRAMING_E1_G704:
+    case CB_FRAMING_E1_CRC4:
+        return CB_SPAN_E1;
+    case CB_FRAMING_T1_D4:
+    case CB_FRAMING_T1_ESF:
+        return CB_SPAN_T1;
+    default:
+        return -1;
+    }
+}
+
+/* Restart transmit multiframes and the receive search. */
+static void restart(cb_framer_t *f)
+{
+    f->tx_fn = 0;
+    f->tx_crc = 0;
+    f->tx_crc_run = 0;
+    f->tx_fdl = 0;
+    f->ebit_pending = 0;
+    memset(f->win, 0, sizeof f->win);
+    memset(f->blk, f->idle, sizeof f->blk);
+    f->aligned = 0;
+    f->off = 0;
+    f->fn0 = 0;
+    f->search_from = 0;
+    f->fas_bad = 0;
+    f->ferr = 0;
+    f->deliver = 1;
+    f->mf = 0;
+    f->crc_prev = -1;
+    f->si_hist = 0;
+    f->nfas = 0;
+    f->mf_last = -1;
+    f->lmfa_ms = 0;
+    f->fa_blocks = 0;
+    f->fa_errors = 0;
+    f->cas_mf = 0;
+    f->cas_fn = 0;
+    f->cas_bad = 0;
+    f->cas_prev_hi = 0;
+    memset(f->t1_hist, 0, sizeof f->t1_hist);
+    memset(f->t1_hist4, 0, sizeof f->t1_hist4);
+    f->t1_hist_n = 0;
+    f->crc6_run = -1;
+    f->crc6_prev = -1;
+    f->crc6_rx = 0;
+    f->fdl = 0;
+    f->es_level = 1;
+}
+
+static int apply_config(cb_framer_t *f, const cb_span_config_t *cfg)
+{
+    if (cfg == NULL || framing_kind(cfg->framing) != f->kind)
+        return CB_ERR_INVALID;
+    if (cfg->ts16 != CB_TS16_CLEAR && cfg->ts16 != CB_TS16_DCHAN && cfg->ts16 != CB_TS16_CAS)
+        return CB_ERR_INVALID;
+    if (cfg->ts16 == CB_TS16_CAS && f->kind != CB_SPAN_E1)
+        return CB_ERR_INVALID;
+    f->framing = cfg->framing;
+    f->crc4 = cfg->framing == CB_FRAMING_E1_CRC4;
+    f->esf = cfg->framing == CB_FRAMING_T1_ESF;
+    f->cas = cfg->ts16 == CB_TS16_CAS;
+    restart(f);
+    return CB_OK;
+}
+
+cb_framer_t *cb_framer_new(int kind, const cb_span_config_t *cfg, int idle)
+{
+    if ((kind != CB_SPAN_E1 && kind != CB_SPAN_T1) || idle < 0 || idle > 255)
+        return NULL;
+    cb_framer_t *f = calloc(1, sizeof *f);
+    if (f == NULL)
+        return NULL;
+    f->kind = kind;
+    f->octets = kind == CB_SPAN_E1 ? CB_FRAMER_E1_OCTETS : CB_FRAMER_T1_OCTETS;
+    f->nts = kind == CB_SPAN_E1 ? 31 : 24;
+    f->idle = (uint8_t) idle;
+    build_tables(f);
+    memset(f->cas_tx, CB_FRAMER_CAS_IDLE, sizeof f->cas_tx);
+    memset(f->cas_rx, CB_FRAMER_CAS_IDLE, sizeof f->cas_rx);
+    for (int d = 0; d < FR_D_N; d++) {
+        f->since[d] = -1;
+        f->last[d] = -1000000;
+    }
+    f->last_los = -1000000;
+    f->last_lof = 0;    /* not aligned from the start */
+    f->check_in = 50;
+    if (apply_config(f, cfg) != CB_OK) {
+        free(f);
+        return NULL;
+    }
+    return f;
+}
+
+void cb_framer_free(cb_framer_t *f)
+{
+    free(f);
+}
+
+int cb_framer_config(cb_framer_t *f, const cb_span_config_t *cfg)
+{
+    return apply_config(f, cfg);
+}
+
+int cb_framer_octets(const cb_framer_t *f)
+{
+    return f->octets;
+}
+
+int cb_framer_timeslots(const cb_framer_t *f)
+{
+    return f->nts;
+}
+
+uint32_t cb_framer_alarms(const cb_framer_t *f)
+{
+    return f->alarms;
+}
+
+int cb_framer_sending_rai(const cb_framer_t *f)
+{
+    return f->sending_rai;
+}
+
+int cb_framer_aligned(const cb_framer_t *f)
+{
+    return (f->aligned ? CB_FRAMER_FRAME : 0) | (f->aligned && f->mf ? CB_FRAMER_MF : 0)
+           | (f->aligned && f->cas_mf ? CB_FRAMER_CAS_MF : 0);
+}
+
+void cb_framer_status(const cb_framer_t *f, cb_span_status_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->alarms = f->alarms;
+    out->sending_rai = f->sending_rai;
+    out->counters = f->cnt;
+    out->counters.bpv = 0;
+}
+
+void cb_framer_force(cb_framer_t *f, int flags)
+{
+    f->force = flags & (CB_FRAMER_SEND_AIS | CB_FRAMER_SEND_RAI);
+    f->sending_rai = (f->force & CB_FRAMER_SEND_RAI)
+                     || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_RECOVER));
+}
+
+void cb_framer_set_offset_ppb(cb_framer_t *f, int64_t ppb)
+{
+    f->ppb = ppb;
+    if (ppb == 0)
+        f->slip_acc = 0;
+}
+
+static int cas_bearer(const cb_framer_t *f, int ts)
+{
+    if (!f->cas)
+        return CB_ERR_STATE;
+    if (ts < 1 || ts > 31 || ts == 16)
+        return CB_ERR_INVALID;
+    return CB_OK;
+}
+
+int cb_framer_cas_get(const cb_framer_t *f, int ts)
+{
+    int st = cas_bearer(f, ts);
+    return st != CB_OK ? st : f->cas_rx[ts];
+}
+
+int cb_framer_cas_set(cb_framer_t *f, int ts, int abcd)
+{
+    int st = cas_bearer(f, ts);
+    if (st != CB_OK)
+        return st;
+    if (abcd <= 0 || abcd > 15)
+        return CB_ERR_INVALID;
+    f->cas_tx[ts] = (uint8_t) abcd;
+    return CB_OK;
+}
+
+uint32_t cb_framer_cas_changed(cb_framer_t *f)
+{
+    uint32_t c = f->cas_changed;
+    f->cas_changed = 0;
+    return c;
+}
+
+/* Delay a line by `k` bits (zeros enter once): the bits that fall out of a tick wait in *carry
+   (*carry_n of them, MSB first) and lead the next tick. */
+static void shift_line(uint8_t *line, int n, int k, unsigned *carry, int *carry_n)
+{
+    unsigned acc = *carry << k;
+    int nacc = *carry_n + k;
+    for (int i = 0; i < n; i++) {
+        acc = (acc << 8) | line[i];
+        line[i] = (uint8_t) (acc >> nacc);
+        acc &= (1u << nacc) - 1;
+    }
+    *carry = acc;
+    *carry_n = nacc;
+}
+
+int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
+                       const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
+                       const uint8_t *xor_ab, const uint8_t *xor_ba,
+                       const uint8_t *cut_ab, const uint8_t *cut_ba,
+                       const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b)
+{
+    if (a == NULL || b == NULL || a->kind != b->kind || ticks < 0)
+        return CB_ERR_INVALID;
+    int n = a->octets, nts = a->nts, blk = nts * FR_FRAMES;
+    uint8_t la[CB_FRAMER_E1_OCTETS], lb[CB_FRAMER_E1_OCTETS];
+    uint8_t idle_a[31 * FR_FRAMES], idle_b[31 * FR_FRAMES], sink[31 * FR_FRAMES];
+    memset(idle_a, a->idle, sizeof idle_a);
+    memset(idle_b, b->idle, sizeof idle_b);
+    unsigned carry = 0;
+    int carry_n = 0;
+    for (int t = 0; t < ticks; t++) {
+        cb_framer_tx(a, tx_a ? tx_a + (size_t) t * blk : idle_a, FR_FRAMES, la);
+        cb_framer_tx(b, tx_b ? tx_b + (size_t) t * blk : idle_b, FR_FRAMES, lb);
+        int k = shift_ab != NULL ? shift_ab[t] : 0;
+        if (k < 0 || k > 7 || carry_n + k > 16)
+            return CB_ERR_INVALID;
+        if (k > 0 || carry_n > 0)
+            shift_line(la, n, k, &carry, &carry_n);
+        if (xor_ab != NULL)
+            for (int i = 0; i < n; i++)
+                la[i] ^= xor_ab[(size_t) t * n + i];
+        if (xor_ba != NULL)
+            for (int i = 0; i < n; i++)
+                lb[i] ^= xor_ba[(size_t) t * n + i];
+        cb_framer_rx(b, la, cut_ab ? cut_ab[t] : 0, rx_b ? rx_b + (size_t) t * blk : sink, FR_FRAMES);
+        cb_framer_rx(a, lb, cut_ba ? cut_ba[t] : 0, rx_a ? rx_a + (size_t) t * blk : sink, FR_FRAMES);
+        if (alarms_a != NULL)
+            alarms_a[t] = a->alarms | (a->sending_rai ? 1u << 31 : 0);
+        if (alarms_b != NULL)
+            alarms_b[t] = b->alarms | (b->sending_rai ? 1u << 31 : 0);
+    }
+    return CB_OK;
+}

@@ -1,0 +1,110 @@
+/*
+ * framer_priv.h - the framer's state (cb_framer.h), shared by framer.c
+ * (new/free/config, queries) and tick/framer_tick.c (per tick).
+ */
+#ifndef CB_FRAMER_PRIV_H
+#define CB_FRAMER_PRIV_H
+
+#include <stdint.h>
+#include "cb_framer.h"
+
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the CRC-4 fold reads octets as little-endian words"
+#endif
+
+#define FR_E1_TS 32                 /* octets per E1 frame */
+#define FR_T1_BITS 193              /* bits per T1 frame */
+#define FR_FRAMES 8                 /* frames per tick */
+#define FR_WIN 520                  /* receive window: previous tick, this tick, padding */
+#define FR_CLEAR_MS 10              /* a defect this long absent is gone */
+#define FR_LMFA_MS 400              /* no CRC-4 multiframe this long: LMFA */
+#define FR_MF_WINDOW_MS 8           /* two MF patterns within this */
+#define FR_FALSE_BLOCKS 1000        /* CRC-4 blocks per false-alignment window */
+#define FR_FALSE_ERRORS 915         /* errored blocks in it that mean false alignment */
+
+enum fr_defect { FR_D_RED = 0, FR_D_BLUE = 1, FR_D_YELLOW = 2, FR_D_N = 3 };
+
+struct cb_framer {
+    /* configuration */
+    int kind;                       /* CB_SPAN_E1 / CB_SPAN_T1 */
+    int framing;                    /* enum cb_framing */
+    int crc4;                       /* E1 with CRC-4 */
+    int esf;                        /* T1 ESF */
+    int cas;                        /* E1 TS16 CAS */
+    int octets;                     /* line octets per tick */
+    int nts;                        /* timeslots per frame, timeslot side */
+    uint8_t idle;
+    int force;                      /* enum cb_framer_force */
+
+    /* tables (built in cb_framer_new) */
+    uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */
+    uint8_t crc6_tab[256];          /* CRC-6 (x^6 + x + 1), MSB first, an octet at a time */
+
+    /* transmit */
+    int tx_fn;                      /* frame number (in its multiframe) of the tick's first frame */
+    int tx_crc;                     /* CRC of the previous sub-multiframe / ESF (E1: 4 bits, T1: 6) */
+    int tx_crc_run;                 /* T1 ESF: CRC-6 of the ESF so far */
+    int tx_fdl;                     /* T1 ESF: FDL bits sent, mod 16 (the RAI pattern) */
+    int ebit_pending;               /* E-bits to send as 0 (our received CRC-4 errors) */
+    int sending_rai;
+    uint8_t cas_tx[32];             /* ABCD we send, by timeslot */
+
+    /* receive window and alignment */
+    uint8_t win[FR_WIN];            /* previous tick's line octets then this tick's */
+    uint8_t blk[9 * FR_E1_TS + 8];  /* elastic store: last frame of the previous block, then the block */
+    int aligned;                    /* frame aligned */
+    int ever_aligned;               /* counters count from the first alignment on */
+    int off;                        /* bit offset in win of the block's first frame */
+    int fn0;                        /* its frame number in the multiframe (E1 CRC-4 MF / T1 SF) */
+    int search_from;                /* E1: first bit position in win still to search */
+    int fas_bad;                    /* E1: consecutive errored FAS words */
+    int ferr;                       /* T1: errored framing bits, newest in bit 0 (last 4) */
+    int deliver;                    /* 0: the block found this tick is not complete (deliver next tick) */
+    /* E1 CRC-4 */
+    int mf;                         /* multiframe aligned */
+    int crc_prev;                   /* CRC of the previous sub-multiframe, -1 unknown */
+    int si_hist;                    /* last 6 NFAS Si bits (MF search) */
+    int64_t nfas;                   /* NFAS frames seen since alignment (MF search) */
+    int64_t mf_last;                /* nfas at the last MF pattern, -1 none */
+    int lmfa_ms;                    /* ticks without CRC-4 multiframe */
+    int fa_blocks, fa_errors;       /* false-alignment window */
+    /* E1 CAS */
+    int cas_mf;                     /* CAS multiframe aligned */
+    int cas_fn;                     /* CAS frame number of the next frame */
+    int cas_bad;                    /* consecutive errored MFAS */
+    int cas_prev_hi;                /* previous TS16 bits 1-4 */
+    uint8_t cas_rx[32];             /* ABCD received, by timeslot */
+    uint32_t cas_changed;
+    /* T1 search: per bit position in the frame, the F bits seen there (newest in bit 0) */
+    uint64_t t1_hist[FR_T1_BITS];
+    uint32_t t1_hist4[FR_T1_BITS][4];   /* ESF: the same, by frame number mod 4 */
+    int t1_hist_n;                  /* ticks of history */
+    int crc6_run;                   /* CRC-6 of the ESF so far */
+    int crc6_prev;                  /* CRC-6 of the previous ESF, -1 unknown */
+    int crc6_rx;                    /* C bits received in this ESF */
+    int fdl;                        /* last 16 FDL bits */
+
+    /* elastic store */
+    int64_t ppb;
+    int64_t slip_acc;
+    int es_level;                   /* 1: one frame in the store, 0: none */
+
+    /* alarms */
+    int64_t now;                    /* rx ticks */
+    int64_t since[FR_D_N];          /* start of the current run of a defect, -1 none */
+    int64_t last[FR_D_N];           /* last tick with the defect */
+    int64_t last_los, last_lof;
+    int64_t recover_until;
+    int check_in;                   /* ticks to the next alarm check */
+    uint32_t alarms;
+    int rai_rx;                     /* RAI seen in every frame of this tick */
+    int ais_now;                    /* AIS in this tick */
+
+    /* seconds and counters */
+    int sec_ticks;
+    int sec_crc;
+    int sec_defect;
+    cb_span_counters_t cnt;
+};
+
+#endif

@@ -1,0 +1,655 @@
+/*
+ * The framer's per-tick path (cb_framer.h): transmit one tick of frames, receive
+ * one tick. No allocation, lock or system call. Aligned, the work is octet-wise:
+ * copies, one shift by the frame's bit offset, transposes, and CRC-4 folded by its
+ * period (x^15 = 1 mod x^4 + x + 1); bit-level work only while searching.
+ */
+#include <string.h>
+#include "cb_sim.h"
+#include "framer_priv.h"
+
+static const uint8_t MF_PATTERN[6] = {0, 0, 1, 0, 1, 1};     /* E1 NFAS Si, frames 1..11 */
+static const uint8_t D4_F[12] = {1, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0}; /* Ft/Fs, frames 1..12 */
+static const uint8_t FPS[6] = {0, 0, 1, 0, 1, 1};            /* ESF, frames 4..24 */
+
+static inline uint64_t load64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* CRC-4 of a 256-octet sub-multiframe (C bit positions already 0). */
+static int crc4_smf(const cb_framer_t *f, const uint8_t *b)
+{
+    uint64_t lo = 0, hi = 0;
+    for (int k = 0; k < 17; k++) {
+        lo ^= load64(b + 15 * k);
+        hi ^= load64(b + 15 * k + 8) & 0x00FFFFFFFFFFFFFFull;
+    }
+    lo ^= b[255];   /* index 255 = 17 * 15: slot 0 */
+    int r = 0;
+    for (int s = 0; s < 8; s++)
+        r ^= f->crc4_fold[s][(lo >> (8 * s)) & 0xFF];
+    for (int s = 0; s < 7; s++)
+        r ^= f->crc4_fold[8 + s][(hi >> (8 * s)) & 0xFF];
+    return r;
+}
+
+static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        r = f->crc6_tab[((r << 2) ^ b[i]) & 0xFF];
+    return r;
+}
+
+/* ---- transmit ---------------------------------------------------------- */
+
+static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
+{
+    int a = f->sending_rai ? 0x20 : 0;
+    for (int j = 0; j < FR_FRAMES; j++) {
+        uint8_t *fr = line + j * FR_E1_TS;
+        for (int t = 1; t < FR_E1_TS; t++)
+            fr[t] = ts[(t - 1) * stride + j];
+        int fn = f->tx_fn + j;
+        if ((j & 1) == 0) {
+            fr[0] = f->crc4 ? 0x1B : 0x9B;  /* C bits filled in after the CRC */
+        } else {
+            int si = 1;
+            if (f->crc4) {
+                if (fn < 12) {
+                    si = MF_PATTERN[fn >> 1];
+                } else if (f->ebit_pending > 0) {
+                    si = 0;
+                    f->ebit_pending--;
+                }
+            }
+            fr[0] = (uint8_t) ((si << 7) | 0x40 | a | 0x1F);
+        }
+        if (f->cas) {
+            int c = fn;     /* the CAS multiframe runs in phase with the CRC-4 one */
+            fr[16] = c == 0 ? (uint8_t) (0x0B | (f->cas_mf ? 0 : 0x04))
+                            : (uint8_t) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
+        }
+    }
+    if (f->crc4) {
+        int crc = crc4_smf(f, line);
+        for (int k = 0; k < 4; k++)
+            line[k * 2 * FR_E1_TS] |= (uint8_t) (((f->tx_crc >> (3 - k)) & 1) << 7);
+        f->tx_crc = crc;
+    }
+    f->tx_fn = (f->tx_fn + FR_FRAMES) & 15;
+}
+
+static void tx_t1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
+{
+    memset(line, 0, CB_FRAMER_T1_OCTETS);
+    int rai = f->sending_rai;
+    int period = f->esf ? 24 : 12;
+    uint8_t mask = (!f->esf && rai) ? 0xBF : 0xFF;  /* D4 RAI: bit 2 of every channel 0 */
+    for (int j = 0; j < FR_FRAMES; j++) {
+        uint8_t *p = line + 24 * j;
+        int sh = j + 1;
+        p[0] |= (uint8_t) (1u << (7 - j));          /* F as 1 for the CRC-6; set below */
+        for (int k = 0; k < 24; k++) {
+            unsigned o = ts[k * stride + j] & mask;
+            p[k] |= (uint8_t) (o >> sh);
+            p[k + 1] |= (uint8_t) (o << (8 - sh));
+        }
+    }
+    if (f->esf) {
+        if (f->tx_fn == 0)
+            f->tx_crc_run = 0;
+        f->tx_crc_run = crc6_run(f, f->tx_crc_run, line, CB_FRAMER_T1_OCTETS);
+    }
+    for (int j = 0; j < FR_FRAMES; j++) {
+        int fn = (f->tx_fn + j) % period, fb;
+        if (!f->esf) {
+            fb = D4_F[fn];
+        } else if ((fn & 3) == 3) {
+            fb = FPS[fn >> 2];
+        } else if ((fn & 3) == 1) {
+            fb = (f->tx_crc >> (5 - (fn >> 2))) & 1;
+        } else {
+            /* FDL: idle all 1s; RAI 1111111100000000 repeated */
+            fb = rai ? f->tx_fdl < 8 : 1;
+            f->tx_fdl = (f->tx_fdl + 1) & 15;
+        }
+        if (!fb)
+            line[24 * j] &= (uint8_t) ~(1u << (7 - j));
+    }
+    f->tx_fn = (f->tx_fn + FR_FRAMES) % period;
+    if (f->esf && f->tx_fn == 0)
+        f->tx_crc = f->tx_crc_run;
+}
+
+void cb_framer_tx(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
+{
+    if (f->kind == CB_SPAN_E1)
+        tx_e1(f, ts, stride, line);
+    else
+        tx_t1(f, ts, stride, line);
+    if (f->force & CB_FRAMER_SEND_AIS)
+        memset(line, 0xFF, (size_t) f->octets);
+}
+
+/* ---- receive: shared -------------------------------------------------- */
+
+static inline int win_bit(const uint8_t *w, int pos)
+{
+    return (w[pos >> 3] >> (7 - (pos & 7))) & 1;
+}
+
+static inline unsigned win_octet(const uint8_t *w, int pos)
+{
+    unsigned v = ((unsigned) w[pos >> 3] << 8) | w[(pos >> 3) + 1];
+    return (v >> (8 - (pos & 7))) & 0xFF;
+}
+
+/* n octets of the window from bit position pos into dst. */
+static void extract(const uint8_t *w, int pos, uint8_t *dst, int n)
+{
+    const uint8_t *s = w + (pos >> 3);
+    int sh = pos & 7;
+    if (sh == 0) {
+        memcpy(dst, s, (size_t) n);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        dst[i] = (uint8_t) ((s[i] << sh) | (s[i + 1] >> (8 - sh)));
+}
+
+static inline int popcount64(uint64_t v)
+{
+    v = v - ((v >> 1) & 0x5555555555555555ull);
+    v = (v & 0x3333333333333333ull) + ((v >> 2) & 0x3333333333333333ull);
+    v = (v + (v >> 4)) & 0x0F0F0F0F0F0F0F0Full;
+    return (int) ((v * 0x0101010101010101ull) >> 56);
+}
+
+/* Fewer than 3 zeros in each 512-bit part of the tick (G.775). */
+static int ais_tick(const uint8_t *line, int n)
+{
+    for (int part = 0; part + 64 <= n; part += 64) {
+        int ones = 0;
+        for (int i = 0; i < 64; i += 8)
+            ones += popcount64(load64(line + part + i));
+        if (512 - ones >= 3)
+            return 0;
+    }
+    return 1;
+}
+
+/* The elastic store and the transpose to timeslot octets: blk holds the previous block's last
+   frame, then this block's 8 frames, `fl` octets each, timeslot 1 at octet `first`. */
+static void deliver(cb_framer_t *f, uint8_t *ts, int stride, int fl, int first)
+{
+    if (f->ppb != 0) {
+        f->slip_acc += f->ppb * FR_FRAMES;
+        if (f->slip_acc >= 1000000000 || f->slip_acc <= -1000000000) {
+            f->slip_acc += f->slip_acc > 0 ? -1000000000 : 1000000000;
+            f->es_level ^= 1;   /* 1 -> 0 drops a frame, 0 -> 1 repeats one */
+            if (f->ever_aligned)
+                f->cnt.slips++;
+        }
+    }
+    const uint8_t *src = f->blk + (1 - f->es_level) * fl + first;
+    for (int t = 0; t < f->nts; t++) {
+        uint8_t *o = ts + t * stride;
+        for (int j = 0; j < FR_FRAMES; j++)
+            o[j] = src[j * fl + t];
+    }
+    memcpy(f->blk, f->blk + FR_FRAMES * fl, (size_t) fl);
+}
+
+static void deliver_idle(cb_framer_t *f, uint8_t *ts, int stride)
+{
+    for (int t = 0; t < f->nts; t++)
+        memset(ts + t * stride, f->idle, FR_FRAMES);
+}
+
+static void lose_frame(cb_framer_t *f)
+{
+    f->aligned = 0;
+    f->mf = 0;
+    f->cas_mf = 0;
+    f->fas_bad = 0;
+    f->ferr = 0;
+    f->crc_prev = -1;
+    f->mf_last = -1;
+    f->si_hist = 0;
+    f->fa_blocks = f->fa_errors = 0;
+    f->crc6_prev = -1;
+    memset(f->t1_hist, 0, sizeof f->t1_hist);
+    memset(f->t1_hist4, 0, sizeof f->t1_hist4);
+    f->t1_hist_n = 0;
+}
+
+static void count_crc(cb_framer_t *f)
+{
+    f->cnt.crc++;
+    f->sec_crc++;
+}
+
+/* ---- receive: E1 ------------------------------------------------------- */
+
+/* Search the window for FAS, NFAS bit 2 = 1, FAS from f->search_from on. */
+static void e1_search(cb_framer_t *f)
+{
+    const int last = 2 * 8 * CB_FRAMER_E1_OCTETS - 2 * 8 * FR_E1_TS - 8;
+    for (int p = f->search_from; p <= last; p++) {
+        if ((win_octet(f->win, p) & 0x7F) != 0x1B)
+            continue;
+        if (!(win_octet(f->win, p + 256) & 0x40))
+            continue;
+        if ((win_octet(f->win, p + 512) & 0x7F) != 0x1B)
+            continue;
+        f->aligned = 1;
+        f->ever_aligned = 1;
+        f->fas_bad = 0;
+        f->nfas = 0;
+        f->mf_last = -1;
+        f->mf = 0;
+        f->crc_prev = -1;
+        f->cas_mf = 0;
+        f->cas_bad = 0;
+        f->cas_prev_hi = 0xF;
+        if (p < 8 * CB_FRAMER_E1_OCTETS) {
+            f->off = p;
+            f->deliver = 1;
+        } else {
+            f->off = p - 8 * CB_FRAMER_E1_OCTETS;
+            f->deliver = 0;
+        }
+        return;
+    }
+    f->search_from = last + 1 - 8 * CB_FRAMER_E1_OCTETS;
+}
+
+static void e1_cas_frame(cb_framer_t *f, unsigned o)
+{
+    unsigned hi = o >> 4;
+    if (f->cas_mf) {
+        if (f->cas_fn == 0) {
+            if (hi != 0) {
+                if (++f->cas_bad >= 2)
+                    f->cas_mf = 0;
+            } else {
+                f->cas_bad = 0;
+            }
+        } else if (hi != 0) {   /* 0000 in bits 1-4 only as MFAS */
+            int a = f->cas_fn, b = f->cas_fn + 16;
+            if (f->cas_rx[a] != hi) {
+                f->cas_rx[a] = (uint8_t) hi;
+                f->cas_changed |= 1u << a;
+            }
+            if (f->cas_rx[b] != (o & 0xF)) {
+                f->cas_rx[b] = (uint8_t) (o & 0xF);
+                f->cas_changed |= 1u << (b - 1);
+            }
+        }
+    }
+    if (!f->cas_mf && hi == 0 && f->cas_prev_hi != 0) {
+        f->cas_mf = 1;
+        f->cas_bad = 0;
+        f->cas_fn = 0;
+    }
+    f->cas_prev_hi = (int) hi;
+    f->cas_fn = (f->cas_fn + 1) & 15;
+}
+
+/* The CRC-4 multiframe search on the NFAS Si bits of this block (block frames 1, 3, 5, 7). */
+static void e1_mf_search(cb_framer_t *f, const uint8_t *b)
+{
+    for (int k = 0; k < 4; k++) {
+        int si = b[(2 * k + 1) * FR_E1_TS] >> 7;
+        f->si_hist = ((f->si_hist << 1) | si) & 0x3F;
+        f->nfas++;
+        if (f->si_hist != 0x0B || f->nfas < 6)
+            continue;
+        int64_t d = f->nfas - f->mf_last;
+        if (f->mf_last >= 0 && d % 8 == 0 && d <= 4 * FR_MF_WINDOW_MS) {
+            /* the NFAS at block frame 2k+1 is MF frame 11: block frame 0 is MF frame m */
+            int m = (11 - (2 * k + 1)) & 15;
+            int dfr = (8 - (m & 7)) & 7;   /* frames to move so that a block is one SMF */
+            int next = f->off + dfr * 256;
+            int cas_adv = dfr;
+            if (next >= 8 * CB_FRAMER_E1_OCTETS) {
+                next -= 8 * CB_FRAMER_E1_OCTETS;
+                f->fn0 = (m + dfr) & 15;
+                cas_adv = dfr - 8;
+            } else {
+                f->fn0 = (m + 8 + dfr) & 15;
+            }
+            f->off = next;
+            f->cas_fn = (f->cas_fn + cas_adv + 16) & 15;
+            f->mf = 1;
+            f->crc_prev = -1;
+            f->lmfa_ms = 0;
+            f->fa_blocks = f->fa_errors = 0;
+            return;
+        }
+        f->mf_last = f->nfas;
+    }
+}
+
+static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
+{
+    uint8_t *b = f->blk + FR_E1_TS;
+    if (!f->aligned) {
+        e1_search(f);
+        if (!f->aligned || !f->deliver) {
+            deliver_idle(f, ts, stride);
+            return;
+        }
+    }
+    extract(f->win, f->off, b, CB_FRAMER_E1_OCTETS);
+    for (int k = 0; k < 4; k++) {
+        if ((b[k * 2 * FR_E1_TS] & 0x7F) == 0x1B) {
+            f->fas_bad = 0;
+            continue;
+        }
+        f->cnt.fas++;
+        if (++f->fas_bad >= 3) {
+            int from = f->off + k * 512 + 1;
+            lose_frame(f);
+            f->search_from = from;
+            e1_search(f);
+            deliver_idle(f, ts, stride);
+            return;
+        }
+    }
+    f->rai_rx = 1;
+    for (int k = 0; k < 4; k++)
+        if (!(b[(2 * k + 1) * FR_E1_TS] & 0x20))
+            f->rai_rx = 0;
+    if (f->cas)   /* before the MF search, which may move the frame window */
+        for (int j = 0; j < FR_FRAMES; j++)
+            e1_cas_frame(f, b[j * FR_E1_TS + 16]);
+    int reframe = 0;
+    if (f->crc4) {
+        if (f->mf) {
+            int smf2 = f->fn0 >= 8;
+            int c = 0;
+            for (int k = 0; k < 4; k++) {
+                c = (c << 1) | (b[k * 2 * FR_E1_TS] >> 7);
+                b[k * 2 * FR_E1_TS] &= 0x7F;
+            }
+            if (smf2)
+                for (int k = 2; k < 4; k++)
+                    if (!(b[(2 * k + 1) * FR_E1_TS] & 0x80))
+                        f->cnt.ebit++;
+            int err = 0;
+            if (f->crc_prev >= 0 && c != f->crc_prev) {
+                err = 1;
+                count_crc(f);
+                if (f->ebit_pending < 1000)
+                    f->ebit_pending++;
+            }
+            f->crc_prev = crc4_smf(f, b);
+            f->fn0 ^= 8;
+            f->fa_errors += err;
+            if (++f->fa_blocks == FR_FALSE_BLOCKS) {
+                reframe = f->fa_errors >= FR_FALSE_ERRORS;
+                f->fa_blocks = f->fa_errors = 0;
+            }
+        } else {
+            if (f->lmfa_ms < FR_LMFA_MS)
+                f->lmfa_ms++;
+            e1_mf_search(f, b);
+        }
+    }
+    if (reframe) {
+        int from = f->off + 1;
+        lose_frame(f);
+        f->search_from = from;
+        e1_search(f);
+        deliver_idle(f, ts, stride);
+        return;
+    }
+    deliver(f, ts, stride, FR_E1_TS, 1);
+}
+
+/* ---- receive: T1 ------------------------------------------------------- */
+
+static int is_rai_fdl(int v)
+{
+    for (int r = 0; r < 16; r++) {
+        int rot = ((0xFF00 << r) | (0xFF00 >> (16 - r))) & 0xFFFF;
+        if (v == rot)
+            return 1;
+    }
+    return 0;
+}
+
+/* Push this tick's F-bit candidates and look for the framing pattern. */
+static void t1_search(cb_framer_t *f)
+{
+    const uint8_t *cur = f->win + CB_FRAMER_T1_OCTETS;
+    for (int j = 0; j < FR_FRAMES; j++)
+        for (int c = 0; c < FR_T1_BITS; c++) {
+            int bit = win_bit(cur, FR_T1_BITS * j + c);
+            f->t1_hist[c] = (f->t1_hist[c] << 1) | (uint64_t) bit;
+            f->t1_hist4[c][j & 3] = (f->t1_hist4[c][j & 3] << 1) | (uint32_t) bit;
+        }
+    if (++f->t1_hist_n < (f->esf ? 12 : 6))
+        return;
+    uint64_t d4[12];
+    uint32_t fps[6];
+    for (int r = 0; r < 12; r++) {
+        d4[r] = 0;
+        for (int i = 47; i >= 0; i--)
+            d4[r] = (d4[r] << 1) | D4_F[((r - i) % 12 + 12) % 12];
+    }
+    for (int r = 0; r < 6; r++) {
+        fps[r] = 0;
+        for (int i = 23; i >= 0; i--)
+            fps[r] = (fps[r] << 1) | FPS[((r - i) % 6 + 6) % 6];
+    }
+    for (int c = 0; c < FR_T1_BITS; c++) {
+        int fn7 = -1;   /* frame number (0-based) of this tick's frame 7 at c */
+        if (!f->esf) {
+            uint64_t h = f->t1_hist[c] & 0xFFFFFFFFFFFFull;
+            for (int r = 0; r < 12 && fn7 < 0; r++)
+                if (h == d4[r])
+                    fn7 = r;
+        } else {
+            for (int m = 0; m < 4 && fn7 < 0; m++) {
+                uint32_t h = f->t1_hist4[c][m] & 0xFFFFFF;
+                for (int r = 0; r < 6; r++) {
+                    if (h == fps[r]) {
+                        /* newest bit of residue m is from frame 4 + m, an FPS frame: 4r + 3 */
+                        fn7 = (4 * r + 3 + (7 - (4 + m))) % 24;
+                        break;
+                    }
+                }
+            }
+        }
+        if (fn7 < 0)
+            continue;
+        int period = f->esf ? 24 : 12;
+        /* window frame i (0..15) starts at c + 193 i; i = 15 is this tick's frame 7 */
+        int i0 = 0;
+        if (f->esf)
+            for (int i = 0; i < 8; i++)
+                if (((fn7 - (15 - i)) % 24 + 24) % 24 % 8 == 0)
+                    i0 = i;
+        f->off = c + FR_T1_BITS * i0;
+        f->fn0 = ((fn7 - (15 - i0)) % period + period) % period;
+        f->aligned = 1;
+        f->ever_aligned = 1;
+        f->ferr = 0;
+        f->crc6_prev = -1;
+        f->crc6_rx = 0;
+        f->crc6_run = -1;
+        return;
+    }
+}
+
+static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
+{
+    uint8_t raw[CB_FRAMER_T1_OCTETS + 8];
+    if (!f->aligned) {
+        t1_search(f);
+        if (!f->aligned) {
+            deliver_idle(f, ts, stride);
+            return;
+        }
+    }
+    extract(f->win, f->off, raw, CB_FRAMER_T1_OCTETS + 1);
+    int period = f->esf ? 24 : 12;
+    uint8_t *b = f->blk + 24;
+    int rai = 1, d4_rai = 0xFF;
+    for (int j = 0; j < FR_FRAMES; j++) {
+        const uint8_t *p = raw + 24 * j;
+        int sh = j + 1;
+        for (int k = 0; k < 24; k++) {
+            uint8_t o = (uint8_t) ((p[k] << sh) | (p[k + 1] >> (8 - sh)));
+            b[j * 24 + k] = o;
+            d4_rai &= ~o;
+        }
+        int fb = (p[0] >> (7 - j)) & 1;
+        int fn = (f->fn0 + j) % period;
+        int bad = -1;
+        if (!f->esf) {
+            bad = fb != D4_F[fn];
+        } else if ((fn & 3) == 3) {
+            bad = fb != FPS[fn >> 2];
+        } else if ((fn & 3) == 1) {
+            f->crc6_rx |= fb << (5 - (fn >> 2));
+        } else {
+            f->fdl = ((f->fdl << 1) | fb) & 0xFFFF;
+            if (!is_rai_fdl(f->fdl))
+                rai = 0;
+        }
+        if (bad >= 0) {
+            f->ferr = ((f->ferr << 1) | bad) & 0xF;
+            if (bad)
+                f->cnt.fas++;
+            if (popcount64((uint64_t) f->ferr) >= 2) {
+                lose_frame(f);
+                deliver_idle(f, ts, stride);
+                return;
+            }
+        }
+    }
+    f->rai_rx = f->esf ? rai : (d4_rai & 0x40) != 0;
+    if (f->esf) {
+        for (int j = 0; j < FR_FRAMES; j++)
+            raw[24 * j] |= (uint8_t) (1u << (7 - j));
+        if (f->fn0 == 0)
+            f->crc6_run = 0;
+        if (f->crc6_run >= 0)   /* -1: this ESF began before the alignment */
+            f->crc6_run = crc6_run(f, f->crc6_run, raw, CB_FRAMER_T1_OCTETS);
+        if (f->fn0 == 16) {
+            if (f->crc6_prev >= 0 && f->crc6_rx != f->crc6_prev)
+                count_crc(f);
+            f->crc6_prev = f->crc6_run;
+            f->crc6_rx = 0;
+        }
+    }
+    f->fn0 = (f->fn0 + FR_FRAMES) % period;
+    deliver(f, ts, stride, 24, 0);
+}
+
+/* ---- alarms ------------------------------------------------------------- */
+
+static void alarm_tick(cb_framer_t *f, int los)
+{
+    int64_t now = ++f->now;
+    int lof = !f->aligned;
+    int ais = f->ais_now;
+    int present[FR_D_N] = {
+        los || (lof && !ais),
+        ais && !los,
+        !lof && f->rai_rx,
+    };
+    for (int d = 0; d < FR_D_N; d++)
+        if (present[d]) {
+            f->last[d] = now;
+            if (f->since[d] < 0)
+                f->since[d] = now;
+        }
+    if (los)
+        f->last_los = now;
+    if (lof)
+        f->last_lof = now;
+    if (f->ever_aligned && (los || lof || ais))
+        f->sec_defect = 1;
+    if (++f->sec_ticks == 1000) {
+        if (f->ever_aligned) {
+            int thr = f->kind == CB_SPAN_E1 ? 805 : 320;
+            if (f->sec_crc > 0 || f->sec_defect)
+                f->cnt.es++;
+            if (f->sec_crc >= thr || f->sec_defect)
+                f->cnt.ses++;
+        }
+        f->sec_ticks = 0;
+        f->sec_crc = 0;
+        f->sec_defect = 0;
+    }
+    if ((f->alarms & CB_ALARM_RECOVER) && now >= f->recover_until)
+        f->alarms &= ~(uint32_t) CB_ALARM_RECOVER;
+    if (--f->check_in <= 0) {
+        static const uint32_t bit[FR_D_N] = {CB_ALARM_RED, CB_ALARM_BLUE, CB_ALARM_YELLOW};
+        static const int64_t persist[FR_D_N] = {CB_FRAMER_RED_MS, CB_FRAMER_RED_MS, CB_FRAMER_YELLOW_MS};
+        uint32_t a = f->alarms;
+        for (int d = 0; d < FR_D_N; d++) {
+            if (f->since[d] >= 0 && now - f->last[d] >= FR_CLEAR_MS)
+                f->since[d] = -1;
+            if (f->since[d] < 0) {
+                if ((a & bit[d]) && d != FR_D_YELLOW) {
+                    a |= CB_ALARM_RECOVER;
+                    f->recover_until = now + CB_FRAMER_RECOVER_MS;
+                }
+                a &= ~bit[d];
+            } else if (now - f->since[d] >= persist[d]) {
+                if (!(a & bit[d]) && d != FR_D_YELLOW)
+                    a &= ~(uint32_t) CB_ALARM_RECOVER;
+                a |= bit[d];
+            }
+        }
+        a &= ~(uint32_t) (CB_ALARM_LOS | CB_ALARM_LFA | CB_ALARM_LMFA);
+        if (now - f->last_los < FR_CLEAR_MS)
+            a |= CB_ALARM_LOS;
+        if (now - f->last_lof < FR_CLEAR_MS)
+            a |= CB_ALARM_LFA;
+        if (f->crc4 && !(f->aligned && f->mf) && f->lmfa_ms >= FR_LMFA_MS)
+            a |= CB_ALARM_LMFA;
+        f->alarms = a;
+        f->check_in = (a & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_YELLOW | CB_ALARM_RECOVER)) ? 100 : 50;
+    }
+    f->sending_rai = (f->force & CB_FRAMER_SEND_RAI)
+                     || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_RECOVER));
+}
+
+void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride)
+{
+    int n = f->octets;
+    memcpy(f->win, f->win + n, (size_t) n);
+    if (nosig) {
+        memset(f->win + n, 0, (size_t) n);
+        if (f->aligned)
+            lose_frame(f);
+        f->search_from = 0;
+        f->ais_now = 0;
+        f->rai_rx = 0;
+        if (f->crc4 && f->lmfa_ms < FR_LMFA_MS)
+            f->lmfa_ms++;
+        deliver_idle(f, ts, stride);
+        alarm_tick(f, 1);
+        return;
+    }
+    memcpy(f->win + n, line, (size_t) n);
+    f->rai_rx = 0;
+    if (f->kind == CB_SPAN_E1)
+        rx_e1(f, ts, stride);
+    else
+        rx_t1(f, ts, stride);
+    /* a framed signal has zeros in every 512 bits: count them only when not aligned */
+    f->ais_now = f->aligned ? 0 : ais_tick(line, n);
+    if (!f->aligned && f->crc4 && f->lmfa_ms < FR_LMFA_MS)
+        f->lmfa_ms++;
+    alarm_tick(f, 0);
+}
