@@ -122,6 +122,12 @@ def test_hdb3_b00v_and_000v_with_alternating_v(nbits: int) -> None:
     vs = [expected[3], expected[8], expected[14], expected[18]]
     assert vs == [P, N, P, N]    # successive V alternate: no DC
     assert encode_stream(HDB3, [1, 0, 0, 0, 1], nbits) == [P, 0, 0, 0, N]  # three zeros stay zeros
+    # A textbook's worked example, "1010000011000011000000" -> "+0-000-0+-+00+-+-00-00" (its trailing
+    # zeros left out: here more zeros follow), which starts after a negative mark, an odd count since
+    # the last V: the prefix 0000 1 (+00+ -) puts the coder there.
+    example = [int(b) for b in "10100000110000110000"]
+    expected = [{"+": P, "-": N, "0": 0}[c] for c in "+0-000-0+-+00+-+-00-"]
+    assert encode_stream(HDB3, [0, 0, 0, 0, 1, *example], nbits) == [P, 0, 0, P, N, *expected]
 
 
 @pytest.mark.parametrize("nbits", [16, T1_BITS])
