@@ -159,6 +159,12 @@ class SimCard(Card):
         check(lib.cb_sim_far_span_status(self.sim, span, st), f"far end status of span {span}")
         return _status(st)
 
+    def far_span_config(self, span: int, c: SpanConfig) -> None:
+        """Frame span `span`'s in-process far end otherwise than ours (its TS16 role stays ours)."""
+        cfg = ffi.new("cb_span_config_t *", {"framing": _framing(c), "coding": _CODING[c.coding],
+                                             "sync_priority": c.timing, "ts16": _TS16[c.ts16]})
+        check(lib.cb_sim_far_span_config(self.sim, span, cfg), f"far end framing of span {span}")
+
     def set_sync_source(self, span: int | None) -> None:
         check(lib.cb_card_sync_source(lib.cb_sim_card(self.sim), -1 if span is None else span),
               f"clock from span {span}")
@@ -260,3 +266,25 @@ class FarSide:
         if n == 0:
             return []
         return [LineEvent(int(e.tick), int(e.chan), int(e.type), int(e.value)) for e in buf[0:n]]
+
+    def cas(self, chan: int, abcd: int) -> None:
+        """The far end sends ABCD `abcd` on CAS timeslot channel `chan` (0000 is refused)."""
+        check(lib.cb_sim_far_cas_set(self._card.sim, chan, abcd), f"far end ABCD {abcd:04b} on channel {chan}")
+
+    def cas_received(self, chan: int) -> int:
+        """The ABCD the far end receives on CAS timeslot channel `chan`."""
+        return check(lib.cb_sim_far_cas_get(self._card.sim, chan), f"far end ABCD of channel {chan}")
+
+    def send_frame(self, span: int, frame: bytes) -> None:
+        """The far end sends one frame (without FCS) on span `span`'s D-channel."""
+        check(lib.cb_sim_far_frame_send(self._card.sim, span, frame, len(frame)), f"far end frame on span {span}")
+
+    def frames(self, span: int) -> list[bytes]:
+        """The frames the far end received on span `span`'s D-channel since the last call, in order."""
+        buf = ffi.new("uint8_t[]", lib.CB_MAX_PAYLOAD)
+        out = []
+        while (n := check(lib.cb_sim_far_frame_recv(self._card.sim, span, buf, lib.CB_MAX_PAYLOAD),
+                          f"far end frames of span {span}")) > 0:
+            out.append(bytes(ffi.buffer(buf, n)))
+        return out
+

@@ -219,9 +219,24 @@ int cb_sim_set_far_timeout(cb_sim_t *sim, int ms);
     \return CB_OK, CB_ERR_INVALID (no such span or fault), CB_ERR_STATE (rai on a span a socket peer
         holds: the peer makes the far end's signal). */
 int cb_sim_span_fault(cb_sim_t *sim, int span, int fault);
+/*! \brief Frame the in-process far end of a span otherwise than ours (a far end without CRC-4, say);
+    the span's own configuration (span_config) sets both ends alike. The TS16 role must be ours.
+    \return CB_OK or CB_ERR_INVALID. */
+int cb_sim_far_span_config(cb_sim_t *sim, int span, const cb_span_config_t *cfg);
 /*! \brief The alarms and counters of a span's in-process far end (its own framer).
     \return CB_OK or CB_ERR_INVALID. */
 int cb_sim_far_span_status(const cb_sim_t *sim, int span, cb_span_status_t *out);
+/*! \brief The in-process far end sends ABCD `abcd` on CAS timeslot channel `chan` (0000 refused).
+    \return CB_OK, CB_ERR_INVALID, CB_ERR_STATE (the span has no CAS). */
+int cb_sim_far_cas_set(cb_sim_t *sim, int chan, int abcd);
+/*! \brief The ABCD the in-process far end receives on CAS timeslot channel `chan`, or a negative cb_status. */
+int cb_sim_far_cas_get(cb_sim_t *sim, int chan);
+/*! \brief The in-process far end queues a frame (without FCS) on span `span`'s D-channel.
+    \return CB_OK, CB_ERR_INVALID (no such span, no D-channel, bad length), CB_ERR_FULL. */
+int cb_sim_far_frame_send(cb_sim_t *sim, int span, const uint8_t *frame, int len);
+/*! \brief Take a frame the in-process far end received on span `span`'s D-channel.
+    \return its length, 0 if none, or a negative cb_status. */
+int cb_sim_far_frame_recv(cb_sim_t *sim, int span, uint8_t *frame, int max);
 /*! \brief Attach the test-only line model (NULL detaches); it must outlive the card or its detach.
     \return CB_OK. */
 int cb_sim_set_line_model(cb_sim_t *sim, cb_line_model_t *model);

@@ -6,7 +6,10 @@
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
+#include "cb_framer.h"
 #include "cb_hal.h"
+#include "cb_hdlc.h"
+#include "cb_linecode.h"
 #include "cb_sim.h"
 
 #define SIM_SIGQ CB_SIM_SIGQ
@@ -116,6 +119,20 @@ typedef struct sim_span {
     uint8_t *line_rx;       /* [CB_MAX_BLOCK_TICKS * octets] from the far end */
     uint8_t *rx_flags;      /* [CB_MAX_BLOCK_TICKS] per tick: bit 0 = no signal (SIM_LINE_NOSIG) */
     int fault;              /* enum cb_span_fault of the in-process far end */
+    int dts;                /* the D-channel's timeslot (E1 16, T1 24), 0 without one */
+    int sig_ts;             /* the timeslot that carries no audio (D-channel or CAS), 0 none */
+    cb_framer_t *fr;        /* our framer */
+    cb_framer_t *far_fr;    /* the in-process far end's */
+    cb_hdlc_t *hdlc;        /* our D-channel (NULL without one) */
+    cb_hdlc_t *far_hdlc;    /* the far end's D-channel */
+    uint64_t frames_seen;   /* our D-channel's frames_rx already announced as CB_EV_FRAME */
+    uint32_t alarms_seen;   /* our alarm bits last announced as CB_EV_ALARM */
+    int64_t ppb_set;        /* the slip offset last given to our framer (INT64_MIN: none yet) */
+    uint64_t bpv, far_bpv;  /* violations the decoders counted (line model only) */
+    cb_line_coder_t enc[2], dec[2]; /* per direction (0 toward us, 1 toward the far end) */
+    int8_t *sym;            /* [CB_LINE_MAX_BITS] a tick's coded symbols */
+    uint8_t *coded;         /* [256] a tick's line after the line model */
+    uint8_t *ts;            /* [31 * 8] one tick's timeslots, stride 8 (D-channel / far end) */
 } sim_span_t;
 
 #define SIM_LINE_NOSIG 1
@@ -178,12 +195,20 @@ struct cb_sim {
  * returns the new count (tick file). */
 int cb_sim_drop_faults(cb_sim_t *sim, cb_event_t *ev, int nev);
 
+/* Append a card event (counted as dropped when ev is full) (tick file). */
+void cb_sim_put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
+                   int32_t value, int32_t extra);
+
 /* Spans (span.c; per block: tick/span_tick.c). */
 int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan);
 void sim_spans_free(cb_sim_t *s);
 int sim_span_config(cb_card_t *card, int span, const cb_span_config_t *cfg);
 int sim_span_status(cb_card_t *card, int span, cb_span_status_t *out);
 int sim_sync_source(cb_card_t *card, int span);
+int sim_abcd_set(cb_card_t *card, int chan, int bits);
+int sim_abcd_get(cb_card_t *card, int chan);
+int sim_hdlc_send(cb_card_t *card, int chan, const uint8_t *frame, int len);
+int sim_hdlc_recv(cb_card_t *card, int chan, uint8_t *frame, int max);
 /* Our framers: the media tier's timeslot octets of the block into each span's line_tx. */
 void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx);
 /* The in-process far ends of the spans no socket peer holds: line_tx in, line_rx out. */

@@ -1,55 +1,12 @@
 /*
- * The sim card's spans: life cycle, configuration, status, faults, the line model's hook and the
- * clock source. The per-block path is in tick/span_tick.c.
+ * The sim card's spans: life cycle, configuration, status, faults, the in-process far end's
+ * signalling (D-channel frames, ABCD), the line model's hook and the clock source. The per-block
+ * path is in tick/span_tick.c.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "sim_priv.h"
-
-int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan)
-{
-    if (s->nspans == 0)
-        return CB_OK;
-    s->span = calloc((size_t) s->nspans, sizeof(sim_span_t));
-    if (s->span == NULL)
-        return CB_ERR_NOMEM;
-    s->sync = -1;
-    int c = first_chan;
-    for (int i = 0; i < s->nspans; i++) {
-        sim_span_t *p = &s->span[i];
-        p->kind = kinds[i];
-        p->nts = kinds[i] == CB_SPAN_T1 ? 24 : 31;
-        p->octets = kinds[i] == CB_SPAN_T1 ? 193 : 256;
-        p->first_chan = c;
-        c += p->nts;
-        p->cfg = (cb_span_config_t) {
-            .framing = kinds[i] == CB_SPAN_T1 ? CB_FRAMING_T1_ESF : CB_FRAMING_E1_CRC4,
-            .coding = kinds[i] == CB_SPAN_T1 ? CB_CODING_B8ZS : CB_CODING_HDB3,
-            .sync_priority = i + 1,
-            .ts16 = CB_TS16_CLEAR,
-        };
-        size_t line = (size_t) CB_MAX_BLOCK_TICKS * (size_t) p->octets;
-        p->line_tx = calloc(line, 1);
-        p->line_rx = calloc(line, 1);
-        p->rx_flags = calloc(CB_MAX_BLOCK_TICKS, 1);
-        if (!p->line_tx || !p->line_rx || !p->rx_flags)
-            return CB_ERR_NOMEM;
-    }
-    return CB_OK;
-}
-
-void sim_spans_free(cb_sim_t *s)
-{
-    if (s->span == NULL)
-        return;
-    for (int i = 0; i < s->nspans; i++) {
-        free(s->span[i].line_tx);
-        free(s->span[i].line_rx);
-        free(s->span[i].rx_flags);
-    }
-    free(s->span);
-    s->span = NULL;
-}
 
 static int framing_fits(int kind, const cb_span_config_t *cfg)
 {
@@ -65,13 +22,115 @@ static int framing_fits(int kind, const cb_span_config_t *cfg)
     return cfg->sync_priority >= 0;
 }
 
+/* Apply cfg to span p: framers, D-channels, coders. */
+static int span_setup(cb_sim_t *s, sim_span_t *p, const cb_span_config_t *cfg)
+{
+    if (p->fr == NULL) {
+        p->fr = cb_framer_new(p->kind, cfg, s->idle);
+        p->far_fr = cb_framer_new(p->kind, cfg, s->idle);
+        if (p->fr == NULL || p->far_fr == NULL)
+            return CB_ERR_NOMEM;
+    } else {
+        int rc = cb_framer_config(p->fr, cfg);
+        if (rc == CB_OK)
+            rc = cb_framer_config(p->far_fr, cfg);
+        if (rc != CB_OK)
+            return rc;
+    }
+    if (cfg->ts16 == CB_TS16_DCHAN && p->hdlc == NULL) {
+        p->hdlc = cb_hdlc_new();
+        p->far_hdlc = cb_hdlc_new();
+        if (p->hdlc == NULL || p->far_hdlc == NULL)
+            return CB_ERR_NOMEM;
+    }
+    p->cfg = *cfg;
+    p->dts = cfg->ts16 == CB_TS16_DCHAN ? (p->kind == CB_SPAN_T1 ? 24 : 16) : 0;
+    p->sig_ts = cfg->ts16 == CB_TS16_CLEAR ? 0 : (p->kind == CB_SPAN_T1 ? 24 : 16);
+    for (int d = 0; d < 2; d++) {
+        cb_line_coder_init(&p->enc[d], cfg->coding);
+        cb_line_coder_init(&p->dec[d], cfg->coding);
+    }
+    p->ppb_set = INT64_MIN;
+    return CB_OK;
+}
+
+int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan)
+{
+    s->sync = -1;
+    if (s->nspans == 0)
+        return CB_OK;
+    if (s->nspans > CB_SIM_MAX_SPANS)
+        return CB_ERR_INVALID;
+    s->span = calloc((size_t) s->nspans, sizeof(sim_span_t));
+    if (s->span == NULL)
+        return CB_ERR_NOMEM;
+    int c = first_chan;
+    for (int i = 0; i < s->nspans; i++) {
+        sim_span_t *p = &s->span[i];
+        p->kind = kinds[i];
+        p->nts = kinds[i] == CB_SPAN_T1 ? 24 : 31;
+        p->octets = kinds[i] == CB_SPAN_T1 ? CB_FRAMER_T1_OCTETS : CB_FRAMER_E1_OCTETS;
+        p->first_chan = c;
+        c += p->nts;
+        size_t line = (size_t) CB_MAX_BLOCK_TICKS * (size_t) p->octets;
+        p->line_tx = calloc(line, 1);
+        p->line_rx = calloc(line, 1);
+        p->rx_flags = calloc(CB_MAX_BLOCK_TICKS, 1);
+        p->sym = calloc(CB_LINE_MAX_BITS, 1);
+        p->coded = calloc(CB_FRAMER_E1_OCTETS, 1);
+        p->ts = calloc(31 * CB_TICK_SAMPLES, 1);
+        if (!p->line_tx || !p->line_rx || !p->rx_flags || !p->sym || !p->coded || !p->ts)
+            return CB_ERR_NOMEM;
+        cb_span_config_t cfg = {
+            .framing = kinds[i] == CB_SPAN_T1 ? CB_FRAMING_T1_ESF : CB_FRAMING_E1_CRC4,
+            .coding = kinds[i] == CB_SPAN_T1 ? CB_CODING_B8ZS : CB_CODING_HDB3,
+            .sync_priority = i + 1,
+            .ts16 = CB_TS16_CLEAR,
+        };
+        int rc = span_setup(s, p, &cfg);
+        if (rc != CB_OK)
+            return rc;
+    }
+    return CB_OK;
+}
+
+void sim_spans_free(cb_sim_t *s)
+{
+    if (s->span == NULL)
+        return;
+    for (int i = 0; i < s->nspans; i++) {
+        sim_span_t *p = &s->span[i];
+        free(p->line_tx);
+        free(p->line_rx);
+        free(p->rx_flags);
+        free(p->sym);
+        free(p->coded);
+        free(p->ts);
+        cb_framer_free(p->fr);
+        cb_framer_free(p->far_fr);
+        cb_hdlc_free(p->hdlc);
+        cb_hdlc_free(p->far_hdlc);
+    }
+    free(s->span);
+    s->span = NULL;
+}
+
 int sim_span_config(cb_card_t *card, int span, const cb_span_config_t *cfg)
 {
     cb_sim_t *s = (cb_sim_t *) card;
     if (span < 0 || span >= s->nspans || cfg == NULL || !framing_fits(s->span[span].kind, cfg))
         return CB_ERR_INVALID;
-    s->span[span].cfg = *cfg;
-    return CB_OK;
+    return span_setup(s, &s->span[span], cfg);
+}
+
+/* The status of a framer, with a D-channel's counters and the violations its decoder counted. */
+static void status_of(const cb_framer_t *fr, const cb_hdlc_t *h, uint64_t bpv, cb_span_status_t *out)
+{
+    cb_framer_status(fr, out);
+    out->counters.bpv = bpv;
+    out->has_dchan = h != NULL;
+    if (h != NULL)
+        cb_hdlc_stats(h, &out->dchan);
 }
 
 int sim_span_status(cb_card_t *card, int span, cb_span_status_t *out)
@@ -79,9 +138,9 @@ int sim_span_status(cb_card_t *card, int span, cb_span_status_t *out)
     cb_sim_t *s = (cb_sim_t *) card;
     if (span < 0 || span >= s->nspans || out == NULL)
         return CB_ERR_INVALID;
-    memset(out, 0, sizeof(*out));
+    const sim_span_t *p = &s->span[span];
+    status_of(p->fr, p->dts ? p->hdlc : NULL, p->bpv, out);
     out->sync = s->sync == span;
-    out->has_dchan = s->span[span].cfg.ts16 == CB_TS16_DCHAN;
     return CB_OK;
 }
 
@@ -94,6 +153,53 @@ int sim_sync_source(cb_card_t *card, int span)
     return CB_OK;
 }
 
+/* The span whose timeslot is channel c, or NULL; *ts its timeslot (1-based). */
+static sim_span_t *span_of(cb_sim_t *s, int c, int *ts)
+{
+    for (int i = 0; i < s->nspans; i++) {
+        sim_span_t *p = &s->span[i];
+        if (c >= p->first_chan && c < p->first_chan + p->nts) {
+            *ts = c - p->first_chan + 1;
+            return p;
+        }
+    }
+    return NULL;
+}
+
+int sim_abcd_set(cb_card_t *card, int chan, int bits)
+{
+    int ts = 0;
+    sim_span_t *p = span_of((cb_sim_t *) card, chan, &ts);
+    return p == NULL ? CB_ERR_INVALID : cb_framer_cas_set(p->fr, ts, bits);
+}
+
+int sim_abcd_get(cb_card_t *card, int chan)
+{
+    int ts = 0;
+    sim_span_t *p = span_of((cb_sim_t *) card, chan, &ts);
+    return p == NULL ? CB_ERR_INVALID : cb_framer_cas_get(p->fr, ts);
+}
+
+/* The span whose D-channel is channel c, or NULL. */
+static sim_span_t *dchan_of(cb_sim_t *s, int c)
+{
+    int ts = 0;
+    sim_span_t *p = span_of(s, c, &ts);
+    return p != NULL && p->dts == ts ? p : NULL;
+}
+
+int sim_hdlc_send(cb_card_t *card, int chan, const uint8_t *frame, int len)
+{
+    sim_span_t *p = dchan_of((cb_sim_t *) card, chan);
+    return p == NULL ? CB_ERR_INVALID : cb_hdlc_send(p->hdlc, frame, len);
+}
+
+int sim_hdlc_recv(cb_card_t *card, int chan, uint8_t *frame, int max)
+{
+    sim_span_t *p = dchan_of((cb_sim_t *) card, chan);
+    return p == NULL ? CB_ERR_INVALID : cb_hdlc_recv(p->hdlc, frame, max);
+}
+
 int cb_sim_span_fault(cb_sim_t *s, int span, int fault)
 {
     if (span < 0 || span >= s->nspans || fault < CB_FAULT_CLEAR || fault > CB_FAULT_RAI)
@@ -101,21 +207,64 @@ int cb_sim_span_fault(cb_sim_t *s, int span, int fault)
     if (fault == CB_FAULT_RAI && s->span[span].peer)
         return CB_ERR_STATE;
     s->span[span].fault = fault;
+    cb_framer_force(s->span[span].far_fr, fault == CB_FAULT_AIS ? CB_FRAMER_SEND_AIS
+                                          : fault == CB_FAULT_RAI ? CB_FRAMER_SEND_RAI : 0);
     return CB_OK;
+}
+
+int cb_sim_far_span_config(cb_sim_t *s, int span, const cb_span_config_t *cfg)
+{
+    if (span < 0 || span >= s->nspans || cfg == NULL || !framing_fits(s->span[span].kind, cfg)
+        || cfg->ts16 != s->span[span].cfg.ts16)
+        return CB_ERR_INVALID;
+    return cb_framer_config(s->span[span].far_fr, cfg);
 }
 
 int cb_sim_far_span_status(const cb_sim_t *s, int span, cb_span_status_t *out)
 {
     if (span < 0 || span >= s->nspans || out == NULL)
         return CB_ERR_INVALID;
-    memset(out, 0, sizeof(*out));
-    out->has_dchan = s->span[span].cfg.ts16 == CB_TS16_DCHAN;
+    const sim_span_t *p = &s->span[span];
+    status_of(p->far_fr, p->dts ? p->far_hdlc : NULL, p->far_bpv, out);
     return CB_OK;
+}
+
+int cb_sim_far_cas_set(cb_sim_t *s, int chan, int abcd)
+{
+    int ts = 0;
+    sim_span_t *p = span_of(s, chan, &ts);
+    return p == NULL ? CB_ERR_INVALID : cb_framer_cas_set(p->far_fr, ts, abcd);
+}
+
+int cb_sim_far_cas_get(cb_sim_t *s, int chan)
+{
+    int ts = 0;
+    sim_span_t *p = span_of(s, chan, &ts);
+    return p == NULL ? CB_ERR_INVALID : cb_framer_cas_get(p->far_fr, ts);
+}
+
+int cb_sim_far_frame_send(cb_sim_t *s, int span, const uint8_t *frame, int len)
+{
+    if (span < 0 || span >= s->nspans || !s->span[span].dts)
+        return CB_ERR_INVALID;
+    return cb_hdlc_send(s->span[span].far_hdlc, frame, len);
+}
+
+int cb_sim_far_frame_recv(cb_sim_t *s, int span, uint8_t *frame, int max)
+{
+    if (span < 0 || span >= s->nspans || !s->span[span].dts)
+        return CB_ERR_INVALID;
+    return cb_hdlc_recv(s->span[span].far_hdlc, frame, max);
 }
 
 int cb_sim_set_line_model(cb_sim_t *s, cb_line_model_t *model)
 {
     s->line_model = model;
+    for (int i = 0; i < s->nspans; i++)
+        for (int d = 0; d < 2; d++) {
+            cb_line_coder_init(&s->span[i].enc[d], s->span[i].cfg.coding);
+            cb_line_coder_init(&s->span[i].dec[d], s->span[i].cfg.coding);
+        }
     return CB_OK;
 }
 

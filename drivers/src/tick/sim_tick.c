@@ -46,6 +46,12 @@ static void put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t t
     (*nev)++;
 }
 
+void cb_sim_put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
+                   int32_t value, int32_t extra)
+{
+    put_ev(s, ev, nev, ev_max, tick, chan, type, value, extra);
+}
+
 /* A line change the far side sees (in process: cb_sim_far_poll; peers: their next block). */
 static void far_seen(cb_sim_t *s, uint64_t tick, int chan, int type, int value)
 {
@@ -836,6 +842,8 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
         s->peer[s->far_claimed[c] - 1].detach = 1;  /* goes at the next block, with its FAR_DOWN */
         return CB_OK;
     }
+    if (cmd->op == CB_CMD_CAS_TX)
+        return sim_abcd_set(card, c, cmd->a);
     if (c < 0 || c >= s->nports)
         return CB_ERR_INVALID;
     int kind = s->kind[c];
@@ -927,6 +935,10 @@ const cb_card_ops_t cb_sim_ops = {
     .span_config = sim_span_config,
     .span_status = sim_span_status,
     .sync_source = sim_sync_source,
+    .abcd_set = sim_abcd_set,
+    .abcd_get = sim_abcd_get,
+    .hdlc_send = sim_hdlc_send,
+    .hdlc_recv = sim_hdlc_recv,
 };
 
 int cb_sim_drop_faults(cb_sim_t *s, cb_event_t *ev, int nev)

@@ -1,47 +1,25 @@
 /*
- * The sim card's spans, per block: our framers, the in-process far ends, the line between them.
+ * The sim card's spans, per block: our framers, the in-process far ends and the line between
+ * them (where the test-only line model is attached: coded, impaired and decoded).
+ *
+ * Per tick of the block: our framer frames the media tier's timeslot octets into line_tx; the
+ * far end (a socket peer holding the span, else the in-process far end) answers with line_rx;
+ * our framer takes line_rx back into timeslot octets, with its alarms, ABCD changes and
+ * D-channel frames as card events. A D-channel or CAS timeslot carries no audio: the media tier
+ * hears the idle octet there, and what it sends there is not on the line.
  */
+#include <stdint.h>
 #include <string.h>
 #include "sim_priv.h"
 
-/* Set bit `bit` (0 = MSB of octet 0) of line to v. */
-static inline void put_bits8(uint8_t *line, int bit, uint8_t v)
+/* The clock offset of span i's far end against the card's clock, parts per 10^9. */
+static int64_t far_offset(const cb_sim_t *s, int i)
 {
-    int o = bit >> 3, sh = bit & 7;
-    if (sh == 0) {
-        line[o] = v;
-        return;
-    }
-    line[o] = (uint8_t) ((line[o] & (0xFF << (8 - sh))) | (v >> sh));
-    line[o + 1] = (uint8_t) ((line[o + 1] & (0xFF >> sh)) | (uint8_t) (v << (8 - sh)));
-}
-
-static inline uint8_t get_bits8(const uint8_t *line, int bit)
-{
-    int o = bit >> 3, sh = bit & 7;
-    if (sh == 0)
-        return line[o];
-    return (uint8_t) ((line[o] << sh) | (line[o + 1] >> (8 - sh)));
-}
-
-/* Timeslot octets of one tick (channel-major, stride) into the line, unframed (placeholder). */
-static void line_put(const sim_span_t *p, const uint8_t *ts, size_t stride, uint8_t *line)
-{
-    int frame_bits = p->kind == CB_SPAN_T1 ? 193 : 256;
-    memset(line, 0xFF, (size_t) p->octets);
-    for (int f = 0; f < 8; f++)
-        for (int t = 1; t <= p->nts; t++)
-            put_bits8(line, f * frame_bits + (p->kind == CB_SPAN_T1 ? 1 + (t - 1) * 8 : t * 8),
-                      ts[(size_t) (t - 1) * stride + (size_t) f]);
-}
-
-static void line_get(const sim_span_t *p, const uint8_t *line, uint8_t *ts, size_t stride)
-{
-    int frame_bits = p->kind == CB_SPAN_T1 ? 193 : 256;
-    for (int f = 0; f < 8; f++)
-        for (int t = 1; t <= p->nts; t++)
-            ts[(size_t) (t - 1) * stride + (size_t) f]
-                = get_bits8(line, f * frame_bits + (p->kind == CB_SPAN_T1 ? 1 + (t - 1) * 8 : t * 8));
+    const cb_line_model_t *lm = s->line_model;
+    if (lm == NULL)
+        return 0;
+    int64_t card = s->sync >= 0 ? lm->far_ppb[s->sync] : 0;
+    return (int64_t) lm->far_ppb[i] - card;
 }
 
 void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx)
@@ -49,50 +27,100 @@ void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx)
     size_t per = (size_t) ticks * CB_TICK_SAMPLES;
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
-        for (int t = 0; t < ticks; t++)
-            line_put(p, tx + (size_t) p->first_chan * per + (size_t) t * CB_TICK_SAMPLES, per,
-                     p->line_tx + (size_t) t * (size_t) p->octets);
+        int64_t off = far_offset(s, i);
+        if (off != p->ppb_set) {
+            cb_framer_set_offset_ppb(p->fr, off);
+            cb_framer_set_offset_ppb(p->far_fr, -off);
+            p->ppb_set = off;
+        }
+        const uint8_t *base = tx + (size_t) p->first_chan * per;
+        for (int t = 0; t < ticks; t++) {
+            uint8_t *line = p->line_tx + (size_t) t * (size_t) p->octets;
+            if (p->dts) {
+                /* The D-channel's bits in place of whatever the media tier sent there. */
+                for (int k = 0; k < p->nts; k++)
+                    memcpy(p->ts + k * CB_TICK_SAMPLES, base + (size_t) k * per + (size_t) t * CB_TICK_SAMPLES,
+                           CB_TICK_SAMPLES);
+                cb_hdlc_tx(p->hdlc, p->ts + (p->dts - 1) * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
+                cb_framer_tx(p->fr, p->ts, CB_TICK_SAMPLES, line);
+            } else {
+                cb_framer_tx(p->fr, base + (size_t) t * CB_TICK_SAMPLES, (int) per, line);
+            }
+        }
     }
+}
+
+/* One tick of line through the line model, direction dir: coded by the sender's encoder,
+ * impaired, decoded by the receiver's decoder (its violations counted). */
+static const uint8_t *line_through(cb_sim_t *s, sim_span_t *p, int i, int dir, uint64_t tick, const uint8_t *line)
+{
+    int nbits = p->octets * 8;
+    cb_line_encode(&p->enc[dir], line, nbits, p->sym);
+    s->line_model->impair(s->line_model->ctx, i, dir, tick, p->sym, nbits);
+    int32_t v = cb_line_decode(&p->dec[dir], p->sym, nbits, p->coded);
+    if (v > 0) {
+        if (dir == 0)
+            p->bpv += (uint64_t) v;
+        else
+            p->far_bpv += (uint64_t) v;
+    }
+    return p->coded;
 }
 
 void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
 {
-    uint8_t ts[31 * 8];
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
         if (p->peer)
             continue;
+        int cut = p->fault == CB_FAULT_CUT;
+        int silent = cut || p->fault == CB_FAULT_LOS;
         for (int t = 0; t < ticks; t++) {
-            uint8_t *rx_line = p->line_rx + (size_t) t * (size_t) p->octets;
-            const uint8_t *tx_line = p->line_tx + (size_t) t * (size_t) p->octets;
+            uint64_t tick = tick0 + (uint64_t) t;
+            const uint8_t *heard = p->line_tx + (size_t) t * (size_t) p->octets;
+            if (s->line_model != NULL && !cut)
+                heard = line_through(s, p, i, 1, tick, heard);
             /* The far end hears the line ... */
-            line_get(p, tx_line, ts, 8);
+            cb_framer_rx(p->far_fr, heard, cut, p->ts, CB_TICK_SAMPLES);
+            if (p->dts) {
+                if (!(cb_framer_aligned(p->far_fr) & CB_FRAMER_FRAME))
+                    cb_hdlc_reset(p->far_hdlc);
+                else
+                    cb_hdlc_rx(p->far_hdlc, p->ts + (p->dts - 1) * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
+            }
             for (int k = 0; k < p->nts; k++) {
                 int c = p->first_chan + k;
-                if (s->listen[c]) {
-                    sim_fifo_t *f = &s->to_far[c];
-                    uint32_t used = f->head - f->tail;
-                    if (used + 8U > CB_SIM_FAR_FIFO) {
-                        f->tail += used + 8U - CB_SIM_FAR_FIFO;
-                        s->stats.far_fifo_overrun += used + 8U - CB_SIM_FAR_FIFO;
-                    }
-                    sim_fifo_put(f, ts + k * 8, 8);
+                if (!s->listen[c] || k + 1 == p->sig_ts)
+                    continue;
+                sim_fifo_t *f = &s->to_far[c];
+                uint32_t used = f->head - f->tail;
+                if (used + CB_TICK_SAMPLES > CB_SIM_FAR_FIFO) {
+                    uint32_t over = used + CB_TICK_SAMPLES - CB_SIM_FAR_FIFO;
+                    f->tail += over;
+                    s->stats.far_fifo_overrun += over;
                 }
+                sim_fifo_put(f, p->ts + k * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
             }
             /* ... and sends what the world gave it. */
             for (int k = 0; k < p->nts; k++) {
                 sim_fifo_t *g = &s->to_card[p->first_chan + k];
                 uint32_t have = g->head - g->tail;
-                uint32_t take = have < 8U ? have : 8U;
-                sim_fifo_get(g, ts + k * 8, take);
-                if (take < 8U)
-                    memset(ts + k * 8 + take, s->idle, 8U - take);
+                uint32_t take = have < CB_TICK_SAMPLES ? have : CB_TICK_SAMPLES;
+                uint8_t *o = p->ts + k * CB_TICK_SAMPLES;
+                if (take > 0)
+                    sim_fifo_get(g, o, take);
+                if (take < CB_TICK_SAMPLES)
+                    memset(o + take, s->idle, CB_TICK_SAMPLES - take);
             }
-            line_put(p, ts, 8, rx_line);
-            p->rx_flags[t] = 0;
+            if (p->dts)
+                cb_hdlc_tx(p->far_hdlc, p->ts + (p->dts - 1) * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
+            uint8_t *rx_line = p->line_rx + (size_t) t * (size_t) p->octets;
+            cb_framer_tx(p->far_fr, p->ts, CB_TICK_SAMPLES, rx_line);
+            p->rx_flags[t] = silent ? SIM_LINE_NOSIG : 0;
+            if (s->line_model != NULL && !silent)
+                memcpy(rx_line, line_through(s, p, i, 0, tick, rx_line), (size_t) p->octets);
         }
     }
-    (void) tick0;
 }
 
 void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t *ev, int *nev, int ev_max)
@@ -100,14 +128,45 @@ void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t
     size_t per = (size_t) ticks * CB_TICK_SAMPLES;
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
-        if (!p->peer && s->far_claimed[p->first_chan])
-            continue;  /* a version 1 peer holds timeslots: far_exchange wrote them */
-        for (int t = 0; t < ticks; t++)
-            line_get(p, p->line_rx + (size_t) t * (size_t) p->octets,
-                     rx + (size_t) p->first_chan * per + (size_t) t * CB_TICK_SAMPLES, per);
+        uint8_t *base = rx + (size_t) p->first_chan * per;
+        for (int t = 0; t < ticks; t++) {
+            uint64_t tick = tick0 + (uint64_t) t;
+            uint8_t *at = base + (size_t) t * CB_TICK_SAMPLES;
+            cb_framer_rx(p->fr, p->line_rx + (size_t) t * (size_t) p->octets, p->rx_flags[t] & SIM_LINE_NOSIG, at,
+                         (int) per);
+            if (p->sig_ts) {
+                uint8_t *sig = at + (size_t) (p->sig_ts - 1) * per;
+                if (p->dts) {
+                    if (!(cb_framer_aligned(p->fr) & CB_FRAMER_FRAME))
+                        cb_hdlc_reset(p->hdlc);
+                    else
+                        cb_hdlc_rx(p->hdlc, sig, CB_TICK_SAMPLES);
+                }
+                memset(sig, s->idle, CB_TICK_SAMPLES);
+            }
+            uint32_t a = cb_framer_alarms(p->fr);
+            if (a != p->alarms_seen) {
+                p->alarms_seen = a;
+                cb_sim_put_ev(s, ev, nev, ev_max, tick, p->first_chan, CB_EV_ALARM, (int32_t) a, 0);
+            }
+            if (p->cfg.ts16 == CB_TS16_CAS) {
+                uint32_t changed = cb_framer_cas_changed(p->fr);
+                for (int c = 1; changed != 0 && c <= 30; c++) {
+                    if (!(changed & (1U << c)))
+                        continue;
+                    changed &= ~(1U << c);
+                    int ts = c <= 15 ? c : c + 1;
+                    cb_sim_put_ev(s, ev, nev, ev_max, tick, p->first_chan + ts - 1, CB_EV_CAS,
+                                  cb_framer_cas_get(p->fr, ts), 0);
+                }
+            }
+        }
+        if (p->dts) {
+            cb_dchan_stats_t st;
+            cb_hdlc_stats(p->hdlc, &st);
+            for (; p->frames_seen < st.frames_rx; p->frames_seen++)
+                cb_sim_put_ev(s, ev, nev, ev_max, tick0 + (uint64_t) ticks - 1, p->first_chan + p->dts - 1,
+                              CB_EV_FRAME, 0, 0);
+        }
     }
-    (void) tick0;
-    (void) ev;
-    (void) nev;
-    (void) ev_max;
 }

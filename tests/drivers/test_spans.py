@@ -1,0 +1,400 @@
+"""The sim card's spans as lines: framed, alarmed, counted, clocked (issue: E1/T1 spans).
+
+Each test drives the card alone in virtual time (cb_sim_exchange, block after block) with its
+in-process far end, and where the line is impaired the test-only line model (tests/line) between
+them. Expected figures come from the standards and the facts file (DAHDI's alarm timings, G.704's
+frame, the Monte-Carlo CRC-4/CRC-6 error rates), never from the code under test.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from drivers.base import CardDescription, SpanConfig, SpanKind
+from drivers.sim import SimCard, ffi, lib
+from tests.line import LineModel
+
+RED, YELLOW, BLUE, RECOVER = 8, 4, 16, 1          # DAHDI's alarm bits (the issue)
+LOS_BIT, LFA_BIT, LMFA_BIT = 1 << 8, 1 << 9, 1 << 10
+
+E1_CRC4 = SpanConfig("e1", "ccs", "hdb3", True, "clear", 1)
+T1_ESF = SpanConfig("t1", "esf", "b8zs", False, "clear", 1)
+T1_D4 = SpanConfig("t1", "d4", "b8zs", False, "clear", 1)
+
+
+def second(c: SpanConfig, timing: int = 2) -> SpanConfig:
+    return SpanConfig(c.kind, c.framing, c.coding, c.crc4, c.ts16, timing)
+
+
+@dataclass
+class Rig:
+    """A card of spans with its far end, stepped a block at a time."""
+
+    configs: tuple[SpanConfig, ...]
+    k: int = 10
+    card: SimCard = field(init=False)
+    events: list[tuple[int, int, int, int]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        kinds: tuple[SpanKind, ...] = tuple(c.kind for c in self.configs)
+        self.card = SimCard(CardDescription(spans=kinds, span_configs=self.configs, k=self.k,
+                                            law="ulaw" if kinds[0] == "t1" else "alaw"))
+        self.n = len(self.card.channels)
+        self.per = self.k * 8
+        self.idle = 0xFF if kinds[0] == "t1" else 0xD5
+        self.tx = ffi.new("uint8_t[]", self.n * self.per)
+        ffi.memmove(self.tx, bytes([self.idle]) * (self.n * self.per), self.n * self.per)
+        self.rx = ffi.new("uint8_t[]", self.n * self.per)
+        self.ev = ffi.new("cb_event_t[]", 1024)
+        self.first = [0]
+        for c in self.configs[:-1]:
+            self.first.append(self.first[-1] + (31 if c.kind == "e1" else 24))
+
+    @property
+    def tick(self) -> int:
+        return self.card.tick
+
+    def run(self, ms: int, each: Any = None) -> None:
+        for _ in range(ms // self.k):
+            t0 = self.card.tick
+            n = lib.cb_sim_exchange(self.card.sim, t0, self.k, self.tx, self.rx, self.ev, 1024)
+            assert n >= 0, n
+            for e in self.ev[0:n]:
+                self.events.append((int(e.tick), int(e.chan), int(e.type), int(e.value)))
+            if each is not None:
+                each(self)
+
+    def alarm_events(self, span: int) -> list[tuple[int, int]]:
+        return [(t, v) for t, c, ty, v in self.events if ty == lib.CB_EV_ALARM and c == self.first[span]]
+
+    def close(self) -> None:
+        self.card.close()
+
+
+def first_with(events: list[tuple[int, int]], bit: int, after: int = 0) -> int | None:
+    return next((t for t, v in events if v & bit and t >= after), None)
+
+
+def first_without(events: list[tuple[int, int]], bit: int, after: int) -> int | None:
+    return next((t for t, v in events if not v & bit and t >= after), None)
+
+
+@pytest.mark.parametrize("cfg", [E1_CRC4, T1_D4, T1_ESF], ids=["e1", "t1-d4", "t1-esf"])
+def test_los_is_red_after_2500_ms_rai_goes_out_until_recover_ends_and_the_other_span_is_untouched(
+        cfg: SpanConfig) -> None:
+    rig = Rig((cfg, second(cfg)))
+    try:
+        rig.run(2000)
+        assert rig.alarm_events(0) == [] and rig.card.span_status(0).alarm_bits == 0
+        before = rig.card.span_status(0).counters
+        rai: list[tuple[int, bool]] = []
+        far_yellow: list[tuple[int, bool]] = []
+
+        def watch(r: Rig) -> None:
+            rai.append((r.tick, r.card.span_status(0).sending_rai))
+            far_yellow.append((r.tick, bool(r.card.far_span_status(0).alarm_bits & YELLOW)))
+
+        los_at = rig.tick
+        rig.card.span_fault(0, "los")
+        rig.run(10_000, watch)
+        los_end = rig.tick
+        rig.card.span_fault(0, "clear")
+        rig.run(7000, watch)
+
+        ev = rig.alarm_events(0)
+        red_at = first_with(ev, RED)
+        assert red_at is not None and 2500 <= red_at - los_at <= 2600, ev
+        assert first_with(ev, BLUE) is None
+        recover_end = first_without(ev, RECOVER | RED, after=los_end)
+        assert recover_end is not None and 5000 <= recover_end - los_end <= 5200, ev
+        # RAI goes out from red on, RECOVER included, and stops when it ends.
+        sending = [t for t, on in rai if on]
+        assert sending and red_at <= sending[0] <= red_at + rig.k
+        assert 5000 <= sending[-1] - los_end <= 5200 + rig.k
+        assert all(on for t, on in rai if sending[0] <= t <= sending[-1])
+        # The far end reads it: yellow after its 500 ms, gone once RAI stops.
+        yellow = [t for t, on in far_yellow if on]
+        assert yellow and 500 <= yellow[0] - sending[0] <= 600 + rig.k
+        assert not far_yellow[-1][1]
+        # Severely errored seconds: the seconds the LOS touched, one more at most.
+        touched = (los_end - 1) // 1000 - los_at // 1000 + 1
+        ses = rig.card.span_status(0).counters.ses - before.ses
+        assert touched <= ses <= touched + 1
+        # Span 2 saw nothing.
+        assert rig.alarm_events(1) == []
+        assert rig.card.span_status(1).counters.ses == 0 and rig.card.span_status(1).alarm_bits == 0
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("cfg", [E1_CRC4, T1_ESF], ids=["e1", "t1-esf"])
+def test_ais_is_blue_never_red(cfg: SpanConfig) -> None:
+    rig = Rig((cfg,))
+    try:
+        rig.run(1000)
+        ais_at = rig.tick
+        rig.card.span_fault(0, "ais")
+        rig.run(4000)
+        ev = rig.alarm_events(0)
+        blue_at = first_with(ev, BLUE)
+        assert blue_at is not None and 2500 <= blue_at - ais_at <= 2600, ev
+        assert first_with(ev, RED) is None
+        assert rig.card.span_status(0).sending_rai
+    finally:
+        rig.close()
+
+
+def test_rai_received_is_yellow_and_never_makes_us_send_rai() -> None:
+    rig = Rig((E1_CRC4,))
+    try:
+        rig.run(1000)
+        at = rig.tick
+        rig.card.span_fault(0, "rai")
+        rig.run(2000)
+        ev = rig.alarm_events(0)
+        yellow_at = first_with(ev, YELLOW)
+        assert yellow_at is not None and 500 <= yellow_at - at <= 600, ev
+        assert not rig.card.span_status(0).sending_rai
+        assert first_with(ev, RED | BLUE) is None
+    finally:
+        rig.close()
+
+
+def ber_run(cfg: SpanConfig, ber: float, seconds: int) -> tuple[Rig, LineModel, Any, Any]:
+    rig = Rig((cfg,))
+    model = LineModel(1)
+    rig.card.set_line_model(model.hook_address)
+    rig.run(1000)                       # aligned, on a second boundary
+    before = rig.card.span_status(0).counters
+    model.set(0, 0, ber=ber, seed=7)
+    model.set(0, 1, ber=0.0)
+    rig.run(seconds * 1000)
+    model.set(0, 0, ber=0.0)
+    return rig, model, before, rig.card.span_status(0).counters
+
+
+def test_ber_1e3_gives_832_crc4_errors_a_second_all_seconds_errored_the_far_end_echoing_them() -> None:
+    rig, model, before, after = ber_run(E1_CRC4, 1e-3, 60)
+    try:
+        rig.run(20)                     # the last E-bits come back
+        crc = after.crc - before.crc
+        assert 832 * 0.95 <= crc / 60 <= 832 * 1.05
+        far = rig.card.far_span_status(0).counters
+        assert rig.card.span_status(0).counters.crc == far.ebit
+        assert after.es - before.es == 60
+        assert first_with(rig.alarm_events(0), RED) is None
+    finally:
+        rig.close()
+
+
+def test_ber_1e4_gives_184_crc4_errors_a_second_and_no_severely_errored_second() -> None:
+    rig, model, before, after = ber_run(E1_CRC4, 1e-4, 60)
+    try:
+        assert 184 * 0.95 <= (after.crc - before.crc) / 60 <= 184 * 1.05
+        assert after.ses - before.ses == 0
+        assert first_with(rig.alarm_events(0), RED) is None
+    finally:
+        rig.close()
+
+
+def test_t1_esf_ber_1e4_gives_123_crc6_errors_a_second() -> None:
+    rig, model, before, after = ber_run(T1_ESF, 1e-4, 60)
+    try:
+        assert 123 * 0.95 <= (after.crc - before.crc) / 60 <= 123 * 1.05
+    finally:
+        rig.close()
+
+
+def test_a_far_end_50_ppm_fast_slips_24_frames_a_minute_and_swapping_the_clock_swaps_the_counts() -> None:
+    rig = Rig((E1_CRC4, second(E1_CRC4)))
+    model = LineModel(2)
+    model.set_ppm(1, 50.0)
+    rig.card.set_line_model(model.hook_address)
+    try:
+        rig.card.set_sync_source(0)
+        rig.run(60_000)
+        a, b = rig.card.span_status(0).counters.slips, rig.card.span_status(1).counters.slips
+        assert a == 0 and 23 <= b <= 25        # 50e-6 * 8000 frames/s * 60 s = 24
+        rig.card.set_sync_source(1)
+        rig.run(60_000)
+        a2, b2 = rig.card.span_status(0).counters.slips - a, rig.card.span_status(1).counters.slips - b
+        assert 23 <= a2 <= 25 and b2 == 0
+        assert first_with(rig.alarm_events(0) + rig.alarm_events(1), RED | BLUE | YELLOW) is None
+    finally:
+        rig.close()
+
+
+def test_ami_counts_exactly_the_violations_injected() -> None:
+    cfg = SpanConfig("e1", "ccs", "ami", True, "clear", 1)
+    rig = Rig((cfg,))
+    model = LineModel(1)
+    rig.card.set_line_model(model.hook_address)
+    try:
+        rig.run(100)
+        model.set(0, 0, bpv_rate=1e-5, seed=3)
+        rig.run(20_000)
+        injected = model.injected(0, 0)["bpv"]      # (set restarts the counts)
+        model.set(0, 0)
+        rig.run(20)
+        assert injected > 300                # 2048 bits/ms * 20 s * 1e-5 = 410
+        assert rig.card.span_status(0).counters.bpv == injected
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("cfg", [E1_CRC4, T1_ESF], ids=["hdb3", "b8zs"])
+def test_zero_substitution_codes_count_no_violation_on_an_all_zero_payload_and_the_injected_ones(
+        cfg: SpanConfig) -> None:
+    rig = Rig((cfg,))
+    model = LineModel(1)
+    rig.card.set_line_model(model.hook_address)
+    try:
+        ffi.memmove(rig.tx, bytes(rig.n * rig.per), rig.n * rig.per)     # all zeros toward the far end
+        rig.run(10_000)
+        assert rig.card.far_span_status(0).counters.bpv == 0
+        model.set(0, 1, bpv_rate=1e-4, seed=5)
+        rig.run(10_000)
+        injected = model.injected(0, 1)["bpv"]
+        model.set(0, 1)
+        rig.run(20)
+        assert injected > 1000
+        assert abs(rig.card.far_span_status(0).counters.bpv - injected) <= 0.02 * injected
+    finally:
+        rig.close()
+
+
+def test_crc4_on_our_side_only_shows_lmfa_and_traffic_still_flows() -> None:
+    rig = Rig((E1_CRC4,))
+    try:
+        rig.card.far_span_config(0, SpanConfig("e1", "ccs", "hdb3", False, "clear", 1))
+        rig.card.far.write(rig.first[0] + 4, bytes(range(256)) * 8)          # TS5 from the far end
+        got = bytearray()
+        rig.run(1000, lambda r: got.extend(bytes(ffi.buffer(r.rx, r.n * r.per))[4 * r.per:5 * r.per]))
+        ev = rig.alarm_events(0)
+        assert first_with(ev, LMFA_BIT) is not None
+        assert first_with(ev, RED | BLUE | YELLOW) is None
+        assert bytes(range(256)) * 2 in bytes(got)
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("cfg", [E1_CRC4, SpanConfig("e1", "ccs", "hdb3", True, "dchan", 1), T1_ESF, T1_D4],
+                         ids=["e1", "e1-dchan", "t1-esf", "t1-d4"])
+def test_timeslot_octets_cross_the_framed_line_bit_exact_both_ways(cfg: SpanConfig) -> None:
+    rig = Rig((cfg,))
+    try:
+        bearers = cfg.bearers()
+        rnd = random.Random(11)
+        sent = {ts: bytes(rnd.randrange(256) for _ in range(4000)) for ts in bearers}
+        for ts, data in sent.items():
+            rig.card.far.write(rig.first[0] + ts - 1, data)
+            rig.card.far.listen(rig.first[0] + ts - 1)
+        ours = {ts: bytes(rnd.randrange(256) for _ in range(rig.per)) for ts in bearers}
+        for ts, data in ours.items():
+            ffi.memmove(rig.tx + (ts - 1) * rig.per, data, rig.per)
+        got: dict[int, bytearray] = {ts: bytearray() for ts in bearers}
+
+        def take(r: Rig) -> None:
+            buf = bytes(ffi.buffer(r.rx, r.n * r.per))
+            for ts in bearers:
+                got[ts].extend(buf[(ts - 1) * r.per:ts * r.per])
+
+        rig.run(600, take)
+        for ts in bearers:
+            assert sent[ts][200:3200] in bytes(got[ts]), f"timeslot {ts} from the far end"  # after the search
+            heard = rig.card.far.read(rig.first[0] + ts - 1)
+            assert ours[ts] * 4 in heard, f"timeslot {ts} toward the far end"
+        if cfg.ts16 == "dchan":
+            assert set(bytes(ffi.buffer(rig.rx, rig.n * rig.per))[15 * rig.per:16 * rig.per]) == {rig.idle}
+    finally:
+        rig.close()
+
+
+def test_d_channel_frames_cross_the_span_both_ways_and_arrive_as_frame_events() -> None:
+    cfg = SpanConfig("e1", "ccs", "hdb3", True, "dchan", 1)
+    rig = Rig((cfg,), k=1)
+    try:
+        rig.run(50)
+        rnd = random.Random(3)
+        frames = [bytes(rnd.choice((0x7E, 0xFF, rnd.randrange(256))) for _ in range(rnd.randint(1, 264)))
+                  for _ in range(40)]
+        ours = [bytes([0x7E] * n) for n in (1, 17, 264)]
+        dchan = rig.first[0] + 15
+        got: list[bytes] = []
+        buf = ffi.new("uint8_t[]", 264)
+        card = lib.cb_sim_card(rig.card.sim)
+
+        def take(r: Rig) -> None:
+            for t, c, ty, _v in r.events:
+                if ty == lib.CB_EV_FRAME and c == dchan:
+                    n = lib.cb_card_hdlc_recv(card, dchan, buf, 264)
+                    assert n > 0
+                    got.append(bytes(ffi.buffer(buf, n)))
+            r.events.clear()
+
+        for f in frames:
+            rig.card.far.send_frame(0, f)
+            rig.run(40, take)
+        for f in ours:
+            assert lib.cb_card_hdlc_send(card, dchan, f, len(f)) == lib.CB_OK
+        rig.run(200, take)
+        assert got == frames
+        assert rig.card.far.frames(0) == ours
+        st = rig.card.span_status(0)
+        assert st.dchan is not None and st.dchan.frames_rx == 40 and st.dchan.frames_tx == 3
+    finally:
+        rig.close()
+
+
+def test_abcd_on_each_of_the_30_channels_arrives_within_a_multiframe_both_ways() -> None:
+    cfg = SpanConfig("e1", "cas", "hdb3", True, "cas", 1)
+    rig = Rig((cfg,), k=1)
+    try:
+        rig.run(50)
+        rig.events.clear()
+        chans = [t for t in range(1, 32) if t != 16]
+        card = lib.cb_sim_card(rig.card.sim)
+        codes = [v for v in range(1, 16) if v != 0b1101]     # 1101 is what a CAS channel sends until set
+        for i, ts in enumerate(chans):
+            abcd = codes[i % len(codes)]
+            at = rig.tick
+            cmd = ffi.new("cb_cmd_t *", {"op": lib.CB_CMD_CAS_TX, "chan": rig.first[0] + ts - 1, "a": abcd})
+            assert lib.cb_sim_command(rig.card.sim, cmd) == lib.CB_OK
+            far_abcd = codes[-1 - i % len(codes)]
+            rig.card.far.cas(rig.first[0] + ts - 1, far_abcd)
+            seen_far = None
+            for _ in range(6):
+                rig.run(1)
+                if seen_far is None and rig.card.far.cas_received(rig.first[0] + ts - 1) == abcd:
+                    seen_far = rig.tick
+            # a multiframe (2 ms) to reach its boundary, one to carry it, a block of latency
+            assert seen_far is not None and seen_far - at <= 5
+            ours = [(t, v) for t, c, ty, v in rig.events if ty == lib.CB_EV_CAS and c == rig.first[0] + ts - 1]
+            assert ours and ours[-1][1] == far_abcd and ours[-1][0] - at <= 5
+            assert lib.cb_card_abcd_get(card, rig.first[0] + ts - 1) == far_abcd
+        zero = ffi.new("cb_cmd_t *", {"op": lib.CB_CMD_CAS_TX, "chan": rig.first[0], "a": 0})
+        assert lib.cb_sim_command(rig.card.sim, zero) == lib.CB_ERR_INVALID
+    finally:
+        rig.close()
+
+
+def test_random_bits_from_the_far_end_give_red_after_2500_ms_and_nothing_else() -> None:
+    rig = Rig((E1_CRC4, second(E1_CRC4)))
+    model = LineModel(2)
+    rig.card.set_line_model(model.hook_address)
+    try:
+        rig.run(1000)
+        at = rig.tick
+        model.set(0, 0, ber=0.5, seed=9)      # every symbol a coin toss: noise, no frame
+        rig.run(3000)
+        ev = rig.alarm_events(0)
+        red_at = first_with(ev, RED)
+        assert red_at is not None and 2500 <= red_at - at <= 2600 + 100, ev
+        assert first_with(ev, BLUE) is None
+        assert rig.alarm_events(1) == []
+    finally:
+        rig.close()
