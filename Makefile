@@ -11,7 +11,7 @@ STAMP   := build/.stamps
 DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*.h dsp/sched/src/*.c \
                dsp/sched/src/tick/*.c dsp/sched/src/*.h dsp/sched/include/*.h drivers/include/*.h include/*.h)
 DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
-PEER_SRC    := $(wildcard tests/peers/spandsp_*)
+PEER_SRC    := $(wildcard tests/peers/spandsp_*) tests/peers/peer_framer.c
 LINE_SRC    := $(wildcard tests/line/*.c tests/line/*.h)
 
 .PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak crashloop prompts
@@ -48,8 +48,9 @@ drivers/.built: $(DRIVERS_SRC) _cffi_src/build_card.py _cffi_src/common.py pypro
 	$(VPY) _cffi_src/build_card.py
 	@touch $@
 
-tests/peers/.built: $(PEER_SRC) tests/peers/build_spandsp.py | $(STAMP)/venv $(STAMP)/apt
+tests/peers/.built: $(PEER_SRC) tests/peers/build_spandsp.py tests/peers/build_peer_framer.py | $(STAMP)/venv $(STAMP)/apt
 	$(VPY) tests/peers/build_spandsp.py
+	$(VPY) tests/peers/build_peer_framer.py
 	@touch $@
 
 # The test-only line model (tests/line): built here, never installed.
@@ -138,5 +139,5 @@ prompts: $(STAMP)/apt $(STAMP)/venv
 	$(VPY) image-build/make_prompts.py
 
 clean:
-	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* tests/line/_line.c tests/line/_line.*.so dsp/.built drivers/.built \
-	    tests/peers/.built tests/line/.built
+	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* tests/peers/_peer_framer.* tests/line/_line.c \
+	    tests/line/_line.*.so dsp/.built drivers/.built tests/peers/.built tests/line/.built

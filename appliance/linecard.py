@@ -165,13 +165,14 @@ class LineCard:
 
     def _attach(self, peer: FarPeer) -> None:
         """The card takes the peer over; its first block is the one at `peer.start_tick`."""
-        chans = dsp_sched.ffi.new("uint16_t[]", peer.channels)
+        claim = peer.card_claim()
+        chans = dsp_sched.ffi.new("uint16_t[]", claim)
         first = peer.channels[0]
         self._peers[first] = (list(peer.channels), chans)
         lo, hi = peer.start_tick & 0xFFFFFFFF, peer.start_tick >> 32
         fd = peer.detach_fd()
         try:
-            self.sched.send(CmdOp.FAR_ATTACH, first, fd, len(peer.channels),
+            self.sched.send(CmdOp.FAR_ATTACH, first, fd, len(claim),
                             lo - (1 << 32) if lo >= 1 << 31 else lo, hi, ptr=chans)
         except DspError as exc:
             os.close(fd)

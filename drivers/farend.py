@@ -2,10 +2,12 @@
 
 Framing (docs/sim-far-end.md): every message is a 4-octet big-endian length of
 what follows, one type octet, then the body. The card speaks first with HELLO
-(type 1, UTF-8 JSON: version, law, k, the first block's tick, channels, ports,
-spans); the peer answers HELLO with the channels it claims. From then on the
-card sends a BLOCK (type 2) per block of k ticks and the peer answers each with
-a BLOCK for the same ticks: lockstep in virtual time, deadline-bound in realtime.
+(type 1, UTF-8 JSON: version 2, law, k, the first block's tick, channels, ports,
+spans with their names and framing); the peer answers HELLO with the analog
+channels and the spans (whole, by name) it claims. From then on the card sends a
+BLOCK (type 2) per block of k ticks and the peer answers each with a BLOCK for
+the same ticks (its ports' octets, its spans' line bits): lockstep in virtual
+time, deadline-bound in realtime.
 
 This module does the listening and the handshakes (control tier); the blocks
 themselves are exchanged by the card in C, on the media path. Several peers may
@@ -31,12 +33,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from drivers.base import CardDescription
+from drivers.base import CardDescription, SpanConfig
 from drivers.errors import FarEndError
 
 log = logging.getLogger("cicbox.drivers.farend")
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
+CLAIM_SPAN = 0x8000         # CB_SIM_FAR_SPAN: a card claim entry for a span claimed whole (| its index)
 MSG_HELLO = 1
 MSG_BLOCK = 2
 MAX_HELLO = 65536
@@ -50,8 +53,14 @@ class FarPeer:
     """A peer that said HELLO: its socket, the channels it claims, the tick of its first block."""
 
     sock: socket.socket
-    channels: list[int]
+    channels: list[int]             # the ports it claimed, then the timeslot channels of its spans
     start_tick: int = 0
+    spans: list[int] = field(default_factory=list)   # the spans it holds (0-based), in its order
+    ports: list[int] = field(default_factory=list)   # the ports' channels it claimed, in its order
+
+    def card_claim(self) -> list[int]:
+        """The claim as the card takes it (CB_CMD_FAR_ATTACH): ports, then CLAIM_SPAN | span."""
+        return [*self.ports, *(CLAIM_SPAN | s for s in self.spans)]
 
     def detach_fd(self) -> int:
         """Hand the socket's descriptor over (to the card); this object no longer owns it."""
@@ -73,23 +82,43 @@ HELLO_REFUSALS: dict[str, str] = {
     "not_json": "HELLO is not UTF-8 JSON",
     "not_object": "HELLO is not a JSON object",
     "version": "protocol version not supported",
-    "bad_claim": "the claim is not a non-empty list of channel numbers or \"all\"",
+    "bad_claim": "the claim is not lists of channel numbers and span names (not both empty), or \"all\"",
     "unknown_channel": "a claimed channel does not exist",
-    "claimed": "a claimed channel is held by another peer",
-    "duplicate": "a channel is claimed twice",
+    "timeslot_claim": "a claimed channel is a span's timeslot: spans are claimed whole",
+    "unknown_span": "a claimed span does not exist",
+    "claimed": "a claimed channel or span is held by another peer",
+    "duplicate": "a channel or span is claimed twice",
     "hello_timeout": "no HELLO answer in time",
     "too_many_peers": "the card serves no more peers at once",
     "io": "socket error during HELLO",
 }
 
 
-def hello_document(desc: CardDescription, next_tick: int) -> dict[str, Any]:
+LINE_OCTETS = {"e1": 256, "t1": 193}    # line octets per tick: 8 frames of 256 bits, or of 193
+
+
+def span_names(desc: CardDescription, names: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The spans' names: `names` (the configuration's), else "span1", "span2", ... by position."""
+    if names is None:
+        return tuple(f"span{i + 1}" for i in range(len(desc.spans)))
+    if len(names) != len(desc.spans) or len(set(names)) != len(names):
+        raise FarEndError(f"span names {names!r} must name each of the card's {len(desc.spans)} spans once")
+    return tuple(names)
+
+
+def _span_entry(si: int, name: str, cfg: SpanConfig, first: int) -> dict[str, Any]:
+    return {"index": si, "name": name, "kind": cfg.kind, "framing": cfg.framing, "coding": cfg.coding,
+            "crc4": cfg.kind == "e1" and cfg.crc4, "ts16": cfg.ts16, "first_channel": first,
+            "timeslots": 31 if cfg.kind == "e1" else 24, "octets_per_tick": LINE_OCTETS[cfg.kind]}
+
+
+def hello_document(desc: CardDescription, next_tick: int, names: tuple[str, ...] | None = None) -> dict[str, Any]:
     """The card's HELLO: what the peer needs to make sense of blocks."""
     chans = desc.channels()
     spans = []
-    for si, kind in enumerate(desc.spans):
+    for si, name in enumerate(span_names(desc, names)):
         first = next(c.index for c in chans if c.span == si)
-        spans.append({"index": si, "kind": kind, "first_channel": first, "timeslots": 31 if kind == "e1" else 24})
+        spans.append(_span_entry(si, name, desc.span_config(si), first))
     return {
         "version": PROTOCOL_VERSION,
         "law": desc.law,
@@ -159,9 +188,11 @@ class FarEndServer:
     must answer the HELLO a guard of a few blocks before that.
     """
 
-    def __init__(self, path: str, desc: CardDescription, lockstep: bool | None = None) -> None:
+    def __init__(self, path: str, desc: CardDescription, lockstep: bool | None = None,
+                 names: tuple[str, ...] | None = None) -> None:
         self.path = path
         self.desc = desc
+        self.span_names = span_names(desc, names)
         self.lockstep = desc.clock == "virtual" if lockstep is None else lockstep
         self.lockstep_hello_s = LOCKSTEP_HELLO_S
         self._claimed: set[int] = set()
@@ -216,7 +247,7 @@ class FarEndServer:
                 break
             conn.setblocking(False)
             start, deadline = self._start_tick(now_tick)
-            hello = json.dumps(hello_document(self.desc, start)).encode()
+            hello = json.dumps(hello_document(self.desc, start, self.span_names)).encode()
             self._pending.append(_Handshake(conn, start, deadline, _frame(MSG_HELLO, hello)))
         accepted: list[FarPeer] = []
         for hs in list(self._pending):
@@ -272,14 +303,16 @@ class FarEndServer:
             return None
 
     def _accept(self, hs: _Handshake, body: bytes) -> FarPeer:
-        channels = self._check_hello(body)
+        ports, spans = self._check_hello(body)
         if self._attached >= MAX_PEERS:
             raise HelloRefusedError("too_many_peers", f"the card serves at most {MAX_PEERS} peers at once")
         self._pending.remove(hs)
+        channels = ports + [c.index for si in spans for c in self.desc.channels() if c.span == si]
         self._claimed.update(channels)
         self._attached += 1
-        log.info("far-end peer attached, claiming channels %s, first block at tick %d", channels, hs.start_tick)
-        return FarPeer(hs.conn, channels, hs.start_tick)
+        log.info("far-end peer attached, claiming channels %s and spans %s, first block at tick %d", ports,
+                 [self.span_names[si] for si in spans], hs.start_tick)
+        return FarPeer(hs.conn, channels, hs.start_tick, spans, ports)
 
     def _refuse(self, hs: _Handshake, exc: HelloRefusedError) -> None:
         self._pending.remove(hs)
@@ -294,7 +327,8 @@ class FarEndServer:
         self._claimed.difference_update(channels)
         self._attached = max(0, self._attached - 1)
 
-    def _check_hello(self, body: bytes) -> list[int]:
+    def _check_hello(self, body: bytes) -> tuple[list[int], list[int]]:
+        """The ports' channels and the spans (0-based) a HELLO claims, each in its order."""
         try:
             doc = json.loads(body.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as exc:     # JSONDecodeError, an integer past 4300 digits
@@ -307,21 +341,47 @@ class FarEndServer:
         if type(version) is not int or version != PROTOCOL_VERSION:
             raise HelloRefusedError("version", f"protocol version {doc.get('version')!r} not supported "
                                      f"(want {PROTOCOL_VERSION})")
-        claim = doc.get("claim")
-        nchan = len(self.desc.channels())
+        chans = self.desc.channels()
+        nports = len(self.desc.ports)
+        claim, spans = doc.get("claim", []), doc.get("spans", [])
         if claim == "all":
-            claim = list(range(nchan))
-        if not isinstance(claim, list) or not claim or not all(
-                isinstance(c, int) and not isinstance(c, bool) for c in claim):
-            raise HelloRefusedError("bad_claim", "HELLO must claim a non-empty list of channel numbers, or \"all\"")
+            if spans not in ([], "all"):
+                raise HelloRefusedError("bad_claim", 'HELLO claims "all" and spans besides')
+            claim, spans = list(range(nports)), "all"
+        if spans == "all":
+            spans = list(self.span_names)
+        bad = HelloRefusedError("bad_claim", 'HELLO must claim a list of channel numbers ("claim") and a list of '
+                                'span names ("spans"), not both empty, or "claim": "all"')
+        if not isinstance(claim, list) or not isinstance(spans, list) or (not claim and not spans):
+            raise bad
+        if not all(isinstance(c, int) and not isinstance(c, bool) for c in claim) or \
+                not all(isinstance(n, str) for n in spans):
+            raise bad
         for c in claim:
-            if not 0 <= c < nchan:
-                raise HelloRefusedError("unknown_channel", f"channel {c} does not exist (the card has {nchan})")
+            if not 0 <= c < len(chans):
+                raise HelloRefusedError("unknown_channel", f"channel {c} does not exist (the card has {len(chans)})")
+            info = chans[c]
+            if info.span is not None:
+                raise HelloRefusedError("timeslot_claim", f"channel {c} is timeslot {info.timeslot} of span "
+                                        f"{self.span_names[info.span]}: spans are claimed whole "
+                                        f'("spans": ["{self.span_names[info.span]}"])')
             if c in self._claimed:
                 raise HelloRefusedError("claimed", f"channel {c} is already claimed by another peer")
         if len(set(claim)) != len(claim):
             raise HelloRefusedError("duplicate", "HELLO claims a channel twice")
-        return list(claim)
+        out: list[int] = []
+        for name in spans:
+            if name not in self.span_names:
+                have = ", ".join(self.span_names) or "none"
+                raise HelloRefusedError("unknown_span", f"span {name!r} does not exist (the card has {have})")
+            si = self.span_names.index(name)
+            if si in out:
+                raise HelloRefusedError("duplicate", f"HELLO claims span {name} twice")
+            first = next(c.index for c in chans if c.span == si)
+            if first in self._claimed:
+                raise HelloRefusedError("claimed", f"span {name} is already claimed by another peer")
+            out.append(si)
+        return list(claim), out
 
     def close(self) -> None:
         for hs in self._pending:

@@ -208,7 +208,7 @@ def test_a_realtime_handshake_spans_control_periods_and_never_blocks(
         assert tier.poll_far_peers() == []          # both connected; neither has answered: no wait
         slow.read_hello()
         assert tier.poll_far_peers() == []
-        claim = b'{"version": 1, "claim": [1]}'
+        claim = b'{"version": 2, "claim": [1]}'
         msg = (len(claim) + 1).to_bytes(4, "big") + b"\x01" + claim
         slow.sock.sendall(msg[:2])                   # the answer's header split across two reads
         assert tier.poll_far_peers() == []
@@ -321,10 +321,10 @@ def test_a_peers_line_changes_that_do_not_fit_the_signal_queue_are_counted_by_ki
 
 
 @pytest.mark.parametrize(("hello", "reason"), [
-    (b'{"version": 1, "claim": [' + b"9" * 5000 + b"]}", "not_json"),       # past the integer digit limit
+    (b'{"version": 2, "claim": [' + b"9" * 5000 + b"]}", "not_json"),       # past the integer digit limit
     (b"[" * 30000 + b"]" * 30000, "not_json"),                             # past the nesting limit
     (b'{"version": true, "claim": "all"}', "version"),
-    (b'{"version": 1.0, "claim": "all"}', "version"),
+    (b'{"version": 2.0, "claim": "all"}', "version"),
 ])
 def test_a_hostile_hello_is_refused_and_the_card_serves_the_next_peer(tmp_path: Path, hello: bytes,
                                                                       reason: str) -> None:

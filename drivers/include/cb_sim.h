@@ -14,15 +14,23 @@
  * message buffers and counters; the card never blocks on a peer's socket
  * beyond the block's deadline, and drops a peer that is dead or stopped reading.
  *
- * On this card CB_CMD_FAR_ATTACH hands over a peer that said HELLO:
+ * On this card CB_CMD_FAR_ATTACH hands over a peer that said HELLO (version 2):
  *   a = its socket (the card owns it from then on and closes it when the peer
- *   leaves or is refused), ptr = uint16_t[] claimed channels, b = their count,
- *   c, d = the low and high 32 bits of its first block's tick (the HELLO's
- *   `tick`, a block boundary now or later; a peer handed over after it is
- *   refused with CB_FAR_START_MISSED). CB_CMD_FAR_DETACH with chan = any
- *   channel a peer holds lets that peer go.
+ *   leaves or is refused), ptr = uint16_t[] its claim, b = its length: an
+ *   analog port's channel number, or CB_SIM_FAR_SPAN | span index for a span
+ *   claimed whole (its timeslots are never claimed one by one: a timeslot's
+ *   channel number is refused), ports and spans each in the peer's order (the
+ *   order of its BLOCKs); c, d = the low and high 32 bits of its first block's
+ *   tick (the HELLO's `tick`, a block boundary now or later; a peer handed over
+ *   after it is refused with CB_FAR_START_MISSED). CB_ERR_INVALID: an empty
+ *   claim, no such port or span, one held by another peer, or one twice;
+ *   CB_ERR_FULL: CB_SIM_MAX_PEERS attached. A span's in-process far end lets go
+ *   of it at the peer's first block and takes it back when the peer goes.
+ *   CB_CMD_FAR_DETACH with chan = any channel a peer holds (a port it claimed,
+ *   a timeslot of a span it holds) lets that peer go.
  * The CB_EV_FAR_ERROR, CB_EV_FAR_DOWN and CB_EV_FAR_LATE events of a peer carry
- * its first claimed channel in `chan`.
+ * its first claimed port's channel in `chan`, or, claiming no port, its first
+ * span's TS1 channel.
  *
  * Two clocks: virtual (wait returns at once: runs as fast as the CPU allows)
  * and realtime (absolute-deadline sleep on CLOCK_MONOTONIC; a block is due
@@ -52,6 +60,8 @@
 #define CB_SIM_FARQ 4096           /* far-visible line changes kept for cb_sim_far_poll and the peers */
 #define CB_SIM_FAR_REASONS 16      /* size of the per-reason counters (enum cb_far_error) */
 #define CB_SIM_KIND_SLOTS 64       /* size of the per-kind counters: card kinds, by cb_kind_slot (0-63) */
+#define CB_SIM_FAR_SPAN 0x8000     /* CB_CMD_FAR_ATTACH claim entry: this | span index claims the span whole */
+#define CB_SIM_FAR_VERSION 2       /* the far-end socket's protocol version (docs/sim-far-end.md) */
 
 #define CB_SIM_MAX_SPANS 64
 

@@ -20,11 +20,18 @@
 #define FAR_MSG_HELLO 1
 #define FAR_MSG_BLOCK 2
 #define FAR_LEN_SIZE 4     /* the length in front of every message */
-#define FAR_BLOCK_HEAD 17  /* type(1) seq(4) first_tick(8) ticks(2) nchan(2) */
+#define FAR_BLOCK_HEAD 19  /* type(1) seq(4) first_tick(8) ticks(2) nchan(2) nspan(2) */
 #define FAR_EVENT_SIZE 16  /* chan(2) type(2) value(4, signed) tick(8) */
-/* The largest BLOCK (after its length) for a claim of n channels: the one bound for both ways. */
-#define FAR_MSG_MAX(n) ((uint32_t) FAR_BLOCK_HEAD + (uint32_t) (n) * CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES + 2U \
-                        + (uint32_t) CB_SIM_FAR_MAX_EVENTS * FAR_EVENT_SIZE)
+#define FAR_LINE_NOSIG 1   /* a span's flags octet in a BLOCK: bit 0 = no signal that tick */
+/* The largest BLOCK (after its length) for a claim of n analog channels and spans whose lines take
+ * `line` octets a tick (flags + line octets, summed over them): the one bound for both ways. */
+#define FAR_PEER_MAX(n, line) ((uint32_t) FAR_BLOCK_HEAD + (uint32_t) (n) * CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES \
+                               + (uint32_t) (line) * CB_MAX_BLOCK_TICKS + 2U \
+                               + (uint32_t) CB_SIM_FAR_MAX_EVENTS * FAR_EVENT_SIZE)
+/* The buffers' bound over a card of n channels: every port and span claimed. A span's line takes at
+ * most one octet a tick more per timeslot than its timeslots' octets (E1 1 + 256 <= 31 x 9, T1
+ * 1 + 193 <= 24 x 9), so FAR_PEER_MAX(n, n) holds any claim. */
+#define FAR_MSG_MAX(n) FAR_PEER_MAX(n, n)
 
 /* A line level octet, per channel: written by the thread stepping the card, read whole by the
  * control thread (cb_sim_line_levels) while the media thread runs. Relaxed atomics: a level one
@@ -90,8 +97,11 @@ typedef struct sim_peer {
     int active;             /* 0: waiting for its first block (start_tick) */
     int detach;             /* let go at the next block (CB_CMD_FAR_DETACH) */
     uint64_t start_tick;
-    uint16_t *chan;         /* [nchan] claimed channels, in the peer's order */
+    uint16_t *chan;         /* [nchan] claimed analog channels, in the peer's order */
     int n;
+    uint8_t span[CB_SIM_MAX_SPANS]; /* spans claimed whole, in the peer's order */
+    int nspan;
+    uint32_t line;          /* BLOCK octets a tick of its spans: (1 flags + octets) each */
     uint32_t seq;           /* sequence number of its next block */
     uint32_t ev_from;       /* farq position not yet sent to it */
     uint8_t *out;           /* the message being sent (length first) */

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from drivers.base import CardDescription
+from drivers.farend import CLAIM_SPAN, LINE_OCTETS
 from drivers.hal import CmdOp, LineEvent
 from drivers.sim import SimCard, ffi, lib
 from tests.peers.far_proto import Peer
@@ -22,6 +23,7 @@ class FarBench:
     """The card, a transmit pattern, the blocks' receive buffers and events."""
 
     def __init__(self, desc: CardDescription, max_ticks: int = 20) -> None:
+        self.desc = desc
         self.card = SimCard(desc)
         self.n = len(self.card.channels)
         self.tx = ffi.new("uint8_t[]", self.n * max_ticks * 8)
@@ -33,18 +35,21 @@ class FarBench:
         self._keep: list[Any] = []
         self.peers: list[Peer] = []
 
-    def attach(self, chans: list[int], start_tick: int = 0, sndbuf: int | None = None) -> Peer:
-        """Hand one end of a socket pair to the card as a peer claiming `chans`; return the other end."""
+    def attach(self, chans: list[int], start_tick: int = 0, sndbuf: int | None = None,
+               spans: list[int] | None = None) -> Peer:
+        """Hand one end of a socket pair to the card as a peer claiming the ports' channels `chans`
+        and the spans `spans` (0-based) whole; return the other end."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         if sndbuf is not None:
             ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, sndbuf)
             theirs.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, sndbuf)
         theirs.settimeout(30)
-        rc = self.command_attach(ours.detach(), chans, start_tick)   # the card owns it now
+        held = spans or []
+        rc = self.command_attach(ours.detach(), chans + [CLAIM_SPAN | s for s in held], start_tick)  # the card's now
         if rc != 0:
             theirs.close()
         assert rc == 0, rc
-        peer = Peer(theirs)
+        peer = Peer(theirs, [LINE_OCTETS[self.desc.spans[s]] for s in held])
         self.peers.append(peer)
         return peer
 

@@ -28,7 +28,7 @@ def read_block(sock: socket.socket) -> tuple[int, int]:
 
 
 def answer(sock: socket.socket, seq: int, tick: int, fill: int) -> None:
-    body = bytes([2]) + struct.pack(">IQHH", seq, tick, K, 1) + bytes([fill]) * PER + struct.pack(">H", 0)
+    body = bytes([2]) + struct.pack(">IQHHH", seq, tick, K, 1, 0) + bytes([fill]) * PER + struct.pack(">H", 0)
     sock.sendall(struct.pack(">I", len(body)) + body)
 
 

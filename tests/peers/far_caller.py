@@ -1,6 +1,6 @@
 """A far-end peer that plays the exchange and a caller on one FXO trunk of the sim card.
 
-Uses only the Python standard library and docs/sim-far-end.md (helpers shared
+Uses only the Python standard library and docs/sim-far-end.md, version 2 (helpers shared
 with far_phone.py, beside it). Script, in ticks after the first block: caller ID
 as DTMF from RING_AT, then ring the trunk with the cn cadence (1000 ms on,
 4000 ms off) 500 ms after it; once the card goes off hook (answers), press '1'
@@ -51,7 +51,8 @@ def main() -> None:
     mtype, body = recv_msg(sock)
     hello = json.loads(body)
     assert mtype == 1 and hello["channels"][chan]["kind"] == "fxo"
-    send_msg(sock, 1, json.dumps({"version": 1, "claim": [chan]}).encode())
+    assert hello["version"] == 2
+    send_msg(sock, 1, json.dumps({"version": 2, "claim": [chan], "spans": []}).encode())
     k = hello["k"]
     made: dict[str, list[int]] = {}
     if len(sys.argv) > 4:
@@ -71,12 +72,12 @@ def main() -> None:
     try:
         while True:
             mtype, body = recv_msg(sock)
-            seq_in, tick0, ticks, _nchan = struct.unpack(">IQHH", body[:16])
+            seq_in, tick0, ticks, _nchan, _nspan = struct.unpack(">IQHHH", body[:18])
             first_tick = tick0 if first_tick is None else first_tick
-            octets = body[16:16 + ticks * 8]
-            nev = struct.unpack(">H", body[16 + ticks * 8:18 + ticks * 8])[0]
+            octets = body[18:18 + ticks * 8]
+            nev = struct.unpack(">H", body[18 + ticks * 8:20 + ticks * 8])[0]
             for i in range(nev):
-                ch, typ, val, tk = struct.unpack(">HHiQ", body[18 + ticks * 8 + 16 * i:34 + ticks * 8 + 16 * i])
+                ch, typ, val, tk = struct.unpack(">HHiQ", body[20 + ticks * 8 + 16 * i:36 + ticks * 8 + 16 * i])
                 rel = tk - first_tick
                 if typ == HOOK_OFF and answered is None:
                     answered = rel
@@ -123,7 +124,7 @@ def main() -> None:
                     heard_from = heard_from if heard_from is not None else rel
                     if rel - heard_from >= TALK:
                         hangup_at = rel + 1
-            body_out = struct.pack(">IQHH", seq_in, tick0, ticks, 1) + bytes(out) + struct.pack(">H", len(events))
+            body_out = struct.pack(">IQHHH", seq_in, tick0, ticks, 1, 0) + bytes(out) + struct.pack(">H", len(events))
             for ch, typ, val, tk in events:
                 body_out += struct.pack(">HHiQ", ch, typ, val, tk)
             send_msg(sock, 2, body_out)

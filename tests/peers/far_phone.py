@@ -1,6 +1,7 @@
 """A far-end peer that plays a phone on one FXS port of the sim card.
 
-Uses only the Python standard library and docs/sim-far-end.md. Script (ticks
+Uses only the Python standard library and docs/sim-far-end.md (version 2: it claims
+one port and no span, so its BLOCKs carry no span lines). Script (ticks
 after the first block): go off hook at OFFHOOK; listen to the line and measure
 the strongest tone; from DIAL on, send DTMF digits (our own generator, 70 ms on,
 80 ms off, -6 dBm0 per tone); go on hook at ONHOOK; print one JSON line with
@@ -108,8 +109,8 @@ def main() -> None:
     sock.connect(path)
     mtype, body = recv_msg(sock)
     hello = json.loads(body)
-    assert mtype == 1 and hello["law"] == "alaw"
-    send_msg(sock, 1, json.dumps({"version": 1, "claim": [chan]}).encode())
+    assert mtype == 1 and hello["law"] == "alaw" and hello["version"] == 2
+    send_msg(sock, 1, json.dumps({"version": 2, "claim": [chan], "spans": []}).encode())
     k = hello["k"]
     heard: list[int] = []  # samples received from the card, from OFFHOOK on
     plan: list[tuple[int, str]] = []  # (start tick offset, key)
@@ -126,12 +127,12 @@ def main() -> None:
     try:
         while True:
             mtype, body = recv_msg(sock)
-            seq, tick0, ticks, nchan = struct.unpack(">IQHH", body[:16])
+            seq, tick0, ticks, nchan, nspan = struct.unpack(">IQHHH", body[:18])
             if first_tick is None:
                 first_tick = tick0
-            assert seq == seq_expected and ticks == k and nchan == 1
+            assert seq == seq_expected and ticks == k and nchan == 1 and nspan == 0
             seq_expected += 1
-            octets = body[16:16 + ticks * 8]
+            octets = body[18:18 + ticks * 8]
             rel0 = tick0 - first_tick
             if rel0 >= OFFHOOK:
                 heard.extend(alaw_decode(o) for o in octets)
@@ -152,13 +153,13 @@ def main() -> None:
                     events.append((chan, 1, 1, tick0 + tt))
                 if rel == onhook:
                     events.append((chan, 2, 0, tick0 + tt))
-            body_out = struct.pack(">IQHH", seq, tick0, ticks, 1) + bytes(out)
+            body_out = struct.pack(">IQHHH", seq, tick0, ticks, 1, 0) + bytes(out)
             if bad and not sent_bad and rel0 > OFFHOOK + 50:
                 sent_bad = True
                 if bad == "seq":
-                    body_out = struct.pack(">IQHH", seq + 7, tick0, ticks, 1) + bytes(out)
+                    body_out = struct.pack(">IQHHH", seq + 7, tick0, ticks, 1, 0) + bytes(out)
                 elif bad == "tick":
-                    body_out = struct.pack(">IQHH", seq, tick0 + 1, ticks, 1) + bytes(out)
+                    body_out = struct.pack(">IQHHH", seq, tick0 + 1, ticks, 1, 0) + bytes(out)
                 elif bad == "length":
                     body_out = body_out[:-3]
                 elif bad == "event":

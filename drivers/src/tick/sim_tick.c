@@ -152,7 +152,12 @@ void cb_sim_far_close(cb_sim_t *s, int p, cb_event_t *ev, int *nev, int ev_max, 
     int first = q->info.first_chan;
     for (int i = 0; i < q->n; i++)
         s->far_claimed[q->chan[i]] = 0;
+    for (int i = 0; i < q->nspan; i++)
+        if (s->span[q->span[i]].peer == p + 1)
+            s->span[q->span[i]].peer = 0;  /* back to the in-process far end, from this block on */
     q->n = 0;
+    q->nspan = 0;
+    q->line = 0;
     q->active = 0;
     q->detach = 0;
     q->in_len = 0;
@@ -169,8 +174,16 @@ void cb_sim_far_close(cb_sim_t *s, int p, cb_event_t *ev, int *nev, int ev_max, 
     put_ev(s, ev, nev, ev_max, s->tick, first, CB_EV_FAR_DOWN, reason, 0);
 }
 
-/* Build peer p's BLOCK: the tx octets of its channels and the far-visible changes on them
- * since its last block (at most CB_SIM_FAR_MAX_EVENTS; the rest go in the next block). */
+/* The flags octet of a span's line toward a peer: no signal while the cable is cut (our side
+ * sends nothing), else 0. */
+static uint8_t far_tx_flags(const sim_span_t *sp)
+{
+    return sp->fault == CB_FAULT_CUT ? FAR_LINE_NOSIG : 0;
+}
+
+/* Build peer p's BLOCK: the tx octets of its channels, the lines of its spans (our framers'
+ * line_tx, tick after tick) and the far-visible changes on its channels since its last block
+ * (at most CB_SIM_FAR_MAX_EVENTS; the rest go in the next block). */
 static void far_build(cb_sim_t *s, int p, uint64_t tick0, int ticks, const uint8_t *tx)
 {
     sim_peer_t *q = &s->peer[p];
@@ -181,10 +194,24 @@ static void far_build(cb_sim_t *s, int p, uint64_t tick0, int ticks, const uint8
     be64(m + 5, tick0);
     be16(m + 13, (uint32_t) ticks);
     be16(m + 15, (uint32_t) q->n);
+    be16(m + 17, (uint32_t) q->nspan);
     uint8_t *w = m + FAR_BLOCK_HEAD;
     for (int i = 0; i < q->n; i++) {
         memcpy(w, tx + (size_t) q->chan[i] * per, per);
         w += per;
+    }
+    for (int i = 0; i < q->nspan; i++) {
+        const sim_span_t *sp = &s->span[q->span[i]];
+        size_t oct = (size_t) sp->octets;
+        uint8_t flags = far_tx_flags(sp);
+        for (int t = 0; t < ticks; t++) {
+            *w++ = flags;
+            if (flags & FAR_LINE_NOSIG)
+                memset(w, 0, oct);
+            else
+                memcpy(w, sp->line_tx + (size_t) t * oct, oct);
+            w += oct;
+        }
     }
     uint8_t *count = w;
     w += 2;
@@ -243,7 +270,7 @@ static int far_read(sim_peer_t *q, int *reason, int *detail)
                 *reason = CB_FAR_BAD_LENGTH;
                 return -1;
             }
-            if (len > FAR_MSG_MAX(q->n)) {
+            if (len > FAR_PEER_MAX(q->n, q->line)) {
                 *reason = CB_FAR_TOO_LONG;
                 *detail = clamp_detail(len);
                 return -1;
@@ -385,6 +412,36 @@ static void pend_apply(cb_sim_t *s, int c, uint64_t t)
     }
 }
 
+/* No signal on a span for the block's ticks: what a span held by a peer gets until its answer is
+ * applied (a late or missing answer leaves it so). */
+static void far_line_none(sim_span_t *sp, int ticks)
+{
+    memset(sp->line_rx, 0, (size_t) ticks * (size_t) sp->octets);
+    memset(sp->rx_flags, SIM_LINE_NOSIG, (size_t) ticks);
+}
+
+/* A peer's line for one span, tick after tick (flags octet, then the line octets), into line_rx and
+ * rx_flags; the cable between (the span's fault) still has its say: cut or los, no signal; ais, all
+ * ones. Returns what follows the span's part of the BLOCK. */
+static const uint8_t *far_line_in(sim_span_t *sp, const uint8_t *lp, int ticks)
+{
+    size_t oct = (size_t) sp->octets;
+    for (int t = 0; t < ticks; t++, lp += 1 + oct) {
+        uint8_t *dst = sp->line_rx + (size_t) t * oct;
+        if ((lp[0] & FAR_LINE_NOSIG) || sp->fault == CB_FAULT_CUT || sp->fault == CB_FAULT_LOS) {
+            sp->rx_flags[t] = SIM_LINE_NOSIG;
+            memset(dst, 0, oct);
+        } else {
+            sp->rx_flags[t] = 0;
+            if (sp->fault == CB_FAULT_AIS)
+                memset(dst, 0xFF, oct);
+            else
+                memcpy(dst, lp + 1, oct);
+        }
+    }
+    return lp;
+}
+
 /* Check and apply peer p's answer m (len octets after the length). Every field is checked
  * before anything is applied. CB_FAR_OK or the refusal reason. */
 static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_t tick0, int ticks, uint8_t *rx,
@@ -406,9 +463,9 @@ static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_
         *detail = (int32_t) (int64_t) (rd64(m + 5) - tick0);
         return CB_FAR_BAD_TICK;
     }
-    if ((int) rd16(m + 13) != ticks || (int) rd16(m + 15) != q->n)
+    if ((int) rd16(m + 13) != ticks || (int) rd16(m + 15) != q->n || (int) rd16(m + 17) != q->nspan)
         return CB_FAR_BAD_LENGTH;
-    size_t audio = (size_t) q->n * per;
+    size_t audio = (size_t) q->n * per + (size_t) q->line * (size_t) ticks;
     if ((size_t) len < FAR_BLOCK_HEAD + audio + 2)
         return CB_FAR_BAD_LENGTH;
     const uint8_t *ep = m + FAR_BLOCK_HEAD + audio;
@@ -436,6 +493,9 @@ static int far_apply(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, uint64_
     *detail = 0;
     for (int i = 0; i < q->n; i++)
         memcpy(rx + (size_t) q->chan[i] * per, m + FAR_BLOCK_HEAD + (size_t) i * per, per);
+    const uint8_t *lp = m + FAR_BLOCK_HEAD + (size_t) q->n * per;
+    for (int i = 0; i < q->nspan; i++)
+        lp = far_line_in(&s->span[q->span[i]], lp, ticks);
     for (uint32_t i = 0; i < nev; i++) {
         const uint8_t *e = ep + 2 + (size_t) i * FAR_EVENT_SIZE;
         uint32_t type = rd16(e + 2);  /* checked above: a card kind */
@@ -462,10 +522,10 @@ static void far_late_levels(cb_sim_t *s, int p, const uint8_t *m, uint32_t len, 
         return;
     uint64_t first = rd64(m + 5);
     uint32_t ticks = rd16(m + 13);
-    if (ticks < 1 || ticks > CB_MAX_BLOCK_TICKS || (int) rd16(m + 15) != q->n || first > tick0
-        || tick0 - first < ticks)
+    if (ticks < 1 || ticks > CB_MAX_BLOCK_TICKS || (int) rd16(m + 15) != q->n || (int) rd16(m + 17) != q->nspan
+        || first > tick0 || tick0 - first < ticks)
         return;
-    size_t audio = (size_t) q->n * ticks * CB_TICK_SAMPLES;
+    size_t audio = (size_t) q->n * ticks * CB_TICK_SAMPLES + (size_t) q->line * ticks;
     if ((size_t) len < FAR_BLOCK_HEAD + audio + 2)
         return;
     const uint8_t *ep = m + FAR_BLOCK_HEAD + audio;
@@ -587,9 +647,13 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
             }
             q->active = 1;
             q->info.active = 1;
+            for (int i = 0; i < q->nspan; i++)
+                s->span[q->span[i]].peer = p + 1;  /* the in-process far end lets go of it */
         }
         for (int i = 0; i < q->n; i++)
             memset(rx + (size_t) q->chan[i] * per, s->idle, per);
+        for (int i = 0; i < q->nspan; i++)
+            far_line_none(&s->span[q->span[i]], ticks);
         q->answered = 0;
         q->sent = 0;
         int rc = far_flush(q);  /* what is left of an earlier block */
@@ -784,10 +848,39 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
     return lost > (uint64_t) (INT_MAX - nev) ? INT_MAX : nev + (int) lost;
 }
 
-/* A peer that said HELLO: the card owns its socket from here on (closed if refused). */
+/* The slot of the peer whose claim holds span i (waiting for its first block or not), or -1. */
+static int far_span_holder(const cb_sim_t *s, int i)
+{
+    for (int p = 0; p < CB_SIM_MAX_PEERS; p++) {
+        const sim_peer_t *q = &s->peer[p];
+        if (q->fd < 0)
+            continue;
+        for (int j = 0; j < q->nspan; j++)
+            if (q->span[j] == i)
+                return p;
+    }
+    return -1;
+}
+
+/* The slot of the peer holding channel c (an analog port it claimed, or a timeslot of a span it
+ * holds), or -1. */
+static int far_holder(const cb_sim_t *s, int c)
+{
+    if (c < 0 || c >= s->head.nchan)
+        return -1;
+    if (c < s->nports)
+        return s->far_claimed[c] ? s->far_claimed[c] - 1 : -1;
+    for (int i = 0; i < s->nspans; i++)
+        if (c >= s->span[i].first_chan && c < s->span[i].first_chan + s->span[i].nts)
+            return far_span_holder(s, i);
+    return -1;
+}
+
+/* A peer that said HELLO: the card owns its socket from here on (closed if refused). Its claim:
+ * analog port channels, and spans claimed whole (CB_SIM_FAR_SPAN | span), each in the peer's order. */
 static int far_attach(cb_sim_t *s, const cb_cmd_t *cmd)
 {
-    const uint16_t *chans = (const uint16_t *) (uintptr_t) cmd->ptr;
+    const uint16_t *claim = (const uint16_t *) (uintptr_t) cmd->ptr;
     int fd = cmd->a, n = cmd->b;
     if (fd < 0)
         return CB_ERR_INVALID;
@@ -796,26 +889,45 @@ static int far_attach(cb_sim_t *s, const cb_cmd_t *cmd)
         if (s->peer[p].fd < 0)
             slot = p;
     int rc = CB_OK;
-    if (n < 1 || n > s->head.nchan || chans == NULL)
+    if (n < 1 || n > s->nports + s->nspans || claim == NULL)
         rc = CB_ERR_INVALID;
     else if (slot < 0)
         rc = CB_ERR_FULL;
+    sim_peer_t *q = slot >= 0 ? &s->peer[slot] : NULL;
+    int nchan = 0, nspan = 0;
+    uint8_t spans[CB_SIM_MAX_SPANS];
     for (int i = 0; rc == CB_OK && i < n; i++) {
-        if (chans[i] >= s->head.nchan || s->far_claimed[chans[i]]) {
-            rc = CB_ERR_INVALID;  /* no such channel, held by another peer, or twice in this claim */
-            for (int j = 0; j < i; j++)
-                s->far_claimed[chans[j]] = 0;
+        uint32_t e = claim[i];
+        if (e & CB_SIM_FAR_SPAN) {
+            uint32_t si = e & ~(uint32_t) CB_SIM_FAR_SPAN;
+            int twice = 0;
+            for (int j = 0; j < nspan && si < (uint32_t) s->nspans; j++)
+                twice |= spans[j] == si;
+            /* no such span, held by another peer, or twice in this claim */
+            if (si >= (uint32_t) s->nspans || twice || far_span_holder(s, (int) si) >= 0)
+                rc = CB_ERR_INVALID;
+            else
+                spans[nspan++] = (uint8_t) si;
+        } else if (e >= (uint32_t) s->nports || s->far_claimed[e]) {
+            rc = CB_ERR_INVALID;  /* not a port (a span's timeslots are claimed with the span), held, or twice */
         } else {
-            s->far_claimed[chans[i]] = (uint8_t) (slot + 1);
+            s->far_claimed[e] = (uint8_t) (slot + 1);
+            q->chan[nchan++] = (uint16_t) e;
         }
     }
     if (rc != CB_OK) {
+        for (int j = 0; j < nchan; j++)
+            s->far_claimed[q->chan[j]] = 0;
         close(fd);
         return rc;
     }
-    sim_peer_t *q = &s->peer[slot];
-    memcpy(q->chan, chans, (size_t) n * sizeof(uint16_t));
-    q->n = n;
+    q->n = nchan;
+    q->nspan = nspan;
+    q->line = 0;
+    for (int j = 0; j < nspan; j++) {
+        q->span[j] = spans[j];
+        q->line += 1U + (uint32_t) s->span[spans[j]].octets;
+    }
     q->fd = fd;
     q->active = 0;
     q->detach = 0;
@@ -824,7 +936,8 @@ static int far_attach(cb_sim_t *s, const cb_cmd_t *cmd)
     q->in_len = 0;
     q->out_len = q->out_off = 0;
     q->ev_from = s->farq_head;  /* changes from now on (from its first block's tick) are its */
-    q->info = (cb_sim_peer_info_t) {.first_chan = chans[0], .nchan = n, .start_tick = q->start_tick};
+    int first = nchan > 0 ? q->chan[0] : s->span[spans[0]].first_chan;
+    q->info = (cb_sim_peer_info_t) {.first_chan = first, .nchan = nchan, .start_tick = q->start_tick};
     s->stats.far_peers++;
     s->stats.far_attached++;
     return CB_OK;
@@ -837,9 +950,10 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
     if (cmd->op == CB_CMD_FAR_ATTACH)
         return far_attach(s, cmd);
     if (cmd->op == CB_CMD_FAR_DETACH) {
-        if (c < 0 || c >= s->head.nchan || !s->far_claimed[c])
+        int p = far_holder(s, c);
+        if (p < 0)
             return CB_ERR_INVALID;
-        s->peer[s->far_claimed[c] - 1].detach = 1;  /* goes at the next block, with its FAR_DOWN */
+        s->peer[p].detach = 1;  /* goes at the next block, with its FAR_DOWN */
         return CB_OK;
     }
     if (cmd->op == CB_CMD_CAS_TX)
