@@ -2,11 +2,10 @@
 status`, the sync source following CB_EV_ALARM, `span.fault` and its gating, the paused clock and
 `cicbox clock advance`.
 
-The sim card's framer is still a placeholder (its status is all zeros until it lands), so these tests
-assert the shape, the names, the configured fields and the sync source; the alarm-driven sync test
-injects CB_EV_ALARM events (values written out from the issue: RECOVER 1, YELLOW 4, RED 8, BLUE 16;
-LOS 1<<8) into the engine's event path, between the media tier and the engine. The same scenario
-driven by a real LOS through the framer is xfail(strict) until the framer lands.
+These tests assert the shape, the names, the configured fields and the sync source; one alarm-driven
+sync test injects CB_EV_ALARM events (values written out from the issue: RECOVER 1, YELLOW 4, RED 8,
+BLUE 16; LOS 1<<8) into the engine's event path, between the media tier and the engine; another drives
+the same scenario with a real LOS through the sim card's framers.
 """
 
 from __future__ import annotations
@@ -145,7 +144,6 @@ def test_the_sync_source_follows_the_alarm_events(site: Site, caplog: pytest.Log
     assert doc["sync_source"] == "span1"
 
 
-@pytest.mark.xfail(strict=True, reason="the sim card's framer (alarms) has not landed: its status is all zeros")
 def test_a_real_los_moves_the_clock_at_red_and_back_when_recover_ends(site: Site) -> None:
     site.run(1000)
     site.request("span.fault", span="span1", fault="los", ms=10_000)

@@ -40,7 +40,7 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->head.nchan = nchan;
     s->head.ticks_per_block = k;
     s->head.caps = CB_CAP_FAR_END | CB_CAP_LINE_LEVELS
-                   | (nspans > 0 ? CB_CAP_SPAN_CONFIG | CB_CAP_SPAN_STATUS | CB_CAP_SYNC : 0);
+                   | (nspans > 0 ? CB_CAP_SPAN_CONFIG | CB_CAP_SPAN_STATUS | CB_CAP_SYNC | CB_CAP_ABCD | CB_CAP_HDLC : 0);
     s->nports = nports;
     s->nspans = nspans;
     s->law = law;

@@ -197,8 +197,6 @@ def test_a_socket_peers_framed_spans_reach_the_card_bit_exact() -> None:
         b.close()
 
 
-@pytest.mark.xfail(strict=True, reason="the card's framer is still a placeholder (unframed): nothing to align on; "
-                   "remove this mark when the real framer lands")
 def test_the_cards_framed_spans_reach_a_socket_peer_bit_exact() -> None:
     """Card -> peer: the card frames what the media tier sends; tests/peers' framer finds the
     frame in the BLOCKs' lines and gives the timeslots back bit-exact."""

@@ -165,18 +165,22 @@ def test_our_hook_and_flash_on_a_trunk_seen_by_the_exchange(bench: Bench) -> Non
 
 def test_far_side_audio_both_ways_and_idle(bench: Bench) -> None:
     k = bench.k
+    for _ in range(20 // k + 1):
+        bench.step(k)                                # channels 5 and 6 are E1 timeslots: framed first
     pattern = bytes(range(256)) * 2
     assert bench.card.far.write(5, pattern) == len(pattern)
     bench.card.far.listen(6)
     ffi.memmove(bench.tx + 6 * k * 8, bytes([0x11]) * (k * 8), k * 8)
     got = b""
-    for _ in range(len(pattern) // (k * 8) + 2):
+    blocks = len(pattern) // (k * 8) + 4
+    for _ in range(blocks):
         bench.step(k)
         got += bytes(ffi.buffer(bench.rx + 5 * k * 8, k * 8))
-    assert got[: len(pattern)] == pattern
-    assert set(got[len(pattern):]) == {IDLE_ALAW}   # nothing queued: idle octets
+    at = got.index(pattern)          # whole, after the line's latency: a tick and the elastic store's frame
+    assert at <= 9 and set(got[:at]) <= {IDLE_ALAW}
+    assert set(got[at + len(pattern):]) == {IDLE_ALAW}   # nothing queued: idle octets
     heard = bench.card.far.read(6)
-    assert heard == bytes([0x11]) * len(heard) and len(heard) == (len(pattern) // (k * 8) + 2) * k * 8
+    assert set(heard[16:]) == {0x11} and len(heard) == blocks * k * 8
     assert bench.card.far.read(7) == b""            # not listening: nothing kept
 
 
