@@ -58,8 +58,9 @@ def test_the_sim_card_declares_what_it_has_and_refuses_what_a_span_is_not_set_up
         bad = ffi.new("cb_span_config_t *", {"framing": lib.CB_FRAMING_T1_ESF, "coding": lib.CB_CODING_HDB3})
         assert lib.cb_card_span_config(head, 0, bad) == lib.CB_ERR_INVALID   # T1 framing on an E1
         # TS16 is a clear channel here: no CAS multiframe, no D-channel.
-        for rc, what, why in ((lib.cb_card_abcd_set(head, 2, 0x9), "ABCD bits", "not permitted in the current state -4"),
-                              (lib.cb_card_abcd_get(head, 2), "ABCD bits", "not permitted in the current state -4"),
+        state = "not permitted in the current state -4"
+        for rc, what, why in ((lib.cb_card_abcd_set(head, 2, 0x9), "ABCD bits", state),
+                              (lib.cb_card_abcd_get(head, 2), "ABCD bits", state),
                               (lib.cb_card_hdlc_send(head, 17, frame, 3), "D-channel frame", "invalid argument -2"),
                               (lib.cb_card_hdlc_recv(head, 17, frame, 3), "D-channel frame", "invalid argument -2")):
             with pytest.raises(DriverOperationError, match=rf"{what} \[{why}\]"):

@@ -178,7 +178,7 @@ def ber_run(cfg: SpanConfig, ber: float, seconds: int) -> tuple[Rig, LineModel, 
 
 
 def test_ber_1e3_gives_832_crc4_errors_a_second_all_seconds_errored_the_far_end_echoing_them() -> None:
-    rig, model, before, after = ber_run(E1_CRC4, 1e-3, 60)
+    rig, _model, before, after = ber_run(E1_CRC4, 1e-3, 60)
     try:
         rig.run(20)                     # the last E-bits come back
         crc = after.crc - before.crc
@@ -192,7 +192,7 @@ def test_ber_1e3_gives_832_crc4_errors_a_second_all_seconds_errored_the_far_end_
 
 
 def test_ber_1e4_gives_184_crc4_errors_a_second_and_no_severely_errored_second() -> None:
-    rig, model, before, after = ber_run(E1_CRC4, 1e-4, 60)
+    rig, _model, before, after = ber_run(E1_CRC4, 1e-4, 60)
     try:
         assert 184 * 0.95 <= (after.crc - before.crc) / 60 <= 184 * 1.05
         assert after.ses - before.ses == 0
@@ -202,7 +202,7 @@ def test_ber_1e4_gives_184_crc4_errors_a_second_and_no_severely_errored_second()
 
 
 def test_t1_esf_ber_1e4_gives_123_crc6_errors_a_second() -> None:
-    rig, model, before, after = ber_run(T1_ESF, 1e-4, 60)
+    rig, _model, before, after = ber_run(T1_ESF, 1e-4, 60)
     try:
         assert 123 * 0.95 <= (after.crc - before.crc) / 60 <= 123 * 1.05
     finally:
@@ -329,7 +329,7 @@ def test_d_channel_frames_cross_the_span_both_ways_and_arrive_as_frame_events() 
         card = lib.cb_sim_card(rig.card.sim)
 
         def take(r: Rig) -> None:
-            for t, c, ty, _v in r.events:
+            for _t, c, ty, _v in r.events:
                 if ty == lib.CB_EV_FRAME and c == dchan:
                     n = lib.cb_card_hdlc_recv(card, dchan, buf, 264)
                     assert n > 0
