@@ -185,6 +185,7 @@ class Engine:
         self.k = cfg.card.k
         self.period_ms = self.k * math.ceil(10 / self.k)
         self.tier_ = LineCard(cfg.card.backend, desc, zone=cfg.site.zone, far_socket=state_dir / "sim.sock",
+                              span_names=tuple(s.name for s in cfg.spans) or None,
                               period_ticks=self.period_ms, ev_octets=event_ring_octets)
         self.clock = Clock(self.tier_.tick)
         self.spans = Spans(cfg, self.tier_.card, self.clock)

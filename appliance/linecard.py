@@ -45,7 +45,8 @@ class LineCard:
     """The card named `backend` with the described ports and spans, and its media tier."""
 
     def __init__(self, backend: str, desc: CardDescription, zone: str = "cn",
-                 far_socket: Path | None = None, period_ticks: int = 20, ev_octets: int = 0) -> None:
+                 far_socket: Path | None = None, period_ticks: int = 20, ev_octets: int = 0,
+                 span_names: tuple[str, ...] | None = None) -> None:
         self.desc = desc
         self.zone = zone
         dsp_sched.zone_id(zone)  # an unknown zone fails here, before any card is opened
@@ -55,7 +56,7 @@ class LineCard:
         self.far_server: FarEndServer | None = None
         self._peers: dict[int, tuple[list[int], Any]] = {}   # first channel -> (claim, attach buffer)
         if far_socket is not None and "far_end" in self.card.capabilities:
-            self.far_server = FarEndServer(str(far_socket), desc)
+            self.far_server = FarEndServer(str(far_socket), desc, names=span_names)
         self.realtime_flags = 0
         # The sim card's counters read whole into one struct (loss_mark): its binding, the struct and
         # the offset of its first far_ counter (the ones before count no loss).

@@ -498,3 +498,81 @@ def test_an_unknown_channel_is_still_refused(tmp_path: Path) -> None:
         bad.close()
     finally:
         tier.close()
+
+
+def shifted(lines: list[bytes], bits: int) -> list[bytes]:
+    """The line stream delayed by `bits` bits (that many zeros enter first), tick by tick."""
+    stream = int.from_bytes(b"".join(lines), "big")
+    total = sum(len(x) for x in lines) * 8
+    out = ((stream >> bits) & ((1 << total) - 1)).to_bytes(total // 8, "big")
+    size = len(lines[0])
+    return [out[i:i + size] for i in range(0, len(out), size)]
+
+
+def test_a_peer_stream_shifted_by_one_bit_is_realigned_within_10_ms_counting_3_fas_errors() -> None:
+    """The peer's E1 line (tests/peers' framer, CRC-4) slips by one bit at a block boundary: the card
+    loses the frame after 3 errored FAS words (G.706 §4.1.1), finds it again within 10 ms, raises no
+    alarm (red needs 2.5 s of it), and its timeslots flow again."""
+    b = card_bench()
+    f = PeerFramer("e1", True)
+    peer = b.attach([], spans=[0])
+    rng = random.Random(5)
+    blocks_before, blocks_after = 100, 50
+    sent: list[bytes] = []
+    lines: list[bytes] = []
+    for _ in range((blocks_before + blocks_after) * K):
+        frames = [bytes(rng.randrange(256) for _ in range(31)) for _ in range(8)]
+        sent += frames
+        lines.append(f.tx(frames))
+    line = lines[:blocks_before * K] + shifted(lines[blocks_before * K:], 1)
+
+    def script() -> None:
+        for n in range(blocks_before + blocks_after):
+            blk = peer.read_block()
+            peer.answer(blk, b"", lines=[[(0, line[n * K + t]) for t in range(blk.ticks)]])
+
+    b.run(script)
+    try:
+        got: list[bytes] = []
+        alarms = []
+        for n in range(blocks_before + blocks_after):
+            evs = b.exchange(K)
+            alarms += [e for e in evs if e.type == EventType.ALARM]
+            got += rx_frames(b, 0)
+            if n == blocks_before - 1:
+                fas_before = b.card.span_status(0).counters.fas
+        after = b.card.span_status(0)
+        assert after.counters.fas - fas_before == 3
+        assert alarms == [] and after.alarm_bits == 0
+        start = (blocks_before * K + 10) * 8           # 10 ms after the slip, in frames
+        d = delay_of(sent, got, settle=start)
+        assert d is not None and d <= 16
+    finally:
+        b.close()
+
+
+def test_random_bits_from_a_peer_make_its_span_red_after_2500_ms_and_nothing_else() -> None:
+    b = card_bench()
+    noisy = b.attach([], spans=[0])
+    rng = random.Random(13)
+    blocks = 2700 // K
+
+    def noise() -> None:
+        for _ in range(blocks):
+            blk = noisy.read_block()
+            noisy.answer(blk, b"", lines=[[(0, rng.randbytes(256)) for _ in range(blk.ticks)]])
+
+    b.run(noise)
+    try:
+        start = b.card.tick
+        alarms = []
+        for _ in range(blocks):
+            alarms += [(e.tick, e.chan, e.value) for e in b.exchange(K) if e.type == EventType.ALARM]
+        e1 = first_chan(b, 0)
+        red = [t for t, c, v in alarms if c == e1 and v & 8]
+        assert red and 2500 <= red[0] - start <= 2600 + 100        # LOF, then 2500 ms; checked each 100 ms
+        assert not any(v & 16 for _t, _c, v in alarms)             # not AIS: never blue
+        assert all(c == e1 for _t, c, _v in alarms)                # the T1 spans saw nothing
+        assert b.card.stats()["far_refused"] == 0
+    finally:
+        b.close()
