@@ -398,3 +398,32 @@ def test_random_bits_from_the_far_end_give_red_after_2500_ms_and_nothing_else() 
         assert rig.alarm_events(1) == []
     finally:
         rig.close()
+
+
+def test_d_channel_frames_cross_both_tiers_as_records_with_their_octets() -> None:
+    """Through the scheduler's rings: a CB_CMD_FRAME's payload goes out on the D-channel, each frame
+    the line brings is one CB_EV_FRAME record carrying its octets (T1: the D-channel is TS24)."""
+    from appliance.linecard import LineCard
+
+    cfg = SpanConfig("t1", "esf", "b8zs", False, "dchan", 1)
+    lc = LineCard("sim", CardDescription(spans=("t1",), span_configs=(cfg,), law="ulaw", k=10))
+    try:
+        card = lc.card
+        assert isinstance(card, SimCard)
+        lc.step(50)
+        dchan = 23
+        rnd = random.Random(8)
+        frames = [rnd.randbytes(rnd.randint(1, 264)) for _ in range(12)]
+        for f in frames:
+            card.far.send_frame(0, f)
+        ours = [b"\x00\x01\x03" + bytes(range(40)), bytes([0x7E, 0x7D, 0xFF]) * 88]
+        for f in ours:
+            lc.sched.send(lib.CB_CMD_FRAME, dchan, payload=f)
+        got = []
+        for _ in range(100):
+            got += [e for e in lc.step(10) if e.type == lib.CB_EV_FRAME]
+        assert [e.payload for e in got] == frames
+        assert {e.chan for e in got} == {dchan}
+        assert card.far.frames(0) == ours
+    finally:
+        lc.close()
