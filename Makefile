@@ -139,5 +139,5 @@ prompts: $(STAMP)/apt $(STAMP)/venv
 	$(VPY) image-build/make_prompts.py
 
 clean:
-	rm -rf build $(VENV) dsp/_kernels.* drivers/_card.* tests/peers/_spandsp.* tests/peers/_peer_framer.* tests/line/_line.c \
+	rm -rf build $(VENV) dsp/_kernels.c dsp/_kernels.o dsp/_kernels.*.so drivers/_card.c drivers/_card.o drivers/_card.*.so tests/peers/_spandsp.* tests/peers/_peer_framer.* tests/line/_line.c \
 	    tests/line/_line.*.so dsp/.built drivers/.built tests/peers/.built tests/line/.built
