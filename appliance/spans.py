@@ -13,7 +13,16 @@ from collections.abc import Callable
 from typing import Any, get_args
 
 from appliance.config import SiteConfig
-from drivers.base import ALARM_DETAIL_BITS, ALARM_STATE_BITS, Card, SpanConfig, SpanCounters, SpanFault, SpanStatus
+from drivers.base import (
+    ALARM_STATE_BITS,
+    Card,
+    SpanConfig,
+    SpanCounters,
+    SpanFault,
+    SpanStatus,
+    alarm_names,
+    detail_names,
+)
 from drivers.errors import DriverError
 from e1t1.clock import Clock, Timer
 from e1t1.span import SyncPolicy
@@ -37,15 +46,6 @@ def span_configs(cfg: SiteConfig) -> tuple[SpanConfig, ...]:
     return tuple(SpanConfig(s.kind, s.line_framing, s.line_coding, s.line_crc4, s.ts16,  # type: ignore[arg-type]
                             s.timing_at(i))
                  for i, s in enumerate(cfg.spans))
-
-
-def alarm_names(bits: int) -> list[str]:
-    """The alarm states of `bits`, in the order red, yellow, blue, recover."""
-    return [n for n in ("red", "yellow", "blue", "recover") if bits & ALARM_STATE_BITS[n]]
-
-
-def detail_names(bits: int) -> list[str]:
-    return [n for n, b in ALARM_DETAIL_BITS.items() if bits & b]
 
 
 class Spans:

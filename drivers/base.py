@@ -35,6 +35,16 @@ ALARM_STATE_BITS: dict[str, int] = {"recover": 1, "yellow": 4, "red": 8, "blue":
 ALARM_DETAIL_BITS: dict[str, int] = {"los": 1 << 8, "lfa": 1 << 9, "lmfa": 1 << 10}
 
 
+def alarm_names(bits: int) -> tuple[str, ...]:
+    """The alarm states set in `bits`: "red", "yellow", "blue", "recover" (in that order)."""
+    return tuple(n for n in ("red", "yellow", "blue", "recover") if bits & ALARM_STATE_BITS[n])
+
+
+def detail_names(bits: int) -> tuple[str, ...]:
+    """The defects set in `bits`: "los", "lfa", "lmfa"."""
+    return tuple(n for n, b in ALARM_DETAIL_BITS.items() if bits & b)
+
+
 @dataclass(frozen=True)
 class SpanConfig:
     """How one span is framed, coded and clocked (the card's view of a configured span).
@@ -102,12 +112,12 @@ class SpanStatus:
     @property
     def alarms(self) -> tuple[str, ...]:
         """The alarm states set: "red", "yellow", "blue", "recover" (in that order)."""
-        return tuple(n for n in ("red", "yellow", "blue", "recover") if self.alarm_bits & ALARM_STATE_BITS[n])
+        return alarm_names(self.alarm_bits)
 
     @property
     def detail(self) -> tuple[str, ...]:
         """The defects behind them: "los", "lfa", "lmfa"."""
-        return tuple(n for n, b in ALARM_DETAIL_BITS.items() if self.alarm_bits & b)
+        return detail_names(self.alarm_bits)
 
 
 @dataclass(frozen=True)
