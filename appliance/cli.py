@@ -6,6 +6,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -439,7 +440,7 @@ def cmd_span_fault(args: argparse.Namespace) -> int:
     """A far-side fault on a span of the sim card (the engine must run with --enable-faults)."""
     ms = None
     if args.for_s is not None:
-        ms = round(args.for_s * 1000)
+        ms = round(args.for_s * 1000) if math.isfinite(args.for_s) else 0
         if ms <= 0:
             print(f"cicbox: --for must be a positive number of seconds (at least 0.001), not {args.for_s:g}",
                   file=sys.stderr)

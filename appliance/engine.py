@@ -688,13 +688,13 @@ class Engine:
         changed). Memory only: `prompts` were read by the worker."""
         old = self.config
         same = [(p.kind, p.name) for p in cfg.ports] == [(p.kind, p.name) for p in old.ports] and \
-            span_configs(cfg) == span_configs(old) and [s.signalling for s in cfg.spans] == \
-            [s.signalling for s in old.spans] and \
+            span_configs(cfg) == span_configs(old) and [(s.name, s.signalling) for s in cfg.spans] == \
+            [(s.name, s.signalling) for s in old.spans] and \
             (cfg.site.law, cfg.card.k, cfg.card.backend, cfg.site.zone) == \
             (old.site.law, old.card.k, old.card.backend, old.site.zone)
         if not same:
-            raise RestartNeededError("ports, spans (or their framing, coding, timing, signalling), law, zone, k or "
-                                     "the card backend changed")
+            raise RestartNeededError("ports, spans (or their names, framing, coding, timing, signalling), law, zone, "
+                                     "k or the card backend changed")
         if prompts is None:
             prompts = self._read_prompts(cfg)
         timers = timer_tables(cfg.timers)

@@ -24,6 +24,7 @@ from drivers.base import (
     detail_names,
 )
 from drivers.errors import DriverError
+from drivers.hal import Status
 from e1t1.clock import Clock, Timer
 from e1t1.span import SyncPolicy
 
@@ -155,7 +156,10 @@ class Spans:
         try:
             inject(span, fault)
         except DriverError as exc:
-            raise SpanFaultError(str(exc)) from None
+            if fault == "rai" and exc.error_code == Status.STATE:
+                raise SpanFaultError(f"span {name} is held by a sim.sock peer: the peer makes its far end's "
+                                     "signal, so rai cannot be injected here (send it from the peer)") from None
+            raise SpanFaultError(f"span {name}: {exc}") from None
         pending = self._clear_timers.pop(span, None)
         if pending is not None:
             pending.cancel()            # the new fault replaces the old one, and its end

@@ -30,6 +30,8 @@ FarError: Any = _enum("FarError", "CB_FAR_")
 """enum cb_far_error: why a far-end peer was refused."""
 Caps: Any = _enum("Caps", "CB_CAP_")
 """enum cb_card_caps: what a card has beyond the required operations."""
+Status: Any = _enum("Status", "CB_ERR_")
+"""enum cb_status's errors (negative): a DriverError's error_code."""
 
 
 def status_text(status: int) -> str:

@@ -84,10 +84,11 @@ class SimCard(Card):
             c = desc.span_config(i)
             cfg = ffi.new("cb_span_config_t *", {"framing": _framing(c), "coding": _CODING[c.coding],
                                                  "sync_priority": c.timing, "ts16": _TS16[c.ts16]})
-            rc = lib.cb_card_span_config(lib.cb_sim_card(sim), i, cfg)
-            if rc != lib.CB_OK:
+            try:
+                check(lib.cb_card_span_config(lib.cb_sim_card(sim), i, cfg), f"span {i}: framing {c}")
+            except DriverOperationError as exc:
                 lib.cb_sim_free(sim)
-                raise DriverInitError(f"span {i}: the sim card refuses {c}")
+                raise DriverInitError(f"the sim card refuses {exc}") from None
         super().__init__(desc)
 
     @property

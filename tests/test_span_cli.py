@@ -237,6 +237,9 @@ def test_span_fault_cli(site: Site, capsys: pytest.CaptureFixture[str]) -> None:
         assert cli.main(["span", "fault", "span1", "los", "--for", "0", *base]) == 2
         assert "--for must be a positive number of seconds" in capsys.readouterr().err
         assert cli.main(["span", "fault", "span1", "los", "--for", "-1", *base]) == 2
+        for odd in ("nan", "inf"):
+            assert cli.main(["span", "fault", "span1", "los", "--for", odd, *base]) == 2
+            assert "--for must be a positive number of seconds" in capsys.readouterr().err
         assert cli.main(["span", "fault", "span7", "los", *base]) == 2
         assert "cicbox: span must be a configured span's name (span1, span2), not 'span7'" in capsys.readouterr().err
         assert cli.main(["span", "fault", "span1", "wobble", *base]) == 2
@@ -304,3 +307,14 @@ def test_a_paused_engine_runs_only_on_clock_advance(tmp_path: Path, wait_peer: b
 def test_paused_is_for_the_virtual_clock(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["run", "--clock", "realtime", "--paused", "--state-dir", str(tmp_path)]) == 2
     assert "--paused is for the virtual clock" in capsys.readouterr().err
+
+
+def test_renaming_a_span_needs_a_restart_and_changes_nothing_live(site: Site) -> None:
+    from appliance.config.loader import parse_config
+    from appliance.errors import RestartNeededError
+
+    site.run(100)
+    renamed = parse_config(TWO_SPANS.replace("name: span1", "name: trunkA"), "renamed.yaml")
+    with pytest.raises(RestartNeededError, match="names"):
+        site.engine.switch_config(renamed, 2)
+    assert [s["name"] for s in site.request("span.status")["spans"]] == ["span1", "span2"]

@@ -2,10 +2,10 @@
  * cb_sim.h - the sim card: a software card that is a real backend.
  *
  * Analog ports have hook state, ringing with a cadence, hook flash, battery
- * and polarity; E1/T1 spans carry 31 or 24 timeslots of octets (unframed in
- * this version: framing and signalling come with the digital trunks). The
- * card's far side is what a cable would connect: an exchange on FXO ports, a
- * phone on FXS ports, a peer on span timeslots. It is driven either in
+ * and polarity; E1/T1 spans carry 31 or 24 timeslots of octets on a framed
+ * line (G.704; alarms, counters, D-channel HDLC, CAS ABCD). The card's far
+ * side is what a cable would connect: an exchange on FXO ports, a phone on
+ * FXS ports, the far end of each span's line. It is driven either in
  * process (cb_sim_far_* calls, between blocks, from the thread that steps the
  * card) or by peer processes over the far-end socket (docs/sim-far-end.md):
  * up to CB_SIM_MAX_PEERS at once, each claiming its own channels and

@@ -128,7 +128,10 @@ typedef struct sim_span {
     uint8_t *line_tx;       /* [CB_MAX_BLOCK_TICKS * octets] toward the far end */
     uint8_t *line_rx;       /* [CB_MAX_BLOCK_TICKS * octets] from the far end */
     uint8_t *rx_flags;      /* [CB_MAX_BLOCK_TICKS] per tick: bit 0 = no signal (SIM_LINE_NOSIG) */
-    int fault;              /* enum cb_span_fault of the in-process far end */
+    int fault;              /* enum cb_span_fault of the in-process far end, as the block applies it */
+    _Atomic int fault_req;  /* ... as cb_sim_span_fault asked it (any thread; taken at the next block) */
+    _Atomic uint32_t pub_seq; /* the published status: odd while the thread stepping the card writes it */
+    cb_span_status_t pub[2];  /* ours and the far end's, as of the last block (span_status reads these) */
     int dts;                /* the D-channel's timeslot (E1 16, T1 24), 0 without one */
     int sig_ts;             /* the timeslot that carries no audio (D-channel or CAS), 0 none */
     cb_framer_t *fr;        /* our framer */
@@ -152,7 +155,8 @@ struct cb_sim {
     int nports;
     int nspans;
     sim_span_t *span;       /* [nspans] */
-    int sync;               /* the span the clock comes from, -1 internal */
+    int sync;               /* the span the clock comes from, -1 internal (as the block applies it) */
+    _Atomic int sync_req;   /* ... as the sync_source op asked it (any thread; taken at the next block) */
     cb_line_model_t *line_model; /* the test-only line model, or NULL */
     int law;
     int clock;
@@ -205,11 +209,13 @@ struct cb_sim {
  * returns the new count (tick file). */
 int cb_sim_drop_faults(cb_sim_t *sim, cb_event_t *ev, int nev);
 
-/* Append a card event (counted as dropped when ev is full) (tick file). */
-void cb_sim_put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
-                   int32_t value, int32_t extra);
+/* Append a card event; returns 1, or 0 when ev was full (the event counted as dropped). */
+int cb_sim_put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
+                  int32_t value, int32_t extra);
 
-/* Spans (span.c; per block: tick/span_tick.c). */
+/* Spans (span.c; per block: tick/span_tick.c). Their state belongs to the thread stepping the card;
+ * another thread (the control tier on the realtime clock) asks for faults and the clock source
+ * through atomics taken at the next block, and reads status from what each block publishes. */
 int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan);
 void sim_spans_free(cb_sim_t *s);
 int sim_span_config(cb_card_t *card, int span, const cb_span_config_t *cfg);
@@ -225,6 +231,8 @@ void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx);
 void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks);
 /* Our framers: each span's line_rx into the media tier's rx octets, with their events. */
 void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t *ev, int *nev, int ev_max);
+/* Publish each span's status (ours and the far end's) for readers on other threads. */
+void sim_span_publish(cb_sim_t *s);
 
 /* The sim card's operations (drivers/src/tick/sim_tick.c). */
 extern const cb_card_ops_t cb_sim_ops;

@@ -57,6 +57,7 @@ static int span_setup(cb_sim_t *s, sim_span_t *p, const cb_span_config_t *cfg)
 int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan)
 {
     s->sync = -1;
+    atomic_init(&s->sync_req, -1);
     if (s->nspans == 0)
         return CB_OK;
     if (s->nspans > CB_SIM_MAX_SPANS)
@@ -72,6 +73,8 @@ int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan)
         p->octets = kinds[i] == CB_SPAN_T1 ? CB_FRAMER_T1_OCTETS : CB_FRAMER_E1_OCTETS;
         p->first_chan = c;
         c += p->nts;
+        atomic_init(&p->fault_req, CB_FAULT_CLEAR);
+        atomic_init(&p->pub_seq, 0);
         size_t line = (size_t) CB_MAX_BLOCK_TICKS * (size_t) p->octets;
         p->line_tx = calloc(line, 1);
         p->line_rx = calloc(line, 1);
@@ -91,6 +94,7 @@ int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan)
         if (rc != CB_OK)
             return rc;
     }
+    sim_span_publish(s);
     return CB_OK;
 }
 
@@ -120,17 +124,23 @@ int sim_span_config(cb_card_t *card, int span, const cb_span_config_t *cfg)
     cb_sim_t *s = (cb_sim_t *) card;
     if (span < 0 || span >= s->nspans || cfg == NULL || !framing_fits(s->span[span].kind, cfg))
         return CB_ERR_INVALID;
-    return span_setup(s, &s->span[span], cfg);
+    int rc = span_setup(s, &s->span[span], cfg);
+    sim_span_publish(s);  /* (configured before the card runs: the media thread is not stepping it) */
+    return rc;
 }
 
-/* The status of a framer, with a D-channel's counters and the violations its decoder counted. */
-static void status_of(const cb_framer_t *fr, const cb_hdlc_t *h, uint64_t bpv, cb_span_status_t *out)
+/* A span's published status (0 ours, 1 the far end's): a consistent copy, whichever thread asks. */
+static void read_status(const sim_span_t *p, int which, cb_span_status_t *out)
 {
-    cb_framer_status(fr, out);
-    out->counters.bpv = bpv;
-    out->has_dchan = h != NULL;
-    if (h != NULL)
-        cb_hdlc_stats(h, &out->dchan);
+    for (;;) {
+        uint32_t a = atomic_load_explicit(&((sim_span_t *) p)->pub_seq, memory_order_acquire);
+        if (a & 1U)
+            continue;
+        memcpy(out, &p->pub[which], sizeof(*out));
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&((sim_span_t *) p)->pub_seq, memory_order_relaxed) == a)
+            return;
+    }
 }
 
 int sim_span_status(cb_card_t *card, int span, cb_span_status_t *out)
@@ -138,9 +148,7 @@ int sim_span_status(cb_card_t *card, int span, cb_span_status_t *out)
     cb_sim_t *s = (cb_sim_t *) card;
     if (span < 0 || span >= s->nspans || out == NULL)
         return CB_ERR_INVALID;
-    const sim_span_t *p = &s->span[span];
-    status_of(p->fr, p->dts ? p->hdlc : NULL, p->bpv, out);
-    out->sync = s->sync == span;
+    read_status(&s->span[span], 0, out);
     return CB_OK;
 }
 
@@ -149,7 +157,7 @@ int sim_sync_source(cb_card_t *card, int span)
     cb_sim_t *s = (cb_sim_t *) card;
     if (span < -1 || span >= s->nspans)
         return CB_ERR_INVALID;
-    s->sync = span;
+    atomic_store_explicit(&s->sync_req, span, memory_order_relaxed);  /* from the next block on */
     return CB_OK;
 }
 
@@ -206,9 +214,7 @@ int cb_sim_span_fault(cb_sim_t *s, int span, int fault)
         return CB_ERR_INVALID;
     if (fault == CB_FAULT_RAI && s->span[span].peer)
         return CB_ERR_STATE;
-    s->span[span].fault = fault;
-    cb_framer_force(s->span[span].far_fr, fault == CB_FAULT_AIS ? CB_FRAMER_SEND_AIS
-                                          : fault == CB_FAULT_RAI ? CB_FRAMER_SEND_RAI : 0);
+    atomic_store_explicit(&s->span[span].fault_req, fault, memory_order_relaxed);  /* from the next block on */
     return CB_OK;
 }
 
@@ -224,8 +230,7 @@ int cb_sim_far_span_status(const cb_sim_t *s, int span, cb_span_status_t *out)
 {
     if (span < 0 || span >= s->nspans || out == NULL)
         return CB_ERR_INVALID;
-    const sim_span_t *p = &s->span[span];
-    status_of(p->far_fr, p->dts ? p->far_hdlc : NULL, p->far_bpv, out);
+    read_status(&s->span[span], 1, out);
     return CB_OK;
 }
 
@@ -270,5 +275,5 @@ int cb_sim_set_line_model(cb_sim_t *s, cb_line_model_t *model)
 
 int cb_sim_sync(const cb_sim_t *s)
 {
-    return s->sync;
+    return atomic_load_explicit(&((cb_sim_t *) s)->sync_req, memory_order_relaxed);
 }

@@ -379,6 +379,35 @@ def test_a_cut_span_tells_its_peer_no_signal() -> None:
     assert seen[1].lines[0] == [(1, bytes(193))] * K
 
 
+def test_rai_cannot_be_injected_on_a_span_a_peer_holds_and_the_engine_says_why() -> None:
+    """The peer makes that far end's signal; the other faults still act between it and the card."""
+    from appliance.spans import SpanFaultError, Spans
+    from drivers.errors import DriverOperationError
+    from drivers.hal import Status
+
+    b = card_bench()
+    peer = b.attach([], spans=[1])
+
+    def script() -> None:
+        blk = peer.read_block()
+        peer.answer(blk, b"", lines=blk.lines)
+
+    b.run(script)
+    try:
+        b.exchange(K)
+        with pytest.raises(DriverOperationError) as exc:
+            b.card.span_fault(1, "rai")
+        assert exc.value.error_code == Status.STATE
+        b.card.span_fault(1, "los")                     # refused only for rai
+        b.card.span_fault(0, "rai")                     # the in-process far ends take it
+        spans = Spans.__new__(Spans)                    # the engine's view of the same card
+        spans.card, spans.names, spans._clear_timers = b.card, ["a", "b", "c"], {}
+        with pytest.raises(SpanFaultError, match=r"span b is held by a sim\.sock peer: .* rai cannot be injected"):
+            spans.fault("b", "rai", None)
+    finally:
+        b.close()
+
+
 # -- the HELLO ---------------------------------------------------------------------------------
 
 

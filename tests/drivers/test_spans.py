@@ -131,7 +131,7 @@ def test_los_is_red_after_2500_ms_rai_goes_out_until_recover_ends_and_the_other_
         rig.close()
 
 
-@pytest.mark.parametrize("cfg", [E1_CRC4, T1_ESF], ids=["e1", "t1-esf"])
+@pytest.mark.parametrize("cfg", [E1_CRC4, T1_D4, T1_ESF], ids=["e1", "t1-d4", "t1-esf"])
 def test_ais_is_blue_never_red(cfg: SpanConfig) -> None:
     rig = Rig((cfg,))
     try:

@@ -46,10 +46,12 @@ static void put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t t
     (*nev)++;
 }
 
-void cb_sim_put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
-                   int32_t value, int32_t extra)
+int cb_sim_put_ev(cb_sim_t *s, cb_event_t *ev, int *nev, int ev_max, uint64_t tick, int chan, int type,
+                  int32_t value, int32_t extra)
 {
+    int room = *nev < ev_max;
     put_ev(s, ev, nev, ev_max, tick, chan, type, value, extra);
+    return room;
 }
 
 /* A line change the far side sees (in process: cb_sim_far_poll; peers: their next block). */
@@ -837,6 +839,7 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
         far_exchange(s, tick0, ticks, tx, rx, ev, &nev, ev_max);
     sim_span_far(s, tick0, ticks);
     sim_span_rx(s, tick0, ticks, rx, ev, &nev, ev_max);
+    sim_span_publish(s);
     for (int t = 0; t < ticks; t++)
         port_tick(s, tick0 + (uint64_t) t, ev, &nev, ev_max);
     nev = cb_sim_drop_faults(s, ev, nev);

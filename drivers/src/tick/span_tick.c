@@ -25,8 +25,15 @@ static int64_t far_offset(const cb_sim_t *s, int i)
 void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx)
 {
     size_t per = (size_t) ticks * CB_TICK_SAMPLES;
+    s->sync = atomic_load_explicit(&s->sync_req, memory_order_relaxed);
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
+        int fault = atomic_load_explicit(&p->fault_req, memory_order_relaxed);
+        if (fault != p->fault) {
+            p->fault = fault;
+            cb_framer_force(p->far_fr, fault == CB_FAULT_AIS ? CB_FRAMER_SEND_AIS
+                                       : fault == CB_FAULT_RAI ? CB_FRAMER_SEND_RAI : 0);
+        }
         int64_t off = far_offset(s, i);
         if (off != p->ppb_set) {
             cb_framer_set_offset_ppb(p->fr, off);
@@ -164,9 +171,36 @@ void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t
         if (p->dts) {
             cb_dchan_stats_t st;
             cb_hdlc_stats(p->hdlc, &st);
-            for (; p->frames_seen < st.frames_rx; p->frames_seen++)
-                cb_sim_put_ev(s, ev, nev, ev_max, tick0 + (uint64_t) ticks - 1, p->first_chan + p->dts - 1,
-                              CB_EV_FRAME, 0, 0);
+            /* One event per frame received; a frame whose event did not fit is announced next block
+             * (it stays queued, in order). */
+            while (p->frames_seen < st.frames_rx
+                   && cb_sim_put_ev(s, ev, nev, ev_max, tick0 + (uint64_t) ticks - 1, p->first_chan + p->dts - 1,
+                                    CB_EV_FRAME, 0, 0))
+                p->frames_seen++;
         }
+    }
+}
+
+/* The status of a framer, with a D-channel's counters and the violations its decoder counted. */
+static void status_of(const cb_framer_t *fr, const cb_hdlc_t *h, uint64_t bpv, cb_span_status_t *out)
+{
+    cb_framer_status(fr, out);
+    out->counters.bpv = bpv;
+    out->has_dchan = h != NULL;
+    if (h != NULL)
+        cb_hdlc_stats(h, &out->dchan);
+}
+
+void sim_span_publish(cb_sim_t *s)
+{
+    for (int i = 0; i < s->nspans; i++) {
+        sim_span_t *p = &s->span[i];
+        uint32_t seq = atomic_load_explicit(&p->pub_seq, memory_order_relaxed);
+        atomic_store_explicit(&p->pub_seq, seq + 1, memory_order_relaxed);
+        atomic_thread_fence(memory_order_release);
+        status_of(p->fr, p->dts ? p->hdlc : NULL, p->bpv, &p->pub[0]);
+        p->pub[0].sync = s->sync == i;
+        status_of(p->far_fr, p->dts ? p->far_hdlc : NULL, p->far_bpv, &p->pub[1]);
+        atomic_store_explicit(&p->pub_seq, seq + 2, memory_order_release);
     }
 }
