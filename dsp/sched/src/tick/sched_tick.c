@@ -539,8 +539,10 @@ int cb_sched_block(cb_sched_t *m, int ticks, int realtime)
         if (e->type == CB_EV_FRAME && card->ops->hdlc_recv != NULL) {
             /* The card announces each frame it received; its octets come through the HDLC op. */
             int len = card->ops->hdlc_recv(card, e->chan, m->frame, CB_MAX_PAYLOAD);
-            if (len <= 0)
+            if (len <= 0) {  /* announced but not given (a card's fault): lost, and counted as such */
+                atomic_fetch_add_explicit(&m->card_events_dropped, 1, memory_order_relaxed);
                 continue;
+            }
             e->len = (uint16_t) len;
             cb_ring_put(m->ev, e, (uint32_t) sizeof *e, m->frame, (uint32_t) len, cb_kind_slot_inline(e->type));
             continue;
