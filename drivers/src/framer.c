@@ -284,3 +284,23 @@ int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
     }
     return CB_OK;
 }
+
+int cb_framer_bench(cb_framer_t *const *tx, cb_framer_t *const *rx, int n, int ticks,
+                    const uint8_t *ts_in, int blocks, uint8_t *ts_out)
+{
+    if (tx == NULL || rx == NULL || n < 1 || ticks < 0 || blocks < 1 || ts_in == NULL || ts_out == NULL)
+        return CB_ERR_INVALID;
+    for (int i = 0; i < n; i++)
+        if (tx[i] == NULL || rx[i] == NULL || tx[i]->kind != rx[i]->kind || tx[i]->kind != tx[0]->kind)
+            return CB_ERR_INVALID;
+    int blk = tx[0]->nts * FR_FRAMES;
+    uint8_t line[CB_FRAMER_E1_OCTETS];
+    for (int t = 0; t < ticks; t++) {
+        const uint8_t *in = ts_in + (size_t) (t % blocks) * (size_t) blk;
+        for (int i = 0; i < n; i++) {
+            cb_framer_tx(tx[i], in, FR_FRAMES, line);
+            cb_framer_rx(rx[i], line, 0, ts_out + (size_t) i * (size_t) blk, FR_FRAMES);
+        }
+    }
+    return CB_OK;
+}
