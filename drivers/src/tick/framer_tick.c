@@ -4,7 +4,11 @@
  * copies, one shift by the frame's bit offset, transposes, and CRC-4 folded by its
  * period (x^15 = 1 mod x^4 + x + 1); bit-level work only while searching.
  */
+#include <stddef.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "cb_sim.h"
 #include "framer_priv.h"
 
@@ -17,6 +21,49 @@ static inline uint64_t load64(const uint8_t *p)
     uint64_t v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+static inline uint64_t load_be64(const uint8_t *p)
+{
+    return __builtin_bswap64(load64(p));
+}
+
+static inline void store_be64(uint8_t *p, uint64_t v)
+{
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, sizeof v);
+}
+
+/* An 8 x 8 octet transpose: out[c][r] = in[r][c]. */
+static inline void tr8(const uint8_t *const in[8], uint8_t *const out[8])
+{
+#if defined(__SSE2__)
+    __m128i r0 = _mm_loadl_epi64((const __m128i *) in[0]), r1 = _mm_loadl_epi64((const __m128i *) in[1]);
+    __m128i r2 = _mm_loadl_epi64((const __m128i *) in[2]), r3 = _mm_loadl_epi64((const __m128i *) in[3]);
+    __m128i r4 = _mm_loadl_epi64((const __m128i *) in[4]), r5 = _mm_loadl_epi64((const __m128i *) in[5]);
+    __m128i r6 = _mm_loadl_epi64((const __m128i *) in[6]), r7 = _mm_loadl_epi64((const __m128i *) in[7]);
+    __m128i a0 = _mm_unpacklo_epi8(r0, r1), a1 = _mm_unpacklo_epi8(r2, r3);
+    __m128i a2 = _mm_unpacklo_epi8(r4, r5), a3 = _mm_unpacklo_epi8(r6, r7);
+    __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);   /* columns 0-3, 4-7 */
+    __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+    __m128i c0 = _mm_unpacklo_epi32(b0, b2), c1 = _mm_unpackhi_epi32(b0, b2);   /* columns 0-1, 2-3 */
+    __m128i c2 = _mm_unpacklo_epi32(b1, b3), c3 = _mm_unpackhi_epi32(b1, b3);   /* columns 4-5, 6-7 */
+    _mm_storel_epi64((__m128i *) out[0], c0);
+    _mm_storeh_pd((double *) out[1], _mm_castsi128_pd(c0));
+    _mm_storel_epi64((__m128i *) out[2], c1);
+    _mm_storeh_pd((double *) out[3], _mm_castsi128_pd(c1));
+    _mm_storel_epi64((__m128i *) out[4], c2);
+    _mm_storeh_pd((double *) out[5], _mm_castsi128_pd(c2));
+    _mm_storel_epi64((__m128i *) out[6], c3);
+    _mm_storeh_pd((double *) out[7], _mm_castsi128_pd(c3));
+#else
+    uint8_t t[8][8];
+    for (int r = 0; r < 8; r++)
+        for (int c = 0; c < 8; c++)
+            t[c][r] = in[r][c];
+    for (int c = 0; c < 8; c++)
+        memcpy(out[c], t[c], 8);
+#endif
 }
 
 /* CRC-4 of a 256-octet sub-multiframe (C bit positions already 0). */
@@ -48,13 +95,11 @@ static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
 static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 {
     int a = f->sending_rai ? 0x20 : 0;
+    uint8_t ts0[FR_FRAMES], ts16[FR_FRAMES];
     for (int j = 0; j < FR_FRAMES; j++) {
-        uint8_t *fr = line + j * FR_E1_TS;
-        for (int t = 1; t < FR_E1_TS; t++)
-            fr[t] = ts[(t - 1) * stride + j];
         int fn = f->tx_fn + j;
         if ((j & 1) == 0) {
-            fr[0] = f->crc4 ? 0x1B : 0x9B;  /* C bits filled in after the CRC */
+            ts0[j] = f->crc4 ? 0x1B : 0x9B;  /* C bits filled in after the CRC */
         } else {
             int si = 1;
             if (f->crc4) {
@@ -65,13 +110,24 @@ static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
                     f->ebit_pending--;
                 }
             }
-            fr[0] = (uint8_t) ((si << 7) | 0x40 | a | 0x1F);
+            ts0[j] = (uint8_t) ((si << 7) | 0x40 | a | 0x1F);
         }
         if (f->cas) {
             int c = fn;     /* the CAS multiframe runs in phase with the CRC-4 one */
-            fr[16] = c == 0 ? (uint8_t) (0x0B | (f->cas_mf ? 0 : 0x04))
-                            : (uint8_t) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
+            ts16[j] = c == 0 ? (uint8_t) (0x0B | (f->cas_mf ? 0 : 0x04))
+                             : (uint8_t) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
         }
+    }
+    /* timeslot-major to frame-major, 8 timeslots at a time */
+    for (int g = 0; g < 4; g++) {
+        const uint8_t *in[8];
+        uint8_t *out[8];
+        for (int r = 0; r < 8; r++) {
+            int t = 8 * g + r;
+            in[r] = t == 0 ? ts0 : (t == 16 && f->cas) ? ts16 : ts + (ptrdiff_t) (t - 1) * stride;
+            out[r] = line + r * FR_E1_TS + 8 * g;
+        }
+        tr8(in, out);
     }
     if (f->crc4) {
         int crc = crc4_smf(f, line);
@@ -147,7 +203,8 @@ static inline unsigned win_octet(const uint8_t *w, int pos)
     return (v >> (8 - (pos & 7))) & 0xFF;
 }
 
-/* n octets of the window from bit position pos into dst. */
+/* n octets of the window from bit position pos into dst (a whole number of words: up to 7 octets
+   more are written, and read from the window after them). */
 static void extract(const uint8_t *w, int pos, uint8_t *dst, int n)
 {
     const uint8_t *s = w + (pos >> 3);
@@ -156,8 +213,8 @@ static void extract(const uint8_t *w, int pos, uint8_t *dst, int n)
         memcpy(dst, s, (size_t) n);
         return;
     }
-    for (int i = 0; i < n; i++)
-        dst[i] = (uint8_t) ((s[i] << sh) | (s[i + 1] >> (8 - sh)));
+    for (int i = 0; i < n; i += 8)
+        store_be64(dst + i, (load_be64(s + i) << sh) | (uint64_t) (s[i + 8] >> (8 - sh)));
 }
 
 static inline int popcount64(uint64_t v)
@@ -194,11 +251,18 @@ static void deliver(cb_framer_t *f, uint8_t *ts, int stride, int fl, int first)
                 f->cnt.slips++;
         }
     }
+    /* frame-major to timeslot-major, 8 columns at a time (column k: timeslot k + 1) */
     const uint8_t *src = f->blk + (1 - f->es_level) * fl + first;
-    for (int t = 0; t < f->nts; t++) {
-        uint8_t *o = ts + t * stride;
-        for (int j = 0; j < FR_FRAMES; j++)
-            o[j] = src[j * fl + t];
+    uint8_t sink[8];
+    for (int g = 0; 8 * g < fl; g++) {
+        const uint8_t *in[8];
+        uint8_t *out[8];
+        for (int r = 0; r < 8; r++) {
+            int k = 8 * g + r;
+            in[r] = src + r * fl + 8 * g;
+            out[r] = k < f->nts ? ts + (ptrdiff_t) k * stride : sink;
+        }
+        tr8(in, out);
     }
     memcpy(f->blk, f->blk + FR_FRAMES * fl, (size_t) fl);
 }
