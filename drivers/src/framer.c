@@ -122,6 +122,9 @@ cb_framer_t *cb_framer_new(int kind, const cb_span_config_t *cfg, int idle)
     f->octets = kind == CB_SPAN_E1 ? CB_FRAMER_E1_OCTETS : CB_FRAMER_T1_OCTETS;
     f->nts = kind == CB_SPAN_E1 ? 31 : 24;
     f->idle = (uint8_t) idle;
+#if FR_V3
+    f->v3 = __builtin_cpu_supports("x86-64-v3");
+#endif
     build_tables(f);
     memset(f->cas_tx, CB_FRAMER_CAS_IDLE, sizeof f->cas_tx);
     memset(f->cas_rx, CB_FRAMER_CAS_IDLE, sizeof f->cas_rx);

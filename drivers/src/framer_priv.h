@@ -22,6 +22,13 @@
 #define FR_FALSE_BLOCKS 1000        /* CRC-4 blocks per false-alignment window */
 #define FR_FALSE_ERRORS 915         /* errored blocks in it that mean false alignment */
 
+/* The x86-64-v3 (AVX2) variants of the hot loops, chosen at run time (cb_framer_t.v3). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FR_V3 1
+#else
+#define FR_V3 0
+#endif
+
 enum fr_defect { FR_D_RED = 0, FR_D_BLUE = 1, FR_D_YELLOW = 2, FR_D_N = 3 };
 
 struct cb_framer {
@@ -35,6 +42,7 @@ struct cb_framer {
     int nts;                        /* timeslots per frame, timeslot side */
     uint8_t idle;
     int force;                      /* enum cb_framer_force */
+    int v3;                         /* the CPU runs x86-64-v3: its variants of the hot loops */
 
     /* tables (built in cb_framer_new) */
     uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */

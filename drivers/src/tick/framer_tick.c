@@ -66,21 +66,71 @@ static inline void tr8(const uint8_t *const in[8], uint8_t *const out[8])
 #endif
 }
 
-/* CRC-4 of a 256-octet sub-multiframe (C bit positions already 0). */
+/* CRC-4 (x^4 + x + 1) of a 256-octet sub-multiframe, its C bit positions (the MSB of octets 0, 64,
+   128, 192) taken as 0. Read as 32 big-endian words (aligned as the transposes store them, so the
+   loads are forwarded from those stores): the block is sum W_m x^(64 (31 - m)), and as x^15 = 1 mod
+   the polynomial the sum may be taken mod x^60 - 1, where x^64 = x^4 and a product by x^k is a
+   rotation of 60 bits. Four chains of 8 words (x^256 = x^16; on x86-64-v3 one vector of four
+   lanes), then 60 bits to 15 (x^15 = 1), then two table look-ups: the 15 bits times the CRC's x^4. */
+#define FR_M60 ((1ull << 60) - 1)
+#define FR_C_BIT (~(1ull << 63))
+
+static inline uint64_t rot60(uint64_t v, int k)
+{
+    return ((v << k) & FR_M60) | (v >> (60 - k));
+}
+
+static inline uint64_t crc4_lanes(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    return rot60(a0, 12) ^ rot60(a1, 8) ^ rot60(a2, 4) ^ a3;    /* lane l times x^(64 (3 - l)) */
+}
+
+static uint64_t crc4_acc(const uint8_t *b)
+{
+    uint64_t acc[4] = {0, 0, 0, 0};
+    for (int q = 0; q < 8; q++)
+        for (int l = 0; l < 4; l++) {
+            uint64_t w = load_be64(b + 8 * (4 * q + l));
+            if (l == 0 && (q & 1) == 0)
+                w &= FR_C_BIT;
+            acc[l] = rot60(acc[l], 16) ^ (w & FR_M60) ^ (w >> 60);
+        }
+    return crc4_lanes(acc[0], acc[1], acc[2], acc[3]);
+}
+
+#if FR_V3
+typedef uint64_t fr_v4u64 __attribute__((vector_size(32)));
+typedef uint8_t fr_v32u8 __attribute__((vector_size(32)));
+
+__attribute__((target("arch=x86-64-v3")))
+static uint64_t crc4_acc_v3(const uint8_t *b)
+{
+    const fr_v32u8 bswap = {7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,
+                            23, 22, 21, 20, 19, 18, 17, 16, 31, 30, 29, 28, 27, 26, 25, 24};
+    const fr_v4u64 m60 = {FR_M60, FR_M60, FR_M60, FR_M60};
+    const fr_v4u64 cmask = {FR_C_BIT, ~0ull, ~0ull, ~0ull};
+    fr_v4u64 acc = {0, 0, 0, 0};
+    for (int q = 0; q < 8; q++) {
+        fr_v32u8 raw;
+        memcpy(&raw, b + 32 * q, sizeof raw);
+        fr_v4u64 w = (fr_v4u64) __builtin_shuffle(raw, bswap);
+        if ((q & 1) == 0)
+            w &= cmask;
+        acc = (((acc << 16) & m60) | (acc >> 44)) ^ (w & m60) ^ (w >> 60);
+    }
+    return crc4_lanes(acc[0], acc[1], acc[2], acc[3]);
+}
+#endif
+
 static int crc4_smf(const cb_framer_t *f, const uint8_t *b)
 {
-    uint64_t lo = 0, hi = 0;
-    for (int k = 0; k < 17; k++) {
-        lo ^= load64(b + 15 * k);
-        hi ^= load64(b + 15 * k + 8) & 0x00FFFFFFFFFFFFFFull;
-    }
-    lo ^= b[255];   /* index 255 = 17 * 15: slot 0 */
-    int r = 0;
-    for (int s = 0; s < 8; s++)
-        r ^= f->crc4_fold[s][(lo >> (8 * s)) & 0xFF];
-    for (int s = 0; s < 7; s++)
-        r ^= f->crc4_fold[8 + s][(hi >> (8 * s)) & 0xFF];
-    return r;
+#if FR_V3
+    uint64_t r = f->v3 ? crc4_acc_v3(b) : crc4_acc(b);
+#else
+    uint64_t r = crc4_acc(b);
+#endif
+    unsigned v = (unsigned) ((r ^ (r >> 15) ^ (r >> 30) ^ (r >> 45)) & 0x7FFF);
+    return f->crc4_fold[14][v >> 8] ^ f->crc4_fold[0][v & 0xFF];   /* x^12 and x^4 */
 }
 
 static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
@@ -438,7 +488,6 @@ static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
             int c = 0;
             for (int k = 0; k < 4; k++) {
                 c = (c << 1) | (b[k * 2 * FR_E1_TS] >> 7);
-                b[k * 2 * FR_E1_TS] &= 0x7F;
             }
             if (smf2)
                 for (int k = 2; k < 4; k++)
