@@ -58,8 +58,9 @@ struct cb_framer {
     uint8_t cas_tx[32];             /* ABCD we send, by timeslot */
 
     /* receive window and alignment */
-    uint8_t win[FR_WIN];            /* previous tick's line octets then this tick's */
+    uint8_t win[FR_WIN];            /* previous tick's line octets then (when copied) this tick's */
     uint8_t blk[9 * FR_E1_TS + 8];  /* elastic store: last frame of the previous block, then the block */
+    uint8_t row_tmp[FR_E1_TS];      /* E1: a frame across two ticks' lines */
     int aligned;                    /* frame aligned */
     int ever_aligned;               /* counters count from the first alignment on */
     int off;                        /* bit offset in win of the block's first frame */

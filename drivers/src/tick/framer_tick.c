@@ -6,11 +6,13 @@
  */
 #include <stddef.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <emmintrin.h>
-#endif
 #include "cb_sim.h"
 #include "framer_priv.h"
+#if FR_V3
+#include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static const uint8_t MF_PATTERN[6] = {0, 0, 1, 0, 1, 1};     /* E1 NFAS Si, frames 1..11 */
 static const uint8_t D4_F[12] = {1, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0}; /* Ft/Fs, frames 1..12 */
@@ -85,12 +87,13 @@ static inline uint64_t crc4_lanes(uint64_t a0, uint64_t a1, uint64_t a2, uint64_
     return rot60(a0, 12) ^ rot60(a1, 8) ^ rot60(a2, 4) ^ a3;    /* lane l times x^(64 (3 - l)) */
 }
 
-static uint64_t crc4_acc(const uint8_t *b)
+/* rows[j]: frame j of the sub-multiframe (32 octets). */
+static uint64_t crc4_acc(const uint8_t *const rows[8])
 {
     uint64_t acc[4] = {0, 0, 0, 0};
     for (int q = 0; q < 8; q++)
         for (int l = 0; l < 4; l++) {
-            uint64_t w = load_be64(b + 8 * (4 * q + l));
+            uint64_t w = load_be64(rows[q] + 8 * l);
             if (l == 0 && (q & 1) == 0)
                 w &= FR_C_BIT;
             acc[l] = rot60(acc[l], 16) ^ (w & FR_M60) ^ (w >> 60);
@@ -99,38 +102,129 @@ static uint64_t crc4_acc(const uint8_t *b)
 }
 
 #if FR_V3
-typedef uint64_t fr_v4u64 __attribute__((vector_size(32)));
-typedef uint8_t fr_v32u8 __attribute__((vector_size(32)));
+#define FR_V3_FN __attribute__((target("arch=x86-64-v3")))
 
-__attribute__((target("arch=x86-64-v3")))
-static uint64_t crc4_acc_v3(const uint8_t *b)
+FR_V3_FN static inline __m256i v3_bswap64(__m256i v)
 {
-    const fr_v32u8 bswap = {7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,
-                            23, 22, 21, 20, 19, 18, 17, 16, 31, 30, 29, 28, 27, 26, 25, 24};
-    const fr_v4u64 m60 = {FR_M60, FR_M60, FR_M60, FR_M60};
-    const fr_v4u64 cmask = {FR_C_BIT, ~0ull, ~0ull, ~0ull};
-    fr_v4u64 acc = {0, 0, 0, 0};
-    for (int q = 0; q < 8; q++) {
-        fr_v32u8 raw;
-        memcpy(&raw, b + 32 * q, sizeof raw);
-        fr_v4u64 w = (fr_v4u64) __builtin_shuffle(raw, bswap);
-        if ((q & 1) == 0)
-            w &= cmask;
-        acc = (((acc << 16) & m60) | (acc >> 44)) ^ (w & m60) ^ (w >> 60);
+    const __m256i m = _mm256_setr_epi8(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,
+                                       7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8);
+    return _mm256_shuffle_epi8(v, m);
+}
+
+/* One step of crc4_acc on a frame held in a register (four lanes, a word each). */
+FR_V3_FN static inline __m256i v3_crc4_step(__m256i acc, __m256i row, int c_bits)
+{
+    const __m256i m60 = _mm256_set1_epi64x((long long) FR_M60);
+    __m256i w = v3_bswap64(row);
+    if (c_bits)
+        w = _mm256_and_si256(w, _mm256_setr_epi64x((long long) FR_C_BIT, -1, -1, -1));
+    acc = _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi64(acc, 16), m60), _mm256_srli_epi64(acc, 44));
+    return _mm256_xor_si256(acc, _mm256_xor_si256(_mm256_and_si256(w, m60), _mm256_srli_epi64(w, 60)));
+}
+
+FR_V3_FN static inline uint64_t v3_crc4_lanes(__m256i acc)
+{
+    uint64_t a[4];
+    memcpy(a, &acc, sizeof a);
+    return crc4_lanes(a[0], a[1], a[2], a[3]);
+}
+
+FR_V3_FN static uint64_t crc4_acc_v3(const uint8_t *const rows[8])
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int q = 0; q < 8; q++)
+        acc = v3_crc4_step(acc, _mm256_loadu_si256((const __m256i *) rows[q]), (q & 1) == 0);
+    return v3_crc4_lanes(acc);
+}
+
+/* Two 8 x 8 octet transposes at once, one per 128-bit lane: r[i] holds row i of each in its lane's
+   low 8 octets; c[k] gets columns 2k (low half) and 2k + 1 (high half) of each. */
+FR_V3_FN static inline void v3_tr8x2(const __m256i r[8], __m256i c[4])
+{
+    __m256i a0 = _mm256_unpacklo_epi8(r[0], r[1]), a1 = _mm256_unpacklo_epi8(r[2], r[3]);
+    __m256i a2 = _mm256_unpacklo_epi8(r[4], r[5]), a3 = _mm256_unpacklo_epi8(r[6], r[7]);
+    __m256i b0 = _mm256_unpacklo_epi16(a0, a1), b1 = _mm256_unpackhi_epi16(a0, a1);
+    __m256i b2 = _mm256_unpacklo_epi16(a2, a3), b3 = _mm256_unpackhi_epi16(a2, a3);
+    c[0] = _mm256_unpacklo_epi32(b0, b2);
+    c[1] = _mm256_unpackhi_epi32(b0, b2);
+    c[2] = _mm256_unpacklo_epi32(b1, b3);
+    c[3] = _mm256_unpackhi_epi32(b1, b3);
+}
+
+/* Timeslot-major to frame-major: timeslot t (1..31) at ts + (t - 1) * stride, TS0 at ts0, TS16 at
+   ts16 when not NULL; line 8 frames of 32 octets. Returns the frames' CRC-4 accumulator (crc4_acc's). */
+FR_V3_FN static uint64_t tx_e1_v3(const uint8_t *ts, ptrdiff_t stride, const uint8_t *ts0,
+                                  const uint8_t *ts16, uint8_t *line)
+{
+    __m256i c[2][4];
+    for (int h = 0; h < 2; h++) {
+        __m256i r[8];
+        for (int i = 0; i < 8; i++) {
+            int t = 8 * h + i;
+            const uint8_t *lo = t == 0 ? ts0 : ts + (t - 1) * stride;
+            const uint8_t *hi = t == 0 && ts16 != NULL ? ts16 : ts + (t + 15) * stride;
+            r[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *) lo)),
+                                           _mm_loadl_epi64((const __m128i *) hi), 1);
+        }
+        v3_tr8x2(r, c[h]);   /* lane 0: timeslots 8h..8h+7, lane 1: 16 + 8h.. */
     }
-    return crc4_lanes(acc[0], acc[1], acc[2], acc[3]);
+    __m256i acc = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        __m256i even = _mm256_unpacklo_epi64(c[0][k], c[1][k]);    /* frame 2k, timeslots 0..31 */
+        __m256i odd = _mm256_unpackhi_epi64(c[0][k], c[1][k]);     /* frame 2k + 1 */
+        _mm256_storeu_si256((__m256i *) (line + 64 * k), even);
+        _mm256_storeu_si256((__m256i *) (line + 64 * k + 32), odd);
+        acc = v3_crc4_step(acc, even, 1);
+        acc = v3_crc4_step(acc, odd, 0);
+    }
+    return v3_crc4_lanes(acc);
+}
+
+/* Frame-major to timeslot-major: rows[j] frame j (32 octets read), column k (0..31) to
+   ts + (k - k0) * stride for k0 <= k < k1. */
+FR_V3_FN static void rx_cols_v3(const uint8_t *const rows[8], uint8_t *ts, ptrdiff_t stride, int k0, int k1)
+{
+    __m256i r[8];
+    for (int j = 0; j < 8; j++)
+        r[j] = _mm256_loadu_si256((const __m256i *) rows[j]);
+    uint8_t *base = ts - k0 * stride;
+    for (int half = 0; half < 2; half++) {      /* columns 0-7 | 16-23, then 8-15 | 24-31 */
+        __m256i a[4];
+        for (int k = 0; k < 4; k++)
+            a[k] = half == 0 ? _mm256_unpacklo_epi8(r[2 * k], r[2 * k + 1])
+                             : _mm256_unpackhi_epi8(r[2 * k], r[2 * k + 1]);
+        __m256i b0 = _mm256_unpacklo_epi16(a[0], a[1]), b1 = _mm256_unpackhi_epi16(a[0], a[1]);
+        __m256i b2 = _mm256_unpacklo_epi16(a[2], a[3]), b3 = _mm256_unpackhi_epi16(a[2], a[3]);
+        __m256i c[4] = {_mm256_unpacklo_epi32(b0, b2), _mm256_unpackhi_epi32(b0, b2),
+                        _mm256_unpacklo_epi32(b1, b3), _mm256_unpackhi_epi32(b1, b3)};
+        for (int k = 0; k < 4; k++) {
+            int t = 8 * half + 2 * k;
+            __m128i lo = _mm256_castsi256_si128(c[k]), hi = _mm256_extracti128_si256(c[k], 1);
+            if (t >= k0)
+                _mm_storel_epi64((__m128i *) (base + t * stride), lo);
+            _mm_storeh_pd((double *) (base + (t + 1) * stride), _mm_castsi128_pd(lo));
+            if (t + 16 < k1)
+                _mm_storel_epi64((__m128i *) (base + (t + 16) * stride), hi);
+            if (t + 17 < k1)
+                _mm_storeh_pd((double *) (base + (t + 17) * stride), _mm_castsi128_pd(hi));
+        }
+    }
 }
 #endif
 
-static int crc4_smf(const cb_framer_t *f, const uint8_t *b)
+static int crc4_finish(const cb_framer_t *f, uint64_t r)
 {
-#if FR_V3
-    uint64_t r = f->v3 ? crc4_acc_v3(b) : crc4_acc(b);
-#else
-    uint64_t r = crc4_acc(b);
-#endif
     unsigned v = (unsigned) ((r ^ (r >> 15) ^ (r >> 30) ^ (r >> 45)) & 0x7FFF);
     return f->crc4_fold[14][v >> 8] ^ f->crc4_fold[0][v & 0xFF];   /* x^12 and x^4 */
+}
+
+static int crc4_rows(const cb_framer_t *f, const uint8_t *const rows[8])
+{
+#if FR_V3
+    if (f->v3)
+        return crc4_finish(f, crc4_acc_v3(rows));
+#endif
+    return crc4_finish(f, crc4_acc(rows));
 }
 
 static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
@@ -145,11 +239,16 @@ static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
 static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 {
     int a = f->sending_rai ? 0x20 : 0;
-    uint8_t ts0[FR_FRAMES], ts16[FR_FRAMES];
+    /* TS0 (and TS16 under CAS) of the 8 frames, built in a word (one store, forwarded to the
+       transposes' load) */
+    uint64_t w0 = 0, w16 = 0;
     for (int j = 0; j < FR_FRAMES; j++) {
         int fn = f->tx_fn + j;
+        unsigned o;
         if ((j & 1) == 0) {
-            ts0[j] = f->crc4 ? 0x1B : 0x9B;  /* C bits filled in after the CRC */
+            o = f->crc4 ? 0x1B : 0x9B;
+            if (f->crc4)    /* C bits: the previous sub-multiframe's CRC (the CRC below skips them) */
+                o |= ((unsigned) (f->tx_crc >> (3 - j / 2)) & 1) << 7;
         } else {
             int si = 1;
             if (f->crc4) {
@@ -160,31 +259,44 @@ static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
                     f->ebit_pending--;
                 }
             }
-            ts0[j] = (uint8_t) ((si << 7) | 0x40 | a | 0x1F);
+            o = (unsigned) ((si << 7) | 0x40 | a | 0x1F);
         }
+        w0 |= (uint64_t) o << (8 * j);
         if (f->cas) {
             int c = fn;     /* the CAS multiframe runs in phase with the CRC-4 one */
-            ts16[j] = c == 0 ? (uint8_t) (0x0B | (f->cas_mf ? 0 : 0x04))
-                             : (uint8_t) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
+            unsigned o16 = c == 0 ? 0x0Bu | (f->cas_mf ? 0 : 0x04)
+                                  : (unsigned) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
+            w16 |= (uint64_t) o16 << (8 * j);
         }
     }
-    /* timeslot-major to frame-major, 8 timeslots at a time */
-    for (int g = 0; g < 4; g++) {
-        const uint8_t *in[8];
-        uint8_t *out[8];
-        for (int r = 0; r < 8; r++) {
-            int t = 8 * g + r;
-            in[r] = t == 0 ? ts0 : (t == 16 && f->cas) ? ts16 : ts + (ptrdiff_t) (t - 1) * stride;
-            out[r] = line + r * FR_E1_TS + 8 * g;
+    uint8_t ts0[FR_FRAMES], ts16[FR_FRAMES];
+    memcpy(ts0, &w0, sizeof ts0);
+    memcpy(ts16, &w16, sizeof ts16);
+    uint64_t acc;
+#if FR_V3
+    if (f->v3) {
+        acc = tx_e1_v3(ts, stride, ts0, f->cas ? ts16 : NULL, line);
+    } else
+#endif
+    {
+        /* timeslot-major to frame-major, 8 timeslots at a time */
+        for (int g = 0; g < 4; g++) {
+            const uint8_t *in[8];
+            uint8_t *out[8];
+            for (int r = 0; r < 8; r++) {
+                int t = 8 * g + r;
+                in[r] = t == 0 ? ts0 : (t == 16 && f->cas) ? ts16 : ts + (ptrdiff_t) (t - 1) * stride;
+                out[r] = line + r * FR_E1_TS + 8 * g;
+            }
+            tr8(in, out);
         }
-        tr8(in, out);
+        const uint8_t *rows[8];
+        for (int j = 0; j < 8; j++)
+            rows[j] = line + j * FR_E1_TS;
+        acc = f->crc4 ? crc4_acc(rows) : 0;
     }
-    if (f->crc4) {
-        int crc = crc4_smf(f, line);
-        for (int k = 0; k < 4; k++)
-            line[k * 2 * FR_E1_TS] |= (uint8_t) (((f->tx_crc >> (3 - k)) & 1) << 7);
-        f->tx_crc = crc;
-    }
+    if (f->crc4)
+        f->tx_crc = crc4_finish(f, acc);
     f->tx_fn = (f->tx_fn + FR_FRAMES) & 15;
 }
 
@@ -288,9 +400,10 @@ static int ais_tick(const uint8_t *line, int n)
     return 1;
 }
 
-/* The elastic store and the transpose to timeslot octets: blk holds the previous block's last
-   frame, then this block's 8 frames, `fl` octets each, timeslot 1 at octet `first`. */
-static void deliver(cb_framer_t *f, uint8_t *ts, int stride, int fl, int first)
+/* The elastic store and the transpose to timeslot octets: rows[0] the previous block's last frame,
+   rows[1..8] this block's frames, `fl` octets each, column k timeslot k + col0 (columns outside
+   1..nts are dropped). */
+static void deliver(cb_framer_t *f, uint8_t *ts, int stride, const uint8_t *const rows[9], int fl, int col0)
 {
     if (f->ppb != 0) {
         f->slip_acc += f->ppb * FR_FRAMES;
@@ -301,20 +414,27 @@ static void deliver(cb_framer_t *f, uint8_t *ts, int stride, int fl, int first)
                 f->cnt.slips++;
         }
     }
-    /* frame-major to timeslot-major, 8 columns at a time (column k: timeslot k + 1) */
-    const uint8_t *src = f->blk + (1 - f->es_level) * fl + first;
-    uint8_t sink[8];
-    for (int g = 0; 8 * g < fl; g++) {
-        const uint8_t *in[8];
-        uint8_t *out[8];
-        for (int r = 0; r < 8; r++) {
-            int k = 8 * g + r;
-            in[r] = src + r * fl + 8 * g;
-            out[r] = k < f->nts ? ts + (ptrdiff_t) k * stride : sink;
+    const uint8_t *const *src = rows + (1 - f->es_level);
+    int k0 = 1 - col0, k1 = f->nts + 1 - col0;   /* the columns that are timeslots 1..nts */
+#if FR_V3
+    if (f->v3) {
+        rx_cols_v3(src, ts, stride, k0, k1);   /* reads 32 octets a row: T1 rows are followed by more of blk */
+    } else
+#endif
+    {
+        uint8_t sink[8];
+        for (int g = 0; 8 * g < fl; g++) {
+            const uint8_t *in[8];
+            uint8_t *out[8];
+            for (int r = 0; r < 8; r++) {
+                int k = 8 * g + r;
+                in[r] = src[r] + 8 * g;
+                out[r] = k >= k0 && k < k1 ? ts + (ptrdiff_t) (k - k0) * stride : sink;
+            }
+            tr8(in, out);
         }
-        tr8(in, out);
     }
-    memcpy(f->blk, f->blk + FR_FRAMES * fl, (size_t) fl);
+    memcpy(f->blk, rows[8], (size_t) fl);
 }
 
 static void deliver_idle(cb_framer_t *f, uint8_t *ts, int stride)
@@ -414,10 +534,10 @@ static void e1_cas_frame(cb_framer_t *f, unsigned o)
 }
 
 /* The CRC-4 multiframe search on the NFAS Si bits of this block (block frames 1, 3, 5, 7). */
-static void e1_mf_search(cb_framer_t *f, const uint8_t *b)
+static void e1_mf_search(cb_framer_t *f, const uint8_t *const fr[8])
 {
     for (int k = 0; k < 4; k++) {
-        int si = b[(2 * k + 1) * FR_E1_TS] >> 7;
+        int si = fr[2 * k + 1][0] >> 7;
         f->si_hist = ((f->si_hist << 1) | si) & 0x3F;
         f->nfas++;
         if (f->si_hist != 0x0B || f->nfas < 6)
@@ -448,9 +568,49 @@ static void e1_mf_search(cb_framer_t *f, const uint8_t *b)
     }
 }
 
-static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
+/* The window is the last tick's line (f->win; while aligned on an octet, only from the block's
+   first octet on) and this tick's, cur: f->win + 256 when copied there (not aligned, or aligned
+   off an octet boundary), else the caller's line. rows[1 + j] gets frame j of the block, rows[0]
+   the previous block's last frame (the elastic store's): in place, a frame across the two ticks
+   gathered into f->row_tmp, or, off an octet boundary, the block extracted into f->blk + 32. */
+static void e1_rows(cb_framer_t *f, const uint8_t *cur, const uint8_t *rows[9])
 {
-    uint8_t *b = f->blk + FR_E1_TS;
+    rows[0] = f->blk;
+    if (f->off & 7) {
+        uint8_t *b = f->blk + FR_E1_TS;
+        extract(f->win, f->off, b, CB_FRAMER_E1_OCTETS);
+        for (int j = 0; j < FR_FRAMES; j++)
+            rows[1 + j] = b + j * FR_E1_TS;
+        return;
+    }
+    const int n = CB_FRAMER_E1_OCTETS;
+    int base = f->off >> 3;
+    for (int j = 0; j < FR_FRAMES; j++) {
+        int pos = base + j * FR_E1_TS;
+        if (pos + FR_E1_TS <= n || cur == f->win + n) {
+            rows[1 + j] = f->win + pos;
+        } else if (pos >= n) {
+            rows[1 + j] = cur + (pos - n);
+        } else {
+            memcpy(f->row_tmp, f->win + pos, (size_t) (n - pos));
+            memcpy(f->row_tmp + (n - pos), cur, (size_t) (pos + FR_E1_TS - n));
+            rows[1 + j] = f->row_tmp;
+        }
+    }
+}
+
+/* Search again from bit `from` of the whole window (this tick's line copied into it). */
+static void e1_research(cb_framer_t *f, const uint8_t *cur, int from)
+{
+    lose_frame(f);
+    if (cur != f->win + CB_FRAMER_E1_OCTETS)
+        memcpy(f->win + CB_FRAMER_E1_OCTETS, cur, CB_FRAMER_E1_OCTETS);
+    f->search_from = from;
+    e1_search(f);
+}
+
+static void rx_e1(cb_framer_t *f, const uint8_t *cur, uint8_t *ts, int stride)
+{
     if (!f->aligned) {
         e1_search(f);
         if (!f->aligned || !f->deliver) {
@@ -458,40 +618,35 @@ static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
             return;
         }
     }
-    extract(f->win, f->off, b, CB_FRAMER_E1_OCTETS);
+    const uint8_t *rows[9];
+    e1_rows(f, cur, rows);
+    const uint8_t *const *fr = rows + 1;
     for (int k = 0; k < 4; k++) {
-        if ((b[k * 2 * FR_E1_TS] & 0x7F) == 0x1B) {
+        if ((fr[2 * k][0] & 0x7F) == 0x1B) {
             f->fas_bad = 0;
             continue;
         }
         f->cnt.fas++;
         if (++f->fas_bad >= 3) {
-            int from = f->off + k * 512 + 1;
-            lose_frame(f);
-            f->search_from = from;
-            e1_search(f);
+            e1_research(f, cur, f->off + k * 512 + 1);
             deliver_idle(f, ts, stride);
             return;
         }
     }
-    f->rai_rx = 1;
-    for (int k = 0; k < 4; k++)
-        if (!(b[(2 * k + 1) * FR_E1_TS] & 0x20))
-            f->rai_rx = 0;
+    f->rai_rx = (fr[1][0] & fr[3][0] & fr[5][0] & fr[7][0] & 0x20) != 0;
     if (f->cas)   /* before the MF search, which may move the frame window */
         for (int j = 0; j < FR_FRAMES; j++)
-            e1_cas_frame(f, b[j * FR_E1_TS + 16]);
+            e1_cas_frame(f, fr[j][16]);
     int reframe = 0;
     if (f->crc4) {
         if (f->mf) {
             int smf2 = f->fn0 >= 8;
             int c = 0;
-            for (int k = 0; k < 4; k++) {
-                c = (c << 1) | (b[k * 2 * FR_E1_TS] >> 7);
-            }
+            for (int k = 0; k < 4; k++)
+                c = (c << 1) | (fr[2 * k][0] >> 7);
             if (smf2)
                 for (int k = 2; k < 4; k++)
-                    if (!(b[(2 * k + 1) * FR_E1_TS] & 0x80))
+                    if (!(fr[2 * k + 1][0] & 0x80))
                         f->cnt.ebit++;
             int err = 0;
             if (f->crc_prev >= 0 && c != f->crc_prev) {
@@ -500,7 +655,7 @@ static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
                 if (f->ebit_pending < 1000)
                     f->ebit_pending++;
             }
-            f->crc_prev = crc4_smf(f, b);
+            f->crc_prev = crc4_rows(f, fr);
             f->fn0 ^= 8;
             f->fa_errors += err;
             if (++f->fa_blocks == FR_FALSE_BLOCKS) {
@@ -510,18 +665,15 @@ static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
         } else {
             if (f->lmfa_ms < FR_LMFA_MS)
                 f->lmfa_ms++;
-            e1_mf_search(f, b);
+            e1_mf_search(f, fr);
         }
     }
     if (reframe) {
-        int from = f->off + 1;
-        lose_frame(f);
-        f->search_from = from;
-        e1_search(f);
+        e1_research(f, cur, f->off + 1);
         deliver_idle(f, ts, stride);
         return;
     }
-    deliver(f, ts, stride, FR_E1_TS, 1);
+    deliver(f, ts, stride, rows, FR_E1_TS, 0);
 }
 
 /* ---- receive: T1 ------------------------------------------------------- */
@@ -663,7 +815,10 @@ static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
         }
     }
     f->fn0 = (f->fn0 + FR_FRAMES) % period;
-    deliver(f, ts, stride, 24, 0);
+    const uint8_t *rows[9];
+    for (int j = 0; j <= FR_FRAMES; j++)
+        rows[j] = f->blk + 24 * j;
+    deliver(f, ts, stride, rows, 24, 1);
 }
 
 /* ---- alarms ------------------------------------------------------------- */
@@ -740,9 +895,8 @@ static void alarm_tick(cb_framer_t *f, int los)
 void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride)
 {
     int n = f->octets;
-    memcpy(f->win, f->win + n, (size_t) n);
     if (nosig) {
-        memset(f->win + n, 0, (size_t) n);
+        memset(f->win, 0, (size_t) n);  /* the last line, for the next tick */
         if (f->aligned)
             lose_frame(f);
         f->search_from = 0;
@@ -754,12 +908,21 @@ void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, i
         alarm_tick(f, 1);
         return;
     }
-    memcpy(f->win + n, line, (size_t) n);
+    /* the window: f->win holds the last tick's line; this one follows it there unless E1 is
+       aligned on an octet boundary (then it is read in place) */
+    const uint8_t *cur = line;
+    if (f->kind != CB_SPAN_E1 || !f->aligned || (f->off & 7)) {
+        memcpy(f->win + n, line, (size_t) n);
+        cur = f->win + n;
+    }
     f->rai_rx = 0;
     if (f->kind == CB_SPAN_E1)
-        rx_e1(f, ts, stride);
+        rx_e1(f, cur, ts, stride);
     else
         rx_t1(f, ts, stride);
+    /* this line becomes the last one; aligned on an octet, only from the block's first octet on */
+    int keep = f->kind == CB_SPAN_E1 && f->aligned && !(f->off & 7) ? f->off >> 3 : 0;
+    memcpy(f->win + keep, cur + keep, (size_t) (n - keep));
     /* a framed signal has zeros in every 512 bits: count them only when not aligned */
     f->ais_now = f->aligned ? 0 : ais_tick(line, n);
     if (!f->aligned && f->crc4 && f->lmfa_ms < FR_LMFA_MS)
