@@ -95,6 +95,35 @@ static void restart(cb_framer_t *f)
     f->es_level = 1;
 }
 
+/* The E1 TS0 words the transmitter starts from (G.704 2.3: FAS, NFAS, with CRC-4 the MF pattern
+   001011 in NFAS frames 1..11). */
+static void build_ts0(cb_framer_t *f)
+{
+    static const uint8_t mf[6] = {0, 0, 1, 0, 1, 1};
+    for (int smf = 0; smf < 2; smf++)
+        for (int rai = 0; rai < 2; rai++) {
+            uint64_t w = 0;
+            for (int j = 0; j < 8; j++) {
+                int fn = 8 * smf + j;
+                unsigned o;
+                if ((j & 1) == 0) {
+                    o = f->crc4 ? 0x1B : 0x9B;
+                } else {
+                    int si = f->crc4 && fn < 12 ? mf[fn >> 1] : 1;
+                    o = (unsigned) ((si << 7) | 0x40 | (rai ? 0x20 : 0) | 0x1F);
+                }
+                w |= (uint64_t) o << (8 * j);
+            }
+            f->ts0_word[smf][rai] = w;
+        }
+    for (int c = 0; c < 16; c++) {
+        uint64_t w = 0;
+        for (int k = 0; k < 4; k++)
+            w |= (uint64_t) ((c >> (3 - k)) & 1) << (8 * 2 * k + 7);
+        f->c_word[c] = w;
+    }
+}
+
 static int apply_config(cb_framer_t *f, const cb_span_config_t *cfg)
 {
     if (cfg == NULL || framing_kind(cfg->framing) != f->kind)
@@ -107,6 +136,7 @@ static int apply_config(cb_framer_t *f, const cb_span_config_t *cfg)
     f->crc4 = cfg->framing == CB_FRAMING_E1_CRC4;
     f->esf = cfg->framing == CB_FRAMING_T1_ESF;
     f->cas = cfg->ts16 == CB_TS16_CAS;
+    build_ts0(f);
     restart(f);
     return CB_OK;
 }

@@ -47,6 +47,9 @@ struct cb_framer {
     /* tables (built in cb_framer_new) */
     uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */
     uint8_t crc6_tab[256];          /* CRC-6 (x^6 + x + 1), MSB first, an octet at a time */
+    uint64_t ts0_word[2][2];        /* E1 TS0 of a tick's 8 frames (octet j = frame j), by sub-multiframe
+                                       and RAI sent: C bits 0, E-bits 1 (set in apply_config) */
+    uint64_t c_word[16];            /* the C bits of a CRC-4 in that word (frames 0, 2, 4, 6) */
 
     /* transmit */
     int tx_fn;                      /* frame number (in its multiframe) of the tick's first frame */

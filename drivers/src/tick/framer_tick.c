@@ -14,7 +14,6 @@
 #include <emmintrin.h>
 #endif
 
-static const uint8_t MF_PATTERN[6] = {0, 0, 1, 0, 1, 1};     /* E1 NFAS Si, frames 1..11 */
 static const uint8_t D4_F[12] = {1, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0}; /* Ft/Fs, frames 1..12 */
 static const uint8_t FPS[6] = {0, 0, 1, 0, 1, 1};            /* ESF, frames 4..24 */
 
@@ -238,37 +237,25 @@ static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
 
 static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 {
-    int a = f->sending_rai ? 0x20 : 0;
-    /* TS0 (and TS16 under CAS) of the 8 frames, built in a word (one store, forwarded to the
-       transposes' load) */
-    uint64_t w0 = 0, w16 = 0;
-    for (int j = 0; j < FR_FRAMES; j++) {
-        int fn = f->tx_fn + j;
-        unsigned o;
-        if ((j & 1) == 0) {
-            o = f->crc4 ? 0x1B : 0x9B;
-            if (f->crc4)    /* C bits: the previous sub-multiframe's CRC (the CRC below skips them) */
-                o |= ((unsigned) (f->tx_crc >> (3 - j / 2)) & 1) << 7;
-        } else {
-            int si = 1;
-            if (f->crc4) {
-                if (fn < 12) {
-                    si = MF_PATTERN[fn >> 1];
-                } else if (f->ebit_pending > 0) {
-                    si = 0;
-                    f->ebit_pending--;
-                }
-            }
-            o = (unsigned) ((si << 7) | 0x40 | a | 0x1F);
+    /* TS0 of the 8 frames in a word (one store, forwarded to the transposes' load): FAS, NFAS,
+       the C bits (the previous sub-multiframe's CRC; the CRC below skips them), E-bits as 0 for
+       our received CRC errors in NFAS frames 13 and 15 */
+    int smf2 = f->tx_fn >= 8;
+    uint64_t w0 = f->ts0_word[smf2][f->sending_rai != 0], w16 = 0;
+    if (f->crc4) {
+        w0 |= f->c_word[f->tx_crc & 15];
+        for (int j = 5; smf2 && j <= 7 && f->ebit_pending > 0; j += 2) {
+            w0 &= ~(0x80ull << (8 * j));
+            f->ebit_pending--;
         }
-        w0 |= (uint64_t) o << (8 * j);
-        if (f->cas) {
-            int c = fn;     /* the CAS multiframe runs in phase with the CRC-4 one */
+    }
+    if (f->cas)     /* the CAS multiframe runs in phase with the CRC-4 one */
+        for (int j = 0; j < FR_FRAMES; j++) {
+            int c = f->tx_fn + j;
             unsigned o16 = c == 0 ? 0x0Bu | (f->cas_mf ? 0 : 0x04)
                                   : (unsigned) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
             w16 |= (uint64_t) o16 << (8 * j);
         }
-    }
     uint8_t ts0[FR_FRAMES], ts16[FR_FRAMES];
     memcpy(ts0, &w0, sizeof ts0);
     memcpy(ts16, &w16, sizeof ts16);
