@@ -40,6 +40,11 @@ static void build_tables(cb_framer_t *f)
     }
     for (int a = 0; a < 256; a++)
         f->crc6_tab[a] = (uint8_t) polymod((unsigned) a, 6, 0x43, 6);
+    for (int q = 0; q < 8; q++)
+        for (int a = 0; a < 256; a++)
+            f->crc6_pos[q][a] = (uint8_t) polymod((unsigned) a, 8 * q, 0x43, 6);
+    for (int r = 0; r < 64; r++)
+        f->crc6_tick[r] = (uint8_t) polymod((unsigned) r, 8 * CB_FRAMER_T1_OCTETS, 0x43, 6);
 }
 
 static int framing_kind(int framing)

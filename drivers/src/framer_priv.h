@@ -47,6 +47,8 @@ struct cb_framer {
     /* tables (built in cb_framer_new) */
     uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */
     uint8_t crc6_tab[256];          /* CRC-6 (x^6 + x + 1), MSB first, an octet at a time */
+    uint8_t crc6_pos[8][256];       /* CRC-6 of octet q of a 63-bit folded value: a x^(8 q) mod g */
+    uint8_t crc6_tick[64];          /* a CRC-6 remainder carried over a tick: r x^1544 mod g */
     uint64_t ts0_word[2][2];        /* E1 TS0 of a tick's 8 frames (octet j = frame j), by sub-multiframe
                                        and RAI sent: C bits 0, E-bits 1 (set in apply_config) */
     uint64_t c_word[16];            /* the C bits of a CRC-4 in that word (frames 0, 2, 4, 6) */

@@ -226,11 +226,40 @@ static int crc4_rows(const cb_framer_t *f, const uint8_t *const rows[8])
     return crc4_finish(f, crc4_acc(rows));
 }
 
-static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
+/* CRC-6 (x^6 + x + 1) of a T1 tick with its F bits as 1, continuing remainder r, from the 8 frames'
+   payloads (3 big-endian words each). The polynomial is primitive: x^63 = 1 mod it, so the tick's
+   bits may be summed mod x^63 - 1, where a product by x^k is a rotation of 63 bits: a word is
+   reduced to 63 bits (x^63 = 1), a frame's words weigh x^128, x^64, x^0 (x^2, x, 1), frame j's
+   last payload bit x^(1543 - 193 j - 192) and the CRC's x^6 (34 - 4 j mod 63), F bit j
+   x^(1543 - 193 j + 6) (37 - 4 j); then 8 look-ups, one per octet of the 63 bits. */
+#define FR_M63 ((1ull << 63) - 1)
+
+static inline uint64_t rot63(uint64_t v, int k)
 {
-    for (int i = 0; i < n; i++)
-        r = f->crc6_tab[((r << 2) ^ b[i]) & 0xFF];
-    return r;
+    return k == 0 ? v : ((v << k) & FR_M63) | (v >> (63 - k));
+}
+
+static inline uint64_t red63(uint64_t w)
+{
+    return (w & FR_M63) ^ (w >> 63);
+}
+
+static inline uint64_t crc6_frame(const uint64_t w[3], int j)
+{
+    uint64_t v = rot63(red63(w[0]), 2) ^ rot63(red63(w[1]), 1) ^ red63(w[2]);
+    return rot63(v, 34 - 4 * j);
+}
+
+static int crc6_tick(const cb_framer_t *f, int r, uint64_t v)
+{
+    uint64_t fbits = 0;     /* the F bits as 1 */
+    for (int j = 0; j < FR_FRAMES; j++)
+        fbits ^= 1ull << (37 - 4 * j);
+    v ^= fbits;
+    int c = f->crc6_tick[r & 63];
+    for (int q = 0; q < 8; q++)
+        c ^= f->crc6_pos[q][(v >> (8 * q)) & 0xFF];
+    return c;
 }
 
 /* ---- transmit ---------------------------------------------------------- */
@@ -289,24 +318,42 @@ static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 
 static void tx_t1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 {
-    memset(line, 0, CB_FRAMER_T1_OCTETS);
     int rai = f->sending_rai;
     int period = f->esf ? 24 : 12;
-    uint8_t mask = (!f->esf && rai) ? 0xBF : 0xFF;  /* D4 RAI: bit 2 of every channel 0 */
-    for (int j = 0; j < FR_FRAMES; j++) {
-        uint8_t *p = line + 24 * j;
-        int sh = j + 1;
-        p[0] |= (uint8_t) (1u << (7 - j));          /* F as 1 for the CRC-6; set below */
-        for (int k = 0; k < 24; k++) {
-            unsigned o = ts[k * stride + j] & mask;
-            p[k] |= (uint8_t) (o >> sh);
-            p[k + 1] |= (uint8_t) (o << (8 - sh));
+    uint64_t mask = (!f->esf && rai) ? 0xBFBFBFBFBFBFBFBFull : ~0ull;  /* D4 RAI: bit 2 of every channel 0 */
+    /* timeslot-major to frame-major: frame j's 24 octets at rows + 24 j */
+    uint8_t rows[FR_FRAMES * 24];
+    for (int g = 0; g < 3; g++) {
+        const uint8_t *in[8];
+        uint8_t *out[8];
+        for (int r = 0; r < 8; r++) {
+            in[r] = ts + (ptrdiff_t) (8 * g + r) * stride;
+            out[r] = rows + 24 * r + 8 * g;
         }
+        tr8(in, out);
     }
+    /* the frames packed: F (as 1 for the CRC-6; set below), then 192 bits, frame after frame */
+    uint8_t *o = line;
+    uint64_t acc = 0, v = 0;
+    int nb = 0;     /* bits waiting in acc, from its MSB */
+    for (int j = 0; j < FR_FRAMES; j++) {
+        uint64_t w[3];
+        acc |= 1ull << (63 - nb);
+        nb++;
+        for (int q = 0; q < 3; q++) {
+            w[q] = load_be64(rows + 24 * j + 8 * q) & mask;
+            store_be64(o, acc | (w[q] >> nb));
+            o += 8;
+            acc = w[q] << (64 - nb);
+        }
+        if (f->esf)
+            v ^= crc6_frame(w, j);
+    }
+    *o = (uint8_t) (acc >> 56);
     if (f->esf) {
         if (f->tx_fn == 0)
             f->tx_crc_run = 0;
-        f->tx_crc_run = crc6_run(f, f->tx_crc_run, line, CB_FRAMER_T1_OCTETS);
+        f->tx_crc_run = crc6_tick(f, f->tx_crc_run, v);
     }
     for (int j = 0; j < FR_FRAMES; j++) {
         int fn = (f->tx_fn + j) % period, fb;
@@ -665,14 +712,17 @@ static void rx_e1(cb_framer_t *f, const uint8_t *cur, uint8_t *ts, int stride)
 
 /* ---- receive: T1 ------------------------------------------------------- */
 
+static inline int popcount16(unsigned v)
+{
+    return popcount64((uint64_t) (v & 0xFFFF));
+}
+
+/* v (16 bits) is a rotation of 1111111100000000: 8 ones in one cyclic run (two changes). */
 static int is_rai_fdl(int v)
 {
-    for (int r = 0; r < 16; r++) {
-        int rot = ((0xFF00 << r) | (0xFF00 >> (16 - r))) & 0xFFFF;
-        if (v == rot)
-            return 1;
-    }
-    return 0;
+    unsigned u = (unsigned) v & 0xFFFF;
+    unsigned rot = ((u << 1) | (u >> 15)) & 0xFFFF;
+    return popcount16(u) == 8 && popcount16(u ^ rot) == 2;
 }
 
 /* Push this tick's F-bit candidates and look for the framing pattern. */
@@ -739,9 +789,16 @@ static void t1_search(cb_framer_t *f)
     }
 }
 
+/* 64 bits of the window from bit position pos, the first in the MSB. */
+static inline uint64_t win_word(const uint8_t *w, int pos)
+{
+    const uint8_t *p = w + (pos >> 3);
+    int sh = pos & 7;
+    return (load_be64(p) << sh) | (uint64_t) (p[8] >> (8 - sh));
+}
+
 static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
 {
-    uint8_t raw[CB_FRAMER_T1_OCTETS + 8];
     if (!f->aligned) {
         t1_search(f);
         if (!f->aligned) {
@@ -749,19 +806,21 @@ static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
             return;
         }
     }
-    extract(f->win, f->off, raw, CB_FRAMER_T1_OCTETS + 1);
     int period = f->esf ? 24 : 12;
     uint8_t *b = f->blk + 24;
-    int rai = 1, d4_rai = 0xFF;
+    uint64_t any = 0, v = 0;
     for (int j = 0; j < FR_FRAMES; j++) {
-        const uint8_t *p = raw + 24 * j;
-        int sh = j + 1;
-        for (int k = 0; k < 24; k++) {
-            uint8_t o = (uint8_t) ((p[k] << sh) | (p[k + 1] >> (8 - sh)));
-            b[j * 24 + k] = o;
-            d4_rai &= ~o;
+        uint64_t w[3];
+        for (int q = 0; q < 3; q++) {
+            w[q] = win_word(f->win, f->off + FR_T1_BITS * j + 1 + 64 * q);
+            store_be64(b + 24 * j + 8 * q, w[q]);
+            any |= w[q];
         }
-        int fb = (p[0] >> (7 - j)) & 1;
+        v ^= crc6_frame(w, j);
+    }
+    int rai = 1;
+    for (int j = 0; j < FR_FRAMES; j++) {
+        int fb = win_bit(f->win, f->off + FR_T1_BITS * j);
         int fn = (f->fn0 + j) % period;
         int bad = -1;
         if (!f->esf) {
@@ -786,14 +845,13 @@ static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
             }
         }
     }
-    f->rai_rx = f->esf ? rai : (d4_rai & 0x40) != 0;
+    /* D4 RAI: bit 2 of every channel 0 in the tick */
+    f->rai_rx = f->esf ? rai : !(any & 0x4040404040404040ull);
     if (f->esf) {
-        for (int j = 0; j < FR_FRAMES; j++)
-            raw[24 * j] |= (uint8_t) (1u << (7 - j));
         if (f->fn0 == 0)
             f->crc6_run = 0;
         if (f->crc6_run >= 0)   /* -1: this ESF began before the alignment */
-            f->crc6_run = crc6_run(f, f->crc6_run, raw, CB_FRAMER_T1_OCTETS);
+            f->crc6_run = crc6_tick(f, f->crc6_run, v);
         if (f->fn0 == 16) {
             if (f->crc6_prev >= 0 && f->crc6_rx != f->crc6_prev)
                 count_crc(f);
