@@ -38,8 +38,6 @@ static void build_tables(cb_framer_t *f)
         for (int a = 0; a < 256; a++)
             f->crc4_fold[s][a] = (uint8_t) polymod((unsigned) a, e + 4, 0x13, 4);
     }
-    for (int a = 0; a < 256; a++)
-        f->crc6_tab[a] = (uint8_t) polymod((unsigned) a, 6, 0x43, 6);
     for (int q = 0; q < 8; q++)
         for (int a = 0; a < 256; a++)
             f->crc6_pos[q][a] = (uint8_t) polymod((unsigned) a, 8 * q, 0x43, 6);

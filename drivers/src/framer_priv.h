@@ -9,7 +9,7 @@
 #include "cb_framer.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the CRC-4 fold reads octets as little-endian words"
+#error "the framer reads octets as words on a little-endian machine"
 #endif
 
 #define FR_E1_TS 32                 /* octets per E1 frame */
@@ -46,7 +46,6 @@ struct cb_framer {
 
     /* tables (built in cb_framer_new) */
     uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */
-    uint8_t crc6_tab[256];          /* CRC-6 (x^6 + x + 1), MSB first, an octet at a time */
     uint8_t crc6_pos[8][256];       /* CRC-6 of octet q of a 63-bit folded value: a x^(8 q) mod g */
     uint8_t crc6_tick[64];          /* a CRC-6 remainder carried over a tick: r x^1544 mod g */
     uint64_t ts0_word[2][2];        /* E1 TS0 of a tick's 8 frames (octet j = frame j), by sub-multiframe

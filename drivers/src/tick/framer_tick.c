@@ -1,8 +1,13 @@
 /*
  * The framer's per-tick path (cb_framer.h): transmit one tick of frames, receive
- * one tick. No allocation, lock or system call. Aligned, the work is octet-wise:
- * copies, one shift by the frame's bit offset, transposes, and CRC-4 folded by its
- * period (x^15 = 1 mod x^4 + x + 1); bit-level work only while searching.
+ * one tick. No allocation, lock or system call. Aligned, the work is word-wise:
+ * 8 x 8 octet transposes between the timeslot-major and frame-major layouts (two
+ * at a time in 256-bit registers on x86-64-v3, chosen at run time: cb_framer_t.v3),
+ * CRC-4 and CRC-6 summed over whole words mod x^60 - 1 and x^63 - 1 (x^15 = 1 mod
+ * x^4 + x + 1, x^63 = 1 mod x^6 + x + 1) then a few table look-ups; E1 frames read
+ * in place from the last tick's line (kept from the block's first octet on) and
+ * this one while aligned on an octet, T1 frames 64 bits at a time at any bit
+ * offset. Bit-level work only while searching.
  */
 #include <stddef.h>
 #include <string.h>
