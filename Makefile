@@ -127,6 +127,7 @@ build/bench/.same-flags: $(BENCH_PEER) _cffi_src/common.py | dsp/.built $(STAMP)
 
 bench: setup build/bench/.shipped build/bench/.same-flags
 	$(VPY) bench/media_tier.py
+	$(VPY) bench/framing.py
 	$(VPY) bench/virtual_hour.py
 	$(VPY) bench/acd_scale.py
 

@@ -178,6 +178,14 @@ int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
                        const uint8_t *xor_ab, const uint8_t *xor_ba,
                        const uint8_t *cut_ab, const uint8_t *cut_ba,
                        const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b);
+/*! \brief Benchmark support (not the per-tick path): `ticks` ticks of n framer pairs, each
+    tx[i]'s line into rx[i]'s receiver (no impairment), the pairs interleaved tick by tick as a card
+    steps its spans. Tick t of pair i sends block (t mod blocks) of ts_in (blocks x nts x 8
+    timeslot octets, stride 8; the same for every pair) and receives into ts_out + i * nts * 8
+    (stride 8; the last tick's octets stay there).
+    \return CB_OK, or CB_ERR_INVALID (n < 1, ticks < 0, blocks < 1, a NULL or kinds differ). */
+int cb_framer_bench(cb_framer_t *const *tx, cb_framer_t *const *rx, int n, int ticks,
+                    const uint8_t *ts_in, int blocks, uint8_t *ts_out);
 /* CDEF END */
 
 #endif

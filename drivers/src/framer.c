@@ -38,8 +38,11 @@ static void build_tables(cb_framer_t *f)
         for (int a = 0; a < 256; a++)
             f->crc4_fold[s][a] = (uint8_t) polymod((unsigned) a, e + 4, 0x13, 4);
     }
-    for (int a = 0; a < 256; a++)
-        f->crc6_tab[a] = (uint8_t) polymod((unsigned) a, 6, 0x43, 6);
+    for (int q = 0; q < 8; q++)
+        for (int a = 0; a < 256; a++)
+            f->crc6_pos[q][a] = (uint8_t) polymod((unsigned) a, 8 * q, 0x43, 6);
+    for (int r = 0; r < 64; r++)
+        f->crc6_tick[r] = (uint8_t) polymod((unsigned) r, 8 * CB_FRAMER_T1_OCTETS, 0x43, 6);
 }
 
 static int framing_kind(int framing)
@@ -95,6 +98,35 @@ static void restart(cb_framer_t *f)
     f->es_level = 1;
 }
 
+/* The E1 TS0 words the transmitter starts from (G.704 2.3: FAS, NFAS, with CRC-4 the MF pattern
+   001011 in NFAS frames 1..11). */
+static void build_ts0(cb_framer_t *f)
+{
+    static const uint8_t mf[6] = {0, 0, 1, 0, 1, 1};
+    for (int smf = 0; smf < 2; smf++)
+        for (int rai = 0; rai < 2; rai++) {
+            uint64_t w = 0;
+            for (int j = 0; j < 8; j++) {
+                int fn = 8 * smf + j;
+                unsigned o;
+                if ((j & 1) == 0) {
+                    o = f->crc4 ? 0x1B : 0x9B;
+                } else {
+                    int si = f->crc4 && fn < 12 ? mf[fn >> 1] : 1;
+                    o = (unsigned) ((si << 7) | 0x40 | (rai ? 0x20 : 0) | 0x1F);
+                }
+                w |= (uint64_t) o << (8 * j);
+            }
+            f->ts0_word[smf][rai] = w;
+        }
+    for (int c = 0; c < 16; c++) {
+        uint64_t w = 0;
+        for (int k = 0; k < 4; k++)
+            w |= (uint64_t) ((c >> (3 - k)) & 1) << (8 * 2 * k + 7);
+        f->c_word[c] = w;
+    }
+}
+
 static int apply_config(cb_framer_t *f, const cb_span_config_t *cfg)
 {
     if (cfg == NULL || framing_kind(cfg->framing) != f->kind)
@@ -107,6 +139,7 @@ static int apply_config(cb_framer_t *f, const cb_span_config_t *cfg)
     f->crc4 = cfg->framing == CB_FRAMING_E1_CRC4;
     f->esf = cfg->framing == CB_FRAMING_T1_ESF;
     f->cas = cfg->ts16 == CB_TS16_CAS;
+    build_ts0(f);
     restart(f);
     return CB_OK;
 }
@@ -122,6 +155,9 @@ cb_framer_t *cb_framer_new(int kind, const cb_span_config_t *cfg, int idle)
     f->octets = kind == CB_SPAN_E1 ? CB_FRAMER_E1_OCTETS : CB_FRAMER_T1_OCTETS;
     f->nts = kind == CB_SPAN_E1 ? 31 : 24;
     f->idle = (uint8_t) idle;
+#if FR_V3
+    f->v3 = __builtin_cpu_supports("x86-64-v3");
+#endif
     build_tables(f);
     memset(f->cas_tx, CB_FRAMER_CAS_IDLE, sizeof f->cas_tx);
     memset(f->cas_rx, CB_FRAMER_CAS_IDLE, sizeof f->cas_rx);
@@ -281,6 +317,26 @@ int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
             alarms_a[t] = a->alarms | (a->sending_rai ? 1u << 31 : 0);
         if (alarms_b != NULL)
             alarms_b[t] = b->alarms | (b->sending_rai ? 1u << 31 : 0);
+    }
+    return CB_OK;
+}
+
+int cb_framer_bench(cb_framer_t *const *tx, cb_framer_t *const *rx, int n, int ticks,
+                    const uint8_t *ts_in, int blocks, uint8_t *ts_out)
+{
+    if (tx == NULL || rx == NULL || n < 1 || ticks < 0 || blocks < 1 || ts_in == NULL || ts_out == NULL)
+        return CB_ERR_INVALID;
+    for (int i = 0; i < n; i++)
+        if (tx[i] == NULL || rx[i] == NULL || tx[i]->kind != rx[i]->kind || tx[i]->kind != tx[0]->kind)
+            return CB_ERR_INVALID;
+    int blk = tx[0]->nts * FR_FRAMES;
+    uint8_t line[CB_FRAMER_E1_OCTETS];
+    for (int t = 0; t < ticks; t++) {
+        const uint8_t *in = ts_in + (size_t) (t % blocks) * (size_t) blk;
+        for (int i = 0; i < n; i++) {
+            cb_framer_tx(tx[i], in, FR_FRAMES, line);
+            cb_framer_rx(rx[i], line, 0, ts_out + (size_t) i * (size_t) blk, FR_FRAMES);
+        }
     }
     return CB_OK;
 }

@@ -9,7 +9,7 @@
 #include "cb_framer.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "the CRC-4 fold reads octets as little-endian words"
+#error "the framer reads octets as words on a little-endian machine"
 #endif
 
 #define FR_E1_TS 32                 /* octets per E1 frame */
@@ -21,6 +21,13 @@
 #define FR_MF_WINDOW_MS 8           /* two MF patterns within this */
 #define FR_FALSE_BLOCKS 1000        /* CRC-4 blocks per false-alignment window */
 #define FR_FALSE_ERRORS 915         /* errored blocks in it that mean false alignment */
+
+/* The x86-64-v3 (AVX2) variants of the hot loops, chosen at run time (cb_framer_t.v3). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define FR_V3 1
+#else
+#define FR_V3 0
+#endif
 
 enum fr_defect { FR_D_RED = 0, FR_D_BLUE = 1, FR_D_YELLOW = 2, FR_D_N = 3 };
 
@@ -35,10 +42,15 @@ struct cb_framer {
     int nts;                        /* timeslots per frame, timeslot side */
     uint8_t idle;
     int force;                      /* enum cb_framer_force */
+    int v3;                         /* the CPU runs x86-64-v3: its variants of the hot loops */
 
     /* tables (built in cb_framer_new) */
     uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */
-    uint8_t crc6_tab[256];          /* CRC-6 (x^6 + x + 1), MSB first, an octet at a time */
+    uint8_t crc6_pos[8][256];       /* CRC-6 of octet q of a 63-bit folded value: a x^(8 q) mod g */
+    uint8_t crc6_tick[64];          /* a CRC-6 remainder carried over a tick: r x^1544 mod g */
+    uint64_t ts0_word[2][2];        /* E1 TS0 of a tick's 8 frames (octet j = frame j), by sub-multiframe
+                                       and RAI sent: C bits 0, E-bits 1 (set in apply_config) */
+    uint64_t c_word[16];            /* the C bits of a CRC-4 in that word (frames 0, 2, 4, 6) */
 
     /* transmit */
     int tx_fn;                      /* frame number (in its multiframe) of the tick's first frame */
@@ -50,8 +62,9 @@ struct cb_framer {
     uint8_t cas_tx[32];             /* ABCD we send, by timeslot */
 
     /* receive window and alignment */
-    uint8_t win[FR_WIN];            /* previous tick's line octets then this tick's */
+    uint8_t win[FR_WIN];            /* previous tick's line octets then (when copied) this tick's */
     uint8_t blk[9 * FR_E1_TS + 8];  /* elastic store: last frame of the previous block, then the block */
+    uint8_t row_tmp[FR_E1_TS];      /* E1: a frame across two ticks' lines */
     int aligned;                    /* frame aligned */
     int ever_aligned;               /* counters count from the first alignment on */
     int off;                        /* bit offset in win of the block's first frame */

@@ -250,6 +250,27 @@ def test_a_shifted_stream_realigns_within_10_ms_with_3_fas_errors(shift: int) ->
     assert delivered_exactly(tx, rx_b, 210)  # realigned, bit-exact, within 10 ms
 
 
+@pytest.mark.parametrize("framing", [lib.CB_FRAMING_E1_G704, lib.CB_FRAMING_E1_CRC4])
+def test_a_stream_shifted_by_whole_octets_realigns_bit_exact(framing: int) -> None:
+    """Shifts of 3 + 5 and then 4 + 4 bits: the frames then start part-way through a tick's line
+    (an octet boundary, not a frame's), so each tick's frames come from two lines."""
+    p = Pair(framing)
+    rng = np.random.default_rng(8)
+    ticks = 600
+    tx = rng.integers(0, 256, (ticks, p.nts, 8), dtype=np.uint8)
+    sh = np.zeros(ticks, np.int8)
+    sh[[150, 200, 300, 350]] = [3, 5, 4, 4]
+    p.run(100, tx_a=tx[:100])
+    fas0 = counters(p.b).fas
+    _, al_b, _, rx_b = p.run(ticks, tx_a=tx, shift_ab=sh, rx=True)
+    assert rx_b is not None
+    assert counters(p.b).fas - fas0 == 4 * 3  # each shift: 3 errored FAS words, then realigned
+    assert not al_b.any()
+    assert delivered_exactly(tx, rx_b, 360)   # 16 bits late: one frame a tick across two lines
+    if framing == lib.CB_FRAMING_E1_CRC4:
+        assert lib.cb_framer_aligned(p.b) == lib.CB_FRAMER_FRAME | lib.CB_FRAMER_MF
+
+
 def test_crc4_on_one_side_only_shows_lmfa_and_traffic_flows() -> None:
     p = Pair(lib.CB_FRAMING_E1_CRC4, lib.CB_FRAMING_E1_G704)
     rng = np.random.default_rng(5)

@@ -1,14 +1,24 @@
 /*
  * The framer's per-tick path (cb_framer.h): transmit one tick of frames, receive
- * one tick. No allocation, lock or system call. Aligned, the work is octet-wise:
- * copies, one shift by the frame's bit offset, transposes, and CRC-4 folded by its
- * period (x^15 = 1 mod x^4 + x + 1); bit-level work only while searching.
+ * one tick. No allocation, lock or system call. Aligned, the work is word-wise:
+ * 8 x 8 octet transposes between the timeslot-major and frame-major layouts (two
+ * at a time in 256-bit registers on x86-64-v3, chosen at run time: cb_framer_t.v3),
+ * CRC-4 and CRC-6 summed over whole words mod x^60 - 1 and x^63 - 1 (x^15 = 1 mod
+ * x^4 + x + 1, x^63 = 1 mod x^6 + x + 1) then a few table look-ups; E1 frames read
+ * in place from the last tick's line (kept from the block's first octet on) and
+ * this one while aligned on an octet, T1 frames 64 bits at a time at any bit
+ * offset. Bit-level work only while searching.
  */
+#include <stddef.h>
 #include <string.h>
 #include "cb_sim.h"
 #include "framer_priv.h"
+#if FR_V3
+#include <immintrin.h>
+#elif defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
-static const uint8_t MF_PATTERN[6] = {0, 0, 1, 0, 1, 1};     /* E1 NFAS Si, frames 1..11 */
 static const uint8_t D4_F[12] = {1, 0, 0, 0, 1, 1, 0, 1, 1, 1, 0, 0}; /* Ft/Fs, frames 1..12 */
 static const uint8_t FPS[6] = {0, 0, 1, 0, 1, 1};            /* ESF, frames 4..24 */
 
@@ -19,89 +29,336 @@ static inline uint64_t load64(const uint8_t *p)
     return v;
 }
 
-/* CRC-4 of a 256-octet sub-multiframe (C bit positions already 0). */
-static int crc4_smf(const cb_framer_t *f, const uint8_t *b)
+static inline uint64_t load_be64(const uint8_t *p)
 {
-    uint64_t lo = 0, hi = 0;
-    for (int k = 0; k < 17; k++) {
-        lo ^= load64(b + 15 * k);
-        hi ^= load64(b + 15 * k + 8) & 0x00FFFFFFFFFFFFFFull;
-    }
-    lo ^= b[255];   /* index 255 = 17 * 15: slot 0 */
-    int r = 0;
-    for (int s = 0; s < 8; s++)
-        r ^= f->crc4_fold[s][(lo >> (8 * s)) & 0xFF];
-    for (int s = 0; s < 7; s++)
-        r ^= f->crc4_fold[8 + s][(hi >> (8 * s)) & 0xFF];
-    return r;
+    return __builtin_bswap64(load64(p));
 }
 
-static int crc6_run(const cb_framer_t *f, int r, const uint8_t *b, int n)
+static inline void store_be64(uint8_t *p, uint64_t v)
 {
-    for (int i = 0; i < n; i++)
-        r = f->crc6_tab[((r << 2) ^ b[i]) & 0xFF];
-    return r;
+    v = __builtin_bswap64(v);
+    memcpy(p, &v, sizeof v);
+}
+
+/* An 8 x 8 octet transpose: out[c][r] = in[r][c]. */
+static inline void tr8(const uint8_t *const in[8], uint8_t *const out[8])
+{
+#if defined(__SSE2__)
+    __m128i r0 = _mm_loadl_epi64((const __m128i *) in[0]), r1 = _mm_loadl_epi64((const __m128i *) in[1]);
+    __m128i r2 = _mm_loadl_epi64((const __m128i *) in[2]), r3 = _mm_loadl_epi64((const __m128i *) in[3]);
+    __m128i r4 = _mm_loadl_epi64((const __m128i *) in[4]), r5 = _mm_loadl_epi64((const __m128i *) in[5]);
+    __m128i r6 = _mm_loadl_epi64((const __m128i *) in[6]), r7 = _mm_loadl_epi64((const __m128i *) in[7]);
+    __m128i a0 = _mm_unpacklo_epi8(r0, r1), a1 = _mm_unpacklo_epi8(r2, r3);
+    __m128i a2 = _mm_unpacklo_epi8(r4, r5), a3 = _mm_unpacklo_epi8(r6, r7);
+    __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);   /* columns 0-3, 4-7 */
+    __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+    __m128i c0 = _mm_unpacklo_epi32(b0, b2), c1 = _mm_unpackhi_epi32(b0, b2);   /* columns 0-1, 2-3 */
+    __m128i c2 = _mm_unpacklo_epi32(b1, b3), c3 = _mm_unpackhi_epi32(b1, b3);   /* columns 4-5, 6-7 */
+    _mm_storel_epi64((__m128i *) out[0], c0);
+    _mm_storeh_pd((double *) out[1], _mm_castsi128_pd(c0));
+    _mm_storel_epi64((__m128i *) out[2], c1);
+    _mm_storeh_pd((double *) out[3], _mm_castsi128_pd(c1));
+    _mm_storel_epi64((__m128i *) out[4], c2);
+    _mm_storeh_pd((double *) out[5], _mm_castsi128_pd(c2));
+    _mm_storel_epi64((__m128i *) out[6], c3);
+    _mm_storeh_pd((double *) out[7], _mm_castsi128_pd(c3));
+#else
+    uint8_t t[8][8];
+    for (int r = 0; r < 8; r++)
+        for (int c = 0; c < 8; c++)
+            t[c][r] = in[r][c];
+    for (int c = 0; c < 8; c++)
+        memcpy(out[c], t[c], 8);
+#endif
+}
+
+/* CRC-4 (x^4 + x + 1) of a 256-octet sub-multiframe, its C bit positions (the MSB of octets 0, 64,
+   128, 192) taken as 0. Read as 32 big-endian words (aligned as the transposes store them, so the
+   loads are forwarded from those stores): the block is sum W_m x^(64 (31 - m)), and as x^15 = 1 mod
+   the polynomial the sum may be taken mod x^60 - 1, where x^64 = x^4 and a product by x^k is a
+   rotation of 60 bits. Four chains of 8 words (x^256 = x^16; on x86-64-v3 one vector of four
+   lanes), then 60 bits to 15 (x^15 = 1), then two table look-ups: the 15 bits times the CRC's x^4. */
+#define FR_M60 ((1ull << 60) - 1)
+#define FR_C_BIT (~(1ull << 63))
+
+static inline uint64_t rot60(uint64_t v, int k)
+{
+    return ((v << k) & FR_M60) | (v >> (60 - k));
+}
+
+static inline uint64_t crc4_lanes(uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3)
+{
+    return rot60(a0, 12) ^ rot60(a1, 8) ^ rot60(a2, 4) ^ a3;    /* lane l times x^(64 (3 - l)) */
+}
+
+/* rows[j]: frame j of the sub-multiframe (32 octets). */
+static uint64_t crc4_acc(const uint8_t *const rows[8])
+{
+    uint64_t acc[4] = {0, 0, 0, 0};
+    for (int q = 0; q < 8; q++)
+        for (int l = 0; l < 4; l++) {
+            uint64_t w = load_be64(rows[q] + 8 * l);
+            if (l == 0 && (q & 1) == 0)
+                w &= FR_C_BIT;
+            acc[l] = rot60(acc[l], 16) ^ (w & FR_M60) ^ (w >> 60);
+        }
+    return crc4_lanes(acc[0], acc[1], acc[2], acc[3]);
+}
+
+#if FR_V3
+#define FR_V3_FN __attribute__((target("arch=x86-64-v3")))
+
+FR_V3_FN static inline __m256i v3_bswap64(__m256i v)
+{
+    const __m256i m = _mm256_setr_epi8(7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8,
+                                       7, 6, 5, 4, 3, 2, 1, 0, 15, 14, 13, 12, 11, 10, 9, 8);
+    return _mm256_shuffle_epi8(v, m);
+}
+
+/* One step of crc4_acc on a frame held in a register (four lanes, a word each). */
+FR_V3_FN static inline __m256i v3_crc4_step(__m256i acc, __m256i row, int c_bits)
+{
+    const __m256i m60 = _mm256_set1_epi64x((long long) FR_M60);
+    __m256i w = v3_bswap64(row);
+    if (c_bits)
+        w = _mm256_and_si256(w, _mm256_setr_epi64x((long long) FR_C_BIT, -1, -1, -1));
+    acc = _mm256_or_si256(_mm256_and_si256(_mm256_slli_epi64(acc, 16), m60), _mm256_srli_epi64(acc, 44));
+    return _mm256_xor_si256(acc, _mm256_xor_si256(_mm256_and_si256(w, m60), _mm256_srli_epi64(w, 60)));
+}
+
+FR_V3_FN static inline uint64_t v3_crc4_lanes(__m256i acc)
+{
+    uint64_t a[4];
+    memcpy(a, &acc, sizeof a);
+    return crc4_lanes(a[0], a[1], a[2], a[3]);
+}
+
+FR_V3_FN static uint64_t crc4_acc_v3(const uint8_t *const rows[8])
+{
+    __m256i acc = _mm256_setzero_si256();
+    for (int q = 0; q < 8; q++)
+        acc = v3_crc4_step(acc, _mm256_loadu_si256((const __m256i *) rows[q]), (q & 1) == 0);
+    return v3_crc4_lanes(acc);
+}
+
+/* Two 8 x 8 octet transposes at once, one per 128-bit lane: r[i] holds row i of each in its lane's
+   low 8 octets; c[k] gets columns 2k (low half) and 2k + 1 (high half) of each. */
+FR_V3_FN static inline void v3_tr8x2(const __m256i r[8], __m256i c[4])
+{
+    __m256i a0 = _mm256_unpacklo_epi8(r[0], r[1]), a1 = _mm256_unpacklo_epi8(r[2], r[3]);
+    __m256i a2 = _mm256_unpacklo_epi8(r[4], r[5]), a3 = _mm256_unpacklo_epi8(r[6], r[7]);
+    __m256i b0 = _mm256_unpacklo_epi16(a0, a1), b1 = _mm256_unpackhi_epi16(a0, a1);
+    __m256i b2 = _mm256_unpacklo_epi16(a2, a3), b3 = _mm256_unpackhi_epi16(a2, a3);
+    c[0] = _mm256_unpacklo_epi32(b0, b2);
+    c[1] = _mm256_unpackhi_epi32(b0, b2);
+    c[2] = _mm256_unpacklo_epi32(b1, b3);
+    c[3] = _mm256_unpackhi_epi32(b1, b3);
+}
+
+/* Timeslot-major to frame-major: timeslot t (1..31) at ts + (t - 1) * stride, TS0 at ts0, TS16 at
+   ts16 when not NULL; line 8 frames of 32 octets. Returns the frames' CRC-4 accumulator (crc4_acc's). */
+FR_V3_FN static uint64_t tx_e1_v3(const uint8_t *ts, ptrdiff_t stride, const uint8_t *ts0,
+                                  const uint8_t *ts16, uint8_t *line)
+{
+    __m256i c[2][4];
+    for (int h = 0; h < 2; h++) {
+        __m256i r[8];
+        for (int i = 0; i < 8; i++) {
+            int t = 8 * h + i;
+            const uint8_t *lo = t == 0 ? ts0 : ts + (t - 1) * stride;
+            const uint8_t *hi = t == 0 && ts16 != NULL ? ts16 : ts + (t + 15) * stride;
+            r[i] = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *) lo)),
+                                           _mm_loadl_epi64((const __m128i *) hi), 1);
+        }
+        v3_tr8x2(r, c[h]);   /* lane 0: timeslots 8h..8h+7, lane 1: 16 + 8h.. */
+    }
+    __m256i acc = _mm256_setzero_si256();
+    for (int k = 0; k < 4; k++) {
+        __m256i even = _mm256_unpacklo_epi64(c[0][k], c[1][k]);    /* frame 2k, timeslots 0..31 */
+        __m256i odd = _mm256_unpackhi_epi64(c[0][k], c[1][k]);     /* frame 2k + 1 */
+        _mm256_storeu_si256((__m256i *) (line + 64 * k), even);
+        _mm256_storeu_si256((__m256i *) (line + 64 * k + 32), odd);
+        acc = v3_crc4_step(acc, even, 1);
+        acc = v3_crc4_step(acc, odd, 0);
+    }
+    return v3_crc4_lanes(acc);
+}
+
+/* Frame-major to timeslot-major: rows[j] frame j (32 octets read), column k (0..31) to
+   ts + (k - k0) * stride for k0 <= k < k1. */
+FR_V3_FN static void rx_cols_v3(const uint8_t *const rows[8], uint8_t *ts, ptrdiff_t stride, int k0, int k1)
+{
+    __m256i r[8];
+    for (int j = 0; j < 8; j++)
+        r[j] = _mm256_loadu_si256((const __m256i *) rows[j]);
+    uint8_t *base = ts - k0 * stride;
+    for (int half = 0; half < 2; half++) {      /* columns 0-7 | 16-23, then 8-15 | 24-31 */
+        __m256i a[4];
+        for (int k = 0; k < 4; k++)
+            a[k] = half == 0 ? _mm256_unpacklo_epi8(r[2 * k], r[2 * k + 1])
+                             : _mm256_unpackhi_epi8(r[2 * k], r[2 * k + 1]);
+        __m256i b0 = _mm256_unpacklo_epi16(a[0], a[1]), b1 = _mm256_unpackhi_epi16(a[0], a[1]);
+        __m256i b2 = _mm256_unpacklo_epi16(a[2], a[3]), b3 = _mm256_unpackhi_epi16(a[2], a[3]);
+        __m256i c[4] = {_mm256_unpacklo_epi32(b0, b2), _mm256_unpackhi_epi32(b0, b2),
+                        _mm256_unpacklo_epi32(b1, b3), _mm256_unpackhi_epi32(b1, b3)};
+        for (int k = 0; k < 4; k++) {
+            int t = 8 * half + 2 * k;
+            __m128i lo = _mm256_castsi256_si128(c[k]), hi = _mm256_extracti128_si256(c[k], 1);
+            if (t >= k0)
+                _mm_storel_epi64((__m128i *) (base + t * stride), lo);
+            _mm_storeh_pd((double *) (base + (t + 1) * stride), _mm_castsi128_pd(lo));
+            if (t + 16 < k1)
+                _mm_storel_epi64((__m128i *) (base + (t + 16) * stride), hi);
+            if (t + 17 < k1)
+                _mm_storeh_pd((double *) (base + (t + 17) * stride), _mm_castsi128_pd(hi));
+        }
+    }
+}
+#endif
+
+static int crc4_finish(const cb_framer_t *f, uint64_t r)
+{
+    unsigned v = (unsigned) ((r ^ (r >> 15) ^ (r >> 30) ^ (r >> 45)) & 0x7FFF);
+    return f->crc4_fold[14][v >> 8] ^ f->crc4_fold[0][v & 0xFF];   /* x^12 and x^4 */
+}
+
+static int crc4_rows(const cb_framer_t *f, const uint8_t *const rows[8])
+{
+#if FR_V3
+    if (f->v3)
+        return crc4_finish(f, crc4_acc_v3(rows));
+#endif
+    return crc4_finish(f, crc4_acc(rows));
+}
+
+/* CRC-6 (x^6 + x + 1) of a T1 tick with its F bits as 1, continuing remainder r, from the 8 frames'
+   payloads (3 big-endian words each). The polynomial is primitive: x^63 = 1 mod it, so the tick's
+   bits may be summed mod x^63 - 1, where a product by x^k is a rotation of 63 bits: a word is
+   reduced to 63 bits (x^63 = 1), a frame's words weigh x^128, x^64, x^0 (x^2, x, 1), frame j's
+   last payload bit x^(1543 - 193 j - 192) and the CRC's x^6 (34 - 4 j mod 63), F bit j
+   x^(1543 - 193 j + 6) (37 - 4 j); then 8 look-ups, one per octet of the 63 bits. */
+#define FR_M63 ((1ull << 63) - 1)
+
+static inline uint64_t rot63(uint64_t v, int k)
+{
+    return k == 0 ? v : ((v << k) & FR_M63) | (v >> (63 - k));
+}
+
+static inline uint64_t red63(uint64_t w)
+{
+    return (w & FR_M63) ^ (w >> 63);
+}
+
+static inline uint64_t crc6_frame(const uint64_t w[3], int j)
+{
+    uint64_t v = rot63(red63(w[0]), 2) ^ rot63(red63(w[1]), 1) ^ red63(w[2]);
+    return rot63(v, 34 - 4 * j);
+}
+
+static int crc6_tick(const cb_framer_t *f, int r, uint64_t v)
+{
+    uint64_t fbits = 0;     /* the F bits as 1 */
+    for (int j = 0; j < FR_FRAMES; j++)
+        fbits ^= 1ull << (37 - 4 * j);
+    v ^= fbits;
+    int c = f->crc6_tick[r & 63];
+    for (int q = 0; q < 8; q++)
+        c ^= f->crc6_pos[q][(v >> (8 * q)) & 0xFF];
+    return c;
 }
 
 /* ---- transmit ---------------------------------------------------------- */
 
 static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 {
-    int a = f->sending_rai ? 0x20 : 0;
-    for (int j = 0; j < FR_FRAMES; j++) {
-        uint8_t *fr = line + j * FR_E1_TS;
-        for (int t = 1; t < FR_E1_TS; t++)
-            fr[t] = ts[(t - 1) * stride + j];
-        int fn = f->tx_fn + j;
-        if ((j & 1) == 0) {
-            fr[0] = f->crc4 ? 0x1B : 0x9B;  /* C bits filled in after the CRC */
-        } else {
-            int si = 1;
-            if (f->crc4) {
-                if (fn < 12) {
-                    si = MF_PATTERN[fn >> 1];
-                } else if (f->ebit_pending > 0) {
-                    si = 0;
-                    f->ebit_pending--;
-                }
-            }
-            fr[0] = (uint8_t) ((si << 7) | 0x40 | a | 0x1F);
-        }
-        if (f->cas) {
-            int c = fn;     /* the CAS multiframe runs in phase with the CRC-4 one */
-            fr[16] = c == 0 ? (uint8_t) (0x0B | (f->cas_mf ? 0 : 0x04))
-                            : (uint8_t) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
-        }
-    }
+    /* TS0 of the 8 frames in a word (one store, forwarded to the transposes' load): FAS, NFAS,
+       the C bits (the previous sub-multiframe's CRC; the CRC below skips them), E-bits as 0 for
+       our received CRC errors in NFAS frames 13 and 15 */
+    int smf2 = f->tx_fn >= 8;
+    uint64_t w0 = f->ts0_word[smf2][f->sending_rai != 0], w16 = 0;
     if (f->crc4) {
-        int crc = crc4_smf(f, line);
-        for (int k = 0; k < 4; k++)
-            line[k * 2 * FR_E1_TS] |= (uint8_t) (((f->tx_crc >> (3 - k)) & 1) << 7);
-        f->tx_crc = crc;
+        w0 |= f->c_word[f->tx_crc & 15];
+        for (int j = 5; smf2 && j <= 7 && f->ebit_pending > 0; j += 2) {
+            w0 &= ~(0x80ull << (8 * j));
+            f->ebit_pending--;
+        }
     }
+    if (f->cas)     /* the CAS multiframe runs in phase with the CRC-4 one */
+        for (int j = 0; j < FR_FRAMES; j++) {
+            int c = f->tx_fn + j;
+            unsigned o16 = c == 0 ? 0x0Bu | (f->cas_mf ? 0 : 0x04)
+                                  : (unsigned) ((f->cas_tx[c] << 4) | f->cas_tx[c + 16]);
+            w16 |= (uint64_t) o16 << (8 * j);
+        }
+    uint8_t ts0[FR_FRAMES], ts16[FR_FRAMES];
+    memcpy(ts0, &w0, sizeof ts0);
+    memcpy(ts16, &w16, sizeof ts16);
+    uint64_t acc;
+#if FR_V3
+    if (f->v3) {
+        acc = tx_e1_v3(ts, stride, ts0, f->cas ? ts16 : NULL, line);
+    } else
+#endif
+    {
+        /* timeslot-major to frame-major, 8 timeslots at a time */
+        for (int g = 0; g < 4; g++) {
+            const uint8_t *in[8];
+            uint8_t *out[8];
+            for (int r = 0; r < 8; r++) {
+                int t = 8 * g + r;
+                in[r] = t == 0 ? ts0 : (t == 16 && f->cas) ? ts16 : ts + (ptrdiff_t) (t - 1) * stride;
+                out[r] = line + r * FR_E1_TS + 8 * g;
+            }
+            tr8(in, out);
+        }
+        const uint8_t *rows[8];
+        for (int j = 0; j < 8; j++)
+            rows[j] = line + j * FR_E1_TS;
+        acc = f->crc4 ? crc4_acc(rows) : 0;
+    }
+    if (f->crc4)
+        f->tx_crc = crc4_finish(f, acc);
     f->tx_fn = (f->tx_fn + FR_FRAMES) & 15;
 }
 
 static void tx_t1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 {
-    memset(line, 0, CB_FRAMER_T1_OCTETS);
     int rai = f->sending_rai;
     int period = f->esf ? 24 : 12;
-    uint8_t mask = (!f->esf && rai) ? 0xBF : 0xFF;  /* D4 RAI: bit 2 of every channel 0 */
-    for (int j = 0; j < FR_FRAMES; j++) {
-        uint8_t *p = line + 24 * j;
-        int sh = j + 1;
-        p[0] |= (uint8_t) (1u << (7 - j));          /* F as 1 for the CRC-6; set below */
-        for (int k = 0; k < 24; k++) {
-            unsigned o = ts[k * stride + j] & mask;
-            p[k] |= (uint8_t) (o >> sh);
-            p[k + 1] |= (uint8_t) (o << (8 - sh));
+    uint64_t mask = (!f->esf && rai) ? 0xBFBFBFBFBFBFBFBFull : ~0ull;  /* D4 RAI: bit 2 of every channel 0 */
+    /* timeslot-major to frame-major: frame j's 24 octets at rows + 24 j */
+    uint8_t rows[FR_FRAMES * 24];
+    for (int g = 0; g < 3; g++) {
+        const uint8_t *in[8];
+        uint8_t *out[8];
+        for (int r = 0; r < 8; r++) {
+            in[r] = ts + (ptrdiff_t) (8 * g + r) * stride;
+            out[r] = rows + 24 * r + 8 * g;
         }
+        tr8(in, out);
     }
+    /* the frames packed: F (as 1 for the CRC-6; set below), then 192 bits, frame after frame */
+    uint8_t *o = line;
+    uint64_t acc = 0, v = 0;
+    int nb = 0;     /* bits waiting in acc, from its MSB */
+    for (int j = 0; j < FR_FRAMES; j++) {
+        uint64_t w[3];
+        acc |= 1ull << (63 - nb);
+        nb++;
+        for (int q = 0; q < 3; q++) {
+            w[q] = load_be64(rows + 24 * j + 8 * q) & mask;
+            store_be64(o, acc | (w[q] >> nb));
+            o += 8;
+            acc = w[q] << (64 - nb);
+        }
+        if (f->esf)
+            v ^= crc6_frame(w, j);
+    }
+    *o = (uint8_t) (acc >> 56);
     if (f->esf) {
         if (f->tx_fn == 0)
             f->tx_crc_run = 0;
-        f->tx_crc_run = crc6_run(f, f->tx_crc_run, line, CB_FRAMER_T1_OCTETS);
+        f->tx_crc_run = crc6_tick(f, f->tx_crc_run, v);
     }
     for (int j = 0; j < FR_FRAMES; j++) {
         int fn = (f->tx_fn + j) % period, fb;
@@ -147,7 +404,8 @@ static inline unsigned win_octet(const uint8_t *w, int pos)
     return (v >> (8 - (pos & 7))) & 0xFF;
 }
 
-/* n octets of the window from bit position pos into dst. */
+/* n octets of the window from bit position pos into dst (a whole number of words: up to 7 octets
+   more are written, and read from the window after them). */
 static void extract(const uint8_t *w, int pos, uint8_t *dst, int n)
 {
     const uint8_t *s = w + (pos >> 3);
@@ -156,8 +414,8 @@ static void extract(const uint8_t *w, int pos, uint8_t *dst, int n)
         memcpy(dst, s, (size_t) n);
         return;
     }
-    for (int i = 0; i < n; i++)
-        dst[i] = (uint8_t) ((s[i] << sh) | (s[i + 1] >> (8 - sh)));
+    for (int i = 0; i < n; i += 8)
+        store_be64(dst + i, (load_be64(s + i) << sh) | (uint64_t) (s[i + 8] >> (8 - sh)));
 }
 
 static inline int popcount64(uint64_t v)
@@ -181,9 +439,10 @@ static int ais_tick(const uint8_t *line, int n)
     return 1;
 }
 
-/* The elastic store and the transpose to timeslot octets: blk holds the previous block's last
-   frame, then this block's 8 frames, `fl` octets each, timeslot 1 at octet `first`. */
-static void deliver(cb_framer_t *f, uint8_t *ts, int stride, int fl, int first)
+/* The elastic store and the transpose to timeslot octets: rows[0] the previous block's last frame,
+   rows[1..8] this block's frames, `fl` octets each, column k timeslot k + col0 (columns outside
+   1..nts are dropped). */
+static void deliver(cb_framer_t *f, uint8_t *ts, int stride, const uint8_t *const rows[9], int fl, int col0)
 {
     if (f->ppb != 0) {
         f->slip_acc += f->ppb * FR_FRAMES;
@@ -194,13 +453,27 @@ static void deliver(cb_framer_t *f, uint8_t *ts, int stride, int fl, int first)
                 f->cnt.slips++;
         }
     }
-    const uint8_t *src = f->blk + (1 - f->es_level) * fl + first;
-    for (int t = 0; t < f->nts; t++) {
-        uint8_t *o = ts + t * stride;
-        for (int j = 0; j < FR_FRAMES; j++)
-            o[j] = src[j * fl + t];
+    const uint8_t *const *src = rows + (1 - f->es_level);
+    int k0 = 1 - col0, k1 = f->nts + 1 - col0;   /* the columns that are timeslots 1..nts */
+#if FR_V3
+    if (f->v3) {
+        rx_cols_v3(src, ts, stride, k0, k1);   /* reads 32 octets a row: T1 rows are followed by more of blk */
+    } else
+#endif
+    {
+        uint8_t sink[8];
+        for (int g = 0; 8 * g < fl; g++) {
+            const uint8_t *in[8];
+            uint8_t *out[8];
+            for (int r = 0; r < 8; r++) {
+                int k = 8 * g + r;
+                in[r] = src[r] + 8 * g;
+                out[r] = k >= k0 && k < k1 ? ts + (ptrdiff_t) (k - k0) * stride : sink;
+            }
+            tr8(in, out);
+        }
     }
-    memcpy(f->blk, f->blk + FR_FRAMES * fl, (size_t) fl);
+    memcpy(f->blk, rows[8], (size_t) fl);
 }
 
 static void deliver_idle(cb_framer_t *f, uint8_t *ts, int stride)
@@ -300,10 +573,10 @@ static void e1_cas_frame(cb_framer_t *f, unsigned o)
 }
 
 /* The CRC-4 multiframe search on the NFAS Si bits of this block (block frames 1, 3, 5, 7). */
-static void e1_mf_search(cb_framer_t *f, const uint8_t *b)
+static void e1_mf_search(cb_framer_t *f, const uint8_t *const fr[8])
 {
     for (int k = 0; k < 4; k++) {
-        int si = b[(2 * k + 1) * FR_E1_TS] >> 7;
+        int si = fr[2 * k + 1][0] >> 7;
         f->si_hist = ((f->si_hist << 1) | si) & 0x3F;
         f->nfas++;
         if (f->si_hist != 0x0B || f->nfas < 6)
@@ -334,9 +607,49 @@ static void e1_mf_search(cb_framer_t *f, const uint8_t *b)
     }
 }
 
-static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
+/* The window is the last tick's line (f->win; while aligned on an octet, only from the block's
+   first octet on) and this tick's, cur: f->win + 256 when copied there (not aligned, or aligned
+   off an octet boundary), else the caller's line. rows[1 + j] gets frame j of the block, rows[0]
+   the previous block's last frame (the elastic store's): in place, a frame across the two ticks
+   gathered into f->row_tmp, or, off an octet boundary, the block extracted into f->blk + 32. */
+static void e1_rows(cb_framer_t *f, const uint8_t *cur, const uint8_t *rows[9])
 {
-    uint8_t *b = f->blk + FR_E1_TS;
+    rows[0] = f->blk;
+    if (f->off & 7) {
+        uint8_t *b = f->blk + FR_E1_TS;
+        extract(f->win, f->off, b, CB_FRAMER_E1_OCTETS);
+        for (int j = 0; j < FR_FRAMES; j++)
+            rows[1 + j] = b + j * FR_E1_TS;
+        return;
+    }
+    const int n = CB_FRAMER_E1_OCTETS;
+    int base = f->off >> 3;
+    for (int j = 0; j < FR_FRAMES; j++) {
+        int pos = base + j * FR_E1_TS;
+        if (pos + FR_E1_TS <= n || cur == f->win + n) {
+            rows[1 + j] = f->win + pos;
+        } else if (pos >= n) {
+            rows[1 + j] = cur + (pos - n);
+        } else {
+            memcpy(f->row_tmp, f->win + pos, (size_t) (n - pos));
+            memcpy(f->row_tmp + (n - pos), cur, (size_t) (pos + FR_E1_TS - n));
+            rows[1 + j] = f->row_tmp;
+        }
+    }
+}
+
+/* Search again from bit `from` of the whole window (this tick's line copied into it). */
+static void e1_research(cb_framer_t *f, const uint8_t *cur, int from)
+{
+    lose_frame(f);
+    if (cur != f->win + CB_FRAMER_E1_OCTETS)
+        memcpy(f->win + CB_FRAMER_E1_OCTETS, cur, CB_FRAMER_E1_OCTETS);
+    f->search_from = from;
+    e1_search(f);
+}
+
+static void rx_e1(cb_framer_t *f, const uint8_t *cur, uint8_t *ts, int stride)
+{
     if (!f->aligned) {
         e1_search(f);
         if (!f->aligned || !f->deliver) {
@@ -344,41 +657,35 @@ static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
             return;
         }
     }
-    extract(f->win, f->off, b, CB_FRAMER_E1_OCTETS);
+    const uint8_t *rows[9];
+    e1_rows(f, cur, rows);
+    const uint8_t *const *fr = rows + 1;
     for (int k = 0; k < 4; k++) {
-        if ((b[k * 2 * FR_E1_TS] & 0x7F) == 0x1B) {
+        if ((fr[2 * k][0] & 0x7F) == 0x1B) {
             f->fas_bad = 0;
             continue;
         }
         f->cnt.fas++;
         if (++f->fas_bad >= 3) {
-            int from = f->off + k * 512 + 1;
-            lose_frame(f);
-            f->search_from = from;
-            e1_search(f);
+            e1_research(f, cur, f->off + k * 512 + 1);
             deliver_idle(f, ts, stride);
             return;
         }
     }
-    f->rai_rx = 1;
-    for (int k = 0; k < 4; k++)
-        if (!(b[(2 * k + 1) * FR_E1_TS] & 0x20))
-            f->rai_rx = 0;
+    f->rai_rx = (fr[1][0] & fr[3][0] & fr[5][0] & fr[7][0] & 0x20) != 0;
     if (f->cas)   /* before the MF search, which may move the frame window */
         for (int j = 0; j < FR_FRAMES; j++)
-            e1_cas_frame(f, b[j * FR_E1_TS + 16]);
+            e1_cas_frame(f, fr[j][16]);
     int reframe = 0;
     if (f->crc4) {
         if (f->mf) {
             int smf2 = f->fn0 >= 8;
             int c = 0;
-            for (int k = 0; k < 4; k++) {
-                c = (c << 1) | (b[k * 2 * FR_E1_TS] >> 7);
-                b[k * 2 * FR_E1_TS] &= 0x7F;
-            }
+            for (int k = 0; k < 4; k++)
+                c = (c << 1) | (fr[2 * k][0] >> 7);
             if (smf2)
                 for (int k = 2; k < 4; k++)
-                    if (!(b[(2 * k + 1) * FR_E1_TS] & 0x80))
+                    if (!(fr[2 * k + 1][0] & 0x80))
                         f->cnt.ebit++;
             int err = 0;
             if (f->crc_prev >= 0 && c != f->crc_prev) {
@@ -387,7 +694,7 @@ static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
                 if (f->ebit_pending < 1000)
                     f->ebit_pending++;
             }
-            f->crc_prev = crc4_smf(f, b);
+            f->crc_prev = crc4_rows(f, fr);
             f->fn0 ^= 8;
             f->fa_errors += err;
             if (++f->fa_blocks == FR_FALSE_BLOCKS) {
@@ -397,30 +704,30 @@ static void rx_e1(cb_framer_t *f, uint8_t *ts, int stride)
         } else {
             if (f->lmfa_ms < FR_LMFA_MS)
                 f->lmfa_ms++;
-            e1_mf_search(f, b);
+            e1_mf_search(f, fr);
         }
     }
     if (reframe) {
-        int from = f->off + 1;
-        lose_frame(f);
-        f->search_from = from;
-        e1_search(f);
+        e1_research(f, cur, f->off + 1);
         deliver_idle(f, ts, stride);
         return;
     }
-    deliver(f, ts, stride, FR_E1_TS, 1);
+    deliver(f, ts, stride, rows, FR_E1_TS, 0);
 }
 
 /* ---- receive: T1 ------------------------------------------------------- */
 
+static inline int popcount16(unsigned v)
+{
+    return popcount64((uint64_t) (v & 0xFFFF));
+}
+
+/* v (16 bits) is a rotation of 1111111100000000: 8 ones in one cyclic run (two changes). */
 static int is_rai_fdl(int v)
 {
-    for (int r = 0; r < 16; r++) {
-        int rot = ((0xFF00 << r) | (0xFF00 >> (16 - r))) & 0xFFFF;
-        if (v == rot)
-            return 1;
-    }
-    return 0;
+    unsigned u = (unsigned) v & 0xFFFF;
+    unsigned rot = ((u << 1) | (u >> 15)) & 0xFFFF;
+    return popcount16(u) == 8 && popcount16(u ^ rot) == 2;
 }
 
 /* Push this tick's F-bit candidates and look for the framing pattern. */
@@ -487,9 +794,16 @@ static void t1_search(cb_framer_t *f)
     }
 }
 
+/* 64 bits of the window from bit position pos, the first in the MSB. */
+static inline uint64_t win_word(const uint8_t *w, int pos)
+{
+    const uint8_t *p = w + (pos >> 3);
+    int sh = pos & 7;
+    return (load_be64(p) << sh) | (uint64_t) (p[8] >> (8 - sh));
+}
+
 static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
 {
-    uint8_t raw[CB_FRAMER_T1_OCTETS + 8];
     if (!f->aligned) {
         t1_search(f);
         if (!f->aligned) {
@@ -497,19 +811,21 @@ static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
             return;
         }
     }
-    extract(f->win, f->off, raw, CB_FRAMER_T1_OCTETS + 1);
     int period = f->esf ? 24 : 12;
     uint8_t *b = f->blk + 24;
-    int rai = 1, d4_rai = 0xFF;
+    uint64_t any = 0, v = 0;
     for (int j = 0; j < FR_FRAMES; j++) {
-        const uint8_t *p = raw + 24 * j;
-        int sh = j + 1;
-        for (int k = 0; k < 24; k++) {
-            uint8_t o = (uint8_t) ((p[k] << sh) | (p[k + 1] >> (8 - sh)));
-            b[j * 24 + k] = o;
-            d4_rai &= ~o;
+        uint64_t w[3];
+        for (int q = 0; q < 3; q++) {
+            w[q] = win_word(f->win, f->off + FR_T1_BITS * j + 1 + 64 * q);
+            store_be64(b + 24 * j + 8 * q, w[q]);
+            any |= w[q];
         }
-        int fb = (p[0] >> (7 - j)) & 1;
+        v ^= crc6_frame(w, j);
+    }
+    int rai = 1;
+    for (int j = 0; j < FR_FRAMES; j++) {
+        int fb = win_bit(f->win, f->off + FR_T1_BITS * j);
         int fn = (f->fn0 + j) % period;
         int bad = -1;
         if (!f->esf) {
@@ -534,14 +850,13 @@ static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
             }
         }
     }
-    f->rai_rx = f->esf ? rai : (d4_rai & 0x40) != 0;
+    /* D4 RAI: bit 2 of every channel 0 in the tick */
+    f->rai_rx = f->esf ? rai : !(any & 0x4040404040404040ull);
     if (f->esf) {
-        for (int j = 0; j < FR_FRAMES; j++)
-            raw[24 * j] |= (uint8_t) (1u << (7 - j));
         if (f->fn0 == 0)
             f->crc6_run = 0;
         if (f->crc6_run >= 0)   /* -1: this ESF began before the alignment */
-            f->crc6_run = crc6_run(f, f->crc6_run, raw, CB_FRAMER_T1_OCTETS);
+            f->crc6_run = crc6_tick(f, f->crc6_run, v);
         if (f->fn0 == 16) {
             if (f->crc6_prev >= 0 && f->crc6_rx != f->crc6_prev)
                 count_crc(f);
@@ -550,7 +865,10 @@ static void rx_t1(cb_framer_t *f, uint8_t *ts, int stride)
         }
     }
     f->fn0 = (f->fn0 + FR_FRAMES) % period;
-    deliver(f, ts, stride, 24, 0);
+    const uint8_t *rows[9];
+    for (int j = 0; j <= FR_FRAMES; j++)
+        rows[j] = f->blk + 24 * j;
+    deliver(f, ts, stride, rows, 24, 1);
 }
 
 /* ---- alarms ------------------------------------------------------------- */
@@ -627,9 +945,8 @@ static void alarm_tick(cb_framer_t *f, int los)
 void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride)
 {
     int n = f->octets;
-    memcpy(f->win, f->win + n, (size_t) n);
     if (nosig) {
-        memset(f->win + n, 0, (size_t) n);
+        memset(f->win, 0, (size_t) n);  /* the last line, for the next tick */
         if (f->aligned)
             lose_frame(f);
         f->search_from = 0;
@@ -641,12 +958,21 @@ void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, i
         alarm_tick(f, 1);
         return;
     }
-    memcpy(f->win + n, line, (size_t) n);
+    /* the window: f->win holds the last tick's line; this one follows it there unless E1 is
+       aligned on an octet boundary (then it is read in place) */
+    const uint8_t *cur = line;
+    if (f->kind != CB_SPAN_E1 || !f->aligned || (f->off & 7)) {
+        memcpy(f->win + n, line, (size_t) n);
+        cur = f->win + n;
+    }
     f->rai_rx = 0;
     if (f->kind == CB_SPAN_E1)
-        rx_e1(f, ts, stride);
+        rx_e1(f, cur, ts, stride);
     else
         rx_t1(f, ts, stride);
+    /* this line becomes the last one; aligned on an octet, only from the block's first octet on */
+    int keep = f->kind == CB_SPAN_E1 && f->aligned && !(f->off & 7) ? f->off >> 3 : 0;
+    memcpy(f->win + keep, cur + keep, (size_t) (n - keep));
     /* a framed signal has zeros in every 512 bits: count them only when not aligned */
     f->ais_now = f->aligned ? 0 : ais_tick(line, n);
     if (!f->aligned && f->crc4 && f->lmfa_ms < FR_LMFA_MS)
