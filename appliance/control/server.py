@@ -134,7 +134,10 @@ class ControlServer:
         """Block until a client (or one of the descriptors `also`) is ready or `timeout_s` passes (for
         loops that own no other clock)."""
         fds: list[Any] = [self._sock, *(c.sock for c in self._conns), *also]
-        select.select(fds, [c.sock for c in self._conns if c.outbuf], [], timeout_s)
+        try:
+            select.select(fds, [c.sock for c in self._conns if c.outbuf], [], timeout_s)
+        except (ValueError, OSError):
+            return      # closed meanwhile (a serving thread may outlive the engine's close): nothing to wait for
 
     def publish(self, snapshot: dict[str, Any]) -> None:
         """Queue one snapshot line to every subscriber."""

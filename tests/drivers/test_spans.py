@@ -109,6 +109,9 @@ def test_los_is_red_after_2500_ms_rai_goes_out_until_recover_ends_and_the_other_
         red_at = first_with(ev, RED)
         assert red_at is not None and 2500 <= red_at - los_at <= 2600, ev
         assert first_with(ev, BLUE) is None
+        # the defects behind it: no signal, no frame; no LMFA (there is no basic frame to keep)
+        assert all(v & (LOS_BIT | LFA_BIT) == LOS_BIT | LFA_BIT and not v & LMFA_BIT
+                   for t, v in ev if los_at + 100 <= t < los_end), ev
         recover_end = first_without(ev, RECOVER | RED, after=los_end)
         assert recover_end is not None and 5000 <= recover_end - los_end <= 5200, ev
         # RAI goes out from red on, RECOVER included, and stops when it ends.

@@ -933,7 +933,8 @@ static void alarm_tick(cb_framer_t *f, int los)
             a |= CB_ALARM_LOS;
         if (now - f->last_lof < FR_CLEAR_MS)
             a |= CB_ALARM_LFA;
-        if (f->crc4 && !(f->aligned && f->mf) && f->lmfa_ms >= FR_LMFA_MS)
+        /* LMFA: the basic frame kept without a CRC-4 multiframe (not a defect of a line with no frame) */
+        if (f->crc4 && !(a & CB_ALARM_LFA) && f->aligned && !f->mf && f->lmfa_ms >= FR_LMFA_MS)
             a |= CB_ALARM_LMFA;
         f->alarms = a;
         f->check_in = (a & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_YELLOW | CB_ALARM_RECOVER)) ? 100 : 50;
