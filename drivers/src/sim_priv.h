@@ -145,7 +145,9 @@ typedef struct sim_span {
     cb_line_coder_t enc[2], dec[2]; /* per direction (0 toward us, 1 toward the far end) */
     int8_t *sym;            /* [CB_LINE_MAX_BITS] a tick's coded symbols */
     uint8_t *coded;         /* [256] a tick's line after the line model */
-    uint8_t *ts;            /* [31 * 8] one tick's timeslots, stride 8 (D-channel / far end) */
+    uint8_t *ts;            /* [31 * 8] one tick's timeslots, stride 8 (our D-channel's transmit) */
+    uint8_t *far_out;       /* [31 * CB_MAX_BLOCK_TICKS * 8] the block's timeslots the far end sends (stride ticks * 8) */
+    uint8_t *far_in;        /* [31 * CB_MAX_BLOCK_TICKS * 8] the block's timeslots it received */
 } sim_span_t;
 
 #define SIM_LINE_NOSIG 1

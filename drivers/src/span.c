@@ -82,7 +82,10 @@ int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan)
         p->sym = calloc(CB_LINE_MAX_BITS, 1);
         p->coded = calloc(CB_FRAMER_E1_OCTETS, 1);
         p->ts = calloc(31 * CB_TICK_SAMPLES, 1);
-        if (!p->line_tx || !p->line_rx || !p->rx_flags || !p->sym || !p->coded || !p->ts)
+        p->far_out = calloc(31 * (size_t) CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES, 1);
+        p->far_in = calloc(31 * (size_t) CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES, 1);
+        if (!p->line_tx || !p->line_rx || !p->rx_flags || !p->sym || !p->coded || !p->ts || !p->far_out
+            || !p->far_in)
             return CB_ERR_NOMEM;
         cb_span_config_t cfg = {
             .framing = kinds[i] == CB_SPAN_T1 ? CB_FRAMING_T1_ESF : CB_FRAMING_E1_CRC4,
@@ -110,6 +113,8 @@ void sim_spans_free(cb_sim_t *s)
         free(p->sym);
         free(p->coded);
         free(p->ts);
+        free(p->far_out);
+        free(p->far_in);
         cb_framer_free(p->fr);
         cb_framer_free(p->far_fr);
         cb_hdlc_free(p->hdlc);

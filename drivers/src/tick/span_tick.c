@@ -76,56 +76,59 @@ static const uint8_t *line_through(cb_sim_t *s, sim_span_t *p, int i, int dir, u
 
 void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
 {
+    const size_t per = (size_t) ticks * CB_TICK_SAMPLES;
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
         if (p->peer)
             continue;
         int cut = p->fault == CB_FAULT_CUT;
         int silent = cut || p->fault == CB_FAULT_LOS;
+        /* What the world gave the far end to send, the whole block at once (timeslot-major, stride per). */
+        for (int k = 0; k < p->nts; k++) {
+            sim_fifo_t *g = &s->to_card[p->first_chan + k];
+            uint8_t *o = p->far_out + (size_t) k * per;
+            uint32_t have = g->head - g->tail;
+            uint32_t take = have < (uint32_t) per ? have : (uint32_t) per;
+            if (take > 0)
+                sim_fifo_get(g, o, take);
+            if (take < per)
+                memset(o + take, s->idle, per - take);
+        }
         for (int t = 0; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
+            const size_t at = (size_t) t * CB_TICK_SAMPLES;
             const uint8_t *heard = p->line_tx + (size_t) t * (size_t) p->octets;
             if (s->line_model != NULL && !cut)
                 heard = line_through(s, p, i, 1, tick, heard);
             /* The far end hears the line ... */
-            cb_framer_rx(p->far_fr, heard, cut, p->ts, CB_TICK_SAMPLES);
+            cb_framer_rx(p->far_fr, heard, cut, p->far_in + at, (int) per);
             if (p->dts) {
                 if (!(cb_framer_aligned(p->far_fr) & CB_FRAMER_FRAME))
                     cb_hdlc_reset(p->far_hdlc);
                 else
-                    cb_hdlc_rx(p->far_hdlc, p->ts + (p->dts - 1) * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
+                    cb_hdlc_rx(p->far_hdlc, p->far_in + (size_t) (p->dts - 1) * per + at, CB_TICK_SAMPLES);
+                cb_hdlc_tx(p->far_hdlc, p->far_out + (size_t) (p->dts - 1) * per + at, CB_TICK_SAMPLES);
             }
-            for (int k = 0; k < p->nts; k++) {
-                int c = p->first_chan + k;
-                if (!s->listen[c] || k + 1 == p->sig_ts)
-                    continue;
-                sim_fifo_t *f = &s->to_far[c];
-                uint32_t used = f->head - f->tail;
-                if (used + CB_TICK_SAMPLES > CB_SIM_FAR_FIFO) {
-                    uint32_t over = used + CB_TICK_SAMPLES - CB_SIM_FAR_FIFO;
-                    f->tail += over;
-                    s->stats.far_fifo_overrun += over;
-                }
-                sim_fifo_put(f, p->ts + k * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
-            }
-            /* ... and sends what the world gave it. */
-            for (int k = 0; k < p->nts; k++) {
-                sim_fifo_t *g = &s->to_card[p->first_chan + k];
-                uint32_t have = g->head - g->tail;
-                uint32_t take = have < CB_TICK_SAMPLES ? have : CB_TICK_SAMPLES;
-                uint8_t *o = p->ts + k * CB_TICK_SAMPLES;
-                if (take > 0)
-                    sim_fifo_get(g, o, take);
-                if (take < CB_TICK_SAMPLES)
-                    memset(o + take, s->idle, CB_TICK_SAMPLES - take);
-            }
-            if (p->dts)
-                cb_hdlc_tx(p->far_hdlc, p->ts + (p->dts - 1) * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
+            /* ... and sends. */
             uint8_t *rx_line = p->line_rx + (size_t) t * (size_t) p->octets;
-            cb_framer_tx(p->far_fr, p->ts, CB_TICK_SAMPLES, rx_line);
+            cb_framer_tx(p->far_fr, p->far_out + at, (int) per, rx_line);
             p->rx_flags[t] = silent ? SIM_LINE_NOSIG : 0;
             if (s->line_model != NULL && !silent)
                 memcpy(rx_line, line_through(s, p, i, 0, tick, rx_line), (size_t) p->octets);
+        }
+        /* What it heard, for the world where it listens (a D-channel or CAS timeslot is no audio). */
+        for (int k = 0; k < p->nts; k++) {
+            int c = p->first_chan + k;
+            if (!s->listen[c] || k + 1 == p->sig_ts)
+                continue;
+            sim_fifo_t *f = &s->to_far[c];
+            uint32_t used = f->head - f->tail;
+            if (used + (uint32_t) per > CB_SIM_FAR_FIFO) {
+                uint32_t over = used + (uint32_t) per - CB_SIM_FAR_FIFO;
+                f->tail += over;
+                s->stats.far_fifo_overrun += over;
+            }
+            sim_fifo_put(f, p->far_in + (size_t) k * per, (uint32_t) per);
         }
     }
 }
