@@ -55,8 +55,9 @@ KEYPAD = "123A456B789C*0#D"
 TARGET = 42000
 
 
-def speech_like(rng: np.random.Generator, nchan: int, n: int, dbm0: float) -> Any:
-    """Noise with a speech-like spectrum (peak near 500 Hz, falling above) and syllabic bursts."""
+def speech_like(rng: np.random.Generator, nchan: int, n: int, dbm0: float, pauses: bool = True) -> Any:
+    """Noise with a speech-like spectrum (peak near 500 Hz, falling above) and syllabic bursts
+    (without them, steady, if not `pauses`)."""
     white = rng.standard_normal((nchan, n))
     spec = np.fft.rfft(white, axis=1)
     f = np.fft.rfftfreq(n, 1 / FS)
@@ -66,7 +67,8 @@ def speech_like(rng: np.random.Generator, nchan: int, n: int, dbm0: float) -> An
     t = np.arange(n) / FS
     phase = rng.uniform(0, 2 * np.pi, (nchan, 1))
     env = np.clip(np.sin(2 * np.pi * 4 * t + phase) + 0.3, 0, None)
-    x = x * env
+    if pauses:
+        x = x * env
     rms = np.sqrt(np.mean(x**2, axis=1, keepdims=True))
     target = 32768 * 10 ** ((dbm0 - 3.14) / 20) / np.sqrt(2)
     return x / rms * target
