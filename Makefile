@@ -13,6 +13,7 @@ DSP_SRC     := $(wildcard dsp/src/*.c dsp/src/tick/*.c dsp/src/*.h dsp/include/*
 DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h drivers/include/*.h include/*.h)
 PEER_SRC    := $(wildcard tests/peers/spandsp_*) tests/peers/peer_framer.c
 LINE_SRC    := $(wildcard tests/line/*.c tests/line/*.h)
+ECHO_REF    := build/peers/echo_ref build/peers/echo_ref_shipped
 
 .PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak crashloop prompts
 
@@ -38,7 +39,7 @@ $(STAMP)/venv: pyproject.toml
 	@touch $@
 
 # The extensions are rebuilt whenever their C, headers or build scripts change.
-build: dsp/.built drivers/.built tests/peers/.built tests/line/.built
+build: dsp/.built drivers/.built tests/peers/.built tests/line/.built $(ECHO_REF)
 
 dsp/.built: $(DSP_SRC) _cffi_src/build_kernels.py _cffi_src/common.py pyproject.toml | $(STAMP)/venv
 	$(VPY) _cffi_src/build_kernels.py
@@ -52,6 +53,16 @@ tests/peers/.built: $(PEER_SRC) tests/peers/build_spandsp.py tests/peers/build_p
 	$(VPY) tests/peers/build_spandsp.py
 	$(VPY) tests/peers/build_peer_framer.py
 	@touch $@
+
+# spandsp's echo canceller as a reference program (tests/peers/echo_ref.c), run as a subprocess by the
+# echo tests and bench/echo.py: with the library's per-sample printing silenced, and as shipped.
+build/peers/echo_ref: tests/peers/echo_ref.c | $(STAMP)/apt
+	@mkdir -p $(@D)
+	gcc -std=c11 -O2 -Wall -Wextra -Werror -DECHO_REF_SILENT -rdynamic -o $@ $< -lspandsp -lm
+
+build/peers/echo_ref_shipped: tests/peers/echo_ref.c | $(STAMP)/apt
+	@mkdir -p $(@D)
+	gcc -std=c11 -O2 -Wall -Wextra -Werror -o $@ $< -lspandsp -lm
 
 # The test-only line model (tests/line): built here, never installed.
 tests/line/.built: $(LINE_SRC) tests/line/build_line.py _cffi_src/common.py | $(STAMP)/venv

@@ -57,7 +57,7 @@ def to_int16(x: Any) -> Any:
 
 
 def _samples(seconds: float) -> int:
-    return int(round(seconds * FS))
+    return round(seconds * FS)
 
 
 def _speech(rng: np.random.Generator, n: int, dbm0: float) -> Any:
@@ -82,12 +82,12 @@ def echo_path(seed: int, delay_ms: float = 4.0, erl_db: float = 6.0, tail_ms: fl
     if delay_ms < 0 or tail_ms <= 0:
         raise ValueError("delay_ms must be >= 0 and tail_ms > 0")
     rng = np.random.default_rng([seed, _PATH])
-    length = max(1, int(round(tail_ms * TAPS_PER_MS)))
+    length = max(1, round(tail_ms * TAPS_PER_MS))
     tail = rng.standard_normal(length) * np.exp(-_TAIL_DECAYS * np.arange(length) / length)
     ref = _reference_speech()
     gain = np.mean(np.convolve(ref, tail)[: len(ref)] ** 2) / np.mean(ref**2)
     tail *= np.sqrt(10 ** (-erl_db / 10) / gain)
-    return np.concatenate([np.zeros(int(round(delay_ms * TAPS_PER_MS))), tail])
+    return np.concatenate([np.zeros(round(delay_ms * TAPS_PER_MS)), tail])
 
 
 def apply_path(rin: Any, path: Any) -> Any:
