@@ -141,6 +141,7 @@ bench: setup build/bench/.shipped build/bench/.same-flags
 	$(VPY) bench/framing.py
 	$(VPY) bench/virtual_hour.py
 	$(VPY) bench/acd_scale.py
+	$(VPY) bench/echo.py
 
 # The shipped announcement prompts (configs/prompts/{en,zh}/), made once with espeak-ng run as a
 # separate program (GPL, never linked) and committed: only this target installs espeak-ng, and

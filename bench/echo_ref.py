@@ -51,13 +51,28 @@ def program(silenced: bool = True) -> Path:
     return path
 
 
-def run(rin: Any, sin: Any, taps: int, mode: int, silenced: bool = True, chunk: int | None = None,
-        want_sout: bool = True) -> Reference:
+def run_files(rin: Path, sin: Path, nchan: int, taps: int, mode: int, silenced: bool = True,
+              sout: Path | None = None, chunk: int | None = None) -> float:
+    """Run the program on raw int16 files (channel-major, NCHAN channels) already written; Sout to
+    `sout` if given. Returns the CPU seconds of the echo_can_update() loop. The as-shipped build's
+    stdout (the library's per-sample printing) goes to /dev/null."""
+    exe = program(silenced)
+    argv = [str(exe), str(rin), str(sin), str(sout) if sout else "-", str(nchan), str(taps), str(mode)]
+    if chunk is not None:
+        argv.append(str(chunk))
+    proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{exe.name} failed ({proc.returncode}): {proc.stderr.strip()}")
+    report = json.loads(proc.stderr.strip().splitlines()[-1])
+    if bool(report["silenced"]) != silenced:
+        raise RuntimeError(f"{exe.name} reports silenced={report['silenced']}")
+    return float(report["cpu_s"])
+
+
+def run(rin: Any, sin: Any, taps: int, mode: int, silenced: bool = True, chunk: int | None = None) -> Reference:
     """Pass `rin`/`sin` (int16, [n] for one channel or [nchan][n]) through spandsp's canceller, a
     fresh one per channel (echo_can_init(taps, mode)), each channel's whole signal in turn or
-    `chunk` samples at a time across the channels. The as-shipped build's stdout (the library's
-    per-sample printing) goes to /dev/null."""
-    exe = program(silenced)
+    `chunk` samples at a time across the channels."""
     r = np.ascontiguousarray(rin, dtype=np.int16)
     s = np.ascontiguousarray(sin, dtype=np.int16)
     if r.shape != s.shape or r.ndim not in (1, 2):
@@ -67,14 +82,6 @@ def run(rin: Any, sin: Any, taps: int, mode: int, silenced: bool = True, chunk: 
         d = Path(tmp)
         r.tofile(d / "rin")
         s.tofile(d / "sin")
-        out = d / "sout" if want_sout else None
-        argv = [str(exe), str(d / "rin"), str(d / "sin"), str(out) if out else "-", str(nchan), str(taps),
-                str(mode)]
-        if chunk is not None:
-            argv.append(str(chunk))
-        proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{exe.name} failed ({proc.returncode}): {proc.stderr.strip()}")
-        report = json.loads(proc.stderr.strip().splitlines()[-1])
-        sout = np.fromfile(out, dtype=np.int16).reshape(r.shape) if out else None
-    return Reference(sout, float(report["cpu_s"]), bool(report["silenced"]))
+        cpu = run_files(d / "rin", d / "sin", nchan, taps, mode, silenced, d / "sout", chunk)
+        sout = np.fromfile(d / "sout", dtype=np.int16).reshape(r.shape)
+    return Reference(sout, cpu, silenced)
