@@ -172,7 +172,8 @@ class SimCard(Card):
 
     @property
     def sync_source(self) -> int | None:
-        """The span the card's clock comes from now, or None (internal)."""
+        """The span the card's clock was last asked to come from, or None (internal); the card takes it
+        from the next block on."""
         n = int(lib.cb_sim_sync(self.sim))
         return None if n < 0 else n
 

@@ -223,8 +223,10 @@ int cb_sim_far_peers(const cb_sim_t *sim, cb_sim_peer_info_t *out, int max);
     (default CB_SIM_FAR_TIMEOUT_MS). \return CB_OK or CB_ERR_INVALID (not 1..600000). */
 int cb_sim_set_far_timeout(cb_sim_t *sim, int ms);
 /* Spans. Their framing is set with the HAL's span_config op (cb_card_span_config; the default is
- * E1 CRC-4 HDB3 or T1 ESF B8ZS, TS16 clear, timing by position), their status read with span_status,
- * the clock source set with sync_source. */
+ * E1 CRC-4 HDB3 or T1 ESF B8ZS, TS16 clear, timing by position; on the realtime clock only before
+ * the first block: CB_ERR_STATE after), their status read with span_status (what the last block
+ * published: any thread), the clock source set with sync_source and faults with cb_sim_span_fault
+ * (any thread: taken at the next block). */
 /*! \brief A fault of a span's in-process far end (enum cb_span_fault), from the next block on.
     \return CB_OK, CB_ERR_INVALID (no such span or fault), CB_ERR_STATE (rai on a span a socket peer
         holds: the peer makes the far end's signal). */
@@ -250,7 +252,8 @@ int cb_sim_far_frame_recv(cb_sim_t *sim, int span, uint8_t *frame, int max);
 /*! \brief Attach the test-only line model (NULL detaches); it must outlive the card or its detach.
     \return CB_OK. */
 int cb_sim_set_line_model(cb_sim_t *sim, cb_line_model_t *model);
-/*! \brief The span the card's clock comes from, or -1 (internal). */
+/*! \brief The span the card's clock was last asked to come from (sync_source), or -1 (internal); the
+    card takes it from the next block on (a span's published status says `sync` from then). */
 int cb_sim_sync(const cb_sim_t *sim);
 /* CDEF END */
 

@@ -129,6 +129,8 @@ int sim_span_config(cb_card_t *card, int span, const cb_span_config_t *cfg)
     cb_sim_t *s = (cb_sim_t *) card;
     if (span < 0 || span >= s->nspans || cfg == NULL || !framing_fits(s->span[span].kind, cfg))
         return CB_ERR_INVALID;
+    if (s->clock == CB_CLOCK_REALTIME && s->stats.blocks > 0)
+        return CB_ERR_STATE;  /* the media thread steps the framers now: configure before it runs */
     int rc = span_setup(s, &s->span[span], cfg);
     sim_span_publish(s);  /* (configured before the card runs: the media thread is not stepping it) */
     return rc;

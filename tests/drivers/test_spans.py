@@ -430,3 +430,19 @@ def test_d_channel_frames_cross_both_tiers_as_records_with_their_octets() -> Non
         assert card.far.frames(0) == ours
     finally:
         lc.close()
+
+
+def test_a_running_realtime_card_refuses_to_reframe_a_span() -> None:
+    """On the realtime clock the media thread steps the framers: a span is framed before the first
+    block, and a later span_config is refused (not raced)."""
+    card = SimCard(CardDescription(spans=("e1",), k=1, clock="realtime"))
+    try:
+        n = len(card.channels)
+        tx, rx, ev = ffi.new("uint8_t[]", n * 8), ffi.new("uint8_t[]", n * 8), ffi.new("cb_event_t[]", 16)
+        cfg = ffi.new("cb_span_config_t *", {"framing": lib.CB_FRAMING_E1_G704, "coding": lib.CB_CODING_AMI})
+        head = lib.cb_sim_card(card.sim)
+        assert lib.cb_card_span_config(head, 0, cfg) == lib.CB_OK          # before it runs
+        assert lib.cb_sim_exchange(card.sim, card.tick, 1, tx, rx, ev, 16) >= 0
+        assert lib.cb_card_span_config(head, 0, cfg) == lib.CB_ERR_STATE
+    finally:
+        card.close()
