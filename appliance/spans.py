@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any, get_args
 
 from appliance.config import SiteConfig
@@ -34,8 +35,6 @@ log = logging.getLogger("cicbox.spans")
 FAULTS: tuple[str, ...] = get_args(SpanFault)
 #: a fault's `ms` at most (a day of engine clock)
 MAX_FAULT_MS = 86_400_000
-COUNTERS = ("bpv", "crc", "ebit", "fas", "slips", "es", "ses")
-DCHAN = ("frames_rx", "frames_tx", "bad_fcs", "aborts")
 
 
 class SpanFaultError(ValueError):
@@ -127,12 +126,12 @@ class Spans:
             far = None
             if far_status is not None:
                 fs = far_status(i)
-                far = {"alarms": list(fs.alarms), "counters": _counters(fs)}
+                far = {"alarms": list(fs.alarms), "counters": asdict(fs.counters)}
             out.append({"name": name, "kind": c.kind, "framing": c.framing, "coding": c.coding, "crc4": c.crc4,
                         "ts16": c.ts16, "timing": c.timing, "alarm_bits": st.alarm_bits,
                         "alarms": list(st.alarms), "detail": list(st.detail), "sending_rai": st.sending_rai,
-                        "counters": _counters(st),
-                        "dchan": None if st.dchan is None else {n: getattr(st.dchan, n) for n in DCHAN},
+                        "counters": asdict(st.counters),
+                        "dchan": None if st.dchan is None else asdict(st.dchan),
                         "far": far})
         return out
 
@@ -179,7 +178,3 @@ class Spans:
             log.error("span %s: far-side fault not cleared: %s", self.names[span], exc)
             return
         log.warning("span %s: far-side fault cleared (its time ran out)", self.names[span])
-
-
-def _counters(st: SpanStatus) -> dict[str, int]:
-    return {n: int(getattr(st.counters, n)) for n in COUNTERS}

@@ -7,6 +7,7 @@ far-end socket (:mod:`drivers.farend`, framing in docs/sim-far-end.md).
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from drivers._binding import load
@@ -34,13 +35,19 @@ _TS16 = {"clear": lib.CB_TS16_CLEAR, "dchan": lib.CB_TS16_DCHAN, "cas": lib.CB_T
 _FAULT = {"clear": lib.CB_FAULT_CLEAR, "cut": lib.CB_FAULT_CUT, "los": lib.CB_FAULT_LOS, "ais": lib.CB_FAULT_AIS,
           "rai": lib.CB_FAULT_RAI}
 _COUNTERS = tuple(name for name, _ in ffi.typeof("cb_span_counters_t").fields)
-_DCHAN = ("frames_rx", "frames_tx", "bad_fcs", "aborts")
+_DCHAN = tuple(f.name for f in fields(DchanStats))
 
 
 def _framing(c: SpanConfig) -> int:
     if c.kind == "t1":
         return int(lib.CB_FRAMING_T1_D4 if c.framing == "d4" else lib.CB_FRAMING_T1_ESF)
     return int(lib.CB_FRAMING_E1_CRC4 if c.crc4 else lib.CB_FRAMING_E1_G704)
+
+
+def _config(c: SpanConfig) -> Any:
+    """A span's configuration as the card takes it (cb_span_config_t)."""
+    return ffi.new("cb_span_config_t *", {"framing": _framing(c), "coding": _CODING[c.coding],
+                                          "sync_priority": c.timing, "ts16": _TS16[c.ts16]})
 
 
 def _status(st: Any) -> SpanStatus:
@@ -82,10 +89,8 @@ class SimCard(Card):
         self._levels: Any = ffi.new("uint8_t[]", max(1, self._nports))
         for i in range(len(desc.spans)):
             c = desc.span_config(i)
-            cfg = ffi.new("cb_span_config_t *", {"framing": _framing(c), "coding": _CODING[c.coding],
-                                                 "sync_priority": c.timing, "ts16": _TS16[c.ts16]})
             try:
-                check(lib.cb_card_span_config(lib.cb_sim_card(sim), i, cfg), f"span {i}: framing {c}")
+                check(lib.cb_card_span_config(lib.cb_sim_card(sim), i, _config(c)), f"span {i}: framing {c}")
             except DriverOperationError as exc:
                 lib.cb_sim_free(sim)
                 raise DriverInitError(f"the sim card refuses {exc}") from None
@@ -162,9 +167,7 @@ class SimCard(Card):
 
     def far_span_config(self, span: int, c: SpanConfig) -> None:
         """Frame span `span`'s in-process far end otherwise than ours (its TS16 role stays ours)."""
-        cfg = ffi.new("cb_span_config_t *", {"framing": _framing(c), "coding": _CODING[c.coding],
-                                             "sync_priority": c.timing, "ts16": _TS16[c.ts16]})
-        check(lib.cb_sim_far_span_config(self.sim, span, cfg), f"far end framing of span {span}")
+        check(lib.cb_sim_far_span_config(self.sim, span, _config(c)), f"far end framing of span {span}")
 
     def set_sync_source(self, span: int | None) -> None:
         check(lib.cb_card_sync_source(lib.cb_sim_card(self.sim), -1 if span is None else span),
