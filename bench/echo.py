@@ -91,7 +91,7 @@ def ours_process(rin: Any, sin: Any, taps: int, flags: int) -> tuple[Any, float]
         process = lib.cb_echo_process
         t0 = time.thread_time()
         for c in range(nchan):
-            rc = process(e, c, pr + c * n, ps + c * n, po + c * n, n)
+            rc = process(e, c, pr + c * n, ps + c * n, po + c * n, n, ffi.NULL, 0)
             if rc < 0:
                 raise SystemExit(f"cb_echo_process({c}) failed: {rc}")
         cpu = time.thread_time() - t0

@@ -388,9 +388,9 @@ class Scheduler:
         self.send(lib.CB_CMD_TAP_STOP, chan)
         self._retire(chan, "tap")
 
-    def echo(self, chan: int, payload: bytes, value: int = 0) -> None:
-        """Send a record that comes back as a CB_EV_ECHO event with the same payload (ring tests)."""
-        self.send(lib.CB_CMD_ECHO, chan, value, payload=payload)
+    def loopback(self, chan: int, payload: bytes, value: int = 0) -> None:
+        """Send a record that comes back as a CB_EV_LOOPBACK event with the same payload (ring tests)."""
+        self.send(lib.CB_CMD_LOOPBACK, chan, value, payload=payload)
 
     def tone(self, chan: int, zone: str, tone: str) -> None:
         """Play one of the zone's tones (dial, ringback, busy, congestion, ...)."""
@@ -446,6 +446,14 @@ class Scheduler:
     def stop_play(self, chan: int) -> None:
         self.send(lib.CB_CMD_STOP_PLAY, chan)
         self._retire(chan, "play")
+
+    def echo(self, chan: int, taps: int, nlp: bool = True, cng: bool = True, disabler: bool = True) -> None:
+        """Turn `chan`'s echo canceller on with `taps` (reset: filters zero, delay unknown), or off
+        with 0. Refused here, before queueing, unless taps is 0 or a multiple of 8 from 32 to 512."""
+        from dsp.echo import check_taps, echo_flags
+
+        check_taps(taps)
+        self.send(lib.CB_CMD_ECHO, chan, taps, echo_flags(nlp, cng, disabler))
 
     def detect_dtmf(self, chan: int, on: bool = True) -> None:
         self.send(lib.CB_CMD_DETECT, chan, lib.CB_DETECT_DTMF if on else 0)

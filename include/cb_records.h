@@ -81,7 +81,12 @@ enum cb_event_type {
     CB_EV_PLAY_DONE = 0x107,/* prompt player reached the end; value = samples played */
     CB_EV_BUSY = 0x108,     /* busy-cadence detector: value = cadences counted */
     CB_EV_MEDIA_ERROR = 0x109, /* a media command failed: value = op, extra = cb_status code */
-    CB_EV_ECHO = 0x10A      /* a record sent back as it came (CB_CMD_ECHO): the payload is the command's */
+    CB_EV_LOOPBACK = 0x10A, /* a record sent back as it came (CB_CMD_LOOPBACK): the payload is the command's */
+    CB_EV_ECHO = 0x10B,     /* echo canceller state changed: value = cb_echo_state, extra = cb_echo_reason
+                               (dsp/include/cb_echo.h) */
+    CB_EV_ANS = 0x10C       /* 2100 Hz answer tone on a channel whose canceller is on: value 1 with phase
+                               reversals (the canceller is tone-disabled), 0 without (600 ms of it, once a
+                               tone); extra = the path (0 Rin, 1 Sin) */
 };
 
 /* Far-end refusal reasons (CB_EV_FAR_ERROR value). */
@@ -144,7 +149,9 @@ enum cb_cmd_op {
     CB_CMD_TAP = 0x110,     /* ptr = cb_tap_t (dsp/include/cb_mix.h): copy chan's rx and tx into it;
                                owned by the caller until a CB_CMD_TAP_STOP was applied */
     CB_CMD_TAP_STOP = 0x111,
-    CB_CMD_ECHO = 0x112     /* send the payload back as a CB_EV_ECHO event (tests of the rings) */
+    CB_CMD_LOOPBACK = 0x112,/* send the payload back as a CB_EV_LOOPBACK event (tests of the rings) */
+    CB_CMD_ECHO = 0x113     /* echo canceller of chan: a = taps (0 off; CB_ECHO_TAPS_MIN..MAX, a multiple of
+                               8), b = cb_echo_flags; on resets it. CB_EV_ECHO answers (reason command) */
 };
 
 /* Detector bits for CB_CMD_DETECT. */

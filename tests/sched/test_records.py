@@ -20,9 +20,9 @@ def test_a_264_octet_record_goes_through_both_rings_whole() -> None:
     assert MAX_PAYLOAD == 264
     sent = [frame(264, 1), frame(1, 2), b"", frame(263, 3), frame(264, 4)]
     for i, p in enumerate(sent):
-        s.echo(i % 4, p, value=i)
+        s.loopback(i % 4, p, value=i)
     s.process(0, 1, IDLE_BLOCK)
-    evs = [e for e in s.events() if e.type == lib.CB_EV_ECHO]
+    evs = [e for e in s.events() if e.type == lib.CB_EV_LOOPBACK]
     assert [(e.chan, e.value, e.payload) for e in evs] == [(i % 4, i, p) for i, p in enumerate(sent)]
 
 
@@ -34,9 +34,9 @@ def test_many_records_wrap_the_rings_without_losing_one() -> None:
         for j in range(40):
             p = frame(200 + (block + j) % 65, block * 40 + j)
             want.append(p)
-            s.echo(j % 4, p)
+            s.loopback(j % 4, p)
         s.process(block, 1, IDLE_BLOCK)
-        got += [e.payload for e in s.events() if e.type == lib.CB_EV_ECHO]
+        got += [e.payload for e in s.events() if e.type == lib.CB_EV_LOOPBACK]
     assert got == want
     assert s.stats()["events_dropped"] == 0
 
@@ -45,14 +45,14 @@ def test_a_full_event_ring_counts_the_overflow_of_its_kind() -> None:
     # 1 KiB ring: a 264-octet record takes 8 + 24 + 264 = 296 octets, so 3 fit.
     s = Scheduler(4, "alaw", ev_octets=1024)
     for i in range(10):
-        s.echo(0, frame(264, i), value=i)
+        s.loopback(0, frame(264, i), value=i)
     s.process(0, 1, IDLE_BLOCK)
     evs = s.events()
     assert [e.value for e in evs] == [0, 1, 2]
     assert s.stats()["events_dropped"] == 7
-    assert s.dropped_by_kind() == {kind_slot(lib.CB_EV_ECHO): 7}
+    assert s.dropped_by_kind() == {kind_slot(lib.CB_EV_LOOPBACK): 7}
     # Drained, it takes records again.
-    s.echo(1, b"again")
+    s.loopback(1, b"again")
     s.process(1, 1, IDLE_BLOCK)
     assert [e.payload for e in s.events()] == [b"again"]
 
@@ -87,11 +87,11 @@ def test_the_smallest_ring_takes_the_largest_record_wherever_its_head_stands() -
         s = Scheduler(4, "alaw", ev_octets=RING_MIN)
         tick = 0
         for size in fillers(place):
-            s.echo(0, bytes(size - 32), value=-1)
+            s.loopback(0, bytes(size - 32), value=-1)
             s.process(tick, 1, IDLE_BLOCK)
             tick += 1
             assert [e.value for e in s.events()] == [-1]
-        s.echo(1, frame(264, place), value=place)
+        s.loopback(1, frame(264, place), value=place)
         s.process(tick, 1, IDLE_BLOCK)
         assert [(e.value, e.payload) for e in s.events()] == [(place, frame(264, place))], place
         assert s.stats()["events_dropped"] == 0
@@ -100,7 +100,7 @@ def test_the_smallest_ring_takes_the_largest_record_wherever_its_head_stands() -
 def test_a_payload_too_long_is_refused_before_the_ring() -> None:
     s = Scheduler(4, "alaw")
     with pytest.raises(DspCommandError, match="a command payload holds at most 264 octets, not 265"):
-        s.echo(0, bytes(265))
+        s.loopback(0, bytes(265))
 
 
 def test_the_event_ring_holds_every_channels_worst_block() -> None:

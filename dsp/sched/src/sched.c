@@ -81,12 +81,13 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->fsk_rx = cb_fsk_rx_init(nchan);
     m->busy = cb_busy_det_init(nchan);
     m->mix = cb_mix_init(nchan);
+    m->echo = cb_echo_new(nchan);
     if (!m->cmd || !m->ev || !m->law || !m->gen || !m->zone || !m->pass || !m->pass_src || !m->play
         || !m->play_len || !m->play_pos || !m->play_loop || !m->play_lpos || !m->play_oct || !m->play_oct_law
         || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->act || !m->dec || !m->oct || !m->idle_runs
         || !m->tap || !m->tapped || !m->rx || !m->tx || !m->lin || !m->acc
         || !m->txlin || !m->card_ev || !m->cmd_rec || !m->late_hist || !m->dtmf_rx || !m->dtmf_tx
-        || !m->tone || !m->fsk_tx || !m->fsk_rx || !m->busy || !m->mix) {
+        || !m->tone || !m->fsk_tx || !m->fsk_rx || !m->busy || !m->mix || !m->echo) {
         cb_sched_free(m);
         return NULL;
     }
@@ -165,6 +166,7 @@ void cb_sched_free(cb_sched_t *m)
     if (m->busy)
         cb_busy_det_free(m->busy);
     cb_mix_free(m->mix);
+    cb_echo_free(m->echo);
     free(m);
 }
 

@@ -8,6 +8,7 @@
 #include "cb_busy.h"
 #include "cb_dsp.h"
 #include "cb_dtmf.h"
+#include "cb_echo.h"
 #include "cb_fsk.h"
 #include "cb_mix.h"
 #include "cb_sched.h"
@@ -70,6 +71,8 @@ struct cb_sched {
     cb_fsk_rx_t *fsk_rx;
     cb_busy_det_t *busy;
     cb_mix_t *mix;
+    cb_echo_t *echo;        /* echo cancellers: a channel with one on is always stepped */
+    int echo_on_any;        /* this tick: some channel has its canceller on */
 
     /* block buffers */
     uint8_t *rx;            /* [n][CB_MAX_BLOCK_TICKS * 8] from the card */

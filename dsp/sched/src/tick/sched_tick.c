@@ -136,13 +136,19 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
         return set_tap(m, ch, (cb_tap_t *) (uintptr_t) c->ptr);
     case CB_CMD_TAP_STOP:
         return set_tap(m, ch, NULL);
-    case CB_CMD_ECHO: {
+    case CB_CMD_LOOPBACK: {
         cb_event_t e = {.tick = atomic_load_explicit(&m->tick, memory_order_relaxed), .chan = (uint16_t) ch,
-                        .type = CB_EV_ECHO, .len = c->len, .value = c->a, .extra = c->b};
+                        .type = CB_EV_LOOPBACK, .len = c->len, .value = c->a, .extra = c->b};
         /* A full event ring counts the loss itself; it is not the command's fault. */
-        cb_ring_put(m->ev, &e, (uint32_t) sizeof e, payload, c->len, cb_kind_slot_inline(CB_EV_ECHO));
+        cb_ring_put(m->ev, &e, (uint32_t) sizeof e, payload, c->len, cb_kind_slot_inline(CB_EV_LOOPBACK));
         return CB_OK;
     }
+    case CB_CMD_ECHO:
+        rc = cb_echo_set(m->echo, ch, c->a, c->b);
+        if (rc == CB_OK)
+            cb_ring_put_event(m->ev, atomic_load_explicit(&m->tick, memory_order_relaxed), ch, CB_EV_ECHO,
+                              c->a ? CB_ECHO_ON : CB_ECHO_OFF, CB_ECHO_BY_COMMAND);
+        return rc;
     case CB_CMD_TONE: {
         if (c->a < 0)
             return cb_tone_gen_stop(m->tone, ch);
@@ -264,7 +270,7 @@ static inline uint8_t idle_octet(int law)
 static int sends_octets(cb_sched_t *m, int c, int32_t per)
 {
     return m->play_oct[c] != NULL && m->play[c] != NULL && m->play_oct_law[c] == m->law[c] && !m->heard[c]
-           && m->tap[c] == NULL && m->play_len[c] - m->play_pos[c] > per && !others_sending(m, c);
+           && m->tap[c] == NULL && cb_echo_taps(m->echo, c) == 0 && m->play_len[c] - m->play_pos[c] > per && !others_sending(m, c);
 }
 
 /* Copy a block of a play's octets and move the play on. */
@@ -296,7 +302,8 @@ static void sort_channels(cb_sched_t *m, int32_t per)
     for (int c = 0; c <= n; c++) {
         if (c < n && m->gen[c])
             others_sending(m, c);           /* forget the generators that ended */
-        int idle = c < n && !m->gen[c] && m->play[c] == NULL && !m->heard[c] && m->tap[c] == NULL;
+        int idle = c < n && !m->gen[c] && m->play[c] == NULL && !m->heard[c] && m->tap[c] == NULL
+                   && cb_echo_taps(m->echo, c) == 0;
         if (run_from >= 0 && (!idle || m->law[c] != m->law[run_from])) {
             m->idle_runs[2 * m->nruns] = run_from;
             m->idle_runs[2 * m->nruns + 1] = c - run_from;
@@ -305,7 +312,7 @@ static void sort_channels(cb_sched_t *m, int32_t per)
         }
         if (c == n)
             break;
-        if (!m->dec_all && (m->fsk_on[c] || m->busy_on[c] || m->tap[c]))
+        if (!m->dec_all && (m->fsk_on[c] || m->busy_on[c] || m->tap[c] || cb_echo_taps(m->echo, c)))
             m->dec[m->ndec++] = c;
         if (idle) {
             if (run_from < 0)
@@ -348,13 +355,26 @@ static void block_start(cb_sched_t *m, uint64_t tick0, int ticks, uint8_t *tx)
         copy_octets(m, m->oct[i], tx + (size_t) m->oct[i] * (size_t) per, per);
 }
 
-/* The echo canceller's slot, ahead of the detectors: it will take each
- * channel's received samples and what was sent to the line, and leave the
- * received samples with the echo removed. Empty until the echo canceller lands. */
-static inline void echo_cancel(cb_sched_t *m, int16_t *lin)
+/* The echo canceller's slot, ahead of the detectors: each channel with a canceller on has its
+ * received samples replaced by them less the echo of what it sent (cb_echo_rin, after encode). */
+static inline void echo_cancel(cb_sched_t *m, int16_t *lin, uint64_t tick)
 {
-    (void) m;
-    (void) lin;
+    if (cb_echo_active(m->echo) > 0)
+        cb_echo_tick(m->echo, lin, m->n, m->ev, tick);
+}
+
+/* What an echo-cancelled channel sent this tick, as linear samples: its canceller's reference. */
+static inline void echo_reference(cb_sched_t *m, int c, const uint8_t *o)
+{
+    int16_t rin[CB_TICK_SAMPLES];
+    if (m->law[c] == CB_LAW_ALAW) {
+        for (int s = 0; s < CB_TICK_SAMPLES; s++)
+            rin[s] = cb_alaw2lin_fast(o[s]);
+    } else {
+        for (int s = 0; s < CB_TICK_SAMPLES; s++)
+            rin[s] = cb_ulaw2lin_fast(o[s]);
+    }
+    cb_echo_rin(m->echo, c, rin);
 }
 
 static inline void decode_chan(cb_sched_t *m, int16_t *lin, const uint8_t *r, int c)
@@ -381,6 +401,7 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
     int32_t *acc = m->acc;
     const int32_t *act = m->act;
     const int nact = m->nact;
+    m->echo_on_any = cb_echo_active(m->echo) > 0;
 
     /* G.711 in: channel-major octets to sample-major linear. */
     if (m->dec_all) {
@@ -391,7 +412,7 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
             decode_chan(m, lin, rx + (size_t) m->dec[i] * per + off, m->dec[i]);
     }
 
-    echo_cancel(m, lin);
+    echo_cancel(m, lin, tick);
 
     /* Detectors. */
     if (!m->dtmf_parked) {
@@ -434,7 +455,8 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
     for (int i = 0; i < nact; i++) {
         int c = act[i];
         int p = m->pass_src[c];
-        m->pass[c] = (uint8_t) (p >= 0 && m->law[p] == m->law[c] && !generating(m, c));
+        m->pass[c] = (uint8_t) (p >= 0 && m->law[p] == m->law[c] && !generating(m, c)
+                                && cb_echo_state(m->echo, p) != CB_ECHO_ON);
     }
 
     /* The media graph: edges and mix groups (their channels are all stepped). */
@@ -446,6 +468,8 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
         uint8_t *o = tx + (size_t) c * per + off;
         if (m->pass[c]) {
             memcpy(o, rx + (size_t) m->pass_src[c] * per + off, CB_TICK_SAMPLES);
+            if (m->echo_on_any)
+                echo_reference(m, c, o);
             continue;
         }
         if (m->play[c]) {
@@ -472,6 +496,8 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
             for (int s = 0; s < CB_TICK_SAMPLES; s++)
                 o[s] = cb_lin2ulaw_fast(cb_sat16(acc[s * n + c]));
         }
+        if (m->echo_on_any)
+            echo_reference(m, c, o);
     }
 
     /* Taps: what each tapped channel received and transmitted this tick. */

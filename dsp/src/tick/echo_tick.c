@@ -1,0 +1,602 @@
+/*
+ * The echo canceller's per-tick work (see cb_echo.h for what it does): no allocation, no
+ * locks, no Python.
+ *
+ * Per tick of a channel that is on: the Rin tick given last is taken (zeros if none was);
+ * the tone disabler looks at both paths; the narrowband and double-talk detectors decide
+ * whether the background filter may adapt; both filters run sample by sample over the
+ * window behind the bulk delay (the background's update of one sample fused into the
+ * pass of the next); the foreground's residual, or the NLP's comfort noise, is Sout;
+ * then the filters may swap taps and the bulk-delay estimator takes the tick's envelopes.
+ *
+ * The filters use GCC's vector types, 8 floats wide: on x86-64-v3 (the function clones of
+ * CB_MULTIVERSION) they are AVX2 registers with FMA, on the baseline pairs of SSE ones.
+ */
+#include <string.h>
+#include "cb_dsp.h"
+#include "echo_priv.h"
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));    /* unaligned loads */
+
+#define MU 0.5f                 /* the background's NLMS step */
+#define DT_HANG 30              /* double talk: ticks of hangover */
+#define NB_HANG 20              /* narrowband Rin: ticks of hangover */
+#define NB_GAIN 0.004f          /* narrowband: the order-4 predictor leaves under 1/250 (-24 dB) */
+#define COR_DECAY (1.0f - 1.0f / 256.0f)    /* the bulk-delay correlation's memory, per tick */
+#define DELAY_CHECK 16          /* ticks between looks at the correlation's peak */
+#define TAPS_CHECK 64           /* ticks between readings of the delay from the taps */
+#define DIS_PRESENT 200         /* ticks of 2100 Hz before a reversal trips the disabler */
+#define DIS_ANS 600             /* ticks of 2100 Hz without reversal before CB_EV_ANS (0) */
+#define DIS_GAP 20              /* ticks without it that still count as the same tone */
+#define DIS_QUIET 250           /* ticks both paths are quiet before the canceller is back on */
+
+typedef int v8i __attribute__((vector_size(32)));
+
+static inline float hsum(v8 v)
+{
+    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
+}
+
+/* The sums of a's and of b's lanes, in three shuffles. */
+static inline void hsum2(v8 a, v8 b, float *sa, float *sb)
+{
+    v8 p = __builtin_shuffle(a, b, (v8i){0, 1, 2, 3, 8, 9, 10, 11})
+           + __builtin_shuffle(a, b, (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+    v8 q = p + __builtin_shuffle(p, (v8i){2, 3, 0, 1, 6, 7, 4, 5});
+    v8 r = q + __builtin_shuffle(q, (v8i){1, 0, 3, 2, 5, 4, 7, 6});
+    *sa = r[0];
+    *sb = r[4];
+}
+
+static inline v8 ld(const float *p)
+{
+    return *(const v8u *) p;
+}
+
+static inline void st(float *p, v8 v)
+{
+    *(v8u *) p = v;
+}
+
+static inline v8 splat(float f)
+{
+    return (v8){f, f, f, f, f, f, f, f};
+}
+
+/* 2100 Hz: cos and -sin of 2 pi 21/80 n, n = 0..79, and a block more so a block never wraps. */
+static float dis_cos[ECHO_PHASES + ECHO_BLOCK * 8], dis_sin[ECHO_PHASES + ECHO_BLOCK * 8];
+static int dis_ready;
+
+static void dis_tables(void)
+{
+    /* Rotation by a fixed angle, in double: no libm on this path. */
+    const double cw = 0.07845909572784494;   /* cos(2 pi 21 / 80) */
+    const double sw = 0.99691733373312796;   /* sin(2 pi 21 / 80) */
+    double c = 1.0, s = 0.0;
+    for (int i = 0; i < ECHO_PHASES + ECHO_BLOCK * 8; i++) {
+        dis_cos[i] = (float) c;
+        dis_sin[i] = (float) -s;
+        double nc = c * cw - s * sw;
+        s = s * cw + c * sw;
+        c = nc;
+    }
+    dis_ready = 1;
+}
+
+void cb_echo_reset_chan(echo_chan_t *c)
+{
+    memset(c->wf, 0, CB_ECHO_TAPS_MAX * sizeof(float));
+    memset(c->wb, 0, CB_ECHO_TAPS_MAX * sizeof(float));
+    memset(c->x, 0, ECHO_XBUF * sizeof(float));
+    memset(c->dr, 0, 2 * ECHO_NLAG * sizeof(float));
+    memset(c->cor, 0, ECHO_NLAG * sizeof(float));
+    c->xn = ECHO_HIST;
+    c->fresh = 0;
+    c->start = 0;
+    c->ex = c->r1 = 0.0;
+    c->pend = 0.0f;
+    c->pf = c->pb = c->ps = c->psd = c->pen = c->psn = c->pes = 0.0f;
+    c->floor = ECHO_P0;
+    c->seed = 0x12345678u;
+    c->dt_hold = c->nb_hold = 0;
+    memset(c->rk, 0, sizeof c->rk);
+    c->dri = 0;
+    c->mr = c->ms = 0.0f;
+    c->best = -1;
+    c->stable = 0;
+    c->ticks = 0;
+    c->delay = -1;
+    memset(c->dis, 0, sizeof c->dis);
+    c->phase = 0;
+    c->quiet = 0;
+    if (!dis_ready)
+        dis_tables();
+}
+
+/* The energy of the window whose newest sample is Rin's x[newest - start], afresh (newest: the
+ * Rin sample aligned with the last Sin sample filtered). */
+static void window_energy(echo_chan_t *c, int newest)
+{
+    const float *x = c->x + newest - c->start - c->taps + 1;
+    double e = 0.0, r = 0.0;
+    for (int j = 0; j < c->taps; j++) {
+        e += (double) x[j] * (double) x[j];
+        r += (double) x[j] * (double) x[j - 1];
+    }
+    c->ex = e;
+    c->r1 = r;
+}
+
+static void push(echo_chan_t *c, const int16_t *rin)
+{
+    if (c->fresh) {     /* given twice before a tick: the later one counts */
+        for (int s = 0; s < CB_TICK_SAMPLES; s++)
+            c->x[c->xn - CB_TICK_SAMPLES + s] = rin ? (float) rin[s] : 0.0f;
+        return;
+    }
+    if (c->xn + CB_TICK_SAMPLES > ECHO_XBUF) {
+        memmove(c->x, c->x + c->xn - ECHO_HIST, ECHO_HIST * sizeof(float));
+        c->xn = ECHO_HIST;
+    }
+    for (int s = 0; s < CB_TICK_SAMPLES; s++)
+        c->x[c->xn + s] = rin ? (float) rin[s] : 0.0f;
+    c->xn += CB_TICK_SAMPLES;
+    c->fresh = 1;
+}
+
+void cb_echo_rin(cb_echo_t *e, int chan, const int16_t *rin)
+{
+    if (chan < 0 || chan >= e->n || e->ch[chan].taps == 0)
+        return;
+    push(&e->ch[chan], rin);
+}
+
+static inline void put_event(cb_ring_t *ev, uint64_t tick, int chan, int type, int value, int extra)
+{
+    if (ev != NULL)
+        cb_ring_put_event(ev, tick, chan, type, value, extra);
+}
+
+/* One path of the tone disabler over a block of 32 samples `v` (energy `en`) starting at
+ * `phase`. Returns 1 when a reversal trips it, and sends CB_EV_ANS (0) after 600 ms without. */
+static int dis_path(echo_dis_t *d, const float *v, float en, int phase, cb_ring_t *ev, uint64_t tick, int chan,
+                    int path)
+{
+    float zr = 0.0f, zi = 0.0f;
+    if (en >= ECHO_BLOCK * 8.0f * ECHO_P_M40) {
+        v8 ar = splat(0.0f), ai = ar;
+        for (int k = 0; k < ECHO_BLOCK * 8; k += 8) {
+            v8 x = ld(v + k);
+            ar += x * ld(dis_cos + phase + k);
+            ai += x * ld(dis_sin + phase + k);
+        }
+        zr = hsum(ar);
+        zi = hsum(ai);
+    }
+    const float wr = zr + d->zr, wi = zi + d->zi, we = en + d->en;  /* this block and the last */
+    d->zr = zr;
+    d->zi = zi;
+    d->en = en;
+    const float oldr = d->wr[1], oldi = d->wi[1];   /* the window two blocks (8 ticks) ago */
+    const float pr = d->wr[0], pi = d->wi[0];       /* and one block ago */
+    d->wr[1] = pr;
+    d->wi[1] = pi;
+    d->wr[0] = wr;
+    d->wi[0] = wi;
+    const float n = (float) (2 * ECHO_BLOCK * 8);
+    const float mag = wr * wr + wi * wi;
+    /* A tone: half the window's energy in the 2100 Hz term (noise: 1/64), loud enough. */
+    int tone = we >= n * ECHO_P_M31 && mag >= 0.3f * n * we;
+    if (tone) {
+        /* Its rotation per block (offset from 2100 Hz): from consecutive windows that agree. */
+        float rr = wr * pr + wi * pi, ri = wi * pr - wr * pi;
+        if (rr > 0.0f) {
+            float m = rr * rr + ri * ri;
+            float inv = m > 0.0f ? 1.0f / __builtin_sqrtf(m) : 0.0f;
+            d->ur += 0.5f * (rr * inv - d->ur);
+            d->ui += 0.5f * (ri * inv - d->ui);
+        }
+        /* Within 30 Hz of 2100: cos of the rotation per block >= cos(2 pi 30 * 32 / 8000). */
+        float um = d->ur * d->ur + d->ui * d->ui;
+        if (d->present > 8 && d->ur < 0.7290f * __builtin_sqrtf(um))
+            tone = 0;
+    }
+    int tripped = 0;
+    if (tone) {
+        d->present += ECHO_BLOCK;
+        d->gap = 0;
+        if (d->refractory > 0)
+            d->refractory -= ECHO_BLOCK;
+        float om = oldr * oldr + oldi * oldi;
+        if (d->present > 16 && om >= 0.15f * n * we && d->refractory <= 0) {
+            /* The window two blocks ago, turned on by two blocks of the tone's rotation: a
+             * reversal leaves it pointing away (more than 90 degrees). */
+            float ar = d->ur * d->ur - d->ui * d->ui, ai = 2.0f * d->ur * d->ui;
+            float er = oldr * ar - oldi * ai, ei = oldr * ai + oldi * ar;
+            if (wr * er + wi * ei < 0.0f) {
+                d->reversals++;
+                d->refractory = 152;
+                if (d->present >= DIS_PRESENT)
+                    tripped = 1;
+            }
+        }
+        if (d->present >= DIS_ANS && d->reversals == 0 && !d->ans_told) {
+            d->ans_told = 1;
+            put_event(ev, tick, chan, CB_EV_ANS, 0, path);
+        }
+    } else if (d->present > 0 && (d->gap += ECHO_BLOCK) > DIS_GAP) {
+        d->present = d->gap = d->reversals = d->ans_told = d->refractory = 0;
+        d->ur = d->ui = 0.0f;
+    } else if (d->present > 0) {
+        d->present += ECHO_BLOCK;   /* a reversal's window, or a short dropout */
+        if (d->refractory > 0)
+            d->refractory -= ECHO_BLOCK;
+    }
+    return tripped;
+}
+
+/* Levinson-Durbin on lags 0-4: the order-4 prediction error of a signal with that
+ * autocorrelation. */
+static float predict4(const float *r)
+{
+    float a[5] = {1.0f, 0.0f, 0.0f, 0.0f, 0.0f}, t[5];
+    float err = r[0];
+    for (int i = 1; i <= 4; i++) {
+        if (err <= 0.0f)
+            return 0.0f;
+        float acc = r[i];
+        for (int j = 1; j < i; j++)
+            acc += a[j] * r[i - j];
+        float k = -acc / err;
+        for (int j = 0; j <= i; j++)
+            t[j] = a[j];
+        for (int j = 1; j < i; j++)
+            a[j] = t[j] + k * t[i - j];
+        a[i] = k;
+        err *= 1.0f - k * k;
+    }
+    return err;
+}
+
+/* Apply the background's pending update (the last sample's) on its own. */
+static inline __attribute__((always_inline)) void apply_pending(echo_chan_t *c, const float *xprev)
+{
+    const v8 vc = splat(c->pend);
+    for (int j = 0; j < c->taps; j += 8)
+        st(c->wb + j, ld(c->wb + j) + vc * ld(xprev + j));
+    c->pend = 0.0f;
+}
+
+static void copy_taps(float *to, const float *from, int taps)
+{
+    memcpy(to, from, (size_t) taps * sizeof(float));
+}
+
+/* The bulk delay: the correlation's peak decides where the window goes; a converged filter's
+ * taps say where the echo starts. */
+static inline void bulk_delay(echo_chan_t *c, int converged)
+{
+    const int L = c->taps;
+    if (converged && c->ticks % TAPS_CHECK == 0) {
+        float mx = 0.0f;
+        for (int j = 0; j < L; j++) {
+            float a = c->wf[j] < 0 ? -c->wf[j] : c->wf[j];
+            mx = a > mx ? a : mx;
+        }
+        int j = L - 1;
+        while (j > 0 && (c->wf[j] < 0 ? -c->wf[j] : c->wf[j]) < 0.2f * mx)
+            j--;
+        if (mx > 0.0f)
+            c->delay = c->start + L - 1 - j;
+    }
+    if (c->ticks % DELAY_CHECK != 0)
+        return;
+    /* The peak: the largest value 8 lanes at a time, then where it is. */
+    v8 vm = ld(c->cor);
+    for (int i = 8; i < ECHO_NLAG; i += 8) {
+        v8 v = ld(c->cor + i);
+        v8i gt = v > vm;
+        vm = (v8) ((gt & (v8i) v) | (~gt & (v8i) vm));
+    }
+    float top = vm[0];
+    for (int i = 1; i < 8; i++)
+        top = vm[i] > top ? vm[i] : top;
+    if (top <= 0.0f)
+        return;
+    int k = 0;
+    while (c->cor[k] != top)
+        k++;
+    int b = ECHO_NLAG - 1 - k;
+    c->stable = c->best >= 0 && (b - c->best <= 1 && c->best - b <= 1) ? c->stable + 1 : 0;
+    c->best = b;
+    if (converged) {
+        return;
+    }
+    if (c->delay < 0 || c->stable >= 3)
+        c->delay = b * 8;
+    /* The window must hold the peak and what follows it (6 ms, or half the window). */
+    int need = L / 2 < 48 ? L / 2 : 48;
+    if (c->stable < 3 || (b * 8 >= c->start && b * 8 + need <= c->start + L))
+        return;
+    int margin = L / 4 < 32 ? L / 4 : 32;
+    int start = b * 8 - margin;
+    start = start < 0 ? 0 : start > ECHO_START_MAX ? ECHO_START_MAX : start;
+    if (start == c->start)
+        return;
+    c->start = start;
+    memset(c->wf, 0, (size_t) L * sizeof(float));
+    memset(c->wb, 0, (size_t) L * sizeof(float));
+    c->pend = 0.0f;
+    c->pf = c->pb = c->ps;
+    window_energy(c, c->xn - 1);    /* the tick is over: its last sample was filtered */
+}
+
+/* One tick of channel `ch`: sin[8] in, sout[8] out (may be the same). */
+CB_MULTIVERSION
+static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout, cb_ring_t *ev, uint64_t tick)
+{
+    const int L = c->taps;
+    if (!c->fresh)
+        push(c, NULL);
+    c->fresh = 0;
+    c->ticks++;
+    float s[CB_TICK_SAMPLES] __attribute__((aligned(32)));
+    const float *rin = c->x + c->xn - CB_TICK_SAMPLES;
+    float es = 0.0f, er = 0.0f, as = 0.0f, ar = 0.0f;
+    for (int i = 0; i < CB_TICK_SAMPLES; i++) {
+        s[i] = (float) sin[i];
+        es += s[i] * s[i];
+        er += rin[i] * rin[i];
+        as += s[i] < 0 ? -s[i] : s[i];
+        ar += rin[i] < 0 ? -rin[i] : rin[i];
+    }
+    const int bt = (int) (c->ticks % ECHO_BLOCK);    /* 0: this tick ends a block */
+    const int phase = c->phase;
+    c->phase = (phase + CB_TICK_SAMPLES) % ECHO_PHASES;
+    memcpy(c->sinh + (bt == 0 ? ECHO_BLOCK - 1 : bt - 1) * CB_TICK_SAMPLES, s, sizeof s);
+    const float blk_es = c->blk_es + es, blk_er = c->blk_er + er;   /* the block's energies */
+    c->blk_es = bt == 0 ? 0.0f : blk_es;
+    c->blk_er = bt == 0 ? 0.0f : blk_er;
+
+    /* Tone disabler, once a block. */
+    if ((c->flags & CB_ECHO_DISABLER) && bt == 0) {
+        int bphase = (phase + ECHO_PHASES - (ECHO_BLOCK - 1) * CB_TICK_SAMPLES) % ECHO_PHASES;
+        int trip = dis_path(&c->dis[0], c->x + c->xn - ECHO_BLOCK * CB_TICK_SAMPLES, blk_er, bphase, ev,
+                            tick, ch, 0);
+        trip |= dis_path(&c->dis[1], c->sinh, blk_es, bphase, ev, tick, ch, 1) << 1;
+        if (c->state == CB_ECHO_ON && trip) {
+            c->state = CB_ECHO_TONE_DISABLED;
+            c->quiet = 0;
+            put_event(ev, tick, ch, CB_EV_ANS, 1, (trip & 1) ? 0 : 1);
+            put_event(ev, tick, ch, CB_EV_ECHO, CB_ECHO_TONE_DISABLED, CB_ECHO_BY_TONE);
+        }
+    }
+    if (c->state == CB_ECHO_TONE_DISABLED) {
+        float loud = es > er ? es : er;
+        c->quiet = loud < CB_TICK_SAMPLES * ECHO_P_M36 ? c->quiet + 1 : 0;
+        if (c->quiet >= DIS_QUIET) {
+            c->state = CB_ECHO_ON;
+            c->pend = 0.0f;
+            window_energy(c, c->xn - CB_TICK_SAMPLES - 1);  /* before this tick's first */
+            put_event(ev, tick, ch, CB_EV_ECHO, CB_ECHO_ON, CB_ECHO_BY_TONE_END);
+        }
+    }
+    if (c->state != CB_ECHO_ON) {
+        if (sout != sin)
+            memcpy(sout, sin, CB_TICK_SAMPLES * sizeof *sin);
+        return;
+    }
+
+    /* Narrowband Rin (tones), once a block: order-4 prediction of its smoothed autocorrelation. */
+    if (bt == 0 && blk_er >= ECHO_BLOCK * CB_TICK_SAMPLES * ECHO_P_M45) {
+        const float *xb = c->x + c->xn - ECHO_BLOCK * CB_TICK_SAMPLES;
+        for (int k = 0; k <= 4; k++) {
+            v8 acc = splat(0.0f);
+            for (int i = 0; i < ECHO_BLOCK * CB_TICK_SAMPLES; i += 8)
+                acc += ld(xb + i) * ld(xb + i - k);
+            c->rk[k] += 0.5f * (hsum(acc) - c->rk[k]);
+        }
+        if (predict4(c->rk) < NB_GAIN * c->rk[0])
+            c->nb_hold = NB_HANG;
+    }
+    if (c->nb_hold > 0)
+        c->nb_hold--;
+
+    /* Double talk: Sin louder than half of the window's Rin power (the tick alone 4 times). */
+    const float px = (float) (c->ex / L);
+    const float pst = es / CB_TICK_SAMPLES;
+    c->psd += 0.125f * (pst - c->psd);
+    if ((pst > 4.0f * px && pst > ECHO_P_M45) || (c->psd > 0.5f * px && c->psd > ECHO_P_M45))
+        c->dt_hold = DT_HANG;
+    else if (c->dt_hold > 0)
+        c->dt_hold--;
+    const int adapt = c->dt_hold == 0 && c->nb_hold == 0 && px >= ECHO_P_M50;
+
+    /* The filters. Sample i's background output is its pass over the taps as they were,
+     * plus the last sample's update seen through this window (pend times the windows' lag-1
+     * product): the update itself is stored in the same pass, off the chain of samples. */
+    const double delta = (double) L * ECHO_P_M60;
+    float ef2 = 0.0f, eb2 = 0.0f;
+    float out[CB_TICK_SAMPLES] __attribute__((aligned(32)));
+    float *x = c->x;
+    float *wf = c->wf, *wb = c->wb;
+    const int base = c->xn - CB_TICK_SAMPLES - c->start;   /* window end of sample 0 */
+    double ex = c->ex, r1 = c->r1;
+    double enter = 0.0;
+    for (int i = 0; i < CB_TICK_SAMPLES; i++)
+        enter += (double) x[base + i] * (double) x[base + i];
+    const int idle = ex < 0.5 && enter < 0.5 && c->pend == 0.0f;
+    if (!adapt && c->pend != 0.0f)
+        apply_pending(c, x + base - L);
+    /* The windows' energies and lag-1 products first, off the chain of samples. */
+    float lag1[CB_TICK_SAMPLES];
+    const double ex0 = ex;
+    for (int i = 0; i < CB_TICK_SAMPLES; i++) {
+        const double xin = x[base + i], xout = x[base + i - L];
+        ex += xin * xin - xout * xout;
+        r1 += xin * x[base + i - 1] - xout * x[base + i - L - 1];
+        lag1[i] = (float) r1;
+    }
+    /* One step size for the tick: normalised by the larger of its windows' energies at its
+     * two ends (never a larger step than NLMS's when Rin starts within the tick). */
+    const float inv = (float) MU / (float) ((ex > ex0 ? ex : ex0) + delta);
+    float pend = c->pend;
+    for (int i = 0; i < CB_TICK_SAMPLES; i++) {
+        const float *xp = x + base + i - L + 1;
+        float yf = 0.0f, yb = 0.0f;
+        if (adapt) {
+            const v8 vc = splat(pend);
+            v8 af0 = splat(0.0f), af1 = af0, ab0 = af0, ab1 = af0;
+            int j = 0;
+            for (; j + 16 <= L; j += 16) {
+                v8 x0 = ld(xp + j), x1 = ld(xp + j + 8);
+                v8 b0 = ld(wb + j), b1 = ld(wb + j + 8);
+                ab0 += b0 * x0;
+                ab1 += b1 * x1;
+                st(wb + j, b0 + vc * ld(xp + j - 1));
+                st(wb + j + 8, b1 + vc * ld(xp + j + 7));
+                af0 += ld(wf + j) * x0;
+                af1 += ld(wf + j + 8) * x1;
+            }
+            if (j < L) {
+                v8 x0 = ld(xp + j);
+                v8 b0 = ld(wb + j);
+                ab0 += b0 * x0;
+                st(wb + j, b0 + vc * ld(xp + j - 1));
+                af0 += ld(wf + j) * x0;
+            }
+            hsum2(af0 + af1, ab0 + ab1, &yf, &yb);
+            yb += pend * lag1[i];
+        } else if (!idle) {
+            v8 af0 = splat(0.0f), af1 = af0, ab0 = af0, ab1 = af0;
+            int j = 0;
+            for (; j + 16 <= L; j += 16) {
+                v8 x0 = ld(xp + j), x1 = ld(xp + j + 8);
+                ab0 += ld(wb + j) * x0;
+                ab1 += ld(wb + j + 8) * x1;
+                af0 += ld(wf + j) * x0;
+                af1 += ld(wf + j + 8) * x1;
+            }
+            if (j < L) {
+                v8 x0 = ld(xp + j);
+                ab0 += ld(wb + j) * x0;
+                af0 += ld(wf + j) * x0;
+            }
+            hsum2(af0 + af1, ab0 + ab1, &yf, &yb);
+        }
+        const float ef = s[i] - yf, eb = s[i] - yb;
+        pend = adapt ? eb * inv : 0.0f;
+        ef2 += ef * ef;
+        eb2 += eb * eb;
+        out[i] = ef;
+    }
+    c->pend = pend;
+    c->ex = ex;
+    c->r1 = r1;
+
+    /* Which filter is better: the background's taps go forward after it did 3 dB better;
+     * the foreground's go back after the background went 6 dB astray. */
+    c->pf += 0.0625f * (ef2 / CB_TICK_SAMPLES - c->pf);
+    c->pb += 0.0625f * (eb2 / CB_TICK_SAMPLES - c->pb);
+    c->ps += 0.0625f * (pst - c->ps);
+    if (adapt) {
+        if (c->pb < 0.5f * c->pf && c->pb < 0.5f * c->ps) {
+            copy_taps(wf, wb, L);
+            c->pf = c->pb;
+        } else if (c->pb > 4.0f * c->pf && c->pf < 0.25f * c->ps) {
+            copy_taps(wb, wf, L);
+            c->pb = c->pf;
+            c->pend = 0.0f;
+        }
+    }
+    const int converged = c->pf < 0.0625f * c->ps && c->ps > ECHO_P_M50;
+
+    /* NLP and comfort noise. */
+    const float pe = ef2 / CB_TICK_SAMPLES;
+    c->pen += 0.5f * (pe - c->pen);
+    c->psn += 0.5f * (pst - c->psn);
+    c->pes += 0.125f * (pe - c->pes);
+    if (c->pes < c->floor)
+        c->floor += 0.125f * (c->pes - c->floor);
+    else
+        c->floor *= 1.0006f;
+    const int nlp = (c->flags & CB_ECHO_NLP) && px >= ECHO_P_M45 && c->dt_hold == 0
+                    && 4.0f * c->pen < c->psn;
+    if (nlp) {
+        if (c->flags & CB_ECHO_CNG) {
+            /* Uniform white noise of the floor's power: variance a^2 / 3. */
+            const float a = __builtin_sqrtf(3.0f * c->floor) * (1.0f / 2147483648.0f);
+            for (int i = 0; i < CB_TICK_SAMPLES; i++) {
+                c->seed = c->seed * 1664525u + 1013904223u;
+                out[i] = (float) (int32_t) c->seed * a;
+            }
+        } else {
+            for (int i = 0; i < CB_TICK_SAMPLES; i++)
+                out[i] = 0.0f;
+        }
+    }
+    {
+        /* Rounded to the nearest, saturated. */
+        v8 o = ld(out);
+        const v8 hi = splat(32767.0f), lo = splat(-32768.0f);
+        v8i m = o > hi;
+        o = (v8) ((m & (v8i) hi) | (~m & (v8i) o));
+        m = o < lo;
+        o = (v8) ((m & (v8i) lo) | (~m & (v8i) o));
+        m = o < splat(0.0f);
+        o += (v8) ((m & (v8i) splat(-0.5f)) | (~m & (v8i) splat(0.5f)));
+        v8i q = __builtin_convertvector(o, v8i);
+        for (int i = 0; i < CB_TICK_SAMPLES; i++)
+            sout[i] = (int16_t) q[i];
+    }
+
+    /* Bulk delay: envelopes without their means, correlated while only the far end talks. */
+    c->mr += 0.03125f * (ar - c->mr);
+    c->ms += 0.03125f * (as - c->ms);
+    const float dr = ar - c->mr, ds = as - c->ms;
+    const int di = c->dri;
+    c->dr[di] = dr;
+    c->dr[di + ECHO_NLAG] = dr;
+    c->dri = di + 1 == ECHO_NLAG ? 0 : di + 1;
+    if (c->dt_hold == 0 && c->nb_hold == 0 && px >= ECHO_P_M50) {
+        /* lag l at cor[NLAG - 1 - l] pairs with dr[di + NLAG - l] */
+        const float *d = c->dr + di + 1;
+        const v8 vd = splat(ds), va = splat(COR_DECAY);
+        for (int k = 0; k < ECHO_NLAG; k += 8)
+            st(c->cor + k, ld(c->cor + k) * va + ld(d + k) * vd);
+    }
+    bulk_delay(c, converged);
+}
+
+void cb_echo_tick(cb_echo_t *e, int16_t *lin, int stride, cb_ring_t *ev, uint64_t tick)
+{
+    for (int i = 0; i < e->non; i++) {
+        const int ch = e->on[i];
+        int16_t v[CB_TICK_SAMPLES];
+        for (int s = 0; s < CB_TICK_SAMPLES; s++)
+            v[s] = lin[s * stride + ch];
+        chan_tick(&e->ch[ch], ch, v, v, ev, tick);
+        for (int s = 0; s < CB_TICK_SAMPLES; s++)
+            lin[s * stride + ch] = v[s];
+    }
+}
+
+int cb_echo_process(cb_echo_t *e, int chan, const int16_t *rin, const int16_t *sin, int16_t *sout, int n,
+                    cb_ring_t *ev, uint64_t tick0)
+{
+    if (e == NULL || chan < 0 || chan >= e->n || n < 0 || n % CB_TICK_SAMPLES != 0)
+        return CB_ERR_INVALID;
+    echo_chan_t *c = &e->ch[chan];
+    for (int t = 0; t < n / CB_TICK_SAMPLES; t++) {
+        const int o = t * CB_TICK_SAMPLES;
+        if (c->taps == 0) {
+            if (sout != sin)
+                memmove(sout + o, sin + o, CB_TICK_SAMPLES * sizeof *sin);
+            continue;
+        }
+        push(c, rin + o);
+        chan_tick(c, chan, sin + o, sout + o, ev, tick0 + (uint64_t) t);
+    }
+    return CB_OK;
+}
