@@ -27,7 +27,7 @@
 /* One path (Rin or Sin) of the tone disabler: its window is the last two blocks (64 samples). */
 typedef struct echo_dis {
     float zr, zi, en;       /* the last block's 2100 Hz term and energy */
-    float wr[2], wi[2];     /* the window's sum as it was one and two blocks ago */
+    float wr[3], wi[3];     /* the window's sum as it was one, two and three blocks ago */
     float ur, ui;           /* the tone's rotation per block (its offset from 2100 Hz), smoothed */
     int present;            /* ticks the tone has been there (gaps under 20 ticks bridged) */
     int gap;                /* ticks since it was last there */
@@ -46,6 +46,10 @@ typedef struct echo_chan {
     int xn;
     int fresh;              /* the last 8 samples of x were given and no tick has used them */
     int start;              /* the filter window's flat delay, samples */
+    int len;                /* taps in the window now: a new window learns on fewer first */
+    int adapted;            /* ticks the window has learnt on */
+    int learnt;             /* the background has cancelled 20 dB: it learns at the normal step */
+    int better;             /* ticks in a row the background did better */
     double ex;              /* energy of the window of the last sample filtered (exact: integers) */
     double r1;              /* that window times the one before it (lag 1), exact */
     float pend;             /* background update of the last sample filtered, applied with the next */

@@ -20,6 +20,12 @@ typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));    /* unaligned loads */
 
 #define MU 0.5f                 /* the background's NLMS step */
+#define MU_FAST 1.0f            /* ... until its residual is first under 1/100 of Sin (20 dB) */
+#define MU_FAST_UNTIL 0.01f
+#define YOUNG_TAPS 128         /* a new window learns on this many taps first (NLMS converges */
+#define YOUNG_TICKS 2000        /* in proportion to its length), for at most these ticks */
+#define COPY_TICKS 6            /* ... for this many ticks in a row */
+#define COPY_BETTER 0.7f        /* the background's taps go forward when its residual is 1.5 dB under */
 #define DT_HANG 30              /* double talk: ticks of hangover */
 #define NB_HANG 20              /* narrowband Rin: ticks of hangover */
 #define NB_GAIN 0.004f          /* narrowband: the order-4 predictor leaves under 1/250 (-24 dB) */
@@ -71,7 +77,7 @@ static int dis_ready;
 static void dis_tables(void)
 {
     /* Rotation by a fixed angle, in double: no libm on this path. */
-    const double cw = 0.07845909572784494;   /* cos(2 pi 21 / 80) */
+    const double cw = -0.07845909572784494;  /* cos(2 pi 21 / 80) */
     const double sw = 0.99691733373312796;   /* sin(2 pi 21 / 80) */
     double c = 1.0, s = 0.0;
     for (int i = 0; i < ECHO_PHASES + ECHO_BLOCK * 8; i++) {
@@ -94,6 +100,9 @@ void cb_echo_reset_chan(echo_chan_t *c)
     c->xn = ECHO_HIST;
     c->fresh = 0;
     c->start = 0;
+    c->len = c->taps < YOUNG_TAPS ? c->taps : YOUNG_TAPS;
+    c->adapted = 0;
+    c->learnt = c->better = 0;
     c->ex = c->r1 = 0.0;
     c->pend = 0.0f;
     c->pf = c->pb = c->ps = c->psd = c->pen = c->psn = c->pes = 0.0f;
@@ -118,9 +127,9 @@ void cb_echo_reset_chan(echo_chan_t *c)
  * Rin sample aligned with the last Sin sample filtered). */
 static void window_energy(echo_chan_t *c, int newest)
 {
-    const float *x = c->x + newest - c->start - c->taps + 1;
+    const float *x = c->x + newest - c->start - c->len + 1;
     double e = 0.0, r = 0.0;
-    for (int j = 0; j < c->taps; j++) {
+    for (int j = 0; j < c->len; j++) {
         e += (double) x[j] * (double) x[j];
         r += (double) x[j] * (double) x[j - 1];
     }
@@ -178,8 +187,12 @@ static int dis_path(echo_dis_t *d, const float *v, float en, int phase, cb_ring_
     d->zr = zr;
     d->zi = zi;
     d->en = en;
-    const float oldr = d->wr[1], oldi = d->wi[1];   /* the window two blocks (8 ticks) ago */
-    const float pr = d->wr[0], pi = d->wi[0];       /* and one block ago */
+    /* The window three blocks (12 ticks) ago shares no sample with this one: wherever a
+     * reversal falls, one of them is wholly before it and the other wholly after, once. */
+    const float oldr = d->wr[2], oldi = d->wi[2];
+    const float pr = d->wr[0], pi = d->wi[0];       /* the window one block ago */
+    d->wr[2] = d->wr[1];
+    d->wi[2] = d->wi[1];
     d->wr[1] = pr;
     d->wi[1] = pi;
     d->wr[0] = wr;
@@ -209,10 +222,13 @@ static int dis_path(echo_dis_t *d, const float *v, float en, int phase, cb_ring_
         if (d->refractory > 0)
             d->refractory -= ECHO_BLOCK;
         float om = oldr * oldr + oldi * oldi;
-        if (d->present > 16 && om >= 0.15f * n * we && d->refractory <= 0) {
-            /* The window two blocks ago, turned on by two blocks of the tone's rotation: a
+        if (d->present > 16 && om >= 0.3f * n * we && d->refractory <= 0) {
+            /* The window three blocks ago, turned on by three blocks of the tone's rotation: a
              * reversal leaves it pointing away (more than 90 degrees). */
             float ar = d->ur * d->ur - d->ui * d->ui, ai = 2.0f * d->ur * d->ui;
+            float t = ar * d->ur - ai * d->ui;
+            ai = ar * d->ui + ai * d->ur;
+            ar = t;
             float er = oldr * ar - oldi * ai, ei = oldr * ai + oldi * ar;
             if (wr * er + wi * ei < 0.0f) {
                 d->reversals++;
@@ -263,7 +279,7 @@ static float predict4(const float *r)
 static inline __attribute__((always_inline)) void apply_pending(echo_chan_t *c, const float *xprev)
 {
     const v8 vc = splat(c->pend);
-    for (int j = 0; j < c->taps; j += 8)
+    for (int j = 0; j < c->len; j += 8)
         st(c->wb + j, ld(c->wb + j) + vc * ld(xprev + j));
     c->pend = 0.0f;
 }
@@ -273,11 +289,42 @@ static void copy_taps(float *to, const float *from, int taps)
     memcpy(to, from, (size_t) taps * sizeof(float));
 }
 
+/* A new window for an echo that starts near `lag`: its first YOUNG_TAPS taps (or all of a
+ * shorter filter) from 4 ms (or a quarter of it) before, learning from nothing. */
+static void place(echo_chan_t *c, int lag)
+{
+    c->len = c->taps < YOUNG_TAPS ? c->taps : YOUNG_TAPS;
+    const int margin = c->len / 4 < 32 ? c->len / 4 : 32;
+    int start = lag - margin;
+    c->start = start < 0 ? 0 : start > ECHO_START_MAX ? ECHO_START_MAX : start;
+    memset(c->wf, 0, (size_t) c->taps * sizeof(float));
+    memset(c->wb, 0, (size_t) c->taps * sizeof(float));
+    c->pend = 0.0f;
+    c->pf = c->pb = c->ps;
+    c->adapted = 0;
+    c->learnt = c->better = 0;
+    window_energy(c, c->xn - 1);    /* the tick is over: its last sample was filtered */
+}
+
+/* The young window grown to the whole filter, keeping what it learnt: the taps cover the same
+ * start and reach further behind (the dispersion's tail). */
+static void widen(echo_chan_t *c)
+{
+    const int grow = c->taps - c->len;
+    memmove(c->wf + grow, c->wf, (size_t) c->len * sizeof(float));
+    memmove(c->wb + grow, c->wb, (size_t) c->len * sizeof(float));
+    memset(c->wf, 0, (size_t) grow * sizeof(float));
+    memset(c->wb, 0, (size_t) grow * sizeof(float));
+    c->len = c->taps;
+    c->pend = 0.0f;
+    window_energy(c, c->xn - 1);
+}
+
 /* The bulk delay: the correlation's peak decides where the window goes; a converged filter's
  * taps say where the echo starts. */
 static inline void bulk_delay(echo_chan_t *c, int converged)
 {
-    const int L = c->taps;
+    const int L = c->len;
     if (converged && c->ticks % TAPS_CHECK == 0) {
         float mx = 0.0f;
         for (int j = 0; j < L; j++) {
@@ -310,33 +357,22 @@ static inline void bulk_delay(echo_chan_t *c, int converged)
     int b = ECHO_NLAG - 1 - k;
     c->stable = c->best >= 0 && (b - c->best <= 1 && c->best - b <= 1) ? c->stable + 1 : 0;
     c->best = b;
-    if (converged) {
+    if (converged)
         return;
-    }
     if (c->delay < 0 || c->stable >= 3)
         c->delay = b * 8;
     /* The window must hold the peak and what follows it (6 ms, or half the window). */
     int need = L / 2 < 48 ? L / 2 : 48;
     if (c->stable < 3 || (b * 8 >= c->start && b * 8 + need <= c->start + L))
         return;
-    int margin = L / 4 < 32 ? L / 4 : 32;
-    int start = b * 8 - margin;
-    start = start < 0 ? 0 : start > ECHO_START_MAX ? ECHO_START_MAX : start;
-    if (start == c->start)
-        return;
-    c->start = start;
-    memset(c->wf, 0, (size_t) L * sizeof(float));
-    memset(c->wb, 0, (size_t) L * sizeof(float));
-    c->pend = 0.0f;
-    c->pf = c->pb = c->ps;
-    window_energy(c, c->xn - 1);    /* the tick is over: its last sample was filtered */
+    place(c, b * 8);
 }
 
 /* One tick of channel `ch`: sin[8] in, sout[8] out (may be the same). */
 CB_MULTIVERSION
 static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout, cb_ring_t *ev, uint64_t tick)
 {
-    const int L = c->taps;
+    const int L = c->len;
     if (!c->fresh)
         push(c, NULL);
     c->fresh = 0;
@@ -440,7 +476,10 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
     }
     /* One step size for the tick: normalised by the larger of its windows' energies at its
      * two ends (never a larger step than NLMS's when Rin starts within the tick). */
-    const float inv = (float) MU / (float) ((ex > ex0 ? ex : ex0) + delta);
+    if (c->pb < MU_FAST_UNTIL * c->ps)
+        c->learnt = 1;
+    const float mu = c->learnt ? MU : MU_FAST;
+    const float inv = mu / (float) ((ex > ex0 ? ex : ex0) + delta);
     float pend = c->pend;
     for (int i = 0; i < CB_TICK_SAMPLES; i++) {
         const float *xp = x + base + i - L + 1;
@@ -495,13 +534,18 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
     c->ex = ex;
     c->r1 = r1;
 
-    /* Which filter is better: the background's taps go forward after it did 3 dB better;
-     * the foreground's go back after the background went 6 dB astray. */
+    /* Which filter is better: the background's taps go forward after it did 1.5 dB better for
+     * COPY_TICKS ticks in a row of learning (longer than double talk takes to be seen, so the
+     * little the background learns of its onset never goes forward); the foreground's go back
+     * after the background went 6 dB astray. */
     c->pf += 0.0625f * (ef2 / CB_TICK_SAMPLES - c->pf);
     c->pb += 0.0625f * (eb2 / CB_TICK_SAMPLES - c->pb);
     c->ps += 0.0625f * (pst - c->ps);
+    if (!adapt)
+        c->better = 0;
     if (adapt) {
-        if (c->pb < 0.5f * c->pf && c->pb < 0.5f * c->ps) {
+        c->better = c->pb < COPY_BETTER * c->pf && c->pb < 0.5f * c->ps ? c->better + 1 : 0;
+        if (c->better >= COPY_TICKS) {
             copy_taps(wf, wb, L);
             c->pf = c->pb;
         } else if (c->pb > 4.0f * c->pf && c->pf < 0.25f * c->ps) {
@@ -511,6 +555,12 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
         }
     }
     const int converged = c->pf < 0.0625f * c->ps && c->ps > ECHO_P_M50;
+    /* A young window grows to the whole filter once it has cancelled 33 dB, or after 2 s of
+     * learning. */
+    if (adapt && c->len < c->taps && (++c->adapted >= YOUNG_TICKS || c->pb < 0.0005f * c->ps)) {
+        widen(c);
+        wf = c->wf;
+    }
 
     /* NLP and comfort noise. */
     const float pe = ef2 / CB_TICK_SAMPLES;
@@ -521,8 +571,9 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
         c->floor += 0.125f * (c->pes - c->floor);
     else
         c->floor *= 1.0006f;
-    const int nlp = (c->flags & CB_ECHO_NLP) && px >= ECHO_P_M45 && c->dt_hold == 0
-                    && 4.0f * c->pen < c->psn;
+    /* (Near-end speech raises the residual to Sin's level: it lets itself through; the
+     * double-talk detector's hangover would let the residual through with it.) */
+    const int nlp = (c->flags & CB_ECHO_NLP) && px >= ECHO_P_M45 && 4.0f * c->pen < c->psn;
     if (nlp) {
         if (c->flags & CB_ECHO_CNG) {
             /* Uniform white noise of the floor's power: variance a^2 / 3. */
