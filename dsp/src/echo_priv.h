@@ -51,8 +51,9 @@ typedef struct echo_chan {
     int learnt;             /* the background has cancelled 20 dB: it learns at the normal step */
     int better;             /* ticks in a row the background did better */
     double ex;              /* energy of the window of the last sample filtered (exact: integers) */
-    double r1;              /* that window times the one before it (lag 1), exact */
-    float pend;             /* background update of the last sample filtered, applied with the next */
+    double r1, r2, r3;      /* that window times the ones 1, 2 and 3 samples before it, exact */
+    float pa, pb_;          /* background updates of the last two samples filtered (the one before
+                               last, the last), applied in the next pass */
     /* smoothed tick powers */
     float pf, pb;           /* foreground and background residuals (1/16 per tick) */
     float ps;               /* Sin (1/16) */

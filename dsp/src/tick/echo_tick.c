@@ -107,8 +107,8 @@ void cb_echo_reset_chan(echo_chan_t *c)
     c->len = c->taps < YOUNG_TAPS ? c->taps : YOUNG_TAPS;
     c->adapted = 0;
     c->learnt = c->better = 0;
-    c->ex = c->r1 = 0.0;
-    c->pend = 0.0f;
+    c->ex = c->r1 = c->r2 = c->r3 = 0.0;
+    c->pa = c->pb_ = 0.0f;
     c->pf = c->pb = c->ps = c->psd = c->pen = c->psn = c->pes = 0.0f;
     c->floor = ECHO_P0;
     c->seed = 0x12345678u;
@@ -132,13 +132,17 @@ void cb_echo_reset_chan(echo_chan_t *c)
 static void window_energy(echo_chan_t *c, int newest)
 {
     const float *x = c->x + newest - c->start - c->len + 1;
-    double e = 0.0, r = 0.0;
+    double e = 0.0, r1 = 0.0, r2 = 0.0, r3 = 0.0;
     for (int j = 0; j < c->len; j++) {
         e += (double) x[j] * (double) x[j];
-        r += (double) x[j] * (double) x[j - 1];
+        r1 += (double) x[j] * (double) x[j - 1];
+        r2 += (double) x[j] * (double) x[j - 2];
+        r3 += (double) x[j] * (double) x[j - 3];
     }
     c->ex = e;
-    c->r1 = r;
+    c->r1 = r1;
+    c->r2 = r2;
+    c->r3 = r3;
 }
 
 static void push(echo_chan_t *c, const int16_t *rin)
@@ -279,13 +283,30 @@ static float predict4(const float *r)
     return err;
 }
 
-/* Apply the background's pending update (the last sample's) on its own. */
+/* Apply the background's pending updates (the last two samples') on their own: xprev is the
+ * window of the last sample. */
 static inline __attribute__((always_inline)) void apply_pending(echo_chan_t *c, const float *xprev)
 {
-    const v8 vc = splat(c->pend);
+    const v8 va = splat(c->pa), vb = splat(c->pb_);
     for (int j = 0; j < c->len; j += 8)
-        st(c->wb + j, ld(c->wb + j) + vc * ld(xprev + j));
-    c->pend = 0.0f;
+        st(c->wb + j, ld(c->wb + j) + va * ld(xprev + j - 1) + vb * ld(xprev + j));
+    c->pa = c->pb_ = 0.0f;
+}
+
+/* The sums of the lanes of four vectors. */
+static inline void hsum4(v8 a, v8 b, v8 c, v8 d, float *out)
+{
+    v8 p = __builtin_shuffle(a, b, (v8i){0, 1, 2, 3, 8, 9, 10, 11})
+           + __builtin_shuffle(a, b, (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+    v8 q = __builtin_shuffle(c, d, (v8i){0, 1, 2, 3, 8, 9, 10, 11})
+           + __builtin_shuffle(c, d, (v8i){4, 5, 6, 7, 12, 13, 14, 15});
+    v8 r = __builtin_shuffle(p, q, (v8i){0, 1, 8, 9, 4, 5, 12, 13})
+           + __builtin_shuffle(p, q, (v8i){2, 3, 10, 11, 6, 7, 14, 15});
+    v8 t = r + __builtin_shuffle(r, (v8i){1, 0, 3, 2, 5, 4, 7, 6});
+    out[0] = t[0];      /* a */
+    out[1] = t[4];      /* b */
+    out[2] = t[2];      /* c */
+    out[3] = t[6];      /* d */
 }
 
 static void copy_taps(float *to, const float *from, int taps)
@@ -303,7 +324,7 @@ static void place(echo_chan_t *c, int lag)
     c->start = start < 0 ? 0 : start > ECHO_START_MAX ? ECHO_START_MAX : start;
     memset(c->wf, 0, (size_t) c->taps * sizeof(float));
     memset(c->wb, 0, (size_t) c->taps * sizeof(float));
-    c->pend = 0.0f;
+    c->pa = c->pb_ = 0.0f;
     c->pf = c->pb = c->ps;
     c->adapted = 0;
     c->learnt = c->better = 0;
@@ -320,7 +341,7 @@ static void widen(echo_chan_t *c)
     memset(c->wf, 0, (size_t) grow * sizeof(float));
     memset(c->wb, 0, (size_t) grow * sizeof(float));
     c->len = c->taps;
-    c->pend = 0.0f;
+    c->pa = c->pb_ = 0.0f;
     window_energy(c, c->xn - 1);
 }
 
@@ -417,7 +438,7 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
         c->quiet = loud < CB_TICK_SAMPLES * ECHO_P_M36 ? c->quiet + 1 : 0;
         if (c->quiet >= DIS_QUIET) {
             c->state = CB_ECHO_ON;
-            c->pend = 0.0f;
+            c->pa = c->pb_ = 0.0f;
             window_energy(c, c->xn - CB_TICK_SAMPLES - 1);  /* before this tick's first */
             put_event(ev, tick, ch, CB_EV_ECHO, CB_ECHO_ON, CB_ECHO_BY_TONE_END);
         }
@@ -462,21 +483,26 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
     float *x = c->x;
     float *wf = c->wf, *wb = c->wb;
     const int base = c->xn - CB_TICK_SAMPLES - c->start;   /* window end of sample 0 */
-    double ex = c->ex, r1 = c->r1;
+    double ex = c->ex, r1 = c->r1, r2 = c->r2, r3 = c->r3;
     double enter = 0.0;
     for (int i = 0; i < CB_TICK_SAMPLES; i++)
         enter += (double) x[base + i] * (double) x[base + i];
-    const int idle = ex < 0.5 && enter < 0.5 && c->pend == 0.0f;
-    if (!adapt && c->pend != 0.0f)
+    const int idle = ex < 0.5 && enter < 0.5 && c->pa == 0.0f && c->pb_ == 0.0f;
+    if (!adapt && (c->pa != 0.0f || c->pb_ != 0.0f))
         apply_pending(c, x + base - L);
-    /* The windows' energies and lag-1 products first, off the chain of samples. */
-    float lag1[CB_TICK_SAMPLES];
+    /* The windows' energies and lag products first, off the chain of samples. */
+    float l1[CB_TICK_SAMPLES], l2[CB_TICK_SAMPLES], l3[CB_TICK_SAMPLES];
     const double ex0 = ex;
     for (int i = 0; i < CB_TICK_SAMPLES; i++) {
-        const double xin = x[base + i], xout = x[base + i - L];
+        const float *in = x + base + i, *out_ = x + base + i - L;
+        const double xin = in[0], xout = out_[0];
         ex += xin * xin - xout * xout;
-        r1 += xin * x[base + i - 1] - xout * x[base + i - L - 1];
-        lag1[i] = (float) r1;
+        r1 += xin * in[-1] - xout * out_[-1];
+        r2 += xin * in[-2] - xout * out_[-2];
+        r3 += xin * in[-3] - xout * out_[-3];
+        l1[i] = (float) r1;
+        l2[i] = (float) r2;
+        l3[i] = (float) r3;
     }
     /* One step size for the tick: normalised by the larger of its windows' energies at its
      * two ends (never a larger step than NLMS's when Rin starts within the tick). */
@@ -484,59 +510,58 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
         c->learnt = 1;
     const float mu = c->learnt ? MU : MU_FAST;
     const float inv = mu / (float) ((ex > ex0 ? ex : ex0) + delta);
-    float pend = c->pend;
-    for (int i = 0; i < CB_TICK_SAMPLES; i++) {
-        const float *xp = x + base + i - L + 1;
-        float yf = 0.0f, yb = 0.0f;
+    /* Two samples a pass. The background's outputs are its taps as they were before the last
+     * two samples' updates (pa, pb: pending), plus those updates seen through each window by
+     * the windows' lag products; the pending updates are stored in the same pass. Exactly NLMS,
+     * with half the memory traffic. */
+    float pa = c->pa, pb = c->pb_;
+    for (int i = 0; i < CB_TICK_SAMPLES; i += 2) {
+        const float *xp = x + base + i - L + 1;     /* sample i's window; i + 1's is xp + 1 */
+        float y[4] = {0.0f, 0.0f, 0.0f, 0.0f};      /* yf(i), yf(i+1), yb(i), yb(i+1) */
         if (adapt) {
-            const v8 vc = splat(pend);
-            v8 af0 = splat(0.0f), af1 = af0, ab0 = af0, ab1 = af0;
-            int j = 0;
-            for (; j + 16 <= L; j += 16) {
-                v8 x0 = ld(xp + j), x1 = ld(xp + j + 8);
-                v8 b0 = ld(wb + j), b1 = ld(wb + j + 8);
-                ab0 += b0 * x0;
-                ab1 += b1 * x1;
-                st(wb + j, b0 + vc * ld(xp + j - 1));
-                st(wb + j + 8, b1 + vc * ld(xp + j + 7));
-                af0 += ld(wf + j) * x0;
-                af1 += ld(wf + j + 8) * x1;
+            const v8 va = splat(pa), vb = splat(pb);
+            v8 f0 = splat(0.0f), f1 = f0, b0 = f0, b1 = f0;
+            for (int j = 0; j < L; j += 8) {
+                v8 xm2 = ld(xp + j - 2), xm1 = ld(xp + j - 1), x0 = ld(xp + j), x1 = ld(xp + j + 1);
+                v8 w = ld(wb + j), f = ld(wf + j);
+                b0 += w * x0;
+                b1 += w * x1;
+                st(wb + j, w + va * xm2 + vb * xm1);
+                f0 += f * x0;
+                f1 += f * x1;
             }
-            if (j < L) {
-                v8 x0 = ld(xp + j);
-                v8 b0 = ld(wb + j);
-                ab0 += b0 * x0;
-                st(wb + j, b0 + vc * ld(xp + j - 1));
-                af0 += ld(wf + j) * x0;
-            }
-            hsum2(af0 + af1, ab0 + ab1, &yf, &yb);
-            yb += pend * lag1[i];
+            hsum4(f0, f1, b0, b1, y);
+            y[2] += pa * l2[i] + pb * l1[i];
+            y[3] += pa * l3[i + 1] + pb * l2[i + 1];
         } else if (!idle) {
-            v8 af0 = splat(0.0f), af1 = af0, ab0 = af0, ab1 = af0;
-            int j = 0;
-            for (; j + 16 <= L; j += 16) {
-                v8 x0 = ld(xp + j), x1 = ld(xp + j + 8);
-                ab0 += ld(wb + j) * x0;
-                ab1 += ld(wb + j + 8) * x1;
-                af0 += ld(wf + j) * x0;
-                af1 += ld(wf + j + 8) * x1;
+            v8 f0 = splat(0.0f), f1 = f0, b0 = f0, b1 = f0;
+            for (int j = 0; j < L; j += 8) {
+                v8 x0 = ld(xp + j), x1 = ld(xp + j + 1);
+                v8 w = ld(wb + j), f = ld(wf + j);
+                b0 += w * x0;
+                b1 += w * x1;
+                f0 += f * x0;
+                f1 += f * x1;
             }
-            if (j < L) {
-                v8 x0 = ld(xp + j);
-                ab0 += ld(wb + j) * x0;
-                af0 += ld(wf + j) * x0;
-            }
-            hsum2(af0 + af1, ab0 + ab1, &yf, &yb);
+            hsum4(f0, f1, b0, b1, y);
         }
-        const float ef = s[i] - yf, eb = s[i] - yb;
-        pend = adapt ? eb * inv : 0.0f;
-        ef2 += ef * ef;
-        eb2 += eb * eb;
-        out[i] = ef;
+        const float ef0 = s[i] - y[0], eb0 = s[i] - y[2];
+        const float c0 = adapt ? eb0 * inv : 0.0f;
+        const float ef1 = s[i + 1] - y[1], eb1 = s[i + 1] - (y[3] + c0 * l1[i + 1]);
+        const float c1 = adapt ? eb1 * inv : 0.0f;
+        pa = c0;
+        pb = c1;
+        ef2 += ef0 * ef0 + ef1 * ef1;
+        eb2 += eb0 * eb0 + eb1 * eb1;
+        out[i] = ef0;
+        out[i + 1] = ef1;
     }
-    c->pend = pend;
+    c->pa = pa;
+    c->pb_ = pb;
     c->ex = ex;
     c->r1 = r1;
+    c->r2 = r2;
+    c->r3 = r3;
 
     /* Which filter is better: the background's taps go forward after it did 1.5 dB better for
      * COPY_TICKS ticks in a row of learning (longer than double talk takes to be seen, so the
@@ -555,7 +580,7 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
         } else if (c->pb > 4.0f * c->pf && c->pf < 0.25f * c->ps) {
             copy_taps(wb, wf, L);
             c->pb = c->pf;
-            c->pend = 0.0f;
+            c->pa = c->pb_ = 0.0f;
         }
     }
     const int converged = c->pf < 0.0625f * c->ps && c->ps > ECHO_P_M50;
