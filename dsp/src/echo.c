@@ -4,6 +4,21 @@
 #include <string.h>
 #include "echo_priv.h"
 
+/* The tone disabler's 2100 Hz reference: a rotation by a fixed angle, in double. */
+static void make_tables(echo_tables_t *t)
+{
+    const double cw = -0.07845909572784494;  /* cos(2 pi 21 / 80) */
+    const double sw = 0.99691733373312796;   /* sin(2 pi 21 / 80) */
+    double c = 1.0, s = 0.0;
+    for (int i = 0; i < ECHO_PHASES + ECHO_BLOCK * 8; i++) {
+        t->cos[i] = (float) c;
+        t->sin[i] = (float) -s;
+        double nc = c * cw - s * sw;
+        s = s * cw + c * sw;
+        c = nc;
+    }
+}
+
 cb_echo_t *cb_echo_new(int n)
 {
     if (n < 1 || n > 65535)
@@ -12,6 +27,7 @@ cb_echo_t *cb_echo_new(int n)
     if (e == NULL)
         return NULL;
     e->n = n;
+    make_tables(&e->tab);
     e->ch = calloc((size_t) n, sizeof *e->ch);
     e->on = calloc((size_t) n, sizeof *e->on);
     /* Zeroed pages are only touched by the channels turned on. */

@@ -81,8 +81,15 @@ typedef struct echo_chan {
     int quiet;              /* tone-disabled: ticks both paths were under -36 dBm0 */
 } echo_chan_t;
 
+/* 2100 Hz: cos and -sin of 2 pi 21/80 n, n = 0..79, and a block more so a block never wraps. */
+typedef struct echo_tables {
+    float cos[ECHO_PHASES + ECHO_BLOCK * 8];
+    float sin[ECHO_PHASES + ECHO_BLOCK * 8];
+} echo_tables_t;
+
 struct cb_echo {
     int n;
+    echo_tables_t tab;      /* the tone disabler's reference, made with the bank */
     echo_chan_t *ch;        /* [n] */
     float *mem;             /* every channel's arrays, one block */
     int32_t *on;            /* channels on, in channel order */

@@ -16,10 +16,6 @@
 #include "cb_dsp.h"
 #include "echo_priv.h"
 
-/* The vector helpers below are inlined into the CB_MULTIVERSION clones; the baseline's 32-octet
- * vector ABI never shows (nothing here is called across a unit). */
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 typedef float v8 __attribute__((vector_size(32)));
 typedef float v8u __attribute__((vector_size(32), aligned(4)));    /* unaligned loads */
 
@@ -43,56 +39,13 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));    /* unaligned 
 
 typedef int v8i __attribute__((vector_size(32)));
 
-static inline float hsum(v8 v)
-{
-    return ((v[0] + v[4]) + (v[1] + v[5])) + ((v[2] + v[6]) + (v[3] + v[7]));
-}
+/* The sum of a vector's 8 lanes. */
+#define HSUM(v) ((((v)[0] + (v)[4]) + ((v)[1] + (v)[5])) + (((v)[2] + (v)[6]) + ((v)[3] + (v)[7])))
 
-/* The sums of a's and of b's lanes, in three shuffles. */
-static inline void hsum2(v8 a, v8 b, float *sa, float *sb)
-{
-    v8 p = __builtin_shuffle(a, b, (v8i){0, 1, 2, 3, 8, 9, 10, 11})
-           + __builtin_shuffle(a, b, (v8i){4, 5, 6, 7, 12, 13, 14, 15});
-    v8 q = p + __builtin_shuffle(p, (v8i){2, 3, 0, 1, 6, 7, 4, 5});
-    v8 r = q + __builtin_shuffle(q, (v8i){1, 0, 3, 2, 5, 4, 7, 6});
-    *sa = r[0];
-    *sb = r[4];
-}
-
-static inline v8 ld(const float *p)
-{
-    return *(const v8u *) p;
-}
-
-static inline void st(float *p, v8 v)
-{
-    *(v8u *) p = v;
-}
-
-static inline v8 splat(float f)
-{
-    return (v8){f, f, f, f, f, f, f, f};
-}
-
-/* 2100 Hz: cos and -sin of 2 pi 21/80 n, n = 0..79, and a block more so a block never wraps. */
-static float dis_cos[ECHO_PHASES + ECHO_BLOCK * 8], dis_sin[ECHO_PHASES + ECHO_BLOCK * 8];
-static int dis_ready;
-
-static void dis_tables(void)
-{
-    /* Rotation by a fixed angle, in double: no libm on this path. */
-    const double cw = -0.07845909572784494;  /* cos(2 pi 21 / 80) */
-    const double sw = 0.99691733373312796;   /* sin(2 pi 21 / 80) */
-    double c = 1.0, s = 0.0;
-    for (int i = 0; i < ECHO_PHASES + ECHO_BLOCK * 8; i++) {
-        dis_cos[i] = (float) c;
-        dis_sin[i] = (float) -s;
-        double nc = c * cw - s * sw;
-        s = s * cw + c * sw;
-        c = nc;
-    }
-    dis_ready = 1;
-}
+/* Unaligned loads and stores of 8 floats, and a vector of one value. */
+#define ld(p) (*(const v8u *) (p))
+#define st(p, v) (*(v8u *) (p) = (v))
+#define splat(f) ((v8){(f), (f), (f), (f), (f), (f), (f), (f)})
 
 void cb_echo_reset_chan(echo_chan_t *c)
 {
@@ -123,8 +76,6 @@ void cb_echo_reset_chan(echo_chan_t *c)
     memset(c->dis, 0, sizeof c->dis);
     c->phase = 0;
     c->quiet = 0;
-    if (!dis_ready)
-        dis_tables();
 }
 
 /* The energy of the window whose newest sample is Rin's x[newest - start], afresh (newest: the
@@ -177,19 +128,19 @@ static inline void put_event(cb_ring_t *ev, uint64_t tick, int chan, int type, i
 
 /* One path of the tone disabler over a block of 32 samples `v` (energy `en`) starting at
  * `phase`. Returns 1 when a reversal trips it, and sends CB_EV_ANS (0) after 600 ms without. */
-static int dis_path(echo_dis_t *d, const float *v, float en, int phase, cb_ring_t *ev, uint64_t tick, int chan,
-                    int path)
+static int dis_path(const echo_tables_t *tab, echo_dis_t *d, const float *v, float en, int phase, cb_ring_t *ev,
+                    uint64_t tick, int chan, int path)
 {
     float zr = 0.0f, zi = 0.0f;
     if (en >= ECHO_BLOCK * 8.0f * ECHO_P_M40) {
         v8 ar = splat(0.0f), ai = ar;
         for (int k = 0; k < ECHO_BLOCK * 8; k += 8) {
             v8 x = ld(v + k);
-            ar += x * ld(dis_cos + phase + k);
-            ai += x * ld(dis_sin + phase + k);
+            ar += x * ld(tab->cos + phase + k);
+            ai += x * ld(tab->sin + phase + k);
         }
-        zr = hsum(ar);
-        zi = hsum(ai);
+        zr = HSUM(ar);
+        zi = HSUM(ai);
     }
     const float wr = zr + d->zr, wi = zi + d->zi, we = en + d->en;  /* this block and the last */
     d->zr = zr;
@@ -294,8 +245,10 @@ static inline __attribute__((always_inline)) void apply_pending(echo_chan_t *c, 
 }
 
 /* The sums of the lanes of four vectors. */
-static inline void hsum4(v8 a, v8 b, v8 c, v8 d, float *out)
+static inline __attribute__((always_inline)) void hsum4(const v8 *pa, const v8 *pb, const v8 *pc, const v8 *pd,
+                                                        float *out)
 {
+    const v8 a = *pa, b = *pb, c = *pc, d = *pd;
     v8 p = __builtin_shuffle(a, b, (v8i){0, 1, 2, 3, 8, 9, 10, 11})
            + __builtin_shuffle(a, b, (v8i){4, 5, 6, 7, 12, 13, 14, 15});
     v8 q = __builtin_shuffle(c, d, (v8i){0, 1, 2, 3, 8, 9, 10, 11})
@@ -395,7 +348,8 @@ static inline void bulk_delay(echo_chan_t *c, int converged)
 
 /* One tick of channel `ch`: sin[8] in, sout[8] out (may be the same). */
 CB_MULTIVERSION
-static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout, cb_ring_t *ev, uint64_t tick)
+static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
+                      cb_ring_t *ev, uint64_t tick)
 {
     const int L = c->len;
     if (!c->fresh)
@@ -423,9 +377,9 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
     /* Tone disabler, once a block. */
     if ((c->flags & CB_ECHO_DISABLER) && bt == 0) {
         int bphase = (phase + ECHO_PHASES - (ECHO_BLOCK - 1) * CB_TICK_SAMPLES) % ECHO_PHASES;
-        int trip = dis_path(&c->dis[0], c->x + c->xn - ECHO_BLOCK * CB_TICK_SAMPLES, blk_er, bphase, ev,
+        int trip = dis_path(tab, &c->dis[0], c->x + c->xn - ECHO_BLOCK * CB_TICK_SAMPLES, blk_er, bphase, ev,
                             tick, ch, 0);
-        trip |= dis_path(&c->dis[1], c->sinh, blk_es, bphase, ev, tick, ch, 1) << 1;
+        trip |= dis_path(tab, &c->dis[1], c->sinh, blk_es, bphase, ev, tick, ch, 1) << 1;
         if (c->state == CB_ECHO_ON && trip) {
             c->state = CB_ECHO_TONE_DISABLED;
             c->quiet = 0;
@@ -456,7 +410,7 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
             v8 acc = splat(0.0f);
             for (int i = 0; i < ECHO_BLOCK * CB_TICK_SAMPLES; i += 8)
                 acc += ld(xb + i) * ld(xb + i - k);
-            c->rk[k] += 0.5f * (hsum(acc) - c->rk[k]);
+            c->rk[k] += 0.5f * (HSUM(acc) - c->rk[k]);
         }
         if (predict4(c->rk) < NB_GAIN * c->rk[0])
             c->nb_hold = NB_HANG;
@@ -530,7 +484,7 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
                 f0 += f * x0;
                 f1 += f * x1;
             }
-            hsum4(f0, f1, b0, b1, y);
+            hsum4(&f0, &f1, &b0, &b1, y);
             y[2] += pa * l2[i] + pb * l1[i];
             y[3] += pa * l3[i + 1] + pb * l2[i + 1];
         } else if (!idle) {
@@ -543,7 +497,7 @@ static void chan_tick(echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
                 f0 += f * x0;
                 f1 += f * x1;
             }
-            hsum4(f0, f1, b0, b1, y);
+            hsum4(&f0, &f1, &b0, &b1, y);
         }
         const float ef0 = s[i] - y[0], eb0 = s[i] - y[2];
         const float c0 = adapt ? eb0 * inv : 0.0f;
@@ -656,7 +610,7 @@ void cb_echo_tick(cb_echo_t *e, int16_t *lin, int stride, cb_ring_t *ev, uint64_
         int16_t v[CB_TICK_SAMPLES];
         for (int s = 0; s < CB_TICK_SAMPLES; s++)
             v[s] = lin[s * stride + ch];
-        chan_tick(&e->ch[ch], ch, v, v, ev, tick);
+        chan_tick(&e->tab, &e->ch[ch], ch, v, v, ev, tick);
         for (int s = 0; s < CB_TICK_SAMPLES; s++)
             lin[s * stride + ch] = v[s];
     }
@@ -676,7 +630,7 @@ int cb_echo_process(cb_echo_t *e, int chan, const int16_t *rin, const int16_t *s
             continue;
         }
         push(c, rin + o);
-        chan_tick(c, chan, sin + o, sout + o, ev, tick0 + (uint64_t) t);
+        chan_tick(&e->tab, c, chan, sin + o, sout + o, ev, tick0 + (uint64_t) t);
     }
     return CB_OK;
 }
