@@ -474,8 +474,30 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
         float y[4] = {0.0f, 0.0f, 0.0f, 0.0f};      /* yf(i), yf(i+1), yb(i), yb(i+1) */
         if (adapt) {
             const v8 va = splat(pa), vb = splat(pb);
-            v8 f0 = splat(0.0f), f1 = f0, b0 = f0, b1 = f0;
-            for (int j = 0; j < L; j += 8) {
+            v8 f0 = splat(0.0f), f1 = f0, b0 = f0, b1 = f0, g0 = f0, g1 = f0, c0_ = f0, c1_ = f0;
+            /* Two accumulators each (taps 8 apart), halving the chain of additions. */
+            int j = 0;
+            for (; j + 16 <= L; j += 16) {
+                v8 xm2 = ld(xp + j - 2), xm1 = ld(xp + j - 1), x0 = ld(xp + j), x1 = ld(xp + j + 1);
+                v8 w = ld(wb + j), f = ld(wf + j);
+                b0 += w * x0;
+                b1 += w * x1;
+                st(wb + j, w + va * xm2 + vb * xm1);
+                f0 += f * x0;
+                f1 += f * x1;
+                xm2 = ld(xp + j + 6);
+                xm1 = ld(xp + j + 7);
+                x0 = ld(xp + j + 8);
+                x1 = ld(xp + j + 9);
+                w = ld(wb + j + 8);
+                f = ld(wf + j + 8);
+                c0_ += w * x0;
+                c1_ += w * x1;
+                st(wb + j + 8, w + va * xm2 + vb * xm1);
+                g0 += f * x0;
+                g1 += f * x1;
+            }
+            if (j < L) {    /* taps a multiple of 8, not of 16 */
                 v8 xm2 = ld(xp + j - 2), xm1 = ld(xp + j - 1), x0 = ld(xp + j), x1 = ld(xp + j + 1);
                 v8 w = ld(wb + j), f = ld(wf + j);
                 b0 += w * x0;
@@ -484,12 +506,33 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
                 f0 += f * x0;
                 f1 += f * x1;
             }
+            f0 += g0;
+            f1 += g1;
+            b0 += c0_;
+            b1 += c1_;
             hsum4(&f0, &f1, &b0, &b1, y);
             y[2] += pa * l2[i] + pb * l1[i];
             y[3] += pa * l3[i + 1] + pb * l2[i + 1];
         } else if (!idle) {
-            v8 f0 = splat(0.0f), f1 = f0, b0 = f0, b1 = f0;
-            for (int j = 0; j < L; j += 8) {
+            v8 f0 = splat(0.0f), f1 = f0, b0 = f0, b1 = f0, g0 = f0, g1 = f0, c0_ = f0, c1_ = f0;
+            int j = 0;
+            for (; j + 16 <= L; j += 16) {
+                v8 x0 = ld(xp + j), x1 = ld(xp + j + 1);
+                v8 w = ld(wb + j), f = ld(wf + j);
+                b0 += w * x0;
+                b1 += w * x1;
+                f0 += f * x0;
+                f1 += f * x1;
+                x0 = ld(xp + j + 8);
+                x1 = ld(xp + j + 9);
+                w = ld(wb + j + 8);
+                f = ld(wf + j + 8);
+                c0_ += w * x0;
+                c1_ += w * x1;
+                g0 += f * x0;
+                g1 += f * x1;
+            }
+            if (j < L) {
                 v8 x0 = ld(xp + j), x1 = ld(xp + j + 1);
                 v8 w = ld(wb + j), f = ld(wf + j);
                 b0 += w * x0;
@@ -497,6 +540,10 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
                 f0 += f * x0;
                 f1 += f * x1;
             }
+            f0 += g0;
+            f1 += g1;
+            b0 += c0_;
+            b1 += c1_;
             hsum4(&f0, &f1, &b0, &b1, y);
         }
         const float ef0 = s[i] - y[0], eb0 = s[i] - y[2];
