@@ -367,7 +367,7 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
             frozenset({_S.TEI_ASSIGNED, _S.AWAITING_RELEASE, _S.MULTIPLE_FRAME_ESTABLISHED}),
             "st_awaiting_establishment", timer="T200"),
         _S.AWAITING_RELEASE: StateDef(
-            frozenset({_E.DATA, _E.SABME, _E.DISC, _E.UA, _E.DM, _E.REJECTED, _E.TIMEOUT}),
+            frozenset({_E.ESTABLISH, _E.DATA, _E.SABME, _E.DISC, _E.UA, _E.DM, _E.REJECTED, _E.TIMEOUT}),
             frozenset({_S.TEI_ASSIGNED}), "st_awaiting_release", timer="T200"),
         _S.MULTIPLE_FRAME_ESTABLISHED: StateDef(
             frozenset({_E.ESTABLISH, _E.RELEASE, _E.DATA, _E.TIMEOUT}) | _FRAMES_IN_LINK,
@@ -404,10 +404,11 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
         self.reject_exception = False   # a REJ sent, its recovery not yet seen
         self.ack_pending = False        # an I frame taken and not yet acknowledged
         self.l3_initiated = False       # layer 3 asked for the establishment under way
-        self.establish_wanted = False   # DL-ESTABLISH-REQUEST while the physical layer is down
+        self.establish_wanted = False   # a DL-ESTABLISH-REQUEST waiting for PH up, or for a release to end
         self._unacked: deque[bytes] = deque()      # sent, N(S) = V(A) .. V(S) - 1
         self._queue: deque[bytes] = deque()        # to send (the I queue)
         self._requeued = 0              # how many at the queue's head were sent before (retransmissions)
+        self._queue_full = False
         self._depth = 0
         cr = side.command_cr
         self._addr_cmd = bytes(((SAPI << 2) | (cr << 1), (TEI << 1) | 1))
@@ -597,7 +598,10 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
     # -- the SDL's procedures ---------------------------------------------------------------
 
     def _report(self, event: DlEvent) -> None:
-        log.info("%s: %s", self.name, type(event).__name__)
+        if isinstance(event, DlDataIndication):
+            log.debug("%s: DL-DATA-INDICATION of %d octets", self.name, len(event.data))
+        else:
+            log.info("%s: %s", self.name, event)
         self.sink(event)
 
     def _mdl_error(self, code: str) -> None:
@@ -801,8 +805,11 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
     def _enqueue(self, data: bytes) -> None:
         if len(self._queue) >= MAX_QUEUE:
             self.counters.data_discarded += 1
-            log.warning("%s: %d messages queued already: one more discarded", self.name, MAX_QUEUE)
+            if not self._queue_full:        # said once while it stays full
+                self._queue_full = True
+                log.warning("%s: %d messages queued already: more are discarded", self.name, MAX_QUEUE)
             return
+        self._queue_full = False
         self._queue.append(data)
 
     # -- state 5: awaiting establishment ----------------------------------------------------
@@ -856,16 +863,19 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
             self.counters.t200_expiries += 1
             if self.rc >= self.params.n200:
                 self._mdl_error("H")
-                self._released(DlReleaseConfirm(self.clock.now_ms))
+                self._release_done()
             else:
                 self.rc += 1
                 self._u_frame(FrameKind.DISC, command=True, pf=True)
                 self.start_timer("T200")
         elif ev is _E.UA or ev is _E.DM:
             if d["frame"].pf:
-                self._released(DlReleaseConfirm(self.clock.now_ms))
+                self._release_done()
             elif ev is _E.UA:
                 self._mdl_error("D")
+        elif ev is _E.ESTABLISH:
+            # Not in Q.921's state 6: the release goes on, and the establishment follows it.
+            self.establish_wanted = True
         elif ev is _E.SABME:        # §5.5.5: different commands: DM
             self._u_frame(FrameKind.DM, command=False, pf=d["frame"].pf)
         elif ev is _E.DISC:         # §5.5.5: the same command both ways: UA
@@ -874,6 +884,13 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
             self.counters.data_discarded += 1       # the link is being released: nothing more goes
         elif ev is _E.REJECTED:
             self._mdl_error(d["code"])
+
+    def _release_done(self) -> None:
+        """DL-RELEASE-CONFIRM; then the establishment asked for while releasing, if one was."""
+        self._released(DlReleaseConfirm(self.clock.now_ms))
+        if self.establish_wanted:
+            self.establish_wanted = False
+            self._establish_data_link(l3_initiated=True)
 
     # -- states 7 and 8: the link is up -------------------------------------------------------
 

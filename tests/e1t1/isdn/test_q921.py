@@ -17,6 +17,7 @@ import pytest
 from e1t1.clock import Clock
 from e1t1.errors import DecodeError, EncodeError, TimerError
 from e1t1.isdn.q921 import (
+    MAX_QUEUE,
     Q921_TIMERS,
     DataLink,
     DlDataIndication,
@@ -890,3 +891,25 @@ def test_a_lossy_link_never_reorders_or_duplicates_and_loses_only_what_it_report
         late = [m for m in sent[who] if int(m.split(b":")[1]) > 420]
         assert late and got[-len(late):] == late
     assert p.user.counters.retransmitted > 0 and p.network.counters.retransmitted > 0
+
+
+def test_a_full_queue_discards_and_says_so_once(caplog: pytest.LogCaptureFixture) -> None:
+    p = Pair()
+    for i in range(MAX_QUEUE + 50):
+        p.user.send(i.to_bytes(2, "big"))
+    assert p.user.queued == MAX_QUEUE and p.user.counters.data_discarded == 50
+    assert sum("more are discarded" in r.getMessage() for r in caplog.records) == 1
+    p.user.establish()
+    p.run(5000)
+    assert p.data("network") == [i.to_bytes(2, "big") for i in range(MAX_QUEUE)]
+
+
+def test_establish_while_releasing_follows_the_release() -> None:
+    p = Pair()
+    p.up()
+    p.user.release()
+    p.user.establish()
+    p.run(50)
+    assert p.frames() == ["u:DISC P", "n:UA F", "u:SABME P", "n:UA F"]
+    assert p.reports("user") == ["DlReleaseConfirm", "DlEstablishConfirm"]
+    assert p.reports("network") == ["DlReleaseIndication", "DlEstablishIndication"]
