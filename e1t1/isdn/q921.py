@@ -28,14 +28,44 @@ of call setup.
 establishment (§5.5.1), information transfer with V(S), V(R), V(A) and window k = 7 (§5.6),
 REJ recovery (§5.6.4), busy conditions (RNR, §5.6.5-5.6.6), timer recovery on T200 with N200 = 3
 retransmissions (§5.6.7, §5.8.3), idle supervision by T203 (§5.10.2), re-establishment (§5.7),
-exception conditions (§5.8) and release (§5.5.3). It has one timer running at a time, as Q.921 runs them: T200
-while an acknowledgement or a response is awaited, T203 otherwise in the established state.
+exception conditions (§5.8) and release (§5.5.3). It has one timer running at a time, as Q.921
+runs them: T200 while an acknowledgement or a response is awaited, T203 otherwise in the
+established state.
 
 Below: ``send_frame(octets)`` given at construction, ``receive(octets)`` called by the owner for
 each frame the HDLC receiver delivered with a good FCS, and :meth:`DataLink.ph_down` /
 :meth:`DataLink.ph_up` for the span's alarm (PH-DEACTIVATE / PH-ACTIVATE indications). Above:
 the requests :meth:`DataLink.establish`, :meth:`DataLink.release`, :meth:`DataLink.send`, and the
-indications and confirms, given to ``sink`` as :class:`DlEvent` dataclasses.
+indications and confirms, given to ``sink`` as :class:`DlEvent` dataclasses. Nothing a line sends
+raises: a bad frame is discarded or handled as Q.921 says, and counted.
+
+Where Q.921 leaves a choice, or says nothing, this link does as follows (each is commented where
+it is done):
+
+- A frame rejection condition (undefined control field, an S or U frame with an information
+  field, an I frame over N201) is never answered with FRMR: established, the link re-establishes;
+  otherwise the frame is discarded (§5.8.5). A received FRMR re-establishes (§5.8.6).
+- A frame whose C/R contradicts its kind (a SABME, DISC or I response; a UA, DM or FRMR command),
+  and UI and XID frames, are discarded like invalid frames.
+- Messages layer 3 sends while the link is down or being established wait for the establishment;
+  those in the queue go on a release or a re-establishment that reports loss.
+- In timer recovery new I frames wait until the poll is answered.
+- A re-establishment reports DL-ESTABLISH-INDICATION when I frames were outstanding (§5.7.2), and
+  also when frames put back on the queue for retransmission had been sent once: they are
+  discarded, never sent twice under new numbers.
+- Down, an I or S command with P = 1 is answered DM F = 1, so a peer that thinks the link is up
+  re-establishes. DM F = 1 in timer recovery (the answer to our poll) re-establishes.
+- establish() while releasing establishes once the release is done; establish() while the
+  physical layer is down establishes at ph_up(). Our own receiver busy (set_busy) lasts across a
+  re-establishment (RNR again once up).
+
+Layer 3 (the call control) owns one link per PRI span: it makes it with the span's side and its
+``timers: {q921: ...}`` table, feeds it the span's D-channel frames and alarm changes, calls
+:meth:`DataLink.establish` at start, after a DL-RELEASE-INDICATION (Q.931 §5.8.9) and when an
+alarm's RECOVER ends, sends each Q.931 message with :meth:`DataLink.send`, and decodes each
+:class:`DlDataIndication`. A :class:`DlEstablishIndication` while it has calls means the link
+was reset under them, messages possibly lost (Q.931 §5.8.8). ``span status`` reads :attr:`DataLink.dchan`
+and :meth:`DataLink.status`.
 """
 
 from __future__ import annotations
