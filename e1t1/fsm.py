@@ -25,7 +25,10 @@ from the protocol's timer table), and on-enter / on-leave actions. The table is 
 and bound to functions when the class is made (:meth:`StateMachine.__init_subclass__`):
 every state present, events and next states of the machine's enums, methods that
 exist, timers the protocol declares, a timeout event for states with a timer; a table
-that does not hold together raises :class:`~e1t1.errors.FsmTableError` at import.
+that does not hold together raises :class:`~e1t1.errors.FsmTableError` at import. A machine
+has one running timer at a time; one whose states run several of its protocol's timers in turn
+(Q.921: T200 and T203 in the established state) starts one by name with
+:meth:`StateMachine.start_timer` and reads which one ran out in ``expired``.
 
 At run time, :meth:`StateMachine.dispatch` hands an event to the bound handler of the
 current state (or to the all-state handler). An event the state does not accept is a
@@ -284,6 +287,8 @@ class StateMachine(Generic[S, E]):
         self.timers = timers
         self._timer: Timer | None = None
         self._timer_name: str | None = None
+        #: the timer whose TIMEOUT was delivered last (a handler of TIMEOUT reads which ran out)
+        self.expired: str | None = None
         self.transitions: deque[tuple[int, str, str, str]] = deque(maxlen=self.LOG_SIZE)
         self.protocol_errors = 0
         self.children: list[StateMachine[Any, Any]] = []
@@ -387,6 +392,14 @@ class StateMachine(Generic[S, E]):
         self._timer_name = name
         self._timer = self.clock.call_later(ms, self._expire)
 
+    def start_timer(self, name: str, ms: int | None = None) -> None:
+        """Stop the running timer and start the protocol's timer `name` (its value in force, or `ms`):
+        for a machine whose states run more than one timer (Q.921's T200 and T203 in one state)."""
+        if name not in self.timers:
+            raise TimerError(f"{self.name}: timer table {self.timers.protocol!r} has no {name}")
+        self.stop_timer()
+        self._start_timer(name, self.timers[name] if ms is None else ms)
+
     def restart_timer(self, ms: int) -> None:
         """Restart the current state's timer with `ms`."""
         name = self._timer_name or self.BOUND[self.state].timer or "(given)"
@@ -410,6 +423,7 @@ class StateMachine(Generic[S, E]):
         name = self._timer_name or ""
         self._timer = None
         self._timer_name = None
+        self.expired = name
         log.debug("%s: timeout of %s in %s", self.name, name, self.state.name)
         self.transitions.append((self.clock.now_ms, self.state.name, "TIMEOUT", name))
         self.dispatch(self.TIMEOUT)

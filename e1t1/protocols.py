@@ -13,11 +13,13 @@ from collections.abc import Mapping, Sequence
 from e1t1.analog.fxo import FXO_TIMERS
 from e1t1.analog.fxs import FXS_TIMERS
 from e1t1.errors import TimerError
+from e1t1.isdn.q921 import Q921_TIMERS
 from e1t1.timers import TimerDef, TimerTable
 
 TIMER_TABLES: Mapping[str, Sequence[TimerDef]] = {
     "fxo": FXO_TIMERS,
     "fxs": FXS_TIMERS,
+    "q921": Q921_TIMERS,
 }
 
 

@@ -47,7 +47,7 @@ CASES = [
     ("timer of another protocol", GOOD + "timers:\n  fxo: {ring_gap: 9000, inter_digit: 5000}\n", "inter_digit",
      "timers.fxo.inter_digit: unknown timer (known: ring_gap, polarity_guard, cid_digit_gap, cid_before_ring)"),
     ("unknown protocol", GOOD + "timers:\n  fxs: {inter_digit: 5000}\n  q931: {T303: 4000}\n", "q931",
-     "timers.q931: unknown protocol (known: fxo, fxs)"),
+     "timers.q931: unknown protocol (known: fxo, fxs, q921)"),
     ("timer not an integer", GOOD + "timers:\n  fxs: {inter_digit: 5000.5}\n", "5000.5",
      "timers.fxs.inter_digit: must be an integer, got 5000.5"),
     ("timer as text", GOOD + "timers:\n  fxs: {inter_digit: '5000'}\n", "'5000'",

@@ -302,3 +302,49 @@ def test_clock_runs_timers_in_due_then_creation_order_and_never_goes_back() -> N
     assert order == ["a", "b", "c"]
     with pytest.raises(ValueError, match="cannot go back"):
         clock.advance(10)
+
+
+class TwoTimers(StateMachine[St, Ev]):
+    """A machine whose one state runs two timers in turn, as Q.921's established state runs T200 and T203."""
+
+    PROTOCOL = "two"
+    TIMERS = (TimerDef("TA", 100, TimerUnit.MS, "first", 10, 1000),
+              TimerDef("TB", 250, TimerUnit.MS, "second", 10, 1000))
+    TIMEOUT = Ev.TIMEOUT
+    TABLE = {
+        St.IDLE: StateDef(frozenset({Ev.GO}), frozenset({St.WAIT}), "st"),
+        St.WAIT: StateDef(frozenset({Ev.TIMEOUT, Ev.GO}), frozenset({St.IDLE}), "st", timer="TA"),
+        St.DONE: StateDef(frozenset(), frozenset()),
+    }
+
+    def __init__(self, clock: Clock) -> None:
+        super().__init__("two(1)", St.IDLE, clock)
+        self.ran_out: list[tuple[int, str | None]] = []
+
+    def st(self, ev: Ev, **data: Any) -> None:
+        if ev is Ev.GO and self.state is St.IDLE:
+            self.transition(St.WAIT)
+        elif ev is Ev.GO:
+            self.start_timer("TB")
+        else:
+            self.ran_out.append((self.clock.now_ms, self.expired))
+            if self.expired == "TA":
+                self.start_timer("TB", 50)
+
+
+def test_a_state_runs_two_timers_by_name_and_knows_which_ran_out() -> None:
+    clock = Clock()
+    m = TwoTimers(clock)
+    m.dispatch(Ev.GO)
+    assert m.timer == ("TA", 100)
+    clock.advance(100)
+    assert m.timer == ("TB", 150)          # started with a given ms
+    clock.advance(150)
+    assert m.ran_out == [(100, "TA"), (150, "TB")] and m.timer is None
+    m.dispatch(Ev.GO)                      # in WAIT: TB by its value in force, replacing nothing
+    assert m.timer == ("TB", 400)
+    m.start_timer("TA")                    # the running TB stops: TA from now (150)
+    clock.advance(1000)
+    assert m.ran_out[2:] == [(250, "TA"), (300, "TB")]
+    with pytest.raises(TimerError, match="has no T9"):
+        m.start_timer("T9")
