@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple, Self, TypeVar
 
-from construct import Construct, ConstructError, GreedyBytes, Int8ub, Struct
+from construct import Construct, ConstructError, GreedyBytes, Int8ub
 
 from e1t1.errors import DecodeError, EncodeError
 
@@ -1256,8 +1256,24 @@ class CallReferenceFormat(Construct):  # type: ignore[misc]
         return obj
 
 
-#: Q.931 §4.1: protocol discriminator (§4.2), call reference (§4.3), message type (§4.4)
-HEADER = Struct("pd" / Int8ub, "cr" / CallReferenceFormat(), "type" / Int8ub)
+class HeaderFormat(Construct):  # type: ignore[misc]
+    """A message's first parts, Q.931 §4.1: protocol discriminator (§4.2), call reference (§4.3),
+    message type (§4.4); its value ``(pd, call reference, message type)``."""
+
+    call_reference = CallReferenceFormat()
+
+    def _parse(self, stream: io.BytesIO, context: Any, path: str) -> tuple[int, CallRef, int]:
+        pd = _read_octet(stream, "the protocol discriminator")
+        cr = self.call_reference._parse(stream, context, path)
+        return pd, cr, _read_octet(stream, "the message type")
+
+    def _build(self, obj: tuple[int, CallRef, int], stream: io.BytesIO, context: Any, path: str) -> Any:
+        pd, cr, mtype = obj
+        stream.write(bytes((pd,)) + cr.octets() + bytes((mtype,)))
+        return obj
+
+
+HEADER = HeaderFormat()
 
 
 # --- Problems and what §5.8 makes of them --------------------------------------------------------------
@@ -1406,7 +1422,7 @@ class Message:
     def encode(self) -> bytes:
         """The message's octets: header, each IE as it stands (shifts included), the trailing octets."""
         out = io.BytesIO()
-        HEADER.build_stream({"pd": self.pd, "cr": self.cr, "type": self.mtype}, out)
+        HEADER.build_stream((self.pd, self.cr, self.mtype), out)
         locked, once = 0, None
         for ie in self.ies:
             active = locked if once is None else once
@@ -1808,14 +1824,14 @@ def decode(data: bytes, sent_by: Side) -> Message:
     if n < start:
         raise DecodeError(f"message too short: {n} octets, no message type after a {cr_length}-octet call "
                           f"reference (§5.8.2)")
-    header = HEADER.parse(data[:start])
-    spec = MESSAGE_CLASSES.get((header.pd, header.type))
+    pd, cr, mtype = HEADER.parse(data[:start])
+    spec = MESSAGE_CLASSES.get((pd, mtype))
     ies, problems, trailing = _decode_ies(data, start, spec, sent_by)
     if spec is None:
         problems.insert(0, Problem(ProblemKind.UNKNOWN_MESSAGE,
-                                   detail=f"message type 0x{header.type:02x} (discriminator 0x{header.pd:02x})"))
-        return UnknownMessage(header.cr, tuple(ies), tuple(problems), trailing, header.pd, header.type)
-    msg = spec(header.cr, tuple(ies), tuple(problems), trailing)
+                                   detail=f"message type 0x{mtype:02x} (discriminator 0x{pd:02x})"))
+        return UnknownMessage(cr, tuple(ies), tuple(problems), trailing, pd, mtype)
+    msg = spec(cr, tuple(ies), tuple(problems), trailing)
     extra = spec.conditional_problems(msg)
     return dataclasses.replace(msg, problems=msg.problems + tuple(extra)) if extra else msg
 
