@@ -34,6 +34,15 @@ Kept as received, so that encoding gives the same octets: an unknown or invalid 
 themselves, an empty IE (which §4.5.1 reads as absent), and the octets after an IE whose
 length runs past the end (:attr:`Message.trailing`). Spare bits are read as if they were 0
 (§4.5.1 has senders code them 0), so only a message with a spare bit set encodes differently.
+
+The call layer on top: each DL-DATA indication's octets go through ``decode(octets, sent_by)``
+(``sent_by`` the peer's side); a DecodeError is counted and ignored. The call reference lookup
+(an unknown one: RELEASE COMPLETE 81, §5.8.3.2) and the state check (STATUS 101) are its own;
+then ``msg.assess()`` says whether to act and with which cause to answer (RELEASE COMPLETE to a
+SETUP, RELEASE to a DISCONNECT, STATUS otherwise), and ``msg.get(CalledNumber)`` and the like
+read the IEs. It sends ``Setup(cr, (BearerCapability.speech("alaw"), ChannelId.b_channel(5), ...))
+.encode()``, IEs in ascending order of identifier (§4.5.1), with ``cr.answer()`` for the
+replies on a call reference the other side chose.
 """
 
 from __future__ import annotations
@@ -625,7 +634,10 @@ class InformationElement:
         left = len(data) - stream.tell()
         if left:
             raise DecodeError(f"{cls.NAME}: {left} octet(s) after its last field")
-        return cls(**{n: out[n] for n in _field_names(cls)})
+        try:
+            return cls(**{n: out[n] for n in _field_names(cls)})
+        except EncodeError as exc:          # a dataclass's own check (a display too long)
+            raise DecodeError(str(exc)) from None
 
     @classmethod
     def decode(cls, data: bytes) -> Self:

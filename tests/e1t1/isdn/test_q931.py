@@ -167,6 +167,15 @@ def test_repeated_invalid_and_empty_ies_read_as_section_5_8_says() -> None:
     assert progress.problems == ()
 
 
+def test_a_display_longer_than_any_network_allows_is_invalid_contents() -> None:
+    text = b"x" * (q931.MAX_DISPLAY + 1)
+    with pytest.raises(DecodeError, match="display: 83 characters, at most 82"):
+        Display.decode(bytes((0x28, len(text))) + text)
+    msg = decode(bytes.fromhex("08 02 80 01 07 28 53") + text, "network")
+    assert [(p.kind, p.ie) for p in msg.problems] == [(ProblemKind.INVALID, 0x28)]
+    assert msg.get(Display) is None and msg.assess() == q931.Verdict(True, 100, (0x28,))
+
+
 def test_spare_bits_are_read_as_zero_and_written_zero() -> None:
     # cause octet 3 with its spare bit (bit 5) set, restart indicator with spare bits set
     msg = decode(bytes.fromhex("08 02 00 01 45 08 02 90 90"), "user")
@@ -365,6 +374,23 @@ def test_damaged_and_random_octets_give_a_message_or_a_decode_error() -> None:
         assert decode(again, sent_by) == msg
         msg.assess()
     assert decoded > 10000 and ignored > 100
+
+
+@pytest.mark.parametrize("cls", [c for c in q931.INFORMATION_ELEMENTS if c not in (Shift, SendingComplete)],
+                         ids=lambda c: c.__name__)
+def test_random_contents_of_each_ie_decode_or_give_a_decode_error(cls: type[InformationElement]) -> None:
+    rng = random.Random(cls.ID)
+    valid = 0
+    for _ in range(3000):
+        contents = bytes(rng.randrange(256) for _ in range(rng.randint(0, 8)))
+        try:
+            ie = cls.from_contents(contents)
+        except DecodeError:
+            continue
+        valid += 1
+        assert cls.from_contents(ie.contents()) == ie     # what decodes encodes to the same reading
+        assert len(ie.contents()) == len(contents)
+    assert valid > 0
 
 
 def test_bench_mix_encodes_and_decodes_each_message() -> None:
