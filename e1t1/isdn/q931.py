@@ -1381,7 +1381,8 @@ class Message:
     """A decoded (or to-be-encoded) message: call reference, IEs in order, the problems found.
 
     Each subclass is one message type: ``PD`` and ``CODE`` (Q.931 Table 4-2), ``RULES`` (its IEs,
-    §3) and ``VECTORS``: (octets in hex, who sends them, call reference, IEs).
+    §3) and ``VECTORS`` (:class:`MessageVector`: octets in hex, who sends them, call reference,
+    IEs, and the problems they have when they are meant to have some).
     """
 
     PD: ClassVar[int] = PD_Q931
