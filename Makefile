@@ -4,7 +4,7 @@
 PY      ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
-APT_PKGS := gcc make pkg-config python3-dev python3-venv libspandsp-dev libtiff-dev \
+APT_PKGS := gcc make pkg-config python3-dev python3-venv libspandsp-dev libpri-dev libtiff-dev \
             sox systemd
 STAMP   := build/.stamps
 
@@ -14,12 +14,14 @@ DRIVERS_SRC := $(wildcard drivers/src/*.c drivers/src/tick/*.c drivers/src/*.h d
 PEER_SRC    := $(wildcard tests/peers/spandsp_*) tests/peers/peer_framer.c
 LINE_SRC    := $(wildcard tests/line/*.c tests/line/*.h)
 ECHO_REF    := build/peers/echo_ref build/peers/echo_ref_shipped
+PRI_PEER    := tests/peers/bin/pri_peer
 
 .PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak crashloop prompts
 
 setup: $(STAMP)/apt $(STAMP)/venv build
 
-$(STAMP)/apt:
+# Re-checked whenever this file changes (a package added to the list is installed on the next setup).
+$(STAMP)/apt: Makefile
 	@mkdir -p $(STAMP)
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -39,7 +41,7 @@ $(STAMP)/venv: pyproject.toml
 	@touch $@
 
 # The extensions are rebuilt whenever their C, headers or build scripts change.
-build: dsp/.built drivers/.built tests/peers/.built tests/line/.built $(ECHO_REF)
+build: dsp/.built drivers/.built tests/peers/.built tests/line/.built $(ECHO_REF) $(PRI_PEER)
 
 dsp/.built: $(DSP_SRC) _cffi_src/build_kernels.py _cffi_src/common.py pyproject.toml | $(STAMP)/venv
 	$(VPY) _cffi_src/build_kernels.py
@@ -63,6 +65,12 @@ build/peers/echo_ref: tests/peers/echo_ref.c | $(STAMP)/apt
 build/peers/echo_ref_shipped: tests/peers/echo_ref.c | $(STAMP)/apt
 	@mkdir -p $(@D)
 	gcc -std=c11 -O2 -Wall -Wextra -Werror -o $@ $< -lspandsp -lm
+
+# libpri as the far end of a PRI span (tests/peers/pri_peer.c): a separate program the tests start, on
+# sim.sock with the peers' framer and spandsp's HDLC. libpri is GPL-2: never linked into the product.
+$(PRI_PEER): tests/peers/pri_peer.c tests/peers/peer_framer.c | $(STAMP)/apt
+	@mkdir -p $(@D)
+	gcc -std=c11 -O2 -Wall -Wextra -Werror -rdynamic -o $@ $< -lpri -lspandsp -lm
 
 # The test-only line model (tests/line): built here, never installed.
 tests/line/.built: $(LINE_SRC) tests/line/build_line.py _cffi_src/common.py | $(STAMP)/venv
@@ -153,4 +161,4 @@ prompts: $(STAMP)/apt $(STAMP)/venv
 
 clean:
 	rm -rf build $(VENV) dsp/_kernels.c dsp/_kernels.o dsp/_kernels.*.so drivers/_card.c drivers/_card.o drivers/_card.*.so tests/peers/_spandsp.* tests/peers/_peer_framer.* tests/line/_line.c \
-	    tests/line/_line.*.so dsp/.built drivers/.built tests/peers/.built tests/line/.built
+	    tests/line/_line.*.so dsp/.built drivers/.built tests/peers/.built tests/line/.built tests/peers/bin
