@@ -1346,10 +1346,6 @@ int main(int argc, char **argv)
         return 2;
     }
     free(hello);
-    char claim[512];
-    snprintf(claim, sizeof(claim), "{\"version\": 2, \"claim\": [], \"spans\": [\"%s\"]}", P.span_name);
-    if (send_msg(fd, 1, (const uint8_t *) claim, (uint32_t) strlen(claim)) != 0)
-        return 2;
 
     now_ms = P.first_tick;
     P.htx = hdlc_tx_init(NULL, 0, 1, 0, NULL, NULL);
@@ -1374,6 +1370,11 @@ int main(int argc, char **argv)
     out_int("k", P.k);
     out_end();
     fflush(stdout);
+    /* the claim last, once "attached" is out: the card's side has read it when the HELLO is answered */
+    char claim[512];
+    snprintf(claim, sizeof(claim), "{\"version\": 2, \"claim\": [], \"spans\": [\"%s\"]}", P.span_name);
+    if (send_msg(fd, 1, (const uint8_t *) claim, (uint32_t) strlen(claim)) != 0)
+        return 2;
     int rc = run(fd);
     if (P.rx_dropped || P.tx_dropped)
         fprintf(stderr, "pri_peer: %lu frames in and %lu out dropped (queues full)\n", P.rx_dropped, P.tx_dropped);
