@@ -25,6 +25,7 @@ from appliance.linecard import LineCard
 from appliance.spans import span_configs
 from drivers.base import CardDescription, Law, SpanKind
 from drivers.hal import CmdOp, EventType
+from dsp.scheduler import Event
 from e1t1.clock import Clock
 from e1t1.errors import DecodeError
 from e1t1.isdn import q931
@@ -73,6 +74,7 @@ class PriLink:
         self.received: list[q931.Message] = []
         self.on_data: Callable[[bytes], None] | None = None
         self.alarms: list[tuple[int, int]] = []          # (tick, alarm bits) of the span's CB_EV_ALARMs
+        self.media: list[Event] = []                      # the other events (DTMF, tones, ...), in order
         self.link = DataLink(self.side, self._send_frame, self._sink, self.clock, name=span.name)
         self.peer = PriPeer(sock, span.name, side=self.side.other.value, switch=self.switch, script=script,
                             answer=answer, workdir=tmp_path)
@@ -120,6 +122,8 @@ class PriLink:
                 self.link.receive(ev.payload)
             elif ev.type == EventType.ALARM:
                 self.alarms.append((ev.tick, ev.value))
+            else:
+                self.media.append(ev)
         self.clock.advance(self.lc.tick)
 
     def run(self, ms: int) -> None:

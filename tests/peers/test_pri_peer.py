@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from drivers.base import SpanKind
+from drivers.hal import EventType
 from e1t1.isdn import q931
 from e1t1.isdn.q921 import DlEstablishConfirm, DlEstablishIndication
 from e1t1.isdn.q931 import (
@@ -36,7 +37,7 @@ from e1t1.isdn.q931 import (
     ServiceStatus,
     Ton,
 )
-from tests.peers.pri_link import PriLink
+from tests.peers.pri_link import DCHAN_TS, PriLink
 from tests.peers.pri_peer import BIN, PeerEvent
 from tests.signals import frequency, level_dbm0
 
@@ -163,6 +164,75 @@ def test_libpris_setup_decodes_with_the_scripts_numbers_and_its_tone_is_heard_on
     link.message(q931.ReleaseComplete)
     hangup = link.peer_event("hangup")
     assert (hangup["call"], hangup["channel"]) == (1, 7)
+
+
+def test_libpris_dtmf_is_detected_on_its_call_timeslot(tmp_path: Path, links: list[PriLink]) -> None:
+    script = [{"at_ms": 2000, "do": "call", "ani": ANI, "dnis": "8001", "channel": 12, "exclusive": True}]
+    link = open_link(links, tmp_path, "e1", "pri_cpe", script=script)
+    link.up()
+    cr = link.message(q931.Setup, within_ms=3000).cr.answer()
+    link.send(q931.Connect(cr))
+    link.peer_event("answer")
+    for ts in (11, 12):
+        link.lc.detect_dtmf(link.channel_of[ts])
+    link.peer.do({"do": "dtmf", "call": 1, "digits": "1#"})
+    link.run(1000)
+    digits = [(e.chan, chr(e.value)) for e in link.media if e.type == EventType.DTMF]
+    assert digits == [(link.channel_of[12], "1"), (link.channel_of[12], "#")]
+
+
+def test_libpris_overlap_sending_reaches_us_a_digit_per_information(tmp_path: Path, links: list[PriLink]) -> None:
+    script = [{"at_ms": 2000, "do": "call", "ani": ANI, "dnis": "0755", "complete": False, "channel": 5,
+               "exclusive": True}]
+    link = open_link(links, tmp_path, "e1", "pri_cpe", script=script)
+    link.up()
+    msg = link.message(q931.Setup, within_ms=3000)
+    called = msg.get(q931.CalledNumber)
+    assert called is not None and called.digits == "0755" and msg.get(SendingComplete) is None
+    cr = msg.cr.answer()
+    link.send(q931.SetupAck(cr, (ChannelId.b_channel(5, exclusive=True),)))
+    assert link.peer_event("setup_ack")["channel"] == 5
+    link.peer.do({"do": "info", "call": 1, "digits": "1234"})
+    infos = [link.message(q931.Information) for _ in range(4)]
+    got = [m.get(q931.CalledNumber) for m in infos]
+    assert [c.digits if c else None for c in got] == ["1", "2", "3", "4"]
+    assert {m.cr for m in infos} == {cr.answer()}
+    link.send(q931.Disconnect(cr, (Cause(28),)))
+    assert link.peer_event("hangup")["cause"] == 28
+    link.message(q931.Release)
+    link.send(q931.ReleaseComplete(cr))
+
+
+@pytest.mark.parametrize(("kind", "signalling"), SPANS, ids=IDS)
+def test_a_full_span_of_libpris_calls_each_on_its_own_channel_connects_and_clears(
+        tmp_path: Path, links: list[PriLink], kind: SpanKind, signalling: str) -> None:
+    n = 30 if kind == "e1" else 23
+    script = [{"at_ms": 2000, "do": "call", "ani": ANI, "dnis": f"{8000 + i}"} for i in range(n)]
+    link = open_link(links, tmp_path, kind, signalling, script=script)
+    link.up()
+    setups = [link.message(q931.Setup, within_ms=3000) for _ in range(n)]
+    chans = []
+    for m in setups:
+        cid, called = m.get(ChannelId), m.get(q931.CalledNumber)
+        assert cid is not None and cid.channel is not None and called is not None
+        chans.append(cid.channel)
+        link.send(q931.Connect(m.cr.answer(), (ChannelId.b_channel(cid.channel, exclusive=True),)))
+    bearers = [t for t in range(1, 32 if kind == "e1" else 25) if t != DCHAN_TS[kind]]
+    assert sorted(chans) == bearers
+    # libpri's network side hunts from the lowest channel, its user side from the highest
+    assert chans == (sorted(bearers) if signalling == "pri_cpe" else sorted(bearers, reverse=True))
+    link.until(lambda: len(link.peer.named("answer")) == n, 5000, f"{n} answers")
+    assert sorted(e["channel"] for e in link.peer.named("answer")) == bearers
+    for call in range(1, n + 1):
+        link.peer.do({"do": "hangup", "call": call, "cause": 16})
+    for _ in range(n):
+        disc = link.message(q931.Disconnect)
+        link.send(q931.Release(disc.cr.answer(), (Cause(16),)))
+    for _ in range(n):
+        link.message(q931.ReleaseComplete)
+    link.until(lambda: len(link.peer.named("hangup")) == n, 5000, f"{n} hangups")
+    assert sorted(e["channel"] for e in link.peer.named("hangup")) == bearers
+    assert link.link.status()["counters"]["data_discarded"] == 0
 
 
 @pytest.mark.parametrize(("kind", "signalling"), [SPANS[0], SPANS[3]], ids=[IDS[0], IDS[3]])
