@@ -349,3 +349,18 @@ def test_libpri_establishes_the_link_itself_and_each_event_is_read_after_the_ste
     link.until(lambda: link.link.dchan == "up", 100, "our D-channel up")
     assert any(isinstance(ev, DlEstablishIndication) for ev in link.heard)     # the peer's SABME, not ours
     assert not any(isinstance(ev, DlEstablishConfirm) for ev in link.heard)
+
+
+def test_libpri_stays_in_its_own_test_program() -> None:
+    """libpri (GPL-2) is linked by pri_peer alone: the product's extensions have no DT_NEEDED on it."""
+    root = Path(__file__).resolve().parent.parent.parent
+
+    def needed(path: Path) -> list[str]:
+        dyn = subprocess.run(["readelf", "-d", str(path)], check=True, capture_output=True, text=True).stdout
+        return [line for line in dyn.splitlines() if "(NEEDED)" in line]
+
+    assert any("libpri" in line for line in needed(BIN))
+    sos = sorted((root / "dsp").glob("_kernels*.so")) + sorted((root / "drivers").glob("_card*.so"))
+    assert sos
+    for so in sos:
+        assert not [line for line in needed(so) if "libpri" in line], so
