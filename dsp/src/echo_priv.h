@@ -58,6 +58,8 @@ typedef struct echo_chan {
     float pf, pb;           /* foreground and background residuals (1/16 per tick) */
     float ps;               /* Sin (1/16) */
     float psd;              /* Sin for the double-talk detector (1/8) */
+    float pst1;             /* Sin's power in the last tick */
+    float gain;             /* the line's echo gain (Sin over Rin) as the double-talk detector has it */
     float pen, psn;         /* residual and Sin for the NLP (1/2) */
     float pes;              /* residual for the noise floor (1/8) */
     float floor;            /* the residual's floor: the comfort noise's power */

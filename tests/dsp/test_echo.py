@@ -18,6 +18,7 @@ from bench import echo_signals as es
 from dsp.echo import EchoBank, echo_flags
 from dsp.errors import DspCommandError
 from dsp.scheduler import lib
+from tests.peers import spandsp_far
 from tests.peers._spandsp import ffi as sp_ffi
 from tests.peers._spandsp import lib as sp_lib
 
@@ -97,6 +98,29 @@ def test_an_echo_path_that_is_not_there_is_not_made_up() -> None:
     near = es.to_int16(es.white(SEED, len(rin), -30.0))
     out = EchoBank(1, 128, NLP_OFF).process(rin, near)
     assert abs(es.level_dbm0(out[s(1):]) - es.level_dbm0(near[s(1):])) < 0.5
+
+
+def welcome(seconds: float) -> Any:
+    """The hotel's shipped greeting (configs/prompts/en/welcome.wav): a real prompt, with pauses."""
+    import wave
+    from pathlib import Path
+
+    with wave.open(str(Path(__file__).resolve().parents[2] / "configs" / "prompts" / "en" / "welcome.wav")) as w:
+        a = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    return a[:s(seconds)].copy()
+
+
+@pytest.mark.parametrize("at_ms", range(300, 2600, 70))
+def test_a_key_pressed_during_a_prompt_on_a_line_without_echo_passes_untouched(at_ms: int) -> None:
+    """The caller's key arrives while our greeting plays and the line returns no echo: the double-talk
+    detector sees it in its first ticks, so nothing the filters learn of it is heard over it."""
+    rin = welcome(3.5)
+    digit = np.array(spandsp_far.dtmf("1"), dtype=np.int16)
+    sin = np.zeros_like(rin)
+    sin[s(at_ms / 1000):s(at_ms / 1000) + len(digit)] = digit
+    out = EchoBank(1, 128, ALL).process(rin, sin)
+    w = slice(s(at_ms / 1000), s(at_ms / 1000) + len(digit))
+    assert es.level_dbm0(out[w].astype(np.float64) - sin[w]) < -40
 
 
 # -- 2A: the NLP, and a change of the echo path ----------------------------------------------

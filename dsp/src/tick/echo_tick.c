@@ -27,6 +27,9 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));    /* unaligned 
 #define COPY_TICKS 6            /* ... for this many ticks in a row */
 #define COPY_BETTER 0.7f        /* the background's taps go forward when its residual is 1.5 dB under */
 #define DT_HANG 30              /* double talk: ticks of hangover */
+#define ERL_MAX_GAIN 0.25f      /* the echo gain the double-talk detector assumes at most (6 dB) */
+#define ERL_MIN_GAIN 0.001f     /* ... and at least (30 dB) */
+#define FAST_TICKS 500          /* a new window learns at the fast step for at most these ticks */
 #define NB_HANG 20              /* narrowband Rin: ticks of hangover */
 #define NB_GAIN 0.004f          /* narrowband: the order-4 predictor leaves under 1/250 (-24 dB) */
 #define COR_DECAY (1.0f - 1.0f / 256.0f)    /* the bulk-delay correlation's memory, per tick */
@@ -60,6 +63,8 @@ void cb_echo_reset_chan(echo_chan_t *c)
     c->len = c->taps < YOUNG_TAPS ? c->taps : YOUNG_TAPS;
     c->adapted = 0;
     c->learnt = c->better = 0;
+    c->gain = ERL_MAX_GAIN;
+    c->pst1 = 0.0f;
     c->ex = c->r1 = c->r2 = c->r3 = 0.0;
     c->pa = c->pb_ = 0.0f;
     c->pf = c->pb = c->ps = c->psd = c->pen = c->psn = c->pes = 0.0f;
@@ -418,11 +423,22 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
     if (c->nb_hold > 0)
         c->nb_hold--;
 
-    /* Double talk: Sin louder than half of the window's Rin power (the tick alone 4 times). */
+    /* Double talk. Sin louder than half of the window's Rin power, smoothed (an echo path returns
+     * at least 6 dB less); or the last two ticks 9 dB above the echo this line returns (its
+     * gain, Sin over Rin: learnt within 10 ms when it falls, over a second when it rises, and
+     * never above 6 dB's), so that near-end speech or a key on a line that returns little echo
+     * is seen in its first tick. */
     const float px = (float) (c->ex / L);
     const float pst = es / CB_TICK_SAMPLES;
+    const float p2 = 0.5f * (pst + c->pst1);
+    c->pst1 = pst;
     c->psd += 0.125f * (pst - c->psd);
-    if ((pst > 4.0f * px && pst > ECHO_P_M45) || (c->psd > 0.5f * px && c->psd > ECHO_P_M45))
+    if (px >= ECHO_P_M45) {
+        float g = c->psd / px;
+        g = g > ERL_MAX_GAIN ? ERL_MAX_GAIN : g < ERL_MIN_GAIN ? ERL_MIN_GAIN : g;
+        c->gain += (g < c->gain ? 0.1f : 0.001f) * (g - c->gain);
+    }
+    if ((p2 > 8.0f * c->gain * px && p2 > ECHO_P_M45) || (c->psd > 0.5f * px && c->psd > ECHO_P_M45))
         c->dt_hold = DT_HANG;
     else if (c->dt_hold > 0)
         c->dt_hold--;
@@ -460,7 +476,7 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
     }
     /* One step size for the tick: normalised by the larger of its windows' energies at its
      * two ends (never a larger step than NLMS's when Rin starts within the tick). */
-    if (c->pb < MU_FAST_UNTIL * c->ps)
+    if (c->pb < MU_FAST_UNTIL * c->ps || c->adapted >= FAST_TICKS)
         c->learnt = 1;
     const float mu = c->learnt ? MU : MU_FAST;
     const float inv = mu / (float) ((ex > ex0 ? ex : ex0) + delta);
@@ -587,7 +603,9 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
     const int converged = c->pf < 0.0625f * c->ps && c->ps > ECHO_P_M50;
     /* A young window grows to the whole filter once it has cancelled 33 dB, or after 2 s of
      * learning. */
-    if (adapt && c->len < c->taps && (++c->adapted >= YOUNG_TICKS || c->pb < 0.0005f * c->ps)) {
+    if (adapt)
+        c->adapted++;
+    if (adapt && c->len < c->taps && (c->adapted >= YOUNG_TICKS || c->pb < 0.0005f * c->ps)) {
         widen(c);
         wf = c->wf;
     }
