@@ -48,6 +48,13 @@ bits changed) is logged and fed to the sync source policy (e1t1.span), whose cha
 of clock source goes to the card at once. A paused engine (``paused``, ``cicbox run
 --paused``) runs only the periods control ``clock.advance`` asks for.
 
+Echo cancellers (appliance.echo): a line's goes on, reset, with its configured
+``echo_taps`` when its call is answered (the trunk answering; the agent's phone
+picking up the call) and off when the line is released or the call is over;
+the media tier's CB_EV_ECHO and CB_EV_ANS events go to it (tone-disabled and back
+on are logged; 2100 Hz without reversal during a call turns the call's cancellers
+off for the rest of it: the fax rule). The snapshot shows each channel's.
+
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
 
