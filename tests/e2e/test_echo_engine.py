@@ -213,3 +213,50 @@ def test_a_fax_tone_turns_the_calls_cancellers_off_for_the_rest_of_the_call(
     heard = bytes(first.heard[(a - first.answered_ms) * 8:])
     assert signals.delay_of(to_caller, heard, 800) is not None
     assert np.std(np.frombuffer(to_phone, dtype=np.uint8)) > 1 and np.std(np.frombuffer(to_caller, dtype=np.uint8)) > 1
+
+
+def ans_pr(ms: int, dbm0: float = -12.0) -> array[int]:
+    """A modem's answer tone with phase reversals (ANS/PR): 2100 Hz, 180 degrees every 450 ms."""
+    n = np.arange(ms * 8)
+    flip = np.where((n // (450 * 8)) % 2 == 1, np.pi, 0.0)
+    amp = 32768 * 10 ** ((dbm0 - 3.14) / 20)
+    return array("h", np.round(amp * np.sin(2 * np.pi * 2100 * n / 8000 + flip)).astype(np.int16).tobytes())
+
+
+def test_a_modems_answer_tone_disables_the_canceller_until_it_ends(tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """ANS/PR from the caller's side while the call is up: the trunk's canceller is tone-disabled within
+    1 s (logged, shown; the octets then pass bit-exact to the agent), and on again once both paths have
+    been quiet for 250 ms after the tone (logged, shown); never the fax rule."""
+    caplog.set_level(logging.INFO, logger="cicbox.echo")
+    caller = Caller(trunk=TRUNK, at_ms=1000, press_after_ms=1500, hold_ms=12000, talk_hz=0)
+    phone = PhoneScript(port=PHONE, agent="1001", login_at_ms=0, answer_after_ms=2500, talk_audio=speech(21, 1))
+    w = Watched(tmp_path, site_yaml(agents=1), [caller], [phone])
+    try:
+        w.run_until(13000)
+        assert caller.connected_ms is not None and w.echo(TRUNK) == {"state": "on", "taps": 128}
+        sent_at = w.engine.clock.now_ms
+        w.site.world.send(TRUNK, ans_pr(3000))
+        w.run_until(sent_at + 1000)
+        assert w.echo(TRUNK) == {"state": "tone-disabled", "taps": 128}
+        w.run_until(sent_at + 3000)
+        assert w.echo(TRUNK)["state"] == "tone-disabled"
+        w.run_until(sent_at + 3000 + 600)
+        assert w.echo(TRUNK) == {"state": "on", "taps": 128}
+        world = w.site.world
+    finally:
+        w.close()
+    changes = [(t, v, r) for t, v, r in w.answers(TRUNK) if t >= sent_at]
+    assert [(v, r) for _, v, r in changes] == [(int(lib.CB_ECHO_TONE_DISABLED), int(lib.CB_ECHO_BY_TONE)),
+                                               (int(lib.CB_ECHO_ON), int(lib.CB_ECHO_BY_TONE_END))]
+    (t_dis, _, _), (t_on, _, _) = changes
+    assert t_dis - sent_at <= 1000
+    assert 100 <= t_on - (sent_at + 3000) <= 400 + PERIOD_MS
+    said = [r.getMessage() for r in caplog.records]
+    assert any("tone-disabled" in m for m in said) and any("back on" in m for m in said), said
+    assert not any("without phase reversal" in m for m in said)
+    assert not [c for t, c, taps in w.commands if t >= sent_at]       # the tone's doing, no command
+    # While disabled, the caller's octets reach the agent bit-exact.
+    a, b = t_dis + 100, sent_at + 2900
+    assert phone.line_start == 0
+    assert signals.delay_of(bytes(world.sent[TRUNK][a * 8:b * 8]), bytes(phone.line[a * 8:]), 800) is not None
