@@ -366,6 +366,7 @@ def cmd_config_apply(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from appliance.control.snapshot import echo_text
 
     snap = _ask(args, "status")
     if snap is None:
@@ -377,7 +378,9 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"config v{snap['config_version']}")
     print("channels:")
     for p in snap["ports"]:
-        print(f"  {p['index']:3d} {p['name']:<12} {p['kind']:<4} {p['state']}")
+        print(f"  {p['index']:3d} {p['name']:<12} {p['kind']:<4} {p['state']:<10} echo {echo_text(p.get('echo'))}")
+    for t in snap.get("echo_timeslots", []):
+        print(f"  {t['channel']:3d} {t['name']:<12} ts   {'':<10} echo {echo_text(t)}")
     print(f"calls: {len(snap['calls'])}")
     for c in snap["calls"]:
         print(f"  {c['id']} {c['ani'] or '-':<14} -> {c['dnis']:<14} {c['state']:<10} "

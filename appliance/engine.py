@@ -48,6 +48,13 @@ bits changed) is logged and fed to the sync source policy (e1t1.span), whose cha
 of clock source goes to the card at once. A paused engine (``paused``, ``cicbox run
 --paused``) runs only the periods control ``clock.advance`` asks for.
 
+Echo cancellers (appliance.echo): a line's goes on, reset, with its configured
+``echo_taps`` when its call is answered (the trunk answering; the agent's phone
+picking up the call) and off when the line is released or the call is over;
+the media tier's CB_EV_ECHO and CB_EV_ANS events go to it (tone-disabled and back
+on are logged; 2100 Hz without reversal during a call turns the call's cancellers
+off for the rest of it: the fax rule). The snapshot shows each channel's.
+
 Calls in progress keep the configuration they started with; a new version
 applies to the next call.
 
@@ -85,6 +92,7 @@ from appliance.config.worker import ConfigWorker
 from appliance.control import ControlServer
 from appliance.control.commands import EngineCommands
 from appliance.control.snapshot import engine_snapshot
+from appliance.echo import EchoLines
 from appliance.errors import RestartNeededError
 from appliance.features import Verdict, feature_code
 from appliance.features.codes import InCallCodes
@@ -99,7 +107,7 @@ from appliance.storage.cdr import Event as LogEvent
 from appliance.storage.writer import HEALTH_KINDS
 from drivers.base import CardDescription, LineLevel
 from drivers.errors import FarEndError
-from drivers.hal import EventType
+from drivers.hal import CmdOp, EventType
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import Event
 from e1t1.analog.events import (
@@ -108,6 +116,7 @@ from e1t1.analog.events import (
     PhoneDialled,
     PhoneDigit,
     PhoneHungUp,
+    PhoneOnHook,
     TrunkAnswered,
     TrunkDigit,
     TrunkReleased,
@@ -133,6 +142,7 @@ PHONE_EVENTS: dict[int, PhoneEvent] = {
     EventType.FLASH: PhoneEvent.FLASH, EventType.DTMF_DOWN: PhoneEvent.DTMF,
 }
 HOOK_EVENTS = frozenset({EventType.HOOK_OFF, EventType.HOOK_ON, EventType.FLASH})
+ECHO_EVENTS = frozenset({EventType.ECHO, EventType.ANS})
 # What one unit of each loss counter is, for its alarm's detail (a counter not named here is
 # described by its name: the far end's counters grow with the far-end socket).
 COUNTER_TEXT = {
@@ -225,6 +235,10 @@ class Engine:
         self._restore_agents(startup.agents)
         self.trunks = self.call_layer.trunks
         self.phones = self.call_layer.phones
+        # The lines' echo cancellers: on at each answer, off at each release (appliance.echo).
+        self.echo = EchoLines(lambda: self.tier_, self.tier_.card.channels, self._channel_names(cfg),
+                              self.call_layer.call_of)
+        self.call_layer.call_over = lambda call: self.echo.call_over(call.id, [leg.chan for leg in call.legs])
         # The lines' busy census and the levels the card should show, kept as the machines change state.
         self.expected_levels = ExpectedLevels()
         self.trunk_census = Census(self.expected_levels.trunk_moved)
@@ -267,6 +281,12 @@ class Engine:
 
     def _configure_acd(self, cfg: SiteConfig) -> None:
         self.acd.configure(cfg)
+
+    def _channel_names(self, cfg: SiteConfig) -> list[str]:
+        """Each card channel's name for the log: its port's, or SPAN/tsN for a span's timeslot."""
+        return [cfg.ports[c.port].name if c.port is not None else
+                f"{cfg.spans[c.span].name}/ts{c.timeslot}" if c.span is not None else f"channel {c.index}"
+                for c in self.tier_.card.channels]
 
     def _build_lines(self, cfg: SiteConfig) -> None:
         """The line machines, on the card as their line port, reporting to :meth:`_line_event`, with the
@@ -331,21 +351,35 @@ class Engine:
         calls = self.call_layer
         match ev:
             case TrunkAnswered():
+                # on first: a call refused or without a route releases the trunk inside trunk_answered
+                self.echo.answered(ev.chan, self._trunk_config(ev.chan))
                 calls.trunk_answered(ev)
             case TrunkDigit():
                 calls.trunk_digit(ev)
             case TrunkReleased():
                 calls.trunk_released(ev)
+                self.echo.released(ev.chan)
             case PhoneDialled():
                 self._dialled(ev)
             case PhoneAnswered():
                 calls.phone_answered(ev)
+                call = calls.connected_at(ev.chan)
+                if call is not None:
+                    self.echo.answered(ev.chan, call.config)
             case PhoneHungUp():
                 calls.phone_hung_up(ev)
+                self.echo.released(ev.chan)
+            case PhoneOnHook():
+                self.echo.released(ev.chan)
             case PhoneDigit():
                 self._in_call_key(ev)
             case _:
                 pass
+
+    def _trunk_config(self, chan: int) -> SiteConfig:
+        """The configuration the call answered on trunk `chan` runs on (its ringing cycle's)."""
+        tag = self.trunks[chan].settings_tag
+        return tag[1] if tag is not None else self.config
 
     def _in_call_key(self, ev: PhoneDigit) -> None:
         """A key an agent pressed during a call: *24<reason># (not ready after the call) is for us."""
@@ -520,6 +554,8 @@ class Engine:
         t = ev.type
         if t == EventType.ALARM:
             self.spans.alarm(ev.chan, ev.value)
+        elif t in ECHO_EVENTS or (t == EventType.MEDIA_ERROR and ev.value == CmdOp.ECHO):
+            self.echo.media_event(ev)
         elif ev.chan in self.trunks:
             trunk = self.trunks[ev.chan]
             tev = TRUNK_EVENTS.get(t)

@@ -329,6 +329,11 @@ class LineCard:
     def busy_detect(self, chan: int, on_ms: int, off_ms: int, count: int) -> None:
         self.sched.busy_detect(chan, on_ms, off_ms, count)
 
+    def echo(self, chan: int, taps: int) -> None:
+        """The echo canceller of `chan` on (reset) with `taps`, its NLP, comfort noise and tone
+        disabler, or off with 0 (appliance.echo switches it at answer and release)."""
+        self.sched.echo(chan, taps)
+
     def close(self) -> None:
         self.sched.stop()
         if self.far_server is not None:

@@ -5,7 +5,9 @@ committed file is this program's output).
 exchange) and 120 agents' phones on FXS ports, in 8 queues reached from one IVR menu. Every agent
 serves every queue: with as many trunks as agents, the peak of 240 busy channels needs any free agent
 to take any waiting caller (skills and per-queue agent groups come with the ACD). Until E1 PRI spans
-can carry the trunks, they are analog; then the site becomes 8 E1 spans of 30 channels.
+can carry the trunks, they are analog; then the site becomes 8 E1 spans of 30 channels. The trunks'
+echo cancellers are off (`echo_taps: 0`): the full-scale figure is defined without them
+(bench/virtual_hour.py measures `wall_s_echo_on` beside it).
 
     .venv/bin/python bench/bench_site.py            # rewrite configs/bench-240.yaml
     .venv/bin/python bench/bench_site.py --check    # exit 1 if the committed file differs
@@ -36,6 +38,7 @@ def site_yaml(trunks: int = TRUNKS, phones: int = PHONES, queues: int = QUEUES) 
         "# The benchmark site at full size, written by bench/bench_site.py (do not edit by hand).",
         f"# {trunks} FXO trunks and {phones} agents' phones: {trunks + phones} busy channels at the peak.",
         "# Every agent serves every queue (skills and agent groups come with the ACD).",
+        "# The trunks' echo cancellers are off (echo_taps: 0): the full-scale figure is defined without them.",
         "",
         "site:",
         "  name: Bench 240",
@@ -50,7 +53,7 @@ def site_yaml(trunks: int = TRUNKS, phones: int = PHONES, queues: int = QUEUES) 
         "ports:",
     ]
     out += [f"  - {{kind: fxo, name: trunk{i}, number: '0755888{i:05d}', callerid: fsk_bell202, "
-            f"answer_on_ring: 2}}" for i in range(1, trunks + 1)]
+            f"answer_on_ring: 2, echo_taps: 0}}" for i in range(1, trunks + 1)]
     out += [f"  - {{kind: fxs, name: phone{i}, extension: '{8000 + i}'}}" for i in range(1, phones + 1)]
     out += ["", "routes:"]
     out += [f"  - {{trunk: trunk{i}, ivr: main}}" for i in range(1, trunks + 1)]

@@ -3,7 +3,7 @@
 The whole appliance runs (media tier in C, control tier, records to SQLite) on the virtual clock, with
 the simulated world on the sim card's far side. The default profile is the benchmark site
 (configs/bench-240.yaml: 120 FXO trunks hunted as one group by the exchange, 120 agents' phones, 8
-queues, `echo_taps: 0` once the echo canceller lands): offered load above what the trunks carry, so they
+queues, the trunks' echo cancellers off, `echo_taps: 0`): offered load above what the trunks carry, so they
 run near full. `--profile configs/hotel.yaml` runs the hotel (8 trunks, 0.9 Erlang offered per trunk).
 
 Reported: wall seconds of each run; busy channels (a trunk channel or a phone port whose line machine is
@@ -15,8 +15,12 @@ the control tier's Python time per idle period (`idle_period_us`: an idle engine
 (`digest_identical_across_runs`). Reference in the same run: the hotel profile for the same minutes
 (`hotel_wall_s`), and the bench site without its spans (`wall_s_no_spans`): the default run adds
 BENCH_SPANS idle framed E1 spans (CRC-4) to the site, so `span_overhead_pct` is what framing costs the
-hour (target under 10 %). The target (reported, never asserted on time): the 240-channel hour in 60 s of wall
-time on one core, the world's share under a quarter.
+hour (target under 10 %). Beside the full-scale figure, which is defined with echo off, the same run with
+ECHO_ON_TAPS taps on every trunk channel (each FXO port and each span's timeslots: a call's canceller runs
+from its answer to its release): `wall_s_echo_on`, `echo_overhead_pct`, and whether it stored the same
+records (`echo_on_digest_identical`: the canceller changes no call's course); `--no-echo-on` skips it.
+The target (reported, never asserted on time): the 240-channel hour in 60 s of wall time on one core, the
+world's share under a quarter.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from appliance.config.loader import load_config
-from appliance.config.model import SiteConfig, Span
+from appliance.config.model import FxoPort, SiteConfig, Span
 from appliance.engine import Engine
 from appliance.storage import cdr_digest
 from appliance.world.traffic import traffic_world
@@ -55,6 +59,8 @@ RUSH_MS, RUSH = 15_000, 10.0
 """The hour opens on a rush (the callers who waited for the lines to open): its first RUSH_MS offer RUSH
 times the load, so the trunks are full within seconds and the hour is measured at load."""
 IDLE_MINUTES = 10
+ECHO_ON_TAPS = 128
+"""The trunk channels' echo cancellers in the run measured beside the full-scale figure (wall_s_echo_on)."""
 BENCH_SPANS = 8
 """Idle framed E1 spans the bench site runs with, beside its trunks and phones (their framers run
 every tick whether a call uses them or not)."""
@@ -122,15 +128,26 @@ class _Busy:
 
 
 def with_spans(cfg: SiteConfig, n: int) -> SiteConfig:
-    """The site with `n` more E1 spans (idle: no route uses them)."""
-    extra = tuple(Span.model_validate({"name": f"bench_e1_{i + 1}", "kind": "e1"}) for i in range(n))
+    """The site with `n` more E1 spans (idle: no route uses them; their echo cancellers off, as the bench
+    site's trunks)."""
+    extra = tuple(Span.model_validate({"name": f"bench_e1_{i + 1}", "kind": "e1", "echo_taps": 0})
+                  for i in range(n))
     return cfg.model_copy(update={"spans": cfg.spans + extra})
 
 
-def run_once(minutes: int, seed: int, profile: Path, spans: int = 0) -> dict[str, Any]:
-    """One run of `minutes` of engine clock (with `spans` idle E1 spans added to the site): its
-    figures and the digest of its records."""
+def with_echo(cfg: SiteConfig, taps: int) -> SiteConfig:
+    """The site with `taps` on every trunk channel's echo canceller: each FXO port and each span."""
+    ports = tuple(p.model_copy(update={"echo_taps": taps}) if isinstance(p, FxoPort) else p for p in cfg.ports)
+    spans = tuple(s.model_copy(update={"echo_taps": taps}) for s in cfg.spans)
+    return cfg.model_copy(update={"ports": ports, "spans": spans})
+
+
+def run_once(minutes: int, seed: int, profile: Path, spans: int = 0, echo_taps: int | None = None) -> dict[str, Any]:
+    """One run of `minutes` of engine clock (with `spans` idle E1 spans added to the site, and with
+    `echo_taps` on every trunk channel if given): its figures and the digest of its records."""
     cfg = with_spans(load_config(profile), spans) if spans else load_config(profile)
+    if echo_taps is not None:
+        cfg = with_echo(cfg, echo_taps)
     duration = minutes * 60000
     with tempfile.TemporaryDirectory(prefix="cicbox-bench-") as tmp:
         state = Path(tmp)
@@ -195,6 +212,8 @@ def main() -> None:
     p.add_argument("--no-reference", action="store_true", help="skip the hotel reference run")
     p.add_argument("--spans", type=int, default=None,
                    help=f"idle E1 spans added to the site (default {BENCH_SPANS} on the bench site, 0 otherwise)")
+    p.add_argument("--no-echo-on", action="store_true",
+                   help=f"skip the run with {ECHO_ON_TAPS} echo canceller taps on every trunk channel (wall_s_echo_on)")
     args = p.parse_args()
     if args.minutes < 1 or args.runs < 1:
         p.error("--minutes and --runs must be at least 1")
@@ -206,6 +225,7 @@ def main() -> None:
     runs = [run_once(args.minutes, args.seed, profile, spans) for _ in range(args.runs)]
     first = runs[0]
     no_spans = run_once(args.minutes, args.seed, profile)["wall_s"] if spans else None
+    echo_on = None if args.no_echo_on else run_once(args.minutes, args.seed, profile, spans, ECHO_ON_TAPS)
     hotel = None
     if not args.no_reference and profile.resolve() != HOTEL.resolve():
         hotel = run_once(args.minutes, args.seed, HOTEL)["wall_s"]
@@ -219,6 +239,11 @@ def main() -> None:
         "spans_added": spans,
         "wall_s_no_spans": no_spans,
         "span_overhead_pct": round((first["wall_s"] / no_spans - 1) * 100, 1) if no_spans else None,
+        "echo_on_taps": ECHO_ON_TAPS if echo_on else None,
+        "wall_s_echo_on": echo_on["wall_s"] if echo_on else None,
+        "echo_overhead_pct": round((echo_on["wall_s"] / first["wall_s"] - 1) * 100, 1) if echo_on else None,
+        "echo_on_cpu_media_s": echo_on["cpu_s"]["media"] if echo_on else None,
+        "echo_on_digest_identical": echo_on["cdr_digest"] == first["cdr_digest"] if echo_on else None,
         **{k: v for k, v in first.items() if k not in ("wall_s", "cdr_digest")},
         "idle_period_us": idle_period_us(profile),
         "digest_identical_across_runs": len({r["cdr_digest"] for r in runs}) == 1 if len(runs) > 1 else None,

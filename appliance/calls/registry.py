@@ -67,6 +67,9 @@ class Calls:
         self._seq = 0
         # Why new calls must be refused now (the engine's records backpressure), or None: set by the host.
         self.refuse_new: Callable[[], str | None] = lambda: None
+        # Told of each call that ended (its legs as they were): the host's, the engine turns its echo
+        # cancellers off.
+        self.call_over: Callable[[CallMachine], None] = lambda call: None
         self.refused = 0                       # calls refused so far
         self.emit("boot", detail={"boot": boot, "calendar_start": calendar(0).isoformat()})
 
@@ -160,6 +163,20 @@ class Calls:
             leg = call.agent_leg
             if leg is not None and leg.chan == ev.chan:
                 call.dispatch(CallEvent.AGENT_GONE, tick=ev.tick)
+
+    def connected_at(self, chan: int) -> CallMachine | None:
+        """The call connected to the agent's phone on `chan`, if it is."""
+        call = self.by_phone.get(chan)
+        leg = call.agent_leg if call is not None and call.state is CallState.CONNECTED else None
+        return call if leg is not None and leg.chan == chan else None
+
+    def call_of(self, chan: int) -> tuple[str, tuple[int, ...]] | None:
+        """The call in progress on `chan` (a trunk's, or the one a phone answered or rings for): its id
+        and its legs' channels; None if there is none."""
+        call = self.by_trunk.get(chan) or self.by_phone.get(chan)
+        if call is None or call.id not in self.live:
+            return None
+        return call.id, tuple(leg.chan for leg in call.legs)
 
     def phone_changed(self, chan: int) -> None:
         """A line change of a phone: its agent is checked against it (and is a candidate again once
@@ -295,6 +312,7 @@ class Calls:
         self.records.append(CdrRecord(**fold_call(events)) if events else rec)
 
     def ended(self, call: CallMachine) -> None:
+        self.call_over(call)
         self.live.pop(call.id, None)
         self._call_events.pop(call.id, None)
         self._marked.pop(call.id, None)

@@ -8,10 +8,22 @@ from typing import Annotated, Literal, get_args
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from appliance.config.numbers import check_pattern
+from dsp.echo import TAPS_DEFAULT, TAPS_RULE, taps_valid
 
 Digits = Annotated[str, StringConstraints(pattern=r"^[0-9]+$", min_length=1, max_length=32)]
 Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")]
 MenuKey = Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")]
+
+
+def _echo_taps(v: int) -> int:
+    if not taps_valid(v):
+        raise ValueError(f"{TAPS_RULE}, got {v!r}")
+    return v
+
+
+#: a line's echo canceller: 0 (off), or its filter's length in taps (8 per ms), a multiple of 8 from 32
+#: to 512 (dsp.echo.TAPS_RULE); on from the call's answer to its release
+EchoTaps = Annotated[int, AfterValidator(_echo_taps)]
 
 
 class _Model(BaseModel):
@@ -51,12 +63,14 @@ class FxoPort(_Model):
     answer_on_ring: Annotated[int, Field(ge=1, le=10)] = 2
     disconnect: tuple[Literal["battery", "polarity", "busy"], ...] = ("battery", "polarity", "busy")
     busy_cadence: BusyCadence | None = None
+    echo_taps: EchoTaps = TAPS_DEFAULT       # the exchange's line has a 2-wire hybrid: cancelled by default
 
 
 class FxsPort(_Model):
     kind: Literal["fxs"]
     name: Name
     extension: Digits
+    echo_taps: EchoTaps = 0                  # a phone on a short local loop: off unless asked
 
 
 SpanKind = Literal["e1", "t1"]
@@ -83,6 +97,7 @@ class Span(_Model):
     crc4: bool | None = None                 # E1 only
     timing: Annotated[int, Field(ge=0, le=MAX_TIMING)] | None = None    # clock priority, 1 first; 0 never
     signalling: Signalling = "none"
+    echo_taps: EchoTaps = TAPS_DEFAULT       # every bearer timeslot's canceller
 
     @property
     def line_framing(self) -> str:

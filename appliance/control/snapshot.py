@@ -1,8 +1,9 @@
 """The engine's state as control.sock publishes it (docs/control-socket.md, "Snapshot").
 
-One function over the engine's public state: ports, calls, agents, queues,
-alarms and counters, spans (as span.status gives them) and the sync source,
-stamped with the engine clock. The CLI's `status`, the panel and the wallboard
+One function over the engine's public state: ports (with each one's echo
+canceller), calls, agents, queues, alarms and counters, spans (as span.status
+gives them, and the timeslots whose echo canceller is not off) and the sync
+source, stamped with the engine clock. The CLI's `status`, the panel and the wallboard
 all read this shape.
 """
 
@@ -19,7 +20,12 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
     ports = []
     for idx, port in enumerate(engine.config.ports):
         line: Any = engine.trunks[idx] if idx in engine.trunks else engine.phones[idx]
-        ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": line.state.name.lower()})
+        ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": line.state.name.lower(),
+                      "echo": engine.echo.view(idx)})
+    # the spans' timeslots whose echo canceller is not off (a port's is in its row)
+    nports = len(engine.config.ports)
+    echo_timeslots = [{"channel": c, "name": engine.echo.name(c), **engine.echo.view(c)}
+                      for c in engine.echo.not_off() if c >= nports]
     # since_ms: when the call entered its current state (the panel shows time waiting, talking...)
     calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk_name, "state": c.state.name.lower(),
               "queue": c.queue, "agent": c.agent or c.offered_to, "since_ms": c.state_since_ms,
@@ -42,4 +48,16 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
             "config_version": engine.config_version, "site": engine.config.site.name,
             "ports": ports, "calls": calls, "agents": agents, "queues": queues,
             "alarms": engine.alarms.snapshot(), "counters": counters,
-            "sync_source": spans["sync_source"], "spans": spans["spans"]}
+            "sync_source": spans["sync_source"], "spans": spans["spans"], "echo_timeslots": echo_timeslots}
+
+
+def echo_text(view: Any) -> str:
+    """A channel's echo canceller (a snapshot's ``echo`` object) as the CLI and the panel print it:
+    "128 taps" when on, else its state: "off", "tone-disabled" or "fax"; "" for anything else."""
+    if not isinstance(view, dict) or not isinstance(view.get("state"), str):
+        return ""
+    state = view["state"]
+    taps = view.get("taps")
+    if state == "on":
+        return f"{taps} taps" if isinstance(taps, int) and not isinstance(taps, bool) else "on"
+    return str(state)

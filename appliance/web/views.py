@@ -13,6 +13,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, render_template
 
 from appliance.control import ControlClient, ControlError
+from appliance.control.snapshot import echo_text
 from appliance.web import control_socket
 
 bp = Blueprint("status", __name__)
@@ -114,6 +115,7 @@ def index() -> str:
         duration=duration,
         call_time=call_time,
         call_phase=call_phase,
+        echo_text=echo_text,
     )
 
 

@@ -7,9 +7,11 @@ attributes (tests/test_layering.py checks). It does its own signal processing
 with a far-side media tier of its own (tones, DTMF, FSK caller ID both ways),
 one control period at a time, never per tick in Python; or, where it is given
 :class:`FarSignals` (the end-to-end tests give spandsp's), takes DTMF, caller
-ID and the busy tone from them and reads the phones' caller ID with them.
+ID and the busy tone from them and reads the phones' caller ID with them. A
+port's :class:`FarLine` (an echo path, in tests) adds what the line beyond it
+returns of the card's signal.
 """
 
-from appliance.world.world import Caller, CallerIdReader, FarSignals, PhoneScript, World
+from appliance.world.world import Caller, CallerIdReader, FarLine, FarSignals, PhoneScript, World
 
-__all__ = ["Caller", "CallerIdReader", "FarSignals", "PhoneScript", "World"]
+__all__ = ["Caller", "CallerIdReader", "FarLine", "FarSignals", "PhoneScript", "World"]

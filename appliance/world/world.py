@@ -102,6 +102,16 @@ class FarSignals(Protocol):
         ...
 
 
+class FarLine(Protocol):
+    """What the line beyond a port does to the card's signal: a 2-wire hybrid returning part of it as
+    echo, say (tests give one; the world's own lines return nothing). Samples are 16-bit linear at 8 kHz."""
+
+    def returns(self, sent: Any) -> Any:
+        """Given what the card sent the port in one control period (a numpy int16 array), what the line
+        adds to what the far side sends in the next (the same number of samples, any numeric dtype)."""
+        ...
+
+
 @dataclass(eq=False)
 class Caller:
     """A caller on the exchange side of an FXO trunk.
@@ -155,9 +165,9 @@ class PhoneScript:
     """A phone on an FXS port: an agent who logs in and answers.
 
     At `login_at_ms` the phone goes off hook and dials `login` (default *21<agent>#); it answers
-    a ring after `answer_after_ms`, sends `talk_hz` while connected, hangs up
-    when it hears the far end go (open loop), or `hang_up_after_ms` after
-    answering if set.
+    a ring after `answer_after_ms`, sends `talk_hz` while connected (or `talk_audio`, once, if
+    set: 16-bit linear samples made elsewhere), hangs up when it hears the far end go (open
+    loop), or `hang_up_after_ms` after answering if set.
     """
 
     port: int
@@ -165,6 +175,7 @@ class PhoneScript:
     login_at_ms: int | None = 0
     answer_after_ms: int = 3000
     talk_hz: float = 587.0
+    talk_audio: array[int] | None = None    # if set, sent once from the answer instead of talk_hz's sine
     hang_up_after_ms: int | None = None
     answers: bool = True
     login: str | None = None          # the digits dialled to log in (None: *21<agent>#)
@@ -214,12 +225,14 @@ class World:
     or an iterator in order of ``at_ms`` (traffic: callers are taken as they come and let go
     once finished, unless `keep_callers`; :attr:`counts` keeps the outcomes). `trunk_cid`:
     the caller ID each FXO trunk expects, for callers hunted onto the trunk group with
-    ``cid`` None.
+    ``cid`` None. `far_lines`: by port, what the line beyond it does to the card's signal
+    (:class:`FarLine`: an echo path, in tests); the world hears every such port.
     """
 
     def __init__(self, callers: Iterable[Caller] | None = None, phones: list[PhoneScript] | None = None,
                  zone: str = "cn", keep_audio: bool = False, signals: FarSignals | None = None, *,
-                 trunk_cid: Mapping[int, str] | None = None, keep_callers: bool | None = None) -> None:
+                 trunk_cid: Mapping[int, str] | None = None, keep_callers: bool | None = None,
+                 far_lines: Mapping[int, FarLine] | None = None) -> None:
         scenario = callers is None or isinstance(callers, Sequence)
         self.callers: list[Caller] = list(callers or []) if scenario else []
         self._source: Iterator[Caller] | None = None if scenario else iter(callers or [])
@@ -231,6 +244,7 @@ class World:
         self.trunk_cid = dict(trunk_cid or {})
         self.far: FarSide | None = None
         self.fm: Scheduler | None = None
+        self.far_lines = dict(far_lines or {})
         self.nports = 0
         #: the exchange's view of the callers: offered (came), blocked (no free trunk), answered (a
         #: trunk went off hook), connected (an agent picked up), abandoned (hung up before an agent
@@ -281,6 +295,11 @@ class World:
         if self.keep_audio:
             for c in range(self.nports):
                 far.listen(c)       # everything the card sends is kept; else only a ringing phone's is heard
+        else:
+            for c in self.far_lines:
+                far.listen(c)       # a line that returns some of it hears it all
+        self._dec = np.array([dsp_sched.lib.cb_alaw2lin(o) if self.law == "alaw" else dsp_sched.lib.cb_ulaw2lin(o)
+                              for o in range(256)], dtype=np.int16)
         self._free = {c for c in range(self.nports) if self.kinds[c] == "fxo"}
         self._idle = bytes([0xD5 if self.law == "alaw" else 0xFF])
         self._bufs(self.period)
@@ -374,6 +393,8 @@ class World:
             self._bufs(period)
         fm = self.fm
         fm.process_into(now, period, self._rx, self._tx)
+        if self.far_lines:
+            self._line_returns()
         self.far.write_all(self._tx, self.nports, self._per)
         if self.keep_audio:
             per = self._per
@@ -383,6 +404,19 @@ class World:
         for ev in fm.events():
             if ev.type == EventType.FSK_BYTE:
                 self._far_event(ev)
+
+    def _line_returns(self) -> None:
+        """Each far line's return of what the card sent it last period, added to what its far side sends."""
+        per = self._per
+        rx = np.frombuffer(ffi.buffer(self._rx), dtype=np.uint8)
+        tx = np.frombuffer(ffi.buffer(self._tx), dtype=np.uint8)
+        law = dsp_sched.LAWS[self.law]
+        for port, line in self.far_lines.items():
+            part = slice(port * per, (port + 1) * per)
+            back = np.asarray(line.returns(self._dec[rx[part]]), dtype=np.float64)
+            mixed = np.clip(np.round(self._dec[tx[part]] + back), -32768, 32767).astype(np.int16)
+            lin = ffi.from_buffer("int16_t[]", mixed)
+            dsp_sched.lib.cb_g711_encode(law, lin, self._tx + port * per, per)
 
     def after_period(self, now: int) -> None:
         """Take what the card sent and the line changes the far side saw."""
@@ -651,7 +685,10 @@ class World:
         pt.ring_started = None
         self._note(p.answered, tick)
         pt.answer_at = None
-        self.fm.play(p.port, talk_buffer(p.talk_hz, self.law), TALK_MS * 8)
+        if p.talk_audio is not None:
+            self.fm.play(p.port, p.talk_audio)
+        else:
+            self.fm.play(p.port, talk_buffer(p.talk_hz, self.law), TALK_MS * 8)
         if p.hang_up_after_ms is not None:
             pt.hangup_at = tick + p.hang_up_after_ms
             self._phone_step(p, pt.hangup_at, _HANGUP, self._phone_hangup)

@@ -31,11 +31,14 @@ def decode(octets: bytes | bytearray, law: str = "alaw") -> Any:
 
 
 def site_yaml(callerid: str = "fsk_bell202", agents: int = 2, greeting: str = "welcome",
-              ring_timeout_ms: int = 15000, trunks: int = 2, answer_on_ring: int = 2) -> str:
-    """A small hotel: `trunks` trunks (two by default), `agents` phones with one agent each, one IVR, one queue."""
+              ring_timeout_ms: int = 15000, trunks: int = 2, answer_on_ring: int = 2,
+              echo_taps: int | None = None) -> str:
+    """A small hotel: `trunks` trunks (two by default), `agents` phones with one agent each, one IVR, one queue.
+    The trunks' echo cancellers have `echo_taps` (None: the default, 128)."""
+    echo = "" if echo_taps is None else f", echo_taps: {echo_taps}"
     trunk_lines = "\n".join(
-        f"  - {{kind: fxo, name: trunk{i + 1}, number: '07558888{i + 1:04d}', callerid: CID, answer_on_ring: AOR}}"
-        for i in range(trunks))
+        f"  - {{kind: fxo, name: trunk{i + 1}, number: '07558888{i + 1:04d}', callerid: CID, "
+        f"answer_on_ring: AOR{echo}}}" for i in range(trunks))
     routes = "\n".join(f"  - {{trunk: trunk{i + 1}, ivr: main}}" for i in range(trunks))
     phones = "\n".join(f"  - {{kind: fxs, name: phone{i + 1}, extension: '80{i + 1:02d}'}}" for i in range(agents))
     agent_lines = "\n".join(f"  - {{number: '{1001 + i}', name: 'Agent {i + 1}', phone: phone{i + 1}}}"

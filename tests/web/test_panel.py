@@ -87,9 +87,9 @@ def test_page_shows_the_live_state(site: Site, client: FlaskClient) -> None:
     assert cells(tr) == [FIRST_ANI, "075588880001", "trunk1", "offered", "front_desk", "1001",
                          f"waiting {duration(snap['tick_ms'] - call['since_ms'])}"]
     assert "None" not in rows(html, "calls")
-    assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "up"]
-    assert cells(row(html, "ports", "port", "trunk2")) == ["trunk2", "fxo", "idle"]
-    assert cells(row(html, "ports", "port", "phone1")) == ["phone1", "fxs", "ringing"]
+    assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "up", "128 taps"]
+    assert cells(row(html, "ports", "port", "trunk2")) == ["trunk2", "fxo", "idle", "off"]
+    assert cells(row(html, "ports", "port", "phone1")) == ["phone1", "fxs", "ringing", "off"]
     assert cells(row(html, "agents", "agent", "1001")) == ["1001", "Agent 1", "phone1", "offered"]
     # In the queue since about 6.5 s (the key pressed half a second after the answer at 6 s): 0:02 at 9 s.
     assert cells(row(html, "queues", "queue", "front_desk")) == ["front_desk", "1", "0:02"]
@@ -117,8 +117,8 @@ def test_changes_show_on_the_next_request(site: Site, client: FlaskClient) -> No
     assert cells(row(html, "calls", "call", second["id"])) == [
         SECOND_ANI, "075588880002", "trunk2", "queued", "front_desk", "",
         f"waiting {duration(TALKING_AT - second['since_ms'])}"]
-    assert cells(row(html, "ports", "port", "trunk2")) == ["trunk2", "fxo", "up"]
-    assert cells(row(html, "ports", "port", "phone1")) == ["phone1", "fxs", "connected"]
+    assert cells(row(html, "ports", "port", "trunk2")) == ["trunk2", "fxo", "up", "128 taps"]
+    assert cells(row(html, "ports", "port", "phone1")) == ["phone1", "fxs", "connected", "off"]
     # The second caller alone waits, in the queue since about 17.5 s: 0:03 at 21 s.
     assert cells(row(html, "queues", "queue", "front_desk")) == ["front_desk", "1", "0:03"]
 
@@ -143,7 +143,7 @@ def test_a_quiet_site(tmp_path: Path, client: FlaskClient) -> None:
         site.close()
     assert "no calls" in rows(html, "calls") and "no agents" in rows(html, "agents")
     assert "no queues" in rows(html, "queues")
-    assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "idle"]
+    assert cells(row(html, "ports", "port", "trunk1")) == ["trunk1", "fxo", "idle", "off"]
     assert "engine clock 2026-03-01T09:30:01 · configuration version 1" in html
 
 

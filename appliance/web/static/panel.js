@@ -30,6 +30,13 @@
     return phase + " " + t;
   }
 
+  // A channel's echo canceller: "128 taps" when on, else its state (snapshot.echo_text does the same).
+  function echoText(e) {
+    if (!e || typeof e !== "object" || typeof e.state !== "string") return "";
+    if (e.state !== "on") return e.state;
+    return typeof e.taps === "number" ? e.taps + " taps" : "on";
+  }
+
   // A span's alarms and defects, "ok" when there are none (views.span_alarms), and its worst state.
   function spanAlarms(s) {
     const names = Array.isArray(s.alarms) ? s.alarms.map(text) : [];
@@ -76,7 +83,10 @@
     },
     ports: {
       what: "ports",
-      cols: [(p) => [text(p.name)], (p) => [text(p.kind)], (p) => [text(p.state), "state-" + text(p.state)]],
+      cols: [
+        (p) => [text(p.name)], (p) => [text(p.kind)], (p) => [text(p.state), "state-" + text(p.state)],
+        (p) => [echoText(p.echo)],
+      ],
     },
   };
 
