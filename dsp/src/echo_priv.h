@@ -13,6 +13,7 @@
 #define ECHO_P_M40 (ECHO_P0 * 1.0e-4f)  /* -40 dBm0: a path below it cannot hold a tone */
 #define ECHO_P_M45 (ECHO_P0 * 3.162e-5f)/* -45 dBm0: far-end or near-end speech is there */
 #define ECHO_P_M50 (ECHO_P0 * 1.0e-5f)  /* -50 dBm0: least far-end power the filters adapt on */
+#define ECHO_P_M58 (ECHO_P0 * 1.585e-6f)/* -58 dBm0: under it Sin has no echo worth learning */
 #define ECHO_P_M60 (ECHO_P0 * 1.0e-6f)  /* -60 dBm0: the normalisation's floor, per tap */
 #define ECHO_P_M70 (ECHO_P0 * 1.0e-7f)  /* -70 dBm0: under this Rin's echo is not worth filtering */
 

@@ -123,6 +123,27 @@ def test_a_key_pressed_during_a_prompt_on_a_line_without_echo_passes_untouched(a
     assert es.level_dbm0(out[w].astype(np.float64) - sin[w]) < -40
 
 
+def test_an_idle_line_learns_nothing_from_our_prompts() -> None:
+    """An A-law line returning no echo decodes to a constant 8: there is nothing to cancel, and
+    nothing of what we play comes back in Sout, whatever we play."""
+    rin = es.to_int16(np.concatenate([welcome(3.0), sine(587, -10.0, 2.0), speech(SEED, 2.0)]))
+    sin = np.full_like(rin, 8)
+    out = EchoBank(1, 128, ALL).process(rin, sin)
+    assert np.array_equal(out, sin)
+
+
+def test_our_tone_never_leaks_into_the_far_party_s_tone() -> None:
+    """We send 587 Hz, the far party 1020 Hz, the line returns no echo (the foundation's call):
+    Sout holds no 587 Hz above -70 dBm0."""
+    rin = es.to_int16(np.concatenate([welcome(2.0), sine(587, -10.0, 4.0)]))
+    sin = es.to_int16(np.concatenate([np.full(s(2.0), 8.0), sine(1020, -10.0, 4.0)]))
+    out = EchoBank(1, 128, ALL).process(rin, sin).astype(np.float64)
+    t = np.arange(s(3.0)) / FS
+    seg = out[s(3.0):]
+    own = 2 * abs(np.mean(seg * np.exp(-2j * np.pi * 587 * t)))      # the 587 Hz amplitude
+    assert 20 * np.log10(max(own, 1e-9) / 32768) + 3.14 < -70
+
+
 # -- 2A: the NLP, and a change of the echo path ----------------------------------------------
 
 

@@ -442,7 +442,9 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
         c->dt_hold = DT_HANG;
     else if (c->dt_hold > 0)
         c->dt_hold--;
-    const int adapt = c->dt_hold == 0 && c->nb_hold == 0 && px >= ECHO_P_M50;
+    /* Learning needs far-end speech and an echo worth cancelling: a line whose Sin is under
+     * -58 dBm0 (an idle A-law line decodes to a constant 8) has nothing to learn from. */
+    const int adapt = c->dt_hold == 0 && c->nb_hold == 0 && px >= ECHO_P_M50 && c->psd >= ECHO_P_M58;
 
     /* The filters. Sample i's background output is its pass over the taps as they were,
      * plus the last sample's update seen through this window (pend times the windows' lag-1
@@ -599,6 +601,14 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
             c->pb = c->pf;
             c->pa = c->pb_ = 0.0f;
         }
+    }
+    if (c->pf > 2.0f * c->ps) {
+        /* The foreground adds more than it removes (3 dB over Sin): it knows nothing of this line;
+         * it goes back to zero, and the background with it. */
+        memset(wf, 0, (size_t) L * sizeof(float));
+        memset(wb, 0, (size_t) L * sizeof(float));
+        c->pf = c->pb = c->ps;
+        c->pa = c->pb_ = 0.0f;
     }
     const int converged = c->pf < 0.0625f * c->ps && c->ps > ECHO_P_M50;
     /* A young window grows to the whole filter once it has cancelled 33 dB, or after 2 s of
