@@ -1160,6 +1160,7 @@ class CallControl:
         self._restart_on_up = False
         self._service_pending: dict[int, ServiceStatus] = {}
         self.counters = CallCounters()
+        self._dchan = link.dchan            # as last reported
         self.global_call = GlobalCall(self)
         link.sink = self._on_link
 
@@ -1389,8 +1390,15 @@ class CallControl:
             self._link_down(ev.reason)
         # DL-RELEASE-CONFIRM: a release we asked for; nothing follows from it
 
+    def _dchan_changed(self) -> None:
+        """DchanChanged when the link's state is not what was last reported (a link that stays down
+        through its retries is reported down once)."""
+        if self.link.dchan != self._dchan:
+            self._dchan = self.link.dchan
+            self.report(DchanChanged(self.name, self.clock.now_ms, self._dchan))
+
     def _link_up(self, reset: bool) -> None:
-        self.report(DchanChanged(self.name, self.clock.now_ms, self.link.dchan))
+        self._dchan_changed()
         for call in list(self.calls.values()):
             running = call.timer
             if running is not None and running[0] == "T309":
@@ -1402,7 +1410,7 @@ class CallControl:
             self.restart(None)
 
     def _link_down(self, reason: str) -> None:
-        self.report(DchanChanged(self.name, self.clock.now_ms, self.link.dchan))
+        self._dchan_changed()
         if self.alarm:
             return                          # the calls are cleared already; ph_up() re-establishes
         log.warning("%s: the data link is down (%s): re-establishing", self.name, reason)

@@ -1002,6 +1002,7 @@ def test_link_lost_past_t309_clears_active_calls_with_27() -> None:
     p.wire.drop = lambda who, o: False
     p.run(20000)
     assert p.ulink.dchan == p.nlink.dchan == "up"
+    assert [e.dchan for e in p.uo.of(DchanChanged)] == ["down", "up"]     # down once through its retries
     p.idle()
 
 
