@@ -3,7 +3,7 @@
 A site's ``timers:`` section has one mapping per protocol named here, in integer
 milliseconds (``timers: {fxs: {inter_digit: 5000}}``); the configuration is checked
 against these tables (names, ranges) and the engine builds its machines' timer tables
-with :func:`timer_tables`. A new protocol (q921, q931, r2...) adds its table here.
+with :func:`timer_tables`. A new protocol (r2...) adds its table here.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from e1t1.analog.fxo import FXO_TIMERS
 from e1t1.analog.fxs import FXS_TIMERS
 from e1t1.errors import TimerError
+from e1t1.isdn.call import Q931_TIMERS
 from e1t1.isdn.q921 import Q921_TIMERS
 from e1t1.timers import TimerDef, TimerTable
 
@@ -20,6 +21,7 @@ TIMER_TABLES: Mapping[str, Sequence[TimerDef]] = {
     "fxo": FXO_TIMERS,
     "fxs": FXS_TIMERS,
     "q921": Q921_TIMERS,
+    "q931": Q931_TIMERS,
 }
 
 
