@@ -135,10 +135,14 @@ class EchoLines:
         elif ev.type == EventType.ANS:
             self._answer_tone(ev)
         elif ev.type == EventType.MEDIA_ERROR and ev.value == CmdOp.ECHO:
-            line = self._lines.pop(ev.chan, None)
+            line = self._lines.get(ev.chan)
             if line is not None:
+                # The canceller is as it was, which the engine cannot know: shown off, and still sent
+                # off at the release (an off command is never refused and changes nothing if it was).
+                line.state = "off"
+                line.taps = 0
                 log.warning("%s: echo canceller command refused (status %d): the canceller is as it was, "
-                            "taken as off", self.name(ev.chan), ev.extra)
+                            "shown off", self.name(ev.chan), ev.extra)
 
     def _state_event(self, ev: Event) -> None:
         """A tone's doing (a command's own answer changes nothing: the state follows the commands)."""
@@ -192,5 +196,5 @@ class EchoLines:
 
     def not_off(self) -> list[int]:
         """The channels whose canceller is not off, in order."""
-        return sorted(self._lines)
+        return sorted(c for c, line in self._lines.items() if line.state != "off")
 

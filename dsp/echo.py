@@ -79,6 +79,9 @@ class EchoBank:
     def process(self, rin: Any, sin: Any) -> Any:
         """Cancel: `rin` and `sin` are int16 arrays of one channel ([samples], channel 0) or of
         every channel ([n][samples]), a multiple of 8 samples; returns Sout of the same shape."""
+        for name, x in (("rin", rin), ("sin", sin)):
+            if np.asarray(x).dtype != np.int16:
+                raise ValueError(f"{name} must be int16 samples, not {np.asarray(x).dtype} (nothing is converted)")
         r = np.ascontiguousarray(rin, dtype=np.int16)
         s = np.ascontiguousarray(sin, dtype=np.int16)
         if r.shape != s.shape:

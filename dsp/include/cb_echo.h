@@ -8,35 +8,46 @@
  *
  * What does it do, per channel that is on?
  *  - Bulk delay. The echo path's flat delay (0-128 ms) is found from the
- *    correlation of Rin's and Sin's envelopes (1 ms per lag, every tick, with
- *    a memory of about 250 ms), and the filter's window is placed behind it,
- *    so the taps cover the dispersion that follows. Once the filter has
- *    converged the delay is read from its taps (the first tap within 14 dB of
- *    the largest), to the sample.
- *  - Two filters (float32 NLMS, `taps` long): a background filter adapts on
- *    every sample of far-end speech; the foreground filter, whose output is
- *    Sout, takes the background's taps when the background has done clearly
- *    better (3 dB less residual over the last 16 ms), and gives them back
- *    when the background has gone astray (6 dB worse). Near-end speech can
- *    therefore never spoil what the foreground has learnt.
+ *    correlation of Rin's and Sin's envelopes (1 ms per lag, every tick of
+ *    far-end single talk, with a memory of about 250 ms), and the filter's
+ *    window is placed behind it, so the taps cover the dispersion that
+ *    follows; a new window learns on its first 128 taps (at twice the step
+ *    for its first 500 ticks), then on all of them. Once the filter has
+ *    converged the delay is read from its taps (the first tap within 14 dB
+ *    of the largest), to the sample. A converged filter is never moved: it
+ *    stays converged through pauses, double talk and tones, until 300 ticks
+ *    of far-end single talk it cancels less than 6 dB of.
+ *  - Two filters (float32 NLMS, two samples a pass): a background filter
+ *    adapts on far-end single talk; the foreground filter, whose output is
+ *    Sout, takes the background's taps when the background has done 1.5 dB
+ *    better for 6 ticks in a row (6 dB better while the residual is 9 dB
+ *    over its floor: the near end may be talking under the echo), gives
+ *    them back when the background has gone 6 dB astray, and goes back to
+ *    zero if it ever adds more than it removes.
  *  - Double talk. Adaptation freezes (and nothing is copied) while Sin is
  *    louder than half of Rin's power in the filter's window (an echo path
- *    returns at least 6 dB less), for 30 ms after, and while Rin is
- *    narrowband (a tone: an order-4 predictor takes 24 dB off it), where a
- *    fast filter would learn to cancel whatever Sin holds.
- *  - NLP: with far-end speech, no double talk and the residual 6 dB or more
- *    under Sin, Sout is replaced by comfort noise (CB_ECHO_CNG: white noise
- *    at the level of the residual's floor, the near end's background) or by
- *    silence.
+ *    returns at least 6 dB less: a line with a lower ERL is taken as always
+ *    in double talk), or two ticks 9 dB above the echo this line was found
+ *    to return, for 30 ms after; while Rin is narrowband (a tone: an order-4
+ *    predictor takes 24 dB off it), where a fast filter would learn to
+ *    cancel whatever Sin holds; and while Sin is under -58 dBm0 (nothing to
+ *    learn: an idle A-law line decodes to a constant 8). A Rin window under
+ *    -62 dBm0 is not filtered at all.
+ *  - NLP: with far-end speech and the residual both 6 dB or more under Sin
+ *    and at its floor (or under -50 dBm0), Sout is replaced by comfort noise
+ *    (CB_ECHO_CNG: white noise at the level of the residual's floor, the near
+ *    end's background) or by silence; near-end speech, a key or a tone, even
+ *    under the echo, raise the residual above its floor and go through.
  *  - Tone disabler (CB_ECHO_DISABLER): 2100 Hz (± 21 Hz, within 30 Hz) at
- *    -31 dBm0 or more on either path for 200 ms, then a phase reversal of
- *    more than 90 degrees (ANS/PR, G.165: 180 ± 25 degrees every 450 ms):
- *    the channel is tone-disabled, Sout = Sin bit for bit, CB_EV_ECHO
- *    (CB_ECHO_TONE_DISABLED, CB_ECHO_BY_TONE) and CB_EV_ANS (value 1). It
- *    comes back on after 250 ms with both paths under -36 dBm0 (CB_EV_ECHO
- *    CB_ECHO_ON, CB_ECHO_BY_TONE_END). 2100 Hz lasting 600 ms without a
- *    reversal (ANS, a fax's CED) does not disable it: CB_EV_ANS (value 0) is
- *    reported once per tone, and the engine decides.
+ *    -31 dBm0 or more for 200 ms, on Rin or on Sin less our echo (the
+ *    residual), then a phase reversal of more than 90 degrees (ANS/PR,
+ *    G.165: 180 ± 25 degrees every 450 ms): the channel is tone-disabled,
+ *    Sout = Sin bit for bit, CB_EV_ECHO (CB_ECHO_TONE_DISABLED,
+ *    CB_ECHO_BY_TONE) and CB_EV_ANS (value 1). It comes back on after 250 ms
+ *    with both paths under -36 dBm0 (CB_EV_ECHO CB_ECHO_ON,
+ *    CB_ECHO_BY_TONE_END). 2100 Hz lasting 600 ms without a reversal (ANS, a
+ *    fax's CED) does not disable it: CB_EV_ANS (value 0) is reported once per
+ *    tone and path, and the engine decides.
  *
  * How is it used? The scheduler calls cb_echo_tick() in the chain after
  * G.711 decode and before the detectors, on the samples the line delivered;
@@ -45,7 +56,8 @@
  * tick there (a block goes out after it is made). cb_echo_process() runs one
  * channel over whole signals, Rin of each tick first (tests, bench).
  * Off channels cost nothing; an on channel with no far-end signal in its
- * window costs a few dozen operations a tick.
+ * window (under -62 dBm0) runs no filter: its detectors only, a few hundred
+ * operations a tick.
  */
 #ifndef CB_ECHO_H
 #define CB_ECHO_H

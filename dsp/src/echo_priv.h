@@ -15,6 +15,7 @@
 #define ECHO_P_M50 (ECHO_P0 * 1.0e-5f)  /* -50 dBm0: least far-end power the filters adapt on */
 #define ECHO_P_M58 (ECHO_P0 * 1.585e-6f)/* -58 dBm0: under it Sin has no echo worth learning */
 #define ECHO_P_M60 (ECHO_P0 * 1.0e-6f)  /* -60 dBm0: the normalisation's floor, per tap */
+#define ECHO_P_M62 (ECHO_P0 * 6.31e-7f) /* -62 dBm0: a Rin window under it returns no echo worth it */
 #define ECHO_P_M70 (ECHO_P0 * 1.0e-7f)  /* -70 dBm0: under this Rin's echo is not worth filtering */
 
 #define ECHO_START_MAX (CB_ECHO_DELAY_MAX_MS * 8) /* the window's furthest flat delay, samples */
@@ -51,6 +52,8 @@ typedef struct echo_chan {
     int adapted;            /* ticks the window has learnt on */
     int learnt;             /* the background has cancelled 20 dB: it learns at the normal step */
     int better;             /* ticks in a row the background did better */
+    int conv, poor;         /* converged; ticks of far-end single talk it cancelled poorly */
+    int trust;              /* ticks left in which copies need no more than COPY_BETTER */
     double ex;              /* energy of the window of the last sample filtered (exact: integers) */
     double r1, r2, r3;      /* that window times the ones 1, 2 and 3 samples before it, exact */
     float pa, pb_;          /* background updates of the last two samples filtered (the one before

@@ -121,8 +121,11 @@ def test_a_report_for_a_line_not_on_changes_nothing() -> None:
 
 
 def test_a_refused_command_leaves_the_line_shown_off(caplog: pytest.LogCaptureFixture) -> None:
-    e, _ = lines()
+    e, media = lines()
     e.answered(0, CFG)
     e.media_event(Event(100, 0, int(EventType.MEDIA_ERROR), int(CmdOp.ECHO), -2))
-    assert e.view(0) == {"state": "off", "taps": 0}
+    assert e.view(0) == {"state": "off", "taps": 0} and e.not_off() == []
     assert "echo canceller command refused (status -2)" in caplog.text
+    # the canceller is as it was, which nobody knows: the release still sends it off
+    e.released(0)
+    assert media.sent[-1] == (0, 0)

@@ -144,6 +144,98 @@ def test_our_tone_never_leaks_into_the_far_party_s_tone() -> None:
     assert 20 * np.log10(max(own, 1e-9) / 32768) + 3.14 < -70
 
 
+def all_prompts() -> Any:
+    """Every shipped prompt, one after the other (80 s of real recorded speech, with its pauses)."""
+    import wave
+    from pathlib import Path
+
+    out = []
+    for p in sorted((Path(__file__).resolve().parents[2] / "configs" / "prompts").glob("*/*.wav")):
+        with wave.open(str(p)) as w:
+            out.append(np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16))
+    x = np.concatenate(out)
+    return x[: len(x) // 8 * 8].copy()
+
+
+@pytest.mark.parametrize("erl", [6.0, 10.0])
+def test_real_speech_with_its_pauses_keeps_what_was_learnt(erl: float) -> None:
+    """Pauses leave nothing to judge the filter on: it is kept (and so is the delay), never thrown
+    away for a guess of the correlation's."""
+    rin = all_prompts()
+    sin = es.sin_signal(SEED, rin, es.echo_path(SEED, 4.0, erl))
+    bank = EchoBank(1, 128, NLP_OFF)
+    out = bank.process(rin, sin)
+    for a in range(4, len(rin) // FS - 1):
+        if es.level_dbm0(rin[a * FS:a * FS + FS // 2]) > -35:      # we talk in this half second
+            assert erle(sin, out, a, a + 0.5) >= 15, a
+    found = bank.bulk_delay_ms(0)
+    assert found is not None and abs(found - 4.0) <= 1.0
+
+
+@pytest.mark.parametrize("near_dbm0", [-22.0, -26.0, -30.0, -34.0])
+def test_3b_a_quiet_near_end_under_the_echo_does_not_spoil_it(near_dbm0: float) -> None:
+    """3B with the near end quieter than the echo (-22 dBm0 at ERL 6): the double-talk detector
+    cannot hear it, the residual's rise above its floor keeps the foreground's taps."""
+    rin = speech(SEED, 9.0)
+    echo = echo_of(rin, es.echo_path(SEED))
+    near = np.zeros(len(rin))
+    near[s(2):s(7)] = speech(SEED + 99, 5.0) * 10 ** ((near_dbm0 - es.RIN_DBM0) / 20)
+    sin = es.to_int16(echo + near + es.white(SEED, len(rin), -60.0))
+    out = EchoBank(1, 128, NLP_OFF).process(rin, sin)
+    residual = out.astype(np.float64) - near
+    for a in np.arange(2.0, 7.0, 0.2):
+        w = slice(s(a), s(a + 0.2))
+        assert es.level_dbm0(echo[w]) - es.level_dbm0(residual[w]) >= 10, a
+
+
+def far_keys(level: float) -> tuple[Any, list[slice]]:
+    """Keys of spandsp's DTMF generator scaled to `level` dBm0 per tone, one every 600 ms from 2 s."""
+    d = np.array(spandsp_far.dtmf("5"), dtype=np.float64)
+    on = np.nonzero(d)[0]
+    d = d[on[0]:on[-1] + 1]                                   # the key itself
+    d *= 10 ** ((level - es.level_dbm0(d) + 3.0) / 20)        # two tones: each 3 dB under the pair
+    x = np.zeros(s(12.0))
+    where = []
+    for k in range(15):
+        o = s(2.0 + 0.6 * k)
+        x[o:o + len(d)] = d
+        where.append(slice(o, o + len(d)))
+    return x, where
+
+
+@pytest.mark.parametrize("level", [-16.0, -24.0])
+def test_the_nlp_never_mutes_a_far_key_under_our_echo(level: float) -> None:
+    """We talk (real prompts, echo at ERL 6 dB); the far party's keys, quieter than our echo, go
+    through the NLP whole."""
+    rin = all_prompts()[:s(12.0)]
+    keys, where = far_keys(level)
+    sin = es.to_int16(echo_of(rin, es.echo_path(SEED)) + keys + es.white(SEED, len(rin), -60.0))
+    out = EchoBank(1, 128, ALL).process(rin, sin)
+    for w in where:
+        for t in range(w.start, w.stop - 80, 80):          # every 10 ms of the key
+            assert abs(es.level_dbm0(out[t:t + 80]) - es.level_dbm0(keys[t:t + 80])) < 3, t
+
+
+@pytest.mark.parametrize("tone", ["ced", "ans_pr"])
+def test_a_far_tone_under_our_echo_is_heard_by_the_disabler(tone: str) -> None:
+    """We talk at -16 dBm0 (echo -22); the far side sends CED or ANS/PR at -30 dBm0: the disabler
+    hears Sin without our echo, so it reports CED and trips on ANS/PR as it does on a quiet line."""
+    rin = speech(SEED, 6.0)
+    far = sine(2100, -30.0, 3.5, reversals_ms=450 if tone == "ans_pr" else 0)
+    sin_far = np.zeros(len(rin))
+    sin_far[s(2.0):s(2.0) + len(far)] = far
+    sin = es.to_int16(echo_of(rin, es.echo_path(SEED)) + sin_far + es.white(SEED, len(rin), -60.0))
+    bank = EchoBank(1, 128, ALL)
+    bank.process(rin, sin)
+    evs = events_of(bank)
+    if tone == "ced":
+        assert [(typ, v, x) for t, typ, v, x in evs] == [(lib.CB_EV_ANS, 0, 1)]
+    else:
+        disabled = (lib.CB_EV_ECHO, lib.CB_ECHO_TONE_DISABLED, lib.CB_ECHO_BY_TONE)
+        assert [(typ, v, x) for t, typ, v, x in evs] == [(lib.CB_EV_ANS, 1, 1), disabled]
+        assert bank.state(0) == "tone-disabled"     # held: we still talk
+
+
 # -- 2A: the NLP, and a change of the echo path ----------------------------------------------
 
 
@@ -287,7 +379,8 @@ def test_ans_without_reversals_is_reported_and_does_not_trip_it() -> None:
     bank = EchoBank(1, 128, ALL)
     bank.process(rin, sin)
     evs = events_of(bank)
-    assert [(typ, v) for t, typ, v, x in evs] == [(lib.CB_EV_ANS, 0), (lib.CB_EV_ANS, 0)]  # Rin and Sin
+    # reported on Rin; its echo on Sin is cancelled, and the disabler hears Sin without our echo
+    assert [(typ, v, x) for t, typ, v, x in evs] == [(lib.CB_EV_ANS, 0, 0)]
     assert all(600 <= t - 2000 <= 700 for t, *_ in evs)
     assert bank.state(0) == "on"
 
@@ -345,7 +438,11 @@ def test_the_c_api_refuses_what_python_would() -> None:
     assert lib.cb_echo_process(e, 0, buf, buf, buf, 12, ffi.NULL, 0) == lib.CB_ERR_INVALID
 
 
-def test_a_signal_must_be_whole_ticks() -> None:
+def test_a_signal_must_be_whole_ticks_of_int16() -> None:
     bank = EchoBank(1)
     with pytest.raises(ValueError, match="whole number of 1 ms ticks"):
         bank.process(np.zeros(12, np.int16), np.zeros(12, np.int16))
+    with pytest.raises(ValueError, match="rin must be int16 samples, not int32"):
+        bank.process(np.full(16, 40000, np.int32), np.zeros(16, np.int16))
+    with pytest.raises(ValueError, match="sin must be int16 samples, not float64"):
+        bank.process(np.zeros(16, np.int16), np.full(16, 1.7))

@@ -29,6 +29,8 @@ typedef float v8u __attribute__((vector_size(32), aligned(4)));    /* unaligned 
 #define DT_HANG 30              /* double talk: ticks of hangover */
 #define ERL_MAX_GAIN 0.25f      /* the echo gain the double-talk detector assumes at most (6 dB) */
 #define ERL_MIN_GAIN 0.001f     /* ... and at least (30 dB) */
+#define TRUST_TICKS 500         /* after a copy 6 dB better, copies go as usual for these ticks */
+#define POOR_TICKS 300          /* ticks of poor cancelling before a converged filter is not */
 #define FAST_TICKS 500          /* a new window learns at the fast step for at most these ticks */
 #define NB_HANG 20              /* narrowband Rin: ticks of hangover */
 #define NB_GAIN 0.004f          /* narrowband: the order-4 predictor leaves under 1/250 (-24 dB) */
@@ -63,6 +65,7 @@ void cb_echo_reset_chan(echo_chan_t *c)
     c->len = c->taps < YOUNG_TAPS ? c->taps : YOUNG_TAPS;
     c->adapted = 0;
     c->learnt = c->better = 0;
+    c->conv = c->poor = c->trust = 0;
     c->gain = ERL_MAX_GAIN;
     c->pst1 = 0.0f;
     c->ex = c->r1 = c->r2 = c->r3 = 0.0;
@@ -286,6 +289,7 @@ static void place(echo_chan_t *c, int lag)
     c->pf = c->pb = c->ps;
     c->adapted = 0;
     c->learnt = c->better = 0;
+    c->conv = c->poor = c->trust = 0;
     window_energy(c, c->xn - 1);    /* the tick is over: its last sample was filtered */
 }
 
@@ -305,10 +309,10 @@ static void widen(echo_chan_t *c)
 
 /* The bulk delay: the correlation's peak decides where the window goes; a converged filter's
  * taps say where the echo starts. */
-static inline void bulk_delay(echo_chan_t *c, int converged)
+static inline void bulk_delay(echo_chan_t *c, int converged, int cancelling)
 {
     const int L = c->len;
-    if (converged && c->ticks % TAPS_CHECK == 0) {
+    if (cancelling && c->ticks % TAPS_CHECK == 0) {
         float mx = 0.0f;
         for (int j = 0; j < L; j++) {
             float a = c->wf[j] < 0 ? -c->wf[j] : c->wf[j];
@@ -351,6 +355,28 @@ static inline void bulk_delay(echo_chan_t *c, int converged)
     place(c, b * 8);
 }
 
+/* The tone disabler, once a block (bt 0): Rin's block, and the block of what Sin holds but our
+ * own echo (the residual while the canceller is on, Sin itself while it is tone-disabled), so the
+ * echo of our speech never masks a far-side tone. `es` is this tick's energy of that. */
+static inline void disabler(const echo_tables_t *tab, echo_chan_t *c, int ch, int bt, int phase, float blk_er,
+                            float es, cb_ring_t *ev, uint64_t tick)
+{
+    const float blk_es = c->blk_es + es;
+    c->blk_es = bt == 0 ? 0.0f : blk_es;
+    if (!(c->flags & CB_ECHO_DISABLER) || bt != 0)
+        return;
+    int bphase = (phase + ECHO_PHASES - (ECHO_BLOCK - 1) * CB_TICK_SAMPLES) % ECHO_PHASES;
+    int trip = dis_path(tab, &c->dis[0], c->x + c->xn - ECHO_BLOCK * CB_TICK_SAMPLES, blk_er, bphase, ev, tick,
+                        ch, 0);
+    trip |= dis_path(tab, &c->dis[1], c->sinh, blk_es, bphase, ev, tick, ch, 1) << 1;
+    if (c->state == CB_ECHO_ON && trip) {
+        c->state = CB_ECHO_TONE_DISABLED;     /* from the next tick */
+        c->quiet = 0;
+        put_event(ev, tick, ch, CB_EV_ANS, 1, (trip & 1) ? 0 : 1);
+        put_event(ev, tick, ch, CB_EV_ECHO, CB_ECHO_TONE_DISABLED, CB_ECHO_BY_TONE);
+    }
+}
+
 /* One tick of channel `ch`: sin[8] in, sout[8] out (may be the same). */
 CB_MULTIVERSION
 static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const int16_t *sin, int16_t *sout,
@@ -374,25 +400,13 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
     const int bt = (int) (c->ticks % ECHO_BLOCK);    /* 0: this tick ends a block */
     const int phase = c->phase;
     c->phase = (phase + CB_TICK_SAMPLES) % ECHO_PHASES;
-    memcpy(c->sinh + (bt == 0 ? ECHO_BLOCK - 1 : bt - 1) * CB_TICK_SAMPLES, s, sizeof s);
-    const float blk_es = c->blk_es + es, blk_er = c->blk_er + er;   /* the block's energies */
-    c->blk_es = bt == 0 ? 0.0f : blk_es;
+    float *slot = c->sinh + (bt == 0 ? ECHO_BLOCK - 1 : bt - 1) * CB_TICK_SAMPLES;
+    const float blk_er = c->blk_er + er;
     c->blk_er = bt == 0 ? 0.0f : blk_er;
 
-    /* Tone disabler, once a block. */
-    if ((c->flags & CB_ECHO_DISABLER) && bt == 0) {
-        int bphase = (phase + ECHO_PHASES - (ECHO_BLOCK - 1) * CB_TICK_SAMPLES) % ECHO_PHASES;
-        int trip = dis_path(tab, &c->dis[0], c->x + c->xn - ECHO_BLOCK * CB_TICK_SAMPLES, blk_er, bphase, ev,
-                            tick, ch, 0);
-        trip |= dis_path(tab, &c->dis[1], c->sinh, blk_es, bphase, ev, tick, ch, 1) << 1;
-        if (c->state == CB_ECHO_ON && trip) {
-            c->state = CB_ECHO_TONE_DISABLED;
-            c->quiet = 0;
-            put_event(ev, tick, ch, CB_EV_ANS, 1, (trip & 1) ? 0 : 1);
-            put_event(ev, tick, ch, CB_EV_ECHO, CB_ECHO_TONE_DISABLED, CB_ECHO_BY_TONE);
-        }
-    }
     if (c->state == CB_ECHO_TONE_DISABLED) {
+        memcpy(slot, s, sizeof s);
+        disabler(tab, c, ch, bt, phase, blk_er, es, ev, tick);
         float loud = es > er ? es : er;
         c->quiet = loud < CB_TICK_SAMPLES * ECHO_P_M36 ? c->quiet + 1 : 0;
         if (c->quiet >= DIS_QUIET) {
@@ -459,7 +473,9 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
     double enter = 0.0;
     for (int i = 0; i < CB_TICK_SAMPLES; i++)
         enter += (double) x[base + i] * (double) x[base + i];
-    const int idle = ex < 0.5 && enter < 0.5 && c->pa == 0.0f && c->pb_ == 0.0f;
+    /* A window under -62 dBm0 (an idle A-law line sends a constant 8) returns no echo worth the
+     * filters' work. */
+    const int idle = ex + enter < (double) L * ECHO_P_M62 && c->pa == 0.0f && c->pb_ == 0.0f;
     if (!adapt && (c->pa != 0.0f || c->pb_ != 0.0f))
         apply_pending(c, x + base - L);
     /* The windows' energies and lag products first, off the chain of samples. */
@@ -591,11 +607,21 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
     c->ps += 0.0625f * (pst - c->ps);
     if (!adapt)
         c->better = 0;
+    if (c->trust > 0)
+        c->trust--;
     if (adapt) {
-        c->better = c->pb < COPY_BETTER * c->pf && c->pb < 0.5f * c->ps ? c->better + 1 : 0;
+        /* With the residual 9 dB over its floor, the near end may be talking under the echo,
+         * where the double-talk detector cannot hear it: the background's taps go forward only
+         * 6 dB better (never the little a near end lets it track). Once they did (the echo
+         * path changed), for 500 ticks they go forward as usual. */
+        const int suspect = c->pen > 8.0f * c->floor && c->trust == 0;
+        const float need = suspect ? 0.25f : COPY_BETTER;
+        c->better = c->pb < need * c->pf && c->pb < 0.5f * c->ps ? c->better + 1 : 0;
         if (c->better >= COPY_TICKS) {
             copy_taps(wf, wb, L);
             c->pf = c->pb;
+            if (suspect)
+                c->trust = TRUST_TICKS;
         } else if (c->pb > 4.0f * c->pf && c->pf < 0.25f * c->ps) {
             copy_taps(wb, wf, L);
             c->pb = c->pf;
@@ -610,7 +636,18 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
         c->pf = c->pb = c->ps;
         c->pa = c->pb_ = 0.0f;
     }
-    const int converged = c->pf < 0.0625f * c->ps && c->ps > ECHO_P_M50;
+    /* Converged: the foreground cancelled 12 dB of far-end single talk; it stays so through
+     * pauses, near-end speech and tones (nothing to judge it on), until 300 ticks of far-end
+     * single talk it cancels under 6 dB of. Only a filter that is not may be moved. */
+    if (adapt) {
+        if (c->pf < 0.0625f * c->ps) {
+            c->conv = 1;
+            c->poor = 0;
+        } else if (c->pf > 0.25f * c->ps && ++c->poor >= POOR_TICKS) {
+            c->conv = 0;
+        }
+    }
+    const int converged = c->conv;
     /* A young window grows to the whole filter once it has cancelled 33 dB, or after 2 s of
      * learning. */
     if (adapt)
@@ -619,6 +656,10 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
         widen(c);
         wf = c->wf;
     }
+
+    /* The disabler hears the residual. */
+    memcpy(slot, out, sizeof out);
+    disabler(tab, c, ch, bt, phase, blk_er, ef2, ev, tick);
 
     /* NLP and comfort noise. */
     const float pe = ef2 / CB_TICK_SAMPLES;
@@ -629,9 +670,10 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
         c->floor += 0.125f * (c->pes - c->floor);
     else
         c->floor *= 1.0006f;
-    /* (Near-end speech raises the residual to Sin's level: it lets itself through; the
-     * double-talk detector's hangover would let the residual through with it.) */
-    const int nlp = (c->flags & CB_ECHO_NLP) && px >= ECHO_P_M45 && 4.0f * c->pen < c->psn;
+    /* The NLP works while the residual is 6 dB under Sin and at its floor (or under -50 dBm0): a
+     * near end talking, a key or a tone, even under the echo, raises it above and goes through. */
+    const float floor = 4.0f * c->floor > ECHO_P_M50 ? 4.0f * c->floor : ECHO_P_M50;
+    const int nlp = (c->flags & CB_ECHO_NLP) && px >= ECHO_P_M45 && 4.0f * c->pen < c->psn && c->pen < floor;
     if (nlp) {
         if (c->flags & CB_ECHO_CNG) {
             /* Uniform white noise of the floor's power: variance a^2 / 3. */
@@ -675,7 +717,7 @@ static void chan_tick(const echo_tables_t *tab, echo_chan_t *c, int ch, const in
         for (int k = 0; k < ECHO_NLAG; k += 8)
             st(c->cor + k, ld(c->cor + k) * va + ld(d + k) * vd);
     }
-    bulk_delay(c, converged);
+    bulk_delay(c, converged, c->pf < 0.0625f * c->ps && c->ps > ECHO_P_M50);
 }
 
 void cb_echo_tick(cb_echo_t *e, int16_t *lin, int stride, cb_ring_t *ev, uint64_t tick)
