@@ -53,16 +53,21 @@ class PriSite:
                  span: str = "span1", **engine_args: Any) -> None:
         self.tmp = tmp
         self.site = Site(tmp, text, [], phones, keep_audio=True, **engine_args)
-        self.peer: PriPeer | None = None
+        self._peer: PriPeer | None = None
         try:
-            self.peer = PriPeer(tmp / "sim.sock", span, side="network" if signalling == "pri_cpe" else "user",
-                                switch=SWITCH[kind], script=script, answer=answer, workdir=tmp)
+            self._peer = PriPeer(tmp / "sim.sock", span, side="network" if signalling == "pri_cpe" else "user",
+                                 switch=SWITCH[kind], script=script, answer=answer, workdir=tmp)
             if not self.site.engine.wait_far_peer(30):
-                raise AssertionError(f"pri_peer did not attach: {self.peer.stderr()}")
+                raise AssertionError(f"pri_peer did not attach: {self._peer.stderr()}")
         except BaseException:
             self.close()
             raise
         self.span = next(s for s in self.engine.pri.spans.values() if s.name == span)
+
+    @property
+    def peer(self) -> PriPeer:
+        assert self._peer is not None
+        return self._peer
 
     @property
     def engine(self) -> Engine:
@@ -88,14 +93,12 @@ class PriSite:
         end = self.now + within_ms
         while not cond():
             if self.now >= end:
-                assert self.peer is not None
                 raise AssertionError(f"{what} not met within {within_ms} ms (at {self.now} ms); peer events: "
                                      f"{self.peer.events}; peer stderr: {self.peer.stderr()[-2000:]}")
             self.step()
 
     def peer_event(self, match: Callable[[PeerEvent], bool] | str, within_ms: int = 5000) -> PeerEvent:
         """The peer's next event that matches, the engine run until it comes (at most within_ms)."""
-        assert self.peer is not None
         return self.peer.wait_for(match, self.step, within_ms, lambda: self.now)
 
     def up(self, within_ms: int = 5000) -> None:
@@ -104,7 +107,7 @@ class PriSite:
         self.until(lambda: self.span.link.dchan == "up", within_ms, "our D-channel up")
 
     def do(self, action: Mapping[str, Any]) -> None:
-        assert self.peer is not None
+        """A script line for the peer now (carried out at its next block)."""
         self.peer.do(action)
 
     # -- what the engine shows -------------------------------------------------------------------
@@ -137,4 +140,4 @@ class PriSite:
     def close(self) -> int:
         """Close the engine (the peer ends with its connection); the peer's exit status."""
         self.site.close()
-        return self.peer.stop() if self.peer is not None else 0
+        return self._peer.stop() if self._peer is not None else 0
