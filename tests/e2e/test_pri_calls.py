@@ -192,3 +192,36 @@ def test_ni2_service_takes_a_b_channel_out_and_span_status_shows_it(tmp_path: Pa
         assert (st["b_out_of_service"], st["b_idle"]) == (0, 23)
     finally:
         assert ps.close() == 0
+
+
+def test_a_stop_clears_the_pri_calls_with_16_and_records_them(tmp_path: Path) -> None:
+    ps = site(tmp_path, "e1", "pri_cpe", [call(1500), call(1550, ani="13900139000")])
+    try:
+        ps.up()
+        ps.until(lambda: len(ps.peer.named("answer")) == 2, 1000, "2 answers")
+        ps.run(1000)
+        assert ps.engine.shutdown(10.0)
+        hangups = ps.peer.named("hangup")
+        assert sorted((e["call"], e["cause"]) for e in hangups) == [(1, 16), (2, 16)]
+        ps.run(200)
+        ps.nothing_leaked()
+    finally:
+        assert ps.close() == 0
+    assert sorted((r["ani"], r["disposition"], r["cause"]) for r in ps.cdrs()) == [
+        (ANI, "shutdown", 16), ("13900139000", "shutdown", 16)]
+
+
+def test_a_call_the_engine_must_refuse_is_cleared_with_congestion_and_not_recorded(tmp_path: Path) -> None:
+    ps = site(tmp_path, "e1", "pri_cpe", [call(1500)])
+    try:
+        # the records' backpressure (the engine's hook: its writer holds too many records) refuses new calls
+        ps.engine.call_layer.refuse_new = lambda: "records are held in memory and not safe (records_backpressure)"
+        ps.up()
+        hangup = ps.peer_event("hangup", 1000)
+        assert hangup["cause"] == 42 and ps.peer.named("answer") == []
+        assert ps.site.request("status")["counters"]["calls_refused"] == 1
+        ps.run(200)
+        ps.nothing_leaked()
+    finally:
+        assert ps.close() == 0
+    assert ps.cdrs() == []
