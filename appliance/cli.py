@@ -412,7 +412,8 @@ def format_alarms(snap: dict[str, Any]) -> str:
 
 
 def format_spans(doc: dict[str, Any]) -> str:
-    """`span status`: the sync source, then a line per span (configuration, alarms, counters)."""
+    """`span status`: the sync source, then a line per span (configuration, alarms, counters), and under a
+    PRI span a line of its call control (side, switch type, D-channel, calls, B-channels)."""
     lines = [f"sync source: {doc['sync_source']}  (engine clock {doc['tick_ms'] / 1000:.1f} s)"]
     for s in doc["spans"]:
         line = "/".join([s["framing"], s["coding"], *(["crc4"] if s["crc4"] else [])])
@@ -426,6 +427,11 @@ def format_spans(doc: dict[str, Any]) -> str:
             dchan = "  dchan " + " ".join(f"{k} {v}" for k, v in s["dchan"].items())
         lines.append(f"{s['name']:<10} {s['kind']} {line:<15} ts16 {s['ts16']:<5} timing {s['timing']}  "
                      f"{alarms:<12}{rai}  {counters}{dchan}")
+        pri = s.get("pri")
+        if pri is not None:
+            lines.append(f"{'':<10} pri {pri['side']} {pri['switch']}  D-channel {pri['dchan']}  calls {pri['calls']}"
+                         f"  B-channels idle {pri['b_idle']} busy {pri['b_busy']} out of service "
+                         f"{pri['b_out_of_service']}")
     if not doc["spans"]:
         lines.append("no spans")
     return "\n".join(lines)

@@ -48,6 +48,14 @@ bits changed) is logged and fed to the sync source policy (e1t1.span), whose cha
 of clock source goes to the card at once. A paused engine (``paused``, ``cicbox run
 --paused``) runs only the periods control ``clock.advance`` asks for.
 
+PRI spans (appliance.pri): each ``pri_cpe``/``pri_net`` span runs our Q.921 and Q.931 on its
+D-channel: CB_EV_FRAME events of the D-channel's card channel go to its data link at their tick,
+its frames go out as CB_CMD_FRAME; its alarm bits (red or blue: down, cause 38; the end of RECOVER:
+up, then RESTART) follow CB_EV_ALARM. What its call control reports becomes calls (appliance.calls:
+an offered call with a route is answered and goes to its IVR or queues; its B-channel's DTMF and
+prompts are the caller's line's; its release ends the call, with its cause and disposition); a
+call is answered on its B-channel's echo canceller as on an FXO trunk's line.
+
 Echo cancellers (appliance.echo): a line's goes on, reset, with its configured
 ``echo_taps`` when its call is answered (the trunk answering; the agent's phone
 picking up the call) and off when the line is released or the call is over;
@@ -99,6 +107,7 @@ from appliance.features.codes import InCallCodes
 from appliance.figures import LiveFigures, fold_call
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
+from appliance.pri import PriSpan, PriSpans
 from appliance.prompts import Prompts
 from appliance.spans import Spans, span_configs
 from appliance.storage import CdrRecord, RecordWriter
@@ -126,6 +135,7 @@ from e1t1.analog.fxs import FxsPhone, PhoneEvent
 from e1t1.analog.levels import ExpectedLevels
 from e1t1.clock import Clock
 from e1t1.fsm import Census
+from e1t1.isdn.events import CallAnswered, CallDigits, CallOffered, CallReleased, PriEvent
 from e1t1.protocols import timer_tables
 
 log = logging.getLogger("cicbox.engine")
@@ -244,6 +254,10 @@ class Engine:
         self.trunk_census = Census(self.expected_levels.trunk_moved)
         self.phone_census = Census(self.expected_levels.phone_moved)
         self._build_lines(cfg)
+        # The PRI spans: our Q.921 and Q.931 on each one's D-channel (started below, once all is built).
+        self.pri = PriSpans(cfg, self.tier_.card.channels, self._send_frame, self.clock, self._pri_event,
+                            self._dnis_complete, self.spans.bits)
+        self.spans.pri_status = self.pri.status
         self.released_log: list[CdrRecord] = []   # the last durable CDRs
         self._unsettled: list[tuple[int, list[Record]]] = []   # submitted, not yet durable
         self._writer_fed_ms = 0
@@ -272,6 +286,7 @@ class Engine:
         if world is not None:
             world.attach(self)
         self._ready_sent = False
+        self.pri.start()
 
     # -- set-up ----------------------------------------------------------------
 
@@ -375,6 +390,42 @@ class Engine:
                 self._in_call_key(ev)
             case _:
                 pass
+
+    # -- PRI spans ---------------------------------------------------------------
+
+    def _send_frame(self, chan: int, octets: bytes) -> None:
+        """A D-channel frame out on card channel `chan` (the card's HDLC adds flags and FCS)."""
+        self.tier_.sched.send(CmdOp.FRAME, chan, payload=octets)
+
+    def _dnis_complete(self, dnis: str) -> bool:
+        """A called number is complete when it is exactly a route's ``dnis`` (the configuration in force)."""
+        return any(r.dnis == dnis for r in self.config.routes)
+
+    def _pri_event(self, span: PriSpan, ev: PriEvent) -> None:
+        """What a PRI span's call control reports (its sink): offered calls become calls, an answer
+        switches its B-channel's echo canceller on, a release ends the call; keypad digits during a
+        call are the caller's keys. The span's own reports (D-channel, RESTART, SERVICE) are logged."""
+        calls = self.call_layer
+        match ev:
+            case CallOffered():
+                if ev.chan is not None:
+                    calls.pri_offered(ev, span.name, span.chan_of[ev.chan])
+            case CallAnswered():
+                if ev.chan is not None:
+                    chan = span.chan_of[ev.chan]
+                    call = calls.by_trunk.get(chan)
+                    self.echo.answered(chan, call.config if call is not None else self.config)
+            case CallDigits():
+                if ev.chan is not None and ev.call.answered:      # keypad during the call, not overlap digits
+                    for digit in ev.digits:
+                        calls.caller_digit(span.chan_of[ev.chan], digit, ev.tick)
+            case CallReleased():
+                if ev.chan is not None:
+                    chan = span.chan_of[ev.chan]
+                    calls.pri_released(ev, chan)
+                    self.echo.released(chan)
+            case _:
+                log.info("span %s: %s", span.name, ev)
 
     def _trunk_config(self, chan: int) -> SiteConfig:
         """The configuration the call answered on trunk `chan` runs on (its ringing cycle's)."""
@@ -553,9 +604,18 @@ class Engine:
     def _dispatch(self, ev: Event) -> None:
         t = ev.type
         if t == EventType.ALARM:
-            self.spans.alarm(ev.chan, ev.value)
+            self.pri.alarm(self.spans.alarm(ev.chan, ev.value), ev.value)
+        elif t == EventType.FRAME:
+            span = self.pri.by_dchan.get(ev.chan)
+            if span is not None:
+                span.frame(ev.payload)
         elif t in ECHO_EVENTS or (t == EventType.MEDIA_ERROR and ev.value == CmdOp.ECHO):
             self.echo.media_event(ev)
+        elif ev.chan in self.pri.by_bchan:
+            if t == EventType.DTMF_DOWN:
+                self.call_layer.caller_digit(ev.chan, chr(ev.value), ev.tick)
+            elif t == EventType.PLAY_DONE:
+                self.call_layer.prompt_done(ev.chan)
         elif ev.chan in self.trunks:
             trunk = self.trunks[ev.chan]
             tev = TRUNK_EVENTS.get(t)
@@ -724,13 +784,13 @@ class Engine:
         changed). Memory only: `prompts` were read by the worker."""
         old = self.config
         same = [(p.kind, p.name) for p in cfg.ports] == [(p.kind, p.name) for p in old.ports] and \
-            span_configs(cfg) == span_configs(old) and [(s.name, s.signalling) for s in cfg.spans] == \
-            [(s.name, s.signalling) for s in old.spans] and \
+            span_configs(cfg) == span_configs(old) and [_span_fixed(s) for s in cfg.spans] == \
+            [_span_fixed(s) for s in old.spans] and cfg.timers.get("q921") == old.timers.get("q921") and \
             (cfg.site.law, cfg.card.k, cfg.card.backend, cfg.site.zone) == \
             (old.site.law, old.card.k, old.card.backend, old.site.zone)
         if not same:
-            raise RestartNeededError("ports, spans (or their names, framing, coding, timing, signalling), law, zone, "
-                                     "k or the card backend changed")
+            raise RestartNeededError("ports, spans (or their names, framing, coding, timing, signalling, switch type "
+                                     "or Q.921 timers), law, zone, k or the card backend changed")
         if prompts is None:
             prompts = self._read_prompts(cfg)
         timers = timer_tables(cfg.timers)
@@ -748,6 +808,7 @@ class Engine:
         for idx, port in enumerate(cfg.ports):
             if isinstance(port, FxsPort):
                 self.phones[idx].configure(extension=port.extension, timers=timers["fxs"])
+        self.pri.configure(cfg)         # overlap, exclusive and the Q.931 timers of the next calls
         log.info("configuration version %d in force for new calls", version)
 
     def snapshot(self) -> dict[str, Any]:
@@ -775,6 +836,13 @@ class Engine:
         self.control.close()
         self.tier_.close()
         self.notifier.close()
+
+
+def _span_fixed(span: Any) -> tuple[Any, ...]:
+    """What of a span only a restart changes: its name, signalling, switch type and Q.921 timers (its
+    overlap, exclusive and Q.931 timers apply to the next calls)."""
+    q921 = {k: v for k, v in (span.timers or {}).items() if k in ("T200", "T203")}
+    return (span.name, span.signalling, span.pri_switch if span.pri else None, q921)
 
 
 def site_prompts(cfg: SiteConfig) -> set[tuple[str, str]]:

@@ -533,12 +533,16 @@ class Totals:
 # -- one call ----------------------------------------------------------------------------------
 
 CDR_FIELDS = ("call_id", "config_version", "trunk", "ani", "dnis", "queue", "agent", "disposition",
-              "calendar_start", "start_ms", "queue_entry_ms", "answer_ms", "end_ms", "wait_ms", "talk_ms")
+              "calendar_start", "start_ms", "queue_entry_ms", "answer_ms", "end_ms", "wait_ms", "talk_ms",
+              "timeslot", "ani_ton", "ani_npi", "ani_presentation", "ani_screening", "cause")
+#: what a PRI call's call_start adds (its B-channel and its calling number as received)
+PRI_START_FIELDS = ("timeslot", "ani_ton", "ani_npi", "ani_presentation", "ani_screening")
 
 
 def fold_call(events: Iterable[Event]) -> dict[str, Any]:
     """The CDR fields one call's events determine (every CdrRecord field; None where they say nothing):
-    call_start gives the call id, trunk, ANI, DNIS, configuration version, calendar start and start_ms;
+    call_start gives the call id, trunk, ANI, DNIS, configuration version, calendar start and start_ms
+    (and a PRI call's timeslot and ANI attributes); call_end the cause (a PRI call's);
     queue = the last queue (call_end's, else the last entered), agent = who answered, queue_entry_ms = the
     first entry, answer_ms, end_ms and disposition from call_end, wait_ms = answer - the entry into the
     answering queue, talk_ms = end - answer."""
@@ -551,7 +555,7 @@ def fold_call(events: Iterable[Event]) -> dict[str, Any]:
             out["call_id"] = ev.call_id
         if ev.kind == "call_start":
             out["start_ms"] = ev.tick_ms
-            for name in ("trunk", "ani", "dnis", "config_version", "calendar_start"):
+            for name in ("trunk", "ani", "dnis", "config_version", "calendar_start", *PRI_START_FIELDS):
                 out[name] = d.get(name)
         elif ev.kind == "queue_enter" and ev.queue is not None:
             entries.setdefault(ev.queue, ev.tick_ms)
@@ -566,6 +570,7 @@ def fold_call(events: Iterable[Event]) -> dict[str, Any]:
         elif ev.kind == "call_end":
             out["end_ms"] = ev.tick_ms
             out["disposition"] = d.get("disposition")
+            out["cause"] = d.get("cause")
             if ev.queue is not None:
                 out["queue"] = ev.queue
             if ev.agent is not None:

@@ -63,6 +63,8 @@ class Spans:
         self.policy = SyncPolicy([c.timing for c in self.configs])
         self.bits = [0] * len(self.names)
         self._clear_timers: dict[int, Timer] = {}
+        # span.status's "pri" of span i (the engine's PRI spans: appliance.pri), None for a span without PRI
+        self.pri_status: Callable[[int], dict[str, Any] | None] = lambda i: None
         if self.names and self.has_status:
             for i in range(len(self.names)):
                 self.bits[i] = self.card.span_status(i).alarm_bits
@@ -83,12 +85,13 @@ class Spans:
     def is_alarm_channel(self, chan: int) -> bool:
         return chan in self.first_channel
 
-    def alarm(self, chan: int, bits: int) -> None:
-        """A CB_EV_ALARM of the span whose first timeslot is channel `chan`: its alarm bits are now `bits`."""
+    def alarm(self, chan: int, bits: int) -> int | None:
+        """A CB_EV_ALARM of the span whose first timeslot is channel `chan`: its alarm bits are now `bits`.
+        Returns the span's index (None for a channel that starts no span)."""
         span = self.first_channel.get(chan)
         if span is None:
             log.warning("alarm event on channel %d, which starts no span: ignored", chan)
-            return
+            return None
         old, self.bits[span] = self.bits[span], bits
         if old != bits:
             states, detail = alarm_names(bits), detail_names(bits)
@@ -98,6 +101,7 @@ class Spans:
         change = self.policy.update(span, bits)
         if change is not None:
             self._apply(change.source)
+        return span
 
     @property
     def sync_source(self) -> int | None:
@@ -132,7 +136,7 @@ class Spans:
                         "alarms": list(st.alarms), "detail": list(st.detail), "sending_rai": st.sending_rai,
                         "counters": asdict(st.counters),
                         "dchan": None if st.dchan is None else asdict(st.dchan),
-                        "far": far})
+                        "pri": self.pri_status(i), "far": far})
         return out
 
     # -- span.fault ------------------------------------------------------------------

@@ -99,7 +99,7 @@ def test_report_without_a_database_or_on_an_old_one_exits_2(tmp_path: Path, caps
     con.commit()
     con.close()
     rc, _, err = run(capsys, "report", "agent", "--state-dir", str(state))
-    assert rc == 2 and "schema version 2; the engine migrates it to version 3 when it next starts" in err
+    assert rc == 2 and "schema version 2; the engine migrates it to version 4 when it next starts" in err
 
 
 # -- live, over control.sock -------------------------------------------------------------------

@@ -54,7 +54,7 @@ def test_span_status_gives_the_issue_s_shape_with_the_configured_fields(site: Si
     assert doc["tick_ms"] == site.engine.clock.now_ms
     assert doc["sync_source"] == "span1"          # timing 1, no alarm
     keys = {"name", "kind", "framing", "coding", "crc4", "ts16", "timing", "alarm_bits", "alarms", "detail",
-            "sending_rai", "counters", "dchan", "far"}
+            "sending_rai", "counters", "dchan", "pri", "far"}
     assert [set(s) for s in doc["spans"]] == [keys, keys]
     configured = [{k: s[k] for k in ("name", "kind", "framing", "coding", "crc4", "ts16", "timing")}
                   for s in doc["spans"]]
@@ -69,6 +69,7 @@ def test_span_status_gives_the_issue_s_shape_with_the_configured_fields(site: Si
         assert set(s["counters"]) == counters and all(isinstance(v, int) for v in s["counters"].values())
         assert isinstance(s["alarm_bits"], int) and isinstance(s["sending_rai"], bool)
         assert s["dchan"] is None                   # no D-channel on either
+        assert s["pri"] is None                     # nor a PRI call control
         assert set(s["far"]) == {"alarms", "counters"} and set(s["far"]["counters"]) == counters
     # The snapshot carries the same spans and sync source.
     snap = site.request("status")
@@ -87,6 +88,8 @@ def test_a_pri_span_has_dchan_counters(tmp_path: Path) -> None:
             ("d4", "b8zs", False, "dchan", 0), ("esf", "b8zs", False, "clear", 2)]
         assert set(doc["spans"][0]["dchan"]) == {"frames_rx", "frames_tx", "bad_fcs", "aborts"}
         assert doc["spans"][1]["dchan"] is None
+        assert doc["spans"][0]["pri"]["side"] == "user" and doc["spans"][0]["pri"]["switch"] == "national"
+        assert doc["spans"][1]["pri"] is None
         assert doc["sync_source"] == "span2"        # span1 never gives the clock
     finally:
         s.close()

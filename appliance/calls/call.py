@@ -25,6 +25,14 @@ the caller's leg from the start, an agent's leg for each phone the ACD rings for
 - CONNECTED: the legs are bridged; either side hangs up.
 - ENDED: the call's record is written and the machine terminates.
 
+A call from a PRI span (its caller's leg a B-channel, LegKind.PRI) also carries what the SETUP said
+of its numbers (`line`: the timeslot, the calling number's type of number, plan, presentation and
+screening, the called number's type and plan; in its call_start event and so in its record) and the
+Q.850 cause it was cleared with (`cause`: the far end's, the line's, or ours: 16 unless the host
+set another, as for a call refused without a route; in its call_end event). CALLER_GONE and RELEASE
+may name the disposition (a PRI call's ``line_fault``, ``failed``, ``rejected``): it is the
+record's, whatever the state.
+
 The call holds the configuration version its trunk's ringing cycle ran on
 (`config`, `config_version`): a later apply changes the next call, never this
 one. Everything the call does to the world goes through its :class:`CallHost`.
@@ -70,7 +78,7 @@ class CallEvent(enum.Enum):
     OFFERED = 4          # the ACD rings an agent's phone (data: leg, agent)
     REQUEUED = 5         # no phone rings for the call any more: waiting again
     AGENT_ANSWERED = 6   # the ACD gave the call to the agent whose phone went off hook (data: tick, agent, chan)
-    CALLER_GONE = 7      # the trunk's far end hung up (data: tick, reason)
+    CALLER_GONE = 7      # the trunk's far end hung up, or the line went (data: tick, reason; cause, disposition)
     AGENT_GONE = 8       # the agent hung up (data: tick)
     RELEASE = 9          # our side ends the call (data: tick, disposition)
     ROUTED = 10          # the ACD lets the caller go (data: kind ivr|hangup, name, outcome)
@@ -84,7 +92,7 @@ class CallHost(Protocol):
     @property
     def media(self) -> Any: ...                     # the channel scheduler (play, tone, bridge...)
     def prompt(self, language: str, name: str) -> Any: ...
-    def release_trunk(self, chan: int, tick: int) -> None: ...
+    def release_trunk(self, chan: int, tick: int, cause: int | None = None) -> None: ...   # cause: a PRI call's
     def far_end_gone(self, leg: Leg) -> None: ...   # tell an agent's phone the caller went
     def enqueue(self, call: CallMachine) -> Any: ...   # None: waiting; else (Target, outcome): go there
     def leave_queue(self, call: CallMachine, outcome: str) -> None: ...
@@ -123,7 +131,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
 
     def __init__(self, host: CallHost, call_id: str, caller: Leg, ani: str | None, dnis: str,
                  config: SiteConfig, config_version: int, ivr: str | None, clock: Clock,
-                 calendar_start: str, route_queues: MenuChoice | None = None) -> None:
+                 calendar_start: str, route_queues: MenuChoice | None = None,
+                 line: dict[str, Any] | None = None) -> None:
         super().__init__(f"call({call_id})", CallState.IVR, clock)
         self.host = host
         self.id = call_id
@@ -153,9 +162,11 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self._announcing = False             # an announcement plays over the hold
         self._leave_prompt: tuple[str, str] | None = None
         self._offered: list[str] = []       # the agents whose phones ring for it
+        self.line = dict(line or {})         # a PRI call's: timeslot, the numbers' attributes as received
+        self.cause: int | None = None        # a PRI call's clearing cause (Q.850)
         host.emit("call_start", call_id=call_id, detail={
             "trunk": caller.name, "ani": ani, "dnis": dnis, "config_version": config_version,
-            "calendar_start": calendar_start})
+            "calendar_start": calendar_start, **self.line})
         self._route_queues = route_queues    # a route straight to queues: entered by start()
         if route_queues is not None:
             self.walk = None
@@ -192,6 +203,12 @@ class CallMachine(StateMachine[CallState, CallEvent]):
     @property
     def trunk_name(self) -> str:
         return self.caller.name
+
+    @property
+    def ani_presentation(self) -> str | None:
+        """The calling number's presentation as received (a PRI call's: allowed, restricted, unavailable)."""
+        value = self.line.get("ani_presentation")
+        return str(value) if value is not None else None
 
     def transition(self, new: CallState, timer_ms: int | None = None) -> None:
         self.state_since_ms = self.clock.now_ms
@@ -344,7 +361,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
     def _abandoned(self, ev: CallEvent, d: dict[str, Any]) -> None:
         """The caller hung up while waiting (CALLER_GONE), or our side ends a waiting call (RELEASE)."""
         self.leaving = True
-        self.host.leave_queue(self, "abandoned" if ev is _E.CALLER_GONE else "released")
+        hung_up = ev is _E.CALLER_GONE and d.get("disposition") is None     # not the line going
+        self.host.leave_queue(self, "abandoned" if hung_up else "released")
         self._drop_agent_legs()
         self._gone(ev, d, "abandoned")
 
@@ -385,7 +403,8 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         if ev is _E.CALLER_GONE:
             if leg is not None:
                 self.host.far_end_gone(leg)
-            self._end(tick, "answered")
+            self._note_cause(d)
+            self._end(tick, str(d.get("disposition") or "answered"))
         elif ev is _E.AGENT_GONE:
             self._release(tick, "answered")
         else:                            # our side ends it (the engine stops): the agent hears it go
@@ -404,12 +423,22 @@ class CallMachine(StateMachine[CallState, CallEvent]):
             self._release(tick, str(d.get("disposition", disposition)))
         else:
             log.info("%s: caller hung up (%s)", self.id, d.get("reason", ""))
-            self._end(tick, disposition)
+            self._note_cause(d)
+            self._end(tick, str(d.get("disposition") or disposition))
+
+    def _note_cause(self, d: dict[str, Any]) -> None:
+        """The cause a PRI call was cleared with, as CALLER_GONE names it (the first one counts)."""
+        cause = d.get("cause")
+        if self.cause is None and cause is not None:
+            self.cause = int(cause)
 
     def _release(self, tick: int, disposition: str) -> None:
-        """Our side ends the call: its record, then the trunk goes on hook."""
+        """Our side ends the call: its record, then the trunk goes on hook (a PRI call: cleared with its
+        cause, 16 unless the host set another)."""
+        if self.cause is None and self.caller.kind is LegKind.PRI:
+            self.cause = 16
         self._end(tick, disposition)
-        self.host.release_trunk(self.caller.chan, tick)
+        self.host.release_trunk(self.caller.chan, tick, self.cause)
 
     def _end(self, tick: int, disposition: str) -> None:
         self.leaving = True
@@ -418,8 +447,11 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.transition(_S.ENDED)
 
     def enter_ended(self, prev: CallState) -> None:
-        self.host.emit("call_end", call_id=self.id, queue=self.queue, agent=self.agent,
-                       detail={"disposition": self.disposition}, tick=self.end_ms)
+        detail: dict[str, Any] = {"disposition": self.disposition}
+        if self.caller.kind is LegKind.PRI:
+            detail["cause"] = self.cause
+        self.host.emit("call_end", call_id=self.id, queue=self.queue, agent=self.agent, detail=detail,
+                       tick=self.end_ms)
         self.host.record(self.cdr())
         self.terminate(TermCause.REGULAR)
 
@@ -443,7 +475,10 @@ class CallMachine(StateMachine[CallState, CallEvent]):
             call_id=self.id, config_version=self.config_version, trunk=self.trunk_name, ani=self.ani,
             dnis=self.dnis, queue=self.queue, agent=self.agent, disposition=self.disposition,
             calendar_start=self.calendar_start, start_ms=self.start_ms, queue_entry_ms=self.queue_entry_ms,
-            answer_ms=self.answer_ms, end_ms=end, wait_ms=wait, talk_ms=talk)
+            answer_ms=self.answer_ms, end_ms=end, wait_ms=wait, talk_ms=talk,
+            timeslot=self.line.get("timeslot"), ani_ton=self.line.get("ani_ton"), ani_npi=self.line.get("ani_npi"),
+            ani_presentation=self.line.get("ani_presentation"), ani_screening=self.line.get("ani_screening"),
+            cause=self.cause)
 
 
 def _first_language(config: SiteConfig) -> str:
@@ -457,8 +492,9 @@ def _joined(parts: list[Any]) -> Any:
     return out
 
 
-def caller_leg(chan: int, trunk_name: str) -> Leg:
-    return Leg(LegKind.FXO, chan, trunk_name, Role.CALLER)
+def caller_leg(chan: int, trunk_name: str, kind: LegKind = LegKind.FXO) -> Leg:
+    """The caller's leg: an FXO trunk's line, or (kind PRI) a PRI span's B-channel, named by its span."""
+    return Leg(kind, chan, trunk_name, Role.CALLER)
 
 
 def agent_leg(chan: int, phone_name: str) -> Leg:

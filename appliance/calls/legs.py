@@ -1,7 +1,7 @@
 """Legs and bridges: what a call is made of.
 
-A leg is one channel's part in a call: the caller's trunk (an FXO port today; a
-PRI B channel or an R2 channel later) or the agent's phone (an FXS port). A
+A leg is one channel's part in a call: the caller's trunk (an FXO port, or a PRI
+span's B-channel; an R2 channel later) or the agent's phone (an FXS port). A
 bridge joins legs in the media graph (today the two-party bridge: each leg
 hears the other; later conferences, supervisor taps and recording add edges to
 the same call without a new shape).
@@ -16,6 +16,7 @@ from typing import Protocol
 
 class LegKind(enum.Enum):
     FXO = "fxo"        # an analog trunk: the caller
+    PRI = "pri"        # a PRI span's B-channel: the caller (its name is the span's)
     FXS = "fxs"        # an analog phone: an agent
 
 

@@ -1,13 +1,24 @@
 """The calls of one engine: made from the trunks' reports, offered by the ACD, ended into records.
 
-:class:`Calls` turns the line machines' reports (e1t1.analog.events) into events
-of the call machines (appliance.calls.call), is the ACD's host (offer a call to
+:class:`Calls` turns the line machines' reports (e1t1.analog.events) and the PRI
+spans' call control reports (e1t1.isdn.events) into events of the call machines
+(appliance.calls.call), is the ACD's host (offer a call to
 an agent's phone, withdraw it) and every call's host (media, prompts, trunk
 release, records). The engine feeds it and takes its records each period, and
 the durable marks of the calls in progress (:meth:`Calls.take_marks`: a call's
 mark when it starts, enters a queue or is answered, and every call's mark again
 when the engine refreshes them), and the agents' logins and logouts
 (AgentSession records), so that a restart knows both.
+
+A PRI call (:meth:`Calls.pri_offered`) is a call like an FXO trunk's: its caller's leg is the
+B-channel's card channel (LegKind.PRI), its trunk name the span's, its DNIS the called number.
+With a route it is answered at once (CONNECT; the B-channel's DTMF detector on) and goes to its
+IVR or queues; without one it is refused (cause 1, or 28 when T302 completed the number) and
+recorded ``rejected``. Its release by the far end or the line (:meth:`Calls.pri_released`: the
+cause, and the disposition the line gives, ``line_fault`` for an alarm or a lost link) ends its
+call; our side ends one with its cause (16 unless set) through :meth:`Calls.release_trunk`.
+The agent's phone shows a restricted calling number as private ('P'), an unavailable one as
+out of area ('O'), as the analog caller ID does.
 """
 
 from __future__ import annotations
@@ -19,7 +30,7 @@ from typing import Any
 
 from appliance.acd import Acd, AgentState, Target
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
-from appliance.calls.legs import Leg
+from appliance.calls.legs import Leg, LegKind
 from appliance.config.model import SiteConfig
 from appliance.figures import LiveFigures, Totals, fold_call
 from appliance.ivr.menu import route_choice
@@ -30,6 +41,8 @@ from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkD
 from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
 from e1t1.analog.fxs import FxsPhone, PhoneEvent, PhoneState
 from e1t1.clock import Clock
+from e1t1.isdn import q931
+from e1t1.isdn.events import CallOffered, CallReleased
 
 log = logging.getLogger("cicbox.calls")
 
@@ -54,6 +67,7 @@ class Calls:
         self.live: dict[str, CallMachine] = {}
         self.by_trunk: dict[int, CallMachine] = {}
         self.by_phone: dict[int, CallMachine] = {}      # the call last offered to each phone's channel
+        self.pri_calls: dict[int, Any] = {}             # B-channel card channel -> its Q.931 call (e1t1.isdn.call.Call)
         self.records: list[Record] = []
         self._marked: dict[str, tuple[Any, ...]] = {}   # call id -> what its last mark said
         # The calls whose mark may have changed since it was taken (new, queued, answered), by id,
@@ -83,24 +97,79 @@ class Calls:
             return
         tag = trunk.settings_tag
         version, cfg = tag if tag is not None else self.current()
+        route = cfg.route_for(trunk.trunk_name, trunk.number)
+        call = self._new_call(caller_leg(trunk.chan, trunk.trunk_name), ev.ani, trunk.number, cfg, version, route)
+        if route is None:
+            log.warning("%s: no route for trunk %s / DNIS %s: releasing", call.id, trunk.trunk_name, trunk.number)
+            call.dispatch(CallEvent.RELEASE, tick=self.clock.now_ms, disposition="failed")
+
+    def _new_call(self, caller: Leg, ani: str | None, dnis: str, cfg: SiteConfig, version: int, route: Any,
+                  line: dict[str, Any] | None = None) -> CallMachine:
+        """A call from `caller` (to its route's IVR or queues; none: it only waits for its release)."""
         self._seq += 1
         call_id = f"{self.boot}-{self._seq:06d}"
-        route = cfg.route_for(trunk.trunk_name, trunk.number)
         now = self.clock.now_ms
         self._arrival[call_id] = self._seq
         self._call_events[call_id] = []
-        call = CallMachine(self, call_id, caller_leg(trunk.chan, trunk.trunk_name), ev.ani, trunk.number, cfg,
-                           version, route.ivr if route is not None else None, self.clock,
-                           self.calendar(now).isoformat(timespec="seconds"),
-                           route_queues=route_choice(route) if route is not None else None)
+        call = CallMachine(self, call_id, caller, ani, dnis, cfg, version, route.ivr if route is not None else None,
+                           self.clock, self.calendar(now).isoformat(timespec="seconds"),
+                           route_queues=route_choice(route) if route is not None else None, line=line)
         if call.state is not CallState.ENDED:
             self.live[call_id] = call
-            self.by_trunk[trunk.chan] = call
+            self.by_trunk[caller.chan] = call
             self._unmarked[call_id] = call
             call.start()                            # straight to queues: entered now that it is known
+        return call
+
+    # -- from the PRI spans ------------------------------------------------------------
+
+    def pri_offered(self, ev: CallOffered, trunk_name: str, chan: int) -> None:
+        """A PRI call for us, its called number complete, on B-channel card channel `chan` of span
+        `trunk_name`: answered and made a call if the configuration in force routes it (by the span's
+        name or the DNIS), else refused with cause 1 (28 when T302 completed the number) and recorded
+        ``rejected``; refused with congestion (42, no record) when new calls must be."""
+        pc = ev.call
+        why = self.refuse_new()
+        if why is not None:
+            self.refused += 1
+            log.warning("span %s: call on B%s refused with congestion: %s", trunk_name, ev.chan, why)
+            pc.reject(q931.CAUSE_SWITCH_CONGESTION)
+            return
+        version, cfg = self.current()
+        route = cfg.route_for(trunk_name, ev.dnis)
+        line = {"line": LegKind.PRI.value, "timeslot": ev.chan, "ani_ton": _name(ev.ani_ton),
+                "ani_npi": _name(ev.ani_npi), "ani_presentation": _name(ev.ani_presentation),
+                "ani_screening": _name(ev.ani_screening), "dnis_ton": _name(ev.dnis_ton),
+                "dnis_npi": _name(ev.dnis_npi)}
+        self.pri_calls[chan] = pc
+        if route is not None:
+            pc.answer()                             # CONNECT: the IVR (or the queue's hold) on the B-channel
+            self.media.detect_dtmf(chan)
+        call = self._new_call(caller_leg(chan, trunk_name, LegKind.PRI), ev.ani, ev.dnis, cfg, version, route, line)
         if route is None:
-            log.warning("%s: no route for trunk %s / DNIS %s: releasing", call_id, trunk.trunk_name, trunk.number)
-            call.dispatch(CallEvent.RELEASE, tick=now, disposition="failed")
+            call.cause = q931.CAUSE_INVALID_NUMBER_FORMAT if ev.complete_by == "t302" else q931.CAUSE_UNALLOCATED
+            log.warning("%s: no route for span %s / DNIS %s: refused, cause %d", call.id, trunk_name, ev.dnis,
+                        call.cause)
+            call.dispatch(CallEvent.RELEASE, tick=self.clock.now_ms, disposition="rejected")
+
+    def pri_released(self, ev: CallReleased, chan: int) -> None:
+        """A PRI call on B-channel card channel `chan` is over (its call reference and channel free): its
+        call, if it is still up, hears that the caller went (the cause, and the line's disposition when the
+        line ended it: ``line_fault`` for an alarm or a lost link); the channel's media stop."""
+        if self.pri_calls.get(chan) is ev.call:
+            del self.pri_calls[chan]
+        call = self.by_trunk.get(chan)
+        if call is not None and call.caller.kind is LegKind.PRI and not call.leaving:
+            call.dispatch(CallEvent.CALLER_GONE, tick=ev.tick, reason=ev.reason, cause=ev.cause,
+                          disposition=None if ev.by_far_end else ev.disposition)
+        self.media.silence(chan)
+        self.media.detect_dtmf(chan, False)
+
+    def caller_digit(self, chan: int, digit: str, tick: int) -> None:
+        """A key the caller pressed (DTMF heard on its line)."""
+        call = self.by_trunk.get(chan)
+        if call is not None:
+            call.dispatch(CallEvent.DIGIT, digit=digit, tick=tick)
 
     def _refuse(self, trunk: FxoTrunk, why: str) -> None:
         """The last resort: no call is made; the caller hears congestion for REFUSE_TONE_MS, then the
@@ -117,9 +186,7 @@ class Calls:
         self.clock.call_later(REFUSE_TONE_MS, release)
 
     def trunk_digit(self, ev: TrunkDigit) -> None:
-        call = self.by_trunk.get(ev.chan)
-        if call is not None:
-            call.dispatch(CallEvent.DIGIT, digit=ev.digit, tick=ev.tick)
+        self.caller_digit(ev.chan, ev.digit, ev.tick)
 
     def trunk_released(self, ev: TrunkReleased) -> None:
         """The far end hung up (as the trunk's disconnect signals say)."""
@@ -194,9 +261,12 @@ class Calls:
             return False
         now = self.clock.now_ms
         when = self.calendar(now)
-        cid = callerid.CallerId(number=call.ani, name=None, month=when.month, day=when.day, hour=when.hour,
-                                minute=when.minute, number_absent=None if call.ani else "O", name_absent=None,
-                                call_type=None)
+        # a number withheld (PRI presentation restricted) shows as private, one not available as out of area
+        presentation = call.ani_presentation
+        number = call.ani if presentation in (None, "allowed") else None
+        absent = "P" if presentation == "restricted" else None if number else "O"
+        cid = callerid.CallerId(number=number, name=None, month=when.month, day=when.day, hour=when.hour,
+                                minute=when.minute, number_absent=absent, name_absent=None, call_type=None)
         phone.dispatch(PhoneEvent.OFFER, cid=cid)
         self.by_phone[phone.chan] = call
         call.dispatch(CallEvent.OFFERED, leg=agent_leg(phone.chan, phone.phone_name), agent=agent)
@@ -283,8 +353,15 @@ class Calls:
     def prompt(self, language: str, name: str) -> Any:
         return self.prompts.get(language, name)
 
-    def release_trunk(self, chan: int, tick: int) -> None:
-        self.trunks[chan].dispatch(TrunkEvent.RELEASE, tick=tick)
+    def release_trunk(self, chan: int, tick: int, cause: int | None = None) -> None:
+        """Our side ends the call on the caller's line: an FXO trunk goes on hook; a PRI call is cleared
+        with `cause` (16 if None: DISCONNECT, or RELEASE COMPLETE to a SETUP not answered)."""
+        pc = self.pri_calls.get(chan)
+        if pc is not None:
+            pc.hangup(cause if cause is not None else q931.CAUSE_NORMAL_CLEARING)
+            return
+        if chan in self.trunks:
+            self.trunks[chan].dispatch(TrunkEvent.RELEASE, tick=tick)
 
     def far_end_gone(self, leg: Leg) -> None:
         phone = self.phones.get(leg.chan)
@@ -357,3 +434,7 @@ class Calls:
             call.dispatch(CallEvent.RELEASE, tick=now, disposition=disposition)
         return len(calls)
 
+
+def _name(value: Any) -> str | None:
+    """An enum's name (a number's TON, NPI, presentation, screening), or None."""
+    return None if value is None else str(getattr(value, "name", value))

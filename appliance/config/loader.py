@@ -18,14 +18,25 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from appliance.config.model import SPAN_CODINGS, SPAN_FRAMINGS, SPAN_LAW, FxoPort, FxsPort, SiteConfig, Target
+from appliance.config.model import (
+    PRI_KEYS,
+    SPAN_CODINGS,
+    SPAN_FRAMINGS,
+    SPAN_LAW,
+    SPAN_SWITCH,
+    FxoPort,
+    FxsPort,
+    SiteConfig,
+    Span,
+    Target,
+)
 from appliance.errors import ConfigError, ConfigIssue
 from appliance.prompts import PromptError, Prompts
 from e1t1.protocols import TIMER_TABLES
@@ -33,6 +44,9 @@ from e1t1.protocols import TIMER_TABLES
 Pos = tuple[int, int]
 PathKey = tuple[str | int, ...]
 
+
+#: the protocols whose timers a PRI span's ``timers:`` names (call control, then the data link)
+PRI_TIMER_PROTOCOLS = ("q931", "q921")
 
 #: nodes a document may stand for with its aliases expanded (the largest real site is a few 10 000)
 NODE_BUDGET = 100_000
@@ -247,7 +261,8 @@ def _xrefs(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],
         elif s.name in spans:
             bad(("spans", i, "name"), f"span name '{s.name}' is already used by span {spans[s.name]}")
         spans.setdefault(s.name, i)
-    trunks = sorted(p.name for p in cfg.ports if isinstance(p, FxoPort))
+    # a call's trunk: an FXO port, or a PRI span (its calls' trunk name is the span's)
+    trunks = sorted([p.name for p in cfg.ports if isinstance(p, FxoPort)] + [s.name for s in cfg.spans if s.pri])
     fxs = sorted(p.name for p in cfg.ports if isinstance(p, FxsPort))
     for i, r in enumerate(cfg.routes):
         if (r.trunk is None) == (r.dnis is None):
@@ -467,7 +482,47 @@ def _span_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey,
                 f"timing {timing}{how} is already {timings[timing]}'s: each clock priority is given once "
                 "(0: never a clock source)")
         timings.setdefault(timing, s.name)
+        _pri_issues(s, loc, bad, cfg.timers.get("q921", {}))
     return issues
+
+
+_SWITCH_NAME = {"euroisdn": "EuroISDN", "national": "NI-2"}
+
+
+def _pri_issues(s: Span, loc: PathKey, bad: Callable[..., None], site_q921: dict[str, int]) -> None:
+    """A span's PRI keys: only on a PRI span; its switch type the kind's; its timers Q.931's and Q.921's
+    by name, each in its declared range (ms), T203 longer than T200 (with the site's q921 timers under
+    the span's). Each problem goes to `bad` (the span checker's)."""
+    if not s.pri:
+        for key in PRI_KEYS:
+            if key in s.model_fields_set:
+                bad((*loc, key), f"{key} is for PRI spans (signalling pri_cpe or pri_net); this span's "
+                    f"signalling is {s.signalling}", key=True)
+        return
+    if s.switchtype is not None and s.switchtype != SPAN_SWITCH[s.kind]:
+        other = "t1" if s.kind == "e1" else "e1"
+        bad((*loc, "switchtype"), f"{s.switchtype} ({_SWITCH_NAME[s.switchtype]}) is for {other} spans; "
+            f"{_a(s.kind)} span speaks {SPAN_SWITCH[s.kind]} ({_SWITCH_NAME[SPAN_SWITCH[s.kind]]})")
+    defs = {d.name: d for proto in PRI_TIMER_PROTOCOLS for d in TIMER_TABLES[proto]}
+    ok = True
+    for name, value in (s.timers or {}).items():
+        d = defs.get(name)
+        if d is None:
+            bad((*loc, "timers", name), f"unknown timer (known: {', '.join(defs)})", key=True)
+        elif value < d.min_ms:
+            bad((*loc, "timers", name), f"must be at least {d.min_ms} ms, got {value}")
+        elif value > d.max_ms:
+            bad((*loc, "timers", name), f"must be at most {d.max_ms} ms, got {value}")
+        else:
+            continue
+        ok = False
+    given = s.timers or {}
+    if ok and ("T200" in given or "T203" in given):
+        t200 = given.get("T200", site_q921.get("T200", defs["T200"].default_ms))
+        t203 = given.get("T203", site_q921.get("T203", defs["T203"].default_ms))
+        if t203 <= t200:
+            bad((*loc, "timers", "T203" if "T203" in given else "T200"),
+                f"T203 ({t203} ms) must be longer than T200 ({t200} ms)")
 
 
 def _timer_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey, Pos],

@@ -77,6 +77,12 @@ SpanKind = Literal["e1", "t1"]
 SpanFraming = Literal["ccs", "cas", "esf", "d4"]
 SpanCoding = Literal["hdb3", "ami", "b8zs"]
 Signalling = Literal["none", "pri_cpe", "pri_net", "mfcr2"]
+#: a PRI span's switch type: EuroISDN (ETSI EN 300 403, on E1) or national ISDN 2 (NI-2, on T1)
+SwitchType = Literal["euroisdn", "national"]
+#: the switch type each kind of span speaks
+SPAN_SWITCH: dict[str, str] = {"e1": "euroisdn", "t1": "national"}
+#: the keys only a PRI span (signalling pri_cpe or pri_net) may have
+PRI_KEYS = ("switchtype", "overlap", "exclusive", "timers")
 #: what each kind of span may be framed and coded with (the first is the default)
 SPAN_FRAMINGS: dict[str, tuple[str, ...]] = {"e1": ("ccs", "cas"), "t1": ("esf", "d4")}
 SPAN_CODINGS: dict[str, tuple[str, ...]] = {"e1": ("hdb3", "ami"), "t1": ("b8zs", "ami")}
@@ -98,6 +104,13 @@ class Span(_Model):
     timing: Annotated[int, Field(ge=0, le=MAX_TIMING)] | None = None    # clock priority, 1 first; 0 never
     signalling: Signalling = "none"
     echo_taps: EchoTaps = TAPS_DEFAULT       # every bearer timeslot's canceller
+    # PRI spans only (the loader refuses them on others): the switch type (default the kind's), overlap
+    # receiving accepted (default true), our SETUPs' channel exclusive (default false: preferred), and
+    # the span's Q.931 and Q.921 timers by name (T310, T200...), integer ms, over the site's timers:
+    switchtype: SwitchType | None = None
+    overlap: bool | None = None
+    exclusive: bool | None = None
+    timers: dict[str, int] | None = None
 
     @property
     def line_framing(self) -> str:
@@ -118,10 +131,30 @@ class Span(_Model):
         return index + 1 if self.timing is None else self.timing
 
     @property
+    def pri(self) -> bool:
+        """A PRI span: the user side (pri_cpe) or the network side (pri_net) of Q.931 over a D-channel."""
+        return self.signalling in ("pri_cpe", "pri_net")
+
+    @property
+    def pri_switch(self) -> str:
+        """The switch type in force: the one given, else the kind's (euroisdn on E1, national on T1)."""
+        return self.switchtype or SPAN_SWITCH[self.kind]
+
+    @property
+    def pri_overlap(self) -> bool:
+        """Overlap receiving accepted (the default), or every SETUP's called number taken as complete."""
+        return self.overlap is not False
+
+    @property
+    def pri_exclusive(self) -> bool:
+        """Our SETUPs name their B-channel exclusive (else preferred, the default)."""
+        return self.exclusive is True
+
+    @property
     def ts16(self) -> Literal["clear", "dchan", "cas"]:
         """The signalling timeslot's role (E1 TS16, T1 TS24): a D-channel for PRI, CAS for MFC/R2 and for
         a span without signalling under cas framing, else a clear channel."""
-        if self.signalling in ("pri_cpe", "pri_net"):
+        if self.pri:
             return "dchan"
         if self.signalling == "mfcr2" or self.line_framing == "cas":
             return "cas"

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from appliance.engine import Engine
 
 
+#: what a call's row adds for a PRI call (None for an FXO call)
+PRI_CALL_KEYS = ("timeslot", "ani_ton", "ani_npi", "ani_presentation", "ani_screening")
+
+
 def engine_snapshot(engine: Engine) -> dict[str, Any]:
     now = engine.clock.now_ms
     ports = []
@@ -27,9 +31,11 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
     echo_timeslots = [{"channel": c, "name": engine.echo.name(c), **engine.echo.view(c)}
                       for c in engine.echo.not_off() if c >= nports]
     # since_ms: when the call entered its current state (the panel shows time waiting, talking...)
+    # a PRI call's caller: its timeslot and its calling number's attributes as received (null for FXO)
     calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk_name, "state": c.state.name.lower(),
               "queue": c.queue, "agent": c.agent or c.offered_to, "since_ms": c.state_since_ms,
-              "started_ms": c.start_ms}
+              "started_ms": c.start_ms, "line": c.caller.kind.value,
+              **{k: c.line.get(k) for k in PRI_CALL_KEYS}}
              for c in engine.calls.values()]
     agents = [{"number": number, "name": a["name"], "phone": a["phone"], "state": a["state"], "reason": a["reason"],
                "since_ms": a["since_ms"]}

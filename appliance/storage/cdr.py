@@ -31,6 +31,7 @@ from appliance.storage.schema import (
     DISPOSITIONS,
     ID_LEN,
     KIND_LEN,
+    NAME_LEN,
     SCHEMA_VERSION,
     cdr,
     event_table,
@@ -77,7 +78,8 @@ class CdrRecord:
     queue: str | None
     agent: str | None
     disposition: str
-    """One of "answered", "abandoned", "no_agent", "ivr_hangup", "failed", "shutdown", "system_restart"."""
+    """One of schema.DISPOSITIONS: "answered", "abandoned", "no_agent", "ivr_hangup", "failed", "busy",
+    "blocked", "exit", "shutdown", "system_restart", "rejected", "line_fault"."""
     calendar_start: str
     start_ms: int
     queue_entry_ms: int | None
@@ -85,6 +87,15 @@ class CdrRecord:
     end_ms: int
     wait_ms: int | None
     talk_ms: int | None
+    # A PRI call's (schema version 4; None for a call on an analog trunk): its B-channel's timeslot, its
+    # calling number's type of number, numbering plan, presentation and screening as received (their
+    # names), and the cause (Q.850) it was cleared with, ours or the far end's.
+    timeslot: int | None = None
+    ani_ton: str | None = None
+    ani_npi: str | None = None
+    ani_presentation: str | None = None
+    ani_screening: str | None = None
+    cause: int | None = None
 
     def __post_init__(self) -> None:
         o = "CdrRecord"
@@ -107,6 +118,18 @@ class CdrRecord:
             _check_ms(o, name, getattr(self, name), optional=True)
         if self.end_ms < self.start_ms:
             raise RecordError(f"{o}.end_ms {self.end_ms} is before start_ms {self.start_ms} (call {self.call_id})")
+        _check_small(o, "timeslot", self.timeslot, 1, 31)
+        for name in ("ani_ton", "ani_npi", "ani_presentation", "ani_screening"):
+            _check_str(o, name, getattr(self, name), NAME_LEN, optional=True)
+        _check_small(o, "cause", self.cause, 0, 127)
+
+
+def _check_small(owner: str, name: str, value: object, low: int, high: int) -> None:
+    """An optional small integer (a timeslot, a cause) within low-high."""
+    if value is None:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise RecordError(f"{owner}.{name} must be None or an integer {low}-{high}, not {value!r}")
 
 
 def boot_of(call_id: str) -> int:

@@ -28,6 +28,13 @@ Tables:
 - ``agent_session`` (version 2): one row per logged-in agent (phone, since),
   so agents stay logged in across a restart (restored not ready).
 
+Version 4 adds the CDR's PRI columns: ``timeslot`` (the B-channel's timeslot of the call's span),
+``ani_ton``, ``ani_npi``, ``ani_presentation``, ``ani_screening`` (the calling number's type of
+number, numbering plan, presentation and screening as received, by their names: e1t1.isdn.q931's
+``Ton``, ``Npi``, ``Presentation``, ``Screening``) and ``cause`` (the Q.850 cause the call was
+cleared with, ours or the far end's); NULL for a call on an analog trunk, and in the rows of older
+versions.
+
 Versions: a database of an older version is migrated when the writer opens it
 (:func:`migrate_schema`, one step per version, in the opening transaction); a
 newer one is refused.
@@ -50,25 +57,29 @@ from sqlalchemy import (
     Text,
     delete,
     insert,
+    inspect,
     select,
 )
 
 from appliance.storage.errors import StoreOpenError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 # Column widths; the record classes reject longer values (as PostgreSQL would).
 ID_LEN = 64          # call ids, trunk, queue and agent names, ANI/DNIS digits
 DISPOSITION_LEN = 16
 CALENDAR_LEN = 40    # "2025-01-31T23:59:59.999999+05:30" is 32
 KIND_LEN = 32
+NAME_LEN = 16        # a calling number's TON, NPI, presentation or screening by name ("user_unscreened" is 15)
 
 DISPOSITIONS = frozenset({"answered", "abandoned", "no_agent", "ivr_hangup", "failed",
                           "busy",              # a queue was full: the caller heard its prompt, then the hang-up
                           "blocked",           # a blacklisted caller: its prompt, then the hang-up
                           "exit",              # the caller left a queue by its exit key for a prompt and hang-up
                           "shutdown",          # the engine was stopped (SIGTERM, SIGINT) while the call was up
-                          "system_restart"})   # the engine died while the call was up; recorded at the next start
+                          "system_restart",    # the engine died while the call was up; recorded at the next start
+                          "rejected",          # a PRI call refused: no route (cause 1, 28 after T302)
+                          "line_fault"})       # a PRI call cleared by the line: span alarm (38), link lost (27)
 
 # A 64-bit autoincrement key on PostgreSQL (BIGSERIAL); on SQLite only INTEGER
 # PRIMARY KEY is the rowid alias that autoincrements.
@@ -95,7 +106,16 @@ cdr = Table(
     Column("end_ms", BigInteger, nullable=False),
     Column("wait_ms", BigInteger),
     Column("talk_ms", BigInteger),
+    # version 4: a PRI call's B-channel, its calling number's attributes as received, its clearing cause
+    Column("timeslot", Integer),
+    Column("ani_ton", String(NAME_LEN)),
+    Column("ani_npi", String(NAME_LEN)),
+    Column("ani_presentation", String(NAME_LEN)),
+    Column("ani_screening", String(NAME_LEN)),
+    Column("cause", Integer),
 )
+#: the CDR's columns of version 4, in their order (the migration from version 3 adds them)
+CDR_V4_COLUMNS = ("timeslot", "ani_ton", "ani_npi", "ani_presentation", "ani_screening", "cause")
 Index("cdr_calendar_start", cdr.c.calendar_start)
 Index("cdr_queue", cdr.c.queue)
 
@@ -219,6 +239,20 @@ def _v2_to_v3(conn: Connection) -> None:
     _queue_event_v2.drop(conn, checkfirst=True)
 
 
+def _v3_to_v4(conn: Connection) -> None:
+    """Version 4: the CDR's PRI columns (CDR_V4_COLUMNS), NULL in the rows already stored. Each is
+    added in place (ALTER TABLE ... ADD COLUMN: no row is copied, however many there are), with the
+    type this schema declares, as the database's dialect writes it."""
+    quote = conn.dialect.identifier_preparer.quote
+    have = {c["name"] for c in inspect(conn).get_columns(cdr.name)}
+    for name in CDR_V4_COLUMNS:
+        if name in have:
+            continue
+        col = cdr.c[name]
+        conn.exec_driver_sql(f"ALTER TABLE {quote(cdr.name)} ADD COLUMN {quote(name)} "
+                             f"{col.type.compile(dialect=conn.dialect)}")
+
+
 def _boot_starts(conn: Connection) -> dict[int, str]:
     """Each boot's tick 0 as calendar time, from its earliest CDR (calendar_start - start_ms)."""
     import datetime as dt
@@ -244,7 +278,7 @@ def _boot_event(boot: int, calendar_start: str) -> Any:
     return Event(boot, 0, "boot", detail={"boot": boot, "calendar_start": calendar_start, "derived": "cdr"})
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """From version N to N + 1."""
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from appliance.calls.call import CallEvent, CallMachine, CallState, agent_leg, caller_leg
-from appliance.calls.legs import Leg
+from appliance.calls.legs import Leg, LegKind
 from appliance.storage import CdrRecord
 from e1t1.clock import Clock
 from tests.e2e.harness import check_config, site_yaml
@@ -53,6 +53,8 @@ class Host:
         self.done: list[tuple[str, Any]] = []
         self.records: list[CdrRecord] = []
         self.events: list[tuple[str, str | None]] = []
+        self.causes: list[int | None] = []
+        self.details: list[tuple[str, dict[str, Any]]] = []
 
     @property
     def media(self) -> Any:
@@ -66,8 +68,9 @@ class Host:
     def prompt(self, language: str, name: str) -> Any:
         return (language, name)
 
-    def release_trunk(self, chan: int, tick: int) -> None:
+    def release_trunk(self, chan: int, tick: int, cause: int | None = None) -> None:
         self.done.append(("release_trunk", chan))
+        self.causes.append(cause)
 
     def far_end_gone(self, leg: Leg) -> None:
         self.done.append(("far_end_gone", leg.chan))
@@ -87,6 +90,7 @@ class Host:
     def emit(self, kind: str, *, call_id: str | None = None, queue: str | None = None, agent: str | None = None,
              detail: dict[str, Any] | None = None, tick: int | None = None) -> None:
         self.events.append((kind, (detail or {}).get("disposition")))
+        self.details.append((kind, dict(detail or {})))
 
     def record(self, rec: CdrRecord) -> None:
         self.records.append(rec)
@@ -171,3 +175,66 @@ def test_a_withdrawn_offer_keeps_the_queue_place() -> None:
     call.dispatch(E.REQUEUED)
     assert call.state is S.QUEUED and call.agent_leg is None
     assert [d for d in host.done if d[0] == "enqueue"] == [("enqueue", ("front_desk",))]   # entered once
+
+
+# -- a PRI call: its caller's leg a B-channel ---------------------------------------------------------
+
+LINE = {"line": "pri", "timeslot": 5, "ani_ton": "national", "ani_npi": "isdn", "ani_presentation": "restricted",
+        "ani_screening": "network", "dnis_ton": "unknown", "dnis_npi": "isdn"}
+
+
+def pri_call_in(state: CallState) -> tuple[CallMachine, Host]:
+    host = Host()
+    call = CallMachine(host, "1-000001", caller_leg(40, "span1", LegKind.PRI), "13800138000", "075588880000", CFG, 1,
+                       "main", Clock(0), "2026-03-01T09:30:00", line=LINE)
+    for ev in PATH[state]:
+        data = dict(DATA[ev])
+        call.dispatch(ev, **data)
+    assert call.state is state
+    return call, host
+
+
+@pytest.mark.parametrize("state", [S.IVR, S.QUEUED, S.OFFERED, S.CONNECTED, S.LEAVING])
+def test_a_pri_call_s_record_has_its_line_and_the_line_s_disposition_and_cause(state: CallState) -> None:
+    call, host = pri_call_in(state)
+    assert host.details[0] == ("call_start", {"trunk": "span1", "ani": "13800138000", "dnis": "075588880000",
+                                              "config_version": 1, "calendar_start": "2026-03-01T09:30:00", **LINE})
+    assert call.ani_presentation == "restricted"
+    call.dispatch(E.CALLER_GONE, tick=0, reason="alarm", cause=38, disposition="line_fault")
+    (cdr,) = host.records
+    assert (cdr.disposition, cdr.cause, cdr.timeslot, cdr.ani_ton, cdr.ani_npi, cdr.ani_presentation,
+            cdr.ani_screening) == ("line_fault", 38, 5, "national", "isdn", "restricted", "network")
+    assert host.details[-1] == ("call_end", {"disposition": "line_fault", "cause": 38})
+    assert ("release_trunk", 40) not in host.done              # the line is gone already
+    # a waiting caller the line took away did not abandon
+    assert ("leave_queue", "abandoned") not in host.done
+    assert (("leave_queue", "released") in host.done) == (state in (S.QUEUED, S.OFFERED))
+
+
+@pytest.mark.parametrize(("event", "data", "disposition", "cause"), [
+    (E.CALLER_GONE, {"tick": 0, "reason": "cleared", "cause": 31}, "ivr_hangup", 31),     # the far end's cause
+    (E.RELEASE, {"tick": 0, "disposition": "shutdown"}, "shutdown", 16),                  # ours: 16
+])
+def test_a_pri_call_s_cause_is_the_far_end_s_or_ours(event: CallEvent, data: dict[str, Any], disposition: str,
+                                                     cause: int) -> None:
+    call, host = pri_call_in(S.IVR)
+    call.dispatch(event, **data)
+    (cdr,) = host.records
+    assert (cdr.disposition, cdr.cause) == (disposition, cause)
+    assert host.causes == ([] if event is E.CALLER_GONE else [16])
+
+
+def test_a_pri_call_refused_keeps_the_cause_its_host_set() -> None:
+    call, host = pri_call_in(S.IVR)
+    call.cause = 28
+    call.dispatch(E.RELEASE, tick=0, disposition="rejected")
+    (cdr,) = host.records
+    assert (cdr.disposition, cdr.cause) == ("rejected", 28) and host.causes == [28]
+
+
+def test_an_fxo_call_has_no_pri_fields() -> None:
+    call, host = call_in(S.IVR)
+    call.dispatch(E.RELEASE, tick=0, disposition="failed")
+    (cdr,) = host.records
+    assert (cdr.timeslot, cdr.ani_ton, cdr.cause) == (None, None, None) and host.causes == [None]
+    assert "cause" not in host.details[-1][1] and "timeslot" not in host.details[0][1]

@@ -135,7 +135,7 @@ def test_a_version_1_database_is_migrated_and_keeps_its_records(paths: tuple[Pat
     con = sqlite3.connect(db)
     try:
         assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-        assert SCHEMA_VERSION == 3
+        assert SCHEMA_VERSION == 4
         assert con.execute("SELECT call_id FROM cdr").fetchall() == [("4-000001",)]
         assert con.execute("SELECT call_id FROM live_call").fetchall() == [("5-000001",)]
         assert con.execute("SELECT agent, phone FROM agent_session").fetchall() == [("1001", "phone1")]

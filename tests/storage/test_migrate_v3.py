@@ -74,11 +74,12 @@ def test_a_version_2_database_is_migrated_in_place(tmp_path: Path) -> None:
         w.close()
     con = sqlite3.connect(db)
     try:
-        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(3,)]
+        # through version 3 to this firmware's (version 4 adds the CDR's PRI columns: tests/storage/test_migrate_v4.py)
+        assert con.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)] == [(4,)]
         tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert "queue_event" not in tables and "event" in tables
         # Untouched: the CDRs, the marks of calls in progress, the agents' sessions.
-        assert con.execute("SELECT * FROM cdr ORDER BY id").fetchall() == CDRS
+        assert con.execute("SELECT * FROM cdr ORDER BY id").fetchall() == [(*row, *[None] * 6) for row in CDRS]
         assert con.execute("SELECT * FROM live_call").fetchall() == LIVE
         assert con.execute("SELECT * FROM agent_session").fetchall() == SESSIONS
         rows = [(b, t, k, c, q, a, json.loads(d)) for b, t, k, c, q, a, d in con.execute(
