@@ -11,14 +11,14 @@ read (its span status, its calls, its records) and to tap a channel's audio.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from appliance.engine import Engine
 from appliance.world import PhoneScript
 from tests.e2e.harness import Site, cdrs
-from tests.peers.pri_peer import PeerEvent, PriPeer
+from tests.peers.pri_peer import PeerWaits, PriPeer
 
 #: each kind of span: the switch type libpri speaks on it, the site's law
 SWITCH = {"e1": "euroisdn", "t1": "ni2"}
@@ -45,7 +45,7 @@ def call(at_ms: int, dnis: str = HOTEL_DNIS, *, ani: str | None = ANI, pres: str
     return line
 
 
-class PriSite:
+class PriSite(PeerWaits):
     """An engine on `text` with pri_peer on span `span`'s far end (see the module)."""
 
     def __init__(self, tmp: Path, text: str, phones: list[PhoneScript], *, kind: str = "e1",
@@ -89,17 +89,6 @@ class PriSite:
     def run(self, ms: int) -> None:
         self.engine.run_for(ms)
 
-    def until(self, cond: Callable[[], bool], within_ms: int, what: str = "the condition") -> None:
-        end = self.now + within_ms
-        while not cond():
-            if self.now >= end:
-                raise AssertionError(f"{what} not met within {within_ms} ms (at {self.now} ms); peer events: "
-                                     f"{self.peer.events}; peer stderr: {self.peer.stderr()[-2000:]}")
-            self.step()
-
-    def peer_event(self, match: Callable[[PeerEvent], bool] | str, within_ms: int = 5000) -> PeerEvent:
-        """The peer's next event that matches, the engine run until it comes (at most within_ms)."""
-        return self.peer.wait_for(match, self.step, within_ms, lambda: self.now)
 
     def up(self, within_ms: int = 5000) -> None:
         """Both ends have the D-channel up."""

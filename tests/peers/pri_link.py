@@ -31,7 +31,7 @@ from e1t1.errors import DecodeError
 from e1t1.isdn import q931
 from e1t1.isdn.q921 import DataLink, DlDataIndication, DlEvent, Side
 from tests.e2e.harness import site_yaml
-from tests.peers.pri_peer import PeerEvent, PriPeer
+from tests.peers.pri_peer import PeerWaits, PriPeer
 
 #: the kinds of span and what goes with each: the card's law and the switch type both sides speak
 LAW: dict[str, Law] = {"e1": "alaw", "t1": "ulaw"}
@@ -47,7 +47,7 @@ def site_with_span(kind: str, signalling: str, name: str = "span1") -> str:
             .replace("law: alaw", f"law: {LAW[kind]}"))
 
 
-class PriLink:
+class PriLink(PeerWaits):
     """One PRI span: our data link on the card's D-channel, pri_peer on the far end (see the module)."""
 
     def __init__(self, tmp_path: Path, kind: SpanKind = "e1", signalling: str = "pri_cpe", *,
@@ -76,8 +76,8 @@ class PriLink:
         self.alarms: list[tuple[int, int]] = []          # (tick, alarm bits) of the span's CB_EV_ALARMs
         self.media: list[Event] = []                      # the other events (DTMF, tones, ...), in order
         self.link = DataLink(self.side, self._send_frame, self._sink, self.clock, name=span.name)
-        self.peer = PriPeer(sock, span.name, side=self.side.other.value, switch=self.switch, script=script,
-                            answer=answer, workdir=tmp_path)
+        self._peer = PriPeer(sock, span.name, side=self.side.other.value, switch=self.switch, script=script,
+                             answer=answer, workdir=tmp_path)
         self._closed = False
         try:
             if not self.lc.wait_far_peer(30):
@@ -111,6 +111,10 @@ class PriLink:
     # -- the clock -----------------------------------------------------------------------------
 
     @property
+    def peer(self) -> PriPeer:
+        return self._peer
+
+    @property
     def now(self) -> int:
         return self.lc.tick
 
@@ -131,17 +135,6 @@ class PriLink:
         while self.now < end:
             self.step()
 
-    def until(self, cond: Callable[[], bool], within_ms: int, what: str = "the condition") -> None:
-        end = self.now + within_ms
-        while not cond():
-            if self.now >= end:
-                raise AssertionError(f"{what} not met within {within_ms} ms (at {self.now} ms); peer events: "
-                                     f"{self.peer.events}; peer stderr: {self.peer.stderr()[-2000:]}")
-            self.step()
-
-    def peer_event(self, match: Callable[[PeerEvent], bool] | str, within_ms: int = 5000) -> PeerEvent:
-        """The peer's next event that matches, the clock stepped until it comes (at most within_ms)."""
-        return self.peer.wait_for(match, self.step, within_ms, lambda: self.now)
 
     def message(self, cls: type[q931.Message] | None = None, within_ms: int = 5000) -> q931.Message:
         """The next Q.931 message from the peer (of class `cls`: those before it are passed over)."""

@@ -157,3 +157,31 @@ def _matcher(match: Callable[[PeerEvent], bool] | str | None) -> Callable[[PeerE
     if isinstance(match, str):
         return lambda ev: ev.get("event") == match
     return match
+
+
+class PeerWaits:
+    """Waiting in virtual time on a run with a pri_peer: a harness gives `peer`, `now` (ms) and
+    `step()` (one period, the peer in lockstep), and gets `until` and `peer_event`."""
+
+    @property
+    def peer(self) -> PriPeer:
+        raise NotImplementedError
+
+    @property
+    def now(self) -> int:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def until(self, cond: Callable[[], bool], within_ms: int, what: str = "the condition") -> None:
+        end = self.now + within_ms
+        while not cond():
+            if self.now >= end:
+                raise AssertionError(f"{what} not met within {within_ms} ms (at {self.now} ms); peer events: "
+                                     f"{self.peer.events}; peer stderr: {self.peer.stderr()[-2000:]}")
+            self.step()
+
+    def peer_event(self, match: Callable[[PeerEvent], bool] | str, within_ms: int = 5000) -> PeerEvent:
+        """The peer's next event that matches, the run stepped until it comes (at most within_ms)."""
+        return self.peer.wait_for(match, self.step, within_ms, lambda: self.now)
