@@ -98,7 +98,7 @@ test: setup
 fuzz: setup
 	$(VPY) -m tests.fuzz.test_fuzz
 
-# The soak: 24 virtual hours of the benchmark site on a day's traffic curve, checked each hour (memory
+# The soak: 24 virtual hours of the benchmark site's analog variant on a day's traffic curve, checked each hour (memory
 # and descriptors flat, nothing stuck, no channel leaked, the database growing only by its records);
 # one JSON line per hour, then the summary (bench/soak.py). CI runs one busy hour (tests/e2e/test_soak.py).
 soak: setup

@@ -327,6 +327,11 @@ class World:
         """Callers in the world now: taken from the traffic or given, and not yet finished."""
         return len(self._track)
 
+    @property
+    def pri_calls(self) -> int:
+        """The callers' calls on PRI spans now, from their SETUP to their release (O(1))."""
+        return len(self._pri_calls)
+
     # -- wiring ----------------------------------------------------------------
 
     def attach(self, engine: Any) -> None:

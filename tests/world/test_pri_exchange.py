@@ -203,3 +203,28 @@ def test_the_traffic_places_callers_on_the_sites_pri_span_after_its_trunks_draws
     trunk_callers = [(c.trunk, c.at_ms, c.ani) for c in with_span if c.span is None]
     assert trunk_callers == [(c.trunk, c.at_ms, c.ani) for c in without][:len(trunk_callers)]
     assert traffic(cfg, 60000, 7).pri_spans == pri_spans(cfg)
+
+
+def test_the_bench_sites_traffic_fills_its_spans_in_order_against_our_user_side() -> None:
+    # The benchmark site (8 E1 pri_cpe spans, 120 phones): the group offered at 300 Erlang, every SETUP
+    # answered by our user side at once; nobody is there to take the callers, who give up at their
+    # patience. Within the first minute the B-channels fill span after span, each from its lowest.
+    from appliance.config.loader import load_config
+    from appliance.world.traffic import traffic_world
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "bench-240.yaml")
+    world = traffic_world(cfg, 60000, 3, offered_erlang=300.0, mean_patience_s=600.0)
+    near = Near(world, ("e1",) * 8, ports=("fxs",) * 120, k=5)
+    try:
+        near.run(60000)
+        c = world.counts
+        assert c["offered"] > 60 and c["blocked"] == 0 and c["answered"] == c["offered"]
+        busy = {name: s["b_busy"] for name, s in world.exchange.status().items()} if world.exchange else {}
+        full = [name for name, n in busy.items() if n == 30]
+        assert full and list(busy)[:len(full)] == full                       # the first spans full
+        assert sum(busy.values()) == world.pri_calls == c["offered"] - c["abandoned"]
+        assert world.answered_by_kind == {"fxo": 0, "pri": c["answered"]}
+        for i, cc in enumerate(near.controls):                               # both ends agree
+            assert cc.status()["b_busy"] == busy[f"span{i + 1}"]
+    finally:
+        near.close()
