@@ -18,8 +18,9 @@ from typing import Any
 
 from appliance.linecard import LineCard
 from appliance.world import World
-from drivers.base import CardDescription, SpanConfig
+from drivers.base import CardDescription, SpanConfig, SpanFault
 from drivers.hal import CmdOp, EventType
+from drivers.sim import SimCard
 from e1t1.clock import Clock
 from e1t1.isdn.call import CallControl
 from e1t1.isdn.events import CallAnswered, CallOffered, CallReleased, PriEvent
@@ -105,6 +106,12 @@ class Near:
                 self.lc.detect_dtmf(chan, False)
                 self.lc.silence(chan)
         return sink
+
+    def fault(self, span: int, fault: SpanFault) -> None:
+        """What span `span`'s line does from the next block on (the sim card's far-end faults)."""
+        card = self.lc.card
+        assert isinstance(card, SimCard)
+        card.span_fault(span, fault)
 
     def channel(self, span: int, timeslot: int) -> int:
         return self.channel_of[(span, timeslot)]

@@ -228,3 +228,31 @@ def test_the_bench_sites_traffic_fills_its_spans_in_order_against_our_user_side(
             assert cc.status()["b_busy"] == busy[f"span{i + 1}"]
     finally:
         near.close()
+
+
+def test_the_far_exchange_survives_a_cut_cable_and_takes_calls_again_once_it_is_mended() -> None:
+    # Three calls up, then the cable is cut for 30 s (the near end, which has no alarm handling
+    # here, sees it as its link does): neither end hears the other, both data links give up (T203,
+    # then N200 polls), the calls clear after T309 (27) at both ends, callers meanwhile are blocked;
+    # once mended the links come back by themselves and the next caller's call connects.
+    callers = [pri_caller(1500 + 100 * i, ani=f"1380013{i:04d}", patience_ms=90000, digits="") for i in range(3)]
+    during = pri_caller(25000, ani="13800138098", digits="")
+    late = pri_caller(40000, ani="13800138099", patience_ms=5000, digits="")
+    world = World([*callers, during, late], [], zone="cn", pri_spans=[E1_NET])
+    near = Near(world)
+    try:
+        near.until(lambda: all(c.answered_ms is not None for c in callers), 3000, "three calls up")
+        near.run(1000)                                          # every CONNECT ACKNOWLEDGE across
+        cut_at = near.now
+        near.fault(0, "cut")
+        near.run(30000)
+        assert [c.cause for c in callers] == [27, 27, 27]
+        assert all(cut_at + 10000 < (c.hung_up_ms or 0) < cut_at + 30000 for c in callers)
+        assert [e.cause for e in near.of("span1", CallReleased)] == [27, 27, 27]
+        assert during.blocked                                   # no D-channel: the exchange cannot place it
+        near.fault(0, "clear")
+        near.until(lambda: late.answered_ms is not None, 10000, "a call after the cut")
+        assert world.counts["released"] == 3 and world.counts["blocked"] == 1
+        assert late.timeslot == 1 and not late.blocked
+    finally:
+        near.close()
