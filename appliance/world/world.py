@@ -18,6 +18,11 @@ rings, caller ID, digits, talk and hang-up, in that order), then the phones
 from a traffic generator, by trunk and arrival; a step scheduled for a point of
 the period already passed waits for nothing (as a check made once a period
 would not see it either).
+
+On the site's PRI spans the exchange is the world's far exchange (appliance.world.exchange):
+its clock follows the periods, its D-channel frames are read at each period's end, and its
+callers' audio and digits are the far-side media tier's on their B-channels' card channels
+(with PRI spans that tier covers every card channel: the ports, then each span's timeslots).
 """
 
 from __future__ import annotations
@@ -178,6 +183,8 @@ class OutboundCall:
     answered_ms: int | None = None
     released_ms: int | None = None
     cause: int | None = None
+
+
 @dataclass
 class _CallerTrack:
     """The world's bookkeeping for one caller while it is in the world."""
