@@ -98,7 +98,7 @@ test: setup
 fuzz: setup
 	$(VPY) -m tests.fuzz.test_fuzz
 
-# The soak: 24 virtual hours of the benchmark site on a day's traffic curve, checked each hour (memory
+# The soak: 24 virtual hours of the benchmark site's analog variant on a day's traffic curve, checked each hour (memory
 # and descriptors flat, nothing stuck, no channel leaked, the database growing only by its records);
 # one JSON line per hour, then the summary (bench/soak.py). CI runs one busy hour (tests/e2e/test_soak.py).
 soak: setup
@@ -144,12 +144,19 @@ build/bench/.shipped: $(BENCH_PEER) | $(STAMP)/venv $(STAMP)/apt
 build/bench/.same-flags: $(BENCH_PEER) _cffi_src/common.py | dsp/.built $(STAMP)/apt
 	$(VPY) bench/peers/build_spandsp.py same-flags
 
-bench: setup build/bench/.shipped build/bench/.same-flags
+# libpri against libpri over an in-memory frame queue (bench/pri.py's libpri_setups_per_s): a separate
+# program, libpri is GPL-2 (bench/pri.py builds it too when it is missing or older than its source).
+build/bench/pri_pair: bench/peers/pri_pair.c | $(STAMP)/apt
+	@mkdir -p $(@D)
+	gcc -std=c11 -O2 -Wall -Wextra -Werror -o $@ $< -lpri
+
+bench: setup build/bench/.shipped build/bench/.same-flags build/bench/pri_pair
 	$(VPY) bench/media_tier.py
 	$(VPY) bench/framing.py
 	$(VPY) bench/virtual_hour.py
 	$(VPY) bench/acd_scale.py
 	$(VPY) bench/echo.py
+	$(VPY) bench/pri.py
 
 # The shipped announcement prompts (configs/prompts/{en,zh}/), made once with espeak-ng run as a
 # separate program (GPL, never linked) and committed: only this target installs espeak-ng, and

@@ -276,6 +276,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         log.warning("stopped at once: calls in progress are recorded at the next start")
     finally:
         stats = dict(engine.stats)
+        by_kind = dict(engine.world.answered_by_kind) if engine.world is not None else {}
         engine.close()
         stop.uninstall()
         if panel is not None:
@@ -284,7 +285,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.json:
         answered = stats["answered"]
         print(json.dumps({"offered": stats["offered"], "answered": answered, "abandoned": stats["abandoned"],
-                          "mean_wait_s": round(stats["wait_ms_total"] / answered / 1000, 3) if answered else 0.0}))
+                          "mean_wait_s": round(stats["wait_ms_total"] / answered / 1000, 3) if answered else 0.0,
+                          "answered_by_kind": by_kind}))
     return 0
 
 

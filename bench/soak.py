@@ -1,7 +1,9 @@
 """The soak: virtual hours of the benchmark site on one day's traffic curve, checked every hour.
 
 `make soak` runs 24 virtual hours (midnight to midnight: night low, busy hours at 10:00 and 15:00) of
-configs/bench-240.yaml with the whole appliance on the virtual clock, then lets the last calls finish.
+the benchmark site's analog variant (bench/bench_site.py: 120 FXO trunks and 120 phones; its checks of
+stuck and leaked lines know the trunks' and the phones' line machines, not yet PRI B-channels) with the
+whole appliance on the virtual clock, then lets the last calls finish; `--profile FILE` runs another site.
 Each virtual hour prints one JSON line; the last line is the summary. CI runs one busy hour
 (tests/e2e/test_soak.py). Checked:
 
@@ -39,9 +41,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from appliance.acd import AgentState
 from appliance.calls.call import CallState
 from appliance.config.loader import load_config
+from appliance.config.model import SiteConfig
 from appliance.engine import Engine
 from appliance.world.traffic import traffic_world
-from bench.virtual_hour import BENCH_SITE, DEFAULT_SEED, MEAN_HOLD_S, MEAN_PATIENCE_S, OVERLOAD, PRESS_AFTER_MS
+from bench.virtual_hour import (
+    DEFAULT_SEED,
+    MEAN_HOLD_S,
+    MEAN_PATIENCE_S,
+    OVERLOAD,
+    PRESS_AFTER_MS,
+    analog_variant,
+    trunk_channels,
+)
 from e1t1.analog.fxo import TrunkState
 from e1t1.analog.fxs import PhoneState
 
@@ -185,13 +196,14 @@ def leaks(engine: Engine) -> set[str]:
     return out
 
 
-def soak(hours: int, seed: int = DEFAULT_SEED, profile: Path = BENCH_SITE, busy_hour_only: bool = False,
+def soak(hours: int, seed: int = DEFAULT_SEED, profile: Path | None = None, busy_hour_only: bool = False,
          out: Any = None) -> dict[str, Any]:
-    """Run `hours` virtual hours (the day's curve from midnight, or the busy hour throughout); print one JSON
-    line per hour to `out`; return the summary."""
-    cfg = load_config(profile)
+    """Run `hours` virtual hours of `profile` (None: the bench site's analog variant; the day's curve from
+    midnight, or the busy hour throughout); print one JSON line per hour to `out`; return the summary."""
+    cfg: SiteConfig = analog_variant() if profile is None else load_config(profile)
+    name = "bench-240-fxo.yaml" if profile is None else profile.name
     duration = hours * HOUR_MS
-    trunks = sum(1 for p in cfg.ports if p.kind == "fxo")
+    trunks = trunk_channels(cfg)
     curve = None if busy_hour_only else (lambda ms: DAY_CURVE[(ms // HOUR_MS) % 24])
     warmup_ms = HOUR_MS if hours > 1 else HOUR_MS // 4
     hourly: list[dict[str, Any]] = []
@@ -263,7 +275,7 @@ def soak(hours: int, seed: int = DEFAULT_SEED, profile: Path = BENCH_SITE, busy_
         engine.close()
     after = [h for h in hourly if "rss_growth_mib" in h]
     summary = {
-        "soak": "bench_site", "profile": profile.name, "seed": seed, "hours": hours,
+        "soak": "bench_site", "profile": name, "seed": seed, "hours": hours,
         "curve": "busy_hour" if busy_hour_only else "day",
         "wall_s": round(sum(h["wall_s"] for h in hourly), 1),
         "offered": sum(h["offered"] for h in hourly), "answered": sum(h["answered"] for h in hourly),
@@ -286,14 +298,15 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hours", type=int, default=24)
     p.add_argument("--seed", type=int, default=DEFAULT_SEED)
-    p.add_argument("--profile", default=str(BENCH_SITE))
+    p.add_argument("--profile", default=None, help="site file (default: the bench site's analog variant)")
     p.add_argument("--busy-hour", action="store_true", help="the busy hour's traffic throughout (no day curve)")
     args = p.parse_args()
     if args.hours < 1:
         p.error("--hours must be at least 1")
-    if not Path(args.profile).is_file():
+    if args.profile is not None and not Path(args.profile).is_file():
         p.error(f"no site file {args.profile}")
-    summary = soak(args.hours, args.seed, Path(args.profile), busy_hour_only=args.busy_hour)
+    summary = soak(args.hours, args.seed, None if args.profile is None else Path(args.profile),
+                   busy_hour_only=args.busy_hour)
     print(json.dumps(summary))
     return 0 if summary["ok"] else 1
 

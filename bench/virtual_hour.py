@@ -2,20 +2,28 @@
 
 The whole appliance runs (media tier in C, control tier, records to SQLite) on the virtual clock, with
 the simulated world on the sim card's far side. The default profile is the benchmark site
-(configs/bench-240.yaml: 120 FXO trunks hunted as one group by the exchange, 120 agents' phones, 8
-queues, the trunks' echo cancellers off, `echo_taps: 0`): offered load above what the trunks carry, so they
-run near full. `--profile configs/hotel.yaml` runs the hotel (8 trunks, 0.9 Erlang offered per trunk).
+(configs/bench-240.yaml, bench/bench_site.py: 8 E1 PRI spans, `pri_cpe`, whose 240 B-channels the
+world's far exchange fills from its network-side stack, hunting span after span; 120 agents' phones, 8
+queues, the spans' echo cancellers off, `echo_taps: 0`): offered load above what the lines carry, so
+they run near full. `--profile configs/hotel.yaml` runs the hotel (8 trunks, 0.9 Erlang offered per
+trunk).
 
 Reported: wall seconds of each run; busy channels (a trunk channel or a phone port whose line machine is
-not idle), read every control period: the peak and the mean; calls offered, answered, abandoned and
-blocked (by the exchange: no free trunk); CPU seconds by part (the world with its far-side media tier,
-the media tier, the control tier, the record writer's thread); fsyncs per virtual second of the writer;
-the control tier's Python time per idle period (`idle_period_us`: an idle engine on the same site for
-10 virtual minutes, the media tier's time taken out); whether runs with one seed store the same records
-(`digest_identical_across_runs`). Reference in the same run: the hotel profile for the same minutes
-(`hotel_wall_s`), and the bench site without its spans (`wall_s_no_spans`): the default run adds
-BENCH_SPANS idle framed E1 spans (CRC-4) to the site, so `span_overhead_pct` is what framing costs the
-hour (target under 10 %). Beside the full-scale figure, which is defined with echo off, the same run with
+not idle, as the engine counts them), read every control period: the peak and the mean; the world's
+calls on PRI spans (from SETUP to release), the peak and the mean; calls offered, answered, abandoned and
+blocked (by the exchange: no free trunk or B-channel), and the calls the appliance answered by the kind
+of line (`answered_by_kind`); CPU seconds by part (the world with its far-side media tier and far
+exchange, the media tier, the control tier, the record writer's thread); fsyncs per virtual second of the
+writer; the control tier's Python time per idle period (`idle_period_us`: an idle engine on the same site
+for 10 virtual minutes, the media tier's time taken out); whether runs with one seed store the same
+records (`digest_identical_across_runs`).
+
+Beside it, on the bench site: its analog variant (120 FXO trunks hunted as one group, the same phones
+and queues, with BENCH_SPANS idle framed E1 spans (CRC-4) added, as the bench ran before its spans
+carried the calls): `wall_s_fxo` and its figures under `fxo`; the analog variant without the idle spans
+(`wall_s_no_spans`), so `span_overhead_pct` is what framing costs an analog hour (target under 10 %);
+`--no-fxo` skips both. Reference in the same run: the hotel profile for the same minutes
+(`hotel_wall_s`). Beside the full-scale figure, which is defined with echo off, the same run with
 ECHO_ON_TAPS taps on every trunk channel (each FXO port and each span's timeslots: a call's canceller runs
 from its answer to its release): `wall_s_echo_on`, `echo_overhead_pct`, and whether it stored the same
 records (`echo_on_digest_identical`: the canceller changes no call's course); `--no-echo-on` skips it.
@@ -37,12 +45,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from appliance.config.loader import load_config
+from appliance.config.loader import load_config, parse_config
 from appliance.config.model import FxoPort, SiteConfig, Span
 from appliance.engine import Engine
 from appliance.storage import cdr_digest
 from appliance.world.traffic import traffic_world
 from appliance.world.world import World
+from bench.bench_site import B_CHANNELS, analog_site_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_SITE = ROOT / "configs" / "bench-240.yaml"
@@ -62,8 +71,10 @@ IDLE_MINUTES = 10
 ECHO_ON_TAPS = 128
 """The trunk channels' echo cancellers in the run measured beside the full-scale figure (wall_s_echo_on)."""
 BENCH_SPANS = 8
-"""Idle framed E1 spans the bench site runs with, beside its trunks and phones (their framers run
-every tick whether a call uses them or not)."""
+"""Idle framed E1 spans the analog variant of the bench site runs with, beside its trunks and phones
+(their framers run every tick whether a call uses them or not): as many as the bench site's PRI spans."""
+PRI_SIGNALLING = ("pri_cpe", "pri_net")
+T1_B_CHANNELS = 23
 
 
 def opening_rush(ms: int) -> float:
@@ -71,10 +82,23 @@ def opening_rush(ms: int) -> float:
     return RUSH if ms < RUSH_MS else 1.0
 
 
+def trunk_channels(cfg: SiteConfig) -> int:
+    """The channels the site's calls come in on: its FXO trunks and its PRI spans' B-channels."""
+    fxo = sum(1 for p in cfg.ports if p.kind == "fxo")
+    return fxo + sum(B_CHANNELS if s.kind == "e1" else T1_B_CHANNELS for s in cfg.spans
+                     if s.signalling in PRI_SIGNALLING)
+
+
+def analog_variant() -> SiteConfig:
+    """The bench site's analog variant (bench/bench_site.py): 120 FXO trunks instead of its spans."""
+    return parse_config(analog_site_yaml(), "bench-240-fxo.yaml")
+
+
 def make_world(cfg: SiteConfig, duration_ms: int, seed: int) -> World:
-    """The profile's traffic: a trunk group hunted by the exchange for a site of many trunks, one
-    Poisson stream per trunk (0.9 Erlang each) for a small one like the hotel."""
-    trunks = sum(1 for p in cfg.ports if p.kind == "fxo")
+    """The profile's traffic: a group (FXO trunks and PRI spans' B-channels) hunted by the exchange for a
+    site of many trunk channels, one Poisson stream per trunk (0.9 Erlang each, and per PRI span) for a
+    small one like the hotel."""
+    trunks = trunk_channels(cfg)
     if trunks >= 24:
         return traffic_world(cfg, duration_ms, seed, offered_erlang=OVERLOAD * trunks,
                              mean_hold_s=MEAN_HOLD_S, mean_patience_s=MEAN_PATIENCE_S, press_after_ms=PRESS_AFTER_MS,
@@ -114,16 +138,20 @@ class _Timed:
 
 
 class _Busy:
-    """The busy channels read after every control period: their peak and their sum."""
+    """The busy channels and the world's PRI calls, read after every control period: peaks and sums."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, world: World) -> None:
         self.engine = engine
-        self.periods = self.total = self.peak = 0
+        self.world = world
+        self.periods = self.total = self.peak = self.pri_total = self.pri_peak = 0
 
     def sample(self) -> None:
         busy = self.engine.busy_channels
         self.total += busy
         self.peak = max(self.peak, busy)
+        pri = self.world.pri_calls
+        self.pri_total += pri
+        self.pri_peak = max(self.pri_peak, pri)
         self.periods += 1
 
 
@@ -142,10 +170,13 @@ def with_echo(cfg: SiteConfig, taps: int) -> SiteConfig:
     return cfg.model_copy(update={"ports": ports, "spans": spans})
 
 
-def run_once(minutes: int, seed: int, profile: Path, spans: int = 0, echo_taps: int | None = None) -> dict[str, Any]:
-    """One run of `minutes` of engine clock (with `spans` idle E1 spans added to the site, and with
-    `echo_taps` on every trunk channel if given): its figures and the digest of its records."""
-    cfg = with_spans(load_config(profile), spans) if spans else load_config(profile)
+def run_once(minutes: int, seed: int, site: Path | SiteConfig, spans: int = 0,
+             echo_taps: int | None = None) -> dict[str, Any]:
+    """One run of `minutes` of engine clock on `site` (a site file, or its configuration), with `spans`
+    idle E1 spans added to it, and with `echo_taps` on every trunk channel if given: its figures and the
+    digest of its records."""
+    cfg = load_config(site) if isinstance(site, Path) else site
+    cfg = with_spans(cfg, spans) if spans else cfg
     if echo_taps is not None:
         cfg = with_echo(cfg, echo_taps)
     duration = minutes * 60000
@@ -159,7 +190,7 @@ def run_once(minutes: int, seed: int, profile: Path, spans: int = 0, echo_taps: 
         engine.tier_.step = step                                   # type: ignore[method-assign]
         writer_tid = _writer_thread_id()
         writer0 = _thread_cpu_s(writer_tid)
-        busy = _Busy(engine)
+        busy = _Busy(engine, world)
         cpu0, t0 = time.thread_time(), time.perf_counter()
         engine.run_for(duration, busy.sample)
         wall = time.perf_counter() - t0
@@ -174,8 +205,10 @@ def run_once(minutes: int, seed: int, profile: Path, spans: int = 0, echo_taps: 
     return {
         "wall_s": round(wall, 2), "peak_busy_channels": busy.peak,
         "mean_busy_channels": round(busy.total / max(1, busy.periods), 1),
+        "peak_pri_calls": busy.pri_peak, "mean_pri_calls": round(busy.pri_total / max(1, busy.periods), 1),
         "offered": stats["offered"], "answered": stats["answered"], "abandoned": stats["abandoned"],
         "callers": counts.get("offered", 0), "blocked": counts.get("blocked", 0),
+        "answered_by_kind": dict(world.answered_by_kind),
         "cpu_s": {"world": round(world_cpu, 2), "media": round(step.total, 2),
                   "control": round(cpu_main - world_cpu - step.total, 2), "writer": round(writer_cpu, 2)},
         "fsyncs_per_s": round(fsyncs / (duration / 1000), 3),
@@ -211,7 +244,10 @@ def main() -> None:
     p.add_argument("--profile", default=str(BENCH_SITE), help="site (default configs/bench-240.yaml)")
     p.add_argument("--no-reference", action="store_true", help="skip the hotel reference run")
     p.add_argument("--spans", type=int, default=None,
-                   help=f"idle E1 spans added to the site (default {BENCH_SPANS} on the bench site, 0 otherwise)")
+                   help=f"idle E1 spans added to the analog variant (default {BENCH_SPANS}) or to another "
+                        "profile (default 0)")
+    p.add_argument("--no-fxo", action="store_true",
+                   help="skip the bench site's analog variant (wall_s_fxo) and its run without spans")
     p.add_argument("--no-echo-on", action="store_true",
                    help=f"skip the run with {ECHO_ON_TAPS} echo canceller taps on every trunk channel (wall_s_echo_on)")
     args = p.parse_args()
@@ -221,11 +257,19 @@ def main() -> None:
     if not profile.is_file():
         p.error(f"no site file {profile}")
     print(f"seed {args.seed}, profile {profile.name}, {args.minutes} min x {args.runs}", file=sys.stderr)
-    spans = args.spans if args.spans is not None else (BENCH_SPANS if profile.resolve() == BENCH_SITE.resolve() else 0)
-    runs = [run_once(args.minutes, args.seed, profile, spans) for _ in range(args.runs)]
+    bench_site = profile.resolve() == BENCH_SITE.resolve()
+    added = 0 if bench_site else (args.spans or 0)
+    runs = [run_once(args.minutes, args.seed, profile, added) for _ in range(args.runs)]
     first = runs[0]
-    no_spans = run_once(args.minutes, args.seed, profile)["wall_s"] if spans else None
-    echo_on = None if args.no_echo_on else run_once(args.minutes, args.seed, profile, spans, ECHO_ON_TAPS)
+    fxo = no_spans = None
+    fxo_spans = BENCH_SPANS if args.spans is None else args.spans
+    if bench_site and not args.no_fxo:
+        fxo = run_once(args.minutes, args.seed, analog_variant(), fxo_spans)
+        no_spans = run_once(args.minutes, args.seed, analog_variant())["wall_s"] if fxo_spans else None
+    elif added:
+        no_spans = run_once(args.minutes, args.seed, profile)["wall_s"]
+    with_spans_s = fxo["wall_s"] if fxo is not None else first["wall_s"]
+    echo_on = None if args.no_echo_on else run_once(args.minutes, args.seed, profile, added, ECHO_ON_TAPS)
     hotel = None
     if not args.no_reference and profile.resolve() != HOTEL.resolve():
         hotel = run_once(args.minutes, args.seed, HOTEL)["wall_s"]
@@ -236,9 +280,11 @@ def main() -> None:
         "engine_minutes": args.minutes,
         "wall_s": first["wall_s"],
         "wall_s_runs": [r["wall_s"] for r in runs],
-        "spans_added": spans,
+        "wall_s_fxo": fxo["wall_s"] if fxo is not None else None,
+        "fxo": {k: v for k, v in fxo.items() if k != "cdr_digest"} if fxo is not None else None,
+        "spans_added": fxo_spans if fxo is not None else added,
         "wall_s_no_spans": no_spans,
-        "span_overhead_pct": round((first["wall_s"] / no_spans - 1) * 100, 1) if no_spans else None,
+        "span_overhead_pct": round((with_spans_s / no_spans - 1) * 100, 1) if no_spans else None,
         "echo_on_taps": ECHO_ON_TAPS if echo_on else None,
         "wall_s_echo_on": echo_on["wall_s"] if echo_on else None,
         "echo_overhead_pct": round((echo_on["wall_s"] / first["wall_s"] - 1) * 100, 1) if echo_on else None,

@@ -2,9 +2,11 @@
 
 Callers are made lazily, in order of arrival, as the world takes them (a day of traffic is never
 a list): per trunk (today's hotel profile: every trunk its own Poisson stream, an arrival on a busy
-trunk blocked), or as one stream offered to the whole FXO group, which the exchange hunts (the
-lowest-numbered free trunk; blocked when none is). A `curve` scales the arrival rate over the run
-(a day's traffic: night low, two busy hours), by thinning; the same seed gives the same callers.
+trunk blocked; every PRI span too, after the trunks, its callers placed by the world's far exchange
+with the span's number as DNIS), or as one stream offered to the whole group, which the exchange
+hunts (the lowest-numbered free FXO trunk, then the first PRI span with a B-channel free; blocked
+when none is). A `curve` scales the arrival rate over the run (a day's traffic: night low, two busy
+hours), by thinning; the same seed gives the same callers.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from appliance.world.exchange import PriSpan, pri_spans
 from appliance.world.world import Caller, FarSignals, PhoneScript, World
 
 LOGIN_SPREAD_MS = 3000      # agents' logins start within this long (150 ms apart on a small site)
@@ -23,19 +26,21 @@ CURVE_STEP_MS = 1000        # a curve's largest value is taken from samples this
 
 @dataclass
 class Traffic:
-    """A run's traffic: the agents' phones, the callers (lazily, in order of arrival), and the
-    caller ID each FXO trunk expects (for callers the exchange hunts onto the group)."""
+    """A run's traffic: the agents' phones, the callers (lazily, in order of arrival), the caller ID
+    each FXO trunk expects (for callers the exchange hunts onto the group), and the site's PRI spans
+    (their far end the world's far exchange)."""
 
     phones: list[PhoneScript]
     callers: Iterator[Caller]
     trunk_cid: dict[int, str]
+    pri_spans: list[PriSpan]
 
 
 def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float = 0.9,
             mean_hold_s: float = 180.0, mean_patience_s: float = 240.0, first_call_ms: int = 500,
             offered_erlang: float | None = None, curve: Callable[[int], float] | None = None,
             max_hold_s: float | None = None, max_patience_s: float | None = None,
-            press_after_ms: tuple[int, int] = (2500, 4500)) -> Traffic:
+            press_after_ms: tuple[int, int] = (2500, 4500), erlang_per_span: float | None = None) -> Traffic:
     """The traffic of :func:`traffic_world` (same arguments), without the world."""
     if press_after_ms[0] < 0 or press_after_ms[1] <= press_after_ms[0]:
         raise ValueError(f"press_after_ms must be a range (low, high) of ms, low >= 0: {press_after_ms}")
@@ -56,12 +61,14 @@ def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float
     cid_of = {i: (p.callerid if p.callerid != "none" else "none") for i, p in enumerate(ports) if p.kind == "fxo"}
     gen = _Generator(rng, menu_digits, mean_hold_s, mean_patience_s, duration_ms, curve,
                      max_hold_s=max_hold_s, max_patience_s=max_patience_s, press_after_ms=press_after_ms)
+    spans = pri_spans(config)
     callers: Iterator[Caller]
     if offered_erlang is None:
-        callers = gen.per_trunk(sorted(cid_of), cid_of, erlang_per_trunk, first_call_ms)
+        callers = gen.per_trunk(sorted(cid_of), cid_of, erlang_per_trunk, first_call_ms, spans,
+                                erlang_per_trunk if erlang_per_span is None else erlang_per_span)
     else:
         callers = gen.group(offered_erlang, first_call_ms)
-    return Traffic(phones, callers, cid_of)
+    return Traffic(phones, callers, cid_of, spans)
 
 
 def traffic_world(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float = 0.9,
@@ -69,15 +76,17 @@ def traffic_world(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk:
                   signals: FarSignals | None = None, offered_erlang: float | None = None,
                   curve: Callable[[int], float] | None = None, keep_callers: bool = False,
                   max_hold_s: float | None = None, max_patience_s: float | None = None,
-                  press_after_ms: tuple[int, int] = (2500, 4500)) -> World:
+                  press_after_ms: tuple[int, int] = (2500, 4500), erlang_per_span: float | None = None) -> World:
     """A world for `config`: every agent logs in at its phone (150 ms apart, closer on a big site so
     all are in within a few seconds); callers arrive with exponential holding times (mean
     `mean_hold_s`) and patience, each picking a menu digit at random, until `duration_ms`.
 
     Arrivals: each trunk its own Poisson stream offering `erlang_per_trunk` (the first caller on
-    each of the first two trunks comes at once, so a short demo shows a whole call); or, with
-    `offered_erlang`, one stream offering that load to the whole FXO trunk group, hunted by the
-    exchange (the first caller at `first_call_ms`). `curve(ms)` (>= 0) scales the rate of either
+    each of the first two trunks comes at once, so a short demo shows a whole call), then each PRI
+    span its own offering `erlang_per_span` (None: as a trunk; the first caller on each of the first
+    two spans comes at once too); or, with `offered_erlang`, one stream offering that load to the
+    whole group, FXO trunks and PRI spans, hunted by the exchange (the first caller at
+    `first_call_ms`). `curve(ms)` (>= 0) scales the rate of either
     at each moment (taken at its largest value sampled once a second where it is higher between
     samples). Finished callers are let go (the world's ``counts`` keep the outcomes) unless
     `keep_callers`. `max_hold_s` and `max_patience_s` cap the drawn times (a soak bounds how long a
@@ -85,9 +94,10 @@ def traffic_world(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk:
     `press_after_ms` [low, high) after the answer. `signals`: see :class:`World`."""
     t = traffic(config, duration_ms, seed, erlang_per_trunk=erlang_per_trunk, mean_hold_s=mean_hold_s,
                 mean_patience_s=mean_patience_s, first_call_ms=first_call_ms, offered_erlang=offered_erlang,
-                curve=curve, max_hold_s=max_hold_s, max_patience_s=max_patience_s, press_after_ms=press_after_ms)
+                curve=curve, max_hold_s=max_hold_s, max_patience_s=max_patience_s, press_after_ms=press_after_ms,
+                erlang_per_span=erlang_per_span)
     return World(t.callers, t.phones, zone=config.site.zone, signals=signals, trunk_cid=t.trunk_cid,
-                 keep_callers=keep_callers)
+                 keep_callers=keep_callers, pri_spans=t.pri_spans)
 
 
 class _Generator:
@@ -113,7 +123,8 @@ class _Generator:
                 raise ValueError("a traffic curve scales the arrival rate: it must not be negative")
             self.peak = max(samples)
 
-    def _caller(self, rng: random.Random, n: int, trunk: int | None, at: int, cid: str | None) -> Caller:
+    def _caller(self, rng: random.Random, n: int, trunk: int | None, at: int, cid: str | None,
+                span: PriSpan | None = None) -> Caller:
         hold = max(5000, int(rng.expovariate(1 / self.hold_ms)))
         patience = max(10000, int(rng.expovariate(1 / self.patience_ms)))
         if self.max_hold is not None:
@@ -122,7 +133,8 @@ class _Generator:
             patience = min(patience, self.max_patience)
         low, high = self.press
         return Caller(trunk=trunk, at_ms=at, ani=f"1380013{n:04d}", digits=rng.choice(self.menu),
-                      press_after_ms=low + rng.randrange(0, high - low), hold_ms=hold, patience_ms=patience, cid=cid)
+                      press_after_ms=low + rng.randrange(0, high - low), hold_ms=hold, patience_ms=patience, cid=cid,
+                      span=span.name if span is not None else None, dnis=span.dnis if span is not None else None)
 
     def _arrivals(self, rng: random.Random, rate_per_ms: float, first: int | None) -> Iterator[int]:
         """Arrival ticks of a Poisson stream of `rate_per_ms` scaled by the curve (thinning: a stream
@@ -139,44 +151,51 @@ class _Generator:
             kept = False
             t += int(rng.expovariate(rate_per_ms * peak))
 
-    def _trunk(self, rng: random.Random, idx: int, n0: int, cid: str, rate: float, first: int | None,
-               make: bool) -> Iterator[Caller | None]:
-        """One trunk's callers (numbered from n0 + 1); `make` False draws the same numbers only."""
+    def _trunk(self, rng: random.Random, idx: int | None, n0: int, cid: str | None, rate: float, first: int | None,
+               make: bool, span: PriSpan | None = None) -> Iterator[Caller | None]:
+        """One trunk's callers, or one PRI span's (numbered from n0 + 1); `make` False draws the same
+        numbers only."""
         n = n0
         for at in self._arrivals(rng, rate, first):
             n += 1
             if make:
-                yield self._caller(rng, n, idx, at, cid)
+                yield self._caller(rng, n, idx, at, cid, span)
             else:
-                self._caller(rng, n, idx, at, cid)
+                self._caller(rng, n, idx, at, cid, span)
                 yield None
 
-    def per_trunk(self, trunks: list[int], cid_of: dict[int, str], erlang: float,
-                  first_call_ms: int) -> Iterator[Caller]:
-        """Every trunk its own stream. The hotel profile drew trunk after trunk from one random
-        stream, numbering callers so; a first pass runs those draws to learn where each trunk's
-        began (its random state and first number), then each trunk is drawn again from there as
-        the world takes its callers, the trunks merged in order of arrival (and of trunk)."""
+    def per_trunk(self, trunks: list[int], cid_of: dict[int, str], erlang: float, first_call_ms: int,
+                  spans: Sequence[PriSpan] = (), span_erlang: float = 0.0) -> Iterator[Caller]:
+        """Every trunk its own stream, then every PRI span. The hotel profile drew trunk after trunk
+        from one random stream, numbering callers so; a first pass runs those draws to learn where
+        each trunk's (then each span's) began (its random state and first number), then each is
+        drawn again from there as the world takes its callers, merged in order of arrival (and of
+        trunk, then span)."""
         rate = erlang / self.hold_ms
-        first = {idx: first_call_ms + idx * 300 if idx < 2 else None for idx in trunks}
+        lines: list[tuple[int | None, str | None, PriSpan | None, float, int | None]] = [
+            (idx, cid_of[idx], None, rate, first_call_ms + idx * 300 if idx < 2 else None) for idx in trunks]
+        lines += [(None, None, s, span_erlang / self.hold_ms, first_call_ms + 1000 + j * 300 if j < 2 else None)
+                  for j, s in enumerate(spans)]
         starts: list[tuple[int, Any, int]] = []
         n = 0
-        for idx in trunks:
-            starts.append((idx, self.rng.getstate(), n))
-            n += sum(1 for _ in self._trunk(self.rng, idx, n, cid_of[idx], rate, first[idx], make=False))
+        for i, (idx, cid, span, r, first) in enumerate(lines):
+            starts.append((i, self.rng.getstate(), n))
+            n += sum(1 for _ in self._trunk(self.rng, idx, n, cid, r, first, make=False, span=span))
 
-        def trunk(idx: int, state: Any, n0: int) -> Iterator[Caller]:
+        def line(i: int, state: Any, n0: int) -> Iterator[Caller]:
+            idx, cid, span, r, first = lines[i]
             rng = random.Random()
             rng.setstate(state)
-            for c in self._trunk(rng, idx, n0, cid_of[idx], rate, first[idx], make=True):
+            for c in self._trunk(rng, idx, n0, cid, r, first, make=True, span=span):
                 assert c is not None
                 yield c
 
-        streams = [trunk(idx, state, n0) for idx, state, n0 in starts]
+        streams = [line(i, state, n0) for i, state, n0 in starts]
         return heapq.merge(*streams, key=lambda c: c.at_ms)
 
     def group(self, offered_erlang: float, first_call_ms: int) -> Iterator[Caller]:
-        """One stream offered to the FXO trunk group: the exchange hunts each caller a trunk."""
+        """One stream offered to the whole group: the exchange hunts each caller a trunk (or a PRI
+        span's B-channel)."""
         rate = offered_erlang / self.hold_ms
         for n, at in enumerate(self._arrivals(self.rng, rate, first_call_ms), start=1):
             yield self._caller(self.rng, n, None, at, None)

@@ -18,6 +18,11 @@ rings, caller ID, digits, talk and hang-up, in that order), then the phones
 from a traffic generator, by trunk and arrival; a step scheduled for a point of
 the period already passed waits for nothing (as a check made once a period
 would not see it either).
+
+On the site's PRI spans the exchange is the world's far exchange (appliance.world.exchange):
+its clock follows the periods, its D-channel frames are read at each period's end, and its
+callers' audio and digits are the far-side media tier's on their B-channels' card channels
+(with PRI spans that tier covers every card channel: the ports, then each span's timeslots).
 """
 
 from __future__ import annotations
@@ -34,11 +39,13 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from appliance.world.exchange import PriExchange, PriSpan
 from drivers.hal import EventType
 from drivers.sim import FarSide
 from dsp import scheduler as dsp_sched
 from dsp.scheduler import PlayBuffer, Scheduler, ffi
 from e1t1.analog import callerid
+from e1t1.isdn.events import CallAlerting, CallAnswered, CallOffered, CallProceeding, CallReleased, PriEvent
 
 log = logging.getLogger("cicbox.world")
 
@@ -125,6 +132,12 @@ class Caller:
     answered, sends `talk_hz` once connected, and hangs up `hold_ms` after an
     agent answered, or `patience_ms` after pressing (or after the first ring,
     if the trunk never answers) if nobody answers.
+
+    On a PRI span (`span`, the span's name; or hunted there, `trunk` and `span` None, when no FXO
+    trunk is free) the far exchange places the call instead: SETUP with ANI `ani` of type `ani_ton`,
+    plan `ani_npi` and presentation `ani_pres`, DNIS `dnis` (None: the span's number) en bloc; the
+    call's CONNECT is its answer (`answered_ms`), its digits and talk go on its B-channel
+    (`timeslot`), the hang-up is a DISCONNECT (16), and `cause` keeps the cause of the clearing.
     """
 
     trunk: int | None
@@ -139,6 +152,11 @@ class Caller:
     press_audio: array[int] | None = None   # if set, these samples are sent instead of generated digits
     cid_audio: array[int] | None = None     # if set, these samples are sent instead of generated caller ID
     disconnect: str = "battery"    # how the exchange signals the hang-up: battery | polarity | busy
+    span: str | None = None        # a PRI span's name: the far exchange places the call there
+    dnis: str | None = None        # PRI: the called number (None: the span's)
+    ani_ton: str = "national"      # PRI: the calling number's type of number, plan and presentation
+    ani_npi: str = "isdn"
+    ani_pres: str = "allowed"
     # outcome
     blocked: bool = False              # the trunk was busy when the caller came
     rang_ms: list[int] = field(default_factory=list)   # the tick of each ring the exchange sent
@@ -146,6 +164,25 @@ class Caller:
     connected_ms: int | None = None    # an agent picked up
     hung_up_ms: int | None = None
     heard: bytearray = field(default_factory=bytearray)   # what the caller heard (card's octets), from answer
+    timeslot: int | None = None        # PRI: the call's B-channel
+    cause: int | None = None           # PRI: the cause of the call's clearing (Q.850)
+
+
+@dataclass(eq=False)
+class OutboundCall:
+    """A call the appliance placed toward the far exchange on a PRI span: the exchange takes it
+    (CALL PROCEEDING, ALERTING), answers it `pri_answer_ms` later (the world's; None: it rings until
+    the appliance gives up) and sends its talk; the appliance clears it."""
+
+    span: str
+    call_id: int
+    ani: str | None
+    dnis: str
+    timeslot: int | None
+    offered_ms: int
+    answered_ms: int | None = None
+    released_ms: int | None = None
+    cause: int | None = None
 
 
 @dataclass
@@ -158,6 +195,8 @@ class _CallerTrack:
     ring_on: int = 0                    # the zone's ring cadence, ms on and off
     ring_off: int = 0
     talk_at: int | None = None
+    chan: int | None = None             # the card channel of the caller's audio (its trunk, or its B-channel)
+    call: Any = None                    # PRI: the far exchange's call (e1t1.isdn.call.Call)
 
 
 @dataclass(eq=False)
@@ -206,7 +245,7 @@ class _PhoneTrack:
 
 
 # The order of the world's looks within a period (see the module's docstring).
-_LOGINS, _CALLERS, _PHONES, _RECEIVERS = 0, 1, 2, 3
+_LOGINS, _CALLERS, _PHONES, _RECEIVERS, _OUTBOUND = 0, 1, 2, 3, 4
 _START, _RING, _CID, _PRESS, _TALK, _HANG = range(6)       # a caller's steps
 _ANSWER, _HANGUP = range(2)                                # a phone's
 _Step = Callable[[int, Any], None]
@@ -227,12 +266,21 @@ class World:
     the caller ID each FXO trunk expects, for callers hunted onto the trunk group with
     ``cid`` None. `far_lines`: by port, what the line beyond it does to the card's signal
     (:class:`FarLine`: an echo path, in tests); the world hears every such port.
+
+    `pri_spans`: the site's PRI spans (appliance.world.exchange.pri_spans), whose far end the world's
+    far exchange plays with our own stack, other side (:attr:`exchange`); its callers are those with
+    a ``span``, and those hunted when no FXO trunk is free. A call the appliance places on one is
+    taken and answered `pri_answer_ms` later (None: never answered), kept in :attr:`outbound`.
+    :attr:`answered_by_kind` counts the callers' calls the appliance answered by the kind of line
+    that answered (``fxo``: the trunk went off hook; ``pri``: its CONNECT), :attr:`connected_by_kind`
+    those an agent then picked up.
     """
 
     def __init__(self, callers: Iterable[Caller] | None = None, phones: list[PhoneScript] | None = None,
                  zone: str = "cn", keep_audio: bool = False, signals: FarSignals | None = None, *,
                  trunk_cid: Mapping[int, str] | None = None, keep_callers: bool | None = None,
-                 far_lines: Mapping[int, FarLine] | None = None) -> None:
+                 far_lines: Mapping[int, FarLine] | None = None, pri_spans: Sequence[PriSpan] = (),
+                 pri_answer_ms: int | None = 2000) -> None:
         scenario = callers is None or isinstance(callers, Sequence)
         self.callers: list[Caller] = list(callers or []) if scenario else []
         self._source: Iterator[Caller] | None = None if scenario else iter(callers or [])
@@ -251,6 +299,17 @@ class World:
         #: did), hung_up (after talking to one), released (the appliance hung up on the caller)
         self.counts = dict.fromkeys(("offered", "blocked", "answered", "connected", "abandoned", "hung_up",
                                      "released"), 0)
+        self.answered_by_kind = {"fxo": 0, "pri": 0}
+        self.connected_by_kind = {"fxo": 0, "pri": 0}
+        self.pri_spans = list(pri_spans)
+        self.pri_answer_ms = pri_answer_ms
+        self.exchange: PriExchange | None = None
+        self.outbound: list[OutboundCall] = []
+        self._pri_calls: dict[tuple[str, int], Caller] = {}          # (span, call id) -> its caller
+        self._outbound_calls: dict[tuple[str, int], tuple[OutboundCall, Any]] = {}
+        self._placing: Caller | None = None
+        self._pri_started = False
+        self.nchan = 0
         self._ringing: dict[int, Caller] = {}    # trunk -> caller being rung
         self._calls: dict[int, Caller] = {}      # trunk -> caller whose call is up
         self._track: dict[Caller, _CallerTrack] = {}
@@ -275,6 +334,11 @@ class World:
         """Callers in the world now: taken from the traffic or given, and not yet finished."""
         return len(self._track)
 
+    @property
+    def pri_calls(self) -> int:
+        """The callers' calls on PRI spans now, from their SETUP to their release (O(1))."""
+        return len(self._pri_calls)
+
     # -- wiring ----------------------------------------------------------------
 
     def attach(self, engine: Any) -> None:
@@ -287,13 +351,21 @@ class World:
         self.nports = len(engine.desc.ports)
         self.period = engine.period_ms
         self.kinds = list(engine.desc.ports)
-        self.fm = Scheduler(max(1, self.nports), self.law)
+        # The far side's audio covers the ports and, with PRI spans, every span's timeslots (the card's
+        # channels are the ports, then each span's timeslots).
+        self.nchan = self.nports
+        if self.pri_spans:
+            chans = engine.desc.channels()
+            self.nchan = len(chans)
+            slots = {(c.span, c.timeslot): c.index for c in chans if c.span is not None and c.timeslot is not None}
+            self.exchange = PriExchange(self.pri_spans, far, slots, self._pri_event)
+        self.fm = Scheduler(max(1, self.nchan), self.law)
         self._std = "v23" if self.zone == "de" else "bell202"
         on, off, on2, off2 = dsp_sched.ring_cadence(self.zone)
         self._cid_margin = max(off, off2) + 1000      # no ring for this long after one: the ringing stopped
         self._ring_on_ms = min(x for x in (on, on2) if x > 0)   # a ring cut shorter than this was withdrawn
         if self.keep_audio:
-            for c in range(self.nports):
+            for c in range(self.nchan):
                 far.listen(c)       # everything the card sends is kept; else only a ringing phone's is heard
         else:
             for c in self.far_lines:
@@ -323,7 +395,7 @@ class World:
     def _bufs(self, period: int) -> None:
         """The far side's buffers for periods of `period` ticks, made once."""
         per = period * 8
-        n = max(1, self.nports)
+        n = max(1, self.nchan)
         self._per = per
         self._rx: Any = ffi.new("uint8_t[]", n * per)
         ffi.memmove(self._rx, self._idle * (n * per), n * per)
@@ -385,6 +457,12 @@ class World:
             self._admit(nxt, (-1 if nxt.trunk is None else nxt.trunk, next(self._arrivals)))
             nxt = next(self._source, None) if self._source is not None else None
         self._next_caller = nxt
+        ex = self.exchange
+        if ex is not None:
+            ex.advance(now)
+            if not self._pri_started:
+                self._pri_started = True
+                ex.start()          # the far end brings its D-channels up, as the appliance does
         agenda = self._agenda
         if agenda and agenda[0][0] < end:
             self._run_agenda(now, end)
@@ -395,11 +473,11 @@ class World:
         fm.process_into(now, period, self._rx, self._tx)
         if self.far_lines:
             self._line_returns()
-        self.far.write_all(self._tx, self.nports, self._per)
+        self.far.write_all(self._tx, self.nchan, self._per)
         if self.keep_audio:
             per = self._per
             out = ffi.buffer(self._tx)
-            for ch in range(self.nports):
+            for ch in range(self.nchan):
                 self.sent.setdefault(ch, bytearray()).extend(out[ch * per:(ch + 1) * per])
         for ev in fm.events():
             if ev.type == EventType.FSK_BYTE:
@@ -425,13 +503,15 @@ class World:
         per = self._per
         got: dict[int, bytes] = {}
         if self.keep_audio:
-            for c in range(self.nports):
+            for c in range(self.nchan):
                 got[c] = octets = far.read(c)
                 ffi.memmove(self._rx + c * per, octets[:per].ljust(per, self._idle), per)
         else:
-            far.read_all(self._rx, self.nports, per, self._got)
+            far.read_all(self._rx, self.nchan, per, self._got)
         for ev in far.poll():
             self._line_event(ev.tick, ev.chan, ev.type, ev.value)
+        if self.exchange is not None:
+            self.exchange.receive(now)      # the D-channel frames of the period, at its end
         if self._cid_readers:
             rx = ffi.buffer(self._rx)
             for c, reader in list(self._cid_readers.items()):
@@ -499,18 +579,49 @@ class World:
             return
         track.started = True
         self.counts["offered"] += 1
-        if c.trunk is None and self._free:
-            # The exchange hunts the trunk group: the lowest-numbered free trunk.
-            c.trunk = min(self._free)
-            if c.cid is None:
-                c.cid = self.trunk_cid.get(c.trunk, "none")
-        if c.trunk is None or c.trunk in self._ringing or c.trunk in self._calls:
-            c.blocked = True
-            c.hung_up_ms = c.at_ms
-            self.counts["blocked"] += 1
-            self._finished(c)
+        if c.trunk is None and c.span is None:
+            if self._free:
+                # The exchange hunts the trunk group: the lowest-numbered free trunk.
+                c.trunk = min(self._free)
+                if c.cid is None:
+                    c.cid = self.trunk_cid.get(c.trunk, "none")
+            elif self.exchange is not None:
+                c.span = self.exchange.hunt()       # then the PRI spans, the first with a B-channel free
+        if c.span is not None and c.trunk is None:
+            self._start_pri_call(c, at)
             return
+        if c.trunk is None or c.trunk in self._ringing or c.trunk in self._calls:
+            self._blocked(c)
+            return
+        self._track[c].chan = c.trunk
         self._start_ring(c, c.at_ms)
+
+    def _blocked(self, c: Caller) -> None:
+        c.blocked = True
+        c.hung_up_ms = c.at_ms
+        self.counts["blocked"] += 1
+        self._finished(c)
+
+    def _start_pri_call(self, c: Caller, at: int) -> None:
+        """The far exchange places the caller's call on its span (blocked if it cannot now: no such
+        span, its D-channel not up, an alarm, or no B-channel free)."""
+        ex = self.exchange
+        assert c.span is not None
+        if ex is None or c.span not in ex.spans or not ex.can_place(c.span):
+            self._blocked(c)
+            return
+        ex.advance(at)
+        self._placing = c
+        try:
+            call = ex.place(c.span, ani=c.ani, dnis=c.dnis or ex.spans[c.span].dnis, ani_ton=c.ani_ton,
+                            ani_npi=c.ani_npi, ani_pres=c.ani_pres)
+        finally:
+            self._placing = None
+        if c in self._track and c.hung_up_ms is None:
+            self._track[c].call = call
+            self._pri_calls[(c.span, call.id)] = c
+            c.timeslot = call.chan
+        self.log.append((at, "setup", -1 if call.chan is None else ex.channel(c.span, call.chan), c.ani))
 
     def _start_ring(self, c: Caller, at: int) -> None:
         assert self.fm is not None and c.trunk is not None
@@ -564,27 +675,29 @@ class World:
             self.fm.fsk_tx(c.trunk, frame.message, frame.standard, frame.seizure_bits, frame.mark_bits)
 
     def _caller_press(self, tick: int, c: Caller) -> None:
-        assert self.fm is not None and c.trunk is not None
+        assert self.fm is not None
         if not self._in_world(c) or c.answered_ms is None or c.answered_ms + c.press_after_ms != tick:
             return
+        chan = self._track[c].chan
+        assert chan is not None
         audio = c.press_audio
         if audio is None and self.signals is not None:
             audio = self.signals.dtmf(c.digits)
         if audio is not None:
-            self.fm.play(c.trunk, audio)
+            self.fm.play(chan, audio)
             talk_at = tick + len(audio) // 8
         else:
-            self.fm.dtmf_tx(c.trunk, c.digits, 80, 80)
+            self.fm.dtmf_tx(chan, c.digits, 80, 80)
             talk_at = tick + 80 * 2 * len(c.digits)
         self._track[c].talk_at = talk_at
         self._step_at(c, talk_at, _TALK, self._caller_talk)
 
     def _caller_talk(self, tick: int, c: Caller) -> None:
-        assert self.fm is not None and c.trunk is not None
+        assert self.fm is not None
         track = self._track.get(c)
-        if not self._in_world(c) or track is None or track.talk_at != tick or not c.talk_hz:
+        if not self._in_world(c) or track is None or track.talk_at != tick or not c.talk_hz or track.chan is None:
             return
-        self.fm.play(c.trunk, talk_buffer(c.talk_hz, self.law), TALK_MS * 8)
+        self.fm.play(track.chan, talk_buffer(c.talk_hz, self.law), TALK_MS * 8)
         track.talk_at = None
 
     def _hang_at(self, c: Caller) -> int:
@@ -596,7 +709,7 @@ class World:
     def _caller_hang(self, tick: int, c: Caller) -> None:
         if not self._in_world(c) or self._hang_at(c) != tick:
             return
-        if c.trunk is None:         # it never came (hunted, due before the world began)
+        if c.trunk is None and self._track[c].call is None:   # it never came (due before the world began)
             c.hung_up_ms = tick
             self.counts["abandoned"] += 1
             self._finished(c)
@@ -604,7 +717,10 @@ class World:
         self._caller_hangs_up(c, tick)
 
     def _caller_hangs_up(self, c: Caller, at: int) -> None:
-        assert self.far is not None and self.fm is not None and c.trunk is not None
+        if c.trunk is None:
+            self._pri_caller_hangs_up(c, at)
+            return
+        assert self.far is not None and self.fm is not None
         far = self.far
         c.hung_up_ms = at
         self.counts["hung_up" if c.connected_ms is not None else "abandoned"] += 1
@@ -629,6 +745,22 @@ class World:
         self._calls.pop(c.trunk, None)
         self._trunk_changed(c.trunk)
         self.log.append((at, "hangup", c.trunk, c.ani))
+        self._finished(c)
+
+    def _pri_caller_hangs_up(self, c: Caller, at: int) -> None:
+        """A PRI caller hangs up: DISCONNECT (16) on its call (a SETUP not yet answered: its clearing)."""
+        assert self.fm is not None and self.exchange is not None and c.span is not None
+        track = self._track[c]
+        c.hung_up_ms = at
+        self.counts["hung_up" if c.connected_ms is not None else "abandoned"] += 1
+        if track.chan is not None:
+            self.fm.silence(track.chan)
+            self._calls.pop(track.chan, None)
+        self.exchange.advance(at)
+        call = track.call
+        if call is not None and (c.span, call.id) in self._pri_calls:
+            call.hangup()
+        self.log.append((at, "hangup", -1 if track.chan is None else track.chan, c.ani))
         self._finished(c)
 
     def _finished(self, c: Caller) -> None:
@@ -696,6 +828,7 @@ class World:
         if caller is not None:
             caller.connected_ms = tick
             self.counts["connected"] += 1
+            self.connected_by_kind["fxo" if caller.trunk is not None else "pri"] += 1
             self._step_at(caller, self._hang_at(caller), _HANG, self._caller_hang)
         elif self._taken_elsewhere(p) and p.hang_up_after_ms is None:
             pt.hangup_at = tick + NOBODY_HANGUP_MS     # dial tone: another phone took it; hang up again
@@ -793,13 +926,7 @@ class World:
                 self._free.discard(chan)
             c = self._ringing.pop(chan, None)
             if c is not None:
-                c.answered_ms = tick
-                self._calls[chan] = c
-                self.counts["answered"] += 1
-                if c in self._track:
-                    if c.digits:
-                        self._step_at(c, tick + c.press_after_ms, _PRESS, self._caller_press)
-                    self._step_at(c, self._hang_at(c), _HANG, self._caller_hang)
+                self._answered(c, chan, tick, "fxo")
         elif typ == EventType.HOOK_ON:
             self._offhook.discard(chan)
             if chan in self._busy_until_release and self.fm is not None:
@@ -819,6 +946,99 @@ class World:
             if 0 <= chan < len(self.kinds):
                 self._trunk_changed(chan)
         self.log.append((tick, EventType(typ).name, chan, value))
+
+    def _answered(self, c: Caller, chan: int, tick: int, kind: str) -> None:
+        """The appliance answered the caller's call on card channel `chan` (a line of `kind`): its
+        digits after its pause, its hang-up when its patience or its talk runs out."""
+        c.answered_ms = tick
+        self._calls[chan] = c
+        self.counts["answered"] += 1
+        self.answered_by_kind[kind] += 1
+        if c in self._track:
+            if c.digits:
+                self._step_at(c, tick + c.press_after_ms, _PRESS, self._caller_press)
+            self._step_at(c, self._hang_at(c), _HANG, self._caller_hang)
+
+    # -- the far exchange's PRI calls ---------------------------------------------
+
+    def _pri_event(self, ev: PriEvent) -> None:
+        """A report of a span's call control at the far exchange (its sink)."""
+        if not isinstance(ev, CallProceeding | CallAlerting | CallAnswered | CallReleased | CallOffered):
+            log.info("far exchange %s: %s", ev.span, ev)
+            return
+        key = (ev.span, ev.call_id)
+        if isinstance(ev, CallOffered) or key in self._outbound_calls:
+            self._outbound_event(ev)
+            return
+        c = self._pri_calls.get(key)
+        if c is None and self._placing is not None:
+            c = self._placing                   # reported while being placed (released at once)
+        if c is None:
+            return
+        ex = self.exchange
+        assert ex is not None and self.fm is not None
+        track = self._track.get(c)
+        if ev.chan is not None and track is not None and c.hung_up_ms is None:
+            c.timeslot = ev.chan
+            track.chan = ex.channel(ev.span, ev.chan)
+        if isinstance(ev, CallAnswered):
+            if track is not None and track.chan is not None and c.hung_up_ms is None:
+                self._answered(c, track.chan, ev.tick, "pri")
+        elif isinstance(ev, CallReleased):
+            self._pri_calls.pop(key, None)
+            c.cause = ev.cause
+            if c.hung_up_ms is not None:
+                return                          # the end of the caller's own clearing
+            c.hung_up_ms = ev.tick
+            if ev.by_far_end or ev.answered:
+                self.counts["released"] += 1    # the appliance (or the line) cleared the caller's call
+            else:
+                c.blocked = True                # the exchange's own attempt failed (no answer to the SETUP...)
+                self.counts["blocked"] += 1
+            if track is not None and track.chan is not None:
+                self._calls.pop(track.chan, None)
+                self.fm.silence(track.chan)
+            self.log.append((ev.tick, "released", -1 if track is None or track.chan is None else track.chan,
+                             ev.cause))
+            self._finished(c)
+
+    def _outbound_event(self, ev: PriEvent) -> None:
+        """A call the appliance placed toward the far exchange: taken and alerted at once, answered
+        `pri_answer_ms` later, released when the appliance (or the line) clears it."""
+        assert self.exchange is not None and self.fm is not None
+        key = (ev.span, getattr(ev, "call_id", -1))
+        if isinstance(ev, CallOffered):
+            out = OutboundCall(ev.span, ev.call_id, ev.ani, ev.dnis, ev.chan, ev.tick)
+            self.outbound.append(out)
+            if not self._keep and len(self.outbound) > HISTORY_MAX:
+                del self.outbound[:HISTORY_MAX // 2]
+            self._outbound_calls[key] = (out, ev.call)
+            ev.call.accept()
+            ev.call.alert()
+            if self.pri_answer_ms is not None:
+                self._push(ev.tick + self.pri_answer_ms, (_OUTBOUND, ev.span, ev.call_id), self._outbound_answer, key)
+            return
+        entry = self._outbound_calls.get(key)
+        if entry is None:
+            return
+        out, _ = entry
+        if isinstance(ev, CallReleased):
+            del self._outbound_calls[key]
+            out.released_ms, out.cause = ev.tick, ev.cause
+            if out.timeslot is not None:
+                self.fm.silence(self.exchange.channel(ev.span, out.timeslot))
+
+    def _outbound_answer(self, tick: int, key: tuple[str, int]) -> None:
+        entry = self._outbound_calls.get(key)
+        if entry is None or self.exchange is None or self.fm is None:
+            return
+        out, call = entry
+        self.exchange.advance(tick)
+        call.answer()
+        out.answered_ms = tick
+        if out.timeslot is not None:
+            self.fm.play(self.exchange.channel(out.span, out.timeslot), talk_buffer(Caller.talk_hz, self.law),
+                         TALK_MS * 8)
 
     def _phone_caller_id(self, p: PhoneScript | None, number: str | None) -> None:
         if p is None:

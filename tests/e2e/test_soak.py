@@ -1,5 +1,5 @@
 """The soak's one-hour version (`make soak` runs 24 virtual hours of the day's curve): one busy hour of
-the benchmark site, checked as the soak checks each hour (bench/soak.py)."""
+the benchmark site's analog variant, checked as the soak checks each hour (bench/soak.py)."""
 
 from __future__ import annotations
 

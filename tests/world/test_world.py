@@ -189,10 +189,10 @@ def test_traffic_callers_are_let_go_once_finished_and_counted(tmp_path: Path) ->
         assert 0 < len(p.rings) <= 64
 
 
-def test_a_traffic_world_runs_the_bench_site_with_the_group_offered(tmp_path: Path) -> None:
-    from appliance.config.loader import load_config
+def test_a_traffic_world_runs_the_bench_sites_analog_variant_with_the_group_offered(tmp_path: Path) -> None:
+    from bench.virtual_hour import analog_variant
 
-    cfg = load_config(Path(__file__).resolve().parent.parent.parent / "configs" / "bench-240.yaml")
+    cfg = analog_variant()
     world = traffic_world(cfg, 60000, 1, offered_erlang=150.0)
     engine = Engine(tmp_path, cfg, 1, clock="virtual", world=world)
     try:
