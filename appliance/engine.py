@@ -135,7 +135,7 @@ from e1t1.analog.fxs import FxsPhone, PhoneEvent
 from e1t1.analog.levels import ExpectedLevels
 from e1t1.clock import Clock
 from e1t1.fsm import Census
-from e1t1.isdn.events import CallAnswered, CallDigits, CallOffered, CallReleased, PriEvent
+from e1t1.isdn.events import CallAnswered, CallDigits, CallOffered, CallRefused, CallReleased, PriEvent
 from e1t1.protocols import timer_tables
 
 log = logging.getLogger("cicbox.engine")
@@ -419,6 +419,8 @@ class Engine:
                 if ev.chan is not None and ev.call.answered:      # keypad during the call, not overlap digits
                     for digit in ev.digits:
                         calls.caller_digit(span.chan_of[ev.chan], digit, ev.tick)
+            case CallRefused():
+                calls.pri_refused(ev, span.name, span.chan_of.get(ev.timeslot) if ev.timeslot is not None else None)
             case CallReleased():
                 if ev.chan is not None:
                     chan = span.chan_of[ev.chan]

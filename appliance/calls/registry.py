@@ -42,11 +42,13 @@ from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
 from e1t1.analog.fxs import FxsPhone, PhoneEvent, PhoneState
 from e1t1.clock import Clock
 from e1t1.isdn import q931
-from e1t1.isdn.events import CallOffered, CallReleased
+from e1t1.isdn.events import CallOffered, CallRefused, CallReleased
 
 log = logging.getLogger("cicbox.calls")
 
 REFUSE_TONE_MS = 4000
+# The line of a call that never held one (a refused SETUP): no card channel has this number.
+NO_LINE = -1
 """A refused call hears congestion this long before its trunk releases."""
 
 
@@ -104,8 +106,9 @@ class Calls:
             call.dispatch(CallEvent.RELEASE, tick=self.clock.now_ms, disposition="failed")
 
     def _new_call(self, caller: Leg, ani: str | None, dnis: str, cfg: SiteConfig, version: int, route: Any,
-                  line: dict[str, Any] | None = None) -> CallMachine:
-        """A call from `caller` (to its route's IVR or queues; none: it only waits for its release)."""
+                  line: dict[str, Any] | None = None, *, on_line: bool = True) -> CallMachine:
+        """A call from `caller` (to its route's IVR or queues; none: it only waits for its release);
+        `on_line` False: a call that never held its line (a refused SETUP), not looked up by it."""
         self._seq += 1
         call_id = f"{self.boot}-{self._seq:06d}"
         now = self.clock.now_ms
@@ -116,7 +119,8 @@ class Calls:
                            route_queues=route_choice(route) if route is not None else None, line=line)
         if call.state is not CallState.ENDED:
             self.live[call_id] = call
-            self.by_trunk[caller.chan] = call
+            if on_line:
+                self.by_trunk[caller.chan] = call
             self._unmarked[call_id] = call
             call.start()                            # straight to queues: entered now that it is known
         return call
@@ -151,6 +155,21 @@ class Calls:
             log.warning("%s: no route for span %s / DNIS %s: refused, cause %d", call.id, trunk_name, ev.dnis,
                         call.cause)
             call.dispatch(CallEvent.RELEASE, tick=self.clock.now_ms, disposition="rejected")
+
+    def pri_refused(self, ev: CallRefused, trunk_name: str, chan: int | None) -> None:
+        """A SETUP the span's call control refused at once (34, 44, 82, 65: the RELEASE COMPLETE is
+        sent): the caller tried, so it is recorded ``rejected`` with its numbers and cause, the timeslot
+        it asked for, on card channel `chan` (None: no channel was named) without touching any line."""
+        version, cfg = self.current()
+        line = {"line": LegKind.PRI.value, "timeslot": ev.timeslot, "ani_ton": _name(ev.ani_ton),
+                "ani_npi": _name(ev.ani_npi), "ani_presentation": _name(ev.ani_presentation),
+                "ani_screening": _name(ev.ani_screening), "dnis_ton": _name(ev.dnis_ton),
+                "dnis_npi": _name(ev.dnis_npi)}
+        call = self._new_call(caller_leg(NO_LINE if chan is None else chan, trunk_name, LegKind.PRI), ev.ani,
+                              ev.dnis, cfg, version, None, line, on_line=False)
+        log.warning("%s: span %s refused a SETUP for DNIS %s: cause %d", call.id, trunk_name, ev.dnis, ev.cause)
+        call.dispatch(CallEvent.CALLER_GONE, tick=self.clock.now_ms, reason="refused", cause=ev.cause,
+                      disposition="rejected")
 
     def pri_released(self, ev: CallReleased, chan: int) -> None:
         """A PRI call on B-channel card channel `chan` is over (its call reference and channel free): its

@@ -108,6 +108,7 @@ from e1t1.isdn.events import (
     CallOffered,
     CallProceeding,
     CallProgress,
+    CallRefused,
     CallReleased,
     DchanChanged,
     PriEvent,
@@ -1513,6 +1514,8 @@ class CallControl:
             refuse = refuse if refuse is not None else q931.CAUSE_NORMAL_CLEARING
             log.info("%s: SETUP on call reference %d refused: cause %d", self.name, msg.cr.value, refuse)
             self.send(q931.ReleaseComplete(msg.cr.answer(), (Cause(refuse, self.location, diagnostic=diagnostic),)))
+            if verdict.act:                 # readable: a caller tried, and is reported (a malformed one is not)
+                self._refused(msg, refuse)
             return
         c.calls_in += 1
         call = self._new_call(msg.cr.value, ours=False, cr_length=msg.cr.length)
@@ -1520,6 +1523,17 @@ class CallControl:
         call.dispatch(_I.SETUP, msg=msg)
         if verdict.cause is not None and not call.terminated:       # §5.8.7: act, then STATUS
             call.send_status(verdict.cause, bytes(verdict.ies))
+
+    def _refused(self, msg: Message, cause: int) -> None:
+        calling, called = msg.get(CallingNumber), msg.get(CalledNumber)
+        ci = msg.get(ChannelId)
+        asked = ci.channels[0] if ci is not None and ci.selection == q931.SELECT_AS_INDICATED and ci.channels else None
+        self.report(CallRefused(
+            self.name, self.clock.now_ms, msg.cr.value, cause, asked,
+            calling.digits if calling is not None else None, calling.ton if calling is not None else None,
+            calling.npi if calling is not None else None, calling.presentation if calling is not None else None,
+            calling.screening if calling is not None else None, called.digits if called is not None else "",
+            called.ton if called is not None else None, called.npi if called is not None else None))
 
     # -- the global call reference: RESTART ---------------------------------------------------------
 

@@ -74,6 +74,26 @@ class CallOffered(PriCallEvent):
 
 
 @dataclass(frozen=True)
+class CallRefused(PriEvent):
+    """A readable SETUP we refused at once with RELEASE COMPLETE (no free B-channel 34, the channel it
+    asked for exclusively busy 44, no such channel 82, a bearer other than speech or 3.1 kHz audio 65):
+    no call exists, but a caller tried; its numbers as received (None where absent), the timeslot it
+    asked for (None: any), the call reference, the cause."""
+
+    cr: int
+    cause: int
+    timeslot: int | None
+    ani: str | None
+    ani_ton: Ton | None
+    ani_npi: Npi | None
+    ani_presentation: Presentation | None
+    ani_screening: Screening | None
+    dnis: str
+    dnis_ton: Ton | None
+    dnis_npi: Npi | None
+
+
+@dataclass(frozen=True)
 class CallDigits(PriCallEvent):
     """Digits the far end sent in INFORMATION: `digits` the new ones, `dnis` the called number so
     far (overlap receiving), or keypad digits during the call (`dnis` unchanged)."""

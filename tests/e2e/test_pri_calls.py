@@ -225,3 +225,26 @@ def test_a_call_the_engine_must_refuse_is_cleared_with_congestion_and_not_record
     finally:
         assert ps.close() == 0
     assert ps.cdrs() == []
+
+
+def test_a_setup_refused_for_its_busy_exclusive_channel_is_recorded_rejected_with_44(tmp_path: Path) -> None:
+    """The far end asks for B5, exclusively, while a call holds it: RELEASE COMPLETE 44, and the caller who
+    tried is in the CDRs (rejected, 44, the timeslot asked for, the numbers as sent); the call on B5 goes on."""
+    ps = site(tmp_path, "e1", "pri_cpe", [call(1500, channel=5, exclusive=True),
+                                          call(2500, ani="13900139000", pres="restricted", channel=5, exclusive=True),
+                                          {"at_ms": 4000, "do": "hangup", "call": 1, "cause": 16}])
+    try:
+        ps.up()
+        assert ps.peer_event("answer", 2000)["channel"] == 5
+        refused = ps.peer_event("hangup", 2000)
+        assert (refused["call"], refused["cause"]) == (2, 44)
+        assert [c.state.name for c in ps.engine.calls.values()] == ["IVR"]     # the first call is untouched
+        ps.until(lambda: not ps.engine.calls, 3000, "the first call's clearing")
+        ps.run(200)
+        ps.nothing_leaked()
+    finally:
+        assert ps.close() == 0
+    rows = sorted(ps.cdrs(), key=lambda r: r["start_ms"])
+    assert [cdr_fields(r, "ani", "ani_presentation", "dnis", "timeslot", "disposition", "cause") for r in rows] == [
+        (ANI, "allowed", HOTEL_DNIS, 5, "ivr_hangup", 16),
+        ("13900139000", "restricted", HOTEL_DNIS, 5, "rejected", 44)]

@@ -39,6 +39,7 @@ from e1t1.isdn.events import (
     CallAnswered,
     CallDigits,
     CallOffered,
+    CallRefused,
     CallReleased,
     DchanChanged,
     PriEvent,
@@ -813,6 +814,10 @@ def test_the_call_layer_s_own_section_5_8_cases(name: str, side: str, prepare: s
     octets = message if isinstance(message, bytes) else message.encode()
     assert lone.send(octets) == replies
     assert (lone.state(FAR_CALL), lone.state(OUR_CALL)) == after
+    # a readable SETUP refused for its channel or bearer is reported (a caller tried); a malformed one is not
+    refused = [w for w in replies if w.split(":")[1] in ("RELEASE COMPLETE 44", "RELEASE COMPLETE 65",
+                                                         "RELEASE COMPLETE 82")]
+    assert [f"{side[0]}:RELEASE COMPLETE {r.cause}" for r in lone.owner.of(CallRefused)] == refused
 
 
 def test_a_preferred_channel_busy_is_hunted_and_none_free_is_34() -> None:
@@ -824,8 +829,13 @@ def test_a_preferred_channel_busy_is_hunted_and_none_free_is_34() -> None:
     assert ci is not None and ci.channel == 31 and ci.exclusive            # the user's highest free
     for ts in E1_B:
         lone.cc.channels[ts].restarting = ts not in (9, 31)                # every other channel unavailable
-    assert lone.msg(q931.Setup, CallRef(3), q931.BearerCapability.speech("alaw"), ChannelId.b_channel(9)) == \
-        ["u:RELEASE COMPLETE 34"]
+    assert lone.msg(q931.Setup, CallRef(3), q931.BearerCapability.speech("alaw"), ChannelId.b_channel(9),
+                    q931.CallingNumber("13800138000", Ton.national, Npi.isdn, Presentation.restricted,
+                                       Screening.network),
+                    q931.CalledNumber("075588880000")) == ["u:RELEASE COMPLETE 34"]
+    [r] = lone.owner.of(CallRefused)
+    assert (r.cr, r.cause, r.timeslot, r.ani, r.ani_ton, r.ani_presentation, r.dnis) == (
+        3, 34, 9, "13800138000", Ton.national, Presentation.restricted, "075588880000")
 
 
 def calls_up(p: Pri, n: int, placer: str = "network") -> tuple[list[Call], list[Call]]:
