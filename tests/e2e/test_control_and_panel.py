@@ -75,6 +75,6 @@ def test_demo_json_on_the_realtime_clock(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "appliance.cli", "demo", "--duration", "30", "--json",
                           "--state-dir", str(tmp_path)], capture_output=True, text=True, timeout=120, check=True)
     result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert set(result) == {"offered", "answered", "abandoned", "mean_wait_s"}
+    assert set(result) == {"offered", "answered", "abandoned", "mean_wait_s", "answered_by_kind"}
     assert result["answered"] > 0
     assert result["offered"] >= result["answered"]

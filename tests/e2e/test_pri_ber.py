@@ -14,6 +14,7 @@ from appliance.config.store import ConfigStore
 from appliance.engine import Engine
 from appliance.world import Caller, World
 from appliance.world.exchange import pri_spans
+from drivers.sim import SimCard
 from tests.e2e.harness import cdrs, site_yaml
 from tests.e2e.pri_site import HOTEL_DNIS, pri_site_yaml
 from tests.line import LineModel
@@ -21,10 +22,9 @@ from tests.line import LineModel
 BER_FROM, BER_MS = 10_000, 60_000
 
 
-def caller(at: int, i: int, **kw: object) -> Caller:
-    args: dict[str, object] = {"digits": "", "hold_ms": 20000, "patience_ms": 30000, **kw}
-    return Caller(trunk=None, span="span1", at_ms=at, ani=f"1380013{i:04d}", dnis=HOTEL_DNIS,  # type: ignore[arg-type]
-                  **args)
+def caller(at: int, i: int, hold_ms: int = 20000) -> Caller:
+    return Caller(trunk=None, span="span1", at_ms=at, ani=f"1380013{i:04d}", dnis=HOTEL_DNIS, digits="",
+                  hold_ms=hold_ms, patience_ms=30000)
 
 
 def test_ber_1e3_for_60_s_is_survived_and_the_span_recovers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -43,6 +43,7 @@ def test_ber_1e3_for_60_s_is_survived_and_the_span_recovers(tmp_path: Path, capl
     model = LineModel(1)
     try:
         card = engine.tier_.card
+        assert isinstance(card, SimCard)
         card.set_line_model(model.hook_address)
         engine.run_for(BER_FROM)
         span = next(iter(engine.pri.spans.values()))
