@@ -654,8 +654,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "at the phones, the panel on http://127.0.0.1:8080. Fault commands are enabled.")
     engine_args(demo, "seconds of engine clock, then stop")
     demo.add_argument("--json", action="store_true",
-                      help="print {offered, answered, abandoned, mean_wait_s, answered_by_kind} on stdout at the end (no "
-                           "panel): answered by agents; answered_by_kind counts the calls the lines answered "
+                      help="print {offered, answered, abandoned, mean_wait_s, answered_by_kind} on stdout at the "
+                           "end (no panel): answered by agents; answered_by_kind counts the calls the lines answered "
                            "(the IVR's included) by the kind of line, fxo or pri")
     demo.add_argument("--no-panel", action="store_true", help="do not start the panel")
     demo.add_argument("--bind", default="127.0.0.1:8080", help="panel address (loopback only)")
