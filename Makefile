@@ -36,7 +36,8 @@ $(STAMP)/venv: pyproject.toml
 	$(VPY) -m pip install -q --upgrade pip setuptools wheel
 	$(VPY) -m pip install -q "cffi>=1.16" "construct>=2.10,<2.11" "pyserial>=3.5" "pyusb>=1.2" \
 	    "flask>=3.0" "gunicorn>=22" "pyyaml>=6.0" "pydantic>=2.6" "sqlalchemy>=2.0" \
-	    "pytest>=8" "ruff>=0.6" "mypy>=1.10" types-pyyaml "numpy>=1.26"
+	    "flask-login>=0.6.3" "flask-wtf>=1.2" "flask-limiter>=3.5" "argon2-cffi>=23.1" \
+	    "pytest>=8" "ruff>=0.6" "mypy>=1.10" types-pyyaml "numpy>=1.26" "time-machine>=2.14"
 	CICBOX_NO_EXT=1 $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
 	@touch $@
 

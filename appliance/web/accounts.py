@@ -1,0 +1,472 @@
+"""The panel's own database, PANEL_DIR/panel.db (SQLite, WAL): users, sessions and the audit log.
+
+``users``
+    name, role, agent number, argon2id hash (argon2-cffi defaults), must-change, disabled.
+``sessions``
+    one row per browser session. The cookie holds a random 256-bit id; the row is keyed by
+    its SHA-256, so the database never holds a usable id. Times are panel-clock ms: the row
+    decides the idle (15 min) and absolute (8 h) limits, whatever the cookie says.
+``audit``
+    insert-only: SQLite triggers abort every UPDATE and DELETE. Fields: time (panel clock,
+    UTC ISO 8601 with ms), user, remote address, action, target, outcome, detail (JSON, with
+    before/after for changes). Never a password, setup code, session id or token: the
+    detail is scrubbed of keys that name one.
+
+The panel is several threads of one process (and the console tool another process): each
+call takes a pooled connection; SQLite's locking orders the writers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import Flask, current_app, has_request_context, request
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+
+from appliance.web.auth import ROLES
+from appliance.web.clock import PanelClock, SystemClock, iso_ms
+
+BUSY_TIMEOUT_MS = 2000
+PASSWORD_MIN = 12
+NAME_MAX = 64
+FAILURE_WINDOW = timedelta(minutes=15)
+FAILURE_BANNER = 20
+"""This many failed logins for one account within FAILURE_WINDOW raise a banner for installers."""
+
+metadata = MetaData()
+
+users = Table(
+    "users", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_MAX), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("agent", String(16), nullable=True),
+    Column("password_hash", Text, nullable=False),
+    Column("must_change", Boolean, nullable=False, default=False),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created", String(32), nullable=False),
+)
+
+sessions = Table(
+    "sessions", metadata,
+    Column("id_hash", String(64), primary_key=True),
+    Column("user_id", Integer, nullable=True, index=True),
+    Column("created_ms", Integer, nullable=False),
+    Column("seen_ms", Integer, nullable=False),
+    Column("login_ms", Integer, nullable=True),
+    Column("data", Text, nullable=False, default="{}"),
+)
+
+audit_log = Table(
+    "audit", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("time", String(32), nullable=False),
+    Column("user", String(NAME_MAX), nullable=True),
+    Column("remote", String(64), nullable=True),
+    Column("action", String(32), nullable=False, index=True),
+    Column("target", Text, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False, default="{}"),
+)
+
+_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is insert-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is insert-only'); END",
+)
+
+# Keys never written into an audit detail, at any depth (their values are secrets).
+_SECRET_WORDS = ("password", "secret", "token", "code", "session", "cookie", "hash")
+
+_hasher = PasswordHasher()
+# Checked against when a login names no account, so a wrong name costs what a wrong password costs.
+_DUMMY_HASH = _hasher.hash("not a password of anyone: timing filler")
+
+
+class AccountError(ValueError):
+    """A refused account change (bad name, short password, the last installer...): the message says why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class User:
+    """One row of ``users`` (without the hash), as Flask-Login's user object."""
+
+    id: int
+    name: str
+    role: str
+    agent: str | None
+    must_change: bool
+    disabled: bool
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return not self.disabled
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The database
+
+
+class PanelDB:
+    """panel.db of one panel directory, with the clock its times come from."""
+
+    def __init__(self, panel_dir: Path, clock: PanelClock) -> None:
+        self.panel_dir = panel_dir
+        self.path = panel_dir / "panel.db"
+        self.clock = clock
+        self.engine = _engine(self.path)
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+            for sql in _TRIGGERS:
+                conn.exec_driver_sql(sql)
+        os.chmod(self.path, 0o600)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def now_ms(self) -> int:
+        return int(self.clock.now().timestamp() * 1000)
+
+
+def _engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}")
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        try:
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=FULL")
+        finally:
+            cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+_dbs: dict[Path, PanelDB] = {}
+_dbs_lock = threading.Lock()
+
+
+def open_db(panel_dir: Path, clock: PanelClock | None = None) -> PanelDB:
+    """The PanelDB of `panel_dir` (created with its tables on first use); one per directory and process."""
+    key = panel_dir.resolve()
+    with _dbs_lock:
+        db = _dbs.get(key)
+        if db is None or not db.path.exists():
+            key.mkdir(mode=0o700, parents=True, exist_ok=True)
+            db = PanelDB(key, clock or SystemClock())
+            _dbs[key] = db
+        elif clock is not None:
+            db.clock = clock
+        return db
+
+
+def db_of(app_or_dir: Flask | Path | str | None = None) -> PanelDB:
+    """The PanelDB of an app (default the current one) or of a panel directory."""
+    if isinstance(app_or_dir, Path | str):
+        return open_db(Path(app_or_dir))
+    app = app_or_dir or current_app
+    db = app.extensions.get("cicbox_panel_db")
+    if db is None:
+        from appliance.web.clock import panel_clock
+
+        db = open_db(Path(app.config["PANEL_DIR"]), panel_clock(app))
+        app.extensions["cicbox_panel_db"] = db
+    return db
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Audit
+
+
+def scrub(detail: Any) -> Any:
+    """`detail` without any key that names a secret (password, code, token, session, ...), at any depth."""
+    if isinstance(detail, Mapping):
+        return {str(k): scrub(v) for k, v in detail.items()
+                if not any(word in str(k).lower() for word in _SECRET_WORDS)}
+    if isinstance(detail, list | tuple):
+        return [scrub(v) for v in detail]
+    return detail
+
+
+def audit(app_or_dir: Flask | Path | str | None = None, *, user: str | None, remote: str | None, action: str,
+          target: str | None = None, outcome: str = "ok", detail: Mapping[str, Any] | None = None) -> None:
+    """Append one row to the audit log (never a secret: see :func:`scrub`)."""
+    db = db_of(app_or_dir)
+    text = json.dumps(scrub(dict(detail or {})), sort_keys=True, separators=(",", ":"), default=str)
+    with db.engine.begin() as conn:
+        conn.execute(insert(audit_log).values(time=iso_ms(db.now()), user=user, remote=remote, action=action,
+                                              target=target, outcome=outcome, detail=text))
+
+
+def request_user_name() -> str | None:
+    """The signed-in account's name in this request, or None."""
+    from flask_login import current_user
+
+    if not has_request_context():
+        return None
+    return current_user.name if getattr(current_user, "is_authenticated", False) else None
+
+
+def audit_request(action: str, *, target: str | None = None, outcome: str = "ok",
+                  detail: Mapping[str, Any] | None = None, user: str | None = None) -> None:
+    """Audit an action of the current request: its account (or `user`) and its TCP peer."""
+    audit(current_app, user=user if user is not None else request_user_name(), remote=request.remote_addr,
+          action=action, target=target, outcome=outcome, detail=detail)
+
+
+def audit_rows(app_or_dir: Flask | Path | str | None = None, *, user: str | None = None,
+               action: str | None = None, outcome: str | None = None, limit: int = 50,
+               offset: int = 0) -> list[dict[str, Any]]:
+    """Audit rows newest first, filtered by exact user/action/outcome, `limit` from `offset`."""
+    db = db_of(app_or_dir)
+    q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
+    if user:
+        q = q.where(audit_log.c.user == user)
+    if action:
+        q = q.where(audit_log.c.action == action)
+    if outcome:
+        q = q.where(audit_log.c.outcome == outcome)
+    with db.engine.connect() as conn:
+        rows = conn.execute(q).mappings().all()
+    return [{**row, "detail": json.loads(row["detail"])} for row in rows]
+
+
+def failure_banner(app: Flask | None = None) -> list[tuple[str, int]]:
+    """(account, failures) for every account with FAILURE_BANNER failed logins in the last 15 minutes."""
+    db = db_of(app)
+    since = iso_ms(db.now() - FAILURE_WINDOW)
+    q = (select(audit_log.c.target, func.count())
+         .where(audit_log.c.action == "login", audit_log.c.outcome == "failure", audit_log.c.time >= since)
+         .group_by(audit_log.c.target).having(func.count() >= FAILURE_BANNER))
+    with db.engine.connect() as conn:
+        return [(str(t), int(n)) for t, n in conn.execute(q).all()]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Users
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of `password` with argon2-cffi's defaults."""
+    return _hasher.hash(password)
+
+
+def verify_password(stored_hash: str, password: str) -> bool:
+    """Whether `password` matches `stored_hash` (the one place a password is checked)."""
+    try:
+        return _hasher.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def check_name(name: str) -> str:
+    """A valid account name (1-64 printable characters without spaces at the ends), or AccountError."""
+    if not isinstance(name, str) or not name.strip():
+        raise AccountError("a user name is needed")
+    if name != name.strip():
+        raise AccountError("a user name may not start or end with a space")
+    if len(name) > NAME_MAX:
+        raise AccountError(f"a user name has at most {NAME_MAX} characters")
+    if not name.isprintable():
+        raise AccountError("a user name has only printable characters")
+    return name
+
+
+def check_password(name: str, password: str, confirm: str | None = None) -> None:
+    """AccountError unless `password` is 12+ characters, not the name, and equal to `confirm` (when given)."""
+    if confirm is not None and password != confirm:
+        raise AccountError("the two passwords differ")
+    if len(password) < PASSWORD_MIN:
+        raise AccountError(f"a password has at least {PASSWORD_MIN} characters")
+    if password.strip().lower() == name.strip().lower():
+        raise AccountError("the password may not be the user name")
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}; the roles are {', '.join(ROLES)}")
+    return role
+
+
+def check_agent(role: str, agent: str | None) -> str | None:
+    """The agent number to store: digits, and required for the agent role."""
+    agent = (agent or "").strip() or None
+    if agent is not None and not (agent.isdigit() and len(agent) <= 16):
+        raise AccountError("an agent number is 1 to 16 digits")
+    if role == "agent" and agent is None:
+        raise AccountError("an account with the agent role needs its agent number")
+    return agent
+
+
+def _user(row: Any) -> User:
+    return User(id=row.id, name=row.name, role=row.role, agent=row.agent, must_change=bool(row.must_change),
+                disabled=bool(row.disabled))
+
+
+def create_user(app_or_dir: Flask | Path | str | None, name: str, role: str, password: str, *,
+                agent: str | None = None, must_change: bool = False) -> User:
+    """Add an account; AccountError if the name is taken or a field is invalid."""
+    db = db_of(app_or_dir)
+    check_name(name)
+    check_role(role)
+    agent = check_agent(role, agent)
+    check_password(name, password)
+    try:
+        with db.engine.begin() as conn:
+            result = conn.execute(insert(users).values(
+                name=name, role=role, agent=agent, password_hash=hash_password(password), must_change=must_change,
+                disabled=False, created=iso_ms(db.now())))
+    except IntegrityError:
+        raise AccountError(f"a user named {name!r} exists already") from None
+    key = result.inserted_primary_key
+    assert key is not None
+    return User(id=int(key[0]), name=name, role=role, agent=agent, must_change=must_change, disabled=False)
+
+
+def get_user(app_or_dir: Flask | Path | str | None, *, user_id: int | None = None,
+             name: str | None = None) -> User | None:
+    db = db_of(app_or_dir)
+    q = select(users)
+    q = q.where(users.c.id == user_id) if user_id is not None else q.where(users.c.name == name)
+    with db.engine.connect() as conn:
+        row = conn.execute(q).first()
+    return _user(row) if row is not None else None
+
+
+def list_users(app_or_dir: Flask | Path | str | None = None) -> list[User]:
+    db = db_of(app_or_dir)
+    with db.engine.connect() as conn:
+        return [_user(r) for r in conn.execute(select(users).order_by(users.c.name)).all()]
+
+
+def installer_exists(app_or_dir: Flask | Path | str | None = None) -> bool:
+    """Whether any installer account exists (disabled or not): the end of the first run."""
+    db = db_of(app_or_dir)
+    with db.engine.connect() as conn:
+        return conn.execute(select(users.c.id).where(users.c.role == "installer").limit(1)).first() is not None
+
+
+def authenticate(app: Flask | None, name: str, password: str) -> User | None:
+    """The account if `name` exists, is enabled and `password` is its password; else None."""
+    db = db_of(app)
+    with db.engine.connect() as conn:
+        row = conn.execute(select(users).where(users.c.name == name)).first()
+    ok = verify_password(row.password_hash if row is not None else _DUMMY_HASH, password)
+    if row is None or not ok or row.disabled:
+        return None
+    return _user(row)
+
+
+def _active_installers(conn: Connection) -> int:
+    q = select(func.count()).select_from(users).where(users.c.role == "installer", users.c.disabled.is_(False))
+    return int(conn.execute(q).scalar_one())
+
+
+def update_user(app_or_dir: Flask | Path | str | None, user_id: int, *, role: str | None = None,
+                agent: str | None = None, disabled: bool | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Change an account's role, agent number or disabled flag; return (before, after).
+
+    The last enabled installer can be neither demoted nor disabled (AccountError). Disabling ends the
+    account's sessions."""
+    db = db_of(app_or_dir)
+    with db.engine.begin() as conn:
+        row = conn.execute(select(users).where(users.c.id == user_id)).first()
+        if row is None:
+            raise AccountError(f"no user with id {user_id}")
+        new_role = check_role(role) if role is not None else row.role
+        new_agent = check_agent(new_role, agent if agent is not None else row.agent)
+        new_disabled = bool(disabled) if disabled is not None else bool(row.disabled)
+        before = {"role": row.role, "agent": row.agent, "disabled": bool(row.disabled)}
+        after = {"role": new_role, "agent": new_agent, "disabled": new_disabled}
+        leaves = row.role == "installer" and not row.disabled and (new_role != "installer" or new_disabled)
+        if leaves and _active_installers(conn) <= 1:
+            raise AccountError(f"{row.name} is the last installer: make another installer first")
+        conn.execute(update(users).where(users.c.id == user_id).values(
+            role=new_role, agent=new_agent, disabled=new_disabled))
+        if new_disabled:
+            conn.execute(delete(sessions).where(sessions.c.user_id == user_id))
+    return before, after
+
+
+def set_password(app_or_dir: Flask | Path | str | None, user_id: int, password: str, *, must_change: bool,
+                 keep_session: str | None = None) -> None:
+    """Set an account's password (and must-change flag); end its sessions but `keep_session` (an id hash)."""
+    db = db_of(app_or_dir)
+    with db.engine.begin() as conn:
+        row = conn.execute(select(users).where(users.c.id == user_id)).first()
+        if row is None:
+            raise AccountError(f"no user with id {user_id}")
+        check_password(row.name, password)
+        conn.execute(update(users).where(users.c.id == user_id).values(
+            password_hash=hash_password(password), must_change=must_change))
+        q = delete(sessions).where(sessions.c.user_id == user_id)
+        if keep_session is not None:
+            q = q.where(sessions.c.id_hash != keep_session)
+        conn.execute(q)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Sessions (the rows; appliance.web.sessions is the Flask side)
+
+
+def session_hash(sid: str) -> str:
+    """The key of a session row: SHA-256 of the cookie's id (the id itself is never stored)."""
+    return hashlib.sha256(sid.encode()).hexdigest()
+
+
+def login_is_fresh(app: Flask | None = None) -> bool:
+    """Whether the current session's password was typed within the last FRESH_S seconds."""
+    from flask import session
+
+    from appliance.web.auth import FRESH_S
+
+    login_ms = getattr(session, "login_ms", None)
+    if login_ms is None:
+        return False
+    return db_of(app).now_ms() - int(login_ms) <= FRESH_S * 1000
