@@ -1162,6 +1162,7 @@ class CallControl:
         self._service_pending: dict[int, ServiceStatus] = {}
         self.counters = CallCounters()
         self._dchan = link.dchan            # as last reported
+        self._down_since: int | None = None  # the link went down then and has not come back (logged once)
         self.global_call = GlobalCall(self)
         link.sink = self._on_link
 
@@ -1400,6 +1401,10 @@ class CallControl:
 
     def _link_up(self, reset: bool) -> None:
         self._dchan_changed()
+        if self._down_since is not None:
+            log.info("%s: the data link is up again after %d ms down", self.name,
+                     self.clock.now_ms - self._down_since)
+            self._down_since = None
         for call in list(self.calls.values()):
             running = call.timer
             if running is not None and running[0] == "T309":
@@ -1414,7 +1419,11 @@ class CallControl:
         self._dchan_changed()
         if self.alarm:
             return                          # the calls are cleared already; ph_up() re-establishes
-        log.warning("%s: the data link is down (%s): re-establishing", self.name, reason)
+        if self._down_since is None:
+            self._down_since = self.clock.now_ms
+            log.warning("%s: the data link is down (%s): re-establishing until it answers", self.name, reason)
+        else:                               # still down: each round is counted, not logged
+            log.debug("%s: the data link is still down (%s): re-establishing", self.name, reason)
         for call in list(self.calls.values()):
             call.dispatch(_I.LINK_DOWN)
         self.link.establish()               # §5.8.9

@@ -424,6 +424,7 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
         self.sink = sink
         self.ph_active = ph_active
         self.counters = LinkCounters()
+        self._unanswered = 0                # SABME rounds unanswered since the link was last up (logged once)
         # The state variables of §3.5.2 and the conditions of the SDL.
         self.vs = 0                     # V(S): the next N(S) to send
         self.va = 0                     # V(A): the oldest I frame not acknowledged
@@ -630,6 +631,8 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
     def _report(self, event: DlEvent) -> None:
         if isinstance(event, DlDataIndication):
             log.debug("%s: DL-DATA-INDICATION of %d octets", self.name, len(event.data))
+        elif isinstance(event, DlReleaseIndication) and self._unanswered > 1:
+            log.debug("%s: %s", self.name, event)       # another unanswered round (the first was logged)
         else:
             log.info("%s: %s", self.name, event)
         self.sink(event)
@@ -637,6 +640,11 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
     def _mdl_error(self, code: str) -> None:
         errs = self.counters.mdl_errors
         errs[code] = errs.get(code, 0) + 1
+        if code == "G":                     # a far end that never answers: said once, then counted
+            self._unanswered += 1
+            if self._unanswered > 1:
+                log.debug("%s: MDL-ERROR-INDICATION G again (%d times)", self.name, self._unanswered)
+                return
         log.warning("%s: MDL-ERROR-INDICATION %s: %s (in %s)", self.name, code, MDL_ERRORS[code],
                     self.state.name)
 
@@ -680,6 +688,7 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
         self.vs = self.va = self.vr = 0
         self._unacked.clear()
         self.rc = 0
+        self._unanswered = 0
         self.counters.established += 1
         self.transition(_S.MULTIPLE_FRAME_ESTABLISHED)
         if self.own_busy:

@@ -12,6 +12,7 @@ and Q.931 §5, never read from the module.
 from __future__ import annotations
 
 import json
+import logging
 import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -1264,3 +1265,29 @@ def test_random_and_damaged_octets_never_raise(seed: int) -> None:
             lone.send(bytes(octets))
             _consistent(lone.cc)
         assert lone.link.dchan == "up"
+
+
+def test_an_unanswered_d_channel_is_logged_once_counted_every_round_and_its_return_logged(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A span whose far end never answers (a cable on the wrong port) re-establishes every 4 s for as
+    long as it stays so; the log says it once, not 30 times a minute, and says when it answers."""
+    caplog.set_level(logging.INFO, logger="cicbox.isdn")
+    p = Pri()
+    p.wire.drop = lambda who, octets: True
+    p.user.start()
+    p.run(60_000)
+    assert p.ulink.counters.mdl_errors["G"] == 15                     # every 4 s: SABME, 3 retries, give up
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 2, warnings                               # the link's MDL-ERROR G, the call layer's
+    caplog.clear()
+    p.wire.drop = lambda who, octets: False
+    p.net.start()
+    p.run(5000)
+    assert p.ulink.dchan == "up"
+    assert any("up again after" in r.getMessage() for r in caplog.records)
+    # down again later: said again, once
+    caplog.clear()
+    p.wire.drop = lambda who, octets: True
+    p.run(60_000)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sum(w.startswith("u: the data link is down") for w in warnings) == 1, warnings
