@@ -157,6 +157,9 @@ def test_a_missing_prompt_fails_config_check(tmp_path: Path, capsys: pytest.Capt
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)                      # no ./state here
     monkeypatch.delenv("CICBOX_STATE_DIR", raising=False)
+    # ... and no /var/lib/cicbox either, whatever the machine has there (a box that ran the
+    # appliance has one, and its prompts would be searched too).
+    monkeypatch.setattr(cli, "DEFAULT_STATE_DIR", tmp_path / "absent")
     text = site_yaml(agents=1, greeting="lobby_night")
     path = tmp_path / "site.yaml"
     path.write_text(text)
