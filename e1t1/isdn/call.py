@@ -43,8 +43,8 @@ What the call control does, by the issue's Definitions:
   SETUP gets RELEASE COMPLETE 44 if exclusive, another channel in CALL PROCEEDING if preferred.
 - Causes we clear with: no route 1, T302 without a route 28, no free B-channel 34, exclusive
   channel busy 44, no such channel 82, bearer not speech or 3.1 kHz audio 65 (disposition
-  ``rejected``); alarm 38, T309 27 (``line_fault``); T303, T310 (and T304, T313, T322) 102
-  (``failed``); a first answer naming a channel we cannot take 6; else 16.
+  ``rejected``); alarm 38, T309 27 (``line_fault``); T303, T310 (and T304, T313) 102, T322
+  41 (``failed``); a first answer naming a channel we cannot take 6; else 16.
 - RESTART (§5.5): sent (:meth:`CallControl.restart`: class 7 "all interfaces" on the global call
   reference, or one channel, class 0 with its channel id) and received; the calls on the channels
   restarted are cleared locally; T316 resends an unanswered RESTART (no calls on those channels
@@ -171,7 +171,7 @@ Q931_TIMERS = (
              "102", 1000, 30000),
     TimerDef("T316", 120000, TimerUnit.MS, "RESTART sent, no RESTART ACKNOWLEDGE: RESTART again", 10000, 600000),
     TimerDef("T322", 4000, TimerUnit.MS, "STATUS ENQUIRY sent, no STATUS: sent once more, then the call clears "
-             "with 102", 1000, 30000),
+             "with 41 (§5.8.10)", 1000, 30000),
 )
 #: T310's default on the network side (Q.931 Table 9-1), unless a span overrides T310
 T310_NETWORK_MS = 10000
@@ -219,7 +219,7 @@ OUR_DISPOSITION: Mapping[int, str] = {
     q931.CAUSE_NETWORK_OUT_OF_ORDER: "line_fault", q931.CAUSE_DESTINATION_OUT_OF_ORDER: "line_fault",
     q931.CAUSE_RECOVERY_ON_TIMER_EXPIRY: "failed", q931.CAUSE_CHANNEL_UNACCEPTABLE: "failed",
     q931.CAUSE_MANDATORY_IE_MISSING: "failed", q931.CAUSE_INVALID_IE_CONTENTS: "failed",
-    q931.CAUSE_WRONG_MESSAGE_FOR_STATE: "failed",
+    q931.CAUSE_WRONG_MESSAGE_FOR_STATE: "failed", q931.CAUSE_TEMPORARY_FAILURE: "failed",
 }
 #: the causes that give the caller of a call we placed the info tone (17: busy, others: congestion)
 INFO_TONE_CAUSES = frozenset({q931.CAUSE_UNALLOCATED, q931.CAUSE_NO_ROUTE_DESTINATION, q931.CAUSE_NUMBER_CHANGED,
@@ -817,6 +817,9 @@ class Call(StateMachine[CallState, CallInput]):
         digits = (called.digits if called is not None else "") + (keypad.digits if keypad is not None else "")
         overlap = self.phase == "in_overlap" and self.complete_by is None
         if overlap and called is not None:
+            if len(self.dnis) + len(called.digits) > q931.MAX_NUMBER_DIGITS:
+                self._too_long(called.digits)
+                return
             self.dnis += called.digits
         if digits:
             self._report(CallDigits, digits=digits, dnis=self.dnis)
@@ -826,6 +829,15 @@ class Call(StateMachine[CallState, CallInput]):
                 self._complete(by)
             elif digits:
                 self.restart_timer(self.timers["T302"])      # T302 again after each digit
+
+    def _too_long(self, more: str) -> None:
+        """Overlap digits that would make the called number longer than any number is (MAX_NUMBER_DIGITS):
+        the call is cleared with 28 (invalid number format) and reported refused, with the number as far
+        as it was valid, so the attempt has its record."""
+        log.warning("%s: call reference %d: called number %s... grows past %d digits: cleared, cause 28",
+                    self.control.name, self.cr.value, self.dnis[:12], q931.MAX_NUMBER_DIGITS)
+        self.control.refused_call(self, q931.CAUSE_INVALID_NUMBER_FORMAT)
+        self._disconnect(q931.CAUSE_INVALID_NUMBER_FORMAT, "number too long")
 
     # -- a call we placed ---------------------------------------------------------------------------
 
@@ -967,8 +979,8 @@ class Call(StateMachine[CallState, CallInput]):
                 self.send(q931.StatusEnquiry)
                 self.start_timer("T322")
             else:
-                self._note_clear(q931.CAUSE_RECOVERY_ON_TIMER_EXPIRY, False, "T322")
-                self._release_request(q931.CAUSE_RECOVERY_ON_TIMER_EXPIRY)
+                self._note_clear(q931.CAUSE_TEMPORARY_FAILURE, False, "T322")     # §5.8.10: 41
+                self._release_request(q931.CAUSE_TEMPORARY_FAILURE)
         # CONNECT_ACK: the user's answer to our CONNECT (network side), or a repeat: nothing to do
 
     # -- clearing -----------------------------------------------------------------------------------
@@ -1075,6 +1087,15 @@ class GlobalCall(StateMachine[RestState, RestInput]):
             ies = (ChannelId.b_channel(channel, exclusive=True), RestartIndicator(RestartClass.indicated_channels))
         self.control.send(q931.Restart(q931.GLOBAL_CALL_REFERENCE, ies))
 
+    def link_reset(self) -> None:
+        """The link was re-established under a RESTART awaiting its acknowledgement (the far end's SABME
+        crossing ours after an alarm): the I frame that carried it was discarded with the link's
+        queue, so it goes again now, not at T316."""
+        if self.state is RestState.REST1:
+            log.info("%s: the link was reset before the RESTART was acknowledged: RESTART again", self.name)
+            self._send()
+            self.start_timer("T316")
+
     def st_rest1(self, ev: RestInput, **d: Any) -> None:
         if ev is RestInput.REQUEST:
             if d["channel"] != self.current and d["channel"] not in self.waiting:
@@ -1169,7 +1190,10 @@ class CallControl:
     # -- the owner's side ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Bring the D-channel up (DL-ESTABLISH-REQUEST)."""
+        """Bring the D-channel up (DL-ESTABLISH-REQUEST); once it is, RESTART class 7: whatever the far
+        end still holds from before this start (an engine killed mid-call) is cleared, and no call is
+        taken or placed until the acknowledgement (§5.5)."""
+        self._restart_on_up = True
         self.link.establish()
 
     def place(self, *, ani: str | None, dnis: str, ani_ton: Ton | str = Ton.unknown,
@@ -1414,6 +1438,8 @@ class CallControl:
         if self._restart_on_up:
             self._restart_on_up = False
             self.restart(None)
+        elif reset:
+            self.global_call.link_reset()
 
     def _link_down(self, reason: str) -> None:
         self._dchan_changed()
@@ -1534,15 +1560,26 @@ class CallControl:
             call.send_status(verdict.cause, bytes(verdict.ies))
 
     def _refused(self, msg: Message, cause: int) -> None:
+        """Report a SETUP refused at once: its numbers, and the timeslot it asked for if the span has
+        that B-channel (a channel 0, 40 or the D-channel's is no timeslot a call could hold)."""
         calling, called = msg.get(CallingNumber), msg.get(CalledNumber)
         ci = msg.get(ChannelId)
         asked = ci.channels[0] if ci is not None and ci.selection == q931.SELECT_AS_INDICATED and ci.channels else None
+        if asked not in self.channels:
+            asked = None
         self.report(CallRefused(
             self.name, self.clock.now_ms, msg.cr.value, cause, asked,
             calling.digits if calling is not None else None, calling.ton if calling is not None else None,
             calling.npi if calling is not None else None, calling.presentation if calling is not None else None,
             calling.screening if calling is not None else None, called.digits if called is not None else "",
             called.ton if called is not None else None, called.npi if called is not None else None))
+
+    def refused_call(self, call: Call, cause: int) -> None:
+        """Report an offered call cleared before it was complete (its called number too long): refused,
+        with its numbers as they came and its B-channel's timeslot."""
+        self.report(CallRefused(
+            self.name, self.clock.now_ms, call.cr.value, cause, call.chan, call.ani, call.ani_ton, call.ani_npi,
+            call.ani_presentation, call.ani_screening, call.dnis, call.dnis_ton, call.dnis_npi))
 
     # -- the global call reference: RESTART ---------------------------------------------------------
 

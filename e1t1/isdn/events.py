@@ -78,7 +78,8 @@ class CallRefused(PriEvent):
     """A readable SETUP we refused at once with RELEASE COMPLETE (no free B-channel 34, the channel it
     asked for exclusively busy 44, no such channel 82, a bearer other than speech or 3.1 kHz audio 65):
     no call exists, but a caller tried; its numbers as received (None where absent), the timeslot it
-    asked for (None: any), the call reference, the cause."""
+    asked for (None: any), the call reference, the cause. Also an overlap call cleared with 28 before
+    it was offered, its called number growing past q931.MAX_NUMBER_DIGITS (timeslot: its B-channel's)."""
 
     cr: int
     cause: int

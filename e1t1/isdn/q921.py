@@ -645,8 +645,10 @@ class DataLink(StateMachine[LinkState, LinkEvent]):
             if self._unanswered > 1:
                 log.debug("%s: MDL-ERROR-INDICATION G again (%d times)", self.name, self._unanswered)
                 return
-        log.warning("%s: MDL-ERROR-INDICATION %s: %s (in %s)", self.name, code, MDL_ERRORS[code],
-                    self.state.name)
+        # F is the far end re-establishing a link that was up (its restart, or a SABME crossing ours at
+        # start): its own doing and counted, no fault of the line; the others are.
+        log.log(logging.INFO if code == "F" else logging.WARNING, "%s: MDL-ERROR-INDICATION %s: %s (in %s)",
+                self.name, code, MDL_ERRORS[code], self.state.name)
 
     def _invalid(self, octets: bytes, why: str) -> None:
         self.counters.invalid += 1

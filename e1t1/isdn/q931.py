@@ -252,6 +252,9 @@ CHANNEL_TYPE_H12 = 9
 
 #: IA5 characters of a number (§4.5.8: digits, '*' and '#')
 NUMBER_DIGITS = "0123456789*#"
+#: the most digits a party number may carry here: an E.164 number has at most 15 and a private plan's
+#: few more; a longer one (§4.5.8/§4.5.10 leave it to the network) is invalid contents (cause 100)
+MAX_NUMBER_DIGITS = 32
 #: the longest display the networks allow (§4.5.16: 34 or 82 octets, network dependent)
 MAX_DISPLAY = 82
 
@@ -500,11 +503,14 @@ _CONTEXT: dict[str, Any] = {}
 class IA5(Construct):  # type: ignore[misc]
     """The rest of the contents as IA5 characters (bit 8 zero), from `allowed` when it is given."""
 
-    def __init__(self, what: str, allowed: str | None = None) -> None:
+    def __init__(self, what: str, allowed: str | None = None, max_len: int | None = None) -> None:
         super().__init__()
         self.what, self.allowed = what, None if allowed is None else frozenset(allowed)
+        self.max_len = max_len
 
     def _check(self, text: str) -> None:
+        if self.max_len is not None and len(text) > self.max_len:
+            raise ValueError(f"{self.what}: {len(text)} characters, at most {self.max_len} allowed")
         if self.allowed is not None:
             bad = sorted({c for c in text if c not in self.allowed})
             if bad:
@@ -944,7 +950,7 @@ class CallingNumber(InformationElement):
 
     FORMAT: ClassVar[Part] = Fields(
         ExtGroup(_number_octet3(), _presentation_octet3a()),
-        Field("digits", IA5("number digits", NUMBER_DIGITS)),
+        Field("digits", IA5("number digits", NUMBER_DIGITS, MAX_NUMBER_DIGITS)),
     )
     VECTORS: ClassVar[tuple[tuple[str, Mapping[str, Any]], ...]] = (
         ("6c 0d 21 80 31 33 38 30 30 31 33 38 30 30 30",
@@ -977,7 +983,7 @@ class CalledNumber(InformationElement):
 
     FORMAT: ClassVar[Part] = Fields(
         ExtGroup(_number_octet3()),
-        Field("digits", IA5("number digits", NUMBER_DIGITS)),
+        Field("digits", IA5("number digits", NUMBER_DIGITS, MAX_NUMBER_DIGITS)),
     )
     VECTORS: ClassVar[tuple[tuple[str, Mapping[str, Any]], ...]] = (
         ("70 05 a1 30 37 35 35", {"digits": "0755", "ton": Ton.national}),
@@ -1004,7 +1010,7 @@ class RedirectingNumber(InformationElement):
 
     FORMAT: ClassVar[Part] = Fields(
         ExtGroup(_number_octet3(), _presentation_octet3a(), Octet("octet 3b", (None, 3), ("reason", 4), ext=True)),
-        Field("digits", IA5("number digits", NUMBER_DIGITS)),
+        Field("digits", IA5("number digits", NUMBER_DIGITS, MAX_NUMBER_DIGITS)),
     )
     VECTORS: ClassVar[tuple[tuple[str, Mapping[str, Any]], ...]] = (
         ("74 07 21 00 8f 38 30 30 31", {"digits": "8001", "ton": Ton.national, "presentation": Presentation.allowed,

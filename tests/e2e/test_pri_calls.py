@@ -124,6 +124,29 @@ def test_an_overlap_number_without_a_route_clears_with_28_at_t302(tmp_path: Path
         ("span1", "07551234", "rejected", 28, None, None)
 
 
+def test_an_overlap_number_growing_past_32_digits_is_cleared_with_28_and_recorded(tmp_path: Path) -> None:
+    """A far end that never stops sending digits (74 of them, in INFORMATION after INFORMATION): the call
+    is cleared with 28 at the 33rd, recorded rejected with the number as far as it was one; the engine
+    goes on and takes the next call."""
+    ps = site(tmp_path, "e1", "pri_cpe", [call(1500, "0755", complete=False)]
+              + [{"at_ms": 2000 + 40 * i, "do": "info", "call": 1, "digits": "1234567890"} for i in range(7)]
+              + [call(4000)])
+    try:
+        ps.up()
+        hangup = ps.peer_event("hangup", 3000)
+        assert (hangup["call"], hangup["cause"]) == (1, 28)
+        assert ps.peer_event("answer", 3000)["call"] == 2
+        ps.do({"do": "hangup", "call": 2, "cause": 16})
+        ps.until(lambda: not ps.engine.calls, 1000, "the second call over")
+        ps.run(200)
+        ps.nothing_leaked()
+    finally:
+        assert ps.close() == 0
+    rows = sorted(ps.cdrs(), key=lambda r: r["start_ms"])
+    assert [cdr_fields(r, "ani", "dnis", "disposition", "cause") for r in rows] == [
+        (ANI, "0755" + "1234567890" * 2 + "12345678", "rejected", 28), (ANI, HOTEL_DNIS, "ivr_hangup", 16)]
+
+
 def test_an_en_bloc_number_without_a_route_is_refused_with_1(tmp_path: Path) -> None:
     ps = site(tmp_path, "e1", "pri_cpe", [call(1500, "0755999")])
     try:

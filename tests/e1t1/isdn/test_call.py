@@ -527,6 +527,11 @@ class Lone:
         self.cc = CallControl(self.link, self.owner, switch=switch, name="us", **kw)
         self.cc.start()
         self.run(10)
+        # our RESTART of every channel once the link is up (a start's), acknowledged as a peer would
+        [restart] = self.answers()
+        assert isinstance(restart, q931.Restart)
+        self.msg(q931.RestartAck, q931.GLOBAL_CALL_REFERENCE, *restart.ies)
+        self.heard.clear()
 
     def run(self, ms: int) -> None:
         self.clock.advance(self.clock.now_ms + ms)
@@ -839,6 +844,49 @@ def test_a_preferred_channel_busy_is_hunted_and_none_free_is_34() -> None:
         3, 34, 9, "13800138000", Ton.national, Presentation.restricted, "075588880000")
 
 
+@pytest.mark.parametrize("channel", [0, 16, 40, 127])
+def test_a_setup_for_a_timeslot_the_span_has_not_is_refused_82_and_reported_without_one(channel: int) -> None:
+    lone = Lone("user")
+    assert lone.msg(q931.Setup, CallRef(4), q931.BearerCapability.speech("alaw"),
+                    ChannelId(channels=(channel,), exclusive=True), q931.CalledNumber("8001")) == \
+        ["u:RELEASE COMPLETE 82"]
+    [r] = lone.owner.of(CallRefused)
+    assert (r.cr, r.cause, r.timeslot, r.dnis) == (4, 82, None, "8001")
+
+
+def _number_ie(ie_id: int, octet3: int, digits: str) -> str:
+    body = bytes([octet3]) + digits.encode()
+    return f"{ie_id:02x} {len(body):02x} " + body.hex(" ")
+
+
+def test_a_calling_number_longer_than_any_number_is_dropped_with_status_100_and_the_call_goes_on() -> None:
+    lone = Lone("user")
+    setup = hx("08 02 00 05 05 a1 04 03 80 90 a3 18 03 a9 83 89 " + _number_ie(0x6C, 0xA1, "1" * 33) + " "
+               + _number_ie(0x70, 0xA1, "8001"))
+    assert lone.send(setup) == ["u:CALL PROCEEDING", "u:STATUS 100"]
+    [o] = lone.owner.of(CallOffered)
+    assert (o.ani, o.dnis, o.chan) == (None, "8001", 9)
+    # 32 digits are a number
+    assert lone.send(hx("08 02 00 06 05 a1 04 03 80 90 a3 18 03 a9 83 8a " + _number_ie(0x6C, 0xA1, "2" * 32)
+                        + " " + _number_ie(0x70, 0xA1, "8001"))) == ["u:CALL PROCEEDING"]
+    assert lone.owner.of(CallOffered)[-1].ani == "2" * 32
+
+
+def test_a_called_number_growing_past_32_digits_by_information_is_cleared_28_and_reported_refused() -> None:
+    lone = Lone("user", is_complete=lambda dnis: False)
+    assert lone.far_setup(cr=7, channel=12, complete=False) == ["u:SETUP ACKNOWLEDGE"]
+    for _ in range(7):                                   # 100 + 28 digits: 31
+        assert lone.send(hx("08 02 00 07 7b " + _number_ie(0x70, 0x81, "4567"))) == []
+    assert lone.send(hx("08 02 00 07 7b " + _number_ie(0x70, 0x81, "8"))) == []      # 32: still a number
+    assert lone.send(hx("08 02 00 07 7b " + _number_ie(0x70, 0x81, "9"))) == ["u:DISCONNECT 28"]
+    assert lone.owner.of(CallOffered) == []
+    [r] = lone.owner.of(CallRefused)
+    assert (r.cr, r.cause, r.timeslot, r.ani, r.dnis) == (7, 28, 12, "13800138000", "100" + "4567" * 7 + "8")
+    assert lone.send(q931.Release(CallRef(7), ()).encode()) == \
+        ["u:RELEASE COMPLETE"]
+    assert lone.cc.calls == {} and lone.cc.channels[12].leg is None
+
+
 def calls_up(p: Pri, n: int, placer: str = "network") -> tuple[list[Call], list[Call]]:
     """`n` calls placed by `placer` and answered: (the placer's, the other side's), by channel."""
     cc = p.side(placer)
@@ -962,6 +1010,60 @@ def test_los_clears_every_call_then_restart_and_calls_again(switch: str) -> None
     p.run(100)
     assert st(call) is CallState.ACTIVE and p.uo.of(CallAnswered)[-1].tick - cut < 10000 + 8000
     assert p.uo.of(CallAnswered)[-1].tick > t
+
+
+def test_a_restart_lost_when_the_far_end_re_establishes_the_link_is_sent_again_at_once() -> None:
+    """After an alarm our link comes up and our RESTART goes; the far end, up from its own alarm, sends
+    SABME before it saw it (the links cross): the re-establishment discards the RESTART's I frame, so it
+    goes again at once (not at T316, 2 minutes in which every channel is restarting and calls get 34)."""
+    lone = Lone("user", overlap=False)
+    lone.cc.ph_down()
+    lone.link.ph_up()
+    lone.run(100)
+    restarts: list[int] = []
+
+    def lose_first_restart(who: str, octets: bytes) -> bool:
+        f = decode_frame(octets)
+        if who == "user" and f.kind is FrameKind.I and isinstance(decode(f.info, "user"), q931.Restart):
+            restarts.append(lone.clock.now_ms)
+            return len(restarts) == 1
+        return False
+
+    lone.wire.drop = lose_first_restart
+    lone.cc.ph_up()
+    lone.run(5)
+    assert len(restarts) == 1 and all(ch.restarting for ch in lone.cc.channels.values())
+    lone.heard.clear()
+    t = lone.clock.now_ms
+    lone.far.establish()                         # the far end's SABME: the link is reset
+    lone.run(50)
+    assert [type(m) for m in lone.answers()] == [q931.Restart] and restarts[1] - t < 50
+    assert lone.msg(q931.RestartAck, q931.GLOBAL_CALL_REFERENCE, q931.RestartIndicator()) == []
+    assert not any(ch.restarting for ch in lone.cc.channels.values())
+    assert lone.far_setup(cr=3, channel=9) == ["u:CALL PROCEEDING"]
+
+
+def test_a_restarted_engine_restarts_every_channel_so_the_far_end_s_stale_calls_go() -> None:
+    """Our user side killed with 3 calls up and started afresh (a new call control on a new link): once
+    its link is up it sends RESTART class 7; the far end clears the 3 calls it still held and
+    acknowledges; then a call goes through."""
+    p = Pri()
+    p.up()
+    calls_up(p, 3, placer="network")
+    assert p.net.status()["calls"] == 3
+    tables = timer_tables(None)
+    fresh = DataLink(Side.USER, p.wire.sender("user"), lambda e: None, p.clock, tables["q921"], name="user2")
+    p.wire.ends["user"] = fresh
+    owner = Owner()
+    cc = CallControl(fresh, owner, switch="euroisdn", name="u2", timers=tables["q931"])
+    cc.start()
+    p.run(100)
+    assert p.said() == ["u:RESTART", "n:RESTART ACKNOWLEDGE"]
+    assert [(r.cause, r.by_far_end, r.reason) for r in p.no.released()] == [(16, True, "restart")] * 3
+    assert p.net.status()["calls"] == 0 and cc.status()["restarting"] == 0
+    call = cc.place(ani="13800138000", dnis="100")
+    p.run(100)
+    assert st(call) is CallState.ACTIVE
 
 
 # -- the link lost without alarm -------------------------------------------------------------------------
@@ -1125,9 +1227,9 @@ def test_an_unanswered_status_enquiry_is_sent_again_then_the_call_clears() -> No
     deafen(p.net, 0x75)                     # the network never hears STATUS ENQUIRY
     mine.enquire()
     p.run(9000)
-    assert p.timed() == [(0, "u:STATUS ENQUIRY"), (4000, "u:STATUS ENQUIRY"), (8000, "u:RELEASE 102"),
+    assert p.timed() == [(0, "u:STATUS ENQUIRY"), (4000, "u:STATUS ENQUIRY"), (8000, "u:RELEASE 41"),
                          (8005, "n:RELEASE COMPLETE")]
-    assert [(r.cause, r.reason) for r in p.uo.released()] == [(102, "T322")]
+    assert [(r.cause, r.reason, r.disposition) for r in p.uo.released()] == [(41, "T322", "failed")]
 
 
 def test_causes_received_on_a_call_we_placed_give_its_caller_a_tone() -> None:
