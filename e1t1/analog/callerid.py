@@ -205,7 +205,7 @@ def decode_fsk_message(data: bytes) -> CallerId | MessageWaiting:
                 raise DecodeError(f"date-time parameter must be 8 digits, is {value!r}")
             fields.update(month=int(value[0:2]), day=int(value[2:4]), hour=int(value[4:6]), minute=int(value[6:8]))
         elif ptype == P_NUMBER:
-            fields["number"] = value.decode("ascii", "replace")
+            fields["number"] = _received_number(value.decode("ascii", "replace"))
         elif ptype == P_NUMBER_ABSENT:
             fields["number_absent"] = value.decode("ascii", "replace")
         elif ptype == P_NAME:
@@ -233,6 +233,14 @@ def encode_dtmf_clip(cid: CallerId, terminator: str = "C") -> str:
     return f"D{'1' if private else '3'}#"
 
 
+def _received_number(number: str) -> str:
+    """A number as received, if it is one: no caller ID carries more than MAX_NUMBER digits (a longer one
+    is a damaged or hostile message, dropped whole rather than stored)."""
+    if len(number) > MAX_NUMBER:
+        raise DecodeError(f"number: {len(number)} characters, at most {MAX_NUMBER}")
+    return number
+
+
 def decode_dtmf_clip(digits: str) -> CallerId:
     """Read DTMF caller ID digits as sent before the first ring; what precedes the start code
     (a stray key left on the line) is not part of the message."""
@@ -243,13 +251,13 @@ def decode_dtmf_clip(digits: str) -> CallerId:
         raise DecodeError(f"DTMF caller ID must end with 'C' or '#': {digits!r}")
     body, term = digits[:-1], digits[-1]
     if body.startswith("A") and body[1:].isdigit():
-        return CallerId(number=body[1:])
+        return CallerId(number=_received_number(body[1:]))
     if term == "C" and body in ("B00", "B10"):
         return CallerId(number_absent="P" if body == "B00" else "O")
     if term == "#" and body in ("D1", "D2", "D3"):
         return CallerId(number_absent="P" if body == "D1" else "O")
     if term == "#" and body.isdigit():
-        return CallerId(number=body)       # '#'-terminated with no field type
+        return CallerId(number=_received_number(body))       # '#'-terminated with no field type
     if body.startswith("D") and term == "C" and body[1:].isdigit():
         raise DecodeError(f"DTMF caller ID carries only a diverting number: {digits!r}")
     raise DecodeError(f"DTMF caller ID not understood: {digits!r}")

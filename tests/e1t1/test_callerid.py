@@ -152,3 +152,21 @@ def test_dtmf_reader_discards_what_is_no_caller_id() -> None:
     feed(r, "A12", 0)
     with pytest.raises(DecodeError, match="DTMF caller ID has no terminator: 'A12'"):
         r.take()
+
+
+def _mdmf(params: bytes) -> bytes:
+    body = bytes([0x80, len(params)]) + params
+    return body + bytes([(-sum(body)) & 0xFF])
+
+
+def test_a_number_longer_than_any_caller_id_carries_is_refused_not_stored() -> None:
+    """An MDMF number parameter of 21 characters or more (up to 255 fit the message), or as many DTMF
+    digits: the message is refused (a damaged or hostile line), never passed on as an ANI."""
+    assert decode_fsk_message(_mdmf(b"\x02\x14" + b"1" * 20)) == CallerId(number="1" * 20)
+    with pytest.raises(DecodeError) as exc:
+        decode_fsk_message(_mdmf(b"\x02\xc8" + b"1" * 200))
+    assert str(exc.value) == "number: 200 characters, at most 20"
+    assert decode_dtmf_clip("A" + "2" * 20 + "C") == CallerId(number="2" * 20)
+    for digits in ("A" + "2" * 21 + "C", "3" * 70 + "#"):
+        with pytest.raises(DecodeError, match="at most 20"):
+            decode_dtmf_clip(digits)
