@@ -97,6 +97,8 @@ class DchanStats:
     frames_tx: int = 0
     bad_fcs: int = 0
     aborts: int = 0
+    too_long: int = 0       # frames dropped: longer than the largest payload before the FCS
+    rx_dropped: int = 0     # good frames dropped: the receive queue was full
 
 
 @dataclass(frozen=True)

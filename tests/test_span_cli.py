@@ -86,7 +86,8 @@ def test_a_pri_span_has_dchan_counters(tmp_path: Path) -> None:
         doc = s.request("span.status")
         assert [(x["framing"], x["coding"], x["crc4"], x["ts16"], x["timing"]) for x in doc["spans"]] == [
             ("d4", "b8zs", False, "dchan", 0), ("esf", "b8zs", False, "clear", 2)]
-        assert set(doc["spans"][0]["dchan"]) == {"frames_rx", "frames_tx", "bad_fcs", "aborts"}
+        assert set(doc["spans"][0]["dchan"]) == {"frames_rx", "frames_tx", "bad_fcs", "aborts", "too_long",
+                                                 "rx_dropped"}
         assert doc["spans"][1]["dchan"] is None
         assert doc["spans"][0]["pri"]["side"] == "user" and doc["spans"][0]["pri"]["switch"] == "national"
         assert doc["spans"][1]["pri"] is None

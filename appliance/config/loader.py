@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -201,32 +201,49 @@ def _pydantic_loc(loc: tuple[Any, ...]) -> PathKey:
     return tuple(out)
 
 
+def _as_yaml(value: Any) -> str:
+    """A value as the document wrote it, for a message: null, true, 3.5, 'text', a list, a mapping."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return repr(value)
+
+
 def _message(err: dict[str, Any]) -> str:
     t = err["type"]
-    got = err.get("input")
+    got = _as_yaml(err.get("input"))
     ctx = err.get("ctx") or {}
     if t == "extra_forbidden":
         return "unknown key"
     if t == "missing":
         return "required key missing"
     if t in ("int_type", "int_parsing"):
-        return f"must be an integer, got {got!r}"
+        return f"must be an integer, got {got}"
     if t == "greater_than_equal":
-        return f"must be at least {ctx.get('ge')}, got {got!r}"
+        return f"must be at least {ctx.get('ge')}, got {got}"
     if t == "less_than_equal":
-        return f"must be at most {ctx.get('le')}, got {got!r}"
+        return f"must be at most {ctx.get('le')}, got {got}"
     if t == "literal_error":
-        return f"must be one of {ctx.get('expected', '')}, got {got!r}"
+        return f"must be one of {ctx.get('expected', '')}, got {got}"
     if t == "string_type":
-        return f"must be text, got {got!r}"
+        return f"must be text, got {got}"
     if t == "string_pattern_mismatch":
-        return f"{got!r} is not valid here (expected {ctx.get('pattern', '')})"
+        return f"{got} is not valid here (expected {ctx.get('pattern', '')})"
     if t in ("tuple_type", "list_type"):
-        return f"must be a list, got {got!r}"
+        return f"must be a list, got {got}"
     if t in ("dict_type", "model_type", "model_attributes_type"):
-        return f"must be a mapping, got {got!r}"
+        return f"must be a mapping, got {got}"
     if t == "bool_type":
-        return f"must be true or false, got {got!r}"
+        return f"must be true or false, got {got}"
     if t == "value_error":
         return str(ctx.get("error", err["msg"]))
     if t == "too_short":
@@ -499,6 +516,10 @@ def _pri_issues(s: Span, loc: PathKey, bad: Callable[..., None], site_q921: dict
                 bad((*loc, key), f"{key} is for PRI spans (signalling pri_cpe or pri_net); this span's "
                     f"signalling is {s.signalling}", key=True)
         return
+    for key, want in (("switchtype", "one of 'euroisdn' or 'national'"), ("overlap", "true or false"),
+                      ("exclusive", "true or false"), ("timers", "a mapping of timer names to ms")):
+        if key in s.model_fields_set and getattr(s, key) is None:      # written, but empty: a slip, not a default
+            bad((*loc, key), f"must be {want}, got null (leave the key out for the default)")
     if s.switchtype is not None and s.switchtype != SPAN_SWITCH[s.kind]:
         other = "t1" if s.kind == "e1" else "e1"
         bad((*loc, "switchtype"), f"{s.switchtype} ({_SWITCH_NAME[s.switchtype]}) is for {other} spans; "

@@ -69,7 +69,7 @@ def test_a_length_the_rule_refuses_is_reported_at_its_place_with_exit_2(
 
 
 def test_taps_must_be_a_number_not_text_or_a_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    for value, shown in (("'128'", "'128'"), ("true", "True")):
+    for value, shown in (("'128'", "'128'"), ("true", "true"), ("[128]", "a list"), ("~", "null")):
         text = on_trunk1(value)
         path = tmp_path / "site.yaml"
         path.write_text(text)

@@ -47,6 +47,18 @@ CASES = [
      "spans.0.timers: timers is for PRI spans (signalling pri_cpe or pri_net); this span's signalling is none"),
     ("overlap not a bool", with_spans("{kind: e1, name: span1, signalling: pri_cpe, overlap: 1}"), "overlap: |1",
      "spans.0.overlap: must be true or false, got 1"),
+    ("exclusive written null", with_spans("{kind: e1, name: span1, signalling: pri_cpe, exclusive: null}"),
+     "exclusive: |null", "spans.0.exclusive: must be true or false, got null (leave the key out for the default)"),
+    ("switchtype written empty", with_spans("{kind: e1, name: span1, signalling: pri_cpe, switchtype: }"),
+     "switchtype:| }", "spans.0.switchtype: must be one of 'euroisdn' or 'national', got null (leave the key out "
+     "for the default)"),
+    ("timers written null", with_spans("{kind: e1, name: span1, signalling: pri_net, timers: ~}"),
+     "timers: |~", "spans.0.timers: must be a mapping of timer names to ms, got null (leave the key out for the "
+     "default)"),
+    ("timers as a list", with_spans("{kind: e1, name: span1, signalling: pri_net, timers: [T310]}"),
+     "[T310]", "spans.0.timers: must be a mapping, got a list"),
+    ("a timer as a flag", with_spans("{kind: e1, name: span1, signalling: pri_net, timers: {T310: true}}"),
+     "true", "spans.0.timers.T310: must be an integer, got true"),
 ]
 
 
