@@ -96,6 +96,7 @@ from appliance.storage.schema import (
     CDR_COLUMNS,
     EVENT_COLUMNS,
     ID_LEN,
+    SCHEMA_VERSION,
     cdr,
     event_table,
     insert_rows,
@@ -522,8 +523,11 @@ class RecordWriter:
         with self._cond:
             self._stats["commits"] += 1
         self.io.database_synced(self.db_path)
-        if found:
-            log.info("record database schema version %d opened (migrated if older)", found)
+        if found and found < SCHEMA_VERSION:
+            log.warning("record database migrated in place from schema version %d to %d (its records kept)",
+                        found, SCHEMA_VERSION)
+        elif found:
+            log.info("record database opened (schema version %d)", found)
         self._open_spool(conn)
         self.startup = read_startup(conn, self._spool_pending + self._held)
 

@@ -6,6 +6,7 @@ new dispositions (rejected, line_fault) are taken."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -55,15 +56,18 @@ def columns(con: sqlite3.Connection) -> list[tuple[str, str]]:
     return [(r[1], r[2]) for r in con.execute("PRAGMA table_info(cdr)")]
 
 
-def test_a_version_3_database_gains_the_pri_columns_in_place(tmp_path: Path) -> None:
+def test_a_version_3_database_gains_the_pri_columns_in_place(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     db = tmp_path / "state" / "cicbox.db"
     make_v3(db)
     w = RecordWriter(db, tmp_path / "state" / "records.spool")
+    caplog.set_level(logging.INFO, "cicbox.storage")
     w.start()
     try:
         assert w.startup.highest_boot == 6
         assert w.wait(w.submit([pri_cdr("7-000001"), pri_cdr("7-000002", "line_fault", 38),
                                 pri_cdr("7-000003", "rejected", 1)], 20000))
+        assert [(r.levelname, r.getMessage()) for r in caplog.records if "schema" in r.getMessage()] == [
+            ("WARNING", "record database migrated in place from schema version 3 to 4 (its records kept)")]
     finally:
         w.close()
     con = sqlite3.connect(db)
