@@ -114,7 +114,8 @@ crashloop: setup
 # with the sanitizer runtime preloaded (CPython itself is not instrumented); leaks are not checked
 # (CPython leaks at exit). Any report fails the run.
 ASAN_TESTS := tests/sched tests/drivers tests/dsp tests/test_far_end.py tests/test_far_peers.py tests/test_linecard.py \
-              tests/e2e/test_far_engine.py tests/e2e/test_far_caller.py tests/e2e/test_peer_floods.py
+              tests/e2e/test_far_engine.py tests/e2e/test_far_caller.py tests/e2e/test_peer_floods.py \
+              tests/e2e/test_pri_calls.py
 ASAN_ENV = LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
            ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1 \
            UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
