@@ -42,17 +42,21 @@ cb_dtmf_rx_t *cb_dtmf_rx_init(int n)
     s->h2 = zalloc(fp);
     s->x = zalloc((size_t) CB_TICK_SAMPLES * (size_t) s->npad * sizeof(float));
     s->energy = zalloc((size_t) s->npad * sizeof(float));
+    s->ngroups = (s->npad + DTMF_GROUP - 1) / DTMF_GROUP;
+    s->gcount = calloc((size_t) s->ngroups, sizeof(int32_t));
     s->enabled = calloc((size_t) n, 1);
     s->cand = calloc((size_t) n, 1);
     s->cur = calloc((size_t) n, 1);
     s->blocks = calloc((size_t) n, sizeof(int32_t));
     s->miss = calloc((size_t) n, sizeof(int32_t));
-    if (!s->q1 || !s->q2 || !s->h1 || !s->h2 || !s->x || !s->energy || !s->enabled || !s->cand || !s->cur
-        || !s->blocks || !s->miss) {
+    if (!s->q1 || !s->q2 || !s->h1 || !s->h2 || !s->x || !s->energy || !s->gcount || !s->enabled || !s->cand
+        || !s->cur || !s->blocks || !s->miss) {
         cb_dtmf_rx_free(s);
         return NULL;
     }
     memset(s->enabled, 1, (size_t) n);
+    for (int c = 0; c < n; c++)
+        s->gcount[c / DTMF_GROUP]++;
     for (int f = 0; f < DTMF_FILTERS; f++) {
         double w = 2.0 * M_PI * cb_dtmf_freqs[f] / 8000.0;
         s->coef[f] = (float) (2.0 * cos(w));
@@ -83,6 +87,7 @@ void cb_dtmf_rx_free(cb_dtmf_rx_t *s)
     free(s->x);
     free(s->energy);
     free(s->enabled);
+    free(s->gcount);
     free(s->cand);
     free(s->cur);
     free(s->blocks);
@@ -101,11 +106,36 @@ int cb_dtmf_rx_reset(cb_dtmf_rx_t *s, int chan)
     return CB_OK;
 }
 
+/* A group none detected on is not stepped: when one of its channels starts detecting mid-block,
+ * the group's states are those of a bank stepped over silence since the block began (zero), as
+ * a parked bank wakes (sched_tick.c). */
+static void group_wakes(cb_dtmf_rx_t *s, int g)
+{
+    const size_t np = (size_t) s->npad;
+    const size_t c0 = (size_t) g * DTMF_GROUP;
+    const size_t len = ((size_t) s->npad - c0 < DTMF_GROUP ? (size_t) s->npad - c0 : DTMF_GROUP) * sizeof(float);
+    for (int f = 0; f < DTMF_FILTERS; f++) {
+        size_t i = (size_t) f * np + c0;
+        memset(s->q1 + i, 0, len);
+        memset(s->q2 + i, 0, len);
+        memset(s->h1 + i, 0, len);
+        memset(s->h2 + i, 0, len);
+    }
+    memset(s->energy + c0, 0, len);
+}
+
 int cb_dtmf_rx_enable(cb_dtmf_rx_t *s, int chan, int on)
 {
     if (chan < 0 || chan >= s->n)
         return CB_ERR_INVALID;
-    s->enabled[chan] = on ? 1 : 0;
+    uint8_t was = s->enabled[chan], now = on ? 1 : 0;
+    if (was != now) {
+        int g = chan / DTMF_GROUP;
+        if (now && s->gcount[g] == 0)
+            group_wakes(s, g);
+        s->gcount[g] += now ? 1 : -1;
+    }
+    s->enabled[chan] = now;
     return cb_dtmf_rx_reset(s, chan);
 }
 

@@ -9,6 +9,7 @@
 #define DTMF_HALF (CB_DTMF_BLOCK / 2)
 #define DTMF_TICKS (CB_DTMF_BLOCK / CB_TICK_SAMPLES)
 #define DTMF_LANES 8                   /* channels per vector; banks are padded to a multiple */
+#define DTMF_GROUP (4 * DTMF_LANES)    /* channels stepped together; a group none detects on is skipped */
 #define DTMF_SINE_BITS 10
 #define DTMF_SINE_SIZE (1 << DTMF_SINE_BITS)
 
@@ -27,6 +28,8 @@ struct cb_dtmf_rx {
     float *energy;                     /* [npad] block energy */
     float *x;                          /* [8][npad] this tick's samples as floats (padding zero) */
     uint8_t *enabled;                  /* [n] */
+    int ngroups;                       /* npad / DTMF_GROUP, rounded up */
+    int32_t *gcount;                   /* [ngroups] channels of the group enabled */
     char *cand;                        /* [n] last block's digit (0 none) */
     char *cur;                         /* [n] key down (0 none) */
     int32_t *blocks;                   /* [n] blocks the current candidate/key has lasted */

@@ -3,6 +3,7 @@ from the limits, spandsp's generator read by ours and ours by spandsp's receiver
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -245,3 +246,53 @@ def test_bank_channels_are_independent() -> None:
     lib.cb_dtmf_rx_free(s)
     lib.cb_ring_free(ring)
     assert sorted(got) == sorted([(c, d) for c in range(4) for d in ("0123"[c], "#")])
+
+
+def _bank_events(sig: Any, n: int, switches: dict[int, list[tuple[int, int]]]) -> dict[int, list[tuple[int, int, str]]]:
+    """`sig` [ticks, 8, n] through one bank of `n` channels, every channel off but as `switches` says
+    (tick -> [(channel, on)] before that tick); each channel's events (tick, type, key)."""
+    s = lib.cb_dtmf_rx_init(n)
+    ring = lib.cb_ring_init(8192 * 32)
+    for c in range(n):
+        lib.cb_dtmf_rx_enable(s, c, 0)
+    flat = np.ascontiguousarray(sig.astype(np.int16))
+    ticks = flat.shape[0]
+    edges = sorted(set(switches) | {0, ticks})
+    for a, b in itertools.pairwise(edges):
+        for c, on in switches.get(a, []):
+            assert lib.cb_dtmf_rx_enable(s, c, on) == lib.CB_OK
+        lib.cb_dtmf_rx_bench(s, ffi.from_buffer("int16_t[]", flat[a:b]), b - a, ring, a)
+    ev = ffi.new("cb_event_t[8192]")
+    got = lib.cb_ring_pop_events(ring, ev, 8192)
+    lib.cb_dtmf_rx_free(s)
+    lib.cb_ring_free(ring)
+    out: dict[int, list[tuple[int, int, str]]] = {}
+    for e in ev[0:got]:
+        out.setdefault(int(e.chan), []).append((int(e.tick), int(e.type), chr(e.value)))
+    return out
+
+
+def test_a_channel_that_starts_detecting_mid_block_hears_what_a_bank_of_its_own_would_hear() -> None:
+    """A bank of 100 channels skips the groups of 32 none of which detects; a channel whose group
+    wakes mid-block (before the block's half, after it, and right after the group's only detecting
+    channel stopped, in the bank's short last group) hears from then on exactly what a one-channel
+    bank hears that was fed silence until then: the same keys at the same ticks. Every channel
+    carries keys all along, detecting or not."""
+    n, ticks = 100, 700
+    rng = np.random.default_rng(7)
+    sig = np.zeros((ticks, 8, n))
+    for c in range(n):
+        keys = "".join(rng.choice(list(KEYS), 6))
+        x = np.concatenate([key(k, 50, pause_ms=10) for k in keys])
+        x = x[: min(len(x), ticks * 8) // 8 * 8]
+        sig[: len(x) // 8, :, c] = x.reshape(-1, 8)
+    # a block is 12 ticks, its half at 6: tick 17 is before the half of [12, 24), 31 after that of [24, 36)
+    switches = {0: [(5, 1), (97, 1)], 17: [(40, 1)], 20: [(97, 0)], 22: [(98, 1)], 31: [(70, 1)]}
+    got = _bank_events(sig, n, switches)
+    assert set(got) == {5, 40, 70, 98}
+    for chan, start in ((5, 0), (40, 17), (70, 31), (98, 22)):
+        alone = sig[:, :, chan].copy()
+        alone[:start] = 0
+        want = _bank_events(alone[:, :, None], 1, {0: [(0, 1)]})[0]
+        assert got[chan] == want, chan
+        assert len([w for w in want if w[1] == lib.CB_EV_DTMF]) >= 5

@@ -7,69 +7,89 @@
 
 typedef float v8f __attribute__((vector_size(32)));
 
-/* The Goertzel updates: for each filter, 8 lanes of channels at a time, the 8 samples of
- * the tick kept in registers; four vectors are stepped together so their dependency chains
- * overlap. */
 #define DTMF_STEP(a, b, x) do { v8f t_ = coef * (a) - (b) + (x); (b) = (a); (a) = t_; } while (0)
 
+/* One filter (2 cos w0 = k) over channels c..end-1 of a group (end - c a multiple of DTMF_LANES);
+ * inlined into each of goertzel_tick's clones, so it is built for their instruction sets. */
+static inline __attribute__((always_inline)) void step_group(float k, float *q1, float *q2, const float *x, int np,
+                                                             int c, int end)
+{
+    const v8f coef = {k, k, k, k, k, k, k, k};
+    for (; c + 4 * DTMF_LANES <= end; c += 4 * DTMF_LANES) {
+        v8f a0, a1, a2, a3, b0, b1, b2, b3;
+        memcpy(&a0, q1 + c, sizeof a0);
+        memcpy(&a1, q1 + c + 8, sizeof a1);
+        memcpy(&a2, q1 + c + 16, sizeof a2);
+        memcpy(&a3, q1 + c + 24, sizeof a3);
+        memcpy(&b0, q2 + c, sizeof b0);
+        memcpy(&b1, q2 + c + 8, sizeof b1);
+        memcpy(&b2, q2 + c + 16, sizeof b2);
+        memcpy(&b3, q2 + c + 24, sizeof b3);
+        for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+            const float *xr = x + (size_t) j * (size_t) np + (size_t) c;
+            v8f x0, x1, x2, x3;
+            memcpy(&x0, xr, sizeof x0);
+            memcpy(&x1, xr + 8, sizeof x1);
+            memcpy(&x2, xr + 16, sizeof x2);
+            memcpy(&x3, xr + 24, sizeof x3);
+            DTMF_STEP(a0, b0, x0);
+            DTMF_STEP(a1, b1, x1);
+            DTMF_STEP(a2, b2, x2);
+            DTMF_STEP(a3, b3, x3);
+        }
+        memcpy(q1 + c, &a0, sizeof a0);
+        memcpy(q1 + c + 8, &a1, sizeof a1);
+        memcpy(q1 + c + 16, &a2, sizeof a2);
+        memcpy(q1 + c + 24, &a3, sizeof a3);
+        memcpy(q2 + c, &b0, sizeof b0);
+        memcpy(q2 + c + 8, &b1, sizeof b1);
+        memcpy(q2 + c + 16, &b2, sizeof b2);
+        memcpy(q2 + c + 24, &b3, sizeof b3);
+    }
+    for (; c < end; c += DTMF_LANES) {
+        v8f a, b;
+        memcpy(&a, q1 + c, sizeof a);
+        memcpy(&b, q2 + c, sizeof b);
+        for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+            v8f xv;
+            memcpy(&xv, x + (size_t) j * (size_t) np + (size_t) c, sizeof xv);
+            DTMF_STEP(a, b, xv);
+        }
+        memcpy(q1 + c, &a, sizeof a);
+        memcpy(q2 + c, &b, sizeof b);
+    }
+}
+
+/* The group g's channels: c0..end-1 of the padded bank. */
+static inline int group_end(const cb_dtmf_rx_t *s, int g, int limit)
+{
+    int end = (g + 1) * DTMF_GROUP;
+    return end < limit ? end : limit;
+}
+
+/* The Goertzel updates: for each filter, 8 lanes of channels at a time, the 8 samples of
+ * the tick kept in registers; four vectors are stepped together so their dependency chains
+ * overlap. Groups of DTMF_GROUP channels none of which detects are skipped. */
 CB_MULTIVERSION
 static void goertzel_tick(cb_dtmf_rx_t *s)
 {
     const int np = s->npad;
     for (int f = 0; f < DTMF_FILTERS; f++) {
-        const v8f coef = {s->coef[f], s->coef[f], s->coef[f], s->coef[f],
-                          s->coef[f], s->coef[f], s->coef[f], s->coef[f]};
         float *q1 = s->q1 + (size_t) f * (size_t) np;
         float *q2 = s->q2 + (size_t) f * (size_t) np;
-        int c = 0;
-        for (; c + 4 * DTMF_LANES <= np; c += 4 * DTMF_LANES) {
-            v8f a0, a1, a2, a3, b0, b1, b2, b3;
-            memcpy(&a0, q1 + c, sizeof a0);
-            memcpy(&a1, q1 + c + 8, sizeof a1);
-            memcpy(&a2, q1 + c + 16, sizeof a2);
-            memcpy(&a3, q1 + c + 24, sizeof a3);
-            memcpy(&b0, q2 + c, sizeof b0);
-            memcpy(&b1, q2 + c + 8, sizeof b1);
-            memcpy(&b2, q2 + c + 16, sizeof b2);
-            memcpy(&b3, q2 + c + 24, sizeof b3);
-            for (int j = 0; j < CB_TICK_SAMPLES; j++) {
-                const float *xr = s->x + (size_t) j * (size_t) np + (size_t) c;
-                v8f x0, x1, x2, x3;
-                memcpy(&x0, xr, sizeof x0);
-                memcpy(&x1, xr + 8, sizeof x1);
-                memcpy(&x2, xr + 16, sizeof x2);
-                memcpy(&x3, xr + 24, sizeof x3);
-                DTMF_STEP(a0, b0, x0);
-                DTMF_STEP(a1, b1, x1);
-                DTMF_STEP(a2, b2, x2);
-                DTMF_STEP(a3, b3, x3);
-            }
-            memcpy(q1 + c, &a0, sizeof a0);
-            memcpy(q1 + c + 8, &a1, sizeof a1);
-            memcpy(q1 + c + 16, &a2, sizeof a2);
-            memcpy(q1 + c + 24, &a3, sizeof a3);
-            memcpy(q2 + c, &b0, sizeof b0);
-            memcpy(q2 + c + 8, &b1, sizeof b1);
-            memcpy(q2 + c + 16, &b2, sizeof b2);
-            memcpy(q2 + c + 24, &b3, sizeof b3);
-        }
-        for (; c < np; c += DTMF_LANES) {
-            v8f a, b;
-            memcpy(&a, q1 + c, sizeof a);
-            memcpy(&b, q2 + c, sizeof b);
-            for (int j = 0; j < CB_TICK_SAMPLES; j++) {
-                v8f x;
-                memcpy(&x, s->x + (size_t) j * (size_t) np + (size_t) c, sizeof x);
-                DTMF_STEP(a, b, x);
-            }
-            memcpy(q1 + c, &a, sizeof a);
-            memcpy(q2 + c, &b, sizeof b);
-        }
+        for (int g = 0; g < s->ngroups; g++)
+            if (s->gcount[g] != 0)
+                step_group(s->coef[f], q1, q2, s->x, np, g * DTMF_GROUP, group_end(s, g, np));
     }
-    for (int j = 0; j < CB_TICK_SAMPLES; j++) {
-        const float *x = s->x + (size_t) j * (size_t) np;
-        for (int c = 0; c < np; c++)
-            s->energy[c] += x[c] * x[c];
+    for (int g = 0; g < s->ngroups; g++) {
+        if (s->gcount[g] == 0)
+            continue;
+        const int c0 = g * DTMF_GROUP, end = group_end(s, g, np);
+        for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+            const float *x = s->x + (size_t) j * (size_t) np;
+            for (int c = c0; c < end; c++)
+                s->energy[c] += x[c] * x[c];
+        }
     }
 }
 
@@ -179,11 +199,16 @@ static void block_end(cb_dtmf_rx_t *s, cb_ring_t *ev, uint64_t tick)
 void cb_dtmf_rx_tick(cb_dtmf_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick)
 {
     const int n = s->n, np = s->npad;
-    for (int j = 0; j < CB_TICK_SAMPLES; j++) {
-        float *x = s->x + (size_t) j * (size_t) np;
-        const int16_t *a = amp + (size_t) j * (size_t) n;
-        for (int c = 0; c < n; c++)
-            x[c] = (float) a[c];
+    for (int g = 0; g < s->ngroups; g++) {
+        if (s->gcount[g] == 0)
+            continue;
+        const int c0 = g * DTMF_GROUP, end = group_end(s, g, n);
+        for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+            float *x = s->x + (size_t) j * (size_t) np;
+            const int16_t *a = amp + (size_t) j * (size_t) n;
+            for (int c = c0; c < end; c++)
+                x[c] = (float) a[c];
+        }
     }
     goertzel_tick(s);
     s->t++;
