@@ -133,7 +133,7 @@ def _error(message: str, status: int) -> Response:
     if auth.wants_json() or request.is_json:
         response = jsonify({"error": message})
     else:
-        response = make_response(render_template("account/error.html", message=message), status)
+        response = make_response(render_template("account/error.html", message=message, bare=True), status)
     response.status_code = status
     return response
 
