@@ -114,7 +114,7 @@ def reset_password(user_id: int) -> Any:
         accounts.audit_request("password_reset", target=user.name, outcome="failure", detail={"reason": exc.message})
         return _users_page(exc.message, 400)
     accounts.audit_request("password_reset", target=user.name, detail={
-        "before": {"must_change": user.must_change}, "after": {"must_change": True}, "sessions_ended": True})
+        "before": {"must_change": user.must_change}, "after": {"must_change": True}, "signed_out": True})
     return redirect(url_for("users.index"), 303)
 
 
