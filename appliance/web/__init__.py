@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from appliance.errors import ApplianceError
 
@@ -92,6 +92,9 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mappi
     def _security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            # Pages carry callers' numbers and account data: never kept in a cache.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
     from appliance.web import account_views, views
@@ -105,29 +108,41 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mappi
 
 
 def load_secret_key(panel_dir: Path) -> str:
-    """The key that signs the CSRF tokens: PANEL_DIR/secret_key (0600), made on first use."""
+    """The key that signs the CSRF tokens: PANEL_DIR/secret_key (0600), made on first use and kept."""
     path = panel_dir / "secret_key"
-    try:
-        text = path.read_text(encoding="ascii").strip()
-    except FileNotFoundError:
-        text = ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PanelError(f"cannot read the panel's secret key {path}: {exc}") from None
-    if len(text) >= 32:
-        return text
-    key = secrets.token_hex(32)
-    try:
-        panel_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    for _ in range(2):
         try:
-            os.write(fd, (key + "\n").encode("ascii"))
-        finally:
-            os.close(fd)
-        os.chmod(path, 0o600)
-    except OSError as exc:
-        raise PanelError(f"cannot write the panel's secret key {path}: {exc.strerror or exc} "
-                         "(is the panel directory writable?)") from None
-    return key
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            text = ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PanelError(f"cannot read the panel's secret key {path}: {exc}") from None
+        if len(text) >= 32:
+            return text
+        key = secrets.token_hex(32)
+        try:
+            panel_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, (key + "\n").encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if text:                 # a truncated key (a crash while it was written): replace it
+                os.replace(tmp, path)
+                return key
+            try:
+                os.link(tmp, path)   # only if there is none yet: another process may have made one meanwhile
+            except FileExistsError:
+                continue             # read the other one
+            finally:
+                os.unlink(tmp)
+            return key
+        except OSError as exc:
+            raise PanelError(f"cannot write the panel's secret key {path}: {exc.strerror or exc} "
+                             "(is the panel directory writable?)") from None
+    raise PanelError(f"cannot read the panel's secret key {path}")
 
 
 def control_socket(app: Flask) -> Path:

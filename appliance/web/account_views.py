@@ -12,8 +12,9 @@ wiring that makes every request pass the permission check (:func:`init_app`).
 ``/account/password``
     ``current_password``, ``password``, ``password_confirm``; ends the account's other sessions.
 
-POST /login and /setup are throttled by TCP peer (``request.remote_addr``; no proxy header is
-believed), counting failures only: 5 per 15 min, 10 per hour and 20 per day, stacked. Beyond them
+POST /login, /setup and /account/password are throttled by TCP peer (``request.remote_addr``; no proxy header is
+believed), counting failures only (a wrong password or setup code), all three together: 5 per 15 min,
+10 per hour and 20 per day, stacked. Beyond them
 the answer is 429 with Retry-After and the password is not looked at. There is no lockout by
 account (anyone could lock the installer out): an account's failures are audited and 20 within 15
 minutes show a banner to installers.
@@ -85,8 +86,9 @@ def init_app(app: Flask) -> None:
         return {"can": auth.can, "current_user": current_user, "login_failures": _banner}
 
     app.register_blueprint(bp)
-    throttle = limiter.limit(LOGIN_LIMITS, methods=["POST"], deduct_when=_failed_attempt)
-    for endpoint in ("account.login", "account.setup"):
+    # One count per address for all three: a guess is a guess, whichever form it comes through.
+    throttle = limiter.shared_limit(LOGIN_LIMITS, "password-guesses", methods=["POST"], deduct_when=_failed_attempt)
+    for endpoint in ("account.login", "account.setup", "account.password"):
         app.view_functions[endpoint] = cast(Any, throttle(app.view_functions[endpoint]))
 
     from appliance.web import admin_views
@@ -295,6 +297,7 @@ def password() -> Any:
                                              error=message), status)
 
     if accounts.authenticate(current_app, user.name, current) is None:
+        g.cicbox_auth_failed = True          # guessing the current password is throttled like a login
         accounts.audit_request("password", target=user.name, outcome="failure",
                                detail={"reason": "wrong current password"})
         return refuse("the current password is wrong", 400)

@@ -23,7 +23,7 @@ from typing import Any
 
 from flask import Flask, Request, g, request
 from flask.sessions import SessionInterface, SessionMixin
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from werkzeug.datastructures import CallbackDict
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -139,9 +139,8 @@ class PanelSessionInterface(SessionInterface):
                     self._clear_cookie(app, response)
                 return
             sid = secrets.token_urlsafe(32)  # 256 random bits
+            _purge_expired(app, now)
             with db.engine.begin() as conn:
-                conn.execute(delete(tbl).where(and_(tbl.c.user_id.is_(None), or_(
-                    tbl.c.seen_ms < now - IDLE_S * 1000, tbl.c.created_ms < now - ABSOLUTE_S * 1000))))
                 conn.execute(insert(tbl).values(
                     id_hash=accounts.session_hash(sid), user_id=_user_id(session), created_ms=session.created_ms,
                     seen_ms=now, login_ms=session.login_ms, data=_dump(session)))
@@ -163,6 +162,34 @@ class PanelSessionInterface(SessionInterface):
     def _clear_cookie(self, app: Flask, response: BaseResponse) -> None:
         response.delete_cookie(COOKIE_NAME, domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),
                                secure=True, httponly=True, samesite="Strict")
+
+
+def _purge_expired(app: Flask, now: int) -> None:
+    """Delete the rows past their limits whose cookies never came back (a closed browser); a signed-in one
+    leaves an ``expiry`` audit row, as it would have on its return."""
+    db = accounts.db_of(app)
+    tbl = accounts.sessions
+    expired = or_(tbl.c.seen_ms <= now - IDLE_S * 1000, tbl.c.created_ms <= now - ABSOLUTE_S * 1000)
+    with db.engine.begin() as conn:
+        rows = conn.execute(select(tbl.c.id_hash, tbl.c.user_id, tbl.c.seen_ms, tbl.c.created_ms)
+                            .where(expired)).all()
+        if rows:
+            conn.execute(delete(tbl).where(tbl.c.id_hash.in_([r.id_hash for r in rows])))
+    for row in rows:
+        if row.user_id is None:
+            continue
+        user = accounts.get_user(app, user_id=int(row.user_id))
+        idle = now - int(row.seen_ms) >= IDLE_S * 1000
+        accounts.audit(app, user=user.name if user else None, remote=None, action="expiry", target=None,
+                       detail={"reason": "idle" if idle else "absolute", "idle_s": (now - int(row.seen_ms)) // 1000,
+                               "age_s": (now - int(row.created_ms)) // 1000, "purged": True})
+
+
+def current_session_hash() -> str | None:
+    """The current request's session row key (for :func:`session_alive`), or None without a row."""
+    from flask import session
+
+    return session.id_hash if isinstance(session, PanelSession) else None
 
 
 def _dump(session: PanelSession) -> str:

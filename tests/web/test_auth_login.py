@@ -321,3 +321,42 @@ def test_an_event_stream_is_not_activity(app: Flask, clock: time_machine.Travell
     clock.shift(timedelta(seconds=2))                                # 15:01
     assert client.get("/test/events").status_code == 401
     assert [r["detail"]["reason"] for r in audit(app, "expiry")] == ["idle"]
+
+
+def test_a_session_never_seen_again_is_purged_and_audited(app: Flask, clock: time_machine.Traveller) -> None:
+    signed_in(app)                                                   # then the browser is closed
+    clock.shift(timedelta(hours=1))
+    panel_client(app).get("/login")                                  # any new visitor's session
+    with accounts.db_of(app).engine.connect() as conn:
+        users = [r.user_id for r in conn.execute(accounts.sessions.select())]
+    assert users == [None]                                           # only the new visitor's row is left
+    (row,) = audit(app, "expiry")
+    assert (row["user"], row["remote"], row["target"]) == ("inst", None, None)
+    assert row["detail"] == {"reason": "idle", "idle_s": 3600, "age_s": 3600, "purged": True}
+
+
+def test_pages_are_not_cached(app: Flask) -> None:
+    client = panel_client(app)
+    assert client.get("/setup").headers["Cache-Control"] == "no-store"
+    static = client.get("/static/panel.css")
+    assert static.headers.get("Cache-Control") != "no-store"
+    static.close()
+
+
+def test_a_truncated_secret_key_is_replaced(tmp_path: Path) -> None:
+    pdir = tmp_path / "panel"
+    pdir.mkdir()
+    (pdir / "secret_key").write_text("abc")
+    key = create_app({"STATE_DIR": str(tmp_path)}).config["SECRET_KEY"]
+    assert len(key) == 64 and (pdir / "secret_key").read_text().strip() == key
+    assert stat.S_IMODE((pdir / "secret_key").stat().st_mode) == 0o600
+    assert create_app({"STATE_DIR": str(tmp_path)}).config["SECRET_KEY"] == key
+    assert sorted(p.name for p in pdir.iterdir()) == ["secret_key"]
+
+
+def test_an_unwritable_panel_dir_is_a_clear_error(tmp_path: Path) -> None:
+    from appliance.web import PanelError
+
+    (tmp_path / "panel").write_text("not a directory")
+    with pytest.raises(PanelError, match=r"cannot .* the panel's secret key"):
+        create_app({"STATE_DIR": str(tmp_path)})

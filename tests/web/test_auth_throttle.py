@@ -150,3 +150,21 @@ def test_a_password_typo_burst_for_one_account_shows_installers_a_banner(app: Fl
     assert "failed logins" not in viewer.get("/").get_data(as_text=True)
     # No lockout by account: the supervisor may still sign in, from an address of its own.
     assert attempt(panel_client(app, "127.0.0.20"), "sup", sup_password).status_code == 303
+
+
+def test_guessing_the_current_password_counts_as_a_failed_login(app: Flask, checks: list[str]) -> None:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    login(client, "inst", password)
+    for i in range(5):
+        form = {"csrf_token": csrf_token(client, "/account/password"), "current_password": f"guess-{i}-xxxxxxx",
+                "password": random_password(), "password_confirm": "x"}
+        assert client.post("/account/password", data=form).status_code == 400
+    n = len(checks)
+    new = random_password()
+    form = {"csrf_token": csrf_token(client, "/account/password"), "current_password": password,
+            "password": new, "password_confirm": new}
+    assert client.post("/account/password", data=form).status_code == 429
+    assert len(checks) == n and accounts.authenticate(app, "inst", password) is not None
+    # The same count as the login form's: this address may not guess there either.
+    assert attempt(panel_client(app), "inst", password).status_code == 429
