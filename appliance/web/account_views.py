@@ -65,7 +65,7 @@ def init_app(app: Flask) -> None:
     """Server-side sessions, Flask-Login, CSRF, login throttling, the permission gate and the account pages."""
     app.session_interface = PanelSessionInterface()
 
-    manager = LoginManager()
+    manager = _SessionOnlyLoginManager()
     manager.session_protection = None  # the session row decides; an address change is no reason to end it
     manager.user_loader(_load_user)
     manager.init_app(app)
@@ -94,6 +94,17 @@ def init_app(app: Flask) -> None:
     from appliance.web import admin_views
 
     admin_views.init_app(app)
+
+
+class _SessionOnlyLoginManager(LoginManager):  # type: ignore[misc]  # Flask-Login is untyped
+    """Flask-Login with the session row as the only way in: no "remember me" cookie and no auth header,
+    which would sign a user in past the idle and absolute limits."""
+
+    def _load_user_from_remember_cookie(self, _cookie: str) -> None:
+        return None
+
+    def _load_user_from_header(self, _header: str) -> None:
+        return None
 
 
 def peer_address() -> str:

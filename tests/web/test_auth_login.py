@@ -360,3 +360,15 @@ def test_an_unwritable_panel_dir_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "panel").write_text("not a directory")
     with pytest.raises(PanelError, match=r"cannot .* the panel's secret key"):
         create_app({"STATE_DIR": str(tmp_path)})
+
+
+def test_a_remember_me_cookie_is_no_way_in(app: Flask) -> None:
+    from flask_login.utils import encode_cookie
+
+    make_user(app, "inst", "installer")
+    client = panel_client(app)
+    with app.test_request_context():
+        forged = encode_cookie("1")                                   # even signed with the panel's own key
+    client.set_cookie("remember_token", forged, domain="127.0.0.1")
+    assert client.get("/").status_code == 303
+    assert client.get("/api/status", headers={"Authorization": "1"}).status_code == 401
