@@ -33,13 +33,15 @@ from appliance.web.auth import is_no_touch
 COOKIE_NAME = "cicbox_session"
 IDLE_S = 15 * 60
 ABSOLUTE_S = 8 * 3600
+TOUCH_MS = 1000
+"""A session seen this recently is not written again (a page's burst of requests is one write)."""
 
 
 class PanelSession(CallbackDict[str, Any], SessionMixin):
     """One request's view of a session row (a dict of its data, plus the row's times)."""
 
     def __init__(self, initial: dict[str, Any] | None = None, *, sid: str | None = None, created_ms: int = 0,
-                 login_ms: int | None = None) -> None:
+                 login_ms: int | None = None, seen_ms: int = 0) -> None:
         def on_update(_self: Any) -> None:
             self.modified = True
 
@@ -47,6 +49,7 @@ class PanelSession(CallbackDict[str, Any], SessionMixin):
         self.sid = sid
         """The cookie's id, or None for a session with no row yet."""
         self.created_ms = created_ms
+        self.seen_ms = seen_ms
         self.login_ms = login_ms
         """When the password was last typed in this session (panel-clock ms): freshness."""
         self.modified = False
@@ -121,7 +124,8 @@ class PanelSessionInterface(SessionInterface):
         except ValueError:
             data = {}
         return PanelSession(data if isinstance(data, dict) else {}, sid=sid, created_ms=int(row.created_ms),
-                            login_ms=int(row.login_ms) if row.login_ms is not None else None)
+                            login_ms=int(row.login_ms) if row.login_ms is not None else None,
+                            seen_ms=int(row.seen_ms))
 
     def save_session(self, app: Flask, session: SessionMixin, response: BaseResponse) -> None:
         assert isinstance(session, PanelSession)
@@ -150,7 +154,7 @@ class PanelSessionInterface(SessionInterface):
                 secure=True, httponly=True, samesite="Strict")
             return
         values: dict[str, Any] = {}
-        if not is_no_touch(request.endpoint):
+        if not is_no_touch(request.endpoint) and now - session.seen_ms >= TOUCH_MS:
             values["seen_ms"] = now
         if session.modified:
             values["data"] = _dump(session)

@@ -372,3 +372,21 @@ def test_a_remember_me_cookie_is_no_way_in(app: Flask) -> None:
     client.set_cookie("remember_token", forged, domain="127.0.0.1")
     assert client.get("/").status_code == 303
     assert client.get("/api/status", headers={"Authorization": "1"}).status_code == 401
+
+
+def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Traveller) -> None:
+    client = signed_in(app)
+
+    def seen() -> int:
+        with accounts.db_of(app).engine.connect() as conn:
+            (row,) = conn.execute(accounts.sessions.select()).all()
+        return int(row.seen_ms)
+
+    t0 = seen()
+    clock.shift(timedelta(milliseconds=600))
+    for _ in range(5):
+        assert client.get("/account/password").status_code == 200
+    assert seen() == t0                                              # within a second of the last write
+    clock.shift(timedelta(milliseconds=400))
+    client.get("/account/password")
+    assert seen() == t0 + 1000
