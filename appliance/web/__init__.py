@@ -9,12 +9,16 @@ or the ``test_config`` mapping instead of that file):
 
 ``STATE_DIR``
     the engine's state directory (default ``$CICBOX_STATE_DIR`` or ``/var/lib/cicbox``)
+``PANEL_DIR``
+    the panel's own files: panel.db, secret_key, setup_code (default ``STATE_DIR/panel``)
+``PANEL_CLOCK``
+    the panel's clock (:mod:`appliance.web.clock`; default the system clock)
 ``CONTROL_SOCKET``
     the engine's socket (default ``STATE_DIR/control.sock``, resolved per request)
 ``CONTROL_TIMEOUT_S``
     how long one request to the engine may take (default 2 s)
 ``SECRET_KEY``
-    random for each start unless given
+    kept in ``PANEL_DIR/secret_key`` (0600, made on first start) unless given
 ``TESTING``
     Flask's testing flag
 """
@@ -27,7 +31,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response
+from flask import Flask, Response, request
 
 from appliance.errors import ApplianceError
 
@@ -40,7 +44,8 @@ SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # CSRF's strict check on HTTPS needs the Referer of same-origin POSTs; other sites get none.
+    "Referrer-Policy": "same-origin",
 }
 
 
@@ -48,18 +53,25 @@ class PanelError(ApplianceError, ValueError):
     """The panel was asked to do something it refuses (for example to bind a non-loopback address)."""
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Create and configure the panel app; `test_config` replaces the instance folder's config.py."""
+def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure the panel app; `test_config` replaces the instance folder's config.py, and
+    `overrides` (the command line's) win over either."""
     instance = os.environ.get("CICBOX_PANEL_INSTANCE", DEFAULT_INSTANCE_DIR)
     app = Flask(__name__, instance_path=os.path.abspath(instance), instance_relative_config=True)
     app.config.from_mapping(
         STATE_DIR=os.environ.get("CICBOX_STATE_DIR") or DEFAULT_STATE_DIR,
         CONTROL_SOCKET=None,
         CONTROL_TIMEOUT_S=2.0,
+        PANEL_DIR=None,
+        PANEL_CLOCK=None,
         SECRET_KEY=None,
+        SESSION_COOKIE_NAME="cicbox_session",
+        SESSION_COOKIE_SECURE=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
-        # Nothing is uploaded yet; a cap keeps a stray client from filling a worker's memory.
+        WTF_CSRF_TIME_LIMIT=None,   # the token lives as long as its session
+        WTF_CSRF_SSL_STRICT=True,
+        # A cap keeps a stray client from filling a worker's memory (413 beyond it).
         MAX_CONTENT_LENGTH=1 << 20,
     )
     if test_config is None:
@@ -67,8 +79,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)
+    if overrides:
+        app.config.from_mapping(overrides)
+    if not app.config.get("PANEL_DIR"):
+        app.config["PANEL_DIR"] = str(Path(app.config["STATE_DIR"]) / "panel")
     if not app.config.get("SECRET_KEY"):
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
+        app.config["SECRET_KEY"] = load_secret_key(Path(app.config["PANEL_DIR"]))
     # /api/status passes the engine's snapshot on in the engine's key order.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -76,14 +92,57 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     def _security_headers(response: Response) -> Response:
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.endpoint != "static":
+            # Pages carry callers' numbers and account data: never kept in a cache.
+            response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from appliance.web import views
+    from appliance.web import account_views, views
 
+    # Sessions, login, CSRF, throttling, the permission gate, /setup /login /logout /users /audit.
+    account_views.init_app(app)
     app.register_blueprint(views.bp)
     # make url_for("index") == url_for("status.index")
-    app.add_url_rule("/", endpoint="index")
+    app.add_url_rule("/", endpoint="index", view_func=app.view_functions["status.index"])
     return app
+
+
+def load_secret_key(panel_dir: Path) -> str:
+    """The key that signs the CSRF tokens: PANEL_DIR/secret_key (0600), made on first use and kept."""
+    path = panel_dir / "secret_key"
+    for _ in range(2):
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            text = ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PanelError(f"cannot read the panel's secret key {path}: {exc}") from None
+        if len(text) >= 32:
+            return text
+        key = secrets.token_hex(32)
+        try:
+            panel_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            tmp = path.with_name(f".secret_key.{os.getpid()}")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.write(fd, (key + "\n").encode("ascii"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            if text:                 # a truncated key (a crash while it was written): replace it
+                os.replace(tmp, path)
+                return key
+            try:
+                os.link(tmp, path)   # only if there is none yet: another process may have made one meanwhile
+            except FileExistsError:
+                continue             # read the other one
+            finally:
+                os.unlink(tmp)
+            return key
+        except OSError as exc:
+            raise PanelError(f"cannot write the panel's secret key {path}: {exc.strerror or exc} "
+                             "(is the panel directory writable?)") from None
+    raise PanelError(f"cannot read the panel's secret key {path}")
 
 
 def control_socket(app: Flask) -> Path:

@@ -135,6 +135,39 @@ def endpoint_perm(endpoint: str) -> tuple[bool, str | None]:
     return False, None
 
 
+def _view_flag(endpoint: str, attr: str) -> bool:
+    view = current_app.view_functions.get(endpoint)
+    while view is not None:
+        if getattr(view, attr, False):
+            return True
+        view = getattr(view, "__wrapped__", None)
+    return False
+
+
+def is_fresh(endpoint: str | None) -> bool:
+    """Whether `endpoint` was declared with ``fresh=True``."""
+    if endpoint is None:
+        return False
+    if endpoint in FRESH_ENDPOINTS:
+        return True
+    if _view_flag(endpoint, _FRESH_ATTR):
+        FRESH_ENDPOINTS.add(endpoint)
+        return True
+    return False
+
+
+def is_no_touch(endpoint: str | None) -> bool:
+    """Whether requests to `endpoint` are not activity (declared ``@no_touch``)."""
+    if endpoint is None:
+        return False
+    if endpoint in NO_TOUCH_ENDPOINTS:
+        return True
+    if _view_flag(endpoint, _NO_TOUCH_ATTR):
+        NO_TOUCH_ENDPOINTS.add(endpoint)
+        return True
+    return False
+
+
 def signed_in() -> bool:
     """Whether this request belongs to a signed-in account."""
     return bool(getattr(current_user, "is_authenticated", False))

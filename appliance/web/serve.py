@@ -97,9 +97,8 @@ def run_panel(state_dir: Path, bind: str = "127.0.0.1:8080", workers: int = 2) -
     host, port = check_bind(bind)
     if workers < 1:
         raise PanelError(f"workers must be at least 1, not {workers}")
-    app = create_app()
-    # The command line's state directory wins over the instance config's.
-    app.config["STATE_DIR"] = str(state_dir)
+    # The command line's state directory wins over the instance config's (and PANEL_DIR follows it).
+    app = create_app(overrides={"STATE_DIR": str(state_dir)})
     PanelServer(app, gunicorn_options(gunicorn_bind(host, port), workers)).run()
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Response, current_app, jsonify, render_template
 from appliance.control import ControlClient, ControlError
 from appliance.control.snapshot import echo_text
 from appliance.web import control_socket
+from appliance.web.auth import requires
 
 bp = Blueprint("status", __name__)
 
@@ -97,6 +98,7 @@ def _rows(snapshot: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 
 @bp.route("/")
+@requires("wallboard.view")
 def index() -> str:
     """The site's live state, rendered from one snapshot; panel.js keeps it current."""
     snapshot, error = fetch_status()
@@ -120,6 +122,7 @@ def index() -> str:
 
 
 @bp.route("/api/status")
+@requires("wallboard.view")
 def api_status() -> tuple[Response, int]:
     """The engine's status snapshot as JSON, or 503 with {"error": reason} when the engine is not reachable."""
     snapshot, error = fetch_status()

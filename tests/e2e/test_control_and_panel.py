@@ -14,6 +14,7 @@ from appliance import cli
 from appliance.web import create_app
 from appliance.world import Caller, PhoneScript
 from tests.e2e.harness import Site, site_yaml
+from tests.web.accounts import signed_in_client
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -29,7 +30,7 @@ def live(tmp_path: Path) -> Iterator[Site]:
 
 def test_panel_sees_a_live_call_and_an_agent_change(live: Site, tmp_path: Path) -> None:
     app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
-    client = app.test_client()
+    client = signed_in_client(app)
     live.run(9000)                                   # queued, the agent's phone ringing
     with live.serving():
         page = client.get("/").get_data(as_text=True)

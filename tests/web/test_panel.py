@@ -17,6 +17,7 @@ from appliance.web import SECURITY_HEADERS, control_socket, create_app
 from appliance.web.views import duration
 from tests.e2e.harness import Site
 from tests.web import FIRST_ANI, OFFERED_AT, SECOND_ANI, TALKING_AT, live_site, quiet_site
+from tests.web.accounts import signed_in_client
 
 
 @pytest.fixture
@@ -33,7 +34,8 @@ def app(tmp_path: Path) -> Flask:
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """Signed in with the least role that sees the live page."""
+    return signed_in_client(app, "viewer")
 
 
 def rows(html: str, tbody: str) -> str:
@@ -61,13 +63,21 @@ def cells(tr: str) -> list[str]:
     return out
 
 
-def test_factory_config(tmp_path: Path) -> None:
+def test_factory_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     a = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
     b = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
     assert a.testing
-    assert a.config["SECRET_KEY"] and a.config["SECRET_KEY"] != b.config["SECRET_KEY"]  # random per start
+    assert a.config["PANEL_DIR"] == str(tmp_path / "panel")
+    # Kept across starts in PANEL_DIR/secret_key, which only the panel's user may read.
+    key_file = tmp_path / "panel" / "secret_key"
+    assert len(a.config["SECRET_KEY"]) == 64 and a.config["SECRET_KEY"] == b.config["SECRET_KEY"]
+    assert key_file.read_text().strip() == a.config["SECRET_KEY"] and key_file.stat().st_mode & 0o777 == 0o600
+    other_dir = create_app({"STATE_DIR": str(tmp_path), "PANEL_DIR": str(tmp_path / "p2")})
+    assert other_dir.config["SECRET_KEY"] != a.config["SECRET_KEY"]
     assert create_app({"SECRET_KEY": "fixed"}).config["SECRET_KEY"] == "fixed"
-    assert not create_app().testing
+    monkeypatch.setenv("CICBOX_STATE_DIR", str(tmp_path / "env"))
+    default = create_app()
+    assert not default.testing and default.config["PANEL_DIR"] == str(tmp_path / "env" / "panel")
     assert control_socket(a) == tmp_path / "control.sock"
     other = create_app({"STATE_DIR": str(tmp_path), "CONTROL_SOCKET": str(tmp_path / "elsewhere.sock")})
     assert control_socket(other) == tmp_path / "elsewhere.sock"
@@ -209,7 +219,8 @@ def test_engine_that_does_not_answer(tmp_path: Path) -> None:
     mute.bind(str(tmp_path / "control.sock"))
     mute.listen(4)
     try:
-        client = create_app({"TESTING": True, "STATE_DIR": str(tmp_path), "CONTROL_TIMEOUT_S": 0.05}).test_client()
+        app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path), "CONTROL_TIMEOUT_S": 0.05})
+        client = signed_in_client(app)
         api = client.get("/api/status")
         assert api.status_code == 503
         assert api.get_json() == {"error": "the engine did not answer in time"}
@@ -226,7 +237,7 @@ def test_security_headers(site: Site, client: FlaskClient, url: str) -> None:
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     assert resp.headers["X-Frame-Options"] == "DENY"
-    assert resp.headers["Referrer-Policy"] == "no-referrer"
+    assert resp.headers["Referrer-Policy"] == "same-origin"   # CSRF's Referer check needs same-origin
     resp.close()
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from appliance.web import create_app
 from appliance.web.views import span_alarms, span_state
 from tests.e2e.harness import Site, site_yaml
+from tests.web.accounts import signed_in_client
 from tests.web.test_panel import cells, row, rows
 
 TWO_SPANS = site_yaml(agents=1).replace("spans: []\n", """spans:
@@ -18,7 +19,7 @@ TWO_SPANS = site_yaml(agents=1).replace("spans: []\n", """spans:
 
 def test_the_status_page_has_a_row_per_span_and_the_clock_source(tmp_path: Path) -> None:
     site = Site(tmp_path, TWO_SPANS, [], [], keep_audio=False)
-    client = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)}).test_client()
+    client = signed_in_client(create_app({"TESTING": True, "STATE_DIR": str(tmp_path)}))
     try:
         site.run(100)
         with site.serving():
@@ -34,7 +35,7 @@ def test_the_status_page_has_a_row_per_span_and_the_clock_source(tmp_path: Path)
 
 def test_a_site_without_spans_says_so(tmp_path: Path) -> None:
     site = Site(tmp_path, site_yaml(agents=1), [], [], keep_audio=False)
-    client = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)}).test_client()
+    client = signed_in_client(create_app({"TESTING": True, "STATE_DIR": str(tmp_path)}))
     try:
         with site.serving():
             html = client.get("/").get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import re
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ import pytest
 from appliance.web import PanelError
 from appliance.web.serve import LOOPBACK_ONLY, PanelServer, check_bind, main, run_panel
 from tests.web import FIRST_ANI, OFFERED_AT, live_site
+from tests.web.accounts import random_password
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -103,9 +106,34 @@ def _listening_port(proc: subprocess.Popen[bytes], deadline_s: float) -> int:
     pytest.fail(f"gunicorn did not start:\n{log.decode(errors='replace')}")
 
 
+def _sign_in(port: int, name: str, password: str) -> str:
+    """Log in over the socket; return the Cookie header that carries the session."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/login")
+        resp = conn.getresponse()
+        page = resp.read().decode()
+        cookie = resp.headers["Set-Cookie"].split(";", 1)[0]
+        match = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert resp.status == 200 and match, page[:300]
+        form = urllib.parse.urlencode({"csrf_token": match.group(1), "username": name, "password": password})
+        conn.request("POST", "/login", body=form,
+                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
+        resp = conn.getresponse()
+        resp.read()
+        assert resp.status == 303, resp.status
+        return resp.headers["Set-Cookie"].split(";", 1)[0]
+    finally:
+        conn.close()
+
+
 def test_real_start_on_an_ephemeral_port(tmp_path: Path) -> None:
+    from appliance.web import accounts
+
     site = live_site(tmp_path)           # a real engine in virtual time: a call offered to the agent
     site.run(OFFERED_AT)
+    password = random_password()
+    accounts.create_user(tmp_path / "panel", "inst", "installer", password)
     engine_up = True
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
     env.pop("XDG_RUNTIME_DIR", None)
@@ -116,19 +144,27 @@ def test_real_start_on_an_ephemeral_port(tmp_path: Path) -> None:
     )
     try:
         port = _listening_port(proc, 20.0)
+        with pytest.raises(urllib.error.HTTPError) as refused:     # no entry without an account
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10)
+        assert refused.value.code == 401
+        refused.value.close()
+        cookie = {"Cookie": _sign_in(port, "inst", password)}
         with site.serving():
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10) as resp:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers=cookie)
+            with urllib.request.urlopen(req, timeout=10) as resp:
                 assert resp.status == 200
                 assert resp.headers["X-Frame-Options"] == "DENY"
                 status = json.load(resp)
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as resp:
+            req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers=cookie)
+            with urllib.request.urlopen(req, timeout=10) as resp:
                 page = resp.read().decode()
         assert [(c["ani"], c["state"]) for c in status["calls"]] == [(FIRST_ANI, "offered")]
         assert FIRST_ANI in page
         site.close()  # the engine goes away: the panel stays up and says so
         engine_up = False
         with pytest.raises(urllib.error.HTTPError) as exc:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10)
+            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers=cookie),
+                                   timeout=10)
         assert exc.value.code == 503
         assert json.load(exc.value)["error"].startswith("cannot reach the engine at ")
         exc.value.close()

@@ -1,0 +1,326 @@
+"""Accounts on the panel: first run, login, logout, one's own password (blueprint ``account``), and the
+wiring that makes every request pass the permission check (:func:`init_app`).
+
+``/setup``
+    while no installer exists (or a ``setup-code --new`` code is pending): the setup code, a user
+    name and a password twice (``setup_code``, ``username``, ``password``, ``password_confirm``);
+    creates an installer, signs them in and deletes the code.
+``/login``
+    ``username``, ``password`` (and ``next``, followed only to a path of this site).
+``POST /logout``
+    deletes the session row.
+``/account/password``
+    ``current_password``, ``password``, ``password_confirm``; ends the account's other sessions.
+
+POST /login, /setup and /account/password are throttled by TCP peer (``request.remote_addr``; no proxy header is
+believed), counting failures only (a wrong password or setup code), all three together: 5 per 15 min,
+10 per hour and 20 per day, stacked. Beyond them
+the answer is 429 with Retry-After and the password is not looked at. There is no lockout by
+account (anyone could lock the installer out): an account's failures are audited and 20 within 15
+minutes show a banner to installers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_limiter import Limiter
+from flask_login import LoginManager, current_user, login_user, logout_user
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
+
+from appliance.web import accounts, auth, setupcode
+from appliance.web.sessions import PanelSession, PanelSessionInterface
+
+bp = Blueprint("account", __name__)
+
+LOGIN_LIMITS = "5 per 15 minutes;10 per hour;20 per day"
+"""Failed attempts allowed per TCP peer on POST /login and POST /setup, stacked."""
+
+MUST_CHANGE_ALLOWED = frozenset({"account.password", "account.logout", "static"})
+"""What an account whose password must change may open before it has."""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Wiring
+
+
+def init_app(app: Flask) -> None:
+    """Server-side sessions, Flask-Login, CSRF, login throttling, the permission gate and the account pages."""
+    app.session_interface = PanelSessionInterface()
+
+    manager = _SessionOnlyLoginManager()
+    manager.session_protection = None  # the session row decides; an address change is no reason to end it
+    manager.user_loader(_load_user)
+    manager.init_app(app)
+
+    CSRFProtect(app)
+
+    limiter = Limiter(peer_address, app=app, storage_uri="memory://", strategy="fixed-window",
+                      headers_enabled=True, fail_on_first_breach=False)
+    app.extensions["cicbox_limiter"] = limiter
+
+    app.before_request(_gate)
+    app.register_error_handler(CSRFError, _csrf_refused)
+    app.register_error_handler(RequestEntityTooLarge, _too_large)
+    app.register_error_handler(TooManyRequests, _too_many)
+
+    @app.context_processor
+    def _templates() -> dict[str, Any]:
+        return {"can": auth.can, "current_user": current_user, "login_failures": _banner}
+
+    app.register_blueprint(bp)
+    # One count per address for all three: a guess is a guess, whichever form it comes through.
+    throttle = limiter.shared_limit(LOGIN_LIMITS, "password-guesses", methods=["POST"], deduct_when=_failed_attempt)
+    for endpoint in ("account.login", "account.setup", "account.password"):
+        app.view_functions[endpoint] = cast(Any, throttle(app.view_functions[endpoint]))
+
+    from appliance.web import admin_views
+
+    admin_views.init_app(app)
+
+
+class _SessionOnlyLoginManager(LoginManager):  # type: ignore[misc]  # Flask-Login is untyped
+    """Flask-Login with the session row as the only way in: no "remember me" cookie and no auth header,
+    which would sign a user in past the idle and absolute limits."""
+
+    def _load_user_from_remember_cookie(self, _cookie: str) -> None:
+        return None
+
+    def _load_user_from_header(self, _header: str) -> None:
+        return None
+
+
+def peer_address() -> str:
+    """The throttling key: the TCP peer, never a header the client wrote."""
+    return request.remote_addr or "unknown"
+
+
+def _failed_attempt(_response: Response) -> bool:
+    return bool(g.get("cicbox_auth_failed"))
+
+
+def _load_user(user_id: str) -> accounts.User | None:
+    try:
+        uid = int(user_id)
+    except ValueError:
+        return None
+    user = accounts.get_user(current_app, user_id=uid)
+    return user if user is not None and not user.disabled else None
+
+
+def _gate() -> Response | None:
+    """Every request: the endpoint's declared permission (undeclared: refused), and a pending password change."""
+    endpoint = request.endpoint
+    if endpoint is None:  # no route matched: the routing error (404, 405) answers
+        return None
+    declared, perm = auth.endpoint_perm(endpoint)
+    if not declared:
+        return auth.refuse_undeclared(endpoint)
+    if perm is not None and auth.signed_in() and current_user.must_change and endpoint not in MUST_CHANGE_ALLOWED:
+        if auth.wants_json():
+            response = jsonify({"error": "change your password first (/account/password)"})
+            response.status_code = 403
+            return response
+        return cast(Response, redirect(url_for("account.password"), 303))
+    return auth.check(perm, fresh=auth.is_fresh(endpoint))
+
+
+def _error(message: str, status: int) -> Response:
+    if auth.wants_json() or request.is_json:
+        response = jsonify({"error": message})
+    else:
+        response = make_response(render_template("account/error.html", message=message, bare=True), status)
+    response.status_code = status
+    return response
+
+
+def _csrf_refused(exc: CSRFError) -> Response:
+    accounts.audit_request("csrf_refused", target=request.path, outcome="refused",
+                           detail={"method": request.method, "reason": exc.description})
+    return _error(f"request refused: {exc.description} Reload the page and try again.", 400)
+
+
+def _too_large(_exc: RequestEntityTooLarge) -> Response:
+    limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+    return _error(f"request refused: the body is larger than {limit // 1024} KiB", 413)
+
+
+def _too_many(exc: TooManyRequests) -> Response:
+    response = _error("too many failed attempts from your address: wait and try again "
+                      "(the Retry-After header says how many seconds)", 429)
+    if exc.response is not None and "Retry-After" in exc.response.headers:
+        response.headers["Retry-After"] = exc.response.headers["Retry-After"]
+    return response
+
+
+def _banner() -> list[tuple[str, int]]:
+    """Accounts with many recent failed logins, for installers' pages."""
+    if not auth.can("users.manage"):
+        return []
+    return accounts.failure_banner(current_app)
+
+
+def panel_dir() -> Path:
+    return Path(current_app.config["PANEL_DIR"])
+
+
+def safe_next(value: str | None) -> str:
+    """`value` if it is a path of this site (no scheme, no host, no //), else "/"."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        return "/"
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return "/"
+    return value
+
+
+def _start_session(user: accounts.User) -> None:
+    """Sign `user` in with a new session id (the one before the login is dropped)."""
+    sess = cast(PanelSession, session._get_current_object())  # type: ignore[attr-defined]
+    sess.rotate(accounts.db_of().now_ms())
+    login_user(user)
+
+
+def _form(name: str) -> str:
+    value = request.form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Pages
+
+
+@bp.route("/setup", methods=["GET", "POST"])
+@auth.public
+def setup() -> Any:
+    """Make an installer with the setup code (the first one, or one more after ``setup-code --new``)."""
+    pdir = panel_dir()
+    exists = accounts.installer_exists()
+    if exists and setupcode.read_setup_code(pdir) is None:
+        return redirect(url_for("account.login"), 303)
+    if request.method == "GET":
+        return render_template("account/setup.html", first=not exists, username="")
+    name = _form("username")
+    password, confirm = _form("password"), _form("password_confirm")
+
+    def refuse(message: str, status: int) -> Response:
+        return make_response(render_template("account/setup.html", first=not exists, username=name,
+                                             error=message), status)
+
+    if not setupcode.setup_code_matches(pdir, _form("setup_code")):
+        g.cicbox_auth_failed = True
+        accounts.audit_request("setup", outcome="failure", detail={"reason": "wrong setup code"})
+        return refuse("That is not the setup code. `cicbox panel setup-code` on the appliance's console "
+                      "prints it.", 401)
+    try:
+        accounts.check_name(name)
+        accounts.check_password(name, password, confirm)
+    except accounts.AccountError as exc:
+        return refuse(exc.message, 400)
+    if accounts.get_user(current_app, name=name) is not None:
+        return refuse(f"a user named {name!r} exists already", 400)
+    code = setupcode.read_setup_code(pdir)
+    setupcode.consume_setup_code(pdir)
+    try:
+        user = accounts.create_user(current_app, name, "installer", password)
+    except accounts.AccountError as exc:
+        if code is not None:
+            setupcode.restore_setup_code(pdir, code)
+        return refuse(exc.message, 400)
+    _start_session(user)
+    accounts.audit_request("setup", target=name, outcome="ok", user=name,
+                           detail={"role": "installer", "first": not exists})
+    return redirect(url_for("index"), 303)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@auth.public
+def login() -> Any:
+    """Sign in with a user name and password."""
+    if not accounts.installer_exists():
+        return redirect(url_for("account.setup"), 303)
+    nxt = safe_next(request.values.get("next"))
+    reauth = bool(request.values.get("reauth"))
+    sess = cast(PanelSession, session._get_current_object())  # type: ignore[attr-defined]
+    if request.method == "GET":
+        if auth.signed_in() and not reauth:
+            return redirect(nxt, 303)
+        username = current_user.name if auth.signed_in() else ""
+        return render_template("account/login.html", next=nxt, reauth=reauth, username=username,
+                               expired=sess.expired)
+    name, password = _form("username"), _form("password")
+    user = accounts.authenticate(current_app, name, password)
+    if user is None:
+        g.cicbox_auth_failed = True
+        known = accounts.get_user(current_app, name=name) is not None
+        # An unknown name is not written down: it may be a password typed in the wrong field.
+        accounts.audit_request("login", target=name if known else None, outcome="failure",
+                               detail={"known_user": known})
+        return make_response(render_template("account/login.html", next=nxt, reauth=reauth, username=name,
+                                             error="wrong user name or password"), 401)
+    _start_session(user)
+    accounts.audit_request("login", target=name, outcome="ok", user=name)
+    if user.must_change:
+        return redirect(url_for("account.password"), 303)
+    return redirect(nxt, 303)
+
+
+@bp.route("/logout", methods=["POST"])
+@auth.requires(auth.SIGNED_IN)
+def logout() -> Any:
+    """End this session (its row is deleted; the cookie is worthless from now on)."""
+    accounts.audit_request("logout", target=current_user.name)
+    logout_user()
+    cast(PanelSession, session._get_current_object()).destroy()  # type: ignore[attr-defined]
+    return redirect(url_for("account.login"), 303)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@auth.requires(auth.SIGNED_IN)
+def password() -> Any:
+    """Change one's own password; the account's other sessions end."""
+    user = cast(accounts.User, current_user._get_current_object())
+    if request.method == "GET":
+        return render_template("account/password.html", must_change=user.must_change)
+    current, new, confirm = _form("current_password"), _form("password"), _form("password_confirm")
+
+    def refuse(message: str, status: int) -> Response:
+        return make_response(render_template("account/password.html", must_change=user.must_change,
+                                             error=message), status)
+
+    if accounts.authenticate(current_app, user.name, current) is None:
+        g.cicbox_auth_failed = True          # guessing the current password is throttled like a login
+        accounts.audit_request("password", target=user.name, outcome="failure",
+                               detail={"reason": "wrong current password"})
+        return refuse("the current password is wrong", 400)
+    if new == current:
+        return refuse("the new password must differ from the current one", 400)
+    try:
+        accounts.check_password(user.name, new, confirm)
+        sess = cast(PanelSession, session._get_current_object())  # type: ignore[attr-defined]
+        accounts.set_password(current_app, user.id, new, must_change=False, keep_session=sess.id_hash)
+    except accounts.AccountError as exc:
+        return refuse(exc.message, 400)
+    accounts.audit_request("password", target=user.name, outcome="ok",
+                           detail={"by": "self", "before": {"must_change": user.must_change},
+                                   "after": {"must_change": False}})
+    return redirect(url_for("index"), 303)

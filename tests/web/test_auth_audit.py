@@ -1,0 +1,128 @@
+"""A scripted panel session from the first run on: its audit rows, field by field, and no password or code
+in any byte the panel wrote (state dir, panel dir, logs) but as an argon2id hash."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from flask import Flask
+
+from appliance.web import accounts, create_app, setupcode
+from tests.web.accounts import csrf_token, page_token, panel_client, random_password
+
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: time_machine.Traveller) -> Flask:
+    return create_app({"TESTING": True, "STATE_DIR": str(tmp_path / "state"), "PANEL_DIR": str(tmp_path / "panel")})
+
+
+def run_script(app: Flask, clock: time_machine.Traveller) -> dict[str, str]:
+    """First run, logins good and bad, a user made, reset and changing their password, logouts, an expiry,
+    a forbidden page, a refused CSRF token. Returns the secrets it typed."""
+    secrets = {name: random_password() for name in ("inst", "wrong", "ann_first", "ann_reset", "ann_own")}
+    code = setupcode.ensure_setup_code(Path(app.config["PANEL_DIR"]))
+    secrets["code"] = code
+    browser = panel_client(app, "127.0.0.1")
+    form = {"csrf_token": csrf_token(browser, "/setup"), "setup_code": "ABCDEFGHJKLM", "username": "inst",
+            "password": secrets["inst"], "password_confirm": secrets["inst"]}
+    assert browser.post("/setup", data=form).status_code == 401                       # 1 wrong code
+    clock.shift(timedelta(seconds=10))
+    assert browser.post("/setup", data={**form, "setup_code": code}).status_code == 303  # 2 setup
+    clock.shift(timedelta(seconds=10))
+    ann = {"csrf_token": page_token(browser), "username": "ann", "role": "agent", "agent": "1002",
+           "password": secrets["ann_first"]}
+    assert browser.post("/users", data=ann).status_code == 303                         # 3 user_create
+    clock.shift(timedelta(seconds=10))
+    ann_id = accounts.get_user(app, name="ann").id  # type: ignore[union-attr]
+    assert browser.post(f"/users/{ann_id}/password", data={
+        "csrf_token": page_token(browser), "password": secrets["ann_reset"]}).status_code == 303  # 4 reset
+    clock.shift(timedelta(seconds=10))
+
+    phone = panel_client(app, "192.0.2.7")
+    bad = {"csrf_token": csrf_token(phone), "username": "ann", "password": secrets["wrong"]}
+    assert phone.post("/login", data=bad).status_code == 401                            # 5 login failure
+    clock.shift(timedelta(seconds=1))
+    good = {**bad, "password": secrets["ann_reset"]}
+    assert phone.post("/login", data=good).status_code == 303                           # 6 login ok
+    clock.shift(timedelta(seconds=1))
+    assert phone.post("/account/password", data={
+        "csrf_token": page_token(phone), "current_password": secrets["ann_reset"], "password": secrets["ann_own"],
+        "password_confirm": secrets["ann_own"]}).status_code == 303                      # 7 password
+    clock.shift(timedelta(seconds=1))
+    assert phone.get("/audit").status_code == 403                                       # 8 forbidden
+    clock.shift(timedelta(seconds=1))
+    assert phone.post("/logout", data={"csrf_token": "not-a-token"}).status_code == 400  # 9 csrf_refused
+    clock.shift(timedelta(seconds=1))
+    assert phone.post("/logout", data={"csrf_token": page_token(phone)}).status_code == 303  # 10 logout
+    clock.shift(timedelta(minutes=20))
+    assert browser.get("/users").status_code == 303                                     # 11 expiry
+    return secrets
+
+
+def test_a_scripted_sessions_audit_rows(app: Flask, clock: time_machine.Traveller) -> None:
+    run_script(app, clock)
+    rows = [{k: v for k, v in r.items() if k != "id"} for r in reversed(accounts.audit_rows(app, limit=100))]
+    ann_after = {"agent": "1002", "disabled": False, "must_change": True, "role": "agent"}
+    expected: list[dict[str, Any]] = [
+        {"time": "2026-03-01T09:00:00.000Z", "user": None, "remote": "127.0.0.1", "action": "setup",
+         "target": None, "outcome": "failure", "detail": {"reason": "wrong setup code"}},
+        {"time": "2026-03-01T09:00:10.000Z", "user": "inst", "remote": "127.0.0.1", "action": "setup",
+         "target": "inst", "outcome": "ok", "detail": {"first": True, "role": "installer"}},
+        {"time": "2026-03-01T09:00:20.000Z", "user": "inst", "remote": "127.0.0.1", "action": "user_create",
+         "target": "ann", "outcome": "ok", "detail": {"before": None, "after": ann_after}},
+        {"time": "2026-03-01T09:00:30.000Z", "user": "inst", "remote": "127.0.0.1", "action": "password_reset",
+         "target": "ann", "outcome": "ok",
+         "detail": {"before": {"must_change": True}, "after": {"must_change": True}, "signed_out": True}},
+        {"time": "2026-03-01T09:00:40.000Z", "user": None, "remote": "192.0.2.7", "action": "login",
+         "target": "ann", "outcome": "failure", "detail": {"known_user": True}},
+        {"time": "2026-03-01T09:00:41.000Z", "user": "ann", "remote": "192.0.2.7", "action": "login",
+         "target": "ann", "outcome": "ok", "detail": {}},
+        {"time": "2026-03-01T09:00:42.000Z", "user": "ann", "remote": "192.0.2.7", "action": "password",
+         "target": "ann", "outcome": "ok",
+         "detail": {"by": "self", "before": {"must_change": True}, "after": {"must_change": False}}},
+        {"time": "2026-03-01T09:00:43.000Z", "user": "ann", "remote": "192.0.2.7", "action": "forbidden",
+         "target": "/audit", "outcome": "refused",
+         "detail": {"method": "GET", "reason": "your role (agent) may not audit.view"}},
+        {"time": "2026-03-01T09:00:44.000Z", "user": "ann", "remote": "192.0.2.7", "action": "csrf_refused",
+         "target": "/logout", "outcome": "refused",
+         "detail": {"method": "POST", "reason": "The CSRF token is invalid."}},
+        {"time": "2026-03-01T09:00:45.000Z", "user": "ann", "remote": "192.0.2.7", "action": "logout",
+         "target": "ann", "outcome": "ok", "detail": {}},
+        {"time": "2026-03-01T09:20:45.000Z", "user": "inst", "remote": "127.0.0.1", "action": "expiry",
+         "target": "/users", "outcome": "ok", "detail": {"reason": "idle", "idle_s": 1215, "age_s": 1235}},
+    ]
+    assert rows == expected
+
+
+def test_no_secret_in_any_byte_the_panel_wrote(app: Flask, clock: time_machine.Traveller, tmp_path: Path,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secrets = run_script(app, clock)
+    accounts.db_of(app).engine.dispose()                 # everything on disk (WAL included) as it is
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name == "panel.db" for p in files)
+    blob = b"".join(p.read_bytes() for p in files) + caplog.text.encode()
+    for name, secret in secrets.items():
+        assert secret.encode() not in blob, f"the {name} secret is stored"
+    assert not (Path(app.config["PANEL_DIR"]) / "setup_code").exists()
+    with accounts.db_of(app).engine.connect() as conn:
+        hashes = [r.password_hash for r in conn.execute(accounts.users.select())]
+    assert len(hashes) == 2 and all(h.startswith("$argon2id$") for h in hashes)
+    # The session cookies' ids are not stored either, only their SHA-256.
+    with accounts.db_of(app).engine.connect() as conn:
+        stored = {r.id_hash for r in conn.execute(accounts.sessions.select())}
+    assert all(len(h) == 64 for h in stored)

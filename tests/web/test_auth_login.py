@@ -1,0 +1,392 @@
+"""First run, the setup code, login and logout, and the server-side session's limits by the panel clock."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from flask import Flask
+from flask.testing import FlaskClient
+
+from appliance.web import accounts, create_app, setupcode
+from appliance.web.auth import no_touch, requires
+from appliance.web.sessions import COOKIE_NAME
+from tests.web.accounts import csrf_token, login, make_user, panel_client, random_password
+
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: time_machine.Traveller) -> Flask:
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+
+    # A stand-in event stream: declared not to be activity, as the wallboard's is.
+    @requires("wallboard.view")
+    @no_touch
+    def events() -> str:
+        return "data: {}\n\n"
+
+    app.add_url_rule("/test/events", "test_events", events)
+    return app
+
+
+def panel_dir(app: Flask) -> Path:
+    return Path(app.config["PANEL_DIR"])
+
+
+def audit(app: Flask, action: str | None = None) -> list[dict[str, Any]]:
+    return accounts.audit_rows(app, action=action)
+
+
+def cookie(client: FlaskClient) -> str | None:
+    c = client.get_cookie(COOKIE_NAME, domain="127.0.0.1")
+    return c.value if c is not None else None
+
+
+def setup_form(client: FlaskClient, code: str, name: str = "inst", password: str | None = None,
+               confirm: str | None = None) -> dict[str, str]:
+    password = password or random_password()
+    return {"csrf_token": csrf_token(client, "/setup"), "setup_code": code, "username": name, "password": password,
+            "password_confirm": confirm if confirm is not None else password}
+
+
+# --- first run -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("path", "status", "where"), [
+    ("/", 303, "/setup"), ("/login", 303, "/setup"), ("/users", 303, "/setup"), ("/audit", 303, "/setup"),
+    ("/api/status", 401, None), ("/test/events", 401, None)])
+def test_until_an_installer_exists_only_setup_answers(app: Flask, path: str, status: int, where: str | None) -> None:
+    resp = panel_client(app).get(path)
+    assert resp.status_code == status
+    assert resp.headers.get("Location") == where
+    if status == 401:
+        assert resp.get_json() == {"error": "sign in first"}
+
+
+def test_setup_makes_the_installer_with_the_code_and_signs_them_in(app: Flask) -> None:
+    client = panel_client(app)
+    page = client.get("/setup")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    for field in ("setup_code", "username", "password", "password_confirm", "csrf_token"):
+        assert f'name="{field}"' in html
+    code = setupcode.ensure_setup_code(panel_dir(app))
+    path = panel_dir(app) / "setup_code"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(code) == 12 and not set(code) & set("0O1I")
+    assert setupcode.ensure_setup_code(panel_dir(app)) == code     # reused until used
+    before = cookie(client)
+
+    password = random_password()
+    resp = client.post("/setup", data=setup_form(client, code.lower(), "inst", password))
+    assert resp.status_code == 303 and resp.headers["Location"] == "/"
+    assert not path.exists()                                        # used: gone
+    assert cookie(client) not in (None, before)                     # a new session id for the login
+    assert client.get("/").status_code == 200                       # signed in
+    user = accounts.get_user(app, name="inst")
+    assert user is not None and user.role == "installer" and not user.must_change
+    assert accounts.authenticate(app, "inst", password) == user
+    (row,) = audit(app, "setup")
+    assert (row["user"], row["target"], row["outcome"], row["remote"]) == ("inst", "inst", "ok", "127.0.0.1")
+    # Setup is over: /setup now sends to /login, and the code cannot be used again.
+    other = panel_client(app)
+    assert other.get("/setup").headers["Location"] == "/login"
+    assert other.get("/").headers["Location"].startswith("/login")
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"setup_code": "ABCDEFGHJKLM"}, "That is not the setup code"),
+    ({"setup_code": ""}, "That is not the setup code"),
+    ({"password": "short-pw", "password_confirm": "short-pw"}, "a password has at least 12 characters"),
+    ({"username": "installer-one", "password": "Installer-One", "password_confirm": "Installer-One"},
+     "the password may not be the user name"),
+    ({"password_confirm": "something-else-entirely"}, "the two passwords differ"),
+    ({"username": ""}, "a user name is needed"),
+])
+def test_setup_refusals(app: Flask, change: dict[str, str], message: str) -> None:
+    client = panel_client(app)
+    code = setupcode.ensure_setup_code(panel_dir(app))
+    form = {**setup_form(client, code), **change}
+    resp = client.post("/setup", data=form)
+    assert resp.status_code in (400, 401)
+    assert message in resp.get_data(as_text=True)
+    assert not accounts.installer_exists(app)
+    assert setupcode.read_setup_code(panel_dir(app)) == code        # still there, still the same
+    assert client.get("/").headers["Location"] == "/setup"
+
+
+def test_setup_code_command(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
+    pdir = panel_dir(app)
+    assert setupcode.setup_code_main(pdir, new=False) == 0
+    code = capsys.readouterr().out
+    assert code == f"{setupcode.read_setup_code(pdir)}\n"          # alone on a line
+    assert setupcode.setup_code_main(pdir, new=False) == 0
+    assert capsys.readouterr().out == code                          # the same until used
+    client = panel_client(app)
+    assert client.post("/setup", data=setup_form(client, code.strip())).status_code == 303
+
+    assert setupcode.setup_code_main(pdir, new=False) == 1          # an installer exists
+    captured = capsys.readouterr()
+    assert captured.out == "" and "an installer exists already" in captured.err and "--new" in captured.err
+
+    # --new: the way back when passwords are lost, for exactly one more installer.
+    assert setupcode.setup_code_main(pdir, new=True) == 0
+    second = capsys.readouterr().out.strip()
+    assert len(second) == 12 and second != code.strip()
+    (row,) = audit(app, "setup_code")
+    assert (row["remote"], row["outcome"], row["detail"]) == ("console", "ok", {"installer_exists": True, "new": True})
+    other = panel_client(app)
+    assert other.get("/setup").status_code == 200
+    assert other.post("/setup", data=setup_form(other, second, "inst2")).status_code == 303
+    assert accounts.get_user(app, name="inst2") is not None
+    assert panel_client(app).get("/setup").headers["Location"] == "/login"
+
+
+def test_the_secret_key_and_setup_code_stay_private(app: Flask) -> None:
+    setupcode.ensure_setup_code(panel_dir(app))
+    panel_client(app).get("/setup")
+    assert stat.S_IMODE(panel_dir(app).stat().st_mode) == 0o700
+    for name in ("secret_key", "setup_code", "panel.db"):
+        assert stat.S_IMODE((panel_dir(app) / name).stat().st_mode) == 0o600, name
+
+
+# --- login and logout ------------------------------------------------------------------------------------------
+
+
+def test_login_wrong_then_right(app: Flask) -> None:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    token = csrf_token(client)
+    resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": "wrong-" + password})
+    assert resp.status_code == 401 and "wrong user name or password" in resp.get_data(as_text=True)
+    resp = client.post("/login", data={"csrf_token": token, "username": "nobody", "password": password})
+    assert resp.status_code == 401
+    assert client.get("/").status_code == 303
+    resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/"
+    assert client.get("/").status_code == 200
+    ok, unknown, wrong = audit(app, "login")
+    assert (wrong["target"], wrong["outcome"], wrong["user"]) == ("inst", "failure", None)
+    # A name that is no account is not written down (it may be a password typed in the wrong field).
+    assert (unknown["target"], unknown["outcome"], unknown["detail"]) == (None, "failure", {"known_user": False})
+    assert (ok["target"], ok["outcome"], ok["user"]) == ("inst", "ok", "inst")
+
+
+def test_a_disabled_account_cannot_sign_in(app: Flask) -> None:
+    make_user(app, "inst", "installer")
+    password = make_user(app, "sup", "supervisor")
+    user = accounts.get_user(app, name="sup")
+    assert user is not None
+    accounts.update_user(app, user.id, disabled=True)
+    client = panel_client(app)
+    resp = client.post("/login", data={"csrf_token": csrf_token(client), "username": "sup", "password": password})
+    assert resp.status_code == 401
+
+
+@pytest.mark.parametrize(("nxt", "where"), [
+    ("/audit?user=x", "/audit?user=x"), ("/users", "/users"), ("https://evil.example/", "/"),
+    ("//evil.example/x", "/"), ("/\\evil.example", "/"), ("javascript:alert(1)", "/"), ("", "/")])
+def test_login_follows_next_only_to_a_local_path(app: Flask, nxt: str, where: str) -> None:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    resp = client.post("/login", data={"csrf_token": csrf_token(client), "username": "inst", "password": password,
+                                       "next": nxt})
+    assert resp.status_code == 303 and resp.headers["Location"] == where
+
+
+def test_a_refused_page_sends_to_login_and_back(app: Flask) -> None:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    resp = client.get("/audit?action=login")
+    assert resp.status_code == 303
+    assert resp.headers["Location"] == "/login?next=/audit?action%3Dlogin"
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'name="next" value="/audit?action=login"' in page
+    resp = client.post("/login", data={"csrf_token": csrf_token(client), "username": "inst", "password": password,
+                                       "next": "/audit?action=login"})
+    assert resp.headers["Location"] == "/audit?action=login"
+
+
+def test_login_cookie_attributes(app: Flask) -> None:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    token = csrf_token(client)
+    resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+    (header,) = [h for h in resp.headers.getlist("Set-Cookie") if h.startswith(COOKIE_NAME + "=")]
+    parts = [p.strip() for p in header.split(";")]
+    value = parts[0].split("=", 1)[1]
+    assert {"Secure", "HttpOnly", "SameSite=Strict", "Path=/"} <= set(parts)
+    assert not any(p.lower().startswith(("expires", "max-age")) for p in parts)
+    assert len(value) == 43                                          # 32 random bytes, base64url
+    # The database keeps only the id's SHA-256, never the id itself.
+    with accounts.db_of(app).engine.connect() as conn:
+        hashes = {r.id_hash for r in conn.execute(accounts.sessions.select())}
+    assert accounts.session_hash(value) in hashes and value not in hashes
+
+
+def test_logout_deletes_the_session_and_the_old_cookie_fails(app: Flask) -> None:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    login(client, "inst", password)
+    old = cookie(client)
+    assert old is not None
+    borrowed = panel_client(app)
+    borrowed.set_cookie(COOKIE_NAME, old, domain="127.0.0.1")
+    assert borrowed.get("/").status_code == 200                        # the cookie alone carries the session
+    token = csrf_token(client, "/account/password")
+    assert client.get("/logout").status_code == 405                   # no state change on GET
+    resp = client.post("/logout", data={"csrf_token": token})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login"
+    assert client.get("/").status_code == 303
+    # The cookie as it was before the logout, replayed: worth nothing.
+    replay = panel_client(app)
+    replay.set_cookie(COOKIE_NAME, old, domain="127.0.0.1")
+    assert replay.get("/").status_code == 303
+    assert replay.get("/api/status").status_code == 401
+    (row,) = audit(app, "logout")
+    assert (row["user"], row["target"], row["outcome"]) == ("inst", "inst", "ok")
+
+
+def test_the_row_decides_not_the_cookie(app: Flask) -> None:
+    make_user(app, "inst", "installer")
+    client = panel_client(app)
+    client.set_cookie(COOKIE_NAME, "made-up-" + "x" * 35, domain="127.0.0.1")
+    assert client.get("/").status_code == 303
+    assert client.get("/api/status").status_code == 401
+
+
+# --- session limits by the panel clock -------------------------------------------------------------------------
+
+
+def signed_in(app: Flask) -> FlaskClient:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    login(client, "inst", password)
+    return client
+
+
+def test_idle_1459_stays_1501_goes_to_login(app: Flask, clock: time_machine.Traveller) -> None:
+    client = signed_in(app)
+    clock.shift(timedelta(minutes=14, seconds=59))
+    assert client.get("/").status_code == 200
+    clock.shift(timedelta(minutes=14, seconds=59))                    # each request is activity
+    assert client.get("/").status_code == 200
+    clock.shift(timedelta(minutes=15, seconds=1))
+    resp = client.get("/")
+    assert resp.status_code == 303 and resp.headers["Location"].startswith("/login")
+    (row,) = audit(app, "expiry")
+    assert (row["user"], row["outcome"], row["detail"]["reason"]) == ("inst", "ok", "idle")
+    assert row["detail"]["idle_s"] == 901
+    assert row["time"] == "2026-03-01T09:44:59.000Z"
+    assert client.get("/").status_code == 303                        # gone for good
+
+
+def test_expired_login_page_says_why(app: Flask, clock: time_machine.Traveller) -> None:
+    client = signed_in(app)
+    clock.shift(timedelta(minutes=16))
+    page = client.get("/login").get_data(as_text=True)
+    assert "no activity for 15 minutes" in page
+
+
+def test_active_every_10_minutes_ends_at_8_hours(app: Flask, clock: time_machine.Traveller) -> None:
+    client = signed_in(app)
+    for _ in range(47):                                              # 7 h 50 min of activity
+        clock.shift(timedelta(minutes=10))
+        assert client.get("/").status_code == 200
+    clock.shift(timedelta(minutes=10))                               # 8 h after the login
+    assert client.get("/").status_code == 303
+    (row,) = audit(app, "expiry")
+    assert row["detail"]["reason"] == "absolute" and row["detail"]["age_s"] == 8 * 3600
+
+
+def test_an_event_stream_is_not_activity(app: Flask, clock: time_machine.Traveller) -> None:
+    client = signed_in(app)
+    for _ in range(3):                                               # 3 x 4 min of the stream alone
+        clock.shift(timedelta(minutes=4))
+        assert client.get("/test/events").status_code == 200
+    clock.shift(timedelta(minutes=2, seconds=59))                    # 14:59 since the last page
+    assert client.get("/test/events").status_code == 200
+    clock.shift(timedelta(seconds=2))                                # 15:01
+    assert client.get("/test/events").status_code == 401
+    assert [r["detail"]["reason"] for r in audit(app, "expiry")] == ["idle"]
+
+
+def test_a_session_never_seen_again_is_purged_and_audited(app: Flask, clock: time_machine.Traveller) -> None:
+    signed_in(app)                                                   # then the browser is closed
+    clock.shift(timedelta(hours=1))
+    panel_client(app).get("/login")                                  # any new visitor's session
+    with accounts.db_of(app).engine.connect() as conn:
+        users = [r.user_id for r in conn.execute(accounts.sessions.select())]
+    assert users == [None]                                           # only the new visitor's row is left
+    (row,) = audit(app, "expiry")
+    assert (row["user"], row["remote"], row["target"]) == ("inst", None, None)
+    assert row["detail"] == {"reason": "idle", "idle_s": 3600, "age_s": 3600, "purged": True}
+
+
+def test_pages_are_not_cached(app: Flask) -> None:
+    client = panel_client(app)
+    assert client.get("/setup").headers["Cache-Control"] == "no-store"
+    static = client.get("/static/panel.css")
+    assert static.headers.get("Cache-Control") != "no-store"
+    static.close()
+
+
+def test_a_truncated_secret_key_is_replaced(tmp_path: Path) -> None:
+    pdir = tmp_path / "panel"
+    pdir.mkdir()
+    (pdir / "secret_key").write_text("abc")
+    key = create_app({"STATE_DIR": str(tmp_path)}).config["SECRET_KEY"]
+    assert len(key) == 64 and (pdir / "secret_key").read_text().strip() == key
+    assert stat.S_IMODE((pdir / "secret_key").stat().st_mode) == 0o600
+    assert create_app({"STATE_DIR": str(tmp_path)}).config["SECRET_KEY"] == key
+    assert sorted(p.name for p in pdir.iterdir()) == ["secret_key"]
+
+
+def test_an_unwritable_panel_dir_is_a_clear_error(tmp_path: Path) -> None:
+    from appliance.web import PanelError
+
+    (tmp_path / "panel").write_text("not a directory")
+    with pytest.raises(PanelError, match=r"cannot .* the panel's secret key"):
+        create_app({"STATE_DIR": str(tmp_path)})
+
+
+def test_a_remember_me_cookie_is_no_way_in(app: Flask) -> None:
+    from flask_login.utils import encode_cookie
+
+    make_user(app, "inst", "installer")
+    client = panel_client(app)
+    with app.test_request_context():
+        forged = encode_cookie("1")                                   # even signed with the panel's own key
+    client.set_cookie("remember_token", forged, domain="127.0.0.1")
+    assert client.get("/").status_code == 303
+    assert client.get("/api/status", headers={"Authorization": "1"}).status_code == 401
+
+
+def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Traveller) -> None:
+    client = signed_in(app)
+
+    def seen() -> int:
+        with accounts.db_of(app).engine.connect() as conn:
+            (row,) = conn.execute(accounts.sessions.select()).all()
+        return int(row.seen_ms)
+
+    t0 = seen()
+    clock.shift(timedelta(milliseconds=600))
+    for _ in range(5):
+        assert client.get("/account/password").status_code == 200
+    assert seen() == t0                                              # within a second of the last write
+    clock.shift(timedelta(milliseconds=400))
+    client.get("/account/password")
+    assert seen() == t0 + 1000

@@ -1,0 +1,257 @@
+"""/users (installers, a fresh login), one's own password, and the audit log's page and rules."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import time_machine
+from flask import Flask
+from flask.testing import FlaskClient
+
+from appliance.web import accounts, create_app
+from appliance.web.admin_views import PAGE_SIZE
+from tests.web.accounts import csrf_token, login, make_user, page_token, panel_client, random_password
+
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> Iterator[time_machine.Traveller]:
+    with time_machine.travel(START, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def app(tmp_path: Path, clock: time_machine.Traveller) -> Flask:
+    return create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+
+
+@pytest.fixture
+def inst(app: Flask) -> FlaskClient:
+    client = panel_client(app)
+    login(client, "inst", make_user(app, "inst", "installer"))
+    return client
+
+
+def user(app: Flask, name: str) -> accounts.User:
+    u = accounts.get_user(app, name=name)
+    assert u is not None, name
+    return u
+
+
+def post(client: FlaskClient, url: str, **form: str) -> Any:
+    return client.post(url, data={"csrf_token": page_token(client), **form})
+
+
+def last(app: Flask, action: str) -> dict[str, Any]:
+    return accounts.audit_rows(app, action=action, limit=1)[0]
+
+
+def can_sign_in(app: Flask, name: str, password: str, addr: str = "127.0.0.3") -> bool:
+    client = panel_client(app, addr)
+    resp = client.post("/login", data={"csrf_token": csrf_token(client), "username": name, "password": password})
+    return bool(resp.status_code == 303)
+
+
+# --- /users ----------------------------------------------------------------------------------------------------
+
+
+def test_users_needs_a_login_within_5_minutes(app: Flask, inst: FlaskClient, clock: time_machine.Traveller) -> None:
+    assert inst.get("/users").status_code == 200
+    clock.shift(timedelta(minutes=5, seconds=1))
+    resp = inst.get("/users")
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login?next=/users&reauth=1"
+    page = inst.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "needs a login within the last 5 minutes" in page and 'value="inst"' in page
+    assert inst.get("/audit").status_code == 200                    # the audit log needs no fresh login
+    assert post(inst, "/users", username="late", role="viewer", password=random_password()).status_code == 303
+    assert accounts.get_user(app, name="late") is None              # refused, sent to sign in again
+
+
+def test_create_a_user_who_must_change_the_first_password(app: Flask, inst: FlaskClient) -> None:
+    first = random_password()
+    resp = post(inst, "/users", username="ann", role="agent", agent="1002", password=first)
+    assert resp.status_code == 303 and resp.headers["Location"] == "/users"
+    ann = user(app, "ann")
+    assert (ann.role, ann.agent, ann.must_change, ann.disabled) == ("agent", "1002", True, False)
+    row = last(app, "user_create")
+    assert (row["user"], row["target"], row["outcome"]) == ("inst", "ann", "ok")
+    assert row["detail"] == {"before": None,
+                             "after": {"agent": "1002", "disabled": False, "must_change": True, "role": "agent"}}
+    page = inst.get("/users").get_data(as_text=True)
+    assert '<tr data-user="ann">' in page and "must change password" in page
+
+    # Ann signs in: every page but her password sends her there until she has chosen her own.
+    client = panel_client(app)
+    login(client, "ann", first)
+    assert client.get("/").headers["Location"] == "/account/password"
+    assert client.get("/api/status").status_code == 403
+    assert "choose your own" in client.get("/account/password").get_data(as_text=True)
+    mine = random_password()
+    resp = post(client, "/account/password", current_password=first, password=mine, password_confirm=mine)
+    assert resp.status_code == 303
+    assert client.get("/").status_code == 200
+    assert not user(app, "ann").must_change
+    assert can_sign_in(app, "ann", mine) and not can_sign_in(app, "ann", first, "127.0.0.4")
+
+
+@pytest.mark.parametrize(("form", "message"), [
+    ({"username": "bob", "role": "viewer", "password": "short"}, "a password has at least 12 characters"),
+    ({"username": "bob", "role": "agent", "password": "long-enough-password"},
+     "an account with the agent role needs its agent number"),
+    ({"username": "bob", "role": "agent", "agent": "12ab", "password": "long-enough-password"},
+     "an agent number is 1 to 16 digits"),
+    ({"username": "bob", "role": "root", "password": "long-enough-password"}, "unknown role &#39;root&#39;"),
+    ({"username": "inst", "role": "viewer", "password": "long-enough-password"}, "a user named &#39;inst&#39; exists"),
+    ({"username": " bob", "role": "viewer", "password": "long-enough-password"}, "may not start or end with a space"),
+])
+def test_create_refusals(app: Flask, inst: FlaskClient, form: dict[str, str], message: str) -> None:
+    before = accounts.list_users(app)
+    resp = post(inst, "/users", **form)
+    assert resp.status_code == 400
+    assert message in resp.get_data(as_text=True)
+    assert accounts.list_users(app) == before
+    assert last(app, "user_create")["outcome"] == "failure"
+
+
+def test_role_change_is_audited_with_before_and_after(app: Flask, inst: FlaskClient) -> None:
+    make_user(app, "sam", "viewer")
+    sam = user(app, "sam")
+    assert post(inst, f"/users/{sam.id}/role", role="supervisor", agent="").status_code == 303
+    assert user(app, "sam").role == "supervisor"
+    row = last(app, "user_role")
+    assert (row["user"], row["target"]) == ("inst", "sam")
+    assert row["detail"] == {"before": {"agent": None, "disabled": False, "role": "viewer"},
+                             "after": {"agent": None, "disabled": False, "role": "supervisor"}}
+    assert post(inst, "/users/999/role", role="viewer").status_code == 404
+
+
+def test_the_last_installer_can_be_neither_demoted_nor_disabled(app: Flask, inst: FlaskClient) -> None:
+    me = user(app, "inst")
+    resp = post(inst, f"/users/{me.id}/role", role="viewer")
+    assert resp.status_code == 400 and "the last installer" in resp.get_data(as_text=True)
+    resp = post(inst, f"/users/{me.id}/disable", disabled="1")
+    assert resp.status_code == 400 and "the last installer" in resp.get_data(as_text=True)
+    assert user(app, "inst").role == "installer" and not user(app, "inst").disabled
+    assert last(app, "user_disable")["outcome"] == "failure"
+    # With a second installer, the first may step down.
+    make_user(app, "inst2", "installer")
+    assert post(inst, f"/users/{me.id}/role", role="supervisor").status_code == 303
+    assert user(app, "inst").role == "supervisor"
+
+
+def test_disable_ends_the_users_sessions_and_enable_lets_them_back(app: Flask, inst: FlaskClient) -> None:
+    password = make_user(app, "sup", "supervisor")
+    sup_client = panel_client(app)
+    login(sup_client, "sup", password)
+    sup = user(app, "sup")
+    assert post(inst, f"/users/{sup.id}/disable", disabled="1").status_code == 303
+    assert sup_client.get("/").status_code == 303
+    assert not can_sign_in(app, "sup", password)
+    assert last(app, "user_disable")["detail"]["after"]["disabled"] is True
+    assert post(inst, f"/users/{sup.id}/disable", disabled="0").status_code == 303
+    assert can_sign_in(app, "sup", password)
+    assert last(app, "user_enable")["detail"] == {"before": {"agent": None, "disabled": True, "role": "supervisor"},
+                                                 "after": {"agent": None, "disabled": False, "role": "supervisor"}}
+
+
+def test_reset_password_ends_sessions_and_must_be_changed(app: Flask, inst: FlaskClient) -> None:
+    old = make_user(app, "sup", "supervisor")
+    sup_client = panel_client(app)
+    login(sup_client, "sup", old)
+    sup = user(app, "sup")
+    temporary = random_password()
+    assert post(inst, f"/users/{sup.id}/password", password=temporary).status_code == 303
+    assert sup_client.get("/").status_code == 303                   # signed out
+    assert user(app, "sup").must_change
+    assert not can_sign_in(app, "sup", old)
+    client = panel_client(app)
+    login(client, "sup", temporary)
+    assert client.get("/").headers["Location"] == "/account/password"
+    row = last(app, "password_reset")
+    assert (row["user"], row["target"], row["detail"]["after"]) == ("inst", "sup", {"must_change": True})
+    resp = post(inst, f"/users/{sup.id}/password", password="short")
+    assert resp.status_code == 400 and "at least 12 characters" in resp.get_data(as_text=True)
+
+
+# --- one's own password ----------------------------------------------------------------------------------------
+
+
+def test_own_password_change_ends_the_other_sessions(app: Flask) -> None:
+    old = make_user(app, "inst", "installer")
+    here, there = panel_client(app), panel_client(app, "127.0.0.2")
+    login(here, "inst", old)
+    login(there, "inst", old)
+    new = random_password()
+    for form, message in [
+        ({"current_password": "not-" + old, "password": new, "password_confirm": new}, "the current password is wrong"),
+        ({"current_password": old, "password": new, "password_confirm": new + "x"}, "the two passwords differ"),
+        ({"current_password": old, "password": "short", "password_confirm": "short"}, "at least 12 characters"),
+        ({"current_password": old, "password": old, "password_confirm": old}, "must differ from the current one"),
+    ]:
+        resp = post(here, "/account/password", **form)
+        assert resp.status_code == 400 and message in resp.get_data(as_text=True)
+    assert there.get("/").status_code == 200
+    resp = post(here, "/account/password", current_password=old, password=new, password_confirm=new)
+    assert resp.status_code == 303
+    assert here.get("/").status_code == 200                         # this session stays
+    assert there.get("/").status_code == 303                        # the other one ended
+    assert can_sign_in(app, "inst", new) and not can_sign_in(app, "inst", old, "127.0.0.5")
+    ok = [r for r in accounts.audit_rows(app, action="password") if r["outcome"] == "ok"]
+    assert len(ok) == 1 and ok[0]["target"] == "inst" and ok[0]["detail"]["by"] == "self"
+
+
+# --- the audit log ---------------------------------------------------------------------------------------------
+
+
+def test_audit_page_newest_first_paged_and_filtered(app: Flask, inst: FlaskClient,
+                                                    clock: time_machine.Traveller) -> None:
+    for i in range(PAGE_SIZE + 10):
+        clock.shift(timedelta(seconds=1))
+        accounts.audit(app, user="ann" if i % 2 else "bob", remote="127.0.0.1", action="probe", target=f"t{i}")
+    page1 = inst.get("/audit?action=probe").get_data(as_text=True)
+    targets = re.findall(r"<td>(t\d+)</td>", page1)
+    assert targets == [f"t{i}" for i in range(PAGE_SIZE + 9, 9, -1)]  # newest first, one page
+    assert 'rel="next" href="/audit?action=probe&amp;page=2"' in page1
+    page2 = inst.get("/audit?action=probe&page=2").get_data(as_text=True)
+    assert re.findall(r"<td>(t\d+)</td>", page2) == [f"t{i}" for i in range(9, -1, -1)]
+    assert 'rel="next"' not in page2 and 'rel="prev"' in page2
+    only_ann = inst.get("/audit?action=probe&user=ann").get_data(as_text=True)
+    assert re.findall(r"<td>(t\d+)</td>", only_ann) == [f"t{i}" for i in range(PAGE_SIZE + 9, -1, -1) if i % 2]
+    assert "2026-03-01T09:01:00.000Z" in page1                        # panel clock, UTC, ms
+    assert inst.get("/audit?page=x").status_code == 200
+
+
+def test_audit_page_is_for_installers(app: Flask) -> None:
+    make_user(app, "inst", "installer")
+    client = panel_client(app)
+    login(client, "sup", make_user(app, "sup", "supervisor"))
+    resp = client.get("/audit")
+    assert resp.status_code == 403
+    row = last(app, "forbidden")
+    assert (row["user"], row["target"], row["outcome"]) == ("sup", "/audit", "refused")
+
+
+def test_the_audit_log_is_insert_only(app: Flask) -> None:
+    accounts.audit(app, user="x", remote=None, action="probe")
+    conn = sqlite3.connect(Path(app.config["PANEL_DIR"]) / "panel.db")
+    try:
+        for sql in ("UPDATE audit SET outcome = 'ok'", "DELETE FROM audit", "UPDATE audit SET detail = '{}'"):
+            with pytest.raises(sqlite3.DatabaseError, match="insert-only"):
+                conn.execute(sql)
+        assert conn.execute("SELECT count(*) FROM audit").fetchone() == (1,)
+    finally:
+        conn.close()
+
+
+def test_audit_detail_never_holds_a_secret(app: Flask) -> None:
+    accounts.audit(app, user="x", remote=None, action="probe", detail={
+        "password": "p", "new_password": "p", "setup_code": "c", "csrf_token": "t", "session_id": "s",
+        "before": {"password_hash": "h", "role": "viewer"}, "after": {"role": "agent"}})
+    assert last(app, "probe")["detail"] == {"before": {"role": "viewer"}, "after": {"role": "agent"}}
