@@ -11,6 +11,12 @@ or the ``test_config`` mapping instead of that file):
     the engine's state directory (default ``$CICBOX_STATE_DIR`` or ``/var/lib/cicbox``)
 ``CONTROL_SOCKET``
     the engine's socket (default ``STATE_DIR/control.sock``, resolved per request)
+``PANEL_DIR``
+    the panel's own files: panel.db, tls/, secret_key (default ``STATE_DIR/panel``)
+``LISTEN``
+    the address the panel serves on, ADDR:PORT (default ``127.0.0.1:8443``); the Host check allows it
+``PANEL_NAMES``
+    further host names browsers may use for the panel (panel.conf's ``names =``); any other Host: 400
 ``CONTROL_TIMEOUT_S``
     how long one request to the engine may take (default 2 s)
 ``SECRET_KEY``
@@ -48,12 +54,16 @@ class PanelError(ApplianceError, ValueError):
     """The panel was asked to do something it refuses (for example to bind a non-loopback address)."""
 
 
-def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Create and configure the panel app; `test_config` replaces the instance folder's config.py."""
+def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mapping[str, Any] | None = None) -> Flask:
+    """Create and configure the panel app; `test_config` replaces the instance folder's config.py, and
+    `overrides` (the server's command line) goes over either."""
     instance = os.environ.get("CICBOX_PANEL_INSTANCE", DEFAULT_INSTANCE_DIR)
     app = Flask(__name__, instance_path=os.path.abspath(instance), instance_relative_config=True)
     app.config.from_mapping(
         STATE_DIR=os.environ.get("CICBOX_STATE_DIR") or DEFAULT_STATE_DIR,
+        PANEL_DIR=None,
+        LISTEN="127.0.0.1:8443",
+        PANEL_NAMES=[],
         CONTROL_SOCKET=None,
         CONTROL_TIMEOUT_S=2.0,
         SECRET_KEY=None,
@@ -67,6 +77,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)
+    if overrides:
+        app.config.from_mapping(overrides)
+    if not app.config.get("PANEL_DIR"):
+        app.config["PANEL_DIR"] = str(Path(app.config["STATE_DIR"]) / "panel")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secrets.token_hex(32)
     # /api/status passes the engine's snapshot on in the engine's key order.
@@ -78,9 +92,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
-    from appliance.web import views
+    from appliance.web import hosts, tls_views, views
 
+    hosts.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(tls_views.bp)
     # make url_for("index") == url_for("status.index")
     app.add_url_rule("/", endpoint="index")
     return app
