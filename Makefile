@@ -168,6 +168,7 @@ bench: setup build/bench/.shipped build/bench/.same-flags build/bench/pri_pair
 	$(VPY) bench/acd_scale.py
 	$(VPY) bench/echo.py
 	$(VPY) bench/pri.py
+	$(VPY) bench/panel.py
 
 # The shipped announcement prompts (configs/prompts/{en,zh}/), made once with espeak-ng run as a
 # separate program (GPL, never linked) and committed: only this target installs espeak-ng, and
