@@ -51,7 +51,7 @@ SECURITY_HEADERS = {
 
 
 class PanelError(ApplianceError, ValueError):
-    """The panel was asked to do something it refuses (for example to bind a non-loopback address)."""
+    """The panel was asked to do something it refuses (for example a bad listen address)."""
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mapping[str, Any] | None = None) -> Flask:

@@ -265,8 +265,10 @@ def resolve_listen(listen: str | None, conf: PanelConf | None = None) -> Listen:
 
 def build_app(state_dir: Path, panel_dir: Path, where: Listen, extra: Mapping[str, Any] | None = None) -> Any:
     """The panel app for this start: the command line's directories and address over the instance config's."""
-    return create_app(overrides={"STATE_DIR": str(state_dir), "PANEL_DIR": str(panel_dir), "LISTEN": where.text,
-                                 "PANEL_NAMES": list(where.names), **(extra or {})})
+    overrides: dict[str, Any] = {"STATE_DIR": str(state_dir), "PANEL_DIR": str(panel_dir), "LISTEN": where.text}
+    if where.names:   # panel.conf's names; else the instance config's, if it has any
+        overrides["PANEL_NAMES"] = list(where.names)
+    return create_app(overrides={**overrides, **(extra or {})})
 
 
 def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None = None,

@@ -3,6 +3,7 @@ shell, the demo's panel outliving the demo, a panel port in use, a mistyped --lo
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import queue
@@ -160,7 +161,12 @@ def test_make_demo_then_status_from_the_same_directory_and_the_panel_dies_with_i
         assert status.stdout.startswith("Grand Hotel  engine clock")
         assert not _gone(panel_pid)
         # It told where the panel is (https; port 0 here: a free one, in the panel's log).
-        assert "panel: https://127.0.0.1:0/\n" in (tmp_path / "demo.out").read_text()
+        shown = (tmp_path / "demo.out").read_text()
+        assert "panel: https://127.0.0.1:0/\n" in shown
+        if importlib.util.find_spec("appliance.web.setupcode") is not None:   # the accounts part's codes
+            lines = shown.splitlines()
+            code = lines[lines.index("panel setup code (type it at /setup to create the installer):") + 1]
+            assert re.fullmatch(r"[A-HJ-NP-Z2-9]{12}", code), shown
         demo.send_signal(signal.SIGKILL)            # the demo dies without any clean-up of its own
         demo.wait(timeout=30)
         end = time.monotonic() + 30  # clock-source: a bound on a real process's exit

@@ -262,3 +262,19 @@ def test_socket_activation_serves_on_the_socket_systemd_passed(tmp_path: Path) -
         proc.terminate()
         _, err = proc.communicate(timeout=15)
     assert f"Listening at: https://127.0.0.1:{port}" in err, err
+
+
+def test_setup_code_subcommand_calls_the_accounts_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       started: list[dict[str, Any]]) -> None:
+    calls: list[tuple[Path, bool]] = []
+
+    def setup_code_main(panel_dir: Path, new: bool) -> int:
+        calls.append((panel_dir, new))
+        return 1 if new else 0
+
+    monkeypatch.setattr(cli, "_setup_code_main", lambda: setup_code_main)
+    assert cli.main(["panel", "setup-code", "--state-dir", str(tmp_path)]) == 0
+    assert cli.main(["panel", "setup-code", "--new", "--panel-dir", str(tmp_path / "p")]) == 1
+    assert cli.main(["panel", "--state-dir", str(tmp_path / "s"), "setup-code"]) == 0
+    assert calls == [(tmp_path / "panel", False), (tmp_path / "p", True), (tmp_path / "s" / "panel", False)]
+    assert started == []                                       # no server started for it
