@@ -6,6 +6,7 @@ Form fields (the accounts contract): setup_code, username, password, password_co
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,8 +21,9 @@ WRONG_CODE = "ABCDEFGHJKLM"   # 12 characters of the code's alphabet, not the co
 
 
 def _setup_exists() -> bool:
-    app = create_app({"TESTING": True, "STATE_DIR": "/nonexistent"})
-    return "account.setup" in app.view_functions
+    with tempfile.TemporaryDirectory(prefix="cicbox-probe-") as tmp:
+        app = create_app({"TESTING": True, "STATE_DIR": tmp})
+        return "account.setup" in app.view_functions
 
 
 def _fill_setup(page: Page, code: str, username: str, password: str) -> None:
