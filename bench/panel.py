@@ -27,6 +27,7 @@ import argparse
 import http.client
 import json
 import os
+import queue
 import re
 import ssl
 import statistics
@@ -103,6 +104,18 @@ class PausedEngine:
         self.engine.close()
 
 
+@dataclass(frozen=True)
+class Target:
+    """Where the panel listens and the certificate to trust (what a client process needs)."""
+
+    port: int
+    cafile: str
+
+    def connection(self, timeout: float = 10) -> http.client.HTTPSConnection:
+        context = ssl.create_default_context(cafile=self.cafile)
+        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=context)
+
+
 class Panel:
     """``python -m appliance.web.serve`` on a free loopback port; its log read by a thread."""
 
@@ -133,10 +146,10 @@ class Panel:
         if not ready.wait(START_S) or not self.port:  # clock-source: a bound on a real process's start-up
             self.close()
             raise SystemExit("the panel did not start:\n" + "".join(self.lines))
-        self.context = ssl.create_default_context(cafile=str(state / "panel" / "tls" / "cert.pem"))
+        self.target = Target(self.port, str(state / "panel" / "tls" / "cert.pem"))
 
     def connection(self, timeout: float = 10) -> http.client.HTTPSConnection:
-        return http.client.HTTPSConnection("127.0.0.1", self.port, timeout=timeout, context=self.context)
+        return self.target.connection(timeout)
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -184,8 +197,7 @@ class Figures:
     snapshot: list[float] = field(default_factory=list)
     page: list[float] = field(default_factory=list)
     static: list[float] = field(default_factory=list)
-    sse_events: list[tuple[float, int]] = field(default_factory=list)   # (wall time, engine tick)
-    advances: list[tuple[float, int]] = field(default_factory=list)     # (wall time of the reply, tick)
+    sse_events: list[tuple[float, int]] = field(default_factory=list)   # (monotonic time, engine tick)
     errors: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -195,20 +207,20 @@ class Figures:
 
 
 def timed_get(conn: http.client.HTTPSConnection, path: str, headers: dict[str, str]) -> tuple[int, float]:
-    t0 = time.perf_counter()
+    t0 = time.monotonic()
     conn.request("GET", path, headers=headers)
     resp = conn.getresponse()
     resp.read()
-    return resp.status, (time.perf_counter() - t0) * 1000
+    return resp.status, (time.monotonic() - t0) * 1000
 
 
-def client_loop(panel: Panel, paths: list[tuple[str, list[float]]], headers: dict[str, str], interval_s: float,
+def client_loop(panel: Target, paths: list[tuple[str, list[float]]], headers: dict[str, str], interval_s: float,
                 until: float, stop: threading.Event, figures: Figures) -> None:
     conn = panel.connection()
     i = 0
-    next_at = time.perf_counter()
+    next_at = time.monotonic()
     try:
-        while not stop.is_set() and time.perf_counter() < until:
+        while not stop.is_set() and time.monotonic() < until:
             path, into = paths[i % len(paths)]
             i += 1
             try:
@@ -224,7 +236,7 @@ def client_loop(panel: Panel, paths: list[tuple[str, list[float]]], headers: dic
                 with figures.lock:
                     into.append(ms)
             next_at += interval_s
-            stop.wait(max(0.0, next_at - time.perf_counter()))  # clock-source: the client's pace
+            stop.wait(max(0.0, next_at - time.monotonic()))  # clock-source: the client's pace
     finally:
         conn.close()
 
@@ -241,7 +253,7 @@ def find_tick(doc: Any) -> int | None:
     return None
 
 
-def sse_loop(panel: Panel, path: str, headers: dict[str, str], stop: threading.Event, figures: Figures) -> None:
+def sse_loop(panel: Target, path: str, headers: dict[str, str], stop: threading.Event, figures: Figures) -> None:
     conn = panel.connection(timeout=30)
     try:
         conn.request("GET", path, headers={**headers, "Accept": "text/event-stream"})
@@ -266,7 +278,7 @@ def sse_loop(panel: Panel, path: str, headers: dict[str, str], stop: threading.E
                     tick = find_tick(json.loads("\n".join(data)))
                     if tick is not None:
                         with figures.lock:
-                            figures.sse_events.append((time.perf_counter(), tick))
+                            figures.sse_events.append((time.monotonic(), tick))
                 event, data = "", []
     except (OSError, http.client.HTTPException, ValueError) as exc:
         if not stop.is_set():
@@ -275,24 +287,62 @@ def sse_loop(panel: Panel, path: str, headers: dict[str, str], stop: threading.E
         conn.close()
 
 
-def sse_lags(figures: Figures) -> list[float]:
+def sse_lags(advances: list[tuple[float, int]], events: list[tuple[float, int]]) -> list[float]:
+    """For each clock.advance (the monotonic time of its reply, the tick it reached): ms to the first
+    snapshot event at that tick or later."""
     lags = []
-    for at, tick in figures.advances:
-        seen = [t for t, event_tick in figures.sse_events if event_tick >= tick and t >= at - 1.0]
+    for at, tick in advances:
+        seen = [t for t, event_tick in events if event_tick >= tick and t >= at - 1.0]
         if seen:
             lags.append(max(0.0, (min(seen) - at) * 1000))
     return lags
 
 
+def clients_main(target: Target, headers: dict[str, str], snapshot_path: str, page_path: str,
+                 sse_path: str | None, clients: int, interval_s: float, seconds: float) -> dict[str, Any]:
+    """The clients, in a process of their own (so the engine's periods never hold their GIL): the figures."""
+    figures = Figures()
+    stop = threading.Event()
+    until = time.monotonic() + seconds
+    threads = []
+    for n in range(clients):
+        order = [(snapshot_path, figures.snapshot), (page_path, figures.page)]
+        threads.append(threading.Thread(target=client_loop, name=f"client-{n}", args=(
+            target, order if n % 2 == 0 else order[::-1], headers, interval_s, until, stop, figures)))
+    threads.append(threading.Thread(target=client_loop, name="reference", args=(
+        target, [("/static/panel.css", figures.static)], headers, interval_s, until, stop, figures)))
+    sse = None
+    if sse_path is not None:
+        sse = threading.Thread(target=sse_loop, name="sse", args=(target, sse_path, headers, stop, figures),
+                               daemon=True)
+        sse.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stop.set()
+    if sse is not None:
+        sse.join(timeout=2)   # ends at its next event
+    with figures.lock:
+        return {"snapshot": figures.snapshot, "page": figures.page, "static": figures.static,
+                "sse_events": list(figures.sse_events), "errors": list(figures.errors)}
+
+
+def _clients_entry(out: Any, *args: Any) -> None:
+    out.put(clients_main(*args))
+
+
 def run(seconds: float, clients: int, interval_ms: float, log: Callable[[str], None]) -> dict[str, Any]:
-    t_start = time.perf_counter()
+    import multiprocessing
+
+    t_start = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="cicbox-bench-panel-") as tmp:
         state = Path(tmp)
         engine = build_engine(state)
         while len(engine.snapshot()["calls"]) < CALLS and engine.clock.now_ms < WARMUP_LIMIT_MS:
             engine.run_for(1000)
         calls = len(engine.snapshot()["calls"])
-        log(f"{calls} calls up at engine {engine.clock.now_ms} ms ({time.perf_counter() - t_start:.1f} s)")
+        log(f"{calls} calls up at engine {engine.clock.now_ms} ms ({time.monotonic() - t_start:.1f} s)")
         routes = panel_routes(state)
         user = None
         if "/login" in routes:
@@ -302,61 +352,63 @@ def run(seconds: float, clients: int, interval_ms: float, log: Callable[[str], N
             accounts.create_user(state / "panel", "bench-installer", "installer", "pw-" + os.urandom(12).hex())
             user = ("bench-supervisor", "pw-" + os.urandom(12).hex())
             accounts.create_user(state / "panel", user[0], "supervisor", user[1])
+        snapshot_path = "/api/wallboard" if "/api/wallboard" in routes else "/api/status"
+        page_path = "/wallboard" if "/wallboard" in routes else "/"
+        sse_path = "/wallboard/events" if "/wallboard/events" in routes else None
         paused = PausedEngine(engine)
         panel = Panel(state)
-        stop = threading.Event()
-        figures = Figures()
-        threads: list[threading.Thread] = []
+        advances: list[tuple[float, int]] = []
+        advance_ms: list[float] = []
+        spawn = multiprocessing.get_context("spawn")
+        results = spawn.Queue()
+        child = None
         try:
             headers = {"Host": f"127.0.0.1:{panel.port}"}
             if user is not None:
                 headers["Cookie"] = sign_in(panel, *user)
-            snapshot_path = "/api/wallboard" if "/api/wallboard" in routes else "/api/status"
-            page_path = "/wallboard" if "/wallboard" in routes else "/"
-            sse_path = "/wallboard/events" if "/wallboard/events" in routes else None
-            until = time.perf_counter() + seconds
-            for n in range(clients):
-                order = [(snapshot_path, figures.snapshot), (page_path, figures.page)]
-                threads.append(threading.Thread(target=client_loop, name=f"client-{n}", args=(
-                    panel, order if n % 2 == 0 else order[::-1], headers, interval_ms / 1000, until, stop, figures)))
-            threads.append(threading.Thread(target=client_loop, name="reference", args=(
-                panel, [("/static/panel.css", figures.static)], headers, interval_ms / 1000, until, stop, figures)))
-            if sse_path is not None:
-                threads.append(threading.Thread(target=sse_loop, name="sse", args=(
-                    panel, sse_path, headers, stop, figures), daemon=True))
-            for t in threads:
-                t.start()
-            next_at = time.perf_counter() + 1.0
-            while time.perf_counter() < until:
-                stop.wait(max(0.0, next_at - time.perf_counter()))  # clock-source: 1000 ms each wall second
-                next_at += 1.0
-                tick = paused.advance(ADVANCE_MS)
-                with figures.lock:
-                    figures.advances.append((time.perf_counter(), tick))
+            child = spawn.Process(target=_clients_entry, name="clients", args=(
+                results, panel.target, headers, snapshot_path, page_path, sse_path, clients, interval_ms / 1000,
+                seconds))
+            child.start()
+            next_at = time.monotonic() + 1.0
+            got: dict[str, Any] | None = None
+            while got is None:
+                try:
+                    # clock-source: the engine's clock moves 1000 ms each wall second until the clients are done
+                    got = results.get(timeout=max(0.0, next_at - time.monotonic()))
+                except queue.Empty:
+                    next_at += 1.0
+                    asked = time.monotonic()
+                    tick = paused.advance(ADVANCE_MS)
+                    advances.append((time.monotonic(), tick))
+                    advance_ms.append((time.monotonic() - asked) * 1000)
+                    if not child.is_alive() and results.empty():
+                        raise SystemExit(f"the clients' process ended ({child.exitcode}) without figures") from None
         finally:
-            stop.set()
-            for t in threads:
-                t.join(timeout=15)
+            if child is not None:
+                child.join(timeout=30)
             panel.close()
             paused.close()
-    snap95, static95 = pct(figures.snapshot, 0.95), pct(figures.static, 0.95)
-    lags = sse_lags(figures)
-    for e in figures.errors[:10]:
+    snapshot, page, static = got["snapshot"], got["page"], got["static"]
+    errors: list[str] = got["errors"]
+    snap95, static95 = pct(snapshot, 0.95), pct(static, 0.95)
+    lags = sse_lags(advances, [(t, tick) for t, tick in got["sse_events"]])
+    for e in errors[:10]:
         log(f"error: {e}")
     return {
-        "calls": calls, "clients": clients,
-        "requests": len(figures.snapshot) + len(figures.page) + len(figures.static),
-        "errors": len(figures.errors),
-        "snapshot_p50_ms": round(statistics.median(figures.snapshot), 2) if figures.snapshot else None,
+        "calls": calls, "clients": clients, "requests": len(snapshot) + len(page) + len(static),
+        "errors": len(errors),
+        "snapshot_p50_ms": round(statistics.median(snapshot), 2) if snapshot else None,
         "snapshot_p95_ms": snap95,
-        "page_p50_ms": round(statistics.median(figures.page), 2) if figures.page else None,
-        "page_p95_ms": pct(figures.page, 0.95),
+        "page_p50_ms": round(statistics.median(page), 2) if page else None,
+        "page_p95_ms": pct(page, 0.95),
         "static_p95_ms": static95,
         "ratio_snapshot_p95_vs_static": round(snap95 / static95, 2) if snap95 and static95 else None,
         "sse_lag_p95_ms": pct(lags, 0.95) if sse_path is not None else None,
         "snapshot_path": snapshot_path, "page_path": page_path, "sse_path": sse_path,
-        "signed_in": user is not None, "advances": len(figures.advances),
-        "wall_s": round(time.perf_counter() - t_start, 1),
+        "signed_in": user is not None, "advances": len(advances),
+        "advance_wall_p50_ms": round(statistics.median(advance_ms), 1) if advance_ms else None,
+        "wall_s": round(time.monotonic() - t_start, 1),
     }
 
 
