@@ -27,6 +27,11 @@ Fixtures:
 ``page``
     a Playwright ``Page`` in a fresh context (the self-signed certificate accepted, 1280x800), closed
     after the test with a last screenshot.
+``sign_in``
+    ``sign_in(role, name=None, agent=None)`` makes an account of `role` in the panel's panel.db (and an
+    installer first, if there is none, so the panel is past its first run), signs ``page`` in through
+    the /login form (fields ``username``, ``password``) and returns the account's name; the page is then
+    wherever the panel sent it.
 ``shot``
     ``shot("name")`` saves a screenshot of ``page`` as test-artifacts/<test>/<NN>-<name>.png (git-ignored);
     take one at every step a person would look at.
@@ -35,6 +40,7 @@ Fixtures:
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
 import sys
 import threading
@@ -186,6 +192,30 @@ def engine(state_dir: Path, engine_for: Callable[[Site], EngineHandle]) -> Engin
 def panel_server(state_dir: Path) -> Iterator[PanelServer]:
     with PanelProcess(state_dir) as process:
         yield PanelServer(process)
+
+
+@pytest.fixture
+def sign_in(page: Page, panel_server: PanelServer) -> Callable[..., str]:
+    from urllib.parse import urlsplit
+
+    from appliance.web import accounts
+
+    def do(role: str, name: str | None = None, agent: str | None = None) -> str:
+        panel_dir = panel_server.panel_dir
+        if not accounts.installer_exists(panel_dir):   # past the first run
+            accounts.create_user(panel_dir, "first-installer", "installer", "pw-" + secrets.token_urlsafe(16))
+        name = name or f"{role}-{secrets.token_hex(3)}"
+        password = "pw-" + secrets.token_urlsafe(16)
+        accounts.create_user(panel_dir, name, role, password, agent=agent)
+        page.goto(panel_server.url + "/login")
+        page.fill("input[name=username]", name)
+        page.fill("input[name=password]", password)
+        with page.expect_navigation():
+            page.click("form:has(input[name=password]) button[type=submit]")
+        assert urlsplit(page.url).path != "/login", f"signing in as {name} ({role}) failed at {page.url}"
+        return name
+
+    return do
 
 
 def _test_dir(request: pytest.FixtureRequest) -> Path:

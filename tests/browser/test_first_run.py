@@ -49,7 +49,7 @@ def test_first_run_makes_the_installer_with_the_setup_code(engine: EngineHandle,
     _fill_setup(page, WRONG_CODE, "installer", password)
     shot("wrong code typed")
     with page.expect_navigation():
-        page.click("form button[type=submit]")
+        page.click("form:has(input[name=password]) button[type=submit]")
     assert urlsplit(page.url).path == "/setup"               # refused: still the setup form
     assert page.locator("input[name=setup_code]").count() == 1
     shot("wrong code refused")
@@ -58,7 +58,7 @@ def test_first_run_makes_the_installer_with_the_setup_code(engine: EngineHandle,
     _fill_setup(page, code, "installer", password)
     shot("right code typed")
     with page.expect_navigation():
-        page.click("form button[type=submit]")
+        page.click("form:has(input[name=password]) button[type=submit]")
     assert urlsplit(page.url).path not in ("/setup", "/login")   # the installer exists and is signed in
     shot("signed in")
     rc, out = panel_server.setup_code()
