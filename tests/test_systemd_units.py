@@ -91,7 +91,7 @@ def test_panel_unit() -> None:
     assert one(unit, "Service", "StateDirectory") == "cicbox-panel"
     assert one(unit, "Service", "StateDirectoryMode") == "0700"
     assert one(unit, "Service", "ProtectSystem") == "strict"
-    assert one(unit, "Service", "ReadOnlyPaths") == "/var/lib/cicbox"
+    assert one(unit, "Service", "ReadOnlyPaths") == "-/var/lib/cicbox"
     assert "ReadWritePaths" not in unit["Service"]
     # It serves the management network (HTTPS, accounts): no loopback-only address filter any more.
     assert "IPAddressAllow" not in unit["Service"] and "IPAddressDeny" not in unit["Service"]

@@ -276,6 +276,7 @@ def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None
     """Serve the panel for the engine in `state_dir` over HTTPS until stopped."""
     from appliance.web import tls
 
+    worker_class(read_timeout_s)              # a bad timeout is refused before anything is made
     where = resolve_listen(listen)
     panel_dir = Path(panel_dir) if panel_dir is not None else Path(state_dir) / "panel"
     panel_dir.mkdir(parents=True, exist_ok=True, mode=0o700)

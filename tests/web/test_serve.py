@@ -278,3 +278,10 @@ def test_setup_code_subcommand_calls_the_accounts_part(tmp_path: Path, monkeypat
     assert cli.main(["panel", "--state-dir", str(tmp_path / "s"), "setup-code"]) == 0
     assert calls == [(tmp_path / "panel", False), (tmp_path / "p", True), (tmp_path / "s" / "panel", False)]
     assert started == []                                       # no server started for it
+
+
+def test_a_bad_read_timeout_exits_2(tmp_path: Path, started: list[dict[str, Any]],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--state-dir", str(tmp_path), "--listen", "127.0.0.1:0", "--read-timeout", "0"]) == 2
+    assert capsys.readouterr().err == "cicbox panel: the read timeout must be more than 0 s, not 0.0\n"
+    assert started == [] and not (tmp_path / "panel").exists()
