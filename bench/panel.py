@@ -9,8 +9,9 @@ one threaded worker, HTTPS with its self-signed certificate, in its own process.
 Five supervisor clients (each one keep-alive HTTPS connection, signed in as a supervisor when the panel
 has accounts) alternate GET of the snapshot (/api/wallboard; /api/status on a panel without the
 wallboard) and the page (/wallboard, else /), one request every --interval-ms each; one of them also
-holds the wallboard's event stream (/wallboard/events), whose lag is measured from each clock.advance's
-reply to the first ``snapshot`` event at that engine time or later. A reference client on its own
+holds the wallboard's event stream (/wallboard/events), whose lag is measured for each engine time a
+``snapshot`` event carries, from the reply of the clock.advance that ran the engine there (the engine
+publishes a snapshot each second of its clock, within the advance) to the event's arrival. A reference client on its own
 connection GETs /static/panel.css (no engine, no template) in the same run.
 
     .venv/bin/python bench/panel.py [--seconds 15] [--clients 5] [--interval-ms 200]
@@ -287,14 +288,20 @@ def sse_loop(panel: Target, path: str, headers: dict[str, str], stop: threading.
         conn.close()
 
 
-def sse_lags(advances: list[tuple[float, int]], events: list[tuple[float, int]]) -> list[float]:
-    """For each clock.advance (the monotonic time of its reply, the tick it reached): ms to the first
-    snapshot event at that tick or later."""
+def sse_lags(advances: list[tuple[float, int, int]], events: list[tuple[float, int]]) -> list[float]:
+    """For each engine tick a snapshot event carried (its first arrival): ms from the reply of the
+    clock.advance that ran the engine to that tick (the engine had that state by then) to the event.
+
+    `advances`: (monotonic time of the reply, tick before, tick after); `events`: (arrival, tick)."""
+    first: dict[int, float] = {}
+    for at, tick in events:
+        first.setdefault(tick, at)
     lags = []
-    for at, tick in advances:
-        seen = [t for t, event_tick in events if event_tick >= tick and t >= at - 1.0]
-        if seen:
-            lags.append(max(0.0, (min(seen) - at) * 1000))
+    for tick, arrived in first.items():
+        for replied, before, after in advances:
+            if before < tick <= after:
+                lags.append(max(0.0, (arrived - replied) * 1000))
+                break
     return lags
 
 
@@ -357,7 +364,8 @@ def run(seconds: float, clients: int, interval_ms: float, log: Callable[[str], N
         sse_path = "/wallboard/events" if "/wallboard/events" in routes else None
         paused = PausedEngine(engine)
         panel = Panel(state)
-        advances: list[tuple[float, int]] = []
+        advances: list[tuple[float, int, int]] = []
+        last_tick = engine.clock.now_ms
         advance_ms: list[float] = []
         spawn = multiprocessing.get_context("spawn")
         results = spawn.Queue()
@@ -380,8 +388,9 @@ def run(seconds: float, clients: int, interval_ms: float, log: Callable[[str], N
                     next_at += 1.0
                     asked = time.monotonic()
                     tick = paused.advance(ADVANCE_MS)
-                    advances.append((time.monotonic(), tick))
+                    advances.append((time.monotonic(), last_tick, tick))
                     advance_ms.append((time.monotonic() - asked) * 1000)
+                    last_tick = tick
                     if not child.is_alive() and results.empty():
                         raise SystemExit(f"the clients' process ended ({child.exitcode}) without figures") from None
         finally:
