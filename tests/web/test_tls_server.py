@@ -5,6 +5,7 @@ an uploaded pair is served from the next start."""
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import socket
 import ssl
 import stat
@@ -48,6 +49,8 @@ def test_the_served_certificate_is_the_logged_one_and_survives_a_restart(tmp_pat
         cert = x509.load_der_x509_certificate(der)
         public = cert.public_key()
         assert isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        assert ipaddress.ip_address("127.0.0.1") in san.get_values_for_type(x509.IPAddress)
         # A client that trusts just this certificate connects to https://127.0.0.1 with the name checked.
         with (socket.create_connection(("127.0.0.1", panel.port), timeout=10) as raw,
               panel.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1") as sock):
