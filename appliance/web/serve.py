@@ -211,11 +211,13 @@ def worker_class(read_timeout_s: float) -> type[PanelWorker]:
 
 
 def gunicorn_options(bind: str, certfile: Path, keyfile: Path, fingerprint: str,
-                     read_timeout_s: float = READ_TIMEOUT_S) -> dict[str, Any]:
-    """The gunicorn settings the panel runs with."""
+                     read_timeout_s: float = READ_TIMEOUT_S, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The gunicorn settings the panel runs with; `notes` are logged at start after the fingerprint."""
 
     def on_starting(server: Any) -> None:
         server.log.info(FINGERPRINT_LOG, fingerprint)
+        for note in notes:
+            server.log.info("%s", note)
 
     return {
         "bind": [bind],
@@ -271,6 +273,26 @@ def build_app(state_dir: Path, panel_dir: Path, where: Listen, extra: Mapping[st
     return create_app(overrides={**overrides, **(extra or {})})
 
 
+def setup_code_note(panel_dir: Path, where: Listen) -> str | None:
+    """The line that tells the first installer the setup code (made now if there is none), or None once an
+    installer exists (or in a build without setup codes)."""
+    import importlib
+
+    from appliance.web import accounts
+
+    try:
+        setupcode = importlib.import_module("appliance.web.setupcode")
+    except ModuleNotFoundError:
+        return None
+    if accounts.installer_exists(panel_dir):
+        return None
+    code = setupcode.ensure_setup_code(panel_dir)
+    unspecified = where.host in ("0.0.0.0", "::")
+    url = f"https://{format_listen(socket.gethostname(), where.port) if unspecified else where.text}/setup"
+    return (f"no installer yet: open {url} and type the setup code {code} "
+            "(`cicbox panel setup-code` prints it again)")
+
+
 def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None = None,
               read_timeout_s: float = READ_TIMEOUT_S) -> None:
     """Serve the panel for the engine in `state_dir` over HTTPS until stopped."""
@@ -283,7 +305,9 @@ def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None
     certfile, keyfile = tls.ensure_pair(panel_dir, where.host)
     fingerprint = tls.fingerprint(tls.load_cert(certfile))
     app = build_app(state_dir, panel_dir, where, {"TLS_FINGERPRINT": fingerprint})
-    PanelServer(app, gunicorn_options(where.text, certfile, keyfile, fingerprint, read_timeout_s)).run()
+    note = setup_code_note(panel_dir, where)
+    PanelServer(app, gunicorn_options(where.text, certfile, keyfile, fingerprint, read_timeout_s,
+                                      [note] if note else [])).run()
 
 
 def build_parser() -> argparse.ArgumentParser:

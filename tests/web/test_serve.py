@@ -52,7 +52,8 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
         runs.append({"bind": self.cfg.bind, "workers": self.cfg.workers, "threads": self.cfg.threads,
                      "worker_class": self.cfg.worker_class, "certfile": self.cfg.certfile,
                      "keyfile": self.cfg.keyfile, "app": self.load(),
-                     "control_socket_disable": settings["control_socket_disable"].get()})
+                     "control_socket_disable": settings["control_socket_disable"].get(),
+                     "on_starting": settings["on_starting"].get()})
 
     monkeypatch.setattr(PanelServer, "run", run)
     return runs
@@ -285,3 +286,45 @@ def test_a_bad_read_timeout_exits_2(tmp_path: Path, started: list[dict[str, Any]
     assert main(["--state-dir", str(tmp_path), "--listen", "127.0.0.1:0", "--read-timeout", "0"]) == 2
     assert capsys.readouterr().err == "cicbox panel: the read timeout must be more than 0 s, not 0.0\n"
     assert started == [] and not (tmp_path / "panel").exists()
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.lines.append(msg % args)
+
+
+def _start_log(run: dict[str, Any]) -> list[str]:
+    server = type("Arbiter", (), {"log": _Log()})()
+    run["on_starting"](server)
+    return list(server.log.lines)
+
+
+def test_each_start_logs_the_fingerprint_and_the_setup_code_until_an_installer_exists(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[dict[str, Any]]) -> None:
+    import types
+
+    from appliance.web import accounts, tls
+
+    made: list[Path] = []
+
+    def ensure_setup_code(panel_dir: Path) -> str:
+        made.append(panel_dir)
+        return "ABCDEFGHJKLM"
+
+    module = types.ModuleType("appliance.web.setupcode")
+    module.ensure_setup_code = ensure_setup_code  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "appliance.web.setupcode", module)
+    run_panel(tmp_path, listen="127.0.0.1:9443")
+    fingerprint = tls.fingerprint(tls.load_cert(tmp_path / "panel" / "tls" / "cert.pem"))
+    assert _start_log(started[0]) == [
+        f"TLS certificate SHA-256 fingerprint {fingerprint}",
+        "no installer yet: open https://127.0.0.1:9443/setup and type the setup code ABCDEFGHJKLM "
+        "(`cicbox panel setup-code` prints it again)"]
+    assert made == [tmp_path / "panel"]
+    accounts.create_user(tmp_path / "panel", "inst", "installer", "pw-" + "x" * 20)
+    run_panel(tmp_path, listen="127.0.0.1:9443")
+    assert _start_log(started[1]) == [f"TLS certificate SHA-256 fingerprint {fingerprint}"]
+    assert made == [tmp_path / "panel"]
