@@ -18,7 +18,7 @@ PRI_PEER    := tests/peers/bin/pri_peer
 
 .PHONY: setup build test lint typecheck pytest demo bench clean asan fuzz soak crashloop prompts
 
-setup: $(STAMP)/apt $(STAMP)/venv build
+setup: $(STAMP)/apt $(STAMP)/chromium $(STAMP)/venv build
 
 # Re-checked whenever this file changes (a package added to the list is installed on the next setup).
 $(STAMP)/apt: Makefile
@@ -30,6 +30,14 @@ $(STAMP)/apt: Makefile
 	fi
 	@touch $@
 
+# Debian's chromium for the browser tests (tests/browser), driven by Playwright at /usr/lib/chromium/chromium;
+# Playwright never downloads a browser of its own.
+$(STAMP)/chromium: Makefile
+	@mkdir -p $(STAMP)
+	@dpkg -s chromium >/dev/null 2>&1 || { echo "apt: installing chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+	@touch $@
+
 $(STAMP)/venv: pyproject.toml
 	@mkdir -p $(STAMP)
 	test -x $(VPY) || $(PY) -m venv $(VENV)
@@ -37,7 +45,8 @@ $(STAMP)/venv: pyproject.toml
 	$(VPY) -m pip install -q "cffi>=1.16" "construct>=2.10,<2.11" "pyserial>=3.5" "pyusb>=1.2" \
 	    "flask>=3.0" "gunicorn>=22" "pyyaml>=6.0" "pydantic>=2.6" "sqlalchemy>=2.0" \
 	    "flask-login>=0.6.3" "flask-wtf>=1.2" "flask-limiter>=3.5" "argon2-cffi>=23.1" \
-	    "pytest>=8" "ruff>=0.6" "mypy>=1.10" types-pyyaml "numpy>=1.26" "time-machine>=2.14"
+	    "cryptography>=42" "pytest>=8" "ruff>=0.6" "mypy>=1.10" types-pyyaml "numpy>=1.26" "time-machine>=2.14" \
+	    "playwright==1.65.2"
 	CICBOX_NO_EXT=1 $(VPY) -m pip install -q --no-build-isolation --no-deps -e .
 	@touch $@
 
@@ -128,7 +137,8 @@ build/asan/.built: $(DSP_SRC) $(DRIVERS_SRC) $(wildcard _cffi_src/*.py) pyprojec
 asan: setup build/asan/.built
 	$(ASAN_ENV) $(VENV)/bin/pytest -q -p no:cacheprovider --capture=sys $(ASAN_TESTS)
 
-# The appliance on the sim card: hotel profile, traffic generator, panel on http://127.0.0.1:8080.
+# The appliance on the sim card: hotel profile, traffic generator, panel on https://127.0.0.1:8443 (it prints the
+# setup code).
 demo: setup
 	$(VENV)/bin/cicbox demo --state-dir $(CURDIR)/state --config configs/hotel.yaml
 
@@ -159,6 +169,7 @@ bench: setup build/bench/.shipped build/bench/.same-flags build/bench/pri_pair
 	$(VPY) bench/acd_scale.py
 	$(VPY) bench/echo.py
 	$(VPY) bench/pri.py
+	$(VPY) bench/panel.py
 
 # The shipped announcement prompts (configs/prompts/{en,zh}/), made once with espeak-ng run as a
 # separate program (GPL, never linked) and committed: only this target installs espeak-ng, and

@@ -224,15 +224,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_panel_port(bind: str) -> None:
-    """Stop the demo with a clear message when the panel's address is taken (PanelError)."""
+def _check_panel_port(listen: str) -> None:
+    """Stop the demo with a clear message when the panel's address is bad or taken (PanelError)."""
     import errno
     import socket
 
     from appliance.web import PanelError
-    from appliance.web.serve import check_bind
+    from appliance.web.serve import parse_listen
 
-    host, port = check_bind(bind)
+    host, port = parse_listen(listen)
     if port == 0:
         return
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -243,18 +243,52 @@ def _check_panel_port(bind: str) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise PanelError(f"the panel's port {port} on {host} is in use (another demo or panel?): stop "
-                                 f"it, or give the demo another with --bind {host}:PORT") from None
-            raise PanelError(f"the panel cannot bind {bind}: {exc.strerror or exc}") from None
+                                 f"it, or give the demo another with --listen {host}:PORT") from None
+            raise PanelError(f"the panel cannot listen on {listen}: {exc.strerror or exc}") from None
 
 
-def _start_panel(state_dir: Path, bind: str) -> Any:
+def _print_setup_code(panel_dir: Path) -> None:
+    """The panel's one-time setup code, alone on a line of stdout, made now if there is none (so the panel
+    started next finds this one); an installer already there: say so."""
+    from appliance.web import PanelError
+
+    try:
+        setup_code_main = _setup_code_main()
+    except PanelError as exc:
+        log.warning("no setup code: %s", exc)
+        return
+    panel_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    print("panel setup code (type it at /setup to create the installer):", flush=True)
+    if setup_code_main(panel_dir, False) != 0:
+        print("(none: the panel has its installer; sign in, or `cicbox panel setup-code --new`)", flush=True)
+    sys.stdout.flush()
+
+
+def _setup_code_main() -> Any:
+    """appliance.web.setupcode.setup_code_main(panel_dir, new) -> exit code, imported when used (it is the
+    accounts part's: it writes the code, 0600, and prints it alone on a line)."""
+    import importlib
+
+    from appliance.web import PanelError
+
+    try:
+        return importlib.import_module("appliance.web.setupcode").setup_code_main
+    except ModuleNotFoundError:
+        raise PanelError("this build has no setup codes yet (appliance.web.setupcode)") from None
+
+
+def _start_panel(state_dir: Path, listen: str) -> Any:
     """The panel as a child process that dies with this one (a parent-death signal, set in the
     child), so a demo killed any way never leaves its panel behind."""
     import subprocess
 
+    from appliance.web.serve import format_listen, parse_listen
+
     panel = subprocess.Popen([sys.executable, "-m", "appliance.web.serve", "--state-dir", str(state_dir),
-                              "--bind", bind, "--die-with-parent", str(os.getpid())])
-    log.info("panel (pid %d) on http://%s/", panel.pid, bind)
+                              "--listen", listen, "--die-with-parent", str(os.getpid())])
+    url = f"https://{format_listen(*parse_listen(listen))}/"
+    log.info("panel (pid %d) on %s", panel.pid, url)
+    print(f"panel: {url}", flush=True)
     return panel
 
 
@@ -266,10 +300,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
     with_panel = not args.json and not args.no_panel
     if with_panel:
-        _check_panel_port(args.bind)                 # before anything starts
+        _check_panel_port(args.listen)               # before anything starts
     engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed), enable_faults=True)
     log.info("demo running, state in %s", engine.state_dir)
-    panel = _start_panel(engine.state_dir, args.bind) if with_panel else None
+    panel = None
+    if with_panel:
+        _print_setup_code(engine.state_dir / "panel")
+        panel = _start_panel(engine.state_dir, args.listen)
     try:
         _serve(engine, duration_ms if args.duration else None, stop)
     except KeyboardInterrupt:
@@ -590,10 +627,15 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_panel(args: argparse.Namespace) -> int:
+    state_dir = find_state_dir(args.state_dir)
+    if args.panel_command == "setup-code":
+        # The one-time code for /setup, alone on a line; exit 1 when an installer exists (unless --new).
+        rc: int = _setup_code_main()(Path(args.panel_dir) if args.panel_dir else state_dir / "panel", args.new)
+        return rc
     # In this process: under systemd, gunicorn's master must be the service's main process.
     from appliance.web.serve import run_panel
 
-    run_panel(find_state_dir(args.state_dir), bind=args.bind)
+    run_panel(state_dir, panel_dir=Path(args.panel_dir) if args.panel_dir else None, listen=args.listen)
     return 0
 
 
@@ -651,14 +693,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="engine + traffic generator + panel on the sim card (hotel profile)",
                           description="A living call center on the sim card: callers on the trunks, agents "
-                          "at the phones, the panel on http://127.0.0.1:8080. Fault commands are enabled.")
+                          "at the phones, the panel on https://127.0.0.1:8443 (its setup code printed at start). Fault "
+                          "commands are enabled.")
     engine_args(demo, "seconds of engine clock, then stop")
     demo.add_argument("--json", action="store_true",
                       help="print {offered, answered, abandoned, mean_wait_s, answered_by_kind} on stdout at the "
                            "end (no panel): answered by agents; answered_by_kind counts the calls the lines answered "
                            "(the IVR's included) by the kind of line, fxo or pri")
     demo.add_argument("--no-panel", action="store_true", help="do not start the panel")
-    demo.add_argument("--bind", default="127.0.0.1:8080", help="panel address (loopback only)")
+    demo.add_argument("--listen", default="127.0.0.1:8443", metavar="ADDR:PORT",
+                      help="the panel's address (default 127.0.0.1:8443, https)")
     demo.add_argument("--seed", type=int, default=1, help="traffic generator seed")
     demo.set_defaults(func=cmd_demo)
 
@@ -732,10 +776,24 @@ def build_parser() -> argparse.ArgumentParser:
     adv.add_argument("ms", type=int, metavar="MS")
     adv.set_defaults(func=cmd_clock_advance)
 
-    pn = sub.add_parser("panel", help="serve the web panel (talks to the engine over control.sock)")
+    pn = sub.add_parser("panel", help="serve the web panel over HTTPS (talks to the engine over control.sock)",
+                        description="Serve the web panel over HTTPS; `cicbox panel setup-code` prints the "
+                        "one-time code for its first installer.")
     common(pn)
-    pn.add_argument("--bind", default="127.0.0.1:8080", help="address (loopback only until accounts exist)")
-    pn.set_defaults(func=cmd_panel)
+    panel_dir_help = "the panel's own files: panel.db, tls/, secret_key (default STATE_DIR/panel)"
+    pn.add_argument("--panel-dir", help=panel_dir_help)
+    pn.add_argument("--listen", metavar="ADDR:PORT",
+                    help="address to serve on (default: listen = in /etc/cicbox/panel.conf, else 127.0.0.1:8443)")
+    pn.set_defaults(func=cmd_panel, panel_command=None)
+    pnsub = pn.add_subparsers(dest="panel_command")
+    sc = pnsub.add_parser("setup-code", help="print the one-time setup code for /setup (exit 1: an installer "
+                          "exists); --new allows one more installer",
+                          description="Print the one-time setup code alone on a line; exit 1 when the panel "
+                          "already has an installer. --new makes a new code (audited) that creates one more "
+                          "installer: the way back when every installer's password is lost.")
+    sc.add_argument("--state-dir", default=argparse.SUPPRESS, help=STATE_DIR_RULE)
+    sc.add_argument("--panel-dir", default=argparse.SUPPRESS, help=panel_dir_help)
+    sc.add_argument("--new", action="store_true", help="make a new code even though an installer exists")
     return p
 
 

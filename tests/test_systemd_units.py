@@ -78,7 +78,8 @@ def test_engine_unit_keeps_the_watchdog_contract() -> None:
 
 def test_panel_unit() -> None:
     unit = parse(UNITS / "cicbox-panel.service")
-    assert one(unit, "Service", "ExecStart") == "/opt/cicbox/.venv/bin/cicbox panel --state-dir /var/lib/cicbox"
+    assert one(unit, "Service", "ExecStart") == (
+        "/opt/cicbox/.venv/bin/cicbox panel --state-dir /var/lib/cicbox --panel-dir /var/lib/cicbox-panel")
     assert one(unit, "Unit", "After") == "cicbox-engine.service"
     assert one(unit, "Unit", "Wants") == "cicbox-engine.service"
     # The panel must never take the engine down with it.
@@ -86,6 +87,11 @@ def test_panel_unit() -> None:
     assert one(unit, "Service", "Restart") == "on-failure"
     assert one(unit, "Service", "PrivateDevices") == "yes"
     assert "DeviceAllow" not in unit["Service"]
-    # It must not claim the engine's state directory.
-    assert "StateDirectory" not in unit["Service"]
-    assert one(unit, "Service", "IPAddressAllow") == "localhost"
+    # Its own state directory, private; the engine's stays read-only to it, never claimed.
+    assert one(unit, "Service", "StateDirectory") == "cicbox-panel"
+    assert one(unit, "Service", "StateDirectoryMode") == "0700"
+    assert one(unit, "Service", "ProtectSystem") == "strict"
+    assert one(unit, "Service", "ReadOnlyPaths") == "-/var/lib/cicbox"
+    assert "ReadWritePaths" not in unit["Service"]
+    # It serves the management network (HTTPS, accounts): no loopback-only address filter any more.
+    assert "IPAddressAllow" not in unit["Service"] and "IPAddressDeny" not in unit["Service"]

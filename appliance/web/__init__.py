@@ -9,12 +9,16 @@ or the ``test_config`` mapping instead of that file):
 
 ``STATE_DIR``
     the engine's state directory (default ``$CICBOX_STATE_DIR`` or ``/var/lib/cicbox``)
-``PANEL_DIR``
-    the panel's own files: panel.db, secret_key, setup_code (default ``STATE_DIR/panel``)
 ``PANEL_CLOCK``
     the panel's clock (:mod:`appliance.web.clock`; default the system clock)
 ``CONTROL_SOCKET``
     the engine's socket (default ``STATE_DIR/control.sock``, resolved per request)
+``PANEL_DIR``
+    the panel's own files: panel.db, secret_key, setup_code, tls/ (default ``STATE_DIR/panel``)
+``LISTEN``
+    the address the panel serves on, ADDR:PORT (default ``127.0.0.1:8443``); the Host check allows it
+``PANEL_NAMES``
+    further host names browsers may use for the panel (panel.conf's ``names =``); any other Host: 400
 ``CONTROL_TIMEOUT_S``
     how long one request to the engine may take (default 2 s)
 ``SECRET_KEY``
@@ -50,19 +54,21 @@ SECURITY_HEADERS = {
 
 
 class PanelError(ApplianceError, ValueError):
-    """The panel was asked to do something it refuses (for example to bind a non-loopback address)."""
+    """The panel was asked to do something it refuses (for example a bad listen address)."""
 
 
 def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mapping[str, Any] | None = None) -> Flask:
     """Create and configure the panel app; `test_config` replaces the instance folder's config.py, and
-    `overrides` (the command line's) win over either."""
+    `overrides` (the server's command line) goes over either."""
     instance = os.environ.get("CICBOX_PANEL_INSTANCE", DEFAULT_INSTANCE_DIR)
     app = Flask(__name__, instance_path=os.path.abspath(instance), instance_relative_config=True)
     app.config.from_mapping(
         STATE_DIR=os.environ.get("CICBOX_STATE_DIR") or DEFAULT_STATE_DIR,
+        PANEL_DIR=None,
+        LISTEN="127.0.0.1:8443",
+        PANEL_NAMES=[],
         CONTROL_SOCKET=None,
         CONTROL_TIMEOUT_S=2.0,
-        PANEL_DIR=None,
         PANEL_CLOCK=None,
         SECRET_KEY=None,
         SESSION_COOKIE_NAME="cicbox_session",
@@ -97,11 +103,14 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mappi
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from appliance.web import account_views, views
+    from appliance.web import account_views, hosts, tls_views, views
 
+    # The Host check before anything else: a page another site's name reached gets nothing.
+    hosts.init_app(app)
     # Sessions, login, CSRF, throttling, the permission gate, /setup /login /logout /users /audit.
     account_views.init_app(app)
     app.register_blueprint(views.bp)
+    app.register_blueprint(tls_views.bp)
     # make url_for("index") == url_for("status.index")
     app.add_url_rule("/", endpoint="index", view_func=app.view_functions["status.index"])
     return app

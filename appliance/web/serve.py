@@ -1,60 +1,186 @@
 """Serve the panel under gunicorn, in this process: ``python -m appliance.web.serve --state-dir DIR``.
 
-Until the panel has accounts it binds loopback addresses only (127.0.0.0/8,
-::1, localhost); anything else is refused with :class:`PanelError`.
+HTTPS only, on ``--listen ADDR:PORT`` (default ``listen =`` in /etc/cicbox/panel.conf, else
+127.0.0.1:8443), or on the sockets systemd hands over (``LISTEN_FDS``, socket activation). The
+certificate and key are PANEL_DIR/tls/{cert,key}.pem, made self-signed on the first start
+(:mod:`appliance.web.tls`); each start logs their fingerprint.
+
+One ``gthread`` worker with 32 threads: the login limiter's memory and the wallboard's engine
+subscriber live in one process, and a few slow or idle clients never hold all the threads.
+Every connection gets a read timeout (:data:`READ_TIMEOUT_S`): a client that opens a
+connection and sends half a request is dropped, not waited on.
+
+/etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
+comments::
+
+    listen = 0.0.0.0:8443          # the address to serve on
+    names = panel.example.net      # host names browsers use for the panel (comma-separated)
+
+Nothing of the panel's own settings is in the site YAML.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
+import logging
+import os
+import socket
+import ssl
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
 
 from appliance.web import PanelError, create_app
 
-LOOPBACK_ONLY = "the panel binds 127.0.0.1 only until accounts exist"
-DEFAULT_PORT = 8080
+DEFAULT_PORT = 8443
+DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
+PANEL_CONF = Path("/etc/cicbox/panel.conf")
+PANEL_CONF_ENV = "CICBOX_PANEL_CONF"
+THREADS = 32
+READ_TIMEOUT_S = 10.0
+"""A connection that sends nothing (TLS handshake, request line, headers, body) for this long is closed."""
+CONF_KEYS = ("listen", "names")
+FINGERPRINT_LOG = "TLS certificate SHA-256 fingerprint %s"
+
+log = logging.getLogger(__name__)
 
 
-def check_bind(bind: str) -> tuple[str, int]:
-    """Split HOST[:PORT] (or [V6][:PORT]) and check HOST is loopback; raise PanelError otherwise.
+def parse_listen(text: str) -> tuple[str, int]:
+    """Split ADDR:PORT ([V6]:PORT for IPv6; the port defaults to 8443) into (address, port).
 
-    The port defaults to 8080. Host names are not resolved: ``localhost`` is the only name accepted.
+    ADDR is an IP address (0.0.0.0 or :: for all) or ``localhost``; names are not resolved.
     """
-    text = bind.strip()
+    example = f"expected ADDR:PORT, e.g. {DEFAULT_LISTEN} or [::]:{DEFAULT_PORT}"
+    raw = text.strip()
     port_text = str(DEFAULT_PORT)
-    if text.startswith("["):  # [v6] or [v6]:port
-        host, close, rest = text[1:].partition("]")
+    if raw.startswith("["):  # [v6] or [v6]:port
+        host, close, rest = raw[1:].partition("]")
         if not close or (rest and not rest.startswith(":")):
-            raise PanelError(f"bad bind address {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+            raise PanelError(f"bad listen address {text!r}: {example}")
         if rest:
             port_text = rest[1:]
-    elif text.count(":") == 1:  # v4:port or name:port
-        host, _, port_text = text.partition(":")
-    else:  # a bare v4 address or name, or a bare v6 address
-        host = text
+    elif raw.count(":") == 1:  # v4:port or localhost:port
+        host, _, port_text = raw.partition(":")
+    else:  # a bare v4 address, localhost, or a bare v6 address
+        host = raw
     if not host:
-        raise PanelError(f"bad bind address {bind!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
-    if host.lower() != "localhost":
+        raise PanelError(f"bad listen address {text!r}: {example}")
+    if host.lower() == "localhost":
+        host = "localhost"
+    else:
         try:
-            address = ipaddress.ip_address(host)
+            host = str(ipaddress.ip_address(host))
         except ValueError:
-            raise PanelError(LOOPBACK_ONLY) from None
-        if not address.is_loopback:
-            raise PanelError(LOOPBACK_ONLY)
+            raise PanelError(f"bad listen address {text!r}: {host!r} is not an IP address ({example})") from None
     if not (port_text.isascii() and port_text.isdigit()) or not 0 <= int(port_text) <= 65535:
-        raise PanelError(f"bad bind address {bind!r}: the port must be a number from 0 to 65535")
+        raise PanelError(f"bad listen address {text!r}: the port must be a number from 0 to 65535")
     return host, int(port_text)
 
 
-def gunicorn_bind(host: str, port: int) -> str:
-    """HOST:PORT as gunicorn reads it (IPv6 in brackets)."""
+def format_listen(host: str, port: int) -> str:
+    """HOST:PORT as gunicorn and URLs write it (IPv6 in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass
+class PanelConf:
+    """/etc/cicbox/panel.conf: what was given (None or empty where it said nothing)."""
+
+    listen: str | None = None
+    names: list[str] = field(default_factory=list)
+
+
+def conf_path() -> Path:
+    return Path(os.environ.get(PANEL_CONF_ENV) or PANEL_CONF)
+
+
+def read_conf(path: Path | None = None) -> PanelConf:
+    """Read panel.conf (a missing file is an empty one); a line it cannot read is a PanelError naming it."""
+    path = path or conf_path()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return PanelConf()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PanelError(f"{path}: cannot read it: {getattr(exc, 'strerror', None) or exc}") from None
+    conf = PanelConf()
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        key, sep, value = (part.strip() for part in line.partition("="))
+        if not sep or not key:
+            raise PanelError(f"{path}:{number}: expected KEY = VALUE, not {raw.strip()!r}")
+        if key not in CONF_KEYS:
+            raise PanelError(f"{path}:{number}: unknown key {key!r} (known: {', '.join(CONF_KEYS)})")
+        if key == "listen":
+            try:
+                parse_listen(value)
+            except PanelError as exc:
+                raise PanelError(f"{path}:{number}: {exc}") from None
+            conf.listen = value
+        else:
+            conf.names = [name.strip().lower().rstrip(".") for name in value.split(",") if name.strip()]
+    return conf
+
+
+def systemd_listen_address() -> tuple[str, int] | None:
+    """The address of the first socket systemd passed (LISTEN_FDS for this process), or None."""
+    if os.environ.get("LISTEN_PID") != str(os.getpid()) or not os.environ.get("LISTEN_FDS", "").isdigit():
+        return None
+    if int(os.environ["LISTEN_FDS"]) < 1:
+        return None
+    with socket.socket(fileno=os.dup(3)) as sock:
+        address = sock.getsockname()
+    if not isinstance(address, tuple):
+        raise PanelError("the socket systemd passed is not an IP socket")
+    return str(address[0]), int(address[1])
+
+
+class PanelWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's threaded worker with a read timeout on every connection, and nothing sent to a client
+    that does not speak TLS (plain HTTP on the HTTPS port gets the connection closed, no page)."""
+
+    read_timeout_s = READ_TIMEOUT_S
+
+    def init_process(self) -> None:
+        self.log.error_log.addFilter(_quiet_timeouts)
+        super().init_process()
+
+    def handle(self, conn: Any) -> Any:
+        if not getattr(conn, "_cicbox_timed", False):
+            init = conn.init
+
+            def timed_init() -> None:
+                # gunicorn sets each connection blocking (no timeout) before this; a bound instead.
+                conn.sock.settimeout(self.read_timeout_s)
+                init()
+                conn.sock.settimeout(self.read_timeout_s)
+
+            conn.init = timed_init
+            conn._cicbox_timed = True
+        return super().handle(conn)
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        if isinstance(exc, ssl.SSLError):
+            self.log.debug("not TLS, or a failed handshake, from %s: closed (%s)", addr, exc)
+            with contextlib.suppress(OSError):
+                client.close()
+            return
+        super().handle_error(req, client, addr, exc)
+
+
+def _quiet_timeouts(record: logging.LogRecord) -> bool:
+    """Drop gunicorn's traceback for a connection closed on its read timeout: that is the design, not an error."""
+    exc = record.exc_info[1] if record.exc_info else None
+    return not isinstance(exc, TimeoutError)
 
 
 class PanelServer(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
@@ -75,39 +201,125 @@ class PanelServer(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
         return self.application
 
 
-def gunicorn_options(bind: str, workers: int) -> dict[str, Any]:
-    """The gunicorn settings the panel runs with."""
+def worker_class(read_timeout_s: float) -> type[PanelWorker]:
+    """PanelWorker with this read timeout."""
+    if read_timeout_s == PanelWorker.read_timeout_s:
+        return PanelWorker
+    if not read_timeout_s > 0:
+        raise PanelError(f"the read timeout must be more than 0 s, not {read_timeout_s}")
+    return type("PanelWorker", (PanelWorker,), {"read_timeout_s": float(read_timeout_s)})
+
+
+def gunicorn_options(bind: str, certfile: Path, keyfile: Path, fingerprint: str,
+                     read_timeout_s: float = READ_TIMEOUT_S, notes: Sequence[str] = ()) -> dict[str, Any]:
+    """The gunicorn settings the panel runs with; `notes` are logged at start after the fingerprint."""
+
+    def on_starting(server: Any) -> None:
+        server.log.info(FINGERPRINT_LOG, fingerprint)
+        for note in notes:
+            server.log.info("%s", note)
+
     return {
         "bind": [bind],
-        "workers": workers,
+        "workers": 1,
+        "worker_class": worker_class(read_timeout_s),
+        "threads": THREADS,
+        "certfile": str(certfile),
+        "keyfile": str(keyfile),
+        "on_starting": on_starting,
         "proc_name": "cicbox-panel",
         # Logs go to stderr, so to the journal under systemd.
         "errorlog": "-",
+        "loglevel": "info",
         "accesslog": None,
         # No runtime control socket: it would be written under $HOME, which the unit hides.
         "control_socket_disable": True,
-        # A worker stuck on the engine is replaced; requests to the engine time out well before this.
+        # The worker is replaced if its main loop stops; requests to the engine time out well before this.
         "timeout": 30,
+        "keepalive": 5,
         "graceful_timeout": 5,
     }
 
 
-def run_panel(state_dir: Path, bind: str = "127.0.0.1:8080", workers: int = 2) -> None:
-    """Serve the panel for the engine in `state_dir` on `bind` (loopback only) until stopped."""
-    host, port = check_bind(bind)
-    if workers < 1:
-        raise PanelError(f"workers must be at least 1, not {workers}")
-    # The command line's state directory wins over the instance config's (and PANEL_DIR follows it).
-    app = create_app(overrides={"STATE_DIR": str(state_dir)})
-    PanelServer(app, gunicorn_options(gunicorn_bind(host, port), workers)).run()
+@dataclass(frozen=True)
+class Listen:
+    """Where the panel serves: the address to bind (or the one systemd bound) and the names browsers may use."""
+
+    host: str
+    port: int
+    names: tuple[str, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return format_listen(self.host, self.port)
+
+
+def resolve_listen(listen: str | None, conf: PanelConf | None = None) -> Listen:
+    """The command line's --listen, else panel.conf's ``listen =``, else 127.0.0.1:8443; systemd's socket wins."""
+    conf = conf if conf is not None else read_conf()
+    activated = systemd_listen_address()
+    if activated is not None:
+        host, port = activated
+    else:
+        host, port = parse_listen(listen or conf.listen or DEFAULT_LISTEN)
+    return Listen(host, port, tuple(conf.names))
+
+
+def build_app(state_dir: Path, panel_dir: Path, where: Listen, extra: Mapping[str, Any] | None = None) -> Any:
+    """The panel app for this start: the command line's directories and address over the instance config's."""
+    overrides: dict[str, Any] = {"STATE_DIR": str(state_dir), "PANEL_DIR": str(panel_dir), "LISTEN": where.text}
+    if where.names:   # panel.conf's names; else the instance config's, if it has any
+        overrides["PANEL_NAMES"] = list(where.names)
+    return create_app(overrides={**overrides, **(extra or {})})
+
+
+def setup_code_note(panel_dir: Path, where: Listen) -> str | None:
+    """The line that tells the first installer the setup code (made now if there is none), or None once an
+    installer exists (or in a build without setup codes)."""
+    import importlib
+
+    from appliance.web import accounts
+
+    try:
+        setupcode = importlib.import_module("appliance.web.setupcode")
+    except ModuleNotFoundError:
+        return None
+    if accounts.installer_exists(panel_dir):
+        return None
+    code = setupcode.ensure_setup_code(panel_dir)
+    unspecified = where.host in ("0.0.0.0", "::")
+    url = f"https://{format_listen(socket.gethostname(), where.port) if unspecified else where.text}/setup"
+    return (f"no installer yet: open {url} and type the setup code {code} "
+            "(`cicbox panel setup-code` prints it again)")
+
+
+def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None = None,
+              read_timeout_s: float = READ_TIMEOUT_S) -> None:
+    """Serve the panel for the engine in `state_dir` over HTTPS until stopped."""
+    from appliance.web import tls
+
+    worker_class(read_timeout_s)              # a bad timeout is refused before anything is made
+    where = resolve_listen(listen)
+    panel_dir = Path(panel_dir) if panel_dir is not None else Path(state_dir) / "panel"
+    panel_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    certfile, keyfile = tls.ensure_pair(panel_dir, where.host)
+    fingerprint = tls.fingerprint(tls.load_cert(certfile))
+    app = build_app(state_dir, panel_dir, where, {"TLS_FINGERPRINT": fingerprint})
+    note = setup_code_note(panel_dir, where)
+    PanelServer(app, gunicorn_options(where.text, certfile, keyfile, fingerprint, read_timeout_s,
+                                      [note] if note else [])).run()
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="cicbox panel", description="Serve the web panel (loopback only).")
+    p = argparse.ArgumentParser(prog="cicbox panel", description="Serve the web panel over HTTPS.")
     p.add_argument("--state-dir", type=Path, default=Path("/var/lib/cicbox"),
                    help="the engine's state directory, where control.sock is (default /var/lib/cicbox)")
-    p.add_argument("--bind", default="127.0.0.1:8080", help="HOST:PORT on a loopback address (default 127.0.0.1:8080)")
-    p.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (default 2)")
+    p.add_argument("--panel-dir", type=Path,
+                   help="the panel's own files: panel.db, tls/, secret_key (default STATE_DIR/panel)")
+    p.add_argument("--listen", metavar="ADDR:PORT",
+                   help=f"address to serve on (default: panel.conf's listen =, else {DEFAULT_LISTEN})")
+    p.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_S, metavar="S",
+                   help=f"close a connection silent this long mid-request (default {READ_TIMEOUT_S:g} s)")
     p.add_argument("--die-with-parent", type=int, metavar="PID",
                    help="stop when process PID, the parent that started the panel (the demo), ends")
     return p
@@ -120,7 +332,6 @@ def die_with_parent(parent_pid: int) -> None:
     """Have the kernel send SIGTERM when the parent ends (prctl PR_SET_PDEATHSIG), however it
     ends; leave now if it already has."""
     import ctypes
-    import os
     import signal
 
     libc = ctypes.CDLL(None, use_errno=True)
@@ -130,12 +341,12 @@ def die_with_parent(parent_pid: int) -> None:
         raise SystemExit(0)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.die_with_parent is not None:
             die_with_parent(args.die_with_parent)
-        run_panel(args.state_dir, bind=args.bind, workers=args.workers)
+        run_panel(args.state_dir, panel_dir=args.panel_dir, listen=args.listen, read_timeout_s=args.read_timeout)
     except PanelError as exc:
         print(f"cicbox panel: {exc}", file=sys.stderr)
         return 2

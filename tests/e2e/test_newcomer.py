@@ -3,6 +3,7 @@ shell, the demo's panel outliving the demo, a panel port in use, a mistyped --lo
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import queue
@@ -142,10 +143,12 @@ def _gone(pid: int) -> bool:
 
 def test_make_demo_then_status_from_the_same_directory_and_the_panel_dies_with_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("CICBOX_STATE_DIR", "NOTIFY_SOCKET")}
+    env["CICBOX_PANEL_CONF"] = str(tmp_path / "panel.conf")      # not this machine's /etc
+    out = (tmp_path / "demo.out").open("w")
     # As `make demo` starts it (the state in ./state of the directory it runs in); the panel on a free port.
     demo = subprocess.Popen([sys.executable, "-m", "appliance.cli", "demo", "--state-dir", str(tmp_path / "state"),
-                             "--config", str(ROOT / "configs" / "hotel.yaml"), "--bind", "127.0.0.1:0"],
-                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             "--config", str(ROOT / "configs" / "hotel.yaml"), "--listen", "127.0.0.1:0"],
+                            cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=out,
                             stderr=subprocess.PIPE, text=True)
     log = DemoLog(demo)
     try:
@@ -157,6 +160,13 @@ def test_make_demo_then_status_from_the_same_directory_and_the_panel_dies_with_i
         assert status.returncode == 0, status.stderr
         assert status.stdout.startswith("Grand Hotel  engine clock")
         assert not _gone(panel_pid)
+        # It told where the panel is (https; port 0 here: a free one, in the panel's log).
+        shown = (tmp_path / "demo.out").read_text()
+        assert "panel: https://127.0.0.1:0/\n" in shown
+        if importlib.util.find_spec("appliance.web.setupcode") is not None:   # the accounts part's codes
+            lines = shown.splitlines()
+            code = lines[lines.index("panel setup code (type it at /setup to create the installer):") + 1]
+            assert re.fullmatch(r"[A-HJ-NP-Z2-9]{12}", code), shown
         demo.send_signal(signal.SIGKILL)            # the demo dies without any clean-up of its own
         demo.wait(timeout=30)
         end = time.monotonic() + 30  # clock-source: a bound on a real process's exit
@@ -170,6 +180,7 @@ def test_make_demo_then_status_from_the_same_directory_and_the_panel_dies_with_i
             demo.kill()
             demo.wait(timeout=30)
         log.close()
+        out.close()
 
 
 def test_a_panel_port_in_use_stops_the_demo_with_a_clear_message(tmp_path: Path) -> None:
@@ -179,14 +190,14 @@ def test_a_panel_port_in_use_stops_the_demo_with_a_clear_message(tmp_path: Path)
     port = taken.getsockname()[1]
     try:
         out = subprocess.run([sys.executable, "-m", "appliance.cli", "demo", "--state-dir", str(tmp_path / "state"),
-                              "--bind", f"127.0.0.1:{port}", "--duration", "5"],
+                              "--listen", f"127.0.0.1:{port}", "--duration", "5"],
                              capture_output=True, text=True, timeout=60, check=False)
     finally:
         taken.close()
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == (
         f"cicbox: the panel's port {port} on 127.0.0.1 is in use (another demo or panel?): stop it, or give "
-        f"the demo another with --bind 127.0.0.1:PORT")
+        f"the demo another with --listen 127.0.0.1:PORT")
     assert not (tmp_path / "state").exists()        # nothing was started
 
 

@@ -1,29 +1,45 @@
-"""Serving the panel: loopback only, options handed to gunicorn, and one real start on an ephemeral port."""
+"""Serving the panel: the listen address and panel.conf, the Host check, the options handed to gunicorn, and
+real starts on a free loopback port (HTTPS with the engine's snapshot, idle and half-open connections)."""
 
 from __future__ import annotations
 
-import http.client
-import json
 import os
-import re
-import select
+import socket
+import ssl
 import subprocess
 import sys
 import time
 import urllib.error
-import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from appliance.web import PanelError
-from appliance.web.serve import LOOPBACK_ONLY, PanelServer, check_bind, main, run_panel
-from tests.web import FIRST_ANI, OFFERED_AT, live_site
-from tests.web.accounts import random_password
+from appliance import cli
+from appliance.web import PanelError, create_app
+from appliance.web.serve import (
+    DEFAULT_LISTEN,
+    THREADS,
+    PanelServer,
+    PanelWorker,
+    main,
+    parse_listen,
+    read_conf,
+    resolve_listen,
+    run_panel,
+)
+from tests.web.panel_proc import ROOT, PanelProcess
 
-ROOT = Path(__file__).resolve().parents[2]
+
+@pytest.fixture(autouse=True)
+def no_site_conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """panel.conf is a file of the test's own (absent unless the test writes it), never /etc's."""
+    path = tmp_path / "panel.conf"
+    monkeypatch.setenv("CICBOX_PANEL_CONF", str(path))
+    monkeypatch.delenv("LISTEN_FDS", raising=False)
+    monkeypatch.delenv("LISTEN_PID", raising=False)
+    return path
 
 
 @pytest.fixture
@@ -32,147 +48,283 @@ def started(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     runs: list[dict[str, Any]] = []
 
     def run(self: PanelServer) -> None:
-        runs.append({"bind": self.cfg.bind, "workers": self.cfg.workers, "app": self.load(),
-                     "control_socket_disable": self.cfg.settings["control_socket_disable"].get()})
+        settings = self.cfg.settings
+        runs.append({"bind": self.cfg.bind, "workers": self.cfg.workers, "threads": self.cfg.threads,
+                     "worker_class": self.cfg.worker_class, "certfile": self.cfg.certfile,
+                     "keyfile": self.cfg.keyfile, "app": self.load(),
+                     "control_socket_disable": settings["control_socket_disable"].get(),
+                     "on_starting": settings["on_starting"].get()})
 
     monkeypatch.setattr(PanelServer, "run", run)
     return runs
 
 
-@pytest.mark.parametrize("bind", ["0.0.0.0", "0.0.0.0:8080", "192.168.1.5", "192.168.1.5:8080", "[::]:8080", "::",
-                                  "10.0.0.1:80", "panel.example:8080", "unix:/run/panel.sock"])
-def test_refuses_anything_but_loopback(bind: str, started: list[dict[str, Any]]) -> None:
-    with pytest.raises(PanelError) as exc:
-        run_panel(Path("/nonexistent"), bind=bind)
-    assert str(exc.value) == "the panel binds 127.0.0.1 only until accounts exist" == LOOPBACK_ONLY
-    assert isinstance(exc.value, ValueError)
-    assert started == []
-
-
-@pytest.mark.parametrize(("bind", "expected"), [
-    ("127.0.0.1:0", ("127.0.0.1", 0)), ("127.0.0.1:8080", ("127.0.0.1", 8080)), ("127.0.0.1", ("127.0.0.1", 8080)),
-    ("127.1.2.3:9000", ("127.1.2.3", 9000)), ("[::1]:8080", ("::1", 8080)), ("::1", ("::1", 8080)),
-    ("localhost:8080", ("localhost", 8080)),
+@pytest.mark.parametrize(("text", "expected"), [
+    ("127.0.0.1:8443", ("127.0.0.1", 8443)), ("127.0.0.1", ("127.0.0.1", 8443)), ("0.0.0.0:443", ("0.0.0.0", 443)),
+    ("192.168.1.5:8443", ("192.168.1.5", 8443)), ("[::]:8443", ("::", 8443)), ("::", ("::", 8443)),
+    ("[::1]:9000", ("::1", 9000)), ("localhost:8443", ("localhost", 8443)), ("127.0.0.1:0", ("127.0.0.1", 0)),
 ])
-def test_accepts_loopback(bind: str, expected: tuple[str, int]) -> None:
-    assert check_bind(bind) == expected
+def test_listen_addresses(text: str, expected: tuple[str, int]) -> None:
+    assert parse_listen(text) == expected
 
 
-@pytest.mark.parametrize(("bind", "message"), [
-    ("127.0.0.1:http", "bad bind address '127.0.0.1:http': the port must be a number from 0 to 65535"),
-    ("127.0.0.1:65536", "bad bind address '127.0.0.1:65536': the port must be a number from 0 to 65535"),
-    (":8080", "bad bind address ':8080': expected HOST:PORT, e.g. 127.0.0.1:8080"),
-    ("[::1", "bad bind address '[::1': expected HOST:PORT, e.g. 127.0.0.1:8080"),
+@pytest.mark.parametrize(("text", "message"), [
+    ("127.0.0.1:https", "bad listen address '127.0.0.1:https': the port must be a number from 0 to 65535"),
+    ("127.0.0.1:65536", "bad listen address '127.0.0.1:65536': the port must be a number from 0 to 65535"),
+    (":8443", "bad listen address ':8443': expected ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:8443"),
+    ("[::1", "bad listen address '[::1': expected ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:8443"),
+    ("panel.example:8443", "bad listen address 'panel.example:8443': 'panel.example' is not an IP address "
+                           "(expected ADDR:PORT, e.g. 127.0.0.1:8443 or [::]:8443)"),
 ])
-def test_bad_bind_addresses(bind: str, message: str) -> None:
+def test_bad_listen_addresses(text: str, message: str) -> None:
     with pytest.raises(PanelError) as exc:
-        check_bind(bind)
+        parse_listen(text)
     assert str(exc.value) == message
 
 
-def test_run_panel_hands_gunicorn_the_app_and_settings(tmp_path: Path, started: list[dict[str, Any]]) -> None:
-    run_panel(tmp_path, bind="127.0.0.1:0", workers=3)
-    run_panel(tmp_path, bind="::1", workers=1)
-    assert [(r["bind"], r["workers"]) for r in started] == [(["127.0.0.1:0"], 3), (["[::1]:8080"], 1)]
-    assert started[0]["app"].config["STATE_DIR"] == str(tmp_path)
-    assert started[0]["control_socket_disable"] is True
-    with pytest.raises(PanelError, match="workers must be at least 1, not 0"):
-        run_panel(tmp_path, bind="127.0.0.1:0", workers=0)
+def test_panel_conf_gives_the_listen_address_and_names(no_site_conf: Path) -> None:
+    assert resolve_listen(None).text == DEFAULT_LISTEN == "127.0.0.1:8443"   # no file: the default
+    no_site_conf.write_text("# the panel\nlisten = 0.0.0.0:9443   # every address\nnames = Panel.Example.NET., "
+                            "cicbox.local\n", encoding="utf-8")
+    where = resolve_listen(None)
+    assert (where.text, where.names) == ("0.0.0.0:9443", ("panel.example.net", "cicbox.local"))
+    assert resolve_listen("[::1]:8444").text == "[::1]:8444"                 # the command line wins
 
 
-def test_main(tmp_path: Path, started: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["--state-dir", str(tmp_path), "--bind", "127.0.0.1:8081"]) == 0
-    assert started[0]["bind"] == ["127.0.0.1:8081"] and started[0]["workers"] == 2
-    assert main(["--state-dir", str(tmp_path), "--bind", "0.0.0.0:8080"]) == 2
-    assert capsys.readouterr().err == "cicbox panel: the panel binds 127.0.0.1 only until accounts exist\n"
+@pytest.mark.parametrize(("text", "message"), [
+    ("listen = 10.0.0.1:99999\n", ":1: bad listen address '10.0.0.1:99999': the port must be a number from 0 to 65535"),
+    ("\nport = 8443\n", ":2: unknown key 'port' (known: listen, names)"),
+    ("listen\n", ":1: expected KEY = VALUE, not 'listen'"),
+])
+def test_a_bad_panel_conf_exits_2_naming_the_line(text: str, message: str, no_site_conf: Path,
+                                                  tmp_path: Path, started: list[dict[str, Any]],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    no_site_conf.write_text(text, encoding="utf-8")
+    with pytest.raises(PanelError) as exc:
+        read_conf()
+    assert str(exc.value) == f"{no_site_conf}{message}"
+    assert cli.main(["panel", "--state-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"cicbox: {no_site_conf}{message}\n"
+    assert started == []
 
 
-def _listening_port(proc: subprocess.Popen[bytes], deadline_s: float) -> int:
-    """Read gunicorn's log until it says where it listens; fail with the log if it does not."""
-    assert proc.stderr is not None
-    log = b""
-    end = time.monotonic() + deadline_s  # clock-source: a bound on a real process's start-up
-    while time.monotonic() < end:
-        ready, _, _ = select.select([proc.stderr], [], [], max(0.0, end - time.monotonic()))
-        if not ready:
-            break
-        chunk = os.read(proc.stderr.fileno(), 65536)
-        if not chunk:
-            break
-        log += chunk
-        found = re.search(rb"Listening at: http://127\.0\.0\.1:(\d+)", log)
-        if found:
-            return int(found.group(1))
-    pytest.fail(f"gunicorn did not start:\n{log.decode(errors='replace')}")
+def test_a_bad_listen_option_exits_2(tmp_path: Path, started: list[dict[str, Any]],
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["panel", "--state-dir", str(tmp_path), "--listen", "0.0.0.0:http"]) == 2
+    assert capsys.readouterr().err == ("cicbox: bad listen address '0.0.0.0:http': the port must be a number "
+                                       "from 0 to 65535\n")
+    assert main(["--state-dir", str(tmp_path), "--listen", "everywhere"]) == 2
+    assert "bad listen address 'everywhere'" in capsys.readouterr().err
+    assert started == []
+    assert not (tmp_path / "panel").exists()                 # nothing made before the address is known good
 
 
-def _sign_in(port: int, name: str, password: str) -> str:
-    """Log in over the socket; return the Cookie header that carries the session."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+def test_run_panel_hands_gunicorn_one_threaded_worker_and_tls(tmp_path: Path, started: list[dict[str, Any]]) -> None:
+    run_panel(tmp_path, listen="0.0.0.0:8443")
+    run_panel(tmp_path, panel_dir=tmp_path / "own", listen="[::1]:9443")
+    first, second = started
+    assert (first["bind"], second["bind"]) == (["0.0.0.0:8443"], ["[::1]:9443"])
+    assert (first["workers"], first["threads"], THREADS) == (1, 32, 32)
+    assert issubclass(first["worker_class"], PanelWorker)
+    assert first["certfile"] == str(tmp_path / "panel" / "tls" / "cert.pem")
+    assert first["keyfile"] == str(tmp_path / "panel" / "tls" / "key.pem")
+    assert Path(first["keyfile"]).is_file()
+    assert second["certfile"] == str(tmp_path / "own" / "tls" / "cert.pem")
+    config = first["app"].config
+    assert (config["STATE_DIR"], config["PANEL_DIR"], config["LISTEN"]) == (
+        str(tmp_path), str(tmp_path / "panel"), "0.0.0.0:8443")
+    assert second["app"].config["PANEL_DIR"] == str(tmp_path / "own")
+    assert first["control_socket_disable"] is True
+
+
+def test_the_cli_passes_the_panel_dir_and_listen_address(tmp_path: Path, started: list[dict[str, Any]]) -> None:
+    assert cli.main(["panel", "--state-dir", str(tmp_path), "--panel-dir", str(tmp_path / "p"),
+                     "--listen", "127.0.0.2:8444"]) == 0
+    assert started[0]["bind"] == ["127.0.0.2:8444"]
+    assert started[0]["app"].config["PANEL_DIR"] == str(tmp_path / "p")
+
+
+@pytest.mark.parametrize(("listen", "names", "host", "allowed"), [
+    ("127.0.0.1:8443", [], "127.0.0.1:8443", True),          # the listen address
+    ("127.0.0.1:8443", [], "localhost", True),               # loopback: localhost too
+    ("127.0.0.1:8443", [], "attacker.example:8443", False),  # a rebinding page's own name
+    ("127.0.0.1:8443", [], "127.0.0.2", False),
+    ("127.0.0.1:8443", [], "", False),
+    ("192.168.1.5:8443", ["panel.example.net"], "PANEL.example.net.:8443", True),
+    ("192.168.1.5:8443", ["panel.example.net"], "localhost", False),
+    ("0.0.0.0:8443", [], "10.1.2.3:8443", True),             # every address: any IP literal
+    ("0.0.0.0:8443", [], "rebind.example", False),
+    ("[::]:8443", [], "[fe80::1]:8443", True),
+    ("[::1]:8443", [], "[::1]:8443", True),
+    ("[::1]:8443", [], "[::2]:8443", False),
+])
+def test_the_host_header_must_name_the_panel(tmp_path: Path, listen: str, names: list[str], host: str,
+                                             allowed: bool) -> None:
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path), "LISTEN": listen, "PANEL_NAMES": names})
+    client = app.test_client()
+    with client.get("/static/panel.css", headers={"Host": host}) as static:
+        assert static.status_code == (200 if allowed else 400), static.get_data(as_text=True)[:200]
+    api = client.get("/api/status", headers={"Host": host})
+    page = client.get("/", headers={"Host": host})
+    if allowed:
+        assert api.status_code != 400 and page.status_code != 400
+        return
+    assert api.status_code == 400
+    assert api.get_json()["error"].startswith("this panel does not answer to the host name ")
+    assert page.status_code == 400 and "Set-Cookie" not in page.headers
+    assert page.get_data(as_text=True).startswith("this panel does not answer to the host name")
+
+
+def _get(url: str, context: ssl.SSLContext, timeout: float = 10, host: str | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers={"Host": host} if host else {})
     try:
-        conn.request("GET", "/login")
-        resp = conn.getresponse()
-        page = resp.read().decode()
-        cookie = resp.headers["Set-Cookie"].split(";", 1)[0]
-        match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-        assert resp.status == 200 and match, page[:300]
-        form = urllib.parse.urlencode({"csrf_token": match.group(1), "username": name, "password": password})
-        conn.request("POST", "/login", body=form,
-                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"})
-        resp = conn.getresponse()
-        resp.read()
-        assert resp.status == 303, resp.status
-        return resp.headers["Set-Cookie"].split(";", 1)[0]
-    finally:
-        conn.close()
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, exc.read()
 
 
-def test_real_start_on_an_ephemeral_port(tmp_path: Path) -> None:
-    from appliance.web import accounts
+def test_real_start_serves_https_and_refuses_other_host_names(tmp_path: Path) -> None:
+    with PanelProcess(tmp_path) as panel:
+        context = panel.ssl_context()            # the panel's own certificate, its name checked
+        status, body = _get(panel.url + "/static/panel.css", context)
+        assert status == 200 and body
+        status, _ = _get(panel.url + "/", context)
+        assert status in (200, 303)             # a page, or the way to the first run's /setup
+        for path in ("/", "/static/panel.css", "/api/status"):
+            status, body = _get(panel.url + path, context, host="rebind.example")
+            assert status == 400 and b"this panel does not answer to the host name" in body
+    assert not (tmp_path / ".gunicorn").exists()  # no control socket under $HOME
 
-    site = live_site(tmp_path)           # a real engine in virtual time: a call offered to the agent
-    site.run(OFFERED_AT)
-    password = random_password()
-    accounts.create_user(tmp_path / "panel", "inst", "installer", password)
-    engine_up = True
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
-    env.pop("XDG_RUNTIME_DIR", None)
+
+def test_idle_and_half_open_connections_do_not_starve_the_panel(tmp_path: Path) -> None:
+    with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
+        context = panel.ssl_context()
+        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(4)]
+        half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(4)]
+        try:
+            for sock in half:
+                sock.sendall(b"\x16\x03\x01\x02\x00\x01")   # the start of a TLS ClientHello, then nothing
+            started = time.monotonic()  # clock-source: how long a real request takes
+            status, _ = _get(panel.url + "/static/panel.css", context, timeout=3)
+            took = time.monotonic() - started  # clock-source
+            assert status == 200 and took < 2.0, took      # answered, and at once
+            # A connection silent mid-request is closed on the read timeout (1 s here), not waited on for ever.
+            with (socket.create_connection(("127.0.0.1", panel.port), timeout=10) as raw,
+                  context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock):
+                tls_sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                started = time.monotonic()  # clock-source
+                assert tls_sock.recv(100) == b""
+                assert time.monotonic() - started < 8  # clock-source
+        finally:
+            for sock in idle + half:
+                sock.close()
+        assert "Traceback" not in panel.log()
+
+
+def test_socket_activation_serves_on_the_socket_systemd_passed(tmp_path: Path) -> None:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    fd = listener.fileno()
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path), "LISTEN_FDS": "1",
+           "CICBOX_PANEL_CONF": str(tmp_path / "none.conf")}
+    env.pop("NOTIFY_SOCKET", None)
+    # As systemd passes it: the socket on fd 3, LISTEN_PID the server's own pid (the shell moves the
+    # socket and sets it, then becomes the server).
+    launch = (f"import os, sys; os.dup2({fd}, 3); os.close({fd}); os.environ['LISTEN_PID'] = str(os.getpid()); "
+              "os.execv(sys.executable, [sys.executable, *sys.argv[1:]])")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "appliance.web.serve", "--state-dir", str(tmp_path), "--bind", "127.0.0.1:0",
-         "--workers", "1"],
-        cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-c", launch, "-m", "appliance.web.serve",
+         "--state-dir", str(tmp_path), "--listen", "127.0.0.1:1"],
+        env=env, cwd=tmp_path, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        pass_fds=(fd,), text=True,
     )
     try:
-        port = _listening_port(proc, 20.0)
-        with pytest.raises(urllib.error.HTTPError) as refused:     # no entry without an account
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status", timeout=10)
-        assert refused.value.code == 401
-        refused.value.close()
-        cookie = {"Cookie": _sign_in(port, "inst", password)}
-        with site.serving():
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers=cookie)
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                assert resp.status == 200
-                assert resp.headers["X-Frame-Options"] == "DENY"
-                status = json.load(resp)
-            req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers=cookie)
-            with urllib.request.urlopen(req, timeout=10) as resp:
-                page = resp.read().decode()
-        assert [(c["ani"], c["state"]) for c in status["calls"]] == [(FIRST_ANI, "offered")]
-        assert FIRST_ANI in page
-        site.close()  # the engine goes away: the panel stays up and says so
-        engine_up = False
-        with pytest.raises(urllib.error.HTTPError) as exc:
-            urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/api/status", headers=cookie),
-                                   timeout=10)
-        assert exc.value.code == 503
-        assert json.load(exc.value)["error"].startswith("cannot reach the engine at ")
-        exc.value.close()
+        listener.close()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        # The kernel queues the connection on the passed socket at once; the worker answers once booted.
+        try:
+            status, _ = _get(f"https://127.0.0.1:{port}/static/panel.css", context, timeout=30)
+        except OSError:
+            proc.terminate()
+            raise AssertionError(proc.communicate(timeout=15)[1]) from None
+        assert status == 200          # served on the passed socket; the Host 127.0.0.1 is its address
+        cert = tmp_path / "panel" / "tls" / "cert.pem"
+        from appliance.web import tls
+
+        assert "127.0.0.1" in tls.cert_info(tls.load_cert(cert)).names
     finally:
-        if engine_up:
-            site.close()
         proc.terminate()
-        proc.wait(timeout=15)
-        assert proc.stderr is not None
-        proc.stderr.close()
-    assert not (tmp_path / ".gunicorn").exists()  # no control socket under $HOME
+        _, err = proc.communicate(timeout=15)
+    assert f"Listening at: https://127.0.0.1:{port}" in err, err
+
+
+def test_setup_code_subcommand_calls_the_accounts_part(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                       started: list[dict[str, Any]]) -> None:
+    calls: list[tuple[Path, bool]] = []
+
+    def setup_code_main(panel_dir: Path, new: bool) -> int:
+        calls.append((panel_dir, new))
+        return 1 if new else 0
+
+    monkeypatch.setattr(cli, "_setup_code_main", lambda: setup_code_main)
+    assert cli.main(["panel", "setup-code", "--state-dir", str(tmp_path)]) == 0
+    assert cli.main(["panel", "setup-code", "--new", "--panel-dir", str(tmp_path / "p")]) == 1
+    assert cli.main(["panel", "--state-dir", str(tmp_path / "s"), "setup-code"]) == 0
+    assert calls == [(tmp_path / "panel", False), (tmp_path / "p", True), (tmp_path / "s" / "panel", False)]
+    assert started == []                                       # no server started for it
+
+
+def test_a_bad_read_timeout_exits_2(tmp_path: Path, started: list[dict[str, Any]],
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--state-dir", str(tmp_path), "--listen", "127.0.0.1:0", "--read-timeout", "0"]) == 2
+    assert capsys.readouterr().err == "cicbox panel: the read timeout must be more than 0 s, not 0.0\n"
+    assert started == [] and not (tmp_path / "panel").exists()
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def info(self, msg: str, *args: Any) -> None:
+        self.lines.append(msg % args)
+
+
+def _start_log(run: dict[str, Any]) -> list[str]:
+    server = type("Arbiter", (), {"log": _Log()})()
+    run["on_starting"](server)
+    return list(server.log.lines)
+
+
+def test_each_start_logs_the_fingerprint_and_the_setup_code_until_an_installer_exists(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[dict[str, Any]]) -> None:
+    import types
+
+    from appliance.web import accounts, tls
+
+    made: list[Path] = []
+
+    def ensure_setup_code(panel_dir: Path) -> str:
+        made.append(panel_dir)
+        return "ABCDEFGHJKLM"
+
+    module = types.ModuleType("appliance.web.setupcode")
+    module.ensure_setup_code = ensure_setup_code  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "appliance.web.setupcode", module)
+    run_panel(tmp_path, listen="127.0.0.1:9443")
+    fingerprint = tls.fingerprint(tls.load_cert(tmp_path / "panel" / "tls" / "cert.pem"))
+    assert _start_log(started[0]) == [
+        f"TLS certificate SHA-256 fingerprint {fingerprint}",
+        "no installer yet: open https://127.0.0.1:9443/setup and type the setup code ABCDEFGHJKLM "
+        "(`cicbox panel setup-code` prints it again)"]
+    assert made == [tmp_path / "panel"]
+    accounts.create_user(tmp_path / "panel", "inst", "installer", "pw-" + "x" * 20)
+    run_panel(tmp_path, listen="127.0.0.1:9443")
+    assert _start_log(started[1]) == [f"TLS certificate SHA-256 fingerprint {fingerprint}"]
+    assert made == [tmp_path / "panel"]

@@ -1,0 +1,91 @@
+"""The Host check: the panel answers only requests that name it.
+
+A page on another site can point its own host name at the panel's address (DNS rebinding) and
+then read the panel as if it were its own origin; the browser sends that site's name in
+``Host``. So every request's Host must be one of the panel's names, checked before anything
+else (before sign-in, so the answer is the same for everyone), or the answer is 400:
+
+- the listen address (LISTEN), or, when the panel listens on all addresses (0.0.0.0, ::),
+  any IP address;
+- the names configured in PANEL_NAMES (panel.conf's ``names =``);
+- this machine's host name (it is in the self-signed certificate), and ``localhost`` when the
+  panel listens on a loopback address.
+
+The port is not compared: a rebinding page's name is what gives it away.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import Iterable
+
+from flask import Flask, Response, current_app, jsonify, make_response, request
+
+
+def split_host(header: str) -> str:
+    """The host part of a Host header, lower-case, without port, brackets or a trailing dot."""
+    text = header.strip().lower()
+    if text.startswith("["):
+        return text[1:].partition("]")[0]
+    if text.count(":") == 1:
+        text = text.partition(":")[0]
+    return text.rstrip(".")
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
+def allowed_hosts(listen: str, names: Iterable[str]) -> tuple[frozenset[str], bool]:
+    """(names allowed, whether any IP address is) for a panel on `listen` with configured `names`."""
+    host = split_host(listen) if listen else ""
+    allowed = {n.strip().lower().rstrip(".") for n in names if n.strip()}
+    allowed.add(socket.gethostname().lower())
+    address = _ip(host)
+    any_ip = address is not None and address.is_unspecified
+    if address is not None:
+        allowed.add(str(address))
+        if address.is_loopback:
+            allowed.add("localhost")
+    elif host:
+        allowed.add(host)
+        if host == "localhost":
+            allowed.update({"127.0.0.1", "::1"})
+    return frozenset(allowed), any_ip
+
+
+def host_allowed(header: str, allowed: frozenset[str], any_ip: bool) -> bool:
+    host = split_host(header)
+    if host in allowed:
+        return True
+    address = _ip(host)
+    if address is not None:
+        return any_ip or str(address) in allowed
+    return False
+
+
+def init_app(app: Flask) -> None:
+    """Check every request's Host first (ahead of any other before-request hook)."""
+    allowed, any_ip = allowed_hosts(str(app.config.get("LISTEN") or ""), app.config.get("PANEL_NAMES") or ())
+    app.extensions["cicbox_hosts"] = (allowed, any_ip)
+
+    def check_host() -> Response | None:
+        names, wildcard = current_app.extensions["cicbox_hosts"]
+        header = request.headers.get("Host", "")
+        if host_allowed(header, names, wildcard):
+            return None
+        message = (f"this panel does not answer to the host name {split_host(header)!r}: open it by its "
+                   "address, or add the name to names = in /etc/cicbox/panel.conf")
+        if request.path.startswith("/api/") or request.path.endswith("/events"):
+            response = jsonify({"error": message})
+            response.status_code = 400
+            return response
+        response = make_response(message + "\n", 400)
+        response.mimetype = "text/plain"
+        return response
+
+    app.before_request_funcs.setdefault(None, []).insert(0, check_host)

@@ -1,0 +1,234 @@
+"""The panel's TLS certificate and key: PANEL_DIR/tls/cert.pem and key.pem.
+
+The panel speaks HTTPS only. On the first start (``tls/`` empty or missing) :func:`ensure_pair`
+makes an ECDSA P-256 key (``key.pem``, 0600) and a self-signed certificate for it
+(``cert.pem``; subject alternative names: the host name, 127.0.0.1, ::1 and the listen
+address; valid 10 years). A pair once there is never regenerated: the fingerprint an installer
+noted stays true. Every start logs it as ``TLS certificate SHA-256 fingerprint AB:CD:...``.
+
+An installer may upload a certificate and key of their own (:func:`check_upload`, then
+:func:`install_upload`): refused unless the key is the certificate's, the certificate names at
+least one subject alternative name and is valid at least 30 more days. The pair it replaces
+goes to ``tls/previous/``; the panel uses the new one from its next start.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
+
+from appliance.web import PanelError
+
+CERT_NAME = "cert.pem"
+KEY_NAME = "key.pem"
+PREVIOUS = "previous"
+VALIDITY = timedelta(days=3650)
+MIN_REMAINING = timedelta(days=30)
+MAX_PEM_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """What the TLS page shows of a certificate."""
+
+    fingerprint: str
+    subject: str
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    names: tuple[str, ...]
+    key_type: str
+
+
+def tls_dir(panel_dir: Path) -> Path:
+    return Path(panel_dir) / "tls"
+
+
+def pair_paths(panel_dir: Path) -> tuple[Path, Path]:
+    """(cert.pem, key.pem) under PANEL_DIR/tls."""
+    d = tls_dir(panel_dir)
+    return d / CERT_NAME, d / KEY_NAME
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    """The certificate's SHA-256 fingerprint as openssl prints it: upper-case hex pairs joined by colons."""
+    return ":".join(f"{b:02X}" for b in cert.fingerprint(hashes.SHA256()))
+
+
+def load_cert(path: Path) -> x509.Certificate:
+    return x509.load_pem_x509_certificate(Path(path).read_bytes())
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` created 0600 (never readable by others, not even for a moment)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _san_entries(names: list[str]) -> list[x509.GeneralName]:
+    out: list[x509.GeneralName] = []
+    seen: set[str] = set()
+    for name in names:
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        try:
+            out.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            out.append(x509.DNSName(name))
+    return out
+
+
+def default_names(listen_host: str | None) -> list[str]:
+    """The self-signed certificate's names: host name, 127.0.0.1, ::1, and the listen address unless a wildcard."""
+    names = [socket.gethostname(), "127.0.0.1", "::1"]
+    if listen_host:
+        try:
+            unspecified = ipaddress.ip_address(listen_host).is_unspecified
+        except ValueError:
+            unspecified = False
+        if not unspecified:
+            names.append(listen_host)
+    return names
+
+
+def make_self_signed(names: list[str], now: datetime | None = None) -> tuple[bytes, bytes]:
+    """(cert PEM, key PEM): a new ECDSA P-256 key and a self-signed certificate for `names`, 10 years."""
+    now = now or datetime.now(UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cicbox panel")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + VALIDITY)
+        .add_extension(x509.SubjectAlternativeName(_san_entries(names)), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def ensure_pair(panel_dir: Path, listen_host: str | None = None) -> tuple[Path, Path]:
+    """The panel's (cert.pem, key.pem), made self-signed when PANEL_DIR/tls/ holds neither; never replaced.
+
+    Half a pair (one file without the other) is refused: making a new key would silently change
+    the fingerprint installers trust.
+    """
+    d = tls_dir(panel_dir)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_path, key_path = pair_paths(panel_dir)
+    if cert_path.exists() and key_path.exists():
+        return cert_path, key_path
+    if cert_path.exists() or key_path.exists():
+        present, missing = (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
+        raise PanelError(f"{present} is there but {missing} is not: restore it, or move both away to have "
+                         "the panel make a new self-signed pair")
+    cert_pem, key_pem = make_self_signed(default_names(listen_host))
+    _write_private(key_path, key_pem)
+    _write_public(cert_path, cert_pem)
+    return cert_path, key_path
+
+
+def cert_info(cert: x509.Certificate) -> CertInfo:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = tuple([*san.get_values_for_type(x509.DNSName),
+                       *(str(a) for a in san.get_values_for_type(x509.IPAddress))])
+    except x509.ExtensionNotFound:
+        names = ()
+    public = cert.public_key()
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        key_type = f"ECDSA {public.curve.name}"
+    elif isinstance(public, rsa.RSAPublicKey):
+        key_type = f"RSA {public.key_size}"
+    else:
+        key_type = type(public).__name__
+    return CertInfo(fingerprint=fingerprint(cert), subject=cert.subject.rfc4514_string(),
+                    issuer=cert.issuer.rfc4514_string(), not_before=cert.not_valid_before_utc,
+                    not_after=cert.not_valid_after_utc, names=names, key_type=key_type)
+
+
+def _public_der(key: object) -> bytes:
+    assert hasattr(key, "public_bytes")
+    return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certificate:
+    """The uploaded certificate, if it may replace the panel's; else PanelError saying why."""
+    if not cert_pem.strip() or not key_pem.strip():
+        raise PanelError("give both a certificate and its private key (PEM)")
+    if len(cert_pem) > MAX_PEM_BYTES or len(key_pem) > MAX_PEM_BYTES:
+        raise PanelError("the certificate or key is too large (64 KiB at most each)")
+    try:
+        certs = x509.load_pem_x509_certificates(cert_pem)
+    except ValueError:
+        raise PanelError("the certificate is not a PEM certificate") from None
+    cert = certs[0]
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except TypeError:
+        raise PanelError("the private key is encrypted: upload it without a passphrase") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise PanelError("the private key is not a PEM private key") from None
+    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey,
+                            ed448.Ed448PrivateKey)):
+        raise PanelError("the private key's type is not one a TLS server can use")
+    if _public_der(key.public_key()) != _public_der(cert.public_key()):
+        raise PanelError("the private key does not belong to the certificate")
+    info = cert_info(cert)
+    if not info.names:
+        raise PanelError("the certificate names no subject alternative name (browsers need one)")
+    if info.not_before > now:
+        raise PanelError(f"the certificate is not valid before {info.not_before:%Y-%m-%d %H:%M} UTC")
+    if info.not_after < now + MIN_REMAINING:
+        raise PanelError(f"the certificate expires {info.not_after:%Y-%m-%d} (it must be valid at least "
+                         f"{MIN_REMAINING.days} more days)")
+    return cert
+
+
+def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes) -> None:
+    """Keep the current pair in tls/previous/ and put the checked upload in its place (used from the next start)."""
+    d = tls_dir(panel_dir)
+    d.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_path, key_path = pair_paths(panel_dir)
+    previous = d / PREVIOUS
+    previous.mkdir(exist_ok=True, mode=0o700)
+    if key_path.exists():
+        _write_private(previous / KEY_NAME, key_path.read_bytes())
+    if cert_path.exists():
+        _write_public(previous / CERT_NAME, cert_path.read_bytes())
+    _write_private(key_path, key_pem)
+    _write_public(cert_path, cert_pem)

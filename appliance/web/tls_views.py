@@ -1,0 +1,69 @@
+"""/tls: the panel's certificate, and an installer's upload of their own (permission ``tls.manage``,
+a login within the last 5 minutes).
+
+An upload is refused, with the reason on the page and a ``tls.upload`` audit row, unless the key
+is the certificate's, the certificate names a subject alternative name and is valid 30 more days
+(:func:`appliance.web.tls.check_upload`). Accepted, the old pair goes to tls/previous/ and the new
+one is used from the panel's next start; the audit row has the fingerprints before and after.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, current_app, render_template, request
+
+from appliance.web import PanelError, tls
+from appliance.web.auth import requires
+from appliance.web.clock import panel_clock
+
+bp = Blueprint("tls", __name__)
+
+
+def _panel_dir() -> Path:
+    return Path(current_app.config["PANEL_DIR"])
+
+
+def _on_disk() -> tls.CertInfo | None:
+    cert_path, _ = tls.pair_paths(_panel_dir())
+    try:
+        return tls.cert_info(tls.load_cert(cert_path))
+    except (OSError, ValueError):
+        return None
+
+
+def _page(message: str | None = None, refused: bool = False, status: int = 200) -> tuple[str, int]:
+    current = _on_disk()
+    serving = current_app.config.get("TLS_FINGERPRINT")
+    pending = current.fingerprint if current and serving and current.fingerprint != serving else None
+    return render_template("tls/index.html", current=current, pending=pending, message=message,
+                           refused=refused), status
+
+
+@bp.get("/tls")
+@requires("tls.manage", fresh=True)
+def index() -> Any:
+    return _page()
+
+
+@bp.post("/tls")
+@requires("tls.manage", fresh=True)
+def upload() -> Any:
+    from appliance.web import accounts
+
+    before = _on_disk()
+    cert_file, key_file = request.files.get("cert"), request.files.get("key")
+    cert_pem = cert_file.read() if cert_file else b""
+    key_pem = key_file.read() if key_file else b""
+    try:
+        cert = tls.check_upload(cert_pem, key_pem, panel_clock().now())
+    except PanelError as exc:
+        accounts.audit_request("tls.upload", target="tls", outcome="refused",
+                               detail={"reason": str(exc), "before": before.fingerprint if before else None})
+        return _page(f"refused: {exc}", refused=True, status=400)
+    tls.install_upload(_panel_dir(), cert_pem, key_pem)
+    after = tls.fingerprint(cert)
+    accounts.audit_request("tls.upload", target="tls", outcome="ok",
+                           detail={"before": before.fingerprint if before else None, "after": after})
+    return _page(f"uploaded: certificate {after} is used from the panel's next start")

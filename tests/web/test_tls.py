@@ -1,0 +1,140 @@
+"""The panel's certificate: made once (ECDSA P-256, self-signed, the right names, key 0600), never remade;
+an upload refused unless key and certificate match, it names a SAN and has 30 more days; the old pair kept."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from appliance.web import PanelError, tls
+
+NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetime = NOW - timedelta(days=1),
+              key: ec.EllipticCurvePrivateKey | None = None) -> tuple[bytes, bytes]:
+    """A certificate (signed by its own key) and a key PEM, as an installer's CA might hand them over."""
+    own = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "panel.example.net")])
+    builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(own.public_key())
+               .serial_number(x509.random_serial_number()).not_valid_before(start)
+               .not_valid_after(start + timedelta(days=days)))
+    sans = ["panel.example.net"] if names is None else names
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
+    cert = builder.sign(own, hashes.SHA256())
+    given = key or own
+    key_pem = given.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption())
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+def test_the_first_start_makes_an_ecdsa_p256_pair_with_the_panels_names(tmp_path: Path) -> None:
+    cert_path, key_path = tls.ensure_pair(tmp_path, "192.168.1.5")
+    assert (cert_path, key_path) == (tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem")
+    assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "tls").stat().st_mode) == 0o700
+    cert = tls.load_cert(cert_path)
+    public = cert.public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey) and public.curve.name == "secp256r1"
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert set(san.get_values_for_type(x509.IPAddress)) == {
+        ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1"), ipaddress.ip_address("192.168.1.5")}
+    assert san.get_values_for_type(x509.DNSName) == [socket.gethostname()]
+    assert cert.issuer == cert.subject                                  # self-signed
+    life = cert.not_valid_after_utc - cert.not_valid_before_utc
+    assert timedelta(days=3649) < life < timedelta(days=3651)           # 10 years
+    key = serialization.load_pem_private_key(key_path.read_bytes(), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    assert key.public_key().public_numbers() == public.public_numbers()
+    assert len(tls.fingerprint(cert).split(":")) == 32
+
+
+def test_the_pair_is_never_regenerated(tmp_path: Path) -> None:
+    tls.ensure_pair(tmp_path, "127.0.0.1")
+    before = (tmp_path / "tls" / "cert.pem").read_bytes(), (tmp_path / "tls" / "key.pem").read_bytes()
+    tls.ensure_pair(tmp_path, "10.0.0.1")                               # another address: the same pair
+    assert ((tmp_path / "tls" / "cert.pem").read_bytes(), (tmp_path / "tls" / "key.pem").read_bytes()) == before
+    (tmp_path / "tls" / "key.pem").unlink()                             # half a pair: refused, not remade
+    with pytest.raises(PanelError, match=r"key\.pem is not: restore it"):
+        tls.ensure_pair(tmp_path)
+    assert (tmp_path / "tls" / "cert.pem").read_bytes() == before[0]
+
+
+def test_a_wildcard_listen_address_is_not_a_name(tmp_path: Path) -> None:
+    cert_path, _ = tls.ensure_pair(tmp_path, "0.0.0.0")
+    assert "0.0.0.0" not in tls.cert_info(tls.load_cert(cert_path)).names
+
+
+def test_a_good_upload_is_accepted_and_the_old_pair_kept(tmp_path: Path) -> None:
+    tls.ensure_pair(tmp_path, "127.0.0.1")
+    old_cert, old_key = (tmp_path / "tls" / "cert.pem").read_bytes(), (tmp_path / "tls" / "key.pem").read_bytes()
+    cert_pem, key_pem = make_pair()
+    cert = tls.check_upload(cert_pem, key_pem, NOW)
+    tls.install_upload(tmp_path, cert_pem, key_pem)
+    assert (tmp_path / "tls" / "cert.pem").read_bytes() == cert_pem
+    assert (tmp_path / "tls" / "key.pem").read_bytes() == key_pem
+    assert stat.S_IMODE((tmp_path / "tls" / "key.pem").stat().st_mode) == 0o600
+    assert (tmp_path / "tls" / "previous" / "cert.pem").read_bytes() == old_cert
+    assert (tmp_path / "tls" / "previous" / "key.pem").read_bytes() == old_key
+    assert stat.S_IMODE((tmp_path / "tls" / "previous" / "key.pem").stat().st_mode) == 0o600
+    assert tls.cert_info(cert).names == ("panel.example.net",)
+    tls.ensure_pair(tmp_path, "127.0.0.1")                              # the next start keeps the upload
+    assert (tmp_path / "tls" / "cert.pem").read_bytes() == cert_pem
+
+
+def bad_pair(case: str) -> tuple[bytes, bytes]:
+    if case == "mismatched":
+        return make_pair(key=ec.generate_private_key(ec.SECP256R1()))
+    if case == "expired":
+        return make_pair(start=NOW - timedelta(days=30), days=20)
+    if case == "short":
+        return make_pair(start=NOW - timedelta(days=1), days=20)
+    if case == "no_san":
+        return make_pair(names=[])
+    if case == "future":
+        return make_pair(start=datetime(2026, 4, 1, tzinfo=UTC))
+    if case == "garbage":
+        return b"not a certificate", make_pair()[1]
+    if case == "bad_key":
+        return make_pair()[0], b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    return make_pair()[0], b""
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("mismatched", "the private key does not belong to the certificate"),
+    ("expired", "the certificate expires 2026-02-19 (it must be valid at least 30 more days)"),
+    ("short", "the certificate expires 2026-03-20 (it must be valid at least 30 more days)"),
+    ("no_san", "the certificate names no subject alternative name (browsers need one)"),
+    ("future", "the certificate is not valid before 2026-04-01 00:00 UTC"),
+    ("garbage", "the certificate is not a PEM certificate"),
+    ("bad_key", "the private key is not a PEM private key"),
+    ("missing", "give both a certificate and its private key (PEM)"),
+])
+def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path: Path, case: str, message: str) -> None:
+    tls.ensure_pair(tmp_path, "127.0.0.1")
+    before = (tmp_path / "tls" / "cert.pem").read_bytes()
+    cert_pem, key_pem = bad_pair(case)
+    with pytest.raises(PanelError) as exc:
+        tls.check_upload(cert_pem, key_pem, NOW)
+    assert str(exc.value) == message
+    assert (tmp_path / "tls" / "cert.pem").read_bytes() == before
+    assert not (tmp_path / "tls" / "previous").exists()
+
+
+def test_an_encrypted_key_is_refused_with_the_reason() -> None:
+    cert_pem, _ = make_pair()
+    key = ec.generate_private_key(ec.SECP256R1())
+    encrypted = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.BestAvailableEncryption(b"passphrase-here"))
+    with pytest.raises(PanelError, match="the private key is encrypted: upload it without a passphrase"):
+        tls.check_upload(cert_pem, encrypted, NOW)
