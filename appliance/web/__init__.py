@@ -1,8 +1,8 @@
 """The web panel: a Flask app in its own process, talking to the engine only over control.sock.
 
-The panel is a reader: it asks the engine for its status snapshot through
-:class:`appliance.control.ControlClient` and renders it. It holds no call state,
-so a panel crash or restart never drops a call.
+The panel is a reader: its wallboard follows the engine's snapshots through
+:class:`appliance.control.ControlClient` (appliance.web.wallboard) and shows them. It holds no
+call state, so a panel crash or restart never drops a call.
 
 Configuration keys (defaults first, then ``config.py`` from the instance folder,
 or the ``test_config`` mapping instead of that file):
@@ -13,6 +13,10 @@ or the ``test_config`` mapping instead of that file):
     the engine's socket (default ``STATE_DIR/control.sock``, resolved per request)
 ``CONTROL_TIMEOUT_S``
     how long one request to the engine may take (default 2 s)
+``PANEL_DIR``
+    the panel's own files (default ``STATE_DIR/panel``)
+``WALLBOARD_CLOCK``
+    the wallboard hub's clock (appliance.web.wallboard.HubClock; default the host's monotonic clock)
 ``SECRET_KEY``
     random for each start unless given
 ``TESTING``
@@ -67,9 +71,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         app.config.from_pyfile("config.py", silent=True)
     else:
         app.config.from_mapping(test_config)
+    if not app.config.get("PANEL_DIR"):
+        app.config["PANEL_DIR"] = str(Path(app.config["STATE_DIR"]) / "panel")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = secrets.token_hex(32)
-    # /api/status passes the engine's snapshot on in the engine's key order.
+    # /api/wallboard passes the engine's snapshot on in the engine's key order.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     @app.after_request
@@ -78,11 +84,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
             response.headers.setdefault(name, value)
         return response
 
-    from appliance.web import views
+    from appliance.web import wallboard_views
 
-    app.register_blueprint(views.bp)
-    # make url_for("index") == url_for("status.index")
-    app.add_url_rule("/", endpoint="index")
+    wallboard_views.init_app(app)
     return app
 
 
