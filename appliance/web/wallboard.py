@@ -59,7 +59,7 @@ class SystemHubClock:
     """The host's monotonic clock."""
 
     def monotonic(self) -> float:
-        return time.monotonic()
+        return time.monotonic()  # clock-source: the panel hub's own waits, never the engine's clock
 
     def wait(self, cond: threading.Condition, timeout: float) -> None:
         cond.wait(max(0.0, timeout))
