@@ -142,8 +142,9 @@
   }
 
   function render(snap) {
-    document.getElementById("clock").textContent =
-      "engine clock " + text(snap.calendar) + " · " + text(snap.site) + " · configuration version " +
+    const clock = document.getElementById("clock");
+    clock.dataset.tick = text(snap.tick_ms);      // which snapshot is shown (tests wait for it)
+    clock.textContent = "engine clock " + text(snap.calendar) + " · " + text(snap.site) + " · configuration version " +
       text(snap.config_version);
     const ports = new Map(list(snap, "ports").map((p) => [p.index, p]));
     fill("calls", "calls", 7, list(snap, "calls"), (c) => c.id, (c) => {
