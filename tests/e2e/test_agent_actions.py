@@ -15,7 +15,9 @@ import pytest
 from appliance.control import ControlError
 from appliance.storage import read_events
 from appliance.world import Caller, PhoneScript
+from tests.e2e.acd_site import heard_at, line_at
 from tests.e2e.harness import Site, site_yaml
+from tests.signals import frequency
 
 PHONE1, PHONE2 = 2, 3           # site_yaml: two trunks (ports 0, 1), then the phones
 
@@ -77,7 +79,7 @@ def test_not_ready_on_a_ready_agent_sends_the_next_call_elsewhere(two_agents: Si
 def test_logout_of_a_talking_agent_waits_for_the_call_to_end(tmp_path: Path) -> None:
     caller = Caller(trunk=0, at_ms=1000, ani="13912345678", press_after_ms=500, hold_ms=20000)
     phone = PhoneScript(port=PHONE1, agent="1001", login_at_ms=0, answer_after_ms=2000)
-    site = Site(tmp_path, site_yaml(agents=1), [caller], [phone], keep_audio=False)
+    site = Site(tmp_path, site_yaml(agents=1), [caller], [phone], keep_audio=True)
     try:
         site.run(12000)                               # the caller talks to 1001
         snap = site.request("status")
@@ -96,7 +98,10 @@ def test_logout_of_a_talking_agent_waits_for_the_call_to_end(tmp_path: Path) -> 
 
         kept = site.request("agent.logout", number="1001")
         assert (kept["result"], kept["state"], kept["before"]["state"]) == ("pending", "on_call", "on_call")
-        site.run(5000)                                # the call goes on
+        asked = site.engine.clock.now_ms
+        site.run(5000)                                # the call goes on: each side hears the other
+        assert abs(frequency(heard_at(caller, asked + 300, 4000)) - 587) <= 2
+        assert abs(frequency(line_at(site.world.phones[PHONE1], asked + 300, 4000)) - 1020) <= 2
         snap = site.request("status")
         (call,) = snap["calls"]
         assert call["state"] == "connected"
