@@ -301,7 +301,12 @@ class Hub:
                         out.append(sse("snapshot", self.snapshot))
                 if alive is not None and now - last_check >= SESSION_CHECK_S:
                     last_check = now
-                    if not alive():
+                    try:
+                        live = alive()
+                    except Exception:       # cannot tell: close the stream; the browser reconnects and the
+                        log.exception("wallboard: checking a stream's session failed")   # login is checked
+                        return
+                    if not live:
                         yield sse("end", {"reason": "your session is over: sign in again"})
                         return
                 if not out and now - last_out >= HEARTBEAT_S:
