@@ -125,6 +125,7 @@ class Hub:
         self.engine_version = 0              # grows with every change of `engine`
         self.connects = 0                    # connections made (a test counts the retries)
         self.streams: set[Stream] = set()
+        self._event: tuple[int, str] | None = None  # (version, its snapshot event): encoded once for all streams
         self._client: ControlClient | None = None
         self._db: sqlite3.Connection | None = None
         self._stopped = False
@@ -248,6 +249,12 @@ class Hub:
                 return None, {"reachable": False, "reason": "no word from the engine yet"}
             return self.snapshot, self.engine
 
+    def _snapshot_event(self) -> str:
+        """(cond held) The latest snapshot as an event, encoded once per snapshot whatever the streams."""
+        if self._event is None or self._event[0] != self.version:
+            self._event = (self.version, sse("snapshot", self.snapshot))
+        return self._event[1]
+
     def open_stream(self) -> Stream:
         """A new stream's place; raises WallboardError when MAX_STREAMS are open."""
         with self.cond:
@@ -298,7 +305,7 @@ class Hub:
                         stream.sent_version = self.version
                         stream.sent_engine = self.engine_version
                         stream.last_snapshot = now
-                        out.append(sse("snapshot", self.snapshot))
+                        out.append(self._snapshot_event())
                 if alive is not None and now - last_check >= SESSION_CHECK_S:
                     last_check = now
                     try:
