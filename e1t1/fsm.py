@@ -284,6 +284,8 @@ class StateMachine(Generic[S, E]):
         self.name = name
         self.state: S = initial
         self.clock = clock
+        #: when the machine entered its current state (engine ms): what the wallboard counts time in state from
+        self.state_since_ms = clock.now_ms
         self.timers = timers
         self._timer: Timer | None = None
         self._timer_name: str | None = None
@@ -377,6 +379,7 @@ class StateMachine(Generic[S, E]):
         if ob.on_leave is not None:
             ob.on_leave(self, new)
         self.state = new
+        self.state_since_ms = self.clock.now_ms
         self.transitions.append((self.clock.now_ms, old.name, "->", new.name))
         log.debug("%s: %s -> %s", self.name, old.name, new.name)
         if self.census is not None:

@@ -8,7 +8,10 @@ Each agent is a state machine on the shared base (e1t1.fsm)::
                             |    v              |   elsewhere)                     v
                             +-- not_ready(reason) <---- max_missed_offers in a row ----
 
-``*24<reason>#`` during a call or a wrap-up is kept and applies when it ends. An agent
+``*24<reason>#`` during a call or a wrap-up is kept and applies when it ends. A supervisor's
+action (control.sock ``agent.state``, ``agent.logout``: :meth:`Agents.supervise`) on an agent
+whose phone rings or who talks is kept the same way and applies when the offer or the call ends
+(a logout then skips the wrap-up); the call is never cut. An agent
 is a routing candidate (the router's ``agent_ready``) only while ready *and* its phone
 is on hook and idle: a ready agent dialling a feature code, or the loser of a ring-all
 offer hearing dial tone, is skipped until the phone is back on hook, so an offer is
@@ -100,10 +103,10 @@ class Agent(StateMachine[AgentState, AgentEvent]):
         _S.LOGGED_OUT: StateDef(frozenset({_E.LOGIN}), frozenset({_S.READY, _S.NOT_READY}), "st_logged_out"),
         _S.READY: StateDef(frozenset({_E.OFFER, _E.NOT_READY, _E.LOGOUT, _E.READY}),
                            frozenset({_S.OFFERED, _S.NOT_READY, _S.LOGGED_OUT}), "st_ready", on_enter="enter_ready"),
-        _S.OFFERED: StateDef(frozenset({_E.ANSWER, _E.OFFER_END, _E.NOT_READY}),
-                             frozenset({_S.ON_CALL, _S.READY, _S.NOT_READY}), "st_offered"),
-        _S.ON_CALL: StateDef(frozenset({_E.CALL_END, _E.NOT_READY}),
-                             frozenset({_S.WRAP_UP, _S.READY, _S.NOT_READY}), "st_on_call"),
+        _S.OFFERED: StateDef(frozenset({_E.ANSWER, _E.OFFER_END, _E.NOT_READY, _E.LOGOUT, _E.READY}),
+                             frozenset({_S.ON_CALL, _S.READY, _S.NOT_READY, _S.LOGGED_OUT}), "st_offered"),
+        _S.ON_CALL: StateDef(frozenset({_E.CALL_END, _E.NOT_READY, _E.LOGOUT, _E.READY}),
+                             frozenset({_S.WRAP_UP, _S.READY, _S.NOT_READY, _S.LOGGED_OUT}), "st_on_call"),
         _S.WRAP_UP: StateDef(frozenset({_E.TIMEOUT, _E.READY, _E.NOT_READY, _E.LOGOUT}),
                              frozenset({_S.READY, _S.NOT_READY, _S.LOGGED_OUT}), "st_wrap_up"),
         _S.NOT_READY: StateDef(frozenset({_E.READY, _E.NOT_READY, _E.LOGOUT}),
@@ -120,6 +123,7 @@ class Agent(StateMachine[AgentState, AgentEvent]):
         self.phone: str | None = None          # the phone it is logged in at
         self.reason: str | None = None         # not_ready's reason
         self.pending: str | None = None        # *24 during a call or wrap-up: applies after it
+        self.pending_logout = False            # a supervisor's logout during an offer or a call: after it
         self.since_ms = clock.now_ms           # in this state since
         self.idle_since_ms = clock.now_ms
         self.missed_in_row = 0
@@ -158,11 +162,14 @@ class Agent(StateMachine[AgentState, AgentEvent]):
             self._to(_S.ON_CALL, "answered")
         elif ev is _E.NOT_READY:
             self.pending = str(d["reason"])
+            self.pending_logout = False
+        elif ev in (_E.LOGOUT, _E.READY):
+            self._keep(ev)
         elif ev is _E.OFFER_END:
             why = str(d["why"])
             call = self.call_id
             self.call_id = self.queue = None
-            if why == "no_answer":
+            if why == "no_answer" and not self.pending_logout:
                 self.missed_in_row += 1
                 if self.missed_in_row >= self.owner.max_missed_offers:
                     self.pending = None
@@ -173,19 +180,29 @@ class Agent(StateMachine[AgentState, AgentEvent]):
     def st_on_call(self, ev: AgentEvent, **d: Any) -> None:
         if ev is _E.NOT_READY:
             self.pending = str(d["reason"])
+            self.pending_logout = False
+        elif ev in (_E.LOGOUT, _E.READY):
+            self._keep(ev)
         elif ev is _E.CALL_END:
             wrap_ms = int(d.get("wrap_ms", 0))
             call = self.call_id
             self.wrap_queue = self.queue
             self.call_id = None
-            if wrap_ms > 0:
+            if self.pending_logout:                  # a supervisor logged the agent out meanwhile
+                self.queue = None
+                self._logout()
+            elif wrap_ms > 0:
                 self._to(_S.WRAP_UP, f"call {call} ended", timer_ms=wrap_ms)
             else:
                 self.queue = None
                 self._after(f"call {call} ended")
 
     def st_wrap_up(self, ev: AgentEvent, **d: Any) -> None:
-        if ev is _E.NOT_READY:
+        if ev is _E.NOT_READY and d.get("now"):      # a supervisor's: the wrap-up ends here
+            self.pending = None
+            self.queue = None
+            self._to(_S.NOT_READY, "not ready (supervisor)", reason=str(d["reason"]))
+        elif ev is _E.NOT_READY:
             self.pending = str(d["reason"])
         elif ev is _E.READY:
             self.pending = None
@@ -213,17 +230,36 @@ class Agent(StateMachine[AgentState, AgentEvent]):
         why = str(d["why"])
         self.call_id = self.queue = None
         self.stop_timer()
-        self._force(_S.NOT_READY if self.pending is not None else _S.READY, f"healed: {why}",
-                    reason=self.pending)
+        if self.pending_logout:
+            self.pending = None
+            self.pending_logout = False
+            self.owner.unmap(self)
+            self._force(_S.LOGGED_OUT, f"healed: {why}; logout", reason=None)
+            self.phone = None
+        else:
+            self._force(_S.NOT_READY if self.pending is not None else _S.READY, f"healed: {why}",
+                        reason=self.pending)
         self.pending = None
         self.owner.host.emit("agent_heal", agent=self.number, detail={"was": was.value, "now": self.state.value,
                                                                        "why": why})
 
     # -- helpers ---------------------------------------------------------------------------
 
+    def _keep(self, ev: AgentEvent) -> None:
+        """A supervisor's logout or ready during an offer or a call: kept for when it ends (ready
+        drops what was kept: the agent is ready after it, as without any)."""
+        self.pending_logout = ev is _E.LOGOUT
+        self.pending = None
+        log.info("%s: %s kept until the %s ends", self.name, "logout" if self.pending_logout else "ready",
+                 "offer" if self.state is _S.OFFERED else "call")
+
     def _after(self, why: str) -> None:
-        """A call, wrap-up or offer is over: ready, or the not-ready reason dialled meanwhile."""
-        if self.pending is not None:
+        """A call, wrap-up or offer is over: ready, or the not-ready reason dialled meanwhile (or the
+        logout a supervisor asked for)."""
+        if self.pending_logout:
+            self.wrap_queue = None
+            self._logout()
+        elif self.pending is not None:
             reason, self.pending = self.pending, None
             self._to(_S.NOT_READY, why, reason=reason)
         else:
@@ -231,6 +267,8 @@ class Agent(StateMachine[AgentState, AgentEvent]):
 
     def _logout(self) -> None:
         self.pending = None
+        self.pending_logout = False
+        self.owner.unmap(self)
         self._to(_S.LOGGED_OUT, "logout")
         self.phone = None
 
@@ -256,7 +294,12 @@ class Agent(StateMachine[AgentState, AgentEvent]):
         return {"name": self.label, "state": self.state.value, "since_ms": self.since_ms, "reason": self.reason,
                 "available": self.candidate,     # ready at a phone on hook and idle: offers can reach it
                 "queue": self.queue or self.wrap_queue if self.state in (_S.OFFERED, _S.ON_CALL, _S.WRAP_UP)
-                else None, "call_id": self.call_id, "phone": self.phone}
+                else None, "call_id": self.call_id, "phone": self.phone,
+                "pending": "logout" if self.pending_logout else "not_ready" if self.pending is not None else None}
+
+
+class SuperviseError(Exception):
+    """A supervisor's action that cannot be (the message says why)."""
 
 
 class LoginResult(enum.Enum):
@@ -367,13 +410,40 @@ class Agents:
         self.host.emit("login_failed", agent=a.number, detail={"phone": phone, "why": why.value})
 
     def logout(self, a: Agent) -> bool:
-        if not a.accepts(AgentEvent.LOGOUT):
+        """*22: logged out now (refused during an offer or a call: the phone is busy with it)."""
+        if a.state in _BUSY or not a.accepts(AgentEvent.LOGOUT):
             return False
-        phone = a.phone
         a.dispatch(AgentEvent.LOGOUT)
-        if phone is not None and self.by_phone.get(phone) is a:
-            del self.by_phone[phone]
         return True
+
+    def unmap(self, a: Agent) -> None:
+        """`a` leaves its phone (logging out)."""
+        if a.phone is not None and self.by_phone.get(a.phone) is a:
+            del self.by_phone[a.phone]
+
+    def supervise(self, a: Agent, action: str, reason: str | None = None) -> str:
+        """A supervisor's action on `a` (control.sock ``agent.logout``, ``agent.state``): `action` is
+        ``logout``, ``ready`` or ``not_ready`` (with `reason`). "done" when the agent is there now;
+        "pending" for an agent whose phone rings or who talks: it changes when the offer or the call
+        ends, which is never cut. Raises SuperviseError when it cannot be (a logged-out agent)."""
+        if a.state is AgentState.LOGGED_OUT:
+            if action == "logout":
+                return "done"
+            raise SuperviseError(f"agent {a.number} is logged out: only a login at a phone makes it {action}")
+        busy = a.state in _BUSY
+        if action == "logout":
+            a.dispatch(AgentEvent.LOGOUT)
+        elif action == "ready":
+            a.dispatch(AgentEvent.READY)
+        elif action == "not_ready":
+            if a.state is AgentState.NOT_READY and a.reason == reason:
+                return "done"
+            a.dispatch(AgentEvent.NOT_READY, reason=reason, now=True)
+        else:
+            raise SuperviseError(f"no such action: {action!r}")
+        if busy:
+            return "pending"
+        return "done"
 
     def ready(self, a: Agent) -> bool:
         """*23: ready (ends a wrap-up); False (congestion) when logged out, offered or on a call."""

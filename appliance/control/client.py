@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -97,6 +98,16 @@ class ControlClient:
 
     def close(self) -> None:
         self._sock.close()
+
+    def set_timeout(self, timeout_s: float | None) -> None:
+        """How long a read may wait from now on (None: for ever, as a subscription to a paused engine must)."""
+        self._sock.settimeout(timeout_s)
+
+    def shutdown(self) -> None:
+        """From another thread: end the connection, so a read waiting on it (a subscription with no
+        timeout) ends with ControlError "the engine closed the connection"."""
+        with contextlib.suppress(OSError):      # closed already, or never fully connected
+            self._sock.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> ControlClient:
         return self

@@ -1,6 +1,7 @@
 """The engine's commands on control.sock (docs/control-socket.md, "Commands").
 
 ``status``, ``config.get``, ``config.apply``, ``queues`` and ``agents`` for the CLI and the panel;
+``agent.state`` and ``agent.logout``, a supervisor's actions (the panel's wallboard);
 ``fault.*`` for tests (refused by the server unless the engine runs with
 ``--enable-faults``). ``config.apply`` is answered later: the configuration
 worker validates and stores the document, the engine switches at a period's
@@ -13,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from appliance.acd import MISSED, OTHER, RESTART, AgentState
+from appliance.acd.agents import Agent, SuperviseError
 from appliance.config.store import without_header
 from appliance.config.worker import ApplyJob, ConfigWorker
 from appliance.control.server import ControlError, Deferred
@@ -48,6 +50,8 @@ class EngineCommands:
         ctl.register("config.apply", self.config_apply)
         ctl.register("queues", self.queues)
         ctl.register("agents", self.agents)
+        ctl.register("agent.state", self.agent_set_state)
+        ctl.register("agent.logout", self.agent_logout)
         ctl.register("fault.freeze_media", self.freeze_media)
         ctl.register("fault.drop_event", self.drop_event)
         ctl.register("fault.agent_state", self.agent_state)
@@ -139,6 +143,47 @@ class EngineCommands:
         eng = self.engine
         return _merged("agents", eng.acd.agents_view(), eng.live_figures.agents(eng.boot, eng.clock.now_ms),
                        no_agent_figures(), {"state": "logged_out", "since_ms": None, "reason": None, "queue": None})
+
+    # -- a supervisor's actions on agents -----------------------------------------------------
+
+    def _agent(self, req: dict[str, Any]) -> Agent:
+        number = req.get("number")
+        agent = self.engine.acd.agents.get(number) if isinstance(number, str) else None
+        if agent is None:
+            known = ", ".join(a.number for a in self.engine.acd.agents.values()) or "none"
+            raise ControlError(f"number must be a configured agent's number ({known}), not {number!r}")
+        return agent
+
+    def _supervise(self, agent: Agent, action: str, reason: str | None) -> Any:
+        before = {"state": agent.state.value, "reason": agent.reason}
+        try:
+            result = self.engine.acd.agents.supervise(agent, action, reason)
+        except SuperviseError as exc:
+            raise ControlError(str(exc)) from None
+        return {"number": agent.number, "result": result, "before": before,
+                "state": agent.state.value, "reason": agent.reason}
+
+    def agent_set_state(self, req: dict[str, Any]) -> Any:
+        """A supervisor makes an agent ready or not ready (`reason`: one of the site's not-ready reasons,
+        or other). A ringing or talking agent changes when the offer or the call ends ("pending")."""
+        agent = self._agent(req)
+        state, reason = req.get("state"), req.get("reason")
+        if state not in ("ready", "not_ready"):
+            raise ControlError(f"state must be ready or not_ready, not {state!r}")
+        if state == "ready":
+            if reason is not None:
+                raise ControlError(f"a reason goes with not_ready only, not {state}")
+            return self._supervise(agent, "ready", None)
+        reasons = {*self.engine.acd.settings.not_ready_reasons.values(), OTHER}
+        reason = OTHER if reason is None else reason
+        if reason not in reasons:
+            raise ControlError(f"reason must be one of {', '.join(sorted(reasons))}, not {reason!r}")
+        return self._supervise(agent, "not_ready", reason)
+
+    def agent_logout(self, req: dict[str, Any]) -> Any:
+        """A supervisor logs an agent out; a ringing or talking agent is logged out when the offer or the
+        call ends ("pending"), and its call goes on."""
+        return self._supervise(self._agent(req), "logout", None)
 
     # -- spans and the paused clock ---------------------------------------------------------
 

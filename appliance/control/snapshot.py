@@ -21,26 +21,39 @@ PRI_CALL_KEYS = ("timeslot", "ani_ton", "ani_npi", "ani_presentation", "ani_scre
 
 def engine_snapshot(engine: Engine) -> dict[str, Any]:
     now = engine.clock.now_ms
+    nports = len(engine.config.ports)
+    # the call each port is in (its caller's trunk, or the phone of the agent it rings or talks to)
+    on_port: dict[int, str] = {}
+    for c in engine.calls.values():
+        for leg in c.legs:
+            if leg.chan < nports:
+                on_port.setdefault(leg.chan, c.id)
     ports = []
     for idx, port in enumerate(engine.config.ports):
         line: Any = engine.trunks[idx] if idx in engine.trunks else engine.phones[idx]
         ports.append({"index": idx, "name": port.name, "kind": port.kind, "state": line.state.name.lower(),
+                      "state_since_ms": line.state_since_ms, "call_id": on_port.get(idx),
                       "echo": engine.echo.view(idx)})
     # the spans' timeslots whose echo canceller is not off (a port's is in its row)
-    nports = len(engine.config.ports)
     echo_timeslots = [{"channel": c, "name": engine.echo.name(c), **engine.echo.view(c)}
                       for c in engine.echo.not_off() if c >= nports]
-    # since_ms: when the call entered its current state (the panel shows time waiting, talking...)
+    # state_since_ms (and since_ms, its older name): when the call entered its current state (the wallboard
+    # shows time waiting, talking...); port: the caller's port (an FXO trunk's index; null for a PRI call)
     # a PRI call's caller: its timeslot and its calling number's attributes as received (null for FXO)
     calls = [{"id": c.id, "ani": c.ani, "dnis": c.dnis, "trunk": c.trunk_name, "state": c.state.name.lower(),
+              "port": c.caller.chan if c.caller.chan < nports else None,
               "queue": c.queue, "agent": c.agent or c.offered_to, "since_ms": c.state_since_ms,
+              "state_since_ms": c.state_since_ms,
               "started_ms": c.start_ms, "line": c.caller.kind.value,
               **{k: c.line.get(k) for k in PRI_CALL_KEYS}}
              for c in engine.calls.values()]
+    # an agent's pending: what a supervisor or *24 asked during an offer or a call ("logout", "not_ready")
     agents = [{"number": number, "name": a["name"], "phone": a["phone"], "state": a["state"], "reason": a["reason"],
-               "since_ms": a["since_ms"]}
+               "since_ms": a["since_ms"], "state_since_ms": a["since_ms"], "pending": a["pending"],
+               "call_id": a["call_id"]}
               for number, a in engine.acd.agents_view().items()]
-    queues = [{"name": name, "waiting": q["waiting"], "longest_wait_ms": q["longest_wait_ms"]}
+    queues = [{"name": name, "waiting": q["waiting"], "longest_wait_ms": q["longest_wait_ms"],
+               "agents": q["agents"]}
               for name, q in engine.acd.queues_view().items()]
     counters = dict(engine.counter_alarms.counters)
     writer = engine.writer.stats()

@@ -1,8 +1,8 @@
 """The web panel: a Flask app in its own process, talking to the engine only over control.sock.
 
-The panel is a reader: it asks the engine for its status snapshot through
-:class:`appliance.control.ControlClient` and renders it. It holds no call state,
-so a panel crash or restart never drops a call.
+The panel is a reader: its wallboard follows the engine's snapshots through
+:class:`appliance.control.ControlClient` (appliance.web.wallboard) and shows them. It holds no
+call state, so a panel crash or restart never drops a call.
 
 Configuration keys (defaults first, then ``config.py`` from the instance folder,
 or the ``test_config`` mapping instead of that file):
@@ -21,6 +21,8 @@ or the ``test_config`` mapping instead of that file):
     further host names browsers may use for the panel (panel.conf's ``names =``); any other Host: 400
 ``CONTROL_TIMEOUT_S``
     how long one request to the engine may take (default 2 s)
+``WALLBOARD_CLOCK``
+    the wallboard hub's clock (appliance.web.wallboard.HubClock; default the host's monotonic clock)
 ``SECRET_KEY``
     kept in ``PANEL_DIR/secret_key`` (0600, made on first start) unless given
 ``TESTING``
@@ -91,7 +93,7 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mappi
         app.config["PANEL_DIR"] = str(Path(app.config["STATE_DIR"]) / "panel")
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = load_secret_key(Path(app.config["PANEL_DIR"]))
-    # /api/status passes the engine's snapshot on in the engine's key order.
+    # /api/wallboard passes the engine's snapshot on in the engine's key order.
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     @app.after_request
@@ -103,16 +105,15 @@ def create_app(test_config: Mapping[str, Any] | None = None, *, overrides: Mappi
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    from appliance.web import account_views, hosts, tls_views, views
+    from appliance.web import account_views, hosts, tls_views, wallboard_views
 
     # The Host check before anything else: a page another site's name reached gets nothing.
     hosts.init_app(app)
     # Sessions, login, CSRF, throttling, the permission gate, /setup /login /logout /users /audit.
     account_views.init_app(app)
-    app.register_blueprint(views.bp)
     app.register_blueprint(tls_views.bp)
-    # make url_for("index") == url_for("status.index")
-    app.add_url_rule("/", endpoint="index", view_func=app.view_functions["status.index"])
+    # The wallboard: /, /wallboard, its event stream, /api/wallboard, the supervisor's agent actions.
+    wallboard_views.init_app(app)
     return app
 
 

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 
 from appliance import cli
-from appliance.web import create_app
 from appliance.world import Caller, PhoneScript
 from tests.e2e.harness import Site, site_yaml
-from tests.web.accounts import signed_in_client
+from tests.web.test_wallboard_views import client_as, panel_app, stop_hub
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -29,21 +28,22 @@ def live(tmp_path: Path) -> Iterator[Site]:
 
 
 def test_panel_sees_a_live_call_and_an_agent_change(live: Site, tmp_path: Path) -> None:
-    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
-    client = signed_in_client(app)
-    live.run(9000)                                   # queued, the agent's phone ringing
-    with live.serving():
-        page = client.get("/").get_data(as_text=True)
-        status = client.get("/api/status").get_json()
-    assert "13800138000" in page and "075588880001" in page
-    (call,) = status["calls"]
-    assert (call["ani"], call["dnis"], call["state"]) == ("13800138000", "075588880001", "offered")
-    assert status["agents"][0]["state"] == "offered"
-    live.run(10000)                                  # the agent answered
-    with live.serving():
-        status = client.get("/api/status").get_json()
-    assert status["agents"][0]["state"] == "on_call"
-    assert status["calls"][0]["agent"] == "1001"
+    app = panel_app(tmp_path)
+    client = client_as(app, "vera", "viewer")
+    try:
+        live.run(9000)                               # queued, the agent's phone ringing
+        with live.serving():
+            status = client.get("/api/wallboard").get_json()
+        (call,) = status["calls"]
+        assert (call["ani"], call["dnis"], call["state"]) == ("13800138000", "075588880001", "offered")
+        assert status["agents"][0]["state"] == "offered"
+        live.run(10000)                              # the agent answered (the hub follows the pushed snapshots)
+        with live.serving():
+            status = client.get("/api/wallboard").get_json()
+        assert status["agents"][0]["state"] == "on_call"
+        assert status["calls"][0]["agent"] == "1001"
+    finally:
+        stop_hub(app)
 
 
 def test_cli_status_and_config_apply(live: Site, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,165 @@
+"""The wallboard's routes (blueprint ``wallboard``): the page, its event stream, its JSON, and a supervisor's
+actions on agents.
+
+- ``/`` and ``/wallboard``: the page; ``static/wallboard.js`` opens ``/wallboard/events`` and fills its
+  tables from each ``snapshot`` event (no reload);
+- ``/wallboard/events``: the hub's server-sent events (appliance.web.wallboard), not activity for the
+  session's idle limit;
+- ``/api/wallboard``: the same snapshot as JSON (503 ``{"error", "reachable": false}`` while the engine
+  cannot be reached);
+- ``POST /api/agents/<number>/state`` (JSON ``{"state": "ready" | "not_ready", "reason"?}``) and
+  ``POST /api/agents/<number>/logout``: control.sock's ``agent.state`` and ``agent.logout``; any agent with
+  ``agents.act``, one's own agent number with ``agents.self``; audited with the state before and after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, session
+
+from appliance.control import ControlClient, ControlError
+from appliance.web import control_socket
+from appliance.web.auth import can, current_agent_number, forbid, may_act_on_agent, no_touch, requires
+from appliance.web.wallboard import WallboardError, hub_of
+
+bp = Blueprint("wallboard", __name__)
+
+
+def init_app(app: Flask) -> None:
+    """Register the wallboard; ``url_for("index")`` is its page too."""
+    app.register_blueprint(bp)
+    app.add_url_rule("/", endpoint="index", view_func=app.view_functions["wallboard.page"])
+
+
+@bp.route("/")
+@bp.route("/wallboard")
+@requires("wallboard.view")
+def page() -> str:
+    """The wallboard; its script fills it from the event stream."""
+    return render_template("wallboard/index.html", act_any=can("agents.act"),
+                           own_agent=current_agent_number() if can("agents.self") else None)
+
+
+@bp.route("/wallboard/events")
+@requires("wallboard.view")
+@no_touch
+def events() -> Response:
+    """Server-sent events: ``snapshot``, ``engine``, heartbeats; ``end`` when the session is over."""
+    hub = hub_of()
+    try:
+        stream = hub.open_stream()
+    except WallboardError as exc:
+        response = jsonify({"error": str(exc)})
+        response.status_code = 503
+        response.headers["Retry-After"] = "5"
+        return response
+    response = Response(hub.events(stream, _session_check()), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+
+
+@bp.route("/api/wallboard")
+@requires("wallboard.view")
+def api() -> Response:
+    """The latest snapshot (the events' data), or 503 with why the engine cannot be reached."""
+    snapshot, engine = hub_of().current()
+    if engine is not None or snapshot is None:
+        reason = (engine or {}).get("reason", "no snapshot yet")
+        response = jsonify({"error": f"engine not reachable: {reason}", "reachable": False, "reason": reason})
+        response.status_code = 503
+    else:
+        response = jsonify(snapshot)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/api/agents/<number>/state")
+@requires("agents.self")
+def agent_state(number: str) -> Response:
+    """Ready or not ready (with a reason) for agent `number`."""
+    refusal = _may_act(number)
+    if refusal is not None:
+        return refusal
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or "state" not in body:
+        return _error('send a JSON object {"state": "ready" or "not_ready", "reason": ...}', 400)
+    args: dict[str, Any] = {"state": body.get("state")}
+    if body.get("reason") is not None:
+        args["reason"] = body["reason"]
+    return _act("agent.state", number, args)
+
+
+@bp.post("/api/agents/<number>/logout")
+@requires("agents.self")
+def agent_logout(number: str) -> Response:
+    """Log agent `number` out (once its call ends, if it has one)."""
+    refusal = _may_act(number)
+    if refusal is not None:
+        return refusal
+    return _act("agent.logout", number, {})
+
+
+def _may_act(number: str) -> Response | None:
+    if may_act_on_agent(number):
+        return None
+    own = current_agent_number()
+    why = f"you may act on your own agent number ({own}) only" if own else "your account has no agent number"
+    return forbid(why, target=f"agent {number}")
+
+
+def _act(cmd: str, number: str, args: dict[str, Any]) -> Response:
+    """Send `cmd` for agent `number` to the engine; audit it with what it changed."""
+    from appliance.web import accounts
+
+    target = f"agent {number}"
+    path = control_socket(current_app)
+    try:
+        client = ControlClient(path, timeout_s=float(current_app.config["CONTROL_TIMEOUT_S"]))
+    except ControlError as exc:
+        accounts.audit_request(cmd, target=target, outcome="error", detail={"requested": args, "error": str(exc)})
+        return _error(f"engine not reachable: {exc}", 503)
+    try:
+        result = client.request(cmd, number=number, **args)
+    except ControlError as exc:
+        accounts.audit_request(cmd, target=target, outcome="refused", detail={"requested": args, "error": str(exc)})
+        return _error(str(exc), 400)
+    except (OSError, ValueError) as exc:
+        accounts.audit_request(cmd, target=target, outcome="error", detail={"requested": args, "error": str(exc)})
+        return _error(f"lost the engine: {exc}", 503)
+    finally:
+        client.close()
+    if not isinstance(result, dict):
+        return _error("the engine sent a malformed reply", 502)
+    outcome = "pending" if result.get("result") == "pending" else "ok"
+    accounts.audit_request(cmd, target=target, outcome=outcome, detail={
+        "requested": args, "result": result.get("result"), "before": result.get("before"),
+        "after": {"state": result.get("state"), "reason": result.get("reason")}})
+    return jsonify(result)
+
+
+def _error(message: str, status: int) -> Response:
+    response = jsonify({"error": message})
+    response.status_code = status
+    return response
+
+
+def _session_check() -> Callable[[], bool] | None:
+    """Whether this request's session is still alive, for a stream that outlives the request: the
+    server-side session's row (appliance.web.sessions), or None where the panel has no such sessions."""
+    id_hash = getattr(session, "id_hash", None)
+    if not isinstance(id_hash, str):
+        return None
+    try:
+        from appliance.web.sessions import session_alive  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+    def alive() -> bool:
+        with app.app_context():
+            return bool(session_alive(app, id_hash))
+
+    return alive

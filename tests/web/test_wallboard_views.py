@@ -1,0 +1,229 @@
+"""The wallboard's routes against a real engine in virtual time: the page, /api/wallboard, the event
+stream, and a supervisor's actions on agents (POST /api/agents/<number>/state and /logout): who may
+press which button, what the engine then says, and the audit row with the state before and after.
+
+Sign-in: with the account views wired (the panel's auth part), a test client logs in through /login;
+until then the tests put the account in a signed session cookie under a Flask-Login manager of their
+own, so the permission checks (auth.py) run either way."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_login import LoginManager
+
+from appliance.web import accounts, create_app
+from appliance.web.wallboard import Hub
+from appliance.world import PhoneScript
+from tests.e2e.harness import Site, site_yaml
+from tests.web import accounts as test_accounts
+from tests.web.accounts import BASE_URL, make_user
+
+HOST = BASE_URL.split("//", 1)[1]
+_META = re.compile(r'<meta name="csrf-token" content="([^"]*)"')
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    """Agents 1001 and 1002 log in at once from phone1 and phone2; no callers."""
+    phones = [PhoneScript(port=2, agent="1001", login_at_ms=0), PhoneScript(port=3, agent="1002", login_at_ms=0)]
+    s = Site(tmp_path, site_yaml(agents=2), [], phones, keep_audio=False)
+    s.run(4000)
+    yield s
+    s.close()
+
+
+def panel_app(state: Path) -> Flask:
+    """The panel on the engine state directory `state`, its clients signed in by client_as."""
+    app = create_app({"TESTING": True, "STATE_DIR": str(state)})
+    wire_login(app)
+    return app
+
+
+def stop_hub(app: Flask) -> None:
+    hub = app.extensions.get("cicbox_wallboard_hub")
+    if isinstance(hub, Hub):
+        hub.stop()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    app = panel_app(tmp_path)
+    yield app
+    stop_hub(app)
+
+
+def wire_login(app: Flask) -> None:
+    """Until the account views are wired into the app: a Flask-Login manager of the test's, loading the
+    account of the session cookie's user id (client_as puts it there)."""
+    if "account.login" not in app.view_functions and not hasattr(app, "login_manager"):
+        manager = LoginManager()
+        manager.user_loader(lambda uid: accounts.get_user(app, user_id=int(uid)))
+        manager.init_app(app)
+
+
+def client_as(app: Flask, name: str, role: str, agent: str | None = None) -> FlaskClient:
+    """A client signed in as a new account `name` with `role` (and agent number)."""
+    if "account.login" in app.view_functions:      # the account views are wired: sign in through /login
+        signed_in_client = test_accounts.signed_in_client  # type: ignore[attr-defined,unused-ignore]
+        client: FlaskClient = signed_in_client(app, role, name, agent=agent)
+        return client
+    make_user(app, name, role, agent=agent)
+    client = app.test_client()
+    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": HOST, "HTTP_REFERER": BASE_URL + "/"})
+    user = accounts.get_user(app, name=name)
+    assert user is not None
+    with client.session_transaction() as sess:
+        sess["_user_id"] = user.get_id()
+        sess["_fresh"] = True
+    return client
+
+
+def token(client: FlaskClient) -> str:
+    match = _META.search(client.get("/wallboard").get_data(as_text=True))
+    assert match is not None
+    return match.group(1)
+
+
+def post(client: FlaskClient, path: str, body: Any = None) -> Any:
+    return client.post(path, data=json.dumps(body if body is not None else {}),
+                       headers={"Content-Type": "application/json", "X-CSRFToken": token(client)})
+
+
+def agent_state(site: Site, number: str) -> tuple[str, str | None]:
+    a = site.engine.acd.agents[number]
+    return a.state.value, a.reason
+
+
+def test_the_page_carries_what_its_script_needs(app: Flask) -> None:
+    viewer = client_as(app, "vera", "viewer")
+    for path in ("/", "/wallboard"):
+        resp = viewer.get(path)
+        assert resp.status_code == 200
+        html = resp.get_data(as_text=True)
+        assert 'data-events-url="/wallboard/events"' in html and "wallboard.js" in html
+        assert 'data-act-any=""' in html and 'data-own-agent=""' in html
+        assert "<script>" not in html and " on" + "click=" not in html     # CSP: no inline script
+    sup = client_as(app, "sam", "supervisor").get("/wallboard").get_data(as_text=True)
+    assert 'data-act-any="1"' in sup
+    own = client_as(app, "alice", "agent", agent="1001").get("/wallboard").get_data(as_text=True)
+    assert 'data-act-any=""' in own and 'data-own-agent="1001"' in own
+
+
+def test_api_wallboard_is_the_snapshot(app: Flask, site: Site) -> None:
+    viewer = client_as(app, "vera", "viewer")
+    with site.serving():
+        resp = viewer.get("/api/wallboard")
+    assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
+    snap = resp.get_json()
+    assert snap["tick_ms"] == site.engine.clock.now_ms
+    assert [(a["number"], a["state"]) for a in snap["agents"]] == [("1001", "ready"), ("1002", "ready")]
+    assert "today" in snap and snap["site"] == "Test Hotel"
+
+
+def test_api_wallboard_without_an_engine(app: Flask) -> None:
+    resp = client_as(app, "vera", "viewer").get("/api/wallboard")
+    assert resp.status_code == 503
+    body = resp.get_json()
+    assert body["reachable"] is False and body["error"].startswith("engine not reachable: cannot reach the engine")
+
+
+def test_the_event_stream_sends_the_snapshot_at_once(app: Flask, site: Site) -> None:
+    viewer = client_as(app, "vera", "viewer")
+    with site.serving():
+        viewer.get("/api/wallboard")                       # the hub has its first snapshot
+        resp = viewer.get("/wallboard/events", buffered=False)
+        assert resp.status_code == 200 and resp.mimetype == "text/event-stream"
+        chunks: Iterator[bytes] = iter(resp.response)  # type: ignore[arg-type]
+        assert next(chunks).startswith(b"retry:")
+        first = next(chunks).decode()
+        resp.close()
+    assert first.startswith("event: snapshot\ndata: ")
+    snap = json.loads(first.split("data: ", 1)[1])
+    assert [a["number"] for a in snap["agents"]] == ["1001", "1002"]
+
+
+def test_streams_beyond_the_limit_are_refused(app: Flask, site: Site) -> None:
+    viewer = client_as(app, "vera", "viewer")
+    with site.serving():
+        viewer.get("/api/wallboard")
+        hub = app.extensions["cicbox_wallboard_hub"]
+        hub.max_streams = 1
+        first = viewer.get("/wallboard/events", buffered=False)
+        second = viewer.get("/wallboard/events")
+        assert second.status_code == 503 and "streams at once" in second.get_json()["error"]
+        assert second.headers["Retry-After"]
+        next(iter(first.response))
+        first.close()
+
+
+def test_a_supervisor_makes_a_ready_agent_not_ready_audited(app: Flask, site: Site) -> None:
+    sup = client_as(app, "sam", "supervisor")
+    with site.serving():
+        resp = post(sup, "/api/agents/1001/state", {"state": "not_ready"})
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        assert resp.get_json()["result"] == "done"
+        assert agent_state(site, "1001") == ("not_ready", "other")
+        (row,) = accounts.audit_rows(app, action="agent.state")
+        assert (row["user"], row["target"], row["outcome"]) == ("sam", "agent 1001", "ok")
+        assert row["detail"]["before"] == {"state": "ready", "reason": None}
+        assert row["detail"]["after"] == {"state": "not_ready", "reason": "other"}
+        resp = post(sup, "/api/agents/1002/logout")
+        assert resp.status_code == 200 and resp.get_json()["state"] == "logged_out"
+        assert agent_state(site, "1002") == ("logged_out", None)
+        (row,) = accounts.audit_rows(app, action="agent.logout")
+        assert row["detail"]["before"]["state"] == "ready" and row["detail"]["after"]["state"] == "logged_out"
+
+
+def test_an_agent_acts_on_its_own_row_only(app: Flask, site: Site) -> None:
+    alice = client_as(app, "alice", "agent", agent="1001")
+    with site.serving():
+        resp = post(alice, "/api/agents/1002/state", {"state": "not_ready"})
+        assert resp.status_code == 403 and "own agent number (1001)" in resp.get_json()["error"]
+        assert agent_state(site, "1002") == ("ready", None)
+        assert accounts.audit_rows(app, action="forbidden")[0]["user"] == "alice"
+        assert accounts.audit_rows(app, action="agent.state") == []
+        resp = post(alice, "/api/agents/1001/state", {"state": "not_ready"})
+        assert resp.status_code == 200 and agent_state(site, "1001") == ("not_ready", "other")
+
+
+def test_a_viewer_may_not_act(app: Flask, site: Site) -> None:
+    vera = client_as(app, "vera", "viewer")
+    with site.serving():
+        for path in ("/api/agents/1001/state", "/api/agents/1001/logout"):
+            assert post(vera, path, {"state": "not_ready"}).status_code == 403
+    assert agent_state(site, "1001") == ("ready", None)
+
+
+@pytest.mark.parametrize(("body", "status", "message"), [
+    ("not json", 400, "send a JSON object"),
+    ({"reason": "break"}, 400, "send a JSON object"),
+    ({"state": "on_call"}, 400, "state must be ready or not_ready"),
+    ({"state": "not_ready", "reason": "nap"}, 400, "reason must be one of other, not 'nap'"),
+])
+def test_bad_requests_get_a_clear_error(app: Flask, site: Site, body: Any, status: int, message: str) -> None:
+    sup = client_as(app, "sam", "supervisor")
+    with site.serving():
+        data = body if isinstance(body, str) else json.dumps(body)
+        resp = sup.post("/api/agents/1001/state", data=data,
+                        headers={"Content-Type": "application/json", "X-CSRFToken": token(sup)})
+    assert resp.status_code == status and message in resp.get_json()["error"]
+    assert agent_state(site, "1001") == ("ready", None)
+
+
+def test_an_unknown_agent_and_no_engine(app: Flask, site: Site, tmp_path: Path) -> None:
+    sup = client_as(app, "sam", "supervisor")
+    with site.serving():
+        resp = post(sup, "/api/agents/1999/logout")
+    assert resp.status_code == 400 and "configured agent's number" in resp.get_json()["error"]
+    assert accounts.audit_rows(app, action="agent.logout")[0]["outcome"] == "refused"
+    site.close()
+    resp = post(sup, "/api/agents/1001/logout")
+    assert resp.status_code == 503 and resp.get_json()["error"].startswith("engine not reachable")
