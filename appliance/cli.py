@@ -486,11 +486,14 @@ def cmd_span_status(args: argparse.Namespace) -> int:
 
 def cmd_span_fault(args: argparse.Namespace) -> int:
     """A far-side fault on a span of the sim card (the engine must run with --enable-faults)."""
+    from appliance.spans import MAX_FAULT_MS
+
     ms = None
     if args.for_s is not None:
-        ms = round(args.for_s * 1000) if math.isfinite(args.for_s) else 0
+        longest = MAX_FAULT_MS // 1000
+        ms = round(args.for_s * 1000) if math.isfinite(args.for_s) and 0 < args.for_s <= longest else 0
         if ms <= 0:
-            print(f"cicbox: --for must be a positive number of seconds (at least 0.001), not {args.for_s:g}",
+            print(f"cicbox: --for must be a number of seconds from 0.001 to {longest} (a day), not {args.for_s:g}",
                   file=sys.stderr)
             return 2
     result = _ask(args, "span.fault", span=args.span, fault=args.fault, ms=ms)

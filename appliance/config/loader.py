@@ -569,6 +569,13 @@ def _timer_issues(cfg: SiteConfig, pos: dict[PathKey, Pos], keypos: dict[PathKey
                 bad(("timers", proto, name), f"must be at least {d.min_ms} ms, got {value}", key=False)
             elif value > d.max_ms:
                 bad(("timers", proto, name), f"must be at most {d.max_ms} ms, got {value}", key=False)
+        if proto == "q921" and ("T200" in values or "T203" in values) and \
+                all(defs[n].min_ms <= v <= defs[n].max_ms for n, v in values.items() if n in defs):
+            t200 = values.get("T200", defs["T200"].default_ms)
+            t203 = values.get("T203", defs["T203"].default_ms)
+            if t203 <= t200:        # the data link refuses it at start: every PRI span's, as a span's own
+                bad(("timers", proto, "T203" if "T203" in values else "T200"),
+                    f"T203 ({t203} ms) must be longer than T200 ({t200} ms)", key=False)
     return issues
 
 

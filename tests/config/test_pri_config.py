@@ -116,3 +116,24 @@ def test_the_hotel_template_answers_on_a_pri_cpe_span() -> None:
     route = cfg.route_for("span1", "075588880000")
     assert route is not None and route.dnis == "075588880000" and route.ivr == "main"
     assert cfg.route_for("span1", "0755") is None          # no trunk route: only the exact DNIS
+
+
+@pytest.mark.parametrize(("timers", "needle", "message"), [
+    ("{T203: 1000}", "T203: |1000", "timers.q921.T203: T203 (1000 ms) must be longer than T200 (1000 ms)"),
+    ("{T200: 10000}", "T200: |10000", "timers.q921.T200: T203 (10000 ms) must be longer than T200 (10000 ms)"),
+    ("{T200: 3000, T203: 2000}", "T203: |2000", "timers.q921.T203: T203 (2000 ms) must be longer than T200 "
+                                                "(3000 ms)"),
+])
+def test_the_site_s_q921_timers_must_keep_t203_past_t200(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                         timers: str, needle: str, message: str) -> None:
+    """The site's own q921 timers, which every PRI span's data link takes, are held to the rule a span's are
+    (a data link refuses T203 <= T200 at start: the engine would not start on a document config check passed)."""
+    text = with_spans("{kind: e1, name: span1, signalling: pri_cpe}") + f"timers:\n  q921: {timers}\n"
+    path = tmp_path / "site.yaml"
+    path.write_text(text)
+    line, col = line_col(text, needle)
+    assert cli.main(["config", "check", str(path), "--state-dir", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == f"{path}:{line}:{col}: {message}"
+    ok = with_spans("{kind: e1, name: span1, signalling: pri_cpe}") + "timers:\n  q921: {T200: 2000, T203: 20000}\n"
+    path.write_text(ok)
+    assert cli.main(["config", "check", str(path), "--state-dir", str(tmp_path)]) == 0

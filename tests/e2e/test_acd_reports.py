@@ -34,7 +34,8 @@ EPOCH = dt.datetime(2026, 3, 2, 9, 0, 0)
 SL_MS = 10_000
 SHORT_MS = 5_000
 LIVE_ONLY = {"waiting", "longest_wait_ms", "agents", "state", "retired"}   # `cicbox queues`' now, not figures
-AGENT_LIVE_ONLY = {"name", "state", "since_ms", "reason", "queue", "call_id", "phone", "available"}
+AGENT_LIVE_ONLY = {"name", "state", "since_ms", "state_since_ms", "pending", "reason", "queue", "call_id", "phone",
+                   "available"}
 
 
 def site_text(trunks: int, queues: str, agents: list[tuple[str, str]], routes: list[str]) -> str:
