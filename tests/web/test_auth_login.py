@@ -14,9 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.web import accounts, create_app, setupcode
-from appliance.web.auth import no_touch, requires
 from appliance.web.sessions import COOKIE_NAME
-from tests.web.accounts import csrf_token, login, make_user, panel_client, random_password
+from tests.web.accounts import add_probes, csrf_token, login, make_user, panel_client, random_password
 
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -30,14 +29,7 @@ def clock() -> Iterator[time_machine.Traveller]:
 @pytest.fixture
 def app(tmp_path: Path, clock: time_machine.Traveller) -> Flask:
     app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
-
-    # A stand-in event stream: declared not to be activity, as the wallboard's is.
-    @requires("wallboard.view")
-    @no_touch
-    def events() -> str:
-        return "data: {}\n\n"
-
-    app.add_url_rule("/test/events", "test_events", events)
+    add_probes(app)
     return app
 
 
@@ -66,7 +58,7 @@ def setup_form(client: FlaskClient, code: str, name: str = "inst", password: str
 
 @pytest.mark.parametrize(("path", "status", "where"), [
     ("/", 303, "/setup"), ("/login", 303, "/setup"), ("/users", 303, "/setup"), ("/audit", 303, "/setup"),
-    ("/api/status", 401, None), ("/test/events", 401, None)])
+    ("/api/probe", 401, None), ("/probe/events", 401, None)])
 def test_until_an_installer_exists_only_setup_answers(app: Flask, path: str, status: int, where: str | None) -> None:
     resp = panel_client(app).get(path)
     assert resp.status_code == status
@@ -254,7 +246,7 @@ def test_logout_deletes_the_session_and_the_old_cookie_fails(app: Flask) -> None
     replay = panel_client(app)
     replay.set_cookie(COOKIE_NAME, old, domain="127.0.0.1")
     assert replay.get("/").status_code == 303
-    assert replay.get("/api/status").status_code == 401
+    assert replay.get("/api/probe").status_code == 401
     (row,) = audit(app, "logout")
     assert (row["user"], row["target"], row["outcome"]) == ("inst", "inst", "ok")
 
@@ -264,7 +256,7 @@ def test_the_row_decides_not_the_cookie(app: Flask) -> None:
     client = panel_client(app)
     client.set_cookie(COOKIE_NAME, "made-up-" + "x" * 35, domain="127.0.0.1")
     assert client.get("/").status_code == 303
-    assert client.get("/api/status").status_code == 401
+    assert client.get("/api/probe").status_code == 401
 
 
 # --- session limits by the panel clock -------------------------------------------------------------------------
@@ -315,11 +307,11 @@ def test_an_event_stream_is_not_activity(app: Flask, clock: time_machine.Travell
     client = signed_in(app)
     for _ in range(3):                                               # 3 x 4 min of the stream alone
         clock.shift(timedelta(minutes=4))
-        assert client.get("/test/events").status_code == 200
+        assert client.get("/probe/events").status_code == 200
     clock.shift(timedelta(minutes=2, seconds=59))                    # 14:59 since the last page
-    assert client.get("/test/events").status_code == 200
+    assert client.get("/probe/events").status_code == 200
     clock.shift(timedelta(seconds=2))                                # 15:01
-    assert client.get("/test/events").status_code == 401
+    assert client.get("/probe/events").status_code == 401
     assert [r["detail"]["reason"] for r in audit(app, "expiry")] == ["idle"]
 
 
@@ -371,7 +363,7 @@ def test_a_remember_me_cookie_is_no_way_in(app: Flask) -> None:
         forged = encode_cookie("1")                                   # even signed with the panel's own key
     client.set_cookie("remember_token", forged, domain="127.0.0.1")
     assert client.get("/").status_code == 303
-    assert client.get("/api/status", headers={"Authorization": "1"}).status_code == 401
+    assert client.get("/api/probe", headers={"Authorization": "1"}).status_code == 401
 
 
 def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Traveller) -> None:
