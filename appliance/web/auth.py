@@ -233,7 +233,11 @@ def unauthenticated() -> Response:
     if not accounts.installer_exists(current_app):
         return cast(Response, redirect(url_for("account.setup"), 303))
     nxt = request.full_path if request.method == "GET" and request.query_string else request.path
-    return cast(Response, redirect(url_for("account.login", next=nxt), 303))
+    # A session that just ran out says so on the login page (the redirect's request has a new session).
+    from flask import session
+
+    expired = getattr(session, "expired", None)
+    return cast(Response, redirect(url_for("account.login", next=nxt, expired=expired), 303))
 
 
 def check(perm: str | None, *, fresh: bool = False) -> Response | None:

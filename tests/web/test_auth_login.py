@@ -288,8 +288,11 @@ def test_idle_1459_stays_1501_goes_to_login(app: Flask, clock: time_machine.Trav
 def test_expired_login_page_says_why(app: Flask, clock: time_machine.Traveller) -> None:
     client = signed_in(app)
     clock.shift(timedelta(minutes=16))
-    page = client.get("/login").get_data(as_text=True)
-    assert "no activity for 15 minutes" in page
+    resp = client.get("/audit")
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login?next=/audit&expired=idle"
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "no activity for 15 minutes" in page and 'name="next" value="/audit"' in page
+    assert "session ended" not in client.get("/login?expired=bogus").get_data(as_text=True)
 
 
 def test_active_every_10_minutes_ends_at_8_hours(app: Flask, clock: time_machine.Traveller) -> None:
@@ -298,7 +301,9 @@ def test_active_every_10_minutes_ends_at_8_hours(app: Flask, clock: time_machine
         clock.shift(timedelta(minutes=10))
         assert client.get("/").status_code == 200
     clock.shift(timedelta(minutes=10))                               # 8 h after the login
-    assert client.get("/").status_code == 303
+    resp = client.get("/")
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login?next=/&expired=absolute"
+    assert "8 hours since the login" in client.get(resp.headers["Location"]).get_data(as_text=True)
     (row,) = audit(app, "expiry")
     assert row["detail"]["reason"] == "absolute" and row["detail"]["age_s"] == 8 * 3600
 
