@@ -216,8 +216,9 @@ def forbid(reason: str, *, target: str | None = None) -> Response:
     if wants_json():
         response = jsonify({"error": reason})
     else:
-        response = make_response(reason, 403)
-        response.mimetype = "text/plain"
+        from flask import render_template
+
+        response = make_response(render_template("account/error.html", message=f"Not allowed: {reason}."), 403)
     response.status_code = 403
     return response
 

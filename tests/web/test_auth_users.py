@@ -228,6 +228,9 @@ def test_audit_page_newest_first_paged_and_filtered(app: Flask, inst: FlaskClien
     assert re.findall(r"<td>(t\d+)</td>", only_ann) == [f"t{i}" for i in range(PAGE_SIZE + 9, -1, -1) if i % 2]
     assert "2026-03-01T09:01:00.000Z" in page1                        # panel clock, UTC, ms
     assert inst.get("/audit?page=x").status_code == 200
+    accounts.audit(app, user="ann", remote=None, action="probe", target="refused-one", outcome="refused")
+    refused = inst.get("/audit?action=probe&outcome=refused").get_data(as_text=True)
+    assert re.findall(r"<td>(t\d+|refused-one)</td>", refused) == ["refused-one"]
 
 
 def test_audit_page_is_for_installers(app: Flask) -> None:
@@ -236,6 +239,7 @@ def test_audit_page_is_for_installers(app: Flask) -> None:
     login(client, "sup", make_user(app, "sup", "supervisor"))
     resp = client.get("/audit")
     assert resp.status_code == 403
+    assert "Not allowed: your role (supervisor) may not audit.view." in resp.get_data(as_text=True)
     row = last(app, "forbidden")
     assert (row["user"], row["target"], row["outcome"]) == ("sup", "/audit", "refused")
 
