@@ -265,8 +265,9 @@ def login() -> Any:
         if auth.signed_in() and not reauth:
             return redirect(nxt, 303)
         username = current_user.name if auth.signed_in() else ""
+        expired = sess.expired or request.args.get("expired")
         return render_template("account/login.html", next=nxt, reauth=reauth, username=username,
-                               expired=sess.expired)
+                               expired=expired if expired in ("idle", "absolute") else None)
     name, password = _form("username"), _form("password")
     user = accounts.authenticate(current_app, name, password)
     if user is None:

@@ -282,7 +282,8 @@ def failure_banner(app: Flask | None = None) -> list[tuple[str, int]]:
     db = db_of(app)
     since = iso_ms(db.now() - FAILURE_WINDOW)
     q = (select(audit_log.c.target, func.count())
-         .where(audit_log.c.action == "login", audit_log.c.outcome == "failure", audit_log.c.time >= since)
+         .where(audit_log.c.action == "login", audit_log.c.outcome == "failure", audit_log.c.time >= since,
+                audit_log.c.target.is_not(None))
          .group_by(audit_log.c.target).having(func.count() >= FAILURE_BANNER))
     with db.engine.connect() as conn:
         return [(str(t), int(n)) for t, n in conn.execute(q).all()]

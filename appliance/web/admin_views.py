@@ -8,7 +8,7 @@ login; the user's sessions end). The last enabled installer can be neither demot
 Every change is audited with its before and after.
 
 ``/audit`` (``audit.view``): the audit log newest first, :data:`PAGE_SIZE` rows a page
-(``page``), filtered by ``user`` and ``action``.
+(``page``), filtered by ``user``, ``action`` and ``outcome``.
 """
 
 from __future__ import annotations
@@ -121,15 +121,16 @@ def reset_password(user_id: int) -> Any:
 @audit_bp.route("/audit", endpoint="index")
 @requires("audit.view")
 def audit_index() -> Any:
-    """The audit log, newest first, paged, filtered by user and action."""
+    """The audit log, newest first, paged, filtered by user, action and outcome."""
     user = request.args.get("user", "").strip() or None
     action = request.args.get("action", "").strip() or None
+    outcome = request.args.get("outcome", "").strip() or None
     try:
         page = max(1, int(request.args.get("page", "1")))
     except ValueError:
         page = 1
-    rows = accounts.audit_rows(current_app, user=user, action=action, limit=PAGE_SIZE + 1,
+    rows = accounts.audit_rows(current_app, user=user, action=action, outcome=outcome, limit=PAGE_SIZE + 1,
                                offset=(page - 1) * PAGE_SIZE)
     more = len(rows) > PAGE_SIZE
     return render_template("audit/index.html", rows=rows[:PAGE_SIZE], page=page, more=more, user=user or "",
-                           action=action or "")
+                           action=action or "", outcome=outcome or "")

@@ -216,8 +216,9 @@ def forbid(reason: str, *, target: str | None = None) -> Response:
     if wants_json():
         response = jsonify({"error": reason})
     else:
-        response = make_response(reason, 403)
-        response.mimetype = "text/plain"
+        from flask import render_template
+
+        response = make_response(render_template("account/error.html", message=f"Not allowed: {reason}."), 403)
     response.status_code = 403
     return response
 
@@ -233,7 +234,11 @@ def unauthenticated() -> Response:
     if not accounts.installer_exists(current_app):
         return cast(Response, redirect(url_for("account.setup"), 303))
     nxt = request.full_path if request.method == "GET" and request.query_string else request.path
-    return cast(Response, redirect(url_for("account.login", next=nxt), 303))
+    # A session that just ran out says so on the login page (the redirect's request has a new session).
+    from flask import session
+
+    expired = getattr(session, "expired", None)
+    return cast(Response, redirect(url_for("account.login", next=nxt, expired=expired), 303))
 
 
 def check(perm: str | None, *, fresh: bool = False) -> Response | None:

@@ -96,3 +96,23 @@ def signed_in_client(app: Flask, role: str = "viewer", name: str | None = None, 
     client = panel_client(app)
     login(client, name, password)
     return client
+
+
+def add_probes(app: Flask) -> None:
+    """Two stand-in views, whoever owns the real ones: ``/api/probe`` (JSON, wallboard.view) and
+    ``/probe/events`` (an event stream: declared not to be activity). Call before the app's first request."""
+    from flask import jsonify
+
+    from appliance.web.auth import no_touch, requires
+
+    @requires("wallboard.view")
+    def probe() -> Any:
+        return jsonify({"ok": True})
+
+    @requires("wallboard.view")
+    @no_touch
+    def events() -> str:
+        return "data: {}\n\n"
+
+    app.add_url_rule("/api/probe", "test_probe", probe)
+    app.add_url_rule("/probe/events", "test_probe_events", events)

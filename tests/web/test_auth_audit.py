@@ -126,3 +126,24 @@ def test_no_secret_in_any_byte_the_panel_wrote(app: Flask, clock: time_machine.T
     with accounts.db_of(app).engine.connect() as conn:
         stored = {r.id_hash for r in conn.execute(accounts.sessions.select())}
     assert all(len(h) == 64 for h in stored)
+
+
+def test_an_injected_panel_clock_times_the_audit_and_the_sessions(tmp_path: Path) -> None:
+    from tests.web.accounts import login, make_user
+
+    class Clock:
+        def __init__(self) -> None:
+            self.t = datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+
+        def now(self) -> datetime:
+            return self.t
+
+    clock = Clock()
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path), "PANEL_CLOCK": clock})
+    client = panel_client(app)
+    login(client, "inst", make_user(app, "inst", "installer"))
+    (row,) = accounts.audit_rows(app, action="login")
+    assert row["time"] == "2030-01-02T03:04:05.678Z"
+    clock.t += timedelta(minutes=15)
+    assert client.get("/account/password").status_code == 303       # idle by the injected clock
+    assert accounts.audit_rows(app, action="expiry")[0]["time"] == "2030-01-02T03:19:05.678Z"

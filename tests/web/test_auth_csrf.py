@@ -141,3 +141,17 @@ def test_a_body_over_1_mib_is_413(app: Flask) -> None:
 def test_referrer_policy_is_same_origin(app: Flask) -> None:
     resp = panel_client(app).get("/setup")
     assert resp.headers["Referrer-Policy"] == "same-origin" == SECURITY_HEADERS["Referrer-Policy"]
+
+
+def test_pages_give_scripts_the_token_for_the_header(app: Flask) -> None:
+    client, _ = two_installers(app)
+    make_user(app, "sup", "supervisor")
+    sup = accounts.get_user(app, name="sup")
+    assert sup is not None
+    html = client.get("/account/password").get_data(as_text=True)
+    start = html.index('<meta name="csrf-token" content="') + len('<meta name="csrf-token" content="')
+    token = html[start:html.index('"', start)]
+    resp = client.post(f"/users/{sup.id}/disable", headers={"X-CSRFToken": token})
+    assert resp.status_code == 303 and not refused_rows(app)
+    assert accounts.get_user(app, user_id=sup.id).disabled  # type: ignore[union-attr]
+    assert '<meta name="csrf-token"' not in panel_client(app).get("/login").get_data(as_text=True)

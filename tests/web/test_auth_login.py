@@ -14,9 +14,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.web import accounts, create_app, setupcode
-from appliance.web.auth import no_touch, requires
 from appliance.web.sessions import COOKIE_NAME
-from tests.web.accounts import csrf_token, login, make_user, panel_client, random_password
+from tests.web.accounts import add_probes, csrf_token, login, make_user, panel_client, random_password
 
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -30,14 +29,7 @@ def clock() -> Iterator[time_machine.Traveller]:
 @pytest.fixture
 def app(tmp_path: Path, clock: time_machine.Traveller) -> Flask:
     app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
-
-    # A stand-in event stream: declared not to be activity, as the wallboard's is.
-    @requires("wallboard.view")
-    @no_touch
-    def events() -> str:
-        return "data: {}\n\n"
-
-    app.add_url_rule("/test/events", "test_events", events)
+    add_probes(app)
     return app
 
 
@@ -66,7 +58,7 @@ def setup_form(client: FlaskClient, code: str, name: str = "inst", password: str
 
 @pytest.mark.parametrize(("path", "status", "where"), [
     ("/", 303, "/setup"), ("/login", 303, "/setup"), ("/users", 303, "/setup"), ("/audit", 303, "/setup"),
-    ("/api/wallboard", 401, None), ("/test/events", 401, None)])
+    ("/api/probe", 401, None), ("/probe/events", 401, None)])
 def test_until_an_installer_exists_only_setup_answers(app: Flask, path: str, status: int, where: str | None) -> None:
     resp = panel_client(app).get(path)
     assert resp.status_code == status
@@ -254,7 +246,7 @@ def test_logout_deletes_the_session_and_the_old_cookie_fails(app: Flask) -> None
     replay = panel_client(app)
     replay.set_cookie(COOKIE_NAME, old, domain="127.0.0.1")
     assert replay.get("/").status_code == 303
-    assert replay.get("/api/wallboard").status_code == 401
+    assert replay.get("/api/probe").status_code == 401
     (row,) = audit(app, "logout")
     assert (row["user"], row["target"], row["outcome"]) == ("inst", "inst", "ok")
 
@@ -264,7 +256,7 @@ def test_the_row_decides_not_the_cookie(app: Flask) -> None:
     client = panel_client(app)
     client.set_cookie(COOKIE_NAME, "made-up-" + "x" * 35, domain="127.0.0.1")
     assert client.get("/").status_code == 303
-    assert client.get("/api/wallboard").status_code == 401
+    assert client.get("/api/probe").status_code == 401
 
 
 # --- session limits by the panel clock -------------------------------------------------------------------------
@@ -296,8 +288,11 @@ def test_idle_1459_stays_1501_goes_to_login(app: Flask, clock: time_machine.Trav
 def test_expired_login_page_says_why(app: Flask, clock: time_machine.Traveller) -> None:
     client = signed_in(app)
     clock.shift(timedelta(minutes=16))
-    page = client.get("/login").get_data(as_text=True)
-    assert "no activity for 15 minutes" in page
+    resp = client.get("/audit")
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login?next=/audit&expired=idle"
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert "no activity for 15 minutes" in page and 'name="next" value="/audit"' in page
+    assert "session ended" not in client.get("/login?expired=bogus").get_data(as_text=True)
 
 
 def test_active_every_10_minutes_ends_at_8_hours(app: Flask, clock: time_machine.Traveller) -> None:
@@ -306,7 +301,9 @@ def test_active_every_10_minutes_ends_at_8_hours(app: Flask, clock: time_machine
         clock.shift(timedelta(minutes=10))
         assert client.get("/").status_code == 200
     clock.shift(timedelta(minutes=10))                               # 8 h after the login
-    assert client.get("/").status_code == 303
+    resp = client.get("/")
+    assert resp.status_code == 303 and resp.headers["Location"] == "/login?next=/&expired=absolute"
+    assert "8 hours since the login" in client.get(resp.headers["Location"]).get_data(as_text=True)
     (row,) = audit(app, "expiry")
     assert row["detail"]["reason"] == "absolute" and row["detail"]["age_s"] == 8 * 3600
 
@@ -315,11 +312,11 @@ def test_an_event_stream_is_not_activity(app: Flask, clock: time_machine.Travell
     client = signed_in(app)
     for _ in range(3):                                               # 3 x 4 min of the stream alone
         clock.shift(timedelta(minutes=4))
-        assert client.get("/test/events").status_code == 200
+        assert client.get("/probe/events").status_code == 200
     clock.shift(timedelta(minutes=2, seconds=59))                    # 14:59 since the last page
-    assert client.get("/test/events").status_code == 200
+    assert client.get("/probe/events").status_code == 200
     clock.shift(timedelta(seconds=2))                                # 15:01
-    assert client.get("/test/events").status_code == 401
+    assert client.get("/probe/events").status_code == 401
     assert [r["detail"]["reason"] for r in audit(app, "expiry")] == ["idle"]
 
 
@@ -371,7 +368,7 @@ def test_a_remember_me_cookie_is_no_way_in(app: Flask) -> None:
         forged = encode_cookie("1")                                   # even signed with the panel's own key
     client.set_cookie("remember_token", forged, domain="127.0.0.1")
     assert client.get("/").status_code == 303
-    assert client.get("/api/wallboard", headers={"Authorization": "1"}).status_code == 401
+    assert client.get("/api/probe", headers={"Authorization": "1"}).status_code == 401
 
 
 def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Traveller) -> None:

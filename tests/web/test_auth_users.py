@@ -16,7 +16,7 @@ from flask.testing import FlaskClient
 
 from appliance.web import accounts, create_app
 from appliance.web.admin_views import PAGE_SIZE
-from tests.web.accounts import csrf_token, login, make_user, page_token, panel_client, random_password
+from tests.web.accounts import add_probes, csrf_token, login, make_user, page_token, panel_client, random_password
 
 START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
 
@@ -29,7 +29,9 @@ def clock() -> Iterator[time_machine.Traveller]:
 
 @pytest.fixture
 def app(tmp_path: Path, clock: time_machine.Traveller) -> Flask:
-    return create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    add_probes(app)
+    return app
 
 
 @pytest.fixture
@@ -91,7 +93,7 @@ def test_create_a_user_who_must_change_the_first_password(app: Flask, inst: Flas
     client = panel_client(app)
     login(client, "ann", first)
     assert client.get("/").headers["Location"] == "/account/password"
-    assert client.get("/api/wallboard").status_code == 403
+    assert client.get("/api/probe").status_code == 403
     assert "choose your own" in client.get("/account/password").get_data(as_text=True)
     mine = random_password()
     resp = post(client, "/account/password", current_password=first, password=mine, password_confirm=mine)
@@ -226,6 +228,9 @@ def test_audit_page_newest_first_paged_and_filtered(app: Flask, inst: FlaskClien
     assert re.findall(r"<td>(t\d+)</td>", only_ann) == [f"t{i}" for i in range(PAGE_SIZE + 9, -1, -1) if i % 2]
     assert "2026-03-01T09:01:00.000Z" in page1                        # panel clock, UTC, ms
     assert inst.get("/audit?page=x").status_code == 200
+    accounts.audit(app, user="ann", remote=None, action="probe", target="refused-one", outcome="refused")
+    refused = inst.get("/audit?action=probe&outcome=refused").get_data(as_text=True)
+    assert re.findall(r"<td>(t\d+|refused-one)</td>", refused) == ["refused-one"]
 
 
 def test_audit_page_is_for_installers(app: Flask) -> None:
@@ -234,6 +239,7 @@ def test_audit_page_is_for_installers(app: Flask) -> None:
     login(client, "sup", make_user(app, "sup", "supervisor"))
     resp = client.get("/audit")
     assert resp.status_code == 403
+    assert "Not allowed: your role (supervisor) may not audit.view." in resp.get_data(as_text=True)
     row = last(app, "forbidden")
     assert (row["user"], row["target"], row["outcome"]) == ("sup", "/audit", "refused")
 
