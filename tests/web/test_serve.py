@@ -201,7 +201,8 @@ def test_real_start_serves_https_and_refuses_other_host_names(tmp_path: Path) ->
 def test_idle_and_half_open_connections_do_not_starve_the_panel(tmp_path: Path) -> None:
     with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
         context = panel.ssl_context()
-        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(4)]
+        # More idle connections than the worker has threads: the poller holds them, not the threads.
+        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(40)]
         half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(4)]
         try:
             for sock in half:
