@@ -357,6 +357,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PanelError as exc:
         print(f"cicbox panel: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:   # the panel directory not writable, the address taken...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cicbox panel: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     return 0
 
 

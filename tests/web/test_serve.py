@@ -329,3 +329,12 @@ def test_each_start_logs_the_fingerprint_and_the_setup_code_until_an_installer_e
     run_panel(tmp_path, listen="127.0.0.1:9443")
     assert _start_log(started[1]) == [f"TLS certificate SHA-256 fingerprint {fingerprint}"]
     assert made == [tmp_path / "panel"]
+
+
+def test_a_panel_dir_it_cannot_write_exits_2(tmp_path: Path, started: list[dict[str, Any]],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    assert main(["--state-dir", str(tmp_path), "--panel-dir", str(blocker / "panel"), "--listen", "127.0.0.1:0"]) == 2
+    assert capsys.readouterr().err.startswith(f"cicbox panel: {blocker / 'panel'}: ")
+    assert started == []
