@@ -286,9 +286,7 @@ def _start_panel(state_dir: Path, listen: str) -> Any:
 
     panel = subprocess.Popen([sys.executable, "-m", "appliance.web.serve", "--state-dir", str(state_dir),
                               "--listen", listen, "--die-with-parent", str(os.getpid())])
-    url = f"https://{format_listen(*parse_listen(listen))}/"
-    log.info("panel (pid %d) on %s", panel.pid, url)
-    print(f"panel: {url}", flush=True)
+    log.info("panel (pid %d) on https://%s/", panel.pid, format_listen(*parse_listen(listen)))
     return panel
 
 
@@ -305,7 +303,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     log.info("demo running, state in %s", engine.state_dir)
     panel = None
     if with_panel:
-        _print_setup_code(engine.state_dir / "panel")
+        from appliance.web.serve import format_listen, parse_listen
+
+        print(f"panel: https://{format_listen(*parse_listen(args.listen))}/", flush=True)
+        _print_setup_code(engine.state_dir / "panel")   # made before the panel starts: one code, not two
         panel = _start_panel(engine.state_dir, args.listen)
     try:
         _serve(engine, duration_ms if args.duration else None, stop)

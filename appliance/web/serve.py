@@ -6,9 +6,9 @@ certificate and key are PANEL_DIR/tls/{cert,key}.pem, made self-signed on the fi
 (:mod:`appliance.web.tls`); each start logs their fingerprint.
 
 One ``gthread`` worker with 32 threads: the login limiter's memory and the wallboard's engine
-subscriber live in one process, and a few slow or idle clients never hold all the threads.
-Every connection gets a read timeout (:data:`READ_TIMEOUT_S`): a client that opens a
-connection and sends half a request is dropped, not waited on.
+subscriber live in one process. Idle connections wait in the worker's poller, not in a thread
+(:data:`FIRST_BYTE_WAIT_S`), and every connection gets a read timeout (:data:`READ_TIMEOUT_S`):
+a client that opens a connection and sends half a request is dropped, not waited on.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
 comments::
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
-from gunicorn.workers.gthread import ThreadWorker  # type: ignore[import-untyped]
+from gunicorn.workers import gthread  # type: ignore[import-untyped]
 
 from appliance.web import PanelError, create_app
 
@@ -44,8 +44,11 @@ DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
 PANEL_CONF = Path("/etc/cicbox/panel.conf")
 PANEL_CONF_ENV = "CICBOX_PANEL_CONF"
 THREADS = 32
-READ_TIMEOUT_S = 10.0
-"""A connection that sends nothing (TLS handshake, request line, headers, body) for this long is closed."""
+READ_TIMEOUT_S = 5.0
+"""A connection silent this long mid-request (TLS handshake, request line, headers, body) is closed."""
+FIRST_BYTE_WAIT_S = 0.1
+"""How long a thread waits for a new connection's first byte before handing it back to the worker's poller
+(which waits for it without a thread, and closes it after the keep-alive time)."""
 CONF_KEYS = ("listen", "names")
 FINGERPRINT_LOG = "TLS certificate SHA-256 fingerprint %s"
 
@@ -144,9 +147,10 @@ def systemd_listen_address() -> tuple[str, int] | None:
     return str(address[0]), int(address[1])
 
 
-class PanelWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's threaded worker with a read timeout on every connection, and nothing sent to a client
-    that does not speak TLS (plain HTTP on the HTTPS port gets the connection closed, no page)."""
+class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's threaded worker with a read timeout on every connection, idle connections left to the
+    poller at once (not to a thread), and nothing sent to a client that does not speak TLS (plain HTTP
+    on the HTTPS port gets the connection closed, no page)."""
 
     read_timeout_s = READ_TIMEOUT_S
 
@@ -155,6 +159,9 @@ class PanelWorker(ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
         super().init_process()
 
     def handle(self, conn: Any) -> Any:
+        # gunicorn's own wait here is 5 s: 32 idle connections would hold every thread that long.
+        if not conn.initialized and not conn.data_ready and not conn.wait_for_data(FIRST_BYTE_WAIT_S):
+            return gthread._DEFER
         if not getattr(conn, "_cicbox_timed", False):
             init = conn.init
 
@@ -349,6 +356,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_panel(args.state_dir, panel_dir=args.panel_dir, listen=args.listen, read_timeout_s=args.read_timeout)
     except PanelError as exc:
         print(f"cicbox panel: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:   # the panel directory not writable, the address taken...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cicbox panel: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     return 0
 

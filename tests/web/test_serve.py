@@ -201,7 +201,8 @@ def test_real_start_serves_https_and_refuses_other_host_names(tmp_path: Path) ->
 def test_idle_and_half_open_connections_do_not_starve_the_panel(tmp_path: Path) -> None:
     with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
         context = panel.ssl_context()
-        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(4)]
+        # More idle connections than the worker has threads: the poller holds them, not the threads.
+        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(40)]
         half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(4)]
         try:
             for sock in half:
@@ -328,3 +329,12 @@ def test_each_start_logs_the_fingerprint_and_the_setup_code_until_an_installer_e
     run_panel(tmp_path, listen="127.0.0.1:9443")
     assert _start_log(started[1]) == [f"TLS certificate SHA-256 fingerprint {fingerprint}"]
     assert made == [tmp_path / "panel"]
+
+
+def test_a_panel_dir_it_cannot_write_exits_2(tmp_path: Path, started: list[dict[str, Any]],
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    assert main(["--state-dir", str(tmp_path), "--panel-dir", str(blocker / "panel"), "--listen", "127.0.0.1:0"]) == 2
+    assert capsys.readouterr().err.startswith(f"cicbox panel: {blocker / 'panel'}: ")
+    assert started == []
