@@ -66,7 +66,7 @@ def setup_form(client: FlaskClient, code: str, name: str = "inst", password: str
 
 @pytest.mark.parametrize(("path", "status", "where"), [
     ("/", 303, "/setup"), ("/login", 303, "/setup"), ("/users", 303, "/setup"), ("/audit", 303, "/setup"),
-    ("/api/status", 401, None), ("/test/events", 401, None)])
+    ("/api/wallboard", 401, None), ("/test/events", 401, None)])
 def test_until_an_installer_exists_only_setup_answers(app: Flask, path: str, status: int, where: str | None) -> None:
     resp = panel_client(app).get(path)
     assert resp.status_code == status
@@ -254,7 +254,7 @@ def test_logout_deletes_the_session_and_the_old_cookie_fails(app: Flask) -> None
     replay = panel_client(app)
     replay.set_cookie(COOKIE_NAME, old, domain="127.0.0.1")
     assert replay.get("/").status_code == 303
-    assert replay.get("/api/status").status_code == 401
+    assert replay.get("/api/wallboard").status_code == 401
     (row,) = audit(app, "logout")
     assert (row["user"], row["target"], row["outcome"]) == ("inst", "inst", "ok")
 
@@ -264,7 +264,7 @@ def test_the_row_decides_not_the_cookie(app: Flask) -> None:
     client = panel_client(app)
     client.set_cookie(COOKIE_NAME, "made-up-" + "x" * 35, domain="127.0.0.1")
     assert client.get("/").status_code == 303
-    assert client.get("/api/status").status_code == 401
+    assert client.get("/api/wallboard").status_code == 401
 
 
 # --- session limits by the panel clock -------------------------------------------------------------------------
@@ -371,7 +371,7 @@ def test_a_remember_me_cookie_is_no_way_in(app: Flask) -> None:
         forged = encode_cookie("1")                                   # even signed with the panel's own key
     client.set_cookie("remember_token", forged, domain="127.0.0.1")
     assert client.get("/").status_code == 303
-    assert client.get("/api/status", headers={"Authorization": "1"}).status_code == 401
+    assert client.get("/api/wallboard", headers={"Authorization": "1"}).status_code == 401
 
 
 def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Traveller) -> None:

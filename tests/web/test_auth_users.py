@@ -91,7 +91,7 @@ def test_create_a_user_who_must_change_the_first_password(app: Flask, inst: Flas
     client = panel_client(app)
     login(client, "ann", first)
     assert client.get("/").headers["Location"] == "/account/password"
-    assert client.get("/api/status").status_code == 403
+    assert client.get("/api/wallboard").status_code == 403
     assert "choose your own" in client.get("/account/password").get_data(as_text=True)
     mine = random_password()
     resp = post(client, "/account/password", current_password=first, password=mine, password_confirm=mine)
