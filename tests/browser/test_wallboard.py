@@ -6,11 +6,14 @@ the same state directory: a snapshot, the banner gone. Supervisor actions: Not r
 next call goes elsewhere, audited), Log out on a talking agent (pending, the call goes on, then logged out);
 an agent's buttons on its own row only (a POST for another is 403), a viewer's none. The full-scale bench
 site (configs/bench-240.yaml) with 240 calls up: 240 rows. The snapshot's alarms: one banner row per kind,
-since when. Screenshots of each step: test-artifacts/test_wallboard/."""
+since when. kill -9 of the panel (its arbiter and worker, a stream open) drops no call. Screenshots of
+each step: test-artifacts/test_wallboard/."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -323,3 +326,42 @@ def test_the_alarms_banner_one_row_per_kind_since_when(state_dir: Path, engine_f
     until_shown(engine, page, panel_server, lambda s: not s["alarms"], step_ms=1000)
     assert page.is_hidden("#alarms")
     shot("alarm cleared")
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's worker under its arbiter), from /proc."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def test_kill_9_of_the_panel_drops_no_call(state_dir: Path, engine_for: Callable[[Site], EngineHandle],
+                                           panel_server: PanelServer, page: Page, sign_in: Callable[..., str],
+                                           shot: Callable[[str], Path]) -> None:
+    caller = Caller(trunk=0, at_ms=500, ani=ANI, press_after_ms=500, hold_ms=20_000)
+    engine = engine_for(agent_site(state_dir, [caller], ("1001",), answer_after_ms=1000, keep_audio=True))
+    sign_in("supervisor")
+    open_wallboard(page, panel_server)
+    until_shown(engine, page, panel_server, lambda s: [c["state"] for c in s["calls"]] == ["connected"])
+    shot("talking, wallboard open")
+    arbiter = panel_server.process.proc.pid
+    workers = _children(arbiter)
+    assert workers, "no gunicorn worker under the panel"
+    for pid in (arbiter, *workers):                         # kill -9: the panel and its worker, mid-stream
+        os.kill(pid, signal.SIGKILL)
+    panel_server.process.proc.wait(timeout=30)
+    killed = engine.now_ms
+    engine.advance(5000)
+    status = engine.request("status")                        # the engine never noticed but for a subscriber gone
+    assert [(c["ani"], c["state"], c["agent"]) for c in status["calls"]] == [(ANI, "connected", "1001")]
+    assert abs(frequency(heard_at(caller, killed + 300, 4000)) - 587) <= 2
+    assert abs(frequency(line_at(engine.site.world.phones[PHONES["1001"]], killed + 300, 4000)) - 1020) <= 2
+    advance_until(engine, lambda s: s["calls"] == [], step_ms=1000)
+    assert caller.connected_ms is not None and caller.hung_up_ms is not None
+    assert caller.hung_up_ms - caller.connected_ms >= 20_000               # the caller hung up, nobody cut it
