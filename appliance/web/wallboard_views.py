@@ -56,6 +56,8 @@ def events() -> Response:
         response.headers["Retry-After"] = "5"
         return response
     response = Response(hub.events(stream, _session_check()), mimetype="text/event-stream")
+    # the place is freed when the server closes the response, even one whose stream never started
+    response.call_on_close(lambda: hub.close_stream(stream))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response

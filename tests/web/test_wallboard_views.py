@@ -162,6 +162,12 @@ def test_streams_beyond_the_limit_are_refused(app: Flask, site: Site) -> None:
         assert second.headers["Retry-After"]
         next(iter(first.response))
         first.close()
+        unread = viewer.get("/wallboard/events", buffered=False)   # closed before a byte was read:
+        unread.close()                                              # its place is free all the same
+        again = viewer.get("/wallboard/events", buffered=False)
+        assert again.status_code == 200
+        again.close()
+        assert hub.streams == set()
 
 
 def test_a_supervisor_makes_a_ready_agent_not_ready_audited(app: Flask, site: Site) -> None:
