@@ -162,8 +162,8 @@ def test_streams_beyond_the_limit_are_refused(app: Flask, site: Site) -> None:
         assert second.headers["Retry-After"]
         next(iter(first.response))
         first.close()
-        unread = viewer.get("/wallboard/events", buffered=False)   # closed before a byte was read:
-        unread.close()                                              # its place is free all the same
+        unread = viewer.get("/wallboard/events", buffered=False)   # closed at once: its place is free
+        unread.close()
         again = viewer.get("/wallboard/events", buffered=False)
         assert again.status_code == 200
         again.close()
