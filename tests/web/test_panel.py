@@ -44,11 +44,12 @@ def test_factory_config(tmp_path: Path) -> None:
     a = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
     b = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
     assert a.testing
-    # the key is kept in PANEL_DIR/secret_key (0600): the same across starts, another panel's differs
-    assert a.config["SECRET_KEY"] and a.config["SECRET_KEY"] == b.config["SECRET_KEY"]
-    assert (tmp_path / "panel" / "secret_key").stat().st_mode & 0o777 == 0o600
-    other_dir = tmp_path / "other"
-    assert create_app({"STATE_DIR": str(other_dir)}).config["SECRET_KEY"] != a.config["SECRET_KEY"]
+    # made once, kept in the panel's directory (0600): sessions outlive a restart of the panel
+    key = tmp_path / "panel" / "secret_key"
+    assert len(a.config["SECRET_KEY"]) >= 32 and a.config["SECRET_KEY"] == b.config["SECRET_KEY"]
+    assert key.stat().st_mode & 0o777 == 0o600
+    assert create_app({"TESTING": True, "STATE_DIR": str(tmp_path / "other")}).config["SECRET_KEY"] != \
+        a.config["SECRET_KEY"]
     assert create_app({"SECRET_KEY": "fixed", "STATE_DIR": str(tmp_path)}).config["SECRET_KEY"] == "fixed"
     assert control_socket(a) == tmp_path / "control.sock"
     assert a.config["PANEL_DIR"] == str(tmp_path / "panel")
