@@ -126,6 +126,7 @@ class Hub:
         self.connects = 0                    # connections made (a test counts the retries)
         self.streams: set[Stream] = set()
         self._event: tuple[int, str] | None = None  # (version, its snapshot event): encoded once for all streams
+        self._json: tuple[int, str] | None = None   # (version, the snapshot as JSON): once for all GETs
         self._client: ControlClient | None = None
         self._db: sqlite3.Connection | None = None
         self._stopped = False
@@ -248,6 +249,16 @@ class Hub:
             if self.snapshot is None and self.engine is None:
                 return None, {"reachable": False, "reason": "no word from the engine yet"}
             return self.snapshot, self.engine
+
+    def current_json(self, wait_s: float = FIRST_STATE_S) -> tuple[str | None, dict[str, Any] | None]:
+        """:meth:`current` with the snapshot as JSON text, encoded once per snapshot (what /api/wallboard sends)."""
+        snapshot, engine = self.current(wait_s)
+        if snapshot is None:
+            return None, engine
+        with self.cond:
+            if self._json is None or self._json[0] != self.version:
+                self._json = (self.version, json.dumps(self.snapshot, separators=(",", ":")))
+            return self._json[1], engine
 
     def _snapshot_event(self) -> str:
         """(cond held) The latest snapshot as an event, encoded once per snapshot whatever the streams."""

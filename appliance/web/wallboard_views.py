@@ -56,6 +56,8 @@ def events() -> Response:
         response.headers["Retry-After"] = "5"
         return response
     response = Response(hub.events(stream, _session_check()), mimetype="text/event-stream")
+    # the place is freed when the server closes the response, even one whose stream never started
+    response.call_on_close(lambda: hub.close_stream(stream))
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Accel-Buffering"] = "no"
     return response
@@ -65,13 +67,13 @@ def events() -> Response:
 @requires("wallboard.view")
 def api() -> Response:
     """The latest snapshot (the events' data), or 503 with why the engine cannot be reached."""
-    snapshot, engine = hub_of().current()
+    snapshot, engine = hub_of().current_json()
     if engine is not None or snapshot is None:
         reason = (engine or {}).get("reason", "no snapshot yet")
         response = jsonify({"error": f"engine not reachable: {reason}", "reachable": False, "reason": reason})
         response.status_code = 503
     else:
-        response = jsonify(snapshot)
+        response = Response(snapshot, mimetype="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response
 

@@ -164,7 +164,7 @@ def test_the_host_header_must_name_the_panel(tmp_path: Path, listen: str, names:
     client = app.test_client()
     with client.get("/static/panel.css", headers={"Host": host}) as static:
         assert static.status_code == (200 if allowed else 400), static.get_data(as_text=True)[:200]
-    api = client.get("/api/status", headers={"Host": host})
+    api = client.get("/api/wallboard", headers={"Host": host})
     page = client.get("/", headers={"Host": host})
     if allowed:
         assert api.status_code != 400 and page.status_code != 400
@@ -192,7 +192,7 @@ def test_real_start_serves_https_and_refuses_other_host_names(tmp_path: Path) ->
         assert status == 200 and body
         status, _ = _get(panel.url + "/", context)
         assert status in (200, 303)             # a page, or the way to the first run's /setup
-        for path in ("/", "/static/panel.css", "/api/status"):
+        for path in ("/", "/static/panel.css", "/api/wallboard"):
             status, body = _get(panel.url + path, context, host="rebind.example")
             assert status == 400 and b"this panel does not answer to the host name" in body
     assert not (tmp_path / ".gunicorn").exists()  # no control socket under $HOME
@@ -214,7 +214,7 @@ def test_idle_and_half_open_connections_do_not_starve_the_panel(tmp_path: Path) 
             # A connection silent mid-request is closed on the read timeout (1 s here), not waited on for ever.
             with (socket.create_connection(("127.0.0.1", panel.port), timeout=10) as raw,
                   context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock):
-                tls_sock.sendall(b"GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                tls_sock.sendall(b"GET /api/wallboard HTTP/1.1\r\nHost: 127.0.0.1\r\n")
                 started = time.monotonic()  # clock-source
                 assert tls_sock.recv(100) == b""
                 assert time.monotonic() - started < 8  # clock-source

@@ -65,7 +65,7 @@ def test_the_served_certificate_is_the_logged_one_and_survives_a_restart(tmp_pat
 
 def test_plain_http_gets_no_page_and_no_cookie(tmp_path: Path) -> None:
     with PanelProcess(tmp_path) as panel:
-        for path in ("/", "/setup", "/login", "/api/status"):
+        for path in ("/", "/setup", "/login", "/api/wallboard"):
             with socket.create_connection(("127.0.0.1", panel.port), timeout=10) as sock:
                 sock.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
                 answer = b""

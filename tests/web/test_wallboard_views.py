@@ -162,6 +162,12 @@ def test_streams_beyond_the_limit_are_refused(app: Flask, site: Site) -> None:
         assert second.headers["Retry-After"]
         next(iter(first.response))
         first.close()
+        unread = viewer.get("/wallboard/events", buffered=False)   # closed at once: its place is free
+        unread.close()
+        again = viewer.get("/wallboard/events", buffered=False)
+        assert again.status_code == 200
+        again.close()
+        assert hub.streams == set()
 
 
 def test_a_supervisor_makes_a_ready_agent_not_ready_audited(app: Flask, site: Site) -> None:
@@ -227,3 +233,24 @@ def test_an_unknown_agent_and_no_engine(app: Flask, site: Site, tmp_path: Path) 
     site.close()
     resp = post(sup, "/api/agents/1001/logout")
     assert resp.status_code == 503 and resp.get_json()["error"].startswith("engine not reachable")
+
+
+def test_the_event_stream_ends_when_its_session_does(app: Flask, site: Site) -> None:
+    if "account.login" not in app.view_functions:
+        pytest.skip("server-side sessions come with the account views")
+    viewer = client_as(app, "vera", "viewer")
+    with site.serving():
+        viewer.get("/api/wallboard")
+        resp = viewer.get("/wallboard/events", buffered=False)
+        chunks: Iterator[bytes] = iter(resp.response)  # type: ignore[arg-type]
+        next(chunks)
+        assert next(chunks).startswith(b"event: snapshot")
+        token = test_accounts.csrf_token(viewer, "/account/password")
+        assert viewer.post("/logout", data={"csrf_token": token}).status_code == 303
+        end = next(chunks).decode()                   # within a second of the hub's clock
+        assert end.startswith("event: end\n") and "sign in again" in end
+        with pytest.raises(StopIteration):
+            next(chunks)
+        resp.close()
+    assert app.extensions["cicbox_wallboard_hub"].streams == set()
+    assert viewer.get("/wallboard/events").status_code == 401       # and no new one without a login
