@@ -308,7 +308,8 @@ class Fold:
 
 
 def _zero_of(ev: Event) -> dt.datetime | None:
-    """The boot's tick 0 as an event says it: a boot event's calendar start, a call_start's less its tick."""
+    """The boot's tick 0 as an event says it: a boot event's calendar start, a call_start's less its start
+    (its tick, or its detail's start_ms when the call's line had it first)."""
     if ev.kind not in ("boot", "call_start"):
         return None
     text = ev.detail.get("calendar_start")
@@ -318,7 +319,10 @@ def _zero_of(ev: Event) -> dt.datetime | None:
         when = _naive(dt.datetime.fromisoformat(text))
     except ValueError:
         return None
-    return when if ev.kind == "boot" else when - dt.timedelta(milliseconds=ev.tick_ms)
+    start = ev.detail.get("start_ms", ev.tick_ms) if ev.kind == "call_start" else 0
+    if not isinstance(start, int):
+        start = ev.tick_ms
+    return when if ev.kind == "boot" else when - dt.timedelta(milliseconds=start)
 
 
 def _inside(t: dt.datetime, start: dt.datetime | None, end: dt.datetime | None) -> bool:
@@ -542,7 +546,8 @@ PRI_START_FIELDS = ("timeslot", "ani_ton", "ani_npi", "ani_presentation", "ani_s
 def fold_call(events: Iterable[Event]) -> dict[str, Any]:
     """The CDR fields one call's events determine (every CdrRecord field; None where they say nothing):
     call_start gives the call id, trunk, ANI, DNIS, configuration version, calendar start and start_ms
-    (and a PRI call's timeslot and ANI attributes); call_end the cause (a PRI call's);
+    (its tick, or its detail's start_ms: a PRI call's SETUP before its overlap digits; and a PRI call's
+    timeslot and ANI attributes); call_end the cause (a PRI call's);
     queue = the last queue (call_end's, else the last entered), agent = who answered, queue_entry_ms = the
     first entry, answer_ms, end_ms and disposition from call_end, wait_ms = answer - the entry into the
     answering queue, talk_ms = end - answer."""
@@ -554,7 +559,7 @@ def fold_call(events: Iterable[Event]) -> dict[str, Any]:
         if ev.call_id is not None and out["call_id"] is None:
             out["call_id"] = ev.call_id
         if ev.kind == "call_start":
-            out["start_ms"] = ev.tick_ms
+            out["start_ms"] = d.get("start_ms", ev.tick_ms)       # its line's start, if that came first
             for name in ("trunk", "ani", "dnis", "config_version", "calendar_start", *PRI_START_FIELDS):
                 out[name] = d.get(name)
         elif ev.kind == "queue_enter" and ev.queue is not None:

@@ -132,7 +132,7 @@ class CallMachine(StateMachine[CallState, CallEvent]):
     def __init__(self, host: CallHost, call_id: str, caller: Leg, ani: str | None, dnis: str,
                  config: SiteConfig, config_version: int, ivr: str | None, clock: Clock,
                  calendar_start: str, route_queues: MenuChoice | None = None,
-                 line: dict[str, Any] | None = None) -> None:
+                 line: dict[str, Any] | None = None, start_ms: int | None = None) -> None:
         super().__init__(f"call({call_id})", CallState.IVR, clock)
         self.host = host
         self.id = call_id
@@ -144,8 +144,9 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.config_version = config_version
         self.walk = MenuWalk(ivr, config.ivrs[ivr]) if ivr is not None else None   # None: no menu
         self.language = self.walk.greeting[0] if self.walk is not None else _first_language(config)
-        self.start_ms = clock.now_ms
-        self.state_since_ms = self.start_ms
+        # its start: now, or when its line first had it (a PRI call's SETUP, before overlap digits)
+        self.start_ms = clock.now_ms if start_ms is None else start_ms
+        self.state_since_ms = clock.now_ms
         self.calendar_start = calendar_start
         # What the call asks of the ACD (its menu choice or route): queues, skills, priority.
         self.queues: tuple[str, ...] = ()
@@ -166,7 +167,9 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         self.cause: int | None = None        # a PRI call's clearing cause (Q.850)
         host.emit("call_start", call_id=call_id, detail={
             "trunk": caller.name, "ani": ani, "dnis": dnis, "config_version": config_version,
-            "calendar_start": calendar_start, **self.line})
+            "calendar_start": calendar_start, **self.line,
+            # a start before the event (a PRI SETUP whose number came by overlap digits): the record's
+            **({"start_ms": self.start_ms} if self.start_ms != clock.now_ms else {})})
         self._route_queues = route_queues    # a route straight to queues: entered by start()
         if route_queues is not None:
             self.walk = None

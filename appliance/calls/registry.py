@@ -106,17 +106,20 @@ class Calls:
             call.dispatch(CallEvent.RELEASE, tick=self.clock.now_ms, disposition="failed")
 
     def _new_call(self, caller: Leg, ani: str | None, dnis: str, cfg: SiteConfig, version: int, route: Any,
-                  line: dict[str, Any] | None = None, *, on_line: bool = True) -> CallMachine:
+                  line: dict[str, Any] | None = None, *, on_line: bool = True,
+                  start_ms: int | None = None) -> CallMachine:
         """A call from `caller` (to its route's IVR or queues; none: it only waits for its release);
-        `on_line` False: a call that never held its line (a refused SETUP), not looked up by it."""
+        `on_line` False: a call that never held its line (a refused SETUP), not looked up by it;
+        `start_ms`: when the line had it first (a PRI SETUP before its overlap digits), else now."""
         self._seq += 1
         call_id = f"{self.boot}-{self._seq:06d}"
-        now = self.clock.now_ms
+        now = self.clock.now_ms if start_ms is None else start_ms
         self._arrival[call_id] = self._seq
         self._call_events[call_id] = []
         call = CallMachine(self, call_id, caller, ani, dnis, cfg, version, route.ivr if route is not None else None,
                            self.clock, self.calendar(now).isoformat(timespec="seconds"),
-                           route_queues=route_choice(route) if route is not None else None, line=line)
+                           route_queues=route_choice(route) if route is not None else None, line=line,
+                           start_ms=start_ms)
         if call.state is not CallState.ENDED:
             self.live[call_id] = call
             if on_line:
@@ -149,7 +152,8 @@ class Calls:
         if route is not None:
             pc.answer()                             # CONNECT: the IVR (or the queue's hold) on the B-channel
             self.media.detect_dtmf(chan)
-        call = self._new_call(caller_leg(chan, trunk_name, LegKind.PRI), ev.ani, ev.dnis, cfg, version, route, line)
+        call = self._new_call(caller_leg(chan, trunk_name, LegKind.PRI), ev.ani, ev.dnis, cfg, version, route, line,
+                              start_ms=ev.setup_ms)
         if route is None:
             call.cause = q931.CAUSE_INVALID_NUMBER_FORMAT if ev.complete_by == "t302" else q931.CAUSE_UNALLOCATED
             log.warning("%s: no route for span %s / DNIS %s: refused, cause %d", call.id, trunk_name, ev.dnis,
@@ -166,10 +170,14 @@ class Calls:
                 "ani_screening": _name(ev.ani_screening), "dnis_ton": _name(ev.dnis_ton),
                 "dnis_npi": _name(ev.dnis_npi)}
         call = self._new_call(caller_leg(NO_LINE if chan is None else chan, trunk_name, LegKind.PRI), ev.ani,
-                              ev.dnis, cfg, version, None, line, on_line=False)
-        log.warning("%s: span %s refused a SETUP for DNIS %s: cause %d", call.id, trunk_name, ev.dnis, ev.cause)
+                              ev.dnis, cfg, version, None, line, on_line=False, start_ms=ev.setup_ms)
+        if ev.disposition == "abandoned":
+            log.info("%s: span %s: the caller hung up while dialling (%s so far): cause %d", call.id, trunk_name,
+                     ev.dnis or "no digits", ev.cause)
+        else:
+            log.warning("%s: span %s refused a call for DNIS %s: cause %d", call.id, trunk_name, ev.dnis, ev.cause)
         call.dispatch(CallEvent.CALLER_GONE, tick=self.clock.now_ms, reason="refused", cause=ev.cause,
-                      disposition="rejected")
+                      disposition=ev.disposition)
 
     def pri_released(self, ev: CallReleased, chan: int) -> None:
         """A PRI call on B-channel card channel `chan` is over (its call reference and channel free): its

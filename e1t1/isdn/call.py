@@ -528,6 +528,7 @@ class Call(StateMachine[CallState, CallInput]):
         self.bearer = q931.ITC_SPEECH
         self.display: str | None = None
         self.complete_by: str | None = None
+        self.setup_ms: int | None = None        # the far end's SETUP came then
 
     # -- what the owner reads and does ------------------------------------------------------------
 
@@ -644,6 +645,10 @@ class Call(StateMachine[CallState, CallInput]):
         tone = tone_for(cause_value) if self.ours and not self.answered else None
         log.info("%s: released, cause %d (%s, %s)", self.name, cause_value,
                  "far end" if self.clear_by_far_end else "ours", self.clear_reason)
+        if not self.ours and self.setup_ms is not None and self.complete_by is None:
+            # offered to us but never complete (overlap): the owner never had it; the attempt is reported
+            self.control.refused_call(self, cause_value, "abandoned" if self.clear_by_far_end else
+                                      OUR_DISPOSITION.get(cause_value, "failed"), chan)
         self.control.report(CallReleased(self.control.name, self.clock.now_ms, self.id, chan, self,
                                          cause=cause_value, by_far_end=self.clear_by_far_end,
                                          reason=self.clear_reason, answered=self.answered,
@@ -732,6 +737,7 @@ class Call(StateMachine[CallState, CallInput]):
 
     def _offered(self, msg: Message) -> None:
         """The far end's SETUP, its bearer and channel accepted: en-bloc, or overlap receiving."""
+        self.setup_ms = self.clock.now_ms
         calling, called = msg.get(CallingNumber), msg.get(CalledNumber)
         if calling is not None:
             self.ani = calling.digits
@@ -768,7 +774,7 @@ class Call(StateMachine[CallState, CallInput]):
         self._report(CallOffered, ani=self.ani, ani_ton=self.ani_ton, ani_npi=self.ani_npi,
                      ani_presentation=self.ani_presentation, ani_screening=self.ani_screening, dnis=self.dnis,
                      dnis_ton=self.dnis_ton, dnis_npi=self.dnis_npi, complete_by=by, bearer=self.bearer,
-                     display=self.display)
+                     display=self.display, setup_ms=self.setup_ms)
 
     # -- a call offered to us -----------------------------------------------------------------------
 
@@ -836,7 +842,6 @@ class Call(StateMachine[CallState, CallInput]):
         as it was valid, so the attempt has its record."""
         log.warning("%s: call reference %d: called number %s... grows past %d digits: cleared, cause 28",
                     self.control.name, self.cr.value, self.dnis[:12], q931.MAX_NUMBER_DIGITS)
-        self.control.refused_call(self, q931.CAUSE_INVALID_NUMBER_FORMAT)
         self._disconnect(q931.CAUSE_INVALID_NUMBER_FORMAT, "number too long")
 
     # -- a call we placed ---------------------------------------------------------------------------
@@ -1565,8 +1570,8 @@ class CallControl:
         calling, called = msg.get(CallingNumber), msg.get(CalledNumber)
         ci = msg.get(ChannelId)
         asked = ci.channels[0] if ci is not None and ci.selection == q931.SELECT_AS_INDICATED and ci.channels else None
-        if asked not in self.channels:
-            asked = None
+        if asked not in self.channels or (ci is not None and not self.plain_channel_id(ci)):
+            asked = None                # another interface's channel 5 is no timeslot of ours
         self.report(CallRefused(
             self.name, self.clock.now_ms, msg.cr.value, cause, asked,
             calling.digits if calling is not None else None, calling.ton if calling is not None else None,
@@ -1574,12 +1579,13 @@ class CallControl:
             calling.screening if calling is not None else None, called.digits if called is not None else "",
             called.ton if called is not None else None, called.npi if called is not None else None))
 
-    def refused_call(self, call: Call, cause: int) -> None:
-        """Report an offered call cleared before it was complete (its called number too long): refused,
-        with its numbers as they came and its B-channel's timeslot."""
+    def refused_call(self, call: Call, cause: int, disposition: str, chan: int | None) -> None:
+        """Report an offered call that ended before its number was complete (see CallRefused), with its
+        numbers as they came, its B-channel's timeslot and when its SETUP came."""
         self.report(CallRefused(
-            self.name, self.clock.now_ms, call.cr.value, cause, call.chan, call.ani, call.ani_ton, call.ani_npi,
-            call.ani_presentation, call.ani_screening, call.dnis, call.dnis_ton, call.dnis_npi))
+            self.name, self.clock.now_ms, call.cr.value, cause, chan, call.ani, call.ani_ton, call.ani_npi,
+            call.ani_presentation, call.ani_screening, call.dnis, call.dnis_ton, call.dnis_npi,
+            disposition=disposition, setup_ms=call.setup_ms))
 
     # -- the global call reference: RESTART ---------------------------------------------------------
 
@@ -1618,8 +1624,9 @@ class CallControl:
             channels = tuple(self.channels)
             calls = list(self.calls.values())
             ack_ies = (ri,)
-        log.info("%s: the far end restarts %s: %d call(s) cleared", self.name,
-                 "every channel" if len(channels) > 1 else f"B{channels[0]}", len(calls))
+        said = "every channel" if ri.restart_class is not RestartClass.indicated_channels else \
+            ", ".join(f"B{ts}" for ts in channels)
+        log.info("%s: the far end restarts %s: %d call(s) cleared", self.name, said, len(calls))
         for call in calls:
             call.dispatch(_I.LOCAL_CLEAR, cause=q931.CAUSE_NORMAL_CLEARING, reason="restart", by_far_end=True)
         self.send(q931.RestartAck(msg.cr.answer(), ack_ies))

@@ -71,6 +71,7 @@ class CallOffered(PriCallEvent):
     complete_by: str
     bearer: int                 # the information transfer capability (speech, 3.1 kHz audio)
     display: str | None = None
+    setup_ms: int | None = None  # when its SETUP came (overlap: before its digits); None: `tick`
 
 
 @dataclass(frozen=True)
@@ -78,8 +79,10 @@ class CallRefused(PriEvent):
     """A readable SETUP we refused at once with RELEASE COMPLETE (no free B-channel 34, the channel it
     asked for exclusively busy 44, no such channel 82, a bearer other than speech or 3.1 kHz audio 65):
     no call exists, but a caller tried; its numbers as received (None where absent), the timeslot it
-    asked for (None: any), the call reference, the cause. Also an overlap call cleared with 28 before
-    it was offered, its called number growing past q931.MAX_NUMBER_DIGITS (timeslot: its B-channel's)."""
+    asked for (None: any), the call reference, the cause. Also an overlap call that ended before its
+    number was complete (never offered), so the attempt has its record: cleared by us with 28 (its
+    called number growing past q931.MAX_NUMBER_DIGITS), 38 or 27, or by the caller hanging up while
+    dialling (``abandoned``); its timeslot is its B-channel's."""
 
     cr: int
     cause: int
@@ -92,6 +95,9 @@ class CallRefused(PriEvent):
     dnis: str
     dnis_ton: Ton | None
     dnis_npi: Npi | None
+    disposition: str = "rejected"   # or, for an overlap call that ended before its number was complete:
+    # "abandoned" (the caller hung up while dialling), "line_fault" (alarm, link lost), "failed"
+    setup_ms: int | None = None     # when its SETUP came (None: `tick`)
 
 
 @dataclass(frozen=True)

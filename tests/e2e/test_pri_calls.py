@@ -122,6 +122,25 @@ def test_an_overlap_number_without_a_route_clears_with_28_at_t302(tmp_path: Path
     [cdr] = ps.cdrs()
     assert cdr_fields(cdr, "trunk", "dnis", "disposition", "cause", "answer_ms", "queue") == \
         ("span1", "07551234", "rejected", 28, None, None)
+    assert 1500 <= cdr["start_ms"] <= 1600 and cdr["end_ms"] - cdr["start_ms"] > 15000   # from its SETUP on
+
+
+def test_a_caller_who_hangs_up_while_dialling_is_recorded_abandoned(tmp_path: Path) -> None:
+    ps = site(tmp_path, "e1", "pri_cpe", [call(1500, "0755", complete=False),
+                                          {"at_ms": 2000, "do": "info", "call": 1, "digits": "88"},
+                                          {"at_ms": 4000, "do": "hangup", "call": 1, "cause": 16}])
+    try:
+        ps.up()
+        ps.peer_event("setup_ack", 1000)
+        ps.peer_event("hangup", 4000)
+        ps.run(200)
+        ps.nothing_leaked()
+    finally:
+        assert ps.close() == 0
+    [cdr] = ps.cdrs()
+    assert cdr_fields(cdr, "trunk", "ani", "dnis", "disposition", "cause", "answer_ms", "queue", "timeslot") == \
+        ("span1", ANI, "075588", "abandoned", 16, None, None, 1)
+    assert 1500 <= cdr["start_ms"] <= 1600 and 4000 <= cdr["end_ms"] <= 4200
 
 
 def test_an_overlap_number_growing_past_32_digits_is_cleared_with_28_and_recorded(tmp_path: Path) -> None:

@@ -854,6 +854,15 @@ def test_a_setup_for_a_timeslot_the_span_has_not_is_refused_82_and_reported_with
     assert (r.cr, r.cause, r.timeslot, r.dnis) == (4, 82, None, "8001")
 
 
+def test_a_setup_for_another_interface_s_channel_is_reported_without_a_timeslot() -> None:
+    lone = Lone("user")
+    assert lone.msg(q931.Setup, CallRef(4), q931.BearerCapability.speech("alaw"),
+                    ChannelId(channels=(5,), exclusive=True, interface=b"\x81"), q931.CalledNumber("8001")) == \
+        ["u:RELEASE COMPLETE 82"]
+    [r] = lone.owner.of(CallRefused)
+    assert (r.cause, r.timeslot) == (82, None)
+
+
 def _number_ie(ie_id: int, octet3: int, digits: str) -> str:
     body = bytes([octet3]) + digits.encode()
     return f"{ie_id:02x} {len(body):02x} " + body.hex(" ")
@@ -874,17 +883,39 @@ def test_a_calling_number_longer_than_any_number_is_dropped_with_status_100_and_
 
 def test_a_called_number_growing_past_32_digits_by_information_is_cleared_28_and_reported_refused() -> None:
     lone = Lone("user", is_complete=lambda dnis: False)
+    setup_at = lone.clock.now_ms
     assert lone.far_setup(cr=7, channel=12, complete=False) == ["u:SETUP ACKNOWLEDGE"]
     for _ in range(7):                                   # 100 + 28 digits: 31
         assert lone.send(hx("08 02 00 07 7b " + _number_ie(0x70, 0x81, "4567"))) == []
     assert lone.send(hx("08 02 00 07 7b " + _number_ie(0x70, 0x81, "8"))) == []      # 32: still a number
     assert lone.send(hx("08 02 00 07 7b " + _number_ie(0x70, 0x81, "9"))) == ["u:DISCONNECT 28"]
+    assert lone.send(q931.Release(CallRef(7), ()).encode()) == ["u:RELEASE COMPLETE"]
     assert lone.owner.of(CallOffered) == []
-    [r] = lone.owner.of(CallRefused)
-    assert (r.cr, r.cause, r.timeslot, r.ani, r.dnis) == (7, 28, 12, "13800138000", "100" + "4567" * 7 + "8")
-    assert lone.send(q931.Release(CallRef(7), ()).encode()) == \
-        ["u:RELEASE COMPLETE"]
+    [r] = lone.owner.of(CallRefused)                     # reported as it ends, its channel free
+    assert (r.cr, r.cause, r.timeslot, r.ani, r.dnis, r.disposition) == (
+        7, 28, 12, "13800138000", "100" + "4567" * 7 + "8", "rejected")
+    assert setup_at < r.setup_ms <= setup_at + 2 < r.tick
     assert lone.cc.calls == {} and lone.cc.channels[12].leg is None
+
+
+@pytest.mark.parametrize("how", ["DISCONNECT", "RELEASE COMPLETE"])
+def test_a_caller_who_hangs_up_while_dialling_is_reported_abandoned_from_the_setup_s_time(how: str) -> None:
+    lone = Lone("user", is_complete=lambda dnis: False)
+    setup_at = lone.clock.now_ms
+    assert lone.far_setup(cr=8, channel=3, complete=False) == ["u:SETUP ACKNOWLEDGE"]
+    lone.run(3000)
+    assert lone.send(hx("08 02 00 08 7b " + _number_ie(0x70, 0x81, "55"))) == []
+    lone.run(2000)
+    cause = [q931.Cause(16, q931.LOC_USER)]
+    if how == "DISCONNECT":
+        assert lone.msg(q931.Disconnect, CallRef(8), *cause) == ["u:RELEASE"]
+        assert lone.msg(q931.ReleaseComplete, CallRef(8)) == []
+    else:
+        assert lone.msg(q931.ReleaseComplete, CallRef(8), *cause) == []
+    [r] = lone.owner.of(CallRefused)
+    assert (r.cause, r.timeslot, r.dnis, r.disposition) == (16, 3, "10055", "abandoned")
+    assert r.setup_ms is not None and r.setup_ms - setup_at <= 2 and r.tick - r.setup_ms > 5000
+    assert lone.owner.of(CallOffered) == [] and lone.cc.calls == {}
 
 
 def calls_up(p: Pri, n: int, placer: str = "network") -> tuple[list[Call], list[Call]]:
