@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+
+START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
+"""Where a test's panel clock starts (the `clock` fixture of tests/web/conftest.py; a Sunday morning, UTC)."""
 
 HOST = "127.0.0.1:8443"
 BASE_URL = f"https://{HOST}"

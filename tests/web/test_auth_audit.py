@@ -4,7 +4,6 @@ in any byte the panel wrote (state dir, panel dir, logs) but as an argon2id hash
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,14 +14,6 @@ from flask import Flask
 
 from appliance.web import accounts, create_app, setupcode
 from tests.web.accounts import csrf_token, page_token, panel_client, random_password
-
-START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

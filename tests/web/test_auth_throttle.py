@@ -4,8 +4,7 @@ beyond them 429 with Retry-After and the password is never looked at; no server-
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,14 +15,6 @@ from flask.testing import FlaskClient
 
 from appliance.web import accounts, create_app, setupcode
 from tests.web.accounts import csrf_token, login, make_user, panel_client, random_password
-
-START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,14 +16,6 @@ from flask.testing import FlaskClient
 from appliance.web import accounts, create_app
 from appliance.web.admin_views import PAGE_SIZE
 from tests.web.accounts import add_probes, csrf_token, login, make_user, page_token, panel_client, random_password
-
-START = datetime(2026, 3, 1, 9, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def clock() -> Iterator[time_machine.Traveller]:
-    with time_machine.travel(START, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
