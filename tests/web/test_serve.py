@@ -16,6 +16,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from appliance.web.serve import (
     THREADS,
     PanelServer,
     PanelWorker,
+    gunicorn_options,
     main,
     parse_listen,
     read_conf,
@@ -380,3 +382,28 @@ def test_a_real_start_and_stop_are_audited_and_kill_9_writes_no_stop(tmp_path: P
     rows = accounts.audit_rows(panel.panel_dir)
     assert [r["action"] for r in rows] == ["start", "stop", "start"]
     assert rows[0]["detail"]["pid"] == killed.proc.pid and rows[0]["detail"]["listen"] == f"127.0.0.1:{killed.port}"
+
+
+class _ErrorLog:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, message: str, *args: Any) -> None:
+        self.errors.append(message % args)
+
+
+def test_a_halt_is_an_error_stop_row_and_an_unwritable_audit_log_is_logged(tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    hooks = gunicorn_options("127.0.0.1:0", cert, cert, "AA", panel_dir=tmp_path / "panel")
+    server = SimpleNamespace(pid=4321, log=_ErrorLog(), stop_reason="Worker failed to boot.", exit_status=3)
+    hooks["on_exit"](server)
+    (row,) = accounts.audit_rows(tmp_path / "panel")
+    assert (row["user"], row["remote"], row["action"], row["outcome"]) == (None, None, "stop", "error")
+    assert row["detail"] == {"reason": "Worker failed to boot.", "pid": 4321, "exit_status": 3}
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    hooks = gunicorn_options("127.0.0.1:0", cert, cert, "AA", panel_dir=blocker / "panel")
+    hooks["on_exit"](server)                                 # no exception: the panel goes on
+    (error,) = server.log.errors
+    assert error.startswith("cannot write the stop row to the audit log: ")
