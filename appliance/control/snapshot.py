@@ -2,8 +2,8 @@
 
 One function over the engine's public state: ports (with each one's echo
 canceller), calls, agents, queues, alarms and counters, spans (as span.status
-gives them, and the timeslots whose echo canceller is not off) and the sync
-source, stamped with the engine clock. The CLI's `status`, the panel and the wallboard
+gives them, and the timeslots whose echo canceller is not off), the sync
+source and the site's not-ready reasons, stamped with the engine clock. The CLI's `status`, the panel and the wallboard
 all read this shape.
 """
 
@@ -67,7 +67,10 @@ def engine_snapshot(engine: Engine) -> dict[str, Any]:
             "config_version": engine.config_version, "site": engine.config.site.name,
             "ports": ports, "calls": calls, "agents": agents, "queues": queues,
             "alarms": engine.alarms.snapshot(), "counters": counters,
-            "sync_source": spans["sync_source"], "spans": spans["spans"], "echo_timeslots": echo_timeslots}
+            "sync_source": spans["sync_source"], "spans": spans["spans"], "echo_timeslots": echo_timeslots,
+            # the site's acd.not_ready_reasons (code -> name), of the configuration in force: what a supervisor
+            # may give agent.state besides `other` (the wallboard offers them next to Not ready)
+            "not_ready_reasons": dict(engine.acd.settings.not_ready_reasons)}
 
 
 def echo_text(view: Any) -> str:

@@ -17,6 +17,15 @@ comments::
     names = panel.example.net      # host names browsers use for the panel (comma-separated)
 
 Nothing of the panel's own settings is in the site YAML.
+
+The arbiter (this process) writes two rows to the panel's audit log (user and remote empty): ``start``
+once it listens, before its worker is forked (detail: ``listen``, the address bound, ``fingerprint``,
+the certificate's, and ``pid``, its own), and ``stop`` as it exits (detail: ``reason``, the signal
+that stopped it, ``SIGTERM``, ``SIGINT`` or ``SIGQUIT``, or gunicorn's own reason such as the worker
+failing to boot (then outcome ``error`` and its ``exit_status``), and ``pid``). A process that is
+killed (``kill -9``, the machine losing power, the kernel's out-of-memory killer) writes no ``stop``
+row: a ``start`` with no ``stop`` before the next ``start`` is a panel that died without stopping.
+A worker gunicorn replaces writes neither.
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
+from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.workers import gthread  # type: ignore[import-untyped]
 
 from appliance.web import PanelError, create_app
@@ -190,6 +200,60 @@ def _quiet_timeouts(record: logging.LogRecord) -> bool:
     return not isinstance(exc, TimeoutError)
 
 
+class PanelArbiter(Arbiter):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's arbiter that remembers why it stops, for the ``stop`` audit row (gunicorn's on_exit hook
+    is given the arbiter, not the reason)."""
+
+    stop_reason: str | None = None
+    exit_status: int = 0
+
+    def handle_term(self) -> None:
+        self.stop_reason = "SIGTERM"
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self.stop_reason = "SIGINT"
+        super().handle_int()
+
+    def handle_quit(self) -> None:
+        self.stop_reason = "SIGQUIT"
+        super().handle_quit()
+
+    def halt(self, reason: str | None = None, exit_status: int = 0) -> None:
+        if reason is not None:
+            self.stop_reason = reason
+        self.exit_status = exit_status
+        super().halt(reason, exit_status)
+
+
+def audit_server(panel_dir: Path, log: Any, action: str, detail: Mapping[str, Any], outcome: str = "ok") -> None:
+    """One audit row of the server's own (no user, no remote), written by the arbiter. The arbiter's
+    database connections are closed after it, so none is carried into a worker it forks. A row that
+    cannot be written is logged, and the panel goes on."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from appliance.web import accounts
+
+    try:
+        db = accounts.open_db(panel_dir)
+        try:
+            accounts.audit(panel_dir, user=None, remote=None, action=action, outcome=outcome, detail=detail)
+        finally:
+            db.engine.dispose()
+    except (SQLAlchemyError, OSError) as exc:
+        log.error("cannot write the %s row to the audit log: %s", action, exc)
+
+
+def listening_at(server: Any) -> str:
+    """The addresses the arbiter listens on (the port bound, where 0 was asked), comma-separated."""
+    addresses = []
+    for listener in server.LISTENERS:
+        address = listener.getsockname()
+        addresses.append(format_listen(str(address[0]), int(address[1])) if isinstance(address, tuple)
+                         else str(address))
+    return ",".join(addresses)
+
+
 class PanelServer(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
     """gunicorn's arbiter with our app object and our settings, no command line or config file."""
 
@@ -207,6 +271,13 @@ class PanelServer(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
     def load(self) -> Any:
         return self.application
 
+    def run(self) -> None:
+        try:
+            PanelArbiter(self).run()
+        except RuntimeError as exc:      # as gunicorn's own run: a bad setting
+            print(f"\nError: {exc}\n", file=sys.stderr, flush=True)
+            sys.exit(1)
+
 
 def worker_class(read_timeout_s: float) -> type[PanelWorker]:
     """PanelWorker with this read timeout."""
@@ -218,13 +289,29 @@ def worker_class(read_timeout_s: float) -> type[PanelWorker]:
 
 
 def gunicorn_options(bind: str, certfile: Path, keyfile: Path, fingerprint: str,
-                     read_timeout_s: float = READ_TIMEOUT_S, notes: Sequence[str] = ()) -> dict[str, Any]:
-    """The gunicorn settings the panel runs with; `notes` are logged at start after the fingerprint."""
+                     read_timeout_s: float = READ_TIMEOUT_S, notes: Sequence[str] = (),
+                     panel_dir: Path | None = None) -> dict[str, Any]:
+    """The gunicorn settings the panel runs with; `notes` are logged at start after the fingerprint.
+    With `panel_dir`, the start and the stop are audited there (the module's docstring)."""
 
     def on_starting(server: Any) -> None:
         server.log.info(FINGERPRINT_LOG, fingerprint)
         for note in notes:
             server.log.info("%s", note)
+
+    def when_ready(server: Any) -> None:
+        if panel_dir is not None:
+            audit_server(panel_dir, server.log, "start",
+                         {"listen": listening_at(server), "fingerprint": fingerprint, "pid": server.pid})
+
+    def on_exit(server: Any) -> None:
+        if panel_dir is None:
+            return
+        status = int(getattr(server, "exit_status", 0) or 0)
+        detail: dict[str, Any] = {"reason": getattr(server, "stop_reason", None), "pid": server.pid}
+        if status:
+            detail["exit_status"] = status
+        audit_server(panel_dir, server.log, "stop", detail, outcome="error" if status else "ok")
 
     return {
         "bind": [bind],
@@ -234,6 +321,8 @@ def gunicorn_options(bind: str, certfile: Path, keyfile: Path, fingerprint: str,
         "certfile": str(certfile),
         "keyfile": str(keyfile),
         "on_starting": on_starting,
+        "when_ready": when_ready,
+        "on_exit": on_exit,
         "proc_name": "cicbox-panel",
         # Logs go to stderr, so to the journal under systemd.
         "errorlog": "-",
@@ -314,7 +403,7 @@ def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None
     app = build_app(state_dir, panel_dir, where, {"TLS_FINGERPRINT": fingerprint})
     note = setup_code_note(panel_dir, where)
     PanelServer(app, gunicorn_options(where.text, certfile, keyfile, fingerprint, read_timeout_s,
-                                      [note] if note else [])).run()
+                                      [note] if note else [], panel_dir=panel_dir)).run()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,9 +2,10 @@
 the test process and moved by clock.advance. The page is opened before any call and never navigates again
 (``framenavigated``): a caller's states in turn with the engine's durations, the agent's time in state, the
 queue's waiting callers, the call gone at hang-up; the engine closed: a banner within 2 s; a new engine on
-the same state directory: a snapshot, the banner gone. Supervisor actions: Not ready on a ready agent (the
-next call goes elsewhere, audited), Log out on a talking agent (pending, the call goes on, then logged out);
-an agent's buttons on its own row only (a POST for another is 403), a viewer's none. The full-scale bench
+the same state directory: a snapshot, the banner gone. Supervisor actions: Not ready on a ready agent with
+the site's reason picked (the next call goes elsewhere, audited; an unknown reason's refusal shown), Log out
+on a talking agent (pending, the call goes on, then logged out); an agent's buttons on its own row only (a
+POST for another is 403), a viewer's none. The full-scale bench
 site (configs/bench-240.yaml) with 240 calls up: 240 rows. The snapshot's alarms: one banner row per kind,
 since when. kill -9 of the panel (its arbiter and worker, a stream open) drops no call. Screenshots of
 each step: test-artifacts/test_wallboard/."""
@@ -84,11 +85,15 @@ def row(page: Page, tbody: str, key: str) -> list[str]:
 
 
 def agent_site(state: Path, callers: list[Caller], logins: tuple[str, ...], *, keep_audio: bool = False,
-               answer_after_ms: int = 3000, login_at_ms: int = 0) -> Site:
-    """site_yaml with three agents; those of `logins` log in at `login_at_ms`."""
+               answer_after_ms: int = 3000, login_at_ms: int = 0, reasons: str = "") -> Site:
+    """site_yaml with three agents; those of `logins` log in at `login_at_ms`; `reasons`: the site's
+    acd.not_ready_reasons as YAML (none if empty)."""
     phones = [PhoneScript(port=PHONES[n], agent=n, login_at_ms=login_at_ms, answer_after_ms=answer_after_ms)
               for n in logins]
-    return Site(state, site_yaml(agents=3), callers, phones, keep_audio=keep_audio)
+    text = site_yaml(agents=3)
+    if reasons:
+        text = text.replace("queues:", f"acd: {{not_ready_reasons: {reasons}}}\nqueues:", 1)
+    return Site(state, text, callers, phones, keep_audio=keep_audio)
 
 
 def advance_until(engine: EngineHandle, done: Callable[[dict[str, Any]], bool], step_ms: int = 500,
@@ -184,26 +189,48 @@ def test_supervisor_not_ready_and_logout(state_dir: Path, engine_for: Callable[[
                                          panel_server: PanelServer, page: Page, sign_in: Callable[..., str],
                                          shot: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
     first = Caller(trunk=0, at_ms=4000, ani="13800000001", press_after_ms=500, hold_ms=30000)
-    engine = engine_for(agent_site(state_dir, [first], ("1002", "1003"), answer_after_ms=2000, keep_audio=True))
+    engine = engine_for(agent_site(state_dir, [first], ("1002", "1003"), answer_after_ms=2000, keep_audio=True,
+                                   reasons="{'1': break, '2': lunch}"))
     engine.advance(2000)
     name = sign_in("supervisor")
     navigations = open_wallboard(page, panel_server)
     latest(page, panel_server)
     assert row(page, "agents", "1003")[2] == "ready"
+    reason = "#agents tr[data-key='1003'] select[data-reason]"
+    options = page.locator(reason + " option")
+    assert options.all_inner_texts() == ["other", "break", "lunch"]      # the site's reasons, other first
+    assert page.input_value(reason) == "other"
     shot("both ready")
 
+    # a reason the engine does not know (a page older than the configuration): its refusal on the page
+    page.eval_on_selector(reason, "s => { const o = document.createElement('option'); o.value = 'nap'; "
+                                  "o.textContent = 'nap'; s.appendChild(o); s.value = 'nap'; }")
     page.click("#agents tr[data-key='1003'] button[data-action='Not ready']")
-    page.wait_for_selector("#action:not([hidden])")
-    assert "not_ready" in page.inner_text("#action")
+    page.wait_for_selector("#action.failed:not([hidden])")
+    assert page.inner_text("#action") == "agent 1003: reason must be one of break, lunch, other, not 'nap'"
+    assert agent_in(engine.request("status"), "1003")["state"] == "ready"
+    (refused,) = accounts.audit_rows(panel_server.panel_dir, action="agent.state")
+    assert (refused["user"], refused["outcome"], refused["detail"]["requested"]) == (
+        name, "refused", {"state": "not_ready", "reason": "nap"})
+    shot("an unknown reason refused")
+
+    page.select_option(reason, "lunch")
+    page.click("#agents tr[data-key='1003'] button[data-action='Not ready']")
+    page.wait_for_selector("#action:not(.failed):not([hidden])")
+    assert page.inner_text("#action") == "agent 1003: not_ready (lunch)"
     assert cli.main(["status", "--json", "--state-dir", str(state_dir)]) == 0
     status = json.loads(capsys.readouterr().out)
-    assert next(a for a in status["agents"] if a["number"] == "1003")["state"] == "not_ready"
-    (audit,) = accounts.audit_rows(panel_server.panel_dir, action="agent.state")
+    assert {k: v for k, v in agent_in(status, "1003").items() if k in ("state", "reason")} == {
+        "state": "not_ready", "reason": "lunch"}
+    audit, _ = accounts.audit_rows(panel_server.panel_dir, action="agent.state")
     assert (audit["user"], audit["target"], audit["outcome"]) == (name, "agent 1003", "ok")
-    assert audit["detail"]["before"]["state"] == "ready" and audit["detail"]["after"]["state"] == "not_ready"
+    assert audit["detail"]["requested"] == {"state": "not_ready", "reason": "lunch"}
+    assert audit["detail"]["before"]["state"] == "ready" and audit["detail"]["after"] == {
+        "state": "not_ready", "reason": "lunch"}
     until_shown(engine, page, panel_server, lambda s: agent_in(s, "1003")["state"] == "not_ready")
-    assert row(page, "agents", "1003")[2:4] == ["not_ready", "other"]
-    shot("1003 not ready")
+    assert row(page, "agents", "1003")[2:4] == ["not_ready", "lunch"]
+    assert page.input_value(reason) == "lunch"                 # the choice stays as snapshots come
+    shot("1003 not ready: lunch")
 
     # the next call goes elsewhere: 1002 answers it
     status = advance_until(engine, lambda s: any(c["state"] == "connected" for c in s["calls"]), step_ms=500)

@@ -3,7 +3,10 @@ real starts on a free loopback port (HTTPS with the engine's snapshot, idle and 
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import signal
 import socket
 import ssl
 import subprocess
@@ -11,18 +14,22 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from appliance import cli
-from appliance.web import PanelError, create_app
+from appliance.web import PanelError, accounts, create_app
+from appliance.web.clock import iso_ms
 from appliance.web.serve import (
     DEFAULT_LISTEN,
     THREADS,
     PanelServer,
     PanelWorker,
+    gunicorn_options,
     main,
     parse_listen,
     read_conf,
@@ -338,3 +345,65 @@ def test_a_panel_dir_it_cannot_write_exits_2(tmp_path: Path, started: list[dict[
     assert main(["--state-dir", str(tmp_path), "--panel-dir", str(blocker / "panel"), "--listen", "127.0.0.1:0"]) == 2
     assert capsys.readouterr().err.startswith(f"cicbox panel: {blocker / 'panel'}: ")
     assert started == []
+
+
+_BOOTED = re.compile(r"Booting worker with pid: (\d+)")   # logged once the arbiter's start row is written
+
+
+def _now_iso() -> str:
+    return iso_ms(datetime.now(UTC))
+
+
+def test_a_real_start_and_stop_are_audited_and_kill_9_writes_no_stop(tmp_path: Path) -> None:
+    before = _now_iso()
+    with PanelProcess(tmp_path) as panel:
+        panel.wait_for(_BOOTED)
+        (start,) = accounts.audit_rows(panel.panel_dir)        # while it serves: the start row alone
+        pid = panel.proc.pid                                   # the arbiter: this process runs gunicorn
+    assert panel.proc.returncode == 0                          # stopped by SIGTERM (PanelProcess.stop)
+    after = _now_iso()
+    stop, again = accounts.audit_rows(panel.panel_dir)         # newest first
+    assert again == start
+    assert (start["user"], start["remote"], start["action"], start["target"], start["outcome"]) == (
+        None, None, "start", None, "ok")
+    assert start["detail"] == {"listen": f"127.0.0.1:{panel.port}", "fingerprint": panel.fingerprint, "pid": pid}
+    assert (stop["user"], stop["remote"], stop["action"], stop["target"], stop["outcome"]) == (
+        None, None, "stop", None, "ok")
+    assert stop["detail"] == {"reason": "SIGTERM", "pid": pid}
+    assert before <= start["time"] <= stop["time"] <= after
+    assert stop["id"] == start["id"] + 1
+
+    with PanelProcess(tmp_path) as killed:                      # kill -9: a start, and no stop row
+        killed.wait_for(_BOOTED)
+        killed.proc.kill()
+        killed.proc.wait(timeout=15)
+        with contextlib.suppress(ProcessLookupError):          # and its orphaned worker, if still there
+            os.kill(int(killed.wait_for(_BOOTED).group(1)), signal.SIGKILL)
+    rows = accounts.audit_rows(panel.panel_dir)
+    assert [r["action"] for r in rows] == ["start", "stop", "start"]
+    assert rows[0]["detail"]["pid"] == killed.proc.pid and rows[0]["detail"]["listen"] == f"127.0.0.1:{killed.port}"
+
+
+class _ErrorLog:
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+
+    def error(self, message: str, *args: Any) -> None:
+        self.errors.append(message % args)
+
+
+def test_a_halt_is_an_error_stop_row_and_an_unwritable_audit_log_is_logged(tmp_path: Path) -> None:
+    cert = tmp_path / "c.pem"
+    hooks = gunicorn_options("127.0.0.1:0", cert, cert, "AA", panel_dir=tmp_path / "panel")
+    server = SimpleNamespace(pid=4321, log=_ErrorLog(), stop_reason="Worker failed to boot.", exit_status=3)
+    hooks["on_exit"](server)
+    (row,) = accounts.audit_rows(tmp_path / "panel")
+    assert (row["user"], row["remote"], row["action"], row["outcome"]) == (None, None, "stop", "error")
+    assert row["detail"] == {"reason": "Worker failed to boot.", "pid": 4321, "exit_status": 3}
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory", encoding="utf-8")
+    hooks = gunicorn_options("127.0.0.1:0", cert, cert, "AA", panel_dir=blocker / "panel")
+    hooks["on_exit"](server)                                 # no exception: the panel goes on
+    (error,) = server.log.errors
+    assert error.startswith("cannot write the stop row to the audit log: ")

@@ -126,6 +126,7 @@ def test_api_wallboard_is_the_snapshot(app: Flask, site: Site) -> None:
     assert snap["tick_ms"] == site.engine.clock.now_ms
     assert [(a["number"], a["state"]) for a in snap["agents"]] == [("1001", "ready"), ("1002", "ready")]
     assert "today" in snap and snap["site"] == "Test Hotel"
+    assert snap["not_ready_reasons"] == {}                 # the site has none: Not ready means other
 
 
 def test_api_wallboard_without_an_engine(app: Flask) -> None:
@@ -186,6 +187,38 @@ def test_a_supervisor_makes_a_ready_agent_not_ready_audited(app: Flask, site: Si
         assert agent_state(site, "1002") == ("logged_out", None)
         (row,) = accounts.audit_rows(app, action="agent.logout")
         assert row["detail"]["before"]["state"] == "ready" and row["detail"]["after"]["state"] == "logged_out"
+
+
+REASONS = "acd: {not_ready_reasons: {'1': break, '2': lunch}}\n"
+
+
+def test_a_site_reason_is_taken_an_unknown_one_refused_with_the_engines_message(app: Flask, tmp_path: Path) -> None:
+    phones = [PhoneScript(port=2, agent="1001", login_at_ms=0), PhoneScript(port=3, agent="1002", login_at_ms=0)]
+    site = Site(tmp_path, site_yaml(agents=2).replace("queues:", REASONS + "queues:", 1), [], phones,
+                keep_audio=False)
+    try:
+        site.run(4000)
+        sup = client_as(app, "sam", "supervisor")
+        with site.serving():
+            assert sup.get("/api/wallboard").get_json()["not_ready_reasons"] == {"1": "break", "2": "lunch"}
+            resp = post(sup, "/api/agents/1001/state", {"state": "not_ready", "reason": "lunch"})
+            assert resp.status_code == 200, resp.get_data(as_text=True)
+            assert (resp.get_json()["state"], resp.get_json()["reason"]) == ("not_ready", "lunch")
+            assert agent_state(site, "1001") == ("not_ready", "lunch")
+            resp = post(sup, "/api/agents/1002/state", {"state": "not_ready", "reason": "nap"})
+            assert resp.status_code == 400
+            assert resp.get_json() == {"error": "reason must be one of break, lunch, other, not 'nap'"}
+            assert agent_state(site, "1002") == ("ready", None)
+    finally:
+        site.close()
+    refused, done = accounts.audit_rows(app, action="agent.state")
+    assert (done["user"], done["target"], done["outcome"]) == ("sam", "agent 1001", "ok")
+    assert done["detail"] == {"requested": {"state": "not_ready", "reason": "lunch"}, "result": "done",
+                              "before": {"state": "ready", "reason": None},
+                              "after": {"state": "not_ready", "reason": "lunch"}}
+    assert (refused["user"], refused["target"], refused["outcome"]) == ("sam", "agent 1002", "refused")
+    assert refused["detail"] == {"requested": {"state": "not_ready", "reason": "nap"},
+                                 "error": "reason must be one of break, lunch, other, not 'nap'"}
 
 
 def test_an_agent_acts_on_its_own_row_only(app: Flask, site: Site) -> None:

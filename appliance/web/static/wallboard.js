@@ -116,27 +116,58 @@
     }
   }
 
+  // payload: the POST's body, or a function giving it when the button is pressed.
   function button(label, number, path, payload) {
     const b = document.createElement("button");
     b.type = "button";
     b.textContent = label;
     b.dataset.action = label;
-    b.addEventListener("click", () => act(number, path, payload));
+    b.addEventListener("click", () => act(number, path, typeof payload === "function" ? payload() : payload));
     return b;
   }
 
-  // The buttons of an agent's row: for any agent with agents.act, one's own with agents.self.
-  function actions(a) {
+  // The site's not-ready reasons (the snapshot's not_ready_reasons, code -> name) as names, `other` first:
+  // what agent.state takes. Codes are digits, so they come in the order of their number.
+  function reasonNames(snap) {
+    const given = snap.not_ready_reasons && typeof snap.not_ready_reasons === "object" ? snap.not_ready_reasons : {};
+    const names = ["other"];
+    for (const name of Object.values(given)) {
+      if (typeof name === "string" && !names.includes(name)) names.push(name);
+    }
+    return names;
+  }
+
+  // The reason select of a Not ready button; `was`: the choice to keep, if still offered.
+  function reasonSelect(number, names, was) {
+    const sel = document.createElement("select");
+    sel.dataset.reason = "";
+    sel.setAttribute("aria-label", "not-ready reason for agent " + number);
+    for (const name of names) {
+      const opt = document.createElement("option");
+      opt.value = name;
+      opt.textContent = name;
+      sel.appendChild(opt);
+    }
+    sel.value = names.includes(was) ? was : "other";
+    return sel;
+  }
+
+  // The buttons of an agent's row: for any agent with agents.act, one's own with agents.self. Rebuilt
+  // when they come or go, or when the site's reasons change (the choice made is kept where it can be).
+  function actions(a, names) {
     return (td) => {
       td.className = "actions";
       const mine = actAny || (ownAgent !== "" && ownAgent === a.number);
-      const want = mine && a.state !== "logged_out" ? "1" : "";
+      const want = mine && a.state !== "logged_out" ? JSON.stringify(names) : "";
       if (td.dataset.buttons === want) return;
+      const old = td.querySelector("select[data-reason]");
       td.dataset.buttons = want;
       td.replaceChildren();
       if (!want) return;
+      const sel = reasonSelect(a.number, names, old ? old.value : "other");
       td.appendChild(button("Ready", a.number, "state", {state: "ready"}));
-      td.appendChild(button("Not ready", a.number, "state", {state: "not_ready"}));
+      td.appendChild(button("Not ready", a.number, "state", () => ({state: "not_ready", reason: sel.value})));
+      td.appendChild(sel);
       td.appendChild(button("Log out", a.number, "logout", {}));
     };
   }
@@ -162,9 +193,10 @@
       return [q.name, [q.waiting, "num"], [duration(q.longest_wait_ms), "num"], [agents.ready || 0, "num"],
         [busy, "num"], [day.answered || 0, "num"], [day.abandoned || 0, "num"]];
     });
+    const names = reasonNames(snap);
     fill("agents", "agents", 7, list(snap, "agents"), (a) => a.number, (a) => [
       a.number, a.name, [a.state, "state-" + text(a.state)], a.reason,
-      [since(snap, a.state_since_ms), "num"], a.pending, actions(a)]);
+      [since(snap, a.state_since_ms), "num"], a.pending, actions(a, names)]);
     fill("spans", "spans", 5, list(snap, "spans"), (s) => s.name, (s) => {
       const alarms = Array.isArray(s.alarms) ? s.alarms.map(String) : [];
       const defects = Array.isArray(s.detail) ? s.detail.map(String) : [];
