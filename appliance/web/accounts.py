@@ -102,7 +102,18 @@ _TRIGGERS = (
     "BEGIN SELECT RAISE(ABORT, 'the audit log is insert-only'); END",
     "CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is insert-only'); END",
+    # INSERT OR REPLACE deletes the old row without firing a delete trigger: refuse an insert whose id exists.
+    "CREATE TRIGGER IF NOT EXISTS audit_no_replace BEFORE INSERT ON audit "
+    "WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit WHERE id = NEW.id) "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is insert-only'); END",
 )
+
+SQLITE_INT_MAX = 2**63 - 1
+"""The largest SQLite INTEGER: an id or offset past it is none that exists (not an OverflowError)."""
+
+
+def _fits(value: int) -> bool:
+    return -SQLITE_INT_MAX - 1 <= value <= SQLITE_INT_MAX
 
 # Keys never written into an audit detail, at any depth (their values are secrets).
 _SECRET_WORDS = ("password", "secret", "token", "code", "session", "cookie", "hash")
@@ -265,6 +276,8 @@ def audit_rows(app_or_dir: Flask | Path | str | None = None, *, user: str | None
                offset: int = 0) -> list[dict[str, Any]]:
     """Audit rows newest first, filtered by exact user/action/outcome, `limit` from `offset`."""
     db = db_of(app_or_dir)
+    if not (_fits(limit) and _fits(offset)):
+        return []
     q = select(audit_log).order_by(audit_log.c.id.desc()).limit(limit).offset(offset)
     if user:
         q = q.where(audit_log.c.user == user)
@@ -373,6 +386,8 @@ def create_user(app_or_dir: Flask | Path | str | None, name: str, role: str, pas
 def get_user(app_or_dir: Flask | Path | str | None, *, user_id: int | None = None,
              name: str | None = None) -> User | None:
     db = db_of(app_or_dir)
+    if user_id is not None and not _fits(user_id):
+        return None
     q = select(users)
     q = q.where(users.c.id == user_id) if user_id is not None else q.where(users.c.name == name)
     with db.engine.connect() as conn:
@@ -416,6 +431,8 @@ def update_user(app_or_dir: Flask | Path | str | None, user_id: int, *, role: st
     The last enabled installer can be neither demoted nor disabled (AccountError). Disabling ends the
     account's sessions."""
     db = db_of(app_or_dir)
+    if not _fits(user_id):
+        raise AccountError(f"no user with id {user_id}")
     with db.engine.begin() as conn:
         row = conn.execute(select(users).where(users.c.id == user_id)).first()
         if row is None:
@@ -439,6 +456,8 @@ def set_password(app_or_dir: Flask | Path | str | None, user_id: int, password: 
                  keep_session: str | None = None) -> None:
     """Set an account's password (and must-change flag); end its sessions but `keep_session` (an id hash)."""
     db = db_of(app_or_dir)
+    if not _fits(user_id):
+        raise AccountError(f"no user with id {user_id}")
     with db.engine.begin() as conn:
         row = conn.execute(select(users).where(users.c.id == user_id)).first()
         if row is None:

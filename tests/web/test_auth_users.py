@@ -252,3 +252,57 @@ def test_audit_detail_never_holds_a_secret(app: Flask) -> None:
         "password": "p", "new_password": "p", "setup_code": "c", "csrf_token": "t", "session_id": "s",
         "before": {"password_hash": "h", "role": "viewer"}, "after": {"role": "agent"}})
     assert last(app, "probe")["detail"] == {"before": {"role": "viewer"}, "after": {"role": "agent"}}
+
+
+def test_ids_and_pages_past_sqlites_integers_are_none_that_exist(app: Flask, inst: FlaskClient) -> None:
+    accounts.audit(app, user="x", remote=None, action="probe", target="only-row")
+    for page in ("999999999999999999", str(2**64), "9" * 40):
+        resp = inst.get(f"/audit?page={page}")
+        assert resp.status_code == 200, page
+        assert "only-row" not in resp.get_data(as_text=True)        # an empty page, not a 500
+    huge = "99999999999999999999999"
+    for url, form in ((f"/users/{huge}/role", {"role": "viewer"}), (f"/users/{huge}/password",
+                      {"password": random_password()}), (f"/users/{huge}/disable", {"disabled": "1"})):
+        resp = post(inst, url, **form)
+        assert resp.status_code == 404, url
+        assert f"no user with id {huge}" in resp.get_data(as_text=True)
+
+
+def test_insert_or_replace_cannot_rewrite_an_audit_row(app: Flask) -> None:
+    accounts.audit(app, user="x", remote=None, action="probe", target="first")
+    accounts.audit(app, user="x", remote=None, action="probe", target="second")
+    conn = sqlite3.connect(Path(app.config["PANEL_DIR"]) / "panel.db")
+    try:
+        (row_id,) = conn.execute("SELECT id FROM audit WHERE target = 'second'").fetchone()
+        for verb in ("INSERT OR REPLACE", "REPLACE", "INSERT"):
+            with pytest.raises(sqlite3.DatabaseError, match="insert-only"):
+                conn.execute(f"{verb} INTO audit(id, time, user, remote, action, target, outcome, detail) "
+                             "VALUES(?, 't', 'y', NULL, 'probe', 'forged', 'ok', '{}')", (row_id,))
+        conn.commit()
+        assert conn.execute("SELECT target FROM audit ORDER BY id").fetchall() == [("first",), ("second",)]
+    finally:
+        conn.close()
+    accounts.audit(app, user="x", remote=None, action="probe", target="third")   # new rows still go in
+    assert [r["target"] for r in accounts.audit_rows(app, action="probe")] == ["third", "second", "first"]
+
+
+def test_an_older_database_gets_the_replace_trigger_at_open(tmp_path: Path) -> None:
+    panel = tmp_path / "old"
+    panel.mkdir()
+    conn = sqlite3.connect(panel / "panel.db")
+    conn.executescript("""
+        CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, time VARCHAR(32) NOT NULL, user VARCHAR(64),
+            remote VARCHAR(64), action VARCHAR(32) NOT NULL, target TEXT, outcome VARCHAR(16) NOT NULL,
+            detail TEXT NOT NULL);
+        INSERT INTO audit(time, user, action, target, outcome, detail) VALUES('t', 'x', 'probe', 'old', 'ok', '{}');
+    """)
+    conn.close()
+    accounts.open_db(panel)
+    conn = sqlite3.connect(panel / "panel.db")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="insert-only"):
+            conn.execute("INSERT OR REPLACE INTO audit(id, time, action, target, outcome, detail) "
+                         "VALUES(1, 't', 'probe', 'forged', 'ok', '{}')")
+        assert conn.execute("SELECT target FROM audit").fetchall() == [("old",)]
+    finally:
+        conn.close()
