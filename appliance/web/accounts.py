@@ -21,7 +21,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import threading
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -57,6 +59,7 @@ from appliance.web.clock import PanelClock, SystemClock, iso_ms
 BUSY_TIMEOUT_MS = 2000
 PASSWORD_MIN = 12
 NAME_MAX = 64
+_AGENT_NUMBER = re.compile(r"[0-9]{1,16}")
 FAILURE_WINDOW = timedelta(minutes=15)
 FAILURE_BANNER = 20
 """This many failed logins for one account within FAILURE_WINDOW raise a banner for installers."""
@@ -319,10 +322,20 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
+def _unsafe_char(ch: str) -> bool:
+    """Control, format (bidi marks, zero-width), separator-but-space, surrogate or unassigned characters."""
+    cat = unicodedata.category(ch)
+    return cat[0] == "C" or cat in {"Zl", "Zp"}
+
+
 def check_name(name: str) -> str:
     """A valid account name (1-64 printable characters without spaces at the ends), or AccountError."""
     if not isinstance(name, str) or not name.strip():
         raise AccountError("a user name is needed")
+    if "\ufffd" in name:
+        raise AccountError("the user name is not valid UTF-8 text")
+    if any(_unsafe_char(ch) for ch in name):
+        raise AccountError("a user name may not hold control, bidi or other invisible characters")
     if name != name.strip():
         raise AccountError("a user name may not start or end with a space")
     if len(name) > NAME_MAX:
@@ -338,8 +351,11 @@ def check_password(name: str, password: str, confirm: str | None = None) -> None
         raise AccountError("the two passwords differ")
     if len(password) < PASSWORD_MIN:
         raise AccountError(f"a password has at least {PASSWORD_MIN} characters")
-    if password.strip().lower() == name.strip().lower():
-        raise AccountError("the password may not be the user name")
+    if not password.strip():
+        raise AccountError("a password may not be only spaces")
+    typed, own = password.strip().casefold(), name.strip().casefold()
+    if own and len(typed) % len(own) == 0 and typed == own * (len(typed) // len(own)):
+        raise AccountError("the password may not be the user name (or the name repeated)")
 
 
 def check_role(role: str) -> str:
@@ -351,11 +367,23 @@ def check_role(role: str) -> str:
 def check_agent(role: str, agent: str | None) -> str | None:
     """The agent number to store: digits, and required for the agent role."""
     agent = (agent or "").strip() or None
-    if agent is not None and not (agent.isdigit() and len(agent) <= 16):
+    if agent is not None and not _AGENT_NUMBER.fullmatch(agent):
         raise AccountError("an agent number is 1 to 16 digits")
     if role == "agent" and agent is None:
         raise AccountError("an account with the agent role needs its agent number")
     return agent
+
+
+def _agent_taken(conn: Connection, agent: str | None, user_id: int | None = None) -> None:
+    """AccountError if another account (not `user_id`) has agent number `agent`."""
+    if agent is None:
+        return
+    q = select(users.c.name).where(users.c.agent == agent)
+    if user_id is not None:
+        q = q.where(users.c.id != user_id)
+    other = conn.execute(q.limit(1)).first()
+    if other is not None:
+        raise AccountError(f"agent number {agent} is {other.name}'s already")
 
 
 def _user(row: Any) -> User:
@@ -373,6 +401,7 @@ def create_user(app_or_dir: Flask | Path | str | None, name: str, role: str, pas
     check_password(name, password)
     try:
         with db.engine.begin() as conn:
+            _agent_taken(conn, agent)
             result = conn.execute(insert(users).values(
                 name=name, role=role, agent=agent, password_hash=hash_password(password), must_change=must_change,
                 disabled=False, created=iso_ms(db.now())))
@@ -439,6 +468,8 @@ def update_user(app_or_dir: Flask | Path | str | None, user_id: int, *, role: st
             raise AccountError(f"no user with id {user_id}")
         new_role = check_role(role) if role is not None else row.role
         new_agent = check_agent(new_role, agent if agent is not None else row.agent)
+        if new_agent != row.agent:
+            _agent_taken(conn, new_agent, user_id)
         new_disabled = bool(disabled) if disabled is not None else bool(row.disabled)
         before = {"role": row.role, "agent": row.agent, "disabled": bool(row.disabled)}
         after = {"role": new_role, "agent": new_agent, "disabled": new_disabled}

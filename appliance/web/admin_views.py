@@ -32,6 +32,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(audit_bp)
 
 
+@users_bp.before_request
+def _utf8_only() -> Any:
+    """A form that was not UTF-8 (the parser's U+FFFD in a field) is refused whole, before anything is made of it."""
+    if request.method == "POST" and any("\ufffd" in v for v in request.form.values()):
+        return _users_page("the form was not valid UTF-8 text: nothing was changed", 400)
+    return None
+
+
 def _form(name: str) -> str:
     value = request.form.get(name, "")
     return value if isinstance(value, str) else ""

@@ -306,3 +306,78 @@ def test_an_older_database_gets_the_replace_trigger_at_open(tmp_path: Path) -> N
         assert conn.execute("SELECT target FROM audit").fetchall() == [("old",)]
     finally:
         conn.close()
+
+
+# --- input rules -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "password", "message"), [
+    ("bob", " " * 12, "a password may not be only spaces"),
+    ("bob", "\t" * 12, "a password may not be only spaces"),
+    ("inst2", "Inst2Inst2Inst2", "may not be the user name (or the name repeated)"),
+    ("Bob", "bobbobbobbob", "may not be the user name (or the name repeated)"),
+    ("bob", "  BOBBOBBOBBOB  ", "may not be the user name (or the name repeated)"),
+])
+def test_weak_passwords_are_refused(app: Flask, inst: FlaskClient, name: str, password: str, message: str) -> None:
+    resp = post(inst, "/users", username=name, role="viewer", password=password)
+    assert resp.status_code == 400 and message in resp.get_data(as_text=True)
+    assert accounts.get_user(app, name=name) is None
+    with pytest.raises(accounts.AccountError, match="may not"):
+        accounts.check_password(name, password)
+    accounts.check_password(name, password + "x")           # one more character and it is not the name repeated
+
+
+def test_the_own_name_repeated_is_refused_for_a_reset(app: Flask, inst: FlaskClient) -> None:
+    resp = post(inst, f"/users/{user(app, 'inst').id}/password", password="InstInstInst")
+    assert resp.status_code == 400 and "the name repeated" in resp.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("agent", ["\u0661\u0660\u0660\u0661", "\uff11\uff10\uff10\uff11", "1001\u00b2", "10 01",
+                                   "+1001", "1" * 17])
+def test_agent_numbers_are_ascii_digits(app: Flask, inst: FlaskClient, agent: str) -> None:
+    resp = post(inst, "/users", username="ann", role="agent", agent=agent, password=random_password())
+    assert resp.status_code == 400 and "an agent number is 1 to 16 digits" in resp.get_data(as_text=True)
+    assert accounts.get_user(app, name="ann") is None
+
+
+def test_two_accounts_cannot_share_an_agent_number(app: Flask, inst: FlaskClient) -> None:
+    assert post(inst, "/users", username="ann", role="agent", agent="1001", password=random_password()).status_code \
+        == 303
+    resp = post(inst, "/users", username="bob", role="agent", agent="1001", password=random_password())
+    assert resp.status_code == 400 and "agent number 1001 is ann&#39;s already" in resp.get_data(as_text=True)
+    assert accounts.get_user(app, name="bob") is None
+    make_user(app, "sam", "supervisor")
+    resp = post(inst, f"/users/{user(app, 'sam').id}/role", role="supervisor", agent="1001")
+    assert resp.status_code == 400 and "is ann&#39;s already" in resp.get_data(as_text=True)
+    assert user(app, "sam").agent is None
+    # Ann keeps her own number through a role change.
+    assert post(inst, f"/users/{user(app, 'ann').id}/role", role="supervisor", agent="1001").status_code == 303
+    assert (user(app, "ann").role, user(app, "ann").agent) == ("supervisor", "1001")
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("ann\u202egnp", "may not hold control, bidi or other invisible characters"),
+    ("ann\u200f", "may not hold control, bidi or other invisible characters"),
+    ("a\x00b", "may not hold control, bidi or other invisible characters"),
+    ("a\tb", "may not hold control, bidi or other invisible characters"),
+    ("ann\u2028", "may not hold control, bidi or other invisible characters"),
+    ("\ufffd\ufffd", "the user name is not valid UTF-8 text"),
+])
+def test_user_names_are_visible_text(app: Flask, inst: FlaskClient, name: str, message: str) -> None:
+    with pytest.raises(accounts.AccountError, match=re.escape(message)):
+        accounts.check_name(name)
+    before = accounts.list_users(app)
+    resp = post(inst, "/users", username=name, role="viewer", password=random_password())
+    assert resp.status_code == 400
+    assert accounts.list_users(app) == before
+
+
+def test_a_form_that_is_not_utf8_is_refused(app: Flask, inst: FlaskClient) -> None:
+    token = page_token(inst)
+    body = b"".join(b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k, v) for k, v in (
+        (b"csrf_token", token.encode()), (b"username", b"\xff\xfe"), (b"role", b"viewer"),
+        (b"password", random_password().encode()))) + b"--b--\r\n"
+    resp = inst.post("/users", data=body, content_type="multipart/form-data; boundary=b")
+    assert resp.status_code == 400
+    assert "the form was not valid UTF-8 text" in resp.get_data(as_text=True)
+    assert [u.name for u in accounts.list_users(app)] == ["inst"]
