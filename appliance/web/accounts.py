@@ -121,6 +121,12 @@ def _fits(value: int) -> bool:
 # Keys never written into an audit detail, at any depth (their values are secrets).
 _SECRET_WORDS = ("password", "secret", "token", "code", "session", "cookie", "hash")
 
+TEXT_MAX = 200
+"""An audit target or detail string is cut to this many characters (after escaping)."""
+ANON_REFUSALS_PER_MINUTE = 10
+"""Refusals of requests without an account kept per remote address and clock minute; the rest are counted
+into one ``refused_more`` row, written at that address's (or anyone's) next audit row after the minute."""
+
 _hasher = PasswordHasher()
 # Checked against when a login names no account, so a wrong name costs what a wrong password costs.
 _DUMMY_HASH = _hasher.hash("not a password of anyone: timing filler")
@@ -168,6 +174,8 @@ class PanelDB:
         self.path = panel_dir / "panel.db"
         self.clock = clock
         self.engine = _engine(self.path)
+        self.refusals: dict[str, _Refusals] = {}
+        self.refusals_lock = threading.Lock()
         with self.engine.begin() as conn:
             metadata.create_all(conn)
             for sql in _TRIGGERS:
@@ -248,14 +256,81 @@ def scrub(detail: Any) -> Any:
     return detail
 
 
+def clean_text(text: str) -> str:
+    """`text` fit for the audit log: control, bidi, NUL and other invisible characters escaped (``\\u202e``),
+    then cut to TEXT_MAX characters (marked with how many more there were)."""
+    out = "".join(ch.encode("unicode_escape").decode("ascii") if _unsafe_char(ch) or ch == "\\" else ch
+                  for ch in text)
+    if len(out) > TEXT_MAX:
+        out = f"{out[:TEXT_MAX]}...(+{len(out) - TEXT_MAX} characters)"
+    return out
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, Mapping):
+        return {clean_text(str(k)): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+@dataclass
+class _Refusals:
+    """One remote address's anonymous refusals in one clock minute."""
+
+    minute: datetime
+    kept: int = 0
+    more: dict[str, int] | None = None
+
+
+def _refusal_rows(db: PanelDB, now: datetime, remote: str | None, anonymous_refusal: bool,
+                  action: str) -> tuple[bool, list[dict[str, Any]]]:
+    """(whether to write this row, the ``refused_more`` rows of the minutes that ended)."""
+    minute = now.replace(second=0, microsecond=0)
+    summaries: list[dict[str, Any]] = []
+    with db.refusals_lock:
+        for addr, seen in list(db.refusals.items()):
+            if seen.minute < minute:
+                del db.refusals[addr]
+                if seen.more:
+                    n = sum(seen.more.values())
+                    summaries.append({
+                        "time": iso_ms(now), "user": None, "remote": addr, "action": "refused_more", "target": None,
+                        "outcome": "refused", "detail": json.dumps({
+                            "more": n, "summary": f"{n} more refused", "actions": seen.more,
+                            "from": iso_ms(seen.minute), "to": iso_ms(seen.minute + timedelta(minutes=1))},
+                            sort_keys=True, separators=(",", ":"))})
+        if not anonymous_refusal or remote is None:
+            return True, summaries
+        seen = db.refusals.setdefault(remote, _Refusals(minute))
+        if seen.kept < ANON_REFUSALS_PER_MINUTE:
+            seen.kept += 1
+            return True, summaries
+        seen.more = seen.more or {}
+        seen.more[action] = seen.more.get(action, 0) + 1
+        return False, summaries
+
+
 def audit(app_or_dir: Flask | Path | str | None = None, *, user: str | None, remote: str | None, action: str,
           target: str | None = None, outcome: str = "ok", detail: Mapping[str, Any] | None = None) -> None:
-    """Append one row to the audit log (never a secret: see :func:`scrub`)."""
+    """Append one row to the audit log (never a secret: see :func:`scrub`; strings cleaned: :func:`clean_text`).
+
+    Refusals of a request without an account (``user`` None, outcome ``refused``) are kept
+    ANON_REFUSALS_PER_MINUTE a minute per remote address, the rest summed into one ``refused_more`` row."""
     db = db_of(app_or_dir)
-    text = json.dumps(scrub(dict(detail or {})), sort_keys=True, separators=(",", ":"), default=str)
+    now = db.now()
+    write, rows = _refusal_rows(db, now, remote, user is None and outcome == "refused", action)
+    if write:
+        text = json.dumps(_clean(scrub(dict(detail or {}))), sort_keys=True, separators=(",", ":"), default=str)
+        rows.append({"time": iso_ms(now), "user": user, "remote": remote, "action": action,
+                     "target": clean_text(target) if target is not None else None, "outcome": outcome,
+                     "detail": text})
+    if not rows:
+        return
     with db.engine.begin() as conn:
-        conn.execute(insert(audit_log).values(time=iso_ms(db.now()), user=user, remote=remote, action=action,
-                                              target=target, outcome=outcome, detail=text))
+        conn.execute(insert(audit_log), rows)
 
 
 def request_user_name() -> str | None:

@@ -138,3 +138,46 @@ def test_an_injected_panel_clock_times_the_audit_and_the_sessions(tmp_path: Path
     clock.t += timedelta(minutes=15)
     assert client.get("/account/password").status_code == 303       # idle by the injected clock
     assert accounts.audit_rows(app, action="expiry")[0]["time"] == "2030-01-02T03:19:05.678Z"
+
+
+def test_anonymous_refusals_are_kept_ten_a_minute_per_address(app: Flask, clock: time_machine.Traveller) -> None:
+    from tests.web.accounts import login, make_user
+
+    long_path = "/api/agents/" + "1" * 4000 + "/logout"
+    stranger = panel_client(app, "192.0.2.66")
+    for _ in range(1000):
+        assert stranger.post(long_path, json={}).status_code == 400
+    other = panel_client(app, "192.0.2.67")
+    for _ in range(3):
+        assert other.post("/logout", data={"csrf_token": "x"}).status_code == 400
+    kept = accounts.audit_rows(app, action="csrf_refused", limit=2000)
+    assert len([r for r in kept if r["remote"] == "192.0.2.66"]) == accounts.ANON_REFUSALS_PER_MINUTE
+    assert len([r for r in kept if r["remote"] == "192.0.2.67"]) == 3
+    assert all(len(r["target"]) <= accounts.TEXT_MAX + 40 for r in kept)
+    assert kept[-1]["target"].startswith("/api/agents/111") and kept[-1]["target"].endswith("characters)")
+
+    # A signed-in account's refusals are all kept, in the same minute.
+    client = panel_client(app, "192.0.2.66")
+    login(client, "inst", make_user(app, "inst", "installer"))
+    for _ in range(30):
+        assert client.post("/logout", data={"csrf_token": "not-a-token"}).status_code == 400
+    assert len(accounts.audit_rows(app, action="csrf_refused", user="inst", limit=100)) == 30
+
+    # The next minute: the 990 left out are one summary row, and the address has its ten again.
+    clock.shift(timedelta(seconds=60))
+    assert stranger.post(long_path, json={}).status_code == 400
+    (more,) = accounts.audit_rows(app, action="refused_more")
+    assert (more["remote"], more["user"], more["outcome"]) == ("192.0.2.66", None, "refused")
+    assert more["detail"]["more"] == 990 and more["detail"]["summary"] == "990 more refused"
+    assert more["detail"]["actions"] == {"csrf_refused": 990}
+    assert (more["detail"]["from"], more["detail"]["to"]) == ("2026-03-01T09:00:00.000Z", "2026-03-01T09:01:00.000Z")
+    assert len(accounts.audit_rows(app, limit=5000)) < 100
+
+
+def test_audit_strings_are_escaped_and_cut(app: Flask) -> None:
+    accounts.audit(app, user=None, remote="127.0.0.1", action="probe", target="ann\u202egnp.exe\x00\n",
+                   detail={"reason": "x" * 5000, "nested": ["\u200f"], "k\x01": 1})
+    (row,) = accounts.audit_rows(app, action="probe")
+    assert row["target"] == "ann\\u202egnp.exe\\x00\\n"
+    assert row["detail"]["reason"] == "x" * accounts.TEXT_MAX + "...(+4800 characters)"
+    assert row["detail"]["nested"] == ["\\u200f"] and row["detail"]["k\\x01"] == 1
