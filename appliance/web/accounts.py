@@ -7,10 +7,13 @@
     its SHA-256, so the database never holds a usable id. Times are panel-clock ms: the row
     decides the idle (15 min) and absolute (8 h) limits, whatever the cookie says.
 ``audit``
-    insert-only: SQLite triggers abort every UPDATE and DELETE. Fields: time (panel clock,
-    UTC ISO 8601 with ms), user, remote address, action, target, outcome, detail (JSON, with
-    before/after for changes). Never a password, setup code, session id or token: the
-    detail is scrubbed of keys that name one.
+    insert-only: SQLite triggers abort every UPDATE and DELETE, and an INSERT (OR REPLACE) of an
+    id that exists. Fields: time (panel clock, UTC ISO 8601 with ms), user, remote address,
+    action, target, outcome, detail (JSON, with before/after for changes). Never a password,
+    setup code, session id or token: the detail is scrubbed of keys that name one. Strings have
+    control/bidi/NUL characters escaped and are cut to TEXT_MAX characters; refusals without an
+    account are kept ANON_REFUSALS_PER_MINUTE a minute per address, the rest summed into one
+    ``refused_more`` row.
 
 The panel is several threads of one process (and the console tool another process): each
 call takes a pooled connection; SQLite's locking orders the writers.
