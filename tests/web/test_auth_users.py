@@ -381,3 +381,20 @@ def test_a_form_that_is_not_utf8_is_refused(app: Flask, inst: FlaskClient) -> No
     assert resp.status_code == 400
     assert "the form was not valid UTF-8 text" in resp.get_data(as_text=True)
     assert [u.name for u in accounts.list_users(app)] == ["inst"]
+
+
+def test_the_first_run_refuses_a_name_that_was_not_utf8(tmp_path: Path) -> None:
+    from appliance.web import setupcode
+
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    code = setupcode.ensure_setup_code(Path(app.config["PANEL_DIR"]))
+    client = panel_client(app)
+    token = csrf_token(client, "/setup")
+    password = random_password()
+    body = b"".join(b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k, v) for k, v in (
+        (b"csrf_token", token.encode()), (b"setup_code", code.encode()), (b"username", b"\xc3\x28\xff"),
+        (b"password", password.encode()), (b"password_confirm", password.encode()))) + b"--b--\r\n"
+    resp = client.post("/setup", data=body, content_type="multipart/form-data; boundary=b")
+    assert resp.status_code == 400
+    assert "the user name is not valid UTF-8 text" in resp.get_data(as_text=True)
+    assert accounts.list_users(app) == []
