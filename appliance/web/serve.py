@@ -8,7 +8,9 @@ certificate and key are PANEL_DIR/tls/{cert,key}.pem, made self-signed on the fi
 One ``gthread`` worker with 32 threads: the login limiter's memory and the wallboard's engine
 subscriber live in one process. Idle connections wait in the worker's poller, not in a thread
 (:data:`FIRST_BYTE_WAIT_S`), and every connection gets a read timeout (:data:`READ_TIMEOUT_S`):
-a client that opens a connection and sends half a request is dropped, not waited on.
+a client that opens a connection and sends half a request (or half a TLS handshake) is dropped, not waited
+on. A connection's closing linger (waiting for the client's own close) is done in its thread, never in the
+worker's main loop, whose heartbeat the arbiter watches.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
 comments::
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util as gunicorn_util  # type: ignore[import-untyped]
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.workers import gthread  # type: ignore[import-untyped]
@@ -174,16 +177,34 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
             return gthread._DEFER
         if not getattr(conn, "_cicbox_timed", False):
             init = conn.init
+            if type(conn.sock) is socket.socket:
+                # gunicorn's init sets the socket blocking (no timeout) and then does the TLS handshake:
+                # this socket turns "blocking" into the read timeout, which the TLS socket made from it
+                # keeps for its handshake (half a ClientHello is closed on the timeout, not waited on).
+                conn.sock = _BoundedSocket.adopt(conn.sock, self.read_timeout_s)
 
             def timed_init() -> None:
-                # gunicorn sets each connection blocking (no timeout) before this; a bound instead.
                 conn.sock.settimeout(self.read_timeout_s)
                 init()
+                # gunicorn sets the socket blocking (no timeout) before each request: a bound instead.
                 conn.sock.settimeout(self.read_timeout_s)
 
             conn.init = timed_init
             conn._cicbox_timed = True
-        return super().handle(conn)
+        result = super().handle(conn)
+        if result is False:
+            # gunicorn would close it on the worker's main loop, lingering up to 2 s for the client's own
+            # close: a client that never closes would stall the loop (and its heartbeat: the arbiter kills a
+            # worker whose loop stalls). The linger is done here, in this connection's thread, instead.
+            gunicorn_util.close_graceful(conn.sock)
+            conn._cicbox_closed = True
+        return result
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        if getattr(conn, "_cicbox_closed", False):
+            self.nr_conns -= 1
+            return
+        super().finish_request(conn, fs)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         if isinstance(exc, ssl.SSLError):
@@ -192,6 +213,28 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 client.close()
             return
         super().handle_error(req, client, addr, exc)
+
+
+class _BoundedSocket(socket.socket):
+    """A socket on which ``setblocking(True)`` sets a timeout instead of none."""
+
+    __slots__ = ("bound_s",)
+
+    bound_s: float
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, bound_s: float) -> _BoundedSocket:
+        """This socket's connection, moved into a bounded socket (`sock` is left detached)."""
+        bounded = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        bounded.bound_s = bound_s
+        bounded.settimeout(bound_s)
+        return bounded
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(self.bound_s)
+        else:
+            super().setblocking(False)
 
 
 def _quiet_timeouts(record: logging.LogRecord) -> bool:
