@@ -5,7 +5,7 @@ HTTPS only, on ``--listen ADDR:PORT`` (default ``listen =`` in /etc/cicbox/panel
 certificate and key are PANEL_DIR/tls/{cert,key}.pem, made self-signed on the first start
 (:mod:`appliance.web.tls`); each start logs their fingerprint.
 
-One ``gthread`` worker with 32 threads: the login limiter's memory and the wallboard's engine
+One ``gthread`` worker with 32 threads: the login throttle's per-address locks and the wallboard's engine
 subscriber live in one process. Idle connections wait in the worker's poller, not in a thread
 (:data:`FIRST_BYTE_WAIT_S`), and every connection gets a read timeout (:data:`READ_TIMEOUT_S`):
 a client that opens a connection and sends half a request (or half a TLS handshake) is dropped, not waited
