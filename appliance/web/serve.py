@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import ipaddress
 import logging
 import os
@@ -404,6 +405,24 @@ def resolve_listen(listen: str | None, conf: PanelConf | None = None) -> Listen:
     return Listen(host, port, tuple(conf.names))
 
 
+def check_free(where: Listen) -> None:
+    """Refuse an address another process holds (gunicorn would retry it for seconds, then exit 1): a trial bind,
+    as gunicorn binds (SO_REUSEADDR), closed at once. Not done on a socket systemd passed."""
+    if systemd_listen_address() is not None:
+        return
+    family = socket.AF_INET6 if ":" in where.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((where.host, where.port))
+            sock.listen(1)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PanelError(f"cannot listen on {where.text}: the address is in use "
+                                 "(another panel, or another program, listens there)") from None
+            raise PanelError(f"cannot listen on {where.text}: {exc.strerror or exc}") from None
+
+
 def build_app(state_dir: Path, panel_dir: Path, where: Listen, extra: Mapping[str, Any] | None = None) -> Any:
     """The panel app for this start: the command line's directories and address over the instance config's."""
     overrides: dict[str, Any] = {"STATE_DIR": str(state_dir), "PANEL_DIR": str(panel_dir), "LISTEN": where.text}
@@ -439,6 +458,7 @@ def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None
 
     worker_class(read_timeout_s)              # a bad timeout is refused before anything is made
     where = resolve_listen(listen)
+    check_free(where)
     panel_dir = Path(panel_dir) if panel_dir is not None else Path(state_dir) / "panel"
     panel_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     certfile, keyfile = tls.ensure_pair(panel_dir, where.host)

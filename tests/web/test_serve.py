@@ -126,6 +126,18 @@ def test_a_bad_listen_option_exits_2(tmp_path: Path, started: list[dict[str, Any
     assert not (tmp_path / "panel").exists()                 # nothing made before the address is known good
 
 
+def test_an_address_in_use_exits_2_with_a_message(tmp_path: Path, started: list[dict[str, Any]],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        assert main(["--state-dir", str(tmp_path), "--listen", f"127.0.0.1:{port}"]) == 2
+    assert capsys.readouterr().err == (f"cicbox panel: cannot listen on 127.0.0.1:{port}: the address is in use "
+                                       "(another panel, or another program, listens there)\n")
+    assert started == []
+
+
 def test_run_panel_hands_gunicorn_one_threaded_worker_and_tls(tmp_path: Path, started: list[dict[str, Any]]) -> None:
     run_panel(tmp_path, listen="0.0.0.0:8443")
     run_panel(tmp_path, panel_dir=tmp_path / "own", listen="[::1]:9443")
