@@ -13,15 +13,24 @@ wiring that makes every request pass the permission check (:func:`init_app`).
     ``current_password``, ``password``, ``password_confirm``; ends the account's other sessions.
 
 POST /login, /setup and /account/password are throttled by TCP peer (``request.remote_addr``; no proxy header is
-believed), counting failures only (a wrong password or setup code), all three together: 5 per 15 min,
-10 per hour and 20 per day, stacked. Beyond them
-the answer is 429 with Retry-After and the password is not looked at. There is no lockout by
-account (anyone could lock the installer out): an account's failures are audited and 20 within 15
-minutes show a banner to installers.
+believed), counting failures only (a wrong password or setup code), all three together: 5 in the last 15 min,
+10 in the last hour and 20 in the last day, stacked. Beyond them the answer is 429 with Retry-After (the
+seconds until the address may try again) and the password is not looked at. The failures counted are the
+audit log's own rows (``login``, ``setup``, ``password`` with outcome ``failure`` and the address as
+``remote``), so a restart of the panel or its worker forgets none. One address's attempts are taken one at a
+time (a lock per address around the count, the check and its audit row): parallel guesses are checked no
+more than the limit allows. There is no lockout by account (anyone could lock the installer out): an
+account's failures are audited and 20 within 15 minutes show a banner to installers.
 """
 
 from __future__ import annotations
 
+import functools
+import math
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -31,7 +40,6 @@ from flask import (
     Flask,
     Response,
     current_app,
-    g,
     jsonify,
     make_response,
     redirect,
@@ -40,18 +48,23 @@ from flask import (
     session,
     url_for,
 )
-from flask_limiter import Limiter
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from appliance.web import accounts, auth, setupcode
+from appliance.web.clock import iso_ms
 from appliance.web.sessions import PanelSession, PanelSessionInterface
 
 bp = Blueprint("account", __name__)
 
-LOGIN_LIMITS = "5 per 15 minutes;10 per hour;20 per day"
-"""Failed attempts allowed per TCP peer on POST /login and POST /setup, stacked."""
+LOGIN_LIMITS: tuple[tuple[int, timedelta], ...] = (
+    (5, timedelta(minutes=15)), (10, timedelta(hours=1)), (20, timedelta(days=1)))
+"""Failed attempts allowed per TCP peer on POST /login, /setup and /account/password together, stacked:
+(failures, in the last ...)."""
+GUESS_ACTIONS = ("login", "setup", "password")
+"""The audit actions whose failures are password (or setup code) guesses."""
 
 MUST_CHANGE_ALLOWED = frozenset({"account.password", "account.logout", "static"})
 """What an account whose password must change may open before it has."""
@@ -72,14 +85,10 @@ def init_app(app: Flask) -> None:
 
     CSRFProtect(app)
 
-    limiter = Limiter(peer_address, app=app, storage_uri="memory://", strategy="fixed-window",
-                      headers_enabled=True, fail_on_first_breach=False)
-    app.extensions["cicbox_limiter"] = limiter
 
     app.before_request(_gate)
     app.register_error_handler(CSRFError, _csrf_refused)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
-    app.register_error_handler(TooManyRequests, _too_many)
 
     @app.context_processor
     def _templates() -> dict[str, Any]:
@@ -87,9 +96,8 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     # One count per address for all three: a guess is a guess, whichever form it comes through.
-    throttle = limiter.shared_limit(LOGIN_LIMITS, "password-guesses", methods=["POST"], deduct_when=_failed_attempt)
     for endpoint in ("account.login", "account.setup", "account.password"):
-        app.view_functions[endpoint] = cast(Any, throttle(app.view_functions[endpoint]))
+        app.view_functions[endpoint] = _throttled(app.view_functions[endpoint])
 
     from appliance.web import admin_views
 
@@ -112,8 +120,68 @@ def peer_address() -> str:
     return request.remote_addr or "unknown"
 
 
-def _failed_attempt(_response: Response) -> bool:
-    return bool(g.get("cicbox_auth_failed"))
+class _PeerLocks:
+    """One lock per address, held while any request of that address wants it (then dropped)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, tuple[threading.Lock, int]] = {}
+
+    @contextmanager
+    def hold(self, peer: str) -> Iterator[None]:
+        with self._guard:
+            lock, users = self._locks.get(peer, (threading.Lock(), 0))
+            self._locks[peer] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._guard:
+                lock, users = self._locks[peer]
+                if users == 1:
+                    del self._locks[peer]
+                else:
+                    self._locks[peer] = (lock, users - 1)
+
+
+_PEER_LOCKS = _PeerLocks()
+
+
+def guess_wait_s(peer: str) -> int:
+    """Seconds before `peer` may guess again (0: now), from its failures in the audit log (:data:`LOGIN_LIMITS`)."""
+    db = accounts.db_of()
+    now = db.now()
+    log = accounts.audit_log
+    longest = max(window for _, window in LOGIN_LIMITS)
+    q = (select(log.c.time)
+         .where(log.c.action.in_(GUESS_ACTIONS), log.c.outcome == "failure", log.c.remote == peer,
+                log.c.time > iso_ms(now - longest))
+         .order_by(log.c.time.desc()))
+    with db.engine.connect() as conn:
+        times = [datetime.fromisoformat(str(t)) for (t,) in conn.execute(q).all()]   # newest first
+    wait = 0.0
+    for allowed, window in LOGIN_LIMITS:
+        recent = [t for t in times if t > now - window]
+        if len(recent) >= allowed:      # another try when the allowed-th newest failure leaves the window
+            wait = max(wait, (recent[allowed - 1] + window - now).total_seconds())
+    return math.ceil(wait)
+
+
+def _throttled(view: Callable[..., Any]) -> Callable[..., Any]:
+    """`view` with its POSTs throttled by :func:`guess_wait_s`, one at a time per address."""
+
+    @functools.wraps(view)
+    def throttled(*args: Any, **kwargs: Any) -> Any:
+        if request.method != "POST":
+            return view(*args, **kwargs)
+        peer = peer_address()
+        with _PEER_LOCKS.hold(peer):
+            wait = guess_wait_s(peer)
+            if wait > 0:
+                return _too_many(wait)
+            return view(*args, **kwargs)
+
+    return throttled
 
 
 def _load_user(user_id: str) -> accounts.User | None:
@@ -162,11 +230,10 @@ def _too_large(_exc: RequestEntityTooLarge) -> Response:
     return _error(f"request refused: the body is larger than {limit // 1024} KiB", 413)
 
 
-def _too_many(exc: TooManyRequests) -> Response:
+def _too_many(wait_s: int) -> Response:
     response = _error("too many failed attempts from your address: wait and try again "
                       "(the Retry-After header says how many seconds)", 429)
-    if exc.response is not None and "Retry-After" in exc.response.headers:
-        response.headers["Retry-After"] = exc.response.headers["Retry-After"]
+    response.headers["Retry-After"] = str(wait_s)
     return response
 
 
@@ -227,7 +294,6 @@ def setup() -> Any:
                                              error=message), status)
 
     if not setupcode.setup_code_matches(pdir, _form("setup_code")):
-        g.cicbox_auth_failed = True
         accounts.audit_request("setup", outcome="failure", detail={"reason": "wrong setup code"})
         return refuse("That is not the setup code. `cicbox panel setup-code` on the appliance's console "
                       "prints it.", 401)
@@ -271,7 +337,6 @@ def login() -> Any:
     name, password = _form("username"), _form("password")
     user = accounts.authenticate(current_app, name, password)
     if user is None:
-        g.cicbox_auth_failed = True
         known = accounts.get_user(current_app, name=name) is not None
         # An unknown name is not written down: it may be a password typed in the wrong field.
         accounts.audit_request("login", target=name if known else None, outcome="failure",
@@ -309,7 +374,7 @@ def password() -> Any:
                                              error=message), status)
 
     if accounts.authenticate(current_app, user.name, current) is None:
-        g.cicbox_auth_failed = True          # guessing the current password is throttled like a login
+        # guessing the current password is throttled like a login (by this failure row)
         accounts.audit_request("password", target=user.name, outcome="failure",
                                detail={"reason": "wrong current password"})
         return refuse("the current password is wrong", 400)

@@ -4,8 +4,8 @@ Everything in the panel that needs "now" asks ``panel_clock(app).now()``; the ap
 ``PANEL_CLOCK`` config key holds the clock object (default :data:`SYSTEM_CLOCK`). The
 engine's clock is a different thing: the panel never reads it except through snapshots.
 
-Tests move the panel through time with time-machine, which moves this clock and the
-login limiter's (Flask-Limiter reads ``time.time``) together; a test may also pass its own
+Tests move the panel through time with time-machine, which moves this clock (and with it the
+login throttle's windows, counted from the audit log's times); a test may also pass its own
 object with a ``now()`` method.
 """
 

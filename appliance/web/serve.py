@@ -5,10 +5,12 @@ HTTPS only, on ``--listen ADDR:PORT`` (default ``listen =`` in /etc/cicbox/panel
 certificate and key are PANEL_DIR/tls/{cert,key}.pem, made self-signed on the first start
 (:mod:`appliance.web.tls`); each start logs their fingerprint.
 
-One ``gthread`` worker with 32 threads: the login limiter's memory and the wallboard's engine
+One ``gthread`` worker with 32 threads: the login throttle's per-address locks and the wallboard's engine
 subscriber live in one process. Idle connections wait in the worker's poller, not in a thread
 (:data:`FIRST_BYTE_WAIT_S`), and every connection gets a read timeout (:data:`READ_TIMEOUT_S`):
-a client that opens a connection and sends half a request is dropped, not waited on.
+a client that opens a connection and sends half a request (or half a TLS handshake) is dropped, not waited
+on. A connection's closing linger (waiting for the client's own close) is done in its thread, never in the
+worker's main loop, whose heartbeat the arbiter watches.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
 comments::
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import ipaddress
 import logging
 import os
@@ -43,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gunicorn import util as gunicorn_util  # type: ignore[import-untyped]
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.workers import gthread  # type: ignore[import-untyped]
@@ -174,16 +178,34 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
             return gthread._DEFER
         if not getattr(conn, "_cicbox_timed", False):
             init = conn.init
+            if type(conn.sock) is socket.socket:
+                # gunicorn's init sets the socket blocking (no timeout) and then does the TLS handshake:
+                # this socket turns "blocking" into the read timeout, which the TLS socket made from it
+                # keeps for its handshake (half a ClientHello is closed on the timeout, not waited on).
+                conn.sock = _BoundedSocket.adopt(conn.sock, self.read_timeout_s)
 
             def timed_init() -> None:
-                # gunicorn sets each connection blocking (no timeout) before this; a bound instead.
                 conn.sock.settimeout(self.read_timeout_s)
                 init()
+                # gunicorn sets the socket blocking (no timeout) before each request: a bound instead.
                 conn.sock.settimeout(self.read_timeout_s)
 
             conn.init = timed_init
             conn._cicbox_timed = True
-        return super().handle(conn)
+        result = super().handle(conn)
+        if result is False:
+            # gunicorn would close it on the worker's main loop, lingering up to 2 s for the client's own
+            # close: a client that never closes would stall the loop (and its heartbeat: the arbiter kills a
+            # worker whose loop stalls). The linger is done here, in this connection's thread, instead.
+            gunicorn_util.close_graceful(conn.sock)
+            conn._cicbox_closed = True
+        return result
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        if getattr(conn, "_cicbox_closed", False):
+            self.nr_conns -= 1
+            return
+        super().finish_request(conn, fs)
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         if isinstance(exc, ssl.SSLError):
@@ -192,6 +214,28 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 client.close()
             return
         super().handle_error(req, client, addr, exc)
+
+
+class _BoundedSocket(socket.socket):
+    """A socket on which ``setblocking(True)`` sets a timeout instead of none."""
+
+    __slots__ = ("bound_s",)
+
+    bound_s: float
+
+    @classmethod
+    def adopt(cls, sock: socket.socket, bound_s: float) -> _BoundedSocket:
+        """This socket's connection, moved into a bounded socket (`sock` is left detached)."""
+        bounded = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
+        bounded.bound_s = bound_s
+        bounded.settimeout(bound_s)
+        return bounded
+
+    def setblocking(self, flag: bool) -> None:
+        if flag:
+            self.settimeout(self.bound_s)
+        else:
+            super().setblocking(False)
 
 
 def _quiet_timeouts(record: logging.LogRecord) -> bool:
@@ -361,6 +405,24 @@ def resolve_listen(listen: str | None, conf: PanelConf | None = None) -> Listen:
     return Listen(host, port, tuple(conf.names))
 
 
+def check_free(where: Listen) -> None:
+    """Refuse an address another process holds (gunicorn would retry it for seconds, then exit 1): a trial bind,
+    as gunicorn binds (SO_REUSEADDR), closed at once. Not done on a socket systemd passed."""
+    if systemd_listen_address() is not None:
+        return
+    family = socket.AF_INET6 if ":" in where.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((where.host, where.port))
+            sock.listen(1)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PanelError(f"cannot listen on {where.text}: the address is in use "
+                                 "(another panel, or another program, listens there)") from None
+            raise PanelError(f"cannot listen on {where.text}: {exc.strerror or exc}") from None
+
+
 def build_app(state_dir: Path, panel_dir: Path, where: Listen, extra: Mapping[str, Any] | None = None) -> Any:
     """The panel app for this start: the command line's directories and address over the instance config's."""
     overrides: dict[str, Any] = {"STATE_DIR": str(state_dir), "PANEL_DIR": str(panel_dir), "LISTEN": where.text}
@@ -396,6 +458,7 @@ def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None
 
     worker_class(read_timeout_s)              # a bad timeout is refused before anything is made
     where = resolve_listen(listen)
+    check_free(where)
     panel_dir = Path(panel_dir) if panel_dir is not None else Path(state_dir) / "panel"
     panel_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     certfile, keyfile = tls.ensure_pair(panel_dir, where.host)

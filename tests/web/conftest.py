@@ -1,5 +1,5 @@
 """The panel tests' shared fixture: the panel clock stopped at START (time-machine moves it, and the login
-limiter's ``time.time`` with it)."""
+throttle's windows with it)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,10 @@
 """Login throttling by TCP peer, failures only, in panel-clock time: 5 per 15 min, 10 per hour, 20 per day;
-beyond them 429 with Retry-After and the password is never looked at; no server-side sleep."""
+beyond them 429 with Retry-After and the password is never looked at; no server-side sleep; the count
+survives a restart, and parallel guesses are checked no more than the limit allows."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -55,8 +57,10 @@ def test_five_failures_then_429_without_a_password_check(app: Flask, clock: time
     password = make_user(app, "inst", "installer")
     here = panel_client(app, "127.0.0.1")
     for i in range(5):
-        assert attempt(here, "inst", f"wrong-password-{i}").status_code == 401
+        resp = attempt(here, "inst", f"wrong-password-{i}")
+        assert resp.status_code == 401 and "Retry-After" not in resp.headers    # only a 429 has one
     assert len(checks) == 5
+    assert "Retry-After" not in here.get("/login").headers
 
     resp = attempt(here, "inst", password)                          # the right one, too late
     assert resp.status_code == 429
@@ -171,3 +175,40 @@ def test_guessing_the_current_password_counts_as_a_failed_login(app: Flask, chec
     assert len(checks) == n and accounts.authenticate(app, "inst", password) is not None
     # The same count as the login form's: this address may not guess there either.
     assert attempt(panel_client(app), "inst", password).status_code == 429
+
+
+def test_the_count_survives_a_restart_of_the_panel(tmp_path: Path, clock: time_machine.Traveller) -> None:
+    """The failures are counted from the audit log: a new app (a restarted worker) on the same panel
+    directory still refuses the address."""
+    first = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    password = make_user(first, "inst", "installer")
+    here = panel_client(first, "127.0.0.7")
+    assert [attempt(here, "inst", f"wrong-{i}").status_code for i in range(5)] == [401] * 5
+    assert attempt(here, "inst", password).status_code == 429
+
+    restarted = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    resp = attempt(panel_client(restarted, "127.0.0.7"), "inst", password)
+    assert resp.status_code == 429 and 890 < int(resp.headers["Retry-After"]) <= 900
+    assert attempt(panel_client(restarted, "127.0.0.8"), "inst", password).status_code == 303
+
+
+def test_parallel_guesses_from_one_address_are_checked_no_more_than_the_limit(app: Flask,
+                                                                             checks: list[str]) -> None:
+    make_user(app, "inst", "installer")
+    clients = [panel_client(app, "127.0.0.81") for _ in range(100)]
+    forms = [{"csrf_token": csrf_token(c), "username": "inst", "password": f"wrong-guess-{i}"}
+             for i, c in enumerate(clients)]
+    start = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def guess(client: FlaskClient, form: dict[str, str]) -> None:
+        start.wait(timeout=30)
+        statuses.append(client.post("/login", data=form).status_code)
+
+    threads = [threading.Thread(target=guess, args=pair) for pair in zip(clients, forms, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted(statuses) == [401] * 5 + [429] * 95
+    assert len(checks) == 5
