@@ -9,7 +9,8 @@ noted stays true. Every start logs it as ``TLS certificate SHA-256 fingerprint A
 An installer may upload a certificate and key of their own (:func:`check_upload`, then
 :func:`install_upload`): refused unless the key is the certificate's, the certificate names at
 least one subject alternative name and is valid at least 30 more days. The pair it replaces
-goes to ``tls/previous/``; the panel uses the new one from its next start.
+goes to ``tls/previous/<UTC time>/`` (every earlier pair is kept); the panel uses the new one from its
+next start.
 """
 
 from __future__ import annotations
@@ -219,16 +220,39 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
     return cert
 
 
-def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes) -> None:
-    """Keep the current pair in tls/previous/ and put the checked upload in its place (used from the next start)."""
+def previous_pairs(panel_dir: Path) -> list[Path]:
+    """The directories of tls/previous/, oldest first: one per pair an upload replaced (never overwritten)."""
+    previous = tls_dir(panel_dir) / PREVIOUS
+    if not previous.is_dir():
+        return []
+    return sorted(p for p in previous.iterdir() if p.is_dir())
+
+
+def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes, now: datetime | None = None) -> None:
+    """Keep the current pair in tls/previous/<UTC time>/ and put the checked upload in its place (used from
+    the next start). Every earlier pair stays: a second upload does not lose the first one's predecessor."""
     d = tls_dir(panel_dir)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path = pair_paths(panel_dir)
-    previous = d / PREVIOUS
-    previous.mkdir(exist_ok=True, mode=0o700)
-    if key_path.exists():
-        _write_private(previous / KEY_NAME, key_path.read_bytes())
-    if cert_path.exists():
-        _write_public(previous / CERT_NAME, cert_path.read_bytes())
+    if cert_path.exists() or key_path.exists():
+        keep = _new_previous_dir(d / PREVIOUS, now or datetime.now(UTC))
+        if key_path.exists():
+            _write_private(keep / KEY_NAME, key_path.read_bytes())
+        if cert_path.exists():
+            _write_public(keep / CERT_NAME, cert_path.read_bytes())
     _write_private(key_path, key_pem)
     _write_public(cert_path, cert_pem)
+
+
+def _new_previous_dir(previous: Path, now: datetime) -> Path:
+    """A new directory tls/previous/20260102T030405Z (a -2, -3... suffix if that second has one already)."""
+    previous.mkdir(exist_ok=True, mode=0o700)
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1, 1000):
+        path = previous / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise PanelError(f"{previous} has too many pairs kept at {stamp}")

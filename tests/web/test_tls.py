@@ -80,16 +80,31 @@ def test_a_good_upload_is_accepted_and_the_old_pair_kept(tmp_path: Path) -> None
     old_cert, old_key = (tmp_path / "tls" / "cert.pem").read_bytes(), (tmp_path / "tls" / "key.pem").read_bytes()
     cert_pem, key_pem = make_pair()
     cert = tls.check_upload(cert_pem, key_pem, NOW)
-    tls.install_upload(tmp_path, cert_pem, key_pem)
+    tls.install_upload(tmp_path, cert_pem, key_pem, datetime(2026, 6, 1, 12, tzinfo=UTC))
     assert (tmp_path / "tls" / "cert.pem").read_bytes() == cert_pem
     assert (tmp_path / "tls" / "key.pem").read_bytes() == key_pem
     assert stat.S_IMODE((tmp_path / "tls" / "key.pem").stat().st_mode) == 0o600
-    assert (tmp_path / "tls" / "previous" / "cert.pem").read_bytes() == old_cert
-    assert (tmp_path / "tls" / "previous" / "key.pem").read_bytes() == old_key
-    assert stat.S_IMODE((tmp_path / "tls" / "previous" / "key.pem").stat().st_mode) == 0o600
+    (kept,) = tls.previous_pairs(tmp_path)
+    assert kept == tmp_path / "tls" / "previous" / "20260601T120000Z"
+    assert (kept / "cert.pem").read_bytes() == old_cert
+    assert (kept / "key.pem").read_bytes() == old_key
+    assert stat.S_IMODE((kept / "key.pem").stat().st_mode) == 0o600
     assert tls.cert_info(cert).names == ("panel.example.net",)
     tls.ensure_pair(tmp_path, "127.0.0.1")                              # the next start keeps the upload
     assert (tmp_path / "tls" / "cert.pem").read_bytes() == cert_pem
+
+
+def test_every_earlier_pair_is_kept(tmp_path: Path) -> None:
+    tls.ensure_pair(tmp_path, "127.0.0.1")
+    made = (tmp_path / "tls" / "cert.pem").read_bytes()
+    first_pem, first_key = make_pair()
+    second_pem, second_key = make_pair()
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    tls.install_upload(tmp_path, first_pem, first_key, at)
+    tls.install_upload(tmp_path, second_pem, second_key, at)             # the same second: a new place too
+    tls.install_upload(tmp_path, *make_pair(), at + timedelta(days=1))
+    kept = [(p.name, (p / "cert.pem").read_bytes()) for p in tls.previous_pairs(tmp_path)]
+    assert kept == [("20260601T120000Z", made), ("20260601T120000Z-2", first_pem), ("20260602T120000Z", second_pem)]
 
 
 def bad_pair(case: str) -> tuple[bytes, bytes]:

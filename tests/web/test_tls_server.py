@@ -88,5 +88,6 @@ def test_an_uploaded_pair_is_served_from_the_next_start(tmp_path: Path) -> None:
     with PanelProcess(tmp_path) as panel:
         uploaded = tls.fingerprint(x509.load_pem_x509_certificate(cert_pem))
         assert panel.fingerprint == uploaded == openssl_form(served_cert(panel.port)) != made
-    previous = tls.load_cert(tmp_path / "panel" / "tls" / "previous" / "cert.pem")
+    (kept,) = tls.previous_pairs(tmp_path / "panel")
+    previous = tls.load_cert(kept / "cert.pem")
     assert tls.fingerprint(previous) == made
