@@ -79,12 +79,15 @@ def test_plain_http_gets_no_page_and_no_cookie(tmp_path: Path) -> None:
 
 
 def test_an_uploaded_pair_is_served_from_the_next_start(tmp_path: Path) -> None:
-    with PanelProcess(tmp_path) as panel:
-        made = panel.fingerprint
     cert_pem, key_pem = make_pair(names=["127.0.0.1", "panel.example.net"], days=400,
                                   start=datetime.now(UTC).replace(microsecond=0))
-    tls.check_upload(cert_pem, key_pem, datetime.now(UTC))
-    tls.install_upload(tmp_path / "panel", cert_pem, key_pem)
+    with PanelProcess(tmp_path) as panel:
+        made = panel.fingerprint
+        assert openssl_form(served_cert(panel.port)) == made
+        tls.check_upload(cert_pem, key_pem, datetime.now(UTC))
+        tls.install_upload(tmp_path / "panel", cert_pem, key_pem)      # while it runs: not served yet
+        assert openssl_form(served_cert(panel.port)) == made
+        assert openssl_form(served_cert(panel.port)) == made
     with PanelProcess(tmp_path) as panel:
         uploaded = tls.fingerprint(x509.load_pem_x509_certificate(cert_pem))
         assert panel.fingerprint == uploaded == openssl_form(served_cert(panel.port)) != made
