@@ -308,3 +308,22 @@ def test_a_chunked_body_beyond_the_limit_is_413_and_changes_nothing(app: Flask, 
         assert agent_state(site, "1001") == ("ready", None)
         assert post(sup, "/api/agents/1001/state", {"state": "not_ready"}).status_code == 200
     assert [r["outcome"] for r in accounts.audit_rows(app, action="agent.state")] == ["ok"]
+
+
+def test_one_account_may_not_take_every_stream(app: Flask, site: Site) -> None:
+    viewer = client_as(app, "vera", "viewer")
+    sup = client_as(app, "sam", "supervisor")
+    with site.serving():
+        viewer.get("/api/wallboard")
+        mine = [viewer.get("/wallboard/events", buffered=False) for _ in range(4)]
+        assert [r.status_code for r in mine] == [200] * 4
+        fifth = viewer.get("/wallboard/events")
+        assert fifth.status_code == 429 and "4 wallboard streams open already" in fifth.get_json()["error"]
+        theirs = sup.get("/wallboard/events", buffered=False)        # the supervisor still gets one
+        assert theirs.status_code == 200
+        mine[0].close()                                             # a closed tab's place is free again
+        again = viewer.get("/wallboard/events", buffered=False)
+        assert again.status_code == 200
+        for r in [*mine[1:], theirs, again]:
+            r.close()
+        assert app.extensions["cicbox_wallboard_hub"].streams == set()
