@@ -168,14 +168,14 @@ class EngineCommands:
         or other). A ringing or talking agent changes when the offer or the call ends ("pending")."""
         agent = self._agent(req)
         state, reason = req.get("state"), req.get("reason")
-        if state not in ("ready", "not_ready"):
+        if not isinstance(state, str) or state not in ("ready", "not_ready"):
             raise ControlError(f"state must be ready or not_ready, not {state!r}")
         if state == "ready":
             if reason is not None:
                 raise ControlError(f"a reason goes with not_ready only, not {state}")
             return self._supervise(agent, "ready", None)
         reasons = {*self.engine.acd.settings.not_ready_reasons.values(), OTHER}
-        reason = OTHER if reason is None else reason
+        reason = OTHER if reason is None else _reason_text(reason, reasons)
         if reason not in reasons:
             raise ControlError(f"reason must be one of {', '.join(sorted(reasons))}, not {reason!r}")
         return self._supervise(agent, "not_ready", reason)
@@ -258,6 +258,8 @@ class EngineCommands:
         if agent is None:
             raise ControlError(f"agent must be a configured agent's number, not {number!r}")
         try:
+            if not isinstance(state, str):
+                raise ValueError(state)
             new = AgentState(state)
         except ValueError:
             raise ControlError(f"state must be one of {', '.join(s.value for s in AgentState)}, "
@@ -266,7 +268,7 @@ class EngineCommands:
             raise ControlError(f"agent {number} is logged out: it has no phone to be {new.value} at")
         reasons = {*acd.settings.not_ready_reasons.values(), OTHER, MISSED, RESTART}
         if new is AgentState.NOT_READY:
-            reason = OTHER if reason is None else reason
+            reason = OTHER if reason is None else _reason_text(reason, reasons)
             if reason not in reasons:
                 raise ControlError(f"reason must be one of {', '.join(sorted(reasons))}, not {reason!r}")
         elif reason is not None:
@@ -274,6 +276,13 @@ class EngineCommands:
         wrap = max((q.spec.wrap_up_ms for q in acd.queues.values() if number in q.members), default=0)
         acd.agents.force(agent, new, reason, wrap_ms=wrap or 1000)
         return {"agent": number, "state": new.value}
+
+
+def _reason_text(reason: object, reasons: set[str]) -> str:
+    """`reason` if it is a string; else a ControlError naming the reasons allowed."""
+    if not isinstance(reason, str):
+        raise ControlError(f"reason must be one of {', '.join(sorted(reasons))} (a string), not {reason!r}")
+    return reason
 
 
 def _merged(key: str, view: dict[str, dict[str, Any]], figs: dict[str, Any], no_figures: dict[str, Any],

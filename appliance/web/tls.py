@@ -4,12 +4,16 @@ The panel speaks HTTPS only. On the first start (``tls/`` empty or missing) :fun
 makes an ECDSA P-256 key (``key.pem``, 0600) and a self-signed certificate for it
 (``cert.pem``; subject alternative names: the host name, 127.0.0.1, ::1 and the listen
 address; valid 10 years). A pair once there is never regenerated: the fingerprint an installer
-noted stays true. Every start logs it as ``TLS certificate SHA-256 fingerprint AB:CD:...``.
+noted stays true. Each start checks the pair (a key of the certificate, ECDSA P-256/P-384 or RSA 2048+,
+loaded by ssl; else the panel refuses to start), copies it to ``tls/active/`` and serves that copy until
+it stops; it logs its fingerprint as ``TLS certificate SHA-256 fingerprint AB:CD:...``.
 
 An installer may upload a certificate and key of their own (:func:`check_upload`, then
-:func:`install_upload`): refused unless the key is the certificate's, the certificate names at
+:func:`install_upload`): refused unless the key is the certificate's (ECDSA P-256/P-384 or RSA 2048+, loaded by
+ssl as the server will), the certificate names at
 least one subject alternative name and is valid at least 30 more days. The pair it replaces
-goes to ``tls/previous/``; the panel uses the new one from its next start.
+goes to ``tls/previous/<UTC time>/`` (every earlier pair is kept); the panel uses the new one from its
+next start.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from __future__ import annotations
 import ipaddress
 import os
 import socket
+import ssl
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,9 +38,12 @@ from appliance.web import PanelError
 CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"
 PREVIOUS = "previous"
+ACTIVE = "active"
 VALIDITY = timedelta(days=3650)
 MIN_REMAINING = timedelta(days=30)
 MAX_PEM_BYTES = 64 * 1024
+USABLE_CURVES = ("secp256r1", "secp384r1")
+MIN_RSA_BITS = 2048
 
 
 @dataclass(frozen=True)
@@ -142,7 +151,10 @@ def make_self_signed(names: list[str], now: datetime | None = None) -> tuple[byt
 
 
 def ensure_pair(panel_dir: Path, listen_host: str | None = None) -> tuple[Path, Path]:
-    """The panel's (cert.pem, key.pem), made self-signed when PANEL_DIR/tls/ holds neither; never replaced.
+    """The pair this process serves: PANEL_DIR/tls/{cert,key}.pem (made self-signed when tls/ holds
+    neither; never replaced), checked as an upload is (a pair no browser can use is a PanelError: the
+    panel does not start) and copied to tls/active/, whose paths it returns, so that an upload in the
+    meantime is used from the next start only.
 
     Half a pair (one file without the other) is refused: making a new key would silently change
     the fingerprint installers trust.
@@ -150,16 +162,32 @@ def ensure_pair(panel_dir: Path, listen_host: str | None = None) -> tuple[Path, 
     d = tls_dir(panel_dir)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path = pair_paths(panel_dir)
-    if cert_path.exists() and key_path.exists():
-        return cert_path, key_path
-    if cert_path.exists() or key_path.exists():
+    if cert_path.exists() != key_path.exists():
         present, missing = (cert_path, key_path) if cert_path.exists() else (key_path, cert_path)
         raise PanelError(f"{present} is there but {missing} is not: restore it, or move both away to have "
                          "the panel make a new self-signed pair")
-    cert_pem, key_pem = make_self_signed(default_names(listen_host))
-    _write_private(key_path, key_pem)
-    _write_public(cert_path, cert_pem)
-    return cert_path, key_path
+    if not cert_path.exists():
+        cert_pem, key_pem = make_self_signed(default_names(listen_host))
+        _write_private(key_path, key_pem)
+        _write_public(cert_path, cert_pem)
+    return _activate(d, cert_path, key_path)
+
+
+def _activate(d: Path, cert_path: Path, key_path: Path) -> tuple[Path, Path]:
+    """Check the pair a TLS server can use, then copy it to tls/active/: the files the server reads for the
+    life of this process (an upload replaces cert.pem and key.pem, used from the next start)."""
+    cert_pem, key_pem = cert_path.read_bytes(), key_path.read_bytes()
+    try:
+        _usable_pair(cert_pem, key_pem)
+    except PanelError as exc:
+        raise PanelError(f"the panel cannot serve {cert_path} and {key_path}: {exc}. Put a good pair back "
+                         f"(earlier ones are kept in {d / PREVIOUS}), or move both away to have the panel "
+                         "make a new self-signed pair") from None
+    active = d / ACTIVE
+    active.mkdir(exist_ok=True, mode=0o700)
+    _write_private(active / KEY_NAME, key_pem)
+    _write_public(active / CERT_NAME, cert_pem)
+    return active / CERT_NAME, active / KEY_NAME
 
 
 def cert_info(cert: x509.Certificate) -> CertInfo:
@@ -186,12 +214,9 @@ def _public_der(key: object) -> bytes:
     return bytes(key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
-def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certificate:
-    """The uploaded certificate, if it may replace the panel's; else PanelError saying why."""
-    if not cert_pem.strip() or not key_pem.strip():
-        raise PanelError("give both a certificate and its private key (PEM)")
-    if len(cert_pem) > MAX_PEM_BYTES or len(key_pem) > MAX_PEM_BYTES:
-        raise PanelError("the certificate or key is too large (64 KiB at most each)")
+def _usable_pair(cert_pem: bytes, key_pem: bytes) -> x509.Certificate:
+    """The pair's certificate if a TLS server and today's browsers can use the pair (a key of the
+    certificate, EC P-256/P-384 or RSA 2048+, loaded by ssl as the server loads it); else PanelError why."""
     try:
         certs = x509.load_pem_x509_certificates(cert_pem)
     except ValueError:
@@ -203,11 +228,39 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
         raise PanelError("the private key is encrypted: upload it without a passphrase") from None
     except (ValueError, UnsupportedAlgorithm):
         raise PanelError("the private key is not a PEM private key") from None
-    if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey,
-                            ed448.Ed448PrivateKey)):
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.name not in USABLE_CURVES:
+            raise PanelError(f"the key is ECDSA {key.curve.name}: browsers need P-256 or P-384 (or RSA of "
+                             f"{MIN_RSA_BITS} bits or more)")
+    elif isinstance(key, rsa.RSAPrivateKey):
+        if key.key_size < MIN_RSA_BITS:
+            raise PanelError(f"the key is RSA {key.key_size}: too small for browsers (RSA {MIN_RSA_BITS} bits "
+                             "or more, or ECDSA P-256/P-384)")
+    elif isinstance(key, (ed25519.Ed25519PrivateKey, ed448.Ed448PrivateKey)):
+        raise PanelError(f"the key is {'Ed25519' if isinstance(key, ed25519.Ed25519PrivateKey) else 'Ed448'}: "
+                         f"browsers cannot use it for TLS (use ECDSA P-256/P-384 or RSA {MIN_RSA_BITS}+)")
+    else:
         raise PanelError("the private key's type is not one a TLS server can use")
     if _public_der(key.public_key()) != _public_der(cert.public_key()):
         raise PanelError("the private key does not belong to the certificate")
+    with tempfile.TemporaryDirectory(prefix="cicbox-tls-") as tmp:
+        cert_file, key_file = Path(tmp) / CERT_NAME, Path(tmp) / KEY_NAME
+        _write_private(key_file, key_pem)
+        _write_public(cert_file, cert_pem)
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as exc:
+            raise PanelError(f"a TLS server cannot load the pair ({exc.reason or exc})") from None
+    return cert
+
+
+def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certificate:
+    """The uploaded certificate, if it may replace the panel's; else PanelError saying why."""
+    if not cert_pem.strip() or not key_pem.strip():
+        raise PanelError("give both a certificate and its private key (PEM)")
+    if len(cert_pem) > MAX_PEM_BYTES or len(key_pem) > MAX_PEM_BYTES:
+        raise PanelError("the certificate or key is too large (64 KiB at most each)")
+    cert = _usable_pair(cert_pem, key_pem)
     info = cert_info(cert)
     if not info.names:
         raise PanelError("the certificate names no subject alternative name (browsers need one)")
@@ -219,16 +272,39 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
     return cert
 
 
-def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes) -> None:
-    """Keep the current pair in tls/previous/ and put the checked upload in its place (used from the next start)."""
+def previous_pairs(panel_dir: Path) -> list[Path]:
+    """The directories of tls/previous/, oldest first: one per pair an upload replaced (never overwritten)."""
+    previous = tls_dir(panel_dir) / PREVIOUS
+    if not previous.is_dir():
+        return []
+    return sorted(p for p in previous.iterdir() if p.is_dir())
+
+
+def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes, now: datetime | None = None) -> None:
+    """Keep the current pair in tls/previous/<UTC time>/ and put the checked upload in its place (used from
+    the next start). Every earlier pair stays: a second upload does not lose the first one's predecessor."""
     d = tls_dir(panel_dir)
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path = pair_paths(panel_dir)
-    previous = d / PREVIOUS
-    previous.mkdir(exist_ok=True, mode=0o700)
-    if key_path.exists():
-        _write_private(previous / KEY_NAME, key_path.read_bytes())
-    if cert_path.exists():
-        _write_public(previous / CERT_NAME, cert_path.read_bytes())
+    if cert_path.exists() or key_path.exists():
+        keep = _new_previous_dir(d / PREVIOUS, now or datetime.now(UTC))
+        if key_path.exists():
+            _write_private(keep / KEY_NAME, key_path.read_bytes())
+        if cert_path.exists():
+            _write_public(keep / CERT_NAME, cert_path.read_bytes())
     _write_private(key_path, key_pem)
     _write_public(cert_path, cert_pem)
+
+
+def _new_previous_dir(previous: Path, now: datetime) -> Path:
+    """A new directory tls/previous/20260102T030405Z (a -2, -3... suffix if that second has one already)."""
+    previous.mkdir(exist_ok=True, mode=0o700)
+    stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    for n in range(1, 1000):
+        path = previous / (stamp if n == 1 else f"{stamp}-{n}")
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return path
+    raise PanelError(f"{previous} has too many pairs kept at {stamp}")

@@ -3,7 +3,7 @@ a login within the last 5 minutes).
 
 An upload is refused, with the reason on the page and a ``tls.upload`` audit row, unless the key
 is the certificate's, the certificate names a subject alternative name and is valid 30 more days
-(:func:`appliance.web.tls.check_upload`). Accepted, the old pair goes to tls/previous/ and the new
+(:func:`appliance.web.tls.check_upload`). Accepted, the old pair goes to tls/previous/<UTC time>/ and the new
 one is used from the panel's next start; the audit row has the fingerprints before and after.
 """
 
@@ -57,12 +57,13 @@ def upload() -> Any:
     cert_pem = cert_file.read() if cert_file else b""
     key_pem = key_file.read() if key_file else b""
     try:
-        cert = tls.check_upload(cert_pem, key_pem, panel_clock().now())
+        now = panel_clock().now()
+        cert = tls.check_upload(cert_pem, key_pem, now)
     except PanelError as exc:
         accounts.audit_request("tls.upload", target="tls", outcome="refused",
                                detail={"reason": str(exc), "before": before.fingerprint if before else None})
         return _page(f"refused: {exc}", refused=True, status=400)
-    tls.install_upload(_panel_dir(), cert_pem, key_pem)
+    tls.install_upload(_panel_dir(), cert_pem, key_pem, now)
     after = tls.fingerprint(cert)
     accounts.audit_request("tls.upload", target="tls", outcome="ok",
                            detail={"before": before.fingerprint if before else None, "after": after})

@@ -35,6 +35,11 @@ RETRY_S = 1.0
 """How long the hub waits before it tries the engine again."""
 MAX_STREAMS = 16
 """Event streams one panel process serves at once; the next is refused (503)."""
+MAX_STREAMS_PER_SESSION = 4
+"""Event streams one session may hold at once (tabs); the next is refused (429), so one account cannot
+take every place."""
+GONE_CHECK_S = 1.0
+"""How often a stream looks whether its client has closed the connection (its place is freed then)."""
 SNAPSHOTS_PER_S = 2
 """Snapshot events per stream and second at most (the latest wins)."""
 HEARTBEAT_S = 15.0
@@ -66,7 +71,9 @@ class SystemHubClock:
 
 
 class WallboardError(Exception):
-    """The wallboard cannot serve this request (the message says why)."""
+    """The wallboard cannot serve this request (the message says why; `status` the HTTP status)."""
+
+    status = 503
 
 
 # -- the engine's database, read-only ----------------------------------------------------------------
@@ -99,7 +106,8 @@ def today_by_queue(con: sqlite3.Connection, day: str) -> dict[str, dict[str, int
 class Stream:
     """One open event stream's place at the hub: what it sent last."""
 
-    def __init__(self) -> None:
+    def __init__(self, owner: str | None = None) -> None:
+        self.owner = owner           # the session holding it (None: not counted per session)
         self.sent_version = -1       # the hub's version of the last snapshot sent
         self.sent_engine = -1        # the hub's engine-state version last told
         self.last_snapshot = float("-inf")
@@ -117,6 +125,7 @@ class Hub:
         # the status and the subscribe are answered within timeout_s; the pushes then come when they come
         self._connect = connect or (lambda p: ControlClient(p, timeout_s=timeout_s, connect_retry_s=0.0))
         self.max_streams = max_streams
+        self.max_per_session = MAX_STREAMS_PER_SESSION
         self.retry_s = retry_s
         self.cond = threading.Condition()
         self.snapshot: dict[str, Any] | None = None
@@ -266,13 +275,19 @@ class Hub:
             self._event = (self.version, sse("snapshot", self.snapshot))
         return self._event[1]
 
-    def open_stream(self) -> Stream:
-        """A new stream's place; raises WallboardError when MAX_STREAMS are open."""
+    def open_stream(self, owner: str | None = None) -> Stream:
+        """A new stream's place for session `owner`; raises WallboardError when MAX_STREAMS are open, or
+        (status 429) when `owner` holds max_per_session already."""
         with self.cond:
+            if owner is not None and sum(s.owner == owner for s in self.streams) >= self.max_per_session:
+                error = WallboardError(f"your session has {self.max_per_session} wallboard streams open "
+                                       "already (the most one session may have): close another tab")
+                error.status = 429
+                raise error
             if len(self.streams) >= self.max_streams:
                 raise WallboardError(f"the wallboard serves {self.max_streams} streams at once; "
                                      "close another tab or try again later")
-            stream = Stream()
+            stream = Stream(owner)
             self.streams.add(stream)
             return stream
 
@@ -280,10 +295,12 @@ class Hub:
         with self.cond:
             self.streams.discard(stream)
 
-    def events(self, stream: Stream, alive: Callable[[], bool] | None = None) -> Iterator[str]:
+    def events(self, stream: Stream, alive: Callable[[], bool] | None = None,
+               gone: Callable[[], bool] | None = None) -> Iterator[str]:
         """The server-sent events of `stream`, as text: the latest snapshot (or the engine's absence) at
         once, then changes, at most SNAPSHOTS_PER_S snapshots a second, a heartbeat every HEARTBEAT_S;
-        ends (event ``end``) once `alive` says the session is over. Closing it frees its place."""
+        ends (event ``end``) once `alive` says the session is over, and at once (every GONE_CHECK_S) when
+        `gone` says the client closed the connection. Closing it frees its place."""
         gap = 1.0 / SNAPSHOTS_PER_S
         try:
             last_out = self.clock.monotonic()
@@ -293,7 +310,7 @@ class Hub:
                 with self.cond:
                     while True:
                         now = self.clock.monotonic()
-                        if self._stopped:
+                        if self._stopped or (gone is not None and gone()):
                             return
                         engine_news = self.engine_version != stream.sent_engine and self.engine is not None
                         snap_news = (self.version != stream.sent_version and self.snapshot is not None
@@ -307,6 +324,8 @@ class Hub:
                             wake.append(stream.last_snapshot + gap)
                         if alive is not None:
                             wake.append(last_check + SESSION_CHECK_S)
+                        if gone is not None:
+                            wake.append(now + GONE_CHECK_S)
                         self.clock.wait(self.cond, min(wake) - now)
                     out: list[str] = []
                     if engine_news:

@@ -14,10 +14,12 @@ actions on agents.
 
 from __future__ import annotations
 
+import select
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, session
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from appliance.control import ControlClient, ControlError
 from appliance.web import control_socket
@@ -31,6 +33,16 @@ def init_app(app: Flask) -> None:
     """Register the wallboard; ``url_for("index")`` is its page too."""
     app.register_blueprint(bp)
     app.add_url_rule("/", endpoint="index", view_func=app.view_functions["wallboard.page"])
+
+
+@bp.before_request
+def _whole_body() -> None:
+    """A POST's body, chunked or not, within MAX_CONTENT_LENGTH; else 413 (not a truncated body's 400)."""
+    if request.method != "POST":
+        return
+    request.get_data(cache=True)          # reads up to the limit; a Content-Length beyond it is a 413 here
+    if request.stream.read(1):            # a chunked body beyond the limit: 413 (werkzeug raises it)
+        raise RequestEntityTooLarge()
 
 
 @bp.route("/")
@@ -49,13 +61,13 @@ def events() -> Response:
     """Server-sent events: ``snapshot``, ``engine``, heartbeats; ``end`` when the session is over."""
     hub = hub_of()
     try:
-        stream = hub.open_stream()
+        stream = hub.open_stream(_stream_owner())
     except WallboardError as exc:
         response = jsonify({"error": str(exc)})
-        response.status_code = 503
+        response.status_code = exc.status
         response.headers["Retry-After"] = "5"
         return response
-    response = Response(hub.events(stream, _session_check()), mimetype="text/event-stream")
+    response = Response(hub.events(stream, _session_check(), _client_gone()), mimetype="text/event-stream")
     # the place is freed when the server closes the response, even one whose stream never started
     response.call_on_close(lambda: hub.close_stream(stream))
     response.headers["Cache-Control"] = "no-store"
@@ -165,3 +177,38 @@ def _session_check() -> Callable[[], bool] | None:
             return bool(session_alive(app, id_hash))
 
     return alive
+
+
+def _stream_owner() -> str:
+    """Whose streams count together against the per-session cap: the server-side session, else the account."""
+    from flask_login import current_user
+
+    id_hash = getattr(session, "id_hash", None)
+    if isinstance(id_hash, str):
+        return f"session {id_hash}"
+    return f"user {current_user.get_id()}"
+
+
+def _client_gone() -> Callable[[], bool] | None:
+    """Whether the client closed this request's connection, or None where the server gives no socket.
+
+    A browser sends nothing more on an event stream's connection: the socket readable (a TLS close alert,
+    or the end of the connection) means the client went away."""
+    sock = request.environ.get("gunicorn.socket")
+    fileno = getattr(sock, "fileno", None)
+    if fileno is None:
+        return None
+    fd = int(fileno())
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI | select.POLLHUP | select.POLLERR | _POLLRDHUP)
+
+    def gone() -> bool:
+        try:
+            return bool(poller.poll(0))
+        except OSError:
+            return True
+
+    return gone
+
+
+_POLLRDHUP = getattr(select, "POLLRDHUP", 0)

@@ -145,10 +145,10 @@ def test_run_panel_hands_gunicorn_one_threaded_worker_and_tls(tmp_path: Path, st
     assert (first["bind"], second["bind"]) == (["0.0.0.0:8443"], ["[::1]:9443"])
     assert (first["workers"], first["threads"], THREADS) == (1, 32, 32)
     assert issubclass(first["worker_class"], PanelWorker)
-    assert first["certfile"] == str(tmp_path / "panel" / "tls" / "cert.pem")
-    assert first["keyfile"] == str(tmp_path / "panel" / "tls" / "key.pem")
+    assert first["certfile"] == str(tmp_path / "panel" / "tls" / "active" / "cert.pem")   # the copy fixed at start
+    assert first["keyfile"] == str(tmp_path / "panel" / "tls" / "active" / "key.pem")
     assert Path(first["keyfile"]).is_file()
-    assert second["certfile"] == str(tmp_path / "own" / "tls" / "cert.pem")
+    assert second["certfile"] == str(tmp_path / "own" / "tls" / "active" / "cert.pem")   # the copy fixed at start
     config = first["app"].config
     assert (config["STATE_DIR"], config["PANEL_DIR"], config["LISTEN"]) == (
         str(tmp_path), str(tmp_path / "panel"), "0.0.0.0:8443")

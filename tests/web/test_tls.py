@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from appliance.web import PanelError, tls
@@ -20,10 +20,13 @@ from appliance.web import PanelError, tls
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 
 
+Own = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
 def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetime = NOW - timedelta(days=1),
-              key: ec.EllipticCurvePrivateKey | None = None) -> tuple[bytes, bytes]:
+              key: ec.EllipticCurvePrivateKey | None = None, own: Own | None = None) -> tuple[bytes, bytes]:
     """A certificate (signed by its own key) and a key PEM, as an installer's CA might hand them over."""
-    own = ec.generate_private_key(ec.SECP256R1())
+    own = own or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "panel.example.net")])
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(own.public_key())
                .serial_number(x509.random_serial_number()).not_valid_before(start)
@@ -31,7 +34,7 @@ def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetim
     sans = ["panel.example.net"] if names is None else names
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
-    cert = builder.sign(own, hashes.SHA256())
+    cert = builder.sign(own, None if isinstance(own, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     given = key or own
     key_pem = given.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                   serialization.NoEncryption())
@@ -40,8 +43,10 @@ def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetim
 
 def test_the_first_start_makes_an_ecdsa_p256_pair_with_the_panels_names(tmp_path: Path) -> None:
     cert_path, key_path = tls.ensure_pair(tmp_path, "192.168.1.5")
-    assert (cert_path, key_path) == (tmp_path / "tls" / "cert.pem", tmp_path / "tls" / "key.pem")
+    assert (cert_path, key_path) == (tmp_path / "tls" / "active" / "cert.pem", tmp_path / "tls" / "active" / "key.pem")
+    assert cert_path.read_bytes() == (tmp_path / "tls" / "cert.pem").read_bytes()      # a copy of the pair
     assert stat.S_IMODE(key_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "tls" / "key.pem").stat().st_mode) == 0o600
     assert stat.S_IMODE((tmp_path / "tls").stat().st_mode) == 0o700
     cert = tls.load_cert(cert_path)
     public = cert.public_key()
@@ -80,16 +85,55 @@ def test_a_good_upload_is_accepted_and_the_old_pair_kept(tmp_path: Path) -> None
     old_cert, old_key = (tmp_path / "tls" / "cert.pem").read_bytes(), (tmp_path / "tls" / "key.pem").read_bytes()
     cert_pem, key_pem = make_pair()
     cert = tls.check_upload(cert_pem, key_pem, NOW)
-    tls.install_upload(tmp_path, cert_pem, key_pem)
+    tls.install_upload(tmp_path, cert_pem, key_pem, datetime(2026, 6, 1, 12, tzinfo=UTC))
     assert (tmp_path / "tls" / "cert.pem").read_bytes() == cert_pem
     assert (tmp_path / "tls" / "key.pem").read_bytes() == key_pem
     assert stat.S_IMODE((tmp_path / "tls" / "key.pem").stat().st_mode) == 0o600
-    assert (tmp_path / "tls" / "previous" / "cert.pem").read_bytes() == old_cert
-    assert (tmp_path / "tls" / "previous" / "key.pem").read_bytes() == old_key
-    assert stat.S_IMODE((tmp_path / "tls" / "previous" / "key.pem").stat().st_mode) == 0o600
+    (kept,) = tls.previous_pairs(tmp_path)
+    assert kept == tmp_path / "tls" / "previous" / "20260601T120000Z"
+    assert (kept / "cert.pem").read_bytes() == old_cert
+    assert (kept / "key.pem").read_bytes() == old_key
+    assert stat.S_IMODE((kept / "key.pem").stat().st_mode) == 0o600
     assert tls.cert_info(cert).names == ("panel.example.net",)
     tls.ensure_pair(tmp_path, "127.0.0.1")                              # the next start keeps the upload
     assert (tmp_path / "tls" / "cert.pem").read_bytes() == cert_pem
+
+
+def test_every_earlier_pair_is_kept(tmp_path: Path) -> None:
+    tls.ensure_pair(tmp_path, "127.0.0.1")
+    made = (tmp_path / "tls" / "cert.pem").read_bytes()
+    first_pem, first_key = make_pair()
+    second_pem, second_key = make_pair()
+    at = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    tls.install_upload(tmp_path, first_pem, first_key, at)
+    tls.install_upload(tmp_path, second_pem, second_key, at)             # the same second: a new place too
+    tls.install_upload(tmp_path, *make_pair(), at + timedelta(days=1))
+    kept = [(p.name, (p / "cert.pem").read_bytes()) for p in tls.previous_pairs(tmp_path)]
+    assert kept == [("20260601T120000Z", made), ("20260601T120000Z-2", first_pem), ("20260602T120000Z", second_pem)]
+
+
+def test_rsa_2048_and_p384_are_accepted(tmp_path: Path) -> None:
+    for own in (rsa.generate_private_key(65537, 2048), ec.generate_private_key(ec.SECP384R1())):
+        tls.check_upload(*make_pair(own=own), NOW)
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("rsa1024", "the key is RSA 1024: too small"),
+    ("ed25519", "the key is Ed25519: browsers cannot use it"),
+    ("garbage_key", "the private key is not a PEM private key"),
+    ("mismatched", "the private key does not belong to the certificate"),
+])
+def test_a_pair_no_browser_can_use_stops_the_start(tmp_path: Path, case: str, message: str) -> None:
+    tls.ensure_pair(tmp_path, "127.0.0.1")
+    if case == "garbage_key":
+        (tmp_path / "tls" / "key.pem").write_bytes(b"garbage")
+    else:
+        cert_pem, key_pem = bad_pair(case)
+        (tmp_path / "tls" / "cert.pem").write_bytes(cert_pem)
+        (tmp_path / "tls" / "key.pem").write_bytes(key_pem)
+    with pytest.raises(PanelError, match=rf"the panel cannot serve .*cert\.pem and .*key\.pem: {message}.*"
+                                         r"move both away to have the panel make a new self-signed pair"):
+        tls.ensure_pair(tmp_path, "127.0.0.1")
 
 
 def bad_pair(case: str) -> tuple[bytes, bytes]:
@@ -105,6 +149,12 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
         return make_pair(start=datetime(2026, 4, 1, tzinfo=UTC))
     if case == "garbage":
         return b"not a certificate", make_pair()[1]
+    if case == "rsa1024":
+        return make_pair(own=rsa.generate_private_key(65537, 1024))
+    if case == "ed25519":
+        return make_pair(own=ed25519.Ed25519PrivateKey.generate())
+    if case == "p521":
+        return make_pair(own=ec.generate_private_key(ec.SECP521R1()))
     if case == "bad_key":
         return make_pair()[0], b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
     return make_pair()[0], b""
@@ -118,6 +168,9 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
     ("future", "the certificate is not valid before 2026-04-01 00:00 UTC"),
     ("garbage", "the certificate is not a PEM certificate"),
     ("bad_key", "the private key is not a PEM private key"),
+    ("rsa1024", "the key is RSA 1024: too small for browsers (RSA 2048 bits or more, or ECDSA P-256/P-384)"),
+    ("ed25519", "the key is Ed25519: browsers cannot use it for TLS (use ECDSA P-256/P-384 or RSA 2048+)"),
+    ("p521", "the key is ECDSA secp521r1: browsers need P-256 or P-384 (or RSA of 2048 bits or more)"),
     ("missing", "give both a certificate and its private key (PEM)"),
 ])
 def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path: Path, case: str, message: str) -> None:

@@ -1,23 +1,26 @@
 """Real TLS: the panel under gunicorn on a free loopback port serves the certificate it made (ECDSA P-256, SAN
 127.0.0.1, key 0600), logs its fingerprint, serves the same after a restart; plain HTTP gets no page or cookie;
-an uploaded pair is served from the next start."""
+an uploaded pair is served from the next start (not at once); a pair no browser can use stops the start (exit 2)."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import os
 import socket
 import ssl
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from appliance.web import tls
-from tests.web.panel_proc import PanelProcess
+from tests.web.panel_proc import ROOT, PanelProcess
 from tests.web.test_tls import make_pair
 
 
@@ -79,14 +82,36 @@ def test_plain_http_gets_no_page_and_no_cookie(tmp_path: Path) -> None:
 
 
 def test_an_uploaded_pair_is_served_from_the_next_start(tmp_path: Path) -> None:
-    with PanelProcess(tmp_path) as panel:
-        made = panel.fingerprint
     cert_pem, key_pem = make_pair(names=["127.0.0.1", "panel.example.net"], days=400,
                                   start=datetime.now(UTC).replace(microsecond=0))
-    tls.check_upload(cert_pem, key_pem, datetime.now(UTC))
-    tls.install_upload(tmp_path / "panel", cert_pem, key_pem)
+    with PanelProcess(tmp_path) as panel:
+        made = panel.fingerprint
+        assert openssl_form(served_cert(panel.port)) == made
+        tls.check_upload(cert_pem, key_pem, datetime.now(UTC))
+        tls.install_upload(tmp_path / "panel", cert_pem, key_pem)      # while it runs: not served yet
+        assert openssl_form(served_cert(panel.port)) == made
+        assert openssl_form(served_cert(panel.port)) == made
     with PanelProcess(tmp_path) as panel:
         uploaded = tls.fingerprint(x509.load_pem_x509_certificate(cert_pem))
         assert panel.fingerprint == uploaded == openssl_form(served_cert(panel.port)) != made
-    previous = tls.load_cert(tmp_path / "panel" / "tls" / "previous" / "cert.pem")
+    (kept,) = tls.previous_pairs(tmp_path / "panel")
+    previous = tls.load_cert(kept / "cert.pem")
     assert tls.fingerprint(previous) == made
+
+
+def test_a_pair_no_browser_can_use_stops_the_panel_with_exit_2(tmp_path: Path) -> None:
+    panel_dir = tmp_path / "panel"
+    (panel_dir / "tls").mkdir(parents=True)
+    cert_pem, key_pem = make_pair(own=rsa.generate_private_key(65537, 1024))
+    (panel_dir / "tls" / "cert.pem").write_bytes(cert_pem)
+    (panel_dir / "tls" / "key.pem").write_bytes(key_pem)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
+           "CICBOX_PANEL_CONF": str(tmp_path / "no-panel.conf")}
+    for name in ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID"):
+        env.pop(name, None)
+    done = subprocess.run([sys.executable, "-m", "appliance.web.serve", "--state-dir", str(tmp_path),
+                           "--panel-dir", str(panel_dir), "--listen", "127.0.0.1:0"],
+                          check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "the panel cannot serve" in done.stderr and "the key is RSA 1024: too small" in done.stderr
+    assert "Traceback" not in done.stderr and "Listening at" not in done.stderr

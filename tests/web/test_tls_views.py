@@ -99,7 +99,8 @@ def test_a_good_upload_is_kept_for_the_next_start(tmp_path: Path) -> None:
     status, page = _upload(client, cert_pem, key_pem)
     assert status == 200 and "is used from the panel's next start" in page
     assert (tls_dir / "cert.pem").read_bytes() == cert_pem
-    assert tls.fingerprint(tls.load_cert(tls_dir / "previous" / "cert.pem")) == old
+    (kept,) = tls.previous_pairs(Path(app.config["PANEL_DIR"]))
+    assert tls.fingerprint(tls.load_cert(kept / "cert.pem")) == old
     new = tls.fingerprint(tls.load_cert(tls_dir / "cert.pem"))
     (row,) = _tls_rows(app)
     assert (row["outcome"], row["detail"]) == ("ok", {"before": old, "after": new})

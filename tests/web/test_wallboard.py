@@ -17,8 +17,10 @@ import pytest
 
 from appliance.control import ControlError
 from appliance.web.wallboard import (
+    GONE_CHECK_S,
     HEARTBEAT_S,
     MAX_STREAMS,
+    MAX_STREAMS_PER_SESSION,
     Hub,
     WallboardError,
     open_engine_db,
@@ -302,3 +304,34 @@ def test_a_connect_error_is_a_reason_not_a_crash(tmp_path: Path, clock: ManualCl
         assert wait_word(hub, "engine")["reason"].endswith("refused")
     finally:
         hub.stop()
+
+
+def test_a_stream_whose_client_went_away_frees_its_place_within_a_second(tmp_path: Path, clock: ManualClock) -> None:
+    hub = hub_on(tmp_path, clock)
+    hub.publish({"tick_ms": 1000, "calls": []})
+    closed = threading.Event()
+    stream = hub.open_stream("session a")
+    reader = Reader(hub.events(stream, gone=closed.is_set))
+    reader.take()
+    assert reader.take()[0] == "snapshot"
+    waits = clock.waits
+    pending = reader.next()
+    clock.waiting_after(waits)
+    closed.set()                                   # the browser tab is closed
+    clock.advance(GONE_CHECK_S)                    # not HEARTBEAT_S: no write is needed to notice
+    with pytest.raises(StopIteration):
+        pending.result(REAL_WAIT_S)
+    assert hub.streams == set()
+    reader.pool.shutdown()
+
+
+def test_one_session_holds_four_streams_at_most(tmp_path: Path) -> None:
+    hub = hub_on(tmp_path, ManualClock())
+    mine = [hub.open_stream("session a") for _ in range(MAX_STREAMS_PER_SESSION)]
+    with pytest.raises(WallboardError, match="your session has 4 wallboard streams open already") as exc:
+        hub.open_stream("session a")
+    assert exc.value.status == 429
+    others = [hub.open_stream("session b") for _ in range(4)]      # another session is not held up
+    hub.close_stream(mine[0])
+    hub.open_stream("session a")                                  # a closed one's place is free again
+    assert len(hub.streams) == 8 and others

@@ -8,6 +8,7 @@ own, so the permission checks (auth.py) run either way."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_login import LoginManager
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from appliance.web import accounts, create_app
 from appliance.web.wallboard import Hub
@@ -287,3 +290,40 @@ def test_the_event_stream_ends_when_its_session_does(app: Flask, site: Site) -> 
         resp.close()
     assert app.extensions["cicbox_wallboard_hub"].streams == set()
     assert viewer.get("/wallboard/events").status_code == 401       # and no new one without a login
+
+
+def test_a_chunked_body_beyond_the_limit_is_413_and_changes_nothing(app: Flask, site: Site) -> None:
+    sup = client_as(app, "sam", "supervisor")
+    body = b'{"state": "not_ready", "reason": "' + b"x" * (2 << 20) + b'"}'
+    headers = {"Content-Type": "application/json", "X-CSRFToken": token(sup), "Transfer-Encoding": "chunked"}
+    with site.serving():
+        for path in ("/api/agents/1001/state", "/api/agents/1001/logout"):
+            environ = EnvironBuilder(path, BASE_URL, method="POST", headers=list(headers.items()),
+                                     input_stream=io.BytesIO(body), environ_base=sup.environ_base).get_environ()
+            environ["wsgi.input_terminated"] = True
+            environ.pop("CONTENT_LENGTH", None)          # as gunicorn hands over a chunked body
+            resp = sup.open(Request(environ))              # (an environ dict would lose input_terminated)
+            assert resp.status_code == 413, resp.get_data(as_text=True)
+            assert "larger than 1024 KiB" in resp.get_json()["error"]
+        assert agent_state(site, "1001") == ("ready", None)
+        assert post(sup, "/api/agents/1001/state", {"state": "not_ready"}).status_code == 200
+    assert [r["outcome"] for r in accounts.audit_rows(app, action="agent.state")] == ["ok"]
+
+
+def test_one_account_may_not_take_every_stream(app: Flask, site: Site) -> None:
+    viewer = client_as(app, "vera", "viewer")
+    sup = client_as(app, "sam", "supervisor")
+    with site.serving():
+        viewer.get("/api/wallboard")
+        mine = [viewer.get("/wallboard/events", buffered=False) for _ in range(4)]
+        assert [r.status_code for r in mine] == [200] * 4
+        fifth = viewer.get("/wallboard/events")
+        assert fifth.status_code == 429 and "4 wallboard streams open already" in fifth.get_json()["error"]
+        theirs = sup.get("/wallboard/events", buffered=False)        # the supervisor still gets one
+        assert theirs.status_code == 200
+        mine[0].close()                                             # a closed tab's place is free again
+        again = viewer.get("/wallboard/events", buffered=False)
+        assert again.status_code == 200
+        for r in [*mine[1:], theirs, again]:
+            r.close()
+        assert app.extensions["cicbox_wallboard_hub"].streams == set()
