@@ -27,7 +27,7 @@ class SystemClock:
     """The host's clock in UTC."""
 
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return datetime.now(UTC)  # clock-source: the panel's one clock (sessions, audit, TLS dates)
 
 
 SYSTEM_CLOCK = SystemClock()

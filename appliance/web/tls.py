@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from appliance.web import PanelError
+from appliance.web.clock import SYSTEM_CLOCK
 
 CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"
@@ -125,7 +126,7 @@ def default_names(listen_host: str | None) -> list[str]:
 
 def make_self_signed(names: list[str], now: datetime | None = None) -> tuple[bytes, bytes]:
     """(cert PEM, key PEM): a new ECDSA P-256 key and a self-signed certificate for `names`, 10 years."""
-    now = now or datetime.now(UTC)
+    now = now or SYSTEM_CLOCK.now()
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0]),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "cicbox panel")])
@@ -287,7 +288,7 @@ def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes, now: dateti
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     cert_path, key_path = pair_paths(panel_dir)
     if cert_path.exists() or key_path.exists():
-        keep = _new_previous_dir(d / PREVIOUS, now or datetime.now(UTC))
+        keep = _new_previous_dir(d / PREVIOUS, now or SYSTEM_CLOCK.now())
         if key_path.exists():
             _write_private(keep / KEY_NAME, key_path.read_bytes())
         if cert_path.exists():
