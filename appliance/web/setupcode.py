@@ -10,10 +10,11 @@ which allows exactly one more installer (audited).
 from __future__ import annotations
 
 import hmac
-import os
 import secrets
 import sys
 from pathlib import Path
+
+from appliance.web.files import write_private
 
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 LENGTH = 12
@@ -40,16 +41,7 @@ def read_setup_code(panel_dir: Path) -> str | None:
 def _write(panel_dir: Path, code: str) -> None:
     panel_dir = Path(panel_dir)
     panel_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = code_path(panel_dir)
-    tmp = path.with_name(f".{FILE_NAME}.{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, (code + "\n").encode("ascii"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(code_path(panel_dir), (code + "\n").encode("ascii"))
 
 
 def ensure_setup_code(panel_dir: Path) -> str:

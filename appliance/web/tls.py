@@ -35,6 +35,7 @@ from cryptography.x509.oid import NameOID
 
 from appliance.web import PanelError
 from appliance.web.clock import SYSTEM_CLOCK
+from appliance.web.files import write_private
 
 CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"
@@ -77,18 +78,6 @@ def fingerprint(cert: x509.Certificate) -> str:
 
 def load_cert(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(Path(path).read_bytes())
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` created 0600 (never readable by others, not even for a moment)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -169,7 +158,7 @@ def ensure_pair(panel_dir: Path, listen_host: str | None = None) -> tuple[Path, 
                          "the panel make a new self-signed pair")
     if not cert_path.exists():
         cert_pem, key_pem = make_self_signed(default_names(listen_host))
-        _write_private(key_path, key_pem)
+        write_private(key_path, key_pem)
         _write_public(cert_path, cert_pem)
     return _activate(d, cert_path, key_path)
 
@@ -186,7 +175,7 @@ def _activate(d: Path, cert_path: Path, key_path: Path) -> tuple[Path, Path]:
                          "make a new self-signed pair") from None
     active = d / ACTIVE
     active.mkdir(exist_ok=True, mode=0o700)
-    _write_private(active / KEY_NAME, key_pem)
+    write_private(active / KEY_NAME, key_pem)
     _write_public(active / CERT_NAME, cert_pem)
     return active / CERT_NAME, active / KEY_NAME
 
@@ -246,7 +235,7 @@ def _usable_pair(cert_pem: bytes, key_pem: bytes) -> x509.Certificate:
         raise PanelError("the private key does not belong to the certificate")
     with tempfile.TemporaryDirectory(prefix="cicbox-tls-") as tmp:
         cert_file, key_file = Path(tmp) / CERT_NAME, Path(tmp) / KEY_NAME
-        _write_private(key_file, key_pem)
+        write_private(key_file, key_pem)
         _write_public(cert_file, cert_pem)
         try:
             ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file)
@@ -290,10 +279,10 @@ def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes, now: dateti
     if cert_path.exists() or key_path.exists():
         keep = _new_previous_dir(d / PREVIOUS, now or SYSTEM_CLOCK.now())
         if key_path.exists():
-            _write_private(keep / KEY_NAME, key_path.read_bytes())
+            write_private(keep / KEY_NAME, key_path.read_bytes())
         if cert_path.exists():
             _write_public(keep / CERT_NAME, cert_path.read_bytes())
-    _write_private(key_path, key_pem)
+    write_private(key_path, key_pem)
     _write_public(cert_path, cert_pem)
 
 
