@@ -824,7 +824,7 @@ class Call(StateMachine[CallState, CallInput]):
         overlap = self.phase == "in_overlap" and self.complete_by is None
         if overlap and called is not None:
             if len(self.dnis) + len(called.digits) > q931.MAX_NUMBER_DIGITS:
-                self._too_long(called.digits)
+                self._too_long()
                 return
             self.dnis += called.digits
         if digits:
@@ -836,10 +836,10 @@ class Call(StateMachine[CallState, CallInput]):
             elif digits:
                 self.restart_timer(self.timers["T302"])      # T302 again after each digit
 
-    def _too_long(self, more: str) -> None:
+    def _too_long(self) -> None:
         """Overlap digits that would make the called number longer than any number is (MAX_NUMBER_DIGITS):
-        the call is cleared with 28 (invalid number format) and reported refused, with the number as far
-        as it was valid, so the attempt has its record."""
+        the call is cleared with 28 (invalid number format); as every call that ends before its number is
+        complete, it is reported refused when released (_released), with the number as far as it was valid."""
         log.warning("%s: call reference %d: called number %s... grows past %d digits: cleared, cause 28",
                     self.control.name, self.cr.value, self.dnis[:12], q931.MAX_NUMBER_DIGITS)
         self._disconnect(q931.CAUSE_INVALID_NUMBER_FORMAT, "number too long")
