@@ -162,8 +162,10 @@ class Calls:
 
     def pri_refused(self, ev: CallRefused, trunk_name: str, chan: int | None) -> None:
         """A SETUP the span's call control refused at once (34, 44, 82, 65: the RELEASE COMPLETE is
-        sent): the caller tried, so it is recorded ``rejected`` with its numbers and cause, the timeslot
-        it asked for, on card channel `chan` (None: no channel was named) without touching any line."""
+        sent), or an overlap call that ended before its number was complete: the caller tried, so it is
+        recorded with the event's disposition (``rejected``; ``abandoned`` when the caller hung up while
+        dialling), its numbers and cause, the timeslot, on card channel `chan` (None: no channel was named),
+        from its SETUP's time, without touching any line."""
         version, cfg = self.current()
         line = {"line": LegKind.PRI.value, "timeslot": ev.timeslot, "ani_ton": _name(ev.ani_ton),
                 "ani_npi": _name(ev.ani_npi), "ani_presentation": _name(ev.ani_presentation),
