@@ -82,6 +82,10 @@ int32_t cb_mix_factor(int gain_cdb);
     \param acc the tick's transmit accumulator, 8 x n, sample-major.
     \param skip per channel 1 when the scheduler passes its octets through (fast path): nothing is added. */
 void cb_mix_tick(cb_mix_t *m, const int16_t *lin, int32_t *acc, const uint8_t *skip);
+/*! \brief The channels whose received samples cb_mix_tick() reads with the same `skip`: the sources
+    of each listener not skipped and the talking members of each live group. Each one whose
+    `have` is 0 is set to 1 and appended to `out` (room for every channel); returns how many. */
+int cb_mix_sources(const cb_mix_t *m, const uint8_t *skip, uint8_t *have, int32_t *out);
 
 /* A tap: a channel's received and transmitted samples, frame by frame (one
  * frame = one sample each way), in a single-producer (the tick) /

@@ -58,6 +58,8 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->heard = calloc(n, 1);
     m->act = calloc(n, sizeof(int32_t));
     m->dec = calloc(n, sizeof(int32_t));
+    m->is_dec = calloc(n, 1);
+    m->late = calloc(n, sizeof(int32_t));
     m->oct = calloc(n, sizeof(int32_t));
     m->idle_runs = calloc(2 * n, sizeof(int32_t));
     m->tap = calloc(n, sizeof(*m->tap));
@@ -84,7 +86,7 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->echo = cb_echo_new(nchan);
     if (!m->cmd || !m->ev || !m->law || !m->gen || !m->zone || !m->pass || !m->pass_src || !m->play
         || !m->play_len || !m->play_pos || !m->play_loop || !m->play_lpos || !m->play_oct || !m->play_oct_law
-        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->act || !m->dec || !m->oct || !m->idle_runs
+        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->act || !m->dec || !m->is_dec || !m->late || !m->oct || !m->idle_runs
         || !m->tap || !m->tapped || !m->rx || !m->tx || !m->lin || !m->acc
         || !m->txlin || !m->card_ev || !m->cmd_rec || !m->late_hist || !m->dtmf_rx || !m->dtmf_tx
         || !m->tone || !m->fsk_tx || !m->fsk_rx || !m->busy || !m->mix || !m->echo) {
@@ -100,6 +102,8 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     /* The DTMF bank rests at a block's start until a channel detects (sched_tick.c). */
     m->dtmf_parked = 1;
     m->resort = 1;
+    /* A channel not decoded reads as silence (sched_tick.c). */
+    memset(m->lin, 0, n * CB_TICK_SAMPLES * sizeof(int16_t));
     memset(m->tx, law == CB_LAW_ALAW ? 0xD5 : 0xFF, blk);
     memset(m->rx, law == CB_LAW_ALAW ? 0xD5 : 0xFF, blk);
     atomic_init(&m->tick, 0);
@@ -141,6 +145,8 @@ void cb_sched_free(cb_sched_t *m)
     free(m->heard);
     free(m->act);
     free(m->dec);
+    free(m->is_dec);
+    free(m->late);
     free(m->oct);
     free(m->idle_runs);
     free(m->tap);

@@ -54,9 +54,10 @@ struct cb_sched {
     int noct;
     int32_t *idle_runs;     /* [2n] runs of idle channels of one law: first channel, count */
     int nruns;
-    int32_t *dec;           /* when not every channel is decoded: those a detector or tap reads */
+    int32_t *dec;           /* the channels decoded every tick: those a detector, a canceller or a tap reads */
     int ndec;
-    int dec_all;            /* every channel's received samples are decoded */
+    uint8_t *is_dec;        /* [n] in dec[]; this tick, also decoded for the media graph (late[]) */
+    int32_t *late;          /* [n] this tick: channels decoded only because the media graph reads them */
     int dtmf_t;             /* the tick within the DTMF bank's block (its phase), stepped or not */
     int dtmf_parked;        /* the DTMF bank is not stepped: nobody detects, its state a block's start */
     cb_tap_t **tap;         /* taps (owned by the control tier) */

@@ -57,6 +57,34 @@ void cb_mix_tick(cb_mix_t *m, const int16_t *lin, int32_t *acc, const uint8_t *s
     }
 }
 
+int cb_mix_sources(const cb_mix_t *m, const uint8_t *skip, uint8_t *have, int32_t *out)
+{
+    int k = 0;
+    for (int i = 0; i < m->nlisteners; i++) {
+        int c = m->listeners[i];
+        if (skip[c])
+            continue;
+        for (int e = 0; e < m->nedge[c]; e++) {
+            const int src = m->src[c][e];
+            if (!have[src]) {
+                have[src] = 1;
+                out[k++] = src;
+            }
+        }
+    }
+    for (int i = 0; i < m->nactive; i++) {
+        const int g = m->active[i];
+        for (int j = 0; j < m->nmembers[g]; j++) {
+            const int c = m->members[g][j];
+            if ((m->mflags[c] & CB_MIX_TALK) && !have[c]) {
+                have[c] = 1;
+                out[k++] = c;
+            }
+        }
+    }
+    return k;
+}
+
 int cb_tap_read(cb_tap_t *t, int16_t *rx, int16_t *tx, int max)
 {
     uint32_t tail = atomic_load_explicit(&t->tail, memory_order_relaxed);

@@ -10,12 +10,14 @@
  * only plays a buffer given with its G.711 octets, and hears nothing, sends
  * those octets (one copy), unless its play ends within the block; every other
  * channel is stepped tick by tick through the whole chain. Received samples
- * are decoded for every channel while any channel detects DTMF (the filter
- * bank runs over every channel) or the media graph has an edge or a group,
- * else only for the channels a detector or a tap reads. With no channel
- * detecting DTMF the bank is not stepped from the next start of its 12 ms
- * block; when a channel detects again, the bank is stepped over silence to
- * the tick it would have reached, so its blocks keep their phase.
+ * are decoded only where something reads them: every tick for the channels a
+ * detector, a canceller or a tap reads, and in a tick for the sources the
+ * media graph mixes (not those whose listener passes the octets through). A
+ * channel not decoded reads as silence: the DTMF bank steps groups of
+ * channels, and a group's channels that do not detect hear nothing. With no
+ * channel detecting DTMF the bank is not stepped from the next start of its
+ * 12 ms block; when a channel detects again, the bank is stepped over silence
+ * to the tick it would have reached, so its blocks keep their phase.
  */
 #include <string.h>
 #include "cb_g711.h"
@@ -291,12 +293,27 @@ static void copy_octets(cb_sched_t *m, int c, uint8_t *o, int32_t per)
     m->play_pos[c] += per;
 }
 
+/* Channel c's received samples read as silence (it is not decoded). */
+static inline void silence_lin(cb_sched_t *m, int c)
+{
+    for (int s = 0; s < CB_TICK_SAMPLES; s++)
+        m->lin[s * m->n + c] = 0;
+}
+
+/* Channel c is decoded every tick from this block on (sort_channels: is_dec 2 set, 1 was). */
+static inline void mark_decoded(cb_sched_t *m, int c)
+{
+    if (m->is_dec[c] < 2) {
+        m->is_dec[c] += 2;
+        m->dec[m->ndec++] = c;
+    }
+}
+
 /* Sort the channels: idle (runs of one law), sending a play's octets, or stepped; and which
- * are decoded when not all are. */
+ * are decoded every tick (a channel that stops being decoded reads as silence from now on). */
 static void sort_channels(cb_sched_t *m, int32_t per)
 {
     const int n = m->n;
-    m->dec_all = !m->dtmf_parked || m->graph_live;
     m->ndec = m->nact = m->noct = m->nruns = 0;
     int run_from = -1;
     for (int c = 0; c <= n; c++) {
@@ -312,8 +329,11 @@ static void sort_channels(cb_sched_t *m, int32_t per)
         }
         if (c == n)
             break;
-        if (!m->dec_all && (m->fsk_on[c] || m->busy_on[c] || m->tap[c] || cb_echo_taps(m->echo, c)))
-            m->dec[m->ndec++] = c;
+        if (m->dtmf_on[c] || m->fsk_on[c] || m->busy_on[c] || m->tap[c] || cb_echo_taps(m->echo, c))
+            mark_decoded(m, c);
+        /* a tap of a channel passing another's octets reads what it passes, as samples */
+        if (m->tap[c] && m->pass_src[c] >= 0)
+            mark_decoded(m, m->pass_src[c]);
         if (idle) {
             if (run_from < 0)
                 run_from = c;
@@ -322,6 +342,12 @@ static void sort_channels(cb_sched_t *m, int32_t per)
         } else {
             m->act[m->nact++] = c;
         }
+    }
+    /* is_dec: 1 decoded until now, 2 from now on (both 3) */
+    for (int c = 0; c < n; c++) {
+        if (m->is_dec[c] == 1)
+            silence_lin(m, c);
+        m->is_dec[c] = m->is_dec[c] >= 2;
     }
     m->resort = 0;
 }
@@ -404,13 +430,8 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
     m->echo_on_any = cb_echo_active(m->echo) > 0;
 
     /* G.711 in: channel-major octets to sample-major linear. */
-    if (m->dec_all) {
-        for (int c = 0; c < n; c++)
-            decode_chan(m, lin, rx + (size_t) c * per + off, c);
-    } else {
-        for (int i = 0; i < m->ndec; i++)
-            decode_chan(m, lin, rx + (size_t) m->dec[i] * per + off, m->dec[i]);
-    }
+    for (int i = 0; i < m->ndec; i++)
+        decode_chan(m, lin, rx + (size_t) m->dec[i] * per + off, m->dec[i]);
 
     echo_cancel(m, lin, tick);
 
@@ -456,12 +477,18 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
         int c = act[i];
         int p = m->pass_src[c];
         m->pass[c] = (uint8_t) (p >= 0 && m->law[p] == m->law[c] && !generating(m, c)
-                                && cb_echo_state(m->echo, p) != CB_ECHO_ON);
+                                && !(m->echo_on_any && cb_echo_state(m->echo, p) == CB_ECHO_ON));
     }
 
-    /* The media graph: edges and mix groups (their channels are all stepped). */
-    if (m->graph_live)
+    /* The media graph: edges and mix groups (their channels are all stepped), over the samples of
+     * the sources it reads, decoded now if they were not (and silent again after the tick). */
+    int nlate = 0;
+    if (m->graph_live) {
+        nlate = cb_mix_sources(m->mix, m->pass, m->is_dec, m->late);
+        for (int i = 0; i < nlate; i++)
+            decode_chan(m, lin, rx + (size_t) m->late[i] * per + off, m->late[i]);
         cb_mix_tick(m->mix, lin, acc, m->pass);
+    }
 
     for (int i = 0; i < nact; i++) {
         int c = act[i];
@@ -509,6 +536,10 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
             m->txlin[s] = m->pass[c] ? lin[s * n + m->pass_src[c]] : cb_sat16(acc[s * n + c]);
         }
         cb_tap_put(m->tap[c], rx8, m->txlin, CB_TICK_SAMPLES, 1);
+    }
+    for (int i = 0; i < nlate; i++) {
+        m->is_dec[m->late[i]] = 0;
+        silence_lin(m, m->late[i]);
     }
 }
 
