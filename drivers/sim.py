@@ -210,6 +210,7 @@ class FarSide:
         self._card = card
         self._poll_max = 4096
         self._poll_buf: Any = ffi.new("cb_event_t[]", self._poll_max)
+        self._frame_buf: Any = ffi.new("uint8_t[]", lib.CB_MAX_PAYLOAD)
 
     def write(self, chan: int, octets: bytes) -> int:
         """Queue G.711 octets from the far side toward the card; returns octets taken."""
@@ -284,9 +285,13 @@ class FarSide:
         """The far end sends one frame (without FCS) on span `span`'s D-channel."""
         check(lib.cb_sim_far_frame_send(self._card.sim, span, frame, len(frame)), f"far end frame on span {span}")
 
+    def frames_waiting(self) -> int:
+        """The spans whose far end has received frames not yet taken by :meth:`frames`: bit i for span i."""
+        return int(lib.cb_sim_far_frames_waiting(self._card.sim))
+
     def frames(self, span: int) -> list[bytes]:
         """The frames the far end received on span `span`'s D-channel since the last call, in order."""
-        buf = ffi.new("uint8_t[]", lib.CB_MAX_PAYLOAD)
+        buf = self._frame_buf
         out = []
         while (n := check(lib.cb_sim_far_frame_recv(self._card.sim, span, buf, lib.CB_MAX_PAYLOAD),
                           f"far end frames of span {span}")) > 0:

@@ -110,6 +110,7 @@ class PriExchange:
     def __init__(self, spans: Iterable[PriSpan], far: Any, channels: Mapping[tuple[int, int], int],
                  sink: Callable[[PriEvent], None], start_ms: int = 0) -> None:
         self.clock = Clock(start_ms)
+        self.far = far
         self.spans = {s.name: s for s in spans}
         self._channels = dict(channels)
         self.ends = {name: _SpanEnd(s, far, self.clock, sink) for name, s in self.spans.items()}
@@ -129,8 +130,11 @@ class PriExchange:
     def receive(self, now_ms: int) -> None:
         """At `now_ms` (a period's end): the frames each span's far end received in the period."""
         self.advance(now_ms)
-        for end in self.ends.values():
-            self.frames_in += end.receive()
+        waiting = self.far.frames_waiting()
+        if waiting:
+            for end in self.ends.values():
+                if waiting >> end.span.index & 1:
+                    self.frames_in += end.receive()
 
     def control(self, span: str) -> CallControl:
         """The call control of span `span` (its name)."""

@@ -98,6 +98,8 @@ void cb_hdlc_rx(cb_hdlc_t *h, const uint8_t *in, int n);
         CB_ERR_INVALID when it is longer than max (or max < 0, or frame NULL):
         the frame then stays queued, nothing is lost. */
 int cb_hdlc_recv(cb_hdlc_t *h, uint8_t *frame, int max);
+/*! \brief Received frames waiting for cb_hdlc_recv. */
+int cb_hdlc_waiting(const cb_hdlc_t *h);
 
 /*! \brief The codec's counters (cumulative since cb_hdlc_new). */
 void cb_hdlc_stats(const cb_hdlc_t *h, cb_dchan_stats_t *out);

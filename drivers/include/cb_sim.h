@@ -249,6 +249,8 @@ int cb_sim_far_frame_send(cb_sim_t *sim, int span, const uint8_t *frame, int len
 /*! \brief Take a frame the in-process far end received on span `span`'s D-channel.
     \return its length, 0 if none, or a negative cb_status. */
 int cb_sim_far_frame_recv(cb_sim_t *sim, int span, uint8_t *frame, int max);
+/*! \brief The spans whose in-process far end has received frames not yet taken: bit i for span i. */
+uint64_t cb_sim_far_frames_waiting(const cb_sim_t *sim);
 /*! \brief Attach the test-only line model (NULL detaches); it must outlive the card or its detach.
     \return CB_OK. */
 int cb_sim_set_line_model(cb_sim_t *sim, cb_line_model_t *model);

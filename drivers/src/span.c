@@ -269,6 +269,15 @@ int cb_sim_far_frame_recv(cb_sim_t *s, int span, uint8_t *frame, int max)
     return cb_hdlc_recv(s->span[span].far_hdlc, frame, max);
 }
 
+uint64_t cb_sim_far_frames_waiting(const cb_sim_t *s)
+{
+    uint64_t bits = 0;
+    for (int i = 0; i < s->nspans; i++)
+        if (s->span[i].dts && cb_hdlc_waiting(s->span[i].far_hdlc) > 0)
+            bits |= (uint64_t) 1 << i;
+    return bits;
+}
+
 int cb_sim_set_line_model(cb_sim_t *s, cb_line_model_t *model)
 {
     s->line_model = model;

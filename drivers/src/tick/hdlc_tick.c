@@ -209,6 +209,11 @@ int cb_hdlc_recv(cb_hdlc_t *h, uint8_t *frame, int max)
     return len;
 }
 
+int cb_hdlc_waiting(const cb_hdlc_t *h)
+{
+    return h->rxq_count;
+}
+
 void cb_hdlc_stats(const cb_hdlc_t *h, cb_dchan_stats_t *out)
 {
     *out = h->st;
