@@ -111,7 +111,7 @@ from appliance.pri import PriSpan, PriSpans
 from appliance.prompts import Prompts
 from appliance.spans import Spans, span_configs
 from appliance.storage import CdrRecord, RecordWriter
-from appliance.storage.cdr import AgentSession, CallMark, Record, boot_of
+from appliance.storage.cdr import AgentSession, CallMark, MarksRefreshed, Record, boot_of
 from appliance.storage.cdr import Event as LogEvent
 from appliance.storage.writer import HEALTH_KINDS
 from drivers.base import CardDescription, LineLevel
@@ -550,7 +550,7 @@ class Engine:
         self._next_commit_ms = (self.clock.now_ms // COMMIT_EVERY_MS + 1) * COMMIT_EVERY_MS
         self.writer.wait(self.writer.submitted_seq)
 
-    def _take_marks(self) -> list[CallMark]:
+    def _take_marks(self) -> list[CallMark | MarksRefreshed]:
         """This period's marks of calls in progress (new or changed ones; all of them every MARK_EVERY_MS)."""
         now = self.clock.now_ms
         refresh = now >= self._next_mark and bool(self.call_layer.live)

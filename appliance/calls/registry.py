@@ -35,7 +35,7 @@ from appliance.config.model import SiteConfig
 from appliance.figures import LiveFigures, Totals, fold_call
 from appliance.ivr.menu import route_choice
 from appliance.storage import CdrRecord
-from appliance.storage.cdr import AgentSession, CallMark, Event, Record
+from appliance.storage.cdr import AgentSession, CallMark, Event, MarksRefreshed, Record
 from e1t1.analog import callerid
 from e1t1.analog.events import PhoneAnswered, PhoneHungUp, TrunkAnswered, TrunkDigit, TrunkReleased
 from e1t1.analog.fxo import FxoTrunk, TrunkEvent, TrunkState
@@ -434,24 +434,22 @@ class Calls:
         out, self.records = self.records, []
         return out
 
-    def take_marks(self, now_ms: int, refresh: bool) -> list[CallMark]:
+    def take_marks(self, now_ms: int, refresh: bool) -> list[CallMark | MarksRefreshed]:
         """The marks to store this period: each call in progress that is new or whose queue entry,
-        answer or agent changed since its last mark; with `refresh`, every call in progress. In the
-        calls' order of arrival. Without `refresh`, only the calls that were made, queued or answered
-        since the last marks are looked at."""
-        if refresh:
-            calls: Any = self.live.values()
-        elif not self._unmarked:
-            return []
-        else:
+        answer or agent changed since its last mark, in the calls' order of arrival; with `refresh`,
+        then one MarksRefreshed at `now_ms` (every call in progress was up then). Only the calls that
+        were made, queued or answered since the last marks are looked at."""
+        out: list[CallMark | MarksRefreshed] = []
+        if self._unmarked:
             calls = sorted(self._unmarked.values(), key=lambda c: self._arrival[c.id])
-        self._unmarked = {}
-        out = []
-        for call in calls:
-            said = (call.queue, call.queue_entry_ms, call.answer_ms, call.agent)
-            if refresh or self._marked.get(call.id) != said:
-                self._marked[call.id] = said
-                out.append(call.mark(now_ms))
+            self._unmarked = {}
+            for call in calls:
+                said = (call.queue, call.queue_entry_ms, call.answer_ms, call.agent)
+                if self._marked.get(call.id) != said:
+                    self._marked[call.id] = said
+                    out.append(call.mark(now_ms))
+        if refresh:
+            out.append(MarksRefreshed(now_ms))
         return out
 
     def release_all(self, disposition: str) -> int:

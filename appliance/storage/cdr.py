@@ -4,8 +4,9 @@
 bad record is refused in the control tier with a clear message, never later in
 the writer thread where nobody could be told. Two more kinds travel in the same
 batches, through the same spool: :class:`CallMark` (the durable mark of a call
-in progress, a ``live_call`` row) and :class:`AgentSession` (an agent logged in
-or out, an ``agent_session`` row). Times are integer ms of the
+in progress, a ``live_call`` row), :class:`MarksRefreshed` (every call in progress
+was up at a time: each ``live_call`` row's ``mark_ms`` moves to it) and
+:class:`AgentSession` (an agent logged in or out, an ``agent_session`` row). Times are integer ms of the
 scheduler clock; only ``calendar_start`` is a calendar time.
 """
 
@@ -266,6 +267,25 @@ class CallMark:
 
 
 @dataclass(frozen=True)
+class MarksRefreshed:
+    """Every call in progress was up at `mark_ms`: each call's mark, as stored when this is applied,
+    has its ``mark_ms`` moved to it (never before the call's ``start_ms``, never back). One record
+    instead of a CallMark per call whose only change is the time (the marks of calls that changed
+    come as CallMarks before it)."""
+
+    mark_ms: int
+
+    def __post_init__(self) -> None:
+        _check_ms("MarksRefreshed", "mark_ms", self.mark_ms, optional=False)
+
+    def applied_to(self, mark: CallMark) -> CallMark:
+        """`mark` as this refresh leaves it."""
+        if mark.mark_ms >= self.mark_ms:
+            return mark
+        return dataclasses.replace(mark, mark_ms=max(mark.start_ms, self.mark_ms))
+
+
+@dataclass(frozen=True)
 class AgentSession:
     """An agent logged in at `phone` (a durable ``agent_session`` row) or, with `phone` None, logged out."""
 
@@ -280,16 +300,18 @@ class AgentSession:
         _check_ms(o, "tick_ms", self.tick_ms, optional=False)
 
 
-Record = CdrRecord | Event | CallMark | AgentSession
+Record = CdrRecord | Event | CallMark | MarksRefreshed | AgentSession
 
-_KINDS: dict[str, type[Record]] = {"cdr": CdrRecord, "event": Event, "mark": CallMark, "agent": AgentSession}
+_KINDS: dict[str, type[Record]] = {"cdr": CdrRecord, "event": Event, "mark": CallMark, "refresh": MarksRefreshed,
+                                   "agent": AgentSession}
 _KIND_OF: dict[type, str] = {cls: kind for kind, cls in _KINDS.items()}
 
 
 def check_record(record: object) -> None:
-    """Raise :class:`RecordError` unless `record` is a CdrRecord, Event, CallMark or AgentSession."""
+    """Raise :class:`RecordError` unless `record` is a CdrRecord, Event, CallMark, MarksRefreshed or
+    AgentSession."""
     if type(record) not in _KIND_OF:
-        raise RecordError("only CdrRecord, Event, CallMark and AgentSession are stored, not "
+        raise RecordError("only CdrRecord, Event, CallMark, MarksRefreshed and AgentSession are stored, not "
                           f"{type(record).__name__}: {record!r}")
 
 

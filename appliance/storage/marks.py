@@ -10,6 +10,9 @@ replayed spool applies them in order). In that transaction:
   holds the call's CDR (the call has ended: the mark is stale);
 - a CdrRecord deletes its call's ``live_call`` row (the call's record and the end of
   its mark are one commit, so a call is never both recorded and in progress);
+- a MarksRefreshed moves every ``live_call`` row's ``mark_ms`` up to its time (the
+  backlog's last one, applied after its marks: a call marked later in the backlog
+  already says a later time, and one that ended has no row);
 - an AgentSession with a phone replaces the agent's ``agent_session`` row; without
   one (logged out) it deletes it.
 
@@ -25,9 +28,18 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, func, insert, select, text
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 
-from appliance.storage.cdr import AgentSession, CallMark, CdrRecord, Event, Record, boot_of, event_of_row
+from appliance.storage.cdr import (
+    AgentSession,
+    CallMark,
+    CdrRecord,
+    Event,
+    MarksRefreshed,
+    Record,
+    boot_of,
+    event_of_row,
+)
 from appliance.storage.schema import MARK_COLUMNS, agent_session, delete_ids, event, insert_rows, live_call
 
 _MARK_VALUES = operator.attrgetter(*MARK_COLUMNS)     # a mark's values in live_call's column order
@@ -56,6 +68,11 @@ def apply_marks(conn: Connection, backlog: Sequence[Record]) -> None:
             marks[r.call_id] = r                      # the latest mark of each call wins
     delete_ids(conn, live_call, "call_id", sorted(ended | marks.keys()))
     insert_rows(conn, live_call, MARK_COLUMNS, [_MARK_VALUES(m) for m in marks.values()])
+    refresh = next((r for r in reversed(backlog) if isinstance(r, MarksRefreshed)), None)
+    if refresh is not None:
+        c = live_call.c
+        conn.execute(update(live_call).where(c.mark_ms < refresh.mark_ms)
+                     .values(mark_ms=func.max(c.start_ms, refresh.mark_ms)))
     sessions: dict[str, AgentSession] = {}
     for r in backlog:
         if isinstance(r, AgentSession):
@@ -100,6 +117,8 @@ def read_startup(conn: Connection, pending: Iterable[Record]) -> Startup:
             live.pop(r.call_id, None)
         elif isinstance(r, CallMark):
             live[r.call_id] = r
+        elif isinstance(r, MarksRefreshed):
+            live = {k: r.applied_to(m) for k, m in live.items()}
         elif isinstance(r, AgentSession):
             if r.phone is None:
                 agents.pop(r.agent, None)

@@ -1,13 +1,16 @@
 """A period's call marks come from the calls that changed, not from a look at every call: through
 calls that arrive, queue, ring an agent, are answered, withdrawn and end, each period's marks are
 exactly those the rule names (a call that is new, or whose queue, queue entry, answer or agent
-changed since its last mark; every call when the marks are refreshed), in the calls' order."""
+changed since its last mark), in the calls' order; a refresh is one record after them, and the
+stored marks then all say that time."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
+from appliance.storage.cdr import CallMark, MarksRefreshed
 from appliance.world import Caller, PhoneScript
 from tests.e2e.harness import Site, site_yaml
 
@@ -26,23 +29,37 @@ def test_each_periods_marks_are_those_of_the_calls_that_changed(tmp_path: Path) 
         said: dict[str, tuple[Any, ...]] = {}
         real = layer.take_marks
         marked: list[list[str]] = []
+        refreshed: list[int] = []
+        last_mark: dict[str, int] = {}
 
         def take_marks(now_ms: int, refresh: bool) -> Any:
             want = []
             for call in layer.live.values():             # the rule, over every call in arrival order
                 now_says = (call.queue, call.queue_entry_ms, call.answer_ms, call.agent)
-                if refresh or said.get(call.id) != now_says:
+                if said.get(call.id) != now_says:
                     said[call.id] = now_says
                     want.append(call.id)
             got = real(now_ms, refresh)
-            assert [m.call_id for m in got] == want, now_ms
-            assert all(m.mark_ms == now_ms for m in got)
-            if want and not refresh:
+            marks = [m for m in got if isinstance(m, CallMark)]
+            assert [m.call_id for m in marks] == want, now_ms
+            assert all(m.mark_ms == now_ms for m in marks)
+            assert [type(m) for m in got[len(marks):]] == ([MarksRefreshed] if refresh else []), now_ms
+            if refresh:
+                refreshed.append(now_ms)
+            if want:
                 marked.append(want)
+            last_mark.update(dict.fromkeys(want, now_ms))
             return got
 
         layer.take_marks = take_marks       # type: ignore[method-assign]
-        site.run(30000)
+        site.run(9000)
+        # The calls up: each stored mark says the last refresh's time, or its own mark's if later.
+        with sqlite3.connect(eng.state_dir / "cicbox.db") as con:
+            stored = dict(con.execute("SELECT call_id, mark_ms FROM live_call").fetchall())
+        assert len(layer.live) >= 2 and refreshed
+        assert stored == {c: max(refreshed[-1], last_mark[c]) for c in layer.live}
+        assert any(last_mark[c] < refreshed[-1] for c in layer.live)
+        site.run(30000 - 9000)
         assert all(c.hung_up_ms is not None for c in callers)
         # Three calls: the first and second answered by 1001 in turn, the third abandoned after 1002 let
         # it ring out (withdrawn, 1002 not ready).

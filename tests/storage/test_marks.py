@@ -12,7 +12,7 @@ import pytest
 
 from appliance.storage import RecordWriter
 from appliance.storage import writer as writer_mod
-from appliance.storage.cdr import AgentSession, CallMark, record_from_json, record_to_json
+from appliance.storage.cdr import AgentSession, CallMark, MarksRefreshed, record_from_json, record_to_json
 from appliance.storage.schema import SCHEMA_VERSION
 from tests.storage import make_cdr, stored_call_ids
 
@@ -68,6 +68,42 @@ def test_a_mark_is_replaced_by_the_next_and_deleted_with_the_calls_cdr(writer: R
     assert stored_call_ids(db) == ["1-000001"]
 
 
+def test_a_refresh_moves_every_stored_mark_up_to_its_time_never_back_never_before_the_start(
+        writer: RecordWriter, paths: tuple[Path, Path]) -> None:
+    db = paths[0]
+    assert writer.wait(writer.submit([mark("1-000001", 1_500), mark("1-000002", 1_500, start_ms=1_400),
+                                      mark("1-000003", 1_600, start_ms=1_600)], 1_600))
+    # In one batch: a call's CDR (its row goes), a refresh at 2 s, then a later call's own mark at 2.5 s and
+    # an earlier refresh that changes nothing after it.
+    assert writer.wait(writer.submit([make_cdr("1-000002", start_ms=1_400, end_ms=1_900), MarksRefreshed(1_000),
+                                      MarksRefreshed(2_000), mark("1-000004", 2_500, start_ms=2_400)], 2_500))
+    assert live_rows(db) == {"1-000001": 2_000, "1-000003": 2_000, "1-000004": 2_500}
+    assert writer.wait(writer.submit([mark("1-000005", 9_000, start_ms=9_000), MarksRefreshed(3_000)], 3_000))
+    assert live_rows(db) == {"1-000001": 3_000, "1-000003": 3_000, "1-000004": 3_000, "1-000005": 9_000}
+
+
+def test_a_refresh_found_only_in_the_spool_moves_the_lost_calls_end(paths: tuple[Path, Path],
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    w = reopen(paths)
+    assert w.wait(w.submit([mark("9-000001", 1_500, answer_ms=1_200, agent="1001")], 1_500))
+
+    def broken(self: RecordWriter, backlog: list[object]) -> int:
+        raise OSError("disk I/O error")
+
+    monkeypatch.setattr(writer_mod.RecordWriter, "_commit", broken)
+    assert w.wait(w.submit([MarksRefreshed(4_000)], 4_000))                  # spooled, fsynced
+    w.close()
+    monkeypatch.undo()
+    w = reopen(paths)
+    try:
+        (lost,) = w.startup.live
+        cdr = lost.lost_cdr()
+        assert (cdr.end_ms, cdr.talk_ms) == (4_000, 2_800)
+    finally:
+        w.close()
+    assert live_rows(paths[0]) == {"9-000001": 4_000}          # replayed into the database
+
+
 def test_what_the_last_run_left_is_read_at_start(paths: tuple[Path, Path]) -> None:
     w = reopen(paths)
     assert w.wait(w.submit([make_cdr("7-000003"), mark("7-000004", 4_000, answer_ms=3_000, agent="1001"),
@@ -113,7 +149,8 @@ def test_marks_go_to_the_spool_with_their_batch_and_count_at_start(paths: tuple[
 
 
 def test_marks_and_sessions_round_trip_through_the_spool_format() -> None:
-    for rec in (mark("1-000001", answer_ms=2_500, agent="1001"), AgentSession("1001", None, 5)):
+    for rec in (mark("1-000001", answer_ms=2_500, agent="1001"), AgentSession("1001", None, 5),
+                MarksRefreshed(7_000)):
         assert record_from_json(record_to_json(rec)) == rec
 
 
