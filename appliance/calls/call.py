@@ -388,6 +388,10 @@ class CallMachine(StateMachine[CallState, CallEvent]):
         h = self.host
         chan = self.caller.chan
         h.media.stop_play(chan)
+        # Connected, the caller's keys mean nothing (st_connected ignores them): a B-channel stops
+        # listening (an FXO line's machine owns its detector: it may read caller ID by DTMF).
+        if self.caller.kind is LegKind.PRI:
+            h.media.detect_dtmf(chan, False)
         leg = self.agent_leg
         if leg is not None:
             self.bridge = Bridge(self.caller, leg)
