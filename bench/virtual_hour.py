@@ -123,18 +123,21 @@ def _writer_thread_id() -> int | None:
 
 
 class _Timed:
-    """Wraps a bound method: adds the calling thread's CPU time spent in it to `total`."""
+    """Wraps a bound method: adds the time the calling thread spent in it to `total`. The parts it wraps
+    (the world's and the media tier's steps) never wait, so their time is the thread's CPU time in them;
+    it is read from the monotonic clock, which costs a fraction of the thread CPU clock (a system call
+    here): three parts a period read with the CPU clock added 5 % to the hour's wall time."""
 
     def __init__(self, fn: Any) -> None:
         self.fn = fn
         self.total = 0.0
 
     def __call__(self, *args: Any, **kw: Any) -> Any:
-        t0 = time.thread_time()
+        t0 = time.perf_counter()
         try:
             return self.fn(*args, **kw)
         finally:
-            self.total += time.thread_time() - t0
+            self.total += time.perf_counter() - t0
 
 
 class _Busy:
