@@ -28,7 +28,9 @@ cb_busy_det_t *cb_busy_det_init(int n)
     s->ref = calloc(un, sizeof(*s->ref));
     s->have_on = calloc(un, sizeof(*s->have_on));
     s->cycles = calloc(un, sizeof(*s->cycles));
-    if (!s->mode || !s->on_ms || !s->off_ms || !s->tol_on || !s->tol_off || !s->count || !s->tick_e
+    s->ngroups = (n + BUSY_GROUP - 1) / BUSY_GROUP;
+    s->glive = calloc((size_t) s->ngroups, sizeof(*s->glive));
+    if (!s->glive || !s->mode || !s->on_ms || !s->off_ms || !s->tol_on || !s->tol_off || !s->count || !s->tick_e
         || !s->e || !s->pk || !s->floor || !s->on || !s->run || !s->seg_max || !s->ref || !s->have_on || !s->cycles) {
         cb_busy_det_free(s);
         return NULL;
@@ -56,6 +58,7 @@ void cb_busy_det_free(cb_busy_det_t *s)
     free(s->ref);
     free(s->have_on);
     free(s->cycles);
+    free(s->glive);
     free(s);
 }
 
@@ -69,8 +72,10 @@ int cb_busy_det_start(cb_busy_det_t *s, int chan, int on_ms, int off_ms, int cou
     if (s == NULL || chan < 0 || chan >= s->n || on_ms < CB_BUSY_MIN_MS || on_ms > CB_BUSY_MAX_MS
         || off_ms < CB_BUSY_MIN_MS || off_ms > CB_BUSY_MAX_MS || count < 1 || count > CB_BUSY_MAX_COUNT)
         return CB_ERR_INVALID;
-    if (s->mode[chan] != BUSY_LIVE)
+    if (s->mode[chan] != BUSY_LIVE) {
         s->nlive++;
+        s->glive[chan / BUSY_GROUP]++;
+    }
     s->mode[chan] = BUSY_LIVE;
     s->on_ms[chan] = on_ms;
     s->off_ms[chan] = off_ms;
@@ -93,8 +98,10 @@ int cb_busy_det_stop(cb_busy_det_t *s, int chan)
 {
     if (s == NULL || chan < 0 || chan >= s->n)
         return CB_ERR_INVALID;
-    if (s->mode[chan] == BUSY_LIVE)
+    if (s->mode[chan] == BUSY_LIVE) {
         s->nlive--;
+        s->glive[chan / BUSY_GROUP]--;
+    }
     s->mode[chan] = BUSY_IDLE;
     return CB_OK;
 }

@@ -19,10 +19,13 @@ enum busy_mode {
 };
 
 #define BUSY_RUN_MAX (4 * CB_BUSY_MAX_MS)  /* ms: longer than any on or off time plus tolerance */
+#define BUSY_GROUP 32   /* channels per group: a group with no channel counting is not looked at */
 
 struct cb_busy_det {
     int n;                  /* channels */
     int nlive;              /* channels in BUSY_LIVE */
+    int ngroups;            /* groups of BUSY_GROUP channels */
+    int32_t *glive;         /* [ngroups] channels of the group in BUSY_LIVE */
     uint8_t *mode;          /* [n] enum busy_mode */
     int32_t *on_ms, *off_ms;    /* [n] the cadence, ms */
     int32_t *tol_on, *tol_off;  /* [n] tolerances, ms */

@@ -24,8 +24,9 @@ BUSY_FREQS = {"cn": (450, 0), "us": (480, 620), "de": (425, 0)}
 Event = tuple[int, int, int, int, int]
 
 
-def detect(signals: list[np.ndarray[Any, Any]], cadences: list[tuple[int, int, int]]) -> list[Event]:
-    """Run one bank, channel c fed signals[c] with cadence (on, off, count); return the events."""
+def detect(signals: list[np.ndarray[Any, Any]], cadences: list[tuple[int, int, int] | None]) -> list[Event]:
+    """Run one bank, channel c fed signals[c] with cadence (on, off, count) (None: not started); return the
+    events."""
     n = len(signals)
     ticks = max(len(x) for x in signals) // 8
     amp = np.zeros((ticks, 8, n), dtype=np.int16)
@@ -33,8 +34,9 @@ def detect(signals: list[np.ndarray[Any, Any]], cadences: list[tuple[int, int, i
         amp[: len(x) // 8, :, c] = x[: (len(x) // 8) * 8].reshape(-1, 8)
     det = lib.cb_busy_det_init(n)
     ring = lib.cb_ring_init(256 * 32)
-    for c, (on, off, count) in enumerate(cadences):
-        assert lib.cb_busy_det_start(det, c, on, off, count) == lib.CB_OK
+    for c, cadence in enumerate(cadences):
+        if cadence is not None:
+            assert lib.cb_busy_det_start(det, c, *cadence) == lib.CB_OK
     p = ffi.cast("int16_t *", ffi.from_buffer("int16_t[]", amp))
     for t in range(ticks):
         lib.cb_busy_det_tick(det, p + t * 8 * n, ring, t)
@@ -199,6 +201,24 @@ def test_channels_are_independent() -> None:
     signals = [silence, busy, silence, silence, busy]
     events = detect(signals, [(on, off, 3)] * 5)
     assert sorted(e[1] for e in events) == [1, 4]
+
+
+def test_a_channel_far_along_a_big_bank_detects_as_a_bank_of_its_own() -> None:
+    """Banks skip groups of channels none of which counts: channels 3 and 70 of 100 (alone in their
+    groups, or with a channel that fired, or with one started late) report on the tick a bank of one does."""
+    on, off = BUSY["cn"]
+    ms = 6 * (on + off)
+    busy = our_tone("cn", lib.CB_TONE_BUSY, ms)
+    (alone,) = detect([busy], [(on, off, 3)])
+    silence = np.zeros(ms * 8, dtype=np.int16)
+    signals = [silence] * 100
+    signals[3] = signals[70] = signals[99] = busy
+    cadences: list[tuple[int, int, int] | None] = [None] * 100
+    cadences[3] = cadences[70] = (on, off, 3)
+    cadences[99] = (on, off, 1)            # the only one of its group: fires after one cycle
+    events = detect(signals, cadences)
+    assert [(e[1], e[0]) for e in events if e[1] in (3, 70)] == [(3, alone[0]), (70, alone[0])]
+    assert [e[1] for e in events].count(99) == 1
 
 
 def test_detection_is_right_after_runs_longer_than_any_cadence() -> None:

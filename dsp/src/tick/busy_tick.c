@@ -1,6 +1,7 @@
 /*
- * busy_tick.c - the busy-cadence detector's tick: energy of every channel
- * (a loop across channels), then the on/off timing of the live ones.
+ * busy_tick.c - the busy-cadence detector's tick, over each group of
+ * BUSY_GROUP channels with one counting: energy of the group's channels (a
+ * loop across channels), then the on/off timing of the live ones.
  */
 #include "cb_dsp.h"
 #include "../busy_priv.h"
@@ -18,22 +19,34 @@ static inline int level_matches(uint32_t a, uint32_t ref)
     return a2 <= r2 * 5U / 2U && r2 <= a2 * 5U / 2U;
 }
 
-CB_MULTIVERSION
+static void group_tick(cb_busy_det_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick, int c0, int end);
+
 void cb_busy_det_tick(cb_busy_det_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick)
 {
     if (s->nlive == 0)
         return;
     const int n = s->n;
+    for (int g = 0; g < s->ngroups; g++) {
+        if (s->glive[g] > 0)
+            group_tick(s, amp, ev, tick, g * BUSY_GROUP, (g + 1) * BUSY_GROUP < n ? (g + 1) * BUSY_GROUP : n);
+    }
+}
+
+/* Channels c0..end-1 (a group with a channel counting). */
+CB_MULTIVERSION
+static void group_tick(cb_busy_det_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick, int c0, int end)
+{
+    const int n = s->n;
     uint32_t *restrict te = s->tick_e;
     /* Mean square of 8 samples: each square (at most 2^30) divided by 8. */
-    for (int c = 0; c < n; c++)
+    for (int c = c0; c < end; c++)
         te[c] = (uint32_t) ((int32_t) amp[c] * (int32_t) amp[c]) >> 3;
     for (int j = 1; j < 8; j++) {
         const int16_t *x = amp + (size_t) j * (size_t) n;
-        for (int c = 0; c < n; c++)
+        for (int c = c0; c < end; c++)
             te[c] += (uint32_t) ((int32_t) x[c] * (int32_t) x[c]) >> 3;
     }
-    for (int c = 0; c < n; c++) {
+    for (int c = c0; c < end; c++) {
         if (s->mode[c] != BUSY_LIVE)
             continue;
         int32_t e = (int32_t) s->e[c];
@@ -92,6 +105,7 @@ void cb_busy_det_tick(cb_busy_det_t *s, const int16_t *amp, cb_ring_t *ev, uint6
                         cb_ring_put_event(ev, tick, c, CB_EV_BUSY, s->cycles[c], 0);
                     s->mode[c] = BUSY_FIRED;
                     s->nlive--;
+                    s->glive[c / BUSY_GROUP]--;
                     continue;
                 }
             } else {
