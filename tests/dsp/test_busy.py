@@ -4,6 +4,7 @@ without noise, against tones and sounds it must not take for busy."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +25,7 @@ BUSY_FREQS = {"cn": (450, 0), "us": (480, 620), "de": (425, 0)}
 Event = tuple[int, int, int, int, int]
 
 
-def detect(signals: list[np.ndarray[Any, Any]], cadences: list[tuple[int, int, int] | None]) -> list[Event]:
+def detect(signals: list[np.ndarray[Any, Any]], cadences: Sequence[tuple[int, int, int] | None]) -> list[Event]:
     """Run one bank, channel c fed signals[c] with cadence (on, off, count) (None: not started); return the
     events."""
     n = len(signals)
