@@ -4,6 +4,7 @@ real starts on a free loopback port (HTTPS with the engine's snapshot, idle and 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +28,9 @@ from appliance.web import PanelError, accounts, create_app
 from appliance.web.clock import iso_ms
 from appliance.web.serve import (
     DEFAULT_LISTEN,
+    HANDSHAKE_DEADLINE_S,
+    PEER_CONNECTIONS,
+    READ_TIMEOUT_S,
     THREADS,
     PanelServer,
     PanelWorker,
@@ -220,10 +225,15 @@ def test_real_start_serves_https_and_refuses_other_host_names(tmp_path: Path) ->
 def test_idle_and_half_open_connections_do_not_starve_the_panel(tmp_path: Path) -> None:
     with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
         context = panel.ssl_context()
-        # More idle connections than the worker has threads: the poller holds them, not the threads.
-        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(40)]
-        # More half-sent TLS handshakes than threads: each is closed on the read timeout, not waited on.
-        half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(THREADS + 8)]
+        # More idle connections than the worker has threads (from several addresses, each within its cap): the
+        # poller holds them, not the threads.
+        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10,
+                                         source_address=(f"127.0.1.{n // PEER_CONNECTIONS + 1}", 0))
+                for n in range(40)]
+        # More half-sent TLS handshakes than threads: each is closed on the handshake's deadline, not waited on.
+        half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10,
+                                         source_address=(f"127.0.2.{n // PEER_CONNECTIONS + 1}", 0))
+                for n in range(THREADS + 8)]
         try:
             for sock in half:
                 sock.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")   # the start of a TLS ClientHello, then nothing
@@ -422,3 +432,90 @@ def test_a_halt_is_an_error_stop_row_and_an_unwritable_audit_log_is_logged(tmp_p
     hooks["on_exit"](server)                                 # no exception: the panel goes on
     (error,) = server.log.errors
     assert error.startswith("cannot write the stop row to the audit log: ")
+
+
+def _drip(sock: ssl.SSLSocket, payload: bytes, every_s: float, stop: threading.Event) -> None:
+    """Send `payload` a byte every `every_s` until stopped or the panel closes the connection."""
+    with contextlib.suppress(OSError):
+        for byte in payload:
+            if stop.wait(every_s):
+                return
+            sock.sendall(bytes([byte]))
+
+
+def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Path) -> None:
+    # A client trickling its request head a byte every 0.5 s (within the 1 s read timeout) on more connections
+    # than the worker has threads, and more trickling a POST body: another address is still answered at once,
+    # the connections past the per-address cap are closed at once, and the rest on the head's deadline (2 s).
+    with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "2"]) as panel:
+        context = panel.ssl_context()
+        stop = threading.Event()
+        drippers: list[threading.Thread] = []
+        socks: list[ssl.SSLSocket] = []
+        closed_at: dict[int, float] = {}
+        try:
+            started = time.monotonic()  # clock-source: how long real connections live
+            for n in range(THREADS + 8):
+                try:
+                    raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
+                                                   source_address=("127.0.0.1", 0))
+                    tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+                except OSError:               # past the cap: closed before (or during) the handshake
+                    closed_at[n] = time.monotonic() - started  # clock-source
+                    continue
+                socks.append(tls_sock)
+                if n % 2:
+                    head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
+                else:
+                    tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+                                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+                    head = b"a" * 1000
+                drippers.append(threading.Thread(target=_drip, args=(tls_sock, head, 0.5, stop), daemon=True))
+                drippers[-1].start()
+            assert len(socks) <= PEER_CONNECTIONS < THREADS     # one address never holds every thread
+            assert len(closed_at) >= THREADS + 8 - PEER_CONNECTIONS
+            asked = time.monotonic()  # clock-source
+            other = http.client.HTTPSConnection("127.0.0.1", panel.port, context=context, timeout=6,
+                                                source_address=("127.0.0.2", 0))
+            try:
+                other.request("GET", "/static/panel.css")
+                assert other.getresponse().status == 200
+            finally:
+                other.close()
+            assert time.monotonic() - asked < 3.0  # clock-source: answered at once, not after the trickles
+            for tls_sock in socks:        # the trickling ones are closed on the head's (or the body's) deadline
+                tls_sock.settimeout(10)
+                with contextlib.suppress(OSError):
+                    while tls_sock.recv(1000):
+                        pass
+            assert time.monotonic() - started < 8  # clock-source: 2 s head; 2 s + 1000 B at 16 KiB/s body
+        finally:
+            stop.set()
+            for tls_sock in socks:
+                tls_sock.close()
+            for thread in drippers:
+                thread.join(timeout=5)
+
+
+def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: Path) -> None:
+    # The default 5 s read timeout: a half-sent ClientHello is closed on the 2 s handshake deadline instead, and
+    # one address's handshakes past its cap are closed at once.
+    with PanelProcess(tmp_path) as panel:
+        started = time.monotonic()  # clock-source: how long real connections live
+        half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(PEER_CONNECTIONS)]
+        try:
+            for sock in half:
+                sock.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")   # the start of a TLS ClientHello, then nothing
+            time.sleep(0.3)  # the panel has taken them all
+            with socket.create_connection(("127.0.0.1", panel.port), timeout=10) as extra:
+                with contextlib.suppress(ConnectionResetError):
+                    extra.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")
+                    assert extra.recv(100) == b""
+                assert time.monotonic() - started < 1.5  # clock-source: past the cap, closed at once
+            for sock in half:
+                with contextlib.suppress(ConnectionResetError):
+                    assert sock.recv(100) == b""
+            assert time.monotonic() - started < HANDSHAKE_DEADLINE_S + 1.5 < READ_TIMEOUT_S  # clock-source
+        finally:
+            for sock in half:
+                sock.close()
