@@ -181,6 +181,17 @@ def test_the_cli_passes_the_panel_dir_and_listen_address(tmp_path: Path, started
     ("[::]:8443", [], "[fe80::1]:8443", True),
     ("[::1]:8443", [], "[::1]:8443", True),
     ("[::1]:8443", [], "[::2]:8443", False),
+    # parsed strictly: digits of the listen port after one colon, IPv6 only in brackets, nothing else
+    ("127.0.0.1:18443", [], "127.0.0.1:18443", True),
+    ("127.0.0.1:18443", [], "127.0.0.1:18443@evil.example", False),
+    ("127.0.0.1:18443", [], "[localhost]:x", False),
+    ("127.0.0.1:18443", [], "[localhost]:18443", False),
+    ("127.0.0.1:18443", [], "127.0.0.1:abc", False),
+    ("127.0.0.1:18443", [], "[127.0.0.1]", False),
+    ("127.0.0.1:18443", [], "127.0.0.1:8443", False),          # another port
+    ("127.0.0.1:18443", [], "127.0.0.1:", False),
+    ("[::1]:8443", [], "::1", False),                           # IPv6 without brackets
+    ("127.0.0.1:0", [], "127.0.0.1:40123", True),               # a port the system chose: any
 ])
 def test_the_host_header_must_name_the_panel(tmp_path: Path, listen: str, names: list[str], host: str,
                                              allowed: bool) -> None:
