@@ -327,3 +327,34 @@ def test_one_account_may_not_take_every_stream(app: Flask, site: Site) -> None:
         for r in [*mine[1:], theirs, again]:
             r.close()
         assert app.extensions["cicbox_wallboard_hub"].streams == set()
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ("[" * 100000, "send a JSON object"),                                   # nested past the parser's depth
+    ('{"state": "not_ready", "reason": NaN}', "send a JSON object"),
+    ('{"state": "not_ready", "reason": -Infinity}', "send a JSON object"),
+    ('{"state": "not_ready", "reason": 1e999}', "send a JSON object"),
+    ('{"state": NaN}', "send a JSON object"),
+    ('{"state": ["ready"]}', "state must be ready or not_ready"),
+    ('{"state": 1}', "state must be ready or not_ready"),
+    ('{"state": "not_ready", "reason": {"code": 1}}', "reason must be a string"),
+    ('{"state": "not_ready", "reason": 2.5}', "reason must be a string"),
+])
+def test_odd_json_is_400_before_the_engine_is_asked(app: Flask, site: Site, data: str, message: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.web import wallboard_views
+
+    sup = client_as(app, "sam", "supervisor")
+    csrf = token(sup)
+
+    def no_engine(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the engine was asked")
+
+    monkeypatch.setattr(wallboard_views, "ControlClient", no_engine)
+    with site.serving():
+        resp = sup.post("/api/agents/1001/state", data=data,
+                        headers={"Content-Type": "application/json", "X-CSRFToken": csrf})
+    assert resp.status_code == 400, resp.get_data(as_text=True)[:300]
+    assert message in resp.get_json()["error"]
+    assert agent_state(site, "1001") == ("ready", None)
+    assert accounts.audit_rows(app, action="agent.state") == []
