@@ -207,12 +207,10 @@ def _session_check() -> Callable[[], bool] | None:
 
 
 def _stream_owner() -> str:
-    """Whose streams count together against the per-session cap: the server-side session, else the account."""
+    """Whose streams count together against the per-account cap: the account, over all its sessions (one
+    account signed in four times must not take every place)."""
     from flask_login import current_user
 
-    id_hash = getattr(session, "id_hash", None)
-    if isinstance(id_hash, str):
-        return f"session {id_hash}"
     return f"user {current_user.get_id()}"
 
 

@@ -358,3 +358,30 @@ def test_odd_json_is_400_before_the_engine_is_asked(app: Flask, site: Site, data
     assert message in resp.get_json()["error"]
     assert agent_state(site, "1001") == ("ready", None)
     assert accounts.audit_rows(app, action="agent.state") == []
+
+
+def test_signing_in_again_does_not_give_an_account_more_streams(app: Flask, site: Site) -> None:
+    if "account.login" not in app.view_functions:
+        pytest.skip("sign-in comes with the account views")
+    if not accounts.installer_exists(app):
+        make_user(app, "first-installer", "installer")
+    password = make_user(app, "vera", "viewer")
+    logins = []
+    for _ in range(4):                                   # the same account signed in four times
+        client = test_accounts.panel_client(app)
+        test_accounts.login(client, "vera", password)
+        logins.append(client)
+    sup = client_as(app, "sam", "supervisor")
+    with site.serving():
+        logins[0].get("/api/wallboard")
+        opened = [logins[n % 4].get("/wallboard/events", buffered=False) for n in range(4)]
+        assert [r.status_code for r in opened] == [200] * 4
+        for client in logins:                            # a fifth from any of its sessions is refused
+            refused = client.get("/wallboard/events")
+            assert refused.status_code == 429
+            assert "your account has 4 wallboard streams open already" in refused.get_json()["error"]
+        theirs = sup.get("/wallboard/events", buffered=False)
+        assert theirs.status_code == 200
+        for r in [*opened, theirs]:
+            r.close()
+    assert app.extensions["cicbox_wallboard_hub"].streams == set()
