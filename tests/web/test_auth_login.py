@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import stat
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -108,6 +111,39 @@ def test_setup_refusals(app: Flask, change: dict[str, str], message: str) -> Non
     assert not accounts.installer_exists(app)
     assert setupcode.read_setup_code(panel_dir(app)) == code        # still there, still the same
     assert client.get("/").headers["Location"] == "/setup"
+
+
+def test_simultaneous_setups_with_the_right_code_make_one_installer(app: Flask,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    code = setupcode.ensure_setup_code(panel_dir(app))
+    checked = setupcode.setup_code_matches
+
+    def slow_check(pdir: Path, given: str) -> bool:
+        result = checked(pdir, given)
+        time.sleep(0.05)                  # widen the window between the check and what follows it
+        return result
+
+    monkeypatch.setattr(setupcode, "setup_code_matches", slow_check)
+    clients = [panel_client(app, f"192.0.2.{n + 1}") for n in range(20)]     # 20 browsers, 20 addresses
+    forms = [setup_form(client, code, f"inst{n}") for n, client in enumerate(clients)]
+    start = threading.Barrier(len(clients))
+
+    def post(n: int) -> Any:
+        start.wait()
+        return clients[n].post("/setup", data=forms[n])
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(post, range(len(clients))))
+    made = [u for u in (accounts.get_user(app, name=f"inst{n}") for n in range(20)) if u is not None]
+    assert len(made) == 1                                                  # one code, one installer
+    assert sorted(r.status_code for r in answers) == [303] + [409] * 19
+    for answer in answers:
+        if answer.status_code == 409:                                      # a clear refusal, not a redirect
+            assert "has just been used by another /setup" in answer.get_data(as_text=True)
+    assert setupcode.read_setup_code(panel_dir(app)) is None
+    rows = audit(app, "setup")
+    assert [r["outcome"] for r in rows].count("ok") == 1
+    assert [r["outcome"] for r in rows].count("refused") == 19
 
 
 def test_setup_code_command(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
