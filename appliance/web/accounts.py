@@ -452,13 +452,16 @@ def check_name(name: str) -> str:
 
 
 def check_password(name: str, password: str, confirm: str | None = None) -> None:
-    """AccountError unless `password` is 12+ characters, not the name, and equal to `confirm` (when given)."""
+    """AccountError unless `password` is 12+ characters without control characters, not the name, and equal to
+    `confirm` (when given). Every way a password is set (setup, change, create, reset) comes here."""
     if confirm is not None and password != confirm:
         raise AccountError("the two passwords differ")
     if len(password) < PASSWORD_MIN:
         raise AccountError(f"a password has at least {PASSWORD_MIN} characters")
     if not password.strip():
         raise AccountError("a password may not be only spaces")
+    if any(unicodedata.category(ch) == "Cc" for ch in password):
+        raise AccountError("a password may not hold control characters (NUL, tab, newline, ...)")
     typed, own = password.strip().casefold(), name.strip().casefold()
     if own and len(typed) % len(own) == 0 and typed == own * (len(typed) // len(own)):
         raise AccountError("the password may not be the user name (or the name repeated)")
