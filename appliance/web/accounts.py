@@ -112,6 +112,9 @@ _TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS audit_no_replace BEFORE INSERT ON audit "
     "WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit WHERE id = NEW.id) "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is insert-only'); END",
+    # The purge of expired sessions and the cap on anonymous ones look rows up by time (made on older files too).
+    "CREATE INDEX IF NOT EXISTS sessions_seen_ms ON sessions (seen_ms)",
+    "CREATE INDEX IF NOT EXISTS sessions_created_ms ON sessions (created_ms)",
 )
 
 SQLITE_INT_MAX = 2**63 - 1

@@ -414,3 +414,29 @@ def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Travel
     clock.shift(timedelta(milliseconds=400))
     client.get("/account/password")
     assert seen() == t0 + 1000
+
+
+def test_anonymous_visits_keep_a_bounded_number_of_session_rows(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from appliance.web import sessions
+
+    monkeypatch.setattr(sessions, "ANON_SESSIONS_MAX", 50)
+    password = make_user(app, "inst", "installer")
+    signed_in = panel_client(app, "127.0.0.9")
+    login(signed_in, "inst", password)
+    for _ in range(120):                             # a flood of anonymous GET /login, each a new cookie-less visitor
+        assert panel_client(app).get("/login").status_code == 200
+    last = panel_client(app)
+    assert last.get("/login").status_code == 200
+    db = sqlite3.connect(panel_dir(app) / "panel.db")
+    try:
+        anonymous = db.execute("SELECT count(*) FROM sessions WHERE user_id IS NULL").fetchone()[0]
+        indexes = {r[1] for r in db.execute("PRAGMA index_list(sessions)")}
+    finally:
+        db.close()
+    assert anonymous <= 50
+    assert {"sessions_seen_ms", "sessions_created_ms"} <= indexes     # the purge's look-ups by time
+    assert signed_in.get("/").status_code == 200                        # the signed-in session is kept
+    login(last, "inst", password)                                       # the latest visitor's form still works
+    assert last.get("/").status_code == 200
