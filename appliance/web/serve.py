@@ -561,7 +561,28 @@ def build_app(state_dir: Path, panel_dir: Path, where: Listen, extra: Mapping[st
     overrides: dict[str, Any] = {"STATE_DIR": str(state_dir), "PANEL_DIR": str(panel_dir), "LISTEN": where.text}
     if where.names:   # panel.conf's names; else the instance config's, if it has any
         overrides["PANEL_NAMES"] = list(where.names)
-    return create_app(overrides={**overrides, **(extra or {})})
+    app = create_app(overrides={**overrides, **(extra or {})})
+    app.wsgi_app = close_after_event_streams(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def close_after_event_streams(wsgi_app: Any) -> Any:
+    """`wsgi_app`, with the connection of an event stream closed when the stream ends (``end`` once a session is
+    over, a logout, a disabled account), not kept alive for the next request: a client reading the stream sees
+    it end at once, not after the keep-alive time. (An application's ``Connection: close`` header is dropped
+    by gunicorn as hop-by-hop; its response object, whose bound start_response this is, is told instead.)"""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(k.lower() == "content-type" and v.startswith("text/event-stream") for k, v in headers):
+                force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+                if callable(force_close):
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, start)
+
+    return app
 
 
 def setup_code_note(panel_dir: Path, where: Listen) -> str | None:

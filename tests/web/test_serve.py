@@ -530,3 +530,39 @@ def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: P
         finally:
             for sock in half:
                 sock.close()
+
+
+def test_a_disabled_accounts_event_stream_ends_within_a_second(tmp_path: Path) -> None:
+    panel_dir = tmp_path / "panel"
+    panel_dir.mkdir(mode=0o700)
+    accounts.create_user(panel_dir, "inst", "installer", "installer-password-1")
+    viewer = accounts.create_user(panel_dir, "vera", "viewer", "viewer-password-12")
+    with PanelProcess(tmp_path) as panel:
+        context = panel.ssl_context()
+        conn = http.client.HTTPSConnection("127.0.0.1", panel.port, context=context, timeout=10)
+        conn.request("GET", "/login")
+        page = conn.getresponse()
+        body = page.read().decode()
+        cookie = page.getheader("Set-Cookie", "").split(";")[0]
+        match = re.search(r'name="csrf_token" value="([^"]+)"', body)
+        assert match is not None and cookie
+        form = f"csrf_token={match.group(1)}&username=vera&password=viewer-password-12"
+        conn.request("POST", "/login", body=form, headers={
+            "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Referer": panel.url + "/login"})
+        signed = conn.getresponse()
+        signed.read()
+        assert signed.status == 303
+        cookie = signed.getheader("Set-Cookie", "").split(";")[0]
+        conn.close()
+        with (socket.create_connection(("127.0.0.1", panel.port), timeout=10) as raw,
+              context.wrap_socket(raw, server_hostname="127.0.0.1") as stream):
+            stream.sendall(f"GET /wallboard/events HTTP/1.1\r\nHost: 127.0.0.1:{panel.port}\r\n"
+                           f"Cookie: {cookie}\r\n\r\n".encode())
+            assert stream.recv(4096).startswith(b"HTTP/1.1 200")
+            accounts.update_user(panel_dir, viewer.id, disabled=True)
+            started = time.monotonic()  # clock-source: a real server's stream
+            seen = b""
+            while chunk := stream.recv(4096):           # until the panel closes the connection
+                seen += chunk
+            assert time.monotonic() - started < 2.0  # clock-source: within about a second, not the keep-alive's 5 s
+            assert b"event: end" in seen and b"sign in again" in seen
