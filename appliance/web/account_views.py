@@ -302,16 +302,20 @@ def setup() -> Any:
         accounts.check_password(name, password, confirm)
     except accounts.AccountError as exc:
         return refuse(exc.message, 400)
-    if accounts.get_user(current_app, name=name) is not None:
-        return refuse(f"a user named {name!r} exists already", 400)
-    code = setupcode.read_setup_code(pdir)
-    setupcode.consume_setup_code(pdir)
-    try:
-        user = accounts.create_user(current_app, name, "installer", password)
-    except accounts.AccountError as exc:
-        if code is not None:
-            setupcode.restore_setup_code(pdir, code)
-        return refuse(exc.message, 400)
+    with setupcode.setup_lock(pdir):
+        # Checked again under the lock: another /setup may have used the code since (one code, one installer).
+        if not setupcode.setup_code_matches(pdir, _form("setup_code")):
+            accounts.audit_request("setup", target=name, outcome="refused",
+                                   detail={"reason": "setup code used meanwhile"})
+            return refuse("That setup code has just been used by another /setup: no installer was made. Sign "
+                          "in, or make a new code with `cicbox panel setup-code --new` on the console.", 409)
+        if accounts.get_user(current_app, name=name) is not None:
+            return refuse(f"a user named {name!r} exists already", 400)
+        try:
+            user = accounts.create_user(current_app, name, "installer", password)
+        except accounts.AccountError as exc:
+            return refuse(exc.message, 400)
+        setupcode.consume_setup_code(pdir)
     _start_session(user)
     accounts.audit_request("setup", target=name, outcome="ok", user=name,
                            detail={"role": "installer", "first": not exists})

@@ -11,9 +11,9 @@
     id that exists. Fields: time (panel clock, UTC ISO 8601 with ms), user, remote address,
     action, target, outcome, detail (JSON, with before/after for changes). Never a password,
     setup code, session id or token: the detail is scrubbed of keys that name one. Strings have
-    control/bidi/NUL characters escaped and are cut to TEXT_MAX characters; refusals without an
-    account are kept ANON_REFUSALS_PER_MINUTE a minute per address, the rest summed into one
-    ``refused_more`` row.
+    control/bidi/NUL characters escaped and are cut to TEXT_MAX characters; refusals are kept
+    REFUSALS_PER_MINUTE a minute per account (per address without one), ALL_REFUSALS_PER_MINUTE in all, the
+    rest summed into ``refused_more`` rows (insert-only: written as the cap is passed and after the minute).
 
 The panel is several threads of one process (and the console tool another process): each
 call takes a pooled connection; SQLite's locking orders the writers.
@@ -112,6 +112,9 @@ _TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS audit_no_replace BEFORE INSERT ON audit "
     "WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM audit WHERE id = NEW.id) "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is insert-only'); END",
+    # The purge of expired sessions and the cap on anonymous ones look rows up by time (made on older files too).
+    "CREATE INDEX IF NOT EXISTS sessions_seen_ms ON sessions (seen_ms)",
+    "CREATE INDEX IF NOT EXISTS sessions_created_ms ON sessions (created_ms)",
 )
 
 SQLITE_INT_MAX = 2**63 - 1
@@ -126,9 +129,14 @@ _SECRET_WORDS = ("password", "secret", "token", "code", "session", "cookie", "ha
 
 TEXT_MAX = 200
 """An audit target or detail string is cut to this many characters (after escaping)."""
-ANON_REFUSALS_PER_MINUTE = 10
-"""Refusals of requests without an account kept per remote address and clock minute; the rest are counted
-into one ``refused_more`` row, written at that address's (or anyone's) next audit row after the minute."""
+REFUSALS_PER_MINUTE = 10
+"""Refusals kept per account (per remote address for requests without one) and clock minute; the first one past
+it is written at once as a ``refused_more`` row (``more`` 1), the rest counted into one more ``refused_more``
+row, written at the next audit row after the minute."""
+ALL_REFUSALS_PER_MINUTE = 100
+"""Refusals kept in one clock minute over all accounts and addresses; past it, every refusal is counted into
+``refused_more`` rows of everyone's (no user, no remote; detail ``scope: all``), so many addresses do not
+multiply the rows."""
 
 _hasher = PasswordHasher()
 # Checked against when a login names no account, so a wrong name costs what a wrong password costs.
@@ -177,7 +185,7 @@ class PanelDB:
         self.path = panel_dir / "panel.db"
         self.clock = clock
         self.engine = _engine(self.path)
-        self.refusals: dict[str, _Refusals] = {}
+        self.refusals: dict[tuple[str, str], _Refusals] = {}
         self.refusals_lock = threading.Lock()
         with self.engine.begin() as conn:
             metadata.create_all(conn)
@@ -281,38 +289,60 @@ def _clean(value: Any) -> Any:
 
 @dataclass
 class _Refusals:
-    """One remote address's anonymous refusals in one clock minute."""
+    """One remote address's (or one account's, or everyone's) refusals in one clock minute."""
 
     minute: datetime
     kept: int = 0
-    more: dict[str, int] | None = None
+    reported: bool = False               # the first refusal past the cap is written at once, as a summary
+    more: dict[str, int] | None = None   # counted since, written when the minute is over
 
 
-def _refusal_rows(db: PanelDB, now: datetime, remote: str | None, anonymous_refusal: bool,
+def _summary(now: datetime, key: tuple[str, str], minute: datetime, actions: Mapping[str, int]) -> dict[str, Any]:
+    n = sum(actions.values())
+    kind, who = key
+    detail: dict[str, Any] = {"more": n, "summary": f"{n} more refused", "actions": dict(actions),
+                              "from": iso_ms(minute), "to": iso_ms(minute + timedelta(minutes=1))}
+    if kind == "all":
+        detail["scope"] = "all"
+    return {"time": iso_ms(now), "user": who if kind == "user" else None, "remote": who if kind == "remote" else None,
+            "action": "refused_more", "target": None, "outcome": "refused",
+            "detail": json.dumps(detail, sort_keys=True, separators=(",", ":"))}
+
+
+_ALL = ("all", "")
+
+
+def _refusal_rows(db: PanelDB, now: datetime, user: str | None, remote: str | None, refusal: bool,
                   action: str) -> tuple[bool, list[dict[str, Any]]]:
-    """(whether to write this row, the ``refused_more`` rows of the minutes that ended)."""
+    """(whether to write this row, the ``refused_more`` rows to write with it)."""
     minute = now.replace(second=0, microsecond=0)
     summaries: list[dict[str, Any]] = []
     with db.refusals_lock:
-        for addr, seen in list(db.refusals.items()):
+        for ended, seen in list(db.refusals.items()):
             if seen.minute < minute:
-                del db.refusals[addr]
+                del db.refusals[ended]
                 if seen.more:
-                    n = sum(seen.more.values())
-                    summaries.append({
-                        "time": iso_ms(now), "user": None, "remote": addr, "action": "refused_more", "target": None,
-                        "outcome": "refused", "detail": json.dumps({
-                            "more": n, "summary": f"{n} more refused", "actions": seen.more,
-                            "from": iso_ms(seen.minute), "to": iso_ms(seen.minute + timedelta(minutes=1))},
-                            sort_keys=True, separators=(",", ":"))})
-        if not anonymous_refusal or remote is None:
+                    summaries.append(_summary(now, ended, seen.minute, seen.more))
+        key: tuple[str, str] | None = (("user", user) if user is not None
+                                       else ("remote", remote) if remote is not None else None)
+        if not refusal or key is None:
             return True, summaries
-        seen = db.refusals.setdefault(remote, _Refusals(minute))
-        if seen.kept < ANON_REFUSALS_PER_MINUTE:
+        seen = db.refusals.setdefault(key, _Refusals(minute))
+        everyone = db.refusals.setdefault(_ALL, _Refusals(minute))
+        if seen.kept < REFUSALS_PER_MINUTE and everyone.kept < ALL_REFUSALS_PER_MINUTE:
             seen.kept += 1
+            everyone.kept += 1
             return True, summaries
-        seen.more = seen.more or {}
-        seen.more[action] = seen.more.get(action, 0) + 1
+        if everyone.kept >= ALL_REFUSALS_PER_MINUTE:      # so many addresses or accounts: one summary for all
+            key, seen = _ALL, everyone
+        if not seen.reported:                              # written now: a killed panel loses no more than this
+            seen.reported = True                           # minute's count after it
+            if seen is not everyone:
+                everyone.kept += 1
+            summaries.append(_summary(now, key, minute, {action: 1}))
+        else:
+            seen.more = seen.more or {}
+            seen.more[action] = seen.more.get(action, 0) + 1
         return False, summaries
 
 
@@ -320,11 +350,12 @@ def audit(app_or_dir: Flask | Path | str | None = None, *, user: str | None, rem
           target: str | None = None, outcome: str = "ok", detail: Mapping[str, Any] | None = None) -> None:
     """Append one row to the audit log (never a secret: see :func:`scrub`; strings cleaned: :func:`clean_text`).
 
-    Refusals of a request without an account (``user`` None, outcome ``refused``) are kept
-    ANON_REFUSALS_PER_MINUTE a minute per remote address, the rest summed into one ``refused_more`` row."""
+    Refusals (outcome ``refused``) are kept REFUSALS_PER_MINUTE a minute per account (or, without one, per
+    remote address), and ALL_REFUSALS_PER_MINUTE a minute in all; the rest are summed into ``refused_more``
+    rows: one as soon as the cap is passed, one with the rest of the minute's count after it."""
     db = db_of(app_or_dir)
     now = db.now()
-    write, rows = _refusal_rows(db, now, remote, user is None and outcome == "refused", action)
+    write, rows = _refusal_rows(db, now, user, remote, outcome == "refused", action)
     if write:
         text = json.dumps(_clean(scrub(dict(detail or {}))), sort_keys=True, separators=(",", ":"), default=str)
         rows.append({"time": iso_ms(now), "user": user, "remote": remote, "action": action,
@@ -424,13 +455,16 @@ def check_name(name: str) -> str:
 
 
 def check_password(name: str, password: str, confirm: str | None = None) -> None:
-    """AccountError unless `password` is 12+ characters, not the name, and equal to `confirm` (when given)."""
+    """AccountError unless `password` is 12+ characters without control characters, not the name, and equal to
+    `confirm` (when given). Every way a password is set (setup, change, create, reset) comes here."""
     if confirm is not None and password != confirm:
         raise AccountError("the two passwords differ")
     if len(password) < PASSWORD_MIN:
         raise AccountError(f"a password has at least {PASSWORD_MIN} characters")
     if not password.strip():
         raise AccountError("a password may not be only spaces")
+    if any(unicodedata.category(ch) == "Cc" for ch in password):
+        raise AccountError("a password may not hold control characters (NUL, tab, newline, ...)")
     typed, own = password.strip().casefold(), name.strip().casefold()
     if own and len(typed) % len(own) == 0 and typed == own * (len(typed) // len(own)):
         raise AccountError("the password may not be the user name (or the name repeated)")

@@ -9,7 +9,11 @@ One ``gthread`` worker with 32 threads: the login throttle's per-address locks a
 subscriber live in one process. Idle connections wait in the worker's poller, not in a thread
 (:data:`FIRST_BYTE_WAIT_S`), and every connection gets a read timeout (:data:`READ_TIMEOUT_S`):
 a client that opens a connection and sends half a request (or half a TLS handshake) is dropped, not waited
-on. A connection's closing linger (waiting for the client's own close) is done in its thread, never in the
+on. A client that keeps sending, but slowly, is bounded too: the TLS handshake has
+:data:`HANDSHAKE_DEADLINE_S` in all, the request head :data:`HEAD_DEADLINE_S` from its first byte, the body
+that again plus its length at :data:`BODY_MIN_RATE`; and one peer address holds at most
+:data:`PEER_CONNECTIONS` connections (more are closed as they are accepted), so one client cannot hold
+every thread. A connection's closing linger (waiting for the client's own close) is done in its thread, never in the
 worker's main loop, whose heartbeat the arbiter watches.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
@@ -35,12 +39,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import errno
+import functools
 import ipaddress
 import logging
 import os
 import socket
 import ssl
+import struct
 import sys
+import threading
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +68,15 @@ PANEL_CONF_ENV = "CICBOX_PANEL_CONF"
 THREADS = 32
 READ_TIMEOUT_S = 5.0
 """A connection silent this long mid-request (TLS handshake, request line, headers, body) is closed."""
+HANDSHAKE_DEADLINE_S = 2.0
+"""The whole TLS handshake, from its first byte, gets this long (at most the read timeout)."""
+HEAD_DEADLINE_S = 10.0
+"""The request line and headers, from their first byte, get this long in all, however steadily they trickle."""
+BODY_MIN_RATE = 16 * 1024
+"""A request body gets the head's deadline plus its Content-Length at this many bytes a second."""
+PEER_CONNECTIONS = 8
+"""Connections one peer address may hold open at once (being read, answered, or kept alive); one more is closed
+at once, so a single client can never hold every thread."""
 FIRST_BYTE_WAIT_S = 0.1
 """How long a thread waits for a new connection's first byte before handing it back to the worker's poller
 (which waits for it without a thread, and closes it after the keep-alive time)."""
@@ -162,15 +179,56 @@ def systemd_listen_address() -> tuple[str, int] | None:
 
 
 class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's threaded worker with a read timeout on every connection, idle connections left to the
-    poller at once (not to a thread), and nothing sent to a client that does not speak TLS (plain HTTP
-    on the HTTPS port gets the connection closed, no page)."""
+    """gunicorn's threaded worker with a read timeout on every connection, deadlines on the handshake, the request
+    head and the body, a cap on each peer address's connections, idle connections left to the poller at once (not
+    to a thread), and nothing sent to a client that does not speak TLS (plain HTTP on the HTTPS port gets the
+    connection closed, no page)."""
 
     read_timeout_s = READ_TIMEOUT_S
+    head_deadline_s = HEAD_DEADLINE_S
+    peer_connections = PEER_CONNECTIONS
 
     def init_process(self) -> None:
         self.log.error_log.addFilter(_quiet_timeouts)
+        self._peers: dict[str, int] = {}
+        self._peers_lock = threading.Lock()
         super().init_process()
+
+    def accept(self, listener: Any) -> None:
+        """gunicorn's accept, but a peer address already holding its share of connections has this one closed."""
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        peer = str(client_addr[0]) if isinstance(client_addr, tuple) else str(client_addr)
+        with self._peers_lock:
+            held = self._peers.get(peer, 0)
+            if held >= self.peer_connections:
+                refused = True
+            else:
+                refused = False
+                self._peers[peer] = held + 1
+        if refused:
+            self.log.debug("%s holds %d connections already: one more closed", peer, held)
+            with contextlib.suppress(OSError):
+                client_sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client_sock.close()
+            return
+        self.nr_conns += 1
+        client_sock.setblocking(True)
+        conn = _PanelConn(self.cfg, client_sock, client_addr, listener.getsockname())
+        conn.release = functools.partial(self._release_peer, peer)
+        self.enqueue_req(conn)
+
+    def _release_peer(self, peer: str) -> None:
+        with self._peers_lock:
+            left = self._peers.get(peer, 0) - 1
+            if left > 0:
+                self._peers[peer] = left
+            else:
+                self._peers.pop(peer, None)
 
     def handle(self, conn: Any) -> Any:
         # gunicorn's own wait here is 5 s: 32 idle connections would hold every thread that long.
@@ -180,26 +238,49 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
             init = conn.init
             if type(conn.sock) is socket.socket:
                 # gunicorn's init sets the socket blocking (no timeout) and then does the TLS handshake:
-                # this socket turns "blocking" into the read timeout, which the TLS socket made from it
-                # keeps for its handshake (half a ClientHello is closed on the timeout, not waited on).
-                conn.sock = _BoundedSocket.adopt(conn.sock, self.read_timeout_s)
+                # this socket turns "blocking" into the handshake's deadline, which the TLS socket made from it
+                # keeps for its handshake (a ClientHello sent half, or slowly, is closed on it, not waited on).
+                conn.sock = _BoundedSocket.adopt(conn.sock, self.handshake_deadline_s)
 
             def timed_init() -> None:
-                conn.sock.settimeout(self.read_timeout_s)
+                conn.sock.settimeout(self.handshake_deadline_s)
                 init()
                 # gunicorn sets the socket blocking (no timeout) before each request: a bound instead.
                 conn.sock.settimeout(self.read_timeout_s)
+                if conn.parser is not None and hasattr(conn.parser, "unreader"):
+                    # Every read of the request (head and body) goes through the deadline.
+                    conn.reader = _DeadlineReader(conn.sock, self.read_timeout_s)
+                    conn.reader.deadline = time.monotonic() + self.head_deadline_s  # clock-source: socket deadline
+                    conn.parser.unreader.sock = conn.reader
 
             conn.init = timed_init
             conn._cicbox_timed = True
+        reader = getattr(conn, "reader", None)
+        if reader is not None:                      # a kept-alive connection: its next request's head starts now
+            reader.deadline = time.monotonic() + self.head_deadline_s  # clock-source: a socket deadline
         result = super().handle(conn)
+        if conn.reader is not None:
+            conn.reader.deadline = None
         if result is False:
             # gunicorn would close it on the worker's main loop, lingering up to 2 s for the client's own
             # close: a client that never closes would stall the loop (and its heartbeat: the arbiter kills a
             # worker whose loop stalls). The linger is done here, in this connection's thread, instead.
             gunicorn_util.close_graceful(conn.sock)
+            conn.release_once()
             conn._cicbox_closed = True
         return result
+
+    @property
+    def handshake_deadline_s(self) -> float:
+        return min(HANDSHAKE_DEADLINE_S, self.read_timeout_s)
+
+    def handle_request(self, req: Any, conn: Any) -> Any:
+        reader = getattr(conn, "reader", None)
+        if reader is not None:   # the head is read: the body's deadline, by its announced length
+            length = req.content_length if isinstance(getattr(req, "content_length", None), int) else 0
+            reader.deadline = (time.monotonic()  # clock-source: a socket deadline
+                               + self.head_deadline_s + max(length, 0) / BODY_MIN_RATE)
+        return super().handle_request(req, conn)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
         if getattr(conn, "_cicbox_closed", False):
@@ -214,6 +295,55 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 client.close()
             return
         super().handle_error(req, client, addr, exc)
+
+
+class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
+    """gunicorn's connection, which gives its peer's slot back once, however it is closed."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.release: Any = None
+        self.reader: _DeadlineReader | None = None
+        self._released = False
+        self._release_lock = threading.Lock()
+
+    def release_once(self) -> None:
+        with self._release_lock:
+            if self._released or self.release is None:
+                return
+            self._released = True
+        self.release()
+
+    def close(self, graceful: bool = False) -> None:
+        try:
+            super().close(graceful)
+        finally:
+            self.release_once()
+
+
+class _DeadlineReader:
+    """The request parser's view of a connection: each read waits at most the read timeout, and never past the
+    deadline (when set), however steadily the bytes trickle."""
+
+    def __init__(self, sock: Any, read_timeout_s: float) -> None:
+        self.sock = sock
+        self.read_timeout_s = read_timeout_s
+        self.deadline: float | None = None
+
+    def recv(self, size: int) -> bytes:
+        if self.deadline is None:
+            return bytes(self.sock.recv(size))
+        left = self.deadline - time.monotonic()  # clock-source: a socket deadline
+        if left <= 0:
+            raise TimeoutError("the request took longer than its deadline")
+        self.sock.settimeout(min(self.read_timeout_s, left))
+        try:
+            return bytes(self.sock.recv(size))
+        finally:
+            self.sock.settimeout(self.read_timeout_s)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.sock, name)
 
 
 class _BoundedSocket(socket.socket):
@@ -323,18 +453,21 @@ class PanelServer(BaseApplication):  # type: ignore[misc]  # gunicorn is untyped
             sys.exit(1)
 
 
-def worker_class(read_timeout_s: float) -> type[PanelWorker]:
-    """PanelWorker with this read timeout."""
-    if read_timeout_s == PanelWorker.read_timeout_s:
-        return PanelWorker
+def worker_class(read_timeout_s: float, head_deadline_s: float = HEAD_DEADLINE_S) -> type[PanelWorker]:
+    """PanelWorker with this read timeout and request head deadline."""
     if not read_timeout_s > 0:
         raise PanelError(f"the read timeout must be more than 0 s, not {read_timeout_s}")
-    return type("PanelWorker", (PanelWorker,), {"read_timeout_s": float(read_timeout_s)})
+    if not head_deadline_s > 0:
+        raise PanelError(f"the request head deadline must be more than 0 s, not {head_deadline_s}")
+    if (read_timeout_s, head_deadline_s) == (PanelWorker.read_timeout_s, PanelWorker.head_deadline_s):
+        return PanelWorker
+    return type("PanelWorker", (PanelWorker,), {"read_timeout_s": float(read_timeout_s),
+                                                "head_deadline_s": float(head_deadline_s)})
 
 
 def gunicorn_options(bind: str, certfile: Path, keyfile: Path, fingerprint: str,
                      read_timeout_s: float = READ_TIMEOUT_S, notes: Sequence[str] = (),
-                     panel_dir: Path | None = None) -> dict[str, Any]:
+                     panel_dir: Path | None = None, head_deadline_s: float = HEAD_DEADLINE_S) -> dict[str, Any]:
     """The gunicorn settings the panel runs with; `notes` are logged at start after the fingerprint.
     With `panel_dir`, the start and the stop are audited there (the module's docstring)."""
 
@@ -360,7 +493,7 @@ def gunicorn_options(bind: str, certfile: Path, keyfile: Path, fingerprint: str,
     return {
         "bind": [bind],
         "workers": 1,
-        "worker_class": worker_class(read_timeout_s),
+        "worker_class": worker_class(read_timeout_s, head_deadline_s),
         "threads": THREADS,
         "certfile": str(certfile),
         "keyfile": str(keyfile),
@@ -428,7 +561,28 @@ def build_app(state_dir: Path, panel_dir: Path, where: Listen, extra: Mapping[st
     overrides: dict[str, Any] = {"STATE_DIR": str(state_dir), "PANEL_DIR": str(panel_dir), "LISTEN": where.text}
     if where.names:   # panel.conf's names; else the instance config's, if it has any
         overrides["PANEL_NAMES"] = list(where.names)
-    return create_app(overrides={**overrides, **(extra or {})})
+    app = create_app(overrides={**overrides, **(extra or {})})
+    app.wsgi_app = close_after_event_streams(app.wsgi_app)  # type: ignore[method-assign]
+    return app
+
+
+def close_after_event_streams(wsgi_app: Any) -> Any:
+    """`wsgi_app`, with the connection of an event stream closed when the stream ends (``end`` once a session is
+    over, a logout, a disabled account), not kept alive for the next request: a client reading the stream sees
+    it end at once, not after the keep-alive time. (An application's ``Connection: close`` header is dropped
+    by gunicorn as hop-by-hop; its response object, whose bound start_response this is, is told instead.)"""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            if any(k.lower() == "content-type" and v.startswith("text/event-stream") for k, v in headers):
+                force_close = getattr(getattr(start_response, "__self__", None), "force_close", None)
+                if callable(force_close):
+                    force_close()
+            return start_response(status, headers, exc_info)
+
+        return wsgi_app(environ, start)
+
+    return app
 
 
 def setup_code_note(panel_dir: Path, where: Listen) -> str | None:
@@ -452,11 +606,11 @@ def setup_code_note(panel_dir: Path, where: Listen) -> str | None:
 
 
 def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None = None,
-              read_timeout_s: float = READ_TIMEOUT_S) -> None:
+              read_timeout_s: float = READ_TIMEOUT_S, head_deadline_s: float = HEAD_DEADLINE_S) -> None:
     """Serve the panel for the engine in `state_dir` over HTTPS until stopped."""
     from appliance.web import tls
 
-    worker_class(read_timeout_s)              # a bad timeout is refused before anything is made
+    worker_class(read_timeout_s, head_deadline_s)   # a bad timeout is refused before anything is made
     where = resolve_listen(listen)
     check_free(where)
     panel_dir = Path(panel_dir) if panel_dir is not None else Path(state_dir) / "panel"
@@ -466,7 +620,8 @@ def run_panel(state_dir: Path, panel_dir: Path | None = None, listen: str | None
     app = build_app(state_dir, panel_dir, where, {"TLS_FINGERPRINT": fingerprint})
     note = setup_code_note(panel_dir, where)
     PanelServer(app, gunicorn_options(where.text, certfile, keyfile, fingerprint, read_timeout_s,
-                                      [note] if note else [], panel_dir=panel_dir)).run()
+                                      [note] if note else [], panel_dir=panel_dir,
+                                      head_deadline_s=head_deadline_s)).run()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -479,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"address to serve on (default: panel.conf's listen =, else {DEFAULT_LISTEN})")
     p.add_argument("--read-timeout", type=float, default=READ_TIMEOUT_S, metavar="S",
                    help=f"close a connection silent this long mid-request (default {READ_TIMEOUT_S:g} s)")
+    p.add_argument("--head-deadline", type=float, default=HEAD_DEADLINE_S, metavar="S",
+                   help="close a connection whose request line and headers take longer than this in all "
+                        f"(default {HEAD_DEADLINE_S:g} s)")
     p.add_argument("--die-with-parent", type=int, metavar="PID",
                    help="stop when process PID, the parent that started the panel (the demo), ends")
     return p
@@ -505,7 +663,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.die_with_parent is not None:
             die_with_parent(args.die_with_parent)
-        run_panel(args.state_dir, panel_dir=args.panel_dir, listen=args.listen, read_timeout_s=args.read_timeout)
+        run_panel(args.state_dir, panel_dir=args.panel_dir, listen=args.listen, read_timeout_s=args.read_timeout,
+                  head_deadline_s=args.head_deadline)
     except PanelError as exc:
         print(f"cicbox panel: {exc}", file=sys.stderr)
         return 2

@@ -12,7 +12,8 @@ session's data as JSON. By the panel clock (:mod:`appliance.web.clock`):
   (:meth:`PanelSession.destroy`); a cookie whose row is gone is worth nothing.
 
 Anonymous visitors get a row only once something is stored (the login form's CSRF token); such
-rows are purged once idle.
+rows are purged once idle, and at most :data:`ANON_SESSIONS_MAX` are kept (a new one replaces the least
+recently seen), so a flood of anonymous GET /login cannot grow the table.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ from appliance.web.auth import is_no_touch
 COOKIE_NAME = "cicbox_session"
 IDLE_S = 15 * 60
 ABSOLUTE_S = 8 * 3600
+ANON_SESSIONS_MAX = 500
+"""Rows of sessions without a signed-in account kept at most; past it the least recently seen go."""
 TOUCH_MS = 1000
 """A session seen this recently is not written again (a page's burst of requests is one write)."""
 
@@ -144,9 +147,14 @@ class PanelSessionInterface(SessionInterface):
                 return
             sid = secrets.token_urlsafe(32)  # 256 random bits
             _purge_expired(app, now)
+            user_id = _user_id(session)
             with db.engine.begin() as conn:
+                if user_id is None:        # room for this one among the anonymous rows (the oldest go)
+                    keep = (select(tbl.c.id_hash).where(tbl.c.user_id.is_(None))
+                            .order_by(tbl.c.seen_ms.desc()).limit(ANON_SESSIONS_MAX - 1))
+                    conn.execute(delete(tbl).where(tbl.c.user_id.is_(None), tbl.c.id_hash.not_in(keep)))
                 conn.execute(insert(tbl).values(
-                    id_hash=accounts.session_hash(sid), user_id=_user_id(session), created_ms=session.created_ms,
+                    id_hash=accounts.session_hash(sid), user_id=user_id, created_ms=session.created_ms,
                     seen_ms=now, login_ms=session.login_ms, data=_dump(session)))
             session.sid = sid
             response.set_cookie(

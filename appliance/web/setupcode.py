@@ -9,9 +9,13 @@ which allows exactly one more installer (audited).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hmac
+import os
 import secrets
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from appliance.web.files import write_private
@@ -61,6 +65,21 @@ def startup_setup_code(panel_dir: Path) -> str | None:
     if not accounts.installer_exists(Path(panel_dir)):
         return ensure_setup_code(panel_dir)
     return read_setup_code(panel_dir)
+
+
+LOCK_NAME = "setup.lock"
+
+
+@contextlib.contextmanager
+def setup_lock(panel_dir: Path) -> Iterator[None]:
+    """Held across a /setup's code check, its installer's creation and the code's deletion (an exclusive
+    ``flock`` on PANEL_DIR/setup.lock, so threads and processes alike take turns): one code, one installer."""
+    fd = os.open(Path(panel_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)              # closing the descriptor drops the lock
 
 
 def restore_setup_code(panel_dir: Path, code: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -31,7 +32,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.web import PanelError
 from appliance.web.clock import SYSTEM_CLOCK
@@ -80,9 +81,23 @@ def load_cert(path: Path) -> x509.Certificate:
     return x509.load_pem_x509_certificate(Path(path).read_bytes())
 
 
+_PRIVATE_KEY_PEM = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----")
+MAX_CHAIN = 8
+"""Certificates an uploaded chain may hold (the server's and its intermediates)."""
+
+
+def holds_private_key(data: bytes) -> bool:
+    return _PRIVATE_KEY_PEM.search(data) is not None
+
+
 def _write_public(path: Path, data: bytes) -> None:
+    """Write a certificate file 0644, or 0600 if it holds a private key after all (never a readable key)."""
+    if holds_private_key(data):
+        write_private(path, data)
+        return
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
@@ -250,7 +265,23 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
         raise PanelError("give both a certificate and its private key (PEM)")
     if len(cert_pem) > MAX_PEM_BYTES or len(key_pem) > MAX_PEM_BYTES:
         raise PanelError("the certificate or key is too large (64 KiB at most each)")
+    if holds_private_key(cert_pem):
+        raise PanelError("the certificate field holds a private key: give the key in its own field only")
+    try:
+        chain = x509.load_pem_x509_certificates(cert_pem)
+    except ValueError:
+        raise PanelError("the certificate is not a PEM certificate") from None
+    if len(chain) > MAX_CHAIN:
+        raise PanelError(f"the chain holds {len(chain)} certificates: {MAX_CHAIN} at most (the server's and its "
+                         "intermediates)")
     cert = _usable_pair(cert_pem, key_pem)
+    try:
+        usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        usages = None
+    if usages is not None and not {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE} & set(
+            usages):
+        raise PanelError("the certificate's extended key usage excludes TLS servers (no serverAuth)")
     info = cert_info(cert)
     if not info.names:
         raise PanelError("the certificate names no subject alternative name (browsers need one)")

@@ -35,9 +35,9 @@ RETRY_S = 1.0
 """How long the hub waits before it tries the engine again."""
 MAX_STREAMS = 16
 """Event streams one panel process serves at once; the next is refused (503)."""
-MAX_STREAMS_PER_SESSION = 4
-"""Event streams one session may hold at once (tabs); the next is refused (429), so one account cannot
-take every place."""
+MAX_STREAMS_PER_ACCOUNT = 4
+"""Event streams one account may hold at once (tabs, over all its sessions); the next is refused (429), so one
+account cannot take every place, however many times it signs in."""
 GONE_CHECK_S = 1.0
 """How often a stream looks whether its client has closed the connection (its place is freed then)."""
 SNAPSHOTS_PER_S = 2
@@ -107,7 +107,7 @@ class Stream:
     """One open event stream's place at the hub: what it sent last."""
 
     def __init__(self, owner: str | None = None) -> None:
-        self.owner = owner           # the session holding it (None: not counted per session)
+        self.owner = owner           # the account holding it (None: not counted per account)
         self.sent_version = -1       # the hub's version of the last snapshot sent
         self.sent_engine = -1        # the hub's engine-state version last told
         self.last_snapshot = float("-inf")
@@ -125,7 +125,7 @@ class Hub:
         # the status and the subscribe are answered within timeout_s; the pushes then come when they come
         self._connect = connect or (lambda p: ControlClient(p, timeout_s=timeout_s, connect_retry_s=0.0))
         self.max_streams = max_streams
-        self.max_per_session = MAX_STREAMS_PER_SESSION
+        self.max_per_account = MAX_STREAMS_PER_ACCOUNT
         self.retry_s = retry_s
         self.cond = threading.Condition()
         self.snapshot: dict[str, Any] | None = None
@@ -276,12 +276,13 @@ class Hub:
         return self._event[1]
 
     def open_stream(self, owner: str | None = None) -> Stream:
-        """A new stream's place for session `owner`; raises WallboardError when MAX_STREAMS are open, or
-        (status 429) when `owner` holds max_per_session already."""
+        """A new stream's place for account `owner`; raises WallboardError when MAX_STREAMS are open, or
+        (status 429) when `owner` holds max_per_account already."""
         with self.cond:
-            if owner is not None and sum(s.owner == owner for s in self.streams) >= self.max_per_session:
-                error = WallboardError(f"your session has {self.max_per_session} wallboard streams open "
-                                       "already (the most one session may have): close another tab")
+            if owner is not None and sum(s.owner == owner for s in self.streams) >= self.max_per_account:
+                error = WallboardError(f"your account has {self.max_per_account} wallboard streams open "
+                                       "already (the most one account may have, over all its sign-ins): "
+                                       "close another tab")
                 error.status = 429
                 raise error
             if len(self.streams) >= self.max_streams:

@@ -14,6 +14,8 @@ actions on agents.
 
 from __future__ import annotations
 
+import json
+import math
 import select
 from collections.abc import Callable
 from typing import Any
@@ -97,13 +99,38 @@ def agent_state(number: str) -> Response:
     refusal = _may_act(number)
     if refusal is not None:
         return refusal
-    body = request.get_json(silent=True)
+    body = _json_body()
     if not isinstance(body, dict) or "state" not in body:
         return _error('send a JSON object {"state": "ready" or "not_ready", "reason": ...}', 400)
-    args: dict[str, Any] = {"state": body.get("state")}
+    if not isinstance(body["state"], str):
+        return _error("state must be ready or not_ready, a string", 400)
+    args: dict[str, Any] = {"state": body["state"]}
     if body.get("reason") is not None:
+        if not isinstance(body["reason"], str):
+            return _error("reason must be a string (a reason code of the site's)", 400)
         args["reason"] = body["reason"]
     return _act("agent.state", number, args)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):          # 1e999
+        raise ValueError(f"{text} is too large a number")
+    return number
+
+
+def _json_body() -> Any:
+    """The request's JSON body, or None for one that is not JSON: not UTF-8, not well formed, nested too deep
+    to parse, or with NaN or Infinity (which JSON has no place for); the engine is never sent those."""
+    try:
+        return json.loads(request.get_data(cache=True), parse_constant=_refuse_constant,
+                          parse_float=_finite)
+    except (ValueError, RecursionError):
+        return None
 
 
 @bp.post("/api/agents/<number>/logout")
@@ -180,12 +207,10 @@ def _session_check() -> Callable[[], bool] | None:
 
 
 def _stream_owner() -> str:
-    """Whose streams count together against the per-session cap: the server-side session, else the account."""
+    """Whose streams count together against the per-account cap: the account, over all its sessions (one
+    account signed in four times must not take every place)."""
     from flask_login import current_user
 
-    id_hash = getattr(session, "id_hash", None)
-    if isinstance(id_hash, str):
-        return f"session {id_hash}"
     return f"user {current_user.get_id()}"
 
 

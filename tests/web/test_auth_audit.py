@@ -141,8 +141,6 @@ def test_an_injected_panel_clock_times_the_audit_and_the_sessions(tmp_path: Path
 
 
 def test_anonymous_refusals_are_kept_ten_a_minute_per_address(app: Flask, clock: time_machine.Traveller) -> None:
-    from tests.web.accounts import login, make_user
-
     long_path = "/api/agents/" + "1" * 4000 + "/logout"
     stranger = panel_client(app, "192.0.2.66")
     for _ in range(1000):
@@ -151,27 +149,63 @@ def test_anonymous_refusals_are_kept_ten_a_minute_per_address(app: Flask, clock:
     for _ in range(3):
         assert other.post("/logout", data={"csrf_token": "x"}).status_code == 400
     kept = accounts.audit_rows(app, action="csrf_refused", limit=2000)
-    assert len([r for r in kept if r["remote"] == "192.0.2.66"]) == accounts.ANON_REFUSALS_PER_MINUTE
+    assert len([r for r in kept if r["remote"] == "192.0.2.66"]) == accounts.REFUSALS_PER_MINUTE
     assert len([r for r in kept if r["remote"] == "192.0.2.67"]) == 3
     assert all(len(r["target"]) <= accounts.TEXT_MAX + 40 for r in kept)
     assert kept[-1]["target"].startswith("/api/agents/111") and kept[-1]["target"].endswith("characters)")
 
-    # A signed-in account's refusals are all kept, in the same minute.
-    client = panel_client(app, "192.0.2.66")
-    login(client, "inst", make_user(app, "inst", "installer"))
-    for _ in range(30):
-        assert client.post("/logout", data={"csrf_token": "not-a-token"}).status_code == 400
-    assert len(accounts.audit_rows(app, action="csrf_refused", user="inst", limit=100)) == 30
+    # Past the cap, the first refusal is written at once as a summary (a killed panel loses no more than the rest
+    # of the minute's count), insert-only.
+    (first,) = accounts.audit_rows(app, action="refused_more")
+    assert (first["remote"], first["user"], first["detail"]["more"]) == ("192.0.2.66", None, 1)
 
-    # The next minute: the 990 left out are one summary row, and the address has its ten again.
+    # The next minute: the 989 counted after it are one more summary row, and the address has its ten again.
     clock.shift(timedelta(seconds=60))
     assert stranger.post(long_path, json={}).status_code == 400
-    (more,) = accounts.audit_rows(app, action="refused_more")
+    more, _ = accounts.audit_rows(app, action="refused_more")
     assert (more["remote"], more["user"], more["outcome"]) == ("192.0.2.66", None, "refused")
-    assert more["detail"]["more"] == 990 and more["detail"]["summary"] == "990 more refused"
-    assert more["detail"]["actions"] == {"csrf_refused": 990}
+    assert more["detail"]["more"] == 989 and more["detail"]["summary"] == "989 more refused"
+    assert more["detail"]["actions"] == {"csrf_refused": 989}
     assert (more["detail"]["from"], more["detail"]["to"]) == ("2026-03-01T09:00:00.000Z", "2026-03-01T09:01:00.000Z")
     assert len(accounts.audit_rows(app, limit=5000)) < 100
+
+
+def test_a_signed_in_accounts_refusals_are_kept_ten_a_minute(app: Flask, clock: time_machine.Traveller) -> None:
+    from tests.web.accounts import login, make_user
+
+    make_user(app, "inst", "installer")
+    viewer = panel_client(app, "192.0.2.70")
+    login(viewer, "vic", make_user(app, "vic", "viewer"))
+    token = csrf_token(viewer, "/account/password")
+    for _ in range(1000):                    # a low role hammering what it may not do, with and without a token
+        assert viewer.post("/users", data={"csrf_token": token}).status_code == 403
+        assert viewer.post("/logout", data={"csrf_token": "not-a-token"}).status_code == 400
+    rows = accounts.audit_rows(app, user="vic", limit=5000)
+    kept = [r for r in rows if r["action"] in ("forbidden", "csrf_refused")]
+    assert len(kept) == accounts.REFUSALS_PER_MINUTE
+    (more,) = [r for r in rows if r["action"] == "refused_more"]
+    assert more["detail"]["more"] == 1
+    clock.shift(timedelta(seconds=60))
+    assert viewer.post("/users", data={"csrf_token": token}).status_code == 403
+    total = sum(r["detail"]["more"] for r in accounts.audit_rows(app, action="refused_more", limit=100))
+    assert total == 2000 - accounts.REFUSALS_PER_MINUTE
+    assert len(accounts.audit_rows(app, limit=5000)) < 40
+
+
+def test_refusals_from_many_addresses_are_capped_in_all(app: Flask, clock: time_machine.Traveller) -> None:
+    for n in range(500):                      # 500 addresses, each within its own ten
+        stranger = panel_client(app, f"10.0.{n // 250}.{n % 250 + 1}")
+        for _ in range(5):
+            assert stranger.post("/logout", data={"csrf_token": "x"}).status_code == 400
+    rows = accounts.audit_rows(app, limit=10000)
+    assert len([r for r in rows if r["action"] == "csrf_refused"]) == accounts.ALL_REFUSALS_PER_MINUTE
+    assert len(rows) <= accounts.ALL_REFUSALS_PER_MINUTE + 5
+    clock.shift(timedelta(seconds=60))
+    accounts.audit(app, user=None, remote=None, action="probe")
+    (everyone, _) = [r for r in accounts.audit_rows(app, action="refused_more", limit=100)]
+    assert everyone["user"] is None and everyone["remote"] is None and everyone["detail"]["scope"] == "all"
+    total = sum(r["detail"]["more"] for r in accounts.audit_rows(app, action="refused_more", limit=100))
+    assert total == 2500 - accounts.ALL_REFUSALS_PER_MINUTE
 
 
 def test_audit_strings_are_escaped_and_cut(app: Flask) -> None:

@@ -55,8 +55,9 @@ def test_the_matrix_covers_the_panels_forms(app: Flask) -> None:
 @pytest.mark.parametrize("as_json", [False, True])
 def test_every_mutating_rule_refuses_a_bad_token(app: Flask, how: str, as_json: bool,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    # Every refusal is to have its row here (the per-minute cap on anonymous ones is test_auth_audit's).
-    monkeypatch.setattr(accounts, "ANON_REFUSALS_PER_MINUTE", 1000)
+    # Every refusal is to have its row here (the per-minute caps on refusals are test_auth_audit's).
+    monkeypatch.setattr(accounts, "REFUSALS_PER_MINUTE", 1000)
+    monkeypatch.setattr(accounts, "ALL_REFUSALS_PER_MINUTE", 1000)
     victim, other = two_installers(app)
     make_user(app, "sup", "supervisor")
     stale = ""

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import stat
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -108,6 +111,39 @@ def test_setup_refusals(app: Flask, change: dict[str, str], message: str) -> Non
     assert not accounts.installer_exists(app)
     assert setupcode.read_setup_code(panel_dir(app)) == code        # still there, still the same
     assert client.get("/").headers["Location"] == "/setup"
+
+
+def test_simultaneous_setups_with_the_right_code_make_one_installer(app: Flask,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    code = setupcode.ensure_setup_code(panel_dir(app))
+    checked = setupcode.setup_code_matches
+
+    def slow_check(pdir: Path, given: str) -> bool:
+        result = checked(pdir, given)
+        time.sleep(0.05)                  # widen the window between the check and what follows it
+        return result
+
+    monkeypatch.setattr(setupcode, "setup_code_matches", slow_check)
+    clients = [panel_client(app, f"192.0.2.{n + 1}") for n in range(20)]     # 20 browsers, 20 addresses
+    forms = [setup_form(client, code, f"inst{n}") for n, client in enumerate(clients)]
+    start = threading.Barrier(len(clients))
+
+    def post(n: int) -> Any:
+        start.wait()
+        return clients[n].post("/setup", data=forms[n])
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        answers = list(pool.map(post, range(len(clients))))
+    made = [u for u in (accounts.get_user(app, name=f"inst{n}") for n in range(20)) if u is not None]
+    assert len(made) == 1                                                  # one code, one installer
+    assert sorted(r.status_code for r in answers) == [303] + [409] * 19
+    for answer in answers:
+        if answer.status_code == 409:                                      # a clear refusal, not a redirect
+            assert "has just been used by another /setup" in answer.get_data(as_text=True)
+    assert setupcode.read_setup_code(panel_dir(app)) is None
+    rows = audit(app, "setup")
+    assert [r["outcome"] for r in rows].count("ok") == 1
+    assert [r["outcome"] for r in rows].count("refused") == 19
 
 
 def test_setup_code_command(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
@@ -378,3 +414,29 @@ def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Travel
     clock.shift(timedelta(milliseconds=400))
     client.get("/account/password")
     assert seen() == t0 + 1000
+
+
+def test_anonymous_visits_keep_a_bounded_number_of_session_rows(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sqlite3
+
+    from appliance.web import sessions
+
+    monkeypatch.setattr(sessions, "ANON_SESSIONS_MAX", 50)
+    password = make_user(app, "inst", "installer")
+    signed_in = panel_client(app, "127.0.0.9")
+    login(signed_in, "inst", password)
+    for _ in range(120):                             # a flood of anonymous GET /login, each a new cookie-less visitor
+        assert panel_client(app).get("/login").status_code == 200
+    last = panel_client(app)
+    assert last.get("/login").status_code == 200
+    db = sqlite3.connect(panel_dir(app) / "panel.db")
+    try:
+        anonymous = db.execute("SELECT count(*) FROM sessions WHERE user_id IS NULL").fetchone()[0]
+        indexes = {r[1] for r in db.execute("PRAGMA index_list(sessions)")}
+    finally:
+        db.close()
+    assert anonymous <= 50
+    assert {"sessions_seen_ms", "sessions_created_ms"} <= indexes     # the purge's look-ups by time
+    assert signed_in.get("/").status_code == 200                        # the signed-in session is kept
+    login(last, "inst", password)                                       # the latest visitor's form still works
+    assert last.get("/").status_code == 200

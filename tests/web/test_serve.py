@@ -4,6 +4,7 @@ real starts on a free loopback port (HTTPS with the engine's snapshot, idle and 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 import re
 import signal
@@ -11,6 +12,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -26,6 +28,9 @@ from appliance.web import PanelError, accounts, create_app
 from appliance.web.clock import iso_ms
 from appliance.web.serve import (
     DEFAULT_LISTEN,
+    HANDSHAKE_DEADLINE_S,
+    PEER_CONNECTIONS,
+    READ_TIMEOUT_S,
     THREADS,
     PanelServer,
     PanelWorker,
@@ -176,6 +181,17 @@ def test_the_cli_passes_the_panel_dir_and_listen_address(tmp_path: Path, started
     ("[::]:8443", [], "[fe80::1]:8443", True),
     ("[::1]:8443", [], "[::1]:8443", True),
     ("[::1]:8443", [], "[::2]:8443", False),
+    # parsed strictly: digits of the listen port after one colon, IPv6 only in brackets, nothing else
+    ("127.0.0.1:18443", [], "127.0.0.1:18443", True),
+    ("127.0.0.1:18443", [], "127.0.0.1:18443@evil.example", False),
+    ("127.0.0.1:18443", [], "[localhost]:x", False),
+    ("127.0.0.1:18443", [], "[localhost]:18443", False),
+    ("127.0.0.1:18443", [], "127.0.0.1:abc", False),
+    ("127.0.0.1:18443", [], "[127.0.0.1]", False),
+    ("127.0.0.1:18443", [], "127.0.0.1:8443", False),          # another port
+    ("127.0.0.1:18443", [], "127.0.0.1:", False),
+    ("[::1]:8443", [], "::1", False),                           # IPv6 without brackets
+    ("127.0.0.1:0", [], "127.0.0.1:40123", True),               # a port the system chose: any
 ])
 def test_the_host_header_must_name_the_panel(tmp_path: Path, listen: str, names: list[str], host: str,
                                              allowed: bool) -> None:
@@ -220,10 +236,15 @@ def test_real_start_serves_https_and_refuses_other_host_names(tmp_path: Path) ->
 def test_idle_and_half_open_connections_do_not_starve_the_panel(tmp_path: Path) -> None:
     with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
         context = panel.ssl_context()
-        # More idle connections than the worker has threads: the poller holds them, not the threads.
-        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(40)]
-        # More half-sent TLS handshakes than threads: each is closed on the read timeout, not waited on.
-        half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(THREADS + 8)]
+        # More idle connections than the worker has threads (from several addresses, each within its cap): the
+        # poller holds them, not the threads.
+        idle = [socket.create_connection(("127.0.0.1", panel.port), timeout=10,
+                                         source_address=(f"127.0.1.{n // PEER_CONNECTIONS + 1}", 0))
+                for n in range(40)]
+        # More half-sent TLS handshakes than threads: each is closed on the handshake's deadline, not waited on.
+        half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10,
+                                         source_address=(f"127.0.2.{n // PEER_CONNECTIONS + 1}", 0))
+                for n in range(THREADS + 8)]
         try:
             for sock in half:
                 sock.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")   # the start of a TLS ClientHello, then nothing
@@ -422,3 +443,126 @@ def test_a_halt_is_an_error_stop_row_and_an_unwritable_audit_log_is_logged(tmp_p
     hooks["on_exit"](server)                                 # no exception: the panel goes on
     (error,) = server.log.errors
     assert error.startswith("cannot write the stop row to the audit log: ")
+
+
+def _drip(sock: ssl.SSLSocket, payload: bytes, every_s: float, stop: threading.Event) -> None:
+    """Send `payload` a byte every `every_s` until stopped or the panel closes the connection."""
+    with contextlib.suppress(OSError):
+        for byte in payload:
+            if stop.wait(every_s):
+                return
+            sock.sendall(bytes([byte]))
+
+
+def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Path) -> None:
+    # A client trickling its request head a byte every 0.5 s (within the 1 s read timeout) on more connections
+    # than the worker has threads, and more trickling a POST body: another address is still answered at once,
+    # the connections past the per-address cap are closed at once, and the rest on the head's deadline (2 s).
+    with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "2"]) as panel:
+        context = panel.ssl_context()
+        stop = threading.Event()
+        drippers: list[threading.Thread] = []
+        socks: list[ssl.SSLSocket] = []
+        closed_at: dict[int, float] = {}
+        try:
+            started = time.monotonic()  # clock-source: how long real connections live
+            for n in range(THREADS + 8):
+                try:
+                    raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
+                                                   source_address=("127.0.0.1", 0))
+                    tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+                except OSError:               # past the cap: closed before (or during) the handshake
+                    closed_at[n] = time.monotonic() - started  # clock-source
+                    continue
+                socks.append(tls_sock)
+                if n % 2:
+                    head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
+                else:
+                    tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
+                                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+                    head = b"a" * 1000
+                drippers.append(threading.Thread(target=_drip, args=(tls_sock, head, 0.5, stop), daemon=True))
+                drippers[-1].start()
+            assert len(socks) <= PEER_CONNECTIONS < THREADS     # one address never holds every thread
+            assert len(closed_at) >= THREADS + 8 - PEER_CONNECTIONS
+            asked = time.monotonic()  # clock-source
+            other = http.client.HTTPSConnection("127.0.0.1", panel.port, context=context, timeout=6,
+                                                source_address=("127.0.0.2", 0))
+            try:
+                other.request("GET", "/static/panel.css")
+                assert other.getresponse().status == 200
+            finally:
+                other.close()
+            assert time.monotonic() - asked < 3.0  # clock-source: answered at once, not after the trickles
+            for tls_sock in socks:        # the trickling ones are closed on the head's (or the body's) deadline
+                tls_sock.settimeout(10)
+                with contextlib.suppress(OSError):
+                    while tls_sock.recv(1000):
+                        pass
+            assert time.monotonic() - started < 8  # clock-source: 2 s head; 2 s + 1000 B at 16 KiB/s body
+        finally:
+            stop.set()
+            for tls_sock in socks:
+                tls_sock.close()
+            for thread in drippers:
+                thread.join(timeout=5)
+
+
+def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: Path) -> None:
+    # The default 5 s read timeout: a half-sent ClientHello is closed on the 2 s handshake deadline instead, and
+    # one address's handshakes past its cap are closed at once.
+    with PanelProcess(tmp_path) as panel:
+        started = time.monotonic()  # clock-source: how long real connections live
+        half = [socket.create_connection(("127.0.0.1", panel.port), timeout=10) for _ in range(PEER_CONNECTIONS)]
+        try:
+            for sock in half:
+                sock.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")   # the start of a TLS ClientHello, then nothing
+            time.sleep(0.3)  # the panel has taken them all
+            with socket.create_connection(("127.0.0.1", panel.port), timeout=10) as extra:
+                with contextlib.suppress(ConnectionResetError):
+                    extra.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")
+                    assert extra.recv(100) == b""
+                assert time.monotonic() - started < 1.5  # clock-source: past the cap, closed at once
+            for sock in half:
+                with contextlib.suppress(ConnectionResetError):
+                    assert sock.recv(100) == b""
+            assert time.monotonic() - started < HANDSHAKE_DEADLINE_S + 1.5 < READ_TIMEOUT_S  # clock-source
+        finally:
+            for sock in half:
+                sock.close()
+
+
+def test_a_disabled_accounts_event_stream_ends_within_a_second(tmp_path: Path) -> None:
+    panel_dir = tmp_path / "panel"
+    panel_dir.mkdir(mode=0o700)
+    accounts.create_user(panel_dir, "inst", "installer", "installer-password-1")
+    viewer = accounts.create_user(panel_dir, "vera", "viewer", "viewer-password-12")
+    with PanelProcess(tmp_path) as panel:
+        context = panel.ssl_context()
+        conn = http.client.HTTPSConnection("127.0.0.1", panel.port, context=context, timeout=10)
+        conn.request("GET", "/login")
+        page = conn.getresponse()
+        body = page.read().decode()
+        cookie = page.getheader("Set-Cookie", "").split(";")[0]
+        match = re.search(r'name="csrf_token" value="([^"]+)"', body)
+        assert match is not None and cookie
+        form = f"csrf_token={match.group(1)}&username=vera&password=viewer-password-12"
+        conn.request("POST", "/login", body=form, headers={
+            "Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded", "Referer": panel.url + "/login"})
+        signed = conn.getresponse()
+        signed.read()
+        assert signed.status == 303
+        cookie = signed.getheader("Set-Cookie", "").split(";")[0]
+        conn.close()
+        with (socket.create_connection(("127.0.0.1", panel.port), timeout=10) as raw,
+              context.wrap_socket(raw, server_hostname="127.0.0.1") as stream):
+            stream.sendall(f"GET /wallboard/events HTTP/1.1\r\nHost: 127.0.0.1:{panel.port}\r\n"
+                           f"Cookie: {cookie}\r\n\r\n".encode())
+            assert stream.recv(4096).startswith(b"HTTP/1.1 200")
+            accounts.update_user(panel_dir, viewer.id, disabled=True)
+            started = time.monotonic()  # clock-source: a real server's stream
+            seen = b""
+            while chunk := stream.recv(4096):           # until the panel closes the connection
+                seen += chunk
+            assert time.monotonic() - started < 2.0  # clock-source: within about a second, not the keep-alive's 5 s
+            assert b"event: end" in seen and b"sign in again" in seen

@@ -13,7 +13,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from appliance.web import PanelError, tls
 
@@ -24,7 +24,8 @@ Own = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 
 def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetime = NOW - timedelta(days=1),
-              key: ec.EllipticCurvePrivateKey | None = None, own: Own | None = None) -> tuple[bytes, bytes]:
+              key: ec.EllipticCurvePrivateKey | None = None, own: Own | None = None,
+              eku: list[x509.ObjectIdentifier] | None = None) -> tuple[bytes, bytes]:
     """A certificate (signed by its own key) and a key PEM, as an installer's CA might hand them over."""
     own = own or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "panel.example.net")])
@@ -34,6 +35,8 @@ def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetim
     sans = ["panel.example.net"] if names is None else names
     if sans:
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
+    if eku is not None:
+        builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
     cert = builder.sign(own, None if isinstance(own, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     given = key or own
     key_pem = given.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -155,6 +158,18 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
         return make_pair(own=ed25519.Ed25519PrivateKey.generate())
     if case == "p521":
         return make_pair(own=ec.generate_private_key(ec.SECP521R1()))
+    if case == "key_in_cert":
+        cert_pem, key_pem = make_pair()
+        return cert_pem + key_pem, key_pem
+    if case == "rsa_key_in_cert":
+        cert_pem, key_pem = make_pair()
+        legacy = b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"
+        return legacy + cert_pem, key_pem
+    if case == "client_only":
+        return make_pair(eku=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION])
+    if case == "long_chain":
+        cert_pem, key_pem = make_pair()
+        return cert_pem + make_pair()[0] * 8, key_pem
     if case == "bad_key":
         return make_pair()[0], b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
     return make_pair()[0], b""
@@ -172,6 +187,10 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
     ("ed25519", "the key is Ed25519: browsers cannot use it for TLS (use ECDSA P-256/P-384 or RSA 2048+)"),
     ("p521", "the key is ECDSA secp521r1: browsers need P-256 or P-384 (or RSA of 2048 bits or more)"),
     ("missing", "give both a certificate and its private key (PEM)"),
+    ("key_in_cert", "the certificate field holds a private key: give the key in its own field only"),
+    ("rsa_key_in_cert", "the certificate field holds a private key: give the key in its own field only"),
+    ("client_only", "the certificate's extended key usage excludes TLS servers (no serverAuth)"),
+    ("long_chain", "the chain holds 9 certificates: 8 at most (the server's and its intermediates)"),
 ])
 def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path: Path, case: str, message: str) -> None:
     tls.ensure_pair(tmp_path, "127.0.0.1")
@@ -191,3 +210,15 @@ def test_an_encrypted_key_is_refused_with_the_reason() -> None:
                                   serialization.BestAvailableEncryption(b"passphrase-here"))
     with pytest.raises(PanelError, match="the private key is encrypted: upload it without a passphrase"):
         tls.check_upload(cert_pem, encrypted, NOW)
+
+
+def test_a_server_auth_usage_passes_and_a_cert_file_holding_a_key_is_never_world_readable(tmp_path: Path) -> None:
+    cert_pem, key_pem = make_pair(eku=[ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH])
+    tls.check_upload(cert_pem, key_pem, NOW)
+    tls.install_upload(tmp_path, cert_pem, key_pem, NOW)
+    assert stat.S_IMODE((tmp_path / "tls" / "cert.pem").stat().st_mode) == 0o644
+    # A cert.pem an older panel accepted with a key in it: kept in previous/ 0600, not 0644.
+    (tmp_path / "tls" / "cert.pem").write_bytes(cert_pem + key_pem)
+    tls.install_upload(tmp_path, cert_pem, key_pem, NOW)
+    (kept,) = tls.previous_pairs(tmp_path)
+    assert stat.S_IMODE((kept / "cert.pem").stat().st_mode) == 0o600

@@ -20,7 +20,7 @@ from appliance.web.wallboard import (
     GONE_CHECK_S,
     HEARTBEAT_S,
     MAX_STREAMS,
-    MAX_STREAMS_PER_SESSION,
+    MAX_STREAMS_PER_ACCOUNT,
     Hub,
     WallboardError,
     open_engine_db,
@@ -310,7 +310,7 @@ def test_a_stream_whose_client_went_away_frees_its_place_within_a_second(tmp_pat
     hub = hub_on(tmp_path, clock)
     hub.publish({"tick_ms": 1000, "calls": []})
     closed = threading.Event()
-    stream = hub.open_stream("session a")
+    stream = hub.open_stream("user 1")
     reader = Reader(hub.events(stream, gone=closed.is_set))
     reader.take()
     assert reader.take()[0] == "snapshot"
@@ -325,13 +325,13 @@ def test_a_stream_whose_client_went_away_frees_its_place_within_a_second(tmp_pat
     reader.pool.shutdown()
 
 
-def test_one_session_holds_four_streams_at_most(tmp_path: Path) -> None:
+def test_one_account_holds_four_streams_at_most(tmp_path: Path) -> None:
     hub = hub_on(tmp_path, ManualClock())
-    mine = [hub.open_stream("session a") for _ in range(MAX_STREAMS_PER_SESSION)]
-    with pytest.raises(WallboardError, match="your session has 4 wallboard streams open already") as exc:
-        hub.open_stream("session a")
+    mine = [hub.open_stream("user 1") for _ in range(MAX_STREAMS_PER_ACCOUNT)]
+    with pytest.raises(WallboardError, match="your account has 4 wallboard streams open already") as exc:
+        hub.open_stream("user 1")
     assert exc.value.status == 429
-    others = [hub.open_stream("session b") for _ in range(4)]      # another session is not held up
+    others = [hub.open_stream("user 2") for _ in range(4)]         # another account is not held up
     hub.close_stream(mine[0])
-    hub.open_stream("session a")                                  # a closed one's place is free again
+    hub.open_stream("user 1")                                  # a closed one's place is free again
     assert len(hub.streams) == 8 and others

@@ -327,3 +327,61 @@ def test_one_account_may_not_take_every_stream(app: Flask, site: Site) -> None:
         for r in [*mine[1:], theirs, again]:
             r.close()
         assert app.extensions["cicbox_wallboard_hub"].streams == set()
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ("[" * 100000, "send a JSON object"),                                   # nested past the parser's depth
+    ('{"state": "not_ready", "reason": NaN}', "send a JSON object"),
+    ('{"state": "not_ready", "reason": -Infinity}', "send a JSON object"),
+    ('{"state": "not_ready", "reason": 1e999}', "send a JSON object"),
+    ('{"state": NaN}', "send a JSON object"),
+    ('{"state": ["ready"]}', "state must be ready or not_ready"),
+    ('{"state": 1}', "state must be ready or not_ready"),
+    ('{"state": "not_ready", "reason": {"code": 1}}', "reason must be a string"),
+    ('{"state": "not_ready", "reason": 2.5}', "reason must be a string"),
+])
+def test_odd_json_is_400_before_the_engine_is_asked(app: Flask, site: Site, data: str, message: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from appliance.web import wallboard_views
+
+    sup = client_as(app, "sam", "supervisor")
+    csrf = token(sup)
+
+    def no_engine(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the engine was asked")
+
+    monkeypatch.setattr(wallboard_views, "ControlClient", no_engine)
+    with site.serving():
+        resp = sup.post("/api/agents/1001/state", data=data,
+                        headers={"Content-Type": "application/json", "X-CSRFToken": csrf})
+    assert resp.status_code == 400, resp.get_data(as_text=True)[:300]
+    assert message in resp.get_json()["error"]
+    assert agent_state(site, "1001") == ("ready", None)
+    assert accounts.audit_rows(app, action="agent.state") == []
+
+
+def test_signing_in_again_does_not_give_an_account_more_streams(app: Flask, site: Site) -> None:
+    if "account.login" not in app.view_functions:
+        pytest.skip("sign-in comes with the account views")
+    if not accounts.installer_exists(app):
+        make_user(app, "first-installer", "installer")
+    password = make_user(app, "vera", "viewer")
+    logins = []
+    for _ in range(4):                                   # the same account signed in four times
+        client = test_accounts.panel_client(app)
+        test_accounts.login(client, "vera", password)
+        logins.append(client)
+    sup = client_as(app, "sam", "supervisor")
+    with site.serving():
+        logins[0].get("/api/wallboard")
+        opened = [logins[n % 4].get("/wallboard/events", buffered=False) for n in range(4)]
+        assert [r.status_code for r in opened] == [200] * 4
+        for client in logins:                            # a fifth from any of its sessions is refused
+            refused = client.get("/wallboard/events")
+            assert refused.status_code == 429
+            assert "your account has 4 wallboard streams open already" in refused.get_json()["error"]
+        theirs = sup.get("/wallboard/events", buffered=False)
+        assert theirs.status_code == 200
+        for r in [*opened, theirs]:
+            r.close()
+    assert app.extensions["cicbox_wallboard_hub"].streams == set()
