@@ -199,7 +199,7 @@ class _Queue:
         self.by_index: list[_Line] = []              # the same, by class index
         # by class index: the members able to serve it, a bit per agent order (a few hundred bytes
         # a class, so the sets of the busy queues stay in cache; an agent's own mask would not)
-        self.served: list[bytearray] = []
+        self.served: list[bytes] = []
         self.heads: list[int] = []                   # each non-empty line's best, by place
         self.containers: dict[object, _Container] = {}
 
@@ -306,7 +306,7 @@ class Router:
             a = self._agents[m]
             if a.serves(cls):
                 served[a.order >> 3] |= 1 << (a.order & 7)
-        q.served.append(served)
+        q.served.append(bytes(served))             # immutable: its bytes inline, one read less
         if cls.key not in q.containers:
             cont = q.containers[cls.key] = _Container()
             for m in q.members:
