@@ -518,11 +518,13 @@ def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: P
             for sock in half:
                 sock.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")   # the start of a TLS ClientHello, then nothing
             time.sleep(0.3)  # the panel has taken them all
-            with socket.create_connection(("127.0.0.1", panel.port), timeout=10) as extra:
-                with contextlib.suppress(ConnectionResetError):
-                    extra.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")
-                    assert extra.recv(100) == b""
-                assert time.monotonic() - started < 1.5  # clock-source: past the cap, closed at once
+            # Past the cap, closed at once: seen as an empty read, or as a reset (the close can come before
+            # the client's connect has returned).
+            with contextlib.suppress(ConnectionResetError), \
+                    socket.create_connection(("127.0.0.1", panel.port), timeout=10) as extra:
+                extra.sendall(b"\x16\x03\x01\x00\xc8\x01\x00")
+                assert extra.recv(100) == b""
+            assert time.monotonic() - started < 1.5  # clock-source
             for sock in half:
                 with contextlib.suppress(ConnectionResetError):
                     assert sock.recv(100) == b""
