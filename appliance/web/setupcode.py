@@ -107,19 +107,23 @@ def setup_code_main(panel_dir: Path, new: bool) -> int:
     from appliance.web import accounts
 
     panel_dir = Path(panel_dir)
-    exists = accounts.installer_exists(panel_dir)
-    if exists and not new:
-        pending = read_setup_code(panel_dir)
-        hint = " (a --new code is pending: it is printed only when made)" if pending else ""
-        print(f"an installer exists already, so there is no setup code{hint}; "
-              "`cicbox panel setup-code --new` makes one that allows one more installer", file=sys.stderr)
-        return 1
-    if new:
-        code = new_code()
-        _write(panel_dir, code)
-        accounts.audit(panel_dir, user=None, remote="console", action="setup_code", target=None, outcome="ok",
-                       detail={"new": True, "installer_exists": exists})
-    else:
-        code = ensure_setup_code(panel_dir)
+    panel_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # Under /setup's lock: a code made while a /setup is using the old one is neither deleted by it nor
+    # printed as the way in while that /setup makes its installer.
+    with setup_lock(panel_dir):
+        exists = accounts.installer_exists(panel_dir)
+        if exists and not new:
+            pending = read_setup_code(panel_dir)
+            hint = " (a --new code is pending: it is printed only when made)" if pending else ""
+            print(f"an installer exists already, so there is no setup code{hint}; "
+                  "`cicbox panel setup-code --new` makes one that allows one more installer", file=sys.stderr)
+            return 1
+        if new:
+            code = new_code()
+            _write(panel_dir, code)
+            accounts.audit(panel_dir, user=None, remote="console", action="setup_code", target=None,
+                           outcome="ok", detail={"new": True, "installer_exists": exists})
+        else:
+            code = ensure_setup_code(panel_dir)
     print(code)
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import stat
 import threading
 import time
@@ -171,6 +172,37 @@ def test_setup_code_command(app: Flask, capsys: pytest.CaptureFixture[str]) -> N
     assert other.post("/setup", data=setup_form(other, second, "inst2")).status_code == 303
     assert accounts.get_user(app, name="inst2") is not None
     assert panel_client(app).get("/setup").headers["Location"] == "/login"
+
+
+def test_a_new_code_waits_for_a_setup_in_progress(app: Flask, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`setup-code --new` while a /setup holds the lock (between its check and the old code's deletion) makes
+    its code after that /setup: the new code is not deleted with the old one, it is the pending code."""
+    pdir = panel_dir(app)
+    setupcode.ensure_setup_code(pdir)
+    settled = threading.Event()                      # the command asks for the lock, or has finished
+    real_flock = fcntl.flock
+
+    def flock(fd: int, op: int) -> None:
+        settled.set()
+        real_flock(fd, op)
+
+    monkeypatch.setattr(fcntl, "flock", flock)
+    with setupcode.setup_lock(pdir):
+        settled.clear()
+
+        def new_code() -> None:
+            setupcode.setup_code_main(pdir, new=True)
+            settled.set()
+
+        worker = threading.Thread(target=new_code)
+        worker.start()
+        assert settled.wait(10)
+        setupcode.consume_setup_code(pdir)           # what the /setup does last under its lock
+    worker.join(10)
+    assert not worker.is_alive()
+    code = capsys.readouterr().out.strip()
+    assert setupcode.read_setup_code(pdir) == code   # the console's code is the one pending
 
 
 def test_the_secret_key_and_setup_code_stay_private(app: Flask) -> None:
