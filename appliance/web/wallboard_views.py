@@ -99,6 +99,8 @@ def agent_state(number: str) -> Response:
     refusal = _may_act(number)
     if refusal is not None:
         return refusal
+    if not request.is_json:
+        return _error("send the body as JSON (Content-Type: application/json)", 415)
     body = _json_body()
     if not isinstance(body, dict) or "state" not in body:
         return _error('send a JSON object {"state": "ready" or "not_ready", "reason": ...}', 400)

@@ -260,6 +260,18 @@ def test_bad_requests_get_a_clear_error(app: Flask, site: Site, body: Any, statu
     assert agent_state(site, "1001") == ("ready", None)
 
 
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
+def test_a_body_not_sent_as_json_is_415(app: Flask, site: Site, content_type: str | None) -> None:
+    sup = client_as(app, "sam", "supervisor")
+    headers = {"X-CSRFToken": token(sup)}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    with site.serving():
+        resp = sup.post("/api/agents/1001/state", data='{"state": "not_ready"}', headers=headers)
+    assert resp.status_code == 415 and "Content-Type: application/json" in resp.get_json()["error"]
+    assert agent_state(site, "1001") == ("ready", None)
+
+
 def test_an_unknown_agent_and_no_engine(app: Flask, site: Site, tmp_path: Path) -> None:
     sup = client_as(app, "sam", "supervisor")
     with site.serving():
