@@ -51,7 +51,7 @@ from flask import (
 from flask_login import LoginManager, current_user, login_user, logout_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlalchemy import select
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from appliance.web import accounts, auth, setupcode
 from appliance.web.clock import iso_ms
@@ -89,6 +89,8 @@ def init_app(app: Flask) -> None:
     app.before_request(_gate)
     app.register_error_handler(CSRFError, _csrf_refused)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
+    app.register_error_handler(ClientDisconnected, _body_cut_short)
+    app.register_error_handler(TimeoutError, _body_cut_short)
 
     @app.context_processor
     def _templates() -> dict[str, Any]:
@@ -228,6 +230,21 @@ def _csrf_refused(exc: CSRFError) -> Response:
 def _too_large(_exc: RequestEntityTooLarge) -> Response:
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
     return _error(f"request refused: the body is larger than {limit // 1024} KiB", 413)
+
+
+def _body_cut_short(exc: Exception) -> Response:
+    """A body that stopped coming: 408 when the server's deadline cut it (serve.py's reader raises
+    TimeoutError, which the body's stream may wrap), else the 400 of a
+    client that went away."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, TimeoutError):
+        cause = cause.__cause__ or cause.__context__
+    if cause is None:
+        response = _error("the request's body ended before its announced length", 400)
+    else:
+        response = _error("request refused: its body came too slowly (the panel waits for a request's "
+                          "body at most a few seconds plus its length at 16 KiB/s)", 408)
+    return response
 
 
 def _too_many(wait_s: int) -> Response:

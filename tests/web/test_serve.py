@@ -508,6 +508,33 @@ def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Pat
                 thread.join(timeout=5)
 
 
+@pytest.mark.parametrize("framing", ["length", "chunked"])
+def test_a_body_past_its_deadline_is_answered_408(tmp_path: Path, framing: str) -> None:
+    # A form trickled slower than its deadline allows: the panel answers 408 and closes, not a 500 or a 400.
+    with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "1"]) as panel:
+        context = panel.ssl_context()
+        raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
+        stop = threading.Event()
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+            length = b"Content-Length: 1000" if framing == "length" else b"Transfer-Encoding: chunked"
+            tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n" + length
+                             + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
+            body = b"a" * 1000 if framing == "length" else b"3e8\r\n" + b"a" * 1000
+            dripper = threading.Thread(target=_drip, args=(tls_sock, body, 0.3, stop), daemon=True)
+            dripper.start()
+            answer = b""
+            closed = False
+            with contextlib.suppress(OSError):
+                while chunk := tls_sock.recv(4096):
+                    answer += chunk
+                closed = True                 # the panel closed it after the answer (not our 10 s timeout)
+            stop.set()
+            dripper.join(timeout=5)
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        assert b"came too slowly" in answer and b"Traceback" not in answer
+        assert closed and answer.count(b"HTTP/1.1 ") == 1  # the rest of the body is never read as a request
+
+
 def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: Path) -> None:
     # The default 5 s read timeout: a half-sent ClientHello is closed on the 2 s handshake deadline instead, and
     # one address's handshakes past its cap are closed at once.
