@@ -52,6 +52,8 @@ struct cb_sched {
     int nact;
     int32_t *oct;           /* channels sending a play's octets as they are */
     int noct;
+    int32_t *bpass;         /* channels passing another's received octets for the whole block */
+    int nbpass;
     int32_t *idle_runs;     /* [2n] runs of idle channels of one law: first channel, count */
     int nruns;
     int32_t *dec;           /* the channels decoded every tick: those a detector, a canceller or a tap reads */

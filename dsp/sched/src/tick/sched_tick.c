@@ -8,8 +8,11 @@
  * only, so each block first sorts the channels: one that sends nothing and
  * hears nothing sends the idle octet for the whole block (one fill); one that
  * only plays a buffer given with its G.711 octets, and hears nothing, sends
- * those octets (one copy), unless its play ends within the block; every other
- * channel is stepped tick by tick through the whole chain. Received samples
+ * those octets (one copy), unless its play ends within the block; one that
+ * hears exactly one other on its own law at 0 dB, with nothing generated, no
+ * tap and no canceller on either, sends that one's received octets (one copy:
+ * the bit-exact pass of a bridged call); every other channel is stepped tick
+ * by tick through the whole chain. Received samples
  * are decoded only where something reads them: every tick for the channels a
  * detector, a canceller or a tap reads, and in a tick for the sources the
  * media graph mixes (not those whose listener passes the octets through). A
@@ -293,6 +296,16 @@ static void copy_octets(cb_sched_t *m, int c, uint8_t *o, int32_t per)
     m->play_pos[c] += per;
 }
 
+/* A channel whose block is its sole source's received octets: it hears exactly one other at 0 dB on
+ * its own law, nothing is generated on it, and neither has a tap on it nor a canceller (no command
+ * comes within a block, so this holds for all of it). */
+static int passes_block(const cb_sched_t *m, int c)
+{
+    const int p = m->pass_src[c];
+    return p >= 0 && m->law[p] == m->law[c] && !m->gen[c] && m->play[c] == NULL && m->tap[c] == NULL
+           && cb_echo_taps(m->echo, c) == 0 && cb_echo_taps(m->echo, p) == 0;
+}
+
 /* Channel c's received samples read as silence (it is not decoded). */
 static inline void silence_lin(cb_sched_t *m, int c)
 {
@@ -314,7 +327,7 @@ static inline void mark_decoded(cb_sched_t *m, int c)
 static void sort_channels(cb_sched_t *m, int32_t per)
 {
     const int n = m->n;
-    m->ndec = m->nact = m->noct = m->nruns = 0;
+    m->ndec = m->nact = m->noct = m->nruns = m->nbpass = 0;
     int run_from = -1;
     for (int c = 0; c <= n; c++) {
         if (c < n && m->gen[c])
@@ -339,6 +352,9 @@ static void sort_channels(cb_sched_t *m, int32_t per)
                 run_from = c;
         } else if (sends_octets(m, c, per)) {
             m->oct[m->noct++] = c;
+        } else if (passes_block(m, c)) {
+            m->bpass[m->nbpass++] = c;
+            m->pass[c] = 1;                 /* the graph's tick skips it (and does not decode its source) */
         } else {
             m->act[m->nact++] = c;
         }
@@ -354,7 +370,7 @@ static void sort_channels(cb_sched_t *m, int32_t per)
 
 /* A block's start: the DTMF bank wakes if a channel detects again; the idle channels' block
  * is filled and the octet players' copied; the rest is stepped tick by tick. */
-static void block_start(cb_sched_t *m, uint64_t tick0, int ticks, uint8_t *tx)
+static void block_start(cb_sched_t *m, uint64_t tick0, int ticks, const uint8_t *rx, uint8_t *tx)
 {
     const int32_t per = ticks * CB_TICK_SAMPLES;
     /* The DTMF bank wakes up where it would be had it been stepped over silence. */
@@ -379,6 +395,10 @@ static void block_start(cb_sched_t *m, uint64_t tick0, int ticks, uint8_t *tx)
     }
     for (int i = 0; i < m->noct; i++)
         copy_octets(m, m->oct[i], tx + (size_t) m->oct[i] * (size_t) per, per);
+    for (int i = 0; i < m->nbpass; i++) {
+        const int c = m->bpass[i];
+        memcpy(tx + (size_t) c * (size_t) per, rx + (size_t) m->pass_src[c] * (size_t) per, (size_t) per);
+    }
 }
 
 /* The echo canceller's slot, ahead of the detectors: each channel with a canceller on has its
@@ -558,7 +578,7 @@ int cb_sched_process(cb_sched_t *m, uint64_t tick0, int ticks, const uint8_t *rx
     if (ticks < 1)
         return CB_ERR_INVALID;
     drain_commands(m);
-    block_start(m, tick0, ticks, tx);
+    block_start(m, tick0, ticks, rx, tx);
     for (int t = 0; t < ticks; t++)
         chain_tick(m, tick0 + (uint64_t) t, t, ticks, rx, tx);
     ticks_done(m, tick0, ticks);
@@ -607,7 +627,7 @@ int cb_sched_block(cb_sched_t *m, int ticks, int realtime)
         cb_ring_put(m->ev, e, (uint32_t) sizeof *e, NULL, 0, cb_kind_slot_inline(e->type));
     }
     atomic_fetch_add_explicit(&m->blocks, 1, memory_order_relaxed);
-    block_start(m, tick0, ticks, m->tx);
+    block_start(m, tick0, ticks, m->rx, m->tx);
     for (int t = 0; t < ticks; t++)
         chain_tick(m, tick0 + (uint64_t) t, t, ticks, m->rx, m->tx);
     ticks_done(m, tick0, ticks);
