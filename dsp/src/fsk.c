@@ -29,6 +29,7 @@ cb_fsk_tx_t *cb_fsk_tx_init(int n)
     size_t z = (size_t) n;
     s->n = n;
     fill_sine(s->sine);
+    s->live = calloc((size_t) FSK_WORDS(n), sizeof(uint64_t));
     s->bytes = calloc(z, sizeof(*s->bytes));
     s->len = calloc(z, sizeof(int32_t));
     s->seize = calloc(z, sizeof(int32_t));
@@ -40,7 +41,7 @@ cb_fsk_tx_t *cb_fsk_tx_init(int n)
     s->inc_mark = calloc(z, sizeof(uint32_t));
     s->inc_space = calloc(z, sizeof(uint32_t));
     s->amp = calloc(z, sizeof(float));
-    if (!s->bytes || !s->len || !s->seize || !s->mark || !s->bit || !s->nbits || !s->clk || !s->phase
+    if (!s->live || !s->bytes || !s->len || !s->seize || !s->mark || !s->bit || !s->nbits || !s->clk || !s->phase
         || !s->inc_mark || !s->inc_space || !s->amp) {
         cb_fsk_tx_free(s);
         return NULL;
@@ -52,6 +53,7 @@ void cb_fsk_tx_free(cb_fsk_tx_t *s)
 {
     if (s == NULL)
         return;
+    free(s->live);
     free(s->bytes);
     free(s->len);
     free(s->seize);
@@ -74,6 +76,7 @@ int cb_fsk_tx_start(cb_fsk_tx_t *s, int chan, int standard, const uint8_t *bytes
         || (standard != CB_FSK_BELL202 && standard != CB_FSK_V23))
         return CB_ERR_INVALID;
     s->bytes[chan] = bytes;
+    FSK_LIVE_SET(s->live, chan);
     s->len[chan] = len;
     s->seize[chan] = seizure_bits;
     s->mark[chan] = mark_bits;
@@ -92,6 +95,7 @@ int cb_fsk_tx_stop(cb_fsk_tx_t *s, int chan)
     if (chan < 0 || chan >= s->n)
         return CB_ERR_INVALID;
     s->bytes[chan] = NULL;
+    FSK_LIVE_CLEAR(s->live, chan);
     return CB_OK;
 }
 
@@ -110,6 +114,7 @@ cb_fsk_rx_t *cb_fsk_rx_init(int n)
     size_t z = (size_t) n;
     s->n = n;
     fill_sine(s->sine);
+    s->live = calloc((size_t) FSK_WORDS(n), sizeof(uint64_t));
     s->on = calloc(z, 1);
     s->ph_mark = calloc(z, sizeof(uint32_t));
     s->ph_space = calloc(z, sizeof(uint32_t));
@@ -134,7 +139,7 @@ cb_fsk_rx_t *cb_fsk_rx_init(int n)
     s->clk = calloc(z, sizeof(int32_t));
     s->shift = calloc(z, sizeof(int32_t));
     s->last = calloc(z, 1);
-    if (!s->on || !s->ph_mark || !s->ph_space || !s->inc_mark || !s->inc_space || !s->im || !s->qm || !s->is
+    if (!s->live || !s->on || !s->ph_mark || !s->ph_space || !s->inc_mark || !s->inc_space || !s->im || !s->qm || !s->is
         || !s->qs || !s->sim || !s->sqm || !s->sis || !s->sqs || !s->d1 || !s->d2 || !s->pos || !s->power || !s->carrier
         || !s->marks || !s->armed || !s->state || !s->clk || !s->shift || !s->last) {
         cb_fsk_rx_free(s);
@@ -147,6 +152,7 @@ void cb_fsk_rx_free(cb_fsk_rx_t *s)
 {
     if (s == NULL)
         return;
+    free(s->live);
     free(s->on);
     free(s->ph_mark);
     free(s->ph_space);
@@ -195,6 +201,7 @@ int cb_fsk_rx_start(cb_fsk_rx_t *s, int chan, int standard)
     s->state[chan] = 0;
     s->last[chan] = 1;
     s->on[chan] = 1;
+    FSK_LIVE_SET(s->live, chan);
     return CB_OK;
 }
 
@@ -203,6 +210,7 @@ int cb_fsk_rx_stop(cb_fsk_rx_t *s, int chan)
     if (chan < 0 || chan >= s->n)
         return CB_ERR_INVALID;
     s->on[chan] = 0;
+    FSK_LIVE_CLEAR(s->live, chan);
     return CB_OK;
 }
 

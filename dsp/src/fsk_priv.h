@@ -10,8 +10,14 @@
 #define FSK_WIN 7                         /* correlation window: about one bit (6.67 samples) */
 #define FSK_TRAIL_MARKS 4                 /* marks sent after the last octet */
 
+/* A bank's live channels as a bitmap of 64-channel words: the tick visits those only. */
+#define FSK_WORDS(n) (((n) + 63) / 64)
+#define FSK_LIVE_SET(live, c) ((live)[(c) >> 6] |= 1ull << ((c) & 63))
+#define FSK_LIVE_CLEAR(live, c) ((live)[(c) >> 6] &= ~(1ull << ((c) & 63)))
+
 struct cb_fsk_tx {
     int n;
+    uint64_t *live;         /* [FSK_WORDS(n)] channels sending */
     float sine[FSK_SINE_SIZE];
     const uint8_t **bytes;  /* [n] octets being sent, NULL when idle */
     int32_t *len;           /* octets */
@@ -28,6 +34,7 @@ struct cb_fsk_tx {
 
 struct cb_fsk_rx {
     int n;
+    uint64_t *live;         /* [FSK_WORDS(n)] channels receiving (as on) */
     float sine[FSK_SINE_SIZE];
     uint8_t *on;            /* [n] receiving */
     uint32_t *ph_mark;      /* local oscillators: phase accumulators and increments */

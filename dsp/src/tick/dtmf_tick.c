@@ -166,33 +166,66 @@ static char block_digit(const cb_dtmf_rx_t *s, int c)
     return cb_dtmf_keys[r * 4 + (k - 4)];
 }
 
+static void block_end_chan(cb_dtmf_rx_t *s, cb_ring_t *ev, uint64_t tick, int c)
+{
+    char d = block_digit(s, c);
+    if (s->cur[c] == 0) {
+        if (d != 0 && d == s->cand[c]) {
+            s->cur[c] = d;
+            s->blocks[c] = 2;
+            s->miss[c] = 0;
+            cb_ring_put_event(ev, tick, c, CB_EV_DTMF_DOWN, d, 0);
+        }
+        s->cand[c] = d;
+        return;
+    }
+    if (d == s->cur[c]) {
+        s->blocks[c]++;
+        s->miss[c] = 0;
+        return;
+    }
+    if (d != 0 || ++s->miss[c] >= 2) {
+        cb_ring_put_event(ev, tick, c, CB_EV_DTMF, s->cur[c], s->blocks[c] * CB_DTMF_BLOCK / 8);
+        s->cur[c] = 0;
+        s->cand[c] = d;
+        s->miss[c] = 0;
+    }
+}
+
+/* The block's decisions, for the enabled channels of the groups that detect (in channel order). */
 static void block_end(cb_dtmf_rx_t *s, cb_ring_t *ev, uint64_t tick)
 {
-    for (int c = 0; c < s->n; c++) {
-        if (!s->enabled[c])
+    for (int g = 0; g < s->ngroups; g++) {
+        if (s->gcount[g] == 0)
             continue;
-        char d = block_digit(s, c);
-        if (s->cur[c] == 0) {
-            if (d != 0 && d == s->cand[c]) {
-                s->cur[c] = d;
-                s->blocks[c] = 2;
-                s->miss[c] = 0;
-                cb_ring_put_event(ev, tick, c, CB_EV_DTMF_DOWN, d, 0);
+        for (int c = g * DTMF_GROUP, end = group_end(s, g, s->n); c < end; c++)
+            if (s->enabled[c])
+                block_end_chan(s, ev, tick, c);
+    }
+}
+
+/* The filter states of the groups that detect: copied at half block (h = q) or zeroed at its end
+ * (q, and the energy). A group that starts detecting again has its own zeroed (group_wakes). */
+static void live_groups(cb_dtmf_rx_t *s, int copy)
+{
+    const size_t np = (size_t) s->npad;
+    for (int g = 0; g < s->ngroups; g++) {
+        if (s->gcount[g] == 0)
+            continue;
+        const size_t c0 = (size_t) g * DTMF_GROUP;
+        const size_t len = (size_t) (group_end(s, g, s->npad) - (int) c0) * sizeof(float);
+        for (int f = 0; f < DTMF_FILTERS; f++) {
+            const size_t i = (size_t) f * np + c0;
+            if (copy) {
+                memcpy(s->h1 + i, s->q1 + i, len);
+                memcpy(s->h2 + i, s->q2 + i, len);
+            } else {
+                memset(s->q1 + i, 0, len);
+                memset(s->q2 + i, 0, len);
             }
-            s->cand[c] = d;
-            continue;
         }
-        if (d == s->cur[c]) {
-            s->blocks[c]++;
-            s->miss[c] = 0;
-            continue;
-        }
-        if (d != 0 || ++s->miss[c] >= 2) {
-            cb_ring_put_event(ev, tick, c, CB_EV_DTMF, s->cur[c], s->blocks[c] * CB_DTMF_BLOCK / 8);
-            s->cur[c] = 0;
-            s->cand[c] = d;
-            s->miss[c] = 0;
-        }
+        if (!copy)
+            memset(s->energy + c0, 0, len);
     }
 }
 
@@ -212,15 +245,11 @@ void cb_dtmf_rx_tick(cb_dtmf_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_
     }
     goertzel_tick(s);
     s->t++;
-    size_t fp = (size_t) DTMF_FILTERS * (size_t) np * sizeof(float);
     if (s->t == DTMF_TICKS / 2) {
-        memcpy(s->h1, s->q1, fp);
-        memcpy(s->h2, s->q2, fp);
+        live_groups(s, 1);
     } else if (s->t == DTMF_TICKS) {
         block_end(s, ev, tick);
-        memset(s->q1, 0, fp);
-        memset(s->q2, 0, fp);
-        memset(s->energy, 0, (size_t) np * sizeof(float));
+        live_groups(s, 0);
         s->t = 0;
     }
 }

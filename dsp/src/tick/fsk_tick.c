@@ -24,106 +24,118 @@ static inline int tx_bit(const cb_fsk_tx_t *s, int c, int32_t i)
     return (s->bytes[c][byte] >> (k - 1)) & 1;
 }
 
-void cb_fsk_tx_tick(cb_fsk_tx_t *s, int32_t *acc, cb_ring_t *ev, uint64_t tick)
+static void tx_chan(cb_fsk_tx_t *s, int32_t *acc, cb_ring_t *ev, uint64_t tick, int c)
 {
     const int n = s->n;
-    for (int c = 0; c < n; c++) {
-        if (s->bytes[c] == NULL)
+    for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+        if (s->bit[c] >= s->nbits[c]) {
+            s->bytes[c] = NULL;
+            FSK_LIVE_CLEAR(s->live, c);
+            cb_ring_put_event(ev, tick, c, CB_EV_FSK_TX_DONE, s->len[c], 0);
+            break;
+        }
+        s->phase[c] += tx_bit(s, c, s->bit[c]) ? s->inc_mark[c] : s->inc_space[c];
+        acc[j * n + c] += (int32_t) (s->amp[c] * s->sine[s->phase[c] >> SINE_SHIFT]);
+        s->clk[c] += 3;                 /* 1200 / 8000 = 3 / 20 of a bit per sample */
+        if (s->clk[c] >= 20) {
+            s->clk[c] -= 20;
+            s->bit[c]++;
+        }
+    }
+}
+
+/* The live channels, in channel order (a word is read once: a channel the visit ends stays
+ * visited this tick). */
+#define FSK_FOR_LIVE(s, c, body)                                                  \
+    for (int w_ = 0; w_ < FSK_WORDS((s)->n); w_++)                                \
+        for (uint64_t b_ = (s)->live[w_]; b_ != 0; b_ &= b_ - 1) {                \
+            const int c = 64 * w_ + __builtin_ctzll(b_);                          \
+            body;                                                                 \
+        }
+
+void cb_fsk_tx_tick(cb_fsk_tx_t *s, int32_t *acc, cb_ring_t *ev, uint64_t tick)
+{
+    FSK_FOR_LIVE(s, c, tx_chan(s, acc, ev, tick, c))
+}
+
+static void rx_chan(cb_fsk_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick, int c)
+{
+    const int n = s->n;
+    for (int j = 0; j < CB_TICK_SAMPLES; j++) {
+        float x = (float) amp[j * n + c];
+        uint32_t pm = s->ph_mark[c] += s->inc_mark[c];
+        uint32_t ps = s->ph_space[c] += s->inc_space[c];
+        float im = x * s->sine[(pm + QUARTER) >> SINE_SHIFT], qm = x * s->sine[pm >> SINE_SHIFT];
+        float is = x * s->sine[(ps + QUARTER) >> SINE_SHIFT], qs = x * s->sine[ps >> SINE_SHIFT];
+        int p = s->pos[c];
+        s->sim[c] += im - s->im[c][p];
+        s->sqm[c] += qm - s->qm[c][p];
+        s->sis[c] += is - s->is[c][p];
+        s->sqs[c] += qs - s->qs[c][p];
+        s->im[c][p] = im;
+        s->qm[c][p] = qm;
+        s->is[c][p] = is;
+        s->qs[c][p] = qs;
+        s->pos[c] = p + 1 == FSK_WIN ? 0 : p + 1;
+        float em = s->sim[c] * s->sim[c] + s->sqm[c] * s->sqm[c];
+        float es = s->sis[c] * s->sis[c] + s->sqs[c] * s->sqs[c];
+        /* decide on the last three samples' difference: fewer errors in noise */
+        float d = em - es;
+        float dsum = d + s->d1[c] + s->d2[c];
+        s->d2[c] = s->d1[c];
+        s->d1[c] = d;
+        uint8_t bit = dsum > 0.0f;
+        /* a tone is there (not a drop-out, not noise): one window holds most of the recent power */
+        uint8_t tonal = (em > es ? em : es) > 8.0f * s->power[c];
+        uint8_t strong = em + es > 5.0f * s->power[c];
+        s->power[c] += 0.02f * (x * x - s->power[c]);
+
+        uint8_t car = s->carrier[c] ? s->power[c] > CARRIER_OFF : s->power[c] > CARRIER_ON;
+        if (car != s->carrier[c]) {
+            s->carrier[c] = car;
+            s->armed[c] = 0;
+            s->marks[c] = 0;
+            s->state[c] = 0;
+            cb_ring_put_event(ev, tick, c, CB_EV_FSK_CARRIER, car, 0);
+        }
+        if (!car) {
+            s->last[c] = bit;
             continue;
-        for (int j = 0; j < CB_TICK_SAMPLES; j++) {
-            if (s->bit[c] >= s->nbits[c]) {
-                s->bytes[c] = NULL;
-                cb_ring_put_event(ev, tick, c, CB_EV_FSK_TX_DONE, s->len[c], 0);
-                break;
+        }
+        if (s->state[c] == 0) {
+            if (bit) {
+                if (++s->marks[c] >= CB_FSK_PREAMBLE_MARKS * 20 / 3)
+                    s->armed[c] = 1;
+            } else {
+                if (s->armed[c] && s->last[c]) {
+                    s->state[c] = 1;    /* a start bit begins: sample it mid-bit */
+                    s->clk[c] = 0;
+                    s->shift[c] = 0;
+                }
+                s->marks[c] = 0;
             }
-            s->phase[c] += tx_bit(s, c, s->bit[c]) ? s->inc_mark[c] : s->inc_space[c];
-            acc[j * n + c] += (int32_t) (s->amp[c] * s->sine[s->phase[c] >> SINE_SHIFT]);
-            s->clk[c] += 3;                 /* 1200 / 8000 = 3 / 20 of a bit per sample */
-            if (s->clk[c] >= 20) {
-                s->clk[c] -= 20;
-                s->bit[c]++;
+        } else {
+            s->clk[c] += 3;
+            int32_t k = s->state[c] - 1;      /* the bit waited for */
+            if (s->clk[c] >= 20 * k + 10) {
+                if (k == 0) {
+                    s->state[c] = bit || !tonal ? 0 : 2;  /* a false start if not still a space tone */
+                } else if (k <= 8) {
+                    s->shift[c] |= bit << (k - 1);
+                    s->state[c]++;
+                } else {
+                    if (bit && strong)    /* a good stop bit, carrier still there */
+                        cb_ring_put_event(ev, tick, c, CB_EV_FSK_BYTE, s->shift[c], 0);
+                    s->state[c] = 0;
+                    s->marks[c] = 0;
+                }
             }
         }
+        s->last[c] = bit;
     }
 }
 
 void cb_fsk_rx_tick(cb_fsk_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick)
 {
-    const int n = s->n;
-    for (int c = 0; c < n; c++) {
-        if (!s->on[c])
-            continue;
-        for (int j = 0; j < CB_TICK_SAMPLES; j++) {
-            float x = (float) amp[j * n + c];
-            uint32_t pm = s->ph_mark[c] += s->inc_mark[c];
-            uint32_t ps = s->ph_space[c] += s->inc_space[c];
-            float im = x * s->sine[(pm + QUARTER) >> SINE_SHIFT], qm = x * s->sine[pm >> SINE_SHIFT];
-            float is = x * s->sine[(ps + QUARTER) >> SINE_SHIFT], qs = x * s->sine[ps >> SINE_SHIFT];
-            int p = s->pos[c];
-            s->sim[c] += im - s->im[c][p];
-            s->sqm[c] += qm - s->qm[c][p];
-            s->sis[c] += is - s->is[c][p];
-            s->sqs[c] += qs - s->qs[c][p];
-            s->im[c][p] = im;
-            s->qm[c][p] = qm;
-            s->is[c][p] = is;
-            s->qs[c][p] = qs;
-            s->pos[c] = p + 1 == FSK_WIN ? 0 : p + 1;
-            float em = s->sim[c] * s->sim[c] + s->sqm[c] * s->sqm[c];
-            float es = s->sis[c] * s->sis[c] + s->sqs[c] * s->sqs[c];
-            /* decide on the last three samples' difference: fewer errors in noise */
-            float d = em - es;
-            float dsum = d + s->d1[c] + s->d2[c];
-            s->d2[c] = s->d1[c];
-            s->d1[c] = d;
-            uint8_t bit = dsum > 0.0f;
-            /* a tone is there (not a drop-out, not noise): one window holds most of the recent power */
-            uint8_t tonal = (em > es ? em : es) > 8.0f * s->power[c];
-            uint8_t strong = em + es > 5.0f * s->power[c];
-            s->power[c] += 0.02f * (x * x - s->power[c]);
-
-            uint8_t car = s->carrier[c] ? s->power[c] > CARRIER_OFF : s->power[c] > CARRIER_ON;
-            if (car != s->carrier[c]) {
-                s->carrier[c] = car;
-                s->armed[c] = 0;
-                s->marks[c] = 0;
-                s->state[c] = 0;
-                cb_ring_put_event(ev, tick, c, CB_EV_FSK_CARRIER, car, 0);
-            }
-            if (!car) {
-                s->last[c] = bit;
-                continue;
-            }
-            if (s->state[c] == 0) {
-                if (bit) {
-                    if (++s->marks[c] >= CB_FSK_PREAMBLE_MARKS * 20 / 3)
-                        s->armed[c] = 1;
-                } else {
-                    if (s->armed[c] && s->last[c]) {
-                        s->state[c] = 1;    /* a start bit begins: sample it mid-bit */
-                        s->clk[c] = 0;
-                        s->shift[c] = 0;
-                    }
-                    s->marks[c] = 0;
-                }
-            } else {
-                s->clk[c] += 3;
-                int32_t k = s->state[c] - 1;      /* the bit waited for */
-                if (s->clk[c] >= 20 * k + 10) {
-                    if (k == 0) {
-                        s->state[c] = bit || !tonal ? 0 : 2;  /* a false start if not still a space tone */
-                    } else if (k <= 8) {
-                        s->shift[c] |= bit << (k - 1);
-                        s->state[c]++;
-                    } else {
-                        if (bit && strong)    /* a good stop bit, carrier still there */
-                            cb_ring_put_event(ev, tick, c, CB_EV_FSK_BYTE, s->shift[c], 0);
-                        s->state[c] = 0;
-                        s->marks[c] = 0;
-                    }
-                }
-            }
-            s->last[c] = bit;
-        }
-    }
+    FSK_FOR_LIVE(s, c, rx_chan(s, amp, ev, tick, c))
 }
