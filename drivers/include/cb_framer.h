@@ -149,6 +149,11 @@ int cb_framer_aligned(const cb_framer_t *f);
 void cb_framer_status(const cb_framer_t *f, cb_span_status_t *out);
 /*! \brief Faults we send: enum cb_framer_force bits (0: none). */
 void cb_framer_force(cb_framer_t *f, int flags);
+/*! \brief The repeat shortcut, on from cb_framer_new: an E1 framer (not under CAS) answers a tick
+    from memory when it repeats the last tick of the same half of the CRC-4 multiframe whose
+    timeslots were each 8 equal octets (idle channels, HDLC flags), with the same state; the
+    outputs, counters and alarms are those of the full path. 0 turns it off (tests compare). */
+void cb_framer_set_repeat(cb_framer_t *f, int on);
 /*! \brief The far end's clock relative to ours, parts per billion (+: faster). 0: no slips. */
 void cb_framer_set_offset_ppb(cb_framer_t *f, int64_t ppb);
 

@@ -96,6 +96,8 @@ static void restart(cb_framer_t *f)
     f->crc6_rx = 0;
     f->fdl = 0;
     f->es_level = 1;
+    f->txm[0].valid = f->txm[1].valid = 0;
+    f->rxm[0].valid = f->rxm[1].valid = 0;
 }
 
 /* The E1 TS0 words the transmitter starts from (G.704 2.3: FAS, NFAS, with CRC-4 the MF pattern
@@ -168,6 +170,7 @@ cb_framer_t *cb_framer_new(int kind, const cb_span_config_t *cfg, int idle)
     f->last_los = -1000000;
     f->last_lof = 0;    /* not aligned from the start */
     f->check_in = 50;
+    f->repeat = 1;
     if (apply_config(f, cfg) != CB_OK) {
         free(f);
         return NULL;
@@ -225,6 +228,13 @@ void cb_framer_force(cb_framer_t *f, int flags)
     f->force = flags & (CB_FRAMER_SEND_AIS | CB_FRAMER_SEND_RAI);
     f->sending_rai = (f->force & CB_FRAMER_SEND_RAI)
                      || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_RECOVER));
+}
+
+void cb_framer_set_repeat(cb_framer_t *f, int on)
+{
+    f->repeat = on != 0;
+    f->txm[0].valid = f->txm[1].valid = 0;
+    f->rxm[0].valid = f->rxm[1].valid = 0;
 }
 
 void cb_framer_set_offset_ppb(cb_framer_t *f, int64_t ppb)

@@ -31,6 +31,30 @@
 
 enum fr_defect { FR_D_RED = 0, FR_D_BLUE = 1, FR_D_YELLOW = 2, FR_D_N = 3 };
 
+/* The repeat shortcut (E1 but CAS): an idle span's ticks repeat over the CRC-4 multiframe (two
+ * ticks), so each half keeps the last tick it framed or received whose timeslots were all uniform
+ * (8 equal octets: idle channels, HDLC flags) with what that tick's output and state change were;
+ * a tick with the same input and state is answered from it. */
+typedef struct {
+    int valid;
+    int rai;                        /* sending_rai */
+    int crc_in, crc_out;            /* tx_crc before and after */
+    uint64_t ts[FR_E1_TS - 1];      /* timeslots 1..31 (8 frames each) */
+    uint8_t line[CB_FRAMER_E1_OCTETS];
+} fr_tx_memo_t;
+
+typedef struct {
+    int valid;
+    int off;                        /* the frame's offset (on an octet) */
+    int crc_in, crc_out;            /* crc_prev before and after */
+    int rai_rx;
+    int es_level;
+    uint8_t prev[CB_FRAMER_E1_OCTETS];   /* the previous tick's line (from the offset's octet on) */
+    uint8_t line[CB_FRAMER_E1_OCTETS];
+    uint8_t blk_in[FR_E1_TS], blk_out[FR_E1_TS];   /* the elastic store's frame before and after */
+    uint64_t ts[FR_E1_TS - 1];      /* timeslots delivered */
+} fr_rx_memo_t;
+
 struct cb_framer {
     /* configuration */
     int kind;                       /* CB_SPAN_E1 / CB_SPAN_T1 */
@@ -112,6 +136,11 @@ struct cb_framer {
     uint32_t alarms;
     int rai_rx;                     /* RAI seen in every frame of this tick */
     int ais_now;                    /* AIS in this tick */
+
+    /* the repeat shortcut, by half of the CRC-4 multiframe (one entry without CRC-4) */
+    int repeat;                     /* on (cb_framer_set_repeat) */
+    fr_tx_memo_t txm[2];
+    fr_rx_memo_t rxm[2];
 
     /* seconds and counters */
     int sec_ticks;

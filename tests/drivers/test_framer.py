@@ -469,3 +469,63 @@ def test_bad_configuration_is_refused() -> None:
     f = framer(lib.CB_FRAMING_E1_CRC4)
     assert lib.cb_framer_config(f, cfg) == lib.CB_ERR_INVALID
     assert lib.cb_framer_cas_set(f, 1, 5) == lib.CB_ERR_STATE
+
+
+# ---- the repeat shortcut: the same as the full path ------------------------------------------
+
+def idle_span_blocks(rng: np.random.Generator, ticks: int, nts: int, busy: list[tuple[int, int]]) -> U8:
+    """An idle span's timeslots (the idle octet, HDLC flags on TS16) with bursts of random traffic
+    (and a changing flag octet, as a frame would) in the `busy` tick ranges."""
+    tx = np.full((ticks, nts, 8), IDLE, np.uint8)
+    tx[:, 15, :] = 0x7E
+    for a, b in busy:
+        tx[a:b] = rng.integers(0, 256, (b - a, nts, 8), dtype=np.uint8)
+    return tx
+
+
+@pytest.mark.parametrize("framing", [lib.CB_FRAMING_E1_CRC4, lib.CB_FRAMING_E1_G704])
+def test_the_repeat_shortcut_changes_nothing(framing: int) -> None:
+    """Two pairs fed the same: one with the shortcut (the default), one without. Idle stretches
+    (where it answers from memory) alternate with traffic, bit errors (CRC errors and E-bits
+    sent back), octet and bit shifts (reframing), a cut (red, RAI, recover), forced RAI and AIS,
+    and a clock offset (slips): every tick's timeslots and alarms and the counters agree."""
+    fast, full = Pair(framing, ts16=lib.CB_TS16_DCHAN), Pair(framing, ts16=lib.CB_TS16_DCHAN)
+    for f in (full.a, full.b):
+        lib.cb_framer_set_repeat(f, 0)
+    rng = np.random.default_rng(2026)
+    ticks = 14000
+    tx_a = idle_span_blocks(rng, ticks, fast.nts, [(300, 340), (2000, 2003), (9000, 9100)])
+    tx_b = idle_span_blocks(rng, ticks, fast.nts, [(700, 760), (5000, 5001)])
+    xor_ab = np.zeros((ticks, fast.octets), np.uint8)
+    xor_ab[1000:1400] = bit_errors(rng, 400, fast.octets, 1e-4)
+    xor_ab[1500, 0] = 0xFF                      # one errored FAS word
+    xor_ab[rng.choice(np.arange(1600, 1900), 30, replace=False), 0] = 0x80   # C bits alone, amid idle ticks
+    xor_ab[10000:11800, 0] = 0x80 * (rng.random(1800) < 0.95)     # false alignment (>= 915 of 1000), reframe
+    xor_ab[6000:6003, ::32] = 0x7F              # three in a row: reframe
+    cut_ab = np.zeros(ticks, np.uint8)
+    cut_ab[3000:5800] = 1                       # red, then RECOVER for 5 s
+    shift_ab = np.zeros(ticks, np.int8)
+    shift_ab[2500] = 4
+    shift_ab[2600] = 4                          # a whole octet: frames across two lines
+    shift_ab[7000] = 3                          # off an octet boundary
+    results = []
+    for p in (fast, full):
+        out = []
+        for a, b, force in ((0, 8000, 0), (8000, 8500, lib.CB_FRAMER_SEND_RAI), (8500, 8800, lib.CB_FRAMER_SEND_AIS),
+                            (8800, ticks, 0)):
+            lib.cb_framer_force(p.a, force)
+            out.append(p.run(b - a, tx_a=tx_a[a:b], tx_b=tx_b[a:b], xor_ab=xor_ab[a:b], cut_ab=cut_ab[a:b],
+                             shift_ab=shift_ab[a:b], rx=True))
+        lib.cb_framer_set_offset_ppb(p.b, 50_000)    # 50 ppm: a slip every 2.5 s
+        out.append(p.run(6000, tx_a=tx_a[:6000], rx=True))
+        results.append((out, vars(counters(p.a)), vars(counters(p.b))))
+    (out_fast, ca_fast, cb_fast), (out_full, ca_full, cb_full) = results
+    for got, want in zip(out_fast, out_full, strict=True):
+        for x, y in zip(got, want, strict=True):
+            assert x is not None and y is not None
+            np.testing.assert_array_equal(x, y)
+    assert (ca_fast, cb_fast) == (ca_full, cb_full)
+    assert cb_full["fas"] > 0 and cb_full["slips"] > 0
+    if framing == lib.CB_FRAMING_E1_CRC4:
+        assert cb_full["crc"] > 0 and ca_full["ebit"] > 0
+    assert (out_full[0][1] & RED).any() and (out_full[0][1] & RECOVER).any()

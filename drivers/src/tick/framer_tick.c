@@ -267,9 +267,75 @@ static int crc6_tick(const cb_framer_t *f, int r, uint64_t v)
     return c;
 }
 
+/* ---- the repeat shortcut ------------------------------------------------ */
+
+/* Are the 31 timeslots (8 octets each, `stride` apart) each 8 equal octets? */
+static int uniform_ts(const uint8_t *ts, int stride)
+{
+    for (int k = 0; k < FR_E1_TS - 1; k++) {
+        uint64_t w = load64(ts + (ptrdiff_t) k * stride);
+        if (w != (w & 0xFF) * 0x0101010101010101ull)
+            return 0;
+    }
+    return 1;
+}
+
+static int same_ts(const uint8_t *ts, int stride, const uint64_t *kept)
+{
+    for (int k = 0; k < FR_E1_TS - 1; k++)
+        if (load64(ts + (ptrdiff_t) k * stride) != kept[k])
+            return 0;
+    return 1;
+}
+
+static void keep_ts(const uint8_t *ts, int stride, uint64_t *kept)
+{
+    for (int k = 0; k < FR_E1_TS - 1; k++)
+        kept[k] = load64(ts + (ptrdiff_t) k * stride);
+}
+
+static void put_ts(const uint64_t *kept, uint8_t *ts, int stride)
+{
+    for (int k = 0; k < FR_E1_TS - 1; k++)
+        memcpy(ts + (ptrdiff_t) k * stride, &kept[k], 8);
+}
+
 /* ---- transmit ---------------------------------------------------------- */
 
+static void tx_e1_full(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line);
+
+/* E1 transmit: a tick that repeats the kept one of its half (same timeslots, RAI and CRC
+ * carried in) sends its line; else the full path, kept when the timeslots are uniform. The
+ * E-bits sent for our received CRC errors change the line: such a tick is never kept or
+ * answered from memory. */
 static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
+{
+    const int smf2 = f->tx_fn >= 8;
+    const int rai = f->sending_rai != 0;
+    if (!f->repeat || f->cas || (f->crc4 && smf2 && f->ebit_pending > 0)) {
+        tx_e1_full(f, ts, stride, line);
+        return;
+    }
+    fr_tx_memo_t *m = &f->txm[smf2];
+    if (m->valid && m->rai == rai && m->crc_in == f->tx_crc && same_ts(ts, stride, m->ts)) {
+        memcpy(line, m->line, CB_FRAMER_E1_OCTETS);
+        f->tx_crc = m->crc_out;
+        f->tx_fn = (f->tx_fn + FR_FRAMES) & 15;
+        return;
+    }
+    const int crc_in = f->tx_crc;
+    tx_e1_full(f, ts, stride, line);
+    if (uniform_ts(ts, stride)) {
+        m->valid = 1;
+        m->rai = rai;
+        m->crc_in = crc_in;
+        m->crc_out = f->tx_crc;
+        keep_ts(ts, stride, m->ts);
+        memcpy(m->line, line, CB_FRAMER_E1_OCTETS);
+    }
+}
+
+static void tx_e1_full(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
 {
     /* TS0 of the 8 frames in a word (one store, forwarded to the transposes' load): FAS, NFAS,
        the C bits (the previous sub-multiframe's CRC; the CRC below skips them), E-bits as 0 for
@@ -943,6 +1009,42 @@ static void alarm_tick(cb_framer_t *f, int los)
                      || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_RECOVER));
 }
 
+/* E1 receive, aligned on an octet, steady (no slips, CRC-4 multiframe kept, not at the end of a
+ * false-alignment window): may the kept tick of this half be reused? */
+static int rx_e1_steady(const cb_framer_t *f)
+{
+    return f->kind == CB_SPAN_E1 && f->repeat && !f->cas && f->aligned && !(f->off & 7) && f->ppb == 0
+           && (!f->crc4 || (f->mf && f->fa_blocks + 1 < FR_FALSE_BLOCKS));
+}
+
+static fr_rx_memo_t *rx_memo(cb_framer_t *f)
+{
+    return &f->rxm[f->crc4 ? f->fn0 >= 8 : 0];
+}
+
+/* A received tick that repeats the kept one of its half: the same line after the same line, the
+ * same frame in the elastic store and CRC carried in. Its effects are the kept tick's: all FAS
+ * good, no CRC error, the same RAI bits, timeslots and store. */
+static int rx_e1_repeat(cb_framer_t *f, const uint8_t *line, uint8_t *ts, int stride)
+{
+    const fr_rx_memo_t *m = rx_memo(f);
+    const int keep = f->off >> 3;
+    if (!m->valid || m->off != f->off || m->es_level != f->es_level || (f->crc4 && m->crc_in != f->crc_prev)
+        || memcmp(line, m->line, CB_FRAMER_E1_OCTETS) != 0 || memcmp(f->blk, m->blk_in, FR_E1_TS) != 0
+        || memcmp(f->win + keep, m->prev + keep, (size_t) (CB_FRAMER_E1_OCTETS - keep)) != 0)
+        return 0;
+    f->fas_bad = 0;
+    f->rai_rx = m->rai_rx;
+    if (f->crc4) {
+        f->crc_prev = m->crc_out;
+        f->fn0 ^= 8;
+        f->fa_blocks++;
+    }
+    put_ts(m->ts, ts, stride);
+    memcpy(f->blk, m->blk_out, FR_E1_TS);
+    return 1;
+}
+
 void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride)
 {
     int n = f->octets;
@@ -959,6 +1061,20 @@ void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, i
         alarm_tick(f, 1);
         return;
     }
+    /* a steady E1 tick: from memory when it repeats, else kept if it qualifies (below) */
+    const int steady = rx_e1_steady(f);
+    if (steady && rx_e1_repeat(f, line, ts, stride)) {
+        const int keep = f->off >> 3;
+        memcpy(f->win + keep, line + keep, (size_t) (n - keep));
+        f->ais_now = 0;
+        alarm_tick(f, 0);
+        return;
+    }
+    uint8_t blk_in[FR_E1_TS];
+    const int off0 = f->off, crc_in = f->crc_prev;
+    const uint64_t errors0 = f->cnt.fas + f->cnt.crc + f->cnt.ebit;
+    if (steady)
+        memcpy(blk_in, f->blk, sizeof blk_in);
     /* the window: f->win holds the last tick's line; this one follows it there unless E1 is
        aligned on an octet boundary (then it is read in place) */
     const uint8_t *cur = line;
@@ -971,6 +1087,23 @@ void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, i
         rx_e1(f, cur, ts, stride);
     else
         rx_t1(f, ts, stride);
+    /* kept: a steady tick that stayed so, with no error, whose timeslots are all uniform */
+    if (steady && f->aligned && f->off == off0 && (!f->crc4 || f->mf) && f->ppb == 0
+        && f->cnt.fas + f->cnt.crc + f->cnt.ebit == errors0 && uniform_ts(ts, stride)) {
+        fr_rx_memo_t *m = &f->rxm[f->crc4 ? (f->fn0 ^ 8) >= 8 : 0];   /* the half this tick was */
+        const int k = off0 >> 3;
+        m->valid = 1;
+        m->off = off0;
+        m->crc_in = crc_in;
+        m->crc_out = f->crc_prev;
+        m->rai_rx = f->rai_rx;
+        m->es_level = f->es_level;
+        memcpy(m->prev + k, f->win + k, (size_t) (n - k));
+        memcpy(m->line, line, (size_t) n);
+        memcpy(m->blk_in, blk_in, sizeof blk_in);
+        memcpy(m->blk_out, f->blk, FR_E1_TS);
+        keep_ts(ts, stride, m->ts);
+    }
     /* this line becomes the last one; aligned on an octet, only from the block's first octet on */
     int keep = f->kind == CB_SPAN_E1 && f->aligned && !(f->off & 7) ? f->off >> 3 : 0;
     memcpy(f->win + keep, cur + keep, (size_t) (n - keep));
