@@ -277,9 +277,8 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
     def handle_request(self, req: Any, conn: Any) -> Any:
         reader = getattr(conn, "reader", None)
         if reader is not None:   # the head is read: the body's deadline, by its announced length
-            length = req.content_length if isinstance(getattr(req, "content_length", None), int) else 0
             reader.deadline = (time.monotonic()  # clock-source: a socket deadline
-                               + self.head_deadline_s + max(length, 0) / BODY_MIN_RATE)
+                               + self.head_deadline_s + _announced_length(req) / BODY_MIN_RATE)
         return super().handle_request(req, conn)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
@@ -295,6 +294,15 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 client.close()
             return
         super().handle_error(req, client, addr, exc)
+
+
+def _announced_length(req: Any) -> int:
+    """The body length a request's head announces (its Content-Length; gunicorn has parsed and checked
+    it by now, and refused a request with two), 0 for none or a chunked body."""
+    for name, value in req.headers:
+        if name == "CONTENT-LENGTH":
+            return int(value) if str(value).isdecimal() else 0
+    return 0
 
 
 class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped

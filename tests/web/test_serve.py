@@ -535,6 +535,31 @@ def test_a_body_past_its_deadline_is_answered_408(tmp_path: Path, framing: str) 
         assert closed and answer.count(b"HTTP/1.1 ") == 1  # the rest of the body is never read as a request
 
 
+def test_a_long_body_sent_faster_than_the_minimum_rate_is_read_whole(tmp_path: Path) -> None:
+    # 64 KiB of form at about 32 KiB/s takes some 2 s, past the 1 s head deadline but within the body's
+    # (1 s + 64 KiB at 16 KiB/s = 5 s): the panel reads it all and answers the form, not 408.
+    with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "1"]) as panel:
+        context = panel.ssl_context()
+        raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+            body = b"username=" + b"a" * (64 * 1024 - 9)
+            tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: "
+                             + str(len(body)).encode()
+                             + b"\r\nContent-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n")
+            started = time.monotonic()  # clock-source: how long the real body takes to send
+            for at in range(0, len(body), 4096):
+                time.sleep(0.125)                  # 4 KiB every 1/8 s: 32 KiB/s, twice the minimum rate
+                tls_sock.sendall(body[at:at + 4096])
+            assert time.monotonic() - started > 1.5  # clock-source: the body outlived the head deadline
+            answer = b""
+            with contextlib.suppress(OSError):
+                while chunk := tls_sock.recv(4096):
+                    answer += chunk
+        status = answer.split(b"\r\n", 1)[0]
+        assert status.startswith(b"HTTP/1.1 ") and b" 408 " not in status, answer[:200]
+        assert b"came too slowly" not in answer and b"Traceback" not in answer
+
+
 def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: Path) -> None:
     # The default 5 s read timeout: a half-sent ClientHello is closed on the 2 s handshake deadline instead, and
     # one address's handshakes past its cap are closed at once.
