@@ -91,6 +91,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RequestEntityTooLarge, _too_large)
     app.register_error_handler(ClientDisconnected, _body_cut_short)
     app.register_error_handler(TimeoutError, _body_cut_short)
+    app.register_error_handler(accounts.PanelBusyError, _busy)
 
     @app.context_processor
     def _templates() -> dict[str, Any]:
@@ -159,7 +160,7 @@ def guess_wait_s(peer: str) -> int:
          .where(log.c.action.in_(GUESS_ACTIONS), log.c.outcome == "failure", log.c.remote == peer,
                 log.c.time > iso_ms(now - longest))
          .order_by(log.c.time.desc()))
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         times = [datetime.fromisoformat(str(t)) for (t,) in conn.execute(q).all()]   # newest first
     wait = 0.0
     for allowed, window in LOGIN_LIMITS:
@@ -230,6 +231,12 @@ def _csrf_refused(exc: CSRFError) -> Response:
 def _too_large(_exc: RequestEntityTooLarge) -> Response:
     limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
     return _error(f"request refused: the body is larger than {limit // 1024} KiB", 413)
+
+
+def _busy(exc: accounts.PanelBusyError) -> Response:
+    response = _error(str(exc), 503)
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def _body_cut_short(exc: Exception) -> Response:

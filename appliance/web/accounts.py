@@ -21,13 +21,14 @@ call takes a pooled connection; SQLite's locking orders the writers.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import threading
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -59,7 +60,12 @@ from sqlalchemy.exc import IntegrityError
 from appliance.web.auth import ROLES
 from appliance.web.clock import PanelClock, SystemClock, iso_ms
 
-BUSY_TIMEOUT_MS = 2000
+BUSY_TIMEOUT_MS = 10_000
+"""How long a write waits for another's lock (reads never wait: WAL readers do not block)."""
+HASH_SLOTS = 2
+"""At most this many password hashes (argon2id, 64 MiB each) at once, whatever the number of logins."""
+HASH_WAIT_S = 10.0
+"""How long a login waits for a hash slot before it is answered 503."""
 PASSWORD_MIN = 12
 NAME_MAX = 64
 _AGENT_NUMBER = re.compile(r"[0-9]{1,16}")
@@ -139,6 +145,7 @@ ALL_REFUSALS_PER_MINUTE = 100
 multiply the rows."""
 
 _hasher = PasswordHasher()
+_hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
 # Checked against when a login names no account, so a wrong name costs what a wrong password costs.
 _DUMMY_HASH = _hasher.hash("not a password of anyone: timing filler")
 
@@ -149,6 +156,10 @@ class AccountError(ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class PanelBusyError(RuntimeError):
+    """Every password-hash slot stayed taken for HASH_WAIT_S: the request is answered 503, try again."""
 
 
 @dataclass(frozen=True)
@@ -193,11 +204,18 @@ class PanelDB:
                 conn.exec_driver_sql(sql)
         os.chmod(self.path, 0o600)
 
+    def read(self) -> Connection:
+        """A connection for reads only: its transaction is a snapshot that takes no write lock."""
+        return self.engine.connect().execution_options(**{_READ_ONLY: True})
+
     def now(self) -> datetime:
         return self.clock.now()
 
     def now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
+
+
+_READ_ONLY = "cicbox_read_only"
 
 
 def _engine(path: Path) -> Engine:
@@ -216,7 +234,9 @@ def _engine(path: Path) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # A write takes the lock at its start (a deferred one could not upgrade after another's commit);
+        # a read (PanelDB.read) reads a snapshot and neither waits for nor holds up a writer.
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
 
@@ -397,7 +417,7 @@ def audit_rows(app_or_dir: Flask | Path | str | None = None, *, user: str | None
         q = q.where(audit_log.c.action == action)
     if outcome:
         q = q.where(audit_log.c.outcome == outcome)
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         rows = conn.execute(q).mappings().all()
     return [{**row, "detail": json.loads(row["detail"])} for row in rows]
 
@@ -410,7 +430,7 @@ def failure_banner(app: Flask | None = None) -> list[tuple[str, int]]:
          .where(audit_log.c.action == "login", audit_log.c.outcome == "failure", audit_log.c.time >= since,
                 audit_log.c.target.is_not(None))
          .group_by(audit_log.c.target).having(func.count() >= FAILURE_BANNER))
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         return [(str(t), int(n)) for t, n in conn.execute(q).all()]
 
 
@@ -418,17 +438,30 @@ def failure_banner(app: Flask | None = None) -> list[tuple[str, int]]:
 # Users
 
 
+@contextlib.contextmanager
+def _hash_slot() -> Iterator[None]:
+    """One of HASH_SLOTS, waited for at most HASH_WAIT_S (else PanelBusyError)."""
+    if not _hash_slots.acquire(timeout=HASH_WAIT_S):
+        raise PanelBusyError("the panel is busy checking other passwords: try again in a few seconds")
+    try:
+        yield
+    finally:
+        _hash_slots.release()
+
+
 def hash_password(password: str) -> str:
     """An argon2id hash of `password` with argon2-cffi's defaults."""
-    return _hasher.hash(password)
+    with _hash_slot():
+        return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
     """Whether `password` matches `stored_hash` (the one place a password is checked)."""
-    try:
-        return _hasher.verify(stored_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
+    with _hash_slot():
+        try:
+            return _hasher.verify(stored_hash, password)
+        except (VerificationError, InvalidHashError):
+            return False
 
 
 def _unsafe_char(ch: str) -> bool:
@@ -531,28 +564,28 @@ def get_user(app_or_dir: Flask | Path | str | None, *, user_id: int | None = Non
         return None
     q = select(users)
     q = q.where(users.c.id == user_id) if user_id is not None else q.where(users.c.name == name)
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         row = conn.execute(q).first()
     return _user(row) if row is not None else None
 
 
 def list_users(app_or_dir: Flask | Path | str | None = None) -> list[User]:
     db = db_of(app_or_dir)
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         return [_user(r) for r in conn.execute(select(users).order_by(users.c.name)).all()]
 
 
 def installer_exists(app_or_dir: Flask | Path | str | None = None) -> bool:
     """Whether any installer account exists (disabled or not): the end of the first run."""
     db = db_of(app_or_dir)
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         return conn.execute(select(users.c.id).where(users.c.role == "installer").limit(1)).first() is not None
 
 
 def authenticate(app: Flask | None, name: str, password: str) -> User | None:
     """The account if `name` exists, is enabled and `password` is its password; else None."""
     db = db_of(app)
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         row = conn.execute(select(users).where(users.c.name == name)).first()
     ok = verify_password(row.password_hash if row is not None else _DUMMY_HASH, password)
     if row is None or not ok or row.disabled:

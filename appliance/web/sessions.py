@@ -101,7 +101,7 @@ class PanelSessionInterface(SessionInterface):
             return PanelSession(created_ms=now)
         id_hash = accounts.session_hash(sid)
         tbl = accounts.sessions
-        with db.engine.connect() as conn:
+        with db.read() as conn:
             row = conn.execute(select(tbl).where(tbl.c.id_hash == id_hash)).first()
         if row is None:
             return PanelSession(created_ms=now)
@@ -224,6 +224,6 @@ def session_alive(app: Flask, id_hash: str | None) -> bool:
     db = accounts.db_of(app)
     now = db.now_ms()
     tbl = accounts.sessions
-    with db.engine.connect() as conn:
+    with db.read() as conn:
         row = conn.execute(select(tbl.c.seen_ms, tbl.c.created_ms).where(tbl.c.id_hash == id_hash)).first()
     return row is not None and now - int(row.seen_ms) < IDLE_S * 1000 and now - int(row.created_ms) < ABSOLUTE_S * 1000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 import stat
 import threading
 import time
@@ -17,7 +18,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.web import accounts, create_app, setupcode
-from appliance.web.sessions import COOKIE_NAME
+from appliance.web.sessions import COOKIE_NAME, session_alive
 from tests.web.accounts import add_probes, csrf_token, login, make_user, panel_client, random_password
 
 
@@ -472,3 +473,54 @@ def test_anonymous_visits_keep_a_bounded_number_of_session_rows(app: Flask, monk
     assert signed_in.get("/").status_code == 200                        # the signed-in session is kept
     login(last, "inst", password)                                       # the latest visitor's form still works
     assert last.get("/").status_code == 200
+
+
+# --- many logins at once ---------------------------------------------------------------------------------------
+
+
+def test_logins_are_read_while_another_writer_holds_the_database(app: Flask) -> None:
+    # A writer holding panel.db's lock (a long audit write, another process) holds up no reader: the login
+    # form, the account's password check, the session's liveness and the account list are all answered at
+    # once, not after the busy wait nor as "database is locked" 500s.
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app, "127.0.0.9")
+    token = csrf_token(client)
+    sid = cookie(client)
+    assert sid is not None
+    writer = sqlite3.connect(panel_dir(app) / "panel.db", isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        assert client.get("/login").status_code == 200
+        assert accounts.get_user(app, name="inst") is not None
+        assert accounts.authenticate(app, "inst", password) is not None
+        assert [u.name for u in accounts.list_users(app)] == ["inst"]
+        assert session_alive(app, accounts.session_hash(sid))
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+    assert resp.status_code == 303
+
+
+def test_a_login_waits_for_a_password_slot_and_is_answered_503_past_the_wait(
+        app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each password check takes 64 MiB: at most HASH_SLOTS run at once. With every slot taken past the wait,
+    # a login is answered 503 with a Retry-After, is not counted as a wrong guess, and works once a slot frees.
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    token = csrf_token(client)
+    monkeypatch.setattr(accounts, "HASH_WAIT_S", 0.0)
+    held = 0
+    try:
+        while accounts._hash_slots.acquire(blocking=False):
+            held += 1
+        assert held == accounts.HASH_SLOTS == 2
+        resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+        assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
+        assert "busy checking other passwords" in resp.get_data(as_text=True)
+    finally:
+        for _ in range(held):
+            accounts._hash_slots.release()
+    assert audit(app, "login") == []                   # no failure row: the next try is not throttled
+    resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+    assert resp.status_code == 303
