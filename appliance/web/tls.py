@@ -86,8 +86,17 @@ MAX_CHAIN = 8
 """Certificates an uploaded chain may hold (the server's and its intermediates)."""
 
 
+_PEM_LABEL = re.compile(rb"-----BEGIN ([^-\r\n]*)-----", re.IGNORECASE)
+
+
 def holds_private_key(data: bytes) -> bool:
     return _PRIVATE_KEY_PEM.search(data) is not None
+
+
+def certificates_only(chain: list[x509.Certificate]) -> bytes:
+    """The chain as PEM CERTIFICATE blocks only: what an uploaded cert field is stored as (any text around
+    its blocks, where a key's base64 could hide, is not kept in the world-readable file)."""
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in chain)
 
 
 def _write_public(path: Path, data: bytes) -> None:
@@ -267,6 +276,11 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
         raise PanelError("the certificate or key is too large (64 KiB at most each)")
     if holds_private_key(cert_pem):
         raise PanelError("the certificate field holds a private key: give the key in its own field only")
+    for label in _PEM_LABEL.findall(cert_pem):
+        if label != b"CERTIFICATE":
+            shown = label.decode("ascii", "replace")[:40]
+            raise PanelError(f'the certificate field holds a "{shown}" block: give only CERTIFICATE blocks '
+                             "(the key in its own field)")
     try:
         chain = x509.load_pem_x509_certificates(cert_pem)
     except ValueError:
@@ -314,7 +328,7 @@ def install_upload(panel_dir: Path, cert_pem: bytes, key_pem: bytes, now: dateti
         if cert_path.exists():
             _write_public(keep / CERT_NAME, cert_path.read_bytes())
     write_private(key_path, key_pem)
-    _write_public(cert_path, cert_pem)
+    _write_public(cert_path, certificates_only(x509.load_pem_x509_certificates(cert_pem)))
 
 
 def _new_previous_dir(previous: Path, now: datetime) -> Path:

@@ -165,6 +165,12 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
         cert_pem, key_pem = make_pair()
         legacy = b"-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"
         return legacy + cert_pem, key_pem
+    if case == "custom_label":
+        cert_pem, key_pem = make_pair()
+        return cert_pem + key_pem.replace(b"PRIVATE KEY", b"SECRET STUFF"), key_pem
+    if case == "lower_label":
+        cert_pem, key_pem = make_pair()
+        return cert_pem + key_pem.replace(b"PRIVATE KEY", b"private key"), key_pem
     if case == "client_only":
         return make_pair(eku=[ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.EMAIL_PROTECTION])
     if case == "long_chain":
@@ -189,6 +195,10 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
     ("missing", "give both a certificate and its private key (PEM)"),
     ("key_in_cert", "the certificate field holds a private key: give the key in its own field only"),
     ("rsa_key_in_cert", "the certificate field holds a private key: give the key in its own field only"),
+    ("custom_label", 'the certificate field holds a "SECRET STUFF" block: give only CERTIFICATE blocks '
+                     "(the key in its own field)"),
+    ("lower_label", 'the certificate field holds a "private key" block: give only CERTIFICATE blocks '
+                    "(the key in its own field)"),
     ("client_only", "the certificate's extended key usage excludes TLS servers (no serverAuth)"),
     ("long_chain", "the chain holds 9 certificates: 8 at most (the server's and its intermediates)"),
 ])
@@ -222,3 +232,17 @@ def test_a_server_auth_usage_passes_and_a_cert_file_holding_a_key_is_never_world
     tls.install_upload(tmp_path, cert_pem, key_pem, NOW)
     (kept,) = tls.previous_pairs(tmp_path)
     assert stat.S_IMODE((kept / "cert.pem").stat().st_mode) == 0o600
+
+
+def test_text_around_the_certificate_blocks_is_not_stored(tmp_path: Path) -> None:
+    # A key's bare base64 pasted after the certificate: the upload is taken, but the world-readable cert.pem
+    # holds the certificate's own PEM block only, byte for byte as the certificate encodes it.
+    cert_pem, key_pem = make_pair()
+    bare = b"".join(line + b"\n" for line in key_pem.splitlines() if not line.startswith(b"-----"))
+    pasted = b"subject=CN = panel\n" + cert_pem + b"\n" + bare
+    tls.check_upload(pasted, key_pem, NOW)
+    tls.install_upload(tmp_path, pasted, key_pem, NOW)
+    stored = (tmp_path / "tls" / "cert.pem").read_bytes()
+    expected = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.PEM)
+    assert stored == expected and bare.splitlines()[0] not in stored
+    assert stat.S_IMODE((tmp_path / "tls" / "cert.pem").stat().st_mode) == 0o644
