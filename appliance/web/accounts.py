@@ -12,8 +12,9 @@
     action, target, outcome, detail (JSON, with before/after for changes). Never a password,
     setup code, session id or token: the detail is scrubbed of keys that name one. Strings have
     control/bidi/NUL characters escaped and are cut to TEXT_MAX characters; refusals are kept
-    REFUSALS_PER_MINUTE a minute per account (per address without one), ALL_REFUSALS_PER_MINUTE in all, the
-    rest summed into ``refused_more`` rows (insert-only: written as the cap is passed and after the minute).
+    REFUSALS_PER_MINUTE a minute per account (per address without one, and ALL_REFUSALS_PER_MINUTE over
+    all addresses without one), the rest summed into ``refused_more`` rows (insert-only: written as the
+    cap is passed and after the minute).
 
 The panel is several threads of one process (and the console tool another process): each
 call takes a pooled connection; SQLite's locking orders the writers.
@@ -140,9 +141,9 @@ REFUSALS_PER_MINUTE = 10
 it is written at once as a ``refused_more`` row (``more`` 1), the rest counted into one more ``refused_more``
 row, written at the next audit row after the minute."""
 ALL_REFUSALS_PER_MINUTE = 100
-"""Refusals kept in one clock minute over all accounts and addresses; past it, every refusal is counted into
-``refused_more`` rows of everyone's (no user, no remote; detail ``scope: all``), so many addresses do not
-multiply the rows."""
+"""Refusals without an account kept in one clock minute over all addresses; past it, every such refusal is
+counted into ``refused_more`` rows of everyone's (no user, no remote; detail ``scope: all``), so many addresses
+do not multiply the rows. A signed-in account's refusals are kept to its own REFUSALS_PER_MINUTE only."""
 
 _hasher = PasswordHasher()
 _hash_slots = threading.BoundedSemaphore(HASH_SLOTS)
@@ -348,12 +349,14 @@ def _refusal_rows(db: PanelDB, now: datetime, user: str | None, remote: str | No
         if not refusal or key is None:
             return True, summaries
         seen = db.refusals.setdefault(key, _Refusals(minute))
-        everyone = db.refusals.setdefault(_ALL, _Refusals(minute))
+        # Only the addresses without an account share the budget for all: anonymous noise from many addresses
+        # never hides a signed-in account's refusals (accounts are few, each kept to its own ten).
+        everyone = db.refusals.setdefault(_ALL, _Refusals(minute)) if key[0] == "remote" else _Refusals(minute)
         if seen.kept < REFUSALS_PER_MINUTE and everyone.kept < ALL_REFUSALS_PER_MINUTE:
             seen.kept += 1
             everyone.kept += 1
             return True, summaries
-        if everyone.kept >= ALL_REFUSALS_PER_MINUTE:      # so many addresses or accounts: one summary for all
+        if everyone.kept >= ALL_REFUSALS_PER_MINUTE:      # so many addresses: one summary for all of them
             key, seen = _ALL, everyone
         if not seen.reported:                              # written now: a killed panel loses no more than this
             seen.reported = True                           # minute's count after it
@@ -371,8 +374,8 @@ def audit(app_or_dir: Flask | Path | str | None = None, *, user: str | None, rem
     """Append one row to the audit log (never a secret: see :func:`scrub`; strings cleaned: :func:`clean_text`).
 
     Refusals (outcome ``refused``) are kept REFUSALS_PER_MINUTE a minute per account (or, without one, per
-    remote address), and ALL_REFUSALS_PER_MINUTE a minute in all; the rest are summed into ``refused_more``
-    rows: one as soon as the cap is passed, one with the rest of the minute's count after it."""
+    remote address, and ALL_REFUSALS_PER_MINUTE a minute over all such addresses); the rest are summed into
+    ``refused_more`` rows: one as soon as the cap is passed, one with the rest of the minute's count after it."""
     db = db_of(app_or_dir)
     now = db.now()
     write, rows = _refusal_rows(db, now, user, remote, outcome == "refused", action)

@@ -208,6 +208,25 @@ def test_refusals_from_many_addresses_are_capped_in_all(app: Flask, clock: time_
     assert total == 2500 - accounts.ALL_REFUSALS_PER_MINUTE
 
 
+def test_anonymous_noise_from_many_addresses_does_not_hide_a_signed_in_accounts_refusals(
+        app: Flask, clock: time_machine.Traveller) -> None:
+    from tests.web.accounts import login, make_user
+
+    make_user(app, "inst", "installer")
+    viewer = panel_client(app, "192.0.2.70")
+    login(viewer, "vic", make_user(app, "vic", "viewer"))
+    token = csrf_token(viewer, "/account/password")
+    for n in range(300):                      # the budget for all addresses is spent by strangers first
+        stranger = panel_client(app, f"10.1.{n // 250}.{n % 250 + 1}")
+        assert stranger.post("/logout", data={"csrf_token": "x"}).status_code == 400
+    for _ in range(3):                        # then the account tries what it may not do
+        assert viewer.post("/users", data={"csrf_token": token}).status_code == 403
+    kept = [r for r in accounts.audit_rows(app, user="vic", limit=100) if r["action"] == "forbidden"]
+    assert len(kept) == 3 and all(r["target"] == "/users" for r in kept)
+    strangers = [r for r in accounts.audit_rows(app, action="csrf_refused", limit=1000) if r["user"] is None]
+    assert len(strangers) == accounts.ALL_REFUSALS_PER_MINUTE
+
+
 def test_audit_strings_are_escaped_and_cut(app: Flask) -> None:
     accounts.audit(app, user=None, remote="127.0.0.1", action="probe", target="ann\u202egnp.exe\x00\n",
                    detail={"reason": "x" * 5000, "nested": ["\u200f"], "k\x01": 1})
