@@ -83,6 +83,7 @@ def init_app(app: Flask) -> None:
     manager.user_loader(_load_user)
     manager.init_app(app)
 
+    app.before_request(_whole_body)   # before CSRFProtect's check, which reads the form
     CSRFProtect(app)
 
 
@@ -211,6 +212,16 @@ def _gate() -> Response | None:
             return response
         return cast(Response, redirect(url_for("account.password"), 303))
     return auth.check(perm, fresh=auth.is_fresh(endpoint))
+
+
+def _whole_body() -> None:
+    """A POST's body, chunked or not, within MAX_CONTENT_LENGTH; else 413. A chunked body past the limit
+    would otherwise be parsed as an empty form (a login as a wrong guess, a form as a missing field)."""
+    if request.method != "POST":
+        return
+    request.get_data(cache=True)          # reads up to the limit; a Content-Length beyond it is a 413 here
+    if request.stream.read(1):            # a chunked body beyond the limit: 413 (werkzeug raises it)
+        raise RequestEntityTooLarge()
 
 
 def _error(message: str, status: int) -> Response:

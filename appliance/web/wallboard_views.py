@@ -21,7 +21,6 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, session
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from appliance.control import ControlClient, ControlError
 from appliance.web import control_socket
@@ -35,16 +34,6 @@ def init_app(app: Flask) -> None:
     """Register the wallboard; ``url_for("index")`` is its page too."""
     app.register_blueprint(bp)
     app.add_url_rule("/", endpoint="index", view_func=app.view_functions["wallboard.page"])
-
-
-@bp.before_request
-def _whole_body() -> None:
-    """A POST's body, chunked or not, within MAX_CONTENT_LENGTH; else 413 (not a truncated body's 400)."""
-    if request.method != "POST":
-        return
-    request.get_data(cache=True)          # reads up to the limit; a Content-Length beyond it is a 413 here
-    if request.stream.read(1):            # a chunked body beyond the limit: 413 (werkzeug raises it)
-        raise RequestEntityTooLarge()
 
 
 @bp.route("/")

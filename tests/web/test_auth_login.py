@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import sqlite3
 import stat
 import threading
@@ -16,10 +17,12 @@ import pytest
 import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
 from appliance.web import accounts, create_app, setupcode
 from appliance.web.sessions import COOKIE_NAME, session_alive
-from tests.web.accounts import add_probes, csrf_token, login, make_user, panel_client, random_password
+from tests.web.accounts import BASE_URL, add_probes, csrf_token, login, make_user, panel_client, random_password
 
 
 @pytest.fixture
@@ -524,3 +527,29 @@ def test_a_login_waits_for_a_password_slot_and_is_answered_503_past_the_wait(
     assert audit(app, "login") == []                   # no failure row: the next try is not throttled
     resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
     assert resp.status_code == 303
+
+
+def _chunked_post(client: FlaskClient, path: str, body: bytes) -> Any:
+    """POST `body` to `path` as gunicorn hands over a chunked form: no Content-Length, input terminated."""
+    headers = [("Content-Type", "application/x-www-form-urlencoded"), ("Transfer-Encoding", "chunked")]
+    environ = EnvironBuilder(path, BASE_URL, method="POST", headers=headers, input_stream=io.BytesIO(body),
+                             environ_base=client.environ_base).get_environ()
+    environ["wsgi.input_terminated"] = True
+    environ.pop("CONTENT_LENGTH", None)
+    return client.open(Request(environ))       # (an environ dict would lose input_terminated)
+
+
+def test_a_chunked_form_beyond_the_limit_is_413_not_a_wrong_guess_or_a_missing_field(app: Flask) -> None:
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    token = csrf_token(client)
+    big = f"csrf_token={token}&username=inst&password={password}&pad=".encode() + b"x" * (2 << 20)
+    resp = _chunked_post(client, "/login", big)
+    assert resp.status_code == 413 and "larger than 1024 KiB" in resp.get_data(as_text=True)
+    assert audit(app, "login") == []                     # not counted as a failed login
+    small = f"csrf_token={token}&username=inst&password={password}".encode()
+    assert _chunked_post(client, "/login", small).status_code == 303   # a chunked form within the limit works
+    form = f"csrf_token={token}&username=newbie&role=viewer&pad=".encode() + b"x" * (2 << 20)
+    resp = _chunked_post(client, "/users", form)
+    assert resp.status_code == 413
+    assert [u.name for u in accounts.list_users(app)] == ["inst"]
