@@ -196,6 +196,12 @@ class PanelDB:
         self.panel_dir = panel_dir
         self.path = panel_dir / "panel.db"
         self.clock = clock
+        # 0600 before SQLite opens it: its -wal and -shm files take the database's mode when it makes them
+        # (they hold the same rows), so none is ever readable by others, whatever the umask.
+        os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        for path in (self.path, self.path.with_name("panel.db-wal"), self.path.with_name("panel.db-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(path, 0o600)
         self.engine = _engine(self.path)
         self.refusals: dict[tuple[str, str], _Refusals] = {}
         self.refusals_lock = threading.Lock()
@@ -203,7 +209,6 @@ class PanelDB:
             metadata.create_all(conn)
             for sql in _TRIGGERS:
                 conn.exec_driver_sql(sql)
-        os.chmod(self.path, 0o600)
 
     def read(self) -> Connection:
         """A connection for reads only: its transaction is a snapshot that takes no write lock."""

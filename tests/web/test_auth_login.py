@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import io
+import os
 import sqlite3
 import stat
 import threading
@@ -215,6 +216,23 @@ def test_the_secret_key_and_setup_code_stay_private(app: Flask) -> None:
     assert stat.S_IMODE(panel_dir(app).stat().st_mode) == 0o700
     for name in ("secret_key", "setup_code", "panel.db"):
         assert stat.S_IMODE((panel_dir(app) / name).stat().st_mode) == 0o600, name
+
+
+def test_the_databases_wal_files_are_private_whatever_the_umask(tmp_path: Path) -> None:
+    # Outside its unit (no UMask=), the panel runs under the shell's 022: panel.db's -wal and -shm, which
+    # hold the same rows (session hashes, the audit log), are made 0600 all the same.
+    old = os.umask(0o022)
+    try:
+        app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+        pdir = panel_dir(app)
+        password = make_user(app, "inst", "installer")
+        assert accounts.authenticate(app, "inst", password) is not None
+    finally:
+        os.umask(old)
+    names = {p.name for p in pdir.iterdir()}
+    assert {"panel.db", "panel.db-wal", "panel.db-shm"} <= names
+    for name in ("panel.db", "panel.db-wal", "panel.db-shm"):
+        assert stat.S_IMODE((pdir / name).stat().st_mode) == 0o600, name
 
 
 # --- login and logout ------------------------------------------------------------------------------------------
