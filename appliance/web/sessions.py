@@ -11,9 +11,11 @@ session's data as JSON. By the panel clock (:mod:`appliance.web.clock`):
 - a login gets a new id (:meth:`PanelSession.rotate`), logging out deletes the row
   (:meth:`PanelSession.destroy`); a cookie whose row is gone is worth nothing.
 
-Anonymous visitors get a row only once something is stored (the login form's CSRF token); such
-rows are purged once idle, and at most :data:`ANON_SESSIONS_MAX` are kept (a new one replaces the least
-recently seen), so a flood of anonymous GET /login cannot grow the table.
+Anonymous visitors get no row: what their session stores (the login form's CSRF token) travels in the
+cookie itself, signed with the panel's secret key (``a.`` then the signed JSON), with its own created and
+seen times by the panel clock; one idle for IDLE_S is worth nothing. So a flood of anonymous GET /login
+neither writes panel.db nor pushes anyone's pending login form out of it. Rows without an account left by
+an older panel are still read, and purged once idle.
 """
 
 from __future__ import annotations
@@ -24,18 +26,20 @@ from typing import Any
 
 from flask import Flask, Request, g, request
 from flask.sessions import SessionInterface, SessionMixin
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, insert, or_, select, update
 from werkzeug.datastructures import CallbackDict
 from werkzeug.wrappers import Response as BaseResponse
 
-from appliance.web import accounts
+from appliance.web import PanelError, accounts
 from appliance.web.auth import is_no_touch
 
 COOKIE_NAME = "cicbox_session"
 IDLE_S = 15 * 60
 ABSOLUTE_S = 8 * 3600
-ANON_SESSIONS_MAX = 500
-"""Rows of sessions without a signed-in account kept at most; past it the least recently seen go."""
+ANON_PREFIX = "a."
+"""An anonymous session's cookie: this, then its signed data (a row's id never holds a dot)."""
+_ANON_SALT = "cicbox-anonymous-session"
 TOUCH_MS = 1000
 """A session seen this recently is not written again (a page's burst of requests is one write)."""
 
@@ -99,6 +103,8 @@ class PanelSessionInterface(SessionInterface):
         sid = request.cookies.get(COOKIE_NAME)
         if not sid:
             return PanelSession(created_ms=now)
+        if sid.startswith(ANON_PREFIX):
+            return _open_anonymous(app, sid, now)
         id_hash = accounts.session_hash(sid)
         tbl = accounts.sessions
         with db.read() as conn:
@@ -145,14 +151,20 @@ class PanelSessionInterface(SessionInterface):
                 if had_cookie:
                     self._clear_cookie(app, response)
                 return
+            user_id = _user_id(session)
+            if user_id is None:            # anonymous: the data goes in the signed cookie, no row
+                if COOKIE_NAME not in request.cookies:
+                    _purge_expired(app, now)   # a new visitor: a read, and a write only if a row is past
+                if session.modified or now - session.seen_ms >= TOUCH_MS:
+                    payload = {"d": dict(session), "c": session.created_ms, "s": now}
+                    value = ANON_PREFIX + _anon_serializer(app).dumps(payload)
+                    response.set_cookie(
+                        COOKIE_NAME, value, domain=self.get_cookie_domain(app), path=self.get_cookie_path(app),
+                        secure=True, httponly=True, samesite="Strict")
+                return
             sid = secrets.token_urlsafe(32)  # 256 random bits
             _purge_expired(app, now)
-            user_id = _user_id(session)
             with db.engine.begin() as conn:
-                if user_id is None:        # room for this one among the anonymous rows (the oldest go)
-                    keep = (select(tbl.c.id_hash).where(tbl.c.user_id.is_(None))
-                            .order_by(tbl.c.seen_ms.desc()).limit(ANON_SESSIONS_MAX - 1))
-                    conn.execute(delete(tbl).where(tbl.c.user_id.is_(None), tbl.c.id_hash.not_in(keep)))
                 conn.execute(insert(tbl).values(
                     id_hash=accounts.session_hash(sid), user_id=user_id, created_ms=session.created_ms,
                     seen_ms=now, login_ms=session.login_ms, data=_dump(session)))
@@ -182,11 +194,15 @@ def _purge_expired(app: Flask, now: int) -> None:
     db = accounts.db_of(app)
     tbl = accounts.sessions
     expired = or_(tbl.c.seen_ms <= now - IDLE_S * 1000, tbl.c.created_ms <= now - ABSOLUTE_S * 1000)
-    with db.engine.begin() as conn:
+    with db.read() as conn:
         rows = conn.execute(select(tbl.c.id_hash, tbl.c.user_id, tbl.c.seen_ms, tbl.c.created_ms)
                             .where(expired)).all()
-        if rows:
-            conn.execute(delete(tbl).where(tbl.c.id_hash.in_([r.id_hash for r in rows])))
+    if not rows:
+        return
+    with db.engine.begin() as conn:           # only those still there: another thread may have purged them
+        gone = conn.execute(delete(tbl).where(tbl.c.id_hash.in_([r.id_hash for r in rows]))
+                            .returning(tbl.c.id_hash)).scalars().all()
+    rows = [r for r in rows if r.id_hash in set(gone)]
     for row in rows:
         if row.user_id is None:
             continue
@@ -195,6 +211,25 @@ def _purge_expired(app: Flask, now: int) -> None:
         accounts.audit(app, user=user.name if user else None, remote=None, action="expiry", target=None,
                        detail={"reason": "idle" if idle else "absolute", "idle_s": (now - int(row.seen_ms)) // 1000,
                                "age_s": (now - int(row.created_ms)) // 1000, "purged": True})
+
+
+def _anon_serializer(app: Flask) -> URLSafeSerializer:
+    key = app.secret_key
+    if not key:
+        raise PanelError("the panel has no secret key to sign anonymous sessions with")
+    return URLSafeSerializer(key, salt=_ANON_SALT)
+
+
+def _open_anonymous(app: Flask, value: str, now: int) -> PanelSession:
+    """The anonymous session a signed cookie carries; a fresh one if it is forged, damaged or idle."""
+    try:
+        payload = _anon_serializer(app).loads(value[len(ANON_PREFIX):])
+        data, created, seen = payload["d"], int(payload["c"]), int(payload["s"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return PanelSession(created_ms=now)
+    if not isinstance(data, dict) or not 0 <= now - seen < IDLE_S * 1000 or created > seen:
+        return PanelSession(created_ms=now)
+    return PanelSession(data, created_ms=created, seen_ms=seen)
 
 
 def current_session_hash() -> str | None:

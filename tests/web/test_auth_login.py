@@ -407,7 +407,7 @@ def test_a_session_never_seen_again_is_purged_and_audited(app: Flask, clock: tim
     panel_client(app).get("/login")                                  # any new visitor's session
     with accounts.db_of(app).engine.connect() as conn:
         users = [r.user_id for r in conn.execute(accounts.sessions.select())]
-    assert users == [None]                                           # only the new visitor's row is left
+    assert users == []                         # the new visitor's session is in its cookie, not a row
     (row,) = audit(app, "expiry")
     assert (row["user"], row["remote"], row["target"]) == ("inst", None, None)
     assert row["detail"] == {"reason": "idle", "idle_s": 3600, "age_s": 3600, "purged": True}
@@ -470,30 +470,44 @@ def test_a_burst_of_requests_is_one_write(app: Flask, clock: time_machine.Travel
     assert seen() == t0 + 1000
 
 
-def test_anonymous_visits_keep_a_bounded_number_of_session_rows(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sqlite3
-
-    from appliance.web import sessions
-
-    monkeypatch.setattr(sessions, "ANON_SESSIONS_MAX", 50)
+def test_a_flood_of_anonymous_visits_writes_no_row_and_breaks_no_pending_login(app: Flask) -> None:
     password = make_user(app, "inst", "installer")
     signed_in = panel_client(app, "127.0.0.9")
     login(signed_in, "inst", password)
-    for _ in range(120):                             # a flood of anonymous GET /login, each a new cookie-less visitor
-        assert panel_client(app).get("/login").status_code == 200
-    last = panel_client(app)
-    assert last.get("/login").status_code == 200
+    victim = panel_client(app, "192.0.2.10")
+    token = csrf_token(victim)                       # the installer opens the login form, then types
+    for _ in range(1200):                            # a flood of anonymous GET /login, each a new cookie-less visitor
+        assert panel_client(app, "192.0.2.66").get("/login").status_code == 200
     db = sqlite3.connect(panel_dir(app) / "panel.db")
     try:
         anonymous = db.execute("SELECT count(*) FROM sessions WHERE user_id IS NULL").fetchone()[0]
         indexes = {r[1] for r in db.execute("PRAGMA index_list(sessions)")}
     finally:
         db.close()
-    assert anonymous <= 50
+    assert anonymous == 0                                               # the flood wrote no row
     assert {"sessions_seen_ms", "sessions_created_ms"} <= indexes     # the purge's look-ups by time
     assert signed_in.get("/").status_code == 200                        # the signed-in session is kept
-    login(last, "inst", password)                                       # the latest visitor's form still works
-    assert last.get("/").status_code == 200
+    resp = victim.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/"  # the pending form still works
+
+
+def test_an_anonymous_cookie_cannot_be_forged_or_kept_past_idle(app: Flask, clock: time_machine.Traveller) -> None:
+    from appliance.web import sessions
+
+    password = make_user(app, "inst", "installer")
+    client = panel_client(app)
+    token = csrf_token(client)
+    value = cookie(client)
+    assert value is not None and value.startswith(sessions.ANON_PREFIX)
+    forged = value[:-3] + ("AAA" if not value.endswith("AAA") else "BBB")
+    other = panel_client(app)
+    other.set_cookie(COOKIE_NAME, forged, domain="127.0.0.1")
+    resp = other.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+    assert resp.status_code == 400 and "CSRF" in resp.get_data(as_text=True)
+    clock.shift(timedelta(minutes=15, seconds=1))    # the form left open past the idle limit
+    resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
+    assert resp.status_code == 400
+    login(client, "inst", password)                  # a reload gives a new form that works
 
 
 # --- many logins at once ---------------------------------------------------------------------------------------
@@ -504,10 +518,12 @@ def test_logins_are_read_while_another_writer_holds_the_database(app: Flask) -> 
     # form, the account's password check, the session's liveness and the account list are all answered at
     # once, not after the busy wait nor as "database is locked" 500s.
     password = make_user(app, "inst", "installer")
+    member = panel_client(app, "127.0.0.8")
+    login(member, "inst", password)
+    sid = cookie(member)
+    assert sid is not None
     client = panel_client(app, "127.0.0.9")
     token = csrf_token(client)
-    sid = cookie(client)
-    assert sid is not None
     writer = sqlite3.connect(panel_dir(app) / "panel.db", isolation_level=None)
     try:
         writer.execute("BEGIN IMMEDIATE")
