@@ -117,10 +117,21 @@ def _open_engine(args: argparse.Namespace, world_factory: Any = None, enable_fau
 
     Fault commands (``fault.*`` on control.sock) are refused unless `enable_faults`.
     """
+    from appliance.lifecycle import StateLock
+
+    state = _state_dir(args.state_dir)
+    lock = StateLock(state)               # before the store is touched: another engine's is not ours to change
+    try:
+        return _engine_over(args, state, lock, world_factory, enable_faults)
+    except BaseException:
+        lock.release()
+        raise
+
+
+def _engine_over(args: argparse.Namespace, state: Path, lock: Any, world_factory: Any, enable_faults: bool) -> Any:
     from appliance.config.store import ConfigStore
     from appliance.engine import Engine
 
-    state = _state_dir(args.state_dir)
     store = ConfigStore(state)
     taken = store.take_next()
     if taken is not None:
@@ -135,7 +146,7 @@ def _open_engine(args: argparse.Namespace, world_factory: Any = None, enable_fau
     if args.clock == "realtime":
         wall = dt.datetime.now().replace(microsecond=0)  # clock-source: calendar time is read once, at start
     return Engine(state, cur.config, cur.version, clock=args.clock, store=store, world=world, wall_start=wall,
-                  enable_faults=enable_faults)
+                  enable_faults=enable_faults, state_lock=lock)
 
 
 def _stop_on_signals() -> Any:
@@ -146,14 +157,15 @@ def _stop_on_signals() -> Any:
     return StopSignals().install()
 
 
-def _serve(engine: Any, duration_ms: int | None, stop: Any = None) -> None:
-    """Run the engine's control loop until `duration_ms` of engine clock (or for ever), or until `stop`
-    (a StopSignals) is requested; then stop cleanly: every call in progress is released with disposition
-    ``shutdown`` and its record made durable, within the stop budget (appliance.lifecycle)."""
+def _serve(engine: Any, duration_ms: int | None, stop: Any = None, alive: Any = None) -> None:
+    """Run the engine's control loop until `duration_ms` of engine clock (or for ever), until `stop`
+    (a StopSignals) is requested, or until `alive()` (checked each period) is false; then stop cleanly:
+    every call in progress is released with disposition ``shutdown`` and its record made durable, within
+    the stop budget (appliance.lifecycle)."""
     from appliance.lifecycle import stop_budget_s
 
     def stopping() -> bool:
-        return stop is not None and stop.requested is not None
+        return (stop is not None and stop.requested is not None) or (alive is not None and not alive())
 
     end = None if duration_ms is None else engine.clock.now_ms + duration_ms
     if engine.paused:
@@ -297,6 +309,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     stop = _stop_on_signals()
     duration_ms = (args.duration or 86400) * 1000   # traffic for a day when no duration is given
     with_panel = not args.json and not args.no_panel
+    died = False
     if with_panel:
         _check_panel_port(args.listen)               # before anything starts
     engine = _open_engine(args, lambda cfg: traffic_world(cfg, duration_ms, args.seed), enable_faults=True)
@@ -309,10 +322,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_setup_code(engine.state_dir / "panel")   # made before the panel starts: one code, not two
         panel = _start_panel(engine.state_dir, args.listen)
     try:
-        _serve(engine, duration_ms if args.duration else None, stop)
+        # A demo whose panel died stops (cleanly) rather than running on with no panel and no word.
+        _serve(engine, duration_ms if args.duration else None, stop,
+               alive=(lambda: panel.poll() is None) if panel is not None else None)
     except KeyboardInterrupt:
         log.warning("stopped at once: calls in progress are recorded at the next start")
     finally:
+        if panel is not None and panel.poll() is not None and stop.requested is None:   # not Ctrl-C's
+            log.error("the panel (pid %d) ended with exit code %s: the demo stopped; start it again",
+                      panel.pid, panel.returncode)
+            died = True
         stats = dict(engine.stats)
         by_kind = dict(engine.world.answered_by_kind) if engine.world is not None else {}
         engine.close()
@@ -325,7 +344,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps({"offered": stats["offered"], "answered": answered, "abandoned": stats["abandoned"],
                           "mean_wait_s": round(stats["wait_ms_total"] / answered / 1000, 3) if answered else 0.0,
                           "answered_by_kind": by_kind}))
-    return 0
+    return 1 if died else 0
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:

@@ -105,6 +105,7 @@ from appliance.errors import RestartNeededError
 from appliance.features import Verdict, feature_code
 from appliance.features.codes import InCallCodes
 from appliance.figures import LiveFigures, fold_call
+from appliance.lifecycle import StateLock
 from appliance.linecard import LineCard
 from appliance.notify import Notifier
 from appliance.pri import PriSpan, PriSpans
@@ -188,7 +189,21 @@ class Engine:
     def __init__(self, state_dir: Path, config: SiteConfig, config_version: int, *,
                  clock: str = "virtual", store: ConfigStore | None = None, world: Any = None,
                  wall_start: dt.datetime | None = None, enable_faults: bool = False,
-                 event_ring_octets: int = 0, writer_options: dict[str, Any] | None = None) -> None:
+                 event_ring_octets: int = 0, writer_options: dict[str, Any] | None = None,
+                 state_lock: StateLock | None = None) -> None:
+        # One engine per state directory (EngineRunningError), held from before anything in it is read.
+        self._state_lock = state_lock if state_lock is not None else StateLock(state_dir)
+        try:
+            self._build(state_dir, config, config_version, clock=clock, store=store, world=world,
+                        wall_start=wall_start, enable_faults=enable_faults, event_ring_octets=event_ring_octets,
+                        writer_options=writer_options)
+        except BaseException:
+            self._state_lock.release()
+            raise
+
+    def _build(self, state_dir: Path, config: SiteConfig, config_version: int, *, clock: str,
+               store: ConfigStore | None, world: Any, wall_start: dt.datetime | None, enable_faults: bool,
+               event_ring_octets: int, writer_options: dict[str, Any] | None) -> None:
         self.state_dir = state_dir
         self.config = config
         self.config_version = config_version
@@ -832,12 +847,15 @@ class Engine:
         return self.tier_.far_side
 
     def close(self) -> None:
-        if self.config_worker is not None:
-            self.config_worker.close()
-        self.writer.close()
-        self.control.close()
-        self.tier_.close()
-        self.notifier.close()
+        try:
+            if self.config_worker is not None:
+                self.config_worker.close()
+            self.writer.close()
+            self.control.close()
+            self.tier_.close()
+            self.notifier.close()
+        finally:
+            self._state_lock.release()
 
 
 def _span_fixed(span: Any) -> tuple[Any, ...]:

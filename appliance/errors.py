@@ -6,7 +6,8 @@
      +-- PromptError      a prompt is missing or malformed
      +-- ConfigError      a configuration document has problems (each with FILE:LINE:COL)
      +-- ApplyError       a valid configuration could not be switched to (rolled back)
-          +-- RestartNeededError   it changes what only a restart can (ports, law...): stored for the next start
+     |    +-- RestartNeededError   it changes what only a restart can (ports, law...): stored for the next start
+     +-- EngineRunningError  another engine holds the state directory
 """
 
 from __future__ import annotations
@@ -46,3 +47,8 @@ class ApplyError(ApplianceError):
 class RestartNeededError(ApplyError):
     """A valid configuration changes what a running engine cannot (ports, spans, law, zone, k, the
     card backend): it is stored and put in force when the engine next starts."""
+
+
+class EngineRunningError(ApplianceError):
+    """Another engine (this process or another) holds the state directory's lock: one engine per
+    directory, or the two would record each other's calls as lost and remove each other's sockets."""

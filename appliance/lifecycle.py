@@ -11,12 +11,17 @@ start records them as ``system_restart``.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import re
 import signal
 from pathlib import Path
 from types import FrameType
 from typing import Any
+
+from appliance.errors import EngineRunningError
 
 log = logging.getLogger("cicbox")
 
@@ -83,3 +88,38 @@ class StopSignals:
             raise KeyboardInterrupt
         self.requested = signum
         log.info("%s: stopping at the end of this period", signal.Signals(signum).name)
+
+
+LOCK_NAME = "engine.lock"
+
+
+class StateLock:
+    """The state directory's engine lock (``engine.lock``, an exclusive flock holding the engine's pid):
+    taken before anything in the directory is read or changed, held until :meth:`release` or the
+    process ends (a kill -9 frees it with the process)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / LOCK_NAME
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            os.close(fd)
+            pid = f" (pid {holder})" if holder.isdigit() else ""
+            raise EngineRunningError(f"another engine runs on {state_dir}{pid}: stop it first, or give this "
+                                     "one another --state-dir") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd: int | None = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)                 # the flock goes with the last descriptor

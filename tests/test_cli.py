@@ -49,3 +49,28 @@ def test_linetest_answers_a_phone_with_dial_tone_and_reports_digits(tmp_path: Pa
     assert [e["event"] for e in events if e["chan"] == 0][:1] == ["HOOK_OFF"]
     assert [e["value"] for e in events if e["event"] == "DTMF"] == ["4", "2"]
     assert json.loads(peer.stdout.strip().splitlines()[-1])["tone_hz"] == 450
+
+
+def test_a_second_engine_on_one_state_directory_is_refused_and_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A demo or `cicbox run` already holds the directory: a second one (here `run`, and `demo`) exits 2 with the
+    # holder's pid, before it reads the store, records lost calls or touches the sockets; once the first is
+    # closed, the directory is free again.
+    import os
+
+    args = cli.build_parser().parse_args(["run", "--clock", "virtual", "--state-dir", str(tmp_path)])
+    first = cli._open_engine(args)
+    try:
+        first.run_for(2000)
+        before = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()}
+        for argv in (["run", "--clock", "virtual", "--duration", "1", "--state-dir", str(tmp_path)],
+                     ["demo", "--clock", "virtual", "--duration", "1", "--json", "--state-dir", str(tmp_path)]):
+            assert cli.main(argv) == 2
+            err = capsys.readouterr().err
+            assert f"cicbox: another engine runs on {tmp_path} (pid {os.getpid()}): stop it first" in err
+        after = {p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir() if p.is_file()}
+        assert after == before
+        assert (tmp_path / "control.sock").exists()
+    finally:
+        first.close()
+    assert cli.main(["run", "--clock", "virtual", "--duration", "1", "--state-dir", str(tmp_path)]) == 0

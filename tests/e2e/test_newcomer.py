@@ -183,6 +183,32 @@ def test_make_demo_then_status_from_the_same_directory_and_the_panel_dies_with_i
         out.close()
 
 
+def test_a_demo_whose_panel_dies_stops_cleanly_and_says_so(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CICBOX_STATE_DIR", "NOTIFY_SOCKET")}
+    env["CICBOX_PANEL_CONF"] = str(tmp_path / "panel.conf")
+    demo = subprocess.Popen([sys.executable, "-m", "appliance.cli", "demo", "--state-dir", str(tmp_path / "state"),
+                             "--listen", "127.0.0.1:0"], cwd=tmp_path, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    log = DemoLog(demo)
+    try:
+        log.until(r"demo running")
+        panel_pid = int(log.until(r"panel \(pid (\d+)\)").group(1))
+        os.kill(panel_pid, signal.SIGKILL)
+        log.until(rf"the panel \(pid {panel_pid}\) ended with exit code -9: the demo stopped; start it again")
+        assert demo.wait(timeout=30) == 1
+        # It stopped cleanly: the directory is free for the next demo, whose engine finds no lost call.
+        again = subprocess.run([sys.executable, "-m", "appliance.cli", "demo", "--state-dir", str(tmp_path / "state"),
+                                "--clock", "virtual", "--duration", "1", "--json"], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=120, check=False)
+        assert again.returncode == 0, again.stderr
+        assert "system_restart" not in again.stderr
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(timeout=30)
+        log.close()
+
+
 def test_a_panel_port_in_use_stops_the_demo_with_a_clear_message(tmp_path: Path) -> None:
     taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     taken.bind(("127.0.0.1", 0))
