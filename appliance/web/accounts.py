@@ -544,6 +544,23 @@ def _user(row: Any) -> User:
                 disabled=bool(row.disabled))
 
 
+def _fold(name: str) -> str:
+    """What a name looks like to a reader: compatibility forms (full-width, ligatures) and case folded."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+def _look_alike(conn: Connection, name: str) -> None:
+    """AccountError if an account's name reads the same as `name` (``SUP1``, its full-width form and
+    ``sup1``): the audit log and the user list must tell accounts apart."""
+    folded = _fold(name)
+    for (other,) in conn.execute(select(users.c.name)):
+        if _fold(other) == folded:
+            if other == name:
+                raise AccountError(f"a user named {name!r} exists already")
+            raise AccountError(f"a user named {other!r} exists already, and {name!r} would read the same: "
+                               "choose a name that differs in more than case or width")
+
+
 def create_user(app_or_dir: Flask | Path | str | None, name: str, role: str, password: str, *,
                 agent: str | None = None, must_change: bool = False) -> User:
     """Add an account; AccountError if the name is taken or a field is invalid."""
@@ -552,11 +569,13 @@ def create_user(app_or_dir: Flask | Path | str | None, name: str, role: str, pas
     check_role(role)
     agent = check_agent(role, agent)
     check_password(name, password)
+    hashed = hash_password(password)          # before the write lock: a hash takes a while, and may wait a slot
     try:
         with db.engine.begin() as conn:
             _agent_taken(conn, agent)
+            _look_alike(conn, name)
             result = conn.execute(insert(users).values(
-                name=name, role=role, agent=agent, password_hash=hash_password(password), must_change=must_change,
+                name=name, role=role, agent=agent, password_hash=hashed, must_change=must_change,
                 disabled=False, created=iso_ms(db.now())))
     except IntegrityError:
         raise AccountError(f"a user named {name!r} exists already") from None
@@ -642,13 +661,17 @@ def set_password(app_or_dir: Flask | Path | str | None, user_id: int, password: 
     db = db_of(app_or_dir)
     if not _fits(user_id):
         raise AccountError(f"no user with id {user_id}")
+    with db.read() as conn:
+        row = conn.execute(select(users.c.name).where(users.c.id == user_id)).first()
+    if row is None:
+        raise AccountError(f"no user with id {user_id}")
+    check_password(row.name, password)
+    hashed = hash_password(password)          # before the write lock (see create_user)
     with db.engine.begin() as conn:
-        row = conn.execute(select(users).where(users.c.id == user_id)).first()
-        if row is None:
+        done = conn.execute(update(users).where(users.c.id == user_id).values(
+            password_hash=hashed, must_change=must_change))
+        if done.rowcount != 1:
             raise AccountError(f"no user with id {user_id}")
-        check_password(row.name, password)
-        conn.execute(update(users).where(users.c.id == user_id).values(
-            password_hash=hash_password(password), must_change=must_change))
         q = delete(sessions).where(sessions.c.user_id == user_id)
         if keep_session is not None:
             q = q.where(sessions.c.id_hash != keep_session)

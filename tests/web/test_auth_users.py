@@ -103,6 +103,10 @@ def test_create_a_user_who_must_change_the_first_password(app: Flask, inst: Flas
     ({"username": "bob", "role": "root", "password": "long-enough-password"}, "unknown role &#39;root&#39;"),
     ({"username": "inst", "role": "viewer", "password": "long-enough-password"}, "a user named &#39;inst&#39; exists"),
     ({"username": " bob", "role": "viewer", "password": "long-enough-password"}, "may not start or end with a space"),
+    ({"username": "INST", "role": "viewer", "password": "long-enough-password"},
+     "a user named &#39;inst&#39; exists already, and &#39;INST&#39; would read the same"),
+    ({"username": "\uff49\uff4e\uff53\uff54", "role": "viewer", "password": "long-enough-password"},
+     "would read the same: choose a name that differs in more than case or width"),
 ])
 def test_create_refusals(app: Flask, inst: FlaskClient, form: dict[str, str], message: str) -> None:
     before = accounts.list_users(app)
