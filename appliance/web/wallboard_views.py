@@ -9,7 +9,8 @@ actions on agents.
   cannot be reached);
 - ``POST /api/agents/<number>/state`` (JSON ``{"state": "ready" | "not_ready", "reason"?}``) and
   ``POST /api/agents/<number>/logout``: control.sock's ``agent.state`` and ``agent.logout``; any agent with
-  ``agents.act``, one's own agent number with ``agents.self``; audited with the state before and after.
+  ``agents.act``, one's own agent number with ``agents.self``; audited with the state before and after;
+  :data:`ACTIONS_PER_MINUTE` per account in any minute of the panel clock, the rest answered 429.
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from __future__ import annotations
 import json
 import math
 import select
+import threading
+from collections import deque
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, render_template, request, session
@@ -28,6 +32,10 @@ from appliance.web.auth import can, current_agent_number, forbid, may_act_on_age
 from appliance.web.wallboard import WallboardError, hub_of
 
 bp = Blueprint("wallboard", __name__)
+
+ACTIONS_PER_MINUTE = 60
+"""Agent actions one account may send in any 60 s of the panel clock (each is an audit row and an ACD
+change): a script toggling its own state cannot fill the disk nor churn the queues."""
 
 
 def init_app(app: Flask) -> None:
@@ -147,6 +155,14 @@ def _act(cmd: str, number: str, args: dict[str, Any]) -> Response:
     from appliance.web import accounts
 
     target = f"agent {number}"
+    wait_s = _action_wait_s()
+    if wait_s > 0:
+        accounts.audit_request(cmd, target=target, outcome="refused",
+                               detail={"requested": args, "error": "too many agent actions"})
+        response = _error(f"too many agent actions: {ACTIONS_PER_MINUTE} a minute at most; try again in "
+                          f"{math.ceil(wait_s)} s", 429)
+        response.headers["Retry-After"] = str(math.ceil(wait_s))
+        return response
     path = control_socket(current_app)
     try:
         client = ControlClient(path, timeout_s=float(current_app.config["CONTROL_TIMEOUT_S"]))
@@ -170,6 +186,35 @@ def _act(cmd: str, number: str, args: dict[str, Any]) -> Response:
         "requested": args, "result": result.get("result"), "before": result.get("before"),
         "after": {"state": result.get("state"), "reason": result.get("reason")}})
     return jsonify(result)
+
+
+class _ActionTimes:
+    """Per account, the panel-clock times of its agent actions in the last minute."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.times: dict[str, deque[datetime]] = {}
+
+
+def _action_wait_s() -> float:
+    """0 and this action counted, or how long until the account may act again."""
+    from flask_login import current_user
+
+    from appliance.web import accounts
+
+    times: _ActionTimes = current_app.extensions.setdefault("cicbox_agent_actions", _ActionTimes())
+    now = accounts.db_of(current_app).now()
+    window = timedelta(minutes=1)
+    with times.lock:
+        for name in [n for n, seen in times.times.items() if not seen or seen[-1] <= now - window]:
+            del times.times[name]          # accounts idle a minute: nothing kept for them
+        seen = times.times.setdefault(str(current_user.name), deque())
+        while seen and seen[0] <= now - window:
+            seen.popleft()
+        if len(seen) >= ACTIONS_PER_MINUTE:
+            return max((seen[0] + window - now).total_seconds(), 0.001)
+        seen.append(now)
+        return 0.0
 
 
 def _error(message: str, status: int) -> Response:

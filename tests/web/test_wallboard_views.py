@@ -12,6 +12,7 @@ import io
 import json
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -397,3 +398,40 @@ def test_signing_in_again_does_not_give_an_account_more_streams(app: Flask, site
         for r in [*opened, theirs]:
             r.close()
     assert app.extensions["cicbox_wallboard_hub"].streams == set()
+
+
+class _SetClock:
+    """A panel clock the test moves by hand."""
+
+    def __init__(self, now: datetime) -> None:
+        self.at = now
+
+    def now(self) -> datetime:
+        return self.at
+
+
+def test_an_account_sends_at_most_sixty_agent_actions_a_minute(app: Flask, site: Site) -> None:
+    # An agent's script toggling its own state: the 61st action within a minute is answered 429 with when to
+    # try again, changes nothing and leaves no ok row; a minute after the first, the account acts again.
+    alice = client_as(app, "alice", "agent", agent="1001")
+    clock = _SetClock(datetime(2026, 3, 1, 9, 0, tzinfo=UTC))
+    accounts.db_of(app).clock = clock
+    with site.serving():
+        for n in range(60):
+            state = "not_ready" if n % 2 == 0 else "ready"
+            assert post(alice, "/api/agents/1001/state", {"state": state}).status_code == 200
+            clock.at += timedelta(milliseconds=500)          # 60 actions in 30 s
+        assert agent_state(site, "1001") == ("ready", None)
+        resp = post(alice, "/api/agents/1001/state", {"state": "not_ready"})
+        assert resp.status_code == 429 and resp.headers["Retry-After"] == "30"
+        assert "60 a minute at most; try again in 30 s" in resp.get_json()["error"]
+        assert agent_state(site, "1001") == ("ready", None)
+        sup = client_as(app, "sam", "supervisor")                # another account has its own sixty
+        assert post(sup, "/api/agents/1002/state", {"state": "not_ready"}).status_code == 200
+        clock.at += timedelta(seconds=30)                     # a minute after alice's first action
+        assert post(alice, "/api/agents/1001/state", {"state": "not_ready"}).status_code == 200
+        assert agent_state(site, "1001") == ("not_ready", "other")
+    rows = accounts.audit_rows(app, action="agent.state", limit=500)
+    assert [r["outcome"] for r in rows].count("ok") == 62
+    (refused,) = [r for r in rows if r["outcome"] == "refused"]
+    assert refused["user"] == "alice" and refused["detail"]["error"] == "too many agent actions"
