@@ -13,7 +13,8 @@ on. A client that keeps sending, but slowly, is bounded too: the TLS handshake h
 :data:`HANDSHAKE_DEADLINE_S` in all, the request head :data:`HEAD_DEADLINE_S` from its first byte, the body
 that again plus its length at :data:`BODY_MIN_RATE`; and one peer address holds at most
 :data:`PEER_CONNECTIONS` connections (more are closed as they are accepted), so one client cannot hold
-every thread. A connection's closing linger (waiting for the client's own close) is done in its thread, never in the
+every thread; while most threads are reading heads (:data:`SPARE_THREADS`), new ones get a shorter head
+deadline, so several addresses together cannot either. A connection's closing linger (waiting for the client's own close) is done in its thread, never in the
 worker's main loop, whose heartbeat the arbiter watches.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
@@ -78,6 +79,12 @@ PEER_CONNECTIONS = 8
 """Connections one peer address may hold open at once (being read, answered, or kept alive); one more is closed
 at once, so a single client can never hold every thread."""
 FIRST_BYTE_WAIT_S = 0.1
+SPARE_THREADS = 8
+"""Threads kept for prompt clients: once THREADS - SPARE_THREADS connections are reading a request head at
+once (slow clients from several addresses, each within its own cap), a connection starting one gets only
+:data:`SCARCE_HEAD_DEADLINE_S` for its head (and that, not the head deadline, before its body's length),
+so many trickling addresses together cannot hold every thread for long."""
+SCARCE_HEAD_DEADLINE_S = 2.0
 """How long a thread waits for a new connection's first byte before handing it back to the worker's poller
 (which waits for it without a thread, and closes it after the keep-alive time)."""
 CONF_KEYS = ("listen", "names")
@@ -192,7 +199,23 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         self.log.error_log.addFilter(_quiet_timeouts)
         self._peers: dict[str, int] = {}
         self._peers_lock = threading.Lock()
+        self._reading = 0                    # connections whose thread is reading a request head now
         super().init_process()
+
+    def _start_reading(self, conn: Any) -> None:
+        """This connection's thread reads a head from now: its deadline is the full one unless threads are
+        scarce (SPARE_THREADS)."""
+        with self._peers_lock:
+            scarce = self._reading >= THREADS - SPARE_THREADS
+            self._reading += 1
+        conn._cicbox_reading = True
+        conn._cicbox_head_s = min(self.head_deadline_s, SCARCE_HEAD_DEADLINE_S) if scarce else self.head_deadline_s
+
+    def _stop_reading(self, conn: Any) -> None:
+        if getattr(conn, "_cicbox_reading", False):
+            conn._cicbox_reading = False
+            with self._peers_lock:
+                self._reading -= 1
 
     def accept(self, listener: Any) -> None:
         """gunicorn's accept, but a peer address already holding its share of connections has this one closed."""
@@ -250,15 +273,19 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 if conn.parser is not None and hasattr(conn.parser, "unreader"):
                     # Every read of the request (head and body) goes through the deadline.
                     conn.reader = _DeadlineReader(conn.sock, self.read_timeout_s)
-                    conn.reader.deadline = time.monotonic() + self.head_deadline_s  # clock-source: socket deadline
+                    conn.reader.deadline = time.monotonic() + conn._cicbox_head_s  # clock-source: socket deadline
                     conn.parser.unreader.sock = conn.reader
 
             conn.init = timed_init
             conn._cicbox_timed = True
+        self._start_reading(conn)
         reader = getattr(conn, "reader", None)
         if reader is not None:                      # a kept-alive connection: its next request's head starts now
-            reader.deadline = time.monotonic() + self.head_deadline_s  # clock-source: a socket deadline
-        result = super().handle(conn)
+            reader.deadline = time.monotonic() + conn._cicbox_head_s  # clock-source: a socket deadline
+        try:
+            result = super().handle(conn)
+        finally:
+            self._stop_reading(conn)
         if conn.reader is not None:
             conn.reader.deadline = None
         if result is False:
@@ -275,10 +302,12 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         return min(HANDSHAKE_DEADLINE_S, self.read_timeout_s)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
+        self._stop_reading(conn)                    # the head is in: this thread is answering now
         reader = getattr(conn, "reader", None)
         if reader is not None:   # the head is read: the body's deadline, by its announced length
             reader.deadline = (time.monotonic()  # clock-source: a socket deadline
-                               + self.head_deadline_s + _announced_length(req) / BODY_MIN_RATE)
+                               + getattr(conn, "_cicbox_head_s", self.head_deadline_s)
+                               + _announced_length(req) / BODY_MIN_RATE)
         return super().handle_request(req, conn)
 
     def finish_request(self, conn: Any, fs: Any) -> None:

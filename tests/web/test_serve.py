@@ -508,6 +508,41 @@ def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Pat
                 thread.join(timeout=5)
 
 
+def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(tmp_path: Path) -> None:
+    # Five addresses, each within its own cap, trickle request heads on 40 connections in all (more than the 32
+    # threads) with the default 10 s head deadline: once most threads are reading heads, new heads get 2 s, so
+    # a sixth address is answered within a few seconds, not after the trickles' 10 s.
+    with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
+        context = panel.ssl_context()
+        stop = threading.Event()
+        drippers: list[threading.Thread] = []
+        socks: list[ssl.SSLSocket] = []
+        try:
+            for n in range(5 * PEER_CONNECTIONS):
+                raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
+                                               source_address=(f"127.0.0.{10 + n % 5}", 0))
+                tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+                socks.append(tls_sock)
+                head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
+                drippers.append(threading.Thread(target=_drip, args=(tls_sock, head, 0.5, stop), daemon=True))
+                drippers[-1].start()
+            asked = time.monotonic()  # clock-source: how long a real request waits
+            other = http.client.HTTPSConnection("127.0.0.1", panel.port, context=context, timeout=12,
+                                                source_address=("127.0.0.20", 0))
+            try:
+                other.request("GET", "/static/panel.css")
+                assert other.getresponse().status == 200
+            finally:
+                other.close()
+            assert time.monotonic() - asked < 6.0  # clock-source: well before the trickles' 10 s head deadline
+        finally:
+            stop.set()
+            for tls_sock in socks:
+                tls_sock.close()
+            for thread in drippers:
+                thread.join(timeout=5)
+
+
 @pytest.mark.parametrize("framing", ["length", "chunked"])
 def test_a_body_past_its_deadline_is_answered_408(tmp_path: Path, framing: str) -> None:
     # A form trickled slower than its deadline allows: the panel answers 408 and closes, not a 500 or a 400.
