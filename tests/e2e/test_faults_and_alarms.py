@@ -71,7 +71,7 @@ def test_run_takes_enable_faults_and_demo_passes_it(tmp_path: Path, monkeypatch:
     assert parser.parse_args(["run"]).enable_faults is False
     seen: list[bool] = []
 
-    def serve(engine: Any, duration_ms: int | None, stop: Any = None) -> None:
+    def serve(engine: Any, duration_ms: int | None, stop: Any = None, alive: Any = None) -> None:
         seen.append(engine.control.enable_faults)
 
     monkeypatch.setattr(cli, "_serve", serve)
