@@ -11,11 +11,12 @@ subscriber live in one process. Idle connections wait in the worker's poller, no
 a client that opens a connection and sends half a request (or half a TLS handshake) is dropped, not waited
 on. A client that keeps sending, but slowly, is bounded too: the TLS handshake has
 :data:`HANDSHAKE_DEADLINE_S` in all, the request head :data:`HEAD_DEADLINE_S` from its first byte, the body
-that again plus its length at :data:`BODY_MIN_RATE`; and one peer address holds at most
-:data:`PEER_CONNECTIONS` connections (more are closed as they are accepted), so one client cannot hold
-every thread; while most threads are reading heads (:data:`SPARE_THREADS`), new ones get a shorter head
-deadline, so several addresses together cannot either. A connection's closing linger (waiting for the client's own close) is done in its thread, never in the
-worker's main loop, whose heartbeat the arbiter watches.
+that again plus what of it has come at :data:`BODY_MIN_RATE` (a body, whatever length it announces, must
+keep up that rate after the grace); and one peer address holds at most :data:`PEER_CONNECTIONS`
+connections (more are closed as they are accepted), so one client cannot hold every thread; while most
+threads are reading heads (:data:`SPARE_THREADS`), new ones get a shorter head deadline, so several
+addresses together cannot either. A connection's closing linger (waiting for the client's own close) is
+done in its thread, never in the worker's main loop, whose heartbeat the arbiter watches.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
 comments::
@@ -74,7 +75,9 @@ HANDSHAKE_DEADLINE_S = 2.0
 HEAD_DEADLINE_S = 10.0
 """The request line and headers, from their first byte, get this long in all, however steadily they trickle."""
 BODY_MIN_RATE = 16 * 1024
-"""A request body gets the head's deadline plus its Content-Length at this many bytes a second."""
+"""A request body gets the head's deadline (its grace) plus the bytes of it read so far at this many bytes a
+second: a steady 16 KiB/s or more is never cut, a trickle is cut soon after the grace, whatever length it
+announced (a body the panel never reads is still read off the connection to keep it alive)."""
 PEER_CONNECTIONS = 8
 """Connections one peer address may hold open at once (being read, answered, or kept alive); one more is closed
 at once, so a single client can never hold every thread."""
@@ -304,10 +307,9 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
     def handle_request(self, req: Any, conn: Any) -> Any:
         self._stop_reading(conn)                    # the head is in: this thread is answering now
         reader = getattr(conn, "reader", None)
-        if reader is not None:   # the head is read: the body's deadline, by its announced length
-            reader.deadline = (time.monotonic()  # clock-source: a socket deadline
-                               + getattr(conn, "_cicbox_head_s", self.head_deadline_s)
-                               + _announced_length(req) / BODY_MIN_RATE)
+        if reader is not None:   # the head is read: the body must keep up the minimum rate after a grace
+            reader.pace(time.monotonic()  # clock-source: a socket deadline
+                        + getattr(conn, "_cicbox_head_s", self.head_deadline_s), BODY_MIN_RATE)
         return super().handle_request(req, conn)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
@@ -323,15 +325,6 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 client.close()
             return
         super().handle_error(req, client, addr, exc)
-
-
-def _announced_length(req: Any) -> int:
-    """The body length a request's head announces (its Content-Length; gunicorn has parsed and checked
-    it by now, and refused a request with two), 0 for none or a chunked body."""
-    for name, value in req.headers:
-        if name == "CONTENT-LENGTH":
-            return int(value) if str(value).isdecimal() else 0
-    return 0
 
 
 class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
@@ -365,19 +358,42 @@ class _DeadlineReader:
     def __init__(self, sock: Any, read_timeout_s: float) -> None:
         self.sock = sock
         self.read_timeout_s = read_timeout_s
-        self.deadline: float | None = None
+        self._deadline: float | None = None
+        self._paced: tuple[float, float] | None = None     # (deadline with nothing read, bytes a second)
+        self._received = 0
+
+    @property
+    def deadline(self) -> float | None:
+        return self._deadline
+
+    @deadline.setter
+    def deadline(self, at: float | None) -> None:
+        """A fixed deadline (the head's), or None for none: ends any pacing."""
+        self._deadline = at
+        self._paced = None
+
+    def pace(self, grace_end: float, rate: float) -> None:
+        """From now the deadline is `grace_end` plus the bytes read since at `rate` bytes a second."""
+        self._paced = (grace_end, rate)
+        self._received = 0
+        self._deadline = grace_end
 
     def recv(self, size: int) -> bytes:
-        if self.deadline is None:
+        if self._deadline is None:
             return bytes(self.sock.recv(size))
-        left = self.deadline - time.monotonic()  # clock-source: a socket deadline
+        if self._paced is not None:
+            grace_end, rate = self._paced
+            self._deadline = grace_end + self._received / rate
+        left = self._deadline - time.monotonic()  # clock-source: a socket deadline
         if left <= 0:
             raise TimeoutError("the request took longer than its deadline")
         self.sock.settimeout(min(self.read_timeout_s, left))
         try:
-            return bytes(self.sock.recv(size))
+            data = bytes(self.sock.recv(size))
         finally:
             self.sock.settimeout(self.read_timeout_s)
+        self._received += len(data)
+        return data
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.sock, name)

@@ -13,7 +13,8 @@ session's data as JSON. By the panel clock (:mod:`appliance.web.clock`):
 
 Anonymous visitors get no row: what their session stores (the login form's CSRF token) travels in the
 cookie itself, signed with the panel's secret key (``a.`` then the signed JSON), with its own created and
-seen times by the panel clock; one idle for IDLE_S is worth nothing. So a flood of anonymous GET /login
+seen times by the panel clock; one idle for IDLE_S, or older than ABSOLUTE_S, is worth nothing, and only
+:data:`ANON_KEYS` are read from it (never an account). So a flood of anonymous GET /login
 neither writes panel.db nor pushes anyone's pending login form out of it. Rows without an account left by
 an older panel are still read, and purged once idle.
 """
@@ -40,6 +41,8 @@ ABSOLUTE_S = 8 * 3600
 ANON_PREFIX = "a."
 """An anonymous session's cookie: this, then its signed data (a row's id never holds a dot)."""
 _ANON_SALT = "cicbox-anonymous-session"
+ANON_KEYS = ("csrf_token",)
+"""What an anonymous session's cookie may carry (anything else in it is dropped as it is read)."""
 TOUCH_MS = 1000
 """A session seen this recently is not written again (a page's burst of requests is one write)."""
 
@@ -227,9 +230,12 @@ def _open_anonymous(app: Flask, value: str, now: int) -> PanelSession:
         data, created, seen = payload["d"], int(payload["c"]), int(payload["s"])
     except (BadSignature, KeyError, TypeError, ValueError):
         return PanelSession(created_ms=now)
-    if not isinstance(data, dict) or not 0 <= now - seen < IDLE_S * 1000 or created > seen:
+    if not isinstance(data, dict) or not 0 <= now - seen < IDLE_S * 1000 or created > seen \
+            or now - created >= ABSOLUTE_S * 1000:
         return PanelSession(created_ms=now)
-    return PanelSession(data, created_ms=created, seen_ms=seen)
+    # Only what an anonymous session may hold: a cookie signed with the panel's key is never a login.
+    kept = {key: data[key] for key in ANON_KEYS if isinstance(data.get(key), str)}
+    return PanelSession(kept, created_ms=created, seen_ms=seen)
 
 
 def current_session_hash() -> str | None:

@@ -510,6 +510,42 @@ def test_an_anonymous_cookie_cannot_be_forged_or_kept_past_idle(app: Flask, cloc
     login(client, "inst", password)                  # a reload gives a new form that works
 
 
+def test_an_anonymous_cookie_signed_with_the_panel_key_is_never_a_login_nor_kept_past_8_hours(
+        app: Flask, clock: time_machine.Traveller) -> None:
+    from itsdangerous import URLSafeSerializer
+
+    from appliance.web import sessions
+
+    make_user(app, "inst", "installer")
+    user = accounts.get_user(app, name="inst")
+    assert user is not None
+    signer = URLSafeSerializer(app.secret_key or "", salt="cicbox-anonymous-session")
+    now_ms = accounts.db_of(app).now_ms()
+    forged = panel_client(app)
+    forged.set_cookie(COOKIE_NAME, sessions.ANON_PREFIX + signer.dumps(
+        {"d": {"_user_id": str(user.id), "_fresh": True, "csrf_token": "x"}, "c": now_ms, "s": now_ms}),
+        domain="127.0.0.1")
+    assert forged.get("/users").status_code == 303                 # to /login: not signed in
+    with accounts.db_of(app).read() as conn:
+        assert conn.execute(accounts.sessions.select()).all() == []  # and no row made for it
+    # A login form kept open and used every few minutes: still a form after 7 h 50 min, not after 8 h.
+    def created() -> int:
+        value = cookie(client)
+        assert value is not None
+        return int(signer.loads(value[len(sessions.ANON_PREFIX):])["c"])
+
+    client = panel_client(app)
+    csrf_token(client)
+    first = created()
+    for _ in range(47):
+        clock.shift(timedelta(minutes=10))
+        assert client.get("/login").status_code == 200
+    assert created() == first                                       # 7 h 50 min: the same session
+    clock.shift(timedelta(minutes=20))                              # 8 h 10 min after it was made
+    assert client.get("/login").status_code == 200
+    assert created() == accounts.db_of(app).now_ms()                # a new one
+
+
 # --- many logins at once ---------------------------------------------------------------------------------------
 
 

@@ -595,6 +595,30 @@ def test_a_long_body_sent_faster_than_the_minimum_rate_is_read_whole(tmp_path: P
         assert b"came too slowly" not in answer and b"Traceback" not in answer
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_huge_announced_body_trickled_is_cut_soon_after_the_grace(tmp_path: Path, method: str) -> None:
+    # A Content-Length of 10^9 buys no time: the body must keep up 16 KiB/s after the 1 s grace, so a byte every
+    # 0.5 s is cut within a few seconds (by the announced length alone it would have 17 hours), on a route that
+    # reads no body (GET /login: the rest is read off the connection) as on one that does.
+    with PanelProcess(tmp_path, args=["--read-timeout", "2", "--head-deadline", "1"]) as panel:
+        context = panel.ssl_context()
+        raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
+        stop = threading.Event()
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+            started = time.monotonic()  # clock-source: how long a real connection lives
+            tls_sock.sendall(method.encode() + b" /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000"
+                             b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
+            dripper = threading.Thread(target=_drip, args=(tls_sock, b"a" * 100, 0.5, stop), daemon=True)
+            dripper.start()
+            with contextlib.suppress(OSError):
+                while tls_sock.recv(4096):
+                    pass
+            held = time.monotonic() - started  # clock-source
+            stop.set()
+            dripper.join(timeout=5)
+        assert held < 6.0
+
+
 def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: Path) -> None:
     # The default 5 s read timeout: a half-sent ClientHello is closed on the 2 s handshake deadline instead, and
     # one address's handshakes past its cap are closed at once.
