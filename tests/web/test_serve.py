@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -454,17 +455,50 @@ def _drip(sock: ssl.SSLSocket, payload: bytes, every_s: float, stop: threading.E
             sock.sendall(bytes([byte]))
 
 
+@contextlib.contextmanager
+def _drippers() -> Iterator[tuple[list[ssl.SSLSocket], Callable[[ssl.SSLSocket, bytes], None]]]:
+    """(the connections, drip(sock, payload)): each payload sent a byte every 0.5 s on a thread; all stopped,
+    closed and joined at the end."""
+    stop = threading.Event()
+    socks: list[ssl.SSLSocket] = []
+    threads: list[threading.Thread] = []
+
+    def drip(sock: ssl.SSLSocket, payload: bytes) -> None:
+        socks.append(sock)
+        threads.append(threading.Thread(target=_drip, args=(sock, payload, 0.5, stop), daemon=True))
+        threads[-1].start()
+
+    try:
+        yield socks, drip
+    finally:
+        stop.set()
+        for sock in socks:
+            sock.close()
+        for thread in threads:
+            thread.join(timeout=5)
+
+
+def _bystander_wait_s(panel: PanelProcess, source: str) -> float:
+    """How long a GET of a static file from another address `source` takes to be answered (200)."""
+    asked = time.monotonic()  # clock-source: how long a real request waits
+    other = http.client.HTTPSConnection("127.0.0.1", panel.port, context=panel.ssl_context(), timeout=12,
+                                        source_address=(source, 0))
+    try:
+        other.request("GET", "/static/panel.css")
+        assert other.getresponse().status == 200
+    finally:
+        other.close()
+    return time.monotonic() - asked  # clock-source
+
+
 def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Path) -> None:
     # A client trickling its request head a byte every 0.5 s (within the 1 s read timeout) on more connections
     # than the worker has threads, and more trickling a POST body: another address is still answered at once,
     # the connections past the per-address cap are closed at once, and the rest on the head's deadline (2 s).
     with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "2"]) as panel:
         context = panel.ssl_context()
-        stop = threading.Event()
-        drippers: list[threading.Thread] = []
-        socks: list[ssl.SSLSocket] = []
         closed_at: dict[int, float] = {}
-        try:
+        with _drippers() as (socks, drip):
             started = time.monotonic()  # clock-source: how long real connections live
             for n in range(THREADS + 8):
                 try:
@@ -474,38 +508,22 @@ def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Pat
                 except OSError:               # past the cap: closed before (or during) the handshake
                     closed_at[n] = time.monotonic() - started  # clock-source
                     continue
-                socks.append(tls_sock)
                 if n % 2:
                     head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
                 else:
                     tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
                                      b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
                     head = b"a" * 1000
-                drippers.append(threading.Thread(target=_drip, args=(tls_sock, head, 0.5, stop), daemon=True))
-                drippers[-1].start()
+                drip(tls_sock, head)
             assert len(socks) <= PEER_CONNECTIONS < THREADS     # one address never holds every thread
             assert len(closed_at) >= THREADS + 8 - PEER_CONNECTIONS
-            asked = time.monotonic()  # clock-source
-            other = http.client.HTTPSConnection("127.0.0.1", panel.port, context=context, timeout=6,
-                                                source_address=("127.0.0.2", 0))
-            try:
-                other.request("GET", "/static/panel.css")
-                assert other.getresponse().status == 200
-            finally:
-                other.close()
-            assert time.monotonic() - asked < 3.0  # clock-source: answered at once, not after the trickles
+            assert _bystander_wait_s(panel, "127.0.0.2") < 3.0  # answered at once, not after the trickles
             for tls_sock in socks:        # the trickling ones are closed on the head's (or the body's) deadline
                 tls_sock.settimeout(10)
                 with contextlib.suppress(OSError):
                     while tls_sock.recv(1000):
                         pass
             assert time.monotonic() - started < 8  # clock-source: 2 s head; 2 s + 1000 B at 16 KiB/s body
-        finally:
-            stop.set()
-            for tls_sock in socks:
-                tls_sock.close()
-            for thread in drippers:
-                thread.join(timeout=5)
 
 
 def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(tmp_path: Path) -> None:
@@ -514,57 +532,47 @@ def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(t
     # a sixth address is answered within a few seconds, not after the trickles' 10 s.
     with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
         context = panel.ssl_context()
-        stop = threading.Event()
-        drippers: list[threading.Thread] = []
-        socks: list[ssl.SSLSocket] = []
-        try:
+        with _drippers() as (_, drip):
             for n in range(5 * PEER_CONNECTIONS):
                 raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
                                                source_address=(f"127.0.0.{10 + n % 5}", 0))
-                tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
-                socks.append(tls_sock)
-                head = b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
-                drippers.append(threading.Thread(target=_drip, args=(tls_sock, head, 0.5, stop), daemon=True))
-                drippers[-1].start()
-            asked = time.monotonic()  # clock-source: how long a real request waits
-            other = http.client.HTTPSConnection("127.0.0.1", panel.port, context=context, timeout=12,
-                                                source_address=("127.0.0.20", 0))
-            try:
-                other.request("GET", "/static/panel.css")
-                assert other.getresponse().status == 200
-            finally:
-                other.close()
-            assert time.monotonic() - asked < 6.0  # clock-source: well before the trickles' 10 s head deadline
-        finally:
-            stop.set()
-            for tls_sock in socks:
-                tls_sock.close()
-            for thread in drippers:
-                thread.join(timeout=5)
+                drip(context.wrap_socket(raw, server_hostname="127.0.0.1"),
+                     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000)
+            assert _bystander_wait_s(panel, "127.0.0.20") < 6.0  # well before the trickles' 10 s head deadline
+
+
+def _trickled(panel: PanelProcess, head: bytes, body: bytes, every_s: float) -> tuple[bytes, bool, float]:
+    """Send `head` at once and `body` a byte every `every_s` on one connection; (all it answered, whether the
+    panel closed it before our 10 s timeout, how long it stayed open)."""
+    context = panel.ssl_context()
+    raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
+    stop = threading.Event()
+    answer = b""
+    closed = False
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+        started = time.monotonic()  # clock-source: how long a real connection lives
+        tls_sock.sendall(head)
+        dripper = threading.Thread(target=_drip, args=(tls_sock, body, every_s, stop), daemon=True)
+        dripper.start()
+        with contextlib.suppress(OSError):
+            while chunk := tls_sock.recv(4096):
+                answer += chunk
+            closed = True
+        held = time.monotonic() - started  # clock-source
+        stop.set()
+        dripper.join(timeout=5)
+    return answer, closed, held
 
 
 @pytest.mark.parametrize("framing", ["length", "chunked"])
 def test_a_body_past_its_deadline_is_answered_408(tmp_path: Path, framing: str) -> None:
     # A form trickled slower than its deadline allows: the panel answers 408 and closes, not a 500 or a 400.
     with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "1"]) as panel:
-        context = panel.ssl_context()
-        raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
-        stop = threading.Event()
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
-            length = b"Content-Length: 1000" if framing == "length" else b"Transfer-Encoding: chunked"
-            tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n" + length
-                             + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
-            body = b"a" * 1000 if framing == "length" else b"3e8\r\n" + b"a" * 1000
-            dripper = threading.Thread(target=_drip, args=(tls_sock, body, 0.3, stop), daemon=True)
-            dripper.start()
-            answer = b""
-            closed = False
-            with contextlib.suppress(OSError):
-                while chunk := tls_sock.recv(4096):
-                    answer += chunk
-                closed = True                 # the panel closed it after the answer (not our 10 s timeout)
-            stop.set()
-            dripper.join(timeout=5)
+        length = b"Content-Length: 1000" if framing == "length" else b"Transfer-Encoding: chunked"
+        head = (b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\n" + length
+                + b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
+        body = b"a" * 1000 if framing == "length" else b"3e8\r\n" + b"a" * 1000
+        answer, closed, _ = _trickled(panel, head, body, 0.3)
         assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
         assert b"came too slowly" in answer and b"Traceback" not in answer
         assert closed and answer.count(b"HTTP/1.1 ") == 1  # the rest of the body is never read as a request
@@ -601,22 +609,10 @@ def test_a_huge_announced_body_trickled_is_cut_soon_after_the_grace(tmp_path: Pa
     # 0.5 s is cut within a few seconds (by the announced length alone it would have 17 hours), on a route that
     # reads no body (GET /login: the rest is read off the connection) as on one that does.
     with PanelProcess(tmp_path, args=["--read-timeout", "2", "--head-deadline", "1"]) as panel:
-        context = panel.ssl_context()
-        raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
-        stop = threading.Event()
-        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
-            started = time.monotonic()  # clock-source: how long a real connection lives
-            tls_sock.sendall(method.encode() + b" /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000"
-                             b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
-            dripper = threading.Thread(target=_drip, args=(tls_sock, b"a" * 100, 0.5, stop), daemon=True)
-            dripper.start()
-            with contextlib.suppress(OSError):
-                while tls_sock.recv(4096):
-                    pass
-            held = time.monotonic() - started  # clock-source
-            stop.set()
-            dripper.join(timeout=5)
-        assert held < 6.0
+        head = (method.encode() + b" /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000"
+                b"\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n")
+        _, closed, held = _trickled(panel, head, b"a" * 100, 0.5)
+        assert closed and held < 6.0
 
 
 def test_half_finished_tls_handshakes_are_closed_on_a_short_deadline(tmp_path: Path) -> None:
