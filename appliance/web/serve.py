@@ -14,7 +14,7 @@ on. A client that keeps sending, but slowly, is bounded too: the TLS handshake h
 that again plus what of it has come at :data:`BODY_MIN_RATE` (a body, whatever length it announces, must
 keep up that rate after the grace); and one peer address holds at most :data:`PEER_CONNECTIONS`
 connections (more are closed as they are accepted), so one client cannot hold every thread; while most
-threads are reading heads (:data:`SPARE_THREADS`), new ones get a shorter head deadline, so several
+threads are busy with a connection (:data:`SPARE_THREADS`), new ones get a shorter grace, so several
 addresses together cannot either. A connection's closing linger (waiting for the client's own close) is
 done in its thread, never in the worker's main loop, whose heartbeat the arbiter watches.
 
@@ -83,10 +83,10 @@ PEER_CONNECTIONS = 8
 at once, so a single client can never hold every thread."""
 FIRST_BYTE_WAIT_S = 0.1
 SPARE_THREADS = 8
-"""Threads kept for prompt clients: once THREADS - SPARE_THREADS connections are reading a request head at
-once (slow clients from several addresses, each within its own cap), a connection starting one gets only
-:data:`SCARCE_HEAD_DEADLINE_S` for its head (and that, not the head deadline, before its body's length),
-so many trickling addresses together cannot hold every thread for long."""
+"""Threads kept for prompt clients: once THREADS - SPARE_THREADS threads are busy with a connection at once
+(reading its head or body, or answering: slow clients from several addresses, each within its own cap), a
+connection starting a request gets only :data:`SCARCE_HEAD_DEADLINE_S` for its head and as its body's
+grace, so many trickling addresses together cannot hold every thread for long."""
 SCARCE_HEAD_DEADLINE_S = 2.0
 """How long a thread waits for a new connection's first byte before handing it back to the worker's poller
 (which waits for it without a thread, and closes it after the keep-alive time)."""
@@ -202,12 +202,12 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         self.log.error_log.addFilter(_quiet_timeouts)
         self._peers: dict[str, int] = {}
         self._peers_lock = threading.Lock()
-        self._reading = 0                    # connections whose thread is reading a request head now
+        self._reading = 0                    # threads busy with a connection now (its request or its answer)
         super().init_process()
 
     def _start_reading(self, conn: Any) -> None:
-        """This connection's thread reads a head from now: its deadline is the full one unless threads are
-        scarce (SPARE_THREADS)."""
+        """This connection's thread takes a request from now: its head deadline (and its body's grace) is
+        the full one unless threads are scarce (SPARE_THREADS)."""
         with self._peers_lock:
             scarce = self._reading >= THREADS - SPARE_THREADS
             self._reading += 1
@@ -305,7 +305,6 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         return min(HANDSHAKE_DEADLINE_S, self.read_timeout_s)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
-        self._stop_reading(conn)                    # the head is in: this thread is answering now
         reader = getattr(conn, "reader", None)
         if reader is not None:   # the head is read: the body must keep up the minimum rate after a grace
             reader.pace(time.monotonic()  # clock-source: a socket deadline

@@ -526,18 +526,24 @@ def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Pat
             assert time.monotonic() - started < 8  # clock-source: 2 s head; 2 s + 1000 B at 16 KiB/s body
 
 
-def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(tmp_path: Path) -> None:
-    # Five addresses, each within its own cap, trickle request heads on 40 connections in all (more than the 32
-    # threads) with the default 10 s head deadline: once most threads are reading heads, new heads get 2 s, so
-    # a sixth address is answered within a few seconds, not after the trickles' 10 s.
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(tmp_path: Path, part: str) -> None:
+    # Five addresses, each within its own cap, trickle request heads (or, their heads sent whole, bodies of an
+    # announced 10^9 bytes) on 40 connections in all, more than the 32 threads, with the default 10 s head
+    # deadline and body grace: once most threads are busy, new requests get 2 s, so a sixth address is
+    # answered within a few seconds, not after the trickles' 10 s.
     with PanelProcess(tmp_path, args=["--read-timeout", "1"]) as panel:
         context = panel.ssl_context()
         with _drippers() as (_, drip):
             for n in range(5 * PEER_CONNECTIONS):
                 raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
                                                source_address=(f"127.0.0.{10 + n % 5}", 0))
-                drip(context.wrap_socket(raw, server_hostname="127.0.0.1"),
-                     b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000)
+                tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
+                if part == "head":
+                    drip(tls_sock, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000)
+                else:
+                    tls_sock.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n")
+                    drip(tls_sock, b"a" * 1000)
             assert _bystander_wait_s(panel, "127.0.0.20") < 6.0  # well before the trickles' 10 s head deadline
 
 
