@@ -58,6 +58,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from appliance.web import PanelError
 from appliance.web.auth import ROLES
 from appliance.web.clock import PanelClock, SystemClock, iso_ms
 
@@ -159,7 +160,7 @@ class AccountError(ValueError):
         self.message = message
 
 
-class PanelBusyError(RuntimeError):
+class PanelBusyError(PanelError):
     """Every password-hash slot stayed taken for HASH_WAIT_S: the request is answered 503, try again."""
 
 

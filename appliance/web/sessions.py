@@ -203,9 +203,9 @@ def _purge_expired(app: Flask, now: int) -> None:
     if not rows:
         return
     with db.engine.begin() as conn:           # only those still there: another thread may have purged them
-        gone = conn.execute(delete(tbl).where(tbl.c.id_hash.in_([r.id_hash for r in rows]))
-                            .returning(tbl.c.id_hash)).scalars().all()
-    rows = [r for r in rows if r.id_hash in set(gone)]
+        gone = set(conn.execute(delete(tbl).where(tbl.c.id_hash.in_([r.id_hash for r in rows]))
+                                .returning(tbl.c.id_hash)).scalars().all())
+    rows = [r for r in rows if r.id_hash in gone]
     for row in rows:
         if row.user_id is None:
             continue
