@@ -202,23 +202,23 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         self.log.error_log.addFilter(_quiet_timeouts)
         self._peers: dict[str, int] = {}
         self._peers_lock = threading.Lock()
-        self._reading = 0                    # threads busy with a connection now (its request or its answer)
+        self._busy = 0                       # threads busy with a connection now (its request or its answer)
         super().init_process()
 
-    def _start_reading(self, conn: Any) -> None:
+    def _start_busy(self, conn: Any) -> None:
         """This connection's thread takes a request from now: its head deadline (and its body's grace) is
         the full one unless threads are scarce (SPARE_THREADS)."""
         with self._peers_lock:
-            scarce = self._reading >= THREADS - SPARE_THREADS
-            self._reading += 1
-        conn._cicbox_reading = True
+            scarce = self._busy >= THREADS - SPARE_THREADS
+            self._busy += 1
+        conn._cicbox_busy = True
         conn._cicbox_head_s = min(self.head_deadline_s, SCARCE_HEAD_DEADLINE_S) if scarce else self.head_deadline_s
 
-    def _stop_reading(self, conn: Any) -> None:
-        if getattr(conn, "_cicbox_reading", False):
-            conn._cicbox_reading = False
+    def _stop_busy(self, conn: Any) -> None:
+        if getattr(conn, "_cicbox_busy", False):
+            conn._cicbox_busy = False
             with self._peers_lock:
-                self._reading -= 1
+                self._busy -= 1
 
     def accept(self, listener: Any) -> None:
         """gunicorn's accept, but a peer address already holding its share of connections has this one closed."""
@@ -281,14 +281,14 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
 
             conn.init = timed_init
             conn._cicbox_timed = True
-        self._start_reading(conn)
+        self._start_busy(conn)
         reader = getattr(conn, "reader", None)
         if reader is not None:                      # a kept-alive connection: its next request's head starts now
             reader.deadline = time.monotonic() + conn._cicbox_head_s  # clock-source: a socket deadline
         try:
             result = super().handle(conn)
         finally:
-            self._stop_reading(conn)
+            self._stop_busy(conn)
         if conn.reader is not None:
             conn.reader.deadline = None
         if result is False:
