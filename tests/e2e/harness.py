@@ -99,7 +99,12 @@ class Site:
 
     @contextmanager
     def serving(self) -> Iterator[None]:
-        """Answer control.sock while the engine's clock stands still (a paused engine)."""
+        """Answer control.sock while the engine's clock stands still (a paused engine). Nested (a request
+        inside a serving block) it adds no second thread: two would poll one server at once."""
+        if getattr(self, "_serving", False):
+            yield
+            return
+        self._serving = True
         stop = threading.Event()
 
         def loop() -> None:
@@ -114,6 +119,7 @@ class Site:
         finally:
             stop.set()
             t.join()
+            self._serving = False
 
     def request(self, cmd: str, **args: Any) -> Any:
         """One request over control.sock, as the CLI sends it; raises ControlError as the client does."""
