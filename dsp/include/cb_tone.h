@@ -114,6 +114,10 @@ int cb_tone_gen_stop(cb_tone_gen_t *s, int chan);
 /*! \brief Whether a channel is playing.
     \return 1 playing, 0 silent, or CB_ERR_INVALID. */
 int cb_tone_gen_active(const cb_tone_gen_t *s, int chan);
+/*! \brief How long a playing channel's tone stays silent: the ms left in its cadence's pause, this tick
+           included (it adds nothing to the accumulator over them).
+    \return those ms; 0 if it is sounding or not playing; or CB_ERR_INVALID. */
+int cb_tone_gen_quiet_ms(const cb_tone_gen_t *s, int chan);
 /*! \brief Generate one tick for the whole bank.
     \param acc int32 accumulator, 8 samples x n channels, sample-major; the tones are added in.
     \param ev event ring (NULL: no events): CB_EV_TONE_DONE (value = tone id, extra = zone) when a play-once

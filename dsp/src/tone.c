@@ -277,3 +277,12 @@ int cb_tone_gen_active(const cb_tone_gen_t *s, int chan)
         return CB_ERR_INVALID;
     return s->pos[chan] >= 0;
 }
+
+int cb_tone_gen_quiet_ms(const cb_tone_gen_t *s, int chan)
+{
+    if (s == NULL || chan < 0 || chan >= s->n)
+        return CB_ERR_INVALID;
+    if (s->pos[chan] < 0 || s->def[chan]->seg[s->seg[chan]].on)
+        return 0;
+    return s->left[chan];
+}

@@ -2,7 +2,8 @@
 
 A play can go round a buffer; a buffer given with its G.711 octets is sent as they are by a
 channel that sends nothing else and hears nothing. A channel that sends nothing and hears
-nothing sends the idle octet. With no channel detecting DTMF the filter bank rests, and its
+nothing sends the idle octet, and so does one whose only generator is a tone in a pause that
+lasts the whole block. With no channel detecting DTMF the filter bank rests, and its
 blocks keep their phase: 12 ms blocks counted from the first tick.
 """
 
@@ -150,3 +151,63 @@ def test_dtmf_detection_after_a_rest_keeps_the_blocks_phase(enable_at: int) -> N
     assert (chan, chr(digit)) == (0, "5")
     assert (tick + 1) % 12 == 0                   # the last tick of a block counted from tick 0
     assert key_from <= tick < key_from + 3 * 12
+
+
+@pytest.mark.parametrize("k", [1, 3, 5, 10])
+@pytest.mark.parametrize("zone", ["cn", "us", "de"])
+def test_a_tone_in_its_pause_sends_what_the_whole_chain_sends(zone: str, k: int) -> None:
+    """A channel whose one generator is a tone sends the idle octet through its cadence's pauses
+    without being stepped; it sends exactly what a channel stepped all along (a tap on it) sends,
+    sounding again on the tick its pause ends, whatever the block size."""
+    tones = ("ringback", "busy", "congestion", "confirm")
+    n = 2 * len(tones)
+    s = Scheduler(n, "alaw")
+    for i, name in enumerate(tones):
+        s.tone(2 * i, zone, name)
+        s.tone(2 * i + 1, zone, name)
+        s.tap(2 * i + 1)                          # read by a tap: stepped every tick
+    out, evs = run(s, 9990 // k * k, k, n)
+    for i, name in enumerate(tones):
+        alone, stepped = channel(out, 2 * i, n, k), channel(out, 2 * i + 1, n, k)
+        assert alone == stepped, (name, next(j for j in range(len(alone)) if alone[j] != stepped[j]))
+        ms = [alone[t * 8:(t + 1) * 8] for t in range(len(alone) // 8)]
+        quiet = [m == bytes([ALAW_IDLE]) * 8 for m in ms]
+        assert any(quiet) and not all(quiet), name          # it sounds and it pauses
+    done = [(e[0], e[1]) for e in evs if e[2] == lib.CB_EV_TONE_DONE]
+    confirm = 2 * tones.index("confirm")
+    assert [c for _, c in done] == [confirm, confirm + 1] and done[0][0] == done[1][0]
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_a_tone_stopped_or_started_again_in_its_pause_follows_the_command(k: int) -> None:
+    idle = bytes([ALAW_IDLE]) * (2 * k * 8)
+    sent = []
+    for tapped in (False, True):
+        s, out, tick = Scheduler(2, "alaw"), bytearray(), 0
+        if tapped:
+            s.tap(0)                               # the reference: stepped every tick
+        s.tone(0, "cn", "ringback")
+        for ms, then in ((1500, "busy"), (1200, "stop"), (300, "")):   # busy: a new tone from the 4 s pause
+            for _ in range(ms // k):
+                out += s.process(tick, k, idle)
+                tick += k
+            if then == "busy":
+                s.tone(0, "cn", "busy")
+            elif then == "stop":
+                s.stop_tone(0)
+        sent.append(channel(bytes(out), 0, 2, k))
+    assert sent[0] == sent[1]
+    assert sent[0][-2400:] == bytes([ALAW_IDLE]) * 2400
+    assert sent[0][1510 * 8:1520 * 8] != bytes([ALAW_IDLE]) * 80     # the busy tone sounds at once
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_a_lone_tone_keeps_its_cadence_through_pauses_with_nothing_else_stepped(k: int) -> None:
+    alone, ref = Scheduler(1, "alaw"), Scheduler(1, "alaw")
+    ref.tap(0)
+    for sch in (alone, ref):
+        sch.tone(0, "de", "busy")               # 480 ms on, 480 ms off
+    out, _ = run(alone, 3000, k, 1)
+    ref_out, _ = run(ref, 3000, k, 1)
+    assert out == ref_out
+    assert out[1930 * 8:1931 * 8] != bytes([ALAW_IDLE]) * 8     # sounding again after two pauses

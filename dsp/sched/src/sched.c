@@ -62,6 +62,8 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->late = calloc(n, sizeof(int32_t));
     m->oct = calloc(n, sizeof(int32_t));
     m->bpass = calloc(n, sizeof(int32_t));
+    m->quiet = calloc(n, sizeof(int32_t));
+    m->tonal = calloc(n, sizeof(int32_t));
     m->idle_runs = calloc(2 * n, sizeof(int32_t));
     m->tap = calloc(n, sizeof(*m->tap));
     m->tapped = calloc(n, sizeof(int32_t));
@@ -87,7 +89,7 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->echo = cb_echo_new(nchan);
     if (!m->cmd || !m->ev || !m->law || !m->gen || !m->zone || !m->pass || !m->pass_src || !m->play
         || !m->play_len || !m->play_pos || !m->play_loop || !m->play_lpos || !m->play_oct || !m->play_oct_law
-        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->act || !m->dec || !m->is_dec || !m->late || !m->oct || !m->bpass || !m->idle_runs
+        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->act || !m->dec || !m->is_dec || !m->late || !m->oct || !m->bpass || !m->quiet || !m->tonal || !m->idle_runs
         || !m->tap || !m->tapped || !m->rx || !m->tx || !m->lin || !m->acc
         || !m->txlin || !m->card_ev || !m->cmd_rec || !m->late_hist || !m->dtmf_rx || !m->dtmf_tx
         || !m->tone || !m->fsk_tx || !m->fsk_rx || !m->busy || !m->mix || !m->echo) {
@@ -150,6 +152,8 @@ void cb_sched_free(cb_sched_t *m)
     free(m->late);
     free(m->oct);
     free(m->bpass);
+    free(m->quiet);
+    free(m->tonal);
     free(m->idle_runs);
     free(m->tap);
     free(m->tapped);

@@ -54,6 +54,10 @@ struct cb_sched {
     int noct;
     int32_t *bpass;         /* channels passing another's received octets for the whole block */
     int nbpass;
+    int32_t *quiet;         /* idle channels whose one generator is a tone pausing all block long */
+    int nquiet;
+    int32_t *tonal;         /* channels that would be idle but for a sounding tone */
+    int ntonal;
     int32_t *idle_runs;     /* [2n] runs of idle channels of one law: first channel, count */
     int nruns;
     int32_t *dec;           /* the channels decoded every tick: those a detector, a canceller or a tap reads */

@@ -6,7 +6,8 @@
  *
  * Work follows what the channels do. Commands take effect at a block's start
  * only, so each block first sorts the channels: one that sends nothing and
- * hears nothing sends the idle octet for the whole block (one fill); one that
+ * hears nothing sends the idle octet for the whole block (one fill), and so does
+ * one whose only generator is a tone in a pause that lasts all block; one that
  * only plays a buffer given with its G.711 octets, and hears nothing, sends
  * those octets (one copy), unless its play ends within the block; one that
  * hears exactly one other on its own law at 0 dB, with nothing generated, no
@@ -322,18 +323,34 @@ static inline void mark_decoded(cb_sched_t *m, int c)
     }
 }
 
+/* Is channel c's one generator a tone whose cadence pauses for all `ticks` of the block? (It adds
+ * nothing to the channel then: sending the idle octet is what stepping would send.) */
+static inline int tone_pauses(const cb_sched_t *m, int c, int ticks)
+{
+    return m->gen[c] == SCHED_GEN_TONE && cb_tone_gen_quiet_ms(m->tone, c) >= ticks;
+}
+
 /* Sort the channels: idle (runs of one law), sending a play's octets, or stepped; and which
- * are decoded every tick (a channel that stops being decoded reads as silence from now on). */
+ * are decoded every tick (a channel that stops being decoded reads as silence from now on).
+ * A channel whose tone pauses all block long is idle for the block. */
 static void sort_channels(cb_sched_t *m, int32_t per)
 {
     const int n = m->n;
-    m->ndec = m->nact = m->noct = m->nruns = m->nbpass = 0;
+    const int ticks = per / CB_TICK_SAMPLES;
+    m->ndec = m->nact = m->noct = m->nruns = m->nbpass = m->nquiet = m->ntonal = 0;
     int run_from = -1;
     for (int c = 0; c <= n; c++) {
-        if (c < n && m->gen[c])
+        int pausing = 0;
+        if (c < n && m->gen[c]) {
             others_sending(m, c);           /* forget the generators that ended */
-        int idle = c < n && !m->gen[c] && m->play[c] == NULL && !m->heard[c] && m->tap[c] == NULL
-                   && cb_echo_taps(m->echo, c) == 0;
+            pausing = tone_pauses(m, c, ticks);
+        }
+        int alone = c < n && m->play[c] == NULL && !m->heard[c] && m->tap[c] == NULL && cb_echo_taps(m->echo, c) == 0;
+        int idle = alone && (!m->gen[c] || pausing);
+        if (alone && pausing)
+            m->quiet[m->nquiet++] = c;
+        else if (alone && m->gen[c] == SCHED_GEN_TONE)
+            m->tonal[m->ntonal++] = c;      /* sounding: idle once its tone pauses for a block */
         if (run_from >= 0 && (!idle || m->law[c] != m->law[run_from])) {
             m->idle_runs[2 * m->nruns] = run_from;
             m->idle_runs[2 * m->nruns + 1] = c - run_from;
@@ -385,6 +402,14 @@ static void block_start(cb_sched_t *m, uint64_t tick0, int ticks, const uint8_t 
         /* A play that ends within this block is stepped, to end on its tick. */
         for (int i = 0; i < m->noct; i++)
             if (m->play_len[m->oct[i]] - m->play_pos[m->oct[i]] <= per || m->play[m->oct[i]] == NULL)
+                m->resort = 1;
+        /* A tone whose pause ends within this block is stepped, to sound from its tick; one that
+         * pauses all this block is not. */
+        for (int i = 0; i < m->nquiet && !m->resort; i++)
+            if (cb_tone_gen_quiet_ms(m->tone, m->quiet[i]) < ticks)
+                m->resort = 1;
+        for (int i = 0; i < m->ntonal && !m->resort; i++)
+            if (cb_tone_gen_quiet_ms(m->tone, m->tonal[i]) >= ticks)
                 m->resort = 1;
     }
     if (m->resort)
@@ -468,7 +493,7 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
         cb_fsk_rx_tick(m->fsk_rx, lin, m->ev, tick);
     if (m->nbusy > 0)
         cb_busy_det_tick(m->busy, lin, m->ev, tick);
-    if (nact == 0)
+    if (nact == 0 && m->nquiet == 0)
         return;
 
     /* Generators add into the accumulator of the stepped channels (only they have one). */
@@ -490,6 +515,8 @@ static void chain_tick(cb_sched_t *m, uint64_t tick, int t, int ticks, const uin
         cb_fsk_tx_tick(m->fsk_tx, acc, m->ev, tick);
     if (cb_ring_count(m->ev) != events || cb_ring_dropped(m->ev) != lost)
         m->resort = 1;
+    if (nact == 0)
+        return;                     /* only pausing tones: their cadences ran on */
 
     /* A channel that hears exactly one other at 0 dB on its own law, with
      * nothing generated, passes the octets untouched (bit-exact). */
