@@ -5,15 +5,16 @@ makes an ECDSA P-256 key (``key.pem``, 0600) and a self-signed certificate for i
 (``cert.pem``; subject alternative names: the host name, 127.0.0.1, ::1 and the listen
 address; valid 10 years). A pair once there is never regenerated: the fingerprint an installer
 noted stays true. Each start checks the pair (a key of the certificate, ECDSA P-256/P-384 or RSA 2048+,
-loaded by ssl; else the panel refuses to start), copies it to ``tls/active/`` and serves that copy until
-it stops; it logs its fingerprint as ``TLS certificate SHA-256 fingerprint AB:CD:...``.
+loaded by ssl, no critical extension browsers do not know; else the panel refuses to start), copies it to
+``tls/active/`` and serves that copy until it stops; it logs its fingerprint as
+``TLS certificate SHA-256 fingerprint AB:CD:...``.
 
 An installer may upload a certificate and key of their own (:func:`check_upload`, then
 :func:`install_upload`): refused unless the key is the certificate's (ECDSA P-256/P-384 or RSA 2048+, loaded by
-ssl as the server will), the certificate names at
-least one subject alternative name and is valid at least 30 more days. The pair it replaces
-goes to ``tls/previous/<UTC time>/`` (every earlier pair is kept); the panel uses the new one from its
-next start.
+ssl as the server will), no certificate of the chain carries a critical extension browsers do not know
+(:data:`KNOWN_CRITICAL`: browsers refuse such a certificate), the certificate names at least one subject
+alternative name and is valid at least 30 more days. The pair it replaces goes to ``tls/previous/<UTC time>/``
+(every earlier pair is kept); the panel uses the new one from its next start.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from appliance.web import PanelError
 from appliance.web.clock import SYSTEM_CLOCK
@@ -47,6 +48,13 @@ MIN_REMAINING = timedelta(days=30)
 MAX_PEM_BYTES = 64 * 1024
 USABLE_CURVES = ("secp256r1", "secp384r1")
 MIN_RSA_BITS = 2048
+KNOWN_CRITICAL = frozenset({
+    x509.BasicConstraints.oid, x509.KeyUsage.oid, x509.ExtendedKeyUsage.oid, x509.SubjectAlternativeName.oid,
+    x509.NameConstraints.oid, x509.PolicyConstraints.oid, x509.CertificatePolicies.oid, x509.InhibitAnyPolicy.oid,
+    ExtensionOID.POLICY_MAPPINGS,     # no x509 type of its own; browsers process it (CA certificates)
+})
+"""The extensions browsers know how to process: one marked critical that is not among them makes the
+certificate unusable to them (RFC 5280 4.2: a critical extension not recognised fails the chain)."""
 
 
 @dataclass(frozen=True)
@@ -257,6 +265,8 @@ def _usable_pair(cert_pem: bytes, key_pem: bytes) -> x509.Certificate:
         raise PanelError("the private key's type is not one a TLS server can use")
     if _public_der(key.public_key()) != _public_der(cert.public_key()):
         raise PanelError("the private key does not belong to the certificate")
+    for n, each in enumerate(certs, 1):
+        _known_critical(each, "the certificate" if n == 1 else f"certificate {n} of the chain")
     with tempfile.TemporaryDirectory(prefix="cicbox-tls-") as tmp:
         cert_file, key_file = Path(tmp) / CERT_NAME, Path(tmp) / KEY_NAME
         write_private(key_file, key_pem)
@@ -266,6 +276,18 @@ def _usable_pair(cert_pem: bytes, key_pem: bytes) -> x509.Certificate:
         except ssl.SSLError as exc:
             raise PanelError(f"a TLS server cannot load the pair ({exc.reason or exc})") from None
     return cert
+
+
+def _known_critical(cert: x509.Certificate, which: str) -> None:
+    """PanelError if `cert` has an extension marked critical that browsers do not know (:data:`KNOWN_CRITICAL`)."""
+    try:
+        extensions = list(cert.extensions)
+    except ValueError as exc:
+        raise PanelError(f"{which}'s extensions cannot be read ({exc})") from None
+    for ext in extensions:
+        if ext.critical and ext.oid not in KNOWN_CRITICAL:
+            raise PanelError(f"{which} carries a critical extension browsers do not know (OID "
+                             f"{ext.oid.dotted_string}): browsers refuse such a certificate")
 
 
 def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certificate:

@@ -2,7 +2,8 @@
 a login within the last 5 minutes).
 
 An upload is refused, with the reason on the page and a ``tls.upload`` audit row, unless the key
-is the certificate's, the certificate names a subject alternative name and is valid 30 more days
+is the certificate's, no certificate of it carries a critical extension browsers do not know (the page names its
+OID), the certificate names a subject alternative name and is valid 30 more days
 (:func:`appliance.web.tls.check_upload`). Accepted, the old pair goes to tls/previous/<UTC time>/ and the new
 one is used from the panel's next start; the audit row has the fingerprints before and after.
 """

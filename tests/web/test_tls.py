@@ -4,8 +4,10 @@ an upload refused unless key and certificate match, it names a SAN and has 30 mo
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import stat
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -18,6 +20,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from appliance.web import PanelError, tls
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+PRIVATE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1")
+"""An extension no browser knows (a private enterprise arc)."""
 
 
 Own = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -25,7 +29,8 @@ Own = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetime = NOW - timedelta(days=1),
               key: ec.EllipticCurvePrivateKey | None = None, own: Own | None = None,
-              eku: list[x509.ObjectIdentifier] | None = None) -> tuple[bytes, bytes]:
+              eku: list[x509.ObjectIdentifier] | None = None,
+              extensions: Sequence[tuple[x509.ExtensionType, bool]] = ()) -> tuple[bytes, bytes]:
     """A certificate (signed by its own key) and a key PEM, as an installer's CA might hand them over."""
     own = own or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "panel.example.net")])
@@ -37,6 +42,8 @@ def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetim
         builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
     cert = builder.sign(own, None if isinstance(own, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     given = key or own
     key_pem = given.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -125,6 +132,8 @@ def test_rsa_2048_and_p384_are_accepted(tmp_path: Path) -> None:
     ("ed25519", "the key is Ed25519: browsers cannot use it"),
     ("garbage_key", "the private key is not a PEM private key"),
     ("mismatched", "the private key does not belong to the certificate"),
+    ("unknown_critical", "the certificate carries a critical extension browsers do not know (OID "
+                         "1.3.6.1.4.1.55555.1): browsers refuse such a certificate"),
 ])
 def test_a_pair_no_browser_can_use_stops_the_start(tmp_path: Path, case: str, message: str) -> None:
     tls.ensure_pair(tmp_path, "127.0.0.1")
@@ -134,7 +143,7 @@ def test_a_pair_no_browser_can_use_stops_the_start(tmp_path: Path, case: str, me
         cert_pem, key_pem = bad_pair(case)
         (tmp_path / "tls" / "cert.pem").write_bytes(cert_pem)
         (tmp_path / "tls" / "key.pem").write_bytes(key_pem)
-    with pytest.raises(PanelError, match=rf"the panel cannot serve .*cert\.pem and .*key\.pem: {message}.*"
+    with pytest.raises(PanelError, match=rf"the panel cannot serve .*cert\.pem and .*key\.pem: {re.escape(message)}.*"
                                          r"move both away to have the panel make a new self-signed pair"):
         tls.ensure_pair(tmp_path, "127.0.0.1")
 
@@ -176,6 +185,12 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
     if case == "long_chain":
         cert_pem, key_pem = make_pair()
         return cert_pem + make_pair()[0] * 8, key_pem
+    if case == "unknown_critical":
+        return make_pair(extensions=[(x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00"), True)])
+    if case == "chain_unknown_critical":
+        cert_pem, key_pem = make_pair()
+        unknown = x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00")
+        return cert_pem + make_pair(extensions=[(unknown, True)])[0], key_pem
     if case == "bad_key":
         return make_pair()[0], b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
     return make_pair()[0], b""
@@ -201,6 +216,10 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
                     "(the key in its own field)"),
     ("client_only", "the certificate's extended key usage excludes TLS servers (no serverAuth)"),
     ("long_chain", "the chain holds 9 certificates: 8 at most (the server's and its intermediates)"),
+    ("unknown_critical", "the certificate carries a critical extension browsers do not know (OID 1.3.6.1.4.1.55555.1): "
+                         "browsers refuse such a certificate"),
+    ("chain_unknown_critical", "certificate 2 of the chain carries a critical extension browsers do not know (OID "
+                               "1.3.6.1.4.1.55555.1): browsers refuse such a certificate"),
 ])
 def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path: Path, case: str, message: str) -> None:
     tls.ensure_pair(tmp_path, "127.0.0.1")
@@ -211,6 +230,18 @@ def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path: Path, case: str, 
     assert str(exc.value) == message
     assert (tmp_path / "tls" / "cert.pem").read_bytes() == before
     assert not (tmp_path / "tls" / "previous").exists()
+
+
+def test_critical_extensions_browsers_know_and_unknown_ones_not_critical_pass() -> None:
+    known: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                       data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                       encipher_only=False, decipher_only=False), True),
+        (x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.23.140.1.2.1"), None)]), True),
+        (x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00"), False),
+    ]
+    tls.check_upload(*make_pair(eku=[ExtendedKeyUsageOID.SERVER_AUTH], extensions=known), NOW)
 
 
 def test_an_encrypted_key_is_refused_with_the_reason() -> None:

@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.web import create_app, tls
 from tests.web.accounts import BASE_URL, csrf_token, login, make_user
-from tests.web.test_tls import make_pair
+from tests.web.test_tls import PRIVATE_OID, make_pair
 
 
 def _app(tmp_path: Path) -> Flask:
@@ -71,6 +72,7 @@ def test_the_installer_sees_the_fingerprint_in_use(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("case", "reason"), [
     ("mismatched", "the private key does not belong to the certificate"),
     ("expired", "it must be valid at least 30 more days"),
+    ("unknown_critical", "carries a critical extension browsers do not know (OID 1.3.6.1.4.1.55555.1)"),
 ])
 def test_a_mismatched_or_expired_upload_is_refused(tmp_path: Path, case: str, reason: str) -> None:
     app = _app(tmp_path)
@@ -80,8 +82,11 @@ def test_a_mismatched_or_expired_upload_is_refused(tmp_path: Path, case: str, re
     now = datetime.now(UTC)
     if case == "mismatched":
         cert_pem, key_pem = make_pair(start=now - timedelta(days=1), key=ec.generate_private_key(ec.SECP256R1()))
-    else:
+    elif case == "expired":
         cert_pem, key_pem = make_pair(start=now - timedelta(days=400), days=380)
+    else:
+        unknown = x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00")
+        cert_pem, key_pem = make_pair(start=now - timedelta(days=1), extensions=[(unknown, True)])
     status, page = _upload(client, cert_pem, key_pem)
     assert status == 400 and reason in page
     assert ((tls_dir / "cert.pem").read_bytes(), (tls_dir / "key.pem").read_bytes()) == before
