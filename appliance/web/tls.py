@@ -13,8 +13,9 @@ An installer may upload a certificate and key of their own (:func:`check_upload`
 :func:`install_upload`): refused unless the key is the certificate's (ECDSA P-256/P-384 or RSA 2048+, loaded by
 ssl as the server will), no certificate of the chain carries a critical extension browsers do not know
 (:data:`KNOWN_CRITICAL`: browsers refuse such a certificate), the certificate names at least one subject
-alternative name and is valid at least 30 more days. The pair it replaces goes to ``tls/previous/<UTC time>/``
-(every earlier pair is kept); the panel uses the new one from its next start.
+alternative name and is valid at least 30 more days. One none of whose names is a name the panel answers to
+(:func:`names_warning`) is taken, with a warning: browsers will warn. The pair it replaces goes to
+``tls/previous/<UTC time>/`` (every earlier pair is kept); the panel uses the new one from its next start.
 """
 
 from __future__ import annotations
@@ -327,6 +328,60 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
         raise PanelError(f"the certificate expires {info.not_after:%Y-%m-%d} (it must be valid at least "
                          f"{MIN_REMAINING.days} more days)")
     return cert
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_name_matches(pattern: str, host: str) -> bool:
+    """Whether the certificate's DNS name `pattern` covers `host` as browsers match it: equal (case and a
+    trailing dot aside), or a wildcard ``*.`` as the whole leftmost label standing for exactly one label."""
+    pattern = pattern.lower().rstrip(".")
+    if _is_ip(host):
+        return False                     # browsers match an address only against IP address names
+    if pattern == host:
+        return True
+    if not pattern.startswith("*.") or "*" in pattern[2:]:
+        return False
+    label, dot, rest = host.partition(".")
+    return bool(label and dot) and rest == pattern[2:]
+
+
+def answers_to(cert: x509.Certificate, allowed: frozenset[str], any_ip: bool) -> bool:
+    """Whether one of the certificate's subject alternative names is a name the panel answers to: `allowed`, and
+    any IP address if `any_ip` (the Host check's, :func:`appliance.web.hosts.allowed_hosts`)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    for address in san.get_values_for_type(x509.IPAddress):
+        if isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address) and (any_ip or str(address) in allowed):
+            return True
+    return any(_dns_name_matches(pattern, host) for pattern in san.get_values_for_type(x509.DNSName)
+               for host in allowed)
+
+
+SHOWN_NAMES = 4
+"""A warning lists this many of a certificate's names (and how many more)."""
+
+
+def names_warning(cert: x509.Certificate, allowed: frozenset[str], any_ip: bool) -> str | None:
+    """None if the certificate names a name the panel answers to (:func:`answers_to`); else the warning for the
+    installer: browsers will warn for each name the panel answers to."""
+    if answers_to(cert, allowed, any_ip):
+        return None
+    names = list(cert_info(cert).names)
+    shown = ", ".join(names[:SHOWN_NAMES]) + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES
+                                              else "")
+    panel = ", ".join([*sorted(allowed), *(["any IP address"] if any_ip else [])])
+    return (f"the certificate names {shown}, none of the names the panel answers to ({panel}): browsers will "
+            "warn when the panel is opened by any of those. If browsers reach the panel by one of the "
+            "certificate's names, add it to names = in /etc/cicbox/panel.conf")
 
 
 def previous_pairs(panel_dir: Path) -> list[Path]:

@@ -4,7 +4,9 @@ audited; other roles refused."""
 
 from __future__ import annotations
 
+import html
 import io
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,7 +23,7 @@ from tests.web.test_tls import PRIVATE_OID, make_pair
 
 
 def _app(tmp_path: Path) -> Flask:
-    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path), "PANEL_NAMES": ["panel.example.net"]})
     if "account.login" not in app.view_functions:
         pytest.skip("the accounts part's /login is not on this branch yet")
     tls.ensure_pair(Path(app.config["PANEL_DIR"]), "127.0.0.1")
@@ -103,6 +105,7 @@ def test_a_good_upload_is_kept_for_the_next_start(tmp_path: Path) -> None:
     cert_pem, key_pem = make_pair(start=datetime.now(UTC) - timedelta(days=1))
     status, page = _upload(client, cert_pem, key_pem)
     assert status == 200 and "is used from the panel's next start" in page
+    assert 'id="tls-warning"' not in page                   # it names panel.example.net, one of names =
     assert (tls_dir / "cert.pem").read_bytes() == cert_pem
     (kept,) = tls.previous_pairs(Path(app.config["PANEL_DIR"]))
     assert tls.fingerprint(tls.load_cert(kept / "cert.pem")) == old
@@ -110,6 +113,30 @@ def test_a_good_upload_is_kept_for_the_next_start(tmp_path: Path) -> None:
     (row,) = _tls_rows(app)
     assert (row["outcome"], row["detail"]) == ("ok", {"before": old, "after": new})
     assert key_pem.decode() not in str(row)
+
+
+def kept_cert(app: Flask) -> Path:
+    (kept,) = tls.previous_pairs(Path(app.config["PANEL_DIR"]))
+    return kept / "cert.pem"
+
+
+def test_a_certificate_for_none_of_the_panels_names_is_taken_with_a_warning(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    client = _installer(app)
+    cert_pem, key_pem = make_pair(names=["evil.example"], start=datetime.now(UTC) - timedelta(days=1))
+    status, page = _upload(client, cert_pem, key_pem)
+    assert status == 200 and "is used from the panel's next start" in page
+    assert 'id="tls-warning"' in page
+    warning = html.unescape(page.split('id="tls-warning">', 1)[1].split("</p>", 1)[0])
+    answers = ", ".join(sorted({"127.0.0.1", "localhost", "panel.example.net", socket.gethostname().lower()}))
+    assert warning.startswith(f"warning: the certificate names evil.example, none of the names the panel answers "
+                              f"to ({answers}): browsers will warn when the panel is opened by any of those.")
+    assert (Path(app.config["PANEL_DIR"]) / "tls" / "cert.pem").read_bytes() == cert_pem
+    (row,) = _tls_rows(app)
+    assert row["outcome"] == "ok"
+    assert row["detail"] == {"before": tls.fingerprint(tls.load_cert(kept_cert(app))), "after": tls.fingerprint(
+        tls.load_cert(Path(app.config["PANEL_DIR"]) / "tls" / "cert.pem")), "names": ["evil.example"],
+        "warning": "none of the certificate's names is one the panel answers to: browsers will warn"}
 
 
 @pytest.mark.parametrize("role", ["supervisor", "agent", "viewer"])
