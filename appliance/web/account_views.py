@@ -216,7 +216,9 @@ def _gate() -> Response | None:
 
 def _whole_body() -> None:
     """A POST's body, chunked or not, within MAX_CONTENT_LENGTH; else 413. A chunked body past the limit
-    would otherwise be parsed as an empty form (a login as a wrong guess, a form as a missing field)."""
+    would otherwise be parsed as an empty form (a login as a wrong guess, a form as a missing field). Read
+    before any view, so a POST whose body never comes (cut by the server's deadline: 408) changes nothing, even
+    one that needs no body (a logout with its CSRF token in X-CSRFToken)."""
     if request.method != "POST":
         return
     request.get_data(cache=True)          # reads up to the limit; a Content-Length beyond it is a 413 here
