@@ -4,7 +4,9 @@ wiring that makes every request pass the permission check (:func:`init_app`).
 ``/setup``
     while no installer exists (or a ``setup-code --new`` code is pending): the setup code, a user
     name and a password twice (``setup_code``, ``username``, ``password``, ``password_confirm``);
-    creates an installer, signs them in and deletes the code.
+    creates an installer, signs them in and deletes the code. A form posted when no code is pending (another
+    /setup used it meanwhile) is refused (409, a ``setup`` row with outcome ``refused``), as is one that loses
+    the race for the code to another.
 ``/login``
     ``username``, ``password`` (and ``next``, followed only to a path of this site).
 ``POST /logout``
@@ -319,7 +321,8 @@ def setup() -> Any:
     """Make an installer with the setup code (the first one, or one more after ``setup-code --new``)."""
     pdir = panel_dir()
     exists = accounts.installer_exists()
-    if exists and setupcode.read_setup_code(pdir) is None:
+    over = exists and setupcode.read_setup_code(pdir) is None
+    if over and request.method == "GET":
         return redirect(url_for("account.login"), 303)
     if request.method == "GET":
         return render_template("account/setup.html", first=not exists, username="")
@@ -329,6 +332,13 @@ def setup() -> Any:
     def refuse(message: str, status: int) -> Response:
         return make_response(render_template("account/setup.html", first=not exists, username=name,
                                              error=message), status)
+
+    if over:
+        # Too late: another /setup used the code since this form was opened (or no code is pending at all).
+        accounts.audit_request("setup", target=name or None, outcome="refused",
+                               detail={"reason": "no setup code pending (used by another /setup)"})
+        return refuse("That setup code has been used already: no installer was made. Sign in, or make a new code "
+                      "with `cicbox panel setup-code --new` on the console.", 409)
 
     if not setupcode.setup_code_matches(pdir, _form("setup_code")):
         accounts.audit_request("setup", outcome="failure", detail={"reason": "wrong setup code"})

@@ -152,6 +152,23 @@ def test_simultaneous_setups_with_the_right_code_make_one_installer(app: Flask,
     assert [r["outcome"] for r in rows].count("refused") == 19
 
 
+def test_a_setup_posted_after_the_code_was_used_is_refused_and_audited(app: Flask) -> None:
+    # Two browsers open /setup; the first makes the installer (the code is deleted), the second posts its form
+    # after that: a clear 409 and a refused setup row, not a bare redirect.
+    code = setupcode.ensure_setup_code(panel_dir(app))
+    first, late = panel_client(app, "192.0.2.1"), panel_client(app, "192.0.2.2")
+    late_form = setup_form(late, code, "inst2")
+    assert first.post("/setup", data=setup_form(first, code, "inst1")).status_code == 303
+    resp = late.post("/setup", data=late_form)
+    assert resp.status_code == 409
+    assert "That setup code has been used already: no installer was made" in resp.get_data(as_text=True)
+    assert accounts.get_user(app, name="inst2") is None
+    row = audit(app, "setup")[0]
+    assert (row["user"], row["remote"], row["target"], row["outcome"], row["detail"]) == (
+        None, "192.0.2.2", "inst2", "refused", {"reason": "no setup code pending (used by another /setup)"})
+    assert late.get("/setup").headers["Location"] == "/login"          # a GET is still sent to sign in
+
+
 def test_setup_code_command(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
     pdir = panel_dir(app)
     assert setupcode.setup_code_main(pdir, new=False) == 0
