@@ -21,7 +21,9 @@ seconds until the address may try again) and the password is not looked at. The 
 audit log's own rows (``login``, ``setup``, ``password`` with outcome ``failure`` and the address as
 ``remote``), so a restart of the panel or its worker forgets none. One address's attempts are taken one at a
 time (a lock per address around the count, the check and its audit row): parallel guesses are checked no
-more than the limit allows. There is no lockout by account (anyone could lock the installer out): an
+more than the limit allows. A request answered 503 because every password-hash slot stayed taken checked no
+password: it is audited as ``refused`` (capped like every refusal), never counted as a failure. There is no
+lockout by account (anyone could lock the installer out): an
 account's failures are audited and 20 within 15 minutes show a banner to installers.
 """
 
@@ -248,7 +250,16 @@ def _too_large(_exc: RequestEntityTooLarge) -> Response:
     return _error(f"request refused: the body is larger than {limit // 1024} KiB", 413)
 
 
+BUSY_ACTIONS = {"account.login": "login", "account.setup": "setup", "account.password": "password",
+                "users.create": "user_create", "users.reset_password": "password_reset"}
+"""The audit action of a request answered 503 because every password-hash slot was taken (else ``busy``)."""
+
+
 def _busy(exc: accounts.PanelBusyError) -> Response:
+    # A refusal (capped per address and minute like the others, so a flood cannot grow the log without bound),
+    # never a failure: no password was checked, so it is no guess for the throttle to count.
+    accounts.audit_request(BUSY_ACTIONS.get(request.endpoint or "", "busy"), target=request.path, outcome="refused",
+                           detail={"reason": "busy: every password-hash slot was taken", "status": 503})
     response = _error(str(exc), 503)
     response.headers["Retry-After"] = "5"
     return response

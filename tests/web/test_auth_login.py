@@ -595,7 +595,8 @@ def test_logins_are_read_while_another_writer_holds_the_database(app: Flask) -> 
 def test_a_login_waits_for_a_password_slot_and_is_answered_503_past_the_wait(
         app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     # Each password check takes 64 MiB: at most HASH_SLOTS run at once. With every slot taken past the wait,
-    # a login is answered 503 with a Retry-After, is not counted as a wrong guess, and works once a slot frees.
+    # a login is answered 503 with a Retry-After, audited as refused but not counted as a wrong guess, and works
+    # once a slot frees. A flood of them is audited within the refusals' cap.
     password = make_user(app, "inst", "installer")
     client = panel_client(app)
     token = csrf_token(client)
@@ -608,12 +609,21 @@ def test_a_login_waits_for_a_password_slot_and_is_answered_503_past_the_wait(
         resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
         assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
         assert "busy checking other passwords" in resp.get_data(as_text=True)
+        (row,) = audit(app, "login")
+        assert (row["user"], row["remote"], row["target"], row["outcome"], row["detail"]) == (
+            None, "127.0.0.1", "/login", "refused", {"reason": "busy: every password-hash slot was taken",
+                                                     "status": 503})
+        for _ in range(3 * accounts.REFUSALS_PER_MINUTE):
+            assert client.post("/login", data={"csrf_token": token, "username": "inst",
+                                               "password": "wrong-" + password}).status_code == 503
     finally:
         for _ in range(held):
             accounts._hash_slots.release()
-    assert audit(app, "login") == []                   # no failure row: the next try is not throttled
+    rows = audit(app)
+    assert [r["outcome"] for r in rows if r["action"] == "login"] == ["refused"] * accounts.REFUSALS_PER_MINUTE
+    assert [r["detail"]["more"] for r in rows if r["action"] == "refused_more"] == [1]    # the rest: counted
     resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
-    assert resp.status_code == 303
+    assert resp.status_code == 303                       # 31 refusals, no failure: the next try is not throttled
 
 
 def _chunked_post(client: FlaskClient, path: str, body: bytes) -> Any:
