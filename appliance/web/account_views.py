@@ -14,17 +14,17 @@ wiring that makes every request pass the permission check (:func:`init_app`).
 ``/account/password``
     ``current_password``, ``password``, ``password_confirm``; ends the account's other sessions.
 
-POST /login, /setup and /account/password are throttled by TCP peer (``request.remote_addr``; no proxy header is
-believed), counting failures only (a wrong password or setup code), all three together: 5 in the last 15 min,
-10 in the last hour and 20 in the last day, stacked. Beyond them the answer is 429 with Retry-After (the
-seconds until the address may try again) and the password is not looked at. The failures counted are the
-audit log's own rows (``login``, ``setup``, ``password`` with outcome ``failure`` and the address as
-``remote``), so a restart of the panel or its worker forgets none. One address's attempts are taken one at a
-time (a lock per address around the count, the check and its audit row): parallel guesses are checked no
-more than the limit allows. A request answered 503 because every password-hash slot stayed taken checked no
-password: it is audited as ``refused`` (capped like every refusal), never counted as a failure. There is no
-lockout by account (anyone could lock the installer out): an
-account's failures are audited and 20 within 15 minutes show a banner to installers.
+POST /login, /setup and /account/password are throttled by TCP peer (``request.remote_addr``, an IPv6 one with
+the rest of its /64: appliance.web.peers; no proxy header is believed), counting failures only (a wrong password
+or setup code), all three together: 5 in the last 15 min, 10 in the last hour and 20 in the last day, stacked.
+Beyond them the answer is 429 with Retry-After (the seconds until the address may try again) and the password is
+not looked at. The failures counted are the audit log's own rows (``login``, ``setup``, ``password`` with outcome
+``failure`` and an address of the peer's as ``remote``), so a restart of the panel or its worker forgets none.
+One peer's attempts are taken one at a time (a lock per peer around the count, the check and its audit row):
+parallel guesses are checked no more than the limit allows. A request answered 503 because every password-hash
+slot stayed taken checked no password: it is audited as ``refused`` (capped like every refusal), never counted
+as a failure. There is no lockout by account (anyone could lock the installer out): an account's failures are
+audited and 20 within 15 minutes show a banner to installers.
 """
 
 from __future__ import annotations
@@ -59,6 +59,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from appliance.web import accounts, auth, setupcode
 from appliance.web.clock import iso_ms
+from appliance.web.peers import peer_group
 from appliance.web.sessions import PanelSession, PanelSessionInterface
 
 bp = Blueprint("account", __name__)
@@ -124,8 +125,9 @@ class _SessionOnlyLoginManager(LoginManager):  # type: ignore[misc]  # Flask-Log
 
 
 def peer_address() -> str:
-    """The throttling key: the TCP peer, never a header the client wrote."""
-    return request.remote_addr or "unknown"
+    """The throttling key: the TCP peer (an IPv6 one as its /64: appliance.web.peers), never a header the client
+    wrote."""
+    return peer_group(request.remote_addr or "unknown")
 
 
 class _PeerLocks:
@@ -156,14 +158,15 @@ _PEER_LOCKS = _PeerLocks()
 
 
 def guess_wait_s(peer: str) -> int:
-    """Seconds before `peer` may guess again (0: now), from its failures in the audit log (:data:`LOGIN_LIMITS`)."""
+    """Seconds before `peer` (a :func:`~appliance.web.peers.peer_group`) may guess again (0: now), from the failures
+    in the audit log of its addresses (:data:`LOGIN_LIMITS`)."""
     db = accounts.db_of()
     now = db.now()
     log = accounts.audit_log
     longest = max(window for _, window in LOGIN_LIMITS)
     q = (select(log.c.time)
-         .where(log.c.action.in_(GUESS_ACTIONS), log.c.outcome == "failure", log.c.remote == peer,
-                log.c.time > iso_ms(now - longest))
+         .where(log.c.action.in_(GUESS_ACTIONS), log.c.outcome == "failure", log.c.time > iso_ms(now - longest),
+                accounts.peer_group_of(log.c.remote) == peer)
          .order_by(log.c.time.desc()))
     with db.read() as conn:
         times = [datetime.fromisoformat(str(t)) for (t,) in conn.execute(q).all()]   # newest first
