@@ -259,10 +259,11 @@ def _check_panel_port(listen: str) -> None:
             raise PanelError(f"the panel cannot listen on {listen}: {exc.strerror or exc}") from None
 
 
-def _print_setup_code(panel_dir: Path) -> None:
-    """The panel's one-time setup code, alone on a line of stdout, made now if there is none (so the panel
-    started next finds this one); an installer already there: say so."""
-    from appliance.web import PanelError
+def _print_setup_code(panel_dir: Path, url: str) -> None:
+    """The panel's one-time setup code, alone on a line of stdout after the line saying what it is for, made now
+    if there is none (so the panel started next finds this one); once an installer exists, one line instead: setup
+    is done, sign in at `url` (the panel's, ending in /), and how to allow one more installer."""
+    from appliance.web import PanelError, accounts
 
     try:
         setup_code_main = _setup_code_main()
@@ -270,9 +271,12 @@ def _print_setup_code(panel_dir: Path) -> None:
         log.warning("no setup code: %s", exc)
         return
     panel_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if accounts.installer_exists(panel_dir):
+        print(f"panel setup is done (an installer exists): sign in at {url}login; `cicbox panel setup-code --new` "
+              "allows one more installer", flush=True)
+        return
     print("panel setup code (type it at /setup to create the installer):", flush=True)
-    if setup_code_main(panel_dir, False) != 0:
-        print("(none: the panel has its installer; sign in, or `cicbox panel setup-code --new`)", flush=True)
+    setup_code_main(panel_dir, False)
     sys.stdout.flush()
 
 
@@ -318,8 +322,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if with_panel:
         from appliance.web.serve import format_listen, parse_listen
 
-        print(f"panel: https://{format_listen(*parse_listen(args.listen))}/", flush=True)
-        _print_setup_code(engine.state_dir / "panel")   # made before the panel starts: one code, not two
+        url = f"https://{format_listen(*parse_listen(args.listen))}/"
+        print(f"panel: {url}", flush=True)
+        _print_setup_code(engine.state_dir / "panel", url)   # made before the panel starts: one code, not two
         panel = _start_panel(engine.state_dir, args.listen)
     try:
         # A demo whose panel died stops (cleanly) rather than running on with no panel and no word.

@@ -74,3 +74,20 @@ def test_a_second_engine_on_one_state_directory_is_refused_and_changes_nothing(
     finally:
         first.close()
     assert cli.main(["run", "--clock", "virtual", "--duration", "1", "--state-dir", str(tmp_path)]) == 0
+
+
+def test_the_demo_prints_the_setup_code_until_an_installer_exists(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from appliance.web import accounts, setupcode
+
+    panel_dir = tmp_path / "panel"
+    cli._print_setup_code(panel_dir, "https://127.0.0.1:8443/")
+    out = capsys.readouterr()
+    code = setupcode.read_setup_code(panel_dir)
+    assert out.out == f"panel setup code (type it at /setup to create the installer):\n{code}\n" and not out.err
+    accounts.create_user(panel_dir, "inst", "installer", "installer-password-1")
+    cli._print_setup_code(panel_dir, "https://127.0.0.1:8443/")
+    out = capsys.readouterr()
+    assert out.out == ("panel setup is done (an installer exists): sign in at https://127.0.0.1:8443/login; "
+                       "`cicbox panel setup-code --new` allows one more installer\n")
+    assert not out.err

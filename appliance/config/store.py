@@ -86,9 +86,12 @@ def _write_atomic(path: Path, data: bytes) -> None:
 class ConfigStore:
     """The versions of one site's configuration."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, *, create: bool = True) -> None:
+        """The store under `state_dir`, its directory made unless `create` is False (a reader such as the
+        panel, whose view of the state directory is read-only: no directory is then a store with no version)."""
         self.dir = state_dir / "config"
-        self.dir.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.dir.mkdir(parents=True, exist_ok=True)
 
     def _meta(self, version: int) -> dict[str, object]:
         meta: dict[str, object] = json.loads((self.dir / f"{version:04d}.json").read_text())

@@ -4,7 +4,9 @@ wiring that makes every request pass the permission check (:func:`init_app`).
 ``/setup``
     while no installer exists (or a ``setup-code --new`` code is pending): the setup code, a user
     name and a password twice (``setup_code``, ``username``, ``password``, ``password_confirm``);
-    creates an installer, signs them in and deletes the code.
+    creates an installer, signs them in and deletes the code. A form posted when no code is pending (another
+    /setup used it meanwhile) is refused (409, a ``setup`` row with outcome ``refused``), as is one that loses
+    the race for the code to another.
 ``/login``
     ``username``, ``password`` (and ``next``, followed only to a path of this site).
 ``POST /logout``
@@ -12,15 +14,17 @@ wiring that makes every request pass the permission check (:func:`init_app`).
 ``/account/password``
     ``current_password``, ``password``, ``password_confirm``; ends the account's other sessions.
 
-POST /login, /setup and /account/password are throttled by TCP peer (``request.remote_addr``; no proxy header is
-believed), counting failures only (a wrong password or setup code), all three together: 5 in the last 15 min,
-10 in the last hour and 20 in the last day, stacked. Beyond them the answer is 429 with Retry-After (the
-seconds until the address may try again) and the password is not looked at. The failures counted are the
-audit log's own rows (``login``, ``setup``, ``password`` with outcome ``failure`` and the address as
-``remote``), so a restart of the panel or its worker forgets none. One address's attempts are taken one at a
-time (a lock per address around the count, the check and its audit row): parallel guesses are checked no
-more than the limit allows. There is no lockout by account (anyone could lock the installer out): an
-account's failures are audited and 20 within 15 minutes show a banner to installers.
+POST /login, /setup and /account/password are throttled by TCP peer (``request.remote_addr``, an IPv6 one with
+the rest of its /64: appliance.web.peers; no proxy header is believed), counting failures only (a wrong password
+or setup code), all three together: 5 in the last 15 min, 10 in the last hour and 20 in the last day, stacked.
+Beyond them the answer is 429 with Retry-After (the seconds until the address may try again) and the password is
+not looked at. The failures counted are the audit log's own rows (``login``, ``setup``, ``password`` with outcome
+``failure`` and an address of the peer's as ``remote``), so a restart of the panel or its worker forgets none.
+One peer's attempts are taken one at a time (a lock per peer around the count, the check and its audit row):
+parallel guesses are checked no more than the limit allows. A request answered 503 because every password-hash
+slot stayed taken checked no password: it is audited as ``refused`` (capped like every refusal), never counted
+as a failure. There is no lockout by account (anyone could lock the installer out): an account's failures are
+audited and 20 within 15 minutes show a banner to installers.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from appliance.web import accounts, auth, setupcode
 from appliance.web.clock import iso_ms
+from appliance.web.peers import peer_group
 from appliance.web.sessions import PanelSession, PanelSessionInterface
 
 bp = Blueprint("account", __name__)
@@ -120,8 +125,9 @@ class _SessionOnlyLoginManager(LoginManager):  # type: ignore[misc]  # Flask-Log
 
 
 def peer_address() -> str:
-    """The throttling key: the TCP peer, never a header the client wrote."""
-    return request.remote_addr or "unknown"
+    """The throttling key: the TCP peer (an IPv6 one as its /64: appliance.web.peers), never a header the client
+    wrote."""
+    return peer_group(request.remote_addr or "unknown")
 
 
 class _PeerLocks:
@@ -152,14 +158,15 @@ _PEER_LOCKS = _PeerLocks()
 
 
 def guess_wait_s(peer: str) -> int:
-    """Seconds before `peer` may guess again (0: now), from its failures in the audit log (:data:`LOGIN_LIMITS`)."""
+    """Seconds before `peer` (a :func:`~appliance.web.peers.peer_group`) may guess again (0: now), from the failures
+    in the audit log of its addresses (:data:`LOGIN_LIMITS`)."""
     db = accounts.db_of()
     now = db.now()
     log = accounts.audit_log
     longest = max(window for _, window in LOGIN_LIMITS)
     q = (select(log.c.time)
-         .where(log.c.action.in_(GUESS_ACTIONS), log.c.outcome == "failure", log.c.remote == peer,
-                log.c.time > iso_ms(now - longest))
+         .where(log.c.action.in_(GUESS_ACTIONS), log.c.outcome == "failure", log.c.time > iso_ms(now - longest),
+                accounts.peer_group_of(log.c.remote) == peer)
          .order_by(log.c.time.desc()))
     with db.read() as conn:
         times = [datetime.fromisoformat(str(t)) for (t,) in conn.execute(q).all()]   # newest first
@@ -216,7 +223,9 @@ def _gate() -> Response | None:
 
 def _whole_body() -> None:
     """A POST's body, chunked or not, within MAX_CONTENT_LENGTH; else 413. A chunked body past the limit
-    would otherwise be parsed as an empty form (a login as a wrong guess, a form as a missing field)."""
+    would otherwise be parsed as an empty form (a login as a wrong guess, a form as a missing field). Read
+    before any view, so a POST whose body never comes (cut by the server's deadline: 408) changes nothing, even
+    one that needs no body (a logout with its CSRF token in X-CSRFToken)."""
     if request.method != "POST":
         return
     request.get_data(cache=True)          # reads up to the limit; a Content-Length beyond it is a 413 here
@@ -244,7 +253,16 @@ def _too_large(_exc: RequestEntityTooLarge) -> Response:
     return _error(f"request refused: the body is larger than {limit // 1024} KiB", 413)
 
 
+BUSY_ACTIONS = {"account.login": "login", "account.setup": "setup", "account.password": "password",
+                "users.create": "user_create", "users.reset_password": "password_reset"}
+"""The audit action of a request answered 503 because every password-hash slot was taken (else ``busy``)."""
+
+
 def _busy(exc: accounts.PanelBusyError) -> Response:
+    # A refusal (capped per address and minute like the others, so a flood cannot grow the log without bound),
+    # never a failure: no password was checked, so it is no guess for the throttle to count.
+    accounts.audit_request(BUSY_ACTIONS.get(request.endpoint or "", "busy"), target=request.path, outcome="refused",
+                           detail={"reason": "busy: every password-hash slot was taken", "status": 503})
     response = _error(str(exc), 503)
     response.headers["Retry-After"] = "5"
     return response
@@ -317,7 +335,8 @@ def setup() -> Any:
     """Make an installer with the setup code (the first one, or one more after ``setup-code --new``)."""
     pdir = panel_dir()
     exists = accounts.installer_exists()
-    if exists and setupcode.read_setup_code(pdir) is None:
+    over = exists and setupcode.read_setup_code(pdir) is None
+    if over and request.method == "GET":
         return redirect(url_for("account.login"), 303)
     if request.method == "GET":
         return render_template("account/setup.html", first=not exists, username="")
@@ -327,6 +346,13 @@ def setup() -> Any:
     def refuse(message: str, status: int) -> Response:
         return make_response(render_template("account/setup.html", first=not exists, username=name,
                                              error=message), status)
+
+    if over:
+        # Too late: another /setup used the code since this form was opened (or no code is pending at all).
+        accounts.audit_request("setup", target=name or None, outcome="refused",
+                               detail={"reason": "no setup code pending (used by another /setup)"})
+        return refuse("That setup code has been used already: no installer was made. Sign in, or make a new code "
+                      "with `cicbox panel setup-code --new` on the console.", 409)
 
     if not setupcode.setup_code_matches(pdir, _form("setup_code")):
         accounts.audit_request("setup", outcome="failure", detail={"reason": "wrong setup code"})

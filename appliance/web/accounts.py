@@ -12,9 +12,9 @@
     action, target, outcome, detail (JSON, with before/after for changes). Never a password,
     setup code, session id or token: the detail is scrubbed of keys that name one. Strings have
     control/bidi/NUL characters escaped and are cut to TEXT_MAX characters; refusals are kept
-    REFUSALS_PER_MINUTE a minute per account (per address without one, and ALL_REFUSALS_PER_MINUTE over
-    all addresses without one), the rest summed into ``refused_more`` rows (insert-only: written as the
-    cap is passed and after the minute).
+    REFUSALS_PER_MINUTE a minute per account (per address without one, an IPv6 one with its /64, and
+    ALL_REFUSALS_PER_MINUTE over all addresses without one), the rest summed into ``refused_more`` rows
+    (insert-only: written as the cap is passed and after the minute).
 
 The panel is several threads of one process (and the console tool another process): each
 call takes a pooled connection; SQLite's locking orders the writers.
@@ -61,6 +61,7 @@ from sqlalchemy.exc import IntegrityError
 from appliance.web import PanelError
 from appliance.web.auth import ROLES
 from appliance.web.clock import PanelClock, SystemClock, iso_ms
+from appliance.web.peers import peer_group
 
 BUSY_TIMEOUT_MS = 10_000
 """How long a write waits for another's lock (reads never wait: WAL readers do not block)."""
@@ -231,6 +232,7 @@ def _engine(path: Path) -> Engine:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None
+        dbapi_conn.create_function(PEER_GROUP_SQL, 1, _peer_group_sql, deterministic=True)
         cur = dbapi_conn.cursor()
         try:
             cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
@@ -246,6 +248,19 @@ def _engine(path: Path) -> Engine:
         conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(_READ_ONLY) else "BEGIN IMMEDIATE")
 
     return engine
+
+
+PEER_GROUP_SQL = "cicbox_peer_group"
+"""The SQL function, on every panel.db connection, that is :func:`appliance.web.peers.peer_group` (NULL stays NULL)."""
+
+
+def _peer_group_sql(address: str | None) -> str | None:
+    return peer_group(address) if isinstance(address, str) else None
+
+
+def peer_group_of(column: Any) -> Any:
+    """The SQL expression of `column`'s peer group (an audit row's ``remote``, grouped as the caps group it)."""
+    return getattr(func, PEER_GROUP_SQL)(column)
 
 
 _dbs: dict[Path, PanelDB] = {}
@@ -351,7 +366,7 @@ def _refusal_rows(db: PanelDB, now: datetime, user: str | None, remote: str | No
                 if seen.more:
                     summaries.append(_summary(now, ended, seen.minute, seen.more))
         key: tuple[str, str] | None = (("user", user) if user is not None
-                                       else ("remote", remote) if remote is not None else None)
+                                       else ("remote", peer_group(remote)) if remote is not None else None)
         if not refusal or key is None:
             return True, summaries
         seen = db.refusals.setdefault(key, _Refusals(minute))

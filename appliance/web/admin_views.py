@@ -5,7 +5,10 @@
 first login); ``POST /users/<id>/role`` (``role``, ``agent``), ``POST /users/<id>/disable``
 (``disabled`` 1 or 0), ``POST /users/<id>/password`` (``password``, again to be changed at the next
 login; the user's sessions end). The last enabled installer can be neither demoted nor disabled.
-Every change is audited with its before and after.
+An agent number given to an account (made, or changed) must be one of the site configuration's agents when the
+panel can read it (:mod:`appliance.web.siteconfig`); when it cannot (no engine has run yet), numbers are taken
+unchecked and the page says so. Accounts made before keep their numbers. Every change is audited with its before
+and after.
 
 ``/audit`` (``audit.view``): the audit log newest first, :data:`PAGE_SIZE` rows a page
 (``page``), filtered by ``user``, ``action`` and ``outcome``.
@@ -17,7 +20,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, current_app, make_response, redirect, render_template, request, url_for
 
-from appliance.web import accounts
+from appliance.web import accounts, siteconfig
 from appliance.web.auth import ROLES, requires
 
 users_bp = Blueprint("users", __name__)
@@ -46,9 +49,26 @@ def _form(name: str) -> str:
 
 
 def _users_page(error: str | None = None, status: int = 200, **form: Any) -> Any:
+    unchecked = siteconfig.agent_numbers(current_app).unreadable
     page = render_template("users/index.html", users=accounts.list_users(current_app), roles=ROLES, error=error,
-                           form=form)
+                           form=form, agents_unchecked=unchecked)
     return make_response(page, status)
+
+
+def _unlisted_agent(role: str, agent: str, before: str | None = None) -> str | None:
+    """Why `agent` may not be given (a number the site configuration does not list), or None: listed, the
+    account's number already (`before`), none, not a number at all (the account check says why), or no
+    configuration that can be read."""
+    try:
+        number = accounts.check_agent(role, agent)
+    except accounts.AccountError:
+        return None
+    if number is None or number == before:
+        return None
+    listed = siteconfig.agent_numbers(current_app).numbers
+    if listed is None or number in listed:
+        return None
+    return f"agent {number} is not in the site configuration"
 
 
 def _target(user_id: int) -> accounts.User | None:
@@ -67,6 +87,10 @@ def users_index() -> Any:
 def create() -> Any:
     """Make an account; its first password must be changed at its first login."""
     name, role, agent = _form("username"), _form("role"), _form("agent")
+    unlisted = _unlisted_agent(role, agent)
+    if unlisted is not None:
+        accounts.audit_request("user_create", target=name or None, outcome="failure", detail={"reason": unlisted})
+        return _users_page(unlisted, 400, username=name, role=role, agent=agent)
     try:
         user = accounts.create_user(current_app, name, role, _form("password"), agent=agent or None,
                                     must_change=True)
@@ -83,6 +107,11 @@ def _change(user_id: int, action: str, **change: Any) -> Any:
     user = _target(user_id)
     if user is None:
         return _users_page(f"no user with id {user_id}", 404)
+    if change.get("agent") is not None:
+        unlisted = _unlisted_agent(change.get("role") or user.role, change["agent"], user.agent)
+        if unlisted is not None:
+            accounts.audit_request(action, target=user.name, outcome="failure", detail={"reason": unlisted})
+            return _users_page(unlisted, 400)
     try:
         before, after = accounts.update_user(current_app, user_id, **change)
     except accounts.AccountError as exc:

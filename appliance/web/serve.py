@@ -12,10 +12,10 @@ a client that opens a connection and sends half a request (or half a TLS handsha
 on. A client that keeps sending, but slowly, is bounded too: the TLS handshake has
 :data:`HANDSHAKE_DEADLINE_S` in all, the request head :data:`HEAD_DEADLINE_S` from its first byte, the body
 that again plus what of it has come at :data:`BODY_MIN_RATE` (a body, whatever length it announces, must
-keep up that rate after the grace); and one peer address holds at most :data:`PEER_CONNECTIONS`
-connections (more are closed as they are accepted), so one client cannot hold every thread; while most
-threads are busy with a connection (:data:`SPARE_THREADS`), new ones get a shorter grace, so several
-addresses together cannot either. A connection's closing linger (waiting for the client's own close) is
+keep up that rate after the grace); and one peer address (an IPv6 one with its /64) holds at most
+:data:`PEER_CONNECTIONS` connections (more are closed as they are accepted), so one client cannot hold every
+thread; while most threads are busy with a connection (:data:`SPARE_THREADS`), new ones get a shorter grace, so
+several addresses together cannot either. A connection's closing linger (waiting for the client's own close) is
 done in its thread, never in the worker's main loop, whose heartbeat the arbiter watches.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
@@ -62,6 +62,7 @@ from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.workers import gthread  # type: ignore[import-untyped]
 
 from appliance.web import PanelError, create_app
+from appliance.web.peers import peer_group
 
 DEFAULT_PORT = 8443
 DEFAULT_LISTEN = f"127.0.0.1:{DEFAULT_PORT}"
@@ -79,8 +80,9 @@ BODY_MIN_RATE = 16 * 1024
 second: a steady 16 KiB/s or more is never cut, a trickle is cut soon after the grace, whatever length it
 announced (a body the panel never reads is still read off the connection to keep it alive)."""
 PEER_CONNECTIONS = 8
-"""Connections one peer address may hold open at once (being read, answered, or kept alive); one more is closed
-at once, so a single client can never hold every thread."""
+"""Connections one peer address (an IPv6 one with the rest of its /64: appliance.web.peers) may hold open at once
+(being read, answered, or kept alive); one more is closed at once, so a single client can never hold every
+thread."""
 FIRST_BYTE_WAIT_S = 0.1
 SPARE_THREADS = 8
 """Threads kept for prompt clients: once THREADS - SPARE_THREADS threads are busy with a connection at once
@@ -228,7 +230,7 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
             if exc.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
                 raise
             return
-        peer = str(client_addr[0]) if isinstance(client_addr, tuple) else str(client_addr)
+        peer = peer_group(str(client_addr[0]) if isinstance(client_addr, tuple) else str(client_addr))
         with self._peers_lock:
             held = self._peers.get(peer, 0)
             if held >= self.peer_connections:

@@ -5,15 +5,17 @@ makes an ECDSA P-256 key (``key.pem``, 0600) and a self-signed certificate for i
 (``cert.pem``; subject alternative names: the host name, 127.0.0.1, ::1 and the listen
 address; valid 10 years). A pair once there is never regenerated: the fingerprint an installer
 noted stays true. Each start checks the pair (a key of the certificate, ECDSA P-256/P-384 or RSA 2048+,
-loaded by ssl; else the panel refuses to start), copies it to ``tls/active/`` and serves that copy until
-it stops; it logs its fingerprint as ``TLS certificate SHA-256 fingerprint AB:CD:...``.
+loaded by ssl, no critical extension browsers do not know; else the panel refuses to start), copies it to
+``tls/active/`` and serves that copy until it stops; it logs its fingerprint as
+``TLS certificate SHA-256 fingerprint AB:CD:...``.
 
 An installer may upload a certificate and key of their own (:func:`check_upload`, then
 :func:`install_upload`): refused unless the key is the certificate's (ECDSA P-256/P-384 or RSA 2048+, loaded by
-ssl as the server will), the certificate names at
-least one subject alternative name and is valid at least 30 more days. The pair it replaces
-goes to ``tls/previous/<UTC time>/`` (every earlier pair is kept); the panel uses the new one from its
-next start.
+ssl as the server will), no certificate of the chain carries a critical extension browsers do not know
+(:data:`KNOWN_CRITICAL`: browsers refuse such a certificate), the certificate names at least one subject
+alternative name and is valid at least 30 more days. One none of whose names is a name the panel answers to
+(:func:`names_warning`) is taken, with a warning: browsers will warn. The pair it replaces goes to
+``tls/previous/<UTC time>/`` (every earlier pair is kept); the panel uses the new one from its next start.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 
 from appliance.web import PanelError
 from appliance.web.clock import SYSTEM_CLOCK
@@ -47,6 +49,13 @@ MIN_REMAINING = timedelta(days=30)
 MAX_PEM_BYTES = 64 * 1024
 USABLE_CURVES = ("secp256r1", "secp384r1")
 MIN_RSA_BITS = 2048
+KNOWN_CRITICAL = frozenset({
+    x509.BasicConstraints.oid, x509.KeyUsage.oid, x509.ExtendedKeyUsage.oid, x509.SubjectAlternativeName.oid,
+    x509.NameConstraints.oid, x509.PolicyConstraints.oid, x509.CertificatePolicies.oid, x509.InhibitAnyPolicy.oid,
+    ExtensionOID.POLICY_MAPPINGS,     # no x509 type of its own; browsers process it (CA certificates)
+})
+"""The extensions browsers know how to process: one marked critical that is not among them makes the
+certificate unusable to them (RFC 5280 4.2: a critical extension not recognised fails the chain)."""
 
 
 @dataclass(frozen=True)
@@ -257,6 +266,8 @@ def _usable_pair(cert_pem: bytes, key_pem: bytes) -> x509.Certificate:
         raise PanelError("the private key's type is not one a TLS server can use")
     if _public_der(key.public_key()) != _public_der(cert.public_key()):
         raise PanelError("the private key does not belong to the certificate")
+    for n, each in enumerate(certs, 1):
+        _known_critical(each, "the certificate" if n == 1 else f"certificate {n} of the chain")
     with tempfile.TemporaryDirectory(prefix="cicbox-tls-") as tmp:
         cert_file, key_file = Path(tmp) / CERT_NAME, Path(tmp) / KEY_NAME
         write_private(key_file, key_pem)
@@ -266,6 +277,18 @@ def _usable_pair(cert_pem: bytes, key_pem: bytes) -> x509.Certificate:
         except ssl.SSLError as exc:
             raise PanelError(f"a TLS server cannot load the pair ({exc.reason or exc})") from None
     return cert
+
+
+def _known_critical(cert: x509.Certificate, which: str) -> None:
+    """PanelError if `cert` has an extension marked critical that browsers do not know (:data:`KNOWN_CRITICAL`)."""
+    try:
+        extensions = list(cert.extensions)
+    except ValueError as exc:
+        raise PanelError(f"{which}'s extensions cannot be read ({exc})") from None
+    for ext in extensions:
+        if ext.critical and ext.oid not in KNOWN_CRITICAL:
+            raise PanelError(f"{which} carries a critical extension browsers do not know (OID "
+                             f"{ext.oid.dotted_string}): browsers refuse such a certificate")
 
 
 def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certificate:
@@ -305,6 +328,60 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
         raise PanelError(f"the certificate expires {info.not_after:%Y-%m-%d} (it must be valid at least "
                          f"{MIN_REMAINING.days} more days)")
     return cert
+
+
+def _is_ip(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_name_matches(pattern: str, host: str) -> bool:
+    """Whether the certificate's DNS name `pattern` covers `host` as browsers match it: equal (case and a
+    trailing dot aside), or a wildcard ``*.`` as the whole leftmost label standing for exactly one label."""
+    pattern = pattern.lower().rstrip(".")
+    if _is_ip(host):
+        return False                     # browsers match an address only against IP address names
+    if pattern == host:
+        return True
+    if not pattern.startswith("*.") or "*" in pattern[2:]:
+        return False
+    label, dot, rest = host.partition(".")
+    return bool(label and dot) and rest == pattern[2:]
+
+
+def answers_to(cert: x509.Certificate, allowed: frozenset[str], any_ip: bool) -> bool:
+    """Whether one of the certificate's subject alternative names is a name the panel answers to: `allowed`, and
+    any IP address if `any_ip` (the Host check's, :func:`appliance.web.hosts.allowed_hosts`)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    for address in san.get_values_for_type(x509.IPAddress):
+        if isinstance(address, ipaddress.IPv4Address | ipaddress.IPv6Address) and (any_ip or str(address) in allowed):
+            return True
+    return any(_dns_name_matches(pattern, host) for pattern in san.get_values_for_type(x509.DNSName)
+               for host in allowed)
+
+
+SHOWN_NAMES = 4
+"""A warning lists this many of a certificate's names (and how many more)."""
+
+
+def names_warning(cert: x509.Certificate, allowed: frozenset[str], any_ip: bool) -> str | None:
+    """None if the certificate names a name the panel answers to (:func:`answers_to`); else the warning for the
+    installer: browsers will warn for each name the panel answers to."""
+    if answers_to(cert, allowed, any_ip):
+        return None
+    names = list(cert_info(cert).names)
+    shown = ", ".join(names[:SHOWN_NAMES]) + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES
+                                              else "")
+    panel = ", ".join([*sorted(allowed), *(["any IP address"] if any_ip else [])])
+    return (f"the certificate names {shown}, none of the names the panel answers to ({panel}): browsers will "
+            "warn when the panel is opened by any of those. If browsers reach the panel by one of the "
+            "certificate's names, add it to names = in /etc/cicbox/panel.conf")
 
 
 def previous_pairs(panel_dir: Path) -> list[Path]:

@@ -2,9 +2,12 @@
 a login within the last 5 minutes).
 
 An upload is refused, with the reason on the page and a ``tls.upload`` audit row, unless the key
-is the certificate's, the certificate names a subject alternative name and is valid 30 more days
+is the certificate's, no certificate of it carries a critical extension browsers do not know (the page names its
+OID), the certificate names a subject alternative name and is valid 30 more days
 (:func:`appliance.web.tls.check_upload`). Accepted, the old pair goes to tls/previous/<UTC time>/ and the new
-one is used from the panel's next start; the audit row has the fingerprints before and after.
+one is used from the panel's next start; the audit row has the fingerprints before and after. A certificate that
+names none of the names the panel answers to (the Host check's: the listen address, ``names =`` of panel.conf, the
+host name) is accepted with a warning on the page, and in the audit row's ``warning``: browsers will warn.
 """
 
 from __future__ import annotations
@@ -33,12 +36,13 @@ def _on_disk() -> tls.CertInfo | None:
         return None
 
 
-def _page(message: str | None = None, refused: bool = False, status: int = 200) -> tuple[str, int]:
+def _page(message: str | None = None, refused: bool = False, status: int = 200,
+          warning: str | None = None) -> tuple[str, int]:
     current = _on_disk()
     serving = current_app.config.get("TLS_FINGERPRINT")
     pending = current.fingerprint if current and serving and current.fingerprint != serving else None
     return render_template("tls/index.html", current=current, pending=pending, message=message,
-                           refused=refused), status
+                           refused=refused, warning=warning), status
 
 
 @bp.get("/tls")
@@ -65,6 +69,12 @@ def upload() -> Any:
         return _page(f"refused: {exc}", refused=True, status=400)
     tls.install_upload(_panel_dir(), cert_pem, key_pem, now)
     after = tls.fingerprint(cert)
-    accounts.audit_request("tls.upload", target="tls", outcome="ok",
-                           detail={"before": before.fingerprint if before else None, "after": after})
-    return _page(f"uploaded: certificate {after} is used from the panel's next start")
+    allowed, any_ip, _port = current_app.extensions["cicbox_hosts"]
+    warning = tls.names_warning(cert, allowed, any_ip)
+    detail: dict[str, Any] = {"before": before.fingerprint if before else None, "after": after}
+    if warning is not None:       # the audit log cuts long strings: the point first, the names apart
+        detail["warning"] = "none of the certificate's names is one the panel answers to: browsers will warn"
+        detail["names"] = list(tls.cert_info(cert).names[:tls.SHOWN_NAMES])
+    accounts.audit_request("tls.upload", target="tls", outcome="ok", detail=detail)
+    return _page(f"uploaded: certificate {after} is used from the panel's next start",
+                 warning=f"warning: {warning}" if warning else None)

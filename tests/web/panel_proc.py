@@ -1,7 +1,7 @@
 """The panel as a real server for tests: ``python -m appliance.web.serve`` (gunicorn, TLS) on a free loopback port.
 
     with PanelProcess(state_dir) as panel:          # panel_dir defaults to state_dir/panel
-        panel.url                                   # https://127.0.0.1:PORT
+        panel.url                                   # https://127.0.0.1:PORT (https://[::1]:PORT on [::1]:0)
         panel.fingerprint                           # the logged "TLS certificate SHA-256 fingerprint"
         panel.ssl_context()                         # trusts exactly the panel's certificate
         panel.log()                                 # everything gunicorn wrote so far
@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[2]
 START_S = 30.0
 """A bound on a real process's start-up (wall time)."""
 
-_LISTENING = re.compile(r"Listening at: https://127\.0\.0\.1:(\d+)")
+# (gunicorn writes http:// for an IPv6 listener whatever it serves: its TCP6Socket's own __str__)
+_LISTENING = re.compile(r"Listening at: https?://(?:127\.0\.0\.1|\[::1\]):(\d+)")
 _FINGERPRINT = re.compile(r"TLS certificate SHA-256 fingerprint ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})")
 
 
@@ -58,7 +59,8 @@ class PanelProcess:
         except BaseException:
             self.stop()
             raise
-        self.url = f"https://127.0.0.1:{self.port}"
+        self.host = "::1" if listen.startswith("[::1]") else "127.0.0.1"
+        self.url = f"https://[::1]:{self.port}" if self.host == "::1" else f"https://127.0.0.1:{self.port}"
         self.cert_path = self.panel_dir / "tls" / "cert.pem"
 
     def _read(self) -> None:

@@ -152,6 +152,23 @@ def test_simultaneous_setups_with_the_right_code_make_one_installer(app: Flask,
     assert [r["outcome"] for r in rows].count("refused") == 19
 
 
+def test_a_setup_posted_after_the_code_was_used_is_refused_and_audited(app: Flask) -> None:
+    # Two browsers open /setup; the first makes the installer (the code is deleted), the second posts its form
+    # after that: a clear 409 and a refused setup row, not a bare redirect.
+    code = setupcode.ensure_setup_code(panel_dir(app))
+    first, late = panel_client(app, "192.0.2.1"), panel_client(app, "192.0.2.2")
+    late_form = setup_form(late, code, "inst2")
+    assert first.post("/setup", data=setup_form(first, code, "inst1")).status_code == 303
+    resp = late.post("/setup", data=late_form)
+    assert resp.status_code == 409
+    assert "That setup code has been used already: no installer was made" in resp.get_data(as_text=True)
+    assert accounts.get_user(app, name="inst2") is None
+    row = audit(app, "setup")[0]
+    assert (row["user"], row["remote"], row["target"], row["outcome"], row["detail"]) == (
+        None, "192.0.2.2", "inst2", "refused", {"reason": "no setup code pending (used by another /setup)"})
+    assert late.get("/setup").headers["Location"] == "/login"          # a GET is still sent to sign in
+
+
 def test_setup_code_command(app: Flask, capsys: pytest.CaptureFixture[str]) -> None:
     pdir = panel_dir(app)
     assert setupcode.setup_code_main(pdir, new=False) == 0
@@ -578,7 +595,8 @@ def test_logins_are_read_while_another_writer_holds_the_database(app: Flask) -> 
 def test_a_login_waits_for_a_password_slot_and_is_answered_503_past_the_wait(
         app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     # Each password check takes 64 MiB: at most HASH_SLOTS run at once. With every slot taken past the wait,
-    # a login is answered 503 with a Retry-After, is not counted as a wrong guess, and works once a slot frees.
+    # a login is answered 503 with a Retry-After, audited as refused but not counted as a wrong guess, and works
+    # once a slot frees. A flood of them is audited within the refusals' cap.
     password = make_user(app, "inst", "installer")
     client = panel_client(app)
     token = csrf_token(client)
@@ -591,12 +609,21 @@ def test_a_login_waits_for_a_password_slot_and_is_answered_503_past_the_wait(
         resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
         assert resp.status_code == 503 and resp.headers["Retry-After"] == "5"
         assert "busy checking other passwords" in resp.get_data(as_text=True)
+        (row,) = audit(app, "login")
+        assert (row["user"], row["remote"], row["target"], row["outcome"], row["detail"]) == (
+            None, "127.0.0.1", "/login", "refused", {"reason": "busy: every password-hash slot was taken",
+                                                     "status": 503})
+        for _ in range(3 * accounts.REFUSALS_PER_MINUTE):
+            assert client.post("/login", data={"csrf_token": token, "username": "inst",
+                                               "password": "wrong-" + password}).status_code == 503
     finally:
         for _ in range(held):
             accounts._hash_slots.release()
-    assert audit(app, "login") == []                   # no failure row: the next try is not throttled
+    rows = audit(app)
+    assert [r["outcome"] for r in rows if r["action"] == "login"] == ["refused"] * accounts.REFUSALS_PER_MINUTE
+    assert [r["detail"]["more"] for r in rows if r["action"] == "refused_more"] == [1]    # the rest: counted
     resp = client.post("/login", data={"csrf_token": token, "username": "inst", "password": password})
-    assert resp.status_code == 303
+    assert resp.status_code == 303                       # 31 refusals, no failure: the next try is not throttled
 
 
 def _chunked_post(client: FlaskClient, path: str, body: bytes) -> Any:

@@ -93,8 +93,10 @@ def test_anonymous(app: Flask) -> None:
             assert resp.status_code == 200, where
         elif route.endpoint == "account.login":
             assert resp.status_code == (200 if route.method == "GET" else 401), where
-        elif route.endpoint == "account.setup":
+        elif route.endpoint == "account.setup" and route.method == "GET":
             assert resp.status_code == 303 and resp.headers["Location"] == "/login", where
+        elif route.endpoint == "account.setup":                         # no code pending: refused, audited
+            assert resp.status_code == 409, where
         elif is_script(route.url):
             assert resp.status_code == 401 and resp.get_json() == {"error": "sign in first"}, where
         else:

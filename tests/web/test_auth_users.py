@@ -13,9 +13,11 @@ import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 
+from appliance.config.store import ConfigStore
 from appliance.web import accounts, create_app
 from appliance.web.admin_views import PAGE_SIZE
 from tests.web.accounts import add_probes, csrf_token, login, make_user, page_token, panel_client, random_password
+from tests.web.panel_proc import ROOT
 
 
 @pytest.fixture
@@ -424,3 +426,71 @@ def test_a_password_with_control_characters_is_refused_everywhere(app: Flask, in
     assert can_sign_in(app, "sup", old)
     with pytest.raises(accounts.AccountError, match=message):                         # and the console's way
         accounts.check_password("inst", bad, bad)
+
+
+# --- agent numbers and the site configuration ------------------------------------------------------------------------
+
+
+def _site_store(app: Flask) -> ConfigStore:
+    """The engine's store of applied configurations under the app's STATE_DIR, with the hotel profile in force
+    (agents 1001 to 1006), as an engine leaves it."""
+    store = ConfigStore(Path(app.config["STATE_DIR"]))
+    store.bootstrap(ROOT / "configs" / "hotel.yaml")
+    return store
+
+
+def test_an_agent_number_the_site_does_not_list_is_refused(app: Flask, inst: FlaskClient) -> None:
+    _site_store(app)
+    resp = post(inst, "/users", username="ann", role="agent", agent="99999", password=random_password())
+    assert resp.status_code == 400
+    page = resp.get_data(as_text=True)
+    assert "agent 99999 is not in the site configuration" in page and 'id="agents-unchecked"' not in page
+    assert accounts.get_user(app, name="ann") is None
+    row = last(app, "user_create")
+    assert (row["target"], row["outcome"], row["detail"]) == (
+        "ann", "failure", {"reason": "agent 99999 is not in the site configuration"})
+    assert post(inst, "/users", username="ann", role="agent", agent="1006", password=random_password()).status_code \
+        == 303                                                          # one the site lists: taken
+    make_user(app, "sam", "supervisor")
+    sam = user(app, "sam")
+    resp = post(inst, f"/users/{sam.id}/role", role="supervisor", agent="99999")
+    assert resp.status_code == 400 and "agent 99999 is not in the site configuration" in resp.get_data(as_text=True)
+    assert user(app, "sam").agent is None
+    row = last(app, "user_role")
+    assert (row["target"], row["outcome"], row["detail"]) == (
+        "sam", "failure", {"reason": "agent 99999 is not in the site configuration"})
+    assert post(inst, f"/users/{sam.id}/role", role="supervisor", agent="1003").status_code == 303
+    assert user(app, "sam").agent == "1003"
+
+
+def test_an_account_keeps_a_number_the_site_no_longer_lists(app: Flask, inst: FlaskClient) -> None:
+    make_user(app, "old", "agent", agent="4242")          # made before the site configuration was read
+    _site_store(app)
+    old = user(app, "old")
+    assert post(inst, f"/users/{old.id}/role", role="supervisor", agent="4242").status_code == 303
+    assert (user(app, "old").role, user(app, "old").agent) == ("supervisor", "4242")
+    assert post(inst, f"/users/{old.id}/disable", disabled="1").status_code == 303
+
+
+def test_without_a_site_configuration_numbers_are_taken_with_a_warning(app: Flask, inst: FlaskClient) -> None:
+    state = Path(app.config["STATE_DIR"])
+    page = inst.get("/users").get_data(as_text=True)
+    assert 'id="agents-unchecked"' in page
+    assert "Agent numbers are not checked\n    against the site configuration: no configuration is stored under " \
+           f"{state / 'config'} yet (no engine has run on that state directory)." in page
+    assert not (state / "config").exists()                              # the panel makes nothing there
+    assert post(inst, "/users", username="ann", role="agent", agent="99999", password=random_password()).status_code \
+        == 303
+    assert user(app, "ann").agent == "99999"
+    assert 'id="agents-unchecked"' in inst.get("/users").get_data(as_text=True)
+    _site_store(app)
+    assert 'id="agents-unchecked"' not in inst.get("/users").get_data(as_text=True)
+
+
+def test_a_configuration_that_cannot_be_read_is_a_warning_too(app: Flask, inst: FlaskClient) -> None:
+    store = _site_store(app)
+    (store.dir / "0001.yaml").write_text("agents: [nonsense\n")
+    page = inst.get("/users").get_data(as_text=True)
+    assert 'id="agents-unchecked"' in page and "cannot be read" in page
+    assert post(inst, "/users", username="ann", role="agent", agent="99999", password=random_password()).status_code \
+        == 303

@@ -681,3 +681,61 @@ def test_a_disabled_accounts_event_stream_ends_within_a_second(tmp_path: Path) -
                 seen += chunk
             assert time.monotonic() - started < 2.0  # clock-source: within about a second, not the keep-alive's 5 s
             assert b"event: end" in seen and b"sign in again" in seen
+
+
+def _signed_in(panel: PanelProcess, name: str, password: str) -> tuple[str, str]:
+    """(the session cookie, its CSRF token) of `name` signed in on the real panel."""
+    conn = http.client.HTTPSConnection("127.0.0.1", panel.port, context=panel.ssl_context(), timeout=10)
+    try:
+        conn.request("GET", "/login")
+        page = conn.getresponse()
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.read().decode())
+        cookie = page.getheader("Set-Cookie", "").split(";")[0]
+        assert token is not None and cookie
+        conn.request("POST", "/login", body=f"csrf_token={token.group(1)}&username={name}&password={password}",
+                     headers={"Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded",
+                              "Referer": panel.url + "/login"})
+        signed = conn.getresponse()
+        signed.read()
+        assert signed.status == 303
+        cookie = signed.getheader("Set-Cookie", "").split(";")[0]
+        conn.request("GET", "/account/password", headers={"Cookie": cookie})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', conn.getresponse().read().decode())
+        assert token is not None
+        return cookie, token.group(1)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("token_in", ["header", "body"])
+def test_a_logout_whose_body_never_comes_is_408_and_keeps_the_session(tmp_path: Path, token_in: str) -> None:
+    # POST /logout announces a body and sends none: with the CSRF token in X-CSRFToken and no form Content-Type
+    # nothing needs the body to log out (the view reads none), or the token is in the body that never comes.
+    # Either way the body's deadline cuts the request with 408 before the view, and the session is not ended.
+    panel_dir = tmp_path / "panel"
+    panel_dir.mkdir(mode=0o700)
+    accounts.create_user(panel_dir, "inst", "installer", "installer-password-1")
+    with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "1"]) as panel:
+        cookie, token = _signed_in(panel, "inst", "installer-password-1")
+        head = (f"POST /logout HTTP/1.1\r\nHost: 127.0.0.1:{panel.port}\r\nCookie: {cookie}\r\n"
+                f"Referer: {panel.url}/\r\n"
+                + (f"X-CSRFToken: {token}\r\n" if token_in == "header"
+                   else "Content-Type: application/x-www-form-urlencoded\r\n")
+                + "Content-Length: 100\r\n\r\n").encode()
+        with (socket.create_connection(("127.0.0.1", panel.port), timeout=10) as raw,
+              panel.ssl_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock):
+            tls_sock.sendall(head)
+            answer = b""
+            with contextlib.suppress(OSError):
+                while chunk := tls_sock.recv(4096):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+        conn = http.client.HTTPSConnection("127.0.0.1", panel.port, context=panel.ssl_context(), timeout=10)
+        try:
+            conn.request("GET", "/account/password", headers={"Cookie": cookie})
+            still = conn.getresponse()
+            still.read()
+        finally:
+            conn.close()
+        assert still.status == 200                                      # still signed in
+        assert accounts.audit_rows(panel_dir, action="logout") == []

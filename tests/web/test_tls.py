@@ -4,8 +4,10 @@ an upload refused unless key and certificate match, it names a SAN and has 30 mo
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 import stat
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -15,9 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from appliance.web import PanelError, tls
+from appliance.web import PanelError, hosts, tls
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+PRIVATE_OID = x509.ObjectIdentifier("1.3.6.1.4.1.55555.1")
+"""An extension no browser knows (a private enterprise arc)."""
 
 
 Own = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
@@ -25,18 +29,23 @@ Own = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 
 def make_pair(*, names: list[str] | None = None, days: int = 365, start: datetime = NOW - timedelta(days=1),
               key: ec.EllipticCurvePrivateKey | None = None, own: Own | None = None,
-              eku: list[x509.ObjectIdentifier] | None = None) -> tuple[bytes, bytes]:
+              eku: list[x509.ObjectIdentifier] | None = None,
+              extensions: Sequence[tuple[x509.ExtensionType, bool]] = (),
+              ips: Sequence[str] = ()) -> tuple[bytes, bytes]:
     """A certificate (signed by its own key) and a key PEM, as an installer's CA might hand them over."""
     own = own or ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "panel.example.net")])
     builder = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(own.public_key())
                .serial_number(x509.random_serial_number()).not_valid_before(start)
                .not_valid_after(start + timedelta(days=days)))
-    sans = ["panel.example.net"] if names is None else names
+    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in (["panel.example.net"] if names is None else names)]
+    sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
     if sans:
-        builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in sans]), critical=False)
+        builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
     if eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
     cert = builder.sign(own, None if isinstance(own, ed25519.Ed25519PrivateKey) else hashes.SHA256())
     given = key or own
     key_pem = given.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
@@ -125,6 +134,8 @@ def test_rsa_2048_and_p384_are_accepted(tmp_path: Path) -> None:
     ("ed25519", "the key is Ed25519: browsers cannot use it"),
     ("garbage_key", "the private key is not a PEM private key"),
     ("mismatched", "the private key does not belong to the certificate"),
+    ("unknown_critical", "the certificate carries a critical extension browsers do not know (OID "
+                         "1.3.6.1.4.1.55555.1): browsers refuse such a certificate"),
 ])
 def test_a_pair_no_browser_can_use_stops_the_start(tmp_path: Path, case: str, message: str) -> None:
     tls.ensure_pair(tmp_path, "127.0.0.1")
@@ -134,7 +145,7 @@ def test_a_pair_no_browser_can_use_stops_the_start(tmp_path: Path, case: str, me
         cert_pem, key_pem = bad_pair(case)
         (tmp_path / "tls" / "cert.pem").write_bytes(cert_pem)
         (tmp_path / "tls" / "key.pem").write_bytes(key_pem)
-    with pytest.raises(PanelError, match=rf"the panel cannot serve .*cert\.pem and .*key\.pem: {message}.*"
+    with pytest.raises(PanelError, match=rf"the panel cannot serve .*cert\.pem and .*key\.pem: {re.escape(message)}.*"
                                          r"move both away to have the panel make a new self-signed pair"):
         tls.ensure_pair(tmp_path, "127.0.0.1")
 
@@ -176,6 +187,12 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
     if case == "long_chain":
         cert_pem, key_pem = make_pair()
         return cert_pem + make_pair()[0] * 8, key_pem
+    if case == "unknown_critical":
+        return make_pair(extensions=[(x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00"), True)])
+    if case == "chain_unknown_critical":
+        cert_pem, key_pem = make_pair()
+        unknown = x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00")
+        return cert_pem + make_pair(extensions=[(unknown, True)])[0], key_pem
     if case == "bad_key":
         return make_pair()[0], b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
     return make_pair()[0], b""
@@ -201,6 +218,10 @@ def bad_pair(case: str) -> tuple[bytes, bytes]:
                     "(the key in its own field)"),
     ("client_only", "the certificate's extended key usage excludes TLS servers (no serverAuth)"),
     ("long_chain", "the chain holds 9 certificates: 8 at most (the server's and its intermediates)"),
+    ("unknown_critical", "the certificate carries a critical extension browsers do not know (OID 1.3.6.1.4.1.55555.1): "
+                         "browsers refuse such a certificate"),
+    ("chain_unknown_critical", "certificate 2 of the chain carries a critical extension browsers do not know (OID "
+                               "1.3.6.1.4.1.55555.1): browsers refuse such a certificate"),
 ])
 def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path: Path, case: str, message: str) -> None:
     tls.ensure_pair(tmp_path, "127.0.0.1")
@@ -211,6 +232,18 @@ def test_a_bad_upload_is_refused_and_changes_nothing(tmp_path: Path, case: str, 
     assert str(exc.value) == message
     assert (tmp_path / "tls" / "cert.pem").read_bytes() == before
     assert not (tmp_path / "tls" / "previous").exists()
+
+
+def test_critical_extensions_browsers_know_and_unknown_ones_not_critical_pass() -> None:
+    known: list[tuple[x509.ExtensionType, bool]] = [
+        (x509.BasicConstraints(ca=False, path_length=None), True),
+        (x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                       data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+                       encipher_only=False, decipher_only=False), True),
+        (x509.CertificatePolicies([x509.PolicyInformation(x509.ObjectIdentifier("2.23.140.1.2.1"), None)]), True),
+        (x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00"), False),
+    ]
+    tls.check_upload(*make_pair(eku=[ExtendedKeyUsageOID.SERVER_AUTH], extensions=known), NOW)
 
 
 def test_an_encrypted_key_is_refused_with_the_reason() -> None:
@@ -246,3 +279,40 @@ def test_text_around_the_certificate_blocks_is_not_stored(tmp_path: Path) -> Non
     expected = x509.load_pem_x509_certificate(cert_pem).public_bytes(serialization.Encoding.PEM)
     assert stored == expected and bare.splitlines()[0] not in stored
     assert stat.S_IMODE((tmp_path / "tls" / "cert.pem").stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize(("listen", "names", "dns", "ips", "answers"), [
+    ("127.0.0.1:8443", ["panel.example.net"], ["panel.example.net"], [], True),
+    ("127.0.0.1:8443", ["PANEL.example.net."], ["Panel.Example.NET"], [], True),    # case and a trailing dot aside
+    ("127.0.0.1:8443", ["panel.example.net"], ["*.example.net"], [], True),
+    ("127.0.0.1:8443", ["a.panel.example.net"], ["*.example.net"], [], False),      # a wildcard is one label
+    ("127.0.0.1:8443", ["example.net"], ["*.example.net"], [], False),
+    ("127.0.0.1:8443", ["panel.example.net"], ["pan*.example.net"], [], False),     # only a whole label
+    ("127.0.0.1:8443", [], ["localhost"], [], True),                                # a loopback listen address
+    ("192.168.1.5:8443", [], ["localhost"], [], False),
+    ("127.0.0.1:8443", [], [socket.gethostname()], [], True),                        # the host name
+    ("127.0.0.1:8443", [], [], ["127.0.0.1"], True),
+    ("192.168.1.5:8443", [], ["panel.example.net"], ["10.0.0.9"], False),
+    ("0.0.0.0:8443", [], ["panel.example.net"], ["10.0.0.9"], True),                # any IP address answers then
+    ("[::]:8443", [], [], ["2001:db8::5"], True),
+    ("127.0.0.1:8443", [], ["127.0.0.1"], [], False),                   # an address as a DNS name: browsers warn
+    ("127.0.0.1:8443", ["panel.example.net"], ["evil.example"], [], False),
+])
+def test_whether_a_certificate_names_a_name_the_panel_answers_to(listen: str, names: list[str], dns: list[str],
+                                                                 ips: list[str], answers: bool) -> None:
+    allowed, any_ip = hosts.allowed_hosts(listen, names)
+    cert = x509.load_pem_x509_certificate(make_pair(names=dns, ips=ips)[0])
+    assert tls.answers_to(cert, allowed, any_ip) is answers
+    assert (tls.names_warning(cert, allowed, any_ip) is None) is answers
+
+
+def test_the_warning_names_the_certificates_names_and_the_panels() -> None:
+    allowed, any_ip = hosts.allowed_hosts("192.168.1.5:8443", ["panel.example.net"])
+    cert = x509.load_pem_x509_certificate(make_pair(names=["evil.example", "a.example", "b.example", "c.example",
+                                                           "d.example"])[0])
+    warning = tls.names_warning(cert, allowed, any_ip)
+    assert warning == (
+        "the certificate names evil.example, a.example, b.example, c.example and 1 more, none of the names the "
+        f"panel answers to (192.168.1.5, {', '.join(sorted({socket.gethostname().lower(), 'panel.example.net'}))}): "
+        "browsers will warn when the panel is opened by any of those. If browsers reach the panel by one of the "
+        "certificate's names, add it to names = in /etc/cicbox/panel.conf")

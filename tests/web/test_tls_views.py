@@ -4,23 +4,26 @@ audited; other roles refused."""
 
 from __future__ import annotations
 
+import html
 import io
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.web import create_app, tls
 from tests.web.accounts import BASE_URL, csrf_token, login, make_user
-from tests.web.test_tls import make_pair
+from tests.web.test_tls import PRIVATE_OID, make_pair
 
 
 def _app(tmp_path: Path) -> Flask:
-    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path)})
+    app = create_app({"TESTING": True, "STATE_DIR": str(tmp_path), "PANEL_NAMES": ["panel.example.net"]})
     if "account.login" not in app.view_functions:
         pytest.skip("the accounts part's /login is not on this branch yet")
     tls.ensure_pair(Path(app.config["PANEL_DIR"]), "127.0.0.1")
@@ -71,6 +74,7 @@ def test_the_installer_sees_the_fingerprint_in_use(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("case", "reason"), [
     ("mismatched", "the private key does not belong to the certificate"),
     ("expired", "it must be valid at least 30 more days"),
+    ("unknown_critical", "carries a critical extension browsers do not know (OID 1.3.6.1.4.1.55555.1)"),
 ])
 def test_a_mismatched_or_expired_upload_is_refused(tmp_path: Path, case: str, reason: str) -> None:
     app = _app(tmp_path)
@@ -80,8 +84,11 @@ def test_a_mismatched_or_expired_upload_is_refused(tmp_path: Path, case: str, re
     now = datetime.now(UTC)
     if case == "mismatched":
         cert_pem, key_pem = make_pair(start=now - timedelta(days=1), key=ec.generate_private_key(ec.SECP256R1()))
-    else:
+    elif case == "expired":
         cert_pem, key_pem = make_pair(start=now - timedelta(days=400), days=380)
+    else:
+        unknown = x509.UnrecognizedExtension(PRIVATE_OID, b"\x05\x00")
+        cert_pem, key_pem = make_pair(start=now - timedelta(days=1), extensions=[(unknown, True)])
     status, page = _upload(client, cert_pem, key_pem)
     assert status == 400 and reason in page
     assert ((tls_dir / "cert.pem").read_bytes(), (tls_dir / "key.pem").read_bytes()) == before
@@ -98,6 +105,7 @@ def test_a_good_upload_is_kept_for_the_next_start(tmp_path: Path) -> None:
     cert_pem, key_pem = make_pair(start=datetime.now(UTC) - timedelta(days=1))
     status, page = _upload(client, cert_pem, key_pem)
     assert status == 200 and "is used from the panel's next start" in page
+    assert 'id="tls-warning"' not in page                   # it names panel.example.net, one of names =
     assert (tls_dir / "cert.pem").read_bytes() == cert_pem
     (kept,) = tls.previous_pairs(Path(app.config["PANEL_DIR"]))
     assert tls.fingerprint(tls.load_cert(kept / "cert.pem")) == old
@@ -105,6 +113,30 @@ def test_a_good_upload_is_kept_for_the_next_start(tmp_path: Path) -> None:
     (row,) = _tls_rows(app)
     assert (row["outcome"], row["detail"]) == ("ok", {"before": old, "after": new})
     assert key_pem.decode() not in str(row)
+
+
+def kept_cert(app: Flask) -> Path:
+    (kept,) = tls.previous_pairs(Path(app.config["PANEL_DIR"]))
+    return kept / "cert.pem"
+
+
+def test_a_certificate_for_none_of_the_panels_names_is_taken_with_a_warning(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    client = _installer(app)
+    cert_pem, key_pem = make_pair(names=["evil.example"], start=datetime.now(UTC) - timedelta(days=1))
+    status, page = _upload(client, cert_pem, key_pem)
+    assert status == 200 and "is used from the panel's next start" in page
+    assert 'id="tls-warning"' in page
+    warning = html.unescape(page.split('id="tls-warning">', 1)[1].split("</p>", 1)[0])
+    answers = ", ".join(sorted({"127.0.0.1", "localhost", "panel.example.net", socket.gethostname().lower()}))
+    assert warning.startswith(f"warning: the certificate names evil.example, none of the names the panel answers "
+                              f"to ({answers}): browsers will warn when the panel is opened by any of those.")
+    assert (Path(app.config["PANEL_DIR"]) / "tls" / "cert.pem").read_bytes() == cert_pem
+    (row,) = _tls_rows(app)
+    assert row["outcome"] == "ok"
+    assert row["detail"] == {"before": tls.fingerprint(tls.load_cert(kept_cert(app))), "after": tls.fingerprint(
+        tls.load_cert(Path(app.config["PANEL_DIR"]) / "tls" / "cert.pem")), "names": ["evil.example"],
+        "warning": "none of the certificate's names is one the panel answers to: browsers will warn"}
 
 
 @pytest.mark.parametrize("role", ["supervisor", "agent", "viewer"])
