@@ -56,6 +56,7 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->fsk_on = calloc(n, 1);
     m->busy_on = calloc(n, 1);
     m->heard = calloc(n, 1);
+    m->echoed = calloc(n, 1);
     m->act = calloc(n, sizeof(int32_t));
     m->dec = calloc(n, sizeof(int32_t));
     m->is_dec = calloc(n, 1);
@@ -89,7 +90,7 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->echo = cb_echo_new(nchan);
     if (!m->cmd || !m->ev || !m->law || !m->gen || !m->zone || !m->pass || !m->pass_src || !m->play
         || !m->play_len || !m->play_pos || !m->play_loop || !m->play_lpos || !m->play_oct || !m->play_oct_law
-        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->act || !m->dec || !m->is_dec || !m->late || !m->oct || !m->bpass || !m->quiet || !m->tonal || !m->idle_runs
+        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->echoed || !m->act || !m->dec || !m->is_dec || !m->late || !m->oct || !m->bpass || !m->quiet || !m->tonal || !m->idle_runs
         || !m->tap || !m->tapped || !m->rx || !m->tx || !m->lin || !m->acc
         || !m->txlin || !m->card_ev || !m->cmd_rec || !m->late_hist || !m->dtmf_rx || !m->dtmf_tx
         || !m->tone || !m->fsk_tx || !m->fsk_rx || !m->busy || !m->mix || !m->echo) {
@@ -146,6 +147,7 @@ void cb_sched_free(cb_sched_t *m)
     free(m->fsk_on);
     free(m->busy_on);
     free(m->heard);
+    free(m->echoed);
     free(m->act);
     free(m->dec);
     free(m->is_dec);

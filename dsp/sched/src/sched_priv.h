@@ -42,6 +42,7 @@ struct cb_sched {
     uint8_t *dtmf_on;       /* DTMF detection enabled (CB_CMD_DETECT) */
     uint8_t *fsk_on;        /* FSK receiver started (CB_CMD_FSK_RX) */
     uint8_t *busy_on;       /* busy detector started (CB_CMD_BUSY_DETECT) */
+    uint8_t *echoed;        /* [n] a canceller is set on the channel (taps > 0: CB_CMD_ECHO) */
     uint8_t *heard;         /* the media graph adds into the channel: an edge into it, or a group */
     int ndtmf, nfsk, nbusy; /* channels with each detector */
     int graph_live;         /* some channel has an edge or a group */

@@ -152,6 +152,8 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
     case CB_CMD_ECHO:
         rc = cb_echo_set(m->echo, ch, c->a, c->b);
         if (rc == CB_OK)
+            m->echoed[ch] = (uint8_t) (c->a != 0);
+        if (rc == CB_OK)
             cb_ring_put_event(m->ev, atomic_load_explicit(&m->tick, memory_order_relaxed), ch, CB_EV_ECHO,
                               c->a ? CB_ECHO_ON : CB_ECHO_OFF, CB_ECHO_BY_COMMAND);
         return rc;
@@ -276,7 +278,7 @@ static inline uint8_t idle_octet(int law)
 static int sends_octets(cb_sched_t *m, int c, int32_t per)
 {
     return m->play_oct[c] != NULL && m->play[c] != NULL && m->play_oct_law[c] == m->law[c] && !m->heard[c]
-           && m->tap[c] == NULL && cb_echo_taps(m->echo, c) == 0 && m->play_len[c] - m->play_pos[c] > per && !others_sending(m, c);
+           && m->tap[c] == NULL && !m->echoed[c] && m->play_len[c] - m->play_pos[c] > per && !others_sending(m, c);
 }
 
 /* Copy a block of a play's octets and move the play on. */
@@ -304,7 +306,7 @@ static int passes_block(const cb_sched_t *m, int c)
 {
     const int p = m->pass_src[c];
     return p >= 0 && m->law[p] == m->law[c] && !m->gen[c] && m->play[c] == NULL && m->tap[c] == NULL
-           && cb_echo_taps(m->echo, c) == 0 && cb_echo_taps(m->echo, p) == 0;
+           && !m->echoed[c] && !m->echoed[p];
 }
 
 /* Channel c's received samples read as silence (it is not decoded). */
@@ -345,7 +347,7 @@ static void sort_channels(cb_sched_t *m, int32_t per)
             others_sending(m, c);           /* forget the generators that ended */
             pausing = tone_pauses(m, c, ticks);
         }
-        int alone = c < n && m->play[c] == NULL && !m->heard[c] && m->tap[c] == NULL && cb_echo_taps(m->echo, c) == 0;
+        int alone = c < n && m->play[c] == NULL && !m->heard[c] && m->tap[c] == NULL && !m->echoed[c];
         int idle = alone && (!m->gen[c] || pausing);
         if (alone && pausing)
             m->quiet[m->nquiet++] = c;
@@ -359,7 +361,7 @@ static void sort_channels(cb_sched_t *m, int32_t per)
         }
         if (c == n)
             break;
-        if (m->dtmf_on[c] || m->fsk_on[c] || m->busy_on[c] || m->tap[c] || cb_echo_taps(m->echo, c))
+        if (m->dtmf_on[c] || m->fsk_on[c] || m->busy_on[c] || m->tap[c] || m->echoed[c])
             mark_decoded(m, c);
         /* a tap of a channel passing another's octets reads what it passes, as samples */
         if (m->tap[c] && m->pass_src[c] >= 0)
