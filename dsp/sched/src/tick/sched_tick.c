@@ -151,11 +151,11 @@ static int apply(cb_sched_t *m, const cb_cmd_t *c, const uint8_t *payload)
     }
     case CB_CMD_ECHO:
         rc = cb_echo_set(m->echo, ch, c->a, c->b);
-        if (rc == CB_OK)
+        if (rc == CB_OK) {
             m->echoed[ch] = (uint8_t) (c->a != 0);
-        if (rc == CB_OK)
             cb_ring_put_event(m->ev, atomic_load_explicit(&m->tick, memory_order_relaxed), ch, CB_EV_ECHO,
                               c->a ? CB_ECHO_ON : CB_ECHO_OFF, CB_ECHO_BY_COMMAND);
+        }
         return rc;
     case CB_CMD_TONE: {
         if (c->a < 0)
