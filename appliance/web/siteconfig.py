@@ -7,6 +7,7 @@ first ran on the state directory there is none: the panel then takes agent numbe
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,19 +25,28 @@ class SiteAgents:
     unreadable: str | None = None
 
 
+@functools.lru_cache(maxsize=8)
+def _version_agents(config_dir: Path, version: int, stamp: tuple[int, int]) -> frozenset[str]:
+    """The agent numbers of one stored version, parsed once (a stored version is never rewritten; `stamp`, its
+    file's mtime and size, tells a store made again in the same place from the one before)."""
+    return frozenset(agent.number for agent in ConfigStore(config_dir.parent, create=False).get(version).config.agents)
+
+
 def read_agents(state_dir: Path) -> SiteAgents:
     """The agent numbers of the configuration in force under `state_dir` (read only: nothing is made there)."""
     store = ConfigStore(Path(state_dir), create=False)
     try:
-        stored = store.current()
+        document = store.document()
+        if document is None:
+            return SiteAgents(None, f"no configuration is stored under {store.dir} yet (no engine has run on that "
+                                    "state directory)")
+        version = document[0]
+        st = (store.dir / f"{version:04d}.yaml").stat()
+        return SiteAgents(_version_agents(store.dir, version, (st.st_mtime_ns, st.st_size)))
     except (OSError, ValueError, KeyError, ConfigError) as exc:
         text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
         return SiteAgents(None, f"the configuration in force under {store.dir} cannot be read "
                                 f"({text.splitlines()[0]})")
-    if stored is None:
-        return SiteAgents(None, f"no configuration is stored under {store.dir} yet (no engine has run on that "
-                                "state directory)")
-    return SiteAgents(frozenset(agent.number for agent in stored.config.agents))
 
 
 def agent_numbers(app: Flask) -> SiteAgents:
