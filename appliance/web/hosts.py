@@ -62,7 +62,8 @@ def parse_host(header: str) -> tuple[str, int | None] | None:
     return host, (int(port_text) if port_text is not None else None)
 
 
-def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+def ip_of(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """`text` as an IP address, or None if it is not one (a host name)."""
     try:
         return ipaddress.ip_address(text)
     except ValueError:
@@ -74,7 +75,7 @@ def allowed_hosts(listen: str, names: Iterable[str]) -> tuple[frozenset[str], bo
     host = split_host(listen) if listen else ""
     allowed = {n.strip().lower().rstrip(".") for n in names if n.strip()}
     allowed.add(socket.gethostname().lower())
-    address = _ip(host)
+    address = ip_of(host)
     any_ip = address is not None and address.is_unspecified
     if address is not None:
         allowed.add(str(address))
@@ -97,7 +98,7 @@ def host_allowed(header: str, allowed: frozenset[str], any_ip: bool, port: int =
         return False
     if host in allowed:
         return True
-    address = _ip(host)
+    address = ip_of(host)
     if address is not None:
         return any_ip or str(address) in allowed
     return False

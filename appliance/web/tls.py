@@ -39,6 +39,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID
 from appliance.web import PanelError
 from appliance.web.clock import SYSTEM_CLOCK
 from appliance.web.files import write_private
+from appliance.web.hosts import ip_of
 
 CERT_NAME = "cert.pem"
 KEY_NAME = "key.pem"
@@ -330,19 +331,11 @@ def check_upload(cert_pem: bytes, key_pem: bytes, now: datetime) -> x509.Certifi
     return cert
 
 
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name)
-    except ValueError:
-        return False
-    return True
-
-
 def _dns_name_matches(pattern: str, host: str) -> bool:
     """Whether the certificate's DNS name `pattern` covers `host` as browsers match it: equal (case and a
     trailing dot aside), or a wildcard ``*.`` as the whole leftmost label standing for exactly one label."""
     pattern = pattern.lower().rstrip(".")
-    if _is_ip(host):
+    if ip_of(host) is not None:
         return False                     # browsers match an address only against IP address names
     if pattern == host:
         return True
