@@ -902,7 +902,7 @@ class World:
                 pt.last_ring_ms = tick
                 if typ == EventType.RING_ON:
                     self._cid_start(p)
-                else:
+                elif not p.off_hook:      # off hook, the receiver stops as the answer set it
                     self._cid_until(p, tick + self._cid_margin)
                 if typ == EventType.RING_ON and pt.ring_started is None and not p.off_hook:
                     pt.ring_started = tick

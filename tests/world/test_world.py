@@ -100,9 +100,10 @@ def test_a_quiet_periods_python_work_does_not_grow_with_the_site(tmp_path: Path)
     assert lines < 50 * 80 and calls < 50 * 30, counts     # a few dozen a period
 
 
-def ringing_site(tmp_path: Path, **world_args: Any) -> tuple[World, Caller, PhoneScript, list[tuple[str, int]]]:
+def ringing_site(tmp_path: Path, answer_after_ms: int = 3500,
+                 **world_args: Any) -> tuple[World, Caller, PhoneScript, list[tuple[str, int]]]:
     caller = Caller(trunk=0, at_ms=8000, ani="13911112222", press_after_ms=1000, hold_ms=HOLD)
-    phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=3500)
+    phone = PhoneScript(port=2, agent="1001", login_at_ms=0, answer_after_ms=answer_after_ms)
     world = World([caller], [phone], zone="cn", **world_args)
     engine = engine_for(tmp_path, site_yaml(agents=2, trunks=2), world)
     seen: list[tuple[str, int]] = []
@@ -161,6 +162,17 @@ def test_spandsps_reader_of_the_phones_caller_id_is_fed_only_while_it_rings(tmp_
     assert phone.caller_ids == [caller.ani]
     assert signals.readers == 1
     ringing = (phone.answered[0] - phone.rings[0][0]) + 500           # until answered, and a short margin
+    assert 0 < signals.fed * 10 <= ringing, (signals.fed, ringing)
+
+
+def test_a_phone_answered_while_it_rings_stops_its_caller_id_receiver(tmp_path: Path) -> None:
+    # Picked up 200 ms into the first ring: the card stops ringing after the answer, and that ring's
+    # end must not keep an on-hook receiver listening to the call.
+    signals = CountingSignals()
+    _, caller, phone, _ = ringing_site(tmp_path, answer_after_ms=200, signals=signals)
+    assert caller.connected_ms is not None and phone.answered
+    assert signals.readers == 1
+    ringing = (phone.answered[0] - phone.rings[0][0]) + 500
     assert 0 < signals.fed * 10 <= ringing, (signals.fed, ringing)
 
 
