@@ -64,6 +64,10 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->battery = calloc(n, sizeof(sim_level_t));
     s->polarity = calloc(n, sizeof(sim_level_t));
     s->flash_left = calloc(n, sizeof(int32_t));
+    s->port_words = (nports + 63) / 64;
+    s->ring_bits = calloc((size_t) s->port_words + 1, sizeof(uint64_t));
+    s->hang_bits = calloc((size_t) s->port_words + 1, sizeof(uint64_t));
+    s->flash_bits = calloc((size_t) s->port_words + 1, sizeof(uint64_t));
     s->pend = calloc((size_t) (nports > 0 ? nports : 1) * SIM_PEND_LEVELS, sizeof(sim_pend_t));
     s->far_claimed = calloc(n, 1);
     /* One bound for both ways: a block of CB_MAX_BLOCK_TICKS (what cb_sim_exchange accepts) over
@@ -74,6 +78,7 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     if (!s->kind || !s->to_card || !s->to_far || !s->listen || !s->sigq || !s->farq || !s->hook
         || !s->hook_rep || !s->onhook_at || !s->ringing || !s->ring_on || !s->cadence || !s->cad_idx
         || !s->cad_left || !s->battery || !s->polarity || !s->flash_left || !s->pend
+        || !s->ring_bits || !s->hang_bits || !s->flash_bits
         || !s->far_claimed) {
         cb_sim_free(s);
         return NULL;
@@ -155,6 +160,9 @@ void cb_sim_free(cb_sim_t *s)
     free(s->battery);
     free(s->polarity);
     free(s->flash_left);
+    free(s->ring_bits);
+    free(s->hang_bits);
+    free(s->flash_bits);
     free(s->pend);
     free(s->far_claimed);
     sim_spans_free(s);

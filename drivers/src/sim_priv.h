@@ -187,6 +187,11 @@ struct cb_sim {
     sim_level_t *battery;   /* 1 battery present */
     sim_level_t *polarity;  /* 1 reversed */
     int32_t *flash_left;    /* FXO: ticks left of a flash we send (on hook) */
+    /* The ports a tick has work for, a bit each (port_tick visits only these, in port order): */
+    uint64_t *ring_bits;    /* ringing set (FXS cadence running, FXO ring voltage) */
+    uint64_t *hang_bits;    /* FXS gone on hook while reported off (a hang-up or a flash pending) */
+    uint64_t *flash_bits;   /* FXO: flash_left > 0 */
+    int port_words;         /* words of each */
     sim_pend_t *pend;       /* [nports][SIM_PEND_LEVELS] levels of lost changes still to set */
     int npend;              /* entries of pend set */
 

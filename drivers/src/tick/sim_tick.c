@@ -308,6 +308,21 @@ static int event_fits(int kind, uint32_t type)
     return 0;
 }
 
+/* A port's bit in one of the sets port_tick visits. */
+static inline void port_bit(uint64_t *bits, int c, int on)
+{
+    if (on)
+        bits[c >> 6] |= 1ull << (c & 63);
+    else
+        bits[c >> 6] &= ~(1ull << (c & 63));
+}
+
+static inline void set_ringing(cb_sim_t *s, int c, int on)
+{
+    lv_set(s->ringing, c, on);
+    port_bit(s->ring_bits, c, on);
+}
+
 /* One far-side signal takes effect: its level, and (report) the card event it raises. A lost change
  * (report 0) sets the level only: the engine reconciles its line from the level. */
 static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *nev, int ev_max, int report)
@@ -321,10 +336,12 @@ static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *n
         lv_set(s->hook, c, (uint8_t) off);
         if (!off) {
             s->onhook_at[c] = t;
+            if (lv_get(s->hook_rep, c))
+                port_bit(s->hang_bits, c, 1);
             return;
         }
         if (lv_get(s->ringing, c)) {  /* ring trip */
-            lv_set(s->ringing, c, 0);
+            set_ringing(s, c, 0);
             if (s->ring_on[c]) {
                 s->ring_on[c] = 0;
                 far_seen(s, t, c, CB_EV_RING_OFF, 0);
@@ -346,7 +363,7 @@ static void apply_signal(cb_sim_t *s, const sim_sig_t *g, cb_event_t *ev, int *n
     case CB_EV_RING_OFF: {
         uint8_t on = g->type == CB_EV_RING_ON;
         if (lv_get(s->ringing, c) != on) {
-            lv_set(s->ringing, c, on);
+            set_ringing(s, c, on);
             if (report)
                 put_ev(s, ev, nev, ev_max, t, c, g->type, on, 0);
         }
@@ -746,14 +763,19 @@ static void far_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *
 /* Analog line state for one tick. */
 static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_max)
 {
-    /* On hook for the whole flash window: a hang-up (before this tick's changes). */
-    for (int c = 0; c < s->nports; c++) {
-        if (s->kind[c] == CB_CHAN_FXS && lv_get(s->hook_rep, c) && !lv_get(s->hook, c)
-            && t - s->onhook_at[c] >= CB_SIM_FLASH_MAX_MS) {
-            lv_set(s->hook_rep, c, 0);
-            put_ev(s, ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
+    /* On hook for the whole flash window: a hang-up (before this tick's changes). A port off hook
+       again (a flash) or already reported on hook leaves the set. */
+    for (int w = 0; w < s->port_words; w++)
+        for (uint64_t b = s->hang_bits[w]; b != 0; b &= b - 1) {
+            const int c = 64 * w + __builtin_ctzll(b);
+            if (!lv_get(s->hook_rep, c) || lv_get(s->hook, c)) {
+                port_bit(s->hang_bits, c, 0);
+            } else if (t - s->onhook_at[c] >= CB_SIM_FLASH_MAX_MS) {
+                lv_set(s->hook_rep, c, 0);
+                port_bit(s->hang_bits, c, 0);
+                put_ev(s, ev, nev, ev_max, s->onhook_at[c], c, CB_EV_HOOK_ON, 0, (int32_t) (t - s->onhook_at[c]));
+            }
         }
-    }
     /* This tick's signals in the order they were queued; the later ones keep their order. */
     int kept = 0;
     for (int i = 0; i < s->nsig; i++) {
@@ -771,34 +793,38 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
     if (s->npend > 0)
         for (int c = 0; c < s->nports; c++)
             pend_apply(s, c, t);
-    for (int c = 0; c < s->nports; c++) {
-        if (s->kind[c] == CB_CHAN_FXS) {
-            if (lv_get(s->ringing, c)) {
-                if (s->cad_left[c] <= 0) {
-                    int guard = 0;
-                    do {
-                        s->cad_idx[c] = (s->cad_idx[c] + 1) & 3;
-                        s->cad_left[c] = s->cadence[c][s->cad_idx[c]];
-                    } while (s->cad_left[c] <= 0 && ++guard < 4);
-                    uint8_t on = (s->cad_idx[c] & 1) == 0;
-                    if (on != s->ring_on[c]) {
-                        s->ring_on[c] = on;
-                        far_seen(s, t, c, on ? CB_EV_RING_ON : CB_EV_RING_OFF, on);
+    /* Ring cadences, flashes and ring trips: only the ports ringing or flashing have any. */
+    for (int w = 0; w < s->port_words; w++)
+        for (uint64_t b = s->ring_bits[w] | s->flash_bits[w]; b != 0; b &= b - 1) {
+            const int c = 64 * w + __builtin_ctzll(b);
+            if (s->kind[c] == CB_CHAN_FXS) {
+                if (lv_get(s->ringing, c)) {
+                    if (s->cad_left[c] <= 0) {
+                        int guard = 0;
+                        do {
+                            s->cad_idx[c] = (s->cad_idx[c] + 1) & 3;
+                            s->cad_left[c] = s->cadence[c][s->cad_idx[c]];
+                        } while (s->cad_left[c] <= 0 && ++guard < 4);
+                        uint8_t on = (s->cad_idx[c] & 1) == 0;
+                        if (on != s->ring_on[c]) {
+                            s->ring_on[c] = on;
+                            far_seen(s, t, c, on ? CB_EV_RING_ON : CB_EV_RING_OFF, on);
+                        }
                     }
+                    s->cad_left[c]--;
                 }
-                s->cad_left[c]--;
+            } else if (s->flash_left[c] > 0) {
+                if (--s->flash_left[c] == 0) {
+                    port_bit(s->flash_bits, c, 0);
+                    lv_set(s->hook, c, 1);
+                    far_seen(s, t, c, CB_EV_HOOK_OFF, 1);
+                }
             }
-        } else if (s->flash_left[c] > 0) {
-            if (--s->flash_left[c] == 0) {
-                lv_set(s->hook, c, 1);
-                far_seen(s, t, c, CB_EV_HOOK_OFF, 1);
+            if (s->kind[c] == CB_CHAN_FXO && lv_get(s->hook, c) && lv_get(s->ringing, c)) {
+                set_ringing(s, c, 0);  /* ring trip: a line off hook is not rung, so the next ring is a new one */
+                put_ev(s, ev, nev, ev_max, t, c, CB_EV_RING_OFF, 0, 0);
             }
         }
-        if (s->kind[c] == CB_CHAN_FXO && lv_get(s->hook, c) && lv_get(s->ringing, c)) {
-            lv_set(s->ringing, c, 0);  /* ring trip: a line off hook is not rung, so the next ring is a new one */
-            put_ev(s, ev, nev, ev_max, t, c, CB_EV_RING_OFF, 0, 0);
-        }
-    }
 }
 
 static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
@@ -975,14 +1001,14 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
         s->cadence[c][1] = cmd->b;
         s->cadence[c][2] = cmd->c;
         s->cadence[c][3] = cmd->d;
-        lv_set(s->ringing, c, 1);
+        set_ringing(s, c, 1);
         s->cad_idx[c] = 3;  /* the next tick enters segment 0 */
         s->cad_left[c] = 0;
         return CB_OK;
     case CB_CMD_RING_STOP:
         if (kind != CB_CHAN_FXS)
             return CB_ERR_INVALID;
-        lv_set(s->ringing, c, 0);
+        set_ringing(s, c, 0);
         if (s->ring_on[c]) {
             s->ring_on[c] = 0;
             far_seen(s, t, c, CB_EV_RING_OFF, 0);
@@ -1010,6 +1036,7 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
         if (lv_get(s->hook, c) != (cmd->a != 0)) {
             lv_set(s->hook, c, cmd->a != 0);
             s->flash_left[c] = 0;
+            port_bit(s->flash_bits, c, 0);
             far_seen(s, t, c, lv_get(s->hook, c) ? CB_EV_HOOK_OFF : CB_EV_HOOK_ON, lv_get(s->hook, c));
         }
         return CB_OK;
@@ -1020,6 +1047,7 @@ static int sim_command(cb_card_t *card, const cb_cmd_t *cmd)
             return CB_ERR_STATE;
         lv_set(s->hook, c, 0);
         s->flash_left[c] = cmd->a + 1;  /* counted down from this tick on */
+        port_bit(s->flash_bits, c, 1);
         far_seen(s, t, c, CB_EV_HOOK_ON, 0);
         return CB_OK;
     default:
