@@ -61,36 +61,44 @@ void cb_fsk_tx_tick(cb_fsk_tx_t *s, int32_t *acc, cb_ring_t *ev, uint64_t tick)
 static void rx_chan(cb_fsk_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick, int c)
 {
     const int n = s->n;
+    /* The demodulator's state in locals for the tick (the arrays are all float: each store to one
+       would make the compiler load the others again), stored back at its end. */
+    uint32_t pm = s->ph_mark[c], ps = s->ph_space[c];
+    const uint32_t inc_m = s->inc_mark[c], inc_s = s->inc_space[c];
+    float sim = s->sim[c], sqm = s->sqm[c], sis = s->sis[c], sqs = s->sqs[c];
+    float d1 = s->d1[c], d2 = s->d2[c], power = s->power[c];
+    float *wim = s->im[c], *wqm = s->qm[c], *wis = s->is[c], *wqs = s->qs[c];
+    const float *sine = s->sine;
+    int p = s->pos[c];
     for (int j = 0; j < CB_TICK_SAMPLES; j++) {
         float x = (float) amp[j * n + c];
-        uint32_t pm = s->ph_mark[c] += s->inc_mark[c];
-        uint32_t ps = s->ph_space[c] += s->inc_space[c];
-        float im = x * s->sine[(pm + QUARTER) >> SINE_SHIFT], qm = x * s->sine[pm >> SINE_SHIFT];
-        float is = x * s->sine[(ps + QUARTER) >> SINE_SHIFT], qs = x * s->sine[ps >> SINE_SHIFT];
-        int p = s->pos[c];
-        s->sim[c] += im - s->im[c][p];
-        s->sqm[c] += qm - s->qm[c][p];
-        s->sis[c] += is - s->is[c][p];
-        s->sqs[c] += qs - s->qs[c][p];
-        s->im[c][p] = im;
-        s->qm[c][p] = qm;
-        s->is[c][p] = is;
-        s->qs[c][p] = qs;
-        s->pos[c] = p + 1 == FSK_WIN ? 0 : p + 1;
-        float em = s->sim[c] * s->sim[c] + s->sqm[c] * s->sqm[c];
-        float es = s->sis[c] * s->sis[c] + s->sqs[c] * s->sqs[c];
+        pm += inc_m;
+        ps += inc_s;
+        float im = x * sine[(pm + QUARTER) >> SINE_SHIFT], qm = x * sine[pm >> SINE_SHIFT];
+        float is = x * sine[(ps + QUARTER) >> SINE_SHIFT], qs = x * sine[ps >> SINE_SHIFT];
+        sim += im - wim[p];
+        sqm += qm - wqm[p];
+        sis += is - wis[p];
+        sqs += qs - wqs[p];
+        wim[p] = im;
+        wqm[p] = qm;
+        wis[p] = is;
+        wqs[p] = qs;
+        p = p + 1 == FSK_WIN ? 0 : p + 1;
+        float em = sim * sim + sqm * sqm;
+        float es = sis * sis + sqs * sqs;
         /* decide on the last three samples' difference: fewer errors in noise */
         float d = em - es;
-        float dsum = d + s->d1[c] + s->d2[c];
-        s->d2[c] = s->d1[c];
-        s->d1[c] = d;
+        float dsum = d + d1 + d2;
+        d2 = d1;
+        d1 = d;
         uint8_t bit = dsum > 0.0f;
         /* a tone is there (not a drop-out, not noise): one window holds most of the recent power */
-        uint8_t tonal = (em > es ? em : es) > 8.0f * s->power[c];
-        uint8_t strong = em + es > 5.0f * s->power[c];
-        s->power[c] += 0.02f * (x * x - s->power[c]);
+        uint8_t tonal = (em > es ? em : es) > 8.0f * power;
+        uint8_t strong = em + es > 5.0f * power;
+        power += 0.02f * (x * x - power);
 
-        uint8_t car = s->carrier[c] ? s->power[c] > CARRIER_OFF : s->power[c] > CARRIER_ON;
+        uint8_t car = s->carrier[c] ? power > CARRIER_OFF : power > CARRIER_ON;
         if (car != s->carrier[c]) {
             s->carrier[c] = car;
             s->armed[c] = 0;
@@ -133,6 +141,16 @@ static void rx_chan(cb_fsk_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t 
         }
         s->last[c] = bit;
     }
+    s->ph_mark[c] = pm;
+    s->ph_space[c] = ps;
+    s->sim[c] = sim;
+    s->sqm[c] = sqm;
+    s->sis[c] = sis;
+    s->sqs[c] = sqs;
+    s->d1[c] = d1;
+    s->d2[c] = d2;
+    s->power[c] = power;
+    s->pos[c] = p;
 }
 
 void cb_fsk_rx_tick(cb_fsk_rx_t *s, const int16_t *amp, cb_ring_t *ev, uint64_t tick)
