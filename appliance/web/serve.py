@@ -6,17 +6,18 @@ certificate and key are PANEL_DIR/tls/{cert,key}.pem, made self-signed on the fi
 (:mod:`appliance.web.tls`); each start logs their fingerprint.
 
 One ``gthread`` worker with 32 threads: the login throttle's per-address locks and the wallboard's engine
-subscriber live in one process. Idle connections wait in the worker's poller, not in a thread
-(:data:`FIRST_BYTE_WAIT_S`), and every connection gets a read timeout (:data:`READ_TIMEOUT_S`):
-a client that opens a connection and sends half a request (or half a TLS handshake) is dropped, not waited
-on. A client that keeps sending, but slowly, is bounded too: the TLS handshake has
-:data:`HANDSHAKE_DEADLINE_S` in all, the request head :data:`HEAD_DEADLINE_S` from its first byte, the body
-that again plus what of it has come at :data:`BODY_MIN_RATE` (a body, whatever length it announces, must
-keep up that rate after the grace); and one peer address (an IPv6 one with its /64) holds at most
-:data:`PEER_CONNECTIONS` connections (more are closed as they are accepted), so one client cannot hold every
-thread; while most threads are busy with a connection (:data:`SPARE_THREADS`), new ones get a shorter grace, so
-several addresses together cannot either. A connection's closing linger (waiting for the client's own close) is
-done in its thread, never in the worker's main loop, whose heartbeat the arbiter watches.
+subscriber live in one process. A connection holds a thread only while its request is answered: its TLS
+handshake, its request head and a body of up to :data:`PREREAD_BODY_MAX` are read as they come, a thread taking
+what has arrived and handing the connection back to the worker's poller (which waits without a thread) whenever
+it would wait, so clients that trickle cannot hold the threads, from however many addresses. Each stage is
+bounded: a connection silent :data:`READ_TIMEOUT_S` is closed, the TLS handshake has
+:data:`HANDSHAKE_DEADLINE_S` in all, the request head :data:`HEAD_DEADLINE_S` from its first byte, the body that
+again plus what of it has come at :data:`BODY_MIN_RATE` (a body, whatever length it announces, must keep up that
+rate after the grace; one too slow is answered 408). A longer or chunked body is read by the request's thread
+within the same bounds, and with a short grace while most threads are busy (:data:`SPARE_THREADS`). One peer
+address (an IPv6 one with its /64) holds at most :data:`PEER_CONNECTIONS` connections (more are closed as they
+are accepted). A connection's closing linger (waiting for the client's own close) is done in its thread, never
+in the worker's main loop, whose heartbeat the arbiter watches.
 
 /etc/cicbox/panel.conf (the path: ``$CICBOX_PANEL_CONF``), lines of ``key = value``, ``#``
 comments::
@@ -56,7 +57,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gunicorn import util as gunicorn_util  # type: ignore[import-untyped]
+from gunicorn import http as gunicorn_http  # type: ignore[import-untyped]
+from gunicorn import sock as gunicorn_sock
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication  # type: ignore[import-untyped]
 from gunicorn.arbiter import Arbiter  # type: ignore[import-untyped]
 from gunicorn.workers import gthread  # type: ignore[import-untyped]
@@ -84,14 +87,20 @@ PEER_CONNECTIONS = 8
 (being read, answered, or kept alive); one more is closed at once, so a single client can never hold every
 thread."""
 FIRST_BYTE_WAIT_S = 0.1
-SPARE_THREADS = 8
-"""Threads kept for prompt clients: once THREADS - SPARE_THREADS threads are busy with a connection at once
-(reading its head or body, or answering: slow clients from several addresses, each within its own cap), a
-connection starting a request gets only :data:`SCARCE_HEAD_DEADLINE_S` for its head and as its body's
-grace, so many trickling addresses together cannot hold every thread for long."""
-SCARCE_HEAD_DEADLINE_S = 2.0
 """How long a thread waits for a new connection's first byte before handing it back to the worker's poller
 (which waits for it without a thread, and closes it after the keep-alive time)."""
+PREREAD_BODY_MAX = 64 * 1024
+"""A request body announced with a Content-Length up to this is read before the request gets a thread, as its
+TLS handshake and head are (every form the panel takes is far smaller); a longer or chunked one is read by the
+request's thread, at :data:`BODY_MIN_RATE` after its grace."""
+SPARE_THREADS = 8
+"""Threads kept for prompt clients: once THREADS - SPARE_THREADS threads are busy with a connection at once
+(reading a body too long to be read before, or answering), a request starting gets only
+:data:`SCARCE_GRACE_S` as its body's grace, so many addresses trickling such bodies together cannot hold every
+thread for long."""
+SCARCE_GRACE_S = 0.25
+"""A body's grace while threads are scarce (SPARE_THREADS): only a body too long to be read before its request
+gets a thread is read within it, and no browser sends one to the panel."""
 CONF_KEYS = ("listen", "names")
 FINGERPRINT_LOG = "TLS certificate SHA-256 fingerprint %s"
 
@@ -208,13 +217,13 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         super().init_process()
 
     def _start_busy(self, conn: Any) -> None:
-        """This connection's thread takes a request from now: its head deadline (and its body's grace) is
-        the full one unless threads are scarce (SPARE_THREADS)."""
+        """This connection's thread answers a request from now: a body it reads itself gets the full grace
+        unless threads are scarce (SPARE_THREADS)."""
         with self._peers_lock:
             scarce = self._busy >= THREADS - SPARE_THREADS
             self._busy += 1
         conn._cicbox_busy = True
-        conn._cicbox_head_s = min(self.head_deadline_s, SCARCE_HEAD_DEADLINE_S) if scarce else self.head_deadline_s
+        conn._cicbox_head_s = min(self.head_deadline_s, SCARCE_GRACE_S) if scarce else self.head_deadline_s
 
     def _stop_busy(self, conn: Any) -> None:
         if getattr(conn, "_cicbox_busy", False):
@@ -260,34 +269,39 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
 
     def handle(self, conn: Any) -> Any:
         # gunicorn's own wait here is 5 s: 32 idle connections would hold every thread that long.
-        if not conn.initialized and not conn.data_ready and not conn.wait_for_data(FIRST_BYTE_WAIT_S):
+        if not conn.initialized and not conn.data_ready and conn.pre is None \
+                and not conn.wait_for_data(FIRST_BYTE_WAIT_S):
             return gthread._DEFER
+        # What has come of the handshake and the request, without waiting: the rest is waited for in the poller.
+        try:
+            if not conn.arrive(self):
+                return gthread._DEFER
+        except (OSError, ValueError) as exc:        # ssl.SSLError and TimeoutError are OSErrors
+            self.log.debug("%s: closed before its request was read (%s)", conn.client, exc)
+            conn.sock.close()
+            conn.release_once()
+            conn._cicbox_closed = True
+            return False
         if not getattr(conn, "_cicbox_timed", False):
             init = conn.init
-            if type(conn.sock) is socket.socket:
-                # gunicorn's init sets the socket blocking (no timeout) and then does the TLS handshake:
-                # this socket turns "blocking" into the handshake's deadline, which the TLS socket made from it
-                # keeps for its handshake (a ClientHello sent half, or slowly, is closed on it, not waited on).
-                conn.sock = _BoundedSocket.adopt(conn.sock, self.handshake_deadline_s)
 
             def timed_init() -> None:
-                conn.sock.settimeout(self.handshake_deadline_s)
                 init()
                 # gunicorn sets the socket blocking (no timeout) before each request: a bound instead.
                 conn.sock.settimeout(self.read_timeout_s)
                 if conn.parser is not None and hasattr(conn.parser, "unreader"):
-                    # Every read of the request (head and body) goes through the deadline.
+                    # Every read of the request the thread makes (a long body) goes through the deadline.
                     conn.reader = _DeadlineReader(conn.sock, self.read_timeout_s)
-                    conn.reader.deadline = time.monotonic() + conn._cicbox_head_s  # clock-source: socket deadline
                     conn.parser.unreader.sock = conn.reader
 
             conn.init = timed_init
             conn._cicbox_timed = True
         self._start_busy(conn)
-        reader = getattr(conn, "reader", None)
-        if reader is not None:                      # a kept-alive connection: its next request's head starts now
-            reader.deadline = time.monotonic() + conn._cicbox_head_s  # clock-source: a socket deadline
         try:
+            conn.init()
+            if conn.reader is not None:    # a head too long to read before is read within its deadline
+                conn.reader.deadline = conn.deadline
+            conn.hand_over()
             result = super().handle(conn)
         finally:
             self._stop_busy(conn)
@@ -309,8 +323,7 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
     def handle_request(self, req: Any, conn: Any) -> Any:
         reader = getattr(conn, "reader", None)
         if reader is not None:   # the head is read: the body must keep up the minimum rate after a grace
-            reader.pace(time.monotonic()  # clock-source: a socket deadline
-                        + getattr(conn, "_cicbox_head_s", self.head_deadline_s), BODY_MIN_RATE)
+            reader.pace(conn.grace_end(getattr(conn, "_cicbox_head_s", self.head_deadline_s)), BODY_MIN_RATE)
         return super().handle_request(req, conn)
 
     def finish_request(self, conn: Any, fs: Any) -> None:
@@ -318,6 +331,30 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
             self.nr_conns -= 1
             return
         super().finish_request(conn, fs)
+        waits = getattr(conn, "waits_until", None)
+        if waits is not None and self.pending_conns and self.pending_conns[-1] is conn:
+            # Deferred mid-request: it waits in the poller until its stage's deadline or read timeout, not the
+            # keep-alive time; the list stays in the order of those times (murder_pending reads it so).
+            self.pending_conns.pop()
+            conn.timeout = min(conn.timeout, waits)
+            at = len(self.pending_conns)
+            while at > 0 and self.pending_conns[at - 1].timeout > conn.timeout:
+                at -= 1
+            self.pending_conns.insert(at, conn)
+
+    def murder_pending(self) -> None:
+        """gunicorn's, but a connection whose body came too slowly is answered 408 by a thread, not just closed."""
+        now = time.monotonic()  # clock-source: a socket deadline
+        while self.pending_conns and self.pending_conns[0].timeout <= now:
+            conn = self.pending_conns.popleft()
+            with contextlib.suppress(OSError, KeyError, ValueError):
+                self.poller.unregister(conn.sock)
+            if getattr(conn, "in_body", False):
+                conn.expired = True
+                self.enqueue_req(conn)
+            else:
+                self.nr_conns -= 1
+                conn.close()
 
     def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
         if isinstance(exc, ssl.SSLError):
@@ -329,7 +366,12 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
 
 
 class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
-    """gunicorn's connection, which gives its peer's slot back once, however it is closed."""
+    """gunicorn's connection, which gives its peer's slot back once, however it is closed, and whose TLS handshake
+    and request (head and a short body) are read as they come (:meth:`arrive`) before a thread answers it."""
+
+    sock: Any          # gunicorn's (untyped): the client's socket, TLS once arrive has wrapped it
+    parser: Any
+    initialized: bool
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -337,6 +379,16 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
         self.reader: _DeadlineReader | None = None
         self._released = False
         self._release_lock = threading.Lock()
+        self.handshaken = False
+        self.pre: bytearray | None = None       # the request read so far (None: none begun)
+        self.deadline = 0.0                     # the stage's: the handshake's, the head's or the body's
+        self.head_end: float | None = None      # when the head was all read
+        self.body_read = 0                      # octets of its body read with it
+        self.in_body = False                    # reading the body (a deadline past is answered 408)
+        self.expired = False                    # the body's deadline passed in the poller
+        self.waits_until: float | None = None   # deferred mid-request: the deadline or the read timeout
+        self.want = 0                           # octets of head and body to read before a thread answers
+        self.head_s = HEAD_DEADLINE_S           # the head's deadline, and the body's grace
 
     def release_once(self) -> None:
         with self._release_lock:
@@ -350,6 +402,92 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
             super().close(graceful)
         finally:
             self.release_once()
+
+    def init(self) -> None:
+        """gunicorn's, but the socket is TLS already (its handshake done by :meth:`arrive`)."""
+        if self.initialized:
+            return
+        self.initialized = True
+        self.sock.setblocking(True)
+        if self.parser is None:
+            self.parser = gunicorn_http.get_parser(self.cfg, self.sock, self.client)
+
+    def arrive(self, worker: PanelWorker) -> bool:
+        """Read what has come, without waiting: True once the TLS handshake is done and a whole request head
+        (with its body, if announced with a length up to PREREAD_BODY_MAX) is here, or its body's deadline has
+        passed (to be answered 408); False to wait in the poller for more. Raises (OSError) to close it: not
+        TLS, silent or past a deadline before its body, or closed by the client."""
+        now = time.monotonic()  # clock-source: a socket deadline
+        self.waits_until = None
+        sock: Any = self.sock
+        sock.setblocking(False)
+        if not self.handshaken:
+            if not isinstance(sock, ssl.SSLSocket):
+                sock = self.sock = gunicorn_sock.ssl_context(self.cfg).wrap_socket(
+                    sock, server_side=True, suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+                    do_handshake_on_connect=False)
+                self.deadline = now + worker.handshake_deadline_s
+            if now > self.deadline:
+                raise TimeoutError("the TLS handshake took longer than its deadline")
+            try:
+                sock.do_handshake()
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                self.waits_until = min(self.deadline, now + worker.read_timeout_s)
+                return False
+            self.handshaken = True
+        if self.pre is None:                     # a request begins: the head's deadline from now
+            self.pre = bytearray(self.parser.unreader.take_buffered() if self.parser is not None else b"")
+            self.head_s = worker.head_deadline_s
+            self.deadline = now + self.head_s
+            self.head_end, self.body_read, self.in_body, self.expired = None, 0, False, False
+        while not self._whole(now):
+            if self.expired:
+                return True                      # the body's deadline passed: a thread answers 408
+            if now > self.deadline:
+                if self.in_body:
+                    return True
+                raise TimeoutError("the request head took longer than its deadline")
+            try:
+                data = sock.recv(16384)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+                self.waits_until = min(self.deadline, now + worker.read_timeout_s)
+                return False
+            if not data:
+                raise ConnectionResetError("closed by the client before its request was read")
+            self.pre += data
+        return True
+
+    def _whole(self, now: float) -> bool:
+        """Whether the request read so far is whole enough for a thread: its head, and its body if short."""
+        pre = self.pre
+        assert pre is not None
+        end = pre.find(b"\r\n\r\n")
+        if end < 0:
+            return len(pre) > PREREAD_BODY_MAX       # a head that long: the parser reads (or refuses) it
+        if self.head_end is None:
+            self.head_end = now
+            length = _body_length(bytes(pre[:end]))
+            if length is None:                     # none, chunked, too long or unclear: the thread's to read
+                return True
+            self.in_body = True
+            self.want = end + 4 + length
+        self.body_read = len(pre) - (end + 4)
+        self.deadline = self.head_end + self.head_s + self.body_read / BODY_MIN_RATE
+        return len(pre) >= self.want
+
+    def hand_over(self) -> None:
+        """What :meth:`arrive` read, to the request parser; the next request starts afresh."""
+        if self.pre is not None:
+            self.parser.unreader.unread(bytes(self.pre))
+        self.pre = None
+
+    def grace_end(self, grace_s: float) -> float:
+        """When the body's grace ends: from the end of its head (the thread's own reads are paced from there, as
+        if it had read the body arrive read); past already when the body's deadline passed in the poller."""
+        if self.expired:
+            return 0.0
+        start = self.head_end if self.head_end is not None else time.monotonic()  # clock-source: socket deadline
+        return start + grace_s + self.body_read / BODY_MIN_RATE
 
 
 class _DeadlineReader:
@@ -400,26 +538,23 @@ class _DeadlineReader:
         return getattr(self.sock, name)
 
 
-class _BoundedSocket(socket.socket):
-    """A socket on which ``setblocking(True)`` sets a timeout instead of none."""
-
-    __slots__ = ("bound_s",)
-
-    bound_s: float
-
-    @classmethod
-    def adopt(cls, sock: socket.socket, bound_s: float) -> _BoundedSocket:
-        """This socket's connection, moved into a bounded socket (`sock` is left detached)."""
-        bounded = cls(sock.family, sock.type, sock.proto, fileno=sock.detach())
-        bounded.bound_s = bound_s
-        bounded.settimeout(bound_s)
-        return bounded
-
-    def setblocking(self, flag: bool) -> None:
-        if flag:
-            self.settimeout(self.bound_s)
-        else:
-            super().setblocking(False)
+def _body_length(head: bytes) -> int | None:
+    """The body length a request head announces, if it is one to read before the request gets a thread: a single
+    Content-Length of at most PREREAD_BODY_MAX and no Transfer-Encoding (else None: the parser decides)."""
+    lengths = []
+    for line in head.split(b"\r\n")[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep:
+            continue
+        name = name.strip().lower()
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            lengths.append(value.strip())
+    if len(lengths) != 1 or not lengths[0].isdigit():
+        return None if lengths else 0
+    length = int(lengths[0])
+    return length if length <= PREREAD_BODY_MAX else None
 
 
 def _quiet_timeouts(record: logging.LogRecord) -> bool:

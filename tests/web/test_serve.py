@@ -504,8 +504,14 @@ def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Pat
                 try:
                     raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
                                                    source_address=("127.0.0.1", 0))
-                    tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1")
-                except OSError:               # past the cap: closed before (or during) the handshake
+                    tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1", do_handshake_on_connect=False)
+                except OSError:               # past the cap: closed before the connect returned
+                    closed_at[n] = time.monotonic() - started  # clock-source
+                    continue
+                try:
+                    tls_sock.do_handshake()
+                except OSError:               # past the cap: closed during the handshake
+                    tls_sock.close()
                     closed_at[n] = time.monotonic() - started  # clock-source
                     continue
                 if n % 2:
@@ -545,6 +551,56 @@ def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(t
                     tls_sock.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n")
                     drip(tls_sock, b"a" * 1000)
             assert _bystander_wait_s(panel, "127.0.0.20") < 6.0  # well before the trickles' 10 s head deadline
+
+
+def _reconnecting_trickler(port: int, context: ssl.SSLContext, source: str, kind: int, stop: threading.Event) -> None:
+    """One attacker connection from `source`, again as soon as the panel closes it: half a TLS handshake (kind 0),
+    a request head (1) or a short form's body (2), trickled a byte every 0.3 s."""
+    while not stop.is_set():
+        with contextlib.suppress(OSError):
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+            if kind == 0:
+                with raw:
+                    for byte in b"\x16\x03\x01\x00\xc8\x01\x00" + b"\x00" * 200:
+                        if stop.wait(0.3):
+                            return
+                        raw.sendall(bytes([byte]))
+                continue
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+                if kind == 1:
+                    payload = b"GET /wallboard HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
+                else:
+                    tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n"
+                                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+                    payload = b"a" * 5000
+                for byte in payload:
+                    if stop.wait(0.3):
+                        return
+                    tls_sock.sendall(bytes([byte]))
+        if stop.wait(0.05):
+            return
+
+
+def test_tricklers_reconnecting_from_many_addresses_do_not_slow_other_clients(tmp_path: Path) -> None:
+    # Six addresses, each at its cap of 8, 48 connections in all (more than the 32 threads), trickle half
+    # handshakes, request heads and short bodies, and connect again whenever the panel closes one: a client on
+    # another address is answered as if they were not there, request after request.
+    with PanelProcess(tmp_path) as panel:
+        context = panel.ssl_context()
+        stop = threading.Event()
+        attackers = [threading.Thread(target=_reconnecting_trickler,
+                                      args=(panel.port, context, f"127.0.0.{30 + n // PEER_CONNECTIONS}", n % 3, stop),
+                                      daemon=True) for n in range(6 * PEER_CONNECTIONS)]
+        try:
+            for thread in attackers:
+                thread.start()
+            time.sleep(3)  # clock-source: the trickles under way, the first ones cut and connected again
+            waits = [_bystander_wait_s(panel, "127.0.0.2") for _ in range(8)]
+            assert max(waits) < 1.0, waits
+        finally:
+            stop.set()
+            for thread in attackers:
+                thread.join(timeout=5)
 
 
 def _trickled(panel: PanelProcess, head: bytes, body: bytes, every_s: float) -> tuple[bytes, bool, float]:
