@@ -368,10 +368,19 @@ def names_warning(cert: x509.Certificate, allowed: frozenset[str], any_ip: bool)
     installer: browsers will warn for each name the panel answers to."""
     if answers_to(cert, allowed, any_ip):
         return None
-    names = list(cert_info(cert).names)
+    try:
+        dns = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+                  .get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        dns = set()
+    # an address written as a DNS name is said so: browsers match an address only against IP address names
+    names = [f"{n} (as a DNS name, not an IP address)" if n in dns and ip_of(n) is not None else n
+             for n in cert_info(cert).names]
     shown = ", ".join(names[:SHOWN_NAMES]) + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES
                                               else "")
-    panel = ", ".join([*sorted(allowed), *(["any IP address"] if any_ip else [])])
+    # the listen address 0.0.0.0 or :: is no name: it stands for any IP address
+    listed = sorted(n for n in allowed if (a := ip_of(n)) is None or not a.is_unspecified)
+    panel = ", ".join([*listed, *(["any IP address"] if any_ip else [])])
     return (f"the certificate names {shown}, none of the names the panel answers to ({panel}): browsers will "
             "warn when the panel is opened by any of those. If browsers reach the panel by one of the "
             "certificate's names, add it to names = in /etc/cicbox/panel.conf")

@@ -306,6 +306,20 @@ def test_whether_a_certificate_names_a_name_the_panel_answers_to(listen: str, na
     assert (tls.names_warning(cert, allowed, any_ip) is None) is answers
 
 
+def test_the_warning_says_an_address_written_as_a_dns_name_and_lists_no_wildcard_address() -> None:
+    allowed, any_ip = hosts.allowed_hosts("127.0.0.1:8443", [])
+    cert = x509.load_pem_x509_certificate(make_pair(names=["127.0.0.1"])[0])
+    warning = tls.names_warning(cert, allowed, any_ip)
+    assert warning is not None and warning.startswith(
+        "the certificate names 127.0.0.1 (as a DNS name, not an IP address), none of the names the panel answers "
+        f"to ({', '.join(sorted({'127.0.0.1', 'localhost', socket.gethostname().lower()}))}):")
+    allowed, any_ip = hosts.allowed_hosts("0.0.0.0:8443", [])
+    cert = x509.load_pem_x509_certificate(make_pair(names=["evil.example"])[0])
+    warning = tls.names_warning(cert, allowed, any_ip)
+    assert warning is not None and "0.0.0.0" not in warning
+    assert f"answers to ({socket.gethostname().lower()}, any IP address)" in warning
+
+
 def test_the_warning_names_the_certificates_names_and_the_panels() -> None:
     allowed, any_ip = hosts.allowed_hosts("192.168.1.5:8443", ["panel.example.net"])
     cert = x509.load_pem_x509_certificate(make_pair(names=["evil.example", "a.example", "b.example", "c.example",
