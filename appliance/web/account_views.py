@@ -349,7 +349,8 @@ def setup() -> Any:
 
     if over:
         # Too late: another /setup used the code since this form was opened (or no code is pending at all).
-        accounts.audit_request("setup", target=name or None, outcome="refused",
+        # No name stored: no account was made, and what was typed there may be a password in the wrong field.
+        accounts.audit_request("setup", outcome="refused",
                                detail={"reason": "no setup code pending (used by another /setup)"})
         return refuse("That setup code has been used already: no installer was made. Sign in, or make a new code "
                       "with `cicbox panel setup-code --new` on the console.", 409)
@@ -366,8 +367,7 @@ def setup() -> Any:
     with setupcode.setup_lock(pdir):
         # Checked again under the lock: another /setup may have used the code since (one code, one installer).
         if not setupcode.setup_code_matches(pdir, _form("setup_code")):
-            accounts.audit_request("setup", target=name, outcome="refused",
-                                   detail={"reason": "setup code used meanwhile"})
+            accounts.audit_request("setup", outcome="refused", detail={"reason": "setup code used meanwhile"})
             return refuse("That setup code has just been used by another /setup: no installer was made. Sign "
                           "in, or make a new code with `cicbox panel setup-code --new` on the console.", 409)
         if accounts.get_user(current_app, name=name) is not None:

@@ -150,6 +150,7 @@ def test_simultaneous_setups_with_the_right_code_make_one_installer(app: Flask,
     rows = audit(app, "setup")
     assert [r["outcome"] for r in rows].count("ok") == 1
     assert [r["outcome"] for r in rows].count("refused") == 19
+    assert all(r["target"] is None for r in rows if r["outcome"] == "refused")   # no account, no name kept
 
 
 def test_a_setup_posted_after_the_code_was_used_is_refused_and_audited(app: Flask) -> None:
@@ -165,7 +166,7 @@ def test_a_setup_posted_after_the_code_was_used_is_refused_and_audited(app: Flas
     assert accounts.get_user(app, name="inst2") is None
     row = audit(app, "setup")[0]
     assert (row["user"], row["remote"], row["target"], row["outcome"], row["detail"]) == (
-        None, "192.0.2.2", "inst2", "refused", {"reason": "no setup code pending (used by another /setup)"})
+        None, "192.0.2.2", None, "refused", {"reason": "no setup code pending (used by another /setup)"})
     assert late.get("/setup").headers["Location"] == "/login"          # a GET is still sent to sign in
 
 
