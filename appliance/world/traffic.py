@@ -46,7 +46,8 @@ def traffic(config: Any, duration_ms: int, seed: int, *, erlang_per_trunk: float
         raise ValueError(f"press_after_ms must be a range (low, high) of ms, low >= 0: {press_after_ms}")
     rng = random.Random(seed)
     ports = list(config.ports)
-    agents = sorted(config.agents, key=lambda a: a.number)
+    # an agent with no phone of its own (one who logs in at any phone) has none in the world to log in from
+    agents = sorted((a for a in config.agents if a.phone is not None), key=lambda a: a.number)
     step = min(150, LOGIN_SPREAD_MS // max(1, len(agents)))
     port_index = {p.name: i for i, p in enumerate(ports)}
     phones = []

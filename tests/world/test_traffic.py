@@ -77,6 +77,14 @@ def test_the_agents_phones_keep_their_draws_and_log_in_within_a_few_seconds() ->
     assert len({p.login_at_ms for p in big}) == 120                 # one at a time
 
 
+def test_an_agent_with_no_phone_of_its_own_gets_no_phone_in_the_world() -> None:
+    # A site may have an agent who logs in at any phone: the world's phones are the others', as before.
+    roaming = HOTEL.model_copy(update={"agents": (*HOTEL.agents, HOTEL.agents[0].model_copy(
+        update={"number": "1999", "name": "Roaming", "phone": None}))})
+    phones = traffic(roaming, HOUR, 20261125).phones
+    assert [p.agent for p in phones] == [p.agent for p in traffic(HOTEL, HOUR, 20261125).phones]
+
+
 def test_callers_are_made_as_they_are_taken_and_memory_stays_flat() -> None:
     tracemalloc.start()
     try:
