@@ -289,8 +289,9 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 init()
                 # gunicorn sets the socket blocking (no timeout) before each request: a bound instead.
                 conn.sock.settimeout(self.read_timeout_s)
-                if conn.parser is not None and hasattr(conn.parser, "unreader"):
-                    # Every read of the request the thread makes (a long body) goes through the deadline.
+                if conn.reader is None and conn.parser is not None and hasattr(conn.parser, "unreader"):
+                    # Every read of the request the thread makes (a long head or body) goes through the
+                    # deadline; one reader for the connection (gunicorn calls init again for each request).
                     conn.reader = _DeadlineReader(conn.sock, self.read_timeout_s)
                     conn.parser.unreader.sock = conn.reader
 
@@ -381,7 +382,8 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
         self._release_lock = threading.Lock()
         self.handshaken = False
         self.pre: bytearray | None = None       # the request read so far (None: none begun)
-        self.deadline = 0.0                     # the stage's: the handshake's, the head's or the body's
+        self.deadline: float | None = None      # the stage's: the handshake's, the head's (from its first
+                                                # octet) or the body's
         self.head_end: float | None = None      # when the head was all read
         self.body_read = 0                      # octets of its body read with it
         self.in_body = False                    # reading the body (a deadline past is answered 408)
@@ -427,41 +429,52 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
                     sock, server_side=True, suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
                     do_handshake_on_connect=False)
                 self.deadline = now + worker.handshake_deadline_s
-            if now > self.deadline:
+            if self.deadline is not None and now > self.deadline:
                 raise TimeoutError("the TLS handshake took longer than its deadline")
             try:
                 sock.do_handshake()
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
-                self.waits_until = min(self.deadline, now + worker.read_timeout_s)
+                self.waits_until = self._waits(now, worker)
                 return False
             self.handshaken = True
         if self.pre is None:                     # a request begins: the head's deadline from now
             self.pre = bytearray(self.parser.unreader.take_buffered() if self.parser is not None else b"")
             self.head_s = worker.head_deadline_s
-            self.deadline = now + self.head_s
+            self.deadline = None
             self.head_end, self.body_read, self.in_body, self.expired = None, 0, False, False
-        while not self._whole(now):
+        while True:
+            if self.pre and self.deadline is None:
+                self.deadline = now + self.head_s        # the head's deadline runs from its first octet
+            if self._whole(now):
+                return True
             if self.expired:
                 return True                      # the body's deadline passed: a thread answers 408
-            if now > self.deadline:
+            if self.deadline is not None and now > self.deadline:
                 if self.in_body:
                     return True
                 raise TimeoutError("the request head took longer than its deadline")
             try:
                 data = sock.recv(16384)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
-                self.waits_until = min(self.deadline, now + worker.read_timeout_s)
+                self.waits_until = self._waits(now, worker)
                 return False
             if not data:
                 raise ConnectionResetError("closed by the client before its request was read")
             self.pre += data
-        return True
+
+    def _waits(self, now: float, worker: PanelWorker) -> float:
+        """How long it may wait in the poller now: the read timeout, and never past the stage's deadline."""
+        silent = now + worker.read_timeout_s
+        return silent if self.deadline is None else min(self.deadline, silent)
 
     def _whole(self, now: float) -> bool:
         """Whether the request read so far is whole enough for a thread: its head, and its body if short."""
         pre = self.pre
         assert pre is not None
         end = pre.find(b"\r\n\r\n")
+        bare = pre.find(b"\n\n")
+        if bare >= 0 and (end < 0 or bare < end):
+            return True                              # a head ended by a bare LF: the parser's to refuse
         if end < 0:
             return len(pre) > PREREAD_BODY_MAX       # a head that long: the parser reads (or refuses) it
         if self.head_end is None:
@@ -540,7 +553,8 @@ class _DeadlineReader:
 
 def _body_length(head: bytes) -> int | None:
     """The body length a request head announces, if it is one to read before the request gets a thread: a single
-    Content-Length of at most PREREAD_BODY_MAX and no Transfer-Encoding (else None: the parser decides)."""
+    Content-Length of at most PREREAD_BODY_MAX, no Transfer-Encoding and no ``Expect: 100-continue`` (else None: the
+    parser decides)."""
     lengths = []
     for line in head.split(b"\r\n")[1:]:
         name, sep, value = line.partition(b":")
@@ -549,6 +563,8 @@ def _body_length(head: bytes) -> int | None:
         name = name.strip().lower()
         if name == b"transfer-encoding":
             return None
+        if name == b"expect" and b"100-continue" in value.lower():
+            return None                              # the client waits for 100 Continue, which the parser sends
         if name == b"content-length":
             lengths.append(value.strip())
     if len(lengths) != 1 or not lengths[0].isdigit():

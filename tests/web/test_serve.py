@@ -603,6 +603,50 @@ def test_tricklers_reconnecting_from_many_addresses_do_not_slow_other_clients(tm
                 thread.join(timeout=5)
 
 
+def test_a_head_too_long_to_read_first_is_still_cut_on_its_deadline(tmp_path: Path) -> None:
+    # 72 KB of head at once (past what is read before a thread takes it), then a byte every 0.5 s: closed on the
+    # 2 s head deadline like any head, not held by the thread as long as the bytes keep coming.
+    with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "2"]) as panel:
+        head = b"GET /static/panel.css HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(
+            b"X-Pad-%d: " % n + b"a" * 8000 + b"\r\n" for n in range(9))
+        _, closed, held = _trickled(panel, head, b"b" * 100, 0.5)
+        assert closed and held < 4.0
+
+
+def _exchange(panel: PanelProcess, data: bytes, *, then: bytes = b"") -> tuple[bytes, float]:
+    """Send `data` on a new connection, read the first answer bytes; then send `then` (if any) and read to the
+    close: (all it answered, how long the first answer took)."""
+    context = panel.ssl_context()
+    raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
+    with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+        started = time.monotonic()  # clock-source: how long a real answer takes
+        tls_sock.sendall(data)
+        answer = tls_sock.recv(4096)
+        took = time.monotonic() - started  # clock-source
+        if then:
+            tls_sock.sendall(then)
+        with contextlib.suppress(OSError):
+            while chunk := tls_sock.recv(4096):
+                answer += chunk
+    return answer, took
+
+
+def test_a_short_body_behind_expect_100_continue_is_asked_for_at_once(tmp_path: Path) -> None:
+    with PanelProcess(tmp_path) as panel:
+        body = b"username=a&password=b"
+        answer, took = _exchange(panel, b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nExpect: 100-continue\r\n"
+                                 b"Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % len(body), then=body)
+        assert answer.startswith(b"HTTP/1.1 100 Continue") and took < 1.0, (answer[:100], took)
+        assert b" 408 " not in answer
+
+
+def test_a_head_ended_by_bare_line_feeds_is_refused_at_once(tmp_path: Path) -> None:
+    with PanelProcess(tmp_path) as panel:
+        answer, took = _exchange(panel, b"GET /static/panel.css HTTP/1.1\nHost: 127.0.0.1\n\n")
+        assert answer.startswith(b"HTTP/1.1 400 ") and took < 1.0, (answer[:100], took)
+
+
 def _trickled(panel: PanelProcess, head: bytes, body: bytes, every_s: float) -> tuple[bytes, bool, float]:
     """Send `head` at once and `body` a byte every `every_s` on one connection; (all it answered, whether the
     panel closed it before our 10 s timeout, how long it stayed open)."""
