@@ -336,9 +336,9 @@ def setup() -> Any:
     pdir = panel_dir()
     exists = accounts.installer_exists()
     over = exists and setupcode.read_setup_code(pdir) is None
-    if over and request.method == "GET":
+    if over and request.method != "POST":       # GET or HEAD: reads change nothing
         return redirect(url_for("account.login"), 303)
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("account/setup.html", first=not exists, username="")
     name = _form("username")
     password, confirm = _form("password"), _form("password_confirm")
@@ -392,7 +392,7 @@ def login() -> Any:
     nxt = safe_next(request.values.get("next"))
     reauth = bool(request.values.get("reauth"))
     sess = cast(PanelSession, session._get_current_object())  # type: ignore[attr-defined]
-    if request.method == "GET":
+    if request.method != "POST":                # GET or HEAD: never a sign-in attempt
         if auth.signed_in() and not reauth:
             return redirect(nxt, 303)
         username = current_user.name if auth.signed_in() else ""
@@ -430,7 +430,7 @@ def logout() -> Any:
 def password() -> Any:
     """Change one's own password; the account's other sessions end."""
     user = cast(accounts.User, current_user._get_current_object())
-    if request.method == "GET":
+    if request.method != "POST":
         return render_template("account/password.html", must_change=user.must_change)
     current, new, confirm = _form("current_password"), _form("password"), _form("password_confirm")
 

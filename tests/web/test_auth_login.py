@@ -256,6 +256,29 @@ def test_the_databases_wal_files_are_private_whatever_the_umask(tmp_path: Path) 
 # --- login and logout ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("path", ["/login", "/setup", "/account/password"])
+def test_a_head_request_is_a_read_never_an_attempt(app: Flask, path: str) -> None:
+    # HEAD is GET without the body (Flask adds it to every GET route): with a form of the right name and password
+    # it signs nobody in, checks no password, audits nothing and counts for no throttle.
+    password = random_password()
+    make_user(app, "inst", "installer", password=password)
+    client = panel_client(app, "192.0.2.9")
+    if path == "/account/password":
+        login(client, "inst", password)
+    before = audit(app)
+    form = {"username": "inst", "password": password, "current_password": "wrong" * 3, "setup_code": "ABCDEFGHJKLM",
+            "password_confirm": password}
+    for _ in range(12):
+        resp = client.head(path, data=form)
+        assert resp.status_code in (200, 303) and resp.get_data() == b""
+    assert audit(app) == before
+    if path == "/login":
+        assert client.get("/").headers["Location"].startswith("/login")     # still signed out
+    other = panel_client(app, "192.0.2.9")
+    assert other.post("/login", data={"username": "inst", "password": password,
+                                      "csrf_token": csrf_token(other)}).status_code == 303   # not throttled
+
+
 def test_login_wrong_then_right(app: Flask) -> None:
     password = make_user(app, "inst", "installer")
     client = panel_client(app)
