@@ -437,7 +437,7 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
                 self.waits_until = self._waits(now, worker)
                 return False
             self.handshaken = True
-        if self.pre is None:                     # a request begins: the head's deadline from now
+        if self.pre is None:                     # a request begins (its head's deadline from its first octet)
             self.pre = bytearray(self.parser.unreader.take_buffered() if self.parser is not None else b"")
             self.head_s = worker.head_deadline_s
             self.deadline = None
@@ -495,8 +495,9 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
         self.pre = None
 
     def grace_end(self, grace_s: float) -> float:
-        """When the body's grace ends: from the end of its head (the thread's own reads are paced from there, as
-        if it had read the body arrive read); past already when the body's deadline passed in the poller."""
+        """When the body's grace ends: from the end of its head, plus what arrive read of the body at the minimum
+        rate (so the thread's own reads are paced as if it had read those too); past already when the body's
+        deadline passed in the poller."""
         if self.expired:
             return 0.0
         start = self.head_end if self.head_end is not None else time.monotonic()  # clock-source: socket deadline
