@@ -46,6 +46,7 @@ import functools
 import ipaddress
 import logging
 import os
+import re
 import socket
 import ssl
 import struct
@@ -89,6 +90,15 @@ thread."""
 FIRST_BYTE_WAIT_S = 0.1
 """How long a thread waits for a new connection's first byte before handing it back to the worker's poller
 (which waits for it without a thread, and closes it after the keep-alive time)."""
+HEAD_FIELDS = 32
+HEAD_FIELD_SIZE = 8190
+"""The request head's limits (gunicorn's ``limit_request_fields`` and ``limit_request_field_size``; its request
+line stays at 4094): far more than a browser sends the panel, and small enough that a whole head is read before
+the request gets a thread (:data:`HEAD_MAX`)."""
+HEAD_MAX = 4096 + HEAD_FIELDS * (HEAD_FIELD_SIZE + 2) + 4 + 8192
+"""The most of a head that is read before the request gets a thread: more than the parser takes (its request line
+and its fields, with room to spare), so a head that long is refused at once by the parser, never read by a
+thread."""
 PREREAD_BODY_MAX = 64 * 1024
 """A request body announced with a Content-Length up to this is read before the request gets a thread, as its
 TLS handshake and head are (every form the panel takes is far smaller); a longer or chunked one is read by the
@@ -278,6 +288,9 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
                 return gthread._DEFER
         except (OSError, ValueError) as exc:        # ssl.SSLError and TimeoutError are OSErrors
             self.log.debug("%s: closed before its request was read (%s)", conn.client, exc)
+            if isinstance(exc, _MalformedHeadError):     # refused at once, as the parser refuses a bare LF
+                with contextlib.suppress(OSError, ValueError):
+                    conn.sock.send(BAD_HEAD_ANSWER)
             conn.sock.close()
             conn.release_once()
             conn._cicbox_closed = True
@@ -322,6 +335,8 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
         return min(HANDSHAKE_DEADLINE_S, self.read_timeout_s)
 
     def handle_request(self, req: Any, conn: Any) -> Any:
+        if getattr(conn, "continued", False):
+            req._expected_100_continue = False      # asked already, and the body read: the parser asks no more
         reader = getattr(conn, "reader", None)
         if reader is not None:   # the head is read: the body must keep up the minimum rate after a grace
             reader.pace(conn.grace_end(getattr(conn, "_cicbox_head_s", self.head_deadline_s)), BODY_MIN_RATE)
@@ -390,6 +405,9 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
         self.expired = False                    # the body's deadline passed in the poller
         self.waits_until: float | None = None   # deferred mid-request: the deadline or the read timeout
         self.want = 0                           # octets of head and body to read before a thread answers
+        self.idle_until = 0.0                   # a request begun: its first octet by then
+        self.expects = False                    # its head asks for 100 Continue before the body
+        self.continued = False                  # 100 Continue sent (the parser must not send another)
         self.head_s = HEAD_DEADLINE_S           # the head's deadline, and the body's grace
 
     def release_once(self) -> None:
@@ -441,12 +459,22 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
             self.pre = bytearray(self.parser.unreader.take_buffered() if self.parser is not None else b"")
             self.head_s = worker.head_deadline_s
             self.deadline = None
+            self.idle_until = now + worker.read_timeout_s   # its first octet within the read timeout, in all
             self.head_end, self.body_read, self.in_body, self.expired = None, 0, False, False
+            self.continued = False
         while True:
             if self.pre and self.deadline is None:
                 self.deadline = now + self.head_s        # the head's deadline runs from its first octet
+            if not self.pre and now > self.idle_until:
+                # (TLS records with no data, a key update say, do not make it wait longer)
+                raise TimeoutError("no request within the read timeout")
             if self._whole(now):
                 return True
+            if self.expects and not self.continued:
+                # The client waits to be asked for its body: asked now, the body is read here like any other
+                # (the thread's parser then does not ask again).
+                sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+                self.continued = True
             if self.expired:
                 return True                      # the body's deadline passed: a thread answers 408
             if self.deadline is not None and now > self.deadline:
@@ -463,27 +491,31 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
             self.pre += data
 
     def _waits(self, now: float, worker: PanelWorker) -> float:
-        """How long it may wait in the poller now: the read timeout, and never past the stage's deadline."""
+        """How long it may wait in the poller now: the read timeout, and never past the stage's deadline (nor,
+        before its first octet, the bound on that)."""
         silent = now + worker.read_timeout_s
-        return silent if self.deadline is None else min(self.deadline, silent)
+        if self.deadline is None:
+            return min(silent, self.idle_until) if self.handshaken else silent
+        return min(self.deadline, silent)
 
     def _whole(self, now: float) -> bool:
         """Whether the request read so far is whole enough for a thread: its head, and its body if short."""
         pre = self.pre
         assert pre is not None
         end = pre.find(b"\r\n\r\n")
-        bare = pre.find(b"\n\n")
-        if bare >= 0 and (end < 0 or bare < end):
-            return True                              # a head ended by a bare LF: the parser's to refuse
+        if _ODD_EOL.search(pre, 0, end + 1 if end >= 0 else len(pre)) is not None:
+            raise _MalformedHeadError("a line of the request head not ended by CR LF")
         if end < 0:
-            return len(pre) > PREREAD_BODY_MAX       # a head that long: the parser reads (or refuses) it
+            return len(pre) > HEAD_MAX               # a head that long: the parser refuses it at once
         if self.head_end is None:
             self.head_end = now
-            length = _body_length(bytes(pre[:end]))
+            head = bytes(pre[:end])
+            length = _body_length(head)
             if length is None:                     # none, chunked, too long or unclear: the thread's to read
                 return True
             self.in_body = True
             self.want = end + 4 + length
+            self.expects = length > 0 and _expects_continue(head)
         self.body_read = len(pre) - (end + 4)
         self.deadline = self.head_end + self.head_s + self.body_read / BODY_MIN_RATE
         return len(pre) >= self.want
@@ -554,8 +586,7 @@ class _DeadlineReader:
 
 def _body_length(head: bytes) -> int | None:
     """The body length a request head announces, if it is one to read before the request gets a thread: a single
-    Content-Length of at most PREREAD_BODY_MAX, no Transfer-Encoding and no ``Expect: 100-continue`` (else None: the
-    parser decides)."""
+    Content-Length of at most PREREAD_BODY_MAX and no Transfer-Encoding (else None: the parser decides)."""
     lengths = []
     for line in head.split(b"\r\n")[1:]:
         name, sep, value = line.partition(b":")
@@ -564,14 +595,34 @@ def _body_length(head: bytes) -> int | None:
         name = name.strip().lower()
         if name == b"transfer-encoding":
             return None
-        if name == b"expect" and b"100-continue" in value.lower():
-            return None                              # the client waits for 100 Continue, which the parser sends
         if name == b"content-length":
             lengths.append(value.strip())
     if len(lengths) != 1 or not lengths[0].isdigit():
         return None if lengths else 0
     length = int(lengths[0])
     return length if length <= PREREAD_BODY_MAX else None
+
+
+class _MalformedHeadError(ValueError):
+    """A request head the panel refuses before any parser sees it."""
+
+
+BAD_HEAD_ANSWER = b"HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+
+_ODD_EOL = re.compile(rb"(?<!\r)\n|\r(?=[^\n])")
+"""A line end the pre-read does not take: LF without CR, or CR before anything but LF."""
+
+
+def _expects_continue(head: bytes) -> bool:
+    """Whether an HTTP/1.1 head asks for 100 Continue (as the parser reads it: the value exactly, in any case)."""
+    line, _, rest = head.partition(b"\r\n")
+    if not line.endswith(b"HTTP/1.1"):
+        return False
+    for hline in rest.split(b"\r\n"):
+        name, sep, value = hline.partition(b":")
+        if sep and name.strip().lower() == b"expect" and value.strip().lower() == b"100-continue":
+            return True
+    return False
 
 
 def _quiet_timeouts(record: logging.LogRecord) -> bool:
@@ -716,6 +767,8 @@ def gunicorn_options(bind: str, certfile: Path, keyfile: Path, fingerprint: str,
         # The worker is replaced if its main loop stops; requests to the engine time out well before this.
         "timeout": 30,
         "keepalive": 5,
+        "limit_request_fields": HEAD_FIELDS,
+        "limit_request_field_size": HEAD_FIELD_SIZE,
         "graceful_timeout": 5,
     }
 

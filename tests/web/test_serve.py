@@ -555,7 +555,8 @@ def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(t
 
 def _reconnecting_trickler(port: int, context: ssl.SSLContext, source: str, kind: int, stop: threading.Event) -> None:
     """One attacker connection from `source`, again as soon as the panel closes it: half a TLS handshake (kind 0),
-    a request head (1) or a short form's body (2), trickled a byte every 0.3 s."""
+    a request head (1), a short form's body (2), a head of 72 KB sent at once and then more of it (3), or a short
+    body behind Expect: 100-continue (4), trickled a byte every 0.3 s."""
     while not stop.is_set():
         with contextlib.suppress(OSError):
             raw = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
@@ -569,9 +570,14 @@ def _reconnecting_trickler(port: int, context: ssl.SSLContext, source: str, kind
             with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
                 if kind == 1:
                     payload = b"GET /wallboard HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
+                elif kind == 3:
+                    tls_sock.sendall(b"GET /wallboard HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(
+                        b"X-Pad-%d: " % n + b"a" * 8000 + b"\r\n" for n in range(9)))
+                    payload = b"b" * 1000
                 else:
-                    tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n"
-                                     b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
+                    expect = b"Expect: 100-continue\r\n" if kind == 4 else b""
+                    tls_sock.sendall(b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000\r\n" + expect
+                                     + b"Content-Type: application/x-www-form-urlencoded\r\n\r\n")
                     payload = b"a" * 5000
                 for byte in payload:
                     if stop.wait(0.3):
@@ -583,13 +589,14 @@ def _reconnecting_trickler(port: int, context: ssl.SSLContext, source: str, kind
 
 def test_tricklers_reconnecting_from_many_addresses_do_not_slow_other_clients(tmp_path: Path) -> None:
     # Six addresses, each at its cap of 8, 48 connections in all (more than the 32 threads), trickle half
-    # handshakes, request heads and short bodies, and connect again whenever the panel closes one: a client on
-    # another address is answered as if they were not there, request after request.
+    # handshakes, request heads (short and long), and short bodies (with and without Expect: 100-continue), and
+    # connect again whenever the panel closes one: a client on another address is answered as if they were not
+    # there, request after request.
     with PanelProcess(tmp_path) as panel:
         context = panel.ssl_context()
         stop = threading.Event()
         attackers = [threading.Thread(target=_reconnecting_trickler,
-                                      args=(panel.port, context, f"127.0.0.{30 + n // PEER_CONNECTIONS}", n % 3, stop),
+                                      args=(panel.port, context, f"127.0.0.{30 + n // PEER_CONNECTIONS}", n % 5, stop),
                                       daemon=True) for n in range(6 * PEER_CONNECTIONS)]
         try:
             for thread in attackers:
@@ -641,9 +648,11 @@ def test_a_short_body_behind_expect_100_continue_is_asked_for_at_once(tmp_path: 
         assert b" 408 " not in answer
 
 
-def test_a_head_ended_by_bare_line_feeds_is_refused_at_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ends", [b"\n", b"\n\n", b"\r\n\n", b"\n\r\n", b"\r\n\r\r\n"])
+def test_a_head_with_a_line_not_ended_by_cr_lf_is_refused_at_once(tmp_path: Path, ends: bytes) -> None:
     with PanelProcess(tmp_path) as panel:
-        answer, took = _exchange(panel, b"GET /static/panel.css HTTP/1.1\nHost: 127.0.0.1\n\n")
+        head = b"GET /static/panel.css HTTP/1.1" + (b"\n" if ends == b"\n" else b"\r\n") + b"Host: 127.0.0.1"
+        answer, took = _exchange(panel, head + (b"\n\n" if ends == b"\n" else ends))
         assert answer.startswith(b"HTTP/1.1 400 ") and took < 1.0, (answer[:100], took)
 
 
