@@ -408,6 +408,8 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
         self.idle_until = 0.0                   # a request begun: its first octet by then
         self.expects = False                    # its head asks for 100 Continue before the body
         self.continued = False                  # 100 Continue sent (the parser must not send another)
+        self.scanned = 0                        # octets of the head searched so far (for its end, odd line ends)
+        self.head_len = 0                       # the head's octets, with its blank line
         self.head_s = HEAD_DEADLINE_S           # the head's deadline, and the body's grace
 
     def release_once(self) -> None:
@@ -462,6 +464,7 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
             self.idle_until = now + worker.read_timeout_s   # its first octet within the read timeout, in all
             self.head_end, self.body_read, self.in_body, self.expired = None, 0, False, False
             self.continued = False
+            self.scanned = self.head_len = 0
         while True:
             if self.pre and self.deadline is None:
                 self.deadline = now + self.head_s        # the head's deadline runs from its first octet
@@ -502,12 +505,17 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
         """Whether the request read so far is whole enough for a thread: its head, and its body if short."""
         pre = self.pre
         assert pre is not None
-        end = pre.find(b"\r\n\r\n")
-        if _ODD_EOL.search(pre, 0, end + 1 if end >= 0 else len(pre)) is not None:
-            raise _MalformedHeadError("a line of the request head not ended by CR LF")
-        if end < 0:
-            return len(pre) > HEAD_MAX               # a head that long: the parser refuses it at once
         if self.head_end is None:
+            # Only what came since the last look is searched (from 3 octets before it, for a CR LF CR LF or a
+            # line end split between reads): a head trickled an octet at a time costs its length, not its square.
+            start = max(0, self.scanned - 3)
+            end = pre.find(b"\r\n\r\n", start)
+            if _ODD_EOL.search(pre, start, end + 1 if end >= 0 else len(pre)) is not None:
+                raise _MalformedHeadError("a line of the request head not ended by CR LF")
+            self.scanned = len(pre)
+            if end < 0:
+                return len(pre) > HEAD_MAX           # a head that long: the parser refuses it at once
+            self.head_len = end + 4
             self.head_end = now
             head = bytes(pre[:end])
             length = _body_length(head)
@@ -516,7 +524,7 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
             self.in_body = True
             self.want = end + 4 + length
             self.expects = length > 0 and _expects_continue(head)
-        self.body_read = len(pre) - (end + 4)
+        self.body_read = len(pre) - self.head_len
         self.deadline = self.head_end + self.head_s + self.body_read / BODY_MIN_RATE
         return len(pre) >= self.want
 
