@@ -99,6 +99,10 @@ HEAD_MAX = 4096 + HEAD_FIELDS * (HEAD_FIELD_SIZE + 2) + 4 + 8192
 """The most of a head that is read before the request gets a thread: more than the parser takes (its request line
 and its fields, with room to spare), so a head that long is refused at once by the parser, never read by a
 thread."""
+ARRIVE_READS = 16
+"""Reads of a connection in one turn of its thread before it is handed back to the poller (which gives it a thread
+again at once if more has come): a client sending its request as many tiny TLS records takes turns with the
+others, and its deadlines are checked as it goes."""
 PREREAD_BODY_MAX = 64 * 1024
 """A request body announced with a Content-Length up to this is read before the request gets a thread, as its
 TLS handshake and head are (every form the panel takes is far smaller); a longer or chunked one is read by the
@@ -465,7 +469,9 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
             self.head_end, self.body_read, self.in_body, self.expired = None, 0, False, False
             self.continued = False
             self.scanned = self.head_len = 0
+        reads = 0
         while True:
+            now = time.monotonic()  # clock-source: a socket deadline
             if self.pre and self.deadline is None:
                 self.deadline = now + self.head_s        # the head's deadline runs from its first octet
             if not self.pre and now > self.idle_until:
@@ -484,6 +490,10 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
                 if self.in_body:
                     return True
                 raise TimeoutError("the request head took longer than its deadline")
+            if reads >= ARRIVE_READS and not sock.pending():
+                self.waits_until = self._waits(now, worker)    # its turn is over: others' come first
+                return False
+            reads += 1
             try:
                 data = sock.recv(16384)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):

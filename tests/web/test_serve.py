@@ -620,6 +620,26 @@ def test_a_head_too_long_to_read_first_is_still_cut_on_its_deadline(tmp_path: Pa
         assert closed and held < 4.0
 
 
+def test_a_head_sent_as_a_flood_of_tiny_records_is_cut_on_its_deadline(tmp_path: Path) -> None:
+    # One-octet TLS records as fast as they go: the head keeps coming, so it is never waited for, but its 2 s deadline
+    # is checked as it is read (and the connection takes turns with the others), not only when it pauses.
+    with PanelProcess(tmp_path, args=["--read-timeout", "1", "--head-deadline", "2"]) as panel:
+        context = panel.ssl_context()
+        raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10)
+        with context.wrap_socket(raw, server_hostname="127.0.0.1") as tls_sock:
+            tls_sock.sendall(b"GET /static/panel.css HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ")
+            started = time.monotonic()  # clock-source: how long a real connection lives
+            closed = False
+            while not closed and time.monotonic() - started < 8:  # clock-source
+                try:
+                    tls_sock.send(b"a")
+                except OSError:
+                    closed = True
+            held = time.monotonic() - started  # clock-source
+            assert closed and held < 4.0, held
+            assert _bystander_wait_s(panel, "127.0.0.2") < 1.0
+
+
 def _exchange(panel: PanelProcess, data: bytes, *, then: bytes = b"") -> tuple[bytes, float]:
     """Send `data` on a new connection, read the first answer bytes; then send `then` (if any) and read to the
     close: (all it answered, how long the first answer took)."""
