@@ -214,13 +214,18 @@ def _activate(d: Path, cert_path: Path, key_path: Path) -> tuple[Path, Path]:
     return active / CERT_NAME, active / KEY_NAME
 
 
-def cert_info(cert: x509.Certificate) -> CertInfo:
+def _san_names(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """The certificate's subject alternative names: (its DNS names, its IP addresses as text)."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = tuple([*san.get_values_for_type(x509.DNSName),
-                       *(str(a) for a in san.get_values_for_type(x509.IPAddress))])
     except x509.ExtensionNotFound:
-        names = ()
+        return [], []
+    return list(san.get_values_for_type(x509.DNSName)), [str(a) for a in san.get_values_for_type(x509.IPAddress)]
+
+
+def cert_info(cert: x509.Certificate) -> CertInfo:
+    dns, ips = _san_names(cert)
+    names = (*dns, *ips)
     public = cert.public_key()
     if isinstance(public, ec.EllipticCurvePublicKey):
         key_type = f"ECDSA {public.curve.name}"
@@ -368,14 +373,9 @@ def names_warning(cert: x509.Certificate, allowed: frozenset[str], any_ip: bool)
     installer: browsers will warn for each name the panel answers to."""
     if answers_to(cert, allowed, any_ip):
         return None
-    try:
-        dns = set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-                  .get_values_for_type(x509.DNSName))
-    except x509.ExtensionNotFound:
-        dns = set()
+    dns, ips = _san_names(cert)
     # an address written as a DNS name is said so: browsers match an address only against IP address names
-    names = [f"{n} (as a DNS name, not an IP address)" if n in dns and ip_of(n) is not None else n
-             for n in cert_info(cert).names]
+    names = [f"{n} (as a DNS name, not an IP address)" if ip_of(n) is not None else n for n in dns] + ips
     shown = ", ".join(names[:SHOWN_NAMES]) + (f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES
                                               else "")
     # the listen address 0.0.0.0 or :: is no name: it stands for any IP address
