@@ -299,32 +299,15 @@ class PanelWorker(gthread.ThreadWorker):  # type: ignore[misc]  # gunicorn is un
             conn.release_once()
             conn._cicbox_closed = True
             return False
-        if not getattr(conn, "_cicbox_timed", False):
-            init = conn.init
-
-            def timed_init() -> None:
-                init()
-                # gunicorn sets the socket blocking (no timeout) before each request: a bound instead.
-                conn.sock.settimeout(self.read_timeout_s)
-                if conn.reader is None and conn.parser is not None and hasattr(conn.parser, "unreader"):
-                    # Every read of the request the thread makes (a long head or body) goes through the
-                    # deadline; one reader for the connection (gunicorn calls init again for each request).
-                    conn.reader = _DeadlineReader(conn.sock, self.read_timeout_s)
-                    conn.parser.unreader.sock = conn.reader
-
-            conn.init = timed_init
-            conn._cicbox_timed = True
         self._start_busy(conn)
         try:
-            conn.init()
-            if conn.reader is not None:    # a head too long to read before is read within its deadline
-                conn.reader.deadline = conn.deadline
+            conn.init(self.read_timeout_s)
+            conn.reader.deadline = conn.deadline    # a head too long to read before is read within its deadline
             conn.hand_over()
             result = super().handle(conn)
         finally:
             self._stop_busy(conn)
-        if conn.reader is not None:
-            conn.reader.deadline = None
+        conn.reader.deadline = None
         if result is False:
             # gunicorn would close it on the worker's main loop, lingering up to 2 s for the client's own
             # close: a client that never closes would stall the loop (and its heartbeat: the arbiter kills a
@@ -429,14 +412,17 @@ class _PanelConn(gthread.TConn):  # type: ignore[misc]  # gunicorn is untyped
         finally:
             self.release_once()
 
-    def init(self) -> None:
-        """gunicorn's, but the socket is TLS already (its handshake done by :meth:`arrive`)."""
-        if self.initialized:
-            return
-        self.initialized = True
-        self.sock.setblocking(True)
-        if self.parser is None:
+    def init(self, read_timeout_s: float | None = None) -> None:
+        """gunicorn's, but the socket is TLS already (its handshake done by :meth:`arrive`), and every read the
+        thread makes of the request (a long head or body) goes through one deadline reader; called again for each
+        request (by gunicorn too, which sets the socket blocking first: the read timeout is put back)."""
+        if not self.initialized:
+            self.initialized = True
             self.parser = gunicorn_http.get_parser(self.cfg, self.sock, self.client)
+            self.reader = _DeadlineReader(self.sock, read_timeout_s or READ_TIMEOUT_S)
+            self.parser.unreader.sock = self.reader
+        assert self.reader is not None
+        self.sock.settimeout(self.reader.read_timeout_s)
 
     def arrive(self, worker: PanelWorker) -> bool:
         """Read what has come, without waiting: True once the TLS handshake is done and a whole request head
