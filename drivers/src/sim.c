@@ -64,7 +64,7 @@ cb_sim_t *cb_sim_new(int nports, const uint8_t *port_kinds, int nspans, const ui
     s->battery = calloc(n, sizeof(sim_level_t));
     s->polarity = calloc(n, sizeof(sim_level_t));
     s->flash_left = calloc(n, sizeof(int32_t));
-    s->port_words = (nports + 63) / 64;
+    s->port_words = (nports + 63) / 64;     /* (one word more: calloc of 0 may be NULL, read as failed) */
     s->ring_bits = calloc((size_t) s->port_words + 1, sizeof(uint64_t));
     s->hang_bits = calloc((size_t) s->port_words + 1, sizeof(uint64_t));
     s->flash_bits = calloc((size_t) s->port_words + 1, sizeof(uint64_t));
