@@ -93,6 +93,7 @@ from appliance.acd import AgentState
 from appliance.acd import announce as announcements
 from appliance.alarms import AlarmRegistry, CounterAlarms
 from appliance.calls import CallMachine, Calls
+from appliance.collector import Collector
 from appliance.config import SiteConfig
 from appliance.config.model import FxoPort, FxsPort
 from appliance.config.store import ConfigStore
@@ -291,6 +292,7 @@ class Engine:
         self._last_progress = (-1, -1)
         self._last_ping: int | None = None
         self._control_periods = 0
+        self.collector = Collector()
         self.world = world
         # The media tier is stepped by this loop in virtual time, and also on the realtime clock
         # when a simulated world sits on the card's far side in process (the sim card's clock
@@ -501,7 +503,14 @@ class Engine:
     # -- the loop ------------------------------------------------------------------
 
     def run_period(self) -> None:
-        """One control period."""
+        """One control period. Python's garbage is collected after it, not inside it (appliance.collector)."""
+        self.collector.period_starts()
+        try:
+            self._period()
+        finally:
+            self.collector.period_ends()
+
+    def _period(self) -> None:
         if self.world is not None:
             self.world.before_period(self.clock.now_ms, self.period_ms)
         evs = self.tier_.step(self.period_ms) if self.stepped else self.tier_.events()

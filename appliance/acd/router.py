@@ -161,8 +161,8 @@ class _Agent:
         self.idle_since = 0
         self.slot: dict[str, int] = {}               # queue -> its number (the queues it is a member of)
         # what pick_waiter reads of the agent, in one object: its byte and bit in the queues' served
-        # sets (order // 8, 1 << order % 8), then the numbers of its queues
-        self.pick: tuple[int, ...] = (0, 0)
+        # sets (order // 8, 1 << order % 8), the numbers of its queues
+        self.pick: tuple[int, int, tuple[int, ...]] = (0, 0, ())
         self.slots: dict[str, list[list[_Key]]] = {}  # queue -> the rank buckets it sits in
         self.keys: dict[str, _Key] = {}              # queue -> its key in them while ready
         self.reserved: dict[str, _Rec] | None = None  # call id -> waiter reserved for it (None: none)
@@ -261,7 +261,7 @@ class Router:
             self._queues[name] = q
             self._qlist.append(q)
         for a in self._agents.values():
-            a.pick = (a.order >> 3, 1 << (a.order & 7), *a.slot.values())
+            a.pick = (a.order >> 3, 1 << (a.order & 7), tuple(a.slot.values()))
         self._seed = seed
         for rec in self._recs.values():
             for qn in rec.w.queues:
@@ -592,7 +592,7 @@ class Router:
         # serve it. Everything read here but the agent's own tuple is shared by all decisions.
         best = self._best
         qlist = self._qlist
-        byte, bit, *qis = a.pick
+        byte, bit, qis = a.pick
         bk = _NEVER
         fq: _Queue | None = None
         for qi in qis:
