@@ -853,6 +853,8 @@ class World:
             del observed[:HISTORY_MAX // 2]
 
     # -- a phone's caller ID receiver, while it rings ------------------------------
+    # As a phone's: on from the end of a ring (the appliance sends caller ID in the gap after ring 1)
+    # until the ringing's caller ID has come, the phone is answered or the ringing stopped.
 
     def _cid_start(self, p: PhoneScript) -> None:
         pt = self._phone_track[p]
@@ -868,17 +870,21 @@ class World:
         elif self.fm is not None:
             self.fm.fsk_rx(p.port, self._std)
 
-    def _cid_until(self, p: PhoneScript, tick: int) -> None:
-        """The receiver stops at `tick` unless the phone rings again before."""
+    def _cid_until(self, p: PhoneScript, tick: int | None) -> None:
+        """The receiver stops at `tick` unless the phone rings again before (None: it does not stop)."""
         pt = self._phone_track[p]
         if pt.cid_on:
             pt.cid_until = tick
-            self._push(tick, (_RECEIVERS, pt.rank), self._cid_stop, p)
+            if tick is not None:
+                self._push(tick, (_RECEIVERS, pt.rank), self._cid_stop, p)
 
     def _cid_stop(self, tick: int, p: PhoneScript) -> None:
         pt = self._phone_track[p]
-        if not pt.cid_on or pt.cid_until != tick:
-            return
+        if pt.cid_on and pt.cid_until == tick:
+            self._cid_off(p)
+
+    def _cid_off(self, p: PhoneScript) -> None:
+        pt = self._phone_track[p]
         pt.cid_on = False
         pt.cid_until = None
         if not self.keep_audio and self.far is not None:
@@ -901,8 +907,10 @@ class World:
                     pt.answer_at = pt.ring_started = None     # a ring cut short: the call was taken away
                 pt.last_ring_ms = tick
                 if typ == EventType.RING_ON:
-                    self._cid_start(p)
+                    self._cid_until(p, None)        # it rings again: a receiver on stays on
                 elif not p.off_hook:      # off hook, the receiver stops as the answer set it
+                    if pt.ring_started is not None and not pt.ring_cid_ok:
+                        self._cid_start(p)          # caller ID comes in the gap after a ring
                     self._cid_until(p, tick + self._cid_margin)
                 if typ == EventType.RING_ON and pt.ring_started is None and not p.off_hook:
                     pt.ring_started = tick
@@ -1046,6 +1054,8 @@ class World:
         self._note(p.caller_ids, number)
         pt = self._phone_track[p]
         pt.ring_cid_ok = pt.ring_started is not None
+        if pt.ring_cid_ok and pt.cid_on:
+            self._cid_off(p)                        # the ringing's caller ID came: nothing more to hear
 
     def _far_event(self, ev: Any) -> None:
         p = self.phones.get(ev.chan)
