@@ -235,19 +235,67 @@ def tone_for(cause: int) -> str:
 
 # -- the B-channels ---------------------------------------------------------------------------
 
-@dataclass(eq=False)
+class FreeChannels:
+    """How many of a span's B-channels are free, kept by the channels as they change (whether a
+    call can be placed is asked for every call offered, also while every channel is busy)."""
+
+    __slots__ = ("count",)
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class BChannel:
     """One B-channel of the span: its timeslot, service state (NI-2), the leg holding it, and
-    whether a RESTART of ours for it waits for its acknowledgement."""
+    whether a RESTART of ours for it waits for its acknowledgement. Free: none of these holds it."""
 
-    timeslot: int
-    service: ServiceStatus = ServiceStatus.in_service
-    leg: BChannelLeg | None = None
-    restarting: bool = False
+    __slots__ = ("_leg", "_pool", "_restarting", "_service", "free", "timeslot")
+
+    def __init__(self, timeslot: int, pool: FreeChannels) -> None:
+        self.timeslot = timeslot
+        self._service = ServiceStatus.in_service
+        self._leg: BChannelLeg | None = None
+        self._restarting = False
+        self._pool = pool
+        self.free = True
+        pool.count += 1
+
+    def __repr__(self) -> str:
+        return (f"BChannel({self.timeslot}, service={self._service.name}, leg={self._leg!r}, "
+                f"restarting={self._restarting})")
+
+    def _recount(self) -> None:
+        free = self._leg is None and not self._restarting and self._service is ServiceStatus.in_service
+        if free != self.free:
+            self.free = free
+            self._pool.count += 1 if free else -1
 
     @property
-    def free(self) -> bool:
-        return self.leg is None and not self.restarting and self.service is ServiceStatus.in_service
+    def leg(self) -> BChannelLeg | None:
+        return self._leg
+
+    @leg.setter
+    def leg(self, leg: BChannelLeg | None) -> None:
+        self._leg = leg
+        self._recount()
+
+    @property
+    def restarting(self) -> bool:
+        return self._restarting
+
+    @restarting.setter
+    def restarting(self, on: bool) -> None:
+        self._restarting = on
+        self._recount()
+
+    @property
+    def service(self) -> ServiceStatus:
+        return self._service
+
+    @service.setter
+    def service(self, status: ServiceStatus) -> None:
+        self._service = status
+        self._recount()
 
 
 class LegState(enum.Enum):
@@ -1178,7 +1226,8 @@ class CallControl:
         self.location = q931.LOC_USER if self.side is Side.USER else q931.LOC_PUBLIC_LOCAL
         self.peer_side: q931.Side = "network" if self.side is Side.USER else "user"
         self.call_class: type[Call] = UserCall if self.side is Side.USER else NetworkCall
-        self.channels: dict[int, BChannel] = {ts: BChannel(ts) for ts in self.switch.b_channels}
+        self._free = FreeChannels()
+        self.channels: dict[int, BChannel] = {ts: BChannel(ts, self._free) for ts in self.switch.b_channels}
         self._hunt_order = sorted(self.channels, reverse=self.side is Side.USER)
         self.calls: dict[tuple[int, bool], Call] = {}       # (call reference value, ours) -> call
         self._next_cr = 1
@@ -1299,7 +1348,7 @@ class CallControl:
     @property
     def ready(self) -> bool:
         """Calls can be placed: no alarm, the link up, a channel free."""
-        return not self.alarm and self.link.dchan == "up" and any(ch.free for ch in self.channels.values())
+        return not self.alarm and self.link.dchan == "up" and self._free.count > 0
 
     def status(self) -> dict[str, Any]:
         """``span status``'s ``pri``: side, switch, dchan, calls and the B-channels idle, busy (a call

@@ -343,6 +343,7 @@ def test_every_b_channel_carries_a_call_and_nothing_leaks(switch: str, placer: s
     offered = p.owner("network" if placer == "user" else "user").of(CallOffered)
     assert sorted(o.dnis for o in offered) == [f"{8000 + i}" for i in range(len(p.b))]
     assert cc.status()["b_idle"] == other.status()["b_idle"] == 0
+    assert not cc.ready and not other.ready                     # no call can be placed on either side
     # one more: no free B-channel, 34, released at once
     extra = cc.place(ani="1", dnis="2")
     rel = p.owner(placer).released()
@@ -356,6 +357,33 @@ def test_every_b_channel_carries_a_call_and_nothing_leaks(switch: str, placer: s
     assert all(r.cause == 16 for r in p.owner(placer).released()[1:])
     p.idle()
     assert all(c.terminated and c.leg is None for c in calls)
+    assert cc.ready and other.ready
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_a_span_is_ready_for_a_call_while_one_b_channel_is_free_restarted_and_in_service(switch: str) -> None:
+    p = Pri(switch)
+    p.up()
+    cc = p.user
+    assert cc.ready
+    for ch in cc.channels.values():
+        ch.restarting = True                                     # a RESTART of ours unacknowledged
+    assert not cc.ready
+    last = cc.channels[p.b[-1]]
+    last.restarting = False
+    assert cc.ready
+    last.service = ServiceStatus.out_of_service
+    assert not cc.ready
+    last.service = ServiceStatus.in_service
+    last.restarting = True
+    last.restarting = True                                       # told twice: still one channel
+    last.restarting = False
+    assert cc.ready and cc.status()["b_idle"] == 1
+    call = cc.place(ani="1380013", ani_ton="national", dnis="8000")
+    assert call.chan == last.timeslot and not cc.ready          # the one free channel taken
+    call.hangup()
+    p.run(500)
+    assert cc.ready
 
 
 # -- overlap and en-bloc receiving -------------------------------------------------------------------------
