@@ -60,7 +60,8 @@ static inline void sim_fifo_put(sim_fifo_t *f, const uint8_t *octets, uint32_t n
     uint32_t at = f->head % CB_SIM_FAR_FIFO;
     uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
     memcpy(f->buf + at, octets, first);
-    memcpy(f->buf, octets + first, n - first);
+    if (first < n)              /* most runs do not wrap: one copy */
+        memcpy(f->buf, octets + first, n - first);
     f->head += n;
 }
 
@@ -70,7 +71,8 @@ static inline void sim_fifo_get(sim_fifo_t *f, uint8_t *octets, uint32_t n)
     uint32_t at = f->tail % CB_SIM_FAR_FIFO;
     uint32_t first = n < CB_SIM_FAR_FIFO - at ? n : CB_SIM_FAR_FIFO - at;
     memcpy(octets, f->buf + at, first);
-    memcpy(octets + first, f->buf, n - first);
+    if (first < n)
+        memcpy(octets + first, f->buf, n - first);
     f->tail += n;
 }
 
