@@ -135,6 +135,14 @@ void cb_framer_tx(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line);
     \param ts timeslot octets out, same layout as cb_framer_tx's; the idle octet while not aligned.
     \param stride >= 8. */
 void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride);
+/*! \brief cb_framer_tx where `line` is the buffer this framer wrote `back` ticks ago (0: unknown)
+    and nobody changed since: a tick the repeat shortcut answers may then leave it as it is.
+    \return 1 if `line` was left as it was (it holds this tick's line), 0 if it was written. */
+int cb_framer_tx_kept(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line, int back);
+/*! \brief cb_framer_rx where `line` is the buffer this framer read `back` ticks ago, unchanged
+    since (its sender left it as it was, cb_framer_tx_kept); 0: unknown. The outputs are
+    cb_framer_rx's; the repeat shortcut then need not compare the line again. */
+void cb_framer_rx_kept(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride, int back);
 
 /*! \brief Alarm bits now: state (RECOVER, YELLOW, RED, BLUE) | detail (LOS, LFA, LMFA), enum
     cb_span_alarm. They change only at the alarm checks (RECOVER's end on its tick); the caller
@@ -177,7 +185,16 @@ uint32_t cb_framer_cas_changed(cb_framer_t *f);
     shift_ab: when not NULL, shift_ab[t] = k (1..7) delays the line from a to b by k more bits
         from tick t on (k zeros enter; 16 bits of delay at most);
     alarms_x[t]: x's alarm bits after the tick, | 1u << 31 while x sends RAI.
-    \return CB_OK, or CB_ERR_INVALID (kinds differ, ticks < 0, a shift out of range). */
+    block > 0: the lines go through `block` buffers each way, tick t in buffer t % block, with
+    what stayed unchanged told to the framers as the sim card tells them (cb_framer_tx_kept,
+    cb_framer_rx_kept); a line a shift or an XOR changed is never called unchanged. 0: one buffer.
+    \return CB_OK, or CB_ERR_INVALID (kinds differ, ticks < 0, a shift out of range, block out of
+    0..CB_MAX_BLOCK_TICKS). */
+int cb_framer_run_pair_blocks(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
+                              const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
+                              const uint8_t *xor_ab, const uint8_t *xor_ba,
+                              const uint8_t *cut_ab, const uint8_t *cut_ba,
+                              const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b);
 int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
                        const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
                        const uint8_t *xor_ab, const uint8_t *xor_ba,

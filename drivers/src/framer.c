@@ -67,6 +67,7 @@ static void restart(cb_framer_t *f)
     f->tx_crc_run = 0;
     f->tx_fdl = 0;
     f->ebit_pending = 0;
+    f->tx_run = f->rx_run = f->win_lazy = 0;
     memset(f->win, 0, sizeof f->win);
     memset(f->blk, f->idle, sizeof f->blk);
     f->aligned = 0;
@@ -226,12 +227,15 @@ void cb_framer_status(const cb_framer_t *f, cb_span_status_t *out)
 void cb_framer_force(cb_framer_t *f, int flags)
 {
     f->force = flags & (CB_FRAMER_SEND_AIS | CB_FRAMER_SEND_RAI);
+    f->tx_run = 0;                  /* lines sent before are not this framing's */
     f->sending_rai = (f->force & CB_FRAMER_SEND_RAI)
                      || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_RECOVER));
 }
 
 void cb_framer_set_repeat(cb_framer_t *f, int on)
 {
+    fr_win_settle(f);
+    f->tx_run = f->rx_run = 0;
     f->repeat = on != 0;
     f->txm[0].valid = f->txm[1].valid = 0;
     f->rxm[0].valid = f->rxm[1].valid = 0;
@@ -292,43 +296,77 @@ static void shift_line(uint8_t *line, int n, int k, unsigned *carry, int *carry_
     *carry_n = nacc;
 }
 
-int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
-                       const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
-                       const uint8_t *xor_ab, const uint8_t *xor_ba,
-                       const uint8_t *cut_ab, const uint8_t *cut_ba,
-                       const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b)
+/* One line of the pair's: XORed with `mask` (NULL: none); 1 if that changed it. */
+static int xor_line(uint8_t *line, int n, const uint8_t *mask)
 {
-    if (a == NULL || b == NULL || a->kind != b->kind || ticks < 0)
+    if (mask == NULL)
+        return 0;
+    uint8_t any = 0;
+    for (int i = 0; i < n; i++) {
+        line[i] ^= mask[i];
+        any |= mask[i];
+    }
+    return any != 0;
+}
+
+int cb_framer_run_pair_blocks(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
+                              const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
+                              const uint8_t *xor_ab, const uint8_t *xor_ba,
+                              const uint8_t *cut_ab, const uint8_t *cut_ba,
+                              const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b)
+{
+    if (a == NULL || b == NULL || a->kind != b->kind || ticks < 0 || block < 0 || block > CB_MAX_BLOCK_TICKS)
         return CB_ERR_INVALID;
     int n = a->octets, nts = a->nts, blk = nts * FR_FRAMES;
-    uint8_t la[CB_FRAMER_E1_OCTETS], lb[CB_FRAMER_E1_OCTETS];
+    const int slots = block > 0 ? block : 1;
+    uint8_t la[CB_MAX_BLOCK_TICKS][CB_FRAMER_E1_OCTETS], lb[CB_MAX_BLOCK_TICKS][CB_FRAMER_E1_OCTETS];
+    uint8_t dirty_a[CB_MAX_BLOCK_TICKS] = {0}, dirty_b[CB_MAX_BLOCK_TICKS] = {0};
     uint8_t idle_a[31 * FR_FRAMES], idle_b[31 * FR_FRAMES], sink[31 * FR_FRAMES];
     memset(idle_a, a->idle, sizeof idle_a);
     memset(idle_b, b->idle, sizeof idle_b);
     unsigned carry = 0;
     int carry_n = 0;
     for (int t = 0; t < ticks; t++) {
-        cb_framer_tx(a, tx_a ? tx_a + (size_t) t * blk : idle_a, FR_FRAMES, la);
-        cb_framer_tx(b, tx_b ? tx_b + (size_t) t * blk : idle_b, FR_FRAMES, lb);
+        const int j = t % slots;
+        const int back = block > 0 && t >= block ? block : 0;
+        uint8_t *xa = la[j], *xb = lb[j];
+        /* a buffer changed after its framer wrote it is not "what it wrote" */
+        int kept_a = cb_framer_tx_kept(a, tx_a ? tx_a + (size_t) t * blk : idle_a, FR_FRAMES, xa,
+                                       dirty_a[j] ? 0 : back);
+        int kept_b = cb_framer_tx_kept(b, tx_b ? tx_b + (size_t) t * blk : idle_b, FR_FRAMES, xb,
+                                       dirty_b[j] ? 0 : back);
         int k = shift_ab != NULL ? shift_ab[t] : 0;
         if (k < 0 || k > 7 || carry_n + k > 16)
             return CB_ERR_INVALID;
-        if (k > 0 || carry_n > 0)
-            shift_line(la, n, k, &carry, &carry_n);
-        if (xor_ab != NULL)
-            for (int i = 0; i < n; i++)
-                la[i] ^= xor_ab[(size_t) t * n + i];
-        if (xor_ba != NULL)
-            for (int i = 0; i < n; i++)
-                lb[i] ^= xor_ba[(size_t) t * n + i];
-        cb_framer_rx(b, la, cut_ab ? cut_ab[t] : 0, rx_b ? rx_b + (size_t) t * blk : sink, FR_FRAMES);
-        cb_framer_rx(a, lb, cut_ba ? cut_ba[t] : 0, rx_a ? rx_a + (size_t) t * blk : sink, FR_FRAMES);
+        dirty_a[j] = dirty_b[j] = 0;
+        if (k > 0 || carry_n > 0) {
+            shift_line(xa, n, k, &carry, &carry_n);
+            dirty_a[j] = 1;
+        }
+        dirty_a[j] |= (uint8_t) xor_line(xa, n, xor_ab ? xor_ab + (size_t) t * n : NULL);
+        dirty_b[j] |= (uint8_t) xor_line(xb, n, xor_ba ? xor_ba + (size_t) t * n : NULL);
+        /* unchanged since the receiver read it `back` ticks ago: kept by its sender and changed
+           neither then (its sender would not have kept it) nor now */
+        cb_framer_rx_kept(b, xa, cut_ab ? cut_ab[t] : 0, rx_b ? rx_b + (size_t) t * blk : sink, FR_FRAMES,
+                          kept_a && !dirty_a[j] ? back : 0);
+        cb_framer_rx_kept(a, xb, cut_ba ? cut_ba[t] : 0, rx_a ? rx_a + (size_t) t * blk : sink, FR_FRAMES,
+                          kept_b && !dirty_b[j] ? back : 0);
         if (alarms_a != NULL)
             alarms_a[t] = a->alarms | (a->sending_rai ? 1u << 31 : 0);
         if (alarms_b != NULL)
             alarms_b[t] = b->alarms | (b->sending_rai ? 1u << 31 : 0);
     }
     return CB_OK;
+}
+
+int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
+                       const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
+                       const uint8_t *xor_ab, const uint8_t *xor_ba,
+                       const uint8_t *cut_ab, const uint8_t *cut_ba,
+                       const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b)
+{
+    return cb_framer_run_pair_blocks(a, b, ticks, 0, tx_a, tx_b, rx_a, rx_b, xor_ab, xor_ba, cut_ab, cut_ba,
+                                     shift_ab, alarms_a, alarms_b);
 }
 
 int cb_framer_bench(cb_framer_t *const *tx, cb_framer_t *const *rx, int n, int ticks,

@@ -6,6 +6,7 @@
 #define CB_FRAMER_PRIV_H
 
 #include <stdint.h>
+#include <string.h>
 #include "cb_framer.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -141,6 +142,9 @@ struct cb_framer {
     int repeat;                     /* on (cb_framer_set_repeat) */
     fr_tx_memo_t txm[2];
     fr_rx_memo_t rxm[2];
+    int tx_run, rx_run;             /* ticks in a row sent, received from memory (memos unchanged) */
+    int win_lazy;                   /* 1: the last line is rxm[win_half].line, not yet copied to win */
+    int win_half;
 
     /* seconds and counters */
     int sec_ticks;
@@ -148,5 +152,16 @@ struct cb_framer {
     int sec_defect;
     cb_span_counters_t cnt;
 };
+
+/* A run of ticks received from memory leaves the window's copy of the last line undone (it is the
+ * memo's line): made before anything reads the window, or the memos change. */
+static inline void fr_win_settle(struct cb_framer *f)
+{
+    if (f->win_lazy) {
+        const int keep = f->off >> 3;
+        memcpy(f->win + keep, f->rxm[f->win_half].line + keep, (size_t) (CB_FRAMER_E1_OCTETS - keep));
+        f->win_lazy = 0;
+    }
+}
 
 #endif

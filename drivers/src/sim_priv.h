@@ -150,6 +150,12 @@ typedef struct sim_span {
     uint8_t *ts;            /* [31 * 8] one tick's timeslots, stride 8 (our D-channel's transmit) */
     uint8_t *far_out;       /* [31 * CB_MAX_BLOCK_TICKS * 8] the block's timeslots the far end sends (stride ticks * 8) */
     uint8_t *far_in;        /* [31 * CB_MAX_BLOCK_TICKS * 8] the block's timeslots it received */
+    /* What the framers may take as unchanged (cb_framer_tx_kept, cb_framer_rx_kept): the last
+     * block's ticks (the same tick of the block before is that many ticks back), those of the last
+     * block the in-process far end framed without a line model (0: none), and, per tick of this
+     * block, whether our and the far end's transmit left the line buffer as it was. */
+    int last_ticks, far_ticks;
+    uint8_t tx_kept[CB_MAX_BLOCK_TICKS], far_kept[CB_MAX_BLOCK_TICKS];
 } sim_span_t;
 
 #define SIM_LINE_NOSIG 1

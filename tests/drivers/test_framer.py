@@ -63,12 +63,12 @@ class Pair:
 
     def run(self, ticks: int, *, tx_a: U8 | None = None, tx_b: U8 | None = None, xor_ab: U8 | None = None,
             cut_ab: U8 | None = None, shift_ab: npt.NDArray[np.int8] | None = None,
-            rx: bool = False) -> tuple[U32, U32, U8 | None, U8 | None]:
+            rx: bool = False, block: int = 0) -> tuple[U32, U32, U8 | None, U8 | None]:
         al_a = np.zeros(ticks, np.uint32)
         al_b = np.zeros(ticks, np.uint32)
         rx_a = np.zeros((ticks, self.nts, 8), np.uint8) if rx else None
         rx_b = np.zeros((ticks, self.nts, 8), np.uint8) if rx else None
-        rc = lib.cb_framer_run_pair(self.a, self.b, ticks, ptr(tx_a, "uint8_t *"), ptr(tx_b, "uint8_t *"),
+        rc = lib.cb_framer_run_pair_blocks(self.a, self.b, ticks, block, ptr(tx_a, "uint8_t *"), ptr(tx_b, "uint8_t *"),
                                     ptr(rx_a, "uint8_t *"), ptr(rx_b, "uint8_t *"),
                                     ptr(xor_ab, "uint8_t *"), ffi.NULL, ptr(cut_ab, "uint8_t *"), ffi.NULL,
                                     ptr(shift_ab, "int8_t *"), ptr(al_a, "uint32_t *"), ptr(al_b, "uint32_t *"))
@@ -483,12 +483,16 @@ def idle_span_blocks(rng: np.random.Generator, ticks: int, nts: int, busy: list[
     return tx
 
 
+@pytest.mark.parametrize("block", [0, 10, 7], ids=["one-line", "blocks-of-10", "blocks-of-7"])
 @pytest.mark.parametrize("framing", [lib.CB_FRAMING_E1_CRC4, lib.CB_FRAMING_E1_G704])
-def test_the_repeat_shortcut_changes_nothing(framing: int) -> None:
+def test_the_repeat_shortcut_changes_nothing(framing: int, block: int) -> None:
     """Two pairs fed the same: one with the shortcut (the default), one without. Idle stretches
     (where it answers from memory) alternate with traffic, bit errors (CRC errors and E-bits
     sent back), octet and bit shifts (reframing), a cut (red, RAI, recover), forced RAI and AIS,
-    and a clock offset (slips): every tick's timeslots and alarms and the counters agree."""
+    and a clock offset (slips): every tick's timeslots and alarms and the counters agree. With
+    blocks, the shortcut's pair reuses line buffers as the sim card does and is told which
+    lines stayed unchanged (an odd block puts a line's last use in the other half of the
+    CRC-4 multiframe)."""
     fast, full = Pair(framing, ts16=lib.CB_TS16_DCHAN), Pair(framing, ts16=lib.CB_TS16_DCHAN)
     for f in (full.a, full.b):
         lib.cb_framer_set_repeat(f, 0)
@@ -515,9 +519,9 @@ def test_the_repeat_shortcut_changes_nothing(framing: int) -> None:
                             (8800, ticks, 0)):
             lib.cb_framer_force(p.a, force)
             out.append(p.run(b - a, tx_a=tx_a[a:b], tx_b=tx_b[a:b], xor_ab=xor_ab[a:b], cut_ab=cut_ab[a:b],
-                             shift_ab=shift_ab[a:b], rx=True))
+                             shift_ab=shift_ab[a:b], rx=True, block=block if p is fast else 0))
         lib.cb_framer_set_offset_ppb(p.b, 50_000)    # 50 ppm: a slip every 2.5 s
-        out.append(p.run(6000, tx_a=tx_a[:6000], rx=True))
+        out.append(p.run(6000, tx_a=tx_a[:6000], rx=True, block=block if p is fast else 0))
         results.append((out, vars(counters(p.a)), vars(counters(p.b))))
     (out_fast, ca_fast, cb_fast), (out_full, ca_full, cb_full) = results
     for got, want in zip(out_fast, out_full, strict=True):

@@ -315,21 +315,29 @@ static void tx_e1_full(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *l
  * carried in) sends its line; else the full path, kept when the timeslots are uniform. The
  * E-bits sent for our received CRC errors change the line: such a tick is never kept or
  * answered from memory. */
-static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
+static int tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line, int back)
 {
     const int smf2 = f->tx_fn >= 8;
     const int rai = f->sending_rai != 0;
     if (!f->repeat || f->cas || (f->crc4 && smf2 && f->ebit_pending > 0)) {
+        f->tx_run = 0;
         tx_e1_full(f, ts, stride, line);
-        return;
+        return 0;
     }
     fr_tx_memo_t *m = &f->txm[smf2];
     if (m->valid && m->rai == rai && m->crc_in == f->tx_crc && same_ts(ts, stride, m->ts)) {
-        memcpy(line, m->line, CB_FRAMER_E1_OCTETS);
+        /* line holds what we sent there `back` ticks ago: from this memo if every tick since
+           (that one included) was sent from memory, in the same half */
+        const int kept = back > 0 && f->tx_run >= back && (!f->crc4 || !(back & 1));
+        if (!kept)
+            memcpy(line, m->line, CB_FRAMER_E1_OCTETS);
         f->tx_crc = m->crc_out;
         f->tx_fn = (f->tx_fn + FR_FRAMES) & 15;
-        return;
+        if (f->tx_run < INT32_MAX)
+            f->tx_run++;
+        return kept;
     }
+    f->tx_run = 0;
     const int crc_in = f->tx_crc;
     tx_e1_full(f, ts, stride, line);
     if (uniform_ts(ts, stride)) {
@@ -340,6 +348,7 @@ static void tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
         keep_ts(ts, stride, m->ts);
         memcpy(m->line, line, CB_FRAMER_E1_OCTETS);
     }
+    return 0;
 }
 
 static void tx_e1_full(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
@@ -454,14 +463,24 @@ static void tx_t1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
         f->tx_crc = f->tx_crc_run;
 }
 
-void cb_framer_tx(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
+int cb_framer_tx_kept(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line, int back)
 {
+    int kept = 0;
     if (f->kind == CB_SPAN_E1)
-        tx_e1(f, ts, stride, line);
+        kept = tx_e1(f, ts, stride, line, back);
     else
         tx_t1(f, ts, stride, line);
-    if (f->force & CB_FRAMER_SEND_AIS)
+    if (f->force & CB_FRAMER_SEND_AIS) {
         memset(line, 0xFF, (size_t) f->octets);
+        f->tx_run = 0;
+        kept = 0;
+    }
+    return kept;
+}
+
+void cb_framer_tx(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line)
+{
+    cb_framer_tx_kept(f, ts, stride, line, 0);
 }
 
 /* ---- receive: shared -------------------------------------------------- */
@@ -1032,14 +1051,20 @@ static fr_rx_memo_t *rx_memo(cb_framer_t *f)
 /* A received tick that repeats the kept one of its half: the same line after the same line, the
  * same frame in the elastic store and CRC carried in. Its effects are the kept tick's: all FAS
  * good, no CRC error, the same RAI bits, timeslots and store. */
-static int rx_e1_repeat(cb_framer_t *f, const uint8_t *line, uint8_t *ts, int stride)
+static int rx_e1_repeat(cb_framer_t *f, const uint8_t *line, uint8_t *ts, int stride, int back)
 {
     const fr_rx_memo_t *m = rx_memo(f);
     const int keep = f->off >> 3;
+    /* The line is the one read `back` ticks ago (unchanged, its sender says) in the same half,
+       every tick since received from memory: it matched this memo then. Three such ticks in a
+       row: the last line is the other half's memo line, which this memo's prev matched. */
+    const int same_line = back > 0 && f->rx_run >= back && (!f->crc4 || !(back & 1));
     if (!m->valid || m->off != f->off || m->es_level != f->es_level || (f->crc4 && m->crc_in != f->crc_prev)
-        || memcmp(line, m->line, CB_FRAMER_E1_OCTETS) != 0 || memcmp(f->blk, m->blk_in, FR_E1_TS) != 0
-        || memcmp(f->win + keep, m->prev + keep, (size_t) (CB_FRAMER_E1_OCTETS - keep)) != 0)
+        || (!same_line && memcmp(line, m->line, CB_FRAMER_E1_OCTETS) != 0)
+        || memcmp(f->blk, m->blk_in, FR_E1_TS) != 0
+        || (f->rx_run < 3 && memcmp(f->win + keep, m->prev + keep, (size_t) (CB_FRAMER_E1_OCTETS - keep)) != 0))
         return 0;
+    f->win_half = (int) (m - f->rxm);
     f->fas_bad = 0;
     f->rai_rx = m->rai_rx;
     if (f->crc4) {
@@ -1052,10 +1077,11 @@ static int rx_e1_repeat(cb_framer_t *f, const uint8_t *line, uint8_t *ts, int st
     return 1;
 }
 
-void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride)
+void cb_framer_rx_kept(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride, int back)
 {
     int n = f->octets;
     if (nosig) {
+        f->rx_run = f->win_lazy = 0;
         memset(f->win, 0, (size_t) n);  /* the last line, for the next tick */
         if (f->aligned)
             lose_frame(f);
@@ -1070,13 +1096,22 @@ void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, i
     }
     /* a steady E1 tick: from memory when it repeats, else kept if it qualifies (below) */
     const int steady = rx_e1_steady(f);
-    if (steady && rx_e1_repeat(f, line, ts, stride)) {
-        const int keep = f->off >> 3;
-        memcpy(f->win + keep, line + keep, (size_t) (n - keep));
+    if (steady && rx_e1_repeat(f, line, ts, stride, back)) {
+        if (f->rx_run >= 3) {
+            f->win_lazy = 1;            /* the last line is the memo's: copied only when needed */
+        } else {
+            const int keep = f->off >> 3;
+            f->win_lazy = 0;
+            memcpy(f->win + keep, line + keep, (size_t) (n - keep));
+        }
+        if (f->rx_run < INT32_MAX)
+            f->rx_run++;
         f->ais_now = 0;
         alarm_tick(f, 0);
         return;
     }
+    fr_win_settle(f);
+    f->rx_run = 0;
     uint8_t blk_in[FR_E1_TS];
     const int off0 = f->off, crc_in = f->crc_prev;
     const uint64_t errors0 = f->cnt.fas + f->cnt.crc + f->cnt.ebit;
@@ -1119,4 +1154,9 @@ void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, i
     if (!f->aligned && f->crc4 && f->lmfa_ms < FR_LMFA_MS)
         f->lmfa_ms++;
     alarm_tick(f, 0);
+}
+
+void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride)
+{
+    cb_framer_rx_kept(f, line, nosig, ts, stride, 0);
 }

@@ -43,15 +43,18 @@ void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx)
         const uint8_t *base = tx + (size_t) p->first_chan * per;
         for (int t = 0; t < ticks; t++) {
             uint8_t *line = p->line_tx + (size_t) t * (size_t) p->octets;
+            /* line_tx is ours alone: this tick's line is where we put the same tick's last block */
+            const int back = t < p->last_ticks ? p->last_ticks : 0;
             if (p->dts) {
                 /* The D-channel's bits in place of whatever the media tier sent there. */
                 for (int k = 0; k < p->nts; k++)
                     memcpy(p->ts + k * CB_TICK_SAMPLES, base + (size_t) k * per + (size_t) t * CB_TICK_SAMPLES,
                            CB_TICK_SAMPLES);
                 cb_hdlc_tx(p->hdlc, p->ts + (p->dts - 1) * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
-                cb_framer_tx(p->fr, p->ts, CB_TICK_SAMPLES, line);
+                p->tx_kept[t] = (uint8_t) cb_framer_tx_kept(p->fr, p->ts, CB_TICK_SAMPLES, line, back);
             } else {
-                cb_framer_tx(p->fr, base + (size_t) t * CB_TICK_SAMPLES, (int) per, line);
+                p->tx_kept[t] = (uint8_t) cb_framer_tx_kept(p->fr, base + (size_t) t * CB_TICK_SAMPLES, (int) per,
+                                                            line, back);
             }
         }
     }
@@ -79,8 +82,10 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
     const size_t per = (size_t) ticks * CB_TICK_SAMPLES;
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
-        if (p->peer)
+        if (p->peer) {
+            p->far_ticks = 0;
             continue;
+        }
         int cut = p->fault == CB_FAULT_CUT;
         int silent = cut || p->fault == CB_FAULT_LOS;
         /* What the world gave the far end to send, the whole block at once (timeslot-major, stride per). */
@@ -94,14 +99,20 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
             if (take < per)
                 memset(o + take, s->idle, per - take);
         }
+        /* Without a line model the far end's line buffers are its and ours alone: what it read or
+           sent at this tick of the last block, if that block had as many ticks, is there still
+           unless our transmit wrote it again. */
+        const int plain = s->line_model == NULL;
+        const int back = plain && p->far_ticks == p->last_ticks ? p->far_ticks : 0;
         for (int t = 0; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
             const size_t at = (size_t) t * CB_TICK_SAMPLES;
             const uint8_t *heard = p->line_tx + (size_t) t * (size_t) p->octets;
-            if (s->line_model != NULL && !cut)
+            if (!plain && !cut)
                 heard = line_through(s, p, i, 1, tick, heard);
             /* The far end hears the line ... */
-            cb_framer_rx(p->far_fr, heard, cut, p->far_in + at, (int) per);
+            cb_framer_rx_kept(p->far_fr, heard, cut, p->far_in + at, (int) per,
+                              t < back && p->tx_kept[t] ? back : 0);
             if (p->dts) {
                 if (!(cb_framer_aligned(p->far_fr) & CB_FRAMER_FRAME))
                     cb_hdlc_reset(p->far_hdlc);
@@ -111,11 +122,13 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
             }
             /* ... and sends. */
             uint8_t *rx_line = p->line_rx + (size_t) t * (size_t) p->octets;
-            cb_framer_tx(p->far_fr, p->far_out + at, (int) per, rx_line);
+            p->far_kept[t] = (uint8_t) cb_framer_tx_kept(p->far_fr, p->far_out + at, (int) per, rx_line,
+                                                         t < p->far_ticks ? p->far_ticks : 0);
             p->rx_flags[t] = silent ? SIM_LINE_NOSIG : 0;
-            if (s->line_model != NULL && !silent)
+            if (!plain && !silent)
                 memcpy(rx_line, line_through(s, p, i, 0, tick, rx_line), (size_t) p->octets);
         }
+        p->far_ticks = plain ? ticks : 0;
         /* What it heard, for the world where it listens (a D-channel or CAS timeslot is no audio). */
         for (int k = 0; k < p->nts; k++) {
             int c = p->first_chan + k;
@@ -139,11 +152,14 @@ void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
         uint8_t *base = rx + (size_t) p->first_chan * per;
+        /* from the in-process far end without a line model (this block): a line its transmit left
+           as it was is the one we read at this tick of the last block */
+        const int back = !p->peer && p->far_ticks > 0 ? p->last_ticks : 0;
         for (int t = 0; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
             uint8_t *at = base + (size_t) t * CB_TICK_SAMPLES;
-            cb_framer_rx(p->fr, p->line_rx + (size_t) t * (size_t) p->octets, p->rx_flags[t] & SIM_LINE_NOSIG, at,
-                         (int) per);
+            cb_framer_rx_kept(p->fr, p->line_rx + (size_t) t * (size_t) p->octets, p->rx_flags[t] & SIM_LINE_NOSIG,
+                              at, (int) per, t < back && p->far_kept[t] ? back : 0);
             if (p->sig_ts) {
                 uint8_t *sig = at + (size_t) (p->sig_ts - 1) * per;
                 if (p->dts) {
@@ -181,6 +197,7 @@ void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t
                                     CB_EV_FRAME, 0, 0))
                 p->frames_seen++;
         }
+        p->last_ticks = ticks;
     }
 }
 
