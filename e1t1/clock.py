@@ -27,12 +27,17 @@ class Timer:
         self.cancelled = True
 
 
+# The heap holds (due_ms, seq, timer): its order is compared on the two ints, in C (a Timer's own
+# comparison is Python code run on every sift).
+_Entry = tuple[int, int, Timer]
+
+
 class Clock:
     """Milliseconds since the engine started, advanced only by :meth:`advance`."""
 
     def __init__(self, start_ms: int = 0) -> None:
         self._now = start_ms
-        self._heap: list[Timer] = []
+        self._heap: list[_Entry] = []
         self._seq = itertools.count()
 
     @property
@@ -42,7 +47,7 @@ class Clock:
     def call_at(self, due_ms: int, callback: Callable[[], None]) -> Timer:
         """Run `callback` when the clock reaches `due_ms` (at once on the next advance if past)."""
         t = Timer(due_ms, next(self._seq), callback)
-        heapq.heappush(self._heap, t)
+        heapq.heappush(self._heap, (due_ms, t.seq, t))
         return t
 
     def call_later(self, delay_ms: int, callback: Callable[[], None]) -> Timer:
@@ -53,17 +58,18 @@ class Clock:
         if now_ms < self._now:
             raise ValueError(f"the clock cannot go back from {self._now} to {now_ms} ms")
         ran = 0
-        while self._heap and self._heap[0].due_ms <= now_ms:
-            t = heapq.heappop(self._heap)
+        heap = self._heap
+        while heap and heap[0][0] <= now_ms:
+            due, _, t = heapq.heappop(heap)
             if t.cancelled:
                 continue
-            self._now = max(self._now, t.due_ms)
+            self._now = max(self._now, due)
             t.callback()
             ran += 1
         self._now = now_ms
         return ran
 
     def next_due(self) -> int | None:
-        while self._heap and self._heap[0].cancelled:
+        while self._heap and self._heap[0][2].cancelled:
             heapq.heappop(self._heap)
-        return self._heap[0].due_ms if self._heap else None
+        return self._heap[0][0] if self._heap else None
