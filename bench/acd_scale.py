@@ -26,7 +26,10 @@ trunk takes a caller every 2.5 s, each phone answers 100 ms after it starts ring
 talks 1 s and hangs up. ``setups_per_s``: calls set up (an agent answered) and torn down (the
 caller hung up) per wall second; ``cpu_ms_per_call``: CPU by part per such call (media tier,
 control tier, record writer, split as bench/virtual_hour.py does; the simulated world's own in
-``world_cpu_ms_per_call``); ``fsyncs_per_s``: the writer's fsyncs per virtual second.
+``world_cpu_ms_per_call``; cpu_split: parts timed while the core was taken away are scaled to the
+thread's CPU time); ``fsyncs_per_s``: the writer's fsyncs per virtual second. ``sim_calls``: the
+callers who talked to an agent and hung up; ``sim_released``: calls the appliance released itself
+(0 when every caller hangs up first, as here).
 
 Times are measurements (time.perf_counter_ns around each router call, wall and CPU time around the
 sim-card run): nothing passes or fails on them. Targets (issue 11): decision p99 <= 50 us, 0
@@ -548,7 +551,7 @@ def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]
     from appliance.config.loader import load_config
     from appliance.engine import Engine
     from appliance.world.world import Caller, PhoneScript, World
-    from bench.virtual_hour import _thread_cpu_s, _Timed, _writer_thread_id
+    from bench.virtual_hour import _thread_cpu_s, _Timed, _writer_thread_id, cpu_split
 
     login_step = min(150, 3000 // phones)
     start = 200 + login_step * phones + 5000
@@ -585,7 +588,7 @@ def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]
         engine.close()
     counts = world.counts
     calls = counts["hung_up"]            # connected to an agent, talked, hung up: set up and torn down
-    world_cpu = before.total + after.total
+    world_cpu, media_cpu, control_cpu = cpu_split(cpu_main, before.total + after.total, step.total)
     per_call = 1000.0 / max(1, calls)
     virtual_s = (end - (start - 100)) / 1000
     return {
@@ -593,8 +596,8 @@ def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]
         "sim_calls": calls, "sim_answered": stats.get("answered", 0), "sim_blocked": counts["blocked"],
         "sim_released": counts["released"], "sim_virtual_s": virtual_s, "sim_wall_s": round(wall, 2),
         "setups_per_s": round(calls / wall, 1) if wall else None,
-        "cpu_ms_per_call": {"media": round(step.total * per_call, 3),
-                            "control": round((cpu_main - world_cpu - step.total) * per_call, 3),
+        "cpu_ms_per_call": {"media": round(media_cpu * per_call, 3),
+                            "control": round(control_cpu * per_call, 3),
                             "writer": round(writer_cpu * per_call, 3)},
         "world_cpu_ms_per_call": round(world_cpu * per_call, 3),
         "fsyncs_per_s": round(fsyncs / virtual_s, 2),

@@ -122,6 +122,18 @@ def _writer_thread_id() -> int | None:
     return next((t.native_id for t in threading.enumerate() if t.name == "cicbox-records"), None)
 
 
+def cpu_split(cpu_main: float, world: float, media: float) -> tuple[float, float, float]:
+    """(world, media, control) of the engine thread's CPU time `cpu_main`, the world's and the media
+    tier's parts timed on the monotonic clock (_Timed). Where those exceed the thread's CPU time
+    (the core was taken away while they ran: a loaded machine), they are scaled down to it and
+    control is 0, never negative."""
+    parts = world + media
+    if parts > cpu_main > 0:
+        k = cpu_main / parts
+        return world * k, media * k, 0.0
+    return world, media, cpu_main - parts
+
+
 class _Timed:
     """Wraps a bound method: adds the time the calling thread spent in it to `total`. The parts it wraps
     (the world's and the media tier's steps) never wait, so their time is the thread's CPU time in them;
@@ -204,7 +216,7 @@ def run_once(minutes: int, seed: int, site: Path | SiteConfig, spans: int = 0,
         engine.close()
         digest = cdr_digest(state / "cicbox.db")
     counts = world.counts
-    world_cpu = before.total + after.total
+    world_cpu, media_cpu, control_cpu = cpu_split(cpu_main, before.total + after.total, step.total)
     return {
         "wall_s": round(wall, 2), "peak_busy_channels": busy.peak,
         "mean_busy_channels": round(busy.total / max(1, busy.periods), 1),
@@ -212,8 +224,8 @@ def run_once(minutes: int, seed: int, site: Path | SiteConfig, spans: int = 0,
         "offered": stats["offered"], "answered": stats["answered"], "abandoned": stats["abandoned"],
         "callers": counts.get("offered", 0), "blocked": counts.get("blocked", 0),
         "answered_by_kind": dict(world.answered_by_kind),
-        "cpu_s": {"world": round(world_cpu, 2), "media": round(step.total, 2),
-                  "control": round(cpu_main - world_cpu - step.total, 2), "writer": round(writer_cpu, 2)},
+        "cpu_s": {"world": round(world_cpu, 2), "media": round(media_cpu, 2),
+                  "control": round(control_cpu, 2), "writer": round(writer_cpu, 2)},
         "fsyncs_per_s": round(fsyncs / (duration / 1000), 3),
         "cdr_digest": digest,
     }

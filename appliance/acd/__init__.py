@@ -28,7 +28,6 @@ the figures and each call's record are folds over them (appliance.figures).
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from appliance.acd import announce
 from appliance.acd.agents import MISSED, OTHER, RESTART, Agent, AgentEvent, AgentHost, Agents, AgentState, LoginResult
 from appliance.acd.queues import QueueMachine, Stay
 from appliance.acd.router import QueueSpec, Router, Waiter
+from appliance.collector import freeze_survivors
 from appliance.config.model import Acd as AcdSettings
 from appliance.config.model import SiteConfig
 from appliance.config.model import Target as ConfigTarget
@@ -143,7 +143,7 @@ class Acd:
         for a in self.agents.agents.values():
             if a.candidate:
                 self.router.agent_ready(a.number, a.idle_since_ms)
-        gc.freeze()
+        freeze_survivors()
 
     def _retire_if_done(self, q: QueueMachine) -> None:
         if q.retired and not q.stays:

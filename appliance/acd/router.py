@@ -36,12 +36,13 @@ Indexes, so that no decision scans all callers or all agents:
 
 from __future__ import annotations
 
-import gc
 import random
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
+
+from appliance.collector import freeze_survivors
 
 Strategy = Literal["ring_all", "longest_idle", "round_robin", "fewest_calls", "least_talk_time", "linear", "random"]
 STRATEGIES: tuple[Strategy, ...] = get_args(Strategy)
@@ -274,7 +275,7 @@ class Router:
         for a in ready:
             a.ready = True
             self._insert(a)
-        gc.freeze()
+        freeze_survivors()
 
     def _agent(self, number: str) -> _Agent:
         a = self._agents.get(number)

@@ -27,3 +27,11 @@ def test_sim_card_run_answers_every_caller_and_reports_the_figures() -> None:
     assert set(out["cpu_ms_per_call"]) == {"media", "control", "writer"}
     for key in ("setups_per_s", "fsyncs_per_s", "world_cpu_ms_per_call"):
         assert out[key] is not None and out[key] >= 0
+
+
+def test_cpu_parts_timed_while_the_core_was_taken_away_never_make_control_negative() -> None:
+    from bench.virtual_hour import cpu_split
+
+    assert cpu_split(2.0, 0.5, 0.5) == (0.5, 0.5, 1.0)
+    world, media, control = cpu_split(1.0, 0.75, 0.5)     # 1.25 s of parts in 1 s of the thread's CPU
+    assert (round(world, 6), round(media, 6), control) == (0.6, 0.4, 0.0)

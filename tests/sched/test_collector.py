@@ -125,3 +125,33 @@ def test_the_engine_collects_only_between_its_periods(tmp_path: Path, watch: Wat
         assert alive_after == [0] * 20
     finally:
         eng.close()
+
+
+def test_a_period_inside_a_period_leaves_collection_off_until_the_outer_one_ends(watch: Watch) -> None:
+    outer, inner = Collector(), Collector()
+    outer.period_starts()
+    inner.period_starts()
+    inner.period_ends()
+    assert not gc.isenabled()                   # still inside the outer period
+    watch.inside = True
+    refs = _cycles(3 * gc.get_threshold()[0])
+    watch.inside = False
+    assert watch.seen == [] and all(r() is not None for r in refs)
+    outer.period_ends()
+    assert gc.isenabled() and watch.seen == [False] and all(r() is None for r in refs)
+
+
+def test_configuration_applied_again_and_again_freezes_no_garbage(tmp_path: Path) -> None:
+    """Each apply builds the ACD again and freezes what survives: the last configuration's objects,
+    garbage by then, must be collected first, not frozen for ever."""
+    eng = _engine(tmp_path)
+    try:
+        eng.switch_config(load_config(tmp_path / "site.yaml"), 2)
+        eng.run_period()
+        frozen = gc.get_freeze_count()
+        for version in range(3, 23):                    # a configuration read afresh each time
+            eng.switch_config(load_config(tmp_path / "site.yaml"), version)
+            eng.run_period()
+        assert gc.get_freeze_count() <= frozen + 500, (frozen, gc.get_freeze_count())
+    finally:
+        eng.close()
