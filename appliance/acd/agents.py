@@ -368,7 +368,10 @@ class Agents:
         if f is not None and now < f.locked_until_ms:
             self._failed(a, phone, LoginResult.LOCKED)
             return LoginResult.LOCKED
-        if not restore and pin != a.pin:     # a PIN for an agent without one is wrong too
+        if not restore and pin != a.pin:
+            if a.pin is None:           # a PIN for an agent without one: refused, but nothing to guess
+                self._failed(a, phone, LoginResult.WRONG_PIN)
+                return LoginResult.WRONG_PIN
             return self._wrong_pin(a, phone)
         holder = self.by_phone.get(phone)
         if (holder is not None and holder is not a) or a.state in _BUSY:

@@ -543,6 +543,17 @@ def test_a_pin_for_an_agent_without_one_is_wrong_and_an_unknown_agent_is_logged(
     assert w.state("1001") == "logged_out"
 
 
+def test_pins_dialled_for_an_agent_without_one_never_lock_it_out() -> None:
+    # The lock-out stops PINs being guessed; an agent without a PIN has none to guess, and three
+    # such dials by anyone must not keep it from logging in.
+    w = World(site(Q))
+    for t in (0, 10_000, 20_000, 30_000):
+        w.at(t)
+        assert w.acd.login("1001", "p1", "1234") is LoginResult.WRONG_PIN
+    assert w.acd.login("1001", "p1") is LoginResult.OK
+    assert w.host.kinds("agent_locked") == []
+
+
 def test_a_forced_wrap_up_ends_like_a_real_one() -> None:
     w = World(site(Q))
     w.login("1001")
