@@ -258,6 +258,24 @@ class Acd:
         c.reserve_timer = self.clock.call_later(int(sticky.reserve_ms),
                                                 functools.partial(self._unreserve, c.waiter.call_id))
 
+    def _remember_answer(self, ani: str | None, number: str) -> None:
+        """Sticky only: the caller was answered by agent `number` now. The memory is kept in answer
+        order, so the answers older than the window go from its front: it holds one window's callers."""
+        sticky = self.settings.sticky
+        if sticky is None:
+            self._sticky.clear()
+            return
+        now = self.clock.now_ms
+        window = int(sticky.window_days) * 86_400_000
+        if ani:
+            self._sticky.pop(ani, None)
+            self._sticky[ani] = (number, now)
+        while self._sticky:
+            oldest = next(iter(self._sticky))
+            if now - self._sticky[oldest][1] <= window:
+                break
+            del self._sticky[oldest]
+
     def _unreserve(self, call_id: str) -> None:
         c = self.calls.get(call_id)
         if c is None or c.reserved is None:
@@ -379,8 +397,7 @@ class Acd:
         self._drop_stays(c)
         if c.reserve_timer is not None:
             c.reserve_timer.cancel()
-        if c.ani:
-            self._sticky[c.ani] = (number, self.clock.now_ms)
+        self._remember_answer(c.ani, number)
         self.agents[number].dispatch(AgentEvent.ANSWER)
         self._dispatch_ready()
         return True

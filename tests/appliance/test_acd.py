@@ -325,6 +325,27 @@ def test_a_caller_answered_recently_waits_for_that_agent_then_goes_to_anyone() -
     assert w.host.offers[-1] == ("c3", "1002")  # reserve over: routed normally
 
 
+def test_the_sticky_memory_holds_one_windows_callers_and_nothing_without_sticky() -> None:
+    w = World(site(Q, acd="acd: {sticky: {window_days: 1, reserve_ms: 20000}}"))
+    w.login("1001")
+    for i in range(3):                          # three callers answered on day 1
+        w.at(1000 * i)
+        w.acd.enqueue(f"a{i}", ["q"], ani=f"55{i}")
+        w.answer(f"a{i}", "1001")
+        w.hang_up(f"a{i}", "1001", 100)
+        w.at(1000 * i + 500)
+    assert set(w.acd._sticky) == {"550", "551", "552"}
+    w.at(86_400_000 + 1500)                     # a day and a bit later: 550 and 551 are beyond it
+    w.acd.enqueue("b", ["q"], ani="777")
+    w.answer("b", "1001")
+    assert set(w.acd._sticky) == {"552", "777"}
+    plain = World(site(Q))
+    plain.login("1001")
+    plain.acd.enqueue("c", ["q"], ani="555")
+    plain.answer("c", "1001")
+    assert plain.acd._sticky == {}
+
+
 def test_the_reserved_agent_takes_the_caller_when_free() -> None:
     w = World(site(Q, acd="acd: {sticky: {window_days: 7, reserve_ms: 20000}}"))
     w.login("1001", "1002")
