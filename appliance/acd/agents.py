@@ -243,6 +243,15 @@ class Agent(StateMachine[AgentState, AgentEvent]):
         self.owner.host.emit("agent_heal", agent=self.number, detail={"was": was.value, "now": self.state.value,
                                                                        "why": why})
 
+    def heal_to_call(self, why: str) -> None:
+        """The agent's phone is on its call while the state says otherwise: on_call again (the call's
+        end then runs its wrap-up as usual)."""
+        was = self.state
+        self.stop_timer()
+        self._force(_S.ON_CALL, f"healed: {why}", reason=None)
+        self.owner.host.emit("agent_heal", agent=self.number, detail={"was": was.value, "now": self.state.value,
+                                                                       "why": why})
+
     # -- helpers ---------------------------------------------------------------------------
 
     def _keep(self, ev: AgentEvent) -> None:
@@ -466,8 +475,9 @@ class Agents:
     # -- what the ACD does to agents -------------------------------------------------------
 
     def changed(self, a: Agent, why: str) -> None:
-        """Every state change of an agent: its event, the router told, the set checked each second kept."""
-        if a.state in _BUSY:
+        """Every state change of an agent: its event, the router told, the set checked each second kept
+        (the agents offered or on a call, and any other still holding a call: the state forgot it)."""
+        if a.state in _BUSY or (a.call_id is not None and a.state is not AgentState.LOGGED_OUT):
             self._busy[a.number] = a
         else:
             self._busy.pop(a.number, None)
@@ -497,6 +507,12 @@ class Agents:
             a.dispatch(AgentEvent.HEAL, why="offered without ringing")
         elif a.state is AgentState.ON_CALL and gone and self.host.phone_idle(phone):
             a.dispatch(AgentEvent.HEAL, why="on_call on hook with no call")
+        elif a.state not in _BUSY and a.state is not AgentState.LOGGED_OUT and a.call_id is not None:
+            if not gone and not self.host.phone_idle(phone):
+                a.heal_to_call("on a call the state forgot")
+            else:
+                a.call_id = None                  # a call it no longer holds: nothing to heal
+                self.changed(a, "call forgotten")
         self.sync(a)
 
     def check_busy(self) -> None:

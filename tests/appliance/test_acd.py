@@ -467,6 +467,24 @@ def test_an_agent_on_a_call_with_none_heals_within_a_second() -> None:
     assert heal[5] == {"was": "on_call", "now": "ready", "why": "on_call on hook with no call"}
 
 
+def test_an_agent_made_ready_while_its_phone_is_on_its_call_heals_to_on_call_then_wraps_up() -> None:
+    w = World(site(Q.replace("ring_timeout_ms: 15000", "ring_timeout_ms: 15000, wrap_up_ms: 3000")))
+    w.login("1001")
+    w.acd.enqueue("c1", ["q"], ani="1")
+    w.answer("c1", "1001")
+    a = w.acd.agents["1001"]
+    w.acd.agents.force(a, AgentState.READY)     # the state forgot the call; the phone still talks
+    w.acd.enqueue("c2", ["q"], ani="2")
+    w.at(1000)
+    w.acd.each_second()
+    assert w.state("1001") == "on_call"
+    assert w.host.offers == [("c1", "1001")]    # c2 was never offered to an agent on a call
+    (heal,) = w.host.kinds("agent_heal")
+    assert heal[5] == {"was": "ready", "now": "on_call", "why": "on a call the state forgot"}
+    w.hang_up("c1", "1001", 5000)
+    assert w.state("1001") == "wrap_up"
+
+
 def test_an_offered_agent_whose_phone_does_not_ring_heals() -> None:
     w = World(site(Q))
     w.login("1001", "1002")
