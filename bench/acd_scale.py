@@ -600,6 +600,7 @@ def sim_run(*, trunks: int, phones: int, calls_per_trunk: int) -> dict[str, Any]
                             "control": round(control_cpu * per_call, 3),
                             "writer": round(writer_cpu * per_call, 3)},
         "world_cpu_ms_per_call": round(world_cpu * per_call, 3),
+        "cpu_scaled": before.total + after.total + step.total > cpu_main,   # a loaded machine (cpu_split)
         "fsyncs_per_s": round(fsyncs / virtual_s, 2),
         "fsyncs_per_call": round(fsyncs / max(1, calls), 3),
     }

@@ -226,6 +226,8 @@ def run_once(minutes: int, seed: int, site: Path | SiteConfig, spans: int = 0,
         "answered_by_kind": dict(world.answered_by_kind),
         "cpu_s": {"world": round(world_cpu, 2), "media": round(media_cpu, 2),
                   "control": round(control_cpu, 2), "writer": round(writer_cpu, 2)},
+        # the parts outgrew the thread's CPU time (cpu_split scaled them): the machine was loaded
+        "cpu_s_scaled": before.total + after.total + step.total > cpu_main,
         "fsyncs_per_s": round(fsyncs / (duration / 1000), 3),
         "cdr_digest": digest,
     }

@@ -491,8 +491,8 @@ def test_the_repeat_shortcut_changes_nothing(framing: int, block: int) -> None:
     sent back), octet and bit shifts (reframing), a cut (red, RAI, recover), forced RAI and AIS,
     and a clock offset (slips): every tick's timeslots and alarms and the counters agree. With
     blocks, the shortcut's pair reuses line buffers as the sim card does and is told which
-    lines stayed unchanged (an odd block puts a line's last use in the other half of the
-    CRC-4 multiframe)."""
+    lines stayed unchanged (an odd block puts a line's last use in the other half: the CRC-4
+    multiframe's, and the transmitter's memos alternate tick by tick without CRC-4 too)."""
     fast, full = Pair(framing, ts16=lib.CB_TS16_DCHAN), Pair(framing, ts16=lib.CB_TS16_DCHAN)
     for f in (full.a, full.b):
         lib.cb_framer_set_repeat(f, 0)
@@ -500,6 +500,9 @@ def test_the_repeat_shortcut_changes_nothing(framing: int, block: int) -> None:
     ticks = 14000
     tx_a = idle_span_blocks(rng, ticks, fast.nts, [(300, 340), (2000, 2003), (9000, 9100)])
     tx_b = idle_span_blocks(rng, ticks, fast.nts, [(700, 760), (5000, 5001)])
+    bearers = [t for t in range(fast.nts) if t != 15]
+    tx_a[12000:13500:2, bearers] = 0x55         # uniform ticks that alternate: the halves' memos differ
+    tx_b[12000:13500:3, bearers] = 0x55         # ... and a pattern of three ticks
     xor_ab = np.zeros((ticks, fast.octets), np.uint8)
     xor_ab[1000:1400] = bit_errors(rng, 400, fast.octets, 1e-4)
     xor_ab[1500, 0] = 0xFF                      # one errored FAS word

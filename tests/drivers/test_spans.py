@@ -317,6 +317,40 @@ def test_timeslot_octets_cross_the_framed_line_bit_exact_both_ways(cfg: SpanConf
         rig.close()
 
 
+@pytest.mark.parametrize("k", [5, 7])
+@pytest.mark.parametrize("crc4", [False, True], ids=["g704", "crc4"])
+def test_ticks_that_alternate_cross_the_line_exactly_whatever_the_block(crc4: bool, k: int) -> None:
+    # Each tick's timeslots uniform (the framers answer them from memory) and alternating tick by
+    # tick, in blocks of an odd number of ticks: a line buffer reused a block later holds the
+    # other tick's line, and must not be taken as unchanged.
+    cfg = SpanConfig("e1", "ccs", "hdb3", crc4, "dchan", 1)
+    rig = Rig((cfg,), k=k)
+    try:
+        bearers = cfg.bearers()
+        ticks = 3000
+        pattern = b"".join((b"\x55" if t % 2 else b"\xd5") * 8 for t in range(ticks + 2))
+        for ts in bearers:
+            rig.card.far.listen(rig.first[0] + ts - 1)
+        got, heard = bytearray(), bytearray()
+
+        def next_block(r: Rig) -> None:
+            buf = bytes(ffi.buffer(r.rx, r.n * r.per))
+            got.extend(buf[0:r.per])                        # timeslot 1 from the far end
+            heard.extend(r.card.far.read(r.first[0]))       # ... and toward it
+            block = pattern[8 * r.tick:8 * (r.tick + r.k)]  # the next block, both ways
+            for ts in bearers:
+                r.card.far.write(r.first[0] + ts - 1, block)
+                ffi.memmove(r.tx + (ts - 1) * r.per, block, r.per)
+
+        next_block(rig)
+        rig.run(ticks - 2 * k, next_block)
+        want = pattern[8 * 400:8 * 2400]
+        assert want in bytes(got) or want[8:] in bytes(got), "timeslot 1 from the far end"
+        assert want in bytes(heard) or want[8:] in bytes(heard), "timeslot 1 toward the far end"
+    finally:
+        rig.close()
+
+
 def test_d_channel_frames_cross_the_span_both_ways_and_arrive_as_frame_events() -> None:
     cfg = SpanConfig("e1", "ccs", "hdb3", True, "dchan", 1)
     rig = Rig((cfg,), k=1)

@@ -327,8 +327,9 @@ static int tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line, i
     fr_tx_memo_t *m = &f->txm[smf2];
     if (m->valid && m->rai == rai && m->crc_in == f->tx_crc && same_ts(ts, stride, m->ts)) {
         /* line holds what we sent there `back` ticks ago: from this memo if every tick since
-           (that one included) was sent from memory, in the same half */
-        const int kept = back > 0 && f->tx_run >= back && (!f->crc4 || !(back & 1));
+           (that one included) was sent from memory, in the same half (the memos alternate tick by
+           tick with CRC-4 or without: an odd `back` is the other half's) */
+        const int kept = back > 0 && f->tx_run >= back && !(back & 1);
         if (!kept)
             memcpy(line, m->line, CB_FRAMER_E1_OCTETS);
         f->tx_crc = m->crc_out;

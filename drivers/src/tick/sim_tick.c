@@ -435,6 +435,7 @@ static void pend_apply(cb_sim_t *s, int c, uint64_t t)
  * applied (a late or missing answer leaves it so). */
 static void far_line_none(sim_span_t *sp, int ticks)
 {
+    sp->far_ticks = 0;          /* line_rx is not the in-process far end's now */
     memset(sp->line_rx, 0, (size_t) ticks * (size_t) sp->octets);
     memset(sp->rx_flags, SIM_LINE_NOSIG, (size_t) ticks);
 }
@@ -445,6 +446,7 @@ static void far_line_none(sim_span_t *sp, int ticks)
 static const uint8_t *far_line_in(sim_span_t *sp, const uint8_t *lp, int ticks)
 {
     size_t oct = (size_t) sp->octets;
+    sp->far_ticks = 0;
     for (int t = 0; t < ticks; t++, lp += 1 + oct) {
         uint8_t *dst = sp->line_rx + (size_t) t * oct;
         if ((lp[0] & FAR_LINE_NOSIG) || sp->fault == CB_FAULT_CUT || sp->fault == CB_FAULT_LOS) {
