@@ -9,8 +9,8 @@ collections inside periods, 6.4 ms without, over 1,000 periods of 200 freed agen
 
 The policy:
 
-- The objects built by configuration are frozen (``gc.freeze()``, appliance.acd and its router do it
-  after each configure): collections never walk them.
+- What survives a full collection after a configuration is built is frozen (:func:`freeze_survivors`,
+  after each configure of appliance.acd and its router): collections never walk it.
 - A period runs with automatic collection off (:meth:`Collector.period_starts`). At its end
   (:meth:`Collector.period_ends`) collection is on again and, if the young generation is over its
   threshold, one tracked allocation lets Python's own policy run there, choosing the generation as
