@@ -122,16 +122,16 @@ def _writer_thread_id() -> int | None:
     return next((t.native_id for t in threading.enumerate() if t.name == "cicbox-records"), None)
 
 
-def cpu_split(cpu_main: float, world: float, media: float) -> tuple[float, float, float]:
-    """(world, media, control) of the engine thread's CPU time `cpu_main`, the world's and the media
-    tier's parts timed on the monotonic clock (_Timed). Where those exceed the thread's CPU time
-    (the core was taken away while they ran: a loaded machine), they are scaled down to it and
-    control is 0, never negative."""
+def cpu_split(cpu_main: float, world: float, media: float) -> tuple[float, float, float, bool]:
+    """(world, media, control, scaled) of the engine thread's CPU time `cpu_main`, the world's and the
+    media tier's parts timed on the monotonic clock (_Timed). Where those exceed the thread's CPU time
+    (the core was taken away while they ran: a loaded machine), they are scaled down to it, control
+    is 0, never negative, and `scaled` says so."""
     parts = world + media
     if parts > cpu_main > 0:
         k = cpu_main / parts
-        return world * k, media * k, 0.0
-    return world, media, cpu_main - parts
+        return world * k, media * k, 0.0, True
+    return world, media, cpu_main - parts, False
 
 
 class _Timed:
@@ -216,7 +216,7 @@ def run_once(minutes: int, seed: int, site: Path | SiteConfig, spans: int = 0,
         engine.close()
         digest = cdr_digest(state / "cicbox.db")
     counts = world.counts
-    world_cpu, media_cpu, control_cpu = cpu_split(cpu_main, before.total + after.total, step.total)
+    world_cpu, media_cpu, control_cpu, scaled = cpu_split(cpu_main, before.total + after.total, step.total)
     return {
         "wall_s": round(wall, 2), "peak_busy_channels": busy.peak,
         "mean_busy_channels": round(busy.total / max(1, busy.periods), 1),
@@ -227,7 +227,7 @@ def run_once(minutes: int, seed: int, site: Path | SiteConfig, spans: int = 0,
         "cpu_s": {"world": round(world_cpu, 2), "media": round(media_cpu, 2),
                   "control": round(control_cpu, 2), "writer": round(writer_cpu, 2)},
         # the parts outgrew the thread's CPU time (cpu_split scaled them): the machine was loaded
-        "cpu_s_scaled": before.total + after.total + step.total > cpu_main,
+        "cpu_s_scaled": scaled,
         "fsyncs_per_s": round(fsyncs / (duration / 1000), 3),
         "cdr_digest": digest,
     }

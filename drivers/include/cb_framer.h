@@ -190,12 +190,7 @@ uint32_t cb_framer_cas_changed(cb_framer_t *f);
     cb_framer_rx_kept); a line a shift or an XOR changed is never called unchanged. 0: one buffer.
     \return CB_OK, or CB_ERR_INVALID (kinds differ, ticks < 0, a shift out of range, block out of
     0..CB_MAX_BLOCK_TICKS). */
-int cb_framer_run_pair_blocks(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
-                              const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
-                              const uint8_t *xor_ab, const uint8_t *xor_ba,
-                              const uint8_t *cut_ab, const uint8_t *cut_ba,
-                              const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b);
-int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
+int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
                        const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
                        const uint8_t *xor_ab, const uint8_t *xor_ba,
                        const uint8_t *cut_ab, const uint8_t *cut_ba,

@@ -309,11 +309,11 @@ static int xor_line(uint8_t *line, int n, const uint8_t *mask)
     return any != 0;
 }
 
-int cb_framer_run_pair_blocks(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
-                              const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
-                              const uint8_t *xor_ab, const uint8_t *xor_ba,
-                              const uint8_t *cut_ab, const uint8_t *cut_ba,
-                              const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b)
+int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
+                       const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
+                       const uint8_t *xor_ab, const uint8_t *xor_ba,
+                       const uint8_t *cut_ab, const uint8_t *cut_ba,
+                       const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b)
 {
     if (a == NULL || b == NULL || a->kind != b->kind || ticks < 0 || block < 0 || block > CB_MAX_BLOCK_TICKS)
         return CB_ERR_INVALID;
@@ -357,16 +357,6 @@ int cb_framer_run_pair_blocks(cb_framer_t *a, cb_framer_t *b, int ticks, int blo
             alarms_b[t] = b->alarms | (b->sending_rai ? 1u << 31 : 0);
     }
     return CB_OK;
-}
-
-int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks,
-                       const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
-                       const uint8_t *xor_ab, const uint8_t *xor_ba,
-                       const uint8_t *cut_ab, const uint8_t *cut_ba,
-                       const int8_t *shift_ab, uint32_t *alarms_a, uint32_t *alarms_b)
-{
-    return cb_framer_run_pair_blocks(a, b, ticks, 0, tx_a, tx_b, rx_a, rx_b, xor_ab, xor_ba, cut_ab, cut_ba,
-                                     shift_ab, alarms_a, alarms_b);
 }
 
 int cb_framer_bench(cb_framer_t *const *tx, cb_framer_t *const *rx, int n, int ticks,

@@ -32,6 +32,6 @@ def test_sim_card_run_answers_every_caller_and_reports_the_figures() -> None:
 def test_cpu_parts_timed_while_the_core_was_taken_away_never_make_control_negative() -> None:
     from bench.virtual_hour import cpu_split
 
-    assert cpu_split(2.0, 0.5, 0.5) == (0.5, 0.5, 1.0)
-    world, media, control = cpu_split(1.0, 0.75, 0.5)     # 1.25 s of parts in 1 s of the thread's CPU
-    assert (round(world, 6), round(media, 6), control) == (0.6, 0.4, 0.0)
+    assert cpu_split(2.0, 0.5, 0.5) == (0.5, 0.5, 1.0, False)
+    world, media, control, scaled = cpu_split(1.0, 0.75, 0.5)     # 1.25 s of parts in 1 s of the thread's CPU
+    assert (round(world, 6), round(media, 6), control, scaled) == (0.6, 0.4, 0.0, True)

@@ -68,7 +68,7 @@ class Pair:
         al_b = np.zeros(ticks, np.uint32)
         rx_a = np.zeros((ticks, self.nts, 8), np.uint8) if rx else None
         rx_b = np.zeros((ticks, self.nts, 8), np.uint8) if rx else None
-        rc = lib.cb_framer_run_pair_blocks(self.a, self.b, ticks, block, ptr(tx_a, "uint8_t *"), ptr(tx_b, "uint8_t *"),
+        rc = lib.cb_framer_run_pair(self.a, self.b, ticks, block, ptr(tx_a, "uint8_t *"), ptr(tx_b, "uint8_t *"),
                                     ptr(rx_a, "uint8_t *"), ptr(rx_b, "uint8_t *"),
                                     ptr(xor_ab, "uint8_t *"), ffi.NULL, ptr(cut_ab, "uint8_t *"), ffi.NULL,
                                     ptr(shift_ab, "int8_t *"), ptr(al_a, "uint32_t *"), ptr(al_b, "uint32_t *"))
