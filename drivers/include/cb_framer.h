@@ -137,11 +137,13 @@ void cb_framer_tx(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line);
 void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride);
 /*! \brief cb_framer_tx where `line` is the buffer this framer wrote `back` ticks ago (0: unknown)
     and nobody changed since: a tick the repeat shortcut answers may then leave it as it is.
+    `ts` NULL: every timeslot is the idle octet (the caller knows; nothing is read).
     \return 1 if `line` was left as it was (it holds this tick's line), 0 if it was written. */
 int cb_framer_tx_kept(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line, int back);
 /*! \brief cb_framer_rx where `line` is the buffer this framer read `back` ticks ago, unchanged
     since (its sender left it as it was, cb_framer_tx_kept); 0: unknown. The outputs are
-    cb_framer_rx's; the repeat shortcut then need not compare the line again. */
+    cb_framer_rx's; the repeat shortcut then need not compare the line again. `ts` NULL: the
+    caller wants no timeslot octets this tick (none are written). */
 void cb_framer_rx_kept(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride, int back);
 
 /*! \brief Alarm bits now: state (RECOVER, YELLOW, RED, BLUE) | detail (LOS, LFA, LMFA), enum

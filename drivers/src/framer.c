@@ -158,6 +158,7 @@ cb_framer_t *cb_framer_new(int kind, const cb_span_config_t *cfg, int idle)
     f->octets = kind == CB_SPAN_E1 ? CB_FRAMER_E1_OCTETS : CB_FRAMER_T1_OCTETS;
     f->nts = kind == CB_SPAN_E1 ? 31 : 24;
     f->idle = (uint8_t) idle;
+    memset(f->idle_ts, idle, sizeof f->idle_ts);
 #if FR_V3
     f->v3 = __builtin_cpu_supports("x86-64-v3");
 #endif

@@ -40,6 +40,7 @@ typedef struct {
     int valid;
     int rai;                        /* sending_rai */
     int crc_in, crc_out;            /* tx_crc before and after */
+    int idle;                       /* every timeslot was the idle octet */
     uint64_t ts[FR_E1_TS - 1];      /* timeslots 1..31 (8 frames each) */
     uint8_t line[CB_FRAMER_E1_OCTETS];
 } fr_tx_memo_t;
@@ -66,6 +67,8 @@ struct cb_framer {
     int octets;                     /* line octets per tick */
     int nts;                        /* timeslots per frame, timeslot side */
     uint8_t idle;
+    uint8_t idle_ts[FR_E1_TS * FR_FRAMES];  /* a tick of idle timeslots (stride 8): transmit given none */
+    uint8_t sink_ts[FR_E1_TS * FR_FRAMES];  /* where the timeslots go that a receive's caller does not want */
     int force;                      /* enum cb_framer_force */
     int v3;                         /* the CPU runs x86-64-v3: its variants of the hot loops */
 

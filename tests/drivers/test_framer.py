@@ -536,3 +536,65 @@ def test_the_repeat_shortcut_changes_nothing(framing: int, block: int) -> None:
     if framing == lib.CB_FRAMING_E1_CRC4:
         assert cb_full["crc"] > 0 and ca_full["ebit"] > 0
     assert (out_full[0][1] & RED).any() and (out_full[0][1] & RECOVER).any()
+
+
+@pytest.mark.parametrize("framing", [lib.CB_FRAMING_E1_CRC4, lib.CB_FRAMING_E1_G704, lib.CB_FRAMING_T1_D4,
+                                     lib.CB_FRAMING_T1_ESF])
+def test_a_caller_that_says_idle_or_wants_no_timeslots_gets_what_it_would_with_them(framing: int) -> None:
+    """Transmit told "every timeslot idle" (no timeslots given) sends the lines it sends given idle
+    timeslots; receive told "no timeslots wanted" keeps the alarms, alignment and counters it
+    keeps writing them out, and writes them again when wanted. Traffic comes and goes, lines
+    are reused two ticks later as the sim card reuses them, and the line meets a cut, bit errors
+    and a shift (RAI sent, reframing, CRC errors), and RAI and AIS forced."""
+    told, given = Pair(framing), Pair(framing)       # a: transmits; b: receives
+    nts, n = told.nts, told.octets
+    rng = np.random.default_rng(7)
+    ticks = 9000
+    busy = np.zeros(ticks, bool)
+    for a, b in ((200, 260), (1000, 1003), (4000, 4100), (7000, 7001)):
+        busy[a:b] = True
+    traffic = rng.integers(0, 256, (ticks, nts, 8), dtype=np.uint8)
+    traffic[4000:4100] = rng.integers(0, 256, (100, nts, 1), dtype=np.uint8)   # uniform: kept in memory
+    idle_ts = np.full((nts, 8), IDLE, np.uint8)
+    wanted = (np.arange(ticks) // 37) % 3 == 0        # the receiver wants timeslots now and then
+    cut = np.zeros(ticks, bool)
+    cut[2000:2100] = True                             # LOS at a: red, RAI back, recover
+    xor = np.zeros((ticks, n), np.uint8)
+    xor[3000:3400] = bit_errors(rng, 400, n, 1e-4)
+    xor[5000:5003, 0] = 0xFF                          # errored framing: reframe
+    forced = {6000: lib.CB_FRAMER_SEND_RAI, 6300: lib.CB_FRAMER_SEND_AIS, 6600: 0}
+    lines = {id(p): [ffi.new("uint8_t[]", n) for _ in range(2)] for p in (told, given)}
+    back_line = ffi.new("uint8_t[]", n)
+    out = {id(p): ffi.new("uint8_t[]", nts * 8) for p in (told, given)}    # b's timeslots
+    out_a = ffi.new("uint8_t[]", nts * 8)
+    through = bytearray()
+    for t in range(ticks):
+        for p in (told, given):
+            if t in forced:
+                lib.cb_framer_force(p.a, forced[t])
+            line = lines[id(p)][t % 2]
+            back = 2 if t >= 2 else 0
+            if busy[t]:
+                lib.cb_framer_tx_kept(p.a, ffi.from_buffer(traffic[t]), 8, line, back)
+            elif p is told:
+                lib.cb_framer_tx_kept(p.a, ffi.NULL, 8, line, back)
+            else:
+                lib.cb_framer_tx_kept(p.a, ffi.from_buffer(idle_ts), 8, line, back)
+            # the line toward b, as the line gives it; b's own line back to a is its idle
+            heard = (np.frombuffer(ffi.buffer(line, n), np.uint8) ^ xor[t]).tobytes()
+            lib.cb_framer_rx(p.b, heard, int(cut[t]), ffi.NULL if (p is told and not wanted[t]) else out[id(p)], 8)
+            lib.cb_framer_tx(p.b, ffi.from_buffer(idle_ts), 8, back_line)
+            lib.cb_framer_rx(p.a, bytes(ffi.buffer(back_line, n)), 0, out_a, 8)
+        assert bytes(ffi.buffer(lines[id(told)][t % 2], n)) == bytes(ffi.buffer(lines[id(given)][t % 2], n)), t
+        for x, y in ((told.a, given.a), (told.b, given.b)):
+            assert lib.cb_framer_alarms(x) == lib.cb_framer_alarms(y), t
+            assert lib.cb_framer_aligned(x) == lib.cb_framer_aligned(y), t
+        if 6999 <= t <= 7003:
+            through += bytes(ffi.buffer(out[id(given)], 8))
+        if wanted[t]:
+            assert bytes(ffi.buffer(out[id(told)], nts * 8)) == bytes(ffi.buffer(out[id(given)], nts * 8)), t
+    assert vars(counters(told.b)) == vars(counters(given.b))
+    assert vars(counters(told.a)) == vars(counters(given.a))
+    assert counters(given.b).fas > 0
+    assert lib.cb_framer_alarms(given.a) == 0 and lib.cb_framer_alarms(given.b) == 0
+    assert traffic[7000, 0].tobytes() in bytes(through)      # traffic got through

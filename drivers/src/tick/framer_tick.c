@@ -319,13 +319,18 @@ static int tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line, i
 {
     const int smf2 = f->tx_fn >= 8;
     const int rai = f->sending_rai != 0;
+    const int idle = ts == NULL;        /* every timeslot the idle octet */
+    if (idle) {
+        ts = f->idle_ts;
+        stride = FR_FRAMES;
+    }
     if (!f->repeat || f->cas || (f->crc4 && smf2 && f->ebit_pending > 0)) {
         f->tx_run = 0;
         tx_e1_full(f, ts, stride, line);
         return 0;
     }
     fr_tx_memo_t *m = &f->txm[smf2];
-    if (m->valid && m->rai == rai && m->crc_in == f->tx_crc && same_ts(ts, stride, m->ts)) {
+    if (m->valid && m->rai == rai && m->crc_in == f->tx_crc && (idle ? m->idle : same_ts(ts, stride, m->ts))) {
         /* line holds what we sent there `back` ticks ago: from this memo if every tick since
            (that one included) was sent from memory, in the same half (the memos alternate tick by
            tick with CRC-4 or without: an odd `back` is the other half's) */
@@ -347,6 +352,7 @@ static int tx_e1(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *line, i
         m->crc_in = crc_in;
         m->crc_out = f->tx_crc;
         keep_ts(ts, stride, m->ts);
+        m->idle = idle || same_ts(f->idle_ts, FR_FRAMES, m->ts);
         memcpy(m->line, line, CB_FRAMER_E1_OCTETS);
     }
     return 0;
@@ -469,6 +475,8 @@ int cb_framer_tx_kept(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *li
     int kept = 0;
     if (f->kind == CB_SPAN_E1)
         kept = tx_e1(f, ts, stride, line, back);
+    else if (ts == NULL)
+        tx_t1(f, f->idle_ts, FR_FRAMES, line);
     else
         tx_t1(f, ts, stride, line);
     if (f->force & CB_FRAMER_SEND_AIS) {
@@ -1049,6 +1057,15 @@ static fr_rx_memo_t *rx_memo(cb_framer_t *f)
     return &f->rxm[f->crc4 ? f->fn0 >= 8 : 0];
 }
 
+/* Are two E1 frames (32 octets) the same? Four words, no call. */
+static inline int same_frame(const uint8_t *a, const uint8_t *b)
+{
+    uint64_t d = 0;
+    for (int q = 0; q < FR_E1_TS; q += 8)
+        d |= load64(a + q) ^ load64(b + q);
+    return d == 0;
+}
+
 /* A received tick that repeats the kept one of its half: the same line after the same line, the
  * same frame in the elastic store and CRC carried in. Its effects are the kept tick's: all FAS
  * good, no CRC error, the same RAI bits, timeslots and store. */
@@ -1062,7 +1079,7 @@ static int rx_e1_repeat(cb_framer_t *f, const uint8_t *line, uint8_t *ts, int st
     const int same_line = back > 0 && f->rx_run >= back && (!f->crc4 || !(back & 1));
     if (!m->valid || m->off != f->off || m->es_level != f->es_level || (f->crc4 && m->crc_in != f->crc_prev)
         || (!same_line && memcmp(line, m->line, CB_FRAMER_E1_OCTETS) != 0)
-        || memcmp(f->blk, m->blk_in, FR_E1_TS) != 0
+        || !same_frame(f->blk, m->blk_in)
         || (f->rx_run < 3 && memcmp(f->win + keep, m->prev + keep, (size_t) (CB_FRAMER_E1_OCTETS - keep)) != 0))
         return 0;
     f->win_half = (int) (m - f->rxm);
@@ -1073,7 +1090,8 @@ static int rx_e1_repeat(cb_framer_t *f, const uint8_t *line, uint8_t *ts, int st
         f->fn0 ^= 8;
         f->fa_blocks++;
     }
-    put_ts(m->ts, ts, stride);
+    if (ts != NULL)
+        put_ts(m->ts, ts, stride);
     memcpy(f->blk, m->blk_out, FR_E1_TS);
     return 1;
 }
@@ -1081,6 +1099,11 @@ static int rx_e1_repeat(cb_framer_t *f, const uint8_t *line, uint8_t *ts, int st
 void cb_framer_rx_kept(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride, int back)
 {
     int n = f->octets;
+    const int unwanted = ts == NULL;    /* the timeslots go nowhere (a repeat writes none) */
+    if (unwanted) {
+        ts = f->sink_ts;
+        stride = FR_FRAMES;
+    }
     if (nosig) {
         f->rx_run = f->win_lazy = 0;
         memset(f->win, 0, (size_t) n);  /* the last line, for the next tick */
@@ -1097,7 +1120,7 @@ void cb_framer_rx_kept(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *
     }
     /* a steady E1 tick: from memory when it repeats, else kept if it qualifies (below) */
     const int steady = rx_e1_steady(f);
-    if (steady && rx_e1_repeat(f, line, ts, stride, back)) {
+    if (steady && rx_e1_repeat(f, line, unwanted ? NULL : ts, stride, back)) {
         if (f->rx_run >= 3) {
             f->win_lazy = 1;            /* the last line is the memo's: copied only when needed */
         } else {
