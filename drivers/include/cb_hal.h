@@ -165,6 +165,12 @@ struct cb_card {
     int nchan;
     int ticks_per_block;  /* k */
     uint32_t caps;        /* enum cb_card_caps */
+    /* Set by the media tier when it attaches the card (NULL until then): per channel, the one
+     * octet all the tx octets of the block being exchanged are, 0 when they are not all one
+     * octet or it does not say (0 is no law's idle octet). A hint a card may read inside
+     * exchange, never after its media tier is gone: a card that frames in software need not
+     * look at a channel's octets to know it sends the idle octet. */
+    const uint8_t *tx_fill;
 };
 
 /* CDEF END */

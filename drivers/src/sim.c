@@ -331,7 +331,7 @@ int cb_sim_set_far_timeout(cb_sim_t *s, int ms)
 int cb_sim_exchange(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
                     cb_event_t *ev, int ev_max)
 {
-    return s->head.ops->exchange(&s->head, tick0, ticks, tx, rx, ev, ev_max);
+    return cb_sim_exchange_fill(s, tick0, ticks, tx, NULL, rx, ev, ev_max);   /* tx is the caller's */
 }
 
 int cb_sim_command(cb_sim_t *s, const cb_cmd_t *cmd)

@@ -127,8 +127,9 @@ typedef struct sim_span {
     int nts;                /* timeslots: 31 (E1) or 24 (T1) */
     int octets;             /* line octets per tick: 256 (E1: 8 frames of 32) or 193 (T1: 8 of 193 bits) */
     int peer;               /* slot + 1 of the socket peer that holds the span, 0: the in-process far end */
-    uint8_t *line_tx;       /* [CB_MAX_BLOCK_TICKS * octets] toward the far end */
-    uint8_t *line_rx;       /* [CB_MAX_BLOCK_TICKS * octets] from the far end */
+    uint8_t *line_tx;       /* [CB_MAX_BLOCK_TICKS * octets] toward the far end (this block's set) */
+    uint8_t *line_rx;       /* [CB_MAX_BLOCK_TICKS * octets] from the far end (this block's set) */
+    uint8_t *lines;         /* [2 sets][tx, rx][CB_MAX_BLOCK_TICKS * octets]: blocks take turns */
     uint8_t *rx_flags;      /* [CB_MAX_BLOCK_TICKS] per tick: bit 0 = no signal (SIM_LINE_NOSIG) */
     int fault;              /* enum cb_span_fault of the in-process far end, as the block applies it */
     _Atomic int fault_req;  /* ... as cb_sim_span_fault asked it (any thread; taken at the next block) */
@@ -150,12 +151,23 @@ typedef struct sim_span {
     uint8_t *ts;            /* [31 * 8] one tick's timeslots, stride 8 (our D-channel's transmit) */
     uint8_t *far_out;       /* [31 * CB_MAX_BLOCK_TICKS * 8] the block's timeslots the far end sends (stride ticks * 8) */
     uint8_t *far_in;        /* [31 * CB_MAX_BLOCK_TICKS * 8] the block's timeslots it received */
-    /* What the framers may take as unchanged (cb_framer_tx_kept, cb_framer_rx_kept): the last
-     * block's ticks (the same tick of the block before is that many ticks back), those of the last
-     * block the in-process far end framed without a line model (0: none), and, per tick of this
-     * block, whether our and the far end's transmit left the line buffer as it was. */
+    /* What the framers may take as unchanged (cb_framer_tx_kept, cb_framer_rx_kept). Blocks use
+     * the two sets of line buffers in turn, so a tick's line buffer was last used at the same tick
+     * two blocks back, an even number of ticks back when the blocks are alike (the framers' kept
+     * lines alternate tick by tick: with one set, blocks of an odd number of ticks kept none).
+     * The set this block uses; the last block's ticks; those of the last block the in-process far
+     * end framed without a line model (0: none); per set, the ticks of the last block that used it
+     * and those of its in-process far end (0: none, or a peer or the line model had the line);
+     * and, per tick of this block, whether our and the far end's transmit left the line buffer as
+     * it was. */
+    int set;
     int last_ticks, far_ticks;
+    int set_ticks[2], far_set_ticks[2];
     uint8_t tx_kept[CB_MAX_BLOCK_TICKS], far_kept[CB_MAX_BLOCK_TICKS];
+    /* The far end's timeslots in far_out that hold the idle octet for far_idle_per octets (bit
+     * k: timeslot k + 1), as the last block left them: filled again only when that changes. */
+    uint32_t far_idle;
+    size_t far_idle_per;
 } sim_span_t;
 
 #define SIM_LINE_NOSIG 1
@@ -240,8 +252,12 @@ int sim_abcd_set(cb_card_t *card, int chan, int bits);
 int sim_abcd_get(cb_card_t *card, int chan);
 int sim_hdlc_send(cb_card_t *card, int chan, const uint8_t *frame, int len);
 int sim_hdlc_recv(cb_card_t *card, int chan, uint8_t *frame, int max);
-/* Our framers: the media tier's timeslot octets of the block into each span's line_tx. */
-void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx);
+/* Exchange a block (the card op); fill: the media tier's cb_card_t.tx_fill for tx, or NULL. */
+int cb_sim_exchange_fill(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, const uint8_t *fill,
+                         uint8_t *rx, cb_event_t *ev, int ev_max);
+/* Our framers: the media tier's timeslot octets of the block into each span's line_tx (fill: as
+ * cb_card_t.tx_fill says them, or NULL). */
+void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx, const uint8_t *fill);
 /* The in-process far ends of the spans no socket peer holds: line_tx in, line_rx out. */
 void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks);
 /* Our framers: each span's line_rx into the media tier's rx octets, with their events. */

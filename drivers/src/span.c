@@ -76,15 +76,16 @@ int sim_spans_new(cb_sim_t *s, const uint8_t *kinds, int first_chan)
         atomic_init(&p->fault_req, CB_FAULT_CLEAR);
         atomic_init(&p->pub_seq, 0);
         size_t line = (size_t) CB_MAX_BLOCK_TICKS * (size_t) p->octets;
-        p->line_tx = calloc(line, 1);
-        p->line_rx = calloc(line, 1);
+        p->lines = calloc(4 * line, 1);
+        p->line_tx = p->lines;
+        p->line_rx = p->lines + line;
         p->rx_flags = calloc(CB_MAX_BLOCK_TICKS, 1);
         p->sym = calloc(CB_LINE_MAX_BITS, 1);
         p->coded = calloc(CB_FRAMER_E1_OCTETS, 1);
         p->ts = calloc(31 * CB_TICK_SAMPLES, 1);
         p->far_out = calloc(31 * (size_t) CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES, 1);
         p->far_in = calloc(31 * (size_t) CB_MAX_BLOCK_TICKS * CB_TICK_SAMPLES, 1);
-        if (!p->line_tx || !p->line_rx || !p->rx_flags || !p->sym || !p->coded || !p->ts || !p->far_out
+        if (!p->lines || !p->rx_flags || !p->sym || !p->coded || !p->ts || !p->far_out
             || !p->far_in)
             return CB_ERR_NOMEM;
         cb_span_config_t cfg = {
@@ -107,8 +108,7 @@ void sim_spans_free(cb_sim_t *s)
         return;
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
-        free(p->line_tx);
-        free(p->line_rx);
+        free(p->lines);
         free(p->rx_flags);
         free(p->sym);
         free(p->coded);

@@ -480,3 +480,109 @@ def test_a_running_realtime_card_refuses_to_reframe_a_span() -> None:
         assert lib.cb_card_span_config(head, 0, cfg) == lib.CB_ERR_STATE
     finally:
         card.close()
+
+
+@pytest.mark.parametrize("k", [5, 7, 10])
+@pytest.mark.parametrize("crc4", [False, True], ids=["g704", "crc4"])
+def test_a_span_that_falls_idle_and_wakes_again_carries_each_octet_and_nothing_stale(crc4: bool, k: int) -> None:
+    # An idle span is framed from what the framers know (nothing sent, nobody listening): as
+    # timeslots wake and fall idle again, each way at its own times, every octet sent crosses
+    # once and in order, and the idle stretches carry the idle octet and nothing left over.
+    cfg = SpanConfig("e1", "ccs", "hdb3", crc4, "clear", 1)
+    rig = Rig((cfg,), k=k)
+    try:
+        rnd = random.Random(40 + k)
+        far_ts, our_ts = 4, 9
+        far_busy = ((300, 800), (1100, 1500))
+        our_busy = ((500, 1000), (1300, 1700))
+        listening = ((480, 1020), (1280, 1720))
+        non_idle = [b for b in range(256) if b != rig.idle]
+        wrote, sent = bytearray(), bytearray()
+        got, heard = bytearray(), bytearray()
+
+        def within(spans: tuple[tuple[int, int], ...], tick: int) -> bool:
+            return any(a <= tick < b for a, b in spans)
+
+        def next_block(r: Rig) -> None:
+            buf = bytes(ffi.buffer(r.rx, r.n * r.per))
+            if r.tick > 200:                                # after the start-up search
+                got.extend(buf[(far_ts - 1) * r.per:far_ts * r.per])
+            heard.extend(r.card.far.read(r.first[0] + our_ts - 1))
+            if within(far_busy, r.tick):
+                block = bytes(rnd.choice(non_idle) for _ in range(r.per))
+                r.card.far.write(r.first[0] + far_ts - 1, block)
+                wrote.extend(block)
+            ours = bytes(rnd.choice(non_idle) for _ in range(r.per)) if within(our_busy, r.tick) \
+                else bytes([r.idle]) * r.per
+            ffi.memmove(r.tx + (our_ts - 1) * r.per, ours, r.per)
+            if ours[0] != r.idle:
+                sent.extend(ours)
+            r.card.far.listen(r.first[0] + our_ts - 1, within(listening, r.tick))
+
+        next_block(rig)
+        rig.run(2000, next_block)
+        assert bytes(b for b in got if b != rig.idle) == bytes(wrote), "from the far end"
+        assert bytes(b for b in heard if b != rig.idle) == bytes(sent), "toward the far end"
+        assert len(wrote) > 5000 and len(sent) > 5000
+    finally:
+        rig.close()
+
+
+@pytest.mark.parametrize("k", [5, 10])
+def test_what_the_media_tier_sends_on_a_span_crosses_it_as_the_chain_made_it_idle_or_not(k: int) -> None:
+    """Through the scheduler, which tells the card which channels send the idle octet all block: a
+    cadenced tone (idle in its pauses), a play that ends, a silent timeslot and one sending
+    another timeslot's octets reach the far end as the chain alone makes them (a scheduler
+    without a card, given the same commands at the same tick)."""
+    from array import array
+
+    from appliance.linecard import LineCard
+    from dsp.scheduler import PlayBuffer, Scheduler
+
+    cfg = SpanConfig("e1", "ccs", "hdb3", True, "clear", 1)
+    lc = LineCard("sim", CardDescription(spans=("e1",), span_configs=(cfg,), law="alaw", k=k), zone="cn")
+    alone = Scheduler(31, "alaw")
+    try:
+        card = lc.card
+        assert isinstance(card, SimCard)
+        watched = (0, 1, 2, 5)                          # timeslots 1, 2, 3, 6
+        for c in watched:
+            card.far.listen(c)
+        lc.step(200)
+        idle_rx = bytes([0xD5]) * (31 * k * 8)
+        ref_out = bytearray()
+        for b in range(200 // k):
+            ref_out += alone.process(b * k, k, idle_rx)
+        rnd = random.Random(17)
+        samples = array("h", (rnd.choice((-1, 1)) * rnd.randrange(300, 20000) for _ in range(2400)))
+        buf = PlayBuffer(samples, "alaw")
+        for s in (lc.sched, alone):
+            s.tone(0, "cn", "busy")                    # 350 ms on, 350 ms off
+            s.play(1, buf, 2400 * 3 + 13)              # about 0.9 s, then idle
+            s.play(5, buf, 2400 * 5)
+        heard: dict[int, bytearray] = {c: bytearray() for c in watched}
+        for b in range(200 // k, 3000 // k):
+            lc.step(k)
+            ref_out += alone.process(b * k, k, idle_rx)
+            if b * k == 1500:
+                for s in (lc.sched, alone):
+                    s.stop_play(5)
+                    s.tone(5, "cn", "busy")
+            for c in watched:
+                heard[c].extend(card.far.read(c))
+        per = k * 8
+        for c in watched:
+            want = b"".join(ref_out[o + c * per:o + (c + 1) * per] for o in range(0, len(ref_out), 31 * per))
+            want = want[200 * 8:]                       # from the commands on
+            got = bytes(heard[c])
+            start = next(i for i, v in enumerate(got) if v != 0xD5) if c != 2 else 0
+            first = next(i for i, v in enumerate(want) if v != 0xD5) if c != 2 else 0
+            n = min(len(got) - start, len(want) - first) - 8 * 50
+            assert n > 8 * 2000
+            assert got[start:start + n] == want[first:first + n], f"timeslot {c + 1}"
+            if c == 2:
+                assert set(got) == {0xD5}
+        lo = b"".join(ref_out[o:o + per] for o in range(0, len(ref_out), 31 * per))
+        assert lo.count(0xD5) > 8 * 1000 and len(set(lo)) > 10  # the tone sounds and pauses
+    finally:
+        lc.close()

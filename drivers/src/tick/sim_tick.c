@@ -832,7 +832,12 @@ static void port_tick(cb_sim_t *s, uint64_t t, cb_event_t *ev, int *nev, int ev_
 static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_t *tx, uint8_t *rx,
                         cb_event_t *ev, int ev_max)
 {
-    cb_sim_t *s = (cb_sim_t *) card;
+    return cb_sim_exchange_fill((cb_sim_t *) card, tick0, ticks, tx, card->tx_fill, rx, ev, ev_max);
+}
+
+int cb_sim_exchange_fill(cb_sim_t *s, uint64_t tick0, int ticks, const uint8_t *tx, const uint8_t *fill,
+                         uint8_t *rx, cb_event_t *ev, int ev_max)
+{
     /* One bound: the far-end buffers are sized for CB_MAX_BLOCK_TICKS (sim.c). */
     if (ticks < 1 || ticks > CB_MAX_BLOCK_TICKS || tick0 != s->tick)
         return CB_ERR_INVALID;
@@ -862,7 +867,7 @@ static int sim_exchange(cb_card_t *card, uint64_t tick0, int ticks, const uint8_
             memset(r + take, s->idle, per - take);
     }
     uint64_t lost_before = s->stats.card_ev_dropped;
-    sim_span_tx(s, ticks, tx);
+    sim_span_tx(s, ticks, tx, fill);
     if (s->stats.far_peers > 0)
         far_exchange(s, tick0, ticks, tx, rx, ev, &nev, ev_max);
     sim_span_far(s, tick0, ticks);

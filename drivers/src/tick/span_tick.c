@@ -22,7 +22,18 @@ static int64_t far_offset(const cb_sim_t *s, int i)
     return (int64_t) lm->far_ppb[i] - card;
 }
 
-void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx)
+/* Does the media tier say every timeslot of span p sends the idle octet all block? */
+static int span_tx_idle(const cb_sim_t *s, const sim_span_t *p, const uint8_t *fill)
+{
+    if (fill == NULL)
+        return 0;
+    int same = 1;
+    for (int k = 0; k < p->nts; k++)
+        same &= fill[p->first_chan + k] == s->idle;
+    return same;
+}
+
+void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx, const uint8_t *fill)
 {
     size_t per = (size_t) ticks * CB_TICK_SAMPLES;
     s->sync = atomic_load_explicit(&s->sync_req, memory_order_relaxed);
@@ -40,11 +51,18 @@ void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx)
             cb_framer_set_offset_ppb(p->far_fr, -off);
             p->ppb_set = off;
         }
+        /* this block's set of line buffers: the other one's */
+        const size_t set_octets = (size_t) CB_MAX_BLOCK_TICKS * (size_t) p->octets;
+        p->set ^= 1;
+        p->line_tx = p->lines + (size_t) (2 * p->set) * set_octets;
+        p->line_rx = p->line_tx + set_octets;
+        const int set_ticks = p->set_ticks[p->set];
         const uint8_t *base = tx + (size_t) p->first_chan * per;
+        const int idle = span_tx_idle(s, p, fill);
         for (int t = 0; t < ticks; t++) {
             uint8_t *line = p->line_tx + (size_t) t * (size_t) p->octets;
-            /* line_tx is ours alone: this tick's line is where we put the same tick's last block */
-            const int back = t < p->last_ticks ? p->last_ticks : 0;
+            /* line_tx is ours alone: this tick's line is where we put the same tick two blocks back */
+            const int back = t < set_ticks ? set_ticks + p->last_ticks : 0;
             if (p->dts) {
                 /* The D-channel's bits in place of whatever the media tier sent there. */
                 for (int k = 0; k < p->nts; k++)
@@ -53,8 +71,8 @@ void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx)
                 cb_hdlc_tx(p->hdlc, p->ts + (p->dts - 1) * CB_TICK_SAMPLES, CB_TICK_SAMPLES);
                 p->tx_kept[t] = (uint8_t) cb_framer_tx_kept(p->fr, p->ts, CB_TICK_SAMPLES, line, back);
             } else {
-                p->tx_kept[t] = (uint8_t) cb_framer_tx_kept(p->fr, base + (size_t) t * CB_TICK_SAMPLES, (int) per,
-                                                            line, back);
+                p->tx_kept[t] = (uint8_t) cb_framer_tx_kept(p->fr, idle ? NULL : base + (size_t) t * CB_TICK_SAMPLES,
+                                                            (int) per, line, back);
             }
         }
     }
@@ -83,27 +101,45 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
     for (int i = 0; i < s->nspans; i++) {
         sim_span_t *p = &s->span[i];
         if (p->peer) {
-            p->far_ticks = 0;
+            p->far_ticks = p->far_set_ticks[p->set] = 0;
             continue;
         }
         int cut = p->fault == CB_FAULT_CUT;
         int silent = cut || p->fault == CB_FAULT_LOS;
-        /* What the world gave the far end to send, the whole block at once (timeslot-major, stride per). */
+        /* What the world gave the far end to send, the whole block at once (timeslot-major, stride
+           per); a timeslot it gave nothing, idle already, is left as it is. */
+        if (per != p->far_idle_per) {
+            p->far_idle = 0;
+            p->far_idle_per = per;
+        }
         for (int k = 0; k < p->nts; k++) {
             sim_fifo_t *g = &s->to_card[p->first_chan + k];
             uint8_t *o = p->far_out + (size_t) k * per;
             uint32_t have = g->head - g->tail;
             uint32_t take = have < (uint32_t) per ? have : (uint32_t) per;
+            const uint32_t bit = 1u << k;
+            if (take == 0 && (p->far_idle & bit))
+                continue;
             if (take > 0)
                 sim_fifo_get(g, o, take);
             if (take < per)
                 memset(o + take, s->idle, per - take);
+            p->far_idle = take == 0 && k + 1 != p->dts ? p->far_idle | bit : p->far_idle & ~bit;
         }
         /* Without a line model the far end's line buffers are its and ours alone: what it read or
-           sent at this tick of the last block, if that block had as many ticks, is there still
-           unless our transmit wrote it again. */
+           sent at this tick two blocks back (this set's last block), if it framed that block and
+           the last one, is there still unless our transmit wrote it again. */
         const int plain = s->line_model == NULL;
-        const int back = plain && p->far_ticks == p->last_ticks ? p->far_ticks : 0;
+        const int set_ticks = p->set_ticks[p->set], far_set = p->far_set_ticks[p->set];
+        const int framed = plain && p->far_ticks > 0 && p->far_ticks == p->last_ticks;
+        const int back = framed && far_set == set_ticks ? set_ticks + p->last_ticks : 0;
+        const int tx_back = framed && far_set > 0 ? far_set + p->far_ticks : 0;
+        /* every timeslot idle all block: the far end's transmit needs not read them; nobody
+           listening and no D-channel: nobody reads what it received */
+        const int all_idle = p->far_idle == (1u << p->nts) - 1;     /* nts <= 31 */
+        int heard_wanted = p->dts != 0;
+        for (int k = 0; k < p->nts && !heard_wanted; k++)
+            heard_wanted = s->listen[p->first_chan + k] && k + 1 != p->sig_ts;
         for (int t = 0; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
             const size_t at = (size_t) t * CB_TICK_SAMPLES;
@@ -111,8 +147,8 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
             if (!plain && !cut)
                 heard = line_through(s, p, i, 1, tick, heard);
             /* The far end hears the line ... */
-            cb_framer_rx_kept(p->far_fr, heard, cut, p->far_in + at, (int) per,
-                              t < back && p->tx_kept[t] ? back : 0);
+            cb_framer_rx_kept(p->far_fr, heard, cut, heard_wanted ? p->far_in + at : NULL, (int) per,
+                              t < set_ticks && p->tx_kept[t] ? back : 0);
             if (p->dts) {
                 if (!(cb_framer_aligned(p->far_fr) & CB_FRAMER_FRAME))
                     cb_hdlc_reset(p->far_hdlc);
@@ -122,13 +158,13 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
             }
             /* ... and sends. */
             uint8_t *rx_line = p->line_rx + (size_t) t * (size_t) p->octets;
-            p->far_kept[t] = (uint8_t) cb_framer_tx_kept(p->far_fr, p->far_out + at, (int) per, rx_line,
-                                                         t < p->far_ticks ? p->far_ticks : 0);
+            p->far_kept[t] = (uint8_t) cb_framer_tx_kept(p->far_fr, all_idle ? NULL : p->far_out + at, (int) per,
+                                                         rx_line, t < far_set ? tx_back : 0);
             p->rx_flags[t] = silent ? SIM_LINE_NOSIG : 0;
             if (!plain && !silent)
                 memcpy(rx_line, line_through(s, p, i, 0, tick, rx_line), (size_t) p->octets);
         }
-        p->far_ticks = plain ? ticks : 0;
+        p->far_ticks = p->far_set_ticks[p->set] = plain ? ticks : 0;
         /* What it heard, for the world where it listens (a D-channel or CAS timeslot is no audio). */
         for (int k = 0; k < p->nts; k++) {
             int c = p->first_chan + k;
@@ -153,13 +189,14 @@ void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t
         sim_span_t *p = &s->span[i];
         uint8_t *base = rx + (size_t) p->first_chan * per;
         /* from the in-process far end without a line model (this block): a line its transmit left
-           as it was is the one we read at this tick of the last block */
-        const int back = !p->peer && p->far_ticks > 0 ? p->last_ticks : 0;
+           as it was is the one we read at this tick two blocks back (this set's last block) */
+        const int set_ticks = p->set_ticks[p->set];
+        const int back = !p->peer && p->far_ticks > 0 ? set_ticks + p->last_ticks : 0;
         for (int t = 0; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
             uint8_t *at = base + (size_t) t * CB_TICK_SAMPLES;
             cb_framer_rx_kept(p->fr, p->line_rx + (size_t) t * (size_t) p->octets, p->rx_flags[t] & SIM_LINE_NOSIG,
-                              at, (int) per, t < back && p->far_kept[t] ? back : 0);
+                              at, (int) per, t < set_ticks && p->far_kept[t] ? back : 0);
             if (p->sig_ts) {
                 uint8_t *sig = at + (size_t) (p->sig_ts - 1) * per;
                 if (p->dts) {
@@ -197,7 +234,7 @@ void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t
                                     CB_EV_FRAME, 0, 0))
                 p->frames_seen++;
         }
-        p->last_ticks = ticks;
+        p->last_ticks = p->set_ticks[p->set] = ticks;
     }
 }
 

@@ -66,6 +66,7 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->quiet = calloc(n, sizeof(int32_t));
     m->tonal = calloc(n, sizeof(int32_t));
     m->idle_runs = calloc(2 * n, sizeof(int32_t));
+    m->tx_fill = calloc(n, 1);
     m->tap = calloc(n, sizeof(*m->tap));
     m->tapped = calloc(n, sizeof(int32_t));
     m->rx = malloc(blk);
@@ -90,7 +91,7 @@ cb_sched_t *cb_sched_init(int nchan, int law, int period_ticks, uint32_t ev_octe
     m->echo = cb_echo_new(nchan);
     if (!m->cmd || !m->ev || !m->law || !m->gen || !m->zone || !m->pass || !m->pass_src || !m->play
         || !m->play_len || !m->play_pos || !m->play_loop || !m->play_lpos || !m->play_oct || !m->play_oct_law
-        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->echoed || !m->act || !m->dec || !m->is_dec || !m->late || !m->oct || !m->bpass || !m->quiet || !m->tonal || !m->idle_runs
+        || !m->dtmf_on || !m->fsk_on || !m->busy_on || !m->heard || !m->echoed || !m->act || !m->dec || !m->is_dec || !m->late || !m->oct || !m->bpass || !m->quiet || !m->tonal || !m->idle_runs || !m->tx_fill
         || !m->tap || !m->tapped || !m->rx || !m->tx || !m->lin || !m->acc
         || !m->txlin || !m->card_ev || !m->cmd_rec || !m->late_hist || !m->dtmf_rx || !m->dtmf_tx
         || !m->tone || !m->fsk_tx || !m->fsk_rx || !m->busy || !m->mix || !m->echo) {
@@ -157,6 +158,7 @@ void cb_sched_free(cb_sched_t *m)
     free(m->quiet);
     free(m->tonal);
     free(m->idle_runs);
+    free(m->tx_fill);
     free(m->tap);
     free(m->tapped);
     free(m->rx);
@@ -191,6 +193,7 @@ int cb_sched_attach_card(cb_sched_t *m, uintptr_t card)
         || c->ticks_per_block > CB_MAX_BLOCK_TICKS || atomic_load(&m->running))
         return CB_ERR_INVALID;
     m->card = c;
+    c->tx_fill = m->tx_fill;
     return CB_OK;
 }
 

@@ -366,6 +366,7 @@ static void sort_channels(cb_sched_t *m, int32_t per)
         /* a tap of a channel passing another's octets reads what it passes, as samples */
         if (m->tap[c] && m->pass_src[c] >= 0)
             mark_decoded(m, m->pass_src[c]);
+        m->tx_fill[c] = idle ? idle_octet(m->law[c]) : 0;
         if (idle) {
             if (run_from < 0)
                 run_from = c;
@@ -608,6 +609,8 @@ int cb_sched_process(cb_sched_t *m, uint64_t tick0, int ticks, const uint8_t *rx
         return CB_ERR_INVALID;
     drain_commands(m);
     block_start(m, tick0, ticks, rx, tx);
+    /* the caller's tx is not the one the card is given: nothing is said of that one */
+    memset(m->tx_fill, 0, (size_t) m->n);
     for (int t = 0; t < ticks; t++)
         chain_tick(m, tick0 + (uint64_t) t, t, ticks, rx, tx);
     ticks_done(m, tick0, ticks);
