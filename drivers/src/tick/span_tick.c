@@ -137,9 +137,13 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
         /* every timeslot idle all block: the far end's transmit needs not read them; nobody
            listening and no D-channel: nobody reads what it received */
         const int all_idle = p->far_idle == (1u << p->nts) - 1;     /* nts <= 31 */
-        int heard_wanted = p->dts != 0;
-        for (int k = 0; k < p->nts && !heard_wanted; k++)
-            heard_wanted = s->listen[p->first_chan + k] && k + 1 != p->sig_ts;
+        const uint8_t *listen = s->listen + p->first_chan;
+        uint32_t listening = 0;                 /* bit k: timeslot k + 1 is heard as audio */
+        for (int k = 0; k < p->nts; k++)
+            listening |= (uint32_t) (listen[k] != 0) << k;
+        if (p->sig_ts)
+            listening &= ~(1u << (p->sig_ts - 1));
+        const int heard_wanted = p->dts != 0 || listening != 0;
         for (int t = 0; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
             const size_t at = (size_t) t * CB_TICK_SAMPLES;
@@ -166,11 +170,9 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
         }
         p->far_ticks = p->far_set_ticks[p->set] = plain ? ticks : 0;
         /* What it heard, for the world where it listens (a D-channel or CAS timeslot is no audio). */
-        for (int k = 0; k < p->nts; k++) {
-            int c = p->first_chan + k;
-            if (!s->listen[c] || k + 1 == p->sig_ts)
-                continue;
-            sim_fifo_t *f = &s->to_far[c];
+        for (uint32_t left = listening; left != 0; left &= left - 1) {
+            const int k = __builtin_ctz(left);
+            sim_fifo_t *f = &s->to_far[p->first_chan + k];
             uint32_t used = f->head - f->tail;
             if (used + (uint32_t) per > CB_SIM_FAR_FIFO) {
                 uint32_t over = used + (uint32_t) per - CB_SIM_FAR_FIFO;
