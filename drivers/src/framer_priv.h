@@ -51,9 +51,9 @@ typedef struct {
     int crc_in, crc_out;            /* crc_prev before and after */
     int rai_rx;
     int es_level;
+    uint8_t blk_in[FR_E1_TS], blk_out[FR_E1_TS];   /* the elastic store's frame before and after */
     uint8_t prev[CB_FRAMER_E1_OCTETS];   /* the previous tick's line (from the offset's octet on) */
     uint8_t line[CB_FRAMER_E1_OCTETS];
-    uint8_t blk_in[FR_E1_TS], blk_out[FR_E1_TS];   /* the elastic store's frame before and after */
     uint64_t ts[FR_E1_TS - 1];      /* timeslots delivered */
 } fr_rx_memo_t;
 
@@ -67,19 +67,10 @@ struct cb_framer {
     int octets;                     /* line octets per tick */
     int nts;                        /* timeslots per frame, timeslot side */
     uint8_t idle;
-    uint8_t idle_ts[FR_E1_TS * FR_FRAMES];  /* a tick of idle timeslots (stride 8): transmit given none */
-    uint8_t sink_ts[FR_E1_TS * FR_FRAMES];  /* where the timeslots go that a receive's caller does not want */
     int force;                      /* enum cb_framer_force */
     int v3;                         /* the CPU runs x86-64-v3: its variants of the hot loops */
 
-    /* tables (built in cb_framer_new) */
-    uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */
-    uint8_t crc6_pos[8][256];       /* CRC-6 of octet q of a 63-bit folded value: a x^(8 q) mod g */
-    uint8_t crc6_tick[64];          /* a CRC-6 remainder carried over a tick: r x^1544 mod g */
-    uint64_t ts0_word[2][2];        /* E1 TS0 of a tick's 8 frames (octet j = frame j), by sub-multiframe
-                                       and RAI sent: C bits 0, E-bits 1 (set in apply_config) */
-    uint64_t c_word[16];            /* the C bits of a CRC-4 in that word (frames 0, 2, 4, 6) */
-
+    /* what a steady tick reads and writes, together (a few cache lines) */
     /* transmit */
     int tx_fn;                      /* frame number (in its multiframe) of the tick's first frame */
     int tx_crc;                     /* CRC of the previous sub-multiframe / ESF (E1: 4 bits, T1: 6) */
@@ -87,12 +78,7 @@ struct cb_framer {
     int tx_fdl;                     /* T1 ESF: FDL bits sent, mod 16 (the RAI pattern) */
     int ebit_pending;               /* E-bits to send as 0 (our received CRC-4 errors) */
     int sending_rai;
-    uint8_t cas_tx[32];             /* ABCD we send, by timeslot */
-
-    /* receive window and alignment */
-    uint8_t win[FR_WIN];            /* previous tick's line octets then (when copied) this tick's */
-    uint8_t blk[9 * FR_E1_TS + 8];  /* elastic store: last frame of the previous block, then the block */
-    uint8_t row_tmp[FR_E1_TS];      /* E1: a frame across two ticks' lines */
+    /* receive: alignment */
     int aligned;                    /* frame aligned */
     int ever_aligned;               /* counters count from the first alignment on */
     int off;                        /* bit offset in win of the block's first frame */
@@ -109,6 +95,47 @@ struct cb_framer {
     int64_t mf_last;                /* nfas at the last MF pattern, -1 none */
     int lmfa_ms;                    /* ticks without CRC-4 multiframe */
     int fa_blocks, fa_errors;       /* false-alignment window */
+    /* elastic store */
+    int64_t ppb;
+    int64_t slip_acc;
+    int es_level;                   /* 1: one frame in the store, 0: none */
+    /* alarms (rai_rx and ais_now apart from each other and from alarms: a tick stores one and
+       then tests them all, which read as one word would wait for the store) */
+    int rai_rx;                     /* RAI seen in every frame of this tick */
+    int64_t now;                    /* rx ticks */
+    int64_t since[FR_D_N];          /* start of the current run of a defect, -1 none */
+    int64_t last[FR_D_N];           /* last tick with the defect */
+    int64_t last_los, last_lof;
+    int ais_now;                    /* AIS in this tick */
+    int64_t recover_until;
+    uint32_t alarms;
+    int check_in;                   /* ticks to the next alarm check */
+    /* the repeat shortcut, by half of the CRC-4 multiframe (one entry without CRC-4) */
+    int repeat;                     /* on (cb_framer_set_repeat) */
+    int tx_run, rx_run;             /* ticks in a row sent, received from memory (memos unchanged) */
+    int win_lazy;                   /* 1: the last line is rxm[win_half].line, not yet copied to win */
+    int win_half;
+    /* seconds and counters */
+    int sec_ticks;
+    int sec_crc;
+    int sec_defect;
+    cb_span_counters_t cnt;
+
+    /* the elastic store, the receive window, the idle and unwanted timeslots */
+    uint8_t blk[9 * FR_E1_TS + 8];  /* elastic store: last frame of the previous block, then the block */
+    uint8_t win[FR_WIN];            /* previous tick's line octets then (when copied) this tick's */
+    uint8_t row_tmp[FR_E1_TS];      /* E1: a frame across two ticks' lines */
+    /* a tick of idle timeslots (stride 8): transmit given none; where the timeslots go that a
+       receive's caller does not want. Aligned as a caller's buffer is: the kernels move them in
+       8-octet words. */
+    _Alignas(16) uint8_t idle_ts[FR_E1_TS * FR_FRAMES];
+    _Alignas(16) uint8_t sink_ts[FR_E1_TS * FR_FRAMES];
+
+    /* the repeat shortcut's memos */
+    fr_tx_memo_t txm[2];
+    fr_rx_memo_t rxm[2];
+
+    uint8_t cas_tx[32];             /* ABCD we send, by timeslot */
     /* E1 CAS */
     int cas_mf;                     /* CAS multiframe aligned */
     int cas_fn;                     /* CAS frame number of the next frame */
@@ -125,35 +152,13 @@ struct cb_framer {
     int crc6_rx;                    /* C bits received in this ESF */
     int fdl;                        /* last 16 FDL bits */
 
-    /* elastic store */
-    int64_t ppb;
-    int64_t slip_acc;
-    int es_level;                   /* 1: one frame in the store, 0: none */
-
-    /* alarms */
-    int64_t now;                    /* rx ticks */
-    int64_t since[FR_D_N];          /* start of the current run of a defect, -1 none */
-    int64_t last[FR_D_N];           /* last tick with the defect */
-    int64_t last_los, last_lof;
-    int64_t recover_until;
-    int check_in;                   /* ticks to the next alarm check */
-    uint32_t alarms;
-    int rai_rx;                     /* RAI seen in every frame of this tick */
-    int ais_now;                    /* AIS in this tick */
-
-    /* the repeat shortcut, by half of the CRC-4 multiframe (one entry without CRC-4) */
-    int repeat;                     /* on (cb_framer_set_repeat) */
-    fr_tx_memo_t txm[2];
-    fr_rx_memo_t rxm[2];
-    int tx_run, rx_run;             /* ticks in a row sent, received from memory (memos unchanged) */
-    int win_lazy;                   /* 1: the last line is rxm[win_half].line, not yet copied to win */
-    int win_half;
-
-    /* seconds and counters */
-    int sec_ticks;
-    int sec_crc;
-    int sec_defect;
-    cb_span_counters_t cnt;
+    /* tables (built in cb_framer_new) */
+    uint8_t crc4_fold[15][256];     /* CRC-4 contribution of a folded octet, by slot */
+    uint8_t crc6_pos[8][256];       /* CRC-6 of octet q of a 63-bit folded value: a x^(8 q) mod g */
+    uint8_t crc6_tick[64];          /* a CRC-6 remainder carried over a tick: r x^1544 mod g */
+    uint64_t ts0_word[2][2];        /* E1 TS0 of a tick's 8 frames (octet j = frame j), by sub-multiframe
+                                       and RAI sent: C bits 0, E-bits 1 (set in apply_config) */
+    uint64_t c_word[16];            /* the C bits of a CRC-4 in that word (frames 0, 2, 4, 6) */
 };
 
 /* A run of ticks received from memory leaves the window's copy of the last line undone (it is the

@@ -118,8 +118,8 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
             uint32_t have = g->head - g->tail;
             uint32_t take = have < (uint32_t) per ? have : (uint32_t) per;
             const uint32_t bit = 1u << k;
-            if (take == 0 && (p->far_idle & bit))
-                continue;
+            if (take == 0 && (p->far_idle & bit) && k + 1 != p->dts)
+                continue;       /* (a timeslot that became the D-channel is filled as such) */
             if (take > 0)
                 sim_fifo_get(g, o, take);
             if (take < per)

@@ -61,6 +61,7 @@ struct cb_sched {
     int ntonal;
     int32_t *idle_runs;     /* [2n] runs of idle channels of one law: first channel, count */
     uint8_t *tx_fill;       /* [n] the idle octet the channel sends all block, 0 not idle (cb_card_t.tx_fill) */
+    int fill_unsaid;        /* a block without the card zeroed tx_fill: the next with it sorts again */
     int nruns;
     int32_t *dec;           /* the channels decoded every tick: those a detector, a canceller or a tap reads */
     int ndec;

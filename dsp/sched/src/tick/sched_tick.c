@@ -609,8 +609,10 @@ int cb_sched_process(cb_sched_t *m, uint64_t tick0, int ticks, const uint8_t *rx
         return CB_ERR_INVALID;
     drain_commands(m);
     block_start(m, tick0, ticks, rx, tx);
-    /* the caller's tx is not the one the card is given: nothing is said of that one */
+    /* the caller's tx is not the one the card is given: nothing is said of that one (the next
+       block with the card sorts the channels again, and says it) */
     memset(m->tx_fill, 0, (size_t) m->n);
+    m->fill_unsaid = 1;
     for (int t = 0; t < ticks; t++)
         chain_tick(m, tick0 + (uint64_t) t, t, ticks, rx, tx);
     ticks_done(m, tick0, ticks);
@@ -659,6 +661,10 @@ int cb_sched_block(cb_sched_t *m, int ticks, int realtime)
         cb_ring_put(m->ev, e, (uint32_t) sizeof *e, NULL, 0, cb_kind_slot_inline(e->type));
     }
     atomic_fetch_add_explicit(&m->blocks, 1, memory_order_relaxed);
+    if (m->fill_unsaid) {
+        m->fill_unsaid = 0;
+        m->resort = 1;
+    }
     block_start(m, tick0, ticks, m->rx, m->tx);
     for (int t = 0; t < ticks; t++)
         chain_tick(m, tick0 + (uint64_t) t, t, ticks, m->rx, m->tx);
