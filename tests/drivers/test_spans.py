@@ -586,3 +586,33 @@ def test_what_the_media_tier_sends_on_a_span_crosses_it_as_the_chain_made_it_idl
         assert lo.count(0xD5) > 8 * 1000 and len(set(lo)) > 10  # the tone sounds and pauses
     finally:
         lc.close()
+
+
+def test_an_idle_clear_span_reframed_with_a_d_channel_carries_its_frames_at_once() -> None:
+    # All its timeslots idle for a while (the far end frames such blocks from what it knows), then
+    # TS16 becomes the D-channel at both ends: the far end's frames cross from the next block on.
+    from drivers.sim import _config
+
+    clear = SpanConfig("e1", "ccs", "hdb3", True, "clear", 1)
+    dchan_cfg = SpanConfig("e1", "ccs", "hdb3", True, "dchan", 1)
+    rig = Rig((clear,), k=5)
+    try:
+        rig.run(300)
+        card = lib.cb_sim_card(rig.card.sim)
+        assert lib.cb_card_span_config(card, 0, _config(dchan_cfg)) == lib.CB_OK
+        rig.card.far_span_config(0, dchan_cfg)
+        rig.run(100)
+        frames = [bytes([k]) * (10 + k) for k in range(5)]
+        for f in frames:
+            rig.card.far.send_frame(0, f)
+        rig.events.clear()
+        rig.run(200)
+        dchan = rig.first[0] + 15
+        got, buf = [], ffi.new("uint8_t[]", 264)
+        for _t, c, ty, _v in rig.events:
+            if ty == lib.CB_EV_FRAME and c == dchan:
+                n = lib.cb_card_hdlc_recv(card, dchan, buf, 264)
+                got.append(bytes(ffi.buffer(buf, n)))
+        assert got == frames
+    finally:
+        rig.close()
