@@ -22,8 +22,10 @@ Beside it, on the bench site: its analog variant (120 FXO trunks hunted as one g
 and queues, with BENCH_SPANS idle framed E1 spans (CRC-4) added, as the bench ran before its spans
 carried the calls): `wall_s_fxo` and its figures under `fxo`; the analog variant without the idle spans
 (`wall_s_no_spans`), so `span_overhead_pct` is what framing costs an analog hour (target under 10 %):
-with spans, without, without, with (`wall_s_fxo_runs`, `wall_s_no_spans_runs`), each figure the faster
-of its two runs, so a machine that drifts during the bench weighs on both alike; `--no-fxo` skips them.
+`--pairs` runs with and without the spans, in turn with first and without first (`wall_s_fxo_runs`,
+`wall_s_no_spans_runs`), each pair's figure in `span_overhead_pct_pairs`, the figure their median and
+the walls the median runs, so a machine whose speed drifts or jumps during the bench weighs on both;
+`--no-fxo` skips them.
 Reference in the same run: the hotel profile for the same minutes (`hotel_wall_s`). Beside the
 full-scale figure, which is defined with echo off, the same run with ECHO_ON_TAPS taps on every trunk
 channel (each FXO port and each span's timeslots: a call's canceller runs from its answer to its
@@ -40,6 +42,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -277,13 +280,15 @@ def main() -> None:
     p.add_argument("--spans", type=int, default=None,
                    help=f"idle E1 spans added to the analog variant (default {BENCH_SPANS}) or to another "
                         "profile (default 0)")
+    p.add_argument("--pairs", type=int, default=3,
+                   help="runs of the analog variant with and without its spans, in pairs (default 3)")
     p.add_argument("--no-fxo", action="store_true",
                    help="skip the bench site's analog variant (wall_s_fxo) and its run without spans")
     p.add_argument("--no-echo-on", action="store_true",
                    help=f"skip the run with {ECHO_ON_TAPS} echo canceller taps on every trunk channel (wall_s_echo_on)")
     args = p.parse_args()
-    if args.minutes < 1 or args.runs < 1:
-        p.error("--minutes and --runs must be at least 1")
+    if args.minutes < 1 or args.runs < 1 or args.pairs < 1:
+        p.error("--minutes, --runs and --pairs must be at least 1")
     profile = Path(args.profile)
     if not profile.is_file():
         p.error(f"no site file {profile}")
@@ -295,16 +300,24 @@ def main() -> None:
     fxo = no_spans = None
     fxo_runs: list[dict[str, Any]] = []
     no_spans_runs: list[float] | None = None
+    pair_pcts: list[float] = []
     fxo_spans = BENCH_SPANS if args.spans is None else args.spans
     if bench_site and not args.no_fxo:
-        # with and without the spans in the order A B B A, each figure the faster of its two runs: a
-        # machine that drifts during the bench weighs on both alike
-        fxo_runs = [fresh(args.minutes, args.seed, analog_variant(), fxo_spans)]
+        # with and without the spans in pairs, in turn W N, N W, W N, ...: the figure is the median of
+        # the pairs' ratios, so a machine whose speed drifts or jumps during the bench weighs on both
+        fxo_runs.append(fresh(args.minutes, args.seed, analog_variant(), fxo_spans))
         if fxo_spans:
-            no_spans_runs = [fresh(args.minutes, args.seed, analog_variant())["wall_s"] for _ in range(2)]
-            fxo_runs.append(fresh(args.minutes, args.seed, analog_variant(), fxo_spans))
-            no_spans = min(no_spans_runs)
-        fxo = min(fxo_runs, key=lambda r: float(r["wall_s"]))
+            no_spans_runs = []
+            for i in range(args.pairs):
+                if i > 0 and i % 2 == 0:
+                    fxo_runs.append(fresh(args.minutes, args.seed, analog_variant(), fxo_spans))
+                no_spans_runs.append(fresh(args.minutes, args.seed, analog_variant())["wall_s"])
+                if i % 2 == 1:
+                    fxo_runs.append(fresh(args.minutes, args.seed, analog_variant(), fxo_spans))
+            pair_pcts = [round((float(w["wall_s"]) / n - 1) * 100, 1) for w, n in zip(fxo_runs, no_spans_runs,
+                                                                                       strict=True)]
+            no_spans = statistics.median(no_spans_runs)
+        fxo = sorted(fxo_runs, key=lambda r: float(r["wall_s"]))[(len(fxo_runs) - 1) // 2]
     elif added:
         no_spans_runs = [fresh(args.minutes, args.seed, profile)["wall_s"]]
         no_spans = no_spans_runs[0]
@@ -326,7 +339,9 @@ def main() -> None:
         "spans_added": fxo_spans if fxo is not None else added,
         "wall_s_no_spans": no_spans,
         "wall_s_no_spans_runs": no_spans_runs,
-        "span_overhead_pct": round((with_spans_s / no_spans - 1) * 100, 1) if no_spans else None,
+        "span_overhead_pct": (statistics.median(pair_pcts) if pair_pcts
+                              else round((with_spans_s / no_spans - 1) * 100, 1) if no_spans else None),
+        "span_overhead_pct_pairs": pair_pcts or None,
         "echo_on_taps": ECHO_ON_TAPS if echo_on else None,
         "wall_s_echo_on": echo_on["wall_s"] if echo_on else None,
         "echo_overhead_pct": round((echo_on["wall_s"] / first["wall_s"] - 1) * 100, 1) if echo_on else None,
