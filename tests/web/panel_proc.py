@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import ssl
 import subprocess
 import sys
@@ -112,3 +113,27 @@ class PanelProcess:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.stop()
+
+
+def tls_connect(context: ssl.SSLContext, raw: socket.socket, hostname: str = "127.0.0.1") -> ssl.SSLSocket:
+    """`raw` in TLS, its handshake done. If the panel resets the connection (past an address's cap) the error is
+    raised with no socket left open for the garbage collector to find: the handshake's socket is closed, and so is
+    the half-made one that the standard library's wrap leaves open when the reset came before it (it raises from
+    inside its constructor on a refused read of a socket it takes for unconnected)."""
+    try:
+        tls_sock = context.wrap_socket(raw, server_hostname=hostname, do_handshake_on_connect=False)
+    except OSError as error:
+        trace = error.__traceback__
+        while trace is not None:
+            half_made = trace.tb_frame.f_locals.get("self")
+            if isinstance(half_made, ssl.SSLSocket):
+                half_made.close()
+            trace = trace.tb_next
+        raw.close()
+        raise
+    try:
+        tls_sock.do_handshake()
+    except BaseException:
+        tls_sock.close()
+        raise
+    return tls_sock

@@ -21,7 +21,7 @@ from appliance.web import accounts, create_app
 from appliance.web.peers import peer_group
 from appliance.web.serve import PEER_CONNECTIONS, PanelWorker
 from tests.web.accounts import csrf_token, make_user, panel_client
-from tests.web.panel_proc import PanelProcess
+from tests.web.panel_proc import PanelProcess, tls_connect
 
 
 @pytest.mark.parametrize(("address", "group"), [
@@ -143,9 +143,8 @@ def test_a_panel_on_ipv6_caps_a_64s_connections(tmp_path: Path) -> None:
         held = [context.wrap_socket(socket.create_connection(("::1", panel.port), timeout=10), server_hostname="::1")
                 for _ in range(PEER_CONNECTIONS)]
         try:
-            with pytest.raises(OSError):      # reset before (or during) its handshake
-                extra = context.wrap_socket(socket.create_connection(("::1", panel.port), timeout=10),
-                                            server_hostname="::1")
+            with (pytest.raises(OSError),     # reset before (or during) its handshake
+                  tls_connect(context, socket.create_connection(("::1", panel.port), timeout=10), "::1") as extra):
                 extra.sendall(b"GET /login HTTP/1.1\r\nHost: [::1]\r\n\r\n")
                 assert extra.recv(100) != b""
         finally:

@@ -42,7 +42,7 @@ from appliance.web.serve import (
     resolve_listen,
     run_panel,
 )
-from tests.web.panel_proc import ROOT, PanelProcess
+from tests.web.panel_proc import ROOT, PanelProcess, tls_connect
 
 
 @pytest.fixture(autouse=True)
@@ -504,7 +504,7 @@ def test_slow_connections_from_one_address_do_not_starve_the_panel(tmp_path: Pat
                 try:
                     raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
                                                    source_address=("127.0.0.1", 0))
-                    tls_sock = _tls(context, raw)
+                    tls_sock = tls_connect(context, raw)
                 except OSError:               # past the cap: closed before (or during) the handshake
                     closed_at[n] = time.monotonic() - started  # clock-source
                     continue
@@ -538,25 +538,13 @@ def test_slow_connections_from_many_addresses_together_do_not_starve_the_panel(t
             for n in range(5 * PEER_CONNECTIONS):
                 raw = socket.create_connection(("127.0.0.1", panel.port), timeout=10,
                                                source_address=(f"127.0.0.{10 + n % 5}", 0))
-                tls_sock = _tls(context, raw)
+                tls_sock = tls_connect(context, raw)
                 if part == "head":
                     drip(tls_sock, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000)
                 else:
                     tls_sock.sendall(b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n")
                     drip(tls_sock, b"a" * 1000)
             assert _bystander_wait_s(panel, "127.0.0.20") < 6.0  # well before the trickles' 10 s head deadline
-
-
-def _tls(context: ssl.SSLContext, raw: socket.socket) -> ssl.SSLSocket:
-    """`raw` in TLS, its handshake done; closed if the handshake fails (the panel may reset a connection past an
-    address's cap), so that no socket is left for the garbage collector to find open."""
-    tls_sock = context.wrap_socket(raw, server_hostname="127.0.0.1", do_handshake_on_connect=False)
-    try:
-        tls_sock.do_handshake()
-    except BaseException:
-        tls_sock.close()
-        raise
-    return tls_sock
 
 
 def _reconnecting_trickler(port: int, context: ssl.SSLContext, source: str, kind: int, stop: threading.Event) -> None:
@@ -573,7 +561,7 @@ def _reconnecting_trickler(port: int, context: ssl.SSLContext, source: str, kind
                             return
                         raw.sendall(bytes([byte]))
                 continue
-            with _tls(context, raw) as tls_sock:
+            with tls_connect(context, raw) as tls_sock:
                 if kind == 1:
                     payload = b"GET /wallboard HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 1000
                 elif kind == 3:
