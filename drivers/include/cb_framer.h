@@ -145,6 +145,19 @@ int cb_framer_tx_kept(cb_framer_t *f, const uint8_t *ts, int stride, uint8_t *li
     cb_framer_rx's; the repeat shortcut then need not compare the line again. `ts` NULL: the
     caller wants no timeslot octets this tick (none are written). */
 void cb_framer_rx_kept(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, int stride, int back);
+/*! \brief Up to `ticks` ticks of cb_framer_tx_kept at once, each with the same `back` (line buffers
+    reused as there, every tick's line left as it was): as many as the repeat shortcut sends from
+    memory, from the first on. Tick j's timeslots are at ts + j * step (stride as in cb_framer_tx;
+    NULL: every timeslot idle). The state moves as those ticks would move it; no line is written.
+    \return the ticks done (0..ticks): the caller frames the rest tick by tick. */
+int cb_framer_tx_run(cb_framer_t *f, const uint8_t *ts, int stride, int step, int ticks, int back);
+/*! \brief Up to `ticks` ticks of cb_framer_rx_kept at once, each given the line buffer it read `back`
+    ticks before, unchanged (cb_framer_tx_run or cb_framer_tx_kept said so), with signal: as many as
+    repeat the kept ticks and whose alarm ticks have nothing to do (none past the next alarm check,
+    second's end or false-alignment window's end). Tick j's timeslots go to ts + j * step (NULL:
+    none wanted). Outputs, counters and alarms are the ticks' one by one.
+    \return the ticks done (0..ticks): the caller receives the rest tick by tick. */
+int cb_framer_rx_run(cb_framer_t *f, int ticks, int back, uint8_t *ts, int stride, int step);
 
 /*! \brief Alarm bits now: state (RECOVER, YELLOW, RED, BLUE) | detail (LOS, LFA, LMFA), enum
     cb_span_alarm. They change only at the alarm checks (RECOVER's end on its tick); the caller
@@ -190,8 +203,10 @@ uint32_t cb_framer_cas_changed(cb_framer_t *f);
     block > 0: the lines go through `block` buffers each way, tick t in buffer t % block, with
     what stayed unchanged told to the framers as the sim card tells them (cb_framer_tx_kept,
     cb_framer_rx_kept); a line a shift or an XOR changed is never called unchanged. 0: one buffer.
+    A block whose lines nothing touches runs each framer a block at once where it can
+    (cb_framer_tx_run, cb_framer_rx_run), as the sim card does.
     \return CB_OK, or CB_ERR_INVALID (kinds differ, ticks < 0, a shift out of range, block out of
-    0..CB_MAX_BLOCK_TICKS). */
+    0..CB_MAX_BLOCK_TICKS), CB_ERR_NOMEM. */
 int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
                        const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
                        const uint8_t *xor_ab, const uint8_t *xor_ba,

@@ -310,6 +310,28 @@ static int xor_line(uint8_t *line, int n, const uint8_t *mask)
     return any != 0;
 }
 
+/* cb_framer_run_pair: of the n ticks from t, how many in a row have both lines untouched (no
+   cut, shift or XOR, and their buffers as their senders left them)? */
+static int quiet_ticks(const cb_framer_t *a, int t, int n, int slots, const uint8_t *xor_ab,
+                       const uint8_t *xor_ba, const uint8_t *cut_ab, const uint8_t *cut_ba,
+                       const int8_t *shift_ab, const uint8_t *dirty_a, const uint8_t *dirty_b)
+{
+    const size_t octets = (size_t) a->octets;
+    int q = 0;
+    for (; q < n; q++) {
+        const int u = t + q;
+        if ((cut_ab && cut_ab[u]) || (cut_ba && cut_ba[u]) || (shift_ab && shift_ab[u])
+            || dirty_a[u % slots] || dirty_b[u % slots])
+            break;
+        uint8_t any = 0;
+        for (size_t i = 0; i < octets; i++)
+            any |= (uint8_t) ((xor_ab ? xor_ab[(size_t) u * octets + i] : 0) | (xor_ba ? xor_ba[(size_t) u * octets + i] : 0));
+        if (any)
+            break;
+    }
+    return q;
+}
+
 int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
                        const uint8_t *tx_a, const uint8_t *tx_b, uint8_t *rx_a, uint8_t *rx_b,
                        const uint8_t *xor_ab, const uint8_t *xor_ba,
@@ -327,9 +349,39 @@ int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
     memset(idle_b, b->idle, sizeof idle_b);
     unsigned carry = 0;
     int carry_n = 0;
+    cb_framer_t *save = block > 0 ? malloc(2 * sizeof *save) : NULL;
+    if (block > 0 && save == NULL)
+        return CB_ERR_NOMEM;
     for (int t = 0; t < ticks; t++) {
         const int j = t % slots;
         const int back = block > 0 && t >= block ? block : 0;
+        /* a block of ticks on an untouched line, each way at once as the sim card runs them
+           (cb_framer_tx_run, cb_framer_rx_run); if any framer stops short, undone and framed tick
+           by tick (the ticks' order between the directions then matters) */
+        const int s = j == 0 && back > 0 && carry_n == 0 ? quiet_ticks(a, t, ticks - t < block ? ticks - t : block,
+                                                                       slots, xor_ab, xor_ba, cut_ab, cut_ba,
+                                                                       shift_ab, dirty_a, dirty_b) : 0;
+        if (s > 0) {
+            save[0] = *a;
+            save[1] = *b;
+            const size_t at = (size_t) t * (size_t) blk;
+            int na = cb_framer_tx_run(a, tx_a ? tx_a + at : NULL, FR_FRAMES, blk, s, back);
+            int nb = cb_framer_tx_run(b, tx_b ? tx_b + at : NULL, FR_FRAMES, blk, s, back);
+            int nrb = cb_framer_rx_run(b, na, back, rx_b ? rx_b + at : NULL, FR_FRAMES, blk);
+            int nra = cb_framer_rx_run(a, nb, back, rx_a ? rx_a + at : NULL, FR_FRAMES, blk);
+            if (nra == s && nrb == s) {
+                for (int u = t; u < t + s; u++) {
+                    if (alarms_a != NULL)
+                        alarms_a[u] = a->alarms | (a->sending_rai ? 1u << 31 : 0);
+                    if (alarms_b != NULL)
+                        alarms_b[u] = b->alarms | (b->sending_rai ? 1u << 31 : 0);
+                }
+                t += s - 1;
+                continue;
+            }
+            *a = save[0];
+            *b = save[1];
+        }
         uint8_t *xa = la[j], *xb = lb[j];
         /* a buffer changed after its framer wrote it is not "what it wrote" */
         int kept_a = cb_framer_tx_kept(a, tx_a ? tx_a + (size_t) t * blk : idle_a, FR_FRAMES, xa,
@@ -357,6 +409,7 @@ int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
         if (alarms_b != NULL)
             alarms_b[t] = b->alarms | (b->sending_rai ? 1u << 31 : 0);
     }
+    free(save);
     return CB_OK;
 }
 

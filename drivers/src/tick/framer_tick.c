@@ -1199,3 +1199,87 @@ void cb_framer_rx(cb_framer_t *f, const uint8_t *line, int nosig, uint8_t *ts, i
 {
     cb_framer_rx_kept(f, line, nosig, ts, stride, 0);
 }
+
+/* ---- runs of repeated ticks ------------------------------------------- */
+
+/* ticks in a row, saturating */
+static inline int run_plus(int run, int n)
+{
+    return run > INT32_MAX - n ? INT32_MAX : run + n;
+}
+
+int cb_framer_tx_run(cb_framer_t *f, const uint8_t *ts, int stride, int step, int ticks, int back)
+{
+    if (f->kind != CB_SPAN_E1 || !f->repeat || f->cas || (f->force & CB_FRAMER_SEND_AIS) || ticks < 1
+        || back <= 0 || (back & 1) || f->tx_run < back || (f->crc4 && f->ebit_pending > 0))
+        return 0;
+    /* tick by tick while each is its half's memo (the same timeslots, RAI and CRC carried in):
+       its line is in place already */
+    const int rai = f->sending_rai != 0;
+    int n = 0, fn = f->tx_fn, crc = f->tx_crc;
+    for (; n < ticks; n++) {
+        const fr_tx_memo_t *m = &f->txm[fn >= 8];
+        if (!m->valid || m->rai != rai || m->crc_in != crc
+            || (ts == NULL ? !m->idle : !same_ts(ts + (size_t) n * (size_t) step, stride, m->ts)))
+            break;
+        crc = m->crc_out;
+        fn = (fn + FR_FRAMES) & 15;
+    }
+    f->tx_crc = crc;
+    f->tx_fn = fn;
+    f->tx_run = run_plus(f->tx_run, n);
+    return n;
+}
+
+int cb_framer_rx_run(cb_framer_t *f, int ticks, int back, uint8_t *ts, int stride, int step)
+{
+    if (!rx_e1_steady(f) || ticks < 1 || back <= 0 || f->rx_run < back || f->rx_run < 3
+        || (f->crc4 && (back & 1)) || (f->alarms & CB_ALARM_RECOVER))
+        return 0;
+    /* as far as each tick's alarm tick has nothing to do: before the next alarm check, the
+       second's end and the false-alignment window's end */
+    int lim = ticks;
+    if (lim > f->check_in - 1)
+        lim = f->check_in - 1;
+    if (lim > 999 - f->sec_ticks)
+        lim = 999 - f->sec_ticks;
+    if (f->crc4 && lim > FR_FALSE_BLOCKS - 1 - f->fa_blocks)
+        lim = FR_FALSE_BLOCKS - 1 - f->fa_blocks;
+    /* tick by tick while each repeats its half's memo (the same offset, store level, CRC and
+       store frame carried in, no RAI received) */
+    const fr_rx_memo_t *last = NULL;
+    int n = 0, fn0 = f->fn0, crc = f->crc_prev;
+    const uint8_t *blk = f->blk;
+    for (; n < lim; n++) {
+        const fr_rx_memo_t *m = &f->rxm[f->crc4 ? fn0 >= 8 : 0];
+        if (!m->valid || m->off != f->off || m->es_level != f->es_level || m->rai_rx
+            || (f->crc4 && m->crc_in != crc) || !same_frame(blk, m->blk_in))
+            break;
+        if (ts != NULL)
+            put_ts(m->ts, ts + (size_t) n * (size_t) step, stride);
+        crc = m->crc_out;
+        blk = m->blk_out;
+        fn0 ^= 8;
+        last = m;
+    }
+    if (n == 0)
+        return 0;
+    f->win_half = (int) (last - f->rxm);
+    f->fas_bad = 0;
+    f->rai_rx = 0;
+    if (f->crc4) {
+        f->crc_prev = crc;
+        f->fn0 = fn0;
+        f->fa_blocks += n;
+    }
+    memcpy(f->blk, last->blk_out, FR_E1_TS);
+    f->win_lazy = 1;
+    f->rx_run = run_plus(f->rx_run, n);
+    f->ais_now = 0;
+    /* n alarm ticks with nothing to do */
+    f->now += n;
+    f->sec_ticks += n;
+    f->check_in -= n;
+    f->sending_rai = (f->force & CB_FRAMER_SEND_RAI) || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE));
+    return n;
+}

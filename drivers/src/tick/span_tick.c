@@ -59,7 +59,14 @@ void sim_span_tx(cb_sim_t *s, int ticks, const uint8_t *tx, const uint8_t *fill)
         const int set_ticks = p->set_ticks[p->set];
         const uint8_t *base = tx + (size_t) p->first_chan * per;
         const int idle = span_tx_idle(s, p, fill);
-        for (int t = 0; t < ticks; t++) {
+        int t = 0;
+        if (!p->dts && set_ticks > 0) {
+            /* the ticks the framer sends from memory, their lines where they are: one call */
+            t = cb_framer_tx_run(p->fr, idle ? NULL : base, (int) per, CB_TICK_SAMPLES,
+                                 ticks < set_ticks ? ticks : set_ticks, set_ticks + p->last_ticks);
+            memset(p->tx_kept, 1, (size_t) t);
+        }
+        for (; t < ticks; t++) {
             uint8_t *line = p->line_tx + (size_t) t * (size_t) p->octets;
             /* line_tx is ours alone: this tick's line is where we put the same tick two blocks back */
             const int back = t < set_ticks ? set_ticks + p->last_ticks : 0;
@@ -144,21 +151,39 @@ void sim_span_far(cb_sim_t *s, uint64_t tick0, int ticks)
         if (p->sig_ts)
             listening &= ~(1u << (p->sig_ts - 1));
         const int heard_wanted = p->dts != 0 || listening != 0;
-        for (int t = 0; t < ticks; t++) {
+        /* The ticks it hears and sends from memory, a run each, the lines where they are (what it
+           sends after what it heard: a tick's transmit never runs ahead of its receive) ... */
+        int heard_run = 0, sent_run = 0;
+        if (plain && !cut && !p->dts && back > 0) {
+            int unchanged = 0;
+            while (unchanged < ticks && unchanged < set_ticks && p->tx_kept[unchanged])
+                unchanged++;
+            heard_run = cb_framer_rx_run(p->far_fr, unchanged, back, listening ? p->far_in : NULL, (int) per,
+                                         CB_TICK_SAMPLES);
+            if (tx_back > 0)
+                sent_run = cb_framer_tx_run(p->far_fr, all_idle ? NULL : p->far_out, (int) per, CB_TICK_SAMPLES,
+                                            heard_run < far_set ? heard_run : far_set, tx_back);
+            memset(p->far_kept, 1, (size_t) sent_run);
+            memset(p->rx_flags, silent ? SIM_LINE_NOSIG : 0, (size_t) sent_run);
+        }
+        /* ... and the rest tick by tick */
+        for (int t = sent_run; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
             const size_t at = (size_t) t * CB_TICK_SAMPLES;
-            const uint8_t *heard = p->line_tx + (size_t) t * (size_t) p->octets;
-            if (!plain && !cut)
-                heard = line_through(s, p, i, 1, tick, heard);
-            /* The far end hears the line ... */
-            cb_framer_rx_kept(p->far_fr, heard, cut, heard_wanted ? p->far_in + at : NULL, (int) per,
-                              t < set_ticks && p->tx_kept[t] ? back : 0);
-            if (p->dts) {
-                if (!(cb_framer_aligned(p->far_fr) & CB_FRAMER_FRAME))
-                    cb_hdlc_reset(p->far_hdlc);
-                else
-                    cb_hdlc_rx(p->far_hdlc, p->far_in + (size_t) (p->dts - 1) * per + at, CB_TICK_SAMPLES);
-                cb_hdlc_tx(p->far_hdlc, p->far_out + (size_t) (p->dts - 1) * per + at, CB_TICK_SAMPLES);
+            if (t >= heard_run) {
+                const uint8_t *heard = p->line_tx + (size_t) t * (size_t) p->octets;
+                if (!plain && !cut)
+                    heard = line_through(s, p, i, 1, tick, heard);
+                /* The far end hears the line ... */
+                cb_framer_rx_kept(p->far_fr, heard, cut, heard_wanted ? p->far_in + at : NULL, (int) per,
+                                  t < set_ticks && p->tx_kept[t] ? back : 0);
+                if (p->dts) {
+                    if (!(cb_framer_aligned(p->far_fr) & CB_FRAMER_FRAME))
+                        cb_hdlc_reset(p->far_hdlc);
+                    else
+                        cb_hdlc_rx(p->far_hdlc, p->far_in + (size_t) (p->dts - 1) * per + at, CB_TICK_SAMPLES);
+                    cb_hdlc_tx(p->far_hdlc, p->far_out + (size_t) (p->dts - 1) * per + at, CB_TICK_SAMPLES);
+                }
             }
             /* ... and sends. */
             uint8_t *rx_line = p->line_rx + (size_t) t * (size_t) p->octets;
@@ -194,7 +219,16 @@ void sim_span_rx(cb_sim_t *s, uint64_t tick0, int ticks, uint8_t *rx, cb_event_t
            as it was is the one we read at this tick two blocks back (this set's last block) */
         const int set_ticks = p->set_ticks[p->set];
         const int back = !p->peer && p->far_ticks > 0 ? set_ticks + p->last_ticks : 0;
-        for (int t = 0; t < ticks; t++) {
+        int t = 0;
+        if (!p->sig_ts && back > 0) {
+            /* the ticks received from memory, the line where it was: one call (no alarm changes) */
+            int unchanged = 0;
+            while (unchanged < ticks && unchanged < set_ticks && p->far_kept[unchanged]
+                   && !(p->rx_flags[unchanged] & SIM_LINE_NOSIG))
+                unchanged++;
+            t = cb_framer_rx_run(p->fr, unchanged, back, base, (int) per, CB_TICK_SAMPLES);
+        }
+        for (; t < ticks; t++) {
             uint64_t tick = tick0 + (uint64_t) t;
             uint8_t *at = base + (size_t) t * CB_TICK_SAMPLES;
             cb_framer_rx_kept(p->fr, p->line_rx + (size_t) t * (size_t) p->octets, p->rx_flags[t] & SIM_LINE_NOSIG,
