@@ -357,10 +357,11 @@ int cb_framer_run_pair(cb_framer_t *a, cb_framer_t *b, int ticks, int block,
         const int back = block > 0 && t >= block ? block : 0;
         /* a block of ticks on an untouched line, each way at once as the sim card runs them
            (cb_framer_tx_run, cb_framer_rx_run); if any framer stops short, undone and framed tick
-           by tick (the ticks' order between the directions then matters) */
-        const int s = j == 0 && back > 0 && carry_n == 0 ? quiet_ticks(a, t, ticks - t < block ? ticks - t : block,
-                                                                       slots, xor_ab, xor_ba, cut_ab, cut_ba,
-                                                                       shift_ab, dirty_a, dirty_b) : 0;
+           by tick (the ticks' order between the directions then matters). An odd `back` is the
+           other half's line: no run takes it, so none is tried. */
+        const int tried = j == 0 && back > 0 && !(back & 1) && carry_n == 0;
+        const int s = tried ? quiet_ticks(a, t, ticks - t < block ? ticks - t : block, slots, xor_ab, xor_ba,
+                                          cut_ab, cut_ba, shift_ab, dirty_a, dirty_b) : 0;
         if (s > 0) {
             save[0] = *a;
             save[1] = *b;
