@@ -1044,16 +1044,22 @@ static void alarm_tick_full(cb_framer_t *f, int los)
                      || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE | CB_ALARM_RECOVER));
 }
 
-/* A tick of the alarm clock. No defect, nothing to recover from, no check and no second ending:
-   the clock moves on, as the full tick would move it, without a call. */
+/* n alarm ticks with nothing to do (no defect, nothing to recover from, no check and no second
+   ending among them): the clock moves on as n full ticks would move it */
+static inline void alarm_ticks_quiet(cb_framer_t *f, int n)
+{
+    f->now += n;
+    f->sec_ticks += n;
+    f->check_in -= n;
+    f->sending_rai = (f->force & CB_FRAMER_SEND_RAI) || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE));
+}
+
+/* A tick of the alarm clock: such a tick without a call, else the full one. */
 static inline void alarm_tick(cb_framer_t *f, int los)
 {
     if (!los && f->aligned && !f->ais_now && !f->rai_rx && !(f->alarms & CB_ALARM_RECOVER) && f->check_in > 1
         && f->sec_ticks < 999) {
-        f->now++;
-        f->sec_ticks++;
-        f->check_in--;
-        f->sending_rai = (f->force & CB_FRAMER_SEND_RAI) || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE));
+        alarm_ticks_quiet(f, 1);
         return;
     }
     alarm_tick_full(f, los);
@@ -1276,10 +1282,6 @@ int cb_framer_rx_run(cb_framer_t *f, int ticks, int back, uint8_t *ts, int strid
     f->win_lazy = 1;
     f->rx_run = run_plus(f->rx_run, n);
     f->ais_now = 0;
-    /* n alarm ticks with nothing to do */
-    f->now += n;
-    f->sec_ticks += n;
-    f->check_in -= n;
-    f->sending_rai = (f->force & CB_FRAMER_SEND_RAI) || (f->alarms & (CB_ALARM_RED | CB_ALARM_BLUE));
+    alarm_ticks_quiet(f, n);
     return n;
 }
